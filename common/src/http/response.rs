@@ -1,0 +1,117 @@
+//! Response heads (RFC 9112 §4) written into a byte buffer, and the JSON error body shape every
+//! service uses: `{"error": {"code": "...", "message": "..."}}`.
+
+use std::fmt::Write as _;
+
+/// Reason phrase for the statuses the servers send.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        423 => "Locked",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        460 => "Checksum Mismatch",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}
+
+/// A response head under construction.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    pub status: u16,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl ResponseHead {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::with_capacity(8),
+        }
+    }
+
+    /// Add a header. Values come from the server, never echoed unchecked from input; CR/LF are
+    /// stripped anyway so a value can never split the head.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        let mut v: String = value.into();
+        if v.contains(['\r', '\n']) {
+            v.retain(|c| c != '\r' && c != '\n');
+        }
+        self.headers.push((name, v));
+        self
+    }
+
+    /// Write `HTTP/1.1 {status}` + headers + `Content-Length` (when given) + `Connection: close`
+    /// when not keeping the connection alive, then the blank line.
+    pub fn write(&self, out: &mut Vec<u8>, content_length: Option<u64>, keep_alive: bool) {
+        let mut s = String::with_capacity(128 + self.headers.len() * 32);
+        let _ = write!(s, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (n, v) in &self.headers {
+            let _ = write!(s, "{n}: {v}\r\n");
+        }
+        if let Some(len) = content_length {
+            let _ = write!(s, "Content-Length: {len}\r\n");
+        }
+        if !keep_alive {
+            s.push_str("Connection: close\r\n");
+        }
+        s.push_str("\r\n");
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// The JSON error body: `{"error":{"code":"not_found","message":"..."}}`.
+pub fn error_body(code: &str, message: &str) -> String {
+    let v = serde_json::json!({ "error": { "code": code, "message": message } });
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_head() {
+        let mut out = Vec::new();
+        ResponseHead::new(404)
+            .header("Content-Type", "application/json")
+            .header("X-Evil", "a\r\nSet-Cookie: x")
+            .write(&mut out, Some(3), false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nX-Evil: aSet-Cookie: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn error_body_is_json() {
+        let v: serde_json::Value = serde_json::from_str(&error_body("bad", "a \"quoted\" thing")).unwrap();
+        assert_eq!(v["error"]["code"], "bad");
+        assert_eq!(v["error"]["message"], "a \"quoted\" thing");
+    }
+}

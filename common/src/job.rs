@@ -1,0 +1,163 @@
+//! Job schema shared by ingest (producer) and transcoder (consumer): versioned serde structs so
+//! both sides can be upgraded independently (an unknown `v` is rejected, not misread).
+
+use serde::{Deserialize, Serialize};
+
+/// Current schema version of [`TranscodeJob`].
+pub const JOB_SCHEMA_VERSION: u32 = 1;
+
+/// Queue priority; each has its own stream (`rc:jobs:{high,normal,low}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    #[default]
+    Normal,
+    Low,
+}
+
+impl Priority {
+    /// Highest first: the order in which workers read the streams.
+    pub const ALL: [Priority; 3] = [Priority::High, Priority::Normal, Priority::Low];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+}
+
+/// One VOD transcode: source object → ladder under `v/{video}/{version}/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranscodeJob {
+    /// Schema version, [`JOB_SCHEMA_VERSION`].
+    pub v: u32,
+    pub job_id: String,
+    pub video_id: String,
+    pub version: u32,
+    /// Object key of the source file.
+    pub source_key: String,
+    pub priority: Priority,
+    /// Unix milliseconds when the job was created.
+    pub created_ms: u64,
+}
+
+/// Errors decoding a job payload.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job payload is not valid JSON for this schema: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("job schema version {0} is not supported (expected {JOB_SCHEMA_VERSION})")]
+    Version(u32),
+}
+
+impl TranscodeJob {
+    pub fn to_json(&self) -> String {
+        // Serializing a struct of strings and integers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(s: &str) -> Result<Self, JobError> {
+        let job: Self = serde_json::from_str(s)?;
+        if job.v != JOB_SCHEMA_VERSION {
+            return Err(JobError::Version(job.v));
+        }
+        Ok(job)
+    }
+}
+
+/// Lifecycle of a job, stored in `rc:job:{id}` field `state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "failed" => JobState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// What the job hash says about a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatus {
+    pub job_id: String,
+    pub video_id: String,
+    pub version: u32,
+    pub state: JobState,
+    /// 0–100.
+    pub progress: f64,
+    pub error: Option<String>,
+    pub updated_ms: u64,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> TranscodeJob {
+        TranscodeJob {
+            v: JOB_SCHEMA_VERSION,
+            job_id: "j1".into(),
+            video_id: "vid".into(),
+            version: 1,
+            source_key: "sources/vid/1/source".into(),
+            priority: Priority::High,
+            created_ms: 5,
+        }
+    }
+
+    #[test]
+    fn roundtrips_and_rejects_other_versions() {
+        let j = job();
+        assert_eq!(TranscodeJob::from_json(&j.to_json()).expect("decode"), j);
+        let mut other = job();
+        other.v = 2;
+        assert!(matches!(
+            TranscodeJob::from_json(&other.to_json()),
+            Err(JobError::Version(2))
+        ));
+        assert!(matches!(
+            TranscodeJob::from_json("{\"v\":1}"),
+            Err(JobError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn states_parse() {
+        for s in [JobState::Queued, JobState::Running, JobState::Done, JobState::Failed] {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(JobState::parse("x"), None);
+    }
+}

@@ -1,0 +1,108 @@
+//! Names of object-store keys and Redis keys, in one place (see DESIGN.md "Storage and keys").
+//!
+//! Object keys:
+//! ```text
+//! sources/{video}/{version}/source
+//! v/{video}/master.m3u8                       current version's master (mutable pointer)
+//! v/{video}/{version}/master.m3u8
+//! v/{video}/{version}/{rendition}/init.mp4 | seg{msn}.m4s | part{msn}.{i}.m4s | index.m3u8
+//! ```
+
+/// Object key of an uploaded source file.
+pub fn source(video: &str, version: u32) -> String {
+    format!("sources/{video}/{version}/source")
+}
+
+/// Prefix (with trailing slash) of everything a version of a video publishes.
+pub fn version_prefix(video: &str, version: u32) -> String {
+    format!("v/{video}/{version}/")
+}
+
+/// The versioned, immutable master playlist.
+pub fn version_master(video: &str, version: u32) -> String {
+    format!("v/{video}/{version}/master.m3u8")
+}
+
+/// The mutable master playlist that points at the current version (served as `/v/{video}/master.m3u8`).
+pub fn current_master(video: &str) -> String {
+    format!("v/{video}/master.m3u8")
+}
+
+/// Key of one rendition's file, e.g. `rendition_file("abc", 1, "720p", "init.mp4")`.
+pub fn rendition_file(video: &str, version: u32, rendition: &str, file: &str) -> String {
+    format!("v/{video}/{version}/{rendition}/{file}")
+}
+
+/// Segment file name for media sequence number `msn`.
+pub fn segment_name(msn: u64) -> String {
+    format!("seg{msn}.m4s")
+}
+
+/// Part file name: part `index` of segment `msn`.
+pub fn part_name(msn: u64, index: u32) -> String {
+    format!("part{msn}.{index}.m4s")
+}
+
+/// Redis key prefix shared by every key the project writes.
+pub const REDIS_PREFIX: &str = "rc:";
+
+/// Job stream for a priority name (`high`, `normal`, `low`).
+pub fn job_stream(priority: &str) -> String {
+    format!("rc:jobs:{priority}")
+}
+
+/// Dead-letter stream for jobs that exhausted their retries.
+pub const JOB_DLQ: &str = "rc:jobs:dlq";
+
+/// Consumer group that every transcoder joins.
+pub const JOB_GROUP: &str = "transcoders";
+
+/// Hash with a job's state and progress.
+pub fn job_state(job_id: &str) -> String {
+    format!("rc:job:{job_id}")
+}
+
+/// Hash with a video's metadata (current version, latest job, title).
+pub fn video(video_id: &str) -> String {
+    format!("rc:video:{video_id}")
+}
+
+/// Duplicate detection: source sha256 → video id.
+pub fn sha256(hex: &str) -> String {
+    format!("rc:sha256:{hex}")
+}
+
+/// A video id or upload id is 1–64 chars of `[A-Za-z0-9_-]`; anything else never becomes a key.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_design() {
+        assert_eq!(source("a", 1), "sources/a/1/source");
+        assert_eq!(current_master("a"), "v/a/master.m3u8");
+        assert_eq!(
+            rendition_file("a", 2, "720p", &segment_name(7)),
+            "v/a/2/720p/seg7.m4s"
+        );
+        assert_eq!(part_name(3, 1), "part3.1.m4s");
+        assert_eq!(job_stream("high"), "rc:jobs:high");
+    }
+
+    #[test]
+    fn ids_are_restricted() {
+        assert!(is_valid_id("Ab-9_x"));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id("../x"));
+        assert!(!is_valid_id("a b"));
+        assert!(!is_valid_id(&"a".repeat(65)));
+    }
+}

@@ -1,0 +1,300 @@
+//! Redis job queue and job state (DESIGN.md "Storage and keys").
+//!
+//! Jobs go to one stream per priority (`rc:jobs:{high,normal,low}`) read by the consumer group
+//! `transcoders` with XREADGROUP and acknowledged with XACK once done or dead-lettered. Job state
+//! and progress live in the hash `rc:job:{id}`; the video hash `rc:video:{id}` points at the
+//! latest job and the current version.
+//!
+//! All Redis I/O runs on the tokio side runtime, so monoio services can call it too.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::AsyncCommands;
+
+use crate::job::{now_ms, JobState, JobStatus, Priority, TranscodeJob};
+use crate::keys;
+use crate::side_runtime::{self, SideError};
+
+/// Errors talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Side(#[from] SideError),
+}
+
+/// Producer side and job-state access. Cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    client: redis::Client,
+    conn: ConnectionManager,
+}
+
+impl Queue {
+    /// Connect (on the side runtime) and make sure the consumer groups exist.
+    pub async fn connect(url: &str) -> Result<Self, QueueError> {
+        let client = redis::Client::open(url)?;
+        let c = client.clone();
+        let conn = side_runtime::run(async move { c.get_connection_manager().await }).await??;
+        let q = Self { client, conn };
+        q.ensure_groups().await?;
+        Ok(q)
+    }
+
+    async fn ensure_groups(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        side_runtime::run(async move {
+            for p in Priority::ALL {
+                let r: redis::RedisResult<()> = conn
+                    .xgroup_create_mkstream(keys::job_stream(p.as_str()), keys::JOB_GROUP, "0")
+                    .await;
+                match r {
+                    Ok(()) => {}
+                    Err(e) if e.code() == Some("BUSYGROUP") => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await??;
+        Ok(())
+    }
+
+    /// `PING`, for readiness checks.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        side_runtime::run(async move { redis::cmd("PING").query_async::<String>(&mut conn).await })
+            .await??;
+        Ok(())
+    }
+
+    /// Record the job as queued, point the video at it, then XADD it to its priority stream.
+    /// State first: a worker that picks the job up at once finds the hash already there.
+    pub async fn enqueue(&self, job: &TranscodeJob) -> Result<String, QueueError> {
+        let mut conn = self.conn.clone();
+        let job = job.clone();
+        let id = side_runtime::run(async move {
+            let now = now_ms().to_string();
+            let version = job.version.to_string();
+            redis::pipe()
+                .atomic()
+                .hset_multiple(
+                    keys::job_state(&job.job_id),
+                    &[
+                        ("job_id", job.job_id.as_str()),
+                        ("video_id", job.video_id.as_str()),
+                        ("version", version.as_str()),
+                        ("state", JobState::Queued.as_str()),
+                        ("progress", "0"),
+                        ("updated_ms", now.as_str()),
+                    ],
+                )
+                .ignore()
+                .hset_multiple(
+                    keys::video(&job.video_id),
+                    &[("latest_job", job.job_id.as_str()), ("latest_version", version.as_str())],
+                )
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await?;
+            conn.xadd::<_, _, _, _, String>(
+                keys::job_stream(job.priority.as_str()),
+                "*",
+                &[("job", job.to_json())],
+            )
+            .await
+        })
+        .await??;
+        Ok(id)
+    }
+
+    /// Update a job's state and progress (0–100); `error` is stored for failed jobs.
+    /// Reaching `done` also makes the job's version the video's current version.
+    pub async fn set_state(
+        &self,
+        job: &TranscodeJob,
+        state: JobState,
+        progress: f64,
+        error: Option<&str>,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let (job, error) = (job.clone(), error.map(str::to_string));
+        side_runtime::run(async move {
+            let key = keys::job_state(&job.job_id);
+            let mut pipe = redis::pipe();
+            pipe.atomic().hset_multiple(
+                &key,
+                &[
+                    ("state", state.as_str().to_string()),
+                    ("progress", format!("{progress:.1}")),
+                    ("updated_ms", now_ms().to_string()),
+                ],
+            );
+            if let Some(e) = &error {
+                pipe.hset(&key, "error", e);
+            }
+            if state == JobState::Done {
+                pipe.hset(keys::video(&job.video_id), "current_version", job.version);
+            }
+            pipe.query_async::<()>(&mut conn).await
+        })
+        .await??;
+        Ok(())
+    }
+
+    /// The job hash, or `None` for an unknown job.
+    pub async fn job_status(&self, job_id: &str) -> Result<Option<JobStatus>, QueueError> {
+        let mut conn = self.conn.clone();
+        let key = keys::job_state(job_id);
+        let map: HashMap<String, String> =
+            side_runtime::run(async move { conn.hgetall(key).await }).await??;
+        Ok(status_from_hash(&map))
+    }
+
+    /// The video hash (`latest_job`, `latest_version`, `current_version`, …); empty when unknown.
+    pub async fn video(&self, video_id: &str) -> Result<HashMap<String, String>, QueueError> {
+        let mut conn = self.conn.clone();
+        let key = keys::video(video_id);
+        Ok(side_runtime::run(async move { conn.hgetall(key).await }).await??)
+    }
+
+    /// A consumer in the `transcoders` group with its own connection (a blocking XREADGROUP
+    /// would stall every other command on a shared one).
+    pub async fn consumer(&self, name: &str) -> Result<Consumer, QueueError> {
+        let client = self.client.clone();
+        let conn = side_runtime::run(async move { client.get_multiplexed_async_connection().await })
+            .await??;
+        Ok(Consumer {
+            conn,
+            name: name.to_string(),
+            buffered: VecDeque::new(),
+        })
+    }
+}
+
+fn status_from_hash(map: &HashMap<String, String>) -> Option<JobStatus> {
+    let state = JobState::parse(map.get("state")?)?;
+    Some(JobStatus {
+        job_id: map.get("job_id").cloned().unwrap_or_default(),
+        video_id: map.get("video_id").cloned().unwrap_or_default(),
+        version: map.get("version").and_then(|v| v.parse().ok()).unwrap_or(0),
+        state,
+        progress: map.get("progress").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        error: map.get("error").cloned(),
+        updated_ms: map.get("updated_ms").and_then(|v| v.parse().ok()).unwrap_or(0),
+    })
+}
+
+/// One job delivered to this consumer; ack it when finished (or dead-lettered).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub stream: String,
+    pub entry_id: String,
+    /// The decoded job, or why the payload could not be decoded.
+    pub job: Result<TranscodeJob, String>,
+}
+
+/// Reads jobs highest priority first.
+pub struct Consumer {
+    conn: MultiplexedConnection,
+    name: String,
+    /// Entries delivered together with a higher-priority one, processed next.
+    buffered: VecDeque<Delivery>,
+}
+
+impl Consumer {
+    /// The next job, waiting up to `block` for one. Priority: a non-blocking pass over
+    /// high → normal → low first, then one blocking read over all three.
+    pub async fn next(&mut self, block: Duration) -> Result<Option<Delivery>, QueueError> {
+        if let Some(d) = self.buffered.pop_front() {
+            return Ok(Some(d));
+        }
+        for p in Priority::ALL {
+            let got = self.read(&[keys::job_stream(p.as_str())], None).await?;
+            if !got.is_empty() {
+                self.buffered.extend(got);
+                return Ok(self.buffered.pop_front());
+            }
+        }
+        let all: Vec<String> = Priority::ALL
+            .iter()
+            .map(|p| keys::job_stream(p.as_str()))
+            .collect();
+        let mut got = self.read(&all, Some(block)).await?;
+        got.sort_by_key(|d| all.iter().position(|s| *s == d.stream));
+        self.buffered.extend(got);
+        Ok(self.buffered.pop_front())
+    }
+
+    async fn read(
+        &mut self,
+        streams: &[String],
+        block: Option<Duration>,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let mut opts = StreamReadOptions::default()
+            .group(keys::JOB_GROUP, &self.name)
+            .count(1);
+        if let Some(b) = block {
+            opts = opts.block(b.as_millis().max(1) as usize);
+        }
+        let mut conn = self.conn.clone();
+        let streams = streams.to_vec();
+        let reply: Option<StreamReadReply> = side_runtime::run(async move {
+            let ids: Vec<&str> = streams.iter().map(|_| ">").collect();
+            conn.xread_options(&streams, &ids, &opts).await
+        })
+        .await??;
+        let mut out = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in key.ids {
+                let job = match entry.map.get("job") {
+                    Some(v) => redis::from_redis_value::<String>(v.clone())
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| TranscodeJob::from_json(&s).map_err(|e| e.to_string())),
+                    None => Err("entry has no `job` field".to_string()),
+                };
+                out.push(Delivery {
+                    stream: key.key.clone(),
+                    entry_id: entry.id,
+                    job,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// XACK the entry: it will not be delivered again.
+    pub async fn ack(&mut self, d: &Delivery) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let (stream, id) = (d.stream.clone(), d.entry_id.clone());
+        side_runtime::run(async move {
+            conn.xack::<_, _, _, i64>(stream, keys::JOB_GROUP, &[id]).await
+        })
+        .await??;
+        Ok(())
+    }
+
+    /// Move the entry to the dead-letter stream with the reason, then ack it.
+    pub async fn dead_letter(&mut self, d: &Delivery, reason: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let payload = match &d.job {
+            Ok(j) => j.to_json(),
+            Err(_) => String::new(),
+        };
+        let fields = [
+            ("stream", d.stream.clone()),
+            ("entry_id", d.entry_id.clone()),
+            ("job", payload),
+            ("reason", reason.to_string()),
+        ];
+        side_runtime::run(async move {
+            conn.xadd::<_, _, _, _, String>(keys::JOB_DLQ, "*", &fields).await
+        })
+        .await??;
+        self.ack(d).await
+    }
+}

@@ -1,0 +1,158 @@
+//! S3 backend (rust-s3 with rustls): path-style requests to any endpoint (MinIO, Garage, s3s-fs,
+//! AWS). Large files are uploaded with multipart (`put_object_stream`), which S3 only makes
+//! visible once complete.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use s3::creds::Credentials;
+use s3::error::S3Error;
+use s3::{Bucket, BucketConfiguration, Region};
+
+use super::{ObjectMeta, StoreError};
+use crate::config::StoreConfig;
+
+/// A bucket on an S3-compatible server.
+pub struct S3Store {
+    bucket: Box<Bucket>,
+}
+
+fn s3_err(key: &str, e: S3Error) -> StoreError {
+    StoreError::S3 {
+        key: key.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn is_not_found(e: &S3Error) -> bool {
+    matches!(e, S3Error::HttpFailWithBody(404, _))
+}
+
+impl S3Store {
+    /// Connect and make sure the bucket exists. Some servers (s3s-fs) do not implement
+    /// bucket-exists/list-buckets, so we PUT the bucket and accept "already exists".
+    pub async fn open(cfg: &StoreConfig) -> Result<Self, StoreError> {
+        if cfg.access_key.is_empty() || cfg.secret_key.is_empty() {
+            return Err(StoreError::Config(
+                "s3 backend needs store.access_key and store.secret_key".into(),
+            ));
+        }
+        let region = Region::Custom {
+            region: cfg.region.clone(),
+            endpoint: cfg.endpoint.trim_end_matches('/').to_string(),
+        };
+        let creds = Credentials::new(Some(&cfg.access_key), Some(&cfg.secret_key), None, None, None)
+            .map_err(|e| StoreError::Config(e.to_string()))?;
+        match Bucket::create_with_path_style(
+            &cfg.bucket,
+            region.clone(),
+            creds.clone(),
+            BucketConfiguration::default(),
+        )
+        .await
+        {
+            Ok(_) => {}
+            Err(S3Error::HttpFailWithBody(409, _)) => {}
+            Err(e) => {
+                return Err(StoreError::Config(format!(
+                    "cannot create bucket {} at {}: {e}",
+                    cfg.bucket, cfg.endpoint
+                )))
+            }
+        }
+        let bucket = Bucket::new(&cfg.bucket, region, creds)
+            .map_err(|e| StoreError::Config(e.to_string()))?
+            .with_path_style();
+        Ok(Self { bucket })
+    }
+
+    pub async fn put(&self, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        self.bucket
+            .put_object_with_content_type(key, &body, content_type)
+            .await
+            .map_err(|e| s3_err(key, e))?;
+        Ok(())
+    }
+
+    pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StoreError> {
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|source| StoreError::Io {
+                key: key.to_string(),
+                source,
+            })?;
+        self.bucket
+            .put_object_stream_with_content_type(&mut file, key, content_type)
+            .await
+            .map_err(|e| s3_err(key, e))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        match self.bucket.get_object(key).await {
+            Ok(resp) => Ok(Some(resp.into_bytes())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(s3_err(key, e)),
+        }
+    }
+
+    pub async fn get_to_file(&self, key: &str, dst: &Path) -> Result<bool, StoreError> {
+        let io = |source| StoreError::Io {
+            key: key.to_string(),
+            source,
+        };
+        // Download beside the destination and rename, so a failed transfer leaves no partial file.
+        let tmp = dst.with_extension("part");
+        let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        let res = self.bucket.get_object_to_writer(key, &mut file).await;
+        drop(file);
+        match res {
+            Ok(_) => {
+                tokio::fs::rename(&tmp, dst).await.map_err(io)?;
+                Ok(true)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                if is_not_found(&e) {
+                    Ok(false)
+                } else {
+                    Err(s3_err(key, e))
+                }
+            }
+        }
+    }
+
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        match self.bucket.head_object(key).await {
+            Ok((h, _)) => Ok(Some(ObjectMeta {
+                size: h.content_length.unwrap_or(0).max(0) as u64,
+                content_type: h.content_type,
+                etag: h.e_tag,
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(s3_err(key, e)),
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match self.bucket.delete_object(key).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(s3_err(key, e)),
+        }
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let pages = self
+            .bucket
+            .list(prefix.to_string(), None)
+            .await
+            .map_err(|e| s3_err(prefix, e))?;
+        let mut keys: Vec<String> = pages
+            .into_iter()
+            .flat_map(|p| p.contents.into_iter().map(|o| o.key))
+            .collect();
+        keys.sort();
+        Ok(keys)
+    }
+}
