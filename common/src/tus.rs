@@ -1,4 +1,4 @@
-//! tus 1.0.0 resumable-upload header logic (https://tus.io/protocols/resumable-upload), sans-IO.
+//! tus 1.0.0 resumable-upload header logic (<https://tus.io/protocols/resumable-upload>), sans-IO.
 //!
 //! Owns the parsing and validation of the protocol headers the ingest server reads —
 //! `Tus-Resumable` (core protocol, "Headers"), `Upload-Offset`, `Upload-Length`,

@@ -1,1 +1,105 @@
-fn main() {}
+//! `ringcast-loadtest`: client tools and load generators for ringcast.
+//!
+//! `upload` sends one file through the tus endpoint with a progress bar, then follows the
+//! transcode to the end (what `scripts/demo` uses). The viewer and upload swarms come with the
+//! loadtest issue.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use ringcast_loadtest::{tus_client, video_status};
+
+#[derive(Parser)]
+#[command(name = "ringcast-loadtest", version, about = "Client tools and load generators for ringcast")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Upload one file with tus, show progress, wait for the transcode, print the playback URL.
+    Upload {
+        /// Ingest base URL, e.g. http://127.0.0.1:8081
+        #[arg(long)]
+        ingest: String,
+        /// File to upload.
+        #[arg(long)]
+        file: PathBuf,
+        /// Edge base URL used to print `playback: {edge}/v/{id}/master.m3u8`.
+        #[arg(long)]
+        edge: Option<String>,
+        /// Title stored as upload metadata.
+        #[arg(long)]
+        title: Option<String>,
+        /// Bytes per PATCH request.
+        #[arg(long, default_value_t = 4 * 1024 * 1024)]
+        chunk_size: usize,
+        /// Do not wait for the transcode.
+        #[arg(long)]
+        no_wait: bool,
+        /// Longest wait for the transcode, in seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout_secs: u64,
+    },
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Upload {
+            ingest,
+            file,
+            edge,
+            title,
+            chunk_size,
+            no_wait,
+            timeout_secs,
+        } => {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut opts = tus_client::UploadOptions {
+                chunk_size,
+                ..Default::default()
+            };
+            opts.metadata.push(("filename".into(), name.clone().into_bytes()));
+            opts.metadata
+                .push(("title".into(), title.unwrap_or(name).into_bytes()));
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("stat {}", file.display()))?
+                .len();
+            let up = bar(size, "upload    [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}");
+            let endpoint = format!("{}/files/", ingest.trim_end_matches('/'));
+            let done = tus_client::upload_file(&endpoint, &file, &opts, |o, _| up.set_position(o))?;
+            up.finish();
+            println!("video: {}", done.video_id);
+            if !no_wait {
+                let tc = bar(100, "transcode [{bar:40}] {pos}% {elapsed}");
+                video_status::wait_done(&ingest, &done.video_id, Duration::from_secs(timeout_secs), |p| {
+                    tc.set_position(p.clamp(0.0, 100.0) as u64)
+                })?;
+                tc.finish();
+            }
+            if let Some(edge) = edge {
+                println!(
+                    "playback: {}/v/{}/master.m3u8",
+                    edge.trim_end_matches('/'),
+                    done.video_id
+                );
+            }
+            Ok(())
+        }
+    }
+}

@@ -14,6 +14,7 @@
 mod master;
 mod media;
 mod render;
+mod validate;
 
 pub use master::{MasterPlaylist, Variant};
 pub use media::{

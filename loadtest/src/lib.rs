@@ -1,0 +1,11 @@
+//! Client-side tools for driving ringcast from outside, the way users and players do.
+//!
+//! - [`tus_client`]: a resumable tus 1.0 upload client (creation + PATCH in chunks, resumes
+//!   after network errors with HEAD), used by `scripts/demo`, the end-to-end tests and, later,
+//!   the upload swarm.
+//! - [`video_status`]: polls the ingest's `GET /v1/videos/{id}` until the transcode finishes.
+//!
+//! The viewer swarm (LL-HLS players) grows here in the loadtest issue.
+
+pub mod tus_client;
+pub mod video_status;
