@@ -9,7 +9,10 @@ const BLOCKING_RELOAD: &[u8] = b"GET /v/Zk3x9Qm2/1/720p/index.m3u8?_HLS_msn=1234
 fn bench(c: &mut Criterion) {
     let limits = Limits::default();
     let mut g = c.benchmark_group("http_parse");
-    for (name, req) in [("segment_get", SEGMENT_GET), ("blocking_reload", BLOCKING_RELOAD)] {
+    for (name, req) in [
+        ("segment_get", SEGMENT_GET),
+        ("blocking_reload", BLOCKING_RELOAD),
+    ] {
         g.throughput(Throughput::Bytes(req.len() as u64));
         g.bench_function(name, |b| {
             b.iter(|| parse_request(std::hint::black_box(req), &limits))

@@ -75,14 +75,20 @@ pub fn load_from<T: DeserializeOwned>(
 fn scalar(raw: &str) -> toml::Value {
     match format!("v = {raw}").parse::<toml::Table>() {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_))) => v,
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+            ) => v,
             _ => toml::Value::String(raw.to_string()),
         },
         Err(_) => toml::Value::String(raw.to_string()),
     }
 }
 
-fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), ConfigError> {
+fn set_path(
+    table: &mut toml::Table,
+    path: &[String],
+    value: toml::Value,
+) -> Result<(), ConfigError> {
     match path {
         [] => Ok(()),
         [last] => {
@@ -187,11 +193,19 @@ mod tests {
     fn env_overrides_file_values_and_nests() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("c.toml");
-        std::fs::write(&file, "listen = \"a:1\"\nworkers = 1\n[store]\nbucket = \"b\"\n").expect("write");
+        std::fs::write(
+            &file,
+            "listen = \"a:1\"\nworkers = 1\n[store]\nbucket = \"b\"\n",
+        )
+        .expect("write");
         let cfg: Demo = load_from(
             Some(&file),
             "RC_",
-            env(&[("RC_WORKERS", "4"), ("RC_STORE__BACKEND", "s3"), ("OTHER", "x")]),
+            env(&[
+                ("RC_WORKERS", "4"),
+                ("RC_STORE__BACKEND", "s3"),
+                ("OTHER", "x"),
+            ]),
         )
         .expect("load");
         assert_eq!(cfg.listen, "a:1");

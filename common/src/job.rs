@@ -155,7 +155,12 @@ mod tests {
 
     #[test]
     fn states_parse() {
-        for s in [JobState::Queued, JobState::Running, JobState::Done, JobState::Failed] {
+        for s in [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Done,
+            JobState::Failed,
+        ] {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
         }
         assert_eq!(JobState::parse("x"), None);

@@ -96,7 +96,10 @@ impl Queue {
                 .ignore()
                 .hset_multiple(
                     keys::video(&job.video_id),
-                    &[("latest_job", job.job_id.as_str()), ("latest_version", version.as_str())],
+                    &[
+                        ("latest_job", job.job_id.as_str()),
+                        ("latest_version", version.as_str()),
+                    ],
                 )
                 .ignore()
                 .query_async::<()>(&mut conn)
@@ -166,8 +169,9 @@ impl Queue {
     /// would stall every other command on a shared one).
     pub async fn consumer(&self, name: &str) -> Result<Consumer, QueueError> {
         let client = self.client.clone();
-        let conn = side_runtime::run(async move { client.get_multiplexed_async_connection().await })
-            .await??;
+        let conn =
+            side_runtime::run(async move { client.get_multiplexed_async_connection().await })
+                .await??;
         Ok(Consumer {
             conn,
             name: name.to_string(),
@@ -183,9 +187,15 @@ fn status_from_hash(map: &HashMap<String, String>) -> Option<JobStatus> {
         video_id: map.get("video_id").cloned().unwrap_or_default(),
         version: map.get("version").and_then(|v| v.parse().ok()).unwrap_or(0),
         state,
-        progress: map.get("progress").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        progress: map
+            .get("progress")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
         error: map.get("error").cloned(),
-        updated_ms: map.get("updated_ms").and_then(|v| v.parse().ok()).unwrap_or(0),
+        updated_ms: map
+            .get("updated_ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     })
 }
 
@@ -272,7 +282,8 @@ impl Consumer {
         let mut conn = self.conn.clone();
         let (stream, id) = (d.stream.clone(), d.entry_id.clone());
         side_runtime::run(async move {
-            conn.xack::<_, _, _, i64>(stream, keys::JOB_GROUP, &[id]).await
+            conn.xack::<_, _, _, i64>(stream, keys::JOB_GROUP, &[id])
+                .await
         })
         .await??;
         Ok(())
@@ -292,7 +303,8 @@ impl Consumer {
             ("reason", reason.to_string()),
         ];
         side_runtime::run(async move {
-            conn.xadd::<_, _, _, _, String>(keys::JOB_DLQ, "*", &fields).await
+            conn.xadd::<_, _, _, _, String>(keys::JOB_DLQ, "*", &fields)
+                .await
         })
         .await??;
         self.ack(d).await

@@ -70,7 +70,9 @@ mod tests {
 
     /// Minimal executor: proves the side runtime's futures need no tokio context to be awaited.
     fn futures_block_on<F: Future>(fut: F) -> F::Output {
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
         rt.block_on(fut)
     }
 }

@@ -22,14 +22,22 @@ fn s3_backend_roundtrip_against_a_real_server() {
     let s3 = S3Server::start();
     let dir = tempfile::tempdir().expect("tempdir");
     block_on(async {
-        let store = ObjectStore::open(&s3.store_config()).await.expect("open s3");
+        let store = ObjectStore::open(&s3.store_config())
+            .await
+            .expect("open s3");
         // Opening twice must accept the existing bucket.
-        let store2 = ObjectStore::open(&s3.store_config()).await.expect("reopen s3");
+        let store2 = ObjectStore::open(&s3.store_config())
+            .await
+            .expect("reopen s3");
         assert_eq!(store.backend_name(), "s3");
         assert_eq!(store.get("v/x/1/missing.m4s").await.expect("get"), None);
         assert_eq!(store.head("v/x/1/missing.m4s").await.expect("head"), None);
         store
-            .put("v/x/1/index.m3u8", Bytes::from_static(b"#EXTM3U\n"), "application/vnd.apple.mpegurl")
+            .put(
+                "v/x/1/index.m3u8",
+                Bytes::from_static(b"#EXTM3U\n"),
+                "application/vnd.apple.mpegurl",
+            )
             .await
             .expect("put");
         assert_eq!(
@@ -44,11 +52,21 @@ fn s3_backend_roundtrip_against_a_real_server() {
             .put_file("sources/x/1/source", &src, "application/octet-stream")
             .await
             .expect("put_file");
-        let meta = store.head("sources/x/1/source").await.expect("head").expect("exists");
+        let meta = store
+            .head("sources/x/1/source")
+            .await
+            .expect("head")
+            .expect("exists");
         assert_eq!(meta.size, big.len() as u64);
         let out = dir.path().join("out.bin");
-        assert!(store.get_to_file("sources/x/1/source", &out).await.expect("download"));
-        assert!(std::fs::read(&out).expect("read") == big, "downloaded bytes differ");
+        assert!(store
+            .get_to_file("sources/x/1/source", &out)
+            .await
+            .expect("download"));
+        assert!(
+            std::fs::read(&out).expect("read") == big,
+            "downloaded bytes differ"
+        );
         assert!(!store
             .get_to_file("sources/x/1/nope", &dir.path().join("nope"))
             .await
@@ -76,32 +94,64 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
     block_on(async {
         let q = Queue::connect(&redis.url).await.expect("connect");
         q.ping().await.expect("ping");
-        q.enqueue(&job("low", Priority::Low)).await.expect("enqueue");
-        q.enqueue(&job("normal", Priority::Normal)).await.expect("enqueue");
-        q.enqueue(&job("high", Priority::High)).await.expect("enqueue");
-        let st = q.job_status("normal").await.expect("status").expect("exists");
+        q.enqueue(&job("low", Priority::Low))
+            .await
+            .expect("enqueue");
+        q.enqueue(&job("normal", Priority::Normal))
+            .await
+            .expect("enqueue");
+        q.enqueue(&job("high", Priority::High))
+            .await
+            .expect("enqueue");
+        let st = q
+            .job_status("normal")
+            .await
+            .expect("status")
+            .expect("exists");
         assert_eq!(st.state, JobState::Queued);
-        assert_eq!(q.video("vid-normal").await.expect("video")["latest_job"], "normal");
+        assert_eq!(
+            q.video("vid-normal").await.expect("video")["latest_job"],
+            "normal"
+        );
 
         let mut c = q.consumer("t1").await.expect("consumer");
         let order: Vec<String> = {
             let mut v = Vec::new();
             for _ in 0..3 {
-                let d = c.next(Duration::from_millis(100)).await.expect("next").expect("job");
+                let d = c
+                    .next(Duration::from_millis(100))
+                    .await
+                    .expect("next")
+                    .expect("job");
                 v.push(d.job.as_ref().expect("decoded").job_id.clone());
                 c.ack(&d).await.expect("ack");
             }
             v
         };
         assert_eq!(order, ["high", "normal", "low"]);
-        assert!(c.next(Duration::from_millis(50)).await.expect("next").is_none());
+        assert!(c
+            .next(Duration::from_millis(50))
+            .await
+            .expect("next")
+            .is_none());
 
         let j = job("normal", Priority::Normal);
-        q.set_state(&j, JobState::Running, 42.0, None).await.expect("state");
-        let st = q.job_status("normal").await.expect("status").expect("exists");
+        q.set_state(&j, JobState::Running, 42.0, None)
+            .await
+            .expect("state");
+        let st = q
+            .job_status("normal")
+            .await
+            .expect("status")
+            .expect("exists");
         assert_eq!((st.state, st.progress), (JobState::Running, 42.0));
-        q.set_state(&j, JobState::Done, 100.0, None).await.expect("done");
-        assert_eq!(q.video("vid-normal").await.expect("video")["current_version"], "1");
+        q.set_state(&j, JobState::Done, 100.0, None)
+            .await
+            .expect("done");
+        assert_eq!(
+            q.video("vid-normal").await.expect("video")["current_version"],
+            "1"
+        );
 
         // A payload that is not a job is delivered as an error and can be dead-lettered.
         let client = redis::Client::open(redis.url.as_str()).expect("client");
@@ -113,10 +163,17 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
             .arg("{not json")
             .query::<String>(&mut conn)
             .expect("xadd");
-        let d = c.next(Duration::from_millis(500)).await.expect("next").expect("entry");
+        let d = c
+            .next(Duration::from_millis(500))
+            .await
+            .expect("next")
+            .expect("entry");
         assert!(d.job.is_err());
         c.dead_letter(&d, "undecodable").await.expect("dlq");
-        let dlq_len: u64 = redis::cmd("XLEN").arg("rc:jobs:dlq").query(&mut conn).expect("xlen");
+        let dlq_len: u64 = redis::cmd("XLEN")
+            .arg("rc:jobs:dlq")
+            .query(&mut conn)
+            .expect("xlen");
         assert_eq!(dlq_len, 1);
         // Nothing left pending: every delivered entry was acked (dead-lettering acks too).
         let (pending, _, _, _): (u64, redis::Value, redis::Value, redis::Value) =

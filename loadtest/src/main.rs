@@ -13,7 +13,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ringcast_loadtest::{tus_client, video_status};
 
 #[derive(Parser)]
-#[command(name = "ringcast-loadtest", version, about = "Client tools and load generators for ringcast")]
+#[command(
+    name = "ringcast-loadtest",
+    version,
+    about = "Client tools and load generators for ringcast"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -74,22 +78,29 @@ fn main() -> anyhow::Result<()> {
                 chunk_size,
                 ..Default::default()
             };
-            opts.metadata.push(("filename".into(), name.clone().into_bytes()));
+            opts.metadata
+                .push(("filename".into(), name.clone().into_bytes()));
             opts.metadata
                 .push(("title".into(), title.unwrap_or(name).into_bytes()));
             let size = std::fs::metadata(&file)
                 .with_context(|| format!("stat {}", file.display()))?
                 .len();
-            let up = bar(size, "upload    [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}");
+            let up = bar(
+                size,
+                "upload    [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}",
+            );
             let endpoint = format!("{}/files/", ingest.trim_end_matches('/'));
             let done = tus_client::upload_file(&endpoint, &file, &opts, |o, _| up.set_position(o))?;
             up.finish();
             println!("video: {}", done.video_id);
             if !no_wait {
                 let tc = bar(100, "transcode [{bar:40}] {pos}% {elapsed}");
-                video_status::wait_done(&ingest, &done.video_id, Duration::from_secs(timeout_secs), |p| {
-                    tc.set_position(p.clamp(0.0, 100.0) as u64)
-                })?;
+                video_status::wait_done(
+                    &ingest,
+                    &done.video_id,
+                    Duration::from_secs(timeout_secs),
+                    |p| tc.set_position(p.clamp(0.0, 100.0) as u64),
+                )?;
                 tc.finish();
             }
             if let Some(edge) = edge {

@@ -29,7 +29,8 @@ pub fn fetch(ingest: &str, video_id: &str) -> anyhow::Result<VideoView> {
         .timeout(Duration::from_secs(10))
         .call()
         .with_context(|| format!("GET {url}"))?;
-    resp.into_json().context("video API answer is not the expected JSON")
+    resp.into_json()
+        .context("video API answer is not the expected JSON")
 }
 
 /// Poll until the job is `done` (Ok) or `failed` (Err), calling `progress` with each percent.

@@ -83,7 +83,11 @@ fn start_stack(store: &StoreConfig, redis_url: &str, work: &Path) -> Stack {
     for p in &mut procs {
         p.assert_running();
     }
-    Stack { ingest, edge, procs }
+    Stack {
+        ingest,
+        edge,
+        procs,
+    }
 }
 
 fn run(cmd: &mut Command) -> std::process::Output {
@@ -94,12 +98,36 @@ fn run(cmd: &mut Command) -> std::process::Output {
 /// A 1080p30 clip with a sine tone: long enough for several 2 s segments, short for CI.
 fn make_clip(dir: &Path) -> PathBuf {
     let out = dir.join("clip.mp4");
-    let o = run(Command::new("ffmpeg").args([
-        "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "5",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
-    ]).arg(&out));
-    assert!(o.status.success(), "ffmpeg clip: {}", String::from_utf8_lossy(&o.stderr));
+    let o = run(Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1920x1080:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+            "-t",
+            "5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&out));
+    assert!(
+        o.status.success(),
+        "ffmpeg clip: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     out
 }
 
@@ -154,22 +182,41 @@ fn vod_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
     let mut heights = Vec::new();
     for uri in &uris {
         let url = format!("http://{}/v/{}/{uri}", stack.edge, up.video_id);
-        let o = run(Command::new("ffprobe").args([
-            "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height",
-            "-of", "csv=p=0",
-        ]).arg(&url));
-        assert!(o.status.success(), "ffprobe {url}: {}", String::from_utf8_lossy(&o.stderr));
+        let o = run(Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-select_streams",
+                "v:0",
+                "-show_entries",
+                "stream=width,height",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&url));
+        assert!(
+            o.status.success(),
+            "ffprobe {url}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        let (_, h) = out.split_once(',').unwrap_or_else(|| panic!("ffprobe said {out:?}"));
+        let (_, h) = out
+            .split_once(',')
+            .unwrap_or_else(|| panic!("ffprobe said {out:?}"));
         heights.push(h.parse::<u32>().expect("height"));
     }
     assert_eq!(heights, [1080, 720, 480, 360]);
 
     // ffmpeg decodes every rendition (all programs' streams) to the end without an error.
-    let o = run(Command::new("ffmpeg").args(["-nostdin", "-v", "error", "-i"]).arg(&master).args([
-        "-map", "0", "-f", "null", "-",
-    ]));
-    assert!(o.status.success(), "ffmpeg playback failed: {}", String::from_utf8_lossy(&o.stderr));
+    let o = run(Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&master)
+        .args(["-map", "0", "-f", "null", "-"]));
+    assert!(
+        o.status.success(),
+        "ffmpeg playback failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(
         o.stderr.is_empty(),
         "ffmpeg reported errors while decoding: {}",
@@ -177,7 +224,11 @@ fn vod_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
     );
 
     // Two GETs of a segment nobody asked for yet → exactly one origin fetch.
-    let seg = format!("/v/{}/{}", up.video_id, uris[3].replace("index.m3u8", "seg1.m4s"));
+    let seg = format!(
+        "/v/{}/{}",
+        up.video_id,
+        uris[3].replace("index.m3u8", "seg1.m4s")
+    );
     let before = metric(stack.edge, "ringcast_edge_origin_fetches_total");
     let a = http::get(stack.edge, &seg).expect("segment GET");
     let b = http::get(stack.edge, &seg).expect("segment GET again");
@@ -185,7 +236,11 @@ fn vod_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
     assert!(!a.body.is_empty() && a.body == b.body);
     assert_eq!(a.header("content-type"), Some("video/iso.segment"));
     let after = metric(stack.edge, "ringcast_edge_origin_fetches_total");
-    assert_eq!(after - before, 1.0, "two GETs of {seg} must cause one origin fetch");
+    assert_eq!(
+        after - before,
+        1.0,
+        "two GETs of {seg} must cause one origin fetch"
+    );
 }
 
 #[test]

@@ -64,13 +64,19 @@ impl ChunkedDecoder {
                     let line = &rest[..nl];
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
                     let hex = line.split(|b| *b == b';').next().unwrap_or(&[]);
-                    let hex = std::str::from_utf8(hex).map_err(|_| ChunkedError::BadSize)?.trim();
+                    let hex = std::str::from_utf8(hex)
+                        .map_err(|_| ChunkedError::BadSize)?
+                        .trim();
                     if hex.is_empty() || hex.len() > 15 {
                         return Err(ChunkedError::BadSize);
                     }
                     let size = u64::from_str_radix(hex, 16).map_err(|_| ChunkedError::BadSize)?;
                     pos += nl + 1;
-                    self.state = if size == 0 { State::Trailer } else { State::Data(size) };
+                    self.state = if size == 0 {
+                        State::Trailer
+                    } else {
+                        State::Data(size)
+                    };
                 }
                 State::Data(left) => {
                     if rest.is_empty() {
@@ -80,7 +86,11 @@ impl ChunkedDecoder {
                     out.extend_from_slice(&rest[..n]);
                     pos += n;
                     let left = left - n as u64;
-                    self.state = if left == 0 { State::DataEnd } else { State::Data(left) };
+                    self.state = if left == 0 {
+                        State::DataEnd
+                    } else {
+                        State::Data(left)
+                    };
                 }
                 State::DataEnd => {
                     if rest.len() < 2 {
@@ -150,8 +160,14 @@ mod tests {
     #[test]
     fn rejects_garbage() {
         assert_eq!(decode_all(b"zz\r\n", 64), Err(ChunkedError::BadSize));
-        assert_eq!(decode_all(b"2\r\nabX", 64), Err(ChunkedError::BadTerminator));
-        assert_eq!(decode_all(&[b'1'; 2000], 64), Err(ChunkedError::LineTooLong));
+        assert_eq!(
+            decode_all(b"2\r\nabX", 64),
+            Err(ChunkedError::BadTerminator)
+        );
+        assert_eq!(
+            decode_all(&[b'1'; 2000], 64),
+            Err(ChunkedError::LineTooLong)
+        );
     }
 
     proptest::proptest! {

@@ -142,9 +142,15 @@ impl RequestHead {
 ///
 /// `Ok(None)`: incomplete, read more (an error is returned instead once the buffer exceeds the
 /// limits). `Ok(Some((head, n)))`: the head used the first `n` bytes; the body follows.
-pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, HttpError> {
+pub fn parse_request(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(RequestHead, usize)>, HttpError> {
     // Skip the empty lines RFC 9112 §2.2 allows before a request line (robustness).
-    let lead = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+    let lead = buf
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
     let buf = &buf[lead..];
     let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut req = httparse::Request::new(&mut storage);
@@ -248,7 +254,9 @@ fn framing(headers: &[(String, String)]) -> Result<(Option<u64>, bool), HttpErro
         return Ok((Some(length.unwrap_or(0)), false));
     }
     if length.is_some() {
-        return Err(HttpError::Malformed("both Content-Length and Transfer-Encoding"));
+        return Err(HttpError::Malformed(
+            "both Content-Length and Transfer-Encoding",
+        ));
     }
     if te.len() == 1 && te[0].eq_ignore_ascii_case("chunked") {
         Ok((None, true))
@@ -287,11 +295,15 @@ mod tests {
 
     #[test]
     fn keep_alive_rules() {
-        let (h, _) = parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap().unwrap();
+        let (h, _) = parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(!h.keep_alive);
         let (h, _) = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive);
-        let (h, _) = parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap().unwrap();
+        let (h, _) = parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(h.keep_alive);
     }
 
@@ -308,23 +320,34 @@ mod tests {
         assert_eq!(parse(&big).unwrap_err().status(), 431);
         assert_eq!(parse("GET / HTTP/2.0\r\n\r\n").unwrap_err().status(), 505);
         assert_eq!(parse("G(T / HTTP/1.1\r\n\r\n").unwrap_err().status(), 400);
-        assert_eq!(parse("GET / HTTP/1.1\r\n\r\n").unwrap_err().status(), 400, "no Host");
+        assert_eq!(
+            parse("GET / HTTP/1.1\r\n\r\n").unwrap_err().status(),
+            400,
+            "no Host"
+        );
     }
 
     #[test]
     fn body_framing() {
-        let (h, _) = parse("PATCH /f HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n").unwrap().unwrap();
+        let (h, _) = parse("PATCH /f HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body_len(), 12);
-        let (h, _) = parse("PUT /l HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap().unwrap();
+        let (h, _) = parse("PUT /l HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(h.chunked);
         assert_eq!(h.content_length, None);
         for bad in ["-1", "1a", "", "1, 2", "99999999999999999999"] {
             let raw = format!("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: {bad}\r\n\r\n");
             assert_eq!(parse(&raw).unwrap_err().status(), 400, "{bad:?}");
         }
-        let (h, _) = parse("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n").unwrap().unwrap();
+        let (h, _) = parse("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body_len(), 5);
-        let both = "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let both =
+            "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(parse(both).unwrap_err().status(), 400);
         let gz = "PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
         assert_eq!(parse(gz).unwrap_err().status(), 501);

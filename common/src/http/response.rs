@@ -110,7 +110,8 @@ mod tests {
 
     #[test]
     fn error_body_is_json() {
-        let v: serde_json::Value = serde_json::from_str(&error_body("bad", "a \"quoted\" thing")).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&error_body("bad", "a \"quoted\" thing")).unwrap();
         assert_eq!(v["error"]["code"], "bad");
         assert_eq!(v["error"]["message"], "a \"quoted\" thing");
     }

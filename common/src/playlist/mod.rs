@@ -13,6 +13,7 @@
 
 mod master;
 mod media;
+mod parse;
 mod render;
 mod validate;
 
@@ -20,6 +21,7 @@ pub use master::{MasterPlaylist, Variant};
 pub use media::{
     MediaPlaylist, Part, PlaylistType, PreloadHint, RenditionReport, Segment, ServerControl,
 };
+pub use parse::{is_master, parse_master, parse_media, ParseError};
 
 /// A playlist model that would render into an invalid (or DESIGN-violating) playlist.
 ///

@@ -43,7 +43,9 @@ impl FsStore {
     async fn publish(&self, key: &str, tmp: &Path) -> Result<(), StoreError> {
         let dst = self.path(key);
         if let Some(parent) = dst.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io_err(key))?;
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(io_err(key))?;
         }
         tokio::fs::rename(tmp, &dst).await.map_err(io_err(key))
     }
@@ -54,7 +56,12 @@ impl FsStore {
         self.publish(key, &tmp).await
     }
 
-    pub async fn put_file(&self, key: &str, src: &Path, _content_type: &str) -> Result<(), StoreError> {
+    pub async fn put_file(
+        &self,
+        key: &str,
+        src: &Path,
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
         let tmp = self.tmp_path();
         tokio::fs::copy(src, &tmp).await.map_err(io_err(key))?;
         self.publish(key, &tmp).await

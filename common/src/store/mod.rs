@@ -25,10 +25,7 @@ pub enum StoreError {
     #[error("invalid object key {0:?}")]
     InvalidKey(String),
     #[error("object store I/O error on {key}: {source}")]
-    Io {
-        key: String,
-        source: std::io::Error,
-    },
+    Io { key: String, source: std::io::Error },
     #[error("S3 error on {key}: {message}")]
     S3 { key: String, message: String },
     #[error("object store misconfigured: {0}")]
@@ -63,7 +60,9 @@ pub fn validate_key(key: &str) -> Result<(), StoreError> {
         && key.len() <= 1024
         && !key.starts_with('/')
         && !key.contains(['\0', '\\'])
-        && key.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+        && key
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..");
     if ok {
         Ok(())
     } else {
@@ -115,9 +114,18 @@ impl ObjectStore {
     }
 
     /// Store the file at `path` under `key` (streamed; multipart on S3).
-    pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StoreError> {
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
         validate_key(key)?;
-        let (key, ct, path) = (key.to_string(), content_type.to_string(), path.to_path_buf());
+        let (key, ct, path) = (
+            key.to_string(),
+            content_type.to_string(),
+            path.to_path_buf(),
+        );
         dispatch!(self, b => b.put_file(&key, &path, &ct))
     }
 
@@ -165,7 +173,9 @@ mod tests {
         for ok in ["a", "v/x/1/720p/seg1.m4s", "sources/a/1/source"] {
             assert!(validate_key(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/a", "a//b", "a/../b", "..", "a/./b", "a\0b", "a\\b", "a/"] {
+        for bad in [
+            "", "/a", "a//b", "a/../b", "..", "a/./b", "a\0b", "a\\b", "a/",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad:?}");
         }
         assert!(validate_key(&"a".repeat(1025)).is_err());
@@ -200,10 +210,19 @@ mod tests {
             assert_eq!(meta.size, 5);
             let src = dir.path().join("upload.bin");
             std::fs::write(&src, vec![7u8; 100_000]).expect("write");
-            store.put_file("v/a/2/y", &src, "video/mp4").await.expect("put_file");
-            assert_eq!(store.list("v/a/").await.expect("list"), vec!["v/a/1/x", "v/a/2/y"]);
+            store
+                .put_file("v/a/2/y", &src, "video/mp4")
+                .await
+                .expect("put_file");
+            assert_eq!(
+                store.list("v/a/").await.expect("list"),
+                vec!["v/a/1/x", "v/a/2/y"]
+            );
             let out = dir.path().join("out.bin");
-            assert!(store.get_to_file("v/a/2/y", &out).await.expect("get_to_file"));
+            assert!(store
+                .get_to_file("v/a/2/y", &out)
+                .await
+                .expect("get_to_file"));
             assert_eq!(std::fs::read(&out).expect("read").len(), 100_000);
             store.delete("v/a/1/x").await.expect("delete");
             assert_eq!(store.head("v/a/1/x").await.expect("head"), None);

@@ -41,8 +41,14 @@ impl S3Store {
             region: cfg.region.clone(),
             endpoint: cfg.endpoint.trim_end_matches('/').to_string(),
         };
-        let creds = Credentials::new(Some(&cfg.access_key), Some(&cfg.secret_key), None, None, None)
-            .map_err(|e| StoreError::Config(e.to_string()))?;
+        let creds = Credentials::new(
+            Some(&cfg.access_key),
+            Some(&cfg.secret_key),
+            None,
+            None,
+            None,
+        )
+        .map_err(|e| StoreError::Config(e.to_string()))?;
         match Bucket::create_with_path_style(
             &cfg.bucket,
             region.clone(),
@@ -74,7 +80,12 @@ impl S3Store {
         Ok(())
     }
 
-    pub async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StoreError> {
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
         let mut file = tokio::fs::File::open(path)
             .await
             .map_err(|source| StoreError::Io {

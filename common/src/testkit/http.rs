@@ -97,7 +97,11 @@ impl Conn {
             .find(|(n, _)| n == "content-length")
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0);
-        let len = if head_only || status == 204 || status == 304 { 0 } else { len };
+        let len = if head_only || status == 204 || status == 304 {
+            0
+        } else {
+            len
+        };
         while self.buf.len() < len {
             self.fill()?;
         }

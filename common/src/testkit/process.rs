@@ -22,7 +22,10 @@ pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool
         if check() {
             return;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -118,7 +121,8 @@ pub fn cargo_bin(name: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let release = std::env::var("RINGCAST_TEST_RELEASE").is_ok_and(|v| v == "1");
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&workspace).args(["build", "--quiet", "--bin", name]);
+    cmd.current_dir(&workspace)
+        .args(["build", "--quiet", "--bin", name]);
     if release {
         cmd.arg("--release");
     }

@@ -72,7 +72,10 @@ fn ping(addr: SocketAddr) -> bool {
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
     let mut buf = [0u8; 16];
-    s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).map(|n| &buf[..n] == b"+PONG\r\n").unwrap_or(false)
+    s.write_all(b"PING\r\n").is_ok()
+        && s.read(&mut buf)
+            .map(|n| &buf[..n] == b"+PONG\r\n")
+            .unwrap_or(false)
 }
 
 /// A private s3s-fs S3 server on a free port; stopped on drop.
@@ -90,7 +93,8 @@ impl S3Server {
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("s3 data dir");
         let port = free_port();
-        let (access_key, secret_key) = ("ringcasttest".to_string(), "ringcasttestsecret".to_string());
+        let (access_key, secret_key) =
+            ("ringcasttest".to_string(), "ringcasttestsecret".to_string());
         let mut cmd = Command::new(find_exe("s3s-fs"));
         cmd.args([
             "--host",
@@ -134,10 +138,8 @@ mod tempfile_dir {
 
     impl TempDir {
         pub fn new(tag: &str) -> Self {
-            let p = std::env::temp_dir().join(format!(
-                "ringcast-{tag}-{}",
-                uuid::Uuid::new_v4().simple()
-            ));
+            let p = std::env::temp_dir()
+                .join(format!("ringcast-{tag}-{}", uuid::Uuid::new_v4().simple()));
             std::fs::create_dir_all(&p).expect("create temp dir");
             Self(p)
         }
