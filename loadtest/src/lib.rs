@@ -5,7 +5,13 @@
 //!   the upload swarm.
 //! - [`video_status`]: polls the ingest's `GET /v1/videos/{id}` until the transcode finishes.
 //!
-//! The viewer swarm (LL-HLS players) grows here in the loadtest issue.
+//! - [`swarm`] / [`player`]: the viewer swarm: N simulated HLS players (VOD pacing, LL-HLS
+//!   blocking reloads and parts) with latency, stall and live-latency measurements ([`stats`]).
 
+pub mod http_client;
+pub mod player;
+pub mod stats;
+pub mod swarm;
 pub mod tus_client;
+pub mod url;
 pub mod video_status;

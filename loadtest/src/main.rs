@@ -1,8 +1,8 @@
 //! `ringcast-loadtest`: client tools and load generators for ringcast.
 //!
 //! `upload` sends one file through the tus endpoint with a progress bar, then follows the
-//! transcode to the end (what `scripts/demo` uses). The viewer and upload swarms come with the
-//! loadtest issue.
+//! transcode to the end (what `scripts/demo` uses). `viewers` runs a swarm of simulated HLS
+//! players against a master playlist and reports latency, throughput, errors and stalls.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use ringcast_loadtest::{tus_client, video_status};
+use ringcast_loadtest::player::Rendition;
+use ringcast_loadtest::{swarm, tus_client, video_status};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,51 @@ enum Cmd {
         #[arg(long, default_value_t = 900)]
         timeout_secs: u64,
     },
+    /// Run N simulated HLS players against a master (or media) playlist URL.
+    Viewers {
+        /// http:// URL of the master playlist.
+        #[arg(long)]
+        url: String,
+        /// Number of players.
+        #[arg(long, default_value_t = 100)]
+        viewers: usize,
+        /// Total run time, e.g. 60s, 500ms, 2m.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Players start evenly spread over this time.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        ramp: Duration,
+        /// Client threads (one monoio runtime each).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// How each player picks a rendition.
+        #[arg(long, value_enum, default_value_t = Rendition::Random)]
+        rendition: Rendition,
+        /// Seconds of VOD media a player buffers ahead.
+        #[arg(long, default_value_t = 30.0)]
+        max_buffer: f64,
+        /// Per-request timeout.
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        request_timeout: Duration,
+        /// Print the summary as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `60s`, `500ms`, `2m`, or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in {s:?} (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
 fn bar(len: u64, template: &str) -> ProgressBar {
@@ -61,6 +107,35 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
+        Cmd::Viewers {
+            url,
+            viewers,
+            duration,
+            ramp,
+            threads,
+            rendition,
+            max_buffer,
+            request_timeout,
+            json,
+        } => {
+            let summary = swarm::run(&swarm::SwarmConfig {
+                url,
+                viewers,
+                duration,
+                ramp,
+                threads,
+                rendition,
+                max_buffer,
+                request_timeout,
+                progress: !json,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", summary.table());
+            }
+            Ok(())
+        }
         Cmd::Upload {
             ingest,
             file,
