@@ -7,6 +7,7 @@
 //! - Shared clients: the object store with S3 and filesystem backends ([`store`]), the Redis job
 //!   queue and job state ([`queue`], [`job`]), both driven from a tokio side runtime
 //!   ([`side_runtime`]) so monoio cores never run tokio code.
+//! - Live LL-HLS model: part events, per-rendition playlist state, blocking reloads ([`live`]).
 //! - Config loading with env overrides ([`config`]), object/Redis key names ([`keys`]), tracing
 //!   setup ([`telemetry`]).
 //! - With the `testkit` feature: real redis-server / S3 server processes for integration tests.
@@ -16,6 +17,7 @@ pub mod fmp4;
 pub mod http;
 pub mod job;
 pub mod keys;
+pub mod live;
 pub mod playlist;
 pub mod queue;
 pub mod side_runtime;
