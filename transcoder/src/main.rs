@@ -1,1 +1,144 @@
-fn main() {}
+//! `ringcast-transcoder`: runs `workers` job loops against Redis and the object store until
+//! SIGTERM/SIGINT. The first signal stops taking jobs and lets running ones finish for up to
+//! `shutdown_grace_ms`; after that, or at a second signal, running jobs are abandoned (left
+//! unacknowledged for another worker) and the process exits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use ringcast_common::queue::Queue;
+use ringcast_common::store::ObjectStore;
+use ringcast_common::telemetry;
+use ringcast_transcoder::metrics::{self, Metrics};
+use ringcast_transcoder::pipeline::Shutdown;
+use ringcast_transcoder::worker::{self, Shared};
+use ringcast_transcoder::TranscoderConfig;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// ringcast VOD transcoder: Redis job streams → ffmpeg CMAF ladder → HLS in the object store.
+///
+/// Settings come from the TOML file, then `RINGCAST_TRANSCODER_*` environment variables
+/// (e.g. `RINGCAST_TRANSCODER_REDIS__URL`), then these flags.
+#[derive(Debug, Parser)]
+#[command(name = "ringcast-transcoder", version)]
+struct Cli {
+    /// TOML config file (see transcoder.example.toml); defaults apply without one.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Concurrent jobs in this process (overrides `workers`).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut cfg = TranscoderConfig::load(cli.config.as_deref()).context("loading config")?;
+    if let Some(w) = cli.workers {
+        cfg.workers = w;
+        cfg.validate().context("--workers")?;
+    }
+    telemetry::init(cfg.log_json);
+
+    std::fs::create_dir_all(&cfg.work_dir)
+        .with_context(|| format!("creating work_dir {}", cfg.work_dir.display()))?;
+    let store = ObjectStore::open(&cfg.store)
+        .await
+        .context("opening the object store")?;
+    let queue = Queue::connect(&cfg.redis.url)
+        .await
+        .with_context(|| format!("connecting to Redis at {}", cfg.redis.url))?;
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = cfg.metrics_listen {
+        let bound = metrics::serve(addr, Arc::clone(&metrics))
+            .await
+            .with_context(|| format!("binding metrics_listen {addr}"))?;
+        tracing::info!(%bound, "metrics endpoint listening");
+    }
+    tracing::info!(
+        workers = cfg.workers, store = store.backend_name(), consumer = %cfg.consumer_name,
+        preset = %cfg.preset, "transcoder starting"
+    );
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(Shutdown::Running);
+    let grace = Duration::from_millis(cfg.shutdown_grace_ms);
+    let shared = Arc::new(Shared {
+        cfg,
+        store,
+        queue,
+        metrics,
+    });
+    let mut workers = JoinSet::new();
+    for i in 0..shared.cfg.workers {
+        workers.spawn(worker::run_worker(
+            Arc::clone(&shared),
+            i,
+            shutdown_rx.clone(),
+        ));
+    }
+    tokio::spawn(handle_signals(shutdown_tx, grace));
+
+    let mut failed = false;
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "worker could not run");
+                failed = true;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "worker panicked");
+                failed = true;
+            }
+        }
+    }
+    tracing::info!("transcoder stopped");
+    if failed {
+        anyhow::bail!("a worker failed");
+    }
+    Ok(())
+}
+
+/// First SIGTERM/SIGINT: drain (then abandon after `grace`); second: abandon now.
+async fn handle_signals(tx: watch::Sender<Shutdown>, grace: Duration) {
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(error = %e, "cannot install signal handlers");
+            // Keep the sender alive: dropping it would read as "abandon everything now".
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    let first = next_signal(&mut term, &mut int).await;
+    tracing::info!(
+        signal = first,
+        ?grace,
+        "shutting down: no new jobs, finishing running ones"
+    );
+    tx.send_replace(Shutdown::Draining);
+    tokio::select! {
+        second = next_signal(&mut term, &mut int) => {
+            tracing::info!(signal = second, "second signal: abandoning running jobs");
+        }
+        _ = tokio::time::sleep(grace) => {
+            tracing::info!("shutdown grace over: abandoning running jobs");
+        }
+    }
+    tx.send_replace(Shutdown::Abandon);
+}
+
+async fn next_signal(term: &mut Signal, int: &mut Signal) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

@@ -1,0 +1,462 @@
+//! The memory tier: one byte-weighted `quick_cache` shared by every worker, with single-flight
+//! origin fetches.
+//!
+//! - Lookups take a shard read lock for a hash probe; no lock is held across an await.
+//! - A miss goes through `get_value_or_guard_async`: the first request for a key gets the guard
+//!   and fetches; concurrent requests for the same key (on any worker) wait and receive the value
+//!   the guard inserts. If the fetch fails, the guard is dropped without a value and the next
+//!   waiter becomes the loader (it retries the origin), so one failure does not fan out to every
+//!   waiter, and no error is ever cached.
+//! - Mutable entries carry an expiry; an expired entry is removed (only if it is still the same
+//!   expired entry, so a neighbour's fresh insert survives) and the key is fetched again through
+//!   the guard.
+//! - "Not found" is cached for `not_found_ttl` (≤ 1 s by default) so a burst of requests for a
+//!   missing key costs one origin request, while a newly published object shows up quickly.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use quick_cache::sync::Cache;
+use quick_cache::Weighter;
+use ringcast_common::store::StoreError;
+
+use crate::content::{self, Freshness};
+use crate::error::EdgeError;
+use crate::metrics::{Gauges, Metrics};
+
+/// Bookkeeping bytes charged per entry on top of key and body, so empty bodies and negative
+/// entries still count against the capacity.
+const ENTRY_OVERHEAD: u64 = 128;
+/// Typical object size, only used to size the cache's hash tables up front.
+const TYPICAL_OBJECT: u64 = 256 * 1024;
+
+/// Whether the origin had the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Object,
+    NotFound,
+}
+
+/// One cached origin answer.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub kind: EntryKind,
+    pub body: Bytes,
+    pub content_type: &'static str,
+    pub cache_control: &'static str,
+    /// When the origin answered (for the `Age` header).
+    pub fetched_at: Instant,
+    /// `None`: valid until evicted.
+    pub expires: Option<Instant>,
+}
+
+impl Entry {
+    /// Build the entry for an object fetched at `now`, applying the content policy.
+    pub fn object(key: &str, body: Bytes, now: Instant, playlist_ttl: Duration) -> Self {
+        let freshness = content::freshness(key, &body);
+        Self {
+            kind: EntryKind::Object,
+            content_type: content::content_type(key),
+            cache_control: freshness.cache_control(),
+            // checked_add: an absurd TTL means "never expires", not a panic.
+            expires: match freshness {
+                Freshness::Immutable => None,
+                Freshness::Mutable => now.checked_add(playlist_ttl),
+            },
+            fetched_at: now,
+            body,
+        }
+    }
+
+    /// The remembered "not found" answer.
+    pub fn not_found(now: Instant, ttl: Duration) -> Self {
+        Self {
+            kind: EntryKind::NotFound,
+            body: Bytes::new(),
+            content_type: "application/json",
+            cache_control: "no-store",
+            fetched_at: now,
+            expires: now.checked_add(ttl),
+        }
+    }
+
+    /// Whether the entry may still be served at `now`.
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        self.expires.is_none_or(|e| now < e)
+    }
+
+    /// Whole seconds since the origin answered.
+    pub fn age_secs(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.fetched_at).as_secs()
+    }
+}
+
+/// Weight = bytes the entry pins in memory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EntryWeighter;
+
+impl Weighter<String, Entry> for EntryWeighter {
+    fn weight(&self, key: &String, val: &Entry) -> u64 {
+        key.len() as u64 + val.body.len() as u64 + ENTRY_OVERHEAD
+    }
+}
+
+/// How a lookup was answered (for the `X-Cache` header and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// A fresh entry was there.
+    Hit,
+    /// Another request was already fetching; this one waited for its result.
+    Coalesced,
+    /// This request fetched from the origin.
+    Miss,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit | CacheStatus::Coalesced => "HIT",
+            CacheStatus::Miss => "MISS",
+        }
+    }
+}
+
+/// The shared memory cache.
+pub struct MemoryCache {
+    entries: Cache<String, Entry, EntryWeighter>,
+    capacity: u64,
+    playlist_ttl: Duration,
+    not_found_ttl: Duration,
+    origin_timeout: Duration,
+}
+
+impl MemoryCache {
+    pub fn new(
+        capacity_bytes: u64,
+        playlist_ttl: Duration,
+        not_found_ttl: Duration,
+        origin_timeout: Duration,
+    ) -> Self {
+        let estimated_items = (capacity_bytes / TYPICAL_OBJECT).clamp(64, 1 << 20) as usize;
+        Self {
+            entries: Cache::with_weighter(estimated_items, capacity_bytes, EntryWeighter),
+            capacity: capacity_bytes,
+            playlist_ttl,
+            not_found_ttl,
+            origin_timeout,
+        }
+    }
+
+    /// The entry for `key`, from memory or through one coalesced call of `fetch`.
+    ///
+    /// `fetch` is the origin read (`|| store.get(key)`); it runs at most once per call, and only
+    /// when this request holds the key's load guard.
+    pub async fn get<F, Fut>(
+        &self,
+        key: &str,
+        metrics: &Metrics,
+        fetch: F,
+    ) -> Result<(Entry, CacheStatus), EdgeError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<Bytes>, StoreError>>,
+    {
+        let now = Instant::now();
+        if let Some(entry) = self.entries.get(key) {
+            if entry.is_fresh(now) {
+                metrics.cache_hit();
+                return Ok((entry, CacheStatus::Hit));
+            }
+            self.entries.remove_if(key, |e| !e.is_fresh(now));
+        }
+        metrics.cache_miss();
+        let guard = match self.entries.get_value_or_guard_async(key).await {
+            // Filled by a concurrent loader; served even if a zero TTL already expired it,
+            // because it is as fresh as a fetch of our own would be.
+            Ok(entry) => {
+                metrics.cache_coalesced();
+                return Ok((entry, CacheStatus::Coalesced));
+            }
+            Err(guard) => guard,
+        };
+        metrics.origin_fetch();
+        let fetched = match monoio::time::timeout(self.origin_timeout, fetch()).await {
+            Ok(Ok(found)) => found,
+            // Dropping `guard` hands the load to the next waiter.
+            Ok(Err(e)) => {
+                metrics.origin_error();
+                return Err(EdgeError::Origin(e));
+            }
+            Err(_elapsed) => {
+                metrics.origin_error();
+                return Err(EdgeError::OriginTimeout);
+            }
+        };
+        let now = Instant::now();
+        let entry = match fetched {
+            Some(body) => Entry::object(key, body, now, self.playlist_ttl),
+            None => Entry::not_found(now, self.not_found_ttl),
+        };
+        if entry.kind == EntryKind::NotFound && self.not_found_ttl.is_zero() {
+            // Not remembered: waiters take the guard in turn and ask the origin themselves.
+            drop(guard);
+        } else {
+            // Err only when the entry is too heavy for the cache; it is served uncached then.
+            let _ = guard.insert(entry.clone());
+        }
+        Ok((entry, CacheStatus::Miss))
+    }
+
+    /// Current size, for `/metrics`.
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            cache_bytes: self.entries.weight(),
+            cache_capacity_bytes: self.capacity,
+            cache_entries: self.entries.len() as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        // The legacy driver works everywhere (io_uring may be blocked in CI sandboxes).
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    fn cache(playlist_ttl: Duration, not_found_ttl: Duration) -> MemoryCache {
+        MemoryCache::new(1 << 20, playlist_ttl, not_found_ttl, HOUR)
+    }
+
+    async fn origin(
+        body: Option<&'static [u8]>,
+        calls: &Cell<u32>,
+    ) -> Result<Option<Bytes>, StoreError> {
+        calls.set(calls.get() + 1);
+        Ok(body.map(Bytes::from_static))
+    }
+
+    #[test]
+    fn second_lookup_is_a_hit() {
+        block_on(async {
+            let (c, m, calls) = (cache(HOUR, HOUR), Metrics::default(), Cell::new(0));
+            let key = "v/a/1/720p/seg1.m4s";
+            let (e, s) = c
+                .get(key, &m, || origin(Some(b"seg"), &calls))
+                .await
+                .expect("get");
+            assert_eq!(
+                (s, e.kind, &e.body[..]),
+                (CacheStatus::Miss, EntryKind::Object, &b"seg"[..])
+            );
+            assert_eq!(e.content_type, "video/iso.segment");
+            assert_eq!(e.cache_control, content::CACHE_IMMUTABLE);
+            let (_, s) = c
+                .get(key, &m, || origin(Some(b"other"), &calls))
+                .await
+                .expect("get");
+            assert_eq!(s, CacheStatus::Hit);
+            assert_eq!(calls.get(), 1);
+            let snap = m.snapshot();
+            assert_eq!(
+                (snap.cache_hits, snap.cache_misses, snap.origin_fetches),
+                (1, 1, 1)
+            );
+            assert!(c.gauges().cache_bytes >= 3 + key.len() as u64);
+        });
+    }
+
+    #[test]
+    fn mutable_playlists_expire_and_immutable_media_does_not() {
+        block_on(async {
+            // Zero TTL: a mutable entry is stale the moment it is stored.
+            let (c, m, calls) = (
+                cache(Duration::ZERO, HOUR),
+                Metrics::default(),
+                Cell::new(0),
+            );
+            for _ in 0..3 {
+                let (e, s) = c
+                    .get("v/a/master.m3u8", &m, || origin(Some(b"#EXTM3U\n"), &calls))
+                    .await
+                    .expect("get");
+                assert_eq!(s, CacheStatus::Miss);
+                assert_eq!(e.cache_control, content::CACHE_SHORT);
+            }
+            assert_eq!(calls.get(), 3, "expired entries are refetched");
+            let ended = b"#EXTM3U\n#EXT-X-ENDLIST\n";
+            for _ in 0..3 {
+                c.get("v/a/1/720p/index.m3u8", &m, || origin(Some(ended), &calls))
+                    .await
+                    .expect("get");
+            }
+            assert_eq!(
+                calls.get(),
+                4,
+                "a finished versioned playlist is fetched once"
+            );
+        });
+    }
+
+    #[test]
+    fn not_found_is_remembered_only_for_its_ttl() {
+        block_on(async {
+            let (c, m, calls) = (cache(HOUR, HOUR), Metrics::default(), Cell::new(0));
+            for _ in 0..2 {
+                let (e, _) = c
+                    .get("v/missing", &m, || origin(None, &calls))
+                    .await
+                    .expect("get");
+                assert_eq!(e.kind, EntryKind::NotFound);
+            }
+            assert_eq!(calls.get(), 1);
+            let (c, calls) = (cache(HOUR, Duration::ZERO), Cell::new(0));
+            for _ in 0..2 {
+                c.get("v/missing", &m, || origin(None, &calls))
+                    .await
+                    .expect("get");
+            }
+            assert_eq!(calls.get(), 2, "a zero TTL disables negative caching");
+        });
+    }
+
+    #[test]
+    fn concurrent_misses_share_one_fetch_and_a_failure_passes_the_load_on() {
+        block_on(async {
+            let c = Rc::new(cache(HOUR, HOUR));
+            let m = Rc::new(Metrics::default());
+            let calls = Rc::new(Cell::new(0u32));
+            let (release_tx, release_rx) = futures_channel::oneshot::channel::<()>();
+            let release_rx = Rc::new(Cell::new(Some(release_rx)));
+            let mut tasks = Vec::new();
+            for _ in 0..20 {
+                let (c, m, calls, release_rx) =
+                    (c.clone(), m.clone(), calls.clone(), release_rx.clone());
+                tasks.push(monoio::spawn(async move {
+                    c.get("v/a/1/720p/seg9.m4s", &m, || async move {
+                        calls.set(calls.get() + 1);
+                        match release_rx.take() {
+                            // The first loader blocks until released, then fails.
+                            Some(rx) => {
+                                let _ = rx.await;
+                                Err(StoreError::Config("origin down".into()))
+                            }
+                            // The next loader (handed the guard) succeeds.
+                            None => Ok(Some(Bytes::from_static(b"media"))),
+                        }
+                    })
+                    .await
+                    .map(|(_, s)| s)
+                    .map_err(|e| e.status())
+                }));
+            }
+            // Every task registers its miss and joins the key's placeholder in its first poll.
+            // (A self-waking yield would starve the spawned tasks: poll through the timer.)
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while m.snapshot().cache_misses < 20 {
+                assert!(
+                    Instant::now() < deadline,
+                    "tasks never ran: {:?}",
+                    m.snapshot()
+                );
+                monoio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let _ = release_tx.send(());
+            let mut statuses = Vec::new();
+            for t in tasks {
+                statuses.push(t.await);
+            }
+            assert_eq!(
+                calls.get(),
+                2,
+                "one failed fetch, one retry by the next waiter"
+            );
+            assert_eq!(statuses.iter().filter(|s| **s == Err(502)).count(), 1);
+            assert_eq!(
+                statuses
+                    .iter()
+                    .filter(|s| **s == Ok(CacheStatus::Miss))
+                    .count(),
+                1
+            );
+            assert_eq!(
+                statuses
+                    .iter()
+                    .filter(|s| **s == Ok(CacheStatus::Coalesced))
+                    .count(),
+                18
+            );
+            let snap = m.snapshot();
+            assert_eq!(
+                (
+                    snap.origin_fetches,
+                    snap.origin_errors,
+                    snap.cache_coalesced
+                ),
+                (2, 1, 18)
+            );
+        });
+    }
+
+    #[test]
+    fn misses_coalesce_across_runtimes_on_other_threads() {
+        // The production shape: one cache behind an Arc, one monoio runtime per thread.
+        let c = Arc::new(cache(HOUR, HOUR));
+        let m = Arc::new(Metrics::default());
+        let (release_tx, release_rx) = futures_channel::oneshot::channel::<()>();
+        let loader = {
+            let (c, m) = (c.clone(), m.clone());
+            std::thread::spawn(move || {
+                block_on(async move {
+                    c.get("k/x.m4s", &m, || async move {
+                        let _ = release_rx.await;
+                        Ok(Some(Bytes::from_static(b"x")))
+                    })
+                    .await
+                    .map(|(_, s)| s)
+                    .map_err(|e| e.status())
+                })
+            })
+        };
+        while m.snapshot().origin_fetches < 1 {
+            std::thread::yield_now();
+        }
+        let waiter = {
+            let (c, m) = (c.clone(), m.clone());
+            std::thread::spawn(move || {
+                block_on(async move {
+                    c.get("k/x.m4s", &m, || async {
+                        panic!("a waiter must not fetch")
+                    })
+                    .await
+                    .map(|(_, s)| s)
+                    .map_err(|e| e.status())
+                })
+            })
+        };
+        while m.snapshot().cache_misses < 2 {
+            std::thread::yield_now();
+        }
+        let _ = release_tx.send(());
+        assert_eq!(loader.join().expect("loader"), Ok(CacheStatus::Miss));
+        // The waiter either joined the placeholder (Coalesced) or arrived after the insert.
+        let s = waiter.join().expect("waiter").expect("value");
+        assert!(
+            matches!(s, CacheStatus::Coalesced | CacheStatus::Hit),
+            "{s:?}"
+        );
+        assert_eq!(m.snapshot().origin_fetches, 1);
+    }
+}

@@ -1,0 +1,262 @@
+//! Edge configuration: TOML file < `RINGCAST_EDGE_*` env vars < CLI flags.
+//!
+//! The file and env layers come from `ringcast_common::config` (env names like
+//! `RINGCAST_EDGE_MEMORY_CACHE_BYTES`, `RINGCAST_EDGE_STORE__BACKEND`); the CLI layer is applied
+//! here. `edge/edge.example.toml` documents every field.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use ringcast_common::config::{self, StoreConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EdgeError;
+
+/// Prefix of the env vars that override config fields.
+pub const ENV_PREFIX: &str = "RINGCAST_EDGE_";
+/// Env var naming the config file (read by the CLI, so it is not a config field).
+pub const ENV_CONFIG_FILE: &str = "RINGCAST_EDGE_CONFIG";
+
+/// Upper bound of every `*_ms` field: one day.
+pub const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Everything the edge can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Address every worker listens on (one `SO_REUSEPORT` socket per worker). Port 0 picks a
+    /// free port, shared by all workers.
+    pub listen: SocketAddr,
+    /// Worker threads, each with its own monoio runtime and listener. Default: available cores.
+    pub workers: usize,
+    /// Capacity of the in-memory object cache in bytes (weighted by body size).
+    pub memory_cache_bytes: u64,
+    /// How long the edge reuses a mutable playlist (the top-level master, playlists without
+    /// `#EXT-X-ENDLIST`) before fetching it again, in milliseconds.
+    pub playlist_ttl_ms: u64,
+    /// How long an origin "not found" is remembered, in milliseconds (0 = not at all). Short, so
+    /// a freshly published object shows up quickly, but enough that a burst of requests for a
+    /// missing key costs one origin round trip.
+    pub not_found_ttl_ms: u64,
+    /// Longest wait for the origin before answering 504, in milliseconds.
+    pub origin_timeout_ms: u64,
+    /// How long an idle keep-alive connection stays open, in milliseconds.
+    pub idle_timeout_ms: u64,
+    /// Longest time from the first byte of a request head to its end, in milliseconds (slowloris
+    /// defence); the client gets 408.
+    pub header_timeout_ms: u64,
+    /// On SIGTERM/SIGINT: how long in-flight requests may take to finish, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// Log JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// The object store the edge serves from (`[store]`).
+    pub store: StoreConfig,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_cache_bytes: 256 * 1024 * 1024,
+            playlist_ttl_ms: 1000,
+            not_found_ttl_ms: 1000,
+            origin_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            header_timeout_ms: 10_000,
+            shutdown_grace_ms: 5_000,
+            log_json: false,
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over file and env.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub workers: Option<usize>,
+}
+
+impl EdgeConfig {
+    /// Load from `path` (optional) and the process environment, then apply `overrides`.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Self, EdgeError> {
+        // vars_os: a non-UTF-8 variable elsewhere in the environment must not panic the edge.
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Self::load_from(path, env, overrides)
+    }
+
+    /// Like [`EdgeConfig::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, EdgeError> {
+        // The config-file variable shares the prefix but is not a field; deny_unknown_fields
+        // would reject it.
+        let env = env.into_iter().filter(|(k, _)| k != ENV_CONFIG_FILE);
+        let mut cfg: EdgeConfig = config::load_from(path, ENV_PREFIX, env)?;
+        if let Some(listen) = overrides.listen {
+            cfg.listen = listen;
+        }
+        if let Some(workers) = overrides.workers {
+            cfg.workers = workers;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reject values that cannot work, with a message naming the field.
+    pub fn validate(&self) -> Result<(), EdgeError> {
+        let invalid = |msg: &str| Err(EdgeError::InvalidConfig(msg.to_string()));
+        if self.workers == 0 || self.workers > 1024 {
+            return invalid("workers must be between 1 and 1024");
+        }
+        if self.memory_cache_bytes == 0 {
+            return invalid("memory_cache_bytes must be positive");
+        }
+        for (name, v) in [
+            ("origin_timeout_ms", self.origin_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("header_timeout_ms", self.header_timeout_ms),
+        ] {
+            if v == 0 {
+                return invalid(&format!("{name} must be positive"));
+            }
+        }
+        // Bounded so deadline arithmetic (`Instant + Duration`) can never overflow.
+        for (name, v) in [
+            ("playlist_ttl_ms", self.playlist_ttl_ms),
+            ("not_found_ttl_ms", self.not_found_ttl_ms),
+            ("origin_timeout_ms", self.origin_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("header_timeout_ms", self.header_timeout_ms),
+            ("shutdown_grace_ms", self.shutdown_grace_ms),
+        ] {
+            if v > MAX_DURATION_MS {
+                return invalid(&format!(
+                    "{name} must be at most {MAX_DURATION_MS} (one day)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringcast_common::config::StoreBackend;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let cfg = EdgeConfig::load_from(None, env(&[]), &Overrides::default()).expect("load");
+        assert_eq!(cfg.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert!(cfg.workers >= 1);
+        assert_eq!(cfg.memory_cache_bytes, 256 * 1024 * 1024);
+        assert_eq!(cfg.playlist_ttl_ms, 1000);
+        assert_eq!(cfg.header_timeout_ms, 10_000);
+        assert_eq!(cfg.idle_timeout_ms, 60_000);
+        assert!(!cfg.log_json);
+        assert_eq!(cfg.store.backend, StoreBackend::Fs);
+    }
+
+    #[test]
+    fn cli_beats_env_beats_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("edge.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:1000\"\nworkers = 1\nplaylist_ttl_ms = 5\n[store]\nroot = \"/srv/x\"\n",
+        )
+        .expect("write");
+        let e = env(&[
+            ("RINGCAST_EDGE_LISTEN", "127.0.0.1:2000"),
+            ("RINGCAST_EDGE_WORKERS", "2"),
+            ("RINGCAST_EDGE_STORE__BUCKET", "b"),
+            ("RINGCAST_EDGE_CONFIG", "/ignored.toml"),
+        ]);
+        let over = Overrides {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
+            workers: None,
+        };
+        let cfg = EdgeConfig::load_from(Some(&file), e, &over).expect("load");
+        assert_eq!(cfg.listen.port(), 3000, "CLI wins");
+        assert_eq!(cfg.workers, 2, "env wins over file");
+        assert_eq!(cfg.playlist_ttl_ms, 5, "file wins over default");
+        assert_eq!(cfg.store.root, Path::new("/srv/x"));
+        assert_eq!(cfg.store.bucket, "b");
+    }
+
+    #[test]
+    fn unknown_and_invalid_values_are_rejected() {
+        let err = EdgeConfig::load_from(
+            None,
+            env(&[("RINGCAST_EDGE_MEMORY_CACHE", "1")]),
+            &Overrides::default(),
+        )
+        .expect_err("unknown field");
+        assert!(err.to_string().contains("memory_cache"), "{err}");
+        let err = EdgeConfig::load_from(
+            None,
+            env(&[("RINGCAST_EDGE_WORKERS", "0")]),
+            &Overrides::default(),
+        )
+        .expect_err("zero workers");
+        assert!(err.to_string().contains("workers"), "{err}");
+        let err = EdgeConfig::load_from(
+            None,
+            env(&[("RINGCAST_EDGE_LISTEN", "nope")]),
+            &Overrides::default(),
+        )
+        .expect_err("bad address");
+        assert!(err.to_string().contains("address"), "{err}");
+        let err = EdgeConfig::load_from(
+            None,
+            env(&[("RINGCAST_EDGE_PLAYLIST_TTL_MS", "99999999999999")]),
+            &Overrides::default(),
+        )
+        .expect_err("absurd TTL");
+        assert!(err.to_string().contains("playlist_ttl_ms"), "{err}");
+    }
+
+    #[test]
+    fn the_example_file_loads_and_matches_the_defaults() {
+        // The example documents every field; keep it loadable and in sync with Default.
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("edge.example.toml");
+        let cfg = EdgeConfig::load_from(Some(&example), env(&[]), &Overrides::default())
+            .expect("load example");
+        let defaults = EdgeConfig {
+            workers: cfg.workers,
+            ..EdgeConfig::default()
+        };
+        // StoreConfig has no PartialEq: compare the serialized forms.
+        let as_toml = |c: &EdgeConfig| toml::Value::try_from(c).expect("serialize");
+        assert_eq!(as_toml(&cfg), as_toml(&defaults));
+        let text = std::fs::read_to_string(&example).expect("read");
+        let value = as_toml(&EdgeConfig::default());
+        let mut fields: Vec<String> = Vec::new();
+        if let toml::Value::Table(t) = &value {
+            for (k, v) in t {
+                match v {
+                    toml::Value::Table(sub) => fields.extend(sub.keys().map(|s| format!("{s} ="))),
+                    _ => fields.push(format!("{k} =")),
+                }
+            }
+        }
+        for f in fields {
+            assert!(
+                text.contains(&f),
+                "edge.example.toml does not document `{f}`"
+            );
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! One HTTP/1.1 connection: read, parse (sans-IO, `ringcast_common::http`), route, write.
+//!
+//! - Keep-alive and pipelining: every complete request already in the read buffer is answered
+//!   in order before reading again; responses to a pipelined batch go out in one write.
+//! - Bounded memory: the read buffer holds at most one incomplete head, and the parser refuses a
+//!   head past its limits (414/431), so a client cannot grow it without bound.
+//! - Timeouts: an idle keep-alive connection closes after `idle_timeout`; a head must complete
+//!   within `header_timeout` of its first byte (else 408); a write that makes no progress for
+//!   `idle_timeout` ends the connection.
+//! - After an error response (or a request with a body the edge does not read) the connection
+//!   half-closes and drains what the client still sends for a moment before closing ("lingering
+//!   close", as nginx does): closing a socket with unread input makes the kernel send RST, which
+//!   can destroy the error response before the client reads it.
+
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::net::TcpStream;
+use ringcast_common::http::{parse_request, Limits, RequestHead};
+
+use crate::error::EdgeError;
+use crate::response::Response;
+use crate::routes::{self, Shared};
+
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 8 * 1024;
+/// Bodies up to this size are copied behind the head so head and body leave in one write;
+/// larger ones are written from the cached `Bytes` directly (no copy, two writes).
+const INLINE_BODY_MAX: usize = 16 * 1024;
+/// Pending output is flushed once it reaches this size even mid-batch.
+const FLUSH_AT: usize = 64 * 1024;
+/// Lingering close: how long and how much to drain before closing.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// What one worker's connections share (single-threaded: `Cell`s, no atomics).
+pub struct ConnCtx {
+    pub shared: Arc<Shared>,
+    pub limits: Limits,
+    pub idle_timeout: Duration,
+    pub header_timeout: Duration,
+    /// Requests being answered right now on this worker (shutdown waits for them).
+    pub inflight: Cell<usize>,
+    /// Set at shutdown: finish the current request, then close.
+    pub draining: Cell<bool>,
+}
+
+/// How a connection ends after a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    KeepOpen,
+    Close,
+    /// Close, but drain unread input first.
+    Linger,
+}
+
+/// Serve one accepted connection until it closes.
+pub async fn serve(mut stream: TcpStream, ctx: Rc<ConnCtx>) {
+    // Responses are written whole; Nagle would only delay the tail of a body.
+    let _ = stream.set_nodelay(true);
+    match run(&mut stream, &ctx).await {
+        Ok(After::Linger) => linger(&mut stream).await,
+        Ok(_) => {
+            let _ = stream.shutdown().await;
+        }
+        Err(_) => {}
+    }
+}
+
+async fn run(stream: &mut TcpStream, ctx: &ConnCtx) -> io::Result<After> {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    let mut start = 0usize;
+    let mut out: Vec<u8> = Vec::with_capacity(4096);
+    let mut head_started: Option<Instant> = None;
+    loop {
+        // Answer every complete request already buffered (pipelining), in order.
+        while start < buf.len() {
+            let (req, used) = match parse_request(&buf[start..], &ctx.limits) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => break,
+                Err(e) => {
+                    let resp = Response::error(&EdgeError::Http(e));
+                    send(stream, &mut out, ctx, resp, false).await?;
+                    flush(stream, &mut out, ctx).await?;
+                    return Ok(After::Linger);
+                }
+            };
+            start += used;
+            // The next pipelined head's clock starts now, not when its bytes arrived.
+            head_started = (start < buf.len()).then(Instant::now);
+            ctx.inflight.set(ctx.inflight.get() + 1);
+            let after = respond(stream, &mut out, ctx, &req).await;
+            ctx.inflight.set(ctx.inflight.get() - 1);
+            match after? {
+                After::KeepOpen => {}
+                close => {
+                    flush(stream, &mut out, ctx).await?;
+                    return Ok(close);
+                }
+            }
+        }
+        flush(stream, &mut out, ctx).await?;
+        if ctx.draining.get() && start == buf.len() {
+            return Ok(After::Close);
+        }
+
+        // Keep only the unparsed tail, then read more.
+        if start > 0 {
+            buf.drain(..start);
+            start = 0;
+        }
+        let partial = !buf.is_empty();
+        let wait = match head_started {
+            Some(t) if partial => ctx.header_timeout.saturating_sub(t.elapsed()),
+            _ => ctx.idle_timeout,
+        };
+        if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+            buf.reserve(READ_CHUNK);
+        }
+        let (len, cap) = (buf.len(), buf.capacity());
+        match monoio::time::timeout(wait, stream.read(buf.slice_mut(len..cap))).await {
+            Err(_elapsed) if partial => {
+                let resp = Response::error(&EdgeError::HeaderTimeout);
+                send(stream, &mut out, ctx, resp, false).await?;
+                flush(stream, &mut out, ctx).await?;
+                return Ok(After::Linger);
+            }
+            // Idle keep-alive connection: close quietly.
+            Err(_elapsed) => return Ok(After::Close),
+            Ok((result, slice)) => {
+                buf = slice.into_inner();
+                match result {
+                    Ok(0) => return Ok(After::Close),
+                    Ok(_) => {
+                        if head_started.is_none() {
+                            head_started = Some(Instant::now());
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+/// Route one request and queue (or write) its response.
+async fn respond(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    ctx: &ConnCtx,
+    req: &RequestHead,
+) -> io::Result<After> {
+    // The edge reads no request bodies; with one pending, the connection cannot be reused
+    // safely (the body would be parsed as the next request), so it closes after the response.
+    let has_body = req.chunked || req.body_len() > 0;
+    let keep_alive = req.keep_alive && !has_body && !ctx.draining.get();
+    let mut resp = routes::handle(req, &ctx.shared).await;
+    if keep_alive && req.version_minor == 0 {
+        // HTTP/1.0 persistence is opt-in on both sides (RFC 9112 §9.3): say we keep it open.
+        resp = resp.header("Connection", "keep-alive");
+    }
+    send(stream, out, ctx, resp, keep_alive).await?;
+    Ok(match (keep_alive, has_body) {
+        (true, _) => After::KeepOpen,
+        (false, true) => After::Linger,
+        (false, false) => After::Close,
+    })
+}
+
+/// Queue `resp` behind pending output; write large bodies straight from their `Bytes`.
+async fn send(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    ctx: &ConnCtx,
+    resp: Response,
+    keep_alive: bool,
+) -> io::Result<()> {
+    let metrics = &ctx.shared.metrics;
+    metrics.request();
+    metrics.response(resp.status);
+    resp.write_head(out, keep_alive);
+    let body = resp.wire_body();
+    if body.len() <= INLINE_BODY_MAX {
+        out.extend_from_slice(body);
+        if out.len() >= FLUSH_AT {
+            flush(stream, out, ctx).await?;
+        }
+    } else {
+        flush(stream, out, ctx).await?;
+        write_all(stream, body.clone(), ctx).await?;
+    }
+    Ok(())
+}
+
+/// Write and clear the pending output (keeping its allocation).
+async fn flush(stream: &mut TcpStream, out: &mut Vec<u8>, ctx: &ConnCtx) -> io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let mut buf = write_all(stream, std::mem::take(out), ctx).await?;
+    buf.clear();
+    *out = buf;
+    Ok(())
+}
+
+/// Write all of `buf`; each write must make progress within the idle timeout.
+async fn write_all<T: IoBuf + 'static>(
+    stream: &mut TcpStream,
+    mut buf: T,
+    ctx: &ConnCtx,
+) -> io::Result<T> {
+    let len = buf.bytes_init();
+    let mut written = 0;
+    while written < len {
+        let write = stream.write(buf.slice(written..len));
+        let Ok((result, slice)) = monoio::time::timeout(ctx.idle_timeout, write).await else {
+            return Err(io::ErrorKind::TimedOut.into());
+        };
+        buf = slice.into_inner();
+        match result {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                written += n;
+                ctx.shared.metrics.bytes_sent(n as u64);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(buf)
+}
+
+/// Half-close, then discard input until the client closes (bounded in time and bytes).
+async fn linger(stream: &mut TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut drained = 0;
+    let mut scratch: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    while drained < LINGER_BYTES {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match monoio::time::timeout(wait, stream.read(scratch)).await {
+            Ok((Ok(n), buf)) if n > 0 => {
+                drained += n;
+                scratch = buf;
+                scratch.clear();
+            }
+            _ => return,
+        }
+    }
+}

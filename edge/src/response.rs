@@ -1,0 +1,147 @@
+//! A response as the routes build it and the connection loop writes it: status, headers, and a
+//! `Bytes` body shared with the cache (no copy per request).
+//!
+//! Headers every response carries are added here, once: `Date`, and the CORS pair that lets a
+//! player on another origin read media and the `Content-Length`/`Age` it needs.
+
+use bytes::Bytes;
+use ringcast_common::http::{error_body, ResponseHead};
+
+use crate::error::EdgeError;
+use crate::http_date;
+
+/// Methods the object routes allow (for `Allow` and CORS preflight).
+pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
+
+/// A complete response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    head: ResponseHead,
+    /// The body a GET gets (a HEAD gets its length only).
+    pub body: Bytes,
+    /// HEAD: send the GET's `Content-Length`, no body.
+    pub head_only: bool,
+}
+
+impl Response {
+    /// A response with the headers every response carries.
+    pub fn new(status: u16) -> Self {
+        let head = ResponseHead::new(status)
+            .header("Date", http_date::now())
+            .header("Access-Control-Allow-Origin", "*")
+            .header(
+                "Access-Control-Expose-Headers",
+                "Content-Length, Content-Range, Age",
+            );
+        Self {
+            status,
+            head,
+            body: Bytes::new(),
+            head_only: false,
+        }
+    }
+
+    /// Add a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.head = self.head.header(name, value);
+        self
+    }
+
+    /// Set the body and its `Content-Type`.
+    pub fn body(self, content_type: &'static str, body: Bytes) -> Self {
+        let mut r = self.header("Content-Type", content_type);
+        r.body = body;
+        r
+    }
+
+    /// The JSON error response for `err` (status from the single mapping in [`EdgeError`]).
+    pub fn error(err: &EdgeError) -> Self {
+        let body = error_body(err.code(), &err.public_message());
+        let mut r = Self::new(err.status()).header("Cache-Control", "no-store");
+        if matches!(err, EdgeError::MethodNotAllowed) {
+            r = r.header("Allow", ALLOWED_METHODS);
+        }
+        r.body("application/json", Bytes::from(body))
+    }
+
+    /// Statuses that never carry a body nor a `Content-Length` (RFC 9110 §8.6, §15.3.5).
+    fn bodiless(&self) -> bool {
+        self.status < 200 || self.status == 204 || self.status == 304
+    }
+
+    /// The bytes of the body to send after the head (empty for HEAD and bodiless statuses).
+    pub fn wire_body(&self) -> &Bytes {
+        static EMPTY: Bytes = Bytes::new();
+        if self.head_only || self.bodiless() {
+            &EMPTY
+        } else {
+            &self.body
+        }
+    }
+
+    /// Append the status line and headers to `out`.
+    pub fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool) {
+        let len = (!self.bodiless()).then_some(self.body.len() as u64);
+        self.head.write(out, len, keep_alive);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head_text(r: &Response, keep_alive: bool) -> String {
+        let mut out = Vec::new();
+        r.write_head(&mut out, keep_alive);
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn every_response_has_cors_and_date() {
+        let text = head_text(
+            &Response::new(200).body("text/plain", Bytes::from_static(b"ok")),
+            true,
+        );
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.contains("\r\nAccess-Control-Allow-Origin: *\r\n"),
+            "{text}"
+        );
+        assert!(text
+            .contains("\r\nAccess-Control-Expose-Headers: Content-Length, Content-Range, Age\r\n"));
+        assert!(text.contains("\r\nDate: "), "{text}");
+        assert!(text.contains("\r\nContent-Length: 2\r\n"), "{text}");
+        assert!(!text.contains("Connection: close"));
+        assert!(head_text(&Response::new(200), false).contains("Connection: close"));
+    }
+
+    #[test]
+    fn head_keeps_the_length_but_sends_no_body() {
+        let mut r = Response::new(200).body("video/mp4", Bytes::from_static(b"12345"));
+        r.head_only = true;
+        assert!(head_text(&r, true).contains("Content-Length: 5\r\n"));
+        assert!(r.wire_body().is_empty());
+    }
+
+    #[test]
+    fn no_content_has_no_length() {
+        let r = Response::new(204);
+        assert!(!head_text(&r, true).contains("\r\nContent-Length:"));
+        assert!(r.wire_body().is_empty());
+    }
+
+    #[test]
+    fn errors_are_json_with_allow_on_405() {
+        let r = Response::error(&EdgeError::MethodNotAllowed);
+        assert_eq!(r.status, 405);
+        let text = head_text(&r, true);
+        assert!(text.contains("Allow: GET, HEAD, OPTIONS\r\n"), "{text}");
+        assert!(
+            text.contains("Content-Type: application/json\r\n"),
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(v["error"]["code"], "method_not_allowed");
+    }
+}

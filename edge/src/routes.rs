@@ -1,0 +1,172 @@
+//! Request → response: the edge's routes.
+//!
+//! - `GET|HEAD /v/{path}` → object `v/{path}` through the memory cache (query ignored for now);
+//! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
+//! - `OPTIONS` anything → 204 CORS preflight;
+//! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
+//!
+//! Errors come back as [`EdgeError`] and become responses in one place ([`Response::error`]).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use ringcast_common::http::{Method, RequestHead};
+use ringcast_common::store::ObjectStore;
+
+use crate::cache::{EntryKind, MemoryCache};
+use crate::error::EdgeError;
+use crate::metrics::Metrics;
+use crate::path::object_key;
+use crate::response::{Response, ALLOWED_METHODS};
+
+/// State every worker shares (behind one `Arc`).
+pub struct Shared {
+    pub store: ObjectStore,
+    pub cache: MemoryCache,
+    pub metrics: Metrics,
+}
+
+/// Answer one request. Never fails: errors become their JSON responses.
+pub async fn handle(req: &RequestHead, shared: &Shared) -> Response {
+    let mut resp = match route(req, shared).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Only the edge's own failures are worth a warning; client mistakes are not.
+            if matches!(e.status(), 500 | 502 | 503 | 504) {
+                tracing::warn!(target = %req.target, error = %e, "request failed");
+            }
+            Response::error(&e)
+        }
+    };
+    resp.head_only = req.method == Method::Head;
+    resp
+}
+
+async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError> {
+    if let Method::Other(m) = &req.method {
+        return Err(EdgeError::NotImplemented(m.clone()));
+    }
+    if req.method == Method::Options {
+        return Ok(preflight());
+    }
+    let path = req.path();
+    let readable = matches!(req.method, Method::Get | Method::Head);
+    match path {
+        "/healthz" if readable => Ok(Response::new(200)
+            .header("Cache-Control", "no-store")
+            .body("text/plain; charset=utf-8", Bytes::from_static(b"ok"))),
+        "/metrics" if readable => {
+            let text = shared.metrics.render(shared.cache.gauges());
+            Ok(Response::new(200).header("Cache-Control", "no-store").body(
+                "text/plain; version=0.0.4; charset=utf-8",
+                Bytes::from(text),
+            ))
+        }
+        "/healthz" | "/metrics" => Err(EdgeError::MethodNotAllowed),
+        _ if path.starts_with("/v/") => {
+            if !readable {
+                return Err(EdgeError::MethodNotAllowed);
+            }
+            object(path, shared).await
+        }
+        _ => Err(EdgeError::NotFound),
+    }
+}
+
+/// `GET|HEAD /v/{path}`.
+async fn object(path: &str, shared: &Shared) -> Result<Response, EdgeError> {
+    let key = object_key(path)?;
+    let (entry, status) = shared
+        .cache
+        .get(&key, &shared.metrics, || shared.store.get(&key))
+        .await?;
+    if entry.kind == EntryKind::NotFound {
+        return Err(EdgeError::NotFound);
+    }
+    Ok(Response::new(200)
+        .header("Cache-Control", entry.cache_control)
+        .header("Age", entry.age_secs(Instant::now()).to_string())
+        .header("X-Cache", status.as_str())
+        .body(entry.content_type, entry.body))
+}
+
+/// CORS preflight (Fetch standard §3.2.3): players send `Range` and conditional headers.
+fn preflight() -> Response {
+    Response::new(204)
+        .header("Allow", ALLOWED_METHODS)
+        .header("Access-Control-Allow-Methods", ALLOWED_METHODS)
+        .header(
+            "Access-Control-Allow-Headers",
+            "Range, If-None-Match, If-Modified-Since, Cache-Control",
+        )
+        .header("Access-Control-Max-Age", "86400")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringcast_common::config::StoreConfig;
+    use ringcast_common::http::{parse_request, Limits};
+    use std::time::Duration;
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    fn shared(dir: &std::path::Path) -> Shared {
+        let cfg = StoreConfig {
+            root: dir.to_path_buf(),
+            ..StoreConfig::default()
+        };
+        let store = run(ObjectStore::open(&cfg)).expect("open store");
+        let d = Duration::from_secs(60);
+        Shared {
+            store,
+            cache: MemoryCache::new(1 << 20, d, d, d),
+            metrics: Metrics::default(),
+        }
+    }
+
+    fn request(shared: &Shared, raw: &str) -> Response {
+        let (head, _) = parse_request(raw.as_bytes(), &Limits::default())
+            .expect("valid")
+            .expect("complete");
+        run(handle(&head, shared))
+    }
+
+    #[test]
+    fn routes_by_method_and_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("v/a/1")).expect("mkdir");
+        std::fs::write(dir.path().join("v/a/1/seg1.m4s"), b"media").expect("write");
+        let s = shared(dir.path());
+        let cases = [
+            ("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+            ("HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+            ("POST /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+            (
+                "GET /v/a/1/seg1.m4s?token=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+                200,
+            ),
+            ("GET /v/a/1/seg2.m4s HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+            ("GET /v/a/../x HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+            ("DELETE /v/a/1/seg1.m4s HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+            ("BREW /v/a/1/seg1.m4s HTTP/1.1\r\nHost: x\r\n\r\n", 501),
+            ("OPTIONS /v/a/1/seg1.m4s HTTP/1.1\r\nHost: x\r\n\r\n", 204),
+            ("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 204),
+            ("GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+            ("GET /v HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+        ];
+        for (raw, status) in cases {
+            assert_eq!(request(&s, raw).status, status, "{raw:?}");
+        }
+        let r = request(&s, "HEAD /v/a/1/seg1.m4s HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(r.head_only);
+        assert_eq!(&r.body[..], b"media");
+        assert!(r.wire_body().is_empty());
+    }
+}

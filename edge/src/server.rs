@@ -1,0 +1,285 @@
+//! Thread-per-core serving: one `std::thread` per worker, each with its own monoio runtime
+//! (FusionDriver: io_uring where the kernel allows it, epoll otherwise) and its own
+//! `SO_REUSEPORT` listener, so the kernel spreads connections over workers and nothing on the
+//! request path is shared but the cache and the counters.
+//!
+//! Start-up is sequential on purpose: worker 0 binds the configured address and reports the
+//! address it got (port 0 becomes a real port); the other workers bind that address, so every
+//! listener shares one port. The server is "ready" only once every worker has bound.
+//!
+//! Shutdown: [`ShutdownHandle::trigger`] wakes every worker through a oneshot channel (monoio's
+//! `sync` feature lets another thread wake a runtime); a worker stops accepting, lets in-flight
+//! requests finish within the grace period, and returns.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures_channel::oneshot;
+use monoio::net::{ListenerOpts, TcpListener};
+use ringcast_common::http::Limits;
+use ringcast_common::store::ObjectStore;
+
+use crate::cache::MemoryCache;
+use crate::config::EdgeConfig;
+use crate::connection::{self, ConnCtx};
+use crate::error::EdgeError;
+use crate::metrics::{Driver, Metrics};
+use crate::routes::Shared;
+
+/// A running edge.
+pub struct Server {
+    addr: SocketAddr,
+    driver: Driver,
+    shared: Arc<Shared>,
+    shutdown: ShutdownHandle,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// Stops a running server from any thread (e.g. the signal thread).
+#[derive(Clone, Default)]
+pub struct ShutdownHandle {
+    senders: Arc<Mutex<Vec<oneshot::Sender<()>>>>,
+}
+
+impl ShutdownHandle {
+    /// Tell every worker to stop accepting and finish. Idempotent.
+    pub fn trigger(&self) {
+        let senders = std::mem::take(&mut *self.senders.lock().unwrap_or_else(|e| e.into_inner()));
+        for tx in senders {
+            let _ = tx.send(());
+        }
+    }
+
+    fn add(&self, tx: oneshot::Sender<()>) {
+        self.senders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+    }
+}
+
+/// What a worker needs besides the shared state.
+#[derive(Clone, Copy)]
+struct WorkerSettings {
+    idle_timeout: Duration,
+    header_timeout: Duration,
+    shutdown_grace: Duration,
+}
+
+impl Server {
+    /// Open the store, start every worker and return once all listen.
+    pub fn start(cfg: &EdgeConfig) -> Result<Self, EdgeError> {
+        cfg.validate()?;
+        let store = open_store(cfg)?;
+        let ms = Duration::from_millis;
+        let shared = Arc::new(Shared {
+            store,
+            cache: MemoryCache::new(
+                cfg.memory_cache_bytes,
+                ms(cfg.playlist_ttl_ms),
+                ms(cfg.not_found_ttl_ms),
+                ms(cfg.origin_timeout_ms),
+            ),
+            metrics: Metrics::default(),
+        });
+        let settings = WorkerSettings {
+            idle_timeout: ms(cfg.idle_timeout_ms),
+            header_timeout: ms(cfg.header_timeout_ms),
+            shutdown_grace: ms(cfg.shutdown_grace_ms),
+        };
+        let shutdown = ShutdownHandle::default();
+        let mut workers = Vec::with_capacity(cfg.workers);
+        let mut addr = cfg.listen;
+        let mut driver = Driver::Legacy;
+        for id in 0..cfg.workers {
+            let (ready_tx, ready_rx) = mpsc::channel();
+            let (stop_tx, stop_rx) = oneshot::channel();
+            shutdown.add(stop_tx);
+            let shared = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("edge-worker-{id}"))
+                .spawn(move || worker(id, addr, settings, shared, ready_tx, stop_rx));
+            let handle = match spawned {
+                Ok(h) => h,
+                Err(source) => {
+                    shutdown.trigger();
+                    return Err(EdgeError::Worker {
+                        worker: id,
+                        what: "spawn thread",
+                        source,
+                    });
+                }
+            };
+            workers.push(handle);
+            match ready_rx.recv() {
+                Ok(Ok((bound, d))) => {
+                    addr = bound;
+                    driver = d;
+                }
+                Ok(Err(e)) => {
+                    shutdown.trigger();
+                    return Err(e);
+                }
+                Err(_) => {
+                    shutdown.trigger();
+                    return Err(EdgeError::WorkerLost(id));
+                }
+            }
+        }
+        shared.metrics.set_driver(driver);
+        tracing::info!(
+            driver = driver.as_str(),
+            workers = cfg.workers,
+            store = shared.store.backend_name(),
+            "monoio {} driver on all {} workers",
+            driver.as_str(),
+            cfg.workers
+        );
+        tracing::info!("ringcast-edge listening on http://{addr}");
+        Ok(Self {
+            addr,
+            driver,
+            shared,
+            shutdown,
+            workers,
+        })
+    }
+
+    /// The address every worker listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The driver the workers run on.
+    pub fn driver(&self) -> Driver {
+        self.driver
+    }
+
+    /// The process-wide counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// A handle that stops the server from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Block until every worker has finished (after a shutdown).
+    pub fn wait(self) {
+        for w in self.workers {
+            if w.join().is_err() {
+                tracing::error!("a worker thread panicked");
+            }
+        }
+    }
+
+    /// Stop and wait.
+    pub fn stop(self) {
+        self.shutdown.trigger();
+        self.wait();
+    }
+}
+
+/// Open the object store once, on a short-lived runtime of the calling thread.
+fn open_store(cfg: &EdgeConfig) -> Result<ObjectStore, EdgeError> {
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+        .build()
+        .map_err(|source| EdgeError::Worker {
+            worker: 0,
+            what: "build start-up runtime",
+            source,
+        })?;
+    rt.block_on(ObjectStore::open(&cfg.store))
+        .map_err(EdgeError::StoreOpen)
+}
+
+type Ready = mpsc::Sender<Result<(SocketAddr, Driver), EdgeError>>;
+
+/// One worker thread: runtime, listener, accept loop, drain.
+fn worker(
+    id: usize,
+    addr: SocketAddr,
+    settings: WorkerSettings,
+    shared: Arc<Shared>,
+    ready: Ready,
+    stop: oneshot::Receiver<()>,
+) {
+    let built = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build();
+    let mut rt = match built {
+        Ok(rt) => rt,
+        Err(source) => {
+            let _ = ready.send(Err(EdgeError::Worker {
+                worker: id,
+                what: "build monoio runtime",
+                source,
+            }));
+            return;
+        }
+    };
+    // FusionDriver decides once per process (MONOIO_FORCE_LEGACY_DRIVER, io_uring probe); the
+    // built variant is the ground truth.
+    let driver = match &rt {
+        monoio::FusionRuntime::Uring(_) => Driver::IoUring,
+        monoio::FusionRuntime::Legacy(_) => Driver::Legacy,
+    };
+    rt.block_on(async move {
+        let opts = ListenerOpts::new().reuse_port(true);
+        let listener = match TcpListener::bind_with_config(addr, &opts) {
+            Ok(l) => l,
+            Err(source) => {
+                let _ = ready.send(Err(EdgeError::Worker {
+                    worker: id,
+                    what: "bind listener",
+                    source,
+                }));
+                return;
+            }
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        if ready.send(Ok((bound, driver))).is_err() {
+            return;
+        }
+        drop(ready);
+        let ctx = Rc::new(ConnCtx {
+            shared,
+            limits: Limits::default(),
+            idle_timeout: settings.idle_timeout,
+            header_timeout: settings.header_timeout,
+            inflight: Default::default(),
+            draining: Default::default(),
+        });
+        monoio::select! {
+            _ = accept_loop(&listener, &ctx) => {}
+            _ = stop => {}
+        }
+        drop(listener);
+        ctx.draining.set(true);
+        let started = Instant::now();
+        while ctx.inflight.get() > 0 && started.elapsed() < settings.shutdown_grace {
+            monoio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::debug!(worker = id, "worker stopped");
+    });
+}
+
+async fn accept_loop(listener: &TcpListener, ctx: &Rc<ConnCtx>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _peer)) => {
+                ctx.shared.metrics.connection();
+                monoio::spawn(connection::serve(stream, Rc::clone(ctx)));
+            }
+            Err(e) => {
+                // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on the error.
+                tracing::warn!(error = %e, "accept failed");
+                monoio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Ingest configuration: a TOML file (optional) overlaid with `RINGCAST_INGEST_*` environment
+//! variables (see `ringcast_common::config` for the naming rules), then the CLI flags, which win.
+//! Every field has a default that runs the local demo; `ingest/ingest.example.toml` documents
+//! them all.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use ringcast_common::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
+use serde::{Deserialize, Serialize};
+
+/// Env var prefix of every ingest setting, e.g. `RINGCAST_INGEST_LISTEN`.
+pub const ENV_PREFIX: &str = "RINGCAST_INGEST_";
+
+/// The ingest service's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Address the HTTP server listens on. Every worker binds it with `SO_REUSEPORT`, so the
+    /// kernel spreads connections over the cores.
+    pub listen: SocketAddr,
+    /// Worker threads (one monoio runtime each); 0 = one per available CPU core.
+    pub workers: usize,
+    /// Spool directory: upload state (`uploads/{id}.json`) and partial uploads
+    /// (`uploads/{id}.bin`) live here until they are stored in the object store.
+    pub data_dir: PathBuf,
+    /// Largest accepted `Upload-Length` in bytes (advertised as `Tus-Max-Size`; above → 413).
+    pub max_upload_bytes: u64,
+    /// Object store that receives finished uploads (`sources/{video}/{version}/source`).
+    pub store: StoreConfig,
+    /// Redis holding the job streams and job/video state.
+    pub redis: RedisConfig,
+    /// Public base URL used to build absolute `Location` headers, e.g.
+    /// `https://upload.example.com`; unset (or empty) → relative `Location: /files/{id}`.
+    pub public_url: Option<String>,
+    /// Log as JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// Seconds a client may take to send a complete request head once it started one (slow
+    /// header attacks); the connection is answered 408 and closed after that.
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may sit idle: between keep-alive requests, and between two reads of
+    /// a request body. A stalled PATCH keeps the bytes received so far.
+    pub idle_timeout_secs: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the workers exit.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            workers: 0,
+            data_dir: PathBuf::from(".ringcast/ingest"),
+            max_upload_bytes: 20 * 1024 * 1024 * 1024,
+            store: StoreConfig::default(),
+            redis: RedisConfig::default(),
+            public_url: None,
+            log_json: false,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Load from an optional file and the process environment.
+    pub fn load(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let cfg: Self = common_config::load(path, ENV_PREFIX)?;
+        cfg.validated()
+    }
+
+    /// Reject values that cannot work, with a message naming the field.
+    pub fn validated(mut self) -> Result<Self, ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.max_upload_bytes == 0 {
+            return invalid("max_upload_bytes must be at least 1");
+        }
+        if self.workers > 1024 {
+            return invalid("workers must be at most 1024 (0 = one per core)");
+        }
+        if self.header_timeout_secs == 0 || self.idle_timeout_secs == 0 {
+            return invalid("header_timeout_secs and idle_timeout_secs must be at least 1");
+        }
+        if let Some(url) = &self.public_url {
+            let url = url.trim_end_matches('/');
+            if url.is_empty() {
+                self.public_url = None;
+            } else if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid("public_url must start with http:// or https://");
+            } else {
+                self.public_url = Some(url.to_string());
+            }
+        }
+        Ok(self)
+    }
+
+    /// Workers to start: the configured number, or one per available core.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// The `Location` of an upload: absolute under `public_url` when set, else relative.
+    pub fn upload_location(&self, id: &str) -> String {
+        match &self.public_url {
+            Some(base) => format!("{base}/files/{id}"),
+            None => format!("/files/{id}"),
+        }
+    }
+}
+
+/// Command line of the `ringcast-ingest` binary. Flags override the file and the environment.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringcast-ingest",
+    version,
+    about = "ringcast ingest: tus 1.0 resumable uploads → object store + transcode job"
+)]
+pub struct Cli {
+    /// TOML config file (see ingest/ingest.example.toml); RINGCAST_INGEST_* env vars override it.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Listen address, e.g. 127.0.0.1:8081 (overrides `listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Worker threads, one monoio runtime each; 0 = one per core (overrides `workers`).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+}
+
+impl Cli {
+    /// The effective configuration: file, then env, then these flags.
+    pub fn load_config(&self) -> Result<IngestConfig, ConfigError> {
+        let mut cfg = IngestConfig::load(self.config.as_deref())?;
+        if let Some(listen) = self.listen {
+            cfg.listen = listen;
+        }
+        if let Some(workers) = self.workers {
+            cfg.workers = workers;
+        }
+        cfg.validated()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringcast_common::config::load_from;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_run_the_demo() {
+        let cfg = IngestConfig::default().validated().expect("valid");
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(cfg.max_upload_bytes, 20 << 30);
+        assert_eq!(cfg.data_dir, PathBuf::from(".ringcast/ingest"));
+        assert_eq!(cfg.upload_location("abc"), "/files/abc");
+        assert!(cfg.worker_count() >= 1);
+    }
+
+    #[test]
+    fn file_and_env_overlay() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("ingest.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nmax_upload_bytes = 100\n[redis]\nurl = \"redis://r:1/0\"\n",
+        )
+        .expect("write");
+        let cfg: IngestConfig = load_from(
+            Some(&file),
+            ENV_PREFIX,
+            env(&[
+                ("RINGCAST_INGEST_WORKERS", "3"),
+                ("RINGCAST_INGEST_PUBLIC_URL", "https://up.example.com/"),
+                ("RINGCAST_INGEST_STORE__BACKEND", "s3"),
+            ]),
+        )
+        .expect("load");
+        let cfg = cfg.validated().expect("valid");
+        assert_eq!(cfg.listen.port(), 9000);
+        assert_eq!(cfg.workers, 3);
+        assert_eq!(cfg.max_upload_bytes, 100);
+        assert_eq!(cfg.redis.url, "redis://r:1/0");
+        assert_eq!(
+            cfg.upload_location("x"),
+            "https://up.example.com/files/x",
+            "trailing slash trimmed"
+        );
+    }
+
+    #[test]
+    fn unknown_and_invalid_values_are_rejected() {
+        let err =
+            load_from::<IngestConfig>(None, ENV_PREFIX, env(&[("RINGCAST_INGEST_LISTN", "x")]))
+                .expect_err("unknown field");
+        assert!(err.to_string().contains("listn"), "{err}");
+        let bad = IngestConfig {
+            public_url: Some("ftp://x".into()),
+            ..IngestConfig::default()
+        };
+        assert!(bad.validated().is_err());
+        let bad = IngestConfig {
+            max_upload_bytes: 0,
+            ..IngestConfig::default()
+        };
+        assert!(bad.validated().is_err());
+    }
+
+    #[test]
+    fn the_example_file_parses_and_documents_every_field() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ingest.example.toml");
+        let cfg: IngestConfig =
+            load_from(Some(&path), ENV_PREFIX, env(&[])).expect("example parses");
+        cfg.validated().expect("example is valid");
+        let text = std::fs::read_to_string(&path).expect("read example");
+        let defaults = serde_json::to_value(IngestConfig::default()).expect("to json");
+        let fields = defaults.as_object().expect("object");
+        for name in fields.keys() {
+            assert!(
+                text.contains(&format!("{name} =")) || text.contains(&format!("[{name}]")),
+                "ingest.example.toml does not mention {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn cli_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ringcast-ingest",
+            "--listen",
+            "127.0.0.1:1",
+            "--workers",
+            "2",
+        ])
+        .expect("parse");
+        assert_eq!(cli.workers, Some(2));
+        assert_eq!(cli.listen.map(|a| a.port()), Some(1));
+        assert!(Cli::try_parse_from(["ringcast-ingest", "--listen", "nope"]).is_err());
+    }
+}

@@ -1,0 +1,205 @@
+//! Every way an ingest request can fail, and — in this one place — the HTTP status, error code
+//! and JSON body each failure becomes (`{"error":{"code","message"}}`, DESIGN.md "Interfaces").
+
+use ringcast_common::http::HttpError;
+use ringcast_common::queue::QueueError;
+use ringcast_common::side_runtime::SideError;
+use ringcast_common::store::StoreError;
+use ringcast_common::tus::{TusError, TUS_VERSION};
+
+use crate::response::Response;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The request head broke HTTP/1.1 syntax or the limits.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// A tus header was missing or wrong (status prescribed by the protocol).
+    #[error(transparent)]
+    Tus(#[from] TusError),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("method {method} is not allowed on this resource")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    #[error("method {0} is not implemented")]
+    NotImplemented(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("invalid id {0:?}: ids are 1-64 characters of [A-Za-z0-9_-]")]
+    InvalidId(String),
+    /// Another PATCH on the same upload is in progress (on any core).
+    #[error("upload {0} is locked by another request in progress")]
+    Locked(String),
+    /// A PATCH body longer than what is left of the upload; nothing was written.
+    #[error("request body of {body} bytes exceeds the {remaining} bytes left in the upload")]
+    BodyTooLarge { body: u64, remaining: u64 },
+    /// PATCH bodies must declare their length so the bound can be checked before writing.
+    #[error("PATCH needs a Content-Length (chunked bodies are not accepted)")]
+    LengthRequired,
+    /// The finished upload is not a video container we know.
+    #[error("not a video: {0}")]
+    NotAVideo(String),
+    /// The upload was rejected earlier; it can no longer be changed.
+    #[error("upload {id} was rejected: {reason}")]
+    Rejected { id: String, reason: String },
+    /// The object store failed while storing the source.
+    #[error("object store unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// Redis failed while enqueuing or reading job state.
+    #[error("job queue unavailable: {0}")]
+    Queue(#[from] QueueError),
+    #[error("background task failed: {0}")]
+    Side(#[from] SideError),
+    /// A dependency did not answer in time.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    /// Local disk failure (spool or state files).
+    #[error("spool I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// Upload state on disk that cannot be read back (corruption, manual edits).
+    #[error("corrupt upload state for {id}: {message}")]
+    CorruptState { id: String, message: String },
+    /// The client stopped sending the request body for longer than the idle timeout.
+    #[error("request body stalled for longer than the idle timeout")]
+    RequestTimeout,
+    /// The client went away in the middle of its request; there is nobody to answer.
+    #[error("client disconnected: {0}")]
+    ClientGone(std::io::Error),
+}
+
+impl IngestError {
+    /// The HTTP status a client sees.
+    pub fn status(&self) -> u16 {
+        match self {
+            IngestError::Http(e) => e.status(),
+            IngestError::Tus(e) => e.status(),
+            IngestError::NotFound(_) => 404,
+            IngestError::MethodNotAllowed { .. } => 405,
+            IngestError::NotImplemented(_) => 501,
+            IngestError::BadRequest(_) | IngestError::InvalidId(_) => 400,
+            IngestError::Locked(_) => 423,
+            IngestError::BodyTooLarge { .. } => 413,
+            // 411 would be the textbook status, but the shared reason-phrase table has no entry
+            // for it; 400 with a specific code says the same thing to clients.
+            IngestError::LengthRequired => 400,
+            IngestError::NotAVideo(_) => 415,
+            IngestError::RequestTimeout => 408,
+            IngestError::Rejected { .. } => 410,
+            IngestError::Store(_)
+            | IngestError::Queue(_)
+            | IngestError::Side(_)
+            | IngestError::Timeout(_) => 503,
+            IngestError::Io(_) | IngestError::CorruptState { .. } => 500,
+            // Never written (the peer is gone); 400 keeps the metrics honest if it ever is.
+            IngestError::ClientGone(_) => 400,
+        }
+    }
+
+    /// Machine-readable error code for the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IngestError::Http(_) => "bad_request",
+            IngestError::Tus(e) => match e {
+                TusError::MissingResumable | TusError::UnsupportedVersion(_) => "tus_version",
+                TusError::MissingOffset | TusError::BadOffset => "bad_upload_offset",
+                TusError::OffsetMismatch { .. } => "offset_mismatch",
+                TusError::MissingLength | TusError::BadLength => "bad_upload_length",
+                TusError::LengthTooLarge { .. } => "upload_too_large",
+                TusError::BadMetadata(_) => "bad_upload_metadata",
+                TusError::BadContentType => "bad_content_type",
+            },
+            IngestError::NotFound(_) => "not_found",
+            IngestError::MethodNotAllowed { .. } => "method_not_allowed",
+            IngestError::NotImplemented(_) => "not_implemented",
+            IngestError::BadRequest(_) => "bad_request",
+            IngestError::InvalidId(_) => "invalid_id",
+            IngestError::Locked(_) => "upload_locked",
+            IngestError::BodyTooLarge { .. } => "body_too_large",
+            IngestError::LengthRequired => "length_required",
+            IngestError::NotAVideo(_) => "not_a_video",
+            IngestError::RequestTimeout => "request_timeout",
+            IngestError::Rejected { .. } => "upload_rejected",
+            IngestError::Store(_) => "store_unavailable",
+            IngestError::Queue(_) => "queue_unavailable",
+            IngestError::Side(_) => "unavailable",
+            IngestError::Timeout(_) => "timeout",
+            IngestError::Io(_) => "spool_io",
+            IngestError::CorruptState { .. } => "corrupt_state",
+            IngestError::ClientGone(_) => "client_gone",
+        }
+    }
+
+    /// The response for this error, with the headers some statuses require.
+    pub fn to_response(&self) -> Response {
+        let status = self.status();
+        // Internal details (paths, backend messages) go to the log, not to clients.
+        let message = match self {
+            IngestError::Io(_) => "the server could not write the upload to its spool".to_string(),
+            IngestError::CorruptState { .. } => {
+                "the upload's stored state is unreadable".to_string()
+            }
+            IngestError::Store(_) => "the object store is unavailable; retry later".to_string(),
+            IngestError::Queue(_) | IngestError::Side(_) => {
+                "the job queue is unavailable; retry later".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut resp = Response::error(status, self.code(), &message);
+        match self {
+            IngestError::MethodNotAllowed { allow, .. } => {
+                resp = resp.header("Allow", *allow);
+            }
+            // tus: a 412 tells the client which versions the server speaks.
+            IngestError::Tus(TusError::MissingResumable | TusError::UnsupportedVersion(_)) => {
+                resp = resp.header("Tus-Version", TUS_VERSION);
+            }
+            IngestError::Store(_) | IngestError::Queue(_) | IngestError::Side(_) => {
+                resp = resp.header("Retry-After", "5");
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_bodies() {
+        let e = IngestError::Tus(TusError::MissingResumable);
+        let r = e.to_response();
+        assert_eq!(r.status, 412);
+        assert_eq!(r.get_header("Tus-Version"), Some("1.0.0"));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(v["error"]["code"], "tus_version");
+
+        let r = IngestError::MethodNotAllowed {
+            method: "PUT".into(),
+            allow: "GET",
+        }
+        .to_response();
+        assert_eq!((r.status, r.get_header("Allow")), (405, Some("GET")));
+        assert_eq!(IngestError::Locked("x".into()).status(), 423);
+        assert_eq!(IngestError::NotAVideo("x".into()).status(), 415);
+        assert_eq!(
+            IngestError::Tus(TusError::OffsetMismatch {
+                expected: 1,
+                got: 2
+            })
+            .status(),
+            409
+        );
+        assert_eq!(IngestError::Timeout("redis").status(), 503);
+    }
+
+    #[test]
+    fn internal_details_stay_out_of_bodies() {
+        let e = IngestError::Io(std::io::Error::other("/secret/path: disk full"));
+        let r = e.to_response();
+        assert_eq!(r.status, 500);
+        assert!(!String::from_utf8_lossy(&r.body).contains("/secret/path"));
+    }
+}

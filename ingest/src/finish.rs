@@ -1,0 +1,147 @@
+//! Finishing a complete upload: sniff the container, store the spool file as
+//! `sources/{video}/{version}/source`, enqueue the transcode job, then mark the upload finished
+//! and drop the spool file.
+//!
+//! Every step is safe to repeat. The chosen version and job id are persisted (the upload's
+//! [`FinishPlan`]) before anything leaves the machine, so a retry after a store or queue failure
+//! re-puts the same key (objects are replaced atomically) and re-enqueues the same job id instead
+//! of burning a version number or creating a second job.
+
+use std::time::Duration;
+
+use ringcast_common::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
+use ringcast_common::keys;
+
+use crate::error::IngestError;
+use crate::metrics::UploadErrorKind;
+use crate::server::App;
+use crate::upload_store::{FinishPlan, UploadPhase, UploadState};
+use crate::validate::{self, SNIFF_LEN};
+
+/// Redis calls are small; a longer wait means Redis is in trouble and the client should retry.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the client learns from a finished upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub video_id: String,
+    pub job_id: String,
+    pub version: u32,
+}
+
+/// The message a rejected upload gets (and keeps in its state).
+pub const NOT_A_VIDEO: &str = "the file does not start with a known video container signature \
+     (MP4/MOV, Matroska/WebM, MPEG-TS or AVI)";
+
+/// Finish `state` (complete: offset == length). The caller holds the upload's lock.
+pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, IngestError> {
+    let id = state.id.clone();
+    let plan = match state.plan.clone() {
+        Some(plan) => plan,
+        None => {
+            let prefix = app.uploads.read_prefix(&id, SNIFF_LEN).await?;
+            let Some(container) = validate::detect(&prefix) else {
+                return Err(reject(app, state).await);
+            };
+            let video = with_timeout(app.queue.video(&id)).await?;
+            let latest = video
+                .get("latest_version")
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0);
+            let plan = FinishPlan {
+                version: latest.saturating_add(1),
+                job_id: uuid::Uuid::new_v4().to_string(),
+                container: container.as_str().to_string(),
+            };
+            state.plan = Some(plan.clone());
+            app.uploads.save(state).await?;
+            plan
+        }
+    };
+
+    let spool = app.uploads.spool_path(&id);
+    let size = app.uploads.spool_len(&id).await?;
+    if size != state.length {
+        // Writes never go past the length and offsets are only recorded after fdatasync, so this
+        // means the spool was damaged outside the server; storing it would publish garbage.
+        return Err(IngestError::CorruptState {
+            id,
+            message: format!("spool holds {size} bytes, expected {}", state.length),
+        });
+    }
+
+    let key = keys::source(&id, plan.version);
+    if let Err(e) = app
+        .store
+        .put_file(&key, &spool, "application/octet-stream")
+        .await
+    {
+        app.metrics.upload_error(UploadErrorKind::Store);
+        tracing::error!(error = %e, key = %key, "storing the source failed; the client may retry");
+        return Err(e.into());
+    }
+    let job = TranscodeJob {
+        v: JOB_SCHEMA_VERSION,
+        job_id: plan.job_id.clone(),
+        video_id: id.clone(),
+        version: plan.version,
+        source_key: key.clone(),
+        priority: state.priority,
+        created_ms: now_ms(),
+    };
+    let entry = match with_timeout(app.queue.enqueue(&job)).await {
+        Ok(entry) => entry,
+        Err(e) => {
+            app.metrics.upload_error(UploadErrorKind::Queue);
+            tracing::error!(error = %e, "enqueueing the job failed; the client may retry");
+            return Err(e);
+        }
+    };
+
+    state.phase = UploadPhase::Finished;
+    app.uploads.save(state).await?;
+    // The job references the stored object, not the spool; a leftover file is swept at start-up.
+    if let Err(e) = app.uploads.remove_spool(&id) {
+        tracing::warn!(error = %e, "could not delete the spool file");
+    }
+    app.metrics.upload_completed();
+    tracing::info!(
+        video = %id,
+        version = plan.version,
+        job = %plan.job_id,
+        stream_entry = %entry,
+        container = %plan.container,
+        bytes = state.length,
+        key = %key,
+        "upload finished; transcode job queued"
+    );
+    Ok(Finished {
+        video_id: id,
+        job_id: plan.job_id,
+        version: plan.version,
+    })
+}
+
+/// Mark the upload rejected for good and free its spool; returns the error to answer with.
+async fn reject(app: &App, state: &mut UploadState) -> IngestError {
+    app.metrics.upload_error(UploadErrorKind::Rejected);
+    state.phase = UploadPhase::Rejected;
+    state.reject_reason = Some(NOT_A_VIDEO.to_string());
+    if let Err(e) = app.uploads.save(state).await {
+        return e;
+    }
+    if let Err(e) = app.uploads.remove_spool(&state.id) {
+        tracing::warn!(error = %e, "could not delete the rejected spool file");
+    }
+    tracing::info!(bytes = state.length, "upload rejected: not a video");
+    IngestError::NotAVideo(NOT_A_VIDEO.to_string())
+}
+
+async fn with_timeout<T, E: Into<IngestError>>(
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, IngestError> {
+    match monoio::time::timeout(QUEUE_TIMEOUT, fut).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(IngestError::Timeout("redis")),
+    }
+}

@@ -1,0 +1,172 @@
+//! Process-wide counters rendered as Prometheus text (`/metrics`). Plain relaxed atomics shared by
+//! all cores: uploads are few and bytes are counted once per PATCH, so there is no contention
+//! worth sharding for.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an upload failed, the label of `ringcast_ingest_upload_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadErrorKind {
+    /// The finished file was not a known video container.
+    Rejected,
+    /// Storing the source in the object store failed.
+    Store,
+    /// Enqueuing the job failed.
+    Queue,
+    /// Writing the spool file or state failed.
+    Spool,
+    /// The client went away or stalled in the middle of a PATCH body.
+    Interrupted,
+}
+
+impl UploadErrorKind {
+    const ALL: [UploadErrorKind; 5] = [
+        UploadErrorKind::Rejected,
+        UploadErrorKind::Store,
+        UploadErrorKind::Queue,
+        UploadErrorKind::Spool,
+        UploadErrorKind::Interrupted,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            UploadErrorKind::Rejected => "rejected",
+            UploadErrorKind::Store => "store",
+            UploadErrorKind::Queue => "queue",
+            UploadErrorKind::Spool => "spool",
+            UploadErrorKind::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The ingest counters.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: AtomicU64,
+    uploads_created: AtomicU64,
+    uploads_completed: AtomicU64,
+    bytes_received: AtomicU64,
+    upload_errors: [AtomicU64; UploadErrorKind::ALL.len()],
+    workers_uring: AtomicU64,
+    workers_legacy: AtomicU64,
+}
+
+impl Metrics {
+    pub fn request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn upload_created(&self) {
+        self.uploads_created.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn upload_completed(&self) {
+        self.uploads_completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Upload body bytes written to the spool.
+    pub fn bytes_received(&self, n: u64) {
+        self.bytes_received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn upload_error(&self, kind: UploadErrorKind) {
+        // Discriminants are 0..ALL.len() in declaration order, matching `upload_errors`.
+        self.upload_errors[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A worker started on `driver` (`io_uring` or `legacy`).
+    pub fn worker_started(&self, uring: bool) {
+        let c = if uring {
+            &self.workers_uring
+        } else {
+            &self.workers_legacy
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+            );
+        };
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        counter(
+            &mut out,
+            "ringcast_ingest_requests_total",
+            "HTTP requests received.",
+            get(&self.requests),
+        );
+        counter(
+            &mut out,
+            "ringcast_ingest_uploads_created_total",
+            "tus uploads created.",
+            get(&self.uploads_created),
+        );
+        counter(
+            &mut out,
+            "ringcast_ingest_uploads_completed_total",
+            "Uploads stored and enqueued for transcoding.",
+            get(&self.uploads_completed),
+        );
+        counter(
+            &mut out,
+            "ringcast_ingest_bytes_received_total",
+            "Upload body bytes written to the spool.",
+            get(&self.bytes_received),
+        );
+        let name = "ringcast_ingest_upload_errors_total";
+        let _ = write!(
+            out,
+            "# HELP {name} Failed or interrupted uploads by kind.\n# TYPE {name} counter\n"
+        );
+        for kind in UploadErrorKind::ALL {
+            let c = &self.upload_errors[kind as usize];
+            let _ = writeln!(out, "{name}{{kind=\"{}\"}} {}", kind.as_str(), get(c));
+        }
+        let name = "ringcast_ingest_driver_info";
+        let _ = write!(
+            out,
+            "# HELP {name} Workers per monoio I/O driver (io_uring, or legacy = epoll fallback).\n# TYPE {name} gauge\n"
+        );
+        for (driver, c) in [
+            ("io_uring", &self.workers_uring),
+            ("legacy", &self.workers_legacy),
+        ] {
+            let n = get(c);
+            if n > 0 {
+                let _ = writeln!(out, "{name}{{driver=\"{driver}\"}} {n}");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters() {
+        let m = Metrics::default();
+        m.request();
+        m.request();
+        m.bytes_received(10);
+        m.upload_error(UploadErrorKind::Rejected);
+        m.worker_started(false);
+        let text = m.render();
+        assert!(
+            text.contains("ringcast_ingest_requests_total 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("ringcast_ingest_bytes_received_total 10\n"));
+        assert!(text.contains("ringcast_ingest_upload_errors_total{kind=\"rejected\"} 1\n"));
+        assert!(text.contains("ringcast_ingest_upload_errors_total{kind=\"store\"} 0\n"));
+        assert!(text.contains("ringcast_ingest_driver_info{driver=\"legacy\"} 1\n"));
+        assert!(!text.contains("driver=\"io_uring\""));
+    }
+}

@@ -1,0 +1,176 @@
+//! Request routing: path + method → handler, CORS preflight, the operational endpoints
+//! (`/healthz`, `/readyz`, `/metrics`), and the single place where handler errors become
+//! responses (through [`IngestError::to_response`]).
+//!
+//! | path | methods |
+//! |---|---|
+//! | `/files/` | OPTIONS, POST (tus creation) |
+//! | `/files/{id}` | OPTIONS, HEAD, PATCH (tus core) |
+//! | `/v1/videos/{id}` | GET, HEAD |
+//! | `/healthz`, `/readyz`, `/metrics` | GET, HEAD |
+
+use std::time::Duration;
+
+use ringcast_common::http::{Method, RequestHead};
+use ringcast_common::tus::TUS_VERSION;
+
+use crate::connection::Conn;
+use crate::error::IngestError;
+use crate::response::Response;
+use crate::server::App;
+use crate::{tus_handler, videos_api};
+
+/// How long `/readyz` waits for each dependency.
+const READY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Methods a preflight may ask for.
+const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PATCH, OPTIONS";
+/// Request headers browsers may send cross-origin (the tus set plus the usual ones).
+const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Length, \
+     Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat, X-Requested-With, \
+     X-HTTP-Method-Override";
+
+/// Answer one request. `None` when the client vanished mid-request (nothing to send).
+pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Response> {
+    let method = effective_method(head);
+    let path = head.path();
+    let is_tus = path == "/files" || path.starts_with("/files/");
+    let result = dispatch(app, head, &method, path, conn).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(IngestError::ClientGone(e)) => {
+            tracing::debug!(error = %e, "client gone mid-request");
+            return None;
+        }
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::warn!(error = %e, status = e.status(), "request failed");
+            } else {
+                tracing::debug!(error = %e, status = e.status(), "request refused");
+            }
+            e.to_response()
+        }
+    };
+    // tus: every response except to OPTIONS carries Tus-Resumable (discovery responses send it
+    // too; clients ignore it there).
+    if is_tus && resp.get_header("Tus-Resumable").is_none() {
+        resp = resp.header("Tus-Resumable", TUS_VERSION);
+    }
+    Some(resp)
+}
+
+/// tus-js-client can tunnel PATCH through POST (`overridePatchMethod`) for proxies that drop
+/// PATCH; honour `X-HTTP-Method-Override` on POST only.
+fn effective_method(head: &RequestHead) -> Method {
+    if head.method == Method::Post {
+        match head.header("x-http-method-override") {
+            Some(m) if m.eq_ignore_ascii_case("PATCH") => return Method::Patch,
+            Some(m) if m.eq_ignore_ascii_case("HEAD") => return Method::Head,
+            _ => {}
+        }
+    }
+    head.method.clone()
+}
+
+async fn dispatch(
+    app: &App,
+    head: &RequestHead,
+    method: &Method,
+    path: &str,
+    conn: &mut Conn,
+) -> Result<Response, IngestError> {
+    if let Method::Other(m) = method {
+        return Err(IngestError::NotImplemented(m.clone()));
+    }
+    let known = path == "/files"
+        || path.starts_with("/files/")
+        || path.starts_with("/v1/videos/")
+        || matches!(path, "/healthz" | "/readyz" | "/metrics");
+    if !known {
+        return Err(IngestError::NotFound(format!("resource {path}")));
+    }
+    if *method == Method::Options {
+        return Ok(options(app, path));
+    }
+    match path {
+        "/healthz" => {
+            read_only(method)?;
+            Ok(Response::text(200, "text/plain; charset=utf-8", "ok\n")
+                .header("Cache-Control", "no-store"))
+        }
+        "/readyz" => {
+            read_only(method)?;
+            Ok(readyz(app).await)
+        }
+        "/metrics" => {
+            read_only(method)?;
+            Ok(Response::text(
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                app.metrics.render(),
+            )
+            .header("Cache-Control", "no-store"))
+        }
+        "/files" | "/files/" => tus_handler::collection(app, head, method).await,
+        _ => {
+            if let Some(id) = path.strip_prefix("/files/") {
+                tus_handler::upload(app, head, method, id, conn).await
+            } else if let Some(id) = path.strip_prefix("/v1/videos/") {
+                videos_api::get(app, method, id).await
+            } else {
+                Err(IngestError::NotFound(format!("resource {path}")))
+            }
+        }
+    }
+}
+
+fn read_only(method: &Method) -> Result<(), IngestError> {
+    match method {
+        Method::Get | Method::Head => Ok(()),
+        other => Err(IngestError::MethodNotAllowed {
+            method: other.as_str().to_string(),
+            allow: "GET, HEAD, OPTIONS",
+        }),
+    }
+}
+
+/// OPTIONS: CORS preflight answer for every known path, plus tus discovery under `/files`.
+fn options(app: &App, path: &str) -> Response {
+    let mut resp = Response::new(204)
+        .header("Access-Control-Allow-Methods", CORS_ALLOW_METHODS)
+        .header("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS)
+        .header("Access-Control-Max-Age", "86400");
+    if path == "/files" || path.starts_with("/files/") {
+        resp = tus_handler::discovery_headers(app, resp);
+    }
+    resp
+}
+
+/// Ready when Redis answers PING and the object store answers a HEAD.
+async fn readyz(app: &App) -> Response {
+    let redis = match monoio::time::timeout(READY_TIMEOUT, app.queue.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_string()),
+    };
+    let store = match monoio::time::timeout(READY_TIMEOUT, app.store.head("readyz/probe")).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_string()),
+    };
+    let show = |r: &Result<(), String>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.clone(),
+    };
+    let ready = redis.is_ok() && store.is_ok();
+    if !ready {
+        tracing::warn!(redis = %show(&redis), store = %show(&store), "not ready");
+    }
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "redis": show(&redis),
+        "store": show(&store),
+        "store_backend": app.store.backend_name(),
+    });
+    Response::json(if ready { 200 } else { 503 }, &body).header("Cache-Control", "no-store")
+}

@@ -1,0 +1,322 @@
+//! tus 1.0.0 endpoints (https://tus.io/protocols/resumable-upload): core protocol — HEAD and
+//! PATCH on `/files/{id}`, OPTIONS discovery — and the Creation extension — POST `/files/`.
+//!
+//! PATCH bodies stream from the socket into the spool file at the upload's offset, one buffer
+//! at a time, never held whole in memory. The offset the server acknowledges (204
+//! `Upload-Offset`, HEAD) is always durable: spool bytes are fdatasync'ed before the state file
+//! records them. When a client disconnects or stalls mid-body, the bytes received so far are
+//! kept and recorded, so HEAD + PATCH resumes from there. The PATCH that completes an upload
+//! also finishes it ([`crate::finish`]) before answering.
+
+use std::collections::BTreeMap;
+
+use ringcast_common::http::{Method, RequestHead};
+use ringcast_common::job::Priority;
+use ringcast_common::tus::{
+    check_offset, check_patch_content_type, check_resumable, parse_length, parse_metadata,
+    parse_offset, TusError, TUS_EXTENSIONS, TUS_VERSION,
+};
+use tracing::Instrument as _;
+
+use crate::connection::Conn;
+use crate::error::IngestError;
+use crate::finish::{self, Finished};
+use crate::metrics::UploadErrorKind;
+use crate::response::Response;
+use crate::server::App;
+use crate::upload_store::{UploadPhase, UploadState};
+
+/// PATCH body bytes moved per socket read / file write.
+const CHUNK: usize = 256 * 1024;
+/// During one long PATCH (tus-js-client sends a whole file in one by default), make the offset
+/// durable every this many bytes so a server crash loses at most this much.
+const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The tus discovery headers (OPTIONS).
+pub fn discovery_headers(app: &App, resp: Response) -> Response {
+    resp.header("Tus-Resumable", TUS_VERSION)
+        .header("Tus-Version", TUS_VERSION)
+        .header("Tus-Extension", TUS_EXTENSIONS)
+        .header("Tus-Max-Size", app.config.max_upload_bytes.to_string())
+}
+
+/// `/files/`: POST creates an upload.
+pub async fn collection(
+    app: &App,
+    head: &RequestHead,
+    method: &Method,
+) -> Result<Response, IngestError> {
+    match method {
+        Method::Post => create(app, head).await,
+        other => Err(IngestError::MethodNotAllowed {
+            method: other.as_str().to_string(),
+            allow: "OPTIONS, POST",
+        }),
+    }
+}
+
+/// `/files/{id}`: HEAD reports the offset, PATCH appends.
+pub async fn upload(
+    app: &App,
+    head: &RequestHead,
+    method: &Method,
+    id: &str,
+    conn: &mut Conn,
+) -> Result<Response, IngestError> {
+    let span = tracing::info_span!("upload", id = %id);
+    match method {
+        Method::Head => offset(app, head, id).instrument(span).await,
+        Method::Patch => patch(app, head, id, conn).instrument(span).await,
+        other => Err(IngestError::MethodNotAllowed {
+            method: other.as_str().to_string(),
+            allow: "OPTIONS, HEAD, PATCH",
+        }),
+    }
+}
+
+/// Parse the creation request's metadata: every pair is kept (values as lossy UTF-8), and
+/// `priority` must name a queue when present.
+fn creation_metadata(head: &RequestHead) -> Result<(BTreeMap<String, String>, Priority), TusError> {
+    let pairs = parse_metadata(head.header("upload-metadata"))?;
+    let mut meta = BTreeMap::new();
+    for (key, value) in pairs {
+        meta.insert(key, String::from_utf8_lossy(&value).into_owned());
+    }
+    let priority = match meta.get("priority").map(String::as_str) {
+        None | Some("") | Some("normal") => Priority::Normal,
+        Some("high") => Priority::High,
+        Some("low") => Priority::Low,
+        Some(other) => {
+            return Err(TusError::BadMetadata(format!(
+                "priority must be high, normal or low, not {other:?}"
+            )))
+        }
+    };
+    Ok((meta, priority))
+}
+
+async fn create(app: &App, head: &RequestHead) -> Result<Response, IngestError> {
+    check_resumable(head.header("tus-resumable"))?;
+    // Extensions we do not advertise get a clear refusal instead of a silently wrong upload.
+    if head.header("upload-defer-length").is_some() {
+        return Err(IngestError::BadRequest(
+            "Upload-Defer-Length is not supported; send Upload-Length".into(),
+        ));
+    }
+    if head.header("upload-concat").is_some() {
+        return Err(IngestError::BadRequest(
+            "the concatenation extension is not supported".into(),
+        ));
+    }
+    let length = parse_length(head.header("upload-length"), app.config.max_upload_bytes)?;
+    if length == 0 {
+        return Err(IngestError::BadRequest(
+            "Upload-Length must be at least 1: an empty file is not a video".into(),
+        ));
+    }
+    let (meta, priority) = creation_metadata(head)?;
+    let raw = head
+        .header("upload-metadata")
+        .filter(|v| !v.trim().is_empty())
+        .map(str::to_string);
+    let state = app.uploads.create(length, meta, raw, priority).await?;
+    app.metrics.upload_created();
+    tracing::info!(
+        upload = %state.id,
+        length,
+        priority = priority.as_str(),
+        filename = state.metadata.get("filename").map(String::as_str).unwrap_or(""),
+        "upload created"
+    );
+    Ok(Response::new(201)
+        .header("Location", app.config.upload_location(&state.id))
+        .header("Upload-Offset", "0"))
+}
+
+/// The upload's state or 404 (410 once rejected).
+async fn existing(app: &App, id: &str) -> Result<UploadState, IngestError> {
+    let state = app
+        .uploads
+        .load(id)
+        .await?
+        .ok_or_else(|| IngestError::NotFound(format!("upload {id}")))?;
+    if state.phase == UploadPhase::Rejected {
+        return Err(IngestError::Rejected {
+            id: state.id,
+            reason: state.reject_reason.unwrap_or_default(),
+        });
+    }
+    Ok(state)
+}
+
+/// HEAD: the durable offset.
+async fn offset(app: &App, head: &RequestHead, id: &str) -> Result<Response, IngestError> {
+    check_resumable(head.header("tus-resumable"))?;
+    let state = existing(app, id).await?;
+    let mut resp = Response::new(200)
+        .header("Upload-Offset", state.offset.to_string())
+        .header("Upload-Length", state.length.to_string())
+        // tus: HEAD responses must not be cached; the offset moves.
+        .header("Cache-Control", "no-store");
+    if let Some(raw) = &state.raw_metadata {
+        resp = resp.header("Upload-Metadata", raw.clone());
+    }
+    if state.phase == UploadPhase::Finished {
+        resp = finished_headers(resp, &state);
+    }
+    Ok(resp)
+}
+
+/// `Ringcast-Video-Id` / `Ringcast-Job-Id` of a finished upload.
+fn finished_headers(resp: Response, state: &UploadState) -> Response {
+    match &state.plan {
+        Some(plan) => resp
+            .header("Ringcast-Video-Id", state.id.clone())
+            .header("Ringcast-Job-Id", plan.job_id.clone()),
+        None => resp,
+    }
+}
+
+async fn patch(
+    app: &App,
+    head: &RequestHead,
+    id: &str,
+    conn: &mut Conn,
+) -> Result<Response, IngestError> {
+    check_resumable(head.header("tus-resumable"))?;
+    check_patch_content_type(head.header("content-type"))?;
+    let claimed = parse_offset(head.header("upload-offset"))?;
+    // Lock before reading the state so the offset check and the writes see the same state.
+    let _lock = app
+        .uploads
+        .try_lock(id)
+        .ok_or_else(|| IngestError::Locked(id.to_string()))?;
+    let mut state = existing(app, id).await?;
+    check_offset(claimed, state.offset)?;
+    let Some(body_len) = conn.body_remaining() else {
+        return Err(IngestError::LengthRequired);
+    };
+    if body_len > state.remaining() {
+        // Refused before a byte is written: the upload stays exactly as it was.
+        return Err(IngestError::BodyTooLarge {
+            body: body_len,
+            remaining: state.remaining(),
+        });
+    }
+    if state.phase == UploadPhase::Finished {
+        // A retry of the final PATCH whose response was lost: same answer again.
+        let resp = Response::new(204).header("Upload-Offset", state.offset.to_string());
+        return Ok(finished_headers(resp, &state));
+    }
+    if body_len > 0 {
+        receive(app, &mut state, conn).await?;
+    }
+    if state.offset < state.length {
+        return Ok(Response::new(204).header("Upload-Offset", state.offset.to_string()));
+    }
+    // Complete: store and enqueue before acknowledging, so a 204 means "a job exists". A body-less
+    // PATCH at offset == length lands here too and retries a finish that failed earlier.
+    let Finished {
+        video_id, job_id, ..
+    } = finish::finish(app, &mut state).await?;
+    Ok(Response::new(204)
+        .header("Upload-Offset", state.offset.to_string())
+        .header("Ringcast-Video-Id", video_id)
+        .header("Ringcast-Job-Id", job_id))
+}
+
+/// Why the body stopped early.
+enum Interrupted {
+    Client(std::io::Error),
+    Disk(std::io::Error),
+}
+
+/// Stream the request body into the spool at `state.offset`, then make it durable and record
+/// the new offset — also when the body was cut short, so the client can resume.
+async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<(), IngestError> {
+    let file = app.uploads.open_spool(&state.id).await?;
+    let start = state.offset;
+    let mut pos = start;
+    let mut checkpoint_at = start + CHECKPOINT_BYTES;
+    let mut buf = Vec::with_capacity(CHUNK);
+    let outcome = loop {
+        let (res, b) = conn.read_body(buf, CHUNK).await;
+        buf = b;
+        let n = match res {
+            Ok(0) => break Ok(()),
+            Ok(n) => n,
+            Err(e) => break Err(Interrupted::Client(e)),
+        };
+        let (res, b) = file.write_all_at(buf, pos).await;
+        buf = b;
+        if let Err(e) = res {
+            break Err(Interrupted::Disk(e));
+        }
+        pos += n as u64;
+        if pos >= checkpoint_at {
+            checkpoint_at = pos + CHECKPOINT_BYTES;
+            file.sync_data().await?;
+            state.offset = pos;
+            app.uploads.save(state).await?;
+        }
+    };
+    // Whatever happened to the connection, what reached the file is kept: durable first, then
+    // claimed in the state. A failed write left `pos` at the last complete write.
+    let synced = file.sync_data().await;
+    let _ = file.close().await;
+    synced?;
+    state.offset = pos;
+    app.uploads.save(state).await?;
+    app.metrics.bytes_received(pos - start);
+    match outcome {
+        Ok(()) => {
+            tracing::debug!(offset = pos, length = state.length, "chunk stored");
+            Ok(())
+        }
+        Err(Interrupted::Client(e)) => {
+            app.metrics.upload_error(UploadErrorKind::Interrupted);
+            tracing::info!(offset = pos, error = %e, "PATCH body interrupted; offset kept for resume");
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                Err(IngestError::RequestTimeout)
+            } else {
+                Err(IngestError::ClientGone(e))
+            }
+        }
+        Err(Interrupted::Disk(e)) => {
+            app.metrics.upload_error(UploadErrorKind::Spool);
+            tracing::error!(offset = pos, error = %e, "spool write failed");
+            Err(IngestError::Io(e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringcast_common::http::{parse_request, Limits};
+
+    fn head_with_metadata(meta: &str) -> RequestHead {
+        let raw = format!("POST /files/ HTTP/1.1\r\nHost: t\r\nUpload-Metadata: {meta}\r\n\r\n");
+        parse_request(raw.as_bytes(), &Limits::default())
+            .expect("parse")
+            .expect("complete")
+            .0
+    }
+
+    #[test]
+    fn metadata_and_priority() {
+        // filename "clip.mp4", priority "low"
+        let (meta, p) =
+            creation_metadata(&head_with_metadata("filename Y2xpcC5tcDQ=,priority bG93"))
+                .expect("ok");
+        assert_eq!(meta.get("filename").map(String::as_str), Some("clip.mp4"));
+        assert_eq!(p, Priority::Low);
+        let (_, p) = creation_metadata(&head_with_metadata("title VA==")).expect("ok");
+        assert_eq!(p, Priority::Normal, "default");
+        // priority "urgent" is not a queue; a broken pair is malformed.
+        for bad in ["priority dXJnZW50", "filename !!"] {
+            let e = creation_metadata(&head_with_metadata(bad)).expect_err(bad);
+            assert_eq!(e.status(), 400);
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! Upload spool and state on local disk, shared by every core.
+//!
+//! Each upload is two files in `{data_dir}/uploads/`:
+//! - `{id}.bin`: the bytes received so far, written at their offsets (io_uring file writes);
+//! - `{id}.json`: [`UploadState`] — length, durable offset, metadata, phase — replaced atomically
+//!   (write temp file, fdatasync, rename, fsync the directory) so a crash leaves either the old or
+//!   the new state, never a torn one. The offset in the JSON is only ever advanced after the
+//!   matching `.bin` bytes were fdatasync'ed, so it never claims bytes that could be lost.
+//!
+//! The state on disk is the truth; nothing is cached in memory, so an upload works the same from
+//! any core and survives restarts. Cross-core mutual exclusion of PATCHes is a tiny
+//! `Mutex<HashSet<id>>` ([`UploadStore::try_lock`]): taken once per PATCH, never per byte.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use monoio::fs::{File, OpenOptions};
+use ringcast_common::job::{now_ms, Priority};
+use ringcast_common::keys;
+use serde::{Deserialize, Serialize};
+
+use crate::error::IngestError;
+
+/// Schema version of the state file.
+pub const STATE_VERSION: u32 = 1;
+
+/// Length of generated upload ids: 22 base62 digits hold all 128 bits of a UUID.
+pub const ID_LEN: usize = 22;
+
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A new random upload id: 22 characters of `[A-Za-z0-9]` from a v4 UUID (122 random bits from
+/// the OS generator), so ids are unguessable and valid video ids and object-key components.
+pub fn new_upload_id() -> String {
+    let mut n = uuid::Uuid::new_v4().as_u128();
+    let mut out = [b'0'; ID_LEN];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    out.iter().map(|&b| b as char).collect()
+}
+
+/// Where an upload is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadPhase {
+    /// Receiving bytes (or complete but not yet stored/enqueued).
+    Uploading,
+    /// Stored and enqueued; the spool file is gone.
+    Finished,
+    /// Complete but not a video; refused for good.
+    Rejected,
+}
+
+/// Decisions taken when finishing, persisted before acting on them so a retried finish reuses
+/// the same version and job id instead of bumping the version or enqueueing a second job id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishPlan {
+    pub version: u32,
+    pub job_id: String,
+    /// Detected container (`iso-bmff`, `matroska`, ...).
+    pub container: String,
+}
+
+/// The persistent state of one upload (`{id}.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadState {
+    /// [`STATE_VERSION`].
+    pub v: u32,
+    pub id: String,
+    /// Total size announced with `Upload-Length`.
+    pub length: u64,
+    /// Bytes durably stored in the spool file.
+    pub offset: u64,
+    /// Decoded `Upload-Metadata` (values as UTF-8, lossy), for humans and the finish step.
+    pub metadata: BTreeMap<String, String>,
+    /// The `Upload-Metadata` header as received, echoed verbatim by HEAD (tus requires it; the
+    /// decoded map cannot round-trip non-UTF-8 values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_metadata: Option<String>,
+    pub priority: Priority,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+    pub phase: UploadPhase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<FinishPlan>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<String>,
+}
+
+impl UploadState {
+    /// A fresh upload at offset 0.
+    pub fn new(
+        id: String,
+        length: u64,
+        metadata: BTreeMap<String, String>,
+        raw_metadata: Option<String>,
+        priority: Priority,
+    ) -> Self {
+        let now = now_ms();
+        Self {
+            v: STATE_VERSION,
+            id,
+            length,
+            offset: 0,
+            metadata,
+            raw_metadata,
+            priority,
+            created_ms: now,
+            updated_ms: now,
+            phase: UploadPhase::Uploading,
+            plan: None,
+            reject_reason: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // A struct of strings, integers and maps with string keys always serializes.
+        serde_json::to_vec_pretty(self).unwrap_or_default()
+    }
+
+    /// Parse and sanity-check a state file that claims to belong to `id`.
+    pub fn from_json(id: &str, bytes: &[u8]) -> Result<Self, IngestError> {
+        let corrupt = |message: String| IngestError::CorruptState {
+            id: id.to_string(),
+            message,
+        };
+        let state: Self = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        if state.v != STATE_VERSION {
+            return Err(corrupt(format!("unsupported state version {}", state.v)));
+        }
+        if state.id != id {
+            return Err(corrupt(format!("file names upload {:?}", state.id)));
+        }
+        if state.offset > state.length {
+            return Err(corrupt(format!(
+                "offset {} beyond length {}",
+                state.offset, state.length
+            )));
+        }
+        Ok(state)
+    }
+
+    /// Bytes still expected.
+    pub fn remaining(&self) -> u64 {
+        self.length - self.offset
+    }
+}
+
+/// Spool directory plus the cross-core PATCH locks.
+pub struct UploadStore {
+    dir: PathBuf,
+    locks: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Held while a request owns an upload; dropping it releases the upload.
+pub struct UploadLock {
+    id: String,
+    locks: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Drop for UploadLock {
+    fn drop(&mut self) {
+        // A poisoned set still holds valid ids; recover it rather than leak the lock.
+        let mut set = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        set.remove(&self.id);
+    }
+}
+
+impl UploadStore {
+    /// Open (creating) `{data_dir}/uploads`, delete temp files a crash left behind and spool
+    /// files of uploads that already finished. Runs once at start-up, before the cores.
+    pub fn open(data_dir: &Path) -> io::Result<Self> {
+        let dir = data_dir.join("uploads");
+        std::fs::create_dir_all(&dir)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(&path);
+            } else if let Some(id) = name.strip_suffix(".json") {
+                let done = std::fs::read(&path)
+                    .ok()
+                    .and_then(|b| UploadState::from_json(id, &b).ok())
+                    .is_some_and(|s| s.phase != UploadPhase::Uploading);
+                if done {
+                    let _ = std::fs::remove_file(dir.join(format!("{id}.bin")));
+                }
+            }
+        }
+        Ok(Self {
+            dir,
+            locks: Arc::new(Mutex::new(HashSet::new())),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the spool file. Callers pass only ids that passed [`keys::is_valid_id`], so the
+    /// name cannot leave the directory.
+    pub fn spool_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.bin"))
+    }
+
+    fn state_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Claim the upload for one request, or `None` when another request (any core) holds it.
+    pub fn try_lock(&self, id: &str) -> Option<UploadLock> {
+        let mut set = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if set.insert(id.to_string()) {
+            Some(UploadLock {
+                id: id.to_string(),
+                locks: Arc::clone(&self.locks),
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Create a new upload: an empty spool file and its state, both durable before the `201`.
+    pub async fn create(
+        &self,
+        length: u64,
+        metadata: BTreeMap<String, String>,
+        raw_metadata: Option<String>,
+        priority: Priority,
+    ) -> Result<UploadState, IngestError> {
+        let id = new_upload_id();
+        // create_new: a (practically impossible) id collision fails instead of sharing a file.
+        let spool = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.spool_path(&id))
+            .await?;
+        spool.close().await?;
+        let mut state = UploadState::new(id, length, metadata, raw_metadata, priority);
+        self.save(&mut state).await?;
+        Ok(state)
+    }
+
+    /// The upload's state, `None` when there is no such upload.
+    pub async fn load(&self, id: &str) -> Result<Option<UploadState>, IngestError> {
+        if !keys::is_valid_id(id) {
+            return Ok(None);
+        }
+        match monoio::fs::read(self.state_path(id)).await {
+            Ok(bytes) => UploadState::from_json(id, &bytes).map(Some),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Persist `state` atomically and durably (temp file + fdatasync + rename + directory
+    /// fsync). Only the holder of the upload's lock (or its creator) calls this.
+    pub async fn save(&self, state: &mut UploadState) -> Result<(), IngestError> {
+        state.updated_ms = now_ms();
+        let tmp = self.dir.join(format!("{}.json.tmp", state.id));
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .await?;
+        let (res, _) = file.write_all_at(state.to_json(), 0).await;
+        res?;
+        file.sync_data().await?;
+        file.close().await?;
+        // rename(2) is a metadata-only syscall; monoio's io_uring rename needs a feature flag on
+        // the shared dependency and kernel >= 5.11, so the std call is used (it never waits on
+        // data I/O; the fsyncs around it do, and those go through the ring).
+        std::fs::rename(&tmp, self.state_path(&state.id))?;
+        self.sync_dir().await?;
+        Ok(())
+    }
+
+    /// fsync the directory so renames and new files survive a power loss.
+    async fn sync_dir(&self) -> io::Result<()> {
+        let dir = File::open(&self.dir).await?;
+        dir.sync_all().await?;
+        dir.close().await
+    }
+
+    /// The spool file opened for writing at explicit offsets.
+    pub async fn open_spool(&self, id: &str) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .read(true)
+            .open(self.spool_path(id))
+            .await
+    }
+
+    /// Up to `n` leading bytes of the spool file.
+    pub async fn read_prefix(&self, id: &str, n: usize) -> io::Result<Vec<u8>> {
+        let file = File::open(self.spool_path(id)).await?;
+        let mut out = Vec::with_capacity(n);
+        // read_at may return short counts; loop until `n` bytes or end of file.
+        while out.len() < n {
+            let len = out.len();
+            let (res, buf) = file
+                .read_at(monoio::buf::IoBufMut::slice_mut(out, len..n), len as u64)
+                .await;
+            out = buf.into_inner();
+            if res? == 0 {
+                break;
+            }
+        }
+        file.close().await?;
+        Ok(out)
+    }
+
+    /// Size of the spool file on disk.
+    pub async fn spool_len(&self, id: &str) -> io::Result<u64> {
+        let file = File::open(self.spool_path(id)).await?;
+        let len = file.metadata().await?.len();
+        file.close().await?;
+        Ok(len)
+    }
+
+    /// Delete the spool file (no error when it is already gone).
+    pub fn remove_spool(&self, id: &str) -> io::Result<()> {
+        // unlink(2) is metadata-only, like rename in `save`.
+        match std::fs::remove_file(self.spool_path(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> UploadState {
+        let mut meta = BTreeMap::new();
+        meta.insert("filename".to_string(), "clip.mp4".to_string());
+        UploadState::new(
+            new_upload_id(),
+            1000,
+            meta,
+            Some("filename Y2xpcC5tcDQ=".into()),
+            Priority::High,
+        )
+    }
+
+    #[test]
+    fn ids_are_22_alphanumerics_and_unique() {
+        let ids: HashSet<String> = (0..2000).map(|_| new_upload_id()).collect();
+        assert_eq!(ids.len(), 2000);
+        for id in &ids {
+            assert_eq!(id.len(), ID_LEN, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+            assert!(keys::is_valid_id(id));
+        }
+        // Both letter cases and digits show up: the whole base62 alphabet is in use.
+        let all: String = ids.iter().map(String::as_str).collect();
+        assert!(all.bytes().any(|b| b.is_ascii_lowercase()));
+        assert!(all.bytes().any(|b| b.is_ascii_uppercase()));
+        assert!(all.bytes().any(|b| b.is_ascii_digit()));
+    }
+
+    #[test]
+    fn state_json_roundtrip() {
+        let mut s = sample();
+        s.offset = 600;
+        s.plan = Some(FinishPlan {
+            version: 2,
+            job_id: "j".into(),
+            container: "iso-bmff".into(),
+        });
+        let back = UploadState::from_json(&s.id, &s.to_json()).expect("roundtrip");
+        assert_eq!(back, s);
+        let text = String::from_utf8(s.to_json()).expect("utf8");
+        assert!(text.contains("\"phase\": \"uploading\""), "{text}");
+        assert!(text.contains("\"priority\": \"high\""), "{text}");
+    }
+
+    #[test]
+    fn bad_state_files_are_reported_not_trusted() {
+        let s = sample();
+        let json = s.to_json();
+        assert!(matches!(
+            UploadState::from_json("other", &json),
+            Err(IngestError::CorruptState { .. })
+        ));
+        assert!(UploadState::from_json(&s.id, b"{not json").is_err());
+        let mut beyond = s.clone();
+        beyond.offset = beyond.length + 1;
+        assert!(UploadState::from_json(&s.id, &beyond.to_json()).is_err());
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn store_create_save_load_and_locks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = UploadStore::open(dir.path()).expect("open");
+        block_on(async {
+            let mut s = store
+                .create(10, BTreeMap::new(), None, Priority::Normal)
+                .await
+                .expect("create");
+            assert_eq!(store.spool_len(&s.id).await.expect("len"), 0);
+            s.offset = 4;
+            store.save(&mut s).await.expect("save");
+            let back = store.load(&s.id).await.expect("load").expect("exists");
+            assert_eq!(back.offset, 4);
+            assert_eq!(store.load("nope").await.expect("load"), None);
+            assert_eq!(store.load("../etc").await.expect("load"), None);
+
+            let f = store.open_spool(&s.id).await.expect("open spool");
+            let (res, _) = f.write_all_at(b"abcdef".to_vec(), 0).await;
+            res.expect("write");
+            f.close().await.expect("close");
+            assert_eq!(store.read_prefix(&s.id, 4).await.expect("prefix"), b"abcd");
+            assert_eq!(
+                store.read_prefix(&s.id, 100).await.expect("prefix"),
+                b"abcdef"
+            );
+
+            let lock = store.try_lock(&s.id).expect("first lock");
+            assert!(store.try_lock(&s.id).is_none(), "second lock refused");
+            drop(lock);
+            assert!(store.try_lock(&s.id).is_some(), "released on drop");
+        });
+        // Re-opening keeps uploads in progress and drops spool files of finished ones.
+        let ids: Vec<String> = std::fs::read_dir(dir.path().join("uploads"))
+            .expect("read dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        let id = ids[0].split('.').next().unwrap_or_default().to_string();
+        let reopened = UploadStore::open(dir.path()).expect("reopen");
+        assert!(reopened.spool_path(&id).exists());
+        block_on(async {
+            let mut s = reopened.load(&id).await.expect("load").expect("exists");
+            s.phase = UploadPhase::Finished;
+            reopened.save(&mut s).await.expect("save");
+        });
+        let reopened = UploadStore::open(dir.path()).expect("reopen");
+        assert!(!reopened.spool_path(&id).exists());
+    }
+}

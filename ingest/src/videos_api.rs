@@ -1,0 +1,111 @@
+//! `GET /v1/videos/{id}`: what a client polls after an upload — the video's versions, the state
+//! of its latest transcode job and where to play it. Read from the Redis video and job hashes
+//! (`rc:video:{id}`, `rc:job:{id}`) that the queue and the transcoders maintain.
+//!
+//! ```json
+//! {"video_id":"…","latest_version":1,"current_version":null,
+//!  "job":{"job_id":"…","version":1,"state":"queued","progress":0.0,"error":null},
+//!  "playback_url":"/v/…/master.m3u8"}
+//! ```
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ringcast_common::http::Method;
+use ringcast_common::job::JobStatus;
+use ringcast_common::keys;
+use serde_json::{json, Value};
+
+use crate::error::IngestError;
+use crate::response::Response;
+use crate::server::App;
+
+const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn get(app: &App, method: &Method, id: &str) -> Result<Response, IngestError> {
+    if !matches!(method, Method::Get | Method::Head) {
+        return Err(IngestError::MethodNotAllowed {
+            method: method.as_str().to_string(),
+            allow: "GET, HEAD, OPTIONS",
+        });
+    }
+    if !keys::is_valid_id(id) {
+        return Err(IngestError::InvalidId(id.to_string()));
+    }
+    let video = timed(app.queue.video(id)).await?;
+    if video.is_empty() {
+        return Err(IngestError::NotFound(format!("video {id}")));
+    }
+    let status = match video.get("latest_job") {
+        Some(job_id) => timed(app.queue.job_status(job_id)).await?,
+        None => None,
+    };
+    let body = video_json(id, &video, status.as_ref());
+    // Job state changes by the second; pollers must always see the latest.
+    Ok(Response::json(200, &body).header("Cache-Control", "no-store"))
+}
+
+/// The response body, from the video hash and the latest job's status.
+pub fn video_json(id: &str, video: &HashMap<String, String>, job: Option<&JobStatus>) -> Value {
+    let number = |field: &str| -> Value {
+        video
+            .get(field)
+            .and_then(|v| v.parse::<u32>().ok())
+            .map_or(Value::Null, Value::from)
+    };
+    let job = job.map_or(Value::Null, |s| {
+        json!({
+            "job_id": s.job_id,
+            "version": s.version,
+            "state": s.state.as_str(),
+            "progress": s.progress,
+            "error": s.error,
+        })
+    });
+    json!({
+        "video_id": id,
+        "latest_version": number("latest_version"),
+        "current_version": number("current_version"),
+        "job": job,
+        "playback_url": format!("/v/{id}/master.m3u8"),
+    })
+}
+
+async fn timed<T, E: Into<IngestError>>(
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, IngestError> {
+    match monoio::time::timeout(REDIS_TIMEOUT, fut).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(IngestError::Timeout("redis")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringcast_common::job::JobState;
+
+    #[test]
+    fn json_shape() {
+        let mut video = HashMap::new();
+        video.insert("latest_version".to_string(), "2".to_string());
+        video.insert("latest_job".to_string(), "j".to_string());
+        let status = JobStatus {
+            job_id: "j".into(),
+            video_id: "v".into(),
+            version: 2,
+            state: JobState::Running,
+            progress: 40.0,
+            error: None,
+            updated_ms: 1,
+        };
+        let v = video_json("v", &video, Some(&status));
+        assert_eq!(v["latest_version"], 2);
+        assert_eq!(v["current_version"], Value::Null);
+        assert_eq!(v["job"]["state"], "running");
+        assert_eq!(v["job"]["progress"], 40.0);
+        assert_eq!(v["playback_url"], "/v/v/master.m3u8");
+        let v = video_json("v", &video, None);
+        assert_eq!(v["job"], Value::Null);
+    }
+}

@@ -1,0 +1,110 @@
+//! Operational endpoints, the S3 backend, and behaviour when a dependency fails.
+
+mod support;
+
+use std::time::Duration;
+
+use ringcast_common::keys;
+use ringcast_common::store::ObjectStore;
+use ringcast_common::testkit::http::get;
+use ringcast_common::testkit::{RedisServer, S3Server};
+use support::*;
+
+#[test]
+fn health_ready_and_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let mut ingest = start_ingest(dir.path(), &redis.url, &Opts::fs(dir.path()));
+    let r = get(ingest.addr, "/healthz").expect("healthz");
+    assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
+    let r = get(ingest.addr, "/readyz").expect("readyz");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let metrics = ingest.metrics();
+    for name in [
+        "ringcast_ingest_requests_total",
+        "ringcast_ingest_uploads_created_total",
+        "ringcast_ingest_uploads_completed_total",
+        "ringcast_ingest_bytes_received_total",
+        "ringcast_ingest_upload_errors_total",
+        "ringcast_ingest_driver_info{driver=",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
+    assert!(ingest.metric("ringcast_ingest_requests_total") >= 3);
+
+    // Redis gone → not ready, still alive.
+    drop(redis);
+    let r = get(ingest.addr, "/readyz").expect("readyz");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(get(ingest.addr, "/healthz").expect("healthz").status, 200);
+
+    let status = ingest
+        .proc
+        .terminate(Duration::from_secs(15))
+        .expect("exits on SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", ingest.proc.log_text());
+}
+
+#[test]
+fn finish_failure_is_503_and_the_final_patch_can_be_retried() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let opts = Opts::fs(dir.path());
+    let ingest = start_ingest(dir.path(), &redis.url, &opts);
+    let video = small_mp4(dir.path());
+    let loc = ingest.create(video.len() as u64, None);
+    let id = upload_id(&loc);
+
+    // Make the store fail: its target directory for this upload is a file.
+    let blocker = opts.store.root.join(format!("sources/{id}"));
+    std::fs::create_dir_all(blocker.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&blocker, b"in the way").expect("blocker");
+
+    let r = ingest.patch(&loc, 0, &video);
+    assert_eq!(r.status, 503, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["error"]["code"], "store_unavailable");
+    assert_eq!(ingest.offset(&loc), video.len() as u64, "bytes kept");
+    assert!(next_job(&queue(&redis.url), Duration::from_millis(10)).is_none());
+
+    // Store back: an empty PATCH at offset == length finishes the upload.
+    std::fs::remove_file(&blocker).expect("unblock");
+    let r = ingest.patch(&loc, video.len() as u64, b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    let stored = std::fs::read(fs_object(&opts.store, &keys::source(&id, 1))).expect("source");
+    assert_eq!(sha256(&stored), sha256(&video));
+    let delivery = next_job(&queue(&redis.url), Duration::from_secs(5)).expect("job");
+    assert_eq!(
+        delivery.job.expect("job").version,
+        1,
+        "the retry reused version 1"
+    );
+}
+
+#[test]
+fn full_upload_into_a_real_s3_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let s3 = S3Server::start();
+    let opts = Opts {
+        store: s3.store_config(),
+        ..Opts::fs(dir.path())
+    };
+    let ingest = start_ingest(dir.path(), &redis.url, &opts);
+    assert_eq!(get(ingest.addr, "/readyz").expect("readyz").status, 200);
+    let video = small_mp4(dir.path());
+    let loc = ingest.create(video.len() as u64, Some("filetype dmlkZW8vbXA0"));
+    let split = video.len() / 2;
+    assert_eq!(ingest.patch(&loc, 0, &video[..split]).status, 204);
+    let r = ingest.patch(&loc, split as u64, &video[split..]);
+    assert_eq!(r.status, 204, "{}", r.text());
+
+    let id = upload_id(&loc);
+    let store = block_on(ObjectStore::open(&s3.store_config())).expect("open s3");
+    let object = block_on(store.get(&keys::source(&id, 1)))
+        .expect("get")
+        .expect("source object exists in S3");
+    assert_eq!(sha256(&object), sha256(&video));
+    let delivery = next_job(&queue(&redis.url), Duration::from_secs(5)).expect("job");
+    assert_eq!(delivery.stream, "rc:jobs:normal");
+}

@@ -1,0 +1,216 @@
+//! Process counters and a tiny HTTP endpoint for them: `GET /metrics` (Prometheus text format
+//! 0.0.4, names `ringcast_transcoder_*`) and `GET /healthz`. One request per connection; the
+//! scraper is the only client, so no HTTP library is pulled in for it.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Counters shared by the workers.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub jobs_started: AtomicU64,
+    pub jobs_done: AtomicU64,
+    pub jobs_failed: AtomicU64,
+    pub jobs_retried: AtomicU64,
+    pub jobs_abandoned: AtomicU64,
+    pub jobs_running: AtomicI64,
+    /// Microseconds of ffmpeg wall time (exported as seconds).
+    pub transcode_micros: AtomicU64,
+    /// Microseconds of source media transcoded by successful jobs.
+    pub media_micros: AtomicU64,
+    pub segments_uploaded: AtomicU64,
+    pub bytes_uploaded: AtomicU64,
+}
+
+impl Metrics {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_seconds(counter: &AtomicU64, seconds: f64) {
+        if seconds.is_finite() && seconds > 0.0 {
+            counter.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let secs = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e6;
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = write!(
+                out,
+                "# HELP ringcast_transcoder_{name} {help}\n# TYPE ringcast_transcoder_{name} {kind}\n\
+                 ringcast_transcoder_{name} {value}\n"
+            );
+        };
+        metric(
+            "jobs_started_total",
+            "counter",
+            "Jobs taken from the queue.",
+            get(&self.jobs_started).to_string(),
+        );
+        metric(
+            "jobs_done_total",
+            "counter",
+            "Jobs published completely.",
+            get(&self.jobs_done).to_string(),
+        );
+        metric(
+            "jobs_failed_total",
+            "counter",
+            "Jobs marked failed and dead-lettered.",
+            get(&self.jobs_failed).to_string(),
+        );
+        metric(
+            "jobs_retried_total",
+            "counter",
+            "Attempts retried after a transient failure.",
+            get(&self.jobs_retried).to_string(),
+        );
+        metric(
+            "jobs_abandoned_total",
+            "counter",
+            "Jobs given up for shutdown, left for redelivery.",
+            get(&self.jobs_abandoned).to_string(),
+        );
+        metric(
+            "jobs_running",
+            "gauge",
+            "Jobs in progress now.",
+            self.jobs_running.load(Ordering::Relaxed).to_string(),
+        );
+        metric(
+            "transcode_seconds_total",
+            "counter",
+            "Wall-clock seconds spent in ffmpeg.",
+            format!("{:.3}", secs(&self.transcode_micros)),
+        );
+        metric(
+            "media_seconds_total",
+            "counter",
+            "Seconds of source media transcoded by successful jobs.",
+            format!("{:.3}", secs(&self.media_micros)),
+        );
+        metric(
+            "segments_uploaded_total",
+            "counter",
+            "Media segments uploaded.",
+            get(&self.segments_uploaded).to_string(),
+        );
+        metric(
+            "uploaded_bytes_total",
+            "counter",
+            "Bytes of init segments and media segments uploaded.",
+            get(&self.bytes_uploaded).to_string(),
+        );
+        out
+    }
+}
+
+/// Bind `addr` and serve until the process exits. Returns the bound address (port 0 works).
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    let m = Arc::clone(&metrics);
+                    tokio::spawn(async move {
+                        // A stuck client must not hold a task forever.
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(5), answer(stream, &m)).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    });
+    Ok(local)
+}
+
+async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    // Read until the end of the request head (or the buffer is full: then answer anyway).
+    while len < buf.len() {
+        let n = stream.read(&mut buf[len..]).await?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&buf[..len]);
+    let mut words = head.split_whitespace();
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let (status, ctype, body) = match (method, path) {
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
+        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "method not allowed\n".to_string(),
+        ),
+    };
+    let resp = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(resp.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::default();
+        Metrics::inc(&m.jobs_done);
+        Metrics::add_seconds(&m.transcode_micros, 1.5);
+        let text = m.render();
+        assert!(text.contains("# TYPE ringcast_transcoder_jobs_done_total counter\nringcast_transcoder_jobs_done_total 1\n"));
+        assert!(text.contains("ringcast_transcoder_transcode_seconds_total 1.500\n"));
+        assert!(text.contains("ringcast_transcoder_jobs_running 0\n"));
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_and_health() {
+        let m = Arc::new(Metrics::default());
+        Metrics::inc(&m.jobs_started);
+        let addr = serve("127.0.0.1:0".parse().unwrap(), Arc::clone(&m))
+            .await
+            .expect("bind");
+        let get = |path: &'static str| async move {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .expect("write");
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.expect("read");
+            out
+        };
+        let metrics = get("/metrics").await;
+        assert!(metrics.starts_with("HTTP/1.1 200 OK\r\n"), "{metrics}");
+        assert!(metrics.contains("ringcast_transcoder_jobs_started_total 1\n"));
+        assert!(get("/healthz").await.ends_with("\r\n\r\nok\n"));
+        assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
+    }
+}

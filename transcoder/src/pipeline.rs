@@ -1,0 +1,218 @@
+//! One attempt at one job: fetch the source, probe it, run the ffmpeg ladder into FIFOs while
+//! the packagers upload segments, then publish the playlists.
+//!
+//! Failure handling inside an attempt: whichever side fails first stops the other. A packager
+//! error kills ffmpeg (nothing else would stop it writing into a pipe nobody reads); an ffmpeg
+//! failure closes the pipes so the packagers end. Shutdown in "abandon" mode kills ffmpeg and
+//! returns [`TranscodeError::Abandoned`]. The job's scratch directory is removed on every path
+//! (a guard's `Drop`), including cancellation.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ringcast_common::job::TranscodeJob;
+use ringcast_common::keys;
+use ringcast_common::store::ObjectStore;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::config::TranscoderConfig;
+use crate::error::TranscodeError;
+use crate::ffmpeg_cmd::{self, EncodeSettings};
+use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
+use crate::fifo::{self, Fifo};
+use crate::ladder;
+use crate::packager::{self, Destination, RenditionOutput};
+use crate::probe;
+use crate::publish;
+
+/// FIFO reader → packager channel depth, in chunks of up to 256 KiB.
+const CHUNK_QUEUE: usize = 16;
+
+/// Share of the progress bar the transcode takes; publishing is the rest.
+const TRANSCODE_PROGRESS_MAX: f64 = 99.0;
+
+/// How the process is being asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Keep taking jobs.
+    Running,
+    /// Take no new jobs; let the current one finish.
+    Draining,
+    /// Give the current job up now (it stays unacknowledged and is delivered again).
+    Abandon,
+}
+
+/// What a successful attempt produced.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub renditions: Vec<RenditionOutput>,
+    /// Source duration in seconds (0 when unknown).
+    pub media_seconds: f64,
+    /// Wall time of the ffmpeg run.
+    pub transcode_seconds: f64,
+}
+
+/// Scratch directory of one attempt, removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create(root: &Path, job_id: &str) -> Result<Self, TranscodeError> {
+        let dir = root.join(format!("{job_id}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| TranscodeError::io(format!("creating {}", dir.display()), e))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            tracing::warn!(dir = %self.0.display(), error = %e, "cannot remove job work dir");
+        }
+    }
+}
+
+/// Run one attempt. `progress` receives 0–99 while ffmpeg runs.
+pub async fn run_attempt(
+    job: &TranscodeJob,
+    cfg: &TranscoderConfig,
+    store: &ObjectStore,
+    progress: &watch::Sender<f64>,
+    shutdown: &mut watch::Receiver<Shutdown>,
+) -> Result<JobOutcome, TranscodeError> {
+    if *shutdown.borrow() == Shutdown::Abandon {
+        return Err(TranscodeError::Abandoned);
+    }
+    if !keys::is_valid_id(&job.video_id) || !keys::is_valid_id(&job.job_id) {
+        return Err(TranscodeError::InvalidJob(format!(
+            "job id {:?} / video id {:?} is not a valid id",
+            job.job_id, job.video_id
+        )));
+    }
+    let work = WorkDir::create(&cfg.work_dir, &job.job_id)?;
+    let source = work.0.join("source");
+    if !store.get_to_file(&job.source_key, &source).await? {
+        return Err(TranscodeError::SourceMissing(job.source_key.clone()));
+    }
+    let info = probe::probe(&cfg.ffprobe_path, &source).await?;
+    let rungs = ladder::select(info.width, info.height);
+    tracing::info!(
+        job = %job.job_id, width = info.width, height = info.height, fps = info.fps.as_f64(),
+        duration = ?info.duration, audio = info.has_audio,
+        rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        "probed source"
+    );
+
+    let dest = Destination {
+        store: store.clone(),
+        video_id: job.video_id.clone(),
+        version: job.version,
+    };
+    let mut fifos: Vec<Fifo> = Vec::new();
+    let mut packagers: JoinSet<Result<RenditionOutput, TranscodeError>> = JoinSet::new();
+    for rung in &rungs {
+        let path = work.0.join(format!("{}.fifo", rung.name));
+        let (fifo, reader) = Fifo::create(&path)
+            .map_err(|e| TranscodeError::io(format!("creating FIFO {}", path.display()), e))?;
+        fifos.push(fifo);
+        let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
+        fifo::spawn_reader(&rung.name, reader, tx)
+            .map_err(|e| TranscodeError::io("starting a FIFO reader thread", e))?;
+        packagers.spawn(packager::package_rendition(
+            rung.name.clone(),
+            rx,
+            dest.clone(),
+        ));
+    }
+    let outputs: Vec<PathBuf> = fifos.iter().map(|f| f.path.clone()).collect();
+    let args = ffmpeg_cmd::build_args(
+        &source,
+        &rungs,
+        &outputs,
+        &info,
+        &EncodeSettings {
+            preset: cfg.preset.clone(),
+            segment_seconds: cfg.segment_seconds,
+            part_seconds: cfg.part_seconds,
+        },
+    );
+    tracing::debug!(job = %job.job_id, ?args, "starting ffmpeg");
+    let started = Instant::now();
+    let mut ffmpeg = FfmpegProcess::spawn(&cfg.ffmpeg_path, &args)?;
+
+    let mut results: Vec<RenditionOutput> = Vec::new();
+    // The first packager failure; it takes precedence over ffmpeg's (we killed ffmpeg for it).
+    let mut packager_error: Option<TranscodeError> = None;
+    let mut ffmpeg_status = None;
+    let mut abandoned = false;
+    while ffmpeg_status.is_none() {
+        tokio::select! {
+            update = ffmpeg.next_update() => match update {
+                Some(FfmpegUpdate::Progress { out_time }) => {
+                    if let Some(d) = info.duration {
+                        let pct = (out_time / d * 100.0).clamp(0.0, TRANSCODE_PROGRESS_MAX);
+                        progress.send_replace(pct);
+                    }
+                }
+                Some(FfmpegUpdate::Exited(status)) => ffmpeg_status = Some(status),
+                None => ffmpeg_status = Some(Err(std::io::Error::other("ffmpeg event thread ended"))),
+            },
+            Some(joined) = packagers.join_next(), if packager_error.is_none() => {
+                match flatten(joined) {
+                    Ok(r) => results.push(r),
+                    Err(e) => {
+                        tracing::warn!(job = %job.job_id, error = %e, "packager failed; stopping ffmpeg");
+                        packager_error = Some(e);
+                        ffmpeg.kill();
+                    }
+                }
+            },
+            changed = shutdown.changed(), if !abandoned => {
+                if changed.is_err() || *shutdown.borrow() == Shutdown::Abandon {
+                    abandoned = true;
+                    ffmpeg.kill();
+                }
+            },
+        }
+    }
+    let transcode_seconds = started.elapsed().as_secs_f64();
+    // ffmpeg is gone: let the readers see end-of-file once the pipes are drained.
+    for f in &mut fifos {
+        f.close_keeper();
+    }
+    if abandoned {
+        return Err(TranscodeError::Abandoned);
+    }
+    let ffmpeg_result = match ffmpeg_status {
+        Some(status) if !ffmpeg.was_killed() => ffmpeg.check_exit(status),
+        _ => Ok(()),
+    };
+    if let Err(e) = ffmpeg_result {
+        // The packagers' view (a truncated stream) is a consequence, not the cause.
+        packagers.abort_all();
+        return Err(packager_error.unwrap_or(e));
+    }
+    if let Some(e) = packager_error {
+        return Err(e);
+    }
+    while let Some(joined) = packagers.join_next().await {
+        results.push(flatten(joined)?);
+    }
+    // Keep ladder order (highest first) regardless of which packager finished first.
+    results.sort_by_key(|r| rungs.iter().position(|g| g.name == r.name));
+
+    publish::publish(&dest, &results, info.fps.as_f64()).await?;
+    Ok(JobOutcome {
+        renditions: results,
+        media_seconds: info.duration.unwrap_or(0.0),
+        transcode_seconds,
+    })
+}
+
+/// A packager task's result, with a panic or cancellation reported as an error.
+fn flatten(
+    joined: Result<Result<RenditionOutput, TranscodeError>, tokio::task::JoinError>,
+) -> Result<RenditionOutput, TranscodeError> {
+    joined.map_err(|e| TranscodeError::io("packager task", std::io::Error::other(e.to_string())))?
+}

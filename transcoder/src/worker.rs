@@ -1,0 +1,314 @@
+//! The job loop of one worker: take a job (reclaimed abandoned ones first, then new ones by
+//! priority), run attempts with retries, record state and progress in Redis, then ack,
+//! dead-letter, or leave the job for redelivery.
+//!
+//! Outcomes:
+//! - success → state `done` (100 %, which also makes the version current) → XACK;
+//! - bad input ([`TranscodeError::is_permanent`]) → `failed` with the error → dead letter at
+//!   once; transient errors are retried in-process up to `max_attempts` with exponential
+//!   back-off, then treated the same way;
+//! - shutdown → the job is abandoned: state back to `queued`, no ack, so another worker
+//!   reclaims it once it has been idle for `reclaim_idle_ms`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringcast_common::job::{JobState, TranscodeJob};
+use ringcast_common::queue::{Consumer, Delivery, Queue};
+use ringcast_common::store::ObjectStore;
+use tokio::sync::{oneshot, watch};
+
+use crate::config::TranscoderConfig;
+use crate::error::TranscodeError;
+use crate::job_source::{Incoming, JobSource};
+use crate::metrics::Metrics;
+use crate::pipeline::{self, JobOutcome, Shutdown};
+
+/// Minimum spacing of progress writes to Redis (about two per second).
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Pause after a failed queue read before trying again.
+const QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// Attempts for the final state/ack writes, which must not be lost to a Redis blip.
+const BOOKKEEPING_ATTEMPTS: u32 = 3;
+
+/// Run a Redis bookkeeping operation (an expression producing a future of `Result`) a few
+/// times; log if it never succeeds (the job is then redelivered or its state is stale, both
+/// recoverable). A macro because the operations borrow the consumer mutably, which a retrying
+/// closure could not hand out repeatedly.
+macro_rules! retry {
+    ($what:expr, $op:expr) => {{
+        for attempt in 1..=BOOKKEEPING_ATTEMPTS {
+            match $op.await {
+                Ok(_) => break,
+                Err(e) if attempt == BOOKKEEPING_ATTEMPTS => {
+                    tracing::error!(what = $what, error = %e, "giving up on queue bookkeeping");
+                }
+                Err(e) => {
+                    tracing::warn!(what = $what, attempt, error = %e, "queue bookkeeping failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+            }
+        }
+    }};
+}
+
+/// What every worker of the process shares.
+pub struct Shared {
+    pub cfg: TranscoderConfig,
+    pub store: ObjectStore,
+    pub queue: Queue,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Run worker `index` until shutdown. Errors only when it cannot start (no Redis).
+pub async fn run_worker(
+    shared: Arc<Shared>,
+    index: usize,
+    mut shutdown: watch::Receiver<Shutdown>,
+) -> Result<(), TranscodeError> {
+    let name = format!("{}-{index}", shared.cfg.consumer_name);
+    // The common consumer acks and dead-letters; the job source reads and reclaims.
+    let mut consumer = shared.queue.consumer(&name).await?;
+    let mut source = JobSource::connect(
+        &shared.cfg.redis.url,
+        &name,
+        Duration::from_millis(shared.cfg.job_block_ms),
+        shared.cfg.reclaim_idle_ms,
+        // A job that outlived this many deliveries is more likely to be killing its workers.
+        shared.cfg.max_attempts as usize + 2,
+    )
+    .await?;
+    tracing::info!(consumer = %name, "worker started");
+    while *shutdown.borrow() == Shutdown::Running {
+        let delivery = match source.next().await {
+            Ok(Some(Incoming::Job(d))) => d,
+            Ok(Some(Incoming::Poison { delivery, times })) => {
+                let reason = format!("delivered {times} times without finishing");
+                fail(&shared, &mut consumer, &delivery, &reason, 0.0).await;
+                continue;
+            }
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(consumer = %name, error = %e, "reading the job queue failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(QUEUE_ERROR_PAUSE) => {}
+                    _ = stopped(&mut shutdown) => {}
+                }
+                continue;
+            }
+        };
+        handle(&shared, &mut consumer, &source, delivery, &mut shutdown).await;
+    }
+    tracing::info!(consumer = %name, "worker stopped");
+    Ok(())
+}
+
+/// Resolves once shutdown has been requested (or the sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<Shutdown>) {
+    while *shutdown.borrow_and_update() == Shutdown::Running {
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn handle(
+    shared: &Shared,
+    consumer: &mut Consumer,
+    source: &JobSource,
+    d: Delivery,
+    shutdown: &mut watch::Receiver<Shutdown>,
+) {
+    let job = match &d.job {
+        Ok(job) => job.clone(),
+        Err(reason) => {
+            let reason = format!("undecodable job payload: {reason}");
+            tracing::warn!(entry = %d.entry_id, %reason, "dead-lettering");
+            Metrics::inc(&shared.metrics.jobs_failed);
+            retry!("dead-letter", consumer.dead_letter(&d, &reason));
+            return;
+        }
+    };
+    // A redelivered job whose ack was lost after it finished: nothing to do but ack.
+    if let Ok(Some(status)) = shared.queue.job_status(&job.job_id).await {
+        if status.state == JobState::Done && status.version == job.version {
+            tracing::info!(job = %job.job_id, "already done; acknowledging the redelivery");
+            retry!("ack", consumer.ack(&d));
+            return;
+        }
+    }
+    tracing::info!(job = %job.job_id, video = %job.video_id, version = job.version, "job started");
+    Metrics::inc(&shared.metrics.jobs_started);
+    shared.metrics.jobs_running.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = shared
+        .queue
+        .set_state(&job, JobState::Running, 0.0, None)
+        .await
+    {
+        tracing::warn!(job = %job.job_id, error = %e, "cannot record running state");
+    }
+
+    let (progress_tx, progress_rx) = watch::channel(0.0f64);
+    let (stop_reporter, stop_rx) = oneshot::channel();
+    let reporter = tokio::spawn(report_progress(
+        shared.queue.clone(),
+        job.clone(),
+        progress_rx,
+        stop_rx,
+    ));
+    let heartbeat = tokio::spawn(keep_claimed(
+        source.clone(),
+        d.clone(),
+        Duration::from_millis(shared.cfg.reclaim_idle_ms / 3),
+    ));
+
+    let result = run_with_retries(shared, &job, &progress_tx, shutdown).await;
+
+    // Stop the reporter and wait for it, so no late "running" write lands after the final
+    // state below.
+    let _ = stop_reporter.send(());
+    let _ = reporter.await;
+    heartbeat.abort();
+    let last_progress = *progress_tx.borrow();
+    shared.metrics.jobs_running.fetch_sub(1, Ordering::Relaxed);
+
+    match result {
+        Ok(outcome) => {
+            // Counters first: whoever sees `done` in Redis must find them updated.
+            record_success(shared, &job, &outcome);
+            Metrics::inc(&shared.metrics.jobs_done);
+            retry!(
+                "set done",
+                shared.queue.set_state(&job, JobState::Done, 100.0, None)
+            );
+            retry!("ack", consumer.ack(&d));
+        }
+        Err(TranscodeError::Abandoned) => {
+            tracing::info!(job = %job.job_id, "job abandoned for shutdown; it will be redelivered");
+            Metrics::inc(&shared.metrics.jobs_abandoned);
+            retry!(
+                "set queued",
+                shared.queue.set_state(&job, JobState::Queued, 0.0, None)
+            );
+        }
+        Err(e) => fail(shared, consumer, &d, &e.to_string(), last_progress).await,
+    }
+}
+
+/// Attempts until success, a permanent error, `max_attempts`, or shutdown during back-off.
+async fn run_with_retries(
+    shared: &Shared,
+    job: &TranscodeJob,
+    progress: &watch::Sender<f64>,
+    shutdown: &mut watch::Receiver<Shutdown>,
+) -> Result<JobOutcome, TranscodeError> {
+    let cfg = &shared.cfg;
+    let mut attempt = 1u32;
+    loop {
+        let err = match pipeline::run_attempt(job, cfg, &shared.store, progress, shutdown).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(e) => e,
+        };
+        if matches!(err, TranscodeError::Abandoned)
+            || err.is_permanent()
+            || attempt >= cfg.max_attempts
+        {
+            return Err(err);
+        }
+        let backoff = Duration::from_millis(
+            cfg.retry_backoff_ms
+                .saturating_mul(1u64 << (attempt - 1).min(16)),
+        );
+        tracing::warn!(
+            job = %job.job_id, attempt, max = cfg.max_attempts, error = %err, ?backoff,
+            "transient failure; retrying"
+        );
+        Metrics::inc(&shared.metrics.jobs_retried);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            // A job between attempts has nothing to finish: give it up.
+            _ = stopped(shutdown) => return Err(TranscodeError::Abandoned),
+        }
+        attempt += 1;
+    }
+}
+
+fn record_success(shared: &Shared, job: &TranscodeJob, outcome: &JobOutcome) {
+    let m = &shared.metrics;
+    Metrics::add_seconds(&m.transcode_micros, outcome.transcode_seconds);
+    Metrics::add_seconds(&m.media_micros, outcome.media_seconds);
+    for r in &outcome.renditions {
+        m.segments_uploaded
+            .fetch_add(r.segments.len() as u64, Ordering::Relaxed);
+        m.bytes_uploaded
+            .fetch_add(r.total_bytes(), Ordering::Relaxed);
+    }
+    let speed = if outcome.transcode_seconds > 0.0 {
+        outcome.media_seconds / outcome.transcode_seconds
+    } else {
+        0.0
+    };
+    tracing::info!(
+        job = %job.job_id,
+        media_seconds = outcome.media_seconds,
+        transcode_seconds = format!("{:.2}", outcome.transcode_seconds),
+        speed = format!("{speed:.2}x"),
+        renditions = ?outcome.renditions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        "job done"
+    );
+}
+
+/// Mark failed (when the payload names a job) and dead-letter.
+async fn fail(shared: &Shared, consumer: &mut Consumer, d: &Delivery, reason: &str, progress: f64) {
+    tracing::warn!(entry = %d.entry_id, %reason, "job failed; dead-lettering");
+    Metrics::inc(&shared.metrics.jobs_failed);
+    if let Ok(job) = &d.job {
+        retry!(
+            "set failed",
+            shared
+                .queue
+                .set_state(job, JobState::Failed, progress, Some(reason))
+        );
+    }
+    retry!("dead-letter", consumer.dead_letter(d, reason));
+}
+
+/// Write progress to Redis at most every [`PROGRESS_INTERVAL`] until stopped. The stop signal
+/// is only checked between writes, so once the caller has awaited this task no write is in
+/// flight.
+async fn report_progress(
+    queue: Queue,
+    job: TranscodeJob,
+    mut rx: watch::Receiver<f64>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop => return,
+            changed = rx.changed() => if changed.is_err() { return },
+        }
+        let p = *rx.borrow_and_update();
+        if let Err(e) = queue.set_state(&job, JobState::Running, p, None).await {
+            tracing::debug!(job = %job.job_id, error = %e, "progress update failed");
+        }
+        tokio::select! {
+            biased;
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(PROGRESS_INTERVAL) => {}
+        }
+    }
+}
+
+/// Re-claim the entry for ourselves periodically so other workers do not take it over.
+async fn keep_claimed(mut source: JobSource, d: Delivery, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = source.touch(&d).await {
+            tracing::warn!(entry = %d.entry_id, error = %e, "cannot refresh the job claim");
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Shared pieces of the transcoder integration tests: clips made by ffmpeg, a running
+//! transcoder binary with a config file, job polling, and readers for what it publishes.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use ringcast_common::config::{StoreBackend, StoreConfig};
+use ringcast_common::job::{
+    now_ms, JobState, JobStatus, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
+};
+use ringcast_common::keys;
+use ringcast_common::playlist::{MediaPlaylist, Segment};
+use ringcast_common::queue::Queue;
+use ringcast_common::store::ObjectStore;
+use ringcast_common::testkit::{cargo_bin, free_port, wait_until, Process};
+
+/// A current-thread runtime for the async clients (they run on common's side runtime, so
+/// blocking this thread in `wait_until` stalls nothing).
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Generate a test clip: `seconds` of testsrc2 at `size` 30 fps, with a 48 kHz tone if `audio`.
+pub fn make_clip(dir: &Path, name: &str, size: &str, seconds: u32, audio: bool) -> PathBuf {
+    let out = dir.join(name);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"));
+    if audio {
+        cmd.args(["-f", "lavfi", "-i"])
+            .arg(format!(
+                "sine=frequency=440:sample_rate=48000:duration={seconds}"
+            ))
+            .args(["-c:a", "aac"]);
+    }
+    cmd.args([
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+    ])
+    .arg(&out);
+    let o = cmd.output().expect("run ffmpeg");
+    assert!(
+        o.status.success(),
+        "ffmpeg clip: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// A running `ringcast-transcoder` with its config file and work dir.
+pub struct Transcoder {
+    pub proc: Process,
+    pub work_dir: PathBuf,
+    pub metrics: SocketAddr,
+}
+
+/// Config file for the binary: store and Redis from the test, default timings (the blocking
+/// queue read is longer than redis-rs's default response timeout, on purpose). `extra` is appended verbatim (top-level keys).
+pub fn start_transcoder(
+    dir: &Path,
+    name: &str,
+    store: &StoreConfig,
+    redis_url: &str,
+    extra: &str,
+) -> Transcoder {
+    let work_dir = dir.join(format!("{name}-work"));
+    let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let store_toml = match store.backend {
+        StoreBackend::Fs => format!("backend = \"fs\"\nroot = {:?}\n", store.root.display().to_string()),
+        StoreBackend::S3 => format!(
+            "backend = \"s3\"\nendpoint = {:?}\nbucket = {:?}\naccess_key = {:?}\nsecret_key = {:?}\n",
+            store.endpoint, store.bucket, store.access_key, store.secret_key
+        ),
+    };
+    let config = format!(
+        "consumer_name = \"{name}\"\nmetrics_listen = \"{metrics}\"\n\
+         retry_backoff_ms = 100\n{extra}\n[store]\n{store_toml}\n[redis]\nurl = {redis_url:?}\n"
+    );
+    let config_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&config_path, config).expect("write config");
+    let mut cmd = Command::new(cargo_bin("ringcast-transcoder"));
+    cmd.arg("--config")
+        .arg(&config_path)
+        // The work dir comes from the environment, to exercise both configuration paths.
+        .env("RINGCAST_TRANSCODER_WORK_DIR", &work_dir)
+        .env("RUST_LOG", "info,ringcast_transcoder=debug");
+    let mut proc = Process::spawn(name, cmd, dir);
+    wait_until(Duration::from_secs(30), "transcoder /healthz", || {
+        proc.assert_running();
+        ringcast_common::testkit::http::get(metrics, "/healthz").is_ok_and(|r| r.status == 200)
+    });
+    Transcoder {
+        proc,
+        work_dir,
+        metrics,
+    }
+}
+
+impl Drop for Transcoder {
+    /// A failing test shows what the transcoder said (the log file dies with the temp dir).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "----- {} log -----\n{}",
+                self.proc.name,
+                self.proc.log_text()
+            );
+        }
+    }
+}
+
+impl Transcoder {
+    /// Value of a `ringcast_transcoder_*` metric.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = ringcast_common::testkit::http::get(self.metrics, "/metrics")
+            .expect("GET /metrics")
+            .text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
+    }
+
+    /// Job scratch directories left behind (should be none once a job ends).
+    pub fn leftover_job_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.work_dir)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Upload `source` as version 1 of `video` and enqueue its job.
+pub fn submit(
+    rt: &tokio::runtime::Runtime,
+    store: &ObjectStore,
+    queue: &Queue,
+    video: &str,
+    source: &Path,
+) -> TranscodeJob {
+    let job = TranscodeJob {
+        v: JOB_SCHEMA_VERSION,
+        job_id: format!("job-{video}"),
+        video_id: video.into(),
+        version: 1,
+        source_key: keys::source(video, 1),
+        priority: Priority::Normal,
+        created_ms: now_ms(),
+    };
+    rt.block_on(async {
+        store
+            .put_file(&job.source_key, source, "video/mp4")
+            .await
+            .expect("upload source");
+        queue.enqueue(&job).await.expect("enqueue");
+    });
+    job
+}
+
+/// Poll the job hash until `done(status)`; panics with the transcoder log on timeout.
+pub fn wait_for_job(
+    rt: &tokio::runtime::Runtime,
+    queue: &Queue,
+    t: &mut Transcoder,
+    job_id: &str,
+    timeout: Duration,
+    done: impl Fn(&JobStatus) -> bool,
+) -> JobStatus {
+    let mut last = None;
+    let what = format!("job {job_id}");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(timeout, &what, || {
+            last = rt.block_on(queue.job_status(job_id)).expect("job_status");
+            last.as_ref().is_some_and(&done)
+        })
+    }));
+    if result.is_err() {
+        panic!(
+            "job {job_id} never reached the expected state (last {last:?}); transcoder log:\n{}",
+            t.proc.log_text()
+        );
+    }
+    last.expect("status")
+}
+
+/// Wait until the job is done or failed.
+pub fn wait_finished(
+    rt: &tokio::runtime::Runtime,
+    queue: &Queue,
+    t: &mut Transcoder,
+    job_id: &str,
+) -> JobStatus {
+    wait_for_job(rt, queue, t, job_id, Duration::from_secs(600), |s| {
+        matches!(s.state, JobState::Done | JobState::Failed)
+    })
+}
+
+/// Text of an object that must exist.
+pub fn get_text(rt: &tokio::runtime::Runtime, store: &ObjectStore, key: &str) -> String {
+    let bytes = rt
+        .block_on(store.get(key))
+        .expect("get")
+        .unwrap_or_else(|| panic!("{key} missing"));
+    String::from_utf8(bytes.to_vec()).expect("utf-8 playlist")
+}
+
+/// One `EXT-X-STREAM-INF` of a master playlist: attributes and URI.
+#[derive(Debug)]
+pub struct StreamInf {
+    pub attrs: HashMap<String, String>,
+    pub uri: String,
+}
+
+/// Parse the variants of a master playlist (attribute values with quotes removed).
+pub fn parse_master(text: &str) -> Vec<StreamInf> {
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(list) = line.strip_prefix("#EXT-X-STREAM-INF:") else {
+            continue;
+        };
+        let mut attrs = HashMap::new();
+        let mut rest = list;
+        while !rest.is_empty() {
+            let (name, after) = rest.split_once('=').expect("attribute");
+            let (value, after) = if let Some(q) = after.strip_prefix('"') {
+                let end = q.find('"').expect("closing quote");
+                (&q[..end], &q[end + 1..])
+            } else {
+                match after.find(',') {
+                    Some(i) => (&after[..i], &after[i..]),
+                    None => (after, ""),
+                }
+            };
+            attrs.insert(name.to_string(), value.to_string());
+            rest = after.strip_prefix(',').unwrap_or(after);
+        }
+        let uri = lines.next().expect("URI line").to_string();
+        out.push(StreamInf { attrs, uri });
+    }
+    out
+}
+
+/// Parse a VOD media playlist back into the model, check that rendering the model gives the
+/// same text (so the model is an exact reading), and validate it.
+pub fn parse_and_validate_media(text: &str) -> MediaPlaylist {
+    let mut td = None;
+    let mut map = None;
+    let mut segments = Vec::new();
+    let mut pending: Option<f64> = None;
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+            td = Some(v.parse::<u64>().expect("target duration"));
+        } else if let Some(v) = line.strip_prefix("#EXT-X-MAP:URI=") {
+            map = Some(v.trim_matches('"').to_string());
+        } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+            pending = Some(v.trim_end_matches(',').parse().expect("EXTINF"));
+        } else if !line.starts_with('#') && !line.is_empty() {
+            segments.push(Segment::new(
+                line,
+                pending.take().expect("EXTINF before URI"),
+            ));
+        }
+    }
+    let mut p = MediaPlaylist::vod(td.expect("TARGETDURATION"), map.expect("EXT-X-MAP"));
+    p.segments = segments;
+    p.validate().expect("media playlist validates");
+    assert_eq!(
+        p.render(),
+        text,
+        "playlist is exactly the VOD model's rendering"
+    );
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+    p
+}
+
+/// ffprobe's video height and decoded frame count for `init.mp4` + one segment.
+pub fn probe_init_plus_segment(dir: &Path, init: &[u8], segment: &[u8]) -> (u32, u32) {
+    let path = dir.join(format!("probe-{}.mp4", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, [init, segment].concat()).expect("write");
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-count_frames"])
+        .args([
+            "-show_entries",
+            "stream=height,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let (h, n) = text.trim().split_once(',').expect("height,frames");
+    (h.parse().expect("height"), n.parse().expect("frames"))
+}

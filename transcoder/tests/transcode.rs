@@ -1,0 +1,350 @@
+//! The transcoder binary against real services: redis-server, the filesystem store or an s3s-fs
+//! S3 server, and real ffmpeg. A job goes in through `Queue::enqueue`; what comes out is read
+//! back from the store and checked the way a player would see it.
+
+mod support;
+
+use std::time::Duration;
+
+use redis::Commands;
+use ringcast_common::config::StoreConfig;
+use ringcast_common::job::JobState;
+use ringcast_common::keys;
+use ringcast_common::queue::Queue;
+use ringcast_common::store::ObjectStore;
+use ringcast_common::testkit::{RedisServer, S3Server};
+
+use support::*;
+
+/// Expected ladder of a 1280x720 source, highest first: name, width, height.
+const LADDER_720: [(&str, u32, u32); 3] =
+    [("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)];
+
+/// Transcode a 4 s 1280x720 clip with audio and check everything that was published.
+fn transcode_and_check(store_cfg: StoreConfig, redis: &RedisServer, dir: &std::path::Path) {
+    let rt = rt();
+    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
+    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
+    let clip = make_clip(dir, "clip.mp4", "1280x720", 4, true);
+    let mut t = start_transcoder(dir, "tc-a", &store_cfg, &redis.url, "");
+    let job = submit(&rt, &store, &queue, "vid720", &clip);
+
+    let status = wait_finished(&rt, &queue, &mut t, &job.job_id);
+    assert_eq!(
+        status.state,
+        JobState::Done,
+        "{status:?}\n{}",
+        t.proc.log_text()
+    );
+    assert_eq!(status.progress, 100.0);
+    let video = rt.block_on(queue.video("vid720")).expect("video hash");
+    assert_eq!(video.get("current_version").map(String::as_str), Some("1"));
+
+    // Versioned master: three variants, highest first, every attribute a player needs.
+    let master = get_text(&rt, &store, &keys::version_master("vid720", 1));
+    let variants = parse_master(&master);
+    assert_eq!(variants.len(), 3, "{master}");
+    for (v, (name, w, h)) in variants.iter().zip(LADDER_720) {
+        assert_eq!(v.uri, format!("{name}/index.m3u8"));
+        assert_eq!(v.attrs["RESOLUTION"], format!("{w}x{h}"), "{master}");
+        assert_eq!(v.attrs["FRAME-RATE"], "30.000");
+        assert_eq!(v.attrs["NAME"], name);
+        let codecs = &v.attrs["CODECS"];
+        assert!(
+            codecs.starts_with("avc1.") && codecs.ends_with(",mp4a.40.2"),
+            "{codecs}"
+        );
+        let peak: u64 = v.attrs["BANDWIDTH"].parse().expect("BANDWIDTH");
+        let avg: u64 = v.attrs["AVERAGE-BANDWIDTH"]
+            .parse()
+            .expect("AVERAGE-BANDWIDTH");
+        assert!(
+            avg > 100_000 && avg <= peak,
+            "{name}: avg {avg} peak {peak}"
+        );
+    }
+    let high = variants[0].attrs["CODECS"].clone();
+    assert!(high.starts_with("avc1.64"), "720p is High profile: {high}");
+    assert!(
+        variants[2].attrs["CODECS"].starts_with("avc1.4d"),
+        "360p is Main profile"
+    );
+    let peaks: Vec<u64> = variants
+        .iter()
+        .map(|v| v.attrs["BANDWIDTH"].parse().unwrap())
+        .collect();
+    assert!(
+        peaks[0] > peaks[1] && peaks[1] > peaks[2],
+        "bandwidth follows the ladder: {peaks:?}"
+    );
+
+    // The current master points into version 1.
+    let current = parse_master(&get_text(&rt, &store, &keys::current_master("vid720")));
+    let uris: Vec<&str> = current.iter().map(|v| v.uri.as_str()).collect();
+    assert_eq!(
+        uris,
+        [
+            "1/720p/index.m3u8",
+            "1/480p/index.m3u8",
+            "1/360p/index.m3u8"
+        ]
+    );
+
+    // Every media playlist validates, ends, and its segments decode at the right size.
+    for (name, _, h) in LADDER_720 {
+        let key = |f: &str| keys::rendition_file("vid720", 1, name, f);
+        let playlist = parse_and_validate_media(&get_text(&rt, &store, &key("index.m3u8")));
+        assert_eq!(playlist.segments.len(), 2, "{name}: 4 s in 2 s segments");
+        assert_eq!(playlist.target_duration, 2);
+        for s in &playlist.segments {
+            assert!(
+                (s.duration - 2.0).abs() < 0.05,
+                "{name}: EXTINF {}",
+                s.duration
+            );
+        }
+        let init = rt
+            .block_on(store.get(&key("init.mp4")))
+            .expect("get")
+            .expect("init");
+        for s in &playlist.segments {
+            let seg = rt
+                .block_on(store.get(&key(&s.uri)))
+                .expect("get")
+                .expect("segment");
+            assert_eq!(
+                probe_init_plus_segment(dir, &init, &seg),
+                (h, 60),
+                "{name}/{}",
+                s.uri
+            );
+        }
+    }
+
+    assert!(
+        t.leftover_job_dirs().is_empty(),
+        "job dir removed: {:?}",
+        t.leftover_job_dirs()
+    );
+    assert_eq!(t.metric("ringcast_transcoder_jobs_done_total"), 1.0);
+    assert_eq!(t.metric("ringcast_transcoder_segments_uploaded_total"), 6.0);
+    assert!(t.metric("ringcast_transcoder_transcode_seconds_total") > 0.0);
+    let exit = t
+        .proc
+        .terminate(Duration::from_secs(10))
+        .expect("exits on SIGTERM");
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[test]
+fn fs_store_job_is_transcoded_packaged_and_published() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_cfg = StoreConfig {
+        root: dir.path().join("store"),
+        ..StoreConfig::default()
+    };
+    transcode_and_check(store_cfg, &redis, dir.path());
+}
+
+#[test]
+fn s3_store_job_is_transcoded_packaged_and_published() {
+    let redis = RedisServer::start();
+    let s3 = S3Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    transcode_and_check(s3.store_config(), &redis, dir.path());
+}
+
+#[test]
+fn unreadable_source_fails_at_once_and_is_dead_lettered() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_cfg = StoreConfig {
+        root: dir.path().join("store"),
+        ..StoreConfig::default()
+    };
+    let rt = rt();
+    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
+    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
+    // Random bytes: no container ffprobe recognises.
+    let junk = dir.path().join("junk.bin");
+    let bytes: Vec<u8> = (0..64 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&junk, bytes).expect("write");
+    let mut t = start_transcoder(
+        dir.path(),
+        "tc-bad",
+        &store_cfg,
+        &redis.url,
+        "max_attempts = 3",
+    );
+    let job = submit(&rt, &store, &queue, "junk", &junk);
+
+    let status = wait_finished(&rt, &queue, &mut t, &job.job_id);
+    assert_eq!(status.state, JobState::Failed);
+    let error = status.error.expect("error recorded");
+    assert!(error.contains("not a readable media file"), "{error}");
+
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    let dlq: redis::streams::StreamRangeReply = conn.xrange_all(keys::JOB_DLQ).expect("XRANGE");
+    assert_eq!(dlq.ids.len(), 1, "one dead letter");
+    let reason: String = dlq.ids[0].get("reason").expect("reason");
+    assert!(reason.contains("not a readable media file"), "{reason}");
+    let pending: redis::streams::StreamPendingReply = conn
+        .xpending(keys::job_stream("normal"), keys::JOB_GROUP)
+        .expect("XPENDING");
+    assert_eq!(pending.count(), 0, "dead-lettered entries are acked");
+    // Bad input is not retried.
+    assert_eq!(t.metric("ringcast_transcoder_jobs_retried_total"), 0.0);
+    assert_eq!(t.metric("ringcast_transcoder_jobs_failed_total"), 1.0);
+    assert!(rt.block_on(store.list("v/junk/")).expect("list").is_empty());
+    assert!(t.leftover_job_dirs().is_empty());
+}
+
+/// SIGTERM with no grace abandons the running job: not acked, not dead-lettered, state back to
+/// queued, scratch space removed, process exits cleanly. Another transcoder then reclaims the
+/// idle entry and finishes it.
+#[test]
+fn sigterm_abandons_the_running_job_and_another_worker_reclaims_it() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_cfg = StoreConfig {
+        root: dir.path().join("store"),
+        ..StoreConfig::default()
+    };
+    let rt = rt();
+    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
+    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
+    let clip = make_clip(dir.path(), "long.mp4", "640x360", 10, false);
+    // The first transcoder reads its input in real time (`-re` through a wrapper), so the job
+    // is certainly still running when the signal arrives; no sleeps or races involved.
+    let slow_ffmpeg = dir.path().join("ffmpeg-realtime");
+    std::fs::write(&slow_ffmpeg, "#!/bin/sh\nexec ffmpeg -re \"$@\"\n").expect("write wrapper");
+    std::fs::set_permissions(
+        &slow_ffmpeg,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let timings = "shutdown_grace_ms = 0\nreclaim_idle_ms = 1000";
+    let mut first = start_transcoder(
+        dir.path(),
+        "tc-first",
+        &store_cfg,
+        &redis.url,
+        &format!(
+            "{timings}\nffmpeg_path = {:?}",
+            slow_ffmpeg.display().to_string()
+        ),
+    );
+    let job = submit(&rt, &store, &queue, "long", &clip);
+    wait_for_job(
+        &rt,
+        &queue,
+        &mut first,
+        &job.job_id,
+        Duration::from_secs(120),
+        |s| s.state == JobState::Running && s.progress > 0.0,
+    );
+    let exit = first
+        .proc
+        .terminate(Duration::from_secs(30))
+        .expect("exits after SIGTERM");
+    assert!(exit.success(), "{exit:?}\n{}", first.proc.log_text());
+    let status = rt
+        .block_on(queue.job_status(&job.job_id))
+        .expect("status")
+        .expect("job");
+    assert_eq!(status.state, JobState::Queued, "{}", first.proc.log_text());
+    assert!(
+        first.leftover_job_dirs().is_empty(),
+        "{:?}",
+        first.leftover_job_dirs()
+    );
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    let pending: redis::streams::StreamPendingReply = conn
+        .xpending(keys::job_stream("normal"), keys::JOB_GROUP)
+        .expect("XPENDING");
+    assert_eq!(pending.count(), 1, "the abandoned entry stays pending");
+    let dlq_len: usize = conn.xlen(keys::JOB_DLQ).expect("XLEN");
+    assert_eq!(dlq_len, 0);
+    assert!(rt
+        .block_on(store.head(&keys::current_master("long")))
+        .expect("head")
+        .is_none());
+
+    let mut second = start_transcoder(dir.path(), "tc-second", &store_cfg, &redis.url, timings);
+    let status = wait_finished(&rt, &queue, &mut second, &job.job_id);
+    assert_eq!(status.state, JobState::Done, "{}", second.proc.log_text());
+    let variants = parse_master(&get_text(&rt, &store, &keys::current_master("long")));
+    assert_eq!(variants.len(), 1);
+    assert_eq!(variants[0].attrs["RESOLUTION"], "640x360");
+    let playlist = parse_and_validate_media(&get_text(
+        &rt,
+        &store,
+        &keys::rendition_file("long", 1, "360p", "index.m3u8"),
+    ));
+    assert_eq!(playlist.segments.len(), 5);
+    let pending: redis::streams::StreamPendingReply = conn
+        .xpending(keys::job_stream("normal"), keys::JOB_GROUP)
+        .expect("XPENDING");
+    assert_eq!(pending.count(), 0, "acked after the reclaimed run");
+}
+
+/// An ffmpeg killed by a signal (here: the first run kills itself, as the OOM killer would)
+/// is a transient failure: the attempt is retried in-process and the job still completes.
+#[test]
+fn ffmpeg_killed_by_a_signal_is_retried_and_the_job_completes() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_cfg = StoreConfig {
+        root: dir.path().join("store"),
+        ..StoreConfig::default()
+    };
+    let rt = rt();
+    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
+    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
+    let clip = make_clip(dir.path(), "short.mp4", "640x360", 2, true);
+    let marker = dir.path().join("killed-once");
+    let wrapper = dir.path().join("ffmpeg-dies-once");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ ! -e {m:?} ]; then touch {m:?}; kill -9 $$; fi\nexec ffmpeg \"$@\"\n",
+            m = marker.display().to_string()
+        ),
+    )
+    .expect("write wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let extra = format!(
+        "ffmpeg_path = {:?}\nmax_attempts = 2",
+        wrapper.display().to_string()
+    );
+    let mut t = start_transcoder(dir.path(), "tc-retry", &store_cfg, &redis.url, &extra);
+    let job = submit(&rt, &store, &queue, "retry", &clip);
+
+    let status = wait_finished(&rt, &queue, &mut t, &job.job_id);
+    assert_eq!(status.state, JobState::Done, "{}", t.proc.log_text());
+    assert!(marker.exists(), "the first run was killed");
+    assert_eq!(t.metric("ringcast_transcoder_jobs_retried_total"), 1.0);
+    assert_eq!(t.metric("ringcast_transcoder_jobs_failed_total"), 0.0);
+    let log = t.proc.log_text();
+    assert!(log.contains("killed by signal 9"), "{log}");
+    let variants = parse_master(&get_text(&rt, &store, &keys::current_master("retry")));
+    assert_eq!(variants.len(), 1);
+    assert!(
+        t.leftover_job_dirs().is_empty(),
+        "{:?}",
+        t.leftover_job_dirs()
+    );
+}
