@@ -253,9 +253,16 @@ impl Consumer {
         }
         let mut conn = self.conn.clone();
         let streams = streams.to_vec();
+        let limit = block.unwrap_or_default() + Duration::from_secs(10);
         let reply: Option<StreamReadReply> = side_runtime::run(async move {
             let ids: Vec<&str> = streams.iter().map(|_| ">").collect();
-            conn.xread_options(&streams, &ids, &opts).await
+            match tokio::time::timeout(limit, conn.xread_options(&streams, &ids, &opts)).await {
+                Ok(r) => r,
+                Err(_) => Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "XREADGROUP got no answer within its block time",
+                ))),
+            }
         })
         .await??;
         let mut out = Vec::new();

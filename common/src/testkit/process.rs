@@ -1,6 +1,5 @@
 //! Child processes that die with the test, free ports, readiness waits, workspace binaries.
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,29 +104,32 @@ impl Drop for Process {
     }
 }
 
-/// Path of workspace binary `name` (e.g. `ringcast-edge`), built with `cargo build --bin` on
-/// first use so `cargo test` works from a fresh clone without a separate build step.
+/// Path of workspace binary `name` (e.g. `ringcast-edge`). The first call runs
+/// `cargo build --workspace --bins` (the same command `scripts/test` runs first, so it is a
+/// no-op there): building one package's binary alone would resolve features differently and
+/// rebuild shared dependencies. `cargo test` from a fresh clone therefore still works.
 pub fn cargo_bin(name: &str) -> PathBuf {
-    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let map = built.get_or_insert_with(HashMap::new);
-    if let Some(p) = map.get(name) {
-        return p.clone();
-    }
+    static BUILT: Mutex<bool> = Mutex::new(false);
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
         .to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let release = std::env::var("RINGCAST_TEST_RELEASE").is_ok_and(|v| v == "1");
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&workspace)
-        .args(["build", "--quiet", "--bin", name]);
-    if release {
-        cmd.arg("--release");
+    {
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if !*built {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.current_dir(&workspace)
+                .args(["build", "--quiet", "--workspace", "--bins"]);
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "cargo build --workspace --bins failed");
+            *built = true;
+        }
     }
-    let status = cmd.status().expect("run cargo build");
-    assert!(status.success(), "cargo build --bin {name} failed");
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace.join("target"));
@@ -135,6 +137,5 @@ pub fn cargo_bin(name: &str) -> PathBuf {
         .join(if release { "release" } else { "debug" })
         .join(name);
     assert!(path.exists(), "{} missing after build", path.display());
-    map.insert(name.to_string(), path.clone());
     path
 }
