@@ -76,9 +76,17 @@ fn start_stack(store: &StoreConfig, redis_url: &str, work: &Path) -> Stack {
     procs.push(Process::spawn("edge", cmd, work));
 
     for (addr, name) in [(ingest, "ingest"), (edge, "edge")] {
-        testkit::wait_until(Duration::from_secs(60), &format!("{name} /healthz"), || {
-            http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
+        let ready = std::panic::catch_unwind(|| {
+            testkit::wait_until(Duration::from_secs(60), &format!("{name} /healthz"), || {
+                http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
+            })
         });
+        if ready.is_err() {
+            for p in &procs {
+                eprintln!("--- {} log ---\n{}", p.name, p.log_text());
+            }
+            panic!("{name} did not become ready");
+        }
     }
     for p in &mut procs {
         p.assert_running();
@@ -178,6 +186,26 @@ fn vod_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
         .collect();
     assert_eq!(uris.len(), 4, "1080p source → 4 renditions: {report}");
 
+    // Two GETs of a segment nobody asked for yet (only playlists were read so far; ffprobe and
+    // ffmpeg below fetch segments) → exactly one origin fetch.
+    let seg = format!(
+        "/v/{}/{}",
+        up.video_id,
+        uris[3].replace("index.m3u8", "seg2.m4s")
+    );
+    let before = metric(stack.edge, "ringcast_edge_origin_fetches_total");
+    let a = http::get(stack.edge, &seg).expect("segment GET");
+    let b = http::get(stack.edge, &seg).expect("segment GET again");
+    assert_eq!((a.status, b.status), (200, 200));
+    assert!(!a.body.is_empty() && a.body == b.body);
+    assert_eq!(a.header("content-type"), Some("video/iso.segment"));
+    let after = metric(stack.edge, "ringcast_edge_origin_fetches_total");
+    assert_eq!(
+        after - before,
+        1.0,
+        "two GETs of {seg} must cause one origin fetch"
+    );
+
     // ffprobe: the renditions have the ladder's heights, highest first.
     let mut heights = Vec::new();
     for uri in &uris {
@@ -191,7 +219,7 @@ fn vod_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
                 "-show_entries",
                 "stream=width,height",
                 "-of",
-                "csv=p=0",
+                "json",
             ])
             .arg(&url));
         assert!(
@@ -199,11 +227,16 @@ fn vod_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
             "ffprobe {url}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        let (_, h) = out
-            .split_once(',')
-            .unwrap_or_else(|| panic!("ffprobe said {out:?}"));
-        heights.push(h.parse::<u32>().expect("height"));
+        let probe: serde_json::Value = serde_json::from_slice(&o.stdout).expect("ffprobe JSON");
+        // An HLS input may list the stream once per program; every entry must agree.
+        let streams = probe["streams"].as_array().expect("streams");
+        assert!(!streams.is_empty(), "ffprobe found no video in {url}");
+        let h = streams[0]["height"].as_u64().expect("height");
+        assert!(
+            streams.iter().all(|s| s["height"].as_u64() == Some(h)),
+            "{probe}"
+        );
+        heights.push(h as u32);
     }
     assert_eq!(heights, [1080, 720, 480, 360]);
 
@@ -221,25 +254,6 @@ fn vod_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
         o.stderr.is_empty(),
         "ffmpeg reported errors while decoding: {}",
         String::from_utf8_lossy(&o.stderr)
-    );
-
-    // Two GETs of a segment nobody asked for yet → exactly one origin fetch.
-    let seg = format!(
-        "/v/{}/{}",
-        up.video_id,
-        uris[3].replace("index.m3u8", "seg1.m4s")
-    );
-    let before = metric(stack.edge, "ringcast_edge_origin_fetches_total");
-    let a = http::get(stack.edge, &seg).expect("segment GET");
-    let b = http::get(stack.edge, &seg).expect("segment GET again");
-    assert_eq!((a.status, b.status), (200, 200));
-    assert!(!a.body.is_empty() && a.body == b.body);
-    assert_eq!(a.header("content-type"), Some("video/iso.segment"));
-    let after = metric(stack.edge, "ringcast_edge_origin_fetches_total");
-    assert_eq!(
-        after - before,
-        1.0,
-        "two GETs of {seg} must cause one origin fetch"
     );
 }
 
