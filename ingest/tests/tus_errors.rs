@@ -263,24 +263,34 @@ fn a_second_concurrent_patch_is_locked_out() {
     let loc = ingest.create(video.len() as u64, None);
 
     // First PATCH: head and a third of the body, then it pauses while holding the upload.
-    let mut first = TcpStream::connect(ingest.addr).expect("connect");
-    first
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
     let head = format!(
         "PATCH {loc} HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: {}\r\n\r\n",
         video.len()
     );
     let third = video.len() / 3;
-    first.write_all(head.as_bytes()).expect("head");
-    first.write_all(&video[..third]).expect("body part");
+    let start_first = || {
+        let mut s = TcpStream::connect(ingest.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        s.write_all(head.as_bytes()).expect("head");
+        s.write_all(&video[..third]).expect("body part");
+        s
+    };
+    let mut first = start_first();
 
     // A second PATCH (workers share the lock, whichever core takes it) is refused with 423 once
     // the first one holds the upload; before that an empty PATCH at offset 0 is a no-op 204.
+    // The probe itself holds the lock for a moment: if the first PATCH's head arrives just then,
+    // the *first* one is refused with 423 instead — start it again and keep probing.
     wait_until(
         Duration::from_secs(20),
         "423 for a concurrent PATCH",
         || {
+            if let Some(status) = early_status(&first) {
+                assert_eq!(status, 423, "the first PATCH was answered early");
+                first = start_first();
+                return false;
+            }
             let r = ingest.patch(&loc, 0, b"");
             assert!(matches!(r.status, 204 | 423), "{} {}", r.status, r.text());
             r.status == 423
@@ -299,6 +309,18 @@ fn a_second_concurrent_patch_is_locked_out() {
     let text = String::from_utf8_lossy(&response);
     assert!(text.starts_with("HTTP/1.1 204"), "{text}");
     assert!(text.contains("Ringcast-Job-Id:"), "{text}");
+}
+
+/// The status line of a response already waiting on `s`, without blocking.
+fn early_status(s: &TcpStream) -> Option<u16> {
+    let mut buf = [0u8; 12];
+    s.set_nonblocking(true).expect("nonblocking");
+    let peeked = s.peek(&mut buf);
+    s.set_nonblocking(false).expect("blocking");
+    match peeked {
+        Ok(n) if n >= 12 => std::str::from_utf8(&buf[9..12]).ok()?.parse().ok(),
+        _ => None,
+    }
 }
 
 #[test]

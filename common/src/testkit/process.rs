@@ -122,6 +122,21 @@ pub fn cargo_bin(name: &str) -> PathBuf {
             let mut cmd = Command::new(cargo);
             cmd.current_dir(&workspace)
                 .args(["build", "--quiet", "--workspace", "--bins"]);
+            // Cargo sets these for the test process; build scripts (ring's) watch some of them,
+            // so passing them on would rebuild half the tree for every test binary.
+            for (key, _) in std::env::vars_os() {
+                let key = key.to_string_lossy();
+                if key == "CARGO_MANIFEST_DIR"
+                    || key == "CARGO_MANIFEST_PATH"
+                    || key == "CARGO_CRATE_NAME"
+                    || key == "CARGO_PRIMARY_PACKAGE"
+                    || key == "CARGO_TARGET_TMPDIR"
+                    || key.starts_with("CARGO_PKG_")
+                    || key.starts_with("CARGO_BIN_")
+                {
+                    cmd.env_remove(key.as_ref());
+                }
+            }
             if release {
                 cmd.arg("--release");
             }
