@@ -227,10 +227,7 @@ mod tests {
     fn path_token_rejections() {
         let p = signed_path(K, "/v/vid/", NOW + 60, "/v/vid/master.m3u8");
         assert_eq!(verify_path(K, &p, NOW + 60), Err(SignError::Expired));
-        assert_eq!(
-            verify_path(b"other", &p, NOW),
-            Err(SignError::BadSignature)
-        );
+        assert_eq!(verify_path(b"other", &p, NOW), Err(SignError::BadSignature));
         // Moving the token onto another video keeps the prefix length but not the prefix.
         let moved = p.replace("/v/vid/", "/v/vie/");
         assert_eq!(verify_path(K, &moved, NOW), Err(SignError::BadSignature));
@@ -239,7 +236,13 @@ mod tests {
         let later = p.replacen(&(NOW + 60).to_string(), &(NOW + 6000).to_string(), 1);
         assert_eq!(verify_path(K, &later, NOW), Err(SignError::BadSignature));
         assert_eq!(verify_path(K, "/v/vid/x", NOW), Err(SignError::Missing));
-        for bad in ["/s/", "/s/1/2", "/s/x/7/abc/v/", "/s/1/7/abc", "/s/1/99/abc/v/"] {
+        for bad in [
+            "/s/",
+            "/s/1/2",
+            "/s/x/7/abc/v/",
+            "/s/1/7/abc",
+            "/s/1/99/abc/v/",
+        ] {
             assert!(verify_path(K, bad, NOW).is_err(), "{bad}");
         }
         assert_eq!(

@@ -77,7 +77,8 @@ pub fn evaluate(c: &Conditions<'_>, v: &Validators<'_>) -> Precondition {
         if !list_matches(im, v.etag, false) {
             return Precondition::Failed;
         }
-    } else if let (Some(ius), Some(lm)) = (c.if_unmodified_since.and_then(date::parse), v.last_modified)
+    } else if let (Some(ius), Some(lm)) =
+        (c.if_unmodified_since.and_then(date::parse), v.last_modified)
     {
         if lm > ius {
             return Precondition::Failed;
@@ -198,7 +199,10 @@ mod tests {
         assert_eq!(a, EntityTag::of(b"hello"));
         assert_ne!(a, EntityTag::of(b"hellp"));
         let h = a.header();
-        assert!(h.len() == 18 && h.starts_with('"') && h.ends_with('"'), "{h}");
+        assert!(
+            h.len() == 18 && h.starts_with('"') && h.ends_with('"'),
+            "{h}"
+        );
         assert!(a.gzip().header().ends_with("-gz\""));
         assert_ne!(a.header(), a.gzip().header());
     }
