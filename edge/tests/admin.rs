@@ -342,3 +342,53 @@ both_drivers!(
     max_headers_and_max_connections,
     metrics_series_and_access_log,
 );
+
+#[test]
+fn sign_subcommand_prints_verifiable_urls() {
+    let out = support::command(true)
+        .args([
+            "sign",
+            "--prefix",
+            "/v/vid/",
+            "--path",
+            "/v/vid/master.m3u8",
+            "--ttl",
+            "60",
+        ])
+        .env("RINGCAST_EDGE_SIGNED_URLS__SECRET", SECRET)
+        .output()
+        .expect("run sign");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let mut lines = text.lines();
+    let path = lines.next().expect("path form");
+    let now = unix_now();
+    assert_eq!(
+        signed_url::verify_path(SECRET.as_bytes(), path, now),
+        Ok("/v/vid/master.m3u8")
+    );
+    let (p, q) = lines
+        .next()
+        .expect("query form")
+        .split_once('?')
+        .expect("query");
+    assert_eq!(
+        signed_url::verify_query(SECRET.as_bytes(), p, Some(q), now),
+        Ok(())
+    );
+    assert_eq!(
+        signed_url::verify_path(SECRET.as_bytes(), path, now + 61),
+        Err(signed_url::SignError::Expired)
+    );
+    let bad = support::command(true)
+        .args([
+            "sign", "--secret", "s", "--prefix", "/v/a/", "--path", "/v/b/x",
+        ])
+        .output()
+        .expect("run sign");
+    assert!(!bad.status.success());
+}
