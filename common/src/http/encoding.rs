@@ -18,7 +18,7 @@ pub fn accepts_gzip(header: Option<&str>) -> bool {
                 k.trim().eq_ignore_ascii_case("q").then(|| v.trim())
             })
             .next()
-            .map_or(true, |q| qvalue_positive(q));
+            .is_none_or(qvalue_positive);
         if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
             return q;
         }
