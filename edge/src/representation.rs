@@ -10,10 +10,14 @@
 //! A `Range` request always selects the identity body, even from a client that accepts gzip:
 //! byte offsets into a gzip stream are useless to players, and serving identity is always
 //! allowed. So a 206 never carries `Content-Encoding`.
+//!
+//! [`plan`] is the decision without a body, for any tier: the memory tier slices its `Bytes`
+//! ([`respond`]); a disk tier passes the planned `(offset, len)` to `sendfile` and sets
+//! `Content-Type`/`Content-Length` itself.
 
 use std::time::Instant;
 
-use ringcast_common::http::conditional::{self, Conditions, Precondition, Validators};
+use ringcast_common::http::conditional::{self, Conditions, EntityTag, Precondition, Validators};
 use ringcast_common::http::{encoding, range, RequestHead};
 
 use crate::cache::{CacheStatus, Entry};
@@ -21,38 +25,72 @@ use crate::error::EdgeError;
 use crate::http_date;
 use crate::response::Response;
 
-/// The response to a GET or HEAD of a cached object.
-pub fn respond(req: &RequestHead, entry: &Entry, status: CacheStatus, now: Instant) -> Response {
+/// What the decision needs to know about a stored object, wherever its bytes live (memory
+/// `Bytes` or a disk-tier file served with `sendfile`).
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectMeta {
+    /// Tag of the identity body (the gzip variant's tag is derived from it).
+    pub etag: EntityTag,
+    /// Unix seconds.
+    pub last_modified: u64,
+    /// Length of the identity body.
+    pub len: u64,
+    /// Length of the gzip variant, when there is one.
+    pub gzip_len: Option<u64>,
+    pub cache_control: &'static str,
+    pub content_type: &'static str,
+    pub age_secs: u64,
+    pub cache_status: CacheStatus,
+}
+
+/// Which stored body to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Identity,
+    Gzip,
+}
+
+/// The decision for one GET/HEAD: a response head (status and headers, no body yet) and, when
+/// a body follows, which variant and which bytes of it (`offset`, `len`) — what a memory path
+/// slices and what a `sendfile` path passes to the kernel.
+#[derive(Debug)]
+pub struct Plan {
+    pub head: Response,
+    pub body: Option<(Variant, u64, u64)>,
+}
+
+/// Decide the answer to `req` for the object described by `meta` (pure: no I/O, no body).
+pub fn plan(req: &RequestHead, meta: &ObjectMeta) -> Plan {
     let range_header = req.header("range");
-    let gzip = match &entry.gzip {
-        Some(gz)
+    let variant = match meta.gzip_len {
+        Some(_)
             if range_header.is_none() && encoding::accepts_gzip(req.header("accept-encoding")) =>
         {
-            Some(gz)
+            Variant::Gzip
         }
-        _ => None,
+        _ => Variant::Identity,
     };
-    let (body, etag) = match gzip {
-        Some(gz) => (gz.clone(), entry.etag.gzip().header()),
-        None => (entry.body.clone(), entry.etag.header()),
+    let (total, etag) = match (variant, meta.gzip_len) {
+        (Variant::Gzip, Some(gz_len)) => (gz_len, meta.etag.gzip().header()),
+        _ => (meta.len, meta.etag.header()),
     };
     let validators = Validators {
         etag: &etag,
-        last_modified: Some(entry.last_modified),
+        last_modified: Some(meta.last_modified),
     };
-    let mut resp = Response::new(200)
-        .header("Cache-Control", entry.cache_control)
-        .header("Age", entry.age_secs(now).to_string())
-        .header("X-Cache", status.as_str())
+    let mut head = Response::new(200)
+        .header("Cache-Control", meta.cache_control)
+        .header("Age", meta.age_secs.to_string())
+        .header("X-Cache", meta.cache_status.as_str())
         .header("ETag", etag.clone())
-        .header("Last-Modified", http_date::format(entry.last_modified))
+        .header("Last-Modified", http_date::format(meta.last_modified))
         .header("Accept-Ranges", "bytes");
-    if entry.gzip.is_some() {
+    if meta.gzip_len.is_some() {
         // The answer depends on Accept-Encoding: shared caches must key on it.
-        resp = resp.header("Vary", "Accept-Encoding");
+        head = head.header("Vary", "Accept-Encoding");
     }
-    if gzip.is_some() {
-        resp = resp.header("Content-Encoding", "gzip");
+    if variant == Variant::Gzip {
+        head = head.header("Content-Encoding", "gzip");
     }
     let conditions = Conditions {
         if_match: req.header("if-match"),
@@ -62,10 +100,19 @@ pub fn respond(req: &RequestHead, entry: &Entry, status: CacheStatus, now: Insta
     };
     match conditional::evaluate(&conditions, &validators) {
         Precondition::Proceed => {}
-        Precondition::NotModified => return resp.with_status(304),
-        Precondition::Failed => return Response::error(&EdgeError::PreconditionFailed),
+        Precondition::NotModified => {
+            return Plan {
+                head: head.with_status(304),
+                body: None,
+            }
+        }
+        Precondition::Failed => {
+            return Plan {
+                head: Response::error(&EdgeError::PreconditionFailed),
+                body: None,
+            }
+        }
     }
-    let total = body.len() as u64;
     let outcome = if conditional::if_range_allows(req.header("if-range"), &validators) {
         range::evaluate(range_header, total)
     } else {
@@ -74,16 +121,45 @@ pub fn respond(req: &RequestHead, entry: &Entry, status: CacheStatus, now: Insta
     match outcome.span(total) {
         Some((start, len)) => {
             if let Some(cr) = outcome.content_range(total) {
-                resp = resp.header("Content-Range", cr).with_status(206);
+                head = head.header("Content-Range", cr).with_status(206);
             }
-            // Offsets come from range::evaluate, always inside the body.
-            let (start, end) = (start as usize, (start + len) as usize);
-            resp.body(entry.content_type, body.slice(start..end))
+            Plan {
+                head,
+                body: Some((variant, start, len)),
+            }
         }
-        None => Response::error(&EdgeError::RangeNotSatisfiable)
-            .header("Content-Range", format!("bytes */{total}"))
-            .header("Accept-Ranges", "bytes"),
+        None => Plan {
+            head: Response::error(&EdgeError::RangeNotSatisfiable)
+                .header("Content-Range", format!("bytes */{total}"))
+                .header("Accept-Ranges", "bytes"),
+            body: None,
+        },
     }
+}
+
+/// The response to a GET or HEAD of an object in the memory tier.
+pub fn respond(req: &RequestHead, entry: &Entry, status: CacheStatus, now: Instant) -> Response {
+    let meta = ObjectMeta {
+        etag: entry.etag,
+        last_modified: entry.last_modified,
+        len: entry.body.len() as u64,
+        gzip_len: entry.gzip.as_ref().map(|g| g.len() as u64),
+        cache_control: entry.cache_control,
+        content_type: entry.content_type,
+        age_secs: entry.age_secs(now),
+        cache_status: status,
+    };
+    let Plan { head, body } = plan(req, &meta);
+    let Some((variant, start, len)) = body else {
+        return head;
+    };
+    let bytes = match (variant, &entry.gzip) {
+        (Variant::Gzip, Some(gz)) => gz,
+        _ => &entry.body,
+    };
+    // The span comes from range::evaluate against this body's length: always inside it.
+    let (start, end) = (start as usize, (start + len) as usize);
+    head.body(entry.content_type, bytes.slice(start..end))
 }
 
 #[cfg(test)]
@@ -177,6 +253,31 @@ mod tests {
         assert_eq!(r.status, 206);
         let r = get(&e, "Range: bytes=0-9\r\nIf-Range: \"old\"\r\n");
         assert_eq!((r.status, r.body.len()), (200, 100));
+    }
+
+    #[test]
+    fn plans_carry_sendfile_spans() {
+        let e = seg();
+        let meta = ObjectMeta {
+            etag: e.etag,
+            last_modified: e.last_modified,
+            len: 1_000_000,
+            gzip_len: None,
+            cache_control: e.cache_control,
+            content_type: e.content_type,
+            age_secs: 3,
+            cache_status: CacheStatus::Hit,
+        };
+        let p = plan(&req("Range: bytes=500000-\r\n"), &meta);
+        assert_eq!(p.head.status, 206);
+        assert_eq!(p.body, Some((Variant::Identity, 500_000, 500_000)));
+        let p = plan(&req(""), &meta);
+        assert_eq!(p.body, Some((Variant::Identity, 0, 1_000_000)));
+        let p = plan(
+            &req(&format!("If-None-Match: {}\r\n", e.etag.header())),
+            &meta,
+        );
+        assert_eq!((p.head.status, p.body), (304, None));
     }
 
     #[test]
