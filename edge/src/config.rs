@@ -260,6 +260,45 @@ mod tests {
     }
 
     #[test]
+    fn http_fields_from_env() {
+        use crate::access_log::{AccessLog, AccessLogMode};
+        let load =
+            |pairs: &[(&str, &str)]| EdgeConfig::load_from(None, env(pairs), &Overrides::default());
+        let cfg = load(&[
+            ("RINGCAST_EDGE_ACCESS_LOG", "full"),
+            ("RINGCAST_EDGE_ADMIN_KEY", "k"),
+            ("RINGCAST_EDGE_MAX_HEADERS", "10"),
+            ("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true"),
+            ("RINGCAST_EDGE_SIGNED_URLS__SECRET", "0123456789abcdef"),
+        ])
+        .expect("load");
+        assert_eq!(cfg.access_log, AccessLog::Mode(AccessLogMode::Full));
+        assert_eq!((cfg.admin_key.as_str(), cfg.max_headers), ("k", 10));
+        assert!(cfg.signed_urls.enabled);
+        let cfg = load(&[("RINGCAST_EDGE_ACCESS_LOG__SAMPLE", "5")]).expect("sample");
+        assert_eq!(cfg.access_log.every(), Some(5));
+        for (pairs, field) in [
+            (
+                &[("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true")][..],
+                "signed_urls.secret",
+            ),
+            (
+                &[("RINGCAST_EDGE_ACCESS_LOG__SAMPLE", "0")][..],
+                "access_log.sample",
+            ),
+            (&[("RINGCAST_EDGE_MAX_HEADERS", "0")][..], "max_headers"),
+            (
+                &[("RINGCAST_EDGE_MAX_CONNECTIONS_PER_WORKER", "0")][..],
+                "max_connections",
+            ),
+        ] {
+            let err = load(pairs).expect_err(field);
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        assert!(load(&[("RINGCAST_EDGE_ACCESS_LOG", "loud")]).is_err());
+    }
+
+    #[test]
     fn the_example_file_loads_and_matches_the_defaults() {
         // The example documents every field; keep it loadable and in sync with Default.
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("edge.example.toml");

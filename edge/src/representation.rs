@@ -309,4 +309,31 @@ mod tests {
         let r = get(&e, &format!("If-None-Match: {gz_tag}\r\n"));
         assert_eq!(r.status, 200, "identity has another tag");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn partial_bodies_match_their_content_range(a in 0u64..300, b in 0u64..300, suffix in proptest::bool::ANY, len in 0usize..200) {
+            let body: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let e = Entry::object("v/a/1/720p/s.m4s", Bytes::from(body.clone()), Instant::now(), Duration::from_secs(1));
+            let h = if suffix { format!("Range: bytes=-{a}\r\n") } else { format!("Range: bytes={a}-{b}\r\n") };
+            let r = get(&e, &h);
+            let text = head(&r);
+            match r.status {
+                206 => {
+                    let cr = text.lines().find_map(|l| l.strip_prefix("Content-Range: bytes ")).expect("content-range");
+                    let (span, total) = cr.split_once('/').expect("/");
+                    let (s0, s1) = span.split_once('-').expect("-");
+                    let (s0, s1): (usize, usize) = (s0.parse().expect("n"), s1.parse().expect("n"));
+                    proptest::prop_assert_eq!(total.parse::<usize>().ok(), Some(len));
+                    proptest::prop_assert_eq!(&r.body[..], &body[s0..=s1]);
+                }
+                200 => proptest::prop_assert_eq!(&r.body[..], &body[..]),
+                416 => {
+                    let want = format!("Content-Range: bytes */{len}\r\n");
+                    proptest::prop_assert!(text.contains(&want));
+                }
+                other => proptest::prop_assert!(false, "status {}", other),
+            }
+        }
+    }
 }
