@@ -48,7 +48,11 @@ impl Response {
     }
 
     /// Add a header.
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn header(
+        mut self,
+        name: &'static str,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Self {
         self.head = self.head.header(name, value);
         self
     }
