@@ -10,6 +10,8 @@ use std::path::Path;
 use ringcast_common::config::{self, StoreConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::access_control::SignedUrlConfig;
+use crate::access_log::AccessLog;
 use crate::error::EdgeError;
 
 /// Prefix of the env vars that override config fields.
@@ -49,6 +51,16 @@ pub struct EdgeConfig {
     pub shutdown_grace_ms: u64,
     /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled.
+    pub admin_key: String,
+    /// Most header fields in one request head; more → 431.
+    pub max_headers: usize,
+    /// Most open client connections per worker; a connection beyond it gets 503 and is closed.
+    pub max_connections_per_worker: usize,
+    /// Access log on stdout as JSON lines: "off", "full", or { sample = N } (one request in N).
+    pub access_log: AccessLog,
+    /// Signed playback URLs (`[signed_urls]`).
+    pub signed_urls: SignedUrlConfig,
     /// The object store the edge serves from (`[store]`).
     pub store: StoreConfig,
 }
@@ -66,6 +78,11 @@ impl Default for EdgeConfig {
             header_timeout_ms: 10_000,
             shutdown_grace_ms: 5_000,
             log_json: false,
+            admin_key: String::new(),
+            max_headers: 64,
+            max_connections_per_worker: 10_000,
+            access_log: AccessLog::default(),
+            signed_urls: SignedUrlConfig::default(),
             store: StoreConfig::default(),
         }
     }
@@ -112,6 +129,20 @@ impl EdgeConfig {
         let invalid = |msg: &str| Err(EdgeError::InvalidConfig(msg.to_string()));
         if self.workers == 0 || self.workers > 1024 {
             return invalid("workers must be between 1 and 1024");
+        }
+        if self.max_headers == 0 || self.max_headers > 1024 {
+            return invalid("max_headers must be between 1 and 1024");
+        }
+        if self.max_connections_per_worker == 0 {
+            return invalid("max_connections_per_worker must be positive");
+        }
+        if self.signed_urls.enabled && self.signed_urls.secret.len() < 16 {
+            return invalid(
+                "signed_urls.secret must be at least 16 bytes when signed_urls.enabled",
+            );
+        }
+        if let AccessLog::Sampled { sample: 0 } = self.access_log {
+            return invalid("access_log.sample must be positive");
         }
         if self.memory_cache_bytes == 0 {
             return invalid("memory_cache_bytes must be positive");
@@ -226,6 +257,45 @@ mod tests {
         )
         .expect_err("absurd TTL");
         assert!(err.to_string().contains("playlist_ttl_ms"), "{err}");
+    }
+
+    #[test]
+    fn http_fields_from_env() {
+        use crate::access_log::{AccessLog, AccessLogMode};
+        let load =
+            |pairs: &[(&str, &str)]| EdgeConfig::load_from(None, env(pairs), &Overrides::default());
+        let cfg = load(&[
+            ("RINGCAST_EDGE_ACCESS_LOG", "full"),
+            ("RINGCAST_EDGE_ADMIN_KEY", "k"),
+            ("RINGCAST_EDGE_MAX_HEADERS", "10"),
+            ("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true"),
+            ("RINGCAST_EDGE_SIGNED_URLS__SECRET", "0123456789abcdef"),
+        ])
+        .expect("load");
+        assert_eq!(cfg.access_log, AccessLog::Mode(AccessLogMode::Full));
+        assert_eq!((cfg.admin_key.as_str(), cfg.max_headers), ("k", 10));
+        assert!(cfg.signed_urls.enabled);
+        let cfg = load(&[("RINGCAST_EDGE_ACCESS_LOG__SAMPLE", "5")]).expect("sample");
+        assert_eq!(cfg.access_log.every(), Some(5));
+        for (pairs, field) in [
+            (
+                &[("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true")][..],
+                "signed_urls.secret",
+            ),
+            (
+                &[("RINGCAST_EDGE_ACCESS_LOG__SAMPLE", "0")][..],
+                "access_log.sample",
+            ),
+            (&[("RINGCAST_EDGE_MAX_HEADERS", "0")][..], "max_headers"),
+            (
+                &[("RINGCAST_EDGE_MAX_CONNECTIONS_PER_WORKER", "0")][..],
+                "max_connections",
+            ),
+        ] {
+            let err = load(pairs).expect_err(field);
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        assert!(load(&[("RINGCAST_EDGE_ACCESS_LOG", "loud")]).is_err());
     }
 
     #[test]

@@ -3,12 +3,15 @@
 //! epoll fallback), the routes under `/v/` that map request paths to object keys, the in-memory
 //! cache tier with single-flight origin fetches, the caching and content-type policy for HLS
 //! objects, `/healthz`, and `/metrics`. Protocol parsing is `ringcast_common::http` (RFC 9112);
-//! this crate only moves bytes and decides what to answer. Disk tier, LL-HLS blocking reload and
-//! purge come later.
+//! this crate only moves bytes and decides what to answer: ranges, conditionals and gzip per
+//! object ([`representation`]), purge ([`purge`]), admin key and signed playback URLs
+//! ([`access_control`]), the JSON access log ([`access_log`]).
 //!
 //! Embedding (tests, tools): build an [`EdgeConfig`], then [`Server::start`] returns once every
 //! worker listens; [`Server::stop`] shuts it down.
 
+pub mod access_control;
+pub mod access_log;
 pub mod cache;
 pub mod config;
 pub mod connection;
@@ -17,6 +20,8 @@ pub mod error;
 pub mod http_date;
 pub mod metrics;
 pub mod path;
+pub mod purge;
+pub mod representation;
 pub mod response;
 pub mod routes;
 pub mod server;

@@ -1,6 +1,11 @@
 //! Request → response: the edge's routes.
 //!
-//! - `GET|HEAD /v/{path}` → object `v/{path}` through the memory cache (query ignored for now);
+//! - `GET|HEAD /v/{path}` → object `v/{path}` through the memory cache, with ranges,
+//!   conditionals and gzip ([`crate::representation`]); with signed URLs on, the query must carry
+//!   a valid signature ([`crate::access_control`]);
+//! - `GET|HEAD /s/{exp}/{len}/{sig}/v/{path}` → the same object through a path-token signature;
+//! - `POST /purge`, `DELETE /v/{key}`, `DELETE /v/{prefix}*` → purge ([`crate::purge`]), when an
+//!   admin key is configured (without one, DELETE stays 405 and `POST /purge` is 403);
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
@@ -13,22 +18,37 @@ use bytes::Bytes;
 use ringcast_common::http::{Method, RequestHead};
 use ringcast_common::store::ObjectStore;
 
+use crate::access_control::Access;
 use crate::cache::{EntryKind, MemoryCache};
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
 use crate::path::object_key;
 use crate::response::{Response, ALLOWED_METHODS};
+use crate::{purge, representation};
 
 /// State every worker shares (behind one `Arc`).
 pub struct Shared {
     pub store: ObjectStore,
     pub cache: MemoryCache,
     pub metrics: Metrics,
+    /// Admin key and signed-URL secret.
+    pub access: Access,
+}
+
+/// Whether the connection should read the request body and pass it to [`handle_with_body`]
+/// (only the purge API takes one; every other body is left unread).
+pub fn wants_body(req: &RequestHead) -> bool {
+    req.method == Method::Post && req.path() == "/purge"
 }
 
 /// Answer one request. Never fails: errors become their JSON responses.
 pub async fn handle(req: &RequestHead, shared: &Shared) -> Response {
-    let mut resp = match route(req, shared).await {
+    handle_with_body(req, &[], shared).await
+}
+
+/// [`handle`] for a request whose body was read (see [`wants_body`]).
+pub async fn handle_with_body(req: &RequestHead, body: &[u8], shared: &Shared) -> Response {
+    let mut resp = match route(req, body, shared).await {
         Ok(r) => r,
         Err(e) => {
             // Only the edge's own failures are worth a warning; client mistakes are not.
@@ -42,7 +62,7 @@ pub async fn handle(req: &RequestHead, shared: &Shared) -> Response {
     resp
 }
 
-async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError> {
+async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Response, EdgeError> {
     if let Method::Other(m) = &req.method {
         return Err(EdgeError::NotImplemented(m.clone()));
     }
@@ -63,18 +83,34 @@ async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError
             ))
         }
         "/healthz" | "/metrics" => Err(EdgeError::MethodNotAllowed),
+        "/purge" if req.method == Method::Post => purge::post(req, body, shared),
+        "/purge" => Err(EdgeError::MethodNotAllowed),
         _ if path.starts_with("/v/") => {
+            if req.method == Method::Delete && shared.access.purge_enabled() {
+                return purge::delete(req, path, shared);
+            }
             if !readable {
                 return Err(EdgeError::MethodNotAllowed);
             }
-            object(path, shared).await
+            shared.access.check_query(req)?;
+            object(req, path, shared).await
+        }
+        _ if path.starts_with(ringcast_common::signed_url::PATH_TOKEN_PREFIX) => {
+            let inner = shared.access.strip_path_token(path)?;
+            if !readable {
+                return Err(EdgeError::MethodNotAllowed);
+            }
+            if !inner.starts_with("/v/") {
+                return Err(EdgeError::NotFound);
+            }
+            object(req, inner, shared).await
         }
         _ => Err(EdgeError::NotFound),
     }
 }
 
 /// `GET|HEAD /v/{path}`.
-async fn object(path: &str, shared: &Shared) -> Result<Response, EdgeError> {
+async fn object(req: &RequestHead, path: &str, shared: &Shared) -> Result<Response, EdgeError> {
     let key = object_key(path)?;
     let (entry, status) = shared
         .cache
@@ -83,11 +119,7 @@ async fn object(path: &str, shared: &Shared) -> Result<Response, EdgeError> {
     if entry.kind == EntryKind::NotFound {
         return Err(EdgeError::NotFound);
     }
-    Ok(Response::new(200)
-        .header("Cache-Control", entry.cache_control)
-        .header("Age", entry.age_secs(Instant::now()).to_string())
-        .header("X-Cache", status.as_str())
-        .body(entry.content_type, entry.body))
+    Ok(representation::respond(req, &entry, status, Instant::now()))
 }
 
 /// CORS preflight (Fetch standard §3.2.3): players send `Range` and conditional headers.
@@ -97,7 +129,7 @@ fn preflight() -> Response {
         .header("Access-Control-Allow-Methods", ALLOWED_METHODS)
         .header(
             "Access-Control-Allow-Headers",
-            "Range, If-None-Match, If-Modified-Since, Cache-Control",
+            "Range, If-None-Match, If-Modified-Since, If-Range, If-Match, Cache-Control",
         )
         .header("Access-Control-Max-Age", "86400")
 }
@@ -128,6 +160,7 @@ mod tests {
             store,
             cache: MemoryCache::new(1 << 20, d, d, d),
             metrics: Metrics::default(),
+            access: Access::default(),
         }
     }
 
