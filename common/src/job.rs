@@ -160,7 +160,10 @@ mod tests {
         assert!(!vod.contains("live"), "{vod}");
         // A payload written before the live variant existed still decodes.
         let old = r#"{"v":1,"job_id":"j","video_id":"v","version":1,"source_key":"s","priority":"normal","created_ms":1}"#;
-        assert_eq!(TranscodeJob::from_json(old).expect("old payload").live, None);
+        assert_eq!(
+            TranscodeJob::from_json(old).expect("old payload").live,
+            None
+        );
         let mut live = job();
         live.source_key = String::new();
         live.live = Some(LiveSource {

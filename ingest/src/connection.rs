@@ -153,6 +153,9 @@ impl Conn {
         out: &mut Vec<u8>,
     ) -> io::Result<bool> {
         out.clear();
+        if decoder.is_done() {
+            return Ok(false);
+        }
         if self.continue_pending {
             self.continue_pending = false;
             let (res, _) = self
@@ -176,10 +179,14 @@ impl Conn {
                 self.buf.drain(..used);
                 if decoder.is_done() {
                     self.body_remaining = Some(0);
-                    return Ok(false);
                 }
+                // The last data may arrive together with the terminating chunk: hand it out
+                // first; the next call reports the end.
                 if !out.is_empty() {
                     return Ok(true);
+                }
+                if decoder.is_done() {
+                    return Ok(false);
                 }
             }
             match monoio::time::timeout(self.idle_timeout, self.fill()).await {

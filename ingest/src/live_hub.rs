@@ -354,9 +354,18 @@ mod tests {
         s.push(Bytes::from_static(b"de"));
         assert_eq!(
             s.read(0),
-            PullRead::Data(vec![Bytes::from_static(b"abc"), Bytes::from_static(b"de")], 5)
+            PullRead::Data(
+                vec![Bytes::from_static(b"abc"), Bytes::from_static(b"de")],
+                5
+            )
         );
-        assert_eq!(s.read(1), PullRead::Data(vec![Bytes::from_static(b"bc"), Bytes::from_static(b"de")], 5));
+        assert_eq!(
+            s.read(1),
+            PullRead::Data(
+                vec![Bytes::from_static(b"bc"), Bytes::from_static(b"de")],
+                5
+            )
+        );
         assert_eq!(s.read(5), PullRead::Wait);
     }
 
@@ -383,7 +392,9 @@ mod tests {
         assert_eq!(s.read(2), PullRead::Wait, "no EOF during the grace period");
         assert!(!h.needs_new_stream("k", t0 + Duration::from_secs(4)));
         let again = h
-            .publish("k", t0 + Duration::from_secs(4), || panic!("no new identity"))
+            .publish("k", t0 + Duration::from_secs(4), || {
+                panic!("no new identity")
+            })
             .expect("resume");
         let Attached::Resumed(again) = again else {
             panic!("expected a resumed stream")
@@ -410,7 +421,9 @@ mod tests {
         assert_eq!(s.read(2), PullRead::Eof);
         assert!(h.needs_new_stream("k", t0 + Duration::from_secs(5)));
         let next = h
-            .publish("k", t0 + Duration::from_secs(6), || ("vid".into(), 2, "t2".into()))
+            .publish("k", t0 + Duration::from_secs(6), || {
+                ("vid".into(), 2, "t2".into())
+            })
             .expect("publish");
         assert!(matches!(next, Attached::New(ref n) if n.version == 2));
     }
@@ -422,7 +435,9 @@ mod tests {
         let s = new_stream(&h, t0);
         h.publisher_left(&s, t0);
         let next = h
-            .publish("k", t0 + Duration::from_secs(9), || ("vid".into(), 2, "t".into()))
+            .publish("k", t0 + Duration::from_secs(9), || {
+                ("vid".into(), 2, "t".into())
+            })
             .expect("publish");
         assert!(matches!(next, Attached::New(_)));
         assert_eq!(s.phase(), Phase::Ended, "the old stream's pullers get EOF");

@@ -101,7 +101,13 @@ async fn push(
         .publish(key, Instant::now(), || {
             // Only reached when the stream is new; the look-up above saw the same state unless a
             // grace period ran out in between, in which case the next version is still right.
-            fresh.unwrap_or_else(|| (video_id.clone(), 1, uuid::Uuid::new_v4().simple().to_string()))
+            fresh.unwrap_or_else(|| {
+                (
+                    video_id.clone(),
+                    1,
+                    uuid::Uuid::new_v4().simple().to_string(),
+                )
+            })
         })
         .map_err(|PublishError::Busy(k)| {
             IngestError::Conflict(format!("stream key {k} already has a publisher"))
@@ -129,7 +135,11 @@ async fn push(
     schedule_expiry(app, Arc::clone(&stream));
     match result {
         Ok(bytes) => {
-            tracing::info!(key, bytes, "live publisher finished its body; grace period started");
+            tracing::info!(
+                key,
+                bytes,
+                "live publisher finished its body; grace period started"
+            );
             Ok(Some(Response::new(204).header("Cache-Control", "no-store")))
         }
         Err(e) => {
@@ -219,7 +229,12 @@ fn pull_base(app: &App) -> String {
     format!("http://{addr}")
 }
 
-async fn pull(app: &App, head: &RequestHead, key: &str, conn: &mut Conn) -> Result<(), IngestError> {
+async fn pull(
+    app: &App,
+    head: &RequestHead,
+    key: &str,
+    conn: &mut Conn,
+) -> Result<(), IngestError> {
     let token = head
         .query()
         .unwrap_or("")
@@ -265,7 +280,11 @@ async fn pull(app: &App, head: &RequestHead, key: &str, conn: &mut Conn) -> Resu
             }
             PullRead::Lagged => {
                 // Closing without the last chunk tells the puller the stream is truncated.
-                tracing::warn!(key, offset, "live puller fell behind the buffer; disconnecting it");
+                tracing::warn!(
+                    key,
+                    offset,
+                    "live puller fell behind the buffer; disconnecting it"
+                );
                 return Ok(());
             }
         }
