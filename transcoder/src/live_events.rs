@@ -1,0 +1,49 @@
+//! XADD of live events to `rc:events:{video}:{version}:{rendition}` (MAXLEN-trimmed,
+//! approximately, so trimming stays O(1)). One multiplexed connection per live job, shared by
+//! its renditions.
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamMaxlen;
+use redis::AsyncCommands;
+use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
+
+use crate::error::TranscodeError;
+
+/// Where one job's live events go.
+#[derive(Clone)]
+pub struct EventSink {
+    conn: MultiplexedConnection,
+    maxlen: usize,
+}
+
+impl EventSink {
+    pub async fn connect(url: &str, maxlen: usize) -> Result<Self, TranscodeError> {
+        let client = redis::Client::open(url)?;
+        let conn = client.get_multiplexed_async_connection().await?;
+        Ok(Self {
+            conn,
+            maxlen: maxlen.max(1),
+        })
+    }
+
+    /// XADD `event` to the rendition's stream; returns the entry id (`{unix ms}-{seq}`, the
+    /// Redis clock of the announcement).
+    pub async fn announce(
+        &self,
+        video: &str,
+        version: u32,
+        rendition: &str,
+        event: &LiveEvent,
+    ) -> Result<String, TranscodeError> {
+        let mut conn = self.conn.clone();
+        let id: String = conn
+            .xadd_maxlen(
+                events_stream_key(video, version, rendition),
+                StreamMaxlen::Approx(self.maxlen),
+                "*",
+                &[(EVENT_FIELD, event.to_json())],
+            )
+            .await?;
+        Ok(id)
+    }
+}
