@@ -61,6 +61,14 @@ pub fn build_live_args(
         &[
             "-hide_banner",
             "-y",
+            // Start after 0.5 s of probing instead of the default 5 s, and do not buffer input
+            // packets beyond what decoding needs: both are latency a live viewer would see.
+            "-fflags",
+            "nobuffer",
+            "-probesize",
+            "500000",
+            "-analyzeduration",
+            "500000",
             "-rw_timeout",
             &timeout_us,
             "-i",
@@ -480,7 +488,7 @@ mod tests {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
         let joined = args.join(" ");
-        assert!(joined.starts_with("-hide_banner -y -rw_timeout 30000000 -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
+        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
         for want in [
             "-tune zerolatency",
             "-g 60 -keyint_min 60 -sc_threshold 0 -r 30",

@@ -283,6 +283,7 @@ fn live_end_to_end(
         // frame (segment PROGRAM-DATE-TIME + the durations of its parts so far).
         let mut offset = 0.0;
         let mut current = None;
+        let mut per_segment: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
         for ((msn, _), (duration, at_ms)) in &parts {
             if current != Some(*msn) {
                 current = Some(*msn);
@@ -291,9 +292,13 @@ fn live_end_to_end(
             offset += duration;
             if let Some(start) = pdt.get(msn) {
                 let end_ms = *start as f64 + offset * 1000.0;
-                latencies.push(*at_ms as i64 - end_ms.round() as i64);
+                let l = *at_ms as i64 - end_ms.round() as i64;
+                latencies.push(l);
+                per_segment.entry(*msn).or_insert_with(Vec::new).push(l);
             }
         }
+
+        eprintln!("{rendition} part announce latency (ms) by segment: {per_segment:?}");
 
         // The final playlist in the store: ENDLIST, every segment, valid.
         let index = get_text(
