@@ -123,6 +123,17 @@ async fn push(
             stream
         }
         Attached::Resumed(stream) => {
+            // The transcoder watches this count to mark a discontinuity. Best effort: the
+            // stream goes on without the tag if Redis is slow.
+            if let Err(e) = with_timeout(app.queue.set_live_publishes(
+                &stream.video_id,
+                stream.version,
+                stream.publishes(),
+            ))
+            .await
+            {
+                tracing::warn!(key, error = %e, "cannot record the live reconnect");
+            }
             tracing::info!(
                 key, video = %stream.video_id, version = stream.version,
                 publishes = stream.publishes(), "live publisher reconnected; stream continues"

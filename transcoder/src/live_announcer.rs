@@ -17,7 +17,8 @@
 //! `EXT-X-PROGRAM-DATE-TIME`: `anchor_ms` (the wall-clock time the publisher began, i.e. when
 //! the ingest queued the job) plus the media time of the segment's first frame. The difference
 //! between a part's announce time and the date of its last frame is the glass-to-announce
-//! latency of the pipeline.
+//! latency of the pipeline. After a reconnect the encoder's timeline continues while the wall
+//! clock moved on by the gap, so the anchor moves by that gap (the lag seen before it is kept).
 
 use bytes::Bytes;
 use ringcast_common::keys;
@@ -56,6 +57,8 @@ pub struct LiveAnnouncer {
     segments_done: u32,
     last_msn: Option<u64>,
     ended: bool,
+    /// Wall clock minus the date of the last part's end when it was cut (ms).
+    last_lag_ms: Option<i64>,
 }
 
 impl LiveAnnouncer {
@@ -71,6 +74,7 @@ impl LiveAnnouncer {
             segments_done: 0,
             last_msn: None,
             ended: false,
+            last_lag_ms: None,
         }
     }
 
@@ -125,10 +129,19 @@ impl LiveAnnouncer {
                 out.push(Action::Announce(start));
             }
             LiveCut::Part(p) => {
+                let lag = now_ms as i64 - self.date_ms(p.start + p.duration) as i64;
                 if p.index == 0 && self.discontinuity_pending && self.last_msn.is_some() {
                     self.discontinuity_pending = false;
+                    // The encoder's timeline went on across the reconnect but the wall clock
+                    // did not wait: move the dates by the gap, keeping the lag seen before it.
+                    if let Some(before) = self.last_lag_ms {
+                        if lag > before {
+                            self.anchor_ms += (lag - before) as u64;
+                        }
+                    }
                     self.announce(&mut out, LiveEvent::Discontinuity { next_msn: p.msn });
                 }
+                self.last_lag_ms = Some(now_ms as i64 - self.date_ms(p.start + p.duration) as i64);
                 out.push(Action::Put {
                     file: keys::part_name(p.msn, p.index),
                     data: p.data,
@@ -325,6 +338,34 @@ mod tests {
         assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
         assert!(text.contains("#EXT-X-DISCONTINUITY"), "{text}");
         assert_eq!(a.finish(None), vec![], "finishing twice does nothing");
+    }
+
+    #[test]
+    fn dates_move_by_the_reconnect_gap() {
+        let mut a = LiveAnnouncer::new("720p", targets(), 1_000_000, 100);
+        a.on_cut(init(), 0);
+        // Parts cut 300 ms after their last frame.
+        for i in 0..6 {
+            let end = 1_000_000 + ((f64::from(i) + 1.0) / 3.0 * 1000.0).round() as u64;
+            a.on_cut(part(0, i), end + 300);
+        }
+        a.mark_discontinuity();
+        a.on_cut(LiveCut::SegmentEnd(seg(0)), 1_002_300);
+        // The next part (media 2.0–2.33 s) comes 5 s later in wall time than the timeline says.
+        let ev = events(&a.on_cut(part(1, 0), 1_002_333 + 5_300));
+        assert!(matches!(ev[0], LiveEvent::Discontinuity { next_msn: 1 }));
+        for i in 1..6 {
+            a.on_cut(part(1, i), 0);
+        }
+        let ev = events(&a.on_cut(LiveCut::SegmentEnd(seg(1)), 0));
+        assert_eq!(
+            ev[0],
+            LiveEvent::SegmentEnd {
+                msn: 1,
+                duration: 2.0,
+                program_date_time_ms: 1_007_000
+            }
+        );
     }
 
     #[test]

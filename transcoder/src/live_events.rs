@@ -5,6 +5,7 @@
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamMaxlen;
 use redis::AsyncCommands;
+use ringcast_common::keys;
 use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 
 use crate::error::TranscodeError;
@@ -45,5 +46,15 @@ impl EventSink {
             )
             .await?;
         Ok(id)
+    }
+
+    /// Publishers the ingest has seen for this stream (`rc:live:{video}:{version}`
+    /// `publishes`); 1 until a reconnect.
+    pub async fn publishes(&self, video: &str, version: u32) -> Result<u32, TranscodeError> {
+        let mut conn = self.conn.clone();
+        let n: Option<u32> = conn
+            .hget(keys::live_stream(video, version), "publishes")
+            .await?;
+        Ok(n.unwrap_or(1))
     }
 }

@@ -175,6 +175,13 @@ pub async fn run_live(
         "live job started"
     );
 
+    let (disc_tx, disc_rx) = watch::channel(1u32);
+    let poller = tokio::spawn(watch_publishes(
+        sink.clone(),
+        job.video_id.clone(),
+        job.version,
+        disc_tx,
+    ));
     let work = WorkDir::create(&cfg.work_dir, &job.job_id)?;
     let (info_tx, info_rx) = mpsc::channel(rungs.len());
     let mut fifos: Vec<Fifo> = Vec::new();
@@ -200,6 +207,7 @@ pub async fn run_live(
             sink.clone(),
             announcer,
             info_tx.clone(),
+            disc_rx.clone(),
         ));
     }
     drop(info_tx);
@@ -255,6 +263,7 @@ pub async fn run_live(
             }
         }
     }
+    poller.abort();
     if let Err(e) = master.await {
         tracing::warn!(error = %e, "live master writer task failed");
     }
@@ -287,6 +296,7 @@ async fn live_rendition(
     sink: EventSink,
     mut announcer: LiveAnnouncer,
     info_tx: mpsc::Sender<VariantInfo>,
+    mut reconnects: watch::Receiver<u32>,
 ) -> Result<RenditionOutput, TranscodeError> {
     let name = rung.name.clone();
     let mut cutter = LiveCutter::new(&name);
@@ -307,6 +317,11 @@ async fn live_rendition(
                 break;
             }
         };
+        if reconnects.has_changed().unwrap_or(false) {
+            reconnects.borrow_and_update();
+            tracing::info!(rendition = %name, "publisher reconnected; the next segment starts a discontinuity");
+            announcer.mark_discontinuity();
+        }
         for cut in cutter.push(&chunk)? {
             if let crate::live_cutter::LiveCut::Init { data, info } = &cut {
                 if let Some(v) = info.video() {
@@ -376,6 +391,29 @@ async fn execute(
         }
     }
     Ok(())
+}
+
+/// How often the reconnect count of the stream is read.
+const RECONNECT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Watch the ingest's publisher count of the stream and pass increases on (each rendition
+/// then marks a discontinuity before its next segment). Ends when every rendition is done.
+async fn watch_publishes(sink: EventSink, video: String, version: u32, tx: watch::Sender<u32>) {
+    let mut known = 1u32;
+    loop {
+        tokio::select! {
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep(RECONNECT_POLL) => {}
+        }
+        match sink.publishes(&video, version).await {
+            Ok(n) if n > known => {
+                known = n;
+                tx.send_replace(n);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "reading the live reconnect count failed"),
+        }
+    }
 }
 
 /// Write `v/{video}/{version}/master.m3u8` then the current pointer `v/{video}/master.m3u8`

@@ -37,7 +37,7 @@ fn start_ingest(dir: &Path, store: &StoreConfig, redis_url: &str) -> (Process, S
     let store_toml = toml::to_string(store).expect("store toml");
     let cfg = format!(
         "listen = \"{addr}\"\nworkers = 2\ndata_dir = {:?}\n\
-         [live]\ngrace_secs = 1\n[live.keys]\n{KEY:?} = {VIDEO:?}\n\
+         [live]\ngrace_secs = 2\n[live.keys]\n{KEY:?} = {VIDEO:?}\n\
          [store]\n{store_toml}\n[redis]\nurl = {redis_url:?}\n",
         dir.join("spool").display().to_string()
     );
@@ -187,6 +187,7 @@ fn live_end_to_end(
     fs_root: Option<&Path>,
     dir: &Path,
     redis: &RedisServer,
+    pushes: &[u32],
 ) {
     let rt = rt();
     let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
@@ -195,36 +196,46 @@ fn live_end_to_end(
     let live_cfg = "[live]\nheights = [360, 240]\npreset = \"ultrafast\"\n";
     let mut t = start_transcoder(dir, "tc-live", &store_cfg, &redis.url, live_cfg);
 
-    // The publisher: ~10 s of 640x360 30 fps with audio, in real time, chunked PUT.
-    let mut publisher = Command::new("ffmpeg");
-    publisher
-        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
-        .arg("testsrc2=size=640x360:rate=30")
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t",
-            "10",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-        ])
-        .args([
-            "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts",
-        ])
-        .args(["-method", "PUT"])
-        .arg(format!("http://{ingest_addr}/live/{KEY}"));
-    let mut publisher = Process::spawn("publisher", publisher, dir);
+    // The publisher(s): 640x360 30 fps with audio, in real time, chunked PUT; several in a
+    // row when the stream is to see reconnects (each starts when the previous one ends, well
+    // within the ingest's grace period).
+    let publishers = std::thread::spawn({
+        let pushes = pushes.to_vec();
+        move || {
+            for (i, seconds) in pushes.into_iter().enumerate() {
+                let out = Command::new("ffmpeg")
+                    .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+                    .arg("testsrc2=size=640x360:rate=30")
+                    .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+                    .args(["-t", &seconds.to_string()])
+                    .args([
+                        "-c:v",
+                        "libx264",
+                        "-preset",
+                        "ultrafast",
+                        "-tune",
+                        "zerolatency",
+                    ])
+                    .args([
+                        "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts",
+                    ])
+                    .args(["-method", "PUT"])
+                    .arg(format!("http://{ingest_addr}/live/{KEY}"))
+                    .output()
+                    .expect("run the publisher");
+                assert!(
+                    out.status.success(),
+                    "publisher {i}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    });
 
-    let seen = tail_events(&redis.url, 1, fs_root, Duration::from_secs(90));
-    let status = publisher.terminate(Duration::from_secs(10));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "publisher: {}",
-        publisher.log_text()
-    );
+    let seen = tail_events(&redis.url, 1, fs_root, Duration::from_secs(120));
+    publishers.join().expect("publishers");
+    let total: u32 = pushes.iter().sum();
+    let reconnects = pushes.len() - 1;
 
     let mut playlists = Vec::new();
     let mut latencies = Vec::new();
@@ -269,15 +280,18 @@ fn live_end_to_end(
             playlists.push(path);
         }
         assert!(state.ended(), "{rendition} ended");
+        let expected = total as usize / 2;
         assert!(
-            (4..=6).contains(&segments),
-            "{rendition}: {segments} segments for ~10 s"
+            (expected - 1..=expected + 1 + reconnects).contains(&segments),
+            "{rendition}: {segments} segments for ~{total} s"
         );
-        assert!(
-            !events
-                .iter()
-                .any(|s| matches!(s.event, LiveEvent::Discontinuity { .. })),
-            "no reconnect, no discontinuity"
+        let discontinuities = events
+            .iter()
+            .filter(|s| matches!(s.event, LiveEvent::Discontinuity { .. }))
+            .count();
+        assert_eq!(
+            discontinuities, reconnects,
+            "one discontinuity per reconnect"
         );
         // Announce latency of each part: Redis time of its event minus the date of its last
         // frame (segment PROGRAM-DATE-TIME + the durations of its parts so far).
@@ -357,7 +371,20 @@ fn live_push_to_parts_and_events_fs_store() {
         root: root.clone(),
         ..StoreConfig::default()
     };
-    live_end_to_end(store, Some(&root), dir.path(), &redis);
+    live_end_to_end(store, Some(&root), dir.path(), &redis, &[10]);
+}
+
+/// The publisher drops after 6 s and a new one continues the stream: one discontinuity.
+#[test]
+fn live_reconnect_continues_the_stream_with_a_discontinuity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let root = dir.path().join("store");
+    let store = StoreConfig {
+        root: root.clone(),
+        ..StoreConfig::default()
+    };
+    live_end_to_end(store, Some(&root), dir.path(), &redis, &[6, 6]);
 }
 
 #[test]
@@ -365,5 +392,5 @@ fn live_push_to_parts_and_events_s3_store() {
     let dir = tempfile::tempdir().expect("tempdir");
     let redis = RedisServer::start();
     let s3 = S3Server::start();
-    live_end_to_end(s3.store_config(), None, dir.path(), &redis);
+    live_end_to_end(s3.store_config(), None, dir.path(), &redis, &[10]);
 }
