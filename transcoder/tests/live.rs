@@ -308,7 +308,7 @@ fn live_end_to_end(
                 let end_ms = *start as f64 + offset * 1000.0;
                 let l = *at_ms as i64 - end_ms.round() as i64;
                 latencies.push(l);
-                per_segment.entry(*msn).or_insert_with(Vec::new).push(l);
+                per_segment.entry(*msn).or_default().push(l);
             }
         }
 
