@@ -71,3 +71,38 @@ impl LiveIngestConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{IngestConfig, ENV_PREFIX};
+    use ringcast_common::config::load_from;
+
+    #[test]
+    fn keys_come_from_the_file_or_the_environment_and_are_checked() {
+        let env = vec![(
+            "RINGCAST_INGEST_LIVE__KEYS__DEMO".to_string(),
+            "live-demo".to_string(),
+        )];
+        let cfg: IngestConfig = load_from(None, ENV_PREFIX, env).expect("load");
+        let cfg = cfg.validated().expect("valid");
+        assert_eq!(
+            cfg.live.keys.get("demo").map(String::as_str),
+            Some("live-demo")
+        );
+        assert_eq!(cfg.live.grace(), Duration::from_secs(10));
+        let mut bad = LiveIngestConfig::default();
+        bad.keys.insert("a b".into(), "v".into());
+        assert!(bad.validate().is_err());
+        let bad = LiveIngestConfig {
+            buffer_bytes: 10,
+            ..LiveIngestConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = LiveIngestConfig {
+            pull_base_url: Some("ftp://x".into()),
+            ..LiveIngestConfig::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

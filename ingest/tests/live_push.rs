@@ -230,9 +230,23 @@ fn unknown_keys_are_refused_before_the_body_is_read() {
 
 #[test]
 fn pull_receives_exactly_the_pushed_bytes_across_a_reconnect_then_eof_after_the_grace() {
+    push_pull_reconnect(false);
+}
+
+/// The same on monoio's epoll driver (`MONOIO_FORCE_LEGACY_DRIVER=1`).
+#[test]
+fn pull_receives_exactly_the_pushed_bytes_on_the_legacy_driver() {
+    push_pull_reconnect(true);
+}
+
+fn push_pull_reconnect(legacy: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let redis = RedisServer::start();
-    let ingest = start_ingest(dir.path(), &redis.url, &live_opts(dir.path(), 4 << 20));
+    let opts = Opts {
+        legacy,
+        ..live_opts(dir.path(), 4 << 20)
+    };
+    let ingest = start_ingest(dir.path(), &redis.url, &opts);
     let queue = queue(&redis.url);
 
     let mut pushed = Vec::new();
