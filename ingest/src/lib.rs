@@ -15,6 +15,7 @@ pub mod error;
 pub mod finish;
 pub mod live_config;
 pub mod live_hub;
+pub mod live_metrics;
 pub mod live_push;
 pub mod metrics;
 pub mod response;

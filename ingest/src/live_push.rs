@@ -24,6 +24,7 @@ use ringcast_common::keys;
 use crate::connection::Conn;
 use crate::error::IngestError;
 use crate::live_hub::{Attached, LiveStream, PublishError, PullRead};
+use crate::live_metrics::LiveMetrics;
 use crate::response::Response;
 use crate::server::App;
 
@@ -119,10 +120,12 @@ async fn push(
                 hub.end_now(&stream);
                 return Err(e);
             }
+            LiveMetrics::add(&app.metrics.live.streams_started, 1);
             tracing::info!(key, video = %stream.video_id, version = stream.version, "live stream started");
             stream
         }
         Attached::Resumed(stream) => {
+            LiveMetrics::add(&app.metrics.live.reconnects, 1);
             // The transcoder watches this count to mark a discontinuity. Best effort: the
             // stream goes on without the tag if Redis is slow.
             if let Err(e) = with_timeout(app.queue.set_live_publishes(
@@ -173,7 +176,7 @@ async fn receive(
         let mut out = Vec::with_capacity(READ_MAX);
         while conn.read_chunked(&mut decoder, &mut out).await? {
             total += out.len() as u64;
-            app.metrics.bytes_received(out.len() as u64);
+            LiveMetrics::add(&app.metrics.live.bytes_received, out.len() as u64);
             stream.push(Bytes::copy_from_slice(&out));
         }
     } else {
@@ -185,7 +188,7 @@ async fn receive(
                 break;
             }
             total += n as u64;
-            app.metrics.bytes_received(n as u64);
+            LiveMetrics::add(&app.metrics.live.bytes_received, n as u64);
             stream.push(Bytes::copy_from_slice(&b[..n]));
             buf = b;
         }
@@ -278,6 +281,7 @@ async fn pull(
                 conn.write_raw(frame)
                     .await
                     .map_err(IngestError::ClientGone)?;
+                LiveMetrics::add(&app.metrics.live.bytes_pulled, len as u64);
                 offset = next;
             }
             PullRead::Wait => {
@@ -290,6 +294,7 @@ async fn pull(
                 return Ok(());
             }
             PullRead::Lagged => {
+                LiveMetrics::add(&app.metrics.live.pullers_dropped, 1);
                 // Closing without the last chunk tells the puller the stream is truncated.
                 tracing::warn!(
                     key,

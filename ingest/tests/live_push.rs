@@ -325,6 +325,20 @@ fn push_pull_reconnect(legacy: bool) {
         "EOF came {waited:?} after the disconnect, before the {GRACE_SECS} s grace period"
     );
 
+    assert_eq!(
+        ingest.metric("ringcast_ingest_live_streams_started_total"),
+        1
+    );
+    assert_eq!(ingest.metric("ringcast_ingest_live_reconnects_total"), 1);
+    assert_eq!(
+        ingest.metric("ringcast_ingest_live_bytes_received_total"),
+        pushed.len() as u64
+    );
+    assert_eq!(
+        ingest.metric("ringcast_ingest_live_bytes_pulled_total"),
+        3 * pushed.len() as u64
+    );
+
     // After the grace period the key starts a new stream: version 2, a new job.
     let mut next = Publisher::start(ingest.addr, "key1");
     next.send(b"x");
@@ -390,4 +404,5 @@ fn a_slow_puller_is_dropped_and_never_stalls_the_publisher() {
         !all.ends_with(b"0\r\n\r\n"),
         "a lagged pull must not end cleanly"
     );
+    assert!(ingest.metric("ringcast_ingest_live_pullers_dropped_total") >= 1);
 }
