@@ -57,4 +57,19 @@ impl EventSink {
             .await?;
         Ok(n.unwrap_or(1))
     }
+
+    /// Whether the rendition's event stream already has entries (the stream was started by an
+    /// earlier run of the job).
+    pub async fn started(
+        &self,
+        video: &str,
+        version: u32,
+        rendition: &str,
+    ) -> Result<bool, TranscodeError> {
+        let mut conn = self.conn.clone();
+        let len: u64 = conn
+            .xlen(events_stream_key(video, version, rendition))
+            .await?;
+        Ok(len > 0)
+    }
 }

@@ -7,8 +7,10 @@
 //! ending (the publisher's grace period is over) makes ffmpeg exit; every rendition then
 //! announces `end` and writes its final playlist.
 //!
-//! A live job runs once: a retry would restart the segment numbering under the same version.
-//! Shutdown ends the stream the same way (ffmpeg killed, `end` announced).
+//! A live job runs once: a retry would restart the segment numbering under the same version
+//! (and overwrite objects that edges cache as immutable), so a redelivered live job whose event
+//! stream already exists is refused (dead-lettered). Shutdown ends the stream the same way as
+//! the publisher leaving (ffmpeg killed, `end` announced).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -163,6 +165,19 @@ pub async fn run_live(
     let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
     let rungs = ladder::live_rungs(&live.heights);
     let sink = EventSink::connect(&cfg.redis.url, live.event_maxlen).await?;
+    // A redelivered live job (its worker died) must not start over: segment numbers would
+    // restart under the same version and overwrite objects edges cache as immutable.
+    if let Some(first) = rungs.first() {
+        if sink
+            .started(&job.video_id, job.version, &first.name)
+            .await?
+        {
+            return Err(TranscodeError::InvalidJob(format!(
+                "live stream {}/{} was already started by an earlier run; not restarting it",
+                job.video_id, job.version
+            )));
+        }
+    }
     let dest = Destination {
         store: store.clone(),
         video_id: job.video_id.clone(),

@@ -16,7 +16,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ringcast_common::config::StoreConfig;
-use ringcast_common::job::JobState;
+use ringcast_common::job::{
+    now_ms, JobState, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
+};
 use ringcast_common::keys;
 use ringcast_common::live::{
     events_stream_key, LiveConfig, LiveEvent, LiveRendition, PlaylistOpts, EVENT_FIELD,
@@ -346,6 +348,39 @@ fn live_end_to_end(
         .expect("latest job");
     let status = wait_finished(&rt, &queue, &mut t, &job_id);
     assert_eq!(status.state, JobState::Done, "{status:?}");
+
+    // The same live job delivered again (as after a worker crash) must not restart the stream.
+    let again = TranscodeJob {
+        v: JOB_SCHEMA_VERSION,
+        job_id: job_id.clone(),
+        video_id: VIDEO.into(),
+        version: 1,
+        source_key: String::new(),
+        priority: Priority::High,
+        created_ms: now_ms(),
+        live: Some(LiveSource {
+            pull_url: format!("http://{ingest_addr}/live/{KEY}/pull?token=x"),
+        }),
+    };
+    rt.block_on(queue.enqueue(&again)).expect("enqueue");
+    let status = wait_finished(&rt, &queue, &mut t, &job_id);
+    assert_eq!(status.state, JobState::Failed, "{status:?}");
+    assert!(
+        status
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("already started")),
+        "{status:?}"
+    );
+    let index = get_text(
+        &rt,
+        &store,
+        &keys::rendition_file(VIDEO, 1, RENDITIONS[0], "index.m3u8"),
+    );
+    assert!(
+        index.contains("#EXT-X-ENDLIST"),
+        "the published stream is untouched"
+    );
 
     latencies.sort_unstable();
     let n = latencies.len();
