@@ -57,8 +57,10 @@ pub struct LiveAnnouncer {
     segments_done: u32,
     last_msn: Option<u64>,
     ended: bool,
-    /// Wall clock minus the date of the last part's end when it was cut (ms).
-    last_lag_ms: Option<i64>,
+    /// Smallest wall clock minus date of a part's end (ms) in the current and the previous
+    /// segment: the pipeline's own delay, the baseline when dates move after a reconnect.
+    min_lag_cur: Option<i64>,
+    min_lag_prev: Option<i64>,
 }
 
 impl LiveAnnouncer {
@@ -74,7 +76,8 @@ impl LiveAnnouncer {
             segments_done: 0,
             last_msn: None,
             ended: false,
-            last_lag_ms: None,
+            min_lag_cur: None,
+            min_lag_prev: None,
         }
     }
 
@@ -134,14 +137,23 @@ impl LiveAnnouncer {
                     self.discontinuity_pending = false;
                     // The encoder's timeline went on across the reconnect but the wall clock
                     // did not wait: move the dates by the gap, keeping the lag seen before it.
-                    if let Some(before) = self.last_lag_ms {
+                    // The baseline is the smallest lag of the last two segments: parts cut
+                    // while the publisher was away already carry part of the gap.
+                    let before = match (self.min_lag_prev, self.min_lag_cur) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    if let Some(before) = before {
                         if lag > before {
                             self.anchor_ms += (lag - before) as u64;
                         }
                     }
+                    self.min_lag_prev = None;
+                    self.min_lag_cur = None;
                     self.announce(&mut out, LiveEvent::Discontinuity { next_msn: p.msn });
                 }
-                self.last_lag_ms = Some(now_ms as i64 - self.date_ms(p.start + p.duration) as i64);
+                let lag = now_ms as i64 - self.date_ms(p.start + p.duration) as i64;
+                self.min_lag_cur = Some(self.min_lag_cur.map_or(lag, |m| m.min(lag)));
                 out.push(Action::Put {
                     file: keys::part_name(p.msn, p.index),
                     data: p.data,
@@ -179,6 +191,7 @@ impl LiveAnnouncer {
             },
         );
         self.last_msn = Some(msn);
+        self.min_lag_prev = self.min_lag_cur.take();
         self.segments_done += 1;
         if self.segments_done % self.start_every == 0 {
             if let Some(start) = self.start.clone() {
@@ -344,10 +357,10 @@ mod tests {
     fn dates_move_by_the_reconnect_gap() {
         let mut a = LiveAnnouncer::new("720p", targets(), 1_000_000, 100);
         a.on_cut(init(), 0);
-        // Parts cut 300 ms after their last frame.
+        // Parts cut 300 ms after their last frame, the last one 1 s late (the publisher left).
         for i in 0..6 {
             let end = 1_000_000 + ((f64::from(i) + 1.0) / 3.0 * 1000.0).round() as u64;
-            a.on_cut(part(0, i), end + 300);
+            a.on_cut(part(0, i), end + if i == 5 { 1_300 } else { 300 });
         }
         a.mark_discontinuity();
         a.on_cut(LiveCut::SegmentEnd(seg(0)), 1_002_300);
