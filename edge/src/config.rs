@@ -11,6 +11,7 @@ use ringcast_common::config::{self, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EdgeError;
+use crate::live_config::LiveSettings;
 
 /// Prefix of the env vars that override config fields.
 pub const ENV_PREFIX: &str = "RINGCAST_EDGE_";
@@ -51,6 +52,8 @@ pub struct EdgeConfig {
     pub log_json: bool,
     /// The object store the edge serves from (`[store]`).
     pub store: StoreConfig,
+    /// Live LL-HLS from the Redis event streams (`[live]`).
+    pub live: LiveSettings,
 }
 
 impl Default for EdgeConfig {
@@ -67,6 +70,7 @@ impl Default for EdgeConfig {
             shutdown_grace_ms: 5_000,
             log_json: false,
             store: StoreConfig::default(),
+            live: LiveSettings::default(),
         }
     }
 }
@@ -140,7 +144,7 @@ impl EdgeConfig {
                 ));
             }
         }
-        Ok(())
+        self.live.check().map_err(EdgeError::InvalidConfig)
     }
 }
 

@@ -3,8 +3,9 @@
 //! epoll fallback), the routes under `/v/` that map request paths to object keys, the in-memory
 //! cache tier with single-flight origin fetches, the caching and content-type policy for HLS
 //! objects, `/healthz`, and `/metrics`. Protocol parsing is `ringcast_common::http` (RFC 9112);
-//! this crate only moves bytes and decides what to answer. Disk tier, LL-HLS blocking reload and
-//! purge come later.
+//! this crate only moves bytes and decides what to answer. Live LL-HLS (rfc8216bis §6.2.5–6.2.6:
+//! blocking playlist reload, delta updates, preload-hinted parts) is served from Redis event
+//! streams followed on the tokio side runtime (`live_*` modules). Disk tier and purge come later.
 //!
 //! Embedding (tests, tools): build an [`EdgeConfig`], then [`Server::start`] returns once every
 //! worker listens; [`Server::stop`] shuts it down.
@@ -15,6 +16,13 @@ pub mod connection;
 pub mod content;
 pub mod error;
 pub mod http_date;
+pub mod live_config;
+pub mod live_follow;
+pub mod live_hub;
+pub mod live_key;
+pub mod live_local;
+pub mod live_serve;
+pub mod live_tail;
 pub mod metrics;
 pub mod path;
 pub mod response;

@@ -1,6 +1,7 @@
 //! Request → response: the edge's routes.
 //!
-//! - `GET|HEAD /v/{path}` → object `v/{path}` through the memory cache (query ignored for now);
+//! - `GET|HEAD /v/{path}` → live LL-HLS playlists and held preload-hinted parts of followed
+//!   renditions (`live_serve`), otherwise object `v/{path}` through the memory cache;
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
@@ -15,6 +16,7 @@ use ringcast_common::store::ObjectStore;
 
 use crate::cache::{EntryKind, MemoryCache};
 use crate::error::EdgeError;
+use crate::live_hub::LiveHub;
 use crate::metrics::Metrics;
 use crate::path::object_key;
 use crate::response::{Response, ALLOWED_METHODS};
@@ -24,6 +26,8 @@ pub struct Shared {
     pub store: ObjectStore,
     pub cache: MemoryCache,
     pub metrics: Metrics,
+    /// Live LL-HLS: followed event streams (see `live_serve`).
+    pub live: LiveHub,
 }
 
 /// Answer one request. Never fails: errors become their JSON responses.
@@ -56,7 +60,8 @@ async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError
             .header("Cache-Control", "no-store")
             .body("text/plain; charset=utf-8", Bytes::from_static(b"ok"))),
         "/metrics" if readable => {
-            let text = shared.metrics.render(shared.cache.gauges());
+            let mut text = shared.metrics.render(shared.cache.gauges());
+            shared.live.render_metrics(&mut text);
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
                 Bytes::from(text),
@@ -67,15 +72,18 @@ async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError
             if !readable {
                 return Err(EdgeError::MethodNotAllowed);
             }
-            object(path, shared).await
+            object(path, req.query(), shared).await
         }
         _ => Err(EdgeError::NotFound),
     }
 }
 
 /// `GET|HEAD /v/{path}`.
-async fn object(path: &str, shared: &Shared) -> Result<Response, EdgeError> {
+async fn object(path: &str, query: Option<&str>, shared: &Shared) -> Result<Response, EdgeError> {
     let key = object_key(path)?;
+    if let Some(live) = crate::live_serve::serve(&key, path, query, shared).await? {
+        return Ok(live);
+    }
     let (entry, status) = shared
         .cache
         .get(&key, &shared.metrics, || shared.store.get(&key))
@@ -128,6 +136,7 @@ mod tests {
             store,
             cache: MemoryCache::new(1 << 20, d, d, d),
             metrics: Metrics::default(),
+            live: LiveHub::disabled(),
         }
     }
 

@@ -26,6 +26,7 @@ use crate::cache::MemoryCache;
 use crate::config::EdgeConfig;
 use crate::connection::{self, ConnCtx};
 use crate::error::EdgeError;
+use crate::live_hub::LiveHub;
 use crate::metrics::{Driver, Metrics};
 use crate::routes::Shared;
 
@@ -84,6 +85,7 @@ impl Server {
                 ms(cfg.origin_timeout_ms),
             ),
             metrics: Metrics::default(),
+            live: LiveHub::new(cfg.live.clone()).map_err(EdgeError::InvalidConfig)?,
         });
         let settings = WorkerSettings {
             idle_timeout: ms(cfg.idle_timeout_ms),
@@ -175,6 +177,7 @@ impl Server {
                 tracing::error!("a worker thread panicked");
             }
         }
+        self.shared.live.close();
     }
 
     /// Stop and wait.
