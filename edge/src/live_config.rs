@@ -68,7 +68,9 @@ impl LiveSettings {
             ("live.read_block_ms", self.read_block_ms),
         ] {
             if v > MAX_DURATION_MS {
-                return Err(format!("{name} must be at most {MAX_DURATION_MS} (one day)"));
+                return Err(format!(
+                    "{name} must be at most {MAX_DURATION_MS} (one day)"
+                ));
             }
         }
         Ok(())

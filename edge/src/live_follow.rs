@@ -212,7 +212,10 @@ mod tests {
         assert!(f.awaiting_start());
         assert_eq!(last(&f), (Some(0), Some(3)), "keeps what it had");
         let mut f = f;
-        assert!(matches!(f.feed(&part(3, 0)), Fed::Skipped(_)), "no replay loop");
+        assert!(
+            matches!(f.feed(&part(3, 0)), Fed::Skipped(_)),
+            "no replay loop"
+        );
         // The packager re-announces Start at the next segment: the state begins again there.
         assert_eq!(f.feed(&start(1)), Fed::Updated);
         assert!(!f.awaiting_start());

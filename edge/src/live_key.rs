@@ -233,7 +233,10 @@ mod tests {
             renditions_in_master(master),
             Some(vec!["720p".to_owned(), "360p".to_owned()])
         );
-        assert_eq!(renditions_in_master("#EXTM3U\n#EXTINF:2,\nseg0.m4s\n"), None);
+        assert_eq!(
+            renditions_in_master("#EXTM3U\n#EXTINF:2,\nseg0.m4s\n"),
+            None
+        );
         assert_eq!(report_uri("360p"), "../360p/index.m3u8");
     }
 

@@ -112,7 +112,9 @@ impl LocalTail {
 enum Slot {
     Followed(Rc<LocalTail>),
     /// No follower was running at the last look (part requests do not start one).
-    NotFollowed { until: Instant },
+    NotFollowed {
+        until: Instant,
+    },
 }
 
 thread_local! {

@@ -29,7 +29,7 @@ use ringcast_common::live::{
 use crate::cache::EntryKind;
 use crate::content;
 use crate::error::EdgeError;
-use crate::live_hub::Phase;
+use crate::live_hub::{Phase, Published};
 use crate::live_key::{
     live_cache_control, live_target, renditions_in_master, report_uri, LiveTarget, RenditionId,
 };
@@ -74,21 +74,8 @@ async fn playlist(
         return Ok(None);
     };
     lt.touch(hub);
-    // First request of a rendition: wait for the follower's probe and catch-up.
-    let deadline = Instant::now() + Duration::from_millis(hub.settings().probe_timeout_ms);
-    loop {
-        let p = lt.tail.load();
-        match &p.phase {
-            Phase::Live(_) => break,
-            Phase::NoStream | Phase::Pending => return Ok(None),
-            Phase::Probing => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || lt.tail.is_stopped() {
-                    return Ok(None);
-                }
-                lt.wait_change(p.gen, left).await;
-            }
-        }
+    if !matches!(probed(&lt, shared).await.phase, Phase::Live(_)) {
+        return Ok(None);
     }
     let q = ReloadQuery::parse(query.unwrap_or("")).map_err(|e| match e {
         ringcast_common::live::LiveError::BadRequest(m) => EdgeError::LiveBadRequest(m),
@@ -188,12 +175,26 @@ async fn sibling_states(
             continue;
         };
         sib.touch(hub);
-        let p = sib.tail.load();
+        let p = probed(&sib, shared).await;
         if let Phase::Live(s) = &p.phase {
             out.push((name.clone(), p.gen, Arc::clone(s)));
         }
     }
     out
+}
+
+/// The follower's state once its probe and catch-up are done (the first request of a rendition
+/// waits for them, at most `probe_timeout_ms`; later ones find it at once).
+async fn probed(lt: &LocalTail, shared: &Shared) -> Arc<Published> {
+    let deadline = Instant::now() + Duration::from_millis(shared.live.settings().probe_timeout_ms);
+    loop {
+        let p = lt.tail.load();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !matches!(p.phase, Phase::Probing) || left.is_zero() || lt.tail.is_stopped() {
+            return p;
+        }
+        lt.wait_change(p.gen, left).await;
+    }
 }
 
 /// The renditions listed by the version's master (cached per core for [`SIBLINGS_TTL`]).
@@ -229,7 +230,12 @@ async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<
 
 /// Holds a GET of the preload-hinted part of a followed rendition until it is announced
 /// (rfc8216bis §6.2.6); `Ok` lets the object path serve it.
-async fn hold_part(id: &RenditionId, msn: u64, part: u32, shared: &Shared) -> Result<(), EdgeError> {
+async fn hold_part(
+    id: &RenditionId,
+    msn: u64,
+    part: u32,
+    shared: &Shared,
+) -> Result<(), EdgeError> {
     let hub = &shared.live;
     let Some(lt) = local_tail(hub, id, false) else {
         return Ok(());

@@ -135,7 +135,9 @@ async fn connect(hub: &HubInner) -> Result<MultiplexedConnection, RedisError> {
     let cfg = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_millis(hub.settings.probe_timeout_ms)))
         .set_response_timeout(None);
-    client.get_multiplexed_async_connection_with_config(&cfg).await
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
 }
 
 /// A connection and the playlist window when the stream exists.
@@ -186,9 +188,9 @@ impl Following<'_> {
         let keys = [self.key.as_str()];
         let ids = [self.last_id.as_str()];
         let read = conn.xread_options::<_, _, Option<StreamReadReply>>(&keys, &ids, &opts);
-        let reply = tokio::time::timeout(limit, read)
-            .await
-            .map_err(|_| RedisError::from((redis::ErrorKind::Io, "XREAD got no answer in time")))??;
+        let reply = tokio::time::timeout(limit, read).await.map_err(|_| {
+            RedisError::from((redis::ErrorKind::Io, "XREAD got no answer in time"))
+        })??;
         let entries: Vec<StreamId> = reply
             .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
             .unwrap_or_default();
@@ -247,9 +249,9 @@ impl Following<'_> {
             "+",
             RESYNC_MAX_ENTRIES,
         );
-        let all = tokio::time::timeout(READ_SLACK, read)
-            .await
-            .map_err(|_| RedisError::from((redis::ErrorKind::Io, "XRANGE got no answer in time")))??;
+        let all = tokio::time::timeout(READ_SLACK, read).await.map_err(|_| {
+            RedisError::from((redis::ErrorKind::Io, "XRANGE got no answer in time"))
+        })??;
         let payloads: Vec<String> = all
             .ids
             .iter()
