@@ -76,6 +76,12 @@ impl Tail {
         }
     }
 
+    /// A tail nobody follows (unit tests of the wake-up path).
+    #[cfg(test)]
+    pub(crate) fn detached(id: RenditionId) -> Self {
+        Self::new(id, 0)
+    }
+
     /// The latest state (lock-free).
     pub fn load(&self) -> Arc<Published> {
         self.published.load_full()
@@ -94,11 +100,12 @@ impl Tail {
     /// A wake-up channel for one core: one message per publish, closed when the follower stops.
     pub fn subscribe(&self) -> UnboundedReceiver<()> {
         let (tx, rx) = unbounded();
-        if self.is_stopped() {
-            // Dropping `tx` closes the channel: the core sees the stop at once.
-            return rx;
+        // Checked under the lock `stop` takes, so a sender is never kept after a stop.
+        let mut subscribers = lock(&self.subscribers);
+        if !self.is_stopped() {
+            subscribers.push(tx);
         }
-        lock(&self.subscribers).push(tx);
+        // Otherwise dropping `tx` closes the channel: the core sees the stop at once.
         rx
     }
 
@@ -116,8 +123,9 @@ impl Tail {
     /// Marks the follower stopped and closes every core's channel (their requests fall back to
     /// a fresh follower or the store).
     pub(crate) fn stop(&self) {
+        let mut subscribers = lock(&self.subscribers);
         self.stopped.store(true, Relaxed);
-        lock(&self.subscribers).clear();
+        subscribers.clear();
     }
 
     pub(crate) fn touch(&self, now_ms: u64) {

@@ -82,6 +82,12 @@ pub fn live_target(key: &str) -> Option<LiveTarget> {
     ) else {
         return None;
     };
+    // The file first: segments and init segments (most requests) leave without allocating.
+    let part = if file == MEDIA_PLAYLIST {
+        None
+    } else {
+        Some(parse_part_name(file)?)
+    };
     if !is_valid_id(video) || !is_valid_id(rendition) || !is_decimal(version) {
         return None;
     }
@@ -90,11 +96,10 @@ pub fn live_target(key: &str) -> Option<LiveTarget> {
         version: version.parse().ok()?,
         rendition: rendition.to_owned(),
     };
-    if file == MEDIA_PLAYLIST {
-        return Some(LiveTarget::Playlist(id));
-    }
-    let (msn, part) = parse_part_name(file)?;
-    Some(LiveTarget::Part { id, msn, part })
+    Some(match part {
+        None => LiveTarget::Playlist(id),
+        Some((msn, part)) => LiveTarget::Part { id, msn, part },
+    })
 }
 
 /// `part{msn}.{i}.m4s` → `(msn, i)` (the inverse of `keys::part_name`, canonical digits only so

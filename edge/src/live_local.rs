@@ -182,3 +182,107 @@ fn subscribe(tail: Arc<Tail>) -> Rc<LocalTail> {
     });
     lt
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live_hub::Phase;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    fn tail() -> Arc<Tail> {
+        Arc::new(Tail::detached(RenditionId {
+            video: "v".into(),
+            version: 1,
+            rendition: "r".into(),
+        }))
+    }
+
+    #[test]
+    fn a_publish_on_another_thread_wakes_every_waiter_of_the_core() {
+        let t = tail();
+        let publisher = Arc::clone(&t);
+        let woken = block_on(async move {
+            let lt = subscribe(t);
+            let gen = lt.tail.gen();
+            let published = Arc::new(std::sync::Mutex::new(None));
+            let at = Arc::clone(&published);
+            let thread = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                *at.lock().expect("lock") = Some(Instant::now());
+                publisher.publish(Phase::Pending);
+            });
+            let waiters: Vec<_> = (0..3)
+                .map(|_| {
+                    let lt = Rc::clone(&lt);
+                    monoio::spawn(async move {
+                        let changed = lt.wait_change(gen, Duration::from_secs(5)).await;
+                        (changed, Instant::now())
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            for w in waiters {
+                out.push(w.await);
+            }
+            thread.join().expect("publisher");
+            let at = published.lock().expect("lock").expect("published");
+            out.into_iter()
+                .map(|(changed, when)| (changed, when.saturating_duration_since(at)))
+                .collect::<Vec<_>>()
+        });
+        for (changed, after) in woken {
+            assert!(changed);
+            assert!(
+                after < Duration::from_millis(20),
+                "woken {after:?} after the publish"
+            );
+        }
+    }
+
+    #[test]
+    fn waits_time_out_and_a_stop_releases_waiters() {
+        let t = tail();
+        let stopper = Arc::clone(&t);
+        block_on(async move {
+            let lt = subscribe(t);
+            let gen = lt.tail.gen();
+            assert!(!lt.wait_change(gen, Duration::from_millis(30)).await);
+            let thread = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                stopper.stop();
+            });
+            assert!(lt.wait_change(gen, Duration::from_secs(5)).await);
+            assert!(lt.tail.is_stopped());
+            thread.join().expect("stopper");
+            // A core subscribing after the stop gets a closed channel at once.
+            let late = subscribe(Arc::clone(&lt.tail));
+            assert!(late.wait_change(gen, Duration::from_secs(5)).await);
+        });
+    }
+
+    #[test]
+    fn render_cache_keeps_current_stamps() {
+        let lt = block_on(async { subscribe(tail()) });
+        lt.store_render("a".into(), 1, Bytes::from_static(b"one"));
+        assert_eq!(
+            lt.cached("a", 1).map(|(b, _)| b),
+            Some(Bytes::from_static(b"one"))
+        );
+        assert!(lt.cached("a", 2).is_none(), "another state");
+        for i in 0..RENDERS_MAX {
+            lt.store_render(format!("k{i}"), 2, Bytes::new());
+        }
+        assert!(lt.renders.borrow().len() <= RENDERS_MAX);
+        assert!(
+            lt.cached("a", 1).is_none(),
+            "stale renders are dropped when full"
+        );
+    }
+}
