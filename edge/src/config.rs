@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use ringcast_common::config::{self, StoreConfig};
+use ringcast_common::config::{self, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EdgeError;
@@ -52,6 +52,8 @@ pub struct EdgeConfig {
     pub log_json: bool,
     /// The object store the edge serves from (`[store]`).
     pub store: StoreConfig,
+    /// Redis holding the live event streams (`[redis]`; used when `live.enabled`).
+    pub redis: RedisConfig,
     /// Live LL-HLS from the Redis event streams (`[live]`).
     pub live: LiveSettings,
 }
@@ -70,6 +72,7 @@ impl Default for EdgeConfig {
             shutdown_grace_ms: 5_000,
             log_json: false,
             store: StoreConfig::default(),
+            redis: RedisConfig::default(),
             live: LiveSettings::default(),
         }
     }

@@ -1,5 +1,5 @@
-//! `[live]` section of the edge configuration: where the live event streams are and how long the
-//! edge follows them.
+//! `[live]` section of the edge configuration: how the edge follows the live event streams (the
+//! Redis holding them is `[redis]`).
 
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +12,6 @@ pub struct LiveSettings {
     /// Serve live and still-transcoding playlists from the Redis event streams. Off: every
     /// playlist comes from the object store.
     pub enabled: bool,
-    /// Redis holding the streams `rc:events:{video}:{version}:{rendition}`.
-    pub redis_url: String,
     /// Complete segments a live (sliding-window) playlist keeps.
     pub window_segments: usize,
     /// A rendition nobody asked for during this long, in milliseconds, is no longer followed.
@@ -33,7 +31,6 @@ impl Default for LiveSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            redis_url: "redis://127.0.0.1:6379/0".into(),
             window_segments: ringcast_common::live::DEFAULT_WINDOW_SEGMENTS,
             idle_stop_ms: 60_000,
             probe_ttl_ms: 1000,
@@ -46,9 +43,6 @@ impl Default for LiveSettings {
 impl LiveSettings {
     /// Values that cannot work, as a message naming the field.
     pub fn check(&self) -> Result<(), String> {
-        if self.enabled && self.redis_url.is_empty() {
-            return Err("live.redis_url must be set when live.enabled".into());
-        }
         if self.window_segments == 0 {
             return Err("live.window_segments must be positive".into());
         }
@@ -94,11 +88,5 @@ mod tests {
             ..LiveSettings::default()
         };
         assert!(bad.check().is_err_and(|m| m.contains("read_block_ms")));
-        let off = LiveSettings {
-            enabled: false,
-            redis_url: String::new(),
-            ..LiveSettings::default()
-        };
-        assert_eq!(off.check(), Ok(()));
     }
 }

@@ -172,13 +172,10 @@ pub struct LiveHub {
 impl LiveHub {
     /// A hub for `settings`; the Redis client is only built here (connections are opened by the
     /// followers).
-    pub fn new(settings: LiveSettings) -> Result<Self, String> {
+    pub fn new(settings: LiveSettings, redis_url: &str) -> Result<Self, String> {
         settings.check()?;
         let client = if settings.enabled {
-            Some(
-                redis::Client::open(settings.redis_url.as_str())
-                    .map_err(|e| format!("live.redis_url: {e}"))?,
-            )
+            Some(redis::Client::open(redis_url).map_err(|e| format!("redis.url: {e}"))?)
         } else {
             None
         };

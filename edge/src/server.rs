@@ -85,7 +85,8 @@ impl Server {
                 ms(cfg.origin_timeout_ms),
             ),
             metrics: Metrics::default(),
-            live: LiveHub::new(cfg.live.clone()).map_err(EdgeError::InvalidConfig)?,
+            live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
+                .map_err(EdgeError::InvalidConfig)?,
         });
         let settings = WorkerSettings {
             idle_timeout: ms(cfg.idle_timeout_ms),

@@ -158,7 +158,7 @@ fn setup(legacy: bool) -> Setup {
     let redis = RedisServer::start();
     let url = redis.url.clone();
     let edge = Edge::start_with(Options::new(legacy).config(move |c| {
-        c.live.redis_url = url;
+        c.redis.url = url;
         c.live.read_block_ms = 200;
     }));
     Setup { edge, redis }
