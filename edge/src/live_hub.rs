@@ -161,6 +161,8 @@ pub struct HubInner {
     epoch: Instant,
     closed: AtomicBool,
     pub stats: LiveStats,
+    /// When a failed probe last logged a warning (ms since the epoch, 0 = never).
+    pub(crate) last_probe_warn_ms: AtomicU64,
 }
 
 /// Handle to the live path's shared state (cheap to clone).
@@ -202,6 +204,7 @@ impl LiveHub {
                 epoch: Instant::now(),
                 closed: AtomicBool::new(false),
                 stats: LiveStats::default(),
+                last_probe_warn_ms: AtomicU64::new(0),
             }),
         }
     }

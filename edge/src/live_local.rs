@@ -12,6 +12,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -112,8 +113,10 @@ impl LocalTail {
 enum Slot {
     Followed(Rc<LocalTail>),
     /// No follower was running at the last look (part requests do not start one).
+    /// Valid until `until`, and while no follower has started anywhere since (`started`).
     NotFollowed {
         until: Instant,
+        started: u64,
     },
 }
 
@@ -125,9 +128,13 @@ thread_local! {
 /// (playlist requests); otherwise only join a running one (part requests).
 pub fn local_tail(hub: &LiveHub, id: &RenditionId, start: bool) -> Option<Rc<LocalTail>> {
     let now = Instant::now();
+    let started = hub.stats().followers_started.load(Relaxed);
     let found = INDEX.with_borrow(|index| match index.get(id) {
         Some(Slot::Followed(lt)) if hub.usable(&lt.tail) => Some(Some(Rc::clone(lt))),
-        Some(Slot::NotFollowed { until }) if !start && now < *until => Some(None),
+        Some(Slot::NotFollowed {
+            until,
+            started: then,
+        }) if !start && now < *until && *then == started => Some(None),
         _ => None,
     });
     if let Some(found) = found {
@@ -142,6 +149,7 @@ pub fn local_tail(hub: &LiveHub, id: &RenditionId, start: bool) -> Option<Rc<Loc
         Some(t) => Slot::Followed(subscribe(Arc::clone(t))),
         None => Slot::NotFollowed {
             until: now + Duration::from_millis(hub.settings().probe_ttl_ms),
+            started,
         },
     };
     let out = match &slot {
@@ -152,7 +160,7 @@ pub fn local_tail(hub: &LiveHub, id: &RenditionId, start: bool) -> Option<Rc<Loc
         if index.len() >= PRUNE_ABOVE {
             index.retain(|_, s| match s {
                 Slot::Followed(lt) => hub.usable(&lt.tail),
-                Slot::NotFollowed { until } => now < *until,
+                Slot::NotFollowed { until, .. } => now < *until,
             });
         }
         index.insert(id.clone(), slot);

@@ -56,7 +56,11 @@ pub async fn serve(
     match live_target(key) {
         Some(LiveTarget::Playlist(id)) => playlist(&id, path, query, shared).await,
         Some(LiveTarget::Part { id, msn, part }) => {
-            hold_part(&id, msn, part, shared).await?;
+            if hold_part(&id, msn, part, shared).await? {
+                // A request that missed the part before it was announced may have left a
+                // "not found" in the cache; the part exists now.
+                shared.cache.forget_not_found(key);
+            }
             Ok(None)
         }
         None => Ok(None),
@@ -229,16 +233,17 @@ async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<
 }
 
 /// Holds a GET of the preload-hinted part of a followed rendition until it is announced
-/// (rfc8216bis §6.2.6); `Ok` lets the object path serve it.
+/// (rfc8216bis §6.2.6); `Ok` lets the object path serve it, `Ok(true)` after the part was
+/// announced while held.
 async fn hold_part(
     id: &RenditionId,
     msn: u64,
     part: u32,
     shared: &Shared,
-) -> Result<(), EdgeError> {
+) -> Result<bool, EdgeError> {
     let hub = &shared.live;
     let Some(lt) = local_tail(hub, id, false) else {
-        return Ok(());
+        return Ok(false);
     };
     lt.touch(hub);
     let arrived = Instant::now();
@@ -246,10 +251,10 @@ async fn hold_part(
     loop {
         let p = lt.tail.load();
         let Phase::Live(state) = &p.phase else {
-            return Ok(());
+            return Ok(false);
         };
         match preload_part_ready(state, msn, part) {
-            PartStatus::Ready => return Ok(()),
+            PartStatus::Ready => return Ok(held),
             PartStatus::NotFound => return Err(EdgeError::NotFound),
             PartStatus::Pending => {
                 let left = blocking_timeout(state).saturating_sub(arrived.elapsed());
@@ -263,7 +268,7 @@ async fn hold_part(
                 }
                 lt.wait_change(p.gen, left).await;
                 if lt.tail.is_stopped() {
-                    return Ok(());
+                    return Ok(false);
                 }
             }
         }

@@ -42,6 +42,8 @@ const RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
 const READ_SLACK: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Failed probes warn at most this often (milliseconds).
+const PROBE_WARN_INTERVAL_MS: u64 = 10_000;
 
 /// `playlist_type` value of the settings hash that makes an EVENT playlist.
 pub const PLAYLIST_TYPE_EVENT: &str = "event";
@@ -63,13 +65,11 @@ async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
             return no_stream(&tail);
         }
         Ok(Err(e)) => {
-            hub.stats.redis_errors.fetch_add(1, Relaxed);
-            tracing::warn!(stream = %key, error = %e, "live probe failed; serving from the store");
+            probe_failed(&hub, &key, &e.to_string());
             return no_stream(&tail);
         }
         Err(_) => {
-            hub.stats.redis_errors.fetch_add(1, Relaxed);
-            tracing::warn!(stream = %key, "live probe timed out; serving from the store");
+            probe_failed(&hub, &key, "timed out");
             return no_stream(&tail);
         }
     };
@@ -117,6 +117,25 @@ async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
                 }
             }
         }
+    }
+}
+
+/// Counts a failed probe; warns at most once per [`PROBE_WARN_INTERVAL_MS`] (every VOD
+/// rendition probes while Redis is down).
+fn probe_failed(hub: &HubInner, key: &str, error: &str) {
+    hub.stats.redis_errors.fetch_add(1, Relaxed);
+    let now = hub.now_ms().max(1);
+    let last = hub.last_probe_warn_ms.load(Relaxed);
+    let due = last == 0 || now.saturating_sub(last) >= PROBE_WARN_INTERVAL_MS;
+    if due
+        && hub
+            .last_probe_warn_ms
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(stream = %key, error = %error, "live probe failed; serving from the store");
+    } else {
+        tracing::debug!(stream = %key, error = %error, "live probe failed");
     }
 }
 

@@ -336,7 +336,7 @@ fn blocking_reload_wakes_within_20ms(legacy: bool) {
     let mut latencies = Vec::new();
     let mut bodies = Vec::new();
     let mut blocked = edge.counter(BLOCKED);
-    for msn in 1..16u64 {
+    for msn in 1..51u64 {
         for part in 0..PARTS_PER_SEGMENT {
             let target = format!("{}?_HLS_msn={msn}&_HLS_part={part}", playlist_path("720p"));
             let waiter = spawn_get(&edge, target);
@@ -419,6 +419,10 @@ fn preload_hinted_part_is_held_then_sent_in_full(legacy: bool) {
     pk.start("720p");
     pk.segment("720p", 0);
     pk.part("720p", 1, 0);
+    // Before any playlist request nothing follows the rendition: the store answers, and its
+    // "not found" is remembered (not_found_ttl_ms)...
+    let early = edge.get(&format!("/v/{VIDEO}/1/720p/part1.1.m4s"));
+    assert_eq!(early.status, 404);
     let text = assert_playlist(&edge.get(&playlist_path("720p")));
     assert!(
         text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part1.1.m4s\""),
@@ -441,6 +445,7 @@ fn preload_hinted_part_is_held_then_sent_in_full(legacy: bool) {
     let t0 = Instant::now();
     pk.announce_part("720p", 1, 1);
     let (r, t1) = waiter.join().expect("waiter");
+    // ... which the announcement overrides.
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.body, body, "the whole part");
     assert_eq!(r.header("content-type"), Some("video/iso.segment"));
