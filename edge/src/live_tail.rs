@@ -8,7 +8,8 @@
 //!   whether the playlist is an EVENT playlist (a VOD packaged while it transcodes: every
 //!   segment is kept) or a live sliding window.
 //! - Catch-up: `XREAD COUNT` without `BLOCK` from `0` until the stream is exhausted, then one
-//!   publish; a stream without a usable `Start` yet publishes [`Phase::Pending`].
+//!   publish (none before: a partial state would look like a stale live edge); a stream without
+//!   a usable `Start` yet publishes [`Phase::Pending`].
 //! - Tailing: `XREAD COUNT BLOCK read_block_ms` from the last entry id; each batch is applied
 //!   and published at once (one entry per batch while live), so a waiting request is woken as
 //!   soon as Redis delivers the entry.
@@ -81,6 +82,7 @@ async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
         follower: Follower::new(config),
         last_id: "0-0".to_owned(),
         last_resync: None,
+        dirty: false,
     };
     let mut backoff = BACKOFF_MIN;
     let mut caught_up = false;
@@ -94,21 +96,19 @@ async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
         match f.read_batch(&mut conn, block).await {
             Ok(n) => {
                 backoff = BACKOFF_MIN;
-                if !caught_up && n < READ_COUNT {
-                    caught_up = true;
-                    if f.follower.state().is_none() {
-                        tail.publish(Phase::Pending);
-                    }
+                // Nothing is published during the catch-up: a first request must not get the
+                // state of the stream's first batch as the live edge.
+                caught_up |= n < READ_COUNT;
+                if caught_up {
+                    f.publish();
                 }
             }
             Err(e) => {
                 hub.stats.redis_errors.fetch_add(1, Relaxed);
                 tracing::warn!(stream = %f.key, error = %e, "live event read failed; reconnecting");
-                if !caught_up && f.follower.state().is_none() {
-                    // Never leave first requests waiting on a follower that cannot read.
-                    tail.publish(Phase::Pending);
-                    caught_up = true;
-                }
+                // Never leave first requests waiting on a follower that cannot read.
+                caught_up = true;
+                f.publish();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
                 match connect(&hub).await {
@@ -189,11 +189,26 @@ struct Following<'a> {
     follower: Follower,
     last_id: String,
     last_resync: Option<Instant>,
+    /// The follower changed since the last publish.
+    dirty: bool,
 }
 
 impl Following<'_> {
-    /// One `XREAD` (blocking when `block` is given), applied and published. Returns the number
-    /// of entries read.
+    /// Publishes the state if it changed; a stream without a usable `Start` yet is
+    /// [`Phase::Pending`] (published once, so that first requests stop waiting).
+    fn publish(&mut self) {
+        match self.follower.state() {
+            Some(state) if self.dirty => self.tail.publish(Phase::Live(Arc::new(state.clone()))),
+            None if matches!(self.tail.load().phase, Phase::Probing) => {
+                self.tail.publish(Phase::Pending);
+            }
+            _ => {}
+        }
+        self.dirty = false;
+    }
+
+    /// One `XREAD` (blocking when `block` is given), applied to the follower (see
+    /// [`Following::publish`]). Returns the number of entries read.
     async fn read_batch(
         &mut self,
         conn: &mut MultiplexedConnection,
@@ -214,7 +229,6 @@ impl Following<'_> {
             .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
             .unwrap_or_default();
         let n = entries.len();
-        let mut changed = false;
         for entry in entries {
             self.last_id.clone_from(&entry.id);
             let payload: Option<String> = entry.get(EVENT_FIELD);
@@ -224,7 +238,7 @@ impl Following<'_> {
             };
             match fed {
                 Fed::Updated => {
-                    changed = true;
+                    self.dirty = true;
                     self.hub.stats.events_applied.fetch_add(1, Relaxed);
                 }
                 Fed::Unchanged => {}
@@ -235,15 +249,10 @@ impl Following<'_> {
                 Fed::Resync(e) => {
                     tracing::warn!(stream = %self.key, id = %entry.id, error = %e, "live events lost; re-reading the stream");
                     self.resync(conn).await?;
-                    changed = true;
+                    self.dirty = true;
                     // The re-read covered the rest of this batch.
                     break;
                 }
-            }
-        }
-        if changed {
-            if let Some(state) = self.follower.state() {
-                self.tail.publish(Phase::Live(Arc::new(state.clone())));
             }
         }
         Ok(n)
