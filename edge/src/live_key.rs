@@ -28,9 +28,20 @@ impl RenditionId {
         events_stream_key(&self.video, self.version, &self.rendition)
     }
 
-    /// Object key of the versioned master that lists the sibling renditions.
-    pub fn master_key(&self) -> String {
-        ringcast_common::keys::version_master(&self.video, self.version)
+    /// Masters that may list the sibling renditions, in the order to try them: the versioned
+    /// master (variant URIs `{rendition}/index.m3u8`), then the video's current master
+    /// (`{version}/{rendition}/index.m3u8`, ADR 0001), with the variant prefix of each.
+    pub fn master_keys(&self) -> [(String, String); 2] {
+        [
+            (
+                ringcast_common::keys::version_master(&self.video, self.version),
+                String::new(),
+            ),
+            (
+                ringcast_common::keys::current_master(&self.video),
+                format!("{}/", self.version),
+            ),
+        ]
     }
 
     /// The same video and version, another rendition.
@@ -123,20 +134,21 @@ fn is_canonical(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
 }
 
-/// Rendition names listed by a versioned master whose variant URIs are `{rendition}/index.m3u8`
-/// (the layout the packagers write); other URIs are ignored. `None` when the text is not a master.
-pub fn renditions_in_master(text: &str) -> Option<Vec<String>> {
+/// Rendition names listed by a master whose variant URIs are `{prefix}{rendition}/index.m3u8`
+/// (the layout the packagers write); other URIs are ignored. `None` when the text is not a
+/// master or lists no such rendition.
+pub fn renditions_in_master(text: &str, prefix: &str) -> Option<Vec<String>> {
     let master = parse_master(text).ok()?;
     let mut out: Vec<String> = master
         .variants
         .iter()
         .filter_map(|v| {
-            let (rendition, file) = v.uri.split_once('/')?;
+            let (rendition, file) = v.uri.strip_prefix(prefix)?.split_once('/')?;
             (file == MEDIA_PLAYLIST && is_valid_id(rendition)).then(|| rendition.to_owned())
         })
         .collect();
     out.dedup();
-    Some(out)
+    (!out.is_empty()).then_some(out)
 }
 
 /// URI of a sibling's media playlist relative to this rendition's playlist
@@ -198,7 +210,15 @@ mod tests {
             })
         );
         assert_eq!(id("abc", 2, "720p").stream_key(), "rc:events:abc:2:720p");
-        assert_eq!(id("abc", 2, "720p").master_key(), "v/abc/2/master.m3u8");
+        let [(versioned, none), (current, prefix)] = id("abc", 2, "720p").master_keys();
+        assert_eq!(
+            (versioned.as_str(), none.as_str()),
+            ("v/abc/2/master.m3u8", "")
+        );
+        assert_eq!(
+            (current.as_str(), prefix.as_str()),
+            ("v/abc/master.m3u8", "2/")
+        );
         assert_eq!(id("abc", 2, "720p").settings_key(), "rc:live:abc:2");
     }
 
@@ -235,13 +255,22 @@ mod tests {
             #EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\n360p/index.m3u8\n\
             #EXT-X-STREAM-INF:BANDWIDTH=100000\nhttp://elsewhere/x.m3u8\n";
         assert_eq!(
-            renditions_in_master(master),
+            renditions_in_master(master, ""),
             Some(vec!["720p".to_owned(), "360p".to_owned()])
         );
         assert_eq!(
-            renditions_in_master("#EXTM3U\n#EXTINF:2,\nseg0.m4s\n"),
+            renditions_in_master("#EXTM3U\n#EXTINF:2,\nseg0.m4s\n", ""),
             None
         );
+        // The current master points into a version.
+        let current = master
+            .replace("720p/", "2/720p/")
+            .replace("360p/", "3/360p/");
+        assert_eq!(
+            renditions_in_master(&current, "2/"),
+            Some(vec!["720p".to_owned()])
+        );
+        assert_eq!(renditions_in_master(&current, "4/"), None);
         assert_eq!(report_uri("360p"), "../360p/index.m3u8");
     }
 

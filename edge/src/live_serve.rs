@@ -201,7 +201,8 @@ async fn probed(lt: &LocalTail, shared: &Shared) -> Arc<Published> {
     }
 }
 
-/// The renditions listed by the version's master (cached per core for [`SIBLINGS_TTL`]).
+/// The renditions listed by the version's master, or else by the video's current master when it
+/// points at this version (cached per core for [`SIBLINGS_TTL`]).
 async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<Vec<String>> {
     let now = Instant::now();
     if let Some(s) = lt.siblings.borrow().as_ref() {
@@ -209,17 +210,22 @@ async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<
             return Rc::clone(&s.names);
         }
     }
-    let key = id.master_key();
-    let fetched = shared
-        .cache
-        .get(&key, &shared.metrics, || shared.store.get(&key))
-        .await;
-    let names = match fetched {
-        Ok((entry, _)) if entry.kind == EntryKind::Object => std::str::from_utf8(&entry.body)
-            .ok()
-            .and_then(renditions_in_master),
-        _ => None,
-    };
+    let mut names = None;
+    for (key, prefix) in id.master_keys() {
+        let fetched = shared
+            .cache
+            .get(&key, &shared.metrics, || shared.store.get(&key))
+            .await;
+        names = match fetched {
+            Ok((entry, _)) if entry.kind == EntryKind::Object => std::str::from_utf8(&entry.body)
+                .ok()
+                .and_then(|text| renditions_in_master(text, &prefix)),
+            _ => None,
+        };
+        if names.is_some() {
+            break;
+        }
+    }
     let (names, ttl) = match names {
         Some(n) => (n, SIBLINGS_TTL),
         None => (Vec::new(), SIBLINGS_RETRY),
