@@ -72,14 +72,6 @@ pub enum LiveTarget {
     },
 }
 
-impl LiveTarget {
-    pub fn id(&self) -> &RenditionId {
-        match self {
-            LiveTarget::Playlist(id) | LiveTarget::Part { id, .. } => id,
-        }
-    }
-}
-
 /// Classifies an (already validated) object key; `None` for everything else.
 pub fn live_target(key: &str) -> Option<LiveTarget> {
     let mut it = key.split('/');

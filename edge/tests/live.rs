@@ -132,6 +132,15 @@ impl<'a> Packager<'a> {
         self.segment_end(rendition, msn);
     }
 
+    /// A one-rendition (`720p`) stream: its master, `Start` and `segments` complete segments.
+    fn begin(&mut self, segments: u64) {
+        self.master(&["720p"]);
+        self.start("720p");
+        for msn in 0..segments {
+            self.segment("720p", msn);
+        }
+    }
+
     fn master(&self, renditions: &[&str]) {
         let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
         for (i, r) in renditions.iter().enumerate() {
@@ -324,9 +333,7 @@ fn serves_live_playlists_that_pass_hls_parser(legacy: bool) {
 fn blocking_reload_wakes_within_20ms(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
-    pk.master(&["720p"]);
-    pk.start("720p");
-    pk.segment("720p", 0);
+    pk.begin(1);
     assert_playlist(&edge.get(&playlist_path("720p")));
 
     let mut latencies = Vec::new();
@@ -380,9 +387,7 @@ fn blocking_reload_wakes_within_20ms(legacy: bool) {
 fn identical_blocking_requests_coalesce(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
-    pk.master(&["720p"]);
-    pk.start("720p");
-    pk.segment("720p", 0);
+    pk.begin(1);
     assert_playlist(&edge.get(&playlist_path("720p")));
     let (blocked, renders) = (edge.counter(BLOCKED), edge.counter(RENDERS));
     const N: u64 = 12;
@@ -418,9 +423,7 @@ fn identical_blocking_requests_coalesce(legacy: bool) {
 fn preload_hinted_part_is_held_then_sent_in_full(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
-    pk.master(&["720p"]);
-    pk.start("720p");
-    pk.segment("720p", 0);
+    pk.begin(1);
     pk.part("720p", 1, 0);
     // Before any playlist request nothing follows the rendition: the store answers, and its
     // "not found" is remembered (not_found_ttl_ms)...
@@ -466,9 +469,7 @@ fn preload_hinted_part_is_held_then_sent_in_full(legacy: bool) {
 fn bad_requests_and_timeouts(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
-    pk.master(&["720p"]);
-    pk.start("720p");
-    pk.segment("720p", 0);
+    pk.begin(1);
     pk.part("720p", 1, 0);
     let path = playlist_path("720p");
     for q in [
@@ -500,11 +501,7 @@ fn bad_requests_and_timeouts(legacy: bool) {
 fn delta_updates_endlist_and_event_playlists(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
-    pk.master(&["720p"]);
-    pk.start("720p");
-    for msn in 0..10 {
-        pk.segment("720p", msn);
-    }
+    pk.begin(10);
     pk.part("720p", 10, 0);
     let path = playlist_path("720p");
     let full = assert_playlist(&edge.get(&path));
@@ -600,11 +597,7 @@ fn vod_without_stream_comes_from_the_store(legacy: bool) {
 fn joins_trimmed_streams_and_survives_redis_disconnects(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
-    pk.master(&["720p"]);
-    pk.start("720p");
-    for msn in 0..3 {
-        pk.segment("720p", msn);
-    }
+    pk.begin(3);
     // The stream was trimmed before this edge saw it: no Start left.
     let _: u64 = redis::cmd("XTRIM")
         .arg(events_stream_key(VIDEO, 1, "720p"))
