@@ -685,6 +685,38 @@ fn joins_trimmed_streams_and_survives_redis_disconnects(legacy: bool) {
     assert!(edge.counter("ringcast_edge_live_followers_started_total") >= 1);
 }
 
+fn idle_followers_stop_and_start_again(legacy: bool) {
+    let redis = RedisServer::start();
+    let url = redis.url.clone();
+    let edge = Edge::start_with(Options::new(legacy).config(move |c| {
+        c.redis.url = url;
+        c.live.read_block_ms = 50;
+        c.live.idle_stop_ms = 300;
+    }));
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(2);
+    let path = playlist_path("720p");
+    assert!(assert_playlist(&edge.get(&path)).contains("seg1.m4s"));
+    assert_eq!(edge.counter("ringcast_edge_live_renditions"), 1);
+    let started = edge.counter("ringcast_edge_live_followers_started_total");
+    wait_until(Duration::from_secs(5), "idle follower stopped", || {
+        edge.counter("ringcast_edge_live_followers_stopped_total") >= 1
+    });
+    assert_eq!(edge.counter("ringcast_edge_live_renditions"), 0);
+    // Events keep coming while nobody follows; the next request starts a follower that reads
+    // the stream from its beginning.
+    pk.segment("720p", 2);
+    let text = assert_playlist(&edge.get(&path));
+    assert!(
+        text.contains("seg0.m4s") && text.contains("seg2.m4s"),
+        "{text}"
+    );
+    assert_eq!(
+        edge.counter("ringcast_edge_live_followers_started_total"),
+        started + 1
+    );
+}
+
 both_drivers!(
     serves_live_playlists_that_pass_hls_parser,
     blocking_reload_wakes_within_20ms,
@@ -694,4 +726,5 @@ both_drivers!(
     delta_updates_endlist_and_event_playlists,
     vod_without_stream_comes_from_the_store,
     joins_trimmed_streams_and_survives_redis_disconnects,
+    idle_followers_stop_and_start_again,
 );
