@@ -171,6 +171,9 @@ async fn sibling_states(
     id: &RenditionId,
     shared: &Shared,
 ) -> Vec<(String, u64, Arc<LiveRendition>)> {
+    // The first render on this core waits for the siblings' probes so its reports are complete;
+    // later ones never wait (a sibling without a stream is probed again every probe_ttl_ms).
+    let first = lt.siblings.borrow().is_none();
     let names = sibling_names(lt, id, shared).await;
     let hub = &shared.live;
     let mut out = Vec::with_capacity(names.len());
@@ -179,7 +182,11 @@ async fn sibling_states(
             continue;
         };
         sib.touch(hub);
-        let p = probed(&sib, shared).await;
+        let p = if first {
+            probed(&sib, shared).await
+        } else {
+            sib.tail.load()
+        };
         if let Phase::Live(s) = &p.phase {
             out.push((name.clone(), p.gen, Arc::clone(s)));
         }
