@@ -37,10 +37,11 @@ pub struct Rendered {
     pub at: Instant,
 }
 
-/// The renditions of the version, from its master, refreshed now and then.
+/// The renditions of the version, from its master.
 pub struct Siblings {
     pub names: Rc<Vec<String>>,
-    pub refresh_at: Instant,
+    /// When to look for the master again (`None`: found, kept).
+    pub refresh_at: Option<Instant>,
 }
 
 /// A core's handle on one followed rendition.

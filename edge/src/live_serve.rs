@@ -37,9 +37,8 @@ use crate::live_local::{local_tail, LocalTail, Siblings};
 use crate::response::Response;
 use crate::routes::Shared;
 
-/// How long a version's rendition list (from its master) is reused.
-const SIBLINGS_TTL: Duration = Duration::from_secs(5);
-/// ... and how soon a missing master is looked for again.
+/// How soon a missing master is looked for again. A found rendition list is kept: a version's
+/// master is written once, and re-reading it would put an origin fetch on the wake-up path.
 const SIBLINGS_RETRY: Duration = Duration::from_secs(1);
 
 /// The live answer for object `key` requested as `path?query`, or `None` to serve the object
@@ -209,11 +208,11 @@ async fn probed(lt: &LocalTail, shared: &Shared) -> Arc<Published> {
 }
 
 /// The renditions listed by the version's master, or else by the video's current master when it
-/// points at this version (cached per core for [`SIBLINGS_TTL`]).
+/// points at this version (kept per core once found, see [`SIBLINGS_RETRY`]).
 async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<Vec<String>> {
     let now = Instant::now();
     if let Some(s) = lt.siblings.borrow().as_ref() {
-        if now < s.refresh_at {
+        if s.refresh_at.is_none_or(|at| now < at) {
             return Rc::clone(&s.names);
         }
     }
@@ -233,14 +232,15 @@ async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<
             break;
         }
     }
-    let (names, ttl) = match names {
-        Some(n) => (n, SIBLINGS_TTL),
-        None => (Vec::new(), SIBLINGS_RETRY),
+    let refresh_at = if names.is_some() {
+        None
+    } else {
+        Some(now + SIBLINGS_RETRY)
     };
-    let names = Rc::new(names);
+    let names = Rc::new(names.unwrap_or_default());
     *lt.siblings.borrow_mut() = Some(Siblings {
         names: Rc::clone(&names),
-        refresh_at: now + ttl,
+        refresh_at,
     });
     names
 }
