@@ -83,7 +83,6 @@ stack_start() {
       export "RINGCAST_${svc}_STORE__ROOT=$dir/store"
     fi
   done
-  unset RINGCAST_EDGE_REDIS__URL  # the edge needs no Redis for VOD
   export RINGCAST_INGEST_DATA_DIR="$dir/ingest" RINGCAST_TRANSCODER_WORK_DIR="$dir/transcoder"
   start "$dir" ingest "$BIN/ringcast-ingest" --listen "127.0.0.1:$INGEST_PORT"
   [ "$with_transcoder" = no-transcoder ] || transcoder_start "$dir"

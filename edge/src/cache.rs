@@ -270,6 +270,13 @@ impl MemoryCache {
         removed.into_inner()
     }
 
+    /// Drops a remembered "not found" for `key` (an object the edge now knows exists, e.g. a live
+    /// part announced after an early request missed it).
+    pub fn forget_not_found(&self, key: &str) {
+        self.entries
+            .remove_if(key, |e| e.kind == EntryKind::NotFound);
+    }
+
     /// Current size, for `/metrics`.
     pub fn gauges(&self) -> Gauges {
         Gauges {

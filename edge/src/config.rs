@@ -7,12 +7,13 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use ringcast_common::config::{self, StoreConfig};
+use ringcast_common::config::{self, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::access_control::SignedUrlConfig;
 use crate::access_log::AccessLog;
 use crate::error::EdgeError;
+use crate::live_config::LiveSettings;
 
 /// Prefix of the env vars that override config fields.
 pub const ENV_PREFIX: &str = "RINGCAST_EDGE_";
@@ -63,6 +64,10 @@ pub struct EdgeConfig {
     pub signed_urls: SignedUrlConfig,
     /// The object store the edge serves from (`[store]`).
     pub store: StoreConfig,
+    /// Redis holding the live event streams (`[redis]`; used when `live.enabled`).
+    pub redis: RedisConfig,
+    /// Live LL-HLS from the Redis event streams (`[live]`).
+    pub live: LiveSettings,
 }
 
 impl Default for EdgeConfig {
@@ -84,6 +89,8 @@ impl Default for EdgeConfig {
             access_log: AccessLog::default(),
             signed_urls: SignedUrlConfig::default(),
             store: StoreConfig::default(),
+            redis: RedisConfig::default(),
+            live: LiveSettings::default(),
         }
     }
 }
@@ -171,7 +178,7 @@ impl EdgeConfig {
                 ));
             }
         }
-        Ok(())
+        self.live.check().map_err(EdgeError::InvalidConfig)
     }
 }
 

@@ -59,6 +59,12 @@ pub enum EdgeError {
     /// The worker already serves its maximum number of connections.
     #[error("too many connections, retry later")]
     TooManyConnections,
+    /// A malformed live playlist request (`_HLS_` directives, rfc8216bis §6.2.5.2).
+    #[error("{0}")]
+    LiveBadRequest(String),
+    /// A blocked live request timed out (three target durations) or its follower stopped.
+    #[error("the requested part or segment did not become available in time")]
+    LiveUnavailable,
     /// The origin (object store) failed.
     #[error("origin fetch failed: {0}")]
     Origin(#[source] StoreError),
@@ -95,7 +101,8 @@ impl EdgeError {
     pub fn status(&self) -> u16 {
         match self {
             EdgeError::Http(e) => e.status(),
-            EdgeError::BadPath(_) => 400,
+            EdgeError::BadPath(_) | EdgeError::LiveBadRequest(_) => 400,
+            EdgeError::LiveUnavailable => 503,
             EdgeError::NotFound => 404,
             EdgeError::MethodNotAllowed => 405,
             EdgeError::HeaderTimeout => 408,
@@ -129,6 +136,8 @@ impl EdgeError {
                 _ => "bad_request",
             },
             EdgeError::BadPath(_) => "bad_path",
+            EdgeError::LiveBadRequest(_) => "bad_request",
+            EdgeError::LiveUnavailable => "unavailable",
             EdgeError::NotFound => "not_found",
             EdgeError::MethodNotAllowed => "method_not_allowed",
             EdgeError::HeaderTimeout => "request_timeout",
@@ -156,6 +165,7 @@ impl EdgeError {
             EdgeError::OriginTimeout => "the origin did not answer in time".to_string(),
             EdgeError::NotImplemented(_) => "method not implemented".to_string(),
             EdgeError::TooManyConnections => self.to_string(),
+            EdgeError::LiveUnavailable => EdgeError::LiveUnavailable.to_string(),
             e if e.status() >= 500 => "internal error".to_string(),
             e => e.to_string(),
         }

@@ -5,7 +5,9 @@
 //! objects, `/healthz`, and `/metrics`. Protocol parsing is `ringcast_common::http` (RFC 9112);
 //! this crate only moves bytes and decides what to answer: ranges, conditionals and gzip per
 //! object ([`representation`]), purge ([`purge`]), admin key and signed playback URLs
-//! ([`access_control`]), the JSON access log ([`access_log`]).
+//! ([`access_control`]), the JSON access log ([`access_log`]). Live LL-HLS (rfc8216bis
+//! §6.2.5–6.2.6: blocking playlist reload, delta updates, preload-hinted parts) is served from
+//! Redis event streams followed on the tokio side runtime (`live_*` modules).
 //!
 //! Embedding (tests, tools): build an [`EdgeConfig`], then [`Server::start`] returns once every
 //! worker listens; [`Server::stop`] shuts it down.
@@ -18,6 +20,13 @@ pub mod connection;
 pub mod content;
 pub mod error;
 pub mod http_date;
+pub mod live_config;
+pub mod live_follow;
+pub mod live_hub;
+pub mod live_key;
+pub mod live_local;
+pub mod live_serve;
+pub mod live_tail;
 pub mod metrics;
 pub mod path;
 pub mod purge;

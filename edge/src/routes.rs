@@ -6,6 +6,8 @@
 //! - `GET|HEAD /s/{exp}/{len}/{sig}/v/{path}` → the same object through a path-token signature;
 //! - `POST /purge`, `DELETE /v/{key}`, `DELETE /v/{prefix}*` → purge ([`crate::purge`]), when an
 //!   admin key is configured (without one, DELETE stays 405 and `POST /purge` is 403);
+//! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
+//!   by `live_serve` before the object path (under either URL form);
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
@@ -21,6 +23,7 @@ use ringcast_common::store::ObjectStore;
 use crate::access_control::Access;
 use crate::cache::{EntryKind, MemoryCache};
 use crate::error::EdgeError;
+use crate::live_hub::LiveHub;
 use crate::metrics::Metrics;
 use crate::path::object_key;
 use crate::response::{Response, ALLOWED_METHODS};
@@ -33,6 +36,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Admin key and signed-URL secret.
     pub access: Access,
+    /// Live LL-HLS: followed event streams (see `live_serve`).
+    pub live: LiveHub,
 }
 
 /// Whether the connection should read the request body and pass it to [`handle_with_body`]
@@ -76,7 +81,8 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             .header("Cache-Control", "no-store")
             .body("text/plain; charset=utf-8", Bytes::from_static(b"ok"))),
         "/metrics" if readable => {
-            let text = shared.metrics.render(shared.cache.gauges());
+            let mut text = shared.metrics.render(shared.cache.gauges());
+            shared.live.render_metrics(&mut text);
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
                 Bytes::from(text),
@@ -112,6 +118,9 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
 /// `GET|HEAD /v/{path}`.
 async fn object(req: &RequestHead, path: &str, shared: &Shared) -> Result<Response, EdgeError> {
     let key = object_key(path)?;
+    if let Some(live) = crate::live_serve::serve(&key, path, req.query(), shared).await? {
+        return Ok(live);
+    }
     let (entry, status) = shared
         .cache
         .get(&key, &shared.metrics, || shared.store.get(&key))
@@ -161,6 +170,7 @@ mod tests {
             cache: MemoryCache::new(1 << 20, d, d, d),
             metrics: Metrics::default(),
             access: Access::default(),
+            live: LiveHub::disabled(),
         }
     }
 

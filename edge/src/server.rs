@@ -28,6 +28,7 @@ use crate::cache::MemoryCache;
 use crate::config::EdgeConfig;
 use crate::connection::{self, ConnCtx};
 use crate::error::EdgeError;
+use crate::live_hub::LiveHub;
 use crate::metrics::{Driver, Metrics};
 use crate::routes::Shared;
 
@@ -89,6 +90,8 @@ impl Server {
             ),
             metrics: Metrics::default(),
             access: Access::new(&cfg.admin_key, &cfg.signed_urls),
+            live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
+                .map_err(EdgeError::InvalidConfig)?,
         });
         let log_tx = access_log::start(cfg.access_log).map_err(|source| EdgeError::Worker {
             worker: 0,
@@ -191,6 +194,7 @@ impl Server {
                 tracing::error!("a worker thread panicked");
             }
         }
+        self.shared.live.close();
     }
 
     /// Stop and wait.
