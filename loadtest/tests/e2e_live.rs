@@ -1,0 +1,604 @@
+//! Live end to end, the way a viewer meets the stack: real redis-server, a real object store
+//! (filesystem backend or s3s-fs), the ingest, transcoder and edge binaries, and ffmpeg pushing
+//! a 720p30 test stream with audio in real time (`PUT /live/{key}`, chunked MPEG-TS). While it
+//! runs, through the edge only:
+//! - the live master and every media playlist pass npm `hls-parser` in strict mode, and so does
+//!   every playlist body the edge answers during the test (blocking reloads included);
+//! - blocking reloads for the preload-hinted part are answered once that part's event is in
+//!   Redis: the time from the event's Redis entry to the response is measured (p50/p99 printed);
+//! - ffmpeg decodes 6 s of the live master;
+//! - hls.js in headless Chromium plays it in low-latency mode and its latency behind the wall
+//!   clock is measured (`scripts/js/hlsjs_latency.mjs`; skipped with a note when Chromium or
+//!   the npm packages are missing, unless `RINGCAST_REQUIRE_BROWSER=1`);
+//!
+//! and after the push ends the edge's playlists get `#EXT-X-ENDLIST`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ringcast_common::config::{StoreBackend, StoreConfig};
+use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
+use ringcast_common::testkit::{self, http, Process, RedisServer, S3Server};
+
+const KEY: &str = "e2e-key";
+const VIDEO: &str = "e2e-live";
+/// Seconds the publisher pushes: enough for the checks below to run while it is live.
+const PUSH_SECONDS: u32 = 26;
+/// The rendition the blocking-reload loop follows (the transcoder's default ladder top).
+const RENDITION: &str = "720p";
+
+/// `RINGCAST_{SVC}_…` variables that point a service at this store and Redis.
+fn service_env(prefix: &str, store: &StoreConfig, redis_url: &str) -> Vec<(String, String)> {
+    let mut env = vec![(format!("{prefix}REDIS__URL"), redis_url.to_string())];
+    match store.backend {
+        StoreBackend::Fs => {
+            env.push((format!("{prefix}STORE__BACKEND"), "fs".into()));
+            env.push((
+                format!("{prefix}STORE__ROOT"),
+                store.root.display().to_string(),
+            ));
+        }
+        StoreBackend::S3 => {
+            env.push((format!("{prefix}STORE__BACKEND"), "s3".into()));
+            for (k, v) in [
+                ("ENDPOINT", &store.endpoint),
+                ("BUCKET", &store.bucket),
+                ("ACCESS_KEY", &store.access_key),
+                ("SECRET_KEY", &store.secret_key),
+            ] {
+                env.push((format!("{prefix}STORE__{k}"), v.clone()));
+            }
+        }
+    }
+    env
+}
+
+/// The running stack; processes stop when it drops.
+struct Stack {
+    ingest: SocketAddr,
+    edge: SocketAddr,
+    procs: Vec<Process>,
+}
+
+impl Stack {
+    fn dump_logs(&self) {
+        for p in &self.procs {
+            eprintln!("--- {} log ---\n{}", p.name, p.log_text());
+        }
+    }
+}
+
+fn start_stack(store: &StoreConfig, redis_url: &str, work: &Path) -> Stack {
+    let ingest: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
+    let edge: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
+    let transcoder_metrics: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
+    let mut procs = Vec::new();
+
+    let mut cmd = Command::new(testkit::cargo_bin("ringcast-ingest"));
+    cmd.arg("--listen")
+        .arg(ingest.to_string())
+        .env("RINGCAST_INGEST_DATA_DIR", work.join("ingest"))
+        .env(format!("RINGCAST_INGEST_LIVE__KEYS__{KEY}"), VIDEO)
+        // The stream ends this long after the publisher leaves (keeps the test short).
+        .env("RINGCAST_INGEST_LIVE__GRACE_SECS", "2")
+        .envs(service_env("RINGCAST_INGEST_", store, redis_url));
+    procs.push(Process::spawn("ingest", cmd, work));
+
+    let mut cmd = Command::new(testkit::cargo_bin("ringcast-transcoder"));
+    cmd.env("RINGCAST_TRANSCODER_WORK_DIR", work.join("transcoder"))
+        .env(
+            "RINGCAST_TRANSCODER_METRICS_LISTEN",
+            transcoder_metrics.to_string(),
+        )
+        // The debug transcoder shares 2 cores with the publisher, the player and the browser.
+        .env("RINGCAST_TRANSCODER_LIVE__PRESET", "ultrafast")
+        .envs(service_env("RINGCAST_TRANSCODER_", store, redis_url));
+    procs.push(Process::spawn("transcoder", cmd, work));
+
+    // The edge gets the Redis URL: it follows the live event streams.
+    let mut cmd = Command::new(testkit::cargo_bin("ringcast-edge"));
+    cmd.arg("--listen")
+        .arg(edge.to_string())
+        .envs(service_env("RINGCAST_EDGE_", store, redis_url));
+    procs.push(Process::spawn("edge", cmd, work));
+
+    let stack = Stack {
+        ingest,
+        edge,
+        procs,
+    };
+    for (addr, name) in [
+        (ingest, "ingest"),
+        (edge, "edge"),
+        (transcoder_metrics, "transcoder"),
+    ] {
+        let ready = std::panic::catch_unwind(|| {
+            testkit::wait_until(Duration::from_secs(60), &format!("{name} /healthz"), || {
+                http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
+            })
+        });
+        if ready.is_err() {
+            stack.dump_logs();
+            panic!("{name} did not become ready");
+        }
+    }
+    stack
+}
+
+/// The publisher: ffmpeg pushing a live 720p30 test stream with audio in real time. Killed on
+/// drop if still running.
+struct Publisher(Child);
+
+impl Publisher {
+    fn start(ingest: SocketAddr, log: &Path) -> Self {
+        let log = std::fs::File::create(log).expect("publisher log");
+        let child = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=1280x720:rate=30")
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &PUSH_SECONDS.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args(["-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+            .args(["-f", "mpegts", "-method", "PUT"])
+            .arg(format!("http://{ingest}/live/{KEY}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the ffmpeg publisher");
+        Self(child)
+    }
+
+    /// Wait for the push to end; panics when ffmpeg failed.
+    fn wait(&mut self, log: &Path) {
+        let status = self.0.wait().expect("wait for the publisher");
+        assert!(
+            status.success(),
+            "publisher failed ({status}): {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Every playlist body the edge answered, kept for one hls-parser run at the end.
+struct Playlists {
+    dir: PathBuf,
+    count: usize,
+}
+
+impl Playlists {
+    fn keep(&mut self, what: &str, body: &[u8]) {
+        self.count += 1;
+        let name = format!(
+            "{:05}-{}.m3u8",
+            self.count,
+            what.replace(['/', '?', '&', '='], "_")
+        );
+        std::fs::write(self.dir.join(name), body).expect("write playlist");
+    }
+
+    /// npm hls-parser, strict mode, over every kept playlist.
+    fn validate(&self) {
+        let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js");
+        let script = r#"
+import HLS from 'hls-parser';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+HLS.setOptions({ strictMode: true });
+const dir = process.argv[1];
+let failed = 0, n = 0;
+for (const f of readdirSync(dir).sort()) {
+  n++;
+  try { HLS.parse(readFileSync(join(dir, f), 'utf8')); }
+  catch (e) { failed++; if (failed < 10) console.error(`${f}: ${e.message}`); }
+}
+console.log(JSON.stringify({ checked: n, failed }));
+process.exit(failed ? 1 : 0);
+"#;
+        let o = run(Command::new("node")
+            .current_dir(&js)
+            .args(["--input-type=module", "-e", script])
+            .arg(&self.dir));
+        assert!(
+            o.status.success(),
+            "hls-parser rejected playlists the edge served:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        eprintln!(
+            "hls-parser strict: {}",
+            String::from_utf8_lossy(&o.stdout).trim()
+        );
+    }
+}
+
+/// `(msn, part)` of the `EXT-X-PRELOAD-HINT` part (`URI="part{msn}.{part}.m4s"`).
+fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
+    let line = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
+    let uri = line.split("URI=\"").nth(1)?.split('"').next()?;
+    let (msn, part) = uri
+        .strip_prefix("part")?
+        .strip_suffix(".m4s")?
+        .split_once('.')?;
+    Some((msn.parse().ok()?, part.parse().ok()?))
+}
+
+/// One blocking reload as the client saw it.
+#[derive(Debug)]
+struct Reload {
+    msn: u64,
+    part: u32,
+    sent_ms: i64,
+    received_ms: i64,
+    answer: Duration,
+}
+
+/// Follow `RENDITION` with blocking reloads for the hinted part on one keep-alive connection
+/// until the playlist ends or `max` reloads were made. Every answer must be 200 and list the
+/// requested part (or a later segment).
+fn blocking_reloads(edge: SocketAddr, path: &str, max: usize, kept: &mut Playlists) -> Vec<Reload> {
+    let mut conn = http::Conn::connect(edge).expect("connect to the edge");
+    let first = conn.request("GET", path, &[], b"").expect("playlist GET");
+    assert_eq!(first.status, 200, "{}", first.text());
+    kept.keep("reload-start", &first.body);
+    let mut text = first.text();
+    let mut out = Vec::new();
+    while out.len() < max && !text.contains("#EXT-X-ENDLIST") {
+        let (msn, part) = preload_hint(&text)
+            .unwrap_or_else(|| panic!("live playlist without a preload hint:\n{text}"));
+        let target = format!("{path}?_HLS_msn={msn}&_HLS_part={part}");
+        let sent_ms = now_ms();
+        let t = Instant::now();
+        let r = conn
+            .request("GET", &target, &[], b"")
+            .expect("blocking GET");
+        let answer = t.elapsed();
+        let received_ms = now_ms();
+        assert_eq!(r.status, 200, "{target}: {}", r.text());
+        kept.keep(&format!("reload-{msn}-{part}"), &r.body);
+        text = r.text();
+        // The part itself, or (for a hint past the segment's last part) the next segment's
+        // first part (§6.2.5.2 counts later parts as satisfying the request).
+        let listed = text.contains(&format!("URI=\"part{msn}.{part}.m4s\""))
+            || text.contains(&format!("URI=\"part{}.0.m4s\"", msn + 1))
+            || text.contains("#EXT-X-ENDLIST");
+        assert!(
+            listed,
+            "{target} answered without part {msn}.{part}:\n{text}"
+        );
+        out.push(Reload {
+            msn,
+            part,
+            sent_ms,
+            received_ms,
+            answer,
+        });
+    }
+    out
+}
+
+/// `(redis entry ms, event)` of a rendition's whole event stream.
+fn events(redis_url: &str, rendition: &str) -> Vec<(i64, LiveEvent)> {
+    let client = redis::Client::open(redis_url).expect("redis client");
+    let mut conn = client.get_connection().expect("redis connection");
+    let reply: redis::streams::StreamRangeReply =
+        redis::Commands::xrange_all(&mut conn, events_stream_key(VIDEO, 1, rendition))
+            .expect("XRANGE");
+    reply
+        .ids
+        .iter()
+        .map(|e| {
+            let json: String = e.get(EVENT_FIELD).expect("event field");
+            let at: i64 =
+                e.id.split('-')
+                    .next()
+                    .and_then(|t| t.parse().ok())
+                    .expect("entry id time");
+            (at, LiveEvent::from_json(&json).expect("event JSON"))
+        })
+        .collect()
+}
+
+/// Redis entry time of the first event that satisfies a blocking request for `(msn, part)`:
+/// that part or a later one (a hint past a segment's last part is satisfied by the next
+/// segment's first part, not by the segment's end), or the end of the stream.
+fn trigger_ms(events: &[(i64, LiveEvent)], msn: u64, part: u32) -> Option<i64> {
+    events
+        .iter()
+        .find(|(_, e)| match e {
+            LiveEvent::Part {
+                msn: m, part: p, ..
+            } => (*m, *p) >= (msn, part),
+            LiveEvent::End { .. } => true,
+            _ => false,
+        })
+        .map(|(at, _)| *at)
+}
+
+fn percentile<T: Copy + Ord>(v: &[T], p: f64) -> T {
+    let mut s = v.to_vec();
+    s.sort();
+    s[((s.len() - 1) as f64 * p).round() as usize]
+}
+
+fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js")
+}
+
+/// hls.js latency run, or None (with a note) when the browser or npm packages are missing and
+/// `RINGCAST_REQUIRE_BROWSER` is not set.
+fn hlsjs_latency(master: &str, seconds: u32) -> Option<serde_json::Value> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let have = Path::new(&chromium).exists()
+        && js_dir().join("node_modules/playwright-core").is_dir()
+        && js_dir().join("node_modules/hls.js").is_dir();
+    if !have {
+        assert!(
+            std::env::var_os("RINGCAST_REQUIRE_BROWSER").is_none(),
+            "RINGCAST_REQUIRE_BROWSER is set but {chromium} or scripts/js/node_modules \
+             (playwright-core, hls.js) is missing: run scripts/install-deps --test"
+        );
+        eprintln!("NOTE: hls.js latency skipped: {chromium} or playwright-core/hls.js missing");
+        return None;
+    }
+    let o = run(Command::new("node")
+        .arg(js_dir().join("hlsjs_latency.mjs"))
+        .arg(master)
+        .arg(seconds.to_string()));
+    assert!(
+        o.status.success(),
+        "hlsjs_latency.mjs failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    Some(serde_json::from_slice(&o.stdout).expect("hlsjs_latency JSON"))
+}
+
+fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
+    assert!(
+        js_dir().join("node_modules/hls-parser").is_dir(),
+        "npm hls-parser missing: run scripts/install-deps --test"
+    );
+    let stack = start_stack(&store, &redis.url, work);
+    let pub_log = work.join("publisher.log");
+    let mut publisher = Publisher::start(stack.ingest, &pub_log);
+    let mut kept = Playlists {
+        dir: work.join("playlists"),
+        count: 0,
+    };
+    std::fs::create_dir_all(&kept.dir).expect("playlists dir");
+
+    let master_path = format!("/v/{VIDEO}/master.m3u8");
+    let master = format!("http://{}{master_path}", stack.edge);
+    let media_path = format!("/v/{VIDEO}/1/{RENDITION}/index.m3u8");
+
+    // Live once the current master exists and the top rendition lists a complete segment.
+    let live = std::panic::catch_unwind(|| {
+        testkit::wait_until(
+            Duration::from_secs(60),
+            "a live segment at the edge",
+            || {
+                http::get(stack.edge, &media_path)
+                    .is_ok_and(|r| r.status == 200 && r.text().contains("#EXTINF"))
+            },
+        )
+    });
+    if live.is_err() {
+        stack.dump_logs();
+        panic!("the live stream did not reach the edge");
+    }
+    let m = http::get(stack.edge, &master_path).expect("master GET");
+    assert_eq!(m.status, 200, "{}", m.text());
+    kept.keep("master", &m.body);
+    let variants: Vec<String> = m
+        .text()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        variants,
+        ["1/720p/index.m3u8", "1/360p/index.m3u8"],
+        "live master variants"
+    );
+
+    // Blocking reloads on their own thread while the players below run.
+    let edge = stack.edge;
+    let reloader = std::thread::spawn({
+        let mut kept = Playlists {
+            dir: work.join("reload-playlists"),
+            count: 0,
+        };
+        std::fs::create_dir_all(&kept.dir).expect("reloads dir");
+        let path = media_path.clone();
+        move || {
+            let reloads = blocking_reloads(edge, &path, 200, &mut kept);
+            (reloads, kept)
+        }
+    });
+
+    // hls-parser strict over the live master and both media playlists, fetched live.
+    let o = run(Command::new("node")
+        .arg(js_dir().join("validate_hls.mjs"))
+        .arg(&master));
+    assert!(
+        o.status.success(),
+        "hls-parser rejected a live playlist: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("validator JSON");
+    assert!(
+        report["variants"]
+            .as_array()
+            .expect("variants")
+            .iter()
+            .all(|v| v["endlist"] == false),
+        "a live playlist already ended: {report}"
+    );
+    for v in &variants {
+        let r = http::get(stack.edge, &format!("/v/{VIDEO}/{v}")).expect("media GET");
+        assert_eq!(r.status, 200);
+        kept.keep(v, &r.body);
+        let r = http::get(stack.edge, &format!("/v/{VIDEO}/{v}?_HLS_skip=YES")).expect("delta");
+        assert_eq!(r.status, 200);
+        kept.keep(&format!("{v}-skip"), &r.body);
+    }
+
+    // ffmpeg plays 6 s of the live stream through the edge.
+    let t = Instant::now();
+    let o = run(Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&master)
+        .args(["-map", "0", "-t", "6", "-f", "null", "-"]));
+    assert!(
+        o.status.success(),
+        "ffmpeg could not play the live master: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    eprintln!(
+        "ffmpeg decoded 6 s of the live master in {:?}; stderr: {:?}",
+        t.elapsed(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // hls.js in Chromium, low-latency mode, for what is left of the push.
+    if let Some(hlsjs) = hlsjs_latency(&master, 8) {
+        eprintln!("hls.js latency: {hlsjs}");
+        let samples = hlsjs["samples"].as_u64().unwrap_or(0);
+        assert!(samples > 0, "hls.js never played the live stream: {hlsjs}");
+        let p50 = hlsjs["p50_ms"].as_f64().expect("p50_ms");
+        assert!(
+            p50.is_finite() && p50 > 0.0 && p50 < 10_000.0,
+            "hls.js latency out of range: {hlsjs}"
+        );
+    }
+
+    publisher.wait(&pub_log);
+    let (reloads, reload_kept) = reloader.join().expect("blocking reload thread");
+
+    // After the push ends (and the ingest's grace period), the edge's playlists end.
+    for v in &variants {
+        let path = format!("/v/{VIDEO}/{v}");
+        let ended = std::panic::catch_unwind(|| {
+            testkit::wait_until(Duration::from_secs(30), &format!("ENDLIST in {v}"), || {
+                http::get(stack.edge, &path)
+                    .is_ok_and(|r| r.status == 200 && r.text().contains("#EXT-X-ENDLIST"))
+            })
+        });
+        if ended.is_err() {
+            stack.dump_logs();
+            panic!("{v} never got EXT-X-ENDLIST at the edge");
+        }
+        let r = http::get(stack.edge, &path).expect("final playlist");
+        kept.keep(&format!("{v}-final"), &r.body);
+        // Blocking directives are ignored once the playlist ended.
+        let r = http::get(stack.edge, &format!("{path}?_HLS_msn=100000&_HLS_part=0"))
+            .expect("blocking GET after the end");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains("#EXT-X-ENDLIST"));
+    }
+
+    kept.validate();
+    reload_kept.validate();
+
+    // Blocking reload answers against the Redis entry time of the event that satisfied them;
+    // only requests sent before that event count (the others were answered at once).
+    let events = events(&redis.url, RENDITION);
+    let mut wake_ms = Vec::new();
+    let mut answer_ms = Vec::new();
+    for r in &reloads {
+        answer_ms.push(r.answer.as_millis() as i64);
+        let at = trigger_ms(&events, r.msn, r.part)
+            .unwrap_or_else(|| panic!("no event satisfies {}.{}", r.msn, r.part));
+        if at >= r.sent_ms {
+            wake_ms.push(r.received_ms - at);
+        }
+    }
+    let by_segment: BTreeMap<u64, usize> = reloads.iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r.msn).or_default() += 1;
+        m
+    });
+    eprintln!(
+        "blocking reloads: {} ({} segments), held {}: wake after the Redis entry p50 {} ms, \
+         p99 {} ms, max {} ms; answer time p50 {} ms, p99 {} ms",
+        reloads.len(),
+        by_segment.len(),
+        wake_ms.len(),
+        percentile(&wake_ms, 0.5),
+        percentile(&wake_ms, 0.99),
+        percentile(&wake_ms, 1.0),
+        percentile(&answer_ms, 0.5),
+        percentile(&answer_ms, 0.99),
+    );
+    // A 20 s push at 3 parts/s: dozens of reloads, most of them held until their part came.
+    assert!(reloads.len() >= 30, "too few blocking reloads: {reloads:?}");
+    assert!(
+        wake_ms.len() * 2 >= reloads.len(),
+        "most reloads should have been held: {} of {}",
+        wake_ms.len(),
+        reloads.len()
+    );
+    assert!(
+        percentile(&wake_ms, 0.5) <= 20,
+        "blocking reloads woke late: {wake_ms:?}"
+    );
+    // Wakes, not 503 time-outs: each within a part duration of its event.
+    assert!(
+        percentile(&wake_ms, 1.0) < 333,
+        "a blocking reload answered long after its event: {wake_ms:?}"
+    );
+}
+
+#[test]
+fn live_push_transcode_play_through_edge_with_filesystem_store() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let store = StoreConfig {
+        backend: StoreBackend::Fs,
+        root: work.path().join("store"),
+        ..StoreConfig::default()
+    };
+    live_end_to_end(store, &redis, work.path());
+}
+
+#[test]
+fn live_push_transcode_play_through_edge_with_s3_store() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let s3 = S3Server::start();
+    live_end_to_end(s3.store_config(), &redis, work.path());
+}

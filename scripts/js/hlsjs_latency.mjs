@@ -1,0 +1,131 @@
+// Play an HLS stream with hls.js (lowLatencyMode) in headless Debian Chromium (playwright-core)
+// and measure how far behind the wall clock the playing position is: every 250 ms,
+// Date.now() - hls.playingDate (PROGRAM-DATE-TIME of the playing position).
+//
+// Usage: node hlsjs_latency.mjs <master-url> [seconds=15]
+// Env: CHROMIUM (default /usr/bin/chromium).
+// Prints one JSON line {p50_ms, p90_ms, min_ms, max_ms, samples, stalls, errors, ...} and exits
+// 0; exits 1 when the page could not be set up (no browser, page error before playback).
+// A stream that never plays gives samples = 0 (the caller decides whether that is a failure).
+import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.round((sorted.length - 1) * p))];
+}
+
+async function main() {
+  const url = process.argv[2];
+  if (!url) throw new Error('usage: hlsjs_latency.mjs <master-url> [seconds]');
+  const seconds = Number(process.argv[3] || 15);
+  if (!(seconds > 0)) throw new Error(`bad seconds: ${process.argv[3]}`);
+  const hlsPath = require.resolve('hls.js/dist/hls.min.js');
+  const profile = mkdtempSync(join(tmpdir(), 'ringcast-chromium-'));
+  // A fresh profile directory per run (launchPersistentContext owns --user-data-dir).
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required',
+    ],
+  });
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    // about:blank origin; the edge answers with Access-Control-Allow-Origin: *.
+    await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
+    await page.addScriptTag({ path: hlsPath });
+    const result = await page.evaluate(
+      async ({ url, seconds }) => {
+        const video = document.getElementById('v');
+        if (!window.Hls || !window.Hls.isSupported()) return { error: 'hls.js not supported' };
+        const hls = new window.Hls({ lowLatencyMode: true, enableWorker: true });
+        const errors = [];
+        let stalls = 0;
+        hls.on(window.Hls.Events.ERROR, (_e, d) => {
+          if (d.details === 'bufferStalledError') stalls++;
+          if (d.fatal || errors.length < 20) errors.push(`${d.fatal ? 'fatal ' : ''}${d.type}/${d.details}`);
+        });
+        hls.loadSource(url);
+        hls.attachMedia(video);
+        video.addEventListener('waiting', () => {
+          if (video.currentTime > 0) stalls++;
+        });
+        hls.on(window.Hls.Events.MANIFEST_PARSED, () => {
+          video.play().catch((e) => errors.push(`play: ${e}`));
+        });
+        const t0 = Date.now();
+        let firstFrameMs = null;
+        const samples = [];
+        await new Promise((resolve) => {
+          const timer = setInterval(() => {
+            const pd = hls.playingDate;
+            if (!video.paused && video.currentTime > 0 && pd && !isNaN(pd.getTime())) {
+              if (firstFrameMs === null) firstFrameMs = Date.now() - t0;
+              samples.push(Date.now() - pd.getTime());
+            }
+            if (Date.now() - t0 >= seconds * 1000) {
+              clearInterval(timer);
+              resolve();
+            }
+          }, 250);
+        });
+        const out = {
+          samples,
+          stalls,
+          errors,
+          first_frame_ms: firstFrameMs,
+          hls_latency_s: hls.latency,
+          target_latency_s: hls.targetLatency,
+          level: hls.currentLevel,
+        };
+        hls.destroy();
+        return out;
+      },
+      { url, seconds },
+    );
+    if (result.error) throw new Error(result.error);
+    const sorted = [...result.samples].sort((a, b) => a - b);
+    console.log(
+      JSON.stringify({
+        url,
+        seconds,
+        samples: sorted.length,
+        p50_ms: percentile(sorted, 0.5),
+        p90_ms: percentile(sorted, 0.9),
+        min_ms: sorted.length ? sorted[0] : null,
+        max_ms: sorted.length ? sorted[sorted.length - 1] : null,
+        stalls: result.stalls,
+        first_frame_ms: result.first_frame_ms,
+        hls_latency_s: result.hls_latency_s,
+        target_latency_s: result.target_latency_s,
+        level: result.level,
+        errors: result.errors,
+        page_errors: pageErrors,
+      }),
+    );
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`hlsjs_latency failed: ${e.stack || e}`);
+  process.exit(1);
+});
