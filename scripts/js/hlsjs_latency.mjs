@@ -3,7 +3,8 @@
 // Date.now() - hls.playingDate (PROGRAM-DATE-TIME of the playing position).
 //
 // Usage: node hlsjs_latency.mjs <master-url> [seconds=15]
-// Env: CHROMIUM (default /usr/bin/chromium).
+// Env: CHROMIUM (default /usr/bin/chromium); HLSJS_CONFIG, a JSON object merged into the hls.js
+// config (e.g. '{"maxLiveSyncPlaybackRate":1.5}' to let hls.js catch up to its target latency).
 // Prints one JSON line {p50_ms, p90_ms, min_ms, max_ms, samples, stalls, errors, ...} and exits
 // 0; exits 1 when the page could not be set up (no browser, page error before playback).
 // A stream that never plays gives samples = 0 (the caller decides whether that is a failure).
@@ -25,6 +26,7 @@ async function main() {
   if (!url) throw new Error('usage: hlsjs_latency.mjs <master-url> [seconds]');
   const seconds = Number(process.argv[3] || 15);
   if (!(seconds > 0)) throw new Error(`bad seconds: ${process.argv[3]}`);
+  const extra = JSON.parse(process.env.HLSJS_CONFIG || '{}');
   const hlsPath = require.resolve('hls.js/dist/hls.min.js');
   const profile = mkdtempSync(join(tmpdir(), 'ringcast-chromium-'));
   // A fresh profile directory per run (launchPersistentContext owns --user-data-dir).
@@ -51,10 +53,10 @@ async function main() {
     await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
     await page.addScriptTag({ path: hlsPath });
     const result = await page.evaluate(
-      async ({ url, seconds }) => {
+      async ({ url, seconds, extra }) => {
         const video = document.getElementById('v');
         if (!window.Hls || !window.Hls.isSupported()) return { error: 'hls.js not supported' };
-        const hls = new window.Hls({ lowLatencyMode: true, enableWorker: true });
+        const hls = new window.Hls({ lowLatencyMode: true, enableWorker: true, ...extra });
         const errors = [];
         let stalls = 0;
         hls.on(window.Hls.Events.ERROR, (_e, d) => {
@@ -97,7 +99,7 @@ async function main() {
         hls.destroy();
         return out;
       },
-      { url, seconds },
+      { url, seconds, extra },
     );
     if (result.error) throw new Error(result.error);
     const sorted = [...result.samples].sort((a, b) => a - b);
@@ -105,6 +107,7 @@ async function main() {
       JSON.stringify({
         url,
         seconds,
+        hlsjs_config: extra,
         samples: sorted.length,
         p50_ms: percentile(sorted, 0.5),
         p90_ms: percentile(sorted, 0.9),
