@@ -7,23 +7,55 @@
 //!
 //! Errors come back as [`EdgeError`] and become responses in one place ([`Response::error`]).
 
-use std::time::Instant;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use ringcast_common::http::{Method, RequestHead};
-use ringcast_common::store::ObjectStore;
 
 use crate::cache::{EntryKind, MemoryCache};
+use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
-use crate::metrics::Metrics;
+use crate::metrics::{Gauges, Metrics};
+use crate::origin::Origin;
 use crate::path::object_key;
 use crate::response::{Response, ALLOWED_METHODS};
+use crate::tiers::{self, TierSet, Tiering};
 
-/// State every worker shares (behind one `Arc`).
+/// State every worker shares (behind one `Arc`; the inner `Arc`s let background playlist
+/// refreshes outlive the request that started them).
 pub struct Shared {
-    pub store: ObjectStore,
-    pub cache: MemoryCache,
-    pub metrics: Metrics,
+    pub origin: Arc<Origin>,
+    pub cache: Arc<MemoryCache>,
+    /// The disk tier, when `disk_cache_dir` is set.
+    pub disk: Option<Arc<DiskTier>>,
+    pub tiering: Tiering,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    /// The tiers as a lookup sees them.
+    pub fn tiers(&self) -> TierSet<'_> {
+        TierSet {
+            origin: &self.origin,
+            cache: &self.cache,
+            disk: self.disk.as_ref(),
+            metrics: &self.metrics,
+            tiering: self.tiering,
+        }
+    }
+
+    /// Memory and disk gauges for `/metrics`.
+    pub fn gauges(&self) -> Gauges {
+        let mut g = self.cache.gauges();
+        if let Some(disk) = &self.disk {
+            let d = disk.gauges();
+            g.disk_bytes = d.bytes;
+            g.disk_capacity_bytes = d.capacity_bytes;
+            g.disk_entries = d.entries;
+            g.disk_evictions = disk.evictions();
+        }
+        g
+    }
 }
 
 /// Answer one request. Never fails: errors become their JSON responses.
@@ -56,7 +88,7 @@ async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError
             .header("Cache-Control", "no-store")
             .body("text/plain; charset=utf-8", Bytes::from_static(b"ok"))),
         "/metrics" if readable => {
-            let text = shared.metrics.render(shared.cache.gauges());
+            let text = shared.metrics.render(shared.gauges());
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
                 Bytes::from(text),
@@ -76,18 +108,22 @@ async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError
 /// `GET|HEAD /v/{path}`.
 async fn object(path: &str, shared: &Shared) -> Result<Response, EdgeError> {
     let key = object_key(path)?;
-    let (entry, status) = shared
-        .cache
-        .get(&key, &shared.metrics, || shared.store.get(&key))
-        .await?;
+    let found = tiers::lookup(&shared.tiers(), &key).await?;
+    let entry = found.entry;
     if entry.kind == EntryKind::NotFound {
         return Err(EdgeError::NotFound);
     }
-    Ok(Response::new(200)
+    let resp = Response::new(200)
         .header("Cache-Control", entry.cache_control)
-        .header("Age", entry.age_secs(Instant::now()).to_string())
-        .header("X-Cache", status.as_str())
-        .body(entry.content_type, entry.body))
+        .header("Age", found.age.to_string())
+        .header("X-Cache", found.status.as_str());
+    Ok(match found.disk {
+        Some(obj) => {
+            resp.header("X-Cache-Tier", "disk")
+                .file(entry.content_type, obj.file, 0, obj.len)
+        }
+        None => resp.body(entry.content_type, entry.body),
+    })
 }
 
 /// CORS preflight (Fetch standard §3.2.3): players send `Range` and conditional headers.
@@ -105,8 +141,10 @@ fn preflight() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tier_policy::StaleWindows;
     use ringcast_common::config::StoreConfig;
     use ringcast_common::http::{parse_request, Limits};
+    use ringcast_common::store::ObjectStore;
     use std::time::Duration;
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
@@ -125,9 +163,17 @@ mod tests {
         let store = run(ObjectStore::open(&cfg)).expect("open store");
         let d = Duration::from_secs(60);
         Shared {
-            store,
-            cache: MemoryCache::new(1 << 20, d, d, d),
-            metrics: Metrics::default(),
+            origin: Arc::new(Origin::Store(store)),
+            cache: Arc::new(MemoryCache::new(1 << 20, d, d, d)),
+            disk: None,
+            tiering: Tiering {
+                disk_min_object_bytes: 1,
+                stale: StaleWindows {
+                    while_revalidate: d,
+                    if_error: d,
+                },
+            },
+            metrics: Arc::default(),
         }
     }
 
