@@ -2,21 +2,38 @@
 //! order they were last used (LRU by bytes). Pure bookkeeping, no I/O: [`crate::disk_tier`]
 //! does the file work and calls in here under one mutex, so the accounting can be unit-tested.
 //!
+//! Hits only need shared access ([`DiskIndex::touch`] takes `&self`, so the disk tier keeps the
+//! index behind an `RwLock` and concurrent hits never wait for each other): a hit stores a fresh
+//! tick in the entry's atomic `last_used`, and the LRU order (a `BTreeMap` by tick) is corrected
+//! lazily when eviction pops an entry that was used after it was placed: it is moved to its
+//! `last_used` position instead of being evicted. Every entry's recency is
+//! `max(placed, last_used)`, and the popped entry with no later use is the least recently used
+//! one, so eviction is exact LRU.
+//!
 //! Every entry also carries a generation number assigned when it was inserted, so a caller that
 //! found a file missing can remove exactly the entry it looked up and not a newer one stored in
 //! the meantime.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// One indexed file.
+/// What a lookup tells about an indexed file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
     /// File size in bytes (what the entry costs against the capacity).
     pub size: u64,
     /// Generation: unique per insert.
     pub generation: u64,
-    /// Position in the LRU order (larger = used more recently).
-    tick: u64,
+}
+
+#[derive(Debug)]
+struct Slot {
+    size: u64,
+    generation: u64,
+    /// Key of this entry in `order`.
+    placed: u64,
+    /// Tick of the last hit (0 = none since placed).
+    last_used: AtomicU64,
 }
 
 /// An object that does not fit into the tier at all.
@@ -28,9 +45,9 @@ pub struct TooLarge;
 pub struct DiskIndex {
     capacity: u64,
     used: u64,
-    tick: u64,
-    entries: HashMap<String, IndexEntry>,
-    /// tick → key, least recently used first.
+    tick: AtomicU64,
+    entries: HashMap<String, Slot>,
+    /// placement tick → key, least recently placed first.
     order: BTreeMap<u64, String>,
 }
 
@@ -59,15 +76,14 @@ impl DiskIndex {
         (index, dropped)
     }
 
-    /// Look `key` up and mark it most recently used.
-    pub fn touch(&mut self, key: &str) -> Option<IndexEntry> {
-        let tick = self.next_tick();
-        let entry = self.entries.get_mut(key)?;
-        if let Some(k) = self.order.remove(&entry.tick) {
-            self.order.insert(tick, k);
-        }
-        entry.tick = tick;
-        Some(*entry)
+    /// Look `key` up and mark it most recently used (shared access only).
+    pub fn touch(&self, key: &str) -> Option<IndexEntry> {
+        let slot = self.entries.get(key)?;
+        slot.last_used.store(self.next_tick(), Relaxed);
+        Some(IndexEntry {
+            size: slot.size,
+            generation: slot.generation,
+        })
     }
 
     /// Insert (or replace) `key` with `size` bytes as the most recently used entry, evicting
@@ -80,9 +96,19 @@ impl DiskIndex {
         self.remove(key);
         let mut evicted = Vec::new();
         while self.used + size > self.capacity {
-            let Some((_, oldest)) = self.order.pop_first() else {
+            let Some((placed, oldest)) = self.order.pop_first() else {
                 break;
             };
+            let Some(slot) = self.entries.get_mut(&oldest) else {
+                continue;
+            };
+            let last_used = slot.last_used.load(Relaxed);
+            if last_used > placed {
+                // Used since it was placed: move it to its real position and look again.
+                slot.placed = last_used;
+                self.order.insert(last_used, oldest);
+                continue;
+            }
             if let Some(e) = self.entries.remove(&oldest) {
                 self.used -= e.size;
             }
@@ -91,10 +117,11 @@ impl DiskIndex {
         let tick = self.next_tick();
         self.entries.insert(
             key.to_string(),
-            IndexEntry {
+            Slot {
                 size,
                 generation: tick,
-                tick,
+                placed: tick,
+                last_used: AtomicU64::new(0),
             },
         );
         self.order.insert(tick, key.to_string());
@@ -105,9 +132,12 @@ impl DiskIndex {
     /// Remove `key`; returns its entry.
     pub fn remove(&mut self, key: &str) -> Option<IndexEntry> {
         let e = self.entries.remove(key)?;
-        self.order.remove(&e.tick);
+        self.order.remove(&e.placed);
         self.used -= e.size;
-        Some(e)
+        Some(IndexEntry {
+            size: e.size,
+            generation: e.generation,
+        })
     }
 
     /// Remove `key` only if it is still the entry of `generation`.
@@ -141,9 +171,10 @@ impl DiskIndex {
         self.entries.is_empty()
     }
 
-    fn next_tick(&mut self) -> u64 {
-        self.tick += 1;
-        self.tick
+    /// A tick larger than every tick handed out before (placements and hits share the counter,
+    /// so no two are equal).
+    fn next_tick(&self) -> u64 {
+        self.tick.fetch_add(1, Relaxed) + 1
     }
 }
 
@@ -193,6 +224,24 @@ mod tests {
         );
         assert_eq!((ix.used(), ix.len()), (80, 1));
         assert!(ix.touch("a").is_none());
+    }
+
+    #[test]
+    fn lazy_reordering_is_exact_lru() {
+        let mut ix = DiskIndex::new(40);
+        for k in ["a", "b", "c", "d"] {
+            ix.insert(k, 10).expect("fits");
+        }
+        // Recency now: b < d < a < c (touches after placement, in this order).
+        for k in ["b", "d", "a", "c"] {
+            ix.touch(k).expect("present");
+        }
+        let mut order = Vec::new();
+        for k in ["w", "x", "y", "z"] {
+            order.extend(ix.insert(k, 10).expect("fits"));
+        }
+        assert_eq!(order, ["b", "d", "a", "c"]);
+        assert_eq!(ix.used(), 40);
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //! allocation); the start-up scan drops empty files so such a file costs a refetch, not a
 //! wrong answer. One process owns a cache directory at a time.
 //!
-//! Concurrency: the index ([`DiskIndex`]) sits behind one mutex held for a hash probe on the hit
-//! path (the file is opened after the lock is released). Fills rename, index and unlink the
-//! evicted files under the lock, so an eviction can never delete a file that a concurrent fill
+//! Concurrency: the index ([`DiskIndex`]) sits behind an `RwLock`; a hit takes it shared for a
+//! hash probe and an atomic store (hits never wait for each other; the file is opened after the
+//! guard is dropped). Fills rename, index and unlink the evicted files under the write lock, so an eviction can never delete a file that a concurrent fill
 //! of the same key just renamed into place. A reader that opened a file before it was evicted
 //! keeps reading it (unlinked files live until their last descriptor closes).
 
@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use crate::disk_index::{DiskIndex, TooLarge};
@@ -57,7 +57,7 @@ pub struct DiskGauges {
 pub struct DiskTier {
     objects: PathBuf,
     tmp: PathBuf,
-    index: Mutex<DiskIndex>,
+    index: RwLock<DiskIndex>,
     next_tmp: AtomicU64,
     evictions: AtomicU64,
 }
@@ -90,7 +90,7 @@ impl DiskTier {
         Ok(Self {
             objects,
             tmp,
-            index: Mutex::new(index),
+            index: RwLock::new(index),
             next_tmp: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         })
@@ -98,7 +98,7 @@ impl DiskTier {
 
     /// The object for `key` if it is on disk (marks it most recently used).
     pub fn lookup(&self, key: &str) -> Option<DiskObject> {
-        let entry = self.lock().touch(key)?;
+        let entry = self.read().touch(key)?;
         let opened = File::open(self.objects.join(key)).and_then(|file| {
             let modified = file.metadata()?.modified()?;
             Ok((file, modified))
@@ -113,7 +113,7 @@ impl DiskTier {
                 // Gone from under the index (deleted by hand, or evicted between the probe and
                 // the open): forget exactly this entry; the caller fetches again.
                 tracing::debug!(key, error = %e, "indexed disk object unreadable");
-                self.lock().remove_generation(key, entry.generation);
+                self.write().remove_generation(key, entry.generation);
                 None
             }
         }
@@ -122,7 +122,7 @@ impl DiskTier {
     /// Write `body` as the object `key`: temp file, rename, index, evict. On any error nothing of
     /// this fill remains (the temp file is removed, the index unchanged).
     pub fn store(&self, key: &str, body: &[u8]) -> io::Result<Stored> {
-        if body.len() as u64 > self.lock().capacity() {
+        if body.len() as u64 > self.read().capacity() {
             return Ok(Stored::TooLarge);
         }
         let n = self.next_tmp.fetch_add(1, Relaxed);
@@ -133,7 +133,7 @@ impl DiskTier {
             return Err(e);
         }
         let dst = self.objects.join(key);
-        let mut index = self.lock();
+        let mut index = self.write();
         let placed = dst
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
@@ -161,7 +161,7 @@ impl DiskTier {
 
     /// Drop `key` from the tier (file and index).
     pub fn remove(&self, key: &str) {
-        let mut index = self.lock();
+        let mut index = self.write();
         if index.remove(key).is_some() {
             let _ = std::fs::remove_file(self.objects.join(key));
         }
@@ -173,7 +173,7 @@ impl DiskTier {
     }
 
     pub fn gauges(&self) -> DiskGauges {
-        let index = self.lock();
+        let index = self.read();
         DiskGauges {
             bytes: index.used(),
             capacity_bytes: index.capacity(),
@@ -181,10 +181,14 @@ impl DiskTier {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, DiskIndex> {
-        // The index stays consistent even if a holder panicked (no await, no partial updates
-        // that matter for safety): keep serving.
-        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    // The index stays usable even if a holder panicked (no await under the lock, and the worst
+    // case of a half-done update is a wrong byte count, not unsafety): keep serving.
+    fn read(&self) -> RwLockReadGuard<'_, DiskIndex> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, DiskIndex> {
+        self.index.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
