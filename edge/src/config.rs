@@ -64,7 +64,7 @@ pub struct EdgeConfig {
     /// Capacity of the disk tier in bytes (sum of file sizes, LRU eviction).
     pub disk_cache_bytes: u64,
     /// Immutable objects of at least this many bytes go to the disk tier and are sent with
-    /// sendfile; smaller ones and all mutable playlists stay in memory.
+    /// sendfile; smaller ones and all playlists stay in memory.
     pub disk_min_object_bytes: u64,
     /// After a mutable playlist's TTL ran out, serve the old copy for up to this long while one
     /// background refresh runs, in milliseconds (0 = always wait for the origin).

@@ -1,9 +1,9 @@
 //! Which tier keeps an object, and when an expired playlist may still be served. Pure
 //! functions of the object and the clock; ADR 0002 explains the choices.
 //!
-//! - Mutable objects (the current-version `master.m3u8`, growing playlists) and anything smaller
-//!   than `disk_min_object_bytes` (playlists, LL-HLS parts, init segments) live in memory: they
-//!   are hot, small, and a 1 KB answer goes out in the same write as its head.
+//! - Playlists (mutable or not) and anything smaller than `disk_min_object_bytes` (LL-HLS parts,
+//!   init segments) live in memory: they are hot, small, and a 1 KB answer goes out in the same
+//!   write as its head.
 //! - Immutable objects of at least `disk_min_object_bytes` (media segments) go to the disk tier
 //!   and are sent with `sendfile` from the page cache: no userspace copy, and their bytes do not
 //!   count against the process's memory. There is no promotion of hot segments into memory:
@@ -30,10 +30,11 @@ pub enum Tier {
 }
 
 /// The tier for an object of `size` bytes with `freshness`; `disk_min` is `None` without a disk
-/// tier.
-pub fn tier_for(freshness: Freshness, size: u64, disk_min: Option<u64>) -> Tier {
+/// tier. Playlists always stay in memory, even large finished ones: they are text the edge may
+/// compress or rewrite per request, which needs the bytes at hand.
+pub fn tier_for(freshness: Freshness, playlist: bool, size: u64, disk_min: Option<u64>) -> Tier {
     match (freshness, disk_min) {
-        (Freshness::Immutable, Some(min)) if size >= min => Tier::Disk,
+        (Freshness::Immutable, Some(min)) if size >= min && !playlist => Tier::Disk,
         _ => Tier::Memory,
     }
 }
@@ -89,11 +90,20 @@ mod tests {
     #[test]
     fn large_immutable_objects_go_to_disk_when_there_is_one() {
         let min = Some(512 * 1024);
-        assert_eq!(tier_for(Freshness::Immutable, 2 << 20, min), Tier::Disk);
-        assert_eq!(tier_for(Freshness::Immutable, 512 * 1024, min), Tier::Disk);
-        assert_eq!(tier_for(Freshness::Immutable, 1024, min), Tier::Memory);
-        assert_eq!(tier_for(Freshness::Mutable, 2 << 20, min), Tier::Memory);
-        assert_eq!(tier_for(Freshness::Immutable, 2 << 20, None), Tier::Memory);
+        let immutable = Freshness::Immutable;
+        assert_eq!(tier_for(immutable, false, 2 << 20, min), Tier::Disk);
+        assert_eq!(tier_for(immutable, false, 512 * 1024, min), Tier::Disk);
+        assert_eq!(tier_for(immutable, false, 1024, min), Tier::Memory);
+        assert_eq!(
+            tier_for(Freshness::Mutable, false, 2 << 20, min),
+            Tier::Memory
+        );
+        assert_eq!(tier_for(immutable, false, 2 << 20, None), Tier::Memory);
+        assert_eq!(
+            tier_for(immutable, true, 2 << 20, min),
+            Tier::Memory,
+            "big VOD playlist"
+        );
     }
 
     #[test]

@@ -184,7 +184,9 @@ async fn load(t: &TierSet<'_>, key: &str) -> Result<Loaded, EdgeError> {
     };
     let freshness = content::freshness(key, &entry.body);
     let size = entry.body.len() as u64;
-    if tier_policy::tier_for(freshness, size, Some(t.tiering.disk_min_object_bytes)) != Tier::Disk {
+    let playlist = key.ends_with(".m3u8");
+    let disk_min = Some(t.tiering.disk_min_object_bytes);
+    if tier_policy::tier_for(freshness, playlist, size, disk_min) != Tier::Disk {
         return Ok(Loaded::same(entry));
     }
     let (d, k, b) = (Arc::clone(disk), key.to_string(), entry.body.clone());
