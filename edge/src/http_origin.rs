@@ -198,7 +198,9 @@ async fn read_body(
                 return Err(OriginError::TooLarge);
             }
             let len = len as usize;
-            buf.reserve(len.saturating_sub(buf.len()));
+            // Reserve up to a segment's size up front; a larger claim grows as bytes arrive, so a
+            // lying Content-Length cannot make the edge allocate a gigabyte for nothing.
+            buf.reserve(len.min(16 << 20).saturating_sub(buf.len()));
             while buf.len() < len {
                 if read_more(stream, &mut buf).await? == 0 {
                     return Err(OriginError::Truncated {
