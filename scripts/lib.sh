@@ -41,3 +41,69 @@ wait_http() {
   done
   return 1
 }
+
+# start DIR NAME CMD...: run CMD in the background with its log in DIR/logs/NAME.log, in a
+# session of its own (so a terminal's Ctrl-C reaches only the calling script, which then stops
+# the services in order), its pid appended to PIDS and to DIR/pids.
+start() {
+  local dir=$1 name=$2; shift 2
+  mkdir -p "$dir/logs"
+  setsid "$@" >"$dir/logs/$name.log" 2>&1 &
+  PIDS+=($!)
+  echo $! >> "$dir/pids"
+}
+
+# stop_leftovers DIR: kill what a previous run under DIR that was killed hard left running.
+stop_leftovers() {
+  [ -f "$1/pids" ] || return 0
+  while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$1/pids"
+  rm -f "$1/pids"
+}
+
+# stack_start DIR [no-transcoder]: Redis, ingest, transcoder and edge from $BIN on free loopback
+# ports, logs in DIR/logs, state under DIR. Object store: the filesystem backend in DIR/store,
+# or S3 when RINGCAST_S3_ENDPOINT is set (with RINGCAST_S3_ACCESS_KEY, RINGCAST_S3_SECRET_KEY,
+# optional RINGCAST_S3_BUCKET). Sets REDIS_PORT, INGEST_PORT, EDGE_PORT; pids go to PIDS.
+stack_start() {
+  local dir=$1 with_transcoder=${2:-yes}
+  mkdir -p "$dir/store"
+  REDIS_PORT=$(free_port); INGEST_PORT=$(free_port); EDGE_PORT=$(free_port)
+  start "$dir" redis redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir"
+  for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis-cli -p "$REDIS_PORT" ping >/dev/null || die "redis-server did not start (see $dir/logs/redis.log)"
+  local svc
+  for svc in INGEST TRANSCODER EDGE; do
+    export "RINGCAST_${svc}_REDIS__URL=redis://127.0.0.1:$REDIS_PORT/0"
+    if [ -n "${RINGCAST_S3_ENDPOINT:-}" ]; then
+      export "RINGCAST_${svc}_STORE__BACKEND=s3" "RINGCAST_${svc}_STORE__ENDPOINT=$RINGCAST_S3_ENDPOINT" \
+        "RINGCAST_${svc}_STORE__ACCESS_KEY=${RINGCAST_S3_ACCESS_KEY:?}" \
+        "RINGCAST_${svc}_STORE__SECRET_KEY=${RINGCAST_S3_SECRET_KEY:?}" \
+        "RINGCAST_${svc}_STORE__BUCKET=${RINGCAST_S3_BUCKET:-ringcast}"
+    else
+      export "RINGCAST_${svc}_STORE__ROOT=$dir/store"
+    fi
+  done
+  export RINGCAST_INGEST_DATA_DIR="$dir/ingest" RINGCAST_TRANSCODER_WORK_DIR="$dir/transcoder"
+  start "$dir" ingest "$BIN/ringcast-ingest" --listen "127.0.0.1:$INGEST_PORT"
+  [ "$with_transcoder" = no-transcoder ] || transcoder_start "$dir"
+  start "$dir" edge "$BIN/ringcast-edge" --listen "127.0.0.1:$EDGE_PORT"
+  wait_http "http://127.0.0.1:$INGEST_PORT/healthz" 30 || die "ingest did not start (see $dir/logs/ingest.log)"
+  wait_http "http://127.0.0.1:$EDGE_PORT/healthz" 30 || die "edge did not start (see $dir/logs/edge.log)"
+}
+
+# transcoder_start DIR: the transcoder of a stack_start'ed stack (same environment), ready when
+# its metrics endpoint answers (it listens only after Redis and the store were reached).
+transcoder_start() {
+  TRANSCODER_METRICS_PORT=$(free_port)
+  RINGCAST_TRANSCODER_METRICS_LISTEN="127.0.0.1:$TRANSCODER_METRICS_PORT" \
+    start "$1" transcoder "$BIN/ringcast-transcoder"
+  wait_http "http://127.0.0.1:$TRANSCODER_METRICS_PORT/healthz" 30 \
+    || die "transcoder did not start (see $1/logs/transcoder.log)"
+}
+
+# make_clip OUT SECONDS [SIZE]: an H.264/AAC test clip (testsrc2 + a sine tone).
+make_clip() {
+  ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=${3:-1920x1080}:rate=30" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$2" \
+    -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -b:a 128k "$1"
+}

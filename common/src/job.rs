@@ -43,6 +43,22 @@ pub struct TranscodeJob {
     pub priority: Priority,
     /// Unix milliseconds when the job was created.
     pub created_ms: u64,
+    /// Set for a live stream: the transcoder reads [`LiveSource::pull_url`] instead of
+    /// `source_key` (empty for live jobs) and publishes LL-HLS parts and events as it goes.
+    /// Absent from VOD payloads (skipped when `None`), so VOD jobs keep their v1 wire shape and
+    /// an older transcoder still reads them; it dead-letters a live job (unknown field) rather
+    /// than misreading it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveSource>,
+}
+
+/// Where a live job's bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSource {
+    /// HTTP URL of the ingest's pull endpoint (`…/live/{key}/pull`): the MPEG-TS the publisher
+    /// pushes, as it arrives; end of the response = end of the stream.
+    pub pull_url: String,
 }
 
 /// Errors decoding a job payload.
@@ -134,7 +150,28 @@ mod tests {
             source_key: "sources/vid/1/source".into(),
             priority: Priority::High,
             created_ms: 5,
+            live: None,
         }
+    }
+
+    #[test]
+    fn vod_payloads_keep_their_shape_and_live_jobs_roundtrip() {
+        let vod = job().to_json();
+        assert!(!vod.contains("live"), "{vod}");
+        // A payload written before the live variant existed still decodes.
+        let old = r#"{"v":1,"job_id":"j","video_id":"v","version":1,"source_key":"s","priority":"normal","created_ms":1}"#;
+        assert_eq!(
+            TranscodeJob::from_json(old).expect("old payload").live,
+            None
+        );
+        let mut live = job();
+        live.source_key = String::new();
+        live.live = Some(LiveSource {
+            pull_url: "http://127.0.0.1:8081/live/k/pull".into(),
+        });
+        let json = live.to_json();
+        assert!(json.contains(r#""live":{"pull_url":"#), "{json}");
+        assert_eq!(TranscodeJob::from_json(&json).expect("decode"), live);
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub fn video(video_id: &str) -> String {
     format!("rc:video:{video_id}")
 }
 
+/// Hash of a live stream's bookkeeping (`publishes`: publishers so far, written by the ingest).
+pub fn live_stream(video_id: &str, version: u32) -> String {
+    format!("rc:live:{video_id}:{version}")
+}
+
 /// Duplicate detection: source sha256 → video id.
 pub fn sha256(hex: &str) -> String {
     format!("rc:sha256:{hex}")
@@ -95,6 +100,7 @@ mod tests {
         );
         assert_eq!(part_name(3, 1), "part3.1.m4s");
         assert_eq!(job_stream("high"), "rc:jobs:high");
+        assert_eq!(live_stream("cam", 2), "rc:live:cam:2");
     }
 
     #[test]

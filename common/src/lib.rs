@@ -8,6 +8,7 @@
 //!   queue and job state ([`queue`], [`job`]), both driven from a tokio side runtime
 //!   ([`side_runtime`]) so monoio cores never run tokio code.
 //! - Live LL-HLS model: part events, per-rendition playlist state, blocking reloads ([`live`]).
+//! - Signed playback URLs, HMAC-SHA256 over a path prefix + expiry ([`signed_url`]).
 //! - Config loading with env overrides ([`config`]), object/Redis key names ([`keys`]), tracing
 //!   setup ([`telemetry`]).
 //! - With the `testkit` feature: real redis-server / S3 server processes for integration tests.
@@ -21,6 +22,7 @@ pub mod live;
 pub mod playlist;
 pub mod queue;
 pub mod side_runtime;
+pub mod signed_url;
 pub mod store;
 pub mod telemetry;
 pub mod tus;

@@ -165,6 +165,30 @@ impl Queue {
         Ok(side_runtime::run(async move { conn.hgetall(key).await }).await??)
     }
 
+    /// Record that live stream `video`/`version` has had `publishes` publishers (2 and more
+    /// after reconnects) in `rc:live:{video}:{version}` (expires after a day): the transcoder
+    /// of the stream watches it to mark a discontinuity.
+    pub async fn set_live_publishes(
+        &self,
+        video: &str,
+        version: u32,
+        publishes: u32,
+    ) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let key = keys::live_stream(video, version);
+        side_runtime::run(async move {
+            redis::pipe()
+                .hset(&key, "publishes", publishes)
+                .ignore()
+                .expire(&key, 86_400)
+                .ignore()
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await??;
+        Ok(())
+    }
+
     /// A consumer in the `transcoders` group with its own connection (a blocking XREADGROUP
     /// would stall every other command on a shared one).
     pub async fn consumer(&self, name: &str) -> Result<Consumer, QueueError> {

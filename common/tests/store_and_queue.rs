@@ -85,6 +85,7 @@ fn job(id: &str, priority: Priority) -> TranscodeJob {
         source_key: format!("sources/vid-{id}/1/source"),
         priority,
         created_ms: now_ms(),
+        live: None,
     }
 }
 

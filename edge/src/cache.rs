@@ -14,13 +14,15 @@
 //!   missing key costs one origin request, while a newly published object shows up quickly.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
+use ringcast_common::http::conditional::EntityTag;
 use ringcast_common::store::StoreError;
 
 use crate::content::{self, Freshness};
@@ -82,15 +84,48 @@ pub struct Entry {
     pub expires: Option<Instant>,
     /// Mutable entries: background refresh state (stale-while-revalidate / stale-if-error).
     pub refresh: Option<Arc<RefreshState>>,
+    /// Strong validator derived from the body, computed once here (not per request).
+    pub etag: EntityTag,
+    /// `Last-Modified`: when this edge fetched the object, Unix seconds. The store API gives
+    /// no modification time, and the content-derived ETag is the validator that matters.
+    pub last_modified: u64,
+    /// The gzip-encoded body of a playlist, compressed once when the entry is built; `None`
+    /// for media (already compressed) or when gzip does not make it smaller.
+    pub gzip: Option<Bytes>,
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// gzip of a playlist body when it helps (playlists are highly repetitive text).
+fn gzip_playlist(content_type: &str, body: &[u8]) -> Option<Bytes> {
+    if content_type != "application/vnd.apple.mpegurl" || body.len() < 64 {
+        return None;
+    }
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 3),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(body).ok()?;
+    let out = enc.finish().ok()?;
+    (out.len() < body.len()).then(|| Bytes::from(out))
 }
 
 impl Entry {
     /// Build the entry for an object fetched at `now`, applying the content policy.
     pub fn object(key: &str, body: Bytes, now: Instant, playlist_ttl: Duration) -> Self {
         let freshness = content::freshness(key, &body);
+        let content_type = content::content_type(key);
         Self {
             kind: EntryKind::Object,
-            content_type: content::content_type(key),
+            content_type,
+            etag: EntityTag::of(&body),
+            last_modified: unix_now(),
+            gzip: gzip_playlist(content_type, &body),
             cache_control: freshness.cache_control(),
             // checked_add: an absurd TTL means "never expires", not a panic.
             expires: match freshness {
@@ -123,6 +158,9 @@ impl Entry {
             fetched_at: now,
             expires: now.checked_add(ttl),
             refresh: None,
+            etag: EntityTag::of(b""),
+            last_modified: 0,
+            gzip: None,
         }
     }
 
@@ -143,7 +181,8 @@ pub struct EntryWeighter;
 
 impl Weighter<String, Entry> for EntryWeighter {
     fn weight(&self, key: &String, val: &Entry) -> u64 {
-        key.len() as u64 + val.body.len() as u64 + ENTRY_OVERHEAD
+        let gzip = val.gzip.as_ref().map_or(0, |g| g.len() as u64);
+        key.len() as u64 + val.body.len() as u64 + gzip + ENTRY_OVERHEAD
     }
 }
 
@@ -279,7 +318,11 @@ impl MemoryCache {
             Err(guard) => guard,
         };
         metrics.origin_fetch();
-        let loaded = match load().await {
+        let started = Instant::now();
+        let result = load().await;
+        // The load is the origin fetch (plus, for a disk-tier object, writing its file).
+        metrics.origin_latency(started.elapsed());
+        let loaded = match result {
             Ok(loaded) => loaded,
             // Dropping `guard` hands the load to the next waiter.
             Err(e) => {
@@ -325,6 +368,32 @@ impl MemoryCache {
         self.origin_timeout
     }
 
+    /// Remove the entry of `key`; returns how many entries went (0 or 1).
+    pub fn purge_key(&self, key: &str) -> u64 {
+        u64::from(self.entries.remove(key).is_some())
+    }
+
+    /// Remove every entry whose key starts with `prefix`; returns how many went. Walks every
+    /// shard under its write lock, so it is an admin operation, not a request-path one.
+    pub fn purge_prefix(&self, prefix: &str) -> u64 {
+        let removed = AtomicU64::new(0);
+        self.entries.retain(|k, _| {
+            let hit = k.starts_with(prefix);
+            if hit {
+                removed.fetch_add(1, Ordering::Relaxed);
+            }
+            !hit
+        });
+        removed.into_inner()
+    }
+
+    /// Drops a remembered "not found" for `key` (an object the edge now knows exists, e.g. a live
+    /// part announced after an early request missed it).
+    pub fn forget_not_found(&self, key: &str) {
+        self.entries
+            .remove_if(key, |e| e.kind == EntryKind::NotFound);
+    }
+
     /// Current size, for `/metrics`.
     pub fn gauges(&self) -> Gauges {
         Gauges {
@@ -364,6 +433,66 @@ mod tests {
     ) -> Result<Option<Bytes>, StoreError> {
         calls.set(calls.get() + 1);
         Ok(body.map(Bytes::from_static))
+    }
+
+    #[test]
+    fn entries_carry_validators_and_a_gzip_variant_for_playlists() {
+        let now = Instant::now();
+        let playlist = "#EXTM3U\n#EXTINF:2.0,\nseg0.m4s\n".repeat(20);
+        let e = Entry::object(
+            "v/a/1/720p/index.m3u8",
+            Bytes::from(playlist.clone()),
+            now,
+            HOUR,
+        );
+        let gz = e.gzip.clone().expect("playlists are gzipped");
+        assert!(gz.len() < playlist.len());
+        let mut dec = flate2::read::GzDecoder::new(&gz[..]);
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut dec, &mut out).expect("gunzip");
+        assert_eq!(out, playlist);
+        assert_eq!(e.etag, EntityTag::of(playlist.as_bytes()));
+        assert!(e.last_modified > 1_600_000_000);
+        let seg = Entry::object(
+            "v/a/1/720p/seg1.m4s",
+            Bytes::from(vec![7u8; 4096]),
+            now,
+            HOUR,
+        );
+        assert!(seg.gzip.is_none(), "media is never gzipped");
+        let tiny = Entry::object(
+            "v/a/master.m3u8",
+            Bytes::from_static(b"#EXTM3U\n"),
+            now,
+            HOUR,
+        );
+        assert!(tiny.gzip.is_none(), "too small to gain");
+    }
+
+    #[test]
+    fn purge_by_key_and_prefix() {
+        block_on(async {
+            let (c, m, calls) = (cache(HOUR, HOUR), Metrics::default(), Cell::new(0));
+            for k in [
+                "v/a/1/s1.m4s",
+                "v/a/1/s2.m4s",
+                "v/ab/1/s1.m4s",
+                "v/b/1/s1.m4s",
+            ] {
+                c.get(k, &m, || origin(Some(b"x"), &calls))
+                    .await
+                    .expect("get");
+            }
+            assert_eq!(c.purge_key("v/a/1/s1.m4s"), 1);
+            assert_eq!(c.purge_key("v/a/1/s1.m4s"), 0);
+            assert_eq!(c.purge_prefix("v/a/"), 1, "v/ab/ is not under v/a/");
+            assert_eq!(c.purge_prefix("v/"), 2);
+            assert_eq!(c.gauges().cache_entries, 0);
+            c.get("v/a/1/s1.m4s", &m, || origin(Some(b"x"), &calls))
+                .await
+                .expect("get");
+            assert_eq!(calls.get(), 5, "a purged key is fetched again");
+        });
     }
 
     #[test]

@@ -7,10 +7,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ringcast_common::config::{self, StoreConfig};
+use ringcast_common::config::{self, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::access_control::SignedUrlConfig;
+use crate::access_log::AccessLog;
 use crate::error::EdgeError;
+use crate::live_config::LiveSettings;
 
 /// Prefix of the env vars that override config fields.
 pub const ENV_PREFIX: &str = "RINGCAST_EDGE_";
@@ -49,6 +52,16 @@ pub struct EdgeConfig {
     pub shutdown_grace_ms: u64,
     /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled.
+    pub admin_key: String,
+    /// Most header fields in one request head; more → 431.
+    pub max_headers: usize,
+    /// Most open client connections per worker; a connection beyond it gets 503 and is closed.
+    pub max_connections_per_worker: usize,
+    /// Access log on stdout as JSON lines: "off", "full", or { sample = N } (one request in N).
+    pub access_log: AccessLog,
+    /// Signed playback URLs (`[signed_urls]`).
+    pub signed_urls: SignedUrlConfig,
     /// The object store the edge serves from (`[store]`), unless `origin_dir` or `origin_url`
     /// is set.
     pub store: StoreConfig,
@@ -72,6 +85,10 @@ pub struct EdgeConfig {
     /// When that background refresh fails (origin error or timeout), keep serving the old copy
     /// for up to this long after its TTL ran out, in milliseconds.
     pub playlist_stale_if_error_ms: u64,
+    /// Redis holding the live event streams (`[redis]`; used when `live.enabled`).
+    pub redis: RedisConfig,
+    /// Live LL-HLS from the Redis event streams (`[live]`).
+    pub live: LiveSettings,
 }
 
 impl Default for EdgeConfig {
@@ -87,6 +104,11 @@ impl Default for EdgeConfig {
             header_timeout_ms: 10_000,
             shutdown_grace_ms: 5_000,
             log_json: false,
+            admin_key: String::new(),
+            max_headers: 64,
+            max_connections_per_worker: 10_000,
+            access_log: AccessLog::default(),
+            signed_urls: SignedUrlConfig::default(),
             store: StoreConfig::default(),
             origin_dir: String::new(),
             origin_url: String::new(),
@@ -95,6 +117,8 @@ impl Default for EdgeConfig {
             disk_min_object_bytes: 512 * 1024,
             playlist_stale_while_revalidate_ms: 2_000,
             playlist_stale_if_error_ms: 60_000,
+            redis: RedisConfig::default(),
+            live: LiveSettings::default(),
         }
     }
 }
@@ -153,6 +177,20 @@ impl EdgeConfig {
         if self.workers == 0 || self.workers > 1024 {
             return invalid("workers must be between 1 and 1024");
         }
+        if self.max_headers == 0 || self.max_headers > 1024 {
+            return invalid("max_headers must be between 1 and 1024");
+        }
+        if self.max_connections_per_worker == 0 {
+            return invalid("max_connections_per_worker must be positive");
+        }
+        if self.signed_urls.enabled && self.signed_urls.secret.len() < 16 {
+            return invalid(
+                "signed_urls.secret must be at least 16 bytes when signed_urls.enabled",
+            );
+        }
+        if let AccessLog::Sampled { sample: 0 } = self.access_log {
+            return invalid("access_log.sample must be positive");
+        }
         if self.memory_cache_bytes == 0 {
             return invalid("memory_cache_bytes must be positive");
         }
@@ -197,7 +235,7 @@ impl EdgeConfig {
         if !self.disk_cache_dir.is_empty() && self.disk_cache_bytes == 0 {
             return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
-        Ok(())
+        self.live.check().map_err(EdgeError::InvalidConfig)
     }
 }
 
@@ -318,6 +356,45 @@ mod tests {
         assert_eq!(cfg.origin_dir, "/srv/media");
         assert_eq!(cfg.disk_cache_dir, "/var/cache/edge");
         assert_eq!(cfg.disk_cache_bytes, 1000);
+    }
+
+    #[test]
+    fn http_fields_from_env() {
+        use crate::access_log::{AccessLog, AccessLogMode};
+        let load =
+            |pairs: &[(&str, &str)]| EdgeConfig::load_from(None, env(pairs), &Overrides::default());
+        let cfg = load(&[
+            ("RINGCAST_EDGE_ACCESS_LOG", "full"),
+            ("RINGCAST_EDGE_ADMIN_KEY", "k"),
+            ("RINGCAST_EDGE_MAX_HEADERS", "10"),
+            ("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true"),
+            ("RINGCAST_EDGE_SIGNED_URLS__SECRET", "0123456789abcdef"),
+        ])
+        .expect("load");
+        assert_eq!(cfg.access_log, AccessLog::Mode(AccessLogMode::Full));
+        assert_eq!((cfg.admin_key.as_str(), cfg.max_headers), ("k", 10));
+        assert!(cfg.signed_urls.enabled);
+        let cfg = load(&[("RINGCAST_EDGE_ACCESS_LOG__SAMPLE", "5")]).expect("sample");
+        assert_eq!(cfg.access_log.every(), Some(5));
+        for (pairs, field) in [
+            (
+                &[("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true")][..],
+                "signed_urls.secret",
+            ),
+            (
+                &[("RINGCAST_EDGE_ACCESS_LOG__SAMPLE", "0")][..],
+                "access_log.sample",
+            ),
+            (&[("RINGCAST_EDGE_MAX_HEADERS", "0")][..], "max_headers"),
+            (
+                &[("RINGCAST_EDGE_MAX_CONNECTIONS_PER_WORKER", "0")][..],
+                "max_connections",
+            ),
+        ] {
+            let err = load(pairs).expect_err(field);
+            assert!(err.to_string().contains(field), "{err}");
+        }
+        assert!(load(&[("RINGCAST_EDGE_ACCESS_LOG", "loud")]).is_err());
     }
 
     #[test]

@@ -23,7 +23,9 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
 use ringcast_common::http::{parse_request, Limits, RequestHead};
 
+use crate::access_log::{self, Record, WorkerLog};
 use crate::error::EdgeError;
+use crate::purge;
 use crate::response::Response;
 use crate::routes::{self, Shared};
 
@@ -48,6 +50,32 @@ pub struct ConnCtx {
     pub inflight: Cell<usize>,
     /// Set at shutdown: finish the current request, then close.
     pub draining: Cell<bool>,
+    /// Connections open on this worker.
+    pub open: Cell<usize>,
+    /// Beyond this many open connections, new ones get 503 and are closed.
+    pub max_connections: usize,
+    /// This worker's access log, when on.
+    pub log: Option<WorkerLog>,
+    /// Worker index (for the access log).
+    pub worker: usize,
+}
+
+/// Counts a connection as open for as long as it lives.
+struct OpenGuard<'a>(&'a ConnCtx);
+
+impl<'a> OpenGuard<'a> {
+    fn new(ctx: &'a ConnCtx) -> Self {
+        ctx.open.set(ctx.open.get() + 1);
+        ctx.shared.metrics.connection_opened();
+        Self(ctx)
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        self.0.shared.metrics.connection_closed();
+    }
 }
 
 /// How a connection ends after a response.
@@ -61,6 +89,7 @@ enum After {
 
 /// Serve one accepted connection until it closes.
 pub async fn serve(mut stream: TcpStream, ctx: Rc<ConnCtx>) {
+    let _open = OpenGuard::new(&ctx);
     // Responses are written whole; Nagle would only delay the tail of a body.
     let _ = stream.set_nodelay(true);
     match run(&mut stream, &ctx).await {
@@ -93,8 +122,32 @@ async fn run(stream: &mut TcpStream, ctx: &ConnCtx) -> io::Result<After> {
             start += used;
             // The next pipelined head's clock starts now, not when its bytes arrived.
             head_started = (start < buf.len()).then(Instant::now);
+            // The purge API reads a small Content-Length body; it may already be buffered.
+            let mut body: Option<Vec<u8>> = None;
+            if routes::wants_body(&req) && !req.chunked {
+                let len = req.body_len();
+                if len > purge::MAX_BODY as u64 {
+                    let resp = Response::error(&EdgeError::PayloadTooLarge);
+                    send(stream, &mut out, ctx, resp, false).await?;
+                    flush(stream, &mut out, ctx).await?;
+                    return Ok(After::Linger);
+                }
+                let len = len as usize;
+                let Some(read) = read_body(stream, &mut buf, start, len, ctx).await? else {
+                    let resp = Response::error(&EdgeError::HeaderTimeout);
+                    send(stream, &mut out, ctx, resp, false).await?;
+                    flush(stream, &mut out, ctx).await?;
+                    return Ok(After::Linger);
+                };
+                buf = read;
+                body = Some(buf[start..start + len].to_vec());
+                start += len;
+                head_started = (start < buf.len()).then(Instant::now);
+            }
             ctx.inflight.set(ctx.inflight.get() + 1);
-            let after = respond(stream, &mut out, ctx, &req).await;
+            ctx.shared.metrics.request_started();
+            let after = respond(stream, &mut out, ctx, &req, body.as_deref()).await;
+            ctx.shared.metrics.request_finished();
             ctx.inflight.set(ctx.inflight.get() - 1);
             match after? {
                 After::KeepOpen => {}
@@ -148,18 +201,46 @@ async fn run(stream: &mut TcpStream, ctx: &ConnCtx) -> io::Result<After> {
     }
 }
 
+/// A connection over the worker's limit: 503 with a JSON error, then close (with lingering, so
+/// the answer is not destroyed by a reset when the client already sent its request).
+pub async fn reject(mut stream: TcpStream, ctx: Rc<ConnCtx>) {
+    let mut out = Vec::with_capacity(512);
+    let resp = Response::error(&EdgeError::TooManyConnections).header("Retry-After", "1");
+    resp.write_head(&mut out, false);
+    out.extend_from_slice(resp.wire_body());
+    ctx.shared.metrics.response(resp.status);
+    if write_all(&mut stream, out, &ctx).await.is_ok() {
+        linger(&mut stream).await;
+    }
+}
+
 /// Route one request and queue (or write) its response.
 async fn respond(
     stream: &mut TcpStream,
     out: &mut Vec<u8>,
     ctx: &ConnCtx,
     req: &RequestHead,
+    body: Option<&[u8]>,
 ) -> io::Result<After> {
-    // The edge reads no request bodies; with one pending, the connection cannot be reused
-    // safely (the body would be parsed as the next request), so it closes after the response.
-    let has_body = req.chunked || req.body_len() > 0;
+    // The edge reads no request bodies but the purge API's; with an unread one pending, the
+    // connection cannot be reused safely (the body would be parsed as the next request), so it
+    // closes after the response.
+    let started = Instant::now();
+    let has_body = body.is_none() && (req.chunked || req.body_len() > 0);
     let keep_alive = req.keep_alive && !has_body && !ctx.draining.get();
-    let mut resp = routes::handle(req, &ctx.shared).await;
+    let mut resp = routes::handle_with_body(req, body.unwrap_or(&[]), &ctx.shared).await;
+    if let Some(log) = ctx.log.as_ref().filter(|l| l.sample()) {
+        let rec = Record {
+            ts_ms: access_log::unix_ms(),
+            method: req.method.as_str(),
+            target: &req.target,
+            status: resp.status,
+            bytes: resp.wire_body().len(),
+            dur_us: access_log::micros_since(started),
+            worker: ctx.worker,
+        };
+        log.record(&rec, &ctx.shared.metrics);
+    }
     if keep_alive && req.version_minor == 0 {
         // HTTP/1.0 persistence is opt-in on both sides (RFC 9112 §9.3): say we keep it open.
         resp = resp.header("Connection", "keep-alive");
@@ -203,6 +284,36 @@ async fn send(
         write_all(stream, body.clone(), ctx).await?;
     }
     Ok(())
+}
+
+/// Make sure `buf[start..start + len]` holds a body, reading more within the header timeout.
+/// `Ok(None)`: the client did not send it in time.
+async fn read_body(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    start: usize,
+    len: usize,
+    ctx: &ConnCtx,
+) -> io::Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + ctx.header_timeout;
+    let mut b = std::mem::take(buf);
+    while b.len() < start + len {
+        b.reserve(start + len - b.len());
+        let (l, cap) = (b.len(), b.capacity());
+        let wait = deadline.saturating_duration_since(Instant::now());
+        match monoio::time::timeout(wait, stream.read(b.slice_mut(l..cap))).await {
+            Err(_elapsed) => return Ok(None),
+            Ok((result, slice)) => {
+                b = slice.into_inner();
+                match result {
+                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(Some(b))
 }
 
 /// Write and clear the pending output (keeping its allocation).

@@ -155,6 +155,15 @@ impl DiskIndex {
     }
 
     /// Bytes of all indexed files.
+    /// Keys starting with `prefix` (for purge by prefix: an admin operation, a full scan).
+    pub fn keys_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.entries
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
     pub fn used(&self) -> u64 {
         self.used
     }

@@ -159,12 +159,28 @@ impl DiskTier {
         }
     }
 
-    /// Drop `key` from the tier (file and index).
-    pub fn remove(&self, key: &str) {
+    /// Drop `key` from the tier (file and index); whether it was there.
+    pub fn remove(&self, key: &str) -> bool {
         let mut index = self.write();
-        if index.remove(key).is_some() {
+        let present = index.remove(key).is_some();
+        if present {
             let _ = std::fs::remove_file(self.objects.join(key));
         }
+        present
+    }
+
+    /// Drop every key starting with `prefix`; how many went. The index lock is held for the
+    /// scan and the unlinks, so no fill of a matching key slips in between (purge is rare).
+    pub fn remove_prefix(&self, prefix: &str) -> u64 {
+        let mut index = self.write();
+        let mut n = 0;
+        for key in index.keys_with_prefix(prefix) {
+            if index.remove(&key).is_some() {
+                let _ = std::fs::remove_file(self.objects.join(&key));
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Evictions since start.

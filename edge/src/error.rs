@@ -6,6 +6,7 @@
 
 use ringcast_common::config::ConfigError;
 use ringcast_common::http::HttpError;
+use ringcast_common::signed_url::SignError;
 use ringcast_common::store::StoreError;
 
 use crate::http_origin::OriginError;
@@ -32,6 +33,39 @@ pub enum EdgeError {
     /// The request head did not arrive within the header timeout.
     #[error("request head not received in time")]
     HeaderTimeout,
+    /// `If-Match` / `If-Unmodified-Since` did not hold.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A valid single range none of whose bytes exist.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable,
+    /// Signed URLs are on and this one is missing, malformed, expired or wrong.
+    #[error(transparent)]
+    Signature(#[from] SignError),
+    /// An admin request without `Authorization: Bearer`.
+    #[error("admin key required (Authorization: Bearer <admin_key>)")]
+    Unauthorized,
+    /// An admin request with the wrong key.
+    #[error("wrong admin key")]
+    Forbidden,
+    /// No admin key is configured, so the purge API is off.
+    #[error("purge is disabled: no admin_key is configured")]
+    PurgeDisabled,
+    /// A request body that does not make sense (purge JSON).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A request body over the limit of its route.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The worker already serves its maximum number of connections.
+    #[error("too many connections, retry later")]
+    TooManyConnections,
+    /// A malformed live playlist request (`_HLS_` directives, rfc8216bis §6.2.5.2).
+    #[error("{0}")]
+    LiveBadRequest(String),
+    /// A blocked live request timed out (three target durations) or its follower stopped.
+    #[error("the requested part or segment did not become available in time")]
+    LiveUnavailable,
     /// The origin (object store) failed.
     #[error("origin fetch failed: {0}")]
     Origin(#[source] StoreError),
@@ -74,11 +108,19 @@ impl EdgeError {
     pub fn status(&self) -> u16 {
         match self {
             EdgeError::Http(e) => e.status(),
-            EdgeError::BadPath(_) => 400,
+            EdgeError::BadPath(_) | EdgeError::LiveBadRequest(_) => 400,
+            EdgeError::LiveUnavailable => 503,
             EdgeError::NotFound => 404,
             EdgeError::MethodNotAllowed => 405,
             EdgeError::HeaderTimeout => 408,
             EdgeError::NotImplemented(_) => 501,
+            EdgeError::PreconditionFailed => 412,
+            EdgeError::RangeNotSatisfiable => 416,
+            EdgeError::Signature(_) | EdgeError::Forbidden | EdgeError::PurgeDisabled => 403,
+            EdgeError::Unauthorized => 401,
+            EdgeError::BadRequest(_) => 400,
+            EdgeError::PayloadTooLarge => 413,
+            EdgeError::TooManyConnections => 503,
             EdgeError::Origin(_) | EdgeError::Upstream(_) => 502,
             EdgeError::OriginTimeout => 504,
             EdgeError::Config(_)
@@ -102,10 +144,21 @@ impl EdgeError {
                 _ => "bad_request",
             },
             EdgeError::BadPath(_) => "bad_path",
+            EdgeError::LiveBadRequest(_) => "bad_request",
+            EdgeError::LiveUnavailable => "unavailable",
             EdgeError::NotFound => "not_found",
             EdgeError::MethodNotAllowed => "method_not_allowed",
             EdgeError::HeaderTimeout => "request_timeout",
             EdgeError::NotImplemented(_) => "not_implemented",
+            EdgeError::PreconditionFailed => "precondition_failed",
+            EdgeError::RangeNotSatisfiable => "range_not_satisfiable",
+            EdgeError::Signature(e) => e.code(),
+            EdgeError::Unauthorized => "unauthorized",
+            EdgeError::Forbidden => "forbidden",
+            EdgeError::PurgeDisabled => "purge_disabled",
+            EdgeError::BadRequest(_) => "bad_request",
+            EdgeError::PayloadTooLarge => "payload_too_large",
+            EdgeError::TooManyConnections => "too_many_connections",
             EdgeError::Origin(_) | EdgeError::Upstream(_) => "origin_error",
             EdgeError::OriginTimeout => "origin_timeout",
             _ => "internal",
@@ -121,6 +174,8 @@ impl EdgeError {
             }
             EdgeError::OriginTimeout => "the origin did not answer in time".to_string(),
             EdgeError::NotImplemented(_) => "method not implemented".to_string(),
+            EdgeError::TooManyConnections => self.to_string(),
+            EdgeError::LiveUnavailable => EdgeError::LiveUnavailable.to_string(),
             e if e.status() >= 500 => "internal error".to_string(),
             e => e.to_string(),
         }
@@ -164,6 +219,18 @@ mod tests {
                 "not_implemented",
             ),
             (EdgeError::OriginTimeout, 504, "origin_timeout"),
+            (EdgeError::PreconditionFailed, 412, "precondition_failed"),
+            (EdgeError::RangeNotSatisfiable, 416, "range_not_satisfiable"),
+            (
+                EdgeError::Signature(SignError::Expired),
+                403,
+                "signature_expired",
+            ),
+            (EdgeError::Unauthorized, 401, "unauthorized"),
+            (EdgeError::Forbidden, 403, "forbidden"),
+            (EdgeError::PurgeDisabled, 403, "purge_disabled"),
+            (EdgeError::PayloadTooLarge, 413, "payload_too_large"),
+            (EdgeError::TooManyConnections, 503, "too_many_connections"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status, "{err:?}");

@@ -3,14 +3,20 @@
 //! epoll fallback), the routes under `/v/` that map request paths to object keys, the in-memory
 //! cache tier with single-flight origin fetches, the caching and content-type policy for HLS
 //! objects, `/healthz`, and `/metrics`. Protocol parsing is `ringcast_common::http` (RFC 9112);
-//! this crate only moves bytes and decides what to answer. The disk tier (files under a cache
-//! directory, LRU by bytes, sent with `sendfile`) sits behind the memory tier for large
-//! immutable objects; the origin is the object store, a plain directory or an HTTP origin
-//! ([`origin`]). LL-HLS blocking reload and purge come later.
+//! this crate only moves bytes and decides what to answer: ranges, conditionals and gzip per
+//! object ([`representation`]), purge ([`purge`]), admin key and signed playback URLs
+//! ([`access_control`]), the JSON access log ([`access_log`]). Live LL-HLS (rfc8216bis
+//! §6.2.5–6.2.6: blocking playlist reload, delta updates, preload-hinted parts) is served from
+//! Redis event streams followed on the tokio side runtime (`live_*` modules). The disk tier
+//! (files under a cache directory, LRU by bytes, sent with `sendfile`) sits behind the memory
+//! tier for large immutable objects; the origin is the object store, a plain directory or an
+//! HTTP origin ([`origin`]).
 //!
 //! Embedding (tests, tools): build an [`EdgeConfig`], then [`Server::start`] returns once every
 //! worker listens; [`Server::stop`] shuts it down.
 
+pub mod access_control;
+pub mod access_log;
 pub mod cache;
 pub mod config;
 pub mod connection;
@@ -20,9 +26,18 @@ pub mod disk_tier;
 pub mod error;
 pub mod http_date;
 pub mod http_origin;
+pub mod live_config;
+pub mod live_follow;
+pub mod live_hub;
+pub mod live_key;
+pub mod live_local;
+pub mod live_serve;
+pub mod live_tail;
 pub mod metrics;
 pub mod origin;
 pub mod path;
+pub mod purge;
+pub mod representation;
 pub mod response;
 pub mod routes;
 pub mod sendfile;

@@ -12,6 +12,8 @@ use ringcast_edge::{signals, EdgeConfig, Overrides, Server};
 #[derive(Debug, Parser)]
 #[command(name = "ringcast-edge", version, about)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML config file (see edge.example.toml). Env vars RINGCAST_EDGE_* override it.
     #[arg(long, value_name = "PATH", env = ENV_CONFIG_FILE)]
     config: Option<PathBuf>,
@@ -32,8 +34,58 @@ struct Cli {
     disk_cache_dir: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Print a signed playback URL path (path-token form, plus the query form) and exit.
+    Sign {
+        /// HMAC secret, the edge's `signed_urls.secret` (env RINGCAST_EDGE_SIGNED_URLS__SECRET).
+        #[arg(
+            long,
+            env = "RINGCAST_EDGE_SIGNED_URLS__SECRET",
+            hide_env_values = true
+        )]
+        secret: String,
+        /// Path prefix the signature covers, e.g. /v/VIDEO/ (a trailing slash keeps it a folder).
+        #[arg(long)]
+        prefix: String,
+        /// Path to sign a URL for (default: the prefix), e.g. /v/VIDEO/master.m3u8.
+        #[arg(long)]
+        path: Option<String>,
+        /// Seconds from now until the URL expires.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+fn sign(secret: &str, prefix: &str, path: Option<&str>, ttl: u64) -> anyhow::Result<()> {
+    use ringcast_common::signed_url;
+    let path = path.unwrap_or(prefix);
+    anyhow::ensure!(
+        path.starts_with(prefix),
+        "--path {path:?} does not start with --prefix {prefix:?}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("system clock before 1970")?
+        .as_secs();
+    let exp = now.saturating_add(ttl);
+    let key = secret.as_bytes();
+    println!("{}", signed_url::signed_path(key, prefix, exp, path));
+    println!("{path}?{}", signed_url::signed_query(key, prefix, exp));
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Sign {
+        secret,
+        prefix,
+        path,
+        ttl,
+    }) = &cli.command
+    {
+        return sign(secret, prefix, path.as_deref(), *ttl);
+    }
     // Before any thread exists, so every thread inherits the blocked mask and only the signal
     // thread receives SIGINT/SIGTERM.
     signals::block_termination_signals().context("blocking SIGINT/SIGTERM")?;

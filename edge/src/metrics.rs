@@ -6,8 +6,9 @@
 //! between counters read one after another.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Which monoio driver the workers run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +44,26 @@ pub struct Metrics {
     disk_fill_errors: AtomicU64,
     stale_served: AtomicU64,
     driver: OnceLock<Driver>,
+    /// Connections open right now (all workers).
+    open_connections: AtomicI64,
+    /// Connections refused with 503 because a worker was at its limit.
+    connections_rejected: AtomicU64,
+    /// Requests being answered right now (all workers).
+    inflight: AtomicI64,
+    /// Entries dropped by purges.
+    purged: AtomicU64,
+    /// Access-log batches dropped because the logger thread fell behind.
+    access_log_dropped: AtomicU64,
+    /// Origin fetch latency histogram: counts per bucket of [`ORIGIN_BUCKETS`] (+Inf last).
+    origin_latency: [AtomicU64; ORIGIN_BUCKETS.len() + 1],
+    /// Sum of origin fetch latencies in microseconds.
+    origin_latency_sum_us: AtomicU64,
 }
+
+/// Upper bounds (seconds) of the origin fetch latency histogram buckets.
+pub const ORIGIN_BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// Counter values at one moment (for tests and logs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,6 +78,10 @@ pub struct Snapshot {
     pub disk_hits: u64,
     pub disk_fills: u64,
     pub stale_served: u64,
+    pub purged: u64,
+    pub access_log_dropped: u64,
+    pub open_connections: i64,
+    pub inflight: i64,
 }
 
 /// Gauges read from elsewhere at scrape time.
@@ -133,6 +157,46 @@ impl Metrics {
         self.stale_served.fetch_add(1, Relaxed);
     }
 
+    pub fn connection_opened(&self) {
+        self.open_connections.fetch_add(1, Relaxed);
+    }
+
+    pub fn connection_closed(&self) {
+        self.open_connections.fetch_sub(1, Relaxed);
+    }
+
+    pub fn connection_rejected(&self) {
+        self.connections_rejected.fetch_add(1, Relaxed);
+    }
+
+    pub fn request_started(&self) {
+        self.inflight.fetch_add(1, Relaxed);
+    }
+
+    pub fn request_finished(&self) {
+        self.inflight.fetch_sub(1, Relaxed);
+    }
+
+    pub fn purged(&self, n: u64) {
+        self.purged.fetch_add(n, Relaxed);
+    }
+
+    pub fn access_log_dropped(&self) {
+        self.access_log_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// Record how long one origin fetch took (success or failure).
+    pub fn origin_latency(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = ORIGIN_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(ORIGIN_BUCKETS.len());
+        self.origin_latency[i].fetch_add(1, Relaxed);
+        let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.origin_latency_sum_us.fetch_add(us, Relaxed);
+    }
+
     /// Record the driver (the first worker to start wins; all workers build the same kind).
     pub fn set_driver(&self, driver: Driver) {
         let _ = self.driver.set(driver);
@@ -154,6 +218,10 @@ impl Metrics {
             disk_hits: self.disk_hits.load(Relaxed),
             disk_fills: self.disk_fills.load(Relaxed),
             stale_served: self.stale_served.load(Relaxed),
+            purged: self.purged.load(Relaxed),
+            access_log_dropped: self.access_log_dropped.load(Relaxed),
+            open_connections: self.open_connections.load(Relaxed),
+            inflight: self.inflight.load(Relaxed),
         }
     }
 
@@ -287,6 +355,75 @@ impl Metrics {
             "# HELP {name} Files evicted from the disk tier since start.\n# TYPE {name} counter\n{name} {}",
             gauges.disk_evictions
         );
+        // The same hit/miss counts, labelled by tier (a disk-tier hit was a memory-tier hit on the disk entry's index record).
+        let name = "ringcast_edge_cache_lookups_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Object cache lookups, by tier and result."
+        );
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (result, v) in [("hit", &self.cache_hits), ("miss", &self.cache_misses)] {
+            let _ = writeln!(
+                out,
+                "{name}{{tier=\"memory\",result=\"{result}\"}} {}",
+                v.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}{{tier=\"disk\",result=\"hit\"}} {}",
+            self.disk_hits.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "ringcast_edge_connections_rejected_total",
+            "Connections refused with 503 because the worker was at max_connections_per_worker.",
+            &self.connections_rejected,
+        );
+        counter(
+            &mut out,
+            "ringcast_edge_purged_entries_total",
+            "Cache entries removed by the purge API.",
+            &self.purged,
+        );
+        counter(
+            &mut out,
+            "ringcast_edge_access_log_dropped_total",
+            "Access-log batches dropped because the logger thread fell behind.",
+            &self.access_log_dropped,
+        );
+        let signed_gauge = |out: &mut String, name: &str, help: &str, v: &AtomicI64| {
+            let v = v.load(Relaxed).max(0);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        };
+        signed_gauge(
+            &mut out,
+            "ringcast_edge_open_connections",
+            "Client connections open right now.",
+            &self.open_connections,
+        );
+        signed_gauge(
+            &mut out,
+            "ringcast_edge_inflight_requests",
+            "Requests being answered right now.",
+            &self.inflight,
+        );
+        let name = "ringcast_edge_origin_fetch_duration_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Origin fetch latency (successes and failures)."
+        );
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, v) in self.origin_latency.iter().enumerate() {
+            cumulative += v.load(Relaxed);
+            let le = ORIGIN_BUCKETS
+                .get(i)
+                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+        }
+        let sum = self.origin_latency_sum_us.load(Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
         let name = "ringcast_edge_driver_info";
         let _ = writeln!(
             out,
@@ -325,6 +462,11 @@ mod tests {
         m.cache_miss();
         m.origin_fetch();
         m.bytes_sent(1234);
+        m.origin_latency(Duration::from_millis(3));
+        m.origin_latency(Duration::from_secs(60));
+        m.connection_opened();
+        m.request_started();
+        m.purged(4);
         m.set_driver(Driver::Legacy);
         m.set_driver(Driver::IoUring); // first one wins
         let text = m.render(Gauges {
@@ -360,6 +502,31 @@ mod tests {
         assert_eq!(sample(&text, "ringcast_edge_origin_errors_total"), Some(0));
         assert_eq!(sample(&text, "ringcast_edge_bytes_sent_total"), Some(1234));
         assert_eq!(sample(&text, "ringcast_edge_cache_bytes"), Some(77));
+        let h = "ringcast_edge_origin_fetch_duration_seconds";
+        assert_eq!(
+            sample(&text, &format!("{h}_bucket{{le=\"0.0025\"}}")),
+            Some(0)
+        );
+        assert_eq!(
+            sample(&text, &format!("{h}_bucket{{le=\"0.005\"}}")),
+            Some(1)
+        );
+        assert_eq!(sample(&text, &format!("{h}_bucket{{le=\"5\"}}")), Some(1));
+        assert_eq!(
+            sample(&text, &format!("{h}_bucket{{le=\"+Inf\"}}")),
+            Some(2)
+        );
+        assert_eq!(sample(&text, &format!("{h}_count")), Some(2));
+        assert_eq!(sample(&text, "ringcast_edge_open_connections"), Some(1));
+        assert_eq!(sample(&text, "ringcast_edge_inflight_requests"), Some(1));
+        assert_eq!(sample(&text, "ringcast_edge_purged_entries_total"), Some(4));
+        assert_eq!(
+            sample(
+                &text,
+                "ringcast_edge_cache_lookups_total{tier=\"memory\",result=\"hit\"}"
+            ),
+            Some(1)
+        );
         assert_eq!(
             sample(&text, "ringcast_edge_driver_info{driver=\"legacy\"}"),
             Some(1)
@@ -374,6 +541,14 @@ mod tests {
             .lines()
             .filter(|l| !l.starts_with('#'))
             .map(|l| l.split(['{', ' ']).next().unwrap_or(l))
+            // Histogram samples belong to the family declared under the base name.
+            .map(|n| {
+                ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .filter_map(|suf| n.strip_suffix(suf))
+                    .find(|b| text.contains(&format!("# TYPE {b} histogram")))
+                    .unwrap_or(n)
+            })
             .collect();
         names.dedup();
         assert!(names.len() >= 12, "{names:?}");

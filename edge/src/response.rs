@@ -13,6 +13,14 @@ use crate::http_date;
 /// Methods the object routes allow (for `Allow` and CORS preflight).
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";
 
+/// Response headers a cross-origin player may read (CORS, Fetch standard §3.2.7).
+pub const EXPOSED_HEADERS: &str =
+    "Content-Length, Content-Range, Content-Encoding, Accept-Ranges, Age, ETag, Last-Modified, X-Cache";
+
+/// `Cache-Control` of a 404: short, so a newly published object shows up quickly while a burst
+/// of requests for a missing one is still absorbed by caches in front.
+pub const CACHE_NOT_FOUND: &str = "public, max-age=1";
+
 /// A complete response.
 #[derive(Debug)]
 pub struct Response {
@@ -40,10 +48,7 @@ impl Response {
         let head = ResponseHead::new(status)
             .header("Date", http_date::now())
             .header("Access-Control-Allow-Origin", "*")
-            .header(
-                "Access-Control-Expose-Headers",
-                "Content-Length, Content-Range, Age",
-            );
+            .header("Access-Control-Expose-Headers", EXPOSED_HEADERS);
         Self {
             status,
             head,
@@ -54,8 +59,19 @@ impl Response {
     }
 
     /// Add a header.
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub fn header(
+        mut self,
+        name: &'static str,
+        value: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Self {
         self.head = self.head.header(name, value);
+        self
+    }
+
+    /// Change the status (e.g. 200 → 206 or 304), keeping the headers.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self.head.status = status;
         self
     }
 
@@ -92,7 +108,11 @@ impl Response {
     /// The JSON error response for `err` (status from the single mapping in [`EdgeError`]).
     pub fn error(err: &EdgeError) -> Self {
         let body = error_body(err.code(), &err.public_message());
-        let mut r = Self::new(err.status()).header("Cache-Control", "no-store");
+        let cache_control = match err {
+            EdgeError::NotFound => CACHE_NOT_FOUND,
+            _ => "no-store",
+        };
+        let mut r = Self::new(err.status()).header("Cache-Control", cache_control);
         if matches!(err, EdgeError::MethodNotAllowed) {
             r = r.header("Allow", ALLOWED_METHODS);
         }
@@ -143,8 +163,12 @@ mod tests {
             text.contains("\r\nAccess-Control-Allow-Origin: *\r\n"),
             "{text}"
         );
-        assert!(text
-            .contains("\r\nAccess-Control-Expose-Headers: Content-Length, Content-Range, Age\r\n"));
+        assert!(text.contains(&format!(
+            "\r\nAccess-Control-Expose-Headers: {EXPOSED_HEADERS}\r\n"
+        )));
+        for h in ["Content-Range", "Age", "ETag", "Content-Length"] {
+            assert!(EXPOSED_HEADERS.contains(h), "{h}");
+        }
         assert!(text.contains("\r\nDate: "), "{text}");
         assert!(text.contains("\r\nContent-Length: 2\r\n"), "{text}");
         assert!(!text.contains("Connection: close"));

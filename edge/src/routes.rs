@@ -1,6 +1,13 @@
 //! Request → response: the edge's routes.
 //!
-//! - `GET|HEAD /v/{path}` → object `v/{path}` through the memory cache (query ignored for now);
+//! - `GET|HEAD /v/{path}` → object `v/{path}` through the memory cache, with ranges,
+//!   conditionals and gzip ([`crate::representation`]); with signed URLs on, the query must carry
+//!   a valid signature ([`crate::access_control`]);
+//! - `GET|HEAD /s/{exp}/{len}/{sig}/v/{path}` → the same object through a path-token signature;
+//! - `POST /purge`, `DELETE /v/{key}`, `DELETE /v/{prefix}*` → purge ([`crate::purge`]), when an
+//!   admin key is configured (without one, DELETE stays 405 and `POST /purge` is 403);
+//! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
+//!   by `live_serve` before the object path (under either URL form);
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
@@ -12,14 +19,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ringcast_common::http::{Method, RequestHead};
 
+use crate::access_control::Access;
 use crate::cache::{EntryKind, MemoryCache};
 use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
+use crate::live_hub::LiveHub;
 use crate::metrics::{Gauges, Metrics};
 use crate::origin::Origin;
 use crate::path::object_key;
 use crate::response::{Response, ALLOWED_METHODS};
 use crate::tiers::{self, TierSet, Tiering};
+use crate::{purge, representation};
 
 /// State every worker shares (behind one `Arc`; the inner `Arc`s let background playlist
 /// refreshes outlive the request that started them).
@@ -30,6 +40,10 @@ pub struct Shared {
     pub disk: Option<Arc<DiskTier>>,
     pub tiering: Tiering,
     pub metrics: Arc<Metrics>,
+    /// Admin key and signed-URL secret.
+    pub access: Access,
+    /// Live LL-HLS: followed event streams (see `live_serve`).
+    pub live: LiveHub,
 }
 
 impl Shared {
@@ -58,9 +72,20 @@ impl Shared {
     }
 }
 
+/// Whether the connection should read the request body and pass it to [`handle_with_body`]
+/// (only the purge API takes one; every other body is left unread).
+pub fn wants_body(req: &RequestHead) -> bool {
+    req.method == Method::Post && req.path() == "/purge"
+}
+
 /// Answer one request. Never fails: errors become their JSON responses.
 pub async fn handle(req: &RequestHead, shared: &Shared) -> Response {
-    let mut resp = match route(req, shared).await {
+    handle_with_body(req, &[], shared).await
+}
+
+/// [`handle`] for a request whose body was read (see [`wants_body`]).
+pub async fn handle_with_body(req: &RequestHead, body: &[u8], shared: &Shared) -> Response {
+    let mut resp = match route(req, body, shared).await {
         Ok(r) => r,
         Err(e) => {
             // Only the edge's own failures are worth a warning; client mistakes are not.
@@ -74,7 +99,7 @@ pub async fn handle(req: &RequestHead, shared: &Shared) -> Response {
     resp
 }
 
-async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError> {
+async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Response, EdgeError> {
     if let Method::Other(m) = &req.method {
         return Err(EdgeError::NotImplemented(m.clone()));
     }
@@ -88,42 +113,58 @@ async fn route(req: &RequestHead, shared: &Shared) -> Result<Response, EdgeError
             .header("Cache-Control", "no-store")
             .body("text/plain; charset=utf-8", Bytes::from_static(b"ok"))),
         "/metrics" if readable => {
-            let text = shared.metrics.render(shared.gauges());
+            let mut text = shared.metrics.render(shared.gauges());
+            shared.live.render_metrics(&mut text);
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
                 Bytes::from(text),
             ))
         }
         "/healthz" | "/metrics" => Err(EdgeError::MethodNotAllowed),
+        "/purge" if req.method == Method::Post => purge::post(req, body, shared),
+        "/purge" => Err(EdgeError::MethodNotAllowed),
         _ if path.starts_with("/v/") => {
+            if req.method == Method::Delete && shared.access.purge_enabled() {
+                return purge::delete(req, path, shared);
+            }
             if !readable {
                 return Err(EdgeError::MethodNotAllowed);
             }
-            object(path, shared).await
+            shared.access.check_query(req)?;
+            object(req, path, shared).await
+        }
+        _ if path.starts_with(ringcast_common::signed_url::PATH_TOKEN_PREFIX) => {
+            let inner = shared.access.strip_path_token(path)?;
+            if !readable {
+                return Err(EdgeError::MethodNotAllowed);
+            }
+            if !inner.starts_with("/v/") {
+                return Err(EdgeError::NotFound);
+            }
+            object(req, inner, shared).await
         }
         _ => Err(EdgeError::NotFound),
     }
 }
 
 /// `GET|HEAD /v/{path}`.
-async fn object(path: &str, shared: &Shared) -> Result<Response, EdgeError> {
+async fn object(req: &RequestHead, path: &str, shared: &Shared) -> Result<Response, EdgeError> {
     let key = object_key(path)?;
+    if let Some(live) = crate::live_serve::serve(&key, path, req.query(), shared).await? {
+        return Ok(live);
+    }
     let found = tiers::lookup(&shared.tiers(), &key).await?;
-    let entry = found.entry;
-    if entry.kind == EntryKind::NotFound {
+    if found.entry.kind == EntryKind::NotFound {
         return Err(EdgeError::NotFound);
     }
-    let resp = Response::new(200)
-        .header("Cache-Control", entry.cache_control)
-        .header("Age", found.age.to_string())
-        .header("X-Cache", found.status.as_str());
-    Ok(match found.disk {
-        Some(obj) => {
-            resp.header("X-Cache-Tier", "disk")
-                .file(entry.content_type, obj.file, 0, obj.len)
-        }
-        None => resp.body(entry.content_type, entry.body),
-    })
+    let file = found.disk.map(|obj| (obj.file, obj.len));
+    Ok(representation::respond_from(
+        req,
+        &found.entry,
+        file,
+        found.status,
+        found.age,
+    ))
 }
 
 /// CORS preflight (Fetch standard §3.2.3): players send `Range` and conditional headers.
@@ -133,7 +174,7 @@ fn preflight() -> Response {
         .header("Access-Control-Allow-Methods", ALLOWED_METHODS)
         .header(
             "Access-Control-Allow-Headers",
-            "Range, If-None-Match, If-Modified-Since, Cache-Control",
+            "Range, If-None-Match, If-Modified-Since, If-Range, If-Match, Cache-Control",
         )
         .header("Access-Control-Max-Age", "86400")
 }
@@ -174,6 +215,8 @@ mod tests {
                 },
             },
             metrics: Arc::default(),
+            access: Access::default(),
+            live: LiveHub::disabled(),
         }
     }
 

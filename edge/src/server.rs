@@ -23,12 +23,15 @@ use monoio::net::{ListenerOpts, TcpListener};
 use ringcast_common::http::Limits;
 use ringcast_common::store::ObjectStore;
 
+use crate::access_control::Access;
+use crate::access_log::{self, WorkerLog};
 use crate::cache::MemoryCache;
 use crate::config::EdgeConfig;
 use crate::connection::{self, ConnCtx};
 use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
 use crate::http_origin::HttpOrigin;
+use crate::live_hub::LiveHub;
 use crate::metrics::{Driver, Metrics};
 use crate::origin::{DirOrigin, Origin};
 use crate::routes::Shared;
@@ -73,6 +76,8 @@ struct WorkerSettings {
     idle_timeout: Duration,
     header_timeout: Duration,
     shutdown_grace: Duration,
+    limits: Limits,
+    max_connections: usize,
 }
 
 impl Server {
@@ -105,11 +110,24 @@ impl Server {
                 },
             },
             metrics: Arc::default(),
+            access: Access::new(&cfg.admin_key, &cfg.signed_urls),
+            live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
+                .map_err(EdgeError::InvalidConfig)?,
         });
+        let log_tx = access_log::start(cfg.access_log).map_err(|source| EdgeError::Worker {
+            worker: 0,
+            what: "start the access-log thread",
+            source,
+        })?;
         let settings = WorkerSettings {
             idle_timeout: ms(cfg.idle_timeout_ms),
             header_timeout: ms(cfg.header_timeout_ms),
             shutdown_grace: ms(cfg.shutdown_grace_ms),
+            limits: Limits {
+                max_headers: cfg.max_headers,
+                ..Limits::default()
+            },
+            max_connections: cfg.max_connections_per_worker,
         };
         let shutdown = ShutdownHandle::default();
         let mut workers = Vec::with_capacity(cfg.workers);
@@ -120,9 +138,10 @@ impl Server {
             let (stop_tx, stop_rx) = oneshot::channel();
             shutdown.add(stop_tx);
             let shared = Arc::clone(&shared);
+            let log = log_tx.clone().map(|tx| WorkerLog::new(tx, cfg.access_log));
             let spawned = std::thread::Builder::new()
                 .name(format!("edge-worker-{id}"))
-                .spawn(move || worker(id, addr, settings, shared, ready_tx, stop_rx));
+                .spawn(move || worker(id, addr, settings, shared, log, ready_tx, stop_rx));
             let handle = match spawned {
                 Ok(h) => h,
                 Err(source) => {
@@ -197,6 +216,7 @@ impl Server {
                 tracing::error!("a worker thread panicked");
             }
         }
+        self.shared.live.close();
     }
 
     /// Stop and wait.
@@ -242,6 +262,7 @@ fn worker(
     addr: SocketAddr,
     settings: WorkerSettings,
     shared: Arc<Shared>,
+    log: Option<WorkerLog>,
     ready: Ready,
     stop: oneshot::Receiver<()>,
 ) {
@@ -285,12 +306,19 @@ fn worker(
         drop(ready);
         let ctx = Rc::new(ConnCtx {
             shared,
-            limits: Limits::default(),
+            limits: settings.limits,
             idle_timeout: settings.idle_timeout,
             header_timeout: settings.header_timeout,
             inflight: Default::default(),
             draining: Default::default(),
+            open: Default::default(),
+            max_connections: settings.max_connections,
+            log,
+            worker: id,
         });
+        if ctx.log.is_some() {
+            monoio::spawn(flush_log_every_second(Rc::clone(&ctx)));
+        }
         monoio::select! {
             _ = accept_loop(&listener, &ctx) => {}
             _ = stop => {}
@@ -301,8 +329,22 @@ fn worker(
         while ctx.inflight.get() > 0 && started.elapsed() < settings.shutdown_grace {
             monoio::time::sleep(Duration::from_millis(10)).await;
         }
+        if let Some(log) = &ctx.log {
+            log.flush(&ctx.shared.metrics);
+        }
         tracing::debug!(worker = id, "worker stopped");
     });
+}
+
+/// Hand the worker's buffered access-log lines to the logger thread at least once a second,
+/// so a quiet worker's last requests still show up.
+async fn flush_log_every_second(ctx: Rc<ConnCtx>) {
+    loop {
+        monoio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(log) = &ctx.log {
+            log.flush(&ctx.shared.metrics);
+        }
+    }
 }
 
 async fn accept_loop(listener: &TcpListener, ctx: &Rc<ConnCtx>) {
@@ -310,7 +352,13 @@ async fn accept_loop(listener: &TcpListener, ctx: &Rc<ConnCtx>) {
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 ctx.shared.metrics.connection();
-                monoio::spawn(connection::serve(stream, Rc::clone(ctx)));
+                if ctx.open.get() >= ctx.max_connections {
+                    // Answer and close on its own task so accepting never waits on a client.
+                    ctx.shared.metrics.connection_rejected();
+                    monoio::spawn(connection::reject(stream, Rc::clone(ctx)));
+                } else {
+                    monoio::spawn(connection::serve(stream, Rc::clone(ctx)));
+                }
             }
             Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: back off instead of spinning on the error.

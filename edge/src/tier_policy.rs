@@ -1,5 +1,5 @@
 //! Which tier keeps an object, and when an expired playlist may still be served. Pure
-//! functions of the object and the clock; ADR 0002 explains the choices.
+//! functions of the object and the clock; ADR 0005 explains the choices.
 //!
 //! - Playlists (mutable or not) and anything smaller than `disk_min_object_bytes` (LL-HLS parts,
 //!   init segments) live in memory: they are hot, small, and a 1 KB answer goes out in the same
@@ -8,7 +8,7 @@
 //!   and are sent with `sendfile` from the page cache: no userspace copy, and their bytes do not
 //!   count against the process's memory. There is no promotion of hot segments into memory:
 //!   the page cache already is the hot tier for them, and serving from it is cheaper than from
-//!   the memory tier (ADR 0002's measurement).
+//!   the memory tier (ADR 0005's measurement).
 //! - Without a disk tier everything lives in memory.
 //!
 //! Stale serving (RFC 5861 semantics, for mutable entries only):

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use ringcast_common::http::conditional::EntityTag;
 use ringcast_common::side_runtime;
 
 use crate::cache::{CacheStatus, Entry, EntryKind, Loaded, MemoryCache, RefreshState};
@@ -113,7 +114,8 @@ async fn lookup_once(t: &TierSet<'_>, key: &str) -> Result<Option<Found>, EdgeEr
             Staleness::Expired => {}
         }
     } else if let Some(obj) = t.disk.and_then(|d| d.lookup(key)) {
-        let stand_in = disk_stand_in(key, &obj, now);
+        let etag = disk_etag(&obj).await?;
+        let stand_in = disk_stand_in(key, &obj, etag, now);
         t.cache.insert(key, stand_in.clone());
         m.cache_hit();
         return Ok(Some(disk_found(stand_in, obj, CacheStatus::Hit, m)));
@@ -151,8 +153,26 @@ fn disk_found(entry: Entry, obj: DiskObject, status: CacheStatus, m: &Metrics) -
     }
 }
 
+/// The content-derived ETag of a disk-tier file that has no memory stand-in (after a restart,
+/// or after memory evicted it): the file is read once, on the side runtime's blocking pool, so
+/// validators stay identical across restarts and tiers.
+async fn disk_etag(obj: &DiskObject) -> Result<EntityTag, EdgeError> {
+    use std::os::unix::fs::FileExt;
+    let file = obj.file.try_clone().map_err(EdgeError::DiskTier)?;
+    let len = usize::try_from(obj.len)
+        .map_err(|_| EdgeError::DiskTier(std::io::Error::other("disk-tier file too large")))?;
+    let hashed = side_runtime::run_blocking(move || {
+        let mut buf = vec![0u8; len];
+        // Positional read: the shared file offset stays where sendfile does not care.
+        file.read_exact_at(&mut buf, 0).map(|()| EntityTag::of(&buf))
+    })
+    .await
+    .map_err(|e| EdgeError::DiskTier(std::io::Error::other(e.to_string())))?;
+    hashed.map_err(EdgeError::DiskTier)
+}
+
 /// The memory stand-in for a file found in the disk tier (only immutable objects go there).
-fn disk_stand_in(key: &str, obj: &DiskObject, now: Instant) -> Entry {
+fn disk_stand_in(key: &str, obj: &DiskObject, etag: EntityTag, now: Instant) -> Entry {
     let filled_ago = SystemTime::now()
         .duration_since(obj.filled_at)
         .unwrap_or_default();
@@ -164,6 +184,12 @@ fn disk_stand_in(key: &str, obj: &DiskObject, now: Instant) -> Entry {
         fetched_at: now.checked_sub(filled_ago).unwrap_or(now),
         expires: None,
         refresh: None,
+        etag,
+        last_modified: obj
+            .filled_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        gzip: None,
     }
 }
 

@@ -93,6 +93,11 @@ fn cli_flags_override_the_config_file(legacy: bool) {
         process.assert_running();
         ringcast_common::testkit::http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
     });
+    // Worker 0 answers before the others have bound; the start-up line follows once all have.
+    ringcast_common::testkit::wait_until(Duration::from_secs(20), "start-up log line", || {
+        process.assert_running();
+        process.log_text().contains("monoio ")
+    });
     assert!(
         process.log_text().contains("on all 3 workers"),
         "{}",

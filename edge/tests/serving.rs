@@ -14,8 +14,14 @@ fn assert_common_headers(r: &ringcast_common::testkit::http::Response) {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
         r.header("access-control-expose-headers"),
-        Some("Content-Length, Content-Range, Age")
+        Some(ringcast_edge::response::EXPOSED_HEADERS)
     );
+    let exposed = r
+        .header("access-control-expose-headers")
+        .unwrap_or_default();
+    for h in ["Content-Length", "Content-Range", "Age", "ETag"] {
+        assert!(exposed.contains(h), "{h} not exposed");
+    }
     assert!(
         r.header("date").is_some_and(|d| d.ends_with(" GMT")),
         "{:?}",

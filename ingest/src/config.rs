@@ -11,6 +11,8 @@ use clap::Parser;
 use ringcast_common::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::live_config::LiveIngestConfig;
+
 /// Env var prefix of every ingest setting, e.g. `RINGCAST_INGEST_LISTEN`.
 pub const ENV_PREFIX: &str = "RINGCAST_INGEST_";
 
@@ -45,6 +47,8 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the workers exit.
     pub shutdown_grace_secs: u64,
+    /// Live push (`PUT /live/{key}`): stream keys, grace period, pull buffer.
+    pub live: LiveIngestConfig,
 }
 
 impl Default for IngestConfig {
@@ -61,6 +65,7 @@ impl Default for IngestConfig {
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 10,
+            live: LiveIngestConfig::default(),
         }
     }
 }
@@ -84,6 +89,7 @@ impl IngestConfig {
         if self.header_timeout_secs == 0 || self.idle_timeout_secs == 0 {
             return invalid("header_timeout_secs and idle_timeout_secs must be at least 1");
         }
+        self.live.validate()?;
         if let Some(url) = &self.public_url {
             let url = url.trim_end_matches('/');
             if url.is_empty() {

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use ringcast_common::http::chunked::ChunkedDecoder;
 use ringcast_common::http::{parse_request, HttpError, Limits, Method, RequestHead, ResponseHead};
 use tokio::sync::watch;
 use tracing::Instrument as _;
@@ -138,6 +139,86 @@ impl Conn {
             Ok((Err(e), slice)) => {
                 self.broken = true;
                 (Err(e), slice.into_inner())
+            }
+        }
+    }
+
+    /// Next piece of a `Transfer-Encoding: chunked` body, decoded into `out` (cleared first).
+    /// `Ok(false)` once the last chunk (and trailers) were read; the connection then carries
+    /// on with the next request. Errors leave the connection unusable: a stall longer than the
+    /// idle timeout is `TimedOut`, an early end `UnexpectedEof`, bad framing `InvalidData`.
+    pub async fn read_chunked(
+        &mut self,
+        decoder: &mut ChunkedDecoder,
+        out: &mut Vec<u8>,
+    ) -> io::Result<bool> {
+        out.clear();
+        if decoder.is_done() {
+            return Ok(false);
+        }
+        if self.continue_pending {
+            self.continue_pending = false;
+            let (res, _) = self
+                .stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec())
+                .await;
+            if let Err(e) = res {
+                self.broken = true;
+                return Err(e);
+            }
+        }
+        loop {
+            if !self.buf.is_empty() {
+                let used = match decoder.decode(&self.buf, out) {
+                    Ok(used) => used,
+                    Err(e) => {
+                        self.broken = true;
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    }
+                };
+                self.buf.drain(..used);
+                if decoder.is_done() {
+                    self.body_remaining = Some(0);
+                }
+                // The last data may arrive together with the terminating chunk: hand it out
+                // first; the next call reports the end.
+                if !out.is_empty() {
+                    return Ok(true);
+                }
+                if decoder.is_done() {
+                    return Ok(false);
+                }
+            }
+            match monoio::time::timeout(self.idle_timeout, self.fill()).await {
+                Err(_elapsed) => {
+                    self.broken = true;
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                Ok(Ok(0)) => {
+                    self.broken = true;
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    self.broken = true;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Write bytes straight to the socket (streamed responses that frame themselves), giving
+    /// up after the idle timeout: a reader that takes nothing for that long is dropped.
+    pub async fn write_raw(&mut self, data: Vec<u8>) -> io::Result<()> {
+        match monoio::time::timeout(self.idle_timeout, self.stream.write_all(data)).await {
+            Ok((Ok(_), _)) => Ok(()),
+            Ok((Err(e), _)) => {
+                self.broken = true;
+                Err(e)
+            }
+            Err(_elapsed) => {
+                self.broken = true;
+                Err(io::ErrorKind::TimedOut.into())
             }
         }
     }

@@ -26,6 +26,12 @@ pub enum IngestError {
     NotImplemented(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A live push with an unknown stream key (answered before the body is read).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A live push on a stream key that already has a publisher.
+    #[error("{0}")]
+    Conflict(String),
     #[error("invalid id {0:?}: ids are 1-64 characters of [A-Za-z0-9_-]")]
     InvalidId(String),
     /// Another PATCH on the same upload is in progress (on any core).
@@ -79,6 +85,8 @@ impl IngestError {
             IngestError::NotImplemented(_) => 501,
             IngestError::BadRequest(_) | IngestError::InvalidId(_) => 400,
             IngestError::Locked(_) => 423,
+            IngestError::Forbidden(_) => 403,
+            IngestError::Conflict(_) => 409,
             IngestError::BodyTooLarge { .. } => 413,
             // 411 would be the textbook status, but the shared reason-phrase table has no entry
             // for it; 400 with a specific code says the same thing to clients.
@@ -115,6 +123,8 @@ impl IngestError {
             IngestError::BadRequest(_) => "bad_request",
             IngestError::InvalidId(_) => "invalid_id",
             IngestError::Locked(_) => "upload_locked",
+            IngestError::Forbidden(_) => "forbidden",
+            IngestError::Conflict(_) => "stream_busy",
             IngestError::BodyTooLarge { .. } => "body_too_large",
             IngestError::LengthRequired => "length_required",
             IngestError::NotAVideo(_) => "not_a_video",

@@ -88,6 +88,7 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         source_key: key.clone(),
         priority: state.priority,
         created_ms: now_ms(),
+        live: None,
     };
     let entry = match with_timeout(app.queue.enqueue(&job)).await {
         Ok(entry) => entry,

@@ -50,6 +50,8 @@ pub struct Metrics {
     upload_errors: [AtomicU64; UploadErrorKind::ALL.len()],
     workers_uring: AtomicU64,
     workers_legacy: AtomicU64,
+    /// Live push and pull counters.
+    pub live: crate::live_metrics::LiveMetrics,
 }
 
 impl Metrics {
@@ -142,6 +144,7 @@ impl Metrics {
                 let _ = writeln!(out, "{name}{{driver=\"{driver}\"}} {n}");
             }
         }
+        self.live.render(&mut out);
         out
     }
 }
@@ -168,5 +171,9 @@ mod tests {
         assert!(text.contains("ringcast_ingest_upload_errors_total{kind=\"store\"} 0\n"));
         assert!(text.contains("ringcast_ingest_driver_info{driver=\"legacy\"} 1\n"));
         assert!(!text.contains("driver=\"io_uring\""));
+        assert!(
+            text.contains("ringcast_ingest_live_streams_started_total 0\n"),
+            "{text}"
+        );
     }
 }

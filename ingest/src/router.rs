@@ -7,6 +7,8 @@
 //! | `/files/` | OPTIONS, POST (tus creation) |
 //! | `/files/{id}` | OPTIONS, HEAD, PATCH (tus core) |
 //! | `/v1/videos/{id}` | GET, HEAD |
+//! | `/live/{key}` | PUT, POST (live push, [`crate::live_push`]) |
+//! | `/live/{key}/pull` | GET (live pull) |
 //! | `/healthz`, `/readyz`, `/metrics` | GET, HEAD |
 
 use std::time::Duration;
@@ -24,7 +26,7 @@ use crate::{tus_handler, videos_api};
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Methods a preflight may ask for.
-const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PATCH, OPTIONS";
+const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, OPTIONS";
 /// Request headers browsers may send cross-origin (the tus set plus the usual ones).
 const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Length, \
      Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat, X-Requested-With, \
@@ -35,7 +37,17 @@ pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Res
     let method = effective_method(head);
     let path = head.path();
     let is_tus = path == "/files" || path.starts_with("/files/");
-    let result = dispatch(app, head, &method, path, conn).await;
+    let result = match path.strip_prefix("/live/") {
+        // Live handlers may write a streamed response themselves (`Ok(None)`).
+        Some(rest) if method != Method::Options => {
+            match crate::live_push::handle(app, head, &method, rest, conn).await {
+                Ok(Some(resp)) => Ok(resp),
+                Ok(None) => return None,
+                Err(e) => Err(e),
+            }
+        }
+        _ => dispatch(app, head, &method, path, conn).await,
+    };
     let mut resp = match result {
         Ok(resp) => resp,
         Err(IngestError::ClientGone(e)) => {
@@ -85,6 +97,7 @@ async fn dispatch(
     let known = path == "/files"
         || path.starts_with("/files/")
         || path.starts_with("/v1/videos/")
+        || path.starts_with("/live/")
         || matches!(path, "/healthz" | "/readyz" | "/metrics");
     if !known {
         return Err(IngestError::NotFound(format!("resource {path}")));

@@ -19,6 +19,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::config::IngestConfig;
 use crate::connection;
+use crate::live_hub::LiveHub;
 use crate::metrics::Metrics;
 use crate::upload_store::UploadStore;
 
@@ -33,6 +34,8 @@ pub struct App {
     pub uploads: UploadStore,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// Live streams being pushed, shared by every core.
+    pub live: Arc<LiveHub>,
 }
 
 /// Why the server could not start or run.
@@ -73,6 +76,7 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
     );
     let workers = config.worker_count();
     let listen = config.listen;
+    let (live_grace, live_buffer) = (config.live.grace(), config.live.buffer_bytes);
     let app = Arc::new(App {
         config,
         store,
@@ -80,6 +84,7 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
         uploads,
         metrics: Metrics::default(),
         limits: Limits::default(),
+        live: Arc::new(LiveHub::new(live_grace, live_buffer)),
     });
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

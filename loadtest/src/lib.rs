@@ -3,6 +3,7 @@
 //! - [`tus_client`]: a resumable tus 1.0 upload client (creation + PATCH in chunks, resumes
 //!   after network errors with HEAD), used by `scripts/demo`, the end-to-end tests and, later,
 //!   the upload swarm.
+//! - [`upload_swarm`]: N tus clients uploading back to back, with latency and throughput.
 //! - [`video_status`]: polls the ingest's `GET /v1/videos/{id}` until the transcode finishes.
 //!
 //! - [`swarm`] / [`player`]: the viewer swarm: N simulated HLS players (VOD pacing, LL-HLS
@@ -13,5 +14,6 @@ pub mod player;
 pub mod stats;
 pub mod swarm;
 pub mod tus_client;
+pub mod upload_swarm;
 pub mod url;
 pub mod video_status;

@@ -1,5 +1,6 @@
 //! `ringcast-loadtest`: client tools and load generators for ringcast.
 //!
+//! `uploads` runs N tus clients uploading back to back (the upload swarm).
 //! `upload` sends one file through the tus endpoint with a progress bar, then follows the
 //! transcode to the end (what `scripts/demo` uses). `viewers` runs a swarm of simulated HLS
 //! players against a master playlist and reports latency, throughput, errors and stalls.
@@ -11,7 +12,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ringcast_loadtest::player::Rendition;
-use ringcast_loadtest::{swarm, tus_client, video_status};
+use ringcast_loadtest::{swarm, tus_client, upload_swarm, video_status};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +50,33 @@ enum Cmd {
         /// Longest wait for the transcode, in seconds.
         #[arg(long, default_value_t = 900)]
         timeout_secs: u64,
+    },
+    /// Run N tus clients uploading back to back and report throughput and latency.
+    Uploads {
+        /// Ingest base URL, e.g. http://127.0.0.1:8081
+        #[arg(long)]
+        url: String,
+        /// Concurrent clients (one thread each).
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Bytes per generated upload: 20MiB, 500KB, 4096 …
+        #[arg(long, default_value = "20MiB", value_parser = upload_swarm::parse_size)]
+        size: u64,
+        /// Upload this file instead of generated payloads (a real clip loads the transcoders too).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Bytes per PATCH request.
+        #[arg(long, default_value = "4MiB", value_parser = upload_swarm::parse_size)]
+        chunk_size: u64,
+        /// Uploads per client (default: as many as fit in --duration).
+        #[arg(long)]
+        uploads: Option<usize>,
+        /// No upload starts after this; e.g. 60s, 2m.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Print the summary as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Run N simulated HLS players against a master (or media) playlist URL.
     Viewers {
@@ -107,6 +135,33 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
+        Cmd::Uploads {
+            url,
+            clients,
+            size,
+            file,
+            chunk_size,
+            uploads,
+            duration,
+            json,
+        } => {
+            let summary = upload_swarm::run(&upload_swarm::UploadSwarmConfig {
+                url,
+                clients,
+                size,
+                chunk_size: usize::try_from(chunk_size.max(1)).context("chunk size too large")?,
+                uploads_per_client: uploads,
+                duration,
+                file,
+                progress: !json,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", summary.table());
+            }
+            Ok(())
+        }
         Cmd::Viewers {
             url,
             viewers,

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -61,16 +61,60 @@ fn absolute(endpoint: &str, location: &str) -> String {
     format!("{}{}", &endpoint[..origin_end], location)
 }
 
+/// Which tus request a [`Tap::request`] call reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TusRequest {
+    Create,
+    Patch,
+    Head,
+}
+
+/// Observer of an upload: confirmed progress and every request with its latency and status
+/// (`None` = transport error). The upload swarm measures through it; the default does nothing.
+pub trait Tap {
+    fn progress(&mut self, _confirmed: u64, _total: u64) {}
+    fn request(&mut self, _kind: TusRequest, _took: Duration, _status: Option<u16>) {}
+}
+
+/// A [`Tap`] that only reports progress.
+struct ProgressTap<F>(F);
+
+impl<F: FnMut(u64, u64)> Tap for ProgressTap<F> {
+    fn progress(&mut self, confirmed: u64, total: u64) {
+        (self.0)(confirmed, total)
+    }
+}
+
+/// The status of a ureq result, `None` for transport errors.
+fn status_of(res: &Result<ureq::Response, ureq::Error>) -> Option<u16> {
+    match res {
+        Ok(r) => Some(r.status()),
+        Err(ureq::Error::Status(code, _)) => Some(*code),
+        Err(_) => None,
+    }
+}
+
 /// Upload `path` to the tus endpoint (e.g. `http://127.0.0.1:8081/files/`). `progress` is
 /// called with (bytes the server confirmed, total).
 pub fn upload_file(
     endpoint: &str,
     path: &Path,
     opts: &UploadOptions,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<Uploaded> {
-    let mut file = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let file = File::open(path).with_context(|| format!("open {}", path.display()))?;
     let total = file.metadata()?.len();
+    upload_from(endpoint, file, total, opts, &mut ProgressTap(progress))
+}
+
+/// Upload `total` bytes read from `src` (a file, or an in-memory `Cursor`), reporting to `tap`.
+pub fn upload_from<R: Read + Seek>(
+    endpoint: &str,
+    mut src: R,
+    total: u64,
+    opts: &UploadOptions,
+    tap: &mut impl Tap,
+) -> anyhow::Result<Uploaded> {
     let agent = agent();
     let pairs: Vec<(&str, &[u8])> = opts
         .metadata
@@ -87,7 +131,10 @@ pub fn upload_file(
             &ringcast_common::tus::encode_metadata(&pairs),
         );
     }
-    let resp = create.call().map_err(describe).context("create upload")?;
+    let t0 = Instant::now();
+    let res = create.call();
+    tap.request(TusRequest::Create, t0.elapsed(), status_of(&res));
+    let resp = res.map_err(describe).context("create upload")?;
     let location = absolute(
         endpoint,
         resp.header("Location")
@@ -99,24 +146,26 @@ pub fn upload_file(
     loop {
         // The last PATCH of a zero-length upload still has to be sent once to finish it.
         let n = if offset < total {
-            file.seek(SeekFrom::Start(offset))?;
+            src.seek(SeekFrom::Start(offset))?;
             let want = ((total - offset) as usize).min(buf.len());
-            file.read_exact(&mut buf[..want])?;
+            src.read_exact(&mut buf[..want])?;
             want
         } else {
             0
         };
+        let t0 = Instant::now();
         let res = agent
             .request("PATCH", &location)
             .set("Tus-Resumable", "1.0.0")
             .set("Upload-Offset", &offset.to_string())
             .set("Content-Type", "application/offset+octet-stream")
             .send_bytes(&buf[..n]);
+        tap.request(TusRequest::Patch, t0.elapsed(), status_of(&res));
         match res {
             Ok(resp) => {
                 failures = 0;
                 offset = header_u64(&resp, "Upload-Offset")?;
-                progress(offset, total);
+                tap.progress(offset, total);
                 if offset == total {
                     return Ok(Uploaded {
                         video_id: resp
@@ -140,8 +189,15 @@ pub fn upload_file(
                     return Err(describe(e)).context("upload failed after retries");
                 }
                 std::thread::sleep(Duration::from_millis(200 * u64::from(failures)));
-                offset = current_offset(&agent, &location)?;
-                progress(offset, total);
+                let t0 = Instant::now();
+                let head = current_offset(&agent, &location);
+                tap.request(
+                    TusRequest::Head,
+                    t0.elapsed(),
+                    head.as_ref().ok().map(|_| 200),
+                );
+                offset = head?;
+                tap.progress(offset, total);
             }
         }
     }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use ringcast_common::config::{self, ConfigError, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::live_config::LiveTranscodeConfig;
+
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "RINGCAST_TRANSCODER_";
 
@@ -74,6 +76,8 @@ pub struct TranscoderConfig {
     pub store: StoreConfig,
     /// Redis holding the job streams and job state.
     pub redis: RedisConfig,
+    /// Live jobs: part/segment durations, renditions, event stream trimming.
+    pub live: LiveTranscodeConfig,
 }
 
 impl Default for TranscoderConfig {
@@ -96,6 +100,7 @@ impl Default for TranscoderConfig {
             log_json: false,
             store: StoreConfig::default(),
             redis: RedisConfig::default(),
+            live: LiveTranscodeConfig::default(),
         }
     }
 }
@@ -162,7 +167,7 @@ impl TranscoderConfig {
         if self.job_block_ms == 0 || self.reclaim_idle_ms < 1000 {
             return invalid("job_block_ms must be > 0 and reclaim_idle_ms >= 1000".into());
         }
-        Ok(())
+        self.live.validate()
     }
 }
 

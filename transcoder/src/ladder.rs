@@ -60,6 +60,22 @@ pub fn select(width: u32, height: u32) -> Vec<Rung> {
     rungs
 }
 
+/// Live rungs at `heights` (a 16:9 source is assumed for the nominal width; the published
+/// RESOLUTION is read from the encoded init segment). Bitrates follow the VOD table, the nearest
+/// standard rung at or below each height.
+pub fn live_rungs(heights: &[u32]) -> Vec<Rung> {
+    heights
+        .iter()
+        .map(|&h| {
+            let bitrate = RUNGS.iter().find(|(rh, _)| *rh <= h).map_or(
+                MIN_VIDEO_BITRATE.max(800_000 * u64::from(h) / 360),
+                |(_, b)| *b,
+            );
+            rung(1920, 1080, h, bitrate)
+        })
+        .collect()
+}
+
 fn rung(src_w: u32, src_h: u32, h: u32, bitrate: u64) -> Rung {
     Rung {
         name: format!("{h}p"),

@@ -12,10 +12,11 @@ use clap::Parser;
 use ringcast_common::queue::Queue;
 use ringcast_common::store::ObjectStore;
 use ringcast_common::telemetry;
+use ringcast_transcoder::ffmpeg_cmd::{self, EncodeSettings};
 use ringcast_transcoder::metrics::{self, Metrics};
 use ringcast_transcoder::pipeline::Shutdown;
 use ringcast_transcoder::worker::{self, Shared};
-use ringcast_transcoder::TranscoderConfig;
+use ringcast_transcoder::{ladder, probe, TranscoderConfig};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -33,6 +34,11 @@ struct Cli {
     /// Concurrent jobs in this process (overrides `workers`).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Print, one per line, the ffmpeg arguments a job for this source file would run, with the
+    /// renditions written to OUT_DIR/{rendition}.mp4 instead of FIFOs, and exit. For comparing
+    /// the pipeline with raw ffmpeg (`scripts/bench`) and for debugging a ladder.
+    #[arg(long, value_names = ["SOURCE", "OUT_DIR"], num_args = 2)]
+    print_ffmpeg_args: Option<Vec<PathBuf>>,
 }
 
 #[tokio::main]
@@ -42,6 +48,12 @@ async fn main() -> anyhow::Result<()> {
     if let Some(w) = cli.workers {
         cfg.workers = w;
         cfg.validate().context("--workers")?;
+    }
+    if let Some(paths) = &cli.print_ffmpeg_args {
+        let [source, out_dir] = paths.as_slice() else {
+            anyhow::bail!("--print-ffmpeg-args takes SOURCE and OUT_DIR");
+        };
+        return print_ffmpeg_args(&cfg, source, out_dir).await;
     }
     telemetry::init(cfg.log_json);
 
@@ -100,6 +112,32 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("transcoder stopped");
     if failed {
         anyhow::bail!("a worker failed");
+    }
+    Ok(())
+}
+
+/// The job's ffmpeg command for `source`, outputs in `out_dir`: the same probe, ladder and
+/// argument builder as a real job.
+async fn print_ffmpeg_args(
+    cfg: &TranscoderConfig,
+    source: &std::path::Path,
+    out_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let info = probe::probe(&cfg.ffprobe_path, source)
+        .await
+        .with_context(|| format!("probing {}", source.display()))?;
+    let rungs = ladder::select(info.width, info.height);
+    let outputs: Vec<PathBuf> = rungs
+        .iter()
+        .map(|r| out_dir.join(format!("{}.mp4", r.name)))
+        .collect();
+    let settings = EncodeSettings {
+        preset: cfg.preset.clone(),
+        segment_seconds: cfg.segment_seconds,
+        part_seconds: cfg.part_seconds,
+    };
+    for arg in ffmpeg_cmd::build_args(source, &rungs, &outputs, &info, &settings) {
+        println!("{}", arg.to_string_lossy());
     }
     Ok(())
 }

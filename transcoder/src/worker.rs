@@ -206,6 +206,11 @@ async fn run_with_retries(
     shutdown: &mut watch::Receiver<Shutdown>,
 ) -> Result<JobOutcome, TranscodeError> {
     let cfg = &shared.cfg;
+    if let Some(live) = &job.live {
+        // Live runs once: a retry would restart the segment numbering under the same version.
+        return crate::live_pipeline::run_live(job, &live.pull_url, cfg, &shared.store, shutdown)
+            .await;
+    }
     let mut attempt = 1u32;
     loop {
         let err = match pipeline::run_attempt(job, cfg, &shared.store, progress, shutdown).await {

@@ -3,9 +3,15 @@
 //! [`request`] parses a request head out of a read buffer with explicit limits (line length,
 //! header count and size) and maps every violation to the status a client should see;
 //! [`response`] writes status lines and headers into a buffer; [`chunked`] decodes chunked
-//! request bodies (live pushes).
+//! request bodies (live pushes). [`range`] (RFC 9110 §14), [`conditional`] (§8.8, §13),
+//! [`date`] (§5.6.7) and [`encoding`] (§12.5.3) are the caching-server decisions the edge makes
+//! per request, as pure functions.
 
 pub mod chunked;
+pub mod conditional;
+pub mod date;
+pub mod encoding;
+pub mod range;
 pub mod request;
 pub mod response;
 

@@ -1,7 +1,8 @@
 //! Response heads (RFC 9112 §4) written into a byte buffer, and the JSON error body shape every
 //! service uses: `{"error": {"code": "...", "message": "..."}}`.
 
-use std::fmt::Write as _;
+use std::borrow::Cow;
+use std::io::Write as _;
 
 /// Reason phrase for the statuses the servers send.
 pub fn reason(status: u16) -> &'static str {
@@ -45,7 +46,9 @@ pub fn reason(status: u16) -> &'static str {
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
     pub status: u16,
-    headers: Vec<(&'static str, String)>,
+    /// Values borrow when they are constants (most are), so building a head allocates only
+    /// for the values computed per response.
+    headers: Vec<(&'static str, Cow<'static, str>)>,
 }
 
 impl ResponseHead {
@@ -58,10 +61,10 @@ impl ResponseHead {
 
     /// Add a header. Values come from the server, never echoed unchecked from input; CR/LF are
     /// stripped anyway so a value can never split the head.
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        let mut v: String = value.into();
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+        let mut v: Cow<'static, str> = value.into();
         if v.contains(['\r', '\n']) {
-            v.retain(|c| c != '\r' && c != '\n');
+            v.to_mut().retain(|c| c != '\r' && c != '\n');
         }
         self.headers.push((name, v));
         self
@@ -70,19 +73,22 @@ impl ResponseHead {
     /// Write `HTTP/1.1 {status}` + headers + `Content-Length` (when given) + `Connection: close`
     /// when not keeping the connection alive, then the blank line.
     pub fn write(&self, out: &mut Vec<u8>, content_length: Option<u64>, keep_alive: bool) {
-        let mut s = String::with_capacity(128 + self.headers.len() * 32);
-        let _ = write!(s, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        // Straight into the output buffer: no intermediate String per response.
+        out.reserve(128 + self.headers.len() * 40);
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (n, v) in &self.headers {
-            let _ = write!(s, "{n}: {v}\r\n");
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         if let Some(len) = content_length {
-            let _ = write!(s, "Content-Length: {len}\r\n");
+            let _ = write!(out, "Content-Length: {len}\r\n");
         }
         if !keep_alive {
-            s.push_str("Connection: close\r\n");
+            out.extend_from_slice(b"Connection: close\r\n");
         }
-        s.push_str("\r\n");
-        out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Opts {
     pub legacy: bool,
     pub workers: usize,
     pub header_timeout_secs: u64,
+    /// The `[live]` section (stream keys, grace period, buffer).
+    pub live: ringcast_ingest::live_config::LiveIngestConfig,
 }
 
 impl Opts {
@@ -43,6 +45,7 @@ impl Opts {
             legacy: false,
             workers: 2,
             header_timeout_secs: IngestConfig::default().header_timeout_secs,
+            live: Default::default(),
         }
     }
 }
@@ -64,6 +67,7 @@ pub fn start_ingest(dir: &Path, redis_url: &str, opts: &Opts) -> Ingest {
         data_dir: dir.join("spool"),
         max_upload_bytes: opts.max_upload_bytes,
         header_timeout_secs: opts.header_timeout_secs,
+        live: opts.live.clone(),
         store: opts.store.clone(),
         redis: RedisConfig {
             url: redis_url.to_string(),

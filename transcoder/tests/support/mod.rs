@@ -156,6 +156,7 @@ pub fn submit(
         source_key: keys::source(video, 1),
         priority: Priority::Normal,
         created_ms: now_ms(),
+        live: None,
     };
     rt.block_on(async {
         store

@@ -1,0 +1,286 @@
+//! Live LL-HLS requests (rfc8216bis §6.2.5–6.2.6, DESIGN.md "LL-HLS rules"), answered from the
+//! followed event stream; everything else (and every rendition without a stream) falls through
+//! to the object path.
+//!
+//! - `GET .../{rendition}/index.m3u8[?_HLS_msn=M[&_HLS_part=P]][&_HLS_skip=YES|v2]`: the media
+//!   playlist rendered from the model. Blocking requests are held until the follower publishes
+//!   a state that has the segment/part (woken by the publish, no polling), 400/503 and the
+//!   ENDLIST rules come from [`decide`]. `EXT-X-RENDITION-REPORT`s name the other renditions of
+//!   the version's master (`v/{video}/{version}/master.m3u8`) that have a live state.
+//! - `GET .../part{msn}.{i}.m4s` of a followed rendition: the preload-hinted part is held until
+//!   announced ([`preload_part_ready`]), then fetched through the object path and sent in full;
+//!   a part neither announced nor hinted is 404.
+//!
+//! Identical requests coalesce per core: renders are cached under [`cache_key_for`] (path plus
+//! canonical `_HLS_` directives) for one combination of published states, so every request
+//! woken by one publish shares one render.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use ringcast_common::live::{
+    blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, LiveRendition,
+    PartStatus, PlaylistOpts, ReloadQuery,
+};
+
+use crate::cache::EntryKind;
+use crate::content;
+use crate::error::EdgeError;
+use crate::live_hub::{Phase, Published};
+use crate::live_key::{
+    live_cache_control, live_target, renditions_in_master, report_uri, LiveTarget, RenditionId,
+};
+use crate::live_local::{local_tail, LocalTail, Siblings};
+use crate::response::Response;
+use crate::routes::Shared;
+
+/// How soon a missing master is looked for again. A found rendition list is kept: a version's
+/// master is written once, and re-reading it would put an origin fetch on the wake-up path.
+const SIBLINGS_RETRY: Duration = Duration::from_secs(1);
+
+/// The live answer for object `key` requested as `path?query`, or `None` to serve the object
+/// from the store.
+pub async fn serve(
+    key: &str,
+    path: &str,
+    query: Option<&str>,
+    shared: &Shared,
+) -> Result<Option<Response>, EdgeError> {
+    if !shared.live.enabled() {
+        return Ok(None);
+    }
+    match live_target(key) {
+        Some(LiveTarget::Playlist(id)) => playlist(&id, path, query, shared).await,
+        Some(LiveTarget::Part { id, msn, part }) => {
+            if hold_part(&id, msn, part, shared).await? {
+                // A request that missed the part before it was announced may have left a
+                // "not found" in the cache; the part exists now.
+                shared.cache.forget_not_found(key);
+            }
+            Ok(None)
+        }
+        None => Ok(None),
+    }
+}
+
+async fn playlist(
+    id: &RenditionId,
+    path: &str,
+    query: Option<&str>,
+    shared: &Shared,
+) -> Result<Option<Response>, EdgeError> {
+    let hub = &shared.live;
+    let Some(lt) = local_tail(hub, id, true) else {
+        return Ok(None);
+    };
+    lt.touch(hub);
+    if !matches!(probed(&lt, shared).await.phase, Phase::Live(_)) {
+        return Ok(None);
+    }
+    let q = ReloadQuery::parse(query.unwrap_or("")).map_err(|e| match e {
+        ringcast_common::live::LiveError::BadRequest(m) => EdgeError::LiveBadRequest(m),
+        other => EdgeError::LiveBadRequest(other.to_string()),
+    })?;
+    let arrived = Instant::now();
+    let mut held = false;
+    loop {
+        let p = lt.tail.load();
+        let Phase::Live(state) = &p.phase else {
+            return Ok(None);
+        };
+        match decide(state, &q, arrived.elapsed()) {
+            Decision::Ready => {
+                hub.stats().playlists.fetch_add(1, Relaxed);
+                let resp = respond(&lt, id, state, p.gen, path, &q, shared).await;
+                return Ok(Some(resp));
+            }
+            Decision::Wait { remaining } => {
+                if !held {
+                    held = true;
+                    hub.stats().blocked.fetch_add(1, Relaxed);
+                }
+                lt.wait_change(p.gen, remaining).await;
+                if lt.tail.is_stopped() {
+                    return Err(EdgeError::LiveUnavailable);
+                }
+                lt.touch(hub);
+            }
+            Decision::BadRequest(m) => return Err(EdgeError::LiveBadRequest(m)),
+            Decision::Unavailable => {
+                hub.stats().blocked_unavailable.fetch_add(1, Relaxed);
+                return Err(EdgeError::LiveUnavailable);
+            }
+        }
+    }
+}
+
+/// The rendered playlist for `state` (generation `gen`), from the core's render cache when the
+/// same request was answered for the same states.
+async fn respond(
+    lt: &LocalTail,
+    id: &RenditionId,
+    state: &Arc<LiveRendition>,
+    gen: u64,
+    path: &str,
+    q: &ReloadQuery,
+    shared: &Shared,
+) -> Response {
+    let siblings = sibling_states(lt, id, shared).await;
+    let stamp = siblings
+        .iter()
+        .fold(gen, |acc, (_, g, _)| acc.wrapping_add(*g));
+    let key = cache_key_for(path, q);
+    let (body, at, status) = match lt.cached(&key, stamp) {
+        Some((body, at)) => (body, at, "HIT"),
+        None => {
+            shared.live.stats().renders.fetch_add(1, Relaxed);
+            let opts = PlaylistOpts {
+                skip: q.skip.is_some(),
+                rendition_reports: siblings
+                    .iter()
+                    .filter_map(|(name, _, s)| s.rendition_report(report_uri(name)))
+                    .collect(),
+            };
+            let body = Bytes::from(state.playlist(&opts).render());
+            lt.store_render(key, stamp, body.clone());
+            (body, Instant::now(), "MISS")
+        }
+    };
+    Response::new(200)
+        .header(
+            "Cache-Control",
+            live_cache_control(
+                q.is_blocking(),
+                state.ended(),
+                state.target_duration(),
+                state.part_target(),
+            ),
+        )
+        .header("Age", at.elapsed().as_secs().to_string())
+        .header("X-Cache", status)
+        .body(content::content_type(path), body)
+}
+
+/// `(name, generation, state)` of every other rendition of the version that has a live state.
+async fn sibling_states(
+    lt: &LocalTail,
+    id: &RenditionId,
+    shared: &Shared,
+) -> Vec<(String, u64, Arc<LiveRendition>)> {
+    // The first render on this core waits for the siblings' probes so its reports are complete;
+    // later ones never wait (a sibling without a stream is probed again every probe_ttl_ms).
+    let first = lt.siblings.borrow().is_none();
+    let names = sibling_names(lt, id, shared).await;
+    let hub = &shared.live;
+    let mut out = Vec::with_capacity(names.len());
+    for name in names.iter().filter(|n| **n != id.rendition) {
+        let Some(sib) = local_tail(hub, &id.sibling(name), true) else {
+            continue;
+        };
+        sib.touch(hub);
+        let p = if first {
+            probed(&sib, shared).await
+        } else {
+            sib.tail.load()
+        };
+        if let Phase::Live(s) = &p.phase {
+            out.push((name.clone(), p.gen, Arc::clone(s)));
+        }
+    }
+    out
+}
+
+/// The follower's state once its probe and catch-up are done (the first request of a rendition
+/// waits for them, at most `probe_timeout_ms`; later ones find it at once).
+async fn probed(lt: &LocalTail, shared: &Shared) -> Arc<Published> {
+    let deadline = Instant::now() + Duration::from_millis(shared.live.settings().probe_timeout_ms);
+    loop {
+        let p = lt.tail.load();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !matches!(p.phase, Phase::Probing) || left.is_zero() || lt.tail.is_stopped() {
+            return p;
+        }
+        lt.wait_change(p.gen, left).await;
+    }
+}
+
+/// The renditions listed by the version's master, or else by the video's current master when it
+/// points at this version (kept per core once found, see [`SIBLINGS_RETRY`]).
+async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<Vec<String>> {
+    let now = Instant::now();
+    if let Some(s) = lt.siblings.borrow().as_ref() {
+        if s.refresh_at.is_none_or(|at| now < at) {
+            return Rc::clone(&s.names);
+        }
+    }
+    let mut names = None;
+    for (key, prefix) in id.master_keys() {
+        let fetched = crate::tiers::lookup(&shared.tiers(), &key).await;
+        names = match fetched {
+            Ok(found) if found.entry.kind == EntryKind::Object => std::str::from_utf8(&found.entry.body)
+                .ok()
+                .and_then(|text| renditions_in_master(text, &prefix)),
+            _ => None,
+        };
+        if names.is_some() {
+            break;
+        }
+    }
+    let refresh_at = if names.is_some() {
+        None
+    } else {
+        Some(now + SIBLINGS_RETRY)
+    };
+    let names = Rc::new(names.unwrap_or_default());
+    *lt.siblings.borrow_mut() = Some(Siblings {
+        names: Rc::clone(&names),
+        refresh_at,
+    });
+    names
+}
+
+/// Holds a GET of the preload-hinted part of a followed rendition until it is announced
+/// (rfc8216bis §6.2.6); `Ok` lets the object path serve it, `Ok(true)` after the part was
+/// announced while held.
+async fn hold_part(
+    id: &RenditionId,
+    msn: u64,
+    part: u32,
+    shared: &Shared,
+) -> Result<bool, EdgeError> {
+    let hub = &shared.live;
+    let Some(lt) = local_tail(hub, id, false) else {
+        return Ok(false);
+    };
+    lt.touch(hub);
+    let arrived = Instant::now();
+    let mut held = false;
+    loop {
+        let p = lt.tail.load();
+        let Phase::Live(state) = &p.phase else {
+            return Ok(false);
+        };
+        match preload_part_ready(state, msn, part) {
+            PartStatus::Ready => return Ok(held),
+            PartStatus::NotFound => return Err(EdgeError::NotFound),
+            PartStatus::Pending => {
+                let left = blocking_timeout(state).saturating_sub(arrived.elapsed());
+                if left.is_zero() {
+                    hub.stats().blocked_unavailable.fetch_add(1, Relaxed);
+                    return Err(EdgeError::LiveUnavailable);
+                }
+                if !held {
+                    held = true;
+                    hub.stats().part_waits.fetch_add(1, Relaxed);
+                }
+                lt.wait_change(p.gen, left).await;
+                if lt.tail.is_stopped() {
+                    return Ok(false);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The follower task of one rendition, on the tokio side runtime (redis-rs is tokio code and
+//! never runs on a monoio core): probe, catch up, then `XREAD BLOCK` on a dedicated connection
+//! (a blocking read would stall every other command of a shared one), apply each entry to the
+//! [`Follower`] and publish the new state to every core ([`Tail::publish`]).
+//!
+//! - Probe: `TYPE` of the stream key. Not a stream → [`Phase::NoStream`] (the store serves).
+//!   The version's settings hash (`rc:live:{video}:{version}`, field `playlist_type`) says
+//!   whether the playlist is an EVENT playlist (a VOD packaged while it transcodes: every
+//!   segment is kept) or a live sliding window.
+//! - Catch-up: `XREAD COUNT` without `BLOCK` from `0` until the stream is exhausted, then one
+//!   publish (none before: a partial state would look like a stale live edge); a stream without
+//!   a usable `Start` yet publishes [`Phase::Pending`].
+//! - Tailing: `XREAD COUNT BLOCK read_block_ms` from the last entry id; each batch is applied
+//!   and published at once (one entry per batch while live), so a waiting request is woken as
+//!   soon as Redis delivers the entry.
+//! - Resync ([`Fed::Resync`]): re-read the whole stream (`XRANGE - +`) and replay it, at most
+//!   once per [`RESYNC_MIN_INTERVAL`]; within it the follower waits for the next `Start`.
+//! - Redis errors: the last state keeps being served; reconnect with backoff (100 ms doubling
+//!   to 2 s) and go on from the last entry id (missed, trimmed entries show up as a gap, which
+//!   resyncs).
+//! - Stop: idle for `idle_stop_ms`, or the hub closed.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, AsyncConnectionConfig, RedisError};
+use ringcast_common::live::{LiveConfig, EVENT_FIELD};
+use ringcast_common::side_runtime;
+
+use crate::live_follow::{Fed, Follower};
+use crate::live_hub::{HubInner, Phase, Tail};
+
+/// Entries per `XREAD`.
+const READ_COUNT: usize = 512;
+/// Upper bound of a full re-read (streams are MAXLEN-trimmed far below this).
+const RESYNC_MAX_ENTRIES: usize = 1_000_000;
+/// Replays of one stream are at least this far apart.
+const RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Slack on top of `BLOCK` before a read is considered lost.
+const READ_SLACK: Duration = Duration::from_secs(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Failed probes warn at most this often (milliseconds).
+const PROBE_WARN_INTERVAL_MS: u64 = 10_000;
+
+/// `playlist_type` value of the settings hash that makes an EVENT playlist.
+pub const PLAYLIST_TYPE_EVENT: &str = "event";
+
+/// Starts the follower of `tail` on the side runtime.
+pub fn spawn(hub: Arc<HubInner>, tail: Arc<Tail>) {
+    // The side runtime's JoinHandle is not needed: the task ends by itself (idle or closed).
+    drop(side_runtime::handle().spawn(run(hub, tail)));
+}
+
+async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
+    let key = tail.id.stream_key();
+    let probe_timeout = Duration::from_millis(hub.settings.probe_timeout_ms);
+    let probed = tokio::time::timeout(probe_timeout, probe(&hub, &tail)).await;
+    let (mut conn, config) = match probed {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => {
+            tracing::debug!(stream = %key, "no live event stream");
+            return no_stream(&tail);
+        }
+        Ok(Err(e)) => {
+            probe_failed(&hub, &key, &e.to_string());
+            return no_stream(&tail);
+        }
+        Err(_) => {
+            probe_failed(&hub, &key, "timed out");
+            return no_stream(&tail);
+        }
+    };
+    tracing::info!(stream = %key, window = ?config.window, "following live events");
+    let mut f = Following {
+        hub: &hub,
+        tail: &tail,
+        key,
+        follower: Follower::new(config),
+        last_id: "0-0".to_owned(),
+        last_resync: None,
+        dirty: false,
+    };
+    let mut backoff = BACKOFF_MIN;
+    let mut caught_up = false;
+    loop {
+        // Idle is judged once caught up (the first requests are waiting for the catch-up).
+        if (caught_up || hub.is_closed()) && hub.stop_if_idle(&tail) {
+            tracing::debug!(stream = %f.key, "stopped following");
+            return;
+        }
+        let block = caught_up.then(|| Duration::from_millis(hub.settings.read_block_ms));
+        match f.read_batch(&mut conn, block).await {
+            Ok(n) => {
+                backoff = BACKOFF_MIN;
+                // Nothing is published during the catch-up: a first request must not get the
+                // state of the stream's first batch as the live edge.
+                caught_up |= n < READ_COUNT;
+                if caught_up {
+                    f.publish();
+                }
+            }
+            Err(e) => {
+                hub.stats.redis_errors.fetch_add(1, Relaxed);
+                tracing::warn!(stream = %f.key, error = %e, "live event read failed; reconnecting");
+                // Never leave first requests waiting on a follower that cannot read.
+                caught_up = true;
+                f.publish();
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                match connect(&hub).await {
+                    Ok(c) => conn = c,
+                    Err(e) => tracing::debug!(stream = %f.key, error = %e, "reconnect failed"),
+                }
+            }
+        }
+    }
+}
+
+/// Counts a failed probe; warns at most once per [`PROBE_WARN_INTERVAL_MS`] (every VOD
+/// rendition probes while Redis is down).
+fn probe_failed(hub: &HubInner, key: &str, error: &str) {
+    hub.stats.redis_errors.fetch_add(1, Relaxed);
+    let now = hub.now_ms().max(1);
+    let last = hub.last_probe_warn_ms.load(Relaxed);
+    let due = last == 0 || now.saturating_sub(last) >= PROBE_WARN_INTERVAL_MS;
+    if due
+        && hub
+            .last_probe_warn_ms
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(stream = %key, error = %error, "live probe failed; serving from the store");
+    } else {
+        tracing::debug!(stream = %key, error = %error, "live probe failed");
+    }
+}
+
+fn no_stream(tail: &Tail) {
+    tail.publish(Phase::NoStream);
+    tail.stop();
+}
+
+/// A connection without redis-rs's response timeout (a blocking `XREAD` outlasts it); reads are
+/// bounded by their own timeouts instead.
+async fn connect(hub: &HubInner) -> Result<MultiplexedConnection, RedisError> {
+    let client = hub
+        .client
+        .as_ref()
+        .ok_or_else(|| RedisError::from((redis::ErrorKind::Client, "live path disabled")))?;
+    let cfg = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(hub.settings.probe_timeout_ms)))
+        .set_response_timeout(None);
+    client
+        .get_multiplexed_async_connection_with_config(&cfg)
+        .await
+}
+
+/// A connection and the playlist window when the stream exists.
+async fn probe(
+    hub: &HubInner,
+    tail: &Tail,
+) -> Result<Option<(MultiplexedConnection, LiveConfig)>, RedisError> {
+    let mut conn = connect(hub).await?;
+    let (kind, playlist_type): (String, Option<String>) = redis::pipe()
+        .cmd("TYPE")
+        .arg(tail.id.stream_key())
+        .hget(tail.id.settings_key(), "playlist_type")
+        .query_async(&mut conn)
+        .await?;
+    if kind != "stream" {
+        return Ok(None);
+    }
+    let config = if playlist_type.as_deref() == Some(PLAYLIST_TYPE_EVENT) {
+        LiveConfig::unbounded()
+    } else {
+        LiveConfig::sliding(hub.settings.window_segments)
+    };
+    Ok(Some((conn, config)))
+}
+
+struct Following<'a> {
+    hub: &'a HubInner,
+    tail: &'a Tail,
+    key: String,
+    follower: Follower,
+    last_id: String,
+    last_resync: Option<Instant>,
+    /// The follower changed since the last publish.
+    dirty: bool,
+}
+
+impl Following<'_> {
+    /// Publishes the state if it changed; a stream without a usable `Start` yet is
+    /// [`Phase::Pending`] (published once, so that first requests stop waiting).
+    fn publish(&mut self) {
+        match self.follower.state() {
+            Some(state) if self.dirty => self.tail.publish(Phase::Live(Arc::new(state.clone()))),
+            None if matches!(self.tail.load().phase, Phase::Probing) => {
+                self.tail.publish(Phase::Pending);
+            }
+            _ => {}
+        }
+        self.dirty = false;
+    }
+
+    /// One `XREAD` (blocking when `block` is given), applied to the follower (see
+    /// [`Following::publish`]). Returns the number of entries read.
+    async fn read_batch(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+        block: Option<Duration>,
+    ) -> Result<usize, RedisError> {
+        let mut opts = StreamReadOptions::default().count(READ_COUNT);
+        if let Some(b) = block {
+            opts = opts.block(usize::try_from(b.as_millis()).unwrap_or(usize::MAX).max(1));
+        }
+        let limit = block.unwrap_or_default() + READ_SLACK;
+        let keys = [self.key.as_str()];
+        let ids = [self.last_id.as_str()];
+        let read = conn.xread_options::<_, _, Option<StreamReadReply>>(&keys, &ids, &opts);
+        let reply = tokio::time::timeout(limit, read).await.map_err(|_| {
+            RedisError::from((redis::ErrorKind::Io, "XREAD got no answer in time"))
+        })??;
+        let entries: Vec<StreamId> = reply
+            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+            .unwrap_or_default();
+        let n = entries.len();
+        for entry in entries {
+            self.last_id.clone_from(&entry.id);
+            let payload: Option<String> = entry.get(EVENT_FIELD);
+            let fed = match payload {
+                Some(p) => self.follower.feed(&p),
+                None => Fed::Skipped(format!("entry {} has no `{EVENT_FIELD}` field", entry.id)),
+            };
+            match fed {
+                Fed::Updated => {
+                    self.dirty = true;
+                    self.hub.stats.events_applied.fetch_add(1, Relaxed);
+                }
+                Fed::Unchanged => {}
+                Fed::Skipped(why) => {
+                    self.hub.stats.events_skipped.fetch_add(1, Relaxed);
+                    tracing::debug!(stream = %self.key, id = %entry.id, why = %why, "live event skipped");
+                }
+                Fed::Resync(e) => {
+                    tracing::warn!(stream = %self.key, id = %entry.id, error = %e, "live events lost; re-reading the stream");
+                    self.resync(conn).await?;
+                    self.dirty = true;
+                    // The re-read covered the rest of this batch.
+                    break;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// Re-reads the whole stream and replays it (rate-limited: within the interval the follower
+    /// waits for the next `Start` instead).
+    async fn resync(&mut self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+        let now = Instant::now();
+        if self
+            .last_resync
+            .is_some_and(|at| now.saturating_duration_since(at) < RESYNC_MIN_INTERVAL)
+        {
+            self.follower.wait_for_start();
+            return Ok(());
+        }
+        self.last_resync = Some(now);
+        self.hub.stats.resyncs.fetch_add(1, Relaxed);
+        let read = conn.xrange_count::<_, _, _, _, StreamRangeReply>(
+            &self.key,
+            "-",
+            "+",
+            RESYNC_MAX_ENTRIES,
+        );
+        let all = tokio::time::timeout(READ_SLACK, read).await.map_err(|_| {
+            RedisError::from((redis::ErrorKind::Io, "XRANGE got no answer in time"))
+        })??;
+        let payloads: Vec<String> = all
+            .ids
+            .iter()
+            .filter_map(|e| e.get::<String>(EVENT_FIELD))
+            .collect();
+        if let Some(last) = all.ids.last() {
+            self.last_id.clone_from(&last.id);
+        }
+        let previous = std::mem::replace(&mut self.follower, Follower::new(LiveConfig::default()));
+        self.follower = Follower::replay(previous, payloads.iter().map(String::as_str));
+        Ok(())
+    }
+}

@@ -1,0 +1,357 @@
+//! A cached object → the response for one GET/HEAD: content negotiation (gzip), validators and
+//! conditional requests (304/412), and single byte ranges (206/416). The decisions are the pure
+//! functions of `ringcast_common::http::{encoding, conditional, range}`; this file only picks
+//! the body slice and the headers.
+//!
+//! Order (RFC 9110 §13.2.2, §14.2): select the representation (gzip or identity) first, since
+//! validators and ranges belong to the representation sent; then preconditions; then `Range`,
+//! honoured only for GET/HEAD and only when `If-Range` (if any) matches.
+//!
+//! A `Range` request always selects the identity body, even from a client that accepts gzip:
+//! byte offsets into a gzip stream are useless to players, and serving identity is always
+//! allowed. So a 206 never carries `Content-Encoding`.
+//!
+//! [`plan`] is the decision without a body, for any tier: the memory tier slices its `Bytes`
+//! ([`respond`]); a disk tier passes the planned `(offset, len)` to `sendfile` and sets
+//! `Content-Type`/`Content-Length` itself.
+
+use std::time::Instant;
+
+use ringcast_common::http::conditional::{self, Conditions, EntityTag, Precondition, Validators};
+use ringcast_common::http::{encoding, range, RequestHead};
+
+use crate::cache::{CacheStatus, Entry};
+use crate::error::EdgeError;
+use crate::http_date;
+use crate::response::Response;
+
+/// What the decision needs to know about a stored object, wherever its bytes live (memory
+/// `Bytes` or a disk-tier file served with `sendfile`).
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectMeta {
+    /// Tag of the identity body (the gzip variant's tag is derived from it).
+    pub etag: EntityTag,
+    /// Unix seconds.
+    pub last_modified: u64,
+    /// Length of the identity body.
+    pub len: u64,
+    /// Length of the gzip variant, when there is one.
+    pub gzip_len: Option<u64>,
+    pub cache_control: &'static str,
+    pub content_type: &'static str,
+    pub age_secs: u64,
+    pub cache_status: CacheStatus,
+}
+
+/// Which stored body to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Identity,
+    Gzip,
+}
+
+/// The decision for one GET/HEAD: a response head (status and headers, no body yet) and, when
+/// a body follows, which variant and which bytes of it (`offset`, `len`) — what a memory path
+/// slices and what a `sendfile` path passes to the kernel.
+#[derive(Debug)]
+pub struct Plan {
+    pub head: Response,
+    pub body: Option<(Variant, u64, u64)>,
+}
+
+/// Decide the answer to `req` for the object described by `meta` (pure: no I/O, no body).
+pub fn plan(req: &RequestHead, meta: &ObjectMeta) -> Plan {
+    let range_header = req.header("range");
+    let variant = match meta.gzip_len {
+        Some(_)
+            if range_header.is_none() && encoding::accepts_gzip(req.header("accept-encoding")) =>
+        {
+            Variant::Gzip
+        }
+        _ => Variant::Identity,
+    };
+    let (total, etag) = match (variant, meta.gzip_len) {
+        (Variant::Gzip, Some(gz_len)) => (gz_len, meta.etag.gzip().header()),
+        _ => (meta.len, meta.etag.header()),
+    };
+    let validators = Validators {
+        etag: &etag,
+        last_modified: Some(meta.last_modified),
+    };
+    let mut head = Response::new(200)
+        .header("Cache-Control", meta.cache_control)
+        .header("Age", meta.age_secs.to_string())
+        .header("X-Cache", meta.cache_status.as_str())
+        .header("ETag", etag.clone())
+        .header("Last-Modified", http_date::format(meta.last_modified))
+        .header("Accept-Ranges", "bytes");
+    if meta.gzip_len.is_some() {
+        // The answer depends on Accept-Encoding: shared caches must key on it.
+        head = head.header("Vary", "Accept-Encoding");
+    }
+    if variant == Variant::Gzip {
+        head = head.header("Content-Encoding", "gzip");
+    }
+    let conditions = Conditions {
+        if_match: req.header("if-match"),
+        if_none_match: req.header("if-none-match"),
+        if_modified_since: req.header("if-modified-since"),
+        if_unmodified_since: req.header("if-unmodified-since"),
+    };
+    match conditional::evaluate(&conditions, &validators) {
+        Precondition::Proceed => {}
+        Precondition::NotModified => {
+            return Plan {
+                head: head.with_status(304),
+                body: None,
+            }
+        }
+        Precondition::Failed => {
+            return Plan {
+                head: Response::error(&EdgeError::PreconditionFailed),
+                body: None,
+            }
+        }
+    }
+    let outcome = if conditional::if_range_allows(req.header("if-range"), &validators) {
+        range::evaluate(range_header, total)
+    } else {
+        range::RangeOutcome::Full
+    };
+    match outcome.span(total) {
+        Some((start, len)) => {
+            if let Some(cr) = outcome.content_range(total) {
+                head = head.header("Content-Range", cr).with_status(206);
+            }
+            Plan {
+                head,
+                body: Some((variant, start, len)),
+            }
+        }
+        None => Plan {
+            head: Response::error(&EdgeError::RangeNotSatisfiable)
+                .header("Content-Range", format!("bytes */{total}"))
+                .header("Accept-Ranges", "bytes"),
+            body: None,
+        },
+    }
+}
+
+/// The response to a GET or HEAD of an object in the memory tier.
+pub fn respond(req: &RequestHead, entry: &Entry, status: CacheStatus, now: Instant) -> Response {
+    respond_from(req, entry, None, status, entry.age_secs(now))
+}
+
+/// The response to a GET or HEAD of an object whose body is `entry.body`, or the disk-tier
+/// `file` of `len` bytes when one is given (sent with `sendfile`, ranges included).
+pub fn respond_from(
+    req: &RequestHead,
+    entry: &Entry,
+    file: Option<(std::fs::File, u64)>,
+    status: CacheStatus,
+    age_secs: u64,
+) -> Response {
+    let meta = ObjectMeta {
+        etag: entry.etag,
+        last_modified: entry.last_modified,
+        len: file.as_ref().map_or(entry.body.len() as u64, |(_, len)| *len),
+        gzip_len: entry.gzip.as_ref().map(|g| g.len() as u64),
+        cache_control: entry.cache_control,
+        content_type: entry.content_type,
+        age_secs,
+        cache_status: status,
+    };
+    let Plan { head, body } = plan(req, &meta);
+    let Some((variant, start, len)) = body else {
+        return head;
+    };
+    if let Some((file, _)) = file {
+        // Disk-tier objects have no gzip variant (media only): the span is of the file.
+        return head
+            .header("X-Cache-Tier", "disk")
+            .file(entry.content_type, file, start, len);
+    }
+    let bytes = match (variant, &entry.gzip) {
+        (Variant::Gzip, Some(gz)) => gz,
+        _ => &entry.body,
+    };
+    // The span comes from range::evaluate against this body's length: always inside it.
+    let (start, end) = (start as usize, (start + len) as usize);
+    head.body(entry.content_type, bytes.slice(start..end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use ringcast_common::http::{parse_request, Limits};
+    use std::time::Duration;
+
+    fn req(extra: &str) -> RequestHead {
+        let raw = format!("GET /v/a/1/x HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
+        parse_request(raw.as_bytes(), &Limits::default())
+            .expect("valid")
+            .expect("complete")
+            .0
+    }
+
+    fn head(r: &Response) -> String {
+        let mut out = Vec::new();
+        r.write_head(&mut out, true);
+        String::from_utf8(out).expect("utf8")
+    }
+
+    fn seg() -> Entry {
+        let body: Vec<u8> = (0..100u8).collect();
+        Entry::object(
+            "v/a/1/720p/seg1.m4s",
+            Bytes::from(body),
+            Instant::now(),
+            Duration::from_secs(1),
+        )
+    }
+
+    fn playlist() -> Entry {
+        let body = "#EXTM3U\n#EXTINF:2.0,\nseg0.m4s\n".repeat(20);
+        Entry::object(
+            "v/a/1/720p/index.m3u8",
+            Bytes::from(body),
+            Instant::now(),
+            Duration::from_secs(1),
+        )
+    }
+
+    fn get(e: &Entry, extra: &str) -> Response {
+        respond(&req(extra), e, CacheStatus::Hit, Instant::now())
+    }
+
+    #[test]
+    fn ranges() {
+        let e = seg();
+        let r = get(&e, "Range: bytes=10-19\r\n");
+        assert_eq!(r.status, 206);
+        assert_eq!(&r.body[..], &(10..20u8).collect::<Vec<_>>()[..]);
+        let h = head(&r);
+        assert!(h.contains("Content-Range: bytes 10-19/100\r\n"), "{h}");
+        assert!(h.contains("Content-Length: 10\r\n"), "{h}");
+        assert!(h.contains("Accept-Ranges: bytes\r\n"), "{h}");
+        let r = get(&e, "Range: bytes=-5\r\n");
+        assert_eq!((r.status, r.body.len()), (206, 5));
+        let r = get(&e, "Range: bytes=100-\r\n");
+        assert_eq!(r.status, 416);
+        assert!(head(&r).contains("Content-Range: bytes */100\r\n"));
+        let r = get(&e, "Range: bytes=0-1,5-6\r\n");
+        assert_eq!((r.status, r.body.len()), (200, 100), "multi-range → full");
+    }
+
+    #[test]
+    fn conditionals() {
+        let e = seg();
+        let etag = e.etag.header();
+        let r = get(&e, &format!("If-None-Match: \"zz\", {etag}\r\n"));
+        assert_eq!(r.status, 304);
+        let h = head(&r);
+        assert!(!h.contains("\r\nContent-Length:"), "{h}");
+        assert!(h.contains(&format!("ETag: {etag}\r\n")), "{h}");
+        assert!(r.wire_body().is_empty());
+        let lm = http_date::format(e.last_modified);
+        assert_eq!(get(&e, &format!("If-Modified-Since: {lm}\r\n")).status, 304);
+        assert_eq!(
+            get(
+                &e,
+                &format!("If-None-Match: \"zz\"\r\nIf-Modified-Since: {lm}\r\n")
+            )
+            .status,
+            200,
+            "If-None-Match takes precedence"
+        );
+        assert_eq!(get(&e, "If-Match: \"zz\"\r\n").status, 412);
+        // If-Range: a matching tag keeps the range, a stale one gets the full body.
+        let r = get(&e, &format!("Range: bytes=0-9\r\nIf-Range: {etag}\r\n"));
+        assert_eq!(r.status, 206);
+        let r = get(&e, "Range: bytes=0-9\r\nIf-Range: \"old\"\r\n");
+        assert_eq!((r.status, r.body.len()), (200, 100));
+    }
+
+    #[test]
+    fn plans_carry_sendfile_spans() {
+        let e = seg();
+        let meta = ObjectMeta {
+            etag: e.etag,
+            last_modified: e.last_modified,
+            len: 1_000_000,
+            gzip_len: None,
+            cache_control: e.cache_control,
+            content_type: e.content_type,
+            age_secs: 3,
+            cache_status: CacheStatus::Hit,
+        };
+        let p = plan(&req("Range: bytes=500000-\r\n"), &meta);
+        assert_eq!(p.head.status, 206);
+        assert_eq!(p.body, Some((Variant::Identity, 500_000, 500_000)));
+        let p = plan(&req(""), &meta);
+        assert_eq!(p.body, Some((Variant::Identity, 0, 1_000_000)));
+        let p = plan(
+            &req(&format!("If-None-Match: {}\r\n", e.etag.header())),
+            &meta,
+        );
+        assert_eq!((p.head.status, p.body), (304, None));
+    }
+
+    #[test]
+    fn gzip_negotiation() {
+        let e = playlist();
+        let r = get(&e, "Accept-Encoding: gzip, br\r\n");
+        assert_eq!(r.status, 200);
+        let h = head(&r);
+        assert!(h.contains("Content-Encoding: gzip\r\n"), "{h}");
+        assert!(h.contains("Vary: Accept-Encoding\r\n"), "{h}");
+        assert!(h.contains("-gz\""), "{h}");
+        assert_eq!(r.body, e.gzip.clone().expect("gz"));
+        let r = get(&e, "");
+        let h = head(&r);
+        assert!(!h.contains("\r\nContent-Encoding:"), "{h}");
+        assert!(h.contains("Vary: Accept-Encoding\r\n"), "{h}");
+        assert_eq!(r.body, e.body);
+        // Range selects identity.
+        let r = get(&e, "Accept-Encoding: gzip\r\nRange: bytes=0-6\r\n");
+        assert_eq!((r.status, &r.body[..]), (206, &b"#EXTM3U"[..]));
+        assert!(!head(&r).contains("\r\nContent-Encoding:"));
+        // The gzip variant has its own validator.
+        let gz_tag = e.etag.gzip().header();
+        let r = get(
+            &e,
+            &format!("Accept-Encoding: gzip\r\nIf-None-Match: {gz_tag}\r\n"),
+        );
+        assert_eq!(r.status, 304);
+        let r = get(&e, &format!("If-None-Match: {gz_tag}\r\n"));
+        assert_eq!(r.status, 200, "identity has another tag");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn partial_bodies_match_their_content_range(a in 0u64..300, b in 0u64..300, suffix in proptest::bool::ANY, len in 0usize..200) {
+            let body: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let e = Entry::object("v/a/1/720p/s.m4s", Bytes::from(body.clone()), Instant::now(), Duration::from_secs(1));
+            let h = if suffix { format!("Range: bytes=-{a}\r\n") } else { format!("Range: bytes={a}-{b}\r\n") };
+            let r = get(&e, &h);
+            let text = head(&r);
+            match r.status {
+                206 => {
+                    let cr = text.lines().find_map(|l| l.strip_prefix("Content-Range: bytes ")).expect("content-range");
+                    let (span, total) = cr.split_once('/').expect("/");
+                    let (s0, s1) = span.split_once('-').expect("-");
+                    let (s0, s1): (usize, usize) = (s0.parse().expect("n"), s1.parse().expect("n"));
+                    proptest::prop_assert_eq!(total.parse::<usize>().ok(), Some(len));
+                    proptest::prop_assert_eq!(&r.body[..], &body[s0..=s1]);
+                }
+                200 => proptest::prop_assert_eq!(&r.body[..], &body[..]),
+                416 => {
+                    let want = format!("Content-Range: bytes */{len}\r\n");
+                    proptest::prop_assert!(text.contains(&want));
+                }
+                other => proptest::prop_assert!(false, "status {}", other),
+            }
+        }
+    }
+}

@@ -1,0 +1,730 @@
+//! Live LL-HLS through the real edge binary, a real redis-server and a filesystem store: the test
+//! is the packager (it writes part and segment objects, then XADDs the real `LiveEvent` JSON to
+//! `rc:events:{video}:{version}:{rendition}`), and checks what players would see: playlists that
+//! npm hls-parser accepts in strict mode, blocking reloads answered within 20 ms of the XADD,
+//! 400/503, held preload-hinted parts, delta updates, ENDLIST, EVENT playlists, the store
+//! fallback for VOD, joining a trimmed stream and Redis disconnects. Both drivers.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
+use ringcast_common::testkit::http::{self, Response};
+use ringcast_common::testkit::{wait_until, RedisServer};
+use support::{error_code, pattern, Edge, Options};
+
+const VIDEO: &str = "live1";
+const TD: u64 = 1;
+const PART: f64 = 0.25;
+const PARTS_PER_SEGMENT: u32 = 4;
+const STARTED_MS: u64 = 1_795_766_400_000;
+const BLOCKED: &str = "ringcast_edge_live_blocked_total";
+const PART_WAITS: &str = "ringcast_edge_live_part_waits_total";
+const RENDERS: &str = "ringcast_edge_live_renders_total";
+
+/// The test's packager: objects into the edge's store, events into Redis.
+struct Packager<'a> {
+    conn: redis::Connection,
+    edge: &'a Edge,
+    video: String,
+}
+
+impl<'a> Packager<'a> {
+    fn new(redis: &RedisServer, edge: &'a Edge, video: &str) -> Self {
+        let conn = redis::Client::open(redis.url.as_str())
+            .and_then(|c| c.get_connection())
+            .expect("redis connection");
+        Self {
+            conn,
+            edge,
+            video: video.to_owned(),
+        }
+    }
+
+    fn key(&self, rendition: &str, file: &str) -> String {
+        format!("v/{}/1/{rendition}/{file}", self.video)
+    }
+
+    fn put(&self, key: &str, body: &[u8]) {
+        self.edge.put(key, body);
+    }
+
+    fn xadd(&mut self, rendition: &str, event: &LiveEvent) {
+        let _: String = redis::cmd("XADD")
+            .arg(events_stream_key(&self.video, 1, rendition))
+            .arg("*")
+            .arg(EVENT_FIELD)
+            .arg(event.to_json())
+            .query(&mut self.conn)
+            .expect("XADD");
+    }
+
+    fn start(&mut self, rendition: &str) {
+        self.put(&self.key(rendition, "init.mp4"), b"init");
+        self.xadd(
+            rendition,
+            &LiveEvent::Start {
+                target_duration: TD,
+                part_target: PART,
+                init: "init.mp4".into(),
+                started_ms: STARTED_MS,
+            },
+        );
+    }
+
+    fn part_body(rendition: &str, msn: u64, part: u32) -> Vec<u8> {
+        let seed = (msn as u8).wrapping_mul(7) ^ (part as u8) ^ rendition.len() as u8;
+        pattern(3000 + part as usize, seed)
+    }
+
+    /// Stores part `part` of segment `msn` (not yet announced).
+    fn put_part(&self, rendition: &str, msn: u64, part: u32) -> Vec<u8> {
+        let body = Self::part_body(rendition, msn, part);
+        self.put(
+            &self.key(rendition, &format!("part{msn}.{part}.m4s")),
+            &body,
+        );
+        body
+    }
+
+    fn announce_part(&mut self, rendition: &str, msn: u64, part: u32) {
+        self.xadd(
+            rendition,
+            &LiveEvent::Part {
+                msn,
+                part,
+                duration: PART,
+                independent: part == 0,
+            },
+        );
+    }
+
+    fn part(&mut self, rendition: &str, msn: u64, part: u32) {
+        self.put_part(rendition, msn, part);
+        self.announce_part(rendition, msn, part);
+    }
+
+    fn segment_end(&mut self, rendition: &str, msn: u64) {
+        let body: Vec<u8> = (0..PARTS_PER_SEGMENT)
+            .flat_map(|p| Self::part_body(rendition, msn, p))
+            .collect();
+        self.put(&self.key(rendition, &format!("seg{msn}.m4s")), &body);
+        self.xadd(
+            rendition,
+            &LiveEvent::SegmentEnd {
+                msn,
+                duration: PART * f64::from(PARTS_PER_SEGMENT),
+                program_date_time_ms: STARTED_MS + msn * 1000,
+            },
+        );
+    }
+
+    /// A whole segment: its parts, then its end.
+    fn segment(&mut self, rendition: &str, msn: u64) {
+        for p in 0..PARTS_PER_SEGMENT {
+            self.part(rendition, msn, p);
+        }
+        self.segment_end(rendition, msn);
+    }
+
+    /// A one-rendition (`720p`) stream: its master, `Start` and `segments` complete segments.
+    fn begin(&mut self, segments: u64) {
+        self.master(&["720p"]);
+        self.start("720p");
+        for msn in 0..segments {
+            self.segment("720p", msn);
+        }
+    }
+
+    fn master(&self, renditions: &[&str]) {
+        let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        for (i, r) in renditions.iter().enumerate() {
+            text.push_str(&format!(
+                "#EXT-X-STREAM-INF:BANDWIDTH={},CODECS=\"avc1.64001f,mp4a.40.2\"\n{r}/index.m3u8\n",
+                2_000_000 / (i + 1)
+            ));
+        }
+        self.put(&format!("v/{}/1/master.m3u8", self.video), text.as_bytes());
+    }
+}
+
+struct Setup {
+    // Field order: the edge stops before Redis.
+    edge: Edge,
+    redis: RedisServer,
+}
+
+fn setup(legacy: bool) -> Setup {
+    let redis = RedisServer::start();
+    let url = redis.url.clone();
+    let edge = Edge::start_with(Options::new(legacy).config(move |c| {
+        c.redis.url = url;
+        c.live.read_block_ms = 200;
+    }));
+    Setup { edge, redis }
+}
+
+fn playlist_path(rendition: &str) -> String {
+    format!("/v/{VIDEO}/1/{rendition}/index.m3u8")
+}
+
+/// A GET on its own thread; the response and the moment it was complete.
+fn spawn_get(edge: &Edge, target: String) -> JoinHandle<(Response, Instant)> {
+    let addr = edge.addr;
+    std::thread::spawn(move || {
+        let r = http::get(addr, &target).unwrap_or_else(|e| panic!("GET {target}: {e}"));
+        (r, Instant::now())
+    })
+}
+
+/// Waits until the counter `series` reached `at_least` (the request is held by the edge).
+fn wait_counter(edge: &Edge, series: &str, at_least: u64) {
+    wait_until(Duration::from_secs(10), series, || {
+        edge.counter(series) >= at_least
+    });
+}
+
+fn assert_playlist(r: &Response) -> String {
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/vnd.apple.mpegurl")
+    );
+    r.text()
+}
+
+// ---- hls-parser ----------------------------------------------------------------------------
+
+fn js_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js")
+}
+
+const HLS_PARSER_CHECK: &str = r#"
+import HLS from 'hls-parser';
+import { readFileSync } from 'node:fs';
+HLS.setOptions({ strictMode: true });
+const files = process.argv.slice(1);
+let failed = 0;
+for (const file of files) {
+  try {
+    const pl = HLS.parse(readFileSync(file, 'utf8'));
+    if (pl.isMasterPlaylist) throw new Error('parsed as a multivariant playlist');
+  } catch (e) {
+    failed += 1;
+    console.error(`${file}: ${e.message}`);
+  }
+}
+console.log(`${files.length - failed}/${files.length} playlists pass hls-parser strict mode`);
+process.exit(failed === 0 ? 0 : 1);
+"#;
+
+/// Every playlist body must pass hls-parser in strict mode.
+fn hls_parser_accepts(bodies: &[String]) {
+    assert!(
+        js_dir().join("node_modules/hls-parser").is_dir(),
+        "hls-parser is not installed (run scripts/install-deps, or `npm ci` in scripts/js)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: Vec<PathBuf> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let p = dir.path().join(format!("p{i:03}.m3u8"));
+            std::fs::write(&p, b).expect("write playlist");
+            p
+        })
+        .collect();
+    let o = Command::new("node")
+        .current_dir(js_dir())
+        .arg("--input-type=module")
+        .arg("-e")
+        .arg(HLS_PARSER_CHECK)
+        .args(&files)
+        .output()
+        .expect("run node");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    let mut detail = stderr.to_string();
+    for (i, b) in bodies.iter().enumerate() {
+        detail.push_str(&format!("\n--- p{i:03}.m3u8\n{b}"));
+    }
+    assert!(
+        o.status.success(),
+        "hls-parser rejected a playlist:\n{stdout}\n{detail}"
+    );
+}
+
+/// The validator the VOD end-to-end test uses: master plus every media playlist, over HTTP.
+fn validate_over_http(edge: &Edge) {
+    let js = js_dir().join("validate_hls.mjs");
+    let url = format!("http://{}/v/{VIDEO}/1/master.m3u8", edge.addr);
+    let o = Command::new("node")
+        .arg(js)
+        .arg(&url)
+        .output()
+        .expect("run node");
+    assert!(
+        o.status.success(),
+        "validate_hls.mjs: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+// ---- tests ---------------------------------------------------------------------------------
+
+fn serves_live_playlists_that_pass_hls_parser(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.master(&["720p", "360p"]);
+    for r in ["720p", "360p"] {
+        pk.start(r);
+        for msn in 0..3 {
+            pk.segment(r, msn);
+        }
+        pk.part(r, 3, 0);
+    }
+    let r = edge.get(&playlist_path("720p"));
+    let text = assert_playlist(&r);
+    for needle in [
+        "#EXT-X-VERSION:9",
+        "#EXT-X-TARGETDURATION:1",
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,",
+        "#EXT-X-PART-INF:PART-TARGET=0.25",
+        "#EXT-X-MAP:URI=\"init.mp4\"",
+        "#EXT-X-PROGRAM-DATE-TIME:2026-11-27T08:00:00.000Z",
+        "#EXT-X-PART:DURATION=0.25000,URI=\"part3.0.m4s\",INDEPENDENT=YES",
+        "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part3.1.m4s\"",
+        "#EXT-X-RENDITION-REPORT:URI=\"../360p/index.m3u8\",LAST-MSN=3,LAST-PART=0",
+        "seg2.m4s",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("ENDLIST") && !text.contains("PLAYLIST-TYPE"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("720p/index.m3u8"),
+        "no report of itself:\n{text}"
+    );
+    assert_eq!(r.header("cache-control"), Some("public, max-age=0"));
+    assert_eq!(r.header("age"), Some("0"));
+    // Media and parts come from the store as usual.
+    let part = edge.get(&format!("/v/{VIDEO}/1/720p/part3.0.m4s"));
+    assert_eq!(part.status, 200);
+    assert_eq!(part.body, Packager::part_body("720p", 3, 0));
+
+    let mut bodies = vec![text, assert_playlist(&edge.get(&playlist_path("360p")))];
+    bodies.push(assert_playlist(
+        &edge.get(&format!("{}?_HLS_msn=3&_HLS_part=0", playlist_path("720p"))),
+    ));
+    hls_parser_accepts(&bodies);
+    validate_over_http(&edge);
+}
+
+fn blocking_reload_wakes_within_20ms(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(1);
+    assert_playlist(&edge.get(&playlist_path("720p")));
+
+    let mut latencies = Vec::new();
+    let mut bodies = Vec::new();
+    let mut blocked = edge.counter(BLOCKED);
+    for msn in 1..51u64 {
+        for part in 0..PARTS_PER_SEGMENT {
+            let target = format!("{}?_HLS_msn={msn}&_HLS_part={part}", playlist_path("720p"));
+            let waiter = spawn_get(&edge, target);
+            blocked += 1;
+            wait_counter(&edge, BLOCKED, blocked);
+            pk.put_part("720p", msn, part);
+            let t0 = Instant::now();
+            pk.announce_part("720p", msn, part);
+            let (r, t1) = waiter.join().expect("waiter");
+            latencies.push(t1.saturating_duration_since(t0));
+            let text = assert_playlist(&r);
+            assert!(
+                text.contains(&format!("URI=\"part{msn}.{part}.m4s\"")),
+                "part {msn}.{part} missing:\n{text}"
+            );
+            assert_eq!(r.header("cache-control"), Some("public, max-age=6"));
+            if part == PARTS_PER_SEGMENT - 1 {
+                bodies.push(text);
+            }
+        }
+        pk.segment_end("720p", msn);
+    }
+    latencies.sort();
+    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+    let (p50, p99, max) = (pct(50), pct(99), latencies[latencies.len() - 1]);
+    let driver = if edge
+        .metric("ringcast_edge_driver_info{driver=\"io_uring\"}")
+        .is_some()
+    {
+        "io_uring"
+    } else {
+        "epoll"
+    };
+    println!(
+        "blocking reload wake-up after XADD ({driver} driver, {} parts): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.len(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        max.as_secs_f64() * 1e3
+    );
+    assert!(p99 < Duration::from_millis(20), "p99 {p99:?} (p50 {p50:?})");
+    hls_parser_accepts(&bodies);
+}
+
+fn identical_blocking_requests_coalesce(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(1);
+    assert_playlist(&edge.get(&playlist_path("720p")));
+    let (blocked, renders) = (edge.counter(BLOCKED), edge.counter(RENDERS));
+    const N: u64 = 12;
+    // Same directives, different spelling and extra parameters: one cache key.
+    let waiters: Vec<_> = (0..N)
+        .map(|i| {
+            let q = if i % 2 == 0 {
+                "_HLS_msn=1&_HLS_part=0".to_owned()
+            } else {
+                format!("_HLS_part=0&token={i}&_HLS_msn=01")
+            };
+            spawn_get(&edge, format!("{}?{q}", playlist_path("720p")))
+        })
+        .collect();
+    wait_counter(&edge, BLOCKED, blocked + N);
+    pk.part("720p", 1, 0);
+    let bodies: Vec<Vec<u8>> = waiters
+        .into_iter()
+        .map(|w| {
+            let (r, _) = w.join().expect("waiter");
+            assert_playlist(&r);
+            r.body
+        })
+        .collect();
+    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    let rendered = edge.counter(RENDERS) - renders;
+    assert!(
+        (1..=2).contains(&rendered),
+        "{N} identical requests on 2 workers → at most one render per worker, got {rendered}"
+    );
+}
+
+fn preload_hinted_part_is_held_then_sent_in_full(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(1);
+    pk.part("720p", 1, 0);
+    // Before any playlist request nothing follows the rendition: the store answers, and its
+    // "not found" is remembered (not_found_ttl_ms)...
+    let early = edge.get(&format!("/v/{VIDEO}/1/720p/part1.1.m4s"));
+    assert_eq!(early.status, 404);
+    let text = assert_playlist(&edge.get(&playlist_path("720p")));
+    assert!(
+        text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part1.1.m4s\""),
+        "{text}"
+    );
+    // Neither announced nor hinted: 404 at once.
+    let r = edge.get(&format!("/v/{VIDEO}/1/720p/part1.2.m4s"));
+    assert_eq!((r.status, error_code(&r).as_str()), (404, "not_found"));
+
+    let waits = edge.counter(PART_WAITS);
+    let waiter = spawn_get(&edge, format!("/v/{VIDEO}/1/720p/part1.1.m4s"));
+    wait_counter(&edge, PART_WAITS, waits + 1);
+    // Stored but not announced: still held (a packager announces after the upload completes).
+    let body = pk.put_part("720p", 1, 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !waiter.is_finished(),
+        "answered before the part was announced"
+    );
+    let t0 = Instant::now();
+    pk.announce_part("720p", 1, 1);
+    let (r, t1) = waiter.join().expect("waiter");
+    // ... which the announcement overrides.
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, body, "the whole part");
+    assert_eq!(r.header("content-type"), Some("video/iso.segment"));
+    println!(
+        "preload-hinted part answered {:.2} ms after its XADD",
+        t1.saturating_duration_since(t0).as_secs_f64() * 1e3
+    );
+    // A hinted part that never comes: 503 after three target durations.
+    let started = Instant::now();
+    let r = edge.get(&format!("/v/{VIDEO}/1/720p/part1.2.m4s"));
+    assert_eq!((r.status, error_code(&r).as_str()), (503, "unavailable"));
+    assert!(started.elapsed() >= Duration::from_secs(3 * TD) - Duration::from_millis(50));
+}
+
+fn bad_requests_and_timeouts(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(1);
+    pk.part("720p", 1, 0);
+    let path = playlist_path("720p");
+    for q in [
+        "_HLS_part=1",
+        "_HLS_msn=4",
+        "_HLS_msn=abc",
+        "_HLS_msn=1&_HLS_msn=1",
+        "_HLS_skip=NO",
+        "_HLS_msn=1&_HLS_part=40",
+    ] {
+        let r = edge.get(&format!("{path}?{q}"));
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+        assert_eq!(error_code(&r), "bad_request", "{q}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+    // Two segments ahead is allowed, and never comes: 503 after 3 × TARGETDURATION.
+    let started = Instant::now();
+    let r = edge.get(&format!("{path}?_HLS_msn=3"));
+    let held = started.elapsed();
+    assert_eq!((r.status, error_code(&r).as_str()), (503, "unavailable"));
+    assert!(
+        held >= Duration::from_secs(3 * TD) - Duration::from_millis(50)
+            && held < Duration::from_secs(3 * TD + 2),
+        "held {held:?}"
+    );
+    assert!(edge.counter("ringcast_edge_live_blocked_unavailable_total") >= 1);
+}
+
+fn delta_updates_endlist_and_event_playlists(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(10);
+    pk.part("720p", 10, 0);
+    let path = playlist_path("720p");
+    let full = assert_playlist(&edge.get(&path));
+    let mut bodies = vec![full.clone()];
+    for skip in ["YES", "v2"] {
+        let delta = assert_playlist(&edge.get(&format!("{path}?_HLS_skip={skip}")));
+        assert!(delta.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS="), "{delta}");
+        assert!(delta.len() < full.len());
+        assert!(
+            !delta.contains("seg0.m4s") && delta.contains("seg9.m4s"),
+            "{delta}"
+        );
+        bodies.push(delta);
+    }
+    let blocking_delta =
+        assert_playlist(&edge.get(&format!("{path}?_HLS_msn=10&_HLS_part=0&_HLS_skip=YES")));
+    assert!(blocking_delta.contains("#EXT-X-SKIP:"), "{blocking_delta}");
+    bodies.push(blocking_delta);
+
+    // End: ENDLIST, no preload hint, directives ignored, still playable.
+    for p in 1..PARTS_PER_SEGMENT {
+        pk.part("720p", 10, p);
+    }
+    pk.segment_end("720p", 10);
+    pk.xadd("720p", &LiveEvent::End { last_msn: 10 });
+    wait_until(Duration::from_secs(5), "ENDLIST", || {
+        edge.get(&path).text().contains("#EXT-X-ENDLIST")
+    });
+    let ended = assert_playlist(&edge.get(&format!("{path}?_HLS_msn=99&_HLS_part=3")));
+    assert!(
+        ended.contains("#EXT-X-ENDLIST") && !ended.contains("PRELOAD-HINT"),
+        "{ended}"
+    );
+    let started = Instant::now();
+    let r = edge.get(&format!("{path}?_HLS_skip=YES"));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let ended_skip = assert_playlist(&r);
+    assert!(
+        !ended_skip.contains("EXT-X-SKIP"),
+        "skip ignored after ENDLIST"
+    );
+    assert_eq!(r.header("cache-control"), Some("public, max-age=6"));
+    bodies.push(ended);
+    let seg = edge.get(&format!("/v/{VIDEO}/1/720p/seg10.m4s"));
+    assert_eq!(seg.status, 200);
+
+    // A VOD packaged while it transcodes: the version's settings say EVENT, every segment stays.
+    let mut vod = Packager::new(&redis, &edge, "vod2");
+    let _: () = redis::cmd("HSET")
+        .arg("rc:live:vod2:1")
+        .arg("playlist_type")
+        .arg("event")
+        .query(&mut vod.conn)
+        .expect("HSET");
+    vod.master(&["720p"]);
+    vod.start("720p");
+    // More entries than one catch-up read (512): the first answer still has all of them.
+    for msn in 0..110 {
+        vod.segment("720p", msn);
+    }
+    let event = assert_playlist(&edge.get("/v/vod2/1/720p/index.m3u8"));
+    assert!(event.contains("#EXT-X-PLAYLIST-TYPE:EVENT"), "{event}");
+    assert!(event.contains("#EXT-X-MEDIA-SEQUENCE:0") && event.contains("seg109.m4s"));
+    let live = &full;
+    assert!(!live.contains("PLAYLIST-TYPE"));
+    bodies.push(event);
+    hls_parser_accepts(&bodies);
+}
+
+fn vod_without_stream_comes_from_the_store(legacy: bool) {
+    let Setup {
+        edge,
+        redis: _redis,
+    } = setup(legacy);
+    let vod = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+               #EXTINF:2.00000,\nseg0.m4s\n#EXT-X-ENDLIST\n";
+    edge.put("v/vod/1/720p/index.m3u8", vod.as_bytes());
+    edge.put("v/vod/1/720p/part0.0.m4s", b"part");
+    for _ in 0..2 {
+        let r = edge.get("/v/vod/1/720p/index.m3u8?_HLS_msn=5");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), vod);
+        assert_eq!(
+            r.header("cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+    }
+    assert_eq!(edge.get("/v/vod/1/720p/part0.0.m4s").body, b"part");
+    assert_eq!(edge.get("/v/vod/1/360p/index.m3u8").status, 404);
+    assert_eq!(edge.counter("ringcast_edge_live_renditions"), 0);
+}
+
+fn joins_trimmed_streams_and_survives_redis_disconnects(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(3);
+    // The stream was trimmed before this edge saw it: no Start left.
+    let _: u64 = redis::cmd("XTRIM")
+        .arg(events_stream_key(VIDEO, 1, "720p"))
+        .arg("MAXLEN")
+        .arg(3)
+        .query(&mut pk.conn)
+        .expect("XTRIM");
+    let path = playlist_path("720p");
+    // Nothing to render yet, nothing in the store: 404 from the store path.
+    assert_eq!(edge.get(&path).status, 404);
+    // The packager re-announces Start at its next segment: the edge joins there.
+    pk.start("720p");
+    pk.segment("720p", 3);
+    pk.part("720p", 4, 0);
+    wait_until(Duration::from_secs(5), "joined playlist", || {
+        edge.get(&path).status == 200
+    });
+    let text = assert_playlist(&edge.get(&path));
+    assert!(
+        text.contains("#EXT-X-MEDIA-SEQUENCE:3") && text.contains("part4.0.m4s"),
+        "{text}"
+    );
+
+    // Redis drops the edge's connections: it reconnects and keeps waking blocked requests.
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query(&mut pk.conn)
+        .expect("CLIENT KILL");
+    let blocked = edge.counter(BLOCKED);
+    let waiter = spawn_get(&edge, format!("{path}?_HLS_msn=4&_HLS_part=1"));
+    wait_counter(&edge, BLOCKED, blocked + 1);
+    pk.part("720p", 4, 1);
+    let (r, _) = waiter.join().expect("waiter");
+    assert!(assert_playlist(&r).contains("part4.1.m4s"));
+
+    // Events lost while the edge was away (the stream restarted with another Start): resync.
+    let (tx, rx) = mpsc::channel();
+    let waiter = {
+        let addr = edge.addr;
+        let target = format!("{path}?_HLS_msn=4&_HLS_part=2");
+        std::thread::spawn(move || {
+            let _ = tx.send(http::get(addr, &target).map(|r| r.status));
+        })
+    };
+    let blocked = blocked + 1;
+    wait_counter(&edge, BLOCKED, blocked + 1);
+    pk.xadd(
+        "720p",
+        &LiveEvent::Start {
+            target_duration: TD,
+            part_target: PART,
+            init: "init.mp4".into(),
+            started_ms: STARTED_MS + 1,
+        },
+    );
+    pk.segment("720p", 0);
+    // The restarted rendition is more than two segments behind 4.2: the held request is
+    // re-decided on the new state and refused, not left hanging.
+    let status = rx
+        .recv_timeout(Duration::from_secs(3 * TD + 3))
+        .expect("answered")
+        .expect("GET");
+    assert_eq!(status, 400);
+    waiter.join().expect("waiter");
+    // (The 400 may come from the first part of the new segment 0; its end follows.)
+    wait_until(Duration::from_secs(5), "restarted playlist", || {
+        edge.get(&path).text().contains("seg0.m4s")
+    });
+    let text = assert_playlist(&edge.get(&path));
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0"), "{text}");
+
+    // A gap in the stream (part 1.0 never announced): one full re-read, the state keeps serving.
+    let resyncs = edge.counter("ringcast_edge_live_resyncs_total");
+    pk.part("720p", 1, 2);
+    wait_counter(&edge, "ringcast_edge_live_resyncs_total", resyncs + 1);
+    let text = assert_playlist(&edge.get(&path));
+    assert!(
+        text.contains("seg0.m4s") && !text.contains("part1.2.m4s"),
+        "{text}"
+    );
+    assert!(edge.counter("ringcast_edge_live_followers_started_total") >= 1);
+}
+
+fn idle_followers_stop_and_start_again(legacy: bool) {
+    let redis = RedisServer::start();
+    let url = redis.url.clone();
+    let edge = Edge::start_with(Options::new(legacy).config(move |c| {
+        c.redis.url = url;
+        c.live.read_block_ms = 50;
+        c.live.idle_stop_ms = 300;
+    }));
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(2);
+    let path = playlist_path("720p");
+    assert!(assert_playlist(&edge.get(&path)).contains("seg1.m4s"));
+    assert_eq!(edge.counter("ringcast_edge_live_renditions"), 1);
+    let started = edge.counter("ringcast_edge_live_followers_started_total");
+    wait_until(Duration::from_secs(5), "idle follower stopped", || {
+        edge.counter("ringcast_edge_live_followers_stopped_total") >= 1
+    });
+    assert_eq!(edge.counter("ringcast_edge_live_renditions"), 0);
+    // Events keep coming while nobody follows; the next request starts a follower that reads
+    // the stream from its beginning.
+    pk.segment("720p", 2);
+    let text = assert_playlist(&edge.get(&path));
+    assert!(
+        text.contains("seg0.m4s") && text.contains("seg2.m4s"),
+        "{text}"
+    );
+    assert_eq!(
+        edge.counter("ringcast_edge_live_followers_started_total"),
+        started + 1
+    );
+}
+
+both_drivers!(
+    serves_live_playlists_that_pass_hls_parser,
+    blocking_reload_wakes_within_20ms,
+    identical_blocking_requests_coalesce,
+    preload_hinted_part_is_held_then_sent_in_full,
+    bad_requests_and_timeouts,
+    delta_updates_endlist_and_event_playlists,
+    vod_without_stream_comes_from_the_store,
+    joins_trimmed_streams_and_survives_redis_disconnects,
+    idle_followers_stop_and_start_again,
+);

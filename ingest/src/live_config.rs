@@ -1,0 +1,108 @@
+//! The `[live]` section of the ingest config: stream keys and the live push limits.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ringcast_common::config::ConfigError;
+use ringcast_common::keys;
+use serde::{Deserialize, Serialize};
+
+/// Live push settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveIngestConfig {
+    /// Stream keys allowed to publish, each mapped to the video id its stream is published as
+    /// (`PUT /live/{key}` → `v/{video}/{version}/…`). A key not listed is refused with 403
+    /// before the body is read. Empty = live push disabled. Keys and video ids are 1–64
+    /// characters of `[A-Za-z0-9_-]`.
+    pub keys: BTreeMap<String, String>,
+    /// Seconds a stream survives its publisher's disconnect: a publisher that reconnects with
+    /// the same key within this time continues the same stream (same version, the pull stream
+    /// goes on, the packager marks a discontinuity); after it the pull stream ends (EOF) and
+    /// the transcoder ends the stream.
+    pub grace_secs: u64,
+    /// Bytes of a stream kept in memory for pullers. A new puller starts at the oldest byte
+    /// kept; a puller that falls further behind than this is disconnected (the publisher is
+    /// never slowed down by a puller).
+    pub buffer_bytes: usize,
+    /// Base URL the transcoder uses to reach this ingest's pull endpoint
+    /// (`{pull_base_url}/live/{key}/pull?token=…`); unset → `http://{listen}` (with 127.0.0.1
+    /// for an unspecified listen address).
+    pub pull_base_url: Option<String>,
+}
+
+impl Default for LiveIngestConfig {
+    fn default() -> Self {
+        Self {
+            keys: BTreeMap::new(),
+            grace_secs: 10,
+            buffer_bytes: 16 * 1024 * 1024,
+            pull_base_url: None,
+        }
+    }
+}
+
+impl LiveIngestConfig {
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs(self.grace_secs)
+    }
+
+    /// Reject keys and ids that could not become object or Redis keys, and a zero buffer.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, video) in &self.keys {
+            if !keys::is_valid_id(key) || !keys::is_valid_id(video) {
+                return Err(ConfigError::Invalid(format!(
+                    "live.keys: {key:?} = {video:?}: keys and video ids are 1-64 characters of [A-Za-z0-9_-]"
+                )));
+            }
+        }
+        if self.buffer_bytes < 64 * 1024 {
+            return Err(ConfigError::Invalid(
+                "live.buffer_bytes must be at least 65536".into(),
+            ));
+        }
+        if let Some(url) = &self.pull_base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(
+                    "live.pull_base_url must start with http:// or https://".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{IngestConfig, ENV_PREFIX};
+    use ringcast_common::config::load_from;
+
+    #[test]
+    fn keys_come_from_the_file_or_the_environment_and_are_checked() {
+        let env = vec![(
+            "RINGCAST_INGEST_LIVE__KEYS__DEMO".to_string(),
+            "live-demo".to_string(),
+        )];
+        let cfg: IngestConfig = load_from(None, ENV_PREFIX, env).expect("load");
+        let cfg = cfg.validated().expect("valid");
+        assert_eq!(
+            cfg.live.keys.get("demo").map(String::as_str),
+            Some("live-demo")
+        );
+        assert_eq!(cfg.live.grace(), Duration::from_secs(10));
+        let mut bad = LiveIngestConfig::default();
+        bad.keys.insert("a b".into(), "v".into());
+        assert!(bad.validate().is_err());
+        let bad = LiveIngestConfig {
+            buffer_bytes: 10,
+            ..LiveIngestConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = LiveIngestConfig {
+            pull_base_url: Some("ftp://x".into()),
+            ..LiveIngestConfig::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

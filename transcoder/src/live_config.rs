@@ -1,0 +1,90 @@
+//! The `[live]` section of the transcoder config: how live jobs are encoded and announced.
+
+use ringcast_common::config::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// Live encoding and packaging settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveTranscodeConfig {
+    /// LL-HLS part duration in seconds (0.33–0.5), rounded to whole frames: ffmpeg
+    /// `-frag_duration` and `PART-TARGET` follow from it (see `live_cutter::LiveTargets`).
+    pub part_seconds: f64,
+    /// Segment duration in seconds (≈2), rounded to a whole number of parts; the GOP is one
+    /// segment, so every segment starts with a keyframe.
+    pub segment_seconds: f64,
+    /// Output frame rate (`-r`): live sources are not probed, and a fixed rate keeps parts a
+    /// whole number of frames.
+    pub fps: f64,
+    /// Rendition heights, highest first (e.g. `[720, 360]`); bitrates from the VOD ladder.
+    pub heights: Vec<u32>,
+    /// x264 preset for live (fast enough to keep up in real time on the machine).
+    pub preset: String,
+    /// Approximate MAXLEN of each rendition's event stream.
+    pub event_maxlen: usize,
+    /// Re-announce `start` after every this many segments, so that a consumer joining a
+    /// trimmed stream finds one (keep `event_maxlen` well above
+    /// `start_every_segments × (parts per segment + 1)`).
+    pub start_every_segments: u32,
+    /// ffmpeg input read/write timeout in seconds: a pull that delivers nothing for this long
+    /// (ingest gone) ends the stream. Longer than the ingest's grace period.
+    pub input_timeout_secs: u64,
+}
+
+impl Default for LiveTranscodeConfig {
+    fn default() -> Self {
+        Self {
+            part_seconds: 0.333,
+            segment_seconds: 2.0,
+            fps: 30.0,
+            heights: vec![720, 360],
+            preset: "veryfast".into(),
+            event_maxlen: 2000,
+            start_every_segments: 5,
+            input_timeout_secs: 30,
+        }
+    }
+}
+
+impl LiveTranscodeConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if !(0.33..=0.5).contains(&self.part_seconds) {
+            return invalid(format!(
+                "live.part_seconds {} must be within 0.33–0.5",
+                self.part_seconds
+            ));
+        }
+        if !(self.segment_seconds >= 1.0 && self.segment_seconds <= 6.0) {
+            return invalid(format!(
+                "live.segment_seconds {} must be within 1–6",
+                self.segment_seconds
+            ));
+        }
+        if !(self.fps >= 10.0 && self.fps <= 120.0) {
+            return invalid(format!("live.fps {} must be within 10–120", self.fps));
+        }
+        if self.heights.is_empty()
+            || self
+                .heights
+                .iter()
+                .any(|h| *h < 144 || *h > 2160 || h % 2 == 1)
+        {
+            return invalid("live.heights must list even heights within 144–2160".into());
+        }
+        if !crate::config::X264_PRESETS.contains(&self.preset.as_str()) {
+            return invalid(format!(
+                "live.preset {:?} is not an x264 preset",
+                self.preset
+            ));
+        }
+        if self.event_maxlen < 100 || self.start_every_segments == 0 || self.input_timeout_secs == 0
+        {
+            return invalid(
+                "live.event_maxlen must be ≥ 100, start_every_segments and input_timeout_secs ≥ 1"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,454 @@
+//! Live CMAF → LL-HLS cutter, sans-IO: every `moof`+`mdat` fragment ffmpeg writes becomes one
+//! part the moment it is complete, and parts group into segments at keyframes.
+//!
+//! Rules (DESIGN.md "LL-HLS rules", rfc8216bis §4.4.4.9):
+//! - `ftyp` + `moov` → init segment;
+//! - a fragment whose video starts with a sync sample starts a new segment (the fixed GOP puts
+//!   one exactly every segment); the previous segment is then complete → [`LiveCut::SegmentEnd`]
+//!   (emitted before the new segment's first part, the order the event stream needs);
+//! - each fragment with video samples → [`LiveCut::Part`] `part{msn}.{i}.m4s`,
+//!   `independent` when it starts with a sync sample (read from the `trun`/`tfhd`/`trex`
+//!   sample flags); its duration is the video duration (audio rides along);
+//! - a fragment without video samples (ffmpeg's audio-only tail) has no duration to announce:
+//!   its bytes go into the segment only;
+//! - a segment file is the concatenation of its fragments, so `seg{msn}.m4s` and its parts
+//!   hold the same bytes.
+//!
+//! Timing checks against the announced targets are the caller's ([`LiveTargets`] describes
+//! them); the cutter reports what ffmpeg produced.
+
+use bytes::{Bytes, BytesMut};
+use ringcast_common::fmp4::{parse_fragment, parse_init, BoxSplitter, Fmp4Error, InitInfo};
+
+use crate::error::TranscodeError;
+
+/// A complete part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LivePart {
+    pub msn: u64,
+    pub index: u32,
+    pub data: Bytes,
+    /// Video seconds.
+    pub duration: f64,
+    /// Starts with a sync sample (`INDEPENDENT=YES`).
+    pub independent: bool,
+    /// Video decode time of the first sample, seconds since the first fragment of the stream.
+    pub start: f64,
+}
+
+/// A complete segment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveSegment {
+    pub msn: u64,
+    pub data: Bytes,
+    /// Video seconds (`EXTINF`).
+    pub duration: f64,
+    /// Seconds since the first fragment of the stream.
+    pub start: f64,
+    /// Parts announced for it.
+    pub parts: u32,
+}
+
+/// What [`LiveCutter::push`] produced, in stream order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveCut {
+    Init { data: Bytes, info: InitInfo },
+    Part(LivePart),
+    SegmentEnd(LiveSegment),
+}
+
+#[derive(Debug)]
+struct Open {
+    msn: u64,
+    data: BytesMut,
+    duration_ticks: u64,
+    start_ticks: Option<u64>,
+    parts: u32,
+}
+
+/// Sans-IO live cutter of one rendition.
+#[derive(Debug)]
+pub struct LiveCutter {
+    rendition: String,
+    splitter: BoxSplitter,
+    before_moov: Vec<Bytes>,
+    init: Option<InitInfo>,
+    video_track_id: u32,
+    timescale: u32,
+    /// `tfdt` of the first video sample of the stream: time zero.
+    origin_ticks: Option<u64>,
+    fragment_head: Vec<Bytes>,
+    moof: Option<Bytes>,
+    open: Option<Open>,
+    next_msn: u64,
+}
+
+impl LiveCutter {
+    pub fn new(rendition: &str) -> Self {
+        Self {
+            rendition: rendition.to_string(),
+            splitter: BoxSplitter::new(),
+            before_moov: Vec::new(),
+            init: None,
+            video_track_id: 0,
+            timescale: 1,
+            origin_ticks: None,
+            fragment_head: Vec::new(),
+            moof: None,
+            open: None,
+            next_msn: 0,
+        }
+    }
+
+    fn output_err(&self, message: impl Into<String>) -> TranscodeError {
+        TranscodeError::Output {
+            rendition: self.rendition.clone(),
+            message: message.into(),
+        }
+    }
+
+    fn fmp4_err(&self, source: Fmp4Error) -> TranscodeError {
+        TranscodeError::Package {
+            rendition: self.rendition.clone(),
+            source,
+        }
+    }
+
+    /// Sequence number of the segment in progress, or of the next one.
+    pub fn current_msn(&self) -> u64 {
+        self.open.as_ref().map_or(self.next_msn, |o| o.msn)
+    }
+
+    /// Whether a segment is in progress (has at least one fragment).
+    pub fn segment_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Feed stream bytes; returns everything that became complete, in order.
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<LiveCut>, TranscodeError> {
+        self.splitter.push(data);
+        let mut out = Vec::new();
+        loop {
+            let next = self.splitter.next_box().map_err(|e| self.fmp4_err(e))?;
+            let Some((header, bytes)) = next else {
+                return Ok(out);
+            };
+            match (&header.box_type, self.init.is_some()) {
+                (b"moov", false) => out.push(self.take_init(bytes)?),
+                (_, false) => self.before_moov.push(bytes),
+                (b"moov", true) => return Err(self.output_err("a second moov in the stream")),
+                (b"moof", true) => {
+                    if self.moof.is_some() {
+                        return Err(self.output_err("moof without mdat"));
+                    }
+                    self.fragment_head.push(bytes.clone());
+                    self.moof = Some(bytes);
+                }
+                (b"mdat", true) => {
+                    let Some(moof) = self.moof.take() else {
+                        return Err(self.output_err("mdat without a preceding moof"));
+                    };
+                    let mut pieces = std::mem::take(&mut self.fragment_head);
+                    pieces.push(bytes);
+                    self.add_fragment(&moof, pieces, &mut out)?;
+                }
+                (_, true) => self.fragment_head.push(bytes),
+            }
+        }
+    }
+
+    fn take_init(&mut self, moov: Bytes) -> Result<LiveCut, TranscodeError> {
+        let mut data = BytesMut::new();
+        for b in self.before_moov.drain(..) {
+            data.extend_from_slice(&b);
+        }
+        data.extend_from_slice(&moov);
+        let data = data.freeze();
+        let info = parse_init(&data).map_err(|e| self.fmp4_err(e))?;
+        let video = info
+            .video()
+            .ok_or_else(|| self.output_err("init segment has no video track"))?;
+        self.video_track_id = video.track_id;
+        self.timescale = video.timescale.max(1);
+        self.init = Some(info.clone());
+        Ok(LiveCut::Init { data, info })
+    }
+
+    fn seconds(&self, ticks: u64) -> f64 {
+        ticks as f64 / f64::from(self.timescale)
+    }
+
+    fn add_fragment(
+        &mut self,
+        moof: &[u8],
+        pieces: Vec<Bytes>,
+        out: &mut Vec<LiveCut>,
+    ) -> Result<(), TranscodeError> {
+        let init = self
+            .init
+            .as_ref()
+            .ok_or_else(|| self.output_err("fragment before init"))?;
+        let frag = parse_fragment(moof, init).map_err(|e| self.fmp4_err(e))?;
+        let video = frag
+            .track(self.video_track_id)
+            .filter(|v| v.sample_count > 0)
+            .cloned();
+        let sync = video.as_ref().is_some_and(|v| v.starts_with_sync_sample);
+        if sync || self.open.is_none() {
+            if let Some(done) = self.close() {
+                out.push(LiveCut::SegmentEnd(done));
+            }
+            self.open = Some(Open {
+                msn: self.next_msn,
+                data: BytesMut::new(),
+                duration_ticks: 0,
+                start_ticks: None,
+                parts: 0,
+            });
+            self.next_msn += 1;
+        }
+        let mut data = BytesMut::new();
+        for p in &pieces {
+            data.extend_from_slice(p);
+        }
+        let data = data.freeze();
+        let origin = match (&video, self.origin_ticks) {
+            (_, Some(o)) => Some(o),
+            (Some(v), None) => {
+                self.origin_ticks = Some(v.base_decode_time);
+                Some(v.base_decode_time)
+            }
+            (None, None) => None,
+        };
+        let timescale = self.timescale;
+        let Some(open) = self.open.as_mut() else {
+            return Ok(());
+        };
+        open.data.extend_from_slice(&data);
+        if let (Some(v), Some(origin)) = (video, origin) {
+            let rel = v.base_decode_time.saturating_sub(origin);
+            open.start_ticks.get_or_insert(rel);
+            open.duration_ticks = open.duration_ticks.saturating_add(v.duration);
+            let part = LivePart {
+                msn: open.msn,
+                index: open.parts,
+                data,
+                duration: v.duration as f64 / f64::from(timescale),
+                independent: v.starts_with_sync_sample,
+                start: rel as f64 / f64::from(timescale),
+            };
+            open.parts += 1;
+            out.push(LiveCut::Part(part));
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Option<LiveSegment> {
+        let open = self.open.take()?;
+        if open.parts == 0 {
+            // Only video-less fragments: nothing a playlist could list. Its number is reused.
+            self.next_msn = open.msn;
+            return None;
+        }
+        Some(LiveSegment {
+            msn: open.msn,
+            data: open.data.freeze(),
+            duration: self.seconds(open.duration_ticks),
+            start: self.seconds(open.start_ticks.unwrap_or(0)),
+            parts: open.parts,
+        })
+    }
+
+    /// End of stream: the last segment, if it has parts. A stream cut mid-box or between `moof`
+    /// and `mdat` (ffmpeg killed) still ends cleanly with what was complete: live output is
+    /// already public, the tail is lost either way.
+    pub fn finish(&mut self) -> Result<Option<LiveSegment>, TranscodeError> {
+        if self.init.is_none() {
+            return Err(self.output_err("stream ended before the init segment"));
+        }
+        if let Err(e) = self.splitter.finish() {
+            tracing::warn!(rendition = %self.rendition, error = %e, "live stream ended mid-box");
+        }
+        self.moof = None;
+        self.fragment_head.clear();
+        Ok(self.close())
+    }
+}
+
+/// The announced targets of a live rendition, derived from the frame rate so that every part is
+/// a whole number of frames (ffmpeg cuts fragments on frame boundaries).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveTargets {
+    pub frames_per_part: u32,
+    pub parts_per_segment: u32,
+    /// GOP = one segment.
+    pub gop_frames: u32,
+    /// `PART-TARGET`: the part duration rounded up to the 5 decimals playlists carry, so a
+    /// part of exactly `frames_per_part` frames is never "longer" than it.
+    pub part_target: f64,
+    /// `EXT-X-TARGETDURATION`: the segment duration rounded half up (RFC 8216 §4.3.3.1 compares
+    /// the rounded `EXTINF`).
+    pub target_duration: u64,
+    /// ffmpeg `-frag_duration` in µs: one millisecond under the part, so the frame that
+    /// completes a part always triggers the cut despite timestamp rounding.
+    pub frag_duration_us: u64,
+}
+
+impl LiveTargets {
+    pub fn new(part_seconds: f64, segment_seconds: f64, fps: f64) -> Self {
+        let frames_per_part = (part_seconds * fps).round().max(1.0) as u32;
+        let part = f64::from(frames_per_part) / fps;
+        let parts_per_segment = (segment_seconds / part).round().max(1.0) as u32;
+        let gop_frames = frames_per_part * parts_per_segment;
+        let part_target = (part * 1e5).ceil() / 1e5;
+        let segment = f64::from(gop_frames) / fps;
+        Self {
+            frames_per_part,
+            parts_per_segment,
+            gop_frames,
+            part_target,
+            target_duration: ((segment + 0.5).floor() as u64).max(1),
+            frag_duration_us: ((part * 1e6).round() as u64).saturating_sub(1000).max(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringcast_common::live::PartTiming;
+    use std::path::Path;
+    use std::process::Command;
+
+    /// 6 s of 30 fps video with audio, encoded exactly as the live pipeline does (zerolatency,
+    /// GOP = segment, fragments = parts).
+    fn live_clip(dir: &Path, t: &LiveTargets) -> Vec<u8> {
+        let out = dir.join("live.mp4");
+        let gop = t.gop_frames.to_string();
+        let status = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=640x360:rate=30:duration=6")
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000:duration=6",
+            ])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+            ])
+            .args([
+                "-g",
+                &gop,
+                "-keyint_min",
+                &gop,
+                "-sc_threshold",
+                "0",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2", "-f", "mp4"])
+            .args(["-movflags", crate::ffmpeg_cmd::CMAF_MOVFLAGS])
+            .args(["-frag_duration", &t.frag_duration_us.to_string()])
+            .arg(&out)
+            .status()
+            .expect("run ffmpeg");
+        assert!(status.success());
+        std::fs::read(&out).expect("read clip")
+    }
+
+    fn cut(data: &[u8], chunk: usize) -> Vec<LiveCut> {
+        let mut c = LiveCutter::new("360p");
+        let mut out = Vec::new();
+        for piece in data.chunks(chunk) {
+            out.extend(c.push(piece).expect("push"));
+        }
+        out.extend(c.finish().expect("finish").map(LiveCut::SegmentEnd));
+        out
+    }
+
+    #[test]
+    fn targets_follow_the_frame_grid() {
+        let t = LiveTargets::new(0.333, 2.0, 30.0);
+        assert_eq!(
+            (t.frames_per_part, t.parts_per_segment, t.gop_frames),
+            (10, 6, 60)
+        );
+        assert_eq!(t.part_target, 0.33334);
+        assert_eq!(t.target_duration, 2);
+        assert_eq!(t.frag_duration_us, 332_333);
+        let t = LiveTargets::new(0.5, 2.0, 25.0);
+        assert_eq!((t.frames_per_part, t.parts_per_segment), (13, 4));
+        assert_eq!(t.part_target, 0.52);
+        // 2.08 s segments round to 2 (EXTINF rounded ≤ TARGETDURATION).
+        assert_eq!(t.target_duration, 2);
+        assert!(PartTiming::new(t.target_duration, t.part_target).is_ok());
+        let t = LiveTargets::new(0.333, 2.0, 29.97);
+        assert_eq!(t.frames_per_part, 10);
+        assert!(t.part_target >= 10.0 / 29.97);
+    }
+
+    #[test]
+    fn real_ffmpeg_fragments_make_valid_parts_and_segments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = LiveTargets::new(0.333, 2.0, 30.0);
+        let clip = live_clip(dir.path(), &t);
+        let timing = PartTiming::new(t.target_duration, t.part_target).expect("targets");
+        let cuts = cut(&clip, 1 << 20);
+        assert!(matches!(cuts[0], LiveCut::Init { .. }));
+        let mut parts_of = std::collections::BTreeMap::<u64, Vec<LivePart>>::new();
+        let mut segments = Vec::new();
+        for c in &cuts[1..] {
+            match c {
+                LiveCut::Init { .. } => panic!("a second init"),
+                LiveCut::Part(p) => {
+                    // Parts arrive in order, after the previous segment ended.
+                    assert!(segments.iter().all(|s: &LiveSegment| s.msn < p.msn));
+                    let list = parts_of.entry(p.msn).or_default();
+                    assert_eq!(p.index as usize, list.len());
+                    list.push(p.clone());
+                }
+                LiveCut::SegmentEnd(s) => segments.push(s.clone()),
+            }
+        }
+        assert_eq!(segments.len(), 3, "6 s of 2 s segments");
+        for s in &segments {
+            let parts = &parts_of[&s.msn];
+            assert_eq!(parts.len(), 6, "segment {} parts", s.msn);
+            assert!(parts[0].independent, "a segment starts with a keyframe");
+            assert!(parts[1..].iter().all(|p| !p.independent));
+            for (i, p) in parts.iter().enumerate() {
+                // Every part ≤ PART-TARGET, every non-final part ≥ 85 % of it.
+                let last = i + 1 == parts.len();
+                timing
+                    .check_part(p.duration, last, p.independent)
+                    .unwrap_or_else(|e| panic!("segment {} part {i}: {e}", s.msn));
+                assert!(
+                    !timing.is_short(p.duration),
+                    "even the last parts are full here"
+                );
+            }
+            timing.check_segment(s.duration).expect("segment duration");
+            assert!((s.duration - 2.0).abs() < 1e-6, "{}", s.duration);
+            assert!((s.start - 2.0 * s.msn as f64).abs() < 1e-6);
+            // The segment holds exactly its parts' bytes (plus a trailing audio-only fragment
+            // at the very end of the stream).
+            let joined: Vec<u8> = parts.iter().flat_map(|p| p.data.to_vec()).collect();
+            assert!(s.data.starts_with(&joined));
+        }
+        // Chunking does not change anything.
+        assert_eq!(cut(&clip, 4093), cuts);
+    }
+
+    #[test]
+    fn no_init_or_garbage_fail_clearly() {
+        assert!(LiveCutter::new("x").finish().is_err());
+        let mut c = LiveCutter::new("x");
+        assert!(c.push(&[0, 0, 0, 4, b'f', b't', b'y', b'p']).is_err());
+    }
+}

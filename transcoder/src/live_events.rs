@@ -1,0 +1,75 @@
+//! XADD of live events to `rc:events:{video}:{version}:{rendition}` (MAXLEN-trimmed,
+//! approximately, so trimming stays O(1)). One multiplexed connection per live job, shared by
+//! its renditions.
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::StreamMaxlen;
+use redis::AsyncCommands;
+use ringcast_common::keys;
+use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
+
+use crate::error::TranscodeError;
+
+/// Where one job's live events go.
+#[derive(Clone)]
+pub struct EventSink {
+    conn: MultiplexedConnection,
+    maxlen: usize,
+}
+
+impl EventSink {
+    pub async fn connect(url: &str, maxlen: usize) -> Result<Self, TranscodeError> {
+        let client = redis::Client::open(url)?;
+        let conn = client.get_multiplexed_async_connection().await?;
+        Ok(Self {
+            conn,
+            maxlen: maxlen.max(1),
+        })
+    }
+
+    /// XADD `event` to the rendition's stream; returns the entry id (`{unix ms}-{seq}`, the
+    /// Redis clock of the announcement).
+    pub async fn announce(
+        &self,
+        video: &str,
+        version: u32,
+        rendition: &str,
+        event: &LiveEvent,
+    ) -> Result<String, TranscodeError> {
+        let mut conn = self.conn.clone();
+        let id: String = conn
+            .xadd_maxlen(
+                events_stream_key(video, version, rendition),
+                StreamMaxlen::Approx(self.maxlen),
+                "*",
+                &[(EVENT_FIELD, event.to_json())],
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// Publishers the ingest has seen for this stream (`rc:live:{video}:{version}`
+    /// `publishes`); 1 until a reconnect.
+    pub async fn publishes(&self, video: &str, version: u32) -> Result<u32, TranscodeError> {
+        let mut conn = self.conn.clone();
+        let n: Option<u32> = conn
+            .hget(keys::live_stream(video, version), "publishes")
+            .await?;
+        Ok(n.unwrap_or(1))
+    }
+
+    /// Whether the rendition's event stream already has entries (the stream was started by an
+    /// earlier run of the job).
+    pub async fn started(
+        &self,
+        video: &str,
+        version: u32,
+        rendition: &str,
+    ) -> Result<bool, TranscodeError> {
+        let mut conn = self.conn.clone();
+        let len: u64 = conn
+            .xlen(events_stream_key(video, version, rendition))
+            .await?;
+        Ok(len > 0)
+    }
+}

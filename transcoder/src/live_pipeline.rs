@@ -1,0 +1,555 @@
+//! One live job: ffmpeg reads the ingest's pull URL in real time and encodes the live ladder
+//! (zerolatency, GOP = one segment, fragments = parts) into one FIFO per rendition; a task per
+//! rendition cuts parts and segments ([`crate::live_cutter`]), decides uploads and events
+//! ([`crate::live_announcer`]) and executes them in order (object first, event after). The
+//! versioned master and the video's current master are written as soon as every rendition's
+//! init segment is known, so players can start while the stream runs. The pull response
+//! ending (the publisher's grace period is over) makes ffmpeg exit; every rendition then
+//! announces `end` and writes its final playlist.
+//!
+//! A live job runs once: a retry would restart the segment numbering under the same version
+//! (and overwrite objects that edges cache as immutable), so a redelivered live job whose event
+//! stream already exists is refused (dead-lettered). Shutdown ends the stream the same way as
+//! the publisher leaving (ffmpeg killed, `end` announced).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bytes::Bytes;
+use ringcast_common::job::{now_ms, TranscodeJob};
+use ringcast_common::keys;
+use ringcast_common::playlist::{MasterPlaylist, Variant};
+use ringcast_common::store::ObjectStore;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::config::TranscoderConfig;
+use crate::error::TranscodeError;
+use crate::ffmpeg_cmd::{filter_graph, CMAF_MOVFLAGS};
+use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
+use crate::fifo::{self, Chunk, Fifo};
+use crate::ladder::{self, Rung, AUDIO_BITRATE};
+use crate::live_announcer::{Action, LiveAnnouncer};
+use crate::live_config::LiveTranscodeConfig;
+use crate::live_cutter::{LiveCutter, LiveTargets};
+use crate::live_events::EventSink;
+use crate::packager::{Destination, RenditionOutput, SegmentStat};
+use crate::pipeline::{JobOutcome, Shutdown};
+use crate::publish::{MEDIA_PLAYLIST, PLAYLIST_CONTENT_TYPE};
+
+/// FIFO reader → rendition task channel depth (chunks of up to 256 KiB).
+const CHUNK_QUEUE: usize = 16;
+
+/// The ffmpeg argument list of a live job.
+pub fn build_live_args(
+    pull_url: &str,
+    rungs: &[Rung],
+    outputs: &[PathBuf],
+    targets: &LiveTargets,
+    live: &LiveTranscodeConfig,
+) -> Vec<OsString> {
+    let gop = targets.gop_frames.to_string();
+    let frag = targets.frag_duration_us.to_string();
+    let fps = format!("{}", live.fps);
+    let timeout_us = (live.input_timeout_secs * 1_000_000).to_string();
+    let mut a: Vec<OsString> = Vec::new();
+    let push = |a: &mut Vec<OsString>, items: &[&str]| {
+        a.extend(items.iter().map(OsString::from));
+    };
+    // -rw_timeout: a pull that stalls (ingest gone) ends the input instead of hanging.
+    push(
+        &mut a,
+        &[
+            "-hide_banner",
+            "-y",
+            // Start after 0.5 s of probing instead of the default 5 s, and do not buffer input
+            // packets beyond what decoding needs: both are latency a live viewer would see.
+            "-fflags",
+            "nobuffer",
+            "-probesize",
+            "500000",
+            "-analyzeduration",
+            "500000",
+            "-rw_timeout",
+            &timeout_us,
+            "-i",
+            pull_url,
+        ],
+    );
+    push(&mut a, &["-filter_complex", &filter_graph(rungs)]);
+    for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
+        let b = rung.video_bitrate;
+        let label = format!("[v{i}]");
+        push(&mut a, &["-map", &label, "-map", "0:a:0?"]);
+        push(
+            &mut a,
+            &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                &live.preset,
+                // No lookahead, no B-frames: a frame leaves the encoder as soon as it is in.
+                "-tune",
+                "zerolatency",
+                "-profile:v",
+                rung.profile,
+                "-b:v",
+                &b.to_string(),
+                "-maxrate",
+                &(b * 107 / 100).to_string(),
+                "-bufsize",
+                &(b * 3 / 2).to_string(),
+                "-g",
+                &gop,
+                "-keyint_min",
+                &gop,
+                "-sc_threshold",
+                "0",
+                "-r",
+                &fps,
+                "-c:a",
+                "aac",
+                "-b:a",
+                &AUDIO_BITRATE.to_string(),
+                "-ac",
+                "2",
+                "-ar",
+                "48000",
+                "-f",
+                "mp4",
+                "-movflags",
+                CMAF_MOVFLAGS,
+                "-frag_duration",
+                &frag,
+                // Hand every fragment to the FIFO at once instead of filling the I/O buffer.
+                "-flush_packets",
+                "1",
+            ],
+        );
+        a.push(out.as_os_str().to_owned());
+    }
+    a
+}
+
+/// What a rendition reports to the master writer once its init segment is stored.
+#[derive(Debug, Clone)]
+struct VariantInfo {
+    name: String,
+    codecs: String,
+    width: u32,
+    height: u32,
+    bandwidth: u64,
+}
+
+/// Run a live job to the end of its stream.
+pub async fn run_live(
+    job: &TranscodeJob,
+    pull_url: &str,
+    cfg: &TranscoderConfig,
+    store: &ObjectStore,
+    shutdown: &mut watch::Receiver<Shutdown>,
+) -> Result<JobOutcome, TranscodeError> {
+    if !keys::is_valid_id(&job.video_id) || !keys::is_valid_id(&job.job_id) {
+        return Err(TranscodeError::InvalidJob(format!(
+            "job id {:?} / video id {:?} is not a valid id",
+            job.job_id, job.video_id
+        )));
+    }
+    if !(pull_url.starts_with("http://") || pull_url.starts_with("https://")) {
+        return Err(TranscodeError::InvalidJob(format!(
+            "live pull URL {pull_url:?} is not an http(s) URL"
+        )));
+    }
+    let live = &cfg.live;
+    let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
+    let rungs = ladder::live_rungs(&live.heights);
+    let sink = EventSink::connect(&cfg.redis.url, live.event_maxlen).await?;
+    // A redelivered live job (its worker died) must not start over: segment numbers would
+    // restart under the same version and overwrite objects edges cache as immutable.
+    if let Some(first) = rungs.first() {
+        if sink
+            .started(&job.video_id, job.version, &first.name)
+            .await?
+        {
+            return Err(TranscodeError::InvalidJob(format!(
+                "live stream {}/{} was already started by an earlier run; not restarting it",
+                job.video_id, job.version
+            )));
+        }
+    }
+    let dest = Destination {
+        store: store.clone(),
+        video_id: job.video_id.clone(),
+        version: job.version,
+    };
+    tracing::info!(
+        job = %job.job_id, video = %job.video_id, version = job.version,
+        part_target = targets.part_target, parts_per_segment = targets.parts_per_segment,
+        gop = targets.gop_frames, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        "live job started"
+    );
+
+    let (disc_tx, disc_rx) = watch::channel(1u32);
+    let poller = tokio::spawn(watch_publishes(
+        sink.clone(),
+        job.video_id.clone(),
+        job.version,
+        disc_tx,
+    ));
+    let work = WorkDir::create(&cfg.work_dir, &job.job_id)?;
+    let (info_tx, info_rx) = mpsc::channel(rungs.len());
+    let mut fifos: Vec<Fifo> = Vec::new();
+    let mut tasks: JoinSet<Result<RenditionOutput, TranscodeError>> = JoinSet::new();
+    for rung in &rungs {
+        let path = work.0.join(format!("{}.fifo", rung.name));
+        let (fifo, reader) = Fifo::create(&path)
+            .map_err(|e| TranscodeError::io(format!("creating FIFO {}", path.display()), e))?;
+        fifos.push(fifo);
+        let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
+        fifo::spawn_reader(&rung.name, reader, tx)
+            .map_err(|e| TranscodeError::io("starting a FIFO reader thread", e))?;
+        let announcer = LiveAnnouncer::new(
+            &rung.name,
+            targets,
+            job.created_ms,
+            live.start_every_segments,
+        );
+        tasks.spawn(live_rendition(
+            rung.clone(),
+            rx,
+            dest.clone(),
+            sink.clone(),
+            announcer,
+            info_tx.clone(),
+            disc_rx.clone(),
+        ));
+    }
+    drop(info_tx);
+    let master = tokio::spawn(write_masters(
+        dest.clone(),
+        info_rx,
+        rungs.clone(),
+        live.fps,
+    ));
+
+    let outputs: Vec<PathBuf> = fifos.iter().map(|f| f.path.clone()).collect();
+    let args = build_live_args(pull_url, &rungs, &outputs, &targets, live);
+    tracing::debug!(job = %job.job_id, ?args, "starting live ffmpeg");
+    let started = Instant::now();
+    let mut ffmpeg = FfmpegProcess::spawn(&cfg.ffmpeg_path, &args)?;
+    let mut status = None;
+    let mut rendition_error = None;
+    let mut results = Vec::new();
+    let mut stopping = false;
+    while status.is_none() {
+        tokio::select! {
+            update = ffmpeg.next_update() => match update {
+                Some(FfmpegUpdate::Exited(s)) => status = Some(s),
+                Some(FfmpegUpdate::Progress { .. }) => {}
+                None => status = Some(Err(std::io::Error::other("ffmpeg event thread ended"))),
+            },
+            Some(joined) = tasks.join_next(), if rendition_error.is_none() => match flatten(joined) {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    tracing::warn!(job = %job.job_id, error = %e, "live rendition failed; stopping ffmpeg");
+                    rendition_error = Some(e);
+                    ffmpeg.kill();
+                }
+            },
+            changed = shutdown.changed(), if !stopping => {
+                if changed.is_err() || *shutdown.borrow() != Shutdown::Running {
+                    tracing::info!(job = %job.job_id, "shutdown: ending the live stream");
+                    stopping = true;
+                    ffmpeg.kill();
+                }
+            },
+        }
+    }
+    // ffmpeg is gone: the readers reach end-of-file and every rendition announces its end.
+    for f in &mut fifos {
+        f.close_keeper();
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match flatten(joined) {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                rendition_error.get_or_insert(e);
+            }
+        }
+    }
+    poller.abort();
+    if let Err(e) = master.await {
+        tracing::warn!(error = %e, "live master writer task failed");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(e) = rendition_error {
+        return Err(e);
+    }
+    if !ffmpeg.was_killed() {
+        if let Some(s) = status {
+            ffmpeg.check_exit(s)?;
+        }
+    }
+    results.sort_by_key(|r| rungs.iter().position(|g| g.name == r.name));
+    let media_seconds = results
+        .first()
+        .map_or(0.0, |r| r.segments.iter().map(|s| s.duration).sum());
+    tracing::info!(job = %job.job_id, media_seconds, elapsed, "live job finished");
+    Ok(JobOutcome {
+        renditions: results,
+        media_seconds,
+        transcode_seconds: elapsed,
+    })
+}
+
+/// One rendition: cut, upload, announce, in order.
+async fn live_rendition(
+    rung: Rung,
+    mut rx: mpsc::Receiver<Chunk>,
+    dest: Destination,
+    sink: EventSink,
+    mut announcer: LiveAnnouncer,
+    info_tx: mpsc::Sender<VariantInfo>,
+    mut reconnects: watch::Receiver<u32>,
+) -> Result<RenditionOutput, TranscodeError> {
+    let name = rung.name.clone();
+    let mut cutter = LiveCutter::new(&name);
+    let mut out = RenditionOutput {
+        name: name.clone(),
+        codecs: String::new(),
+        width: 0,
+        height: 0,
+        init_bytes: 0,
+        segments: Vec::new(),
+    };
+    let mut read_error = None;
+    while let Some(chunk) = rx.recv().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                read_error = Some(TranscodeError::io(format!("reading {name} from ffmpeg"), e));
+                break;
+            }
+        };
+        if reconnects.has_changed().unwrap_or(false) {
+            reconnects.borrow_and_update();
+            tracing::info!(rendition = %name, "publisher reconnected; the next segment starts a discontinuity");
+            announcer.mark_discontinuity();
+        }
+        for cut in cutter.push(&chunk)? {
+            if let crate::live_cutter::LiveCut::Init { data, info } = &cut {
+                if let Some(v) = info.video() {
+                    out.width = u32::from(v.width);
+                    out.height = u32::from(v.height);
+                }
+                out.codecs = info.codecs_string();
+                out.init_bytes = data.len() as u64;
+                let _ = info_tx
+                    .send(VariantInfo {
+                        name: name.clone(),
+                        codecs: out.codecs.clone(),
+                        width: out.width,
+                        height: out.height,
+                        bandwidth: (rung.video_bitrate + AUDIO_BITRATE) * 11 / 10,
+                    })
+                    .await;
+            }
+            let actions = announcer.on_cut(cut, now_ms());
+            execute(&dest, &sink, &name, actions, &mut out).await?;
+        }
+    }
+    drop(info_tx);
+    // A stream that never produced its init segment has nothing to end.
+    let last = match cutter.finish() {
+        Ok(last) => last,
+        Err(e) if out.init_bytes == 0 => return Err(read_error.unwrap_or(e)),
+        Err(e) => return Err(e),
+    };
+    let actions = announcer.finish(last);
+    execute(&dest, &sink, &name, actions, &mut out).await?;
+    if let Some(e) = read_error {
+        return Err(e);
+    }
+    Ok(out)
+}
+
+async fn execute(
+    dest: &Destination,
+    sink: &EventSink,
+    rendition: &str,
+    actions: Vec<Action>,
+    out: &mut RenditionOutput,
+) -> Result<(), TranscodeError> {
+    for action in actions {
+        match action {
+            Action::Put {
+                file,
+                data,
+                content_type,
+            } => {
+                dest.store
+                    .put(&dest.key(rendition, &file), data, content_type)
+                    .await?;
+            }
+            Action::Announce(event) => {
+                if let ringcast_common::live::LiveEvent::SegmentEnd { msn, duration, .. } = &event {
+                    out.segments.push(SegmentStat {
+                        msn: *msn,
+                        duration: *duration,
+                        bytes: 0,
+                    });
+                }
+                sink.announce(&dest.video_id, dest.version, rendition, &event)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How often the reconnect count of the stream is read.
+const RECONNECT_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Watch the ingest's publisher count of the stream and pass increases on (each rendition
+/// then marks a discontinuity before its next segment). Ends when every rendition is done.
+async fn watch_publishes(sink: EventSink, video: String, version: u32, tx: watch::Sender<u32>) {
+    let mut known = 1u32;
+    loop {
+        tokio::select! {
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep(RECONNECT_POLL) => {}
+        }
+        match sink.publishes(&video, version).await {
+            Ok(n) if n > known => {
+                known = n;
+                tx.send_replace(n);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "reading the live reconnect count failed"),
+        }
+    }
+}
+
+/// Write `v/{video}/{version}/master.m3u8` then the current pointer `v/{video}/master.m3u8`
+/// once every rendition reported its init segment (variants in ladder order).
+async fn write_masters(
+    dest: Destination,
+    mut info_rx: mpsc::Receiver<VariantInfo>,
+    rungs: Vec<Rung>,
+    fps: f64,
+) {
+    let mut infos = Vec::new();
+    while let Some(i) = info_rx.recv().await {
+        infos.push(i);
+        if infos.len() == rungs.len() {
+            break;
+        }
+    }
+    if infos.len() < rungs.len() {
+        tracing::warn!(video = %dest.video_id, "live stream ended before every rendition started; no master written");
+        return;
+    }
+    infos.sort_by_key(|i| rungs.iter().position(|r| r.name == i.name));
+    let master = |prefix: &str| {
+        let mut m = MasterPlaylist::new();
+        m.variants = infos
+            .iter()
+            .map(|i| Variant {
+                uri: format!("{prefix}{}/{MEDIA_PLAYLIST}", i.name),
+                bandwidth: i.bandwidth,
+                average_bandwidth: None,
+                codecs: i.codecs.clone(),
+                resolution: (i.width > 0 && i.height > 0).then_some((i.width, i.height)),
+                frame_rate: Some(fps),
+                name: Some(i.name.clone()),
+            })
+            .collect();
+        m
+    };
+    let versioned = master("");
+    let current = master(&format!("{}/", dest.version));
+    for (key, m) in [
+        (
+            keys::version_master(&dest.video_id, dest.version),
+            versioned,
+        ),
+        (keys::current_master(&dest.video_id), current),
+    ] {
+        if let Err(e) = m.validate() {
+            tracing::error!(error = %e, "live master playlist invalid");
+            return;
+        }
+        if let Err(e) = dest
+            .store
+            .put(&key, Bytes::from(m.render()), PLAYLIST_CONTENT_TYPE)
+            .await
+        {
+            tracing::error!(key, error = %e, "cannot write the live master playlist");
+            return;
+        }
+    }
+    tracing::info!(video = %dest.video_id, version = dest.version, "live master playlists written");
+}
+
+fn flatten(
+    joined: Result<Result<RenditionOutput, TranscodeError>, tokio::task::JoinError>,
+) -> Result<RenditionOutput, TranscodeError> {
+    joined.map_err(|e| {
+        TranscodeError::io("live rendition task", std::io::Error::other(e.to_string()))
+    })?
+}
+
+/// Scratch directory of the job, removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create(root: &Path, job_id: &str) -> Result<Self, TranscodeError> {
+        let dir = root.join(format!("live-{job_id}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| TranscodeError::io(format!("creating {}", dir.display()), e))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            tracing::warn!(dir = %self.0.display(), error = %e, "cannot remove live work dir");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_args_have_the_latency_and_cadence_flags() {
+        let live = LiveTranscodeConfig::default();
+        let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
+        let rungs = ladder::live_rungs(&live.heights);
+        let outs = vec![PathBuf::from("a.fifo"), PathBuf::from("b.fifo")];
+        let args: Vec<String> = build_live_args(
+            "http://i/live/k/pull?token=t",
+            &rungs,
+            &outs,
+            &targets,
+            &live,
+        )
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+        let joined = args.join(" ");
+        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
+        for want in [
+            "-tune zerolatency",
+            "-g 60 -keyint_min 60 -sc_threshold 0 -r 30",
+            "-frag_duration 332333 -flush_packets 1 a.fifo",
+            "-b:v 800000",
+        ] {
+            assert!(joined.contains(want), "{want} missing: {joined}");
+        }
+        assert_eq!(args.iter().filter(|a| *a == "-tune").count(), 2);
+    }
+}

@@ -1,0 +1,431 @@
+//! Live end to end on the producer side, with real processes: ffmpeg pushes ~10 s of live
+//! MPEG-TS to the ingest binary (`PUT /live/{key}`), the ingest queues a live job in a real
+//! redis-server, the transcoder binary pulls the stream, encodes two renditions and publishes
+//! parts, segments and events. A tail of the event streams checks, as each event arrives, that
+//! the announced object is already in the store; afterwards the event sequence must apply
+//! cleanly to `common::live::LiveRendition`, every intermediate playlist must validate (own
+//! validator and npm hls-parser strict mode), the final `index.m3u8` must carry ENDLIST, and
+//! the part announce latency against PROGRAM-DATE-TIME is measured and printed.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ringcast_common::config::StoreConfig;
+use ringcast_common::job::{
+    now_ms, JobState, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
+};
+use ringcast_common::keys;
+use ringcast_common::live::{
+    events_stream_key, LiveConfig, LiveEvent, LiveRendition, PlaylistOpts, EVENT_FIELD,
+};
+use ringcast_common::queue::Queue;
+use ringcast_common::store::ObjectStore;
+use ringcast_common::testkit::{cargo_bin, free_port, wait_until, Process, RedisServer, S3Server};
+
+use support::*;
+
+const VIDEO: &str = "cam";
+const KEY: &str = "stream-key-1";
+const RENDITIONS: [&str; 2] = ["360p", "240p"];
+
+fn start_ingest(dir: &Path, store: &StoreConfig, redis_url: &str) -> (Process, SocketAddr) {
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let store_toml = toml::to_string(store).expect("store toml");
+    let cfg = format!(
+        "listen = \"{addr}\"\nworkers = 2\ndata_dir = {:?}\n\
+         [live]\ngrace_secs = 2\n[live.keys]\n{KEY:?} = {VIDEO:?}\n\
+         [store]\n{store_toml}\n[redis]\nurl = {redis_url:?}\n",
+        dir.join("spool").display().to_string()
+    );
+    let path = dir.join("ingest.toml");
+    std::fs::write(&path, cfg).expect("write");
+    let mut cmd = Command::new(cargo_bin("ringcast-ingest"));
+    cmd.arg("--config").arg(&path).env("RUST_LOG", "info");
+    let mut proc = Process::spawn("ingest", cmd, dir);
+    wait_until(Duration::from_secs(60), "ingest ready", || {
+        proc.assert_running();
+        ringcast_common::testkit::http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
+    });
+    (proc, addr)
+}
+
+/// One event as the tail saw it: Redis entry time (ms) and the event.
+#[derive(Debug, Clone)]
+struct Seen {
+    at_ms: u64,
+    event: LiveEvent,
+}
+
+/// Tail every rendition's event stream until each has `end`, checking on arrival that the
+/// announced object exists (fs store only).
+fn tail_events(
+    redis_url: &str,
+    version: u32,
+    fs_root: Option<&Path>,
+    deadline: Duration,
+) -> BTreeMap<String, Vec<Seen>> {
+    let client = redis::Client::open(redis_url).expect("client");
+    let mut conn = client.get_connection().expect("connection");
+    let mut last: BTreeMap<String, String> = RENDITIONS
+        .iter()
+        .map(|r| (events_stream_key(VIDEO, version, r), "0".to_string()))
+        .collect();
+    let mut seen: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+    let mut missing_objects = Vec::new();
+    let until = Instant::now() + deadline;
+    loop {
+        let ended = RENDITIONS.iter().all(|r| {
+            seen.get(*r).is_some_and(|v| {
+                matches!(
+                    v.last(),
+                    Some(Seen {
+                        event: LiveEvent::End { .. },
+                        ..
+                    })
+                )
+            })
+        });
+        if ended {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "streams did not end in time: {seen:?}"
+        );
+        let keys: Vec<String> = last.keys().cloned().collect();
+        let ids: Vec<String> = keys.iter().map(|k| last[k].clone()).collect();
+        let opts = redis::streams::StreamReadOptions::default()
+            .block(1000)
+            .count(100);
+        let reply: Option<redis::streams::StreamReadReply> =
+            redis::Commands::xread_options(&mut conn, &keys, &ids, &opts).expect("XREAD");
+        for stream in reply.map(|r| r.keys).unwrap_or_default() {
+            let rendition = stream
+                .key
+                .rsplit(':')
+                .next()
+                .expect("rendition")
+                .to_string();
+            for entry in stream.ids {
+                last.insert(stream.key.clone(), entry.id.clone());
+                let json: String = entry.get(EVENT_FIELD).expect("event field");
+                let event = LiveEvent::from_json(&json).expect("decodable event");
+                let at_ms: u64 = entry
+                    .id
+                    .split('-')
+                    .next()
+                    .and_then(|t| t.parse().ok())
+                    .expect("id");
+                if let Some(root) = fs_root {
+                    let file = match &event {
+                        LiveEvent::Part { msn, part, .. } => Some(keys::part_name(*msn, *part)),
+                        LiveEvent::SegmentEnd { msn, .. } => Some(keys::segment_name(*msn)),
+                        LiveEvent::Start { init, .. } => Some(init.clone()),
+                        _ => None,
+                    };
+                    if let Some(f) = file {
+                        let key = keys::rendition_file(VIDEO, version, &rendition, &f);
+                        if !root.join(&key).is_file() {
+                            missing_objects.push(key);
+                        }
+                    }
+                }
+                seen.entry(rendition.clone())
+                    .or_default()
+                    .push(Seen { at_ms, event });
+            }
+        }
+    }
+    assert!(
+        missing_objects.is_empty(),
+        "events announced before their objects were stored: {missing_objects:?}"
+    );
+    seen
+}
+
+/// Run hls-parser (strict) over playlist files.
+fn hls_parser_strict(files: &[PathBuf]) {
+    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js");
+    assert!(
+        js.join("node_modules/hls-parser").is_dir(),
+        "hls-parser is not installed in {} (run scripts/install-deps or `npm ci` there)",
+        js.display()
+    );
+    let script = r#"
+import HLS from 'hls-parser';
+import { readFileSync } from 'node:fs';
+HLS.setOptions({ strictMode: true });
+let failed = 0;
+for (const f of process.argv.slice(1)) {
+  try { HLS.parse(readFileSync(f, 'utf8')); } catch (e) { failed++; console.error(`${f}: ${e.message}`); }
+}
+process.exit(failed ? 1 : 0);
+"#;
+    let out = Command::new("node")
+        .current_dir(&js)
+        .args(["--input-type=module", "-e", script])
+        .args(files)
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "hls-parser rejected playlists:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn live_end_to_end(
+    store_cfg: StoreConfig,
+    fs_root: Option<&Path>,
+    dir: &Path,
+    redis: &RedisServer,
+    pushes: &[u32],
+) {
+    let rt = rt();
+    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
+    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
+    let (_ingest, ingest_addr) = start_ingest(dir, &store_cfg, &redis.url);
+    let live_cfg = "[live]\nheights = [360, 240]\npreset = \"ultrafast\"\n";
+    let mut t = start_transcoder(dir, "tc-live", &store_cfg, &redis.url, live_cfg);
+
+    // The publisher(s): 640x360 30 fps with audio, in real time, chunked PUT; several in a
+    // row when the stream is to see reconnects (each starts when the previous one ends, well
+    // within the ingest's grace period).
+    let publishers = std::thread::spawn({
+        let pushes = pushes.to_vec();
+        move || {
+            for (i, seconds) in pushes.into_iter().enumerate() {
+                let out = Command::new("ffmpeg")
+                    .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+                    .arg("testsrc2=size=640x360:rate=30")
+                    .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+                    .args(["-t", &seconds.to_string()])
+                    .args([
+                        "-c:v",
+                        "libx264",
+                        "-preset",
+                        "ultrafast",
+                        "-tune",
+                        "zerolatency",
+                    ])
+                    .args([
+                        "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts",
+                    ])
+                    .args(["-method", "PUT"])
+                    .arg(format!("http://{ingest_addr}/live/{KEY}"))
+                    .output()
+                    .expect("run the publisher");
+                assert!(
+                    out.status.success(),
+                    "publisher {i}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    });
+
+    let seen = tail_events(&redis.url, 1, fs_root, Duration::from_secs(120));
+    publishers.join().expect("publishers");
+    let total: u32 = pushes.iter().sum();
+    let reconnects = pushes.len() - 1;
+
+    let mut playlists = Vec::new();
+    let mut latencies = Vec::new();
+    for rendition in RENDITIONS {
+        let events = &seen[rendition];
+        // The sequence applies cleanly to the edge's model, rendering valid playlists at every
+        // segment boundary and at every part of the last segment.
+        let mut state =
+            LiveRendition::new(LiveConfig::default(), &events[0].event).expect("starts with start");
+        let mut segments = 0;
+        let mut parts: BTreeMap<(u64, u32), (f64, u64)> = BTreeMap::new();
+        let mut pdt: BTreeMap<u64, u64> = BTreeMap::new();
+        for (i, s) in events.iter().enumerate().skip(1) {
+            state
+                .apply(s.event.clone())
+                .unwrap_or_else(|e| panic!("{rendition} event {i} {:?}: {e}", s.event));
+            match &s.event {
+                LiveEvent::Part {
+                    msn,
+                    part,
+                    duration,
+                    ..
+                } => {
+                    parts.insert((*msn, *part), (*duration, s.at_ms));
+                }
+                LiveEvent::SegmentEnd {
+                    msn,
+                    program_date_time_ms,
+                    ..
+                } => {
+                    segments += 1;
+                    pdt.insert(*msn, *program_date_time_ms);
+                }
+                _ => {}
+            }
+            let pl = state.playlist(&PlaylistOpts::default());
+            pl.validate().unwrap_or_else(|e| {
+                panic!("{rendition} playlist after event {i}: {e}\n{}", pl.render())
+            });
+            let path = dir.join(format!("{rendition}-{i:04}.m3u8"));
+            std::fs::write(&path, pl.render()).expect("write playlist");
+            playlists.push(path);
+        }
+        assert!(state.ended(), "{rendition} ended");
+        let expected = total as usize / 2;
+        assert!(
+            (expected - 1..=expected + 1 + reconnects).contains(&segments),
+            "{rendition}: {segments} segments for ~{total} s"
+        );
+        let discontinuities = events
+            .iter()
+            .filter(|s| matches!(s.event, LiveEvent::Discontinuity { .. }))
+            .count();
+        assert_eq!(
+            discontinuities, reconnects,
+            "one discontinuity per reconnect"
+        );
+        // Announce latency of each part: Redis time of its event minus the date of its last
+        // frame (segment PROGRAM-DATE-TIME + the durations of its parts so far).
+        let mut offset = 0.0;
+        let mut current = None;
+        let mut per_segment: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+        for ((msn, _), (duration, at_ms)) in &parts {
+            if current != Some(*msn) {
+                current = Some(*msn);
+                offset = 0.0;
+            }
+            offset += duration;
+            if let Some(start) = pdt.get(msn) {
+                let end_ms = *start as f64 + offset * 1000.0;
+                let l = *at_ms as i64 - end_ms.round() as i64;
+                latencies.push(l);
+                per_segment.entry(*msn).or_default().push(l);
+            }
+        }
+
+        eprintln!("{rendition} part announce latency (ms) by segment: {per_segment:?}");
+
+        // The final playlist in the store: ENDLIST, every segment, valid.
+        let index = get_text(
+            &rt,
+            &store,
+            &keys::rendition_file(VIDEO, 1, rendition, "index.m3u8"),
+        );
+        assert!(index.contains("#EXT-X-ENDLIST"), "{index}");
+        assert_eq!(index.matches("#EXTINF:").count(), segments, "{index}");
+        let path = dir.join(format!("{rendition}-final.m3u8"));
+        std::fs::write(&path, &index).expect("write");
+        playlists.push(path);
+    }
+    hls_parser_strict(&playlists);
+
+    // Masters: versioned and current pointer, both renditions.
+    let master = get_text(&rt, &store, &keys::version_master(VIDEO, 1));
+    assert!(
+        master.contains("360p/index.m3u8") && master.contains("240p/index.m3u8"),
+        "{master}"
+    );
+    let current = get_text(&rt, &store, &keys::current_master(VIDEO));
+    assert!(current.contains("1/360p/index.m3u8"), "{current}");
+
+    // The job finished.
+    let job_id = rt
+        .block_on(queue.video(VIDEO))
+        .expect("video")
+        .get("latest_job")
+        .cloned()
+        .expect("latest job");
+    let status = wait_finished(&rt, &queue, &mut t, &job_id);
+    assert_eq!(status.state, JobState::Done, "{status:?}");
+
+    // The same live job delivered again (as after a worker crash) must not restart the stream.
+    let again = TranscodeJob {
+        v: JOB_SCHEMA_VERSION,
+        job_id: job_id.clone(),
+        video_id: VIDEO.into(),
+        version: 1,
+        source_key: String::new(),
+        priority: Priority::High,
+        created_ms: now_ms(),
+        live: Some(LiveSource {
+            pull_url: format!("http://{ingest_addr}/live/{KEY}/pull?token=x"),
+        }),
+    };
+    rt.block_on(queue.enqueue(&again)).expect("enqueue");
+    let status = wait_finished(&rt, &queue, &mut t, &job_id);
+    assert_eq!(status.state, JobState::Failed, "{status:?}");
+    assert!(
+        status
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("already started")),
+        "{status:?}"
+    );
+    let index = get_text(
+        &rt,
+        &store,
+        &keys::rendition_file(VIDEO, 1, RENDITIONS[0], "index.m3u8"),
+    );
+    assert!(
+        index.contains("#EXT-X-ENDLIST"),
+        "the published stream is untouched"
+    );
+
+    latencies.sort_unstable();
+    let n = latencies.len();
+    assert!(n >= 40, "{n} parts measured");
+    eprintln!(
+        "live part announce latency vs PROGRAM-DATE-TIME over {n} parts: p50 {} ms, p90 {} ms, max {} ms, min {} ms",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        latencies[n - 1],
+        latencies[0]
+    );
+    // The part is announced after its last frame was captured, within a few seconds (the
+    // bound is loose: two shared cores, debug builds).
+    assert!(percentile(&latencies, 0.5) < 5000, "{latencies:?}");
+}
+
+#[test]
+fn live_push_to_parts_and_events_fs_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let root = dir.path().join("store");
+    let store = StoreConfig {
+        root: root.clone(),
+        ..StoreConfig::default()
+    };
+    live_end_to_end(store, Some(&root), dir.path(), &redis, &[10]);
+}
+
+/// The publisher drops after 6 s and a new one continues the stream: one discontinuity.
+#[test]
+fn live_reconnect_continues_the_stream_with_a_discontinuity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let root = dir.path().join("store");
+    let store = StoreConfig {
+        root: root.clone(),
+        ..StoreConfig::default()
+    };
+    live_end_to_end(store, Some(&root), dir.path(), &redis, &[6, 6]);
+}
+
+#[test]
+fn live_push_to_parts_and_events_s3_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let redis = RedisServer::start();
+    let s3 = S3Server::start();
+    live_end_to_end(s3.store_config(), None, dir.path(), &redis, &[10]);
+}
