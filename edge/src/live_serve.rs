@@ -220,9 +220,11 @@ async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<
     for (key, prefix) in id.master_keys() {
         let fetched = crate::tiers::lookup(&shared.tiers(), &key).await;
         names = match fetched {
-            Ok(found) if found.entry.kind == EntryKind::Object => std::str::from_utf8(&found.entry.body)
-                .ok()
-                .and_then(|text| renditions_in_master(text, &prefix)),
+            Ok(found) if found.entry.kind == EntryKind::Object => {
+                std::str::from_utf8(&found.entry.body)
+                    .ok()
+                    .and_then(|text| renditions_in_master(text, &prefix))
+            }
             _ => None,
         };
         if names.is_some() {

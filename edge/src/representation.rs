@@ -154,7 +154,9 @@ pub fn respond_from(
     let meta = ObjectMeta {
         etag: entry.etag,
         last_modified: entry.last_modified,
-        len: file.as_ref().map_or(entry.body.len() as u64, |(_, len)| *len),
+        len: file
+            .as_ref()
+            .map_or(entry.body.len() as u64, |(_, len)| *len),
         gzip_len: entry.gzip.as_ref().map(|g| g.len() as u64),
         cache_control: entry.cache_control,
         content_type: entry.content_type,

@@ -164,7 +164,8 @@ async fn disk_etag(obj: &DiskObject) -> Result<EntityTag, EdgeError> {
     let hashed = side_runtime::run_blocking(move || {
         let mut buf = vec![0u8; len];
         // Positional read: the shared file offset stays where sendfile does not care.
-        file.read_exact_at(&mut buf, 0).map(|()| EntityTag::of(&buf))
+        file.read_exact_at(&mut buf, 0)
+            .map(|()| EntityTag::of(&buf))
     })
     .await
     .map_err(|e| EdgeError::DiskTier(std::io::Error::other(e.to_string())))?;
