@@ -15,7 +15,8 @@
 
 use std::future::Future;
 use std::io::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -39,6 +40,35 @@ const TYPICAL_OBJECT: u64 = 256 * 1024;
 pub enum EntryKind {
     Object,
     NotFound,
+    /// The object lives in the disk tier; this entry only remembers that (and coalesces the
+    /// fill). Its `body` is empty.
+    OnDisk,
+}
+
+/// Background-refresh state of one mutable entry, shared by every clone of it (all workers), so
+/// one refresh runs at a time and a failed one is remembered (stale-if-error).
+#[derive(Debug, Default)]
+pub struct RefreshState {
+    running: AtomicBool,
+    failed: AtomicBool,
+}
+
+impl RefreshState {
+    /// Claim the refresh; `false` when one is already running.
+    pub fn try_start(&self) -> bool {
+        !self.running.swap(true, Ordering::AcqRel)
+    }
+
+    /// The refresh ended; `failed` when the origin errored or timed out.
+    pub fn finish(&self, failed: bool) {
+        self.failed.store(failed, Ordering::Release);
+        self.running.store(false, Ordering::Release);
+    }
+
+    /// Whether the last refresh failed.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
 }
 
 /// One cached origin answer.
@@ -52,6 +82,8 @@ pub struct Entry {
     pub fetched_at: Instant,
     /// `None`: valid until evicted.
     pub expires: Option<Instant>,
+    /// Mutable entries: background refresh state (stale-while-revalidate / stale-if-error).
+    pub refresh: Option<Arc<RefreshState>>,
     /// Strong validator derived from the body, computed once here (not per request).
     pub etag: EntityTag,
     /// `Last-Modified`: when this edge fetched the object, Unix seconds. The store API gives
@@ -100,8 +132,19 @@ impl Entry {
                 Freshness::Immutable => None,
                 Freshness::Mutable => now.checked_add(playlist_ttl),
             },
+            refresh: (freshness == Freshness::Mutable).then(Default::default),
             fetched_at: now,
             body,
+        }
+    }
+
+    /// The memory-tier stand-in for an object stored in the disk tier: same headers, no body.
+    pub fn on_disk(&self) -> Self {
+        Self {
+            kind: EntryKind::OnDisk,
+            body: Bytes::new(),
+            refresh: None,
+            ..self.clone()
         }
     }
 
@@ -114,6 +157,7 @@ impl Entry {
             cache_control: "no-store",
             fetched_at: now,
             expires: now.checked_add(ttl),
+            refresh: None,
             etag: EntityTag::of(b""),
             last_modified: 0,
             gzip: None,
@@ -151,6 +195,8 @@ pub enum CacheStatus {
     Coalesced,
     /// This request fetched from the origin.
     Miss,
+    /// An expired playlist served while it is refreshed (or while the origin fails).
+    Stale,
 }
 
 impl CacheStatus {
@@ -158,6 +204,25 @@ impl CacheStatus {
         match self {
             CacheStatus::Hit | CacheStatus::Coalesced => "HIT",
             CacheStatus::Miss => "MISS",
+            CacheStatus::Stale => "STALE",
+        }
+    }
+}
+
+/// What a loader produced: the entry to keep in memory for everyone and the entry that answers
+/// the loading request (they differ when the body went to the disk tier).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub keep: Entry,
+    pub serve: Entry,
+}
+
+impl Loaded {
+    /// Keep and serve the same entry.
+    pub fn same(entry: Entry) -> Self {
+        Self {
+            keep: entry.clone(),
+            serve: entry,
         }
     }
 }
@@ -202,6 +267,38 @@ impl MemoryCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Option<Bytes>, StoreError>>,
     {
+        let (playlist_ttl, not_found_ttl) = (self.playlist_ttl, self.not_found_ttl);
+        let timeout = self.origin_timeout;
+        self.get_with(key, metrics, || async move {
+            let fetched = match monoio::time::timeout(timeout, fetch()).await {
+                Ok(Ok(found)) => found,
+                Ok(Err(e)) => return Err(EdgeError::Origin(e)),
+                Err(_elapsed) => return Err(EdgeError::OriginTimeout),
+            };
+            let now = Instant::now();
+            Ok(Loaded::same(match fetched {
+                Some(body) => Entry::object(key, body, now, playlist_ttl),
+                None => Entry::not_found(now, not_found_ttl),
+            }))
+        })
+        .await
+    }
+
+    /// Like [`MemoryCache::get`] with a loader that decides what to keep: `load` runs at most
+    /// once per call, only while this request holds the key's load guard; its
+    /// [`Loaded::keep`] entry is inserted for everyone, its [`Loaded::serve`] entry answers this
+    /// request. An error drops the guard (the next waiter loads) and is counted as an origin
+    /// error.
+    pub async fn get_with<F, Fut>(
+        &self,
+        key: &str,
+        metrics: &Metrics,
+        load: F,
+    ) -> Result<(Entry, CacheStatus), EdgeError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Loaded, EdgeError>>,
+    {
         let now = Instant::now();
         if let Some(entry) = self.entries.get(key) {
             if entry.is_fresh(now) {
@@ -222,33 +319,53 @@ impl MemoryCache {
         };
         metrics.origin_fetch();
         let started = Instant::now();
-        let result = monoio::time::timeout(self.origin_timeout, fetch()).await;
+        let result = load().await;
+        // The load is the origin fetch (plus, for a disk-tier object, writing its file).
         metrics.origin_latency(started.elapsed());
-        let fetched = match result {
-            Ok(Ok(found)) => found,
+        let loaded = match result {
+            Ok(loaded) => loaded,
             // Dropping `guard` hands the load to the next waiter.
-            Ok(Err(e)) => {
+            Err(e) => {
                 metrics.origin_error();
-                return Err(EdgeError::Origin(e));
-            }
-            Err(_elapsed) => {
-                metrics.origin_error();
-                return Err(EdgeError::OriginTimeout);
+                return Err(e);
             }
         };
-        let now = Instant::now();
-        let entry = match fetched {
-            Some(body) => Entry::object(key, body, now, self.playlist_ttl),
-            None => Entry::not_found(now, self.not_found_ttl),
-        };
-        if entry.kind == EntryKind::NotFound && self.not_found_ttl.is_zero() {
+        if loaded.keep.kind == EntryKind::NotFound && self.not_found_ttl.is_zero() {
             // Not remembered: waiters take the guard in turn and ask the origin themselves.
             drop(guard);
         } else {
             // Err only when the entry is too heavy for the cache; it is served uncached then.
-            let _ = guard.insert(entry.clone());
+            let _ = guard.insert(loaded.keep);
         }
-        Ok((entry, CacheStatus::Miss))
+        Ok((loaded.serve, CacheStatus::Miss))
+    }
+
+    /// The entry for `key` as it is (fresh or not), without counting or loading.
+    pub fn peek(&self, key: &str) -> Option<Entry> {
+        self.entries.get(key)
+    }
+
+    /// Insert or replace `key` (a finished background refresh, a disk-tier pointer).
+    pub fn insert(&self, key: &str, entry: Entry) {
+        self.entries.insert(key.to_string(), entry);
+    }
+
+    /// Remove `key` if `pred` holds for its entry.
+    pub fn remove_if(&self, key: &str, pred: impl FnOnce(&Entry) -> bool) {
+        self.entries.remove_if(key, pred);
+    }
+
+    /// TTLs and the origin timeout this cache was built with.
+    pub fn playlist_ttl(&self) -> Duration {
+        self.playlist_ttl
+    }
+
+    pub fn not_found_ttl(&self) -> Duration {
+        self.not_found_ttl
+    }
+
+    pub fn origin_timeout(&self) -> Duration {
+        self.origin_timeout
     }
 
     /// Remove the entry of `key`; returns how many entries went (0 or 1).
@@ -283,6 +400,7 @@ impl MemoryCache {
             cache_bytes: self.entries.weight(),
             cache_capacity_bytes: self.capacity,
             cache_entries: self.entries.len() as u64,
+            ..Gauges::default()
         }
     }
 }

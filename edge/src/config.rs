@@ -5,7 +5,7 @@
 //! here. `edge/edge.example.toml` documents every field.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ringcast_common::config::{self, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
@@ -62,8 +62,29 @@ pub struct EdgeConfig {
     pub access_log: AccessLog,
     /// Signed playback URLs (`[signed_urls]`).
     pub signed_urls: SignedUrlConfig,
-    /// The object store the edge serves from (`[store]`).
+    /// The object store the edge serves from (`[store]`), unless `origin_dir` or `origin_url`
+    /// is set.
     pub store: StoreConfig,
+    /// Serve a plain directory as the origin instead of the store (read-only; key
+    /// `v/a/1/seg1.m4s` is the file `{origin_dir}/v/a/1/seg1.m4s`). Empty = off.
+    pub origin_dir: String,
+    /// Proxy a plain HTTP/1.1 origin, `http://host:port[/prefix]`, instead of the store; key `k`
+    /// is fetched as `{prefix}/k`. Empty = off.
+    pub origin_url: String,
+    /// Directory of the disk tier (created if missing, kept across restarts). Empty = no disk
+    /// tier: everything is cached in memory.
+    pub disk_cache_dir: String,
+    /// Capacity of the disk tier in bytes (sum of file sizes, LRU eviction).
+    pub disk_cache_bytes: u64,
+    /// Immutable objects of at least this many bytes go to the disk tier and are sent with
+    /// sendfile; smaller ones and all playlists stay in memory.
+    pub disk_min_object_bytes: u64,
+    /// After a mutable playlist's TTL ran out, serve the old copy for up to this long while one
+    /// background refresh runs, in milliseconds (0 = always wait for the origin).
+    pub playlist_stale_while_revalidate_ms: u64,
+    /// When that background refresh fails (origin error or timeout), keep serving the old copy
+    /// for up to this long after its TTL ran out, in milliseconds.
+    pub playlist_stale_if_error_ms: u64,
     /// Redis holding the live event streams (`[redis]`; used when `live.enabled`).
     pub redis: RedisConfig,
     /// Live LL-HLS from the Redis event streams (`[live]`).
@@ -89,6 +110,13 @@ impl Default for EdgeConfig {
             access_log: AccessLog::default(),
             signed_urls: SignedUrlConfig::default(),
             store: StoreConfig::default(),
+            origin_dir: String::new(),
+            origin_url: String::new(),
+            disk_cache_dir: String::new(),
+            disk_cache_bytes: 10 * 1024 * 1024 * 1024,
+            disk_min_object_bytes: 512 * 1024,
+            playlist_stale_while_revalidate_ms: 2_000,
+            playlist_stale_if_error_ms: 60_000,
             redis: RedisConfig::default(),
             live: LiveSettings::default(),
         }
@@ -100,6 +128,9 @@ impl Default for EdgeConfig {
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
     pub workers: Option<usize>,
+    pub origin_dir: Option<PathBuf>,
+    pub origin_url: Option<String>,
+    pub disk_cache_dir: Option<PathBuf>,
 }
 
 impl EdgeConfig {
@@ -126,6 +157,15 @@ impl EdgeConfig {
         }
         if let Some(workers) = overrides.workers {
             cfg.workers = workers;
+        }
+        if let Some(dir) = &overrides.origin_dir {
+            cfg.origin_dir = dir.to_string_lossy().into_owned();
+        }
+        if let Some(url) = &overrides.origin_url {
+            cfg.origin_url = url.clone();
+        }
+        if let Some(dir) = &overrides.disk_cache_dir {
+            cfg.disk_cache_dir = dir.to_string_lossy().into_owned();
         }
         cfg.validate()?;
         Ok(cfg)
@@ -171,12 +211,29 @@ impl EdgeConfig {
             ("idle_timeout_ms", self.idle_timeout_ms),
             ("header_timeout_ms", self.header_timeout_ms),
             ("shutdown_grace_ms", self.shutdown_grace_ms),
+            (
+                "playlist_stale_while_revalidate_ms",
+                self.playlist_stale_while_revalidate_ms,
+            ),
+            (
+                "playlist_stale_if_error_ms",
+                self.playlist_stale_if_error_ms,
+            ),
         ] {
             if v > MAX_DURATION_MS {
                 return invalid(&format!(
                     "{name} must be at most {MAX_DURATION_MS} (one day)"
                 ));
             }
+        }
+        if !self.origin_dir.is_empty() && !self.origin_url.is_empty() {
+            return invalid("origin_dir and origin_url are exclusive: set one");
+        }
+        if !self.origin_url.is_empty() && !self.origin_url.starts_with("http://") {
+            return invalid("origin_url must look like http://host:port[/prefix]");
+        }
+        if !self.disk_cache_dir.is_empty() && self.disk_cache_bytes == 0 {
+            return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
         self.live.check().map_err(EdgeError::InvalidConfig)
     }
@@ -224,7 +281,7 @@ mod tests {
         ]);
         let over = Overrides {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
-            workers: None,
+            ..Overrides::default()
         };
         let cfg = EdgeConfig::load_from(Some(&file), e, &over).expect("load");
         assert_eq!(cfg.listen.port(), 3000, "CLI wins");
@@ -264,6 +321,41 @@ mod tests {
         )
         .expect_err("absurd TTL");
         assert!(err.to_string().contains("playlist_ttl_ms"), "{err}");
+        let err = EdgeConfig::load_from(
+            None,
+            env(&[
+                ("RINGCAST_EDGE_ORIGIN_DIR", "/srv"),
+                ("RINGCAST_EDGE_ORIGIN_URL", "http://127.0.0.1:1"),
+            ]),
+            &Overrides::default(),
+        )
+        .expect_err("two origins");
+        assert!(err.to_string().contains("exclusive"), "{err}");
+        let err = EdgeConfig::load_from(
+            None,
+            env(&[("RINGCAST_EDGE_ORIGIN_URL", "https://x")]),
+            &Overrides::default(),
+        )
+        .expect_err("https origin");
+        assert!(err.to_string().contains("origin_url"), "{err}");
+    }
+
+    #[test]
+    fn origin_and_disk_flags_override() {
+        let over = Overrides {
+            origin_dir: Some(PathBuf::from("/srv/media")),
+            disk_cache_dir: Some(PathBuf::from("/var/cache/edge")),
+            ..Overrides::default()
+        };
+        let cfg = EdgeConfig::load_from(
+            None,
+            env(&[("RINGCAST_EDGE_DISK_CACHE_BYTES", "1000")]),
+            &over,
+        )
+        .expect("load");
+        assert_eq!(cfg.origin_dir, "/srv/media");
+        assert_eq!(cfg.disk_cache_dir, "/var/cache/edge");
+        assert_eq!(cfg.disk_cache_bytes, 1000);
     }
 
     #[test]

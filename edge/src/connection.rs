@@ -265,6 +265,14 @@ async fn send(
     metrics.request();
     metrics.response(resp.status);
     resp.write_head(out, keep_alive);
+    if let Some(f) = resp.wire_file() {
+        flush(stream, out, ctx).await?;
+        crate::sendfile::send_file(stream, &f.file, f.offset, f.len, ctx.idle_timeout, |n| {
+            metrics.bytes_sent(n)
+        })
+        .await?;
+        return Ok(());
+    }
     let body = resp.wire_body();
     if body.len() <= INLINE_BODY_MAX {
         out.extend_from_slice(body);

@@ -9,6 +9,7 @@ use ringcast_common::http::HttpError;
 use ringcast_common::signed_url::SignError;
 use ringcast_common::store::StoreError;
 
+use crate::http_origin::OriginError;
 use crate::path::PathError;
 
 /// Everything that can go wrong in the edge, from start-up to a single request.
@@ -71,6 +72,12 @@ pub enum EdgeError {
     /// The origin did not answer within the origin timeout.
     #[error("origin fetch timed out")]
     OriginTimeout,
+    /// A directory or HTTP origin failed (error status, broken or truncated response).
+    #[error("origin fetch failed: {0}")]
+    Upstream(#[source] OriginError),
+    /// Start-up: the disk tier's directory could not be prepared.
+    #[error("cannot open the disk cache: {0}")]
+    DiskTier(#[source] std::io::Error),
     /// Start-up: the configuration could not be loaded.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -114,11 +121,12 @@ impl EdgeError {
             EdgeError::BadRequest(_) => 400,
             EdgeError::PayloadTooLarge => 413,
             EdgeError::TooManyConnections => 503,
-            EdgeError::Origin(_) => 502,
+            EdgeError::Origin(_) | EdgeError::Upstream(_) => 502,
             EdgeError::OriginTimeout => 504,
             EdgeError::Config(_)
             | EdgeError::InvalidConfig(_)
             | EdgeError::StoreOpen(_)
+            | EdgeError::DiskTier(_)
             | EdgeError::Worker { .. }
             | EdgeError::WorkerLost(_)
             | EdgeError::Signals(_) => 500,
@@ -151,7 +159,7 @@ impl EdgeError {
             EdgeError::BadRequest(_) => "bad_request",
             EdgeError::PayloadTooLarge => "payload_too_large",
             EdgeError::TooManyConnections => "too_many_connections",
-            EdgeError::Origin(_) => "origin_error",
+            EdgeError::Origin(_) | EdgeError::Upstream(_) => "origin_error",
             EdgeError::OriginTimeout => "origin_timeout",
             _ => "internal",
         }
@@ -161,7 +169,9 @@ impl EdgeError {
     /// would reveal the origin's internals.
     pub fn public_message(&self) -> String {
         match self {
-            EdgeError::Origin(_) => "the origin could not be reached".to_string(),
+            EdgeError::Origin(_) | EdgeError::Upstream(_) => {
+                "the origin could not be reached".to_string()
+            }
             EdgeError::OriginTimeout => "the origin did not answer in time".to_string(),
             EdgeError::NotImplemented(_) => "method not implemented".to_string(),
             EdgeError::TooManyConnections => self.to_string(),

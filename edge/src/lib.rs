@@ -7,7 +7,10 @@
 //! object ([`representation`]), purge ([`purge`]), admin key and signed playback URLs
 //! ([`access_control`]), the JSON access log ([`access_log`]). Live LL-HLS (rfc8216bis
 //! §6.2.5–6.2.6: blocking playlist reload, delta updates, preload-hinted parts) is served from
-//! Redis event streams followed on the tokio side runtime (`live_*` modules).
+//! Redis event streams followed on the tokio side runtime (`live_*` modules). The disk tier
+//! (files under a cache directory, LRU by bytes, sent with `sendfile`) sits behind the memory
+//! tier for large immutable objects; the origin is the object store, a plain directory or an
+//! HTTP origin ([`origin`]).
 //!
 //! Embedding (tests, tools): build an [`EdgeConfig`], then [`Server::start`] returns once every
 //! worker listens; [`Server::stop`] shuts it down.
@@ -18,8 +21,11 @@ pub mod cache;
 pub mod config;
 pub mod connection;
 pub mod content;
+pub mod disk_index;
+pub mod disk_tier;
 pub mod error;
 pub mod http_date;
+pub mod http_origin;
 pub mod live_config;
 pub mod live_follow;
 pub mod live_hub;
@@ -28,13 +34,17 @@ pub mod live_local;
 pub mod live_serve;
 pub mod live_tail;
 pub mod metrics;
+pub mod origin;
 pub mod path;
 pub mod purge;
 pub mod representation;
 pub mod response;
 pub mod routes;
+pub mod sendfile;
 pub mod server;
 pub mod signals;
+pub mod tier_policy;
+pub mod tiers;
 
 pub use config::{EdgeConfig, Overrides};
 pub use error::EdgeError;

@@ -218,14 +218,13 @@ async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<
     }
     let mut names = None;
     for (key, prefix) in id.master_keys() {
-        let fetched = shared
-            .cache
-            .get(&key, &shared.metrics, || shared.store.get(&key))
-            .await;
+        let fetched = crate::tiers::lookup(&shared.tiers(), &key).await;
         names = match fetched {
-            Ok((entry, _)) if entry.kind == EntryKind::Object => std::str::from_utf8(&entry.body)
-                .ok()
-                .and_then(|text| renditions_in_master(text, &prefix)),
+            Ok(found) if found.entry.kind == EntryKind::Object => {
+                std::str::from_utf8(&found.entry.body)
+                    .ok()
+                    .and_then(|text| renditions_in_master(text, &prefix))
+            }
             _ => None,
         };
         if names.is_some() {

@@ -23,6 +23,15 @@ struct Cli {
     /// Worker threads, one monoio runtime each (overrides file and env).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// Serve this directory as the origin (read-only) instead of the object store.
+    #[arg(long, value_name = "DIR", conflicts_with = "origin_url")]
+    origin_dir: Option<PathBuf>,
+    /// Proxy this plain HTTP/1.1 origin, http://host:port[/prefix], instead of the object store.
+    #[arg(long, value_name = "URL")]
+    origin_url: Option<String>,
+    /// Directory of the disk tier (large immutable objects, sent with sendfile).
+    #[arg(long, value_name = "DIR")]
+    disk_cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -83,6 +92,9 @@ fn main() -> anyhow::Result<()> {
     let overrides = Overrides {
         listen: cli.listen,
         workers: cli.workers,
+        origin_dir: cli.origin_dir,
+        origin_url: cli.origin_url,
+        disk_cache_dir: cli.disk_cache_dir,
     };
     let cfg =
         EdgeConfig::load(cli.config.as_deref(), &overrides).context("loading configuration")?;

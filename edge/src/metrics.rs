@@ -39,6 +39,10 @@ pub struct Metrics {
     origin_errors: AtomicU64,
     bytes_sent: AtomicU64,
     connections: AtomicU64,
+    disk_hits: AtomicU64,
+    disk_fills: AtomicU64,
+    disk_fill_errors: AtomicU64,
+    stale_served: AtomicU64,
     driver: OnceLock<Driver>,
     /// Connections open right now (all workers).
     open_connections: AtomicI64,
@@ -71,6 +75,9 @@ pub struct Snapshot {
     pub origin_fetches: u64,
     pub origin_errors: u64,
     pub bytes_sent: u64,
+    pub disk_hits: u64,
+    pub disk_fills: u64,
+    pub stale_served: u64,
     pub purged: u64,
     pub access_log_dropped: u64,
     pub open_connections: i64,
@@ -86,6 +93,14 @@ pub struct Gauges {
     pub cache_capacity_bytes: u64,
     /// Entries in the memory cache.
     pub cache_entries: u64,
+    /// Bytes of the files in the disk tier (0 without one).
+    pub disk_bytes: u64,
+    /// Capacity of the disk tier in bytes (0 without one).
+    pub disk_capacity_bytes: u64,
+    /// Files in the disk tier.
+    pub disk_entries: u64,
+    /// Files evicted from the disk tier since start.
+    pub disk_evictions: u64,
 }
 
 impl Metrics {
@@ -124,6 +139,22 @@ impl Metrics {
 
     pub fn connection(&self) {
         self.connections.fetch_add(1, Relaxed);
+    }
+
+    pub fn disk_hit(&self) {
+        self.disk_hits.fetch_add(1, Relaxed);
+    }
+
+    pub fn disk_fill(&self) {
+        self.disk_fills.fetch_add(1, Relaxed);
+    }
+
+    pub fn disk_fill_error(&self) {
+        self.disk_fill_errors.fetch_add(1, Relaxed);
+    }
+
+    pub fn stale_served(&self) {
+        self.stale_served.fetch_add(1, Relaxed);
     }
 
     pub fn connection_opened(&self) {
@@ -184,6 +215,9 @@ impl Metrics {
             origin_fetches: self.origin_fetches.load(Relaxed),
             origin_errors: self.origin_errors.load(Relaxed),
             bytes_sent: self.bytes_sent.load(Relaxed),
+            disk_hits: self.disk_hits.load(Relaxed),
+            disk_fills: self.disk_fills.load(Relaxed),
+            stale_served: self.stale_served.load(Relaxed),
             purged: self.purged.load(Relaxed),
             access_log_dropped: self.access_log_dropped.load(Relaxed),
             open_connections: self.open_connections.load(Relaxed),
@@ -273,7 +307,55 @@ impl Metrics {
             "Entries in the memory cache.",
             gauges.cache_entries,
         );
-        // The same hit/miss counts, labelled by tier (the disk tier adds its own samples).
+        counter(
+            &mut out,
+            "ringcast_edge_disk_hits_total",
+            "Object requests answered from the disk tier (sendfile).",
+            &self.disk_hits,
+        );
+        counter(
+            &mut out,
+            "ringcast_edge_disk_fills_total",
+            "Objects written to the disk tier.",
+            &self.disk_fills,
+        );
+        counter(
+            &mut out,
+            "ringcast_edge_disk_fill_errors_total",
+            "Disk-tier writes that failed (the object was kept in memory instead).",
+            &self.disk_fill_errors,
+        );
+        counter(
+            &mut out,
+            "ringcast_edge_stale_served_total",
+            "Expired playlists served while refreshing or while the origin failed.",
+            &self.stale_served,
+        );
+        gauge(
+            &mut out,
+            "ringcast_edge_disk_cache_bytes",
+            "Bytes of the files in the disk tier.",
+            gauges.disk_bytes,
+        );
+        gauge(
+            &mut out,
+            "ringcast_edge_disk_cache_capacity_bytes",
+            "Capacity of the disk tier (0: no disk tier).",
+            gauges.disk_capacity_bytes,
+        );
+        gauge(
+            &mut out,
+            "ringcast_edge_disk_cache_entries",
+            "Files in the disk tier.",
+            gauges.disk_entries,
+        );
+        let name = "ringcast_edge_disk_evictions_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Files evicted from the disk tier since start.\n# TYPE {name} counter\n{name} {}",
+            gauges.disk_evictions
+        );
+        // The same hit/miss counts, labelled by tier (a disk-tier hit was a memory-tier hit on the disk entry's index record).
         let name = "ringcast_edge_cache_lookups_total";
         let _ = writeln!(
             out,
@@ -287,6 +369,11 @@ impl Metrics {
                 v.load(Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "{name}{{tier=\"disk\",result=\"hit\"}} {}",
+            self.disk_hits.load(Relaxed)
+        );
         counter(
             &mut out,
             "ringcast_edge_connections_rejected_total",
@@ -386,6 +473,7 @@ mod tests {
             cache_bytes: 77,
             cache_capacity_bytes: 1000,
             cache_entries: 2,
+            ..Gauges::default()
         });
         assert_eq!(sample(&text, "ringcast_edge_requests_total"), Some(2));
         assert_eq!(

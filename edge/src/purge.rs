@@ -8,7 +8,7 @@
 //! what went: `{"purged": 3, "keys": 1, "prefixes": 1, "tiers": {"memory": 3}}`.
 //!
 //! Tiers: every cache tier implements [`PurgeTier`] and is listed in [`tiers`] — the one call
-//! site a new tier (the disk tier) has to join. Purging only affects this edge; fan-out to the
+//! site a new tier has to join. Purging only affects this edge; fan-out to the
 //! other edges of a tier is the caller's job (call each edge).
 
 use bytes::Bytes;
@@ -16,6 +16,7 @@ use ringcast_common::http::RequestHead;
 use serde::Deserialize;
 
 use crate::cache::MemoryCache;
+use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
 use crate::path::object_key;
 use crate::response::Response;
@@ -48,9 +49,26 @@ impl PurgeTier for MemoryCache {
     }
 }
 
-/// Every tier of this edge. A new tier adds itself here.
+impl PurgeTier for DiskTier {
+    fn name(&self) -> &'static str {
+        "disk"
+    }
+    fn purge_key(&self, key: &str) -> u64 {
+        u64::from(self.remove(key))
+    }
+    fn purge_prefix(&self, prefix: &str) -> u64 {
+        self.remove_prefix(prefix)
+    }
+}
+
+/// Every tier of this edge, memory first: a disk object's memory stand-in goes before its file,
+/// so no request is sent to a file that is about to vanish.
 fn tiers(shared: &Shared) -> Vec<&dyn PurgeTier> {
-    vec![&shared.cache]
+    let mut tiers: Vec<&dyn PurgeTier> = vec![shared.cache.as_ref()];
+    if let Some(disk) = &shared.disk {
+        tiers.push(disk.as_ref());
+    }
+    tiers
 }
 
 #[derive(Debug, Deserialize)]

@@ -139,20 +139,40 @@ pub fn plan(req: &RequestHead, meta: &ObjectMeta) -> Plan {
 
 /// The response to a GET or HEAD of an object in the memory tier.
 pub fn respond(req: &RequestHead, entry: &Entry, status: CacheStatus, now: Instant) -> Response {
+    respond_from(req, entry, None, status, entry.age_secs(now))
+}
+
+/// The response to a GET or HEAD of an object whose body is `entry.body`, or the disk-tier
+/// `file` of `len` bytes when one is given (sent with `sendfile`, ranges included).
+pub fn respond_from(
+    req: &RequestHead,
+    entry: &Entry,
+    file: Option<(std::fs::File, u64)>,
+    status: CacheStatus,
+    age_secs: u64,
+) -> Response {
     let meta = ObjectMeta {
         etag: entry.etag,
         last_modified: entry.last_modified,
-        len: entry.body.len() as u64,
+        len: file
+            .as_ref()
+            .map_or(entry.body.len() as u64, |(_, len)| *len),
         gzip_len: entry.gzip.as_ref().map(|g| g.len() as u64),
         cache_control: entry.cache_control,
         content_type: entry.content_type,
-        age_secs: entry.age_secs(now),
+        age_secs,
         cache_status: status,
     };
     let Plan { head, body } = plan(req, &meta);
     let Some((variant, start, len)) = body else {
         return head;
     };
+    if let Some((file, _)) = file {
+        // Disk-tier objects have no gzip variant (media only): the span is of the file.
+        return head
+            .header("X-Cache-Tier", "disk")
+            .file(entry.content_type, file, start, len);
+    }
     let bytes = match (variant, &entry.gzip) {
         (Variant::Gzip, Some(gz)) => gz,
         _ => &entry.body,

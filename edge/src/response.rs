@@ -30,6 +30,16 @@ pub struct Response {
     pub body: Bytes,
     /// HEAD: send the GET's `Content-Length`, no body.
     pub head_only: bool,
+    /// A disk-tier body sent with `sendfile` instead of `body` (see [`Response::file`]).
+    pub file: Option<FileBody>,
+}
+
+/// `len` bytes of `file` from `offset`, sent zero-copy by the connection loop.
+#[derive(Debug)]
+pub struct FileBody {
+    pub file: std::fs::File,
+    pub offset: u64,
+    pub len: u64,
 }
 
 impl Response {
@@ -44,6 +54,7 @@ impl Response {
             head,
             body: Bytes::new(),
             head_only: false,
+            file: None,
         }
     }
 
@@ -69,6 +80,29 @@ impl Response {
         let mut r = self.header("Content-Type", content_type);
         r.body = body;
         r
+    }
+
+    /// Set a file body (`len` bytes from `offset`, e.g. one range) and its `Content-Type`.
+    pub fn file(
+        self,
+        content_type: &'static str,
+        file: std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> Self {
+        let mut r = self.header("Content-Type", content_type);
+        r.body = Bytes::new();
+        r.file = Some(FileBody { file, offset, len });
+        r
+    }
+
+    /// The file to send after the head, if any (none for HEAD and bodiless statuses).
+    pub fn wire_file(&self) -> Option<&FileBody> {
+        if self.head_only || self.bodiless() {
+            None
+        } else {
+            self.file.as_ref()
+        }
     }
 
     /// The JSON error response for `err` (status from the single mapping in [`EdgeError`]).
@@ -102,7 +136,8 @@ impl Response {
 
     /// Append the status line and headers to `out`.
     pub fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool) {
-        let len = (!self.bodiless()).then_some(self.body.len() as u64);
+        let body_len = self.file.as_ref().map_or(self.body.len() as u64, |f| f.len);
+        let len = (!self.bodiless()).then_some(body_len);
         self.head.write(out, len, keep_alive);
     }
 }

@@ -14,30 +14,62 @@
 //!
 //! Errors come back as [`EdgeError`] and become responses in one place ([`Response::error`]).
 
-use std::time::Instant;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use ringcast_common::http::{Method, RequestHead};
-use ringcast_common::store::ObjectStore;
 
 use crate::access_control::Access;
 use crate::cache::{EntryKind, MemoryCache};
+use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
 use crate::live_hub::LiveHub;
-use crate::metrics::Metrics;
+use crate::metrics::{Gauges, Metrics};
+use crate::origin::Origin;
 use crate::path::object_key;
 use crate::response::{Response, ALLOWED_METHODS};
+use crate::tiers::{self, TierSet, Tiering};
 use crate::{purge, representation};
 
-/// State every worker shares (behind one `Arc`).
+/// State every worker shares (behind one `Arc`; the inner `Arc`s let background playlist
+/// refreshes outlive the request that started them).
 pub struct Shared {
-    pub store: ObjectStore,
-    pub cache: MemoryCache,
-    pub metrics: Metrics,
+    pub origin: Arc<Origin>,
+    pub cache: Arc<MemoryCache>,
+    /// The disk tier, when `disk_cache_dir` is set.
+    pub disk: Option<Arc<DiskTier>>,
+    pub tiering: Tiering,
+    pub metrics: Arc<Metrics>,
     /// Admin key and signed-URL secret.
     pub access: Access,
     /// Live LL-HLS: followed event streams (see `live_serve`).
     pub live: LiveHub,
+}
+
+impl Shared {
+    /// The tiers as a lookup sees them.
+    pub fn tiers(&self) -> TierSet<'_> {
+        TierSet {
+            origin: &self.origin,
+            cache: &self.cache,
+            disk: self.disk.as_ref(),
+            metrics: &self.metrics,
+            tiering: self.tiering,
+        }
+    }
+
+    /// Memory and disk gauges for `/metrics`.
+    pub fn gauges(&self) -> Gauges {
+        let mut g = self.cache.gauges();
+        if let Some(disk) = &self.disk {
+            let d = disk.gauges();
+            g.disk_bytes = d.bytes;
+            g.disk_capacity_bytes = d.capacity_bytes;
+            g.disk_entries = d.entries;
+            g.disk_evictions = disk.evictions();
+        }
+        g
+    }
 }
 
 /// Whether the connection should read the request body and pass it to [`handle_with_body`]
@@ -81,7 +113,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             .header("Cache-Control", "no-store")
             .body("text/plain; charset=utf-8", Bytes::from_static(b"ok"))),
         "/metrics" if readable => {
-            let mut text = shared.metrics.render(shared.cache.gauges());
+            let mut text = shared.metrics.render(shared.gauges());
             shared.live.render_metrics(&mut text);
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -121,14 +153,18 @@ async fn object(req: &RequestHead, path: &str, shared: &Shared) -> Result<Respon
     if let Some(live) = crate::live_serve::serve(&key, path, req.query(), shared).await? {
         return Ok(live);
     }
-    let (entry, status) = shared
-        .cache
-        .get(&key, &shared.metrics, || shared.store.get(&key))
-        .await?;
-    if entry.kind == EntryKind::NotFound {
+    let found = tiers::lookup(&shared.tiers(), &key).await?;
+    if found.entry.kind == EntryKind::NotFound {
         return Err(EdgeError::NotFound);
     }
-    Ok(representation::respond(req, &entry, status, Instant::now()))
+    let file = found.disk.map(|obj| (obj.file, obj.len));
+    Ok(representation::respond_from(
+        req,
+        &found.entry,
+        file,
+        found.status,
+        found.age,
+    ))
 }
 
 /// CORS preflight (Fetch standard §3.2.3): players send `Range` and conditional headers.
@@ -146,8 +182,10 @@ fn preflight() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tier_policy::StaleWindows;
     use ringcast_common::config::StoreConfig;
     use ringcast_common::http::{parse_request, Limits};
+    use ringcast_common::store::ObjectStore;
     use std::time::Duration;
 
     fn run<F: std::future::Future>(f: F) -> F::Output {
@@ -166,9 +204,17 @@ mod tests {
         let store = run(ObjectStore::open(&cfg)).expect("open store");
         let d = Duration::from_secs(60);
         Shared {
-            store,
-            cache: MemoryCache::new(1 << 20, d, d, d),
-            metrics: Metrics::default(),
+            origin: Arc::new(Origin::Store(store)),
+            cache: Arc::new(MemoryCache::new(1 << 20, d, d, d)),
+            disk: None,
+            tiering: Tiering {
+                disk_min_object_bytes: 1,
+                stale: StaleWindows {
+                    while_revalidate: d,
+                    if_error: d,
+                },
+            },
+            metrics: Arc::default(),
             access: Access::default(),
             live: LiveHub::disabled(),
         }

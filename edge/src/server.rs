@@ -12,6 +12,7 @@
 //! requests finish within the grace period, and returns.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
@@ -27,10 +28,15 @@ use crate::access_log::{self, WorkerLog};
 use crate::cache::MemoryCache;
 use crate::config::EdgeConfig;
 use crate::connection::{self, ConnCtx};
+use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
+use crate::http_origin::HttpOrigin;
 use crate::live_hub::LiveHub;
 use crate::metrics::{Driver, Metrics};
+use crate::origin::{DirOrigin, Origin};
 use crate::routes::Shared;
+use crate::tier_policy::StaleWindows;
+use crate::tiers::Tiering;
 
 /// A running edge.
 pub struct Server {
@@ -78,17 +84,32 @@ impl Server {
     /// Open the store, start every worker and return once all listen.
     pub fn start(cfg: &EdgeConfig) -> Result<Self, EdgeError> {
         cfg.validate()?;
-        let store = open_store(cfg)?;
+        let origin = open_origin(cfg)?;
+        let disk = match cfg.disk_cache_dir.as_str() {
+            "" => None,
+            dir => Some(Arc::new(
+                DiskTier::open(Path::new(dir), cfg.disk_cache_bytes)
+                    .map_err(EdgeError::DiskTier)?,
+            )),
+        };
         let ms = Duration::from_millis;
         let shared = Arc::new(Shared {
-            store,
-            cache: MemoryCache::new(
+            origin: Arc::new(origin),
+            cache: Arc::new(MemoryCache::new(
                 cfg.memory_cache_bytes,
                 ms(cfg.playlist_ttl_ms),
                 ms(cfg.not_found_ttl_ms),
                 ms(cfg.origin_timeout_ms),
-            ),
-            metrics: Metrics::default(),
+            )),
+            disk,
+            tiering: Tiering {
+                disk_min_object_bytes: cfg.disk_min_object_bytes,
+                stale: StaleWindows {
+                    while_revalidate: ms(cfg.playlist_stale_while_revalidate_ms),
+                    if_error: ms(cfg.playlist_stale_if_error_ms),
+                },
+            },
+            metrics: Arc::default(),
             access: Access::new(&cfg.admin_key, &cfg.signed_urls),
             live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
@@ -152,7 +173,8 @@ impl Server {
         tracing::info!(
             driver = driver.as_str(),
             workers = cfg.workers,
-            store = shared.store.backend_name(),
+            origin = shared.origin.kind(),
+            disk_tier = shared.disk.is_some(),
             "monoio {} driver on all {} workers",
             driver.as_str(),
             cfg.workers
@@ -202,6 +224,21 @@ impl Server {
         self.shutdown.trigger();
         self.wait();
     }
+}
+
+/// The configured origin: a directory, an HTTP origin, or (default) the object store.
+fn open_origin(cfg: &EdgeConfig) -> Result<Origin, EdgeError> {
+    if !cfg.origin_dir.is_empty() {
+        return Ok(Origin::Dir(DirOrigin::open(PathBuf::from(
+            &cfg.origin_dir,
+        ))?));
+    }
+    if !cfg.origin_url.is_empty() {
+        return HttpOrigin::parse(&cfg.origin_url)
+            .map(Origin::Http)
+            .map_err(EdgeError::InvalidConfig);
+    }
+    open_store(cfg).map(Origin::Store)
 }
 
 /// Open the object store once, on a short-lived runtime of the calling thread.

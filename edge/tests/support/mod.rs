@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_origin;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;

@@ -1,0 +1,199 @@
+//! The non-store origins over real sockets: `--origin-dir` (a plain directory), and
+//! `--origin-url` (a plain HTTP/1.1 origin) with its failure mapping: 404 → 404 (negative-
+//! cached), 5xx → 502, no answer → 504, a truncated body (Content-Length or chunked) → 502 and
+//! nothing cached. Then stale-while-revalidate and stale-if-error for the current-version
+//! master playlist, with `Age`. Both drivers.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use ringcast_common::testkit::wait_until;
+use support::fake_origin::{FakeOrigin, Mode};
+use support::{error_code, pattern, Edge, Options};
+
+const FETCHES: &str = "ringcast_edge_origin_fetches_total";
+const SERVE: Mode = Mode::Serve {
+    delay: Duration::ZERO,
+};
+
+fn http_edge(
+    legacy: bool,
+    origin: &FakeOrigin,
+    edit: impl FnOnce(&mut ringcast_edge::EdgeConfig) + 'static,
+) -> Edge {
+    let url = origin.url("/media");
+    Edge::start_with(Options::new(legacy).config(move |c| {
+        c.origin_url = url;
+        edit(c);
+    }))
+}
+
+fn a_plain_directory_is_an_origin(legacy: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("v/a/1/720p")).expect("mkdir");
+    let body = pattern(100_000, 1);
+    std::fs::write(dir.path().join("v/a/1/720p/seg1.m4s"), &body).expect("write");
+    let root = dir.path().to_path_buf();
+    let origin_dir = root.to_string_lossy().into_owned();
+    let edge = Edge::start_with(Options::new(legacy).config(move |c| c.origin_dir = origin_dir));
+    let r = edge.get("/v/a/1/720p/seg1.m4s");
+    assert_eq!((r.status, r.header("x-cache")), (200, Some("MISS")));
+    assert!(r.body == body);
+    assert_eq!(
+        edge.get("/v/a/1/720p/seg1.m4s").header("x-cache"),
+        Some("HIT")
+    );
+    assert_eq!(edge.get("/v/a/1/720p/seg9.m4s").status, 404);
+    assert_eq!(
+        edge.get("/v/a/1/720p").status,
+        404,
+        "a directory is no object"
+    );
+    assert!(
+        !root.join(".tmp").exists(),
+        "the origin directory is read-only"
+    );
+}
+
+fn an_http_origin_is_proxied_and_its_404s_cached(legacy: bool) {
+    let origin = FakeOrigin::start();
+    let body = pattern(300_000, 2);
+    origin.put("/media/v/h/1/720p/seg1.m4s", &body);
+    origin.put("/media/v/h/1/720p/a%20b.m4s", b"spaced");
+    let edge = http_edge(legacy, &origin, |c| c.not_found_ttl_ms = 60_000);
+    let r = edge.get("/v/h/1/720p/seg1.m4s");
+    assert_eq!((r.status, r.header("x-cache")), (200, Some("MISS")));
+    assert!(r.body == body);
+    assert_eq!(
+        edge.get("/v/h/1/720p/seg1.m4s").header("x-cache"),
+        Some("HIT")
+    );
+    assert_eq!(origin.requests(), 1);
+    assert_eq!(edge.get("/v/h/1/720p/a%20b.m4s").text(), "spaced");
+    let before = origin.requests();
+    for _ in 0..3 {
+        let r = edge.get("/v/h/1/720p/missing.m4s");
+        assert_eq!(r.status, 404);
+        assert_eq!(error_code(&r), "not_found");
+    }
+    assert_eq!(origin.requests() - before, 1, "404 is negative-cached");
+    assert_eq!(edge.counter(FETCHES), origin.requests());
+}
+
+fn origin_failures_are_502_and_504_and_never_a_short_200(legacy: bool) {
+    let origin = FakeOrigin::start();
+    let body = pattern(200_000, 3);
+    for i in 0..5 {
+        origin.put(&format!("/media/v/f/1/720p/seg{i}.m4s"), &body);
+    }
+    let edge = http_edge(legacy, &origin, |c| c.origin_timeout_ms = 700);
+
+    origin.set_mode(Mode::Status(503));
+    let r = edge.get("/v/f/1/720p/seg0.m4s");
+    assert_eq!((r.status, error_code(&r).as_str()), (502, "origin_error"));
+    assert!(!r.text().contains("127.0.0.1"), "no origin details leak");
+
+    origin.set_mode(Mode::Hang);
+    let started = Instant::now();
+    let r = edge.get("/v/f/1/720p/seg1.m4s");
+    assert_eq!((r.status, error_code(&r).as_str()), (504, "origin_timeout"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    for mode in [Mode::TruncateLength, Mode::TruncateChunked] {
+        origin.set_mode(mode.clone());
+        let r = edge.get("/v/f/1/720p/seg2.m4s");
+        assert_eq!(r.status, 502, "{mode:?}: a truncated body is not a 200");
+        assert_eq!(error_code(&r), "origin_error");
+    }
+
+    // Nothing of the failures was cached: once the origin recovers, every object is whole.
+    origin.set_mode(SERVE);
+    for i in 0..3 {
+        let r = edge.get(&format!("/v/f/1/720p/seg{i}.m4s"));
+        assert_eq!(
+            (r.status, r.header("x-cache")),
+            (200, Some("MISS")),
+            "seg{i}"
+        );
+        assert!(r.body == body);
+    }
+    assert!(edge.counter("ringcast_edge_origin_errors_total") >= 4);
+
+    // An origin that refuses connections is a 502 too.
+    let url = format!("http://127.0.0.1:{}", ringcast_common::testkit::free_port());
+    let edge = Edge::start_with(Options::new(legacy).config(move |c| c.origin_url = url));
+    assert_eq!(edge.get("/v/f/1/720p/seg0.m4s").status, 502);
+}
+
+fn playlists_are_served_stale_while_revalidating_and_on_errors(legacy: bool) {
+    let origin = FakeOrigin::start();
+    let v1 = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n1/720p/index.m3u8\n";
+    let v2 = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n2/720p/index.m3u8\n";
+    origin.put("/media/v/s/master.m3u8", v1.as_bytes());
+    let edge = http_edge(legacy, &origin, |c| {
+        c.playlist_ttl_ms = 1_000;
+        c.playlist_stale_while_revalidate_ms = 2_000;
+        c.playlist_stale_if_error_ms = 60_000;
+        c.origin_timeout_ms = 5_000;
+    });
+    let fetched_at = Instant::now();
+    assert_eq!(edge.get("/v/s/master.m3u8").text(), v1);
+
+    // v2 is published, but the origin is slow: after the TTL the edge answers at once from its
+    // stale copy while one background refresh runs.
+    origin.put("/media/v/s/master.m3u8", v2.as_bytes());
+    origin.set_mode(Mode::Serve {
+        delay: Duration::from_millis(1_000),
+    });
+    std::thread::sleep(Duration::from_millis(1_100));
+    let before = origin.requests();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = edge.get("/v/s/master.m3u8");
+        assert_eq!((r.status, r.text().as_str()), (200, v1));
+        assert_eq!(r.header("x-cache"), Some("STALE"));
+        assert!(
+            started.elapsed() < Duration::from_millis(800),
+            "stale must not wait"
+        );
+        let age: u64 = r.header("age").and_then(|a| a.parse().ok()).expect("Age");
+        assert!(age <= fetched_at.elapsed().as_secs() + 1);
+    }
+    wait_until(Duration::from_secs(10), "the refreshed master", || {
+        edge.get("/v/s/master.m3u8").text() == v2
+    });
+    assert_eq!(origin.requests() - before, 1, "one background refresh");
+
+    // The origin fails: the last good copy keeps being served after the TTL and after the
+    // stale-while-revalidate window, with a growing Age.
+    origin.set_mode(Mode::Status(500));
+    let errors = edge.counter("ringcast_edge_origin_errors_total");
+    wait_until(Duration::from_secs(10), "a failed refresh", || {
+        let r = edge.get("/v/s/master.m3u8");
+        assert_eq!((r.status, r.text().as_str()), (200, v2));
+        edge.counter("ringcast_edge_origin_errors_total") > errors
+    });
+    let failed_from = Instant::now();
+    // Past TTL + stale-while-revalidate (1 s + 2 s after the refresh; the failure was seen at
+    // least 1 s after it) and then some: still the stale copy.
+    std::thread::sleep(Duration::from_millis(2_300).saturating_sub(failed_from.elapsed()));
+    let r = edge.get("/v/s/master.m3u8");
+    assert_eq!((r.status, r.text().as_str()), (200, v2), "stale-if-error");
+    assert_eq!(r.header("x-cache"), Some("STALE"));
+    let age: u64 = r.header("age").and_then(|a| a.parse().ok()).expect("Age");
+    assert!(age >= 3, "Age counts from the origin's answer: {age}");
+
+    // Recovered: fresh again.
+    origin.set_mode(SERVE);
+    wait_until(Duration::from_secs(10), "a fresh master", || {
+        edge.get("/v/s/master.m3u8").header("x-cache") != Some("STALE")
+    });
+}
+
+both_drivers!(
+    a_plain_directory_is_an_origin,
+    an_http_origin_is_proxied_and_its_404s_cached,
+    origin_failures_are_502_and_504_and_never_a_short_200,
+    playlists_are_served_stale_while_revalidating_and_on_errors,
+);
