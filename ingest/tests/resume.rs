@@ -7,7 +7,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use ringcast_common::keys;
-use ringcast_common::testkit::RedisServer;
+use ringcast_common::testkit::{wait_until, RedisServer};
 use support::*;
 
 #[test]
@@ -32,6 +32,14 @@ fn resume_after_a_client_disconnect_mid_patch() {
         raw.shutdown(Shutdown::Both).expect("close");
     }
 
+    // The server counts the interruption after it recorded the kept offset. Only then probe
+    // the lock: a probe sent earlier could take the lock before the interrupted PATCH's head is
+    // even read, and that PATCH would be refused with 423 and keep nothing.
+    wait_until(
+        Duration::from_secs(20),
+        "the interrupted PATCH to be handled",
+        || ingest.metric("ringcast_ingest_upload_errors_total{kind=\"interrupted\"}") == 1,
+    );
     // Once the interrupted PATCH has released the upload, HEAD reports what it kept.
     wait_until_unlocked(&ingest, &loc);
     let offset = ingest.offset(&loc);
