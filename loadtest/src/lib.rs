@@ -11,6 +11,7 @@
 
 pub mod http_client;
 pub mod player;
+pub mod report;
 pub mod stats;
 pub mod swarm;
 pub mod tus_client;

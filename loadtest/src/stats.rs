@@ -232,16 +232,7 @@ impl Summary {
                 k.max_ms
             ));
         }
-        if self.errors.is_empty() {
-            s.push_str("errors: none\n");
-        } else {
-            let list: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(st, n)| format!("{}: {n}", if st == "0" { "transport" } else { st }))
-                .collect();
-            s.push_str(&format!("errors: {}\n", list.join(", ")));
-        }
+        s.push_str(&crate::report::errors_line(&self.errors));
         if let (Some(p50), Some(p99)) = (self.live_latency_p50_s, self.live_latency_p99_s) {
             s.push_str(&format!(
                 "behind live edge: p50 {p50:.3} s, p99 {p99:.3} s\n"

@@ -3,7 +3,6 @@
 //! line once a second and merges the threads' measurements at the end.
 
 use std::cell::RefCell;
-use std::io::Write;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -101,11 +100,9 @@ pub fn run(cfg: &SwarmConfig) -> anyhow::Result<Summary> {
         handles.push(h);
     }
     if cfg.progress {
-        while handles.iter().any(|h| !h.is_finished()) {
-            std::thread::sleep(Duration::from_millis(250));
-            let el = start.elapsed().as_secs_f64().max(1e-3);
-            eprint!(
-                "\r{:>5.1}s viewers {:>6} req {:>9} ({:>7.0}/s) {:>8.1} MB/s errors {} stalls {}   ",
+        crate::report::progress_until_done(&handles, start, |el| {
+            format!(
+                "{:>5.1}s viewers {:>6} req {:>9} ({:>7.0}/s) {:>8.1} MB/s errors {} stalls {}",
                 el,
                 live.viewers.load(Ordering::Relaxed),
                 live.requests.load(Ordering::Relaxed),
@@ -113,10 +110,8 @@ pub fn run(cfg: &SwarmConfig) -> anyhow::Result<Summary> {
                 live.bytes.load(Ordering::Relaxed) as f64 / el / 1e6,
                 live.errors.load(Ordering::Relaxed),
                 live.stalls.load(Ordering::Relaxed),
-            );
-            let _ = std::io::stderr().flush();
-        }
-        eprintln!();
+            )
+        });
     }
     let mut total = Stats::default();
     for h in handles {

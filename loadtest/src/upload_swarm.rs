@@ -10,7 +10,7 @@
 //! the whole pipeline, pass `--file` with a real clip.
 
 use std::collections::BTreeMap;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::report;
 use crate::tus_client::{self, Tap, TusRequest, UploadOptions};
 
 /// An upload swarm run.
@@ -245,16 +246,7 @@ impl UploadSummary {
                 name, l.count, l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
             ));
         }
-        if self.errors.is_empty() {
-            s.push_str("errors: none\n");
-        } else {
-            let list: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(st, n)| format!("{}: {n}", if st == "0" { "transport" } else { st }))
-                .collect();
-            s.push_str(&format!("errors: {}\n", list.join(", ")));
-        }
+        s.push_str(&report::errors_line(&self.errors));
         for f in &self.failures {
             s.push_str(&format!("failure: {f}\n"));
         }
@@ -328,19 +320,15 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
         handles.push(h);
     }
     if cfg.progress {
-        while handles.iter().any(|h| !h.is_finished()) {
-            std::thread::sleep(Duration::from_millis(250));
-            let el = start.elapsed().as_secs_f64().max(1e-3);
-            eprint!(
-                "\r{:>5.1}s uploads ok {:>6} failed {:>4} {:>8.1} MB/s   ",
+        report::progress_until_done(&handles, start, |el| {
+            format!(
+                "{:>5.1}s uploads ok {:>6} failed {:>4} {:>8.1} MB/s",
                 el,
                 live.ok.load(Ordering::Relaxed),
                 live.failed.load(Ordering::Relaxed),
                 live.bytes.load(Ordering::Relaxed) as f64 / el / 1e6,
-            );
-            let _ = std::io::stderr().flush();
-        }
-        eprintln!();
+            )
+        });
     }
     let mut total = ClientStats::default();
     for h in handles {
