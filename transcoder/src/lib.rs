@@ -31,6 +31,7 @@ pub mod packager;
 pub mod pipeline;
 pub mod probe;
 pub mod publish;
+pub mod work_dir;
 pub mod worker;
 
 pub use config::TranscoderConfig;

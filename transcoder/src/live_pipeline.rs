@@ -13,7 +13,7 @@
 //! the publisher leaving (ffmpeg killed, `end` announced).
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -37,6 +37,7 @@ use crate::live_events::EventSink;
 use crate::packager::{Destination, RenditionOutput, SegmentStat};
 use crate::pipeline::{JobOutcome, Shutdown};
 use crate::publish::{MEDIA_PLAYLIST, PLAYLIST_CONTENT_TYPE};
+use crate::work_dir::WorkDir;
 
 /// FIFO reader → rendition task channel depth (chunks of up to 256 KiB).
 const CHUNK_QUEUE: usize = 16;
@@ -197,7 +198,7 @@ pub async fn run_live(
         job.version,
         disc_tx,
     ));
-    let work = WorkDir::create(&cfg.work_dir, &job.job_id)?;
+    let work = WorkDir::create(&cfg.work_dir, "live-", &job.job_id)?;
     let (info_tx, info_rx) = mpsc::channel(rungs.len());
     let mut fifos: Vec<Fifo> = Vec::new();
     let mut tasks: JoinSet<Result<RenditionOutput, TranscodeError>> = JoinSet::new();
@@ -498,26 +499,6 @@ fn flatten(
     joined.map_err(|e| {
         TranscodeError::io("live rendition task", std::io::Error::other(e.to_string()))
     })?
-}
-
-/// Scratch directory of the job, removed when dropped.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn create(root: &Path, job_id: &str) -> Result<Self, TranscodeError> {
-        let dir = root.join(format!("live-{job_id}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| TranscodeError::io(format!("creating {}", dir.display()), e))?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            tracing::warn!(dir = %self.0.display(), error = %e, "cannot remove live work dir");
-        }
-    }
 }
 
 #[cfg(test)]

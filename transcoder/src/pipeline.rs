@@ -7,7 +7,7 @@
 //! returns [`TranscodeError::Abandoned`]. The job's scratch directory is removed on every path
 //! (a guard's `Drop`), including cancellation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use ringcast_common::job::TranscodeJob;
@@ -25,6 +25,7 @@ use crate::ladder;
 use crate::packager::{self, Destination, RenditionOutput};
 use crate::probe;
 use crate::publish;
+use crate::work_dir::WorkDir;
 
 /// FIFO reader → packager channel depth, in chunks of up to 256 KiB.
 const CHUNK_QUEUE: usize = 16;
@@ -53,26 +54,6 @@ pub struct JobOutcome {
     pub transcode_seconds: f64,
 }
 
-/// Scratch directory of one attempt, removed when dropped.
-struct WorkDir(PathBuf);
-
-impl WorkDir {
-    fn create(root: &Path, job_id: &str) -> Result<Self, TranscodeError> {
-        let dir = root.join(format!("{job_id}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| TranscodeError::io(format!("creating {}", dir.display()), e))?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.0) {
-            tracing::warn!(dir = %self.0.display(), error = %e, "cannot remove job work dir");
-        }
-    }
-}
-
 /// Run one attempt. `progress` receives 0–99 while ffmpeg runs.
 pub async fn run_attempt(
     job: &TranscodeJob,
@@ -90,7 +71,7 @@ pub async fn run_attempt(
             job.job_id, job.video_id
         )));
     }
-    let work = WorkDir::create(&cfg.work_dir, &job.job_id)?;
+    let work = WorkDir::create(&cfg.work_dir, "", &job.job_id)?;
     let source = work.0.join("source");
     if !store.get_to_file(&job.source_key, &source).await? {
         return Err(TranscodeError::SourceMissing(job.source_key.clone()));
