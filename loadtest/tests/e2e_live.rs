@@ -149,6 +149,10 @@ impl Publisher {
                 "zerolatency",
             ])
             .args(["-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac"])
+            // Send each packet as it is muxed, audio frames in PES packets of their own: without
+            // these ffmpeg holds ≈150 ms of MPEG-TS in its 32 KiB output buffer and audio PES
+            // (docs/BENCHMARKS.md, live end to end).
+            .args(["-flush_packets", "1", "-pes_payload_size", "0"])
             .args(["-f", "mpegts", "-method", "PUT"])
             .arg(format!("http://{ingest}/live/{KEY}"))
             .stdin(Stdio::null())
@@ -346,6 +350,36 @@ fn trigger_ms(events: &[(i64, LiveEvent)], msn: u64, part: u32) -> Option<i64> {
             _ => false,
         })
         .map(|(at, _)| *at)
+}
+
+/// Producer lag of each part: Redis entry time − (its segment's PROGRAM-DATE-TIME + the part's
+/// end offset), i.e. how long after its last frame was captured a part was announced (parts of
+/// segments that ended; dates are anchored at the first pushed byte).
+fn producer_lag_ms(events: &[(i64, LiveEvent)]) -> Vec<i64> {
+    let dates: BTreeMap<u64, u64> = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            LiveEvent::SegmentEnd {
+                msn,
+                program_date_time_ms,
+                ..
+            } => Some((*msn, *program_date_time_ms)),
+            _ => None,
+        })
+        .collect();
+    let mut offset: BTreeMap<u64, f64> = BTreeMap::new();
+    events
+        .iter()
+        .filter_map(|(at, e)| match e {
+            LiveEvent::Part { msn, duration, .. } => {
+                let end = offset.entry(*msn).or_default();
+                *end += duration;
+                let date = *dates.get(msn)? as f64;
+                Some(*at - (date + *end * 1000.0).round() as i64)
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 fn percentile<T: Copy + Ord>(v: &[T], p: f64) -> T {
@@ -551,6 +585,15 @@ fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
             wake_ms.push(r.received_ms - at);
         }
     }
+    let lag = producer_lag_ms(&events);
+    assert!(!lag.is_empty(), "no part of an ended segment: {events:?}");
+    eprintln!(
+        "producer lag ({RENDITION}, {} parts): p50 {} ms, p90 {} ms, max {} ms",
+        lag.len(),
+        percentile(&lag, 0.5),
+        percentile(&lag, 0.9),
+        percentile(&lag, 1.0),
+    );
     let by_segment: BTreeMap<u64, usize> = reloads.iter().fold(BTreeMap::new(), |mut m, r| {
         *m.entry(r.msn).or_default() += 1;
         m
