@@ -57,6 +57,9 @@ pub struct LiveAnnouncer {
     segments_done: u32,
     last_msn: Option<u64>,
     ended: bool,
+    /// Whether [`Self::finish`] writes `index.m3u8` (live); a VOD job writes its own VOD
+    /// playlist when the transcode is complete ([`crate::publish`]).
+    final_playlist: bool,
     /// Smallest wall clock minus date of a part's end (ms) in the current and the previous
     /// segment: the pipeline's own delay, the baseline when dates move after a reconnect.
     min_lag_cur: Option<i64>,
@@ -76,9 +79,16 @@ impl LiveAnnouncer {
             segments_done: 0,
             last_msn: None,
             ended: false,
+            final_playlist: true,
             min_lag_cur: None,
             min_lag_prev: None,
         }
+    }
+
+    /// No `index.m3u8` at the end (a VOD transcode publishes its VOD playlist itself).
+    pub fn without_final_playlist(mut self) -> Self {
+        self.final_playlist = false;
+        self
     }
 
     /// The publisher reconnected: the next segment starts a new timeline.
@@ -215,7 +225,7 @@ impl LiveAnnouncer {
             return out;
         };
         self.announce(&mut out, LiveEvent::End { last_msn });
-        if let Some(state) = &self.state {
+        if let Some(state) = self.state.as_ref().filter(|_| self.final_playlist) {
             let text = state.playlist(&PlaylistOpts::default()).render();
             out.push(Action::Put {
                 file: MEDIA_PLAYLIST.into(),

@@ -259,6 +259,21 @@ impl LiveCutter {
         })
     }
 
+    /// End of a stream that must be whole (VOD: ffmpeg exited cleanly): the last segment, or an
+    /// error if the stream stopped mid-box, between `moof` and `mdat`, or before the init
+    /// segment. Leftover non-fragment boxes (a trailer such as `mfra`) are not media: dropped.
+    pub fn finish_whole(&mut self) -> Result<Option<LiveSegment>, TranscodeError> {
+        self.splitter.finish().map_err(|e| self.fmp4_err(e))?;
+        if self.init.is_none() {
+            return Err(self.output_err("stream ended before the init segment"));
+        }
+        if self.moof.is_some() {
+            return Err(self.output_err("stream ended between moof and mdat"));
+        }
+        self.fragment_head.clear();
+        Ok(self.close())
+    }
+
     /// End of stream: the last segment, if it has parts. A stream cut mid-box or between `moof`
     /// and `mdat` (ffmpeg killed) still ends cleanly with what was complete: live output is
     /// already public, the tail is lost either way.
@@ -309,6 +324,35 @@ impl LiveTargets {
             part_target,
             target_duration: ((segment + 0.5).floor() as u64).max(1),
             frag_duration_us: ((part * 1e6).round() as u64).saturating_sub(1000).max(1),
+        }
+    }
+}
+
+impl LiveTargets {
+    /// The announced targets of a VOD transcode packaged while it runs (EVENT playlist). Its
+    /// ffmpeg command ([`crate::ffmpeg_cmd::build_args`]) cuts fragments at `-frag_duration`
+    /// = `part_seconds` exactly and puts a keyframe every `round(segment_seconds × fps)`
+    /// frames, so a fragment may end one frame after the part duration (timestamp rounding):
+    /// `PART-TARGET` allows that frame, and `EXT-X-TARGETDURATION` is the GOP rounded half up.
+    pub fn for_vod(part_seconds: f64, segment_seconds: f64, fps: f64) -> Self {
+        let fps = if fps.is_finite() && fps > 0.0 {
+            fps
+        } else {
+            30.0
+        };
+        let frames_per_part = (part_seconds * fps).round().max(1.0) as u32;
+        let gop_frames = crate::ffmpeg_cmd::gop_frames(segment_seconds, fps);
+        let part_target = ((f64::from(frames_per_part) + 1.0) / fps * 1e5).ceil() / 1e5;
+        let segment = f64::from(gop_frames) / fps;
+        let target_duration = ((segment + 0.5).floor() as u64).max(1);
+        Self {
+            frames_per_part,
+            parts_per_segment: (gop_frames / frames_per_part).max(1),
+            gop_frames,
+            // PART-TARGET may not exceed the target duration (a part as long as a segment).
+            part_target: part_target.min(target_duration as f64),
+            target_duration,
+            frag_duration_us: (part_seconds * 1e6).round() as u64,
         }
     }
 }

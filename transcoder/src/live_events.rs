@@ -10,6 +10,10 @@ use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 
 use crate::error::TranscodeError;
 
+/// `playlist_type` value of `rc:live:{video}:{version}` that makes edges serve an EVENT
+/// playlist (every segment kept); the edge's `live_tail::PLAYLIST_TYPE_EVENT`.
+pub const PLAYLIST_TYPE_EVENT: &str = "event";
+
 /// Where one job's live events go.
 #[derive(Clone)]
 pub struct EventSink {
@@ -46,6 +50,33 @@ impl EventSink {
             )
             .await?;
         Ok(id)
+    }
+
+    /// Make `video`/`version` an EVENT playlist (a VOD packaged while it transcodes): drop
+    /// the renditions' event streams an earlier attempt of the job left (a retry numbers its
+    /// segments from 0 again, which only a fresh stream accepts), then set `playlist_type` =
+    /// [`PLAYLIST_TYPE_EVENT`] in `rc:live:{video}:{version}` — before the first event, so an
+    /// edge that finds the stream also finds the setting and keeps every segment.
+    pub async fn begin_event_playlist(
+        &self,
+        video: &str,
+        version: u32,
+        renditions: &[String],
+    ) -> Result<(), TranscodeError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for r in renditions {
+            pipe.del(events_stream_key(video, version, r)).ignore();
+        }
+        pipe.hset(
+            keys::live_stream(video, version),
+            "playlist_type",
+            PLAYLIST_TYPE_EVENT,
+        )
+        .ignore();
+        let () = pipe.query_async(&mut conn).await?;
+        Ok(())
     }
 
     /// Publishers the ingest has seen for this stream (`rc:live:{video}:{version}`

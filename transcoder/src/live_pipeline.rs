@@ -30,11 +30,11 @@ use crate::ffmpeg_cmd::{filter_graph, CMAF_MOVFLAGS};
 use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
 use crate::fifo::{self, Chunk, Fifo};
 use crate::ladder::{self, Rung, AUDIO_BITRATE};
-use crate::live_announcer::{Action, LiveAnnouncer};
+use crate::live_announcer::LiveAnnouncer;
 use crate::live_config::LiveTranscodeConfig;
 use crate::live_cutter::{LiveCutter, LiveTargets};
 use crate::live_events::EventSink;
-use crate::packager::{Destination, RenditionOutput, SegmentStat};
+use crate::packager::{self, Destination, RenditionOutput, VariantInfo};
 use crate::pipeline::{JobOutcome, Shutdown};
 use crate::publish::{MEDIA_PLAYLIST, PLAYLIST_CONTENT_TYPE};
 use crate::work_dir::WorkDir;
@@ -133,16 +133,6 @@ pub fn build_live_args(
     a
 }
 
-/// What a rendition reports to the master writer once its init segment is stored.
-#[derive(Debug, Clone)]
-struct VariantInfo {
-    name: String,
-    codecs: String,
-    width: u32,
-    height: u32,
-    bandwidth: u64,
-}
-
 /// Run a live job to the end of its stream.
 pub async fn run_live(
     job: &TranscodeJob,
@@ -232,6 +222,7 @@ pub async fn run_live(
         info_rx,
         rungs.clone(),
         live.fps,
+        true,
     ));
 
     let outputs: Vec<PathBuf> = fifos.iter().map(|f| f.path.clone()).collect();
@@ -316,14 +307,7 @@ async fn live_rendition(
 ) -> Result<RenditionOutput, TranscodeError> {
     let name = rung.name.clone();
     let mut cutter = LiveCutter::new(&name);
-    let mut out = RenditionOutput {
-        name: name.clone(),
-        codecs: String::new(),
-        width: 0,
-        height: 0,
-        init_bytes: 0,
-        segments: Vec::new(),
-    };
+    let mut out = RenditionOutput::new(&name);
     let mut read_error = None;
     while let Some(chunk) = rx.recv().await {
         let chunk = match chunk {
@@ -339,13 +323,8 @@ async fn live_rendition(
             announcer.mark_discontinuity();
         }
         for cut in cutter.push(&chunk)? {
-            if let crate::live_cutter::LiveCut::Init { data, info } = &cut {
-                if let Some(v) = info.video() {
-                    out.width = u32::from(v.width);
-                    out.height = u32::from(v.height);
-                }
-                out.codecs = info.codecs_string();
-                out.init_bytes = data.len() as u64;
+            if let crate::live_cutter::LiveCut::Init { .. } = &cut {
+                out.record_init(&cut);
                 let _ = info_tx
                     .send(VariantInfo {
                         name: name.clone(),
@@ -357,7 +336,7 @@ async fn live_rendition(
                     .await;
             }
             let actions = announcer.on_cut(cut, now_ms());
-            execute(&dest, &sink, &name, actions, &mut out).await?;
+            packager::execute(&dest, Some(&sink), &name, actions, &mut out).await?;
         }
     }
     drop(info_tx);
@@ -368,45 +347,11 @@ async fn live_rendition(
         Err(e) => return Err(e),
     };
     let actions = announcer.finish(last);
-    execute(&dest, &sink, &name, actions, &mut out).await?;
+    packager::execute(&dest, Some(&sink), &name, actions, &mut out).await?;
     if let Some(e) = read_error {
         return Err(e);
     }
     Ok(out)
-}
-
-async fn execute(
-    dest: &Destination,
-    sink: &EventSink,
-    rendition: &str,
-    actions: Vec<Action>,
-    out: &mut RenditionOutput,
-) -> Result<(), TranscodeError> {
-    for action in actions {
-        match action {
-            Action::Put {
-                file,
-                data,
-                content_type,
-            } => {
-                dest.store
-                    .put(&dest.key(rendition, &file), data, content_type)
-                    .await?;
-            }
-            Action::Announce(event) => {
-                if let ringcast_common::live::LiveEvent::SegmentEnd { msn, duration, .. } = &event {
-                    out.segments.push(SegmentStat {
-                        msn: *msn,
-                        duration: *duration,
-                        bytes: 0,
-                    });
-                }
-                sink.announce(&dest.video_id, dest.version, rendition, &event)
-                    .await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// How often the reconnect count of the stream is read.
@@ -432,13 +377,16 @@ async fn watch_publishes(sink: EventSink, video: String, version: u32, tx: watch
     }
 }
 
-/// Write `v/{video}/{version}/master.m3u8` then the current pointer `v/{video}/master.m3u8`
-/// once every rendition reported its init segment (variants in ladder order).
-async fn write_masters(
+/// Write `v/{video}/{version}/master.m3u8` once every rendition reported its init segment
+/// (variants in ladder order), then, with `with_current` (live), the current pointer
+/// `v/{video}/master.m3u8`. A VOD job passes `false`: its pointer is written when the version
+/// is complete (ADR 0001).
+pub(crate) async fn write_masters(
     dest: Destination,
     mut info_rx: mpsc::Receiver<VariantInfo>,
     rungs: Vec<Rung>,
     fps: f64,
+    with_current: bool,
 ) {
     let mut infos = Vec::new();
     while let Some(i) = info_rx.recv().await {
@@ -448,7 +396,7 @@ async fn write_masters(
         }
     }
     if infos.len() < rungs.len() {
-        tracing::warn!(video = %dest.video_id, "live stream ended before every rendition started; no master written");
+        tracing::warn!(video = %dest.video_id, "stream ended before every rendition started; no master written");
         return;
     }
     infos.sort_by_key(|i| rungs.iter().position(|r| r.name == i.name));
@@ -476,9 +424,12 @@ async fn write_masters(
             versioned,
         ),
         (keys::current_master(&dest.video_id), current),
-    ] {
+    ]
+    .into_iter()
+    .take(if with_current { 2 } else { 1 })
+    {
         if let Err(e) = m.validate() {
-            tracing::error!(error = %e, "live master playlist invalid");
+            tracing::error!(error = %e, "early master playlist invalid");
             return;
         }
         if let Err(e) = dest
@@ -486,11 +437,11 @@ async fn write_masters(
             .put(&key, Bytes::from(m.render()), PLAYLIST_CONTENT_TYPE)
             .await
         {
-            tracing::error!(key, error = %e, "cannot write the live master playlist");
+            tracing::error!(key, error = %e, "cannot write the early master playlist");
             return;
         }
     }
-    tracing::info!(video = %dest.video_id, version = dest.version, "live master playlists written");
+    tracing::info!(video = %dest.video_id, version = dest.version, with_current, "early master playlists written");
 }
 
 fn flatten(

@@ -1,249 +1,34 @@
-//! CMAF → HLS packager for one rendition: cuts ffmpeg's fragmented MP4 byte stream into the
-//! init segment and media segments and uploads each one as soon as it is complete, so uploads
-//! overlap the transcode.
+//! CMAF → HLS packager for one VOD rendition, published progressively while it transcodes:
+//! the same cutter and announcer as the live path ([`crate::live_cutter`],
+//! [`crate::live_announcer`]) turn ffmpeg's fragmented MP4 byte stream into the init segment,
+//! LL-HLS parts `part{msn}.{i}.m4s` and segments `seg{msn}.m4s`; each object is uploaded as
+//! soon as it is complete and then announced on `rc:events:{video}:{version}:{rendition}`, so
+//! an edge serves an EVENT playlist (the version's `playlist_type` = `event`) and playback can
+//! start before the transcode ends. The stream ends with `end`; the VOD media playlist itself
+//! is written by [`crate::publish`] once every rendition is complete.
 //!
 //! Stream layout (ffmpeg `-movflags cmaf+frag_keyframe+empty_moov+default_base_moof`):
 //! `ftyp` `moov` then (`moof` `mdat`)*, each fragment about `-frag_duration` long, a new one at
-//! every keyframe. Rules:
-//! - `ftyp` + `moov` (and anything before `moov`) is the init segment → `init.mp4`;
-//! - each `moof` + `mdat` is one fragment: a future LL-HLS part;
-//! - a segment starts at the first fragment and at every fragment whose video track starts
-//!   with a sync sample; a segment is the concatenation of its fragments → `seg{msn}.m4s`;
-//! - a segment's duration (`EXTINF`) is the sum of its video fragment durations divided by the
-//!   video timescale (audio-only fragments, such as ffmpeg's last one, add bytes, not time).
-//!
-//! [`SegmentCutter`] is sans-IO (bytes in, init/segments out); [`package_rendition`] drives it
-//! from a FIFO reader channel and does the uploads.
+//! every keyframe; the cutting rules are [`crate::live_cutter`]'s. Unlike live, a VOD stream
+//! must be whole: one that stops mid-box or mid-fragment fails the rendition.
 
-use bytes::{Bytes, BytesMut};
-use ringcast_common::fmp4::{parse_fragment, parse_init, BoxSplitter, InitInfo};
+use bytes::Bytes;
+use ringcast_common::job::now_ms;
 use ringcast_common::keys;
+use ringcast_common::live::LiveEvent;
 use ringcast_common::store::ObjectStore;
 use tokio::sync::mpsc;
 
 use crate::error::TranscodeError;
 use crate::fifo::Chunk;
+use crate::live_announcer::{Action, LiveAnnouncer};
+use crate::live_cutter::{LiveCut, LiveCutter};
+use crate::live_events::EventSink;
 
 /// Content type of `init.mp4`.
 pub const INIT_CONTENT_TYPE: &str = "video/mp4";
-/// Content type of `seg{msn}.m4s` (RFC 8216 bis: fMP4 media segments).
+/// Content type of `seg{msn}.m4s` and `part{msn}.{i}.m4s` (RFC 8216 bis: fMP4 media segments).
 pub const SEGMENT_CONTENT_TYPE: &str = "video/iso.segment";
-
-/// A complete media segment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CutSegment {
-    /// Media sequence number, from 0.
-    pub msn: u64,
-    /// The segment file: its fragments concatenated.
-    pub data: Bytes,
-    /// Video duration in the video track's timescale.
-    pub duration_ticks: u64,
-    /// Seconds (`duration_ticks / timescale`).
-    pub duration: f64,
-    /// `tfdt` of the first video sample, in the video timescale.
-    pub start_ticks: u64,
-    /// The first fragment's video starts with a sync sample (true for every segment after the
-    /// first by construction; checked for the first).
-    pub starts_with_sync_sample: bool,
-    /// Number of fragments (future LL-HLS parts).
-    pub fragments: u32,
-}
-
-/// What [`SegmentCutter::push`] produced.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cut {
-    Init { data: Bytes, info: InitInfo },
-    Segment(CutSegment),
-}
-
-/// The segment being assembled.
-#[derive(Debug)]
-struct OpenSegment {
-    parts: Vec<Bytes>,
-    len: usize,
-    duration_ticks: u64,
-    start_ticks: Option<u64>,
-    starts_with_sync_sample: bool,
-    fragments: u32,
-}
-
-/// Sans-IO cutter: push stream bytes, get the init segment and finished segments back.
-#[derive(Debug)]
-pub struct SegmentCutter {
-    rendition: String,
-    splitter: BoxSplitter,
-    /// Boxes seen before `moov` (normally just `ftyp`).
-    before_moov: Vec<Bytes>,
-    init: Option<InitInfo>,
-    video_track_id: u32,
-    video_timescale: u32,
-    /// Boxes since the last `mdat` that belong to the next fragment (`moof`, and `styp`/`prft`
-    /// if ffmpeg was asked for them).
-    fragment_head: Vec<Bytes>,
-    /// The `moof` of the fragment whose `mdat` is expected next.
-    moof: Option<Bytes>,
-    current: Option<OpenSegment>,
-    next_msn: u64,
-}
-
-impl SegmentCutter {
-    pub fn new(rendition: &str) -> Self {
-        Self {
-            rendition: rendition.to_string(),
-            splitter: BoxSplitter::new(),
-            before_moov: Vec::new(),
-            init: None,
-            video_track_id: 0,
-            video_timescale: 1,
-            fragment_head: Vec::new(),
-            moof: None,
-            current: None,
-            next_msn: 0,
-        }
-    }
-
-    fn output_err(&self, message: impl Into<String>) -> TranscodeError {
-        TranscodeError::Output {
-            rendition: self.rendition.clone(),
-            message: message.into(),
-        }
-    }
-
-    fn fmp4_err(&self, source: ringcast_common::fmp4::Fmp4Error) -> TranscodeError {
-        TranscodeError::Package {
-            rendition: self.rendition.clone(),
-            source,
-        }
-    }
-
-    /// Feed bytes from the stream; returns everything that became complete.
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Cut>, TranscodeError> {
-        self.splitter.push(data);
-        let mut out = Vec::new();
-        loop {
-            let next = self.splitter.next_box().map_err(|e| self.fmp4_err(e))?;
-            let Some((header, bytes)) = next else {
-                return Ok(out);
-            };
-            match (&header.box_type, self.init.is_some()) {
-                (b"moov", false) => out.push(self.take_init(bytes)?),
-                (_, false) => self.before_moov.push(bytes),
-                (b"moov", true) => return Err(self.output_err("a second moov in the stream")),
-                (b"moof", true) => {
-                    if self.moof.is_some() {
-                        return Err(self.output_err("moof without mdat"));
-                    }
-                    self.fragment_head.push(bytes.clone());
-                    self.moof = Some(bytes);
-                }
-                (b"mdat", true) => {
-                    let Some(moof) = self.moof.take() else {
-                        return Err(self.output_err("mdat without a preceding moof"));
-                    };
-                    let mut parts = std::mem::take(&mut self.fragment_head);
-                    parts.push(bytes);
-                    if let Some(done) = self.add_fragment(&moof, parts)? {
-                        out.push(Cut::Segment(done));
-                    }
-                }
-                // styp, sidx, prft, emsg: travel with the next fragment.
-                (_, true) => self.fragment_head.push(bytes),
-            }
-        }
-    }
-
-    fn take_init(&mut self, moov: Bytes) -> Result<Cut, TranscodeError> {
-        let mut data = BytesMut::new();
-        for b in self.before_moov.drain(..) {
-            data.extend_from_slice(&b);
-        }
-        data.extend_from_slice(&moov);
-        let data = data.freeze();
-        let info = parse_init(&data).map_err(|e| self.fmp4_err(e))?;
-        let video = info
-            .video()
-            .ok_or_else(|| self.output_err("init segment has no video track"))?;
-        self.video_track_id = video.track_id;
-        self.video_timescale = video.timescale;
-        self.init = Some(info.clone());
-        Ok(Cut::Init { data, info })
-    }
-
-    /// Add one fragment; returns the previous segment when this fragment starts a new one.
-    fn add_fragment(
-        &mut self,
-        moof: &[u8],
-        parts: Vec<Bytes>,
-    ) -> Result<Option<CutSegment>, TranscodeError> {
-        let init = self
-            .init
-            .as_ref()
-            .ok_or_else(|| self.output_err("fragment before init"))?;
-        let frag = parse_fragment(moof, init).map_err(|e| self.fmp4_err(e))?;
-        let video = frag.track(self.video_track_id);
-        let sync = video.is_some_and(|v| v.sample_count > 0 && v.starts_with_sync_sample);
-        let finished = if sync || self.current.is_none() {
-            let done = self.close_segment();
-            self.current = Some(OpenSegment {
-                parts: Vec::new(),
-                len: 0,
-                duration_ticks: 0,
-                start_ticks: None,
-                starts_with_sync_sample: sync,
-                fragments: 0,
-            });
-            done
-        } else {
-            None
-        };
-        if let Some(seg) = self.current.as_mut() {
-            if let Some(v) = video.filter(|v| v.sample_count > 0) {
-                seg.start_ticks.get_or_insert(v.base_decode_time);
-                seg.duration_ticks = seg.duration_ticks.saturating_add(v.duration);
-            }
-            seg.fragments += 1;
-            for p in parts {
-                seg.len += p.len();
-                seg.parts.push(p);
-            }
-        }
-        Ok(finished)
-    }
-
-    fn close_segment(&mut self) -> Option<CutSegment> {
-        let seg = self.current.take()?;
-        let mut data = BytesMut::with_capacity(seg.len);
-        for p in &seg.parts {
-            data.extend_from_slice(p);
-        }
-        let msn = self.next_msn;
-        self.next_msn += 1;
-        Some(CutSegment {
-            msn,
-            data: data.freeze(),
-            duration_ticks: seg.duration_ticks,
-            duration: seg.duration_ticks as f64 / f64::from(self.video_timescale),
-            start_ticks: seg.start_ticks.unwrap_or(0),
-            starts_with_sync_sample: seg.starts_with_sync_sample,
-            fragments: seg.fragments,
-        })
-    }
-
-    /// End of stream: the last segment, or an error if the stream stopped mid-box, mid-fragment
-    /// or before the init segment.
-    pub fn finish(&mut self) -> Result<Option<CutSegment>, TranscodeError> {
-        self.splitter.finish().map_err(|e| self.fmp4_err(e))?;
-        if self.init.is_none() {
-            return Err(self.output_err("stream ended before the init segment"));
-        }
-        if self.moof.is_some() {
-            return Err(self.output_err("stream ended between moof and mdat"));
-        }
-        // Leftover non-fragment boxes (a trailer such as mfra) are not media: dropped.
-        self.fragment_head.clear();
-        Ok(self.close_segment())
-    }
-}
 
 /// Where a rendition's objects go.
 #[derive(Clone)]
@@ -283,38 +68,103 @@ pub struct RenditionOutput {
 }
 
 impl RenditionOutput {
-    /// Bytes uploaded for this rendition (init and segments).
+    /// An empty output for `name`.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            codecs: String::new(),
+            width: 0,
+            height: 0,
+            init_bytes: 0,
+            segments: Vec::new(),
+        }
+    }
+
+    /// Bytes of the init segment and the segments (the parts repeat the segments' bytes).
     pub fn total_bytes(&self) -> u64 {
         self.init_bytes + self.segments.iter().map(|s| s.bytes).sum::<u64>()
     }
+
+    /// Take the init segment's facts (codecs, size) for the master playlist.
+    pub fn record_init(&mut self, cut: &LiveCut) {
+        if let LiveCut::Init { data, info } = cut {
+            if let Some(v) = info.video() {
+                self.width = u32::from(v.width);
+                self.height = u32::from(v.height);
+            }
+            self.codecs = info.codecs_string();
+            self.init_bytes = data.len() as u64;
+        }
+    }
 }
 
-/// Read one rendition's CMAF stream from `rx` to its end, uploading `init.mp4` and every
-/// `seg{msn}.m4s` as it completes.
+/// What a rendition reports to the master writer once its init segment is stored.
+#[derive(Debug, Clone)]
+pub struct VariantInfo {
+    pub name: String,
+    pub codecs: String,
+    pub width: u32,
+    pub height: u32,
+    /// Estimated peak bit rate (`BANDWIDTH`) before any segment is measured.
+    pub bandwidth: u64,
+}
+
+/// How one VOD rendition is packaged and announced.
+pub struct RenditionPackaging {
+    pub name: String,
+    /// Decides uploads and events ([`LiveAnnouncer::without_final_playlist`]: the VOD
+    /// playlist is [`crate::publish`]'s).
+    pub announcer: LiveAnnouncer,
+    /// Where events go; `None` stores the objects without announcing them (packaging alone).
+    pub events: Option<EventSink>,
+    /// Told once the init segment is stored, for the early master playlist.
+    pub variants: Option<mpsc::Sender<VariantInfo>>,
+    /// `BANDWIDTH` of the early master.
+    pub bandwidth_estimate: u64,
+}
+
+/// Read one rendition's CMAF stream from `rx` to its end, uploading and announcing `init.mp4`,
+/// every part and every segment as it completes, then `end`.
 pub async fn package_rendition(
-    name: String,
+    p: RenditionPackaging,
     mut rx: mpsc::Receiver<Chunk>,
     dest: Destination,
 ) -> Result<RenditionOutput, TranscodeError> {
-    let mut cutter = SegmentCutter::new(&name);
-    let mut out = RenditionOutput {
-        name: name.clone(),
-        codecs: String::new(),
-        width: 0,
-        height: 0,
-        init_bytes: 0,
-        segments: Vec::new(),
-    };
+    let RenditionPackaging {
+        name,
+        mut announcer,
+        events,
+        variants,
+        bandwidth_estimate,
+    } = p;
+    let mut cutter = LiveCutter::new(&name);
+    let mut out = RenditionOutput::new(&name);
     while let Some(chunk) = rx.recv().await {
         let chunk =
             chunk.map_err(|e| TranscodeError::io(format!("reading {name} from ffmpeg"), e))?;
         for cut in cutter.push(&chunk)? {
-            upload(&dest, &mut out, cut).await?;
+            let is_init = matches!(cut, LiveCut::Init { .. });
+            out.record_init(&cut);
+            let actions = announcer.on_cut(cut, now_ms());
+            execute(&dest, events.as_ref(), &name, actions, &mut out).await?;
+            if let (true, Some(tx)) = (is_init, &variants) {
+                // The master writer may be gone (it gave up); the rendition goes on.
+                let _ = tx
+                    .send(VariantInfo {
+                        name: name.clone(),
+                        codecs: out.codecs.clone(),
+                        width: out.width,
+                        height: out.height,
+                        bandwidth: bandwidth_estimate,
+                    })
+                    .await;
+            }
         }
     }
-    if let Some(last) = cutter.finish()? {
-        upload(&dest, &mut out, Cut::Segment(last)).await?;
-    }
+    drop(variants);
+    let last = cutter.finish_whole()?;
+    let actions = announcer.finish(last);
+    execute(&dest, events.as_ref(), &name, actions, &mut out).await?;
     if out.segments.is_empty() {
         return Err(TranscodeError::Output {
             rendition: name,
@@ -324,47 +174,70 @@ pub async fn package_rendition(
     Ok(out)
 }
 
-async fn upload(
+/// Execute the announcer's actions in order (object first, event after) and record every
+/// announced segment in `out` with the size of its object.
+pub async fn execute(
     dest: &Destination,
+    events: Option<&EventSink>,
+    rendition: &str,
+    actions: Vec<Action>,
     out: &mut RenditionOutput,
-    cut: Cut,
 ) -> Result<(), TranscodeError> {
-    match cut {
-        Cut::Init { data, info } => {
-            // take_init guarantees a video track.
-            if let Some(v) = info.video() {
-                out.width = u32::from(v.width);
-                out.height = u32::from(v.height);
+    let mut last_put: Option<(String, u64)> = None;
+    for action in actions {
+        match action {
+            Action::Put {
+                file,
+                data,
+                content_type,
+            } => {
+                let len = data.len() as u64;
+                put(dest, rendition, &file, data, content_type).await?;
+                last_put = Some((file, len));
             }
-            out.codecs = info.codecs_string();
-            out.init_bytes = data.len() as u64;
-            dest.store
-                .put(&dest.key(&out.name, "init.mp4"), data, INIT_CONTENT_TYPE)
-                .await?;
-        }
-        Cut::Segment(seg) => {
-            let bytes = seg.data.len() as u64;
-            dest.store
-                .put(
-                    &dest.key(&out.name, &keys::segment_name(seg.msn)),
-                    seg.data,
-                    SEGMENT_CONTENT_TYPE,
-                )
-                .await?;
-            out.segments.push(SegmentStat {
-                msn: seg.msn,
-                duration: seg.duration,
-                bytes,
-            });
+            Action::Announce(event) => {
+                if let LiveEvent::SegmentEnd { msn, duration, .. } = &event {
+                    let name = keys::segment_name(*msn);
+                    let bytes = match &last_put {
+                        Some((file, len)) if *file == name => *len,
+                        _ => 0,
+                    };
+                    out.segments.push(SegmentStat {
+                        msn: *msn,
+                        duration: *duration,
+                        bytes,
+                    });
+                }
+                if let Some(sink) = events {
+                    sink.announce(&dest.video_id, dest.version, rendition, &event)
+                        .await?;
+                }
+            }
         }
     }
+    Ok(())
+}
+
+async fn put(
+    dest: &Destination,
+    rendition: &str,
+    file: &str,
+    data: Bytes,
+    content_type: &'static str,
+) -> Result<(), TranscodeError> {
+    dest.store
+        .put(&dest.key(rendition, file), data, content_type)
+        .await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live_cutter::{LivePart, LiveSegment, LiveTargets};
     use ringcast_common::config::StoreConfig;
+    use ringcast_common::fmp4::InitInfo;
+    use ringcast_common::live::PartTiming;
     use std::path::Path;
     use std::process::Command;
 
@@ -418,27 +291,29 @@ mod tests {
         std::fs::read(&out).expect("read clip")
     }
 
-    fn cut_all(data: &[u8], chunk: usize) -> (InitInfo, Vec<CutSegment>) {
-        let mut c = SegmentCutter::new("360p");
+    fn cut_all(data: &[u8], chunk: usize) -> (InitInfo, Vec<LivePart>, Vec<LiveSegment>) {
+        let mut c = LiveCutter::new("360p");
         let mut init = None;
+        let mut parts = Vec::new();
         let mut segs = Vec::new();
         for piece in data.chunks(chunk) {
             for cut in c.push(piece).expect("push") {
                 match cut {
-                    Cut::Init { info, .. } => init = Some(info),
-                    Cut::Segment(s) => segs.push(s),
+                    LiveCut::Init { info, .. } => init = Some(info),
+                    LiveCut::Part(p) => parts.push(p),
+                    LiveCut::SegmentEnd(s) => segs.push(s),
                 }
             }
         }
-        segs.extend(c.finish().expect("finish"));
-        (init.expect("init"), segs)
+        segs.extend(c.finish_whole().expect("finish"));
+        (init.expect("init"), parts, segs)
     }
 
     #[test]
-    fn cuts_two_keyframe_aligned_segments_whatever_the_chunking() {
+    fn cuts_keyframe_aligned_segments_and_parts_within_the_vod_targets() {
         let dir = tempfile::tempdir().expect("tempdir");
         let clip = cmaf_clip(dir.path());
-        let (init, segs) = cut_all(&clip, 1 << 20);
+        let (init, parts, segs) = cut_all(&clip, 1 << 20);
         let v = init.video().expect("video track");
         assert_eq!((v.width, v.height), (640, 360));
         assert!(
@@ -446,21 +321,35 @@ mod tests {
                 && init.codecs_string().ends_with(",mp4a.40.2")
         );
         assert_eq!(segs.len(), 2, "{segs:?}");
+        let t = LiveTargets::for_vod(0.5, 2.0, 30.0);
+        let timing = PartTiming::new(t.target_duration, t.part_target).expect("targets");
         for (i, s) in segs.iter().enumerate() {
             assert_eq!(s.msn, i as u64);
-            assert!(s.starts_with_sync_sample);
             assert!(
                 (s.duration - 2.0).abs() < 0.05,
                 "segment {i} lasts {}",
                 s.duration
             );
-            assert!(s.fragments >= 4, "0.5 s fragments: {}", s.fragments);
+            timing.check_segment(s.duration).expect("segment duration");
+            assert!(s.parts >= 4, "0.5 s fragments: {}", s.parts);
             assert_eq!(&s.data[4..8], b"moof");
+            // The segment holds the bytes of its parts, in order.
+            let mine: Vec<&LivePart> = parts.iter().filter(|p| p.msn == s.msn).collect();
+            assert_eq!(mine.len() as u32, s.parts);
+            assert!(mine[0].independent, "segment {i} starts with a keyframe");
+            let joined: Vec<u8> = mine.iter().flat_map(|p| p.data.to_vec()).collect();
+            assert!(s.data.starts_with(&joined));
+            for (j, p) in mine.iter().enumerate() {
+                let last = j + 1 == mine.len();
+                timing
+                    .check_part(p.duration, last, p.independent)
+                    .unwrap_or_else(|e| panic!("part {}.{}: {e}", p.msn, p.index));
+            }
         }
-        assert_eq!(segs[1].start_ticks, segs[0].duration_ticks);
+        assert!((segs[1].start - segs[0].duration).abs() < 1e-9);
         // Splitting the stream at odd places changes nothing.
-        let (_, odd) = cut_all(&clip, 997);
-        assert_eq!(odd, segs);
+        let (_, odd_parts, odd) = cut_all(&clip, 997);
+        assert_eq!((odd_parts, odd), (parts, segs));
     }
 
     #[test]
@@ -468,22 +357,33 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let clip = cmaf_clip(dir.path());
         // Truncated mid-box.
-        let mut c = SegmentCutter::new("360p");
+        let mut c = LiveCutter::new("360p");
         c.push(&clip[..clip.len() - 10]).expect("push");
-        let err = c.finish().expect_err("truncated");
+        let err = c.finish_whole().expect_err("truncated");
         assert!(
             err.is_permanent() && err.to_string().contains("360p"),
             "{err}"
         );
         // Garbage where the stream should start: a box that declares 4 bytes, less than its header.
-        let mut c = SegmentCutter::new("360p");
+        let mut c = LiveCutter::new("360p");
         let err = c
             .push(&[0, 0, 0, 4, b'f', b't', b'y', b'p'])
             .expect_err("bad size");
         assert!(matches!(err, TranscodeError::Package { .. }), "{err}");
         // Nothing at all.
-        let err = SegmentCutter::new("x").finish().expect_err("empty");
+        let err = LiveCutter::new("x").finish_whole().expect_err("empty");
         assert!(err.to_string().contains("before the init segment"), "{err}");
+    }
+
+    fn packaging(name: &str) -> RenditionPackaging {
+        RenditionPackaging {
+            name: name.into(),
+            announcer: LiveAnnouncer::new(name, LiveTargets::for_vod(0.5, 2.0, 30.0), 0, 5)
+                .without_final_playlist(),
+            events: None,
+            variants: None,
+            bandwidth_estimate: 1,
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -503,7 +403,7 @@ mod tests {
             version: 3,
         };
         let (tx, rx) = mpsc::channel(8);
-        let task = tokio::spawn(package_rendition("360p".into(), rx, dest));
+        let task = tokio::spawn(package_rendition(packaging("360p"), rx, dest));
         for piece in clip.chunks(64 * 1024) {
             tx.send(Ok(Bytes::copy_from_slice(piece)))
                 .await
@@ -517,13 +417,20 @@ mod tests {
             assert!((s.duration - 2.0).abs() < 0.05, "{s:?}");
         }
         assert_eq!(out.total_bytes(), clip.len() as u64);
-        assert_eq!(
-            store.list("v/vid/3/360p/").await.expect("list"),
-            [
-                "v/vid/3/360p/init.mp4",
-                "v/vid/3/360p/seg0.m4s",
-                "v/vid/3/360p/seg1.m4s"
-            ]
+        let listed = store.list("v/vid/3/360p/").await.expect("list");
+        let mut want = vec!["v/vid/3/360p/init.mp4".to_string()];
+        for s in &out.segments {
+            want.push(format!("v/vid/3/360p/seg{}.m4s", s.msn));
+        }
+        for w in &want {
+            assert!(listed.contains(w), "{w} missing: {listed:?}");
+        }
+        let parts = listed.iter().filter(|k| k.contains("/part")).count();
+        assert!(parts >= 8, "0.5 s parts of 4 s: {listed:?}");
+        assert_eq!(listed.len(), want.len() + parts, "{listed:?}");
+        assert!(
+            !listed.iter().any(|k| k.ends_with("index.m3u8")),
+            "the VOD playlist is publish's"
         );
         let init = store
             .get("v/vid/3/360p/init.mp4")
@@ -575,7 +482,7 @@ mod tests {
             video_id: "v".into(),
             version: 1,
         };
-        let err = package_rendition("720p".into(), rx, dest)
+        let err = package_rendition(packaging("720p"), rx, dest)
             .await
             .expect_err("fails");
         assert!(

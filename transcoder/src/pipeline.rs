@@ -1,5 +1,13 @@
 //! One attempt at one job: fetch the source, probe it, run the ffmpeg ladder into FIFOs while
-//! the packagers upload segments, then publish the playlists.
+//! the packagers upload and announce parts and segments, then publish the playlists.
+//!
+//! Progressive publication (a VOD playable while it transcodes): before the first event the
+//! version becomes an EVENT playlist (`rc:live:{video}:{version}` `playlist_type` = `event`,
+//! stale event streams of an earlier attempt dropped); every rendition then announces its
+//! parts and segments like a live stream and ends with `end`; the versioned master is written
+//! as soon as every rendition has its init segment (estimated `BANDWIDTH`). At the end
+//! [`publish`] writes the VOD media playlists, the versioned master with measured bandwidths,
+//! and last the video's current master pointer, as before.
 //!
 //! Failure handling inside an attempt: whichever side fails first stops the other. A packager
 //! error kills ffmpeg (nothing else would stop it writing into a pipe nobody reads); an ffmpeg
@@ -10,7 +18,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ringcast_common::job::TranscodeJob;
+use ringcast_common::job::{now_ms, TranscodeJob};
 use ringcast_common::keys;
 use ringcast_common::store::ObjectStore;
 use tokio::sync::{mpsc, watch};
@@ -21,14 +29,25 @@ use crate::error::TranscodeError;
 use crate::ffmpeg_cmd::{self, EncodeSettings};
 use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
 use crate::fifo::{self, Fifo};
-use crate::ladder;
-use crate::packager::{self, Destination, RenditionOutput};
+use crate::ladder::{self, AUDIO_BITRATE};
+use crate::live_announcer::LiveAnnouncer;
+use crate::live_cutter::LiveTargets;
+use crate::live_events::EventSink;
+use crate::live_pipeline::write_masters;
+use crate::packager::{self, Destination, RenditionOutput, RenditionPackaging};
 use crate::probe;
 use crate::publish;
 use crate::work_dir::WorkDir;
 
 /// FIFO reader → packager channel depth, in chunks of up to 256 KiB.
 const CHUNK_QUEUE: usize = 16;
+
+/// MAXLEN of a VOD rendition's event stream: an EVENT playlist keeps every segment, so its
+/// stream must keep every event (2 h at 0.5 s parts and 2 s segments is ≈ 18 000 entries).
+const VOD_EVENT_MAXLEN: usize = 1_000_000;
+
+/// Re-announce `start` every this many segments (consumers treat repeats as duplicates).
+const VOD_START_EVERY: u32 = 50;
 
 /// Share of the progress bar the transcode takes; publishing is the rest.
 const TRANSCODE_PROGRESS_MAX: f64 = 99.0;
@@ -90,6 +109,23 @@ pub async fn run_attempt(
         video_id: job.video_id.clone(),
         version: job.version,
     };
+    let sink = EventSink::connect(&cfg.redis.url, VOD_EVENT_MAXLEN).await?;
+    let names: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
+    sink.begin_event_playlist(&job.video_id, job.version, &names)
+        .await?;
+    let fps = info.fps.as_f64();
+    let targets = LiveTargets::for_vod(cfg.part_seconds, cfg.segment_seconds, fps);
+    let anchor_ms = now_ms();
+    let (variants_tx, variants_rx) = mpsc::channel(rungs.len().max(1));
+    let early_master = tokio::spawn(write_masters(
+        dest.clone(),
+        variants_rx,
+        rungs.clone(),
+        fps,
+        false,
+    ));
+    // An attempt that fails or is cancelled leaves no writer behind.
+    let _early_master_guard = AbortOnDrop(early_master.abort_handle());
     let mut fifos: Vec<Fifo> = Vec::new();
     let mut packagers: JoinSet<Result<RenditionOutput, TranscodeError>> = JoinSet::new();
     for rung in &rungs {
@@ -100,12 +136,18 @@ pub async fn run_attempt(
         let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
         fifo::spawn_reader(&rung.name, reader, tx)
             .map_err(|e| TranscodeError::io("starting a FIFO reader thread", e))?;
-        packagers.spawn(packager::package_rendition(
-            rung.name.clone(),
-            rx,
-            dest.clone(),
-        ));
+        let audio = if info.has_audio { AUDIO_BITRATE } else { 0 };
+        let packaging = RenditionPackaging {
+            name: rung.name.clone(),
+            announcer: LiveAnnouncer::new(&rung.name, targets, anchor_ms, VOD_START_EVERY)
+                .without_final_playlist(),
+            events: Some(sink.clone()),
+            variants: Some(variants_tx.clone()),
+            bandwidth_estimate: (rung.video_bitrate + audio) * 11 / 10,
+        };
+        packagers.spawn(packager::package_rendition(packaging, rx, dest.clone()));
     }
+    drop(variants_tx);
     let outputs: Vec<PathBuf> = fifos.iter().map(|f| f.path.clone()).collect();
     let args = ffmpeg_cmd::build_args(
         &source,
@@ -183,7 +225,11 @@ pub async fn run_attempt(
     // Keep ladder order (highest first) regardless of which packager finished first.
     results.sort_by_key(|r| rungs.iter().position(|g| g.name == r.name));
 
-    publish::publish(&dest, &results, info.fps.as_f64()).await?;
+    // The early master must land before the final one, never after it.
+    if let Err(e) = early_master.await {
+        tracing::warn!(job = %job.job_id, error = %e, "early master writer task failed");
+    }
+    publish::publish(&dest, &results, fps).await?;
     Ok(JobOutcome {
         renditions: results,
         media_seconds: info.duration.unwrap_or(0.0),
@@ -196,4 +242,13 @@ fn flatten(
     joined: Result<Result<RenditionOutput, TranscodeError>, tokio::task::JoinError>,
 ) -> Result<RenditionOutput, TranscodeError> {
     joined.map_err(|e| TranscodeError::io("packager task", std::io::Error::other(e.to_string())))?
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -4,12 +4,16 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redis::Commands;
 use ringcast_common::config::StoreConfig;
 use ringcast_common::job::JobState;
 use ringcast_common::keys;
+use ringcast_common::live::{
+    events_stream_key, LiveConfig, LiveEvent, LiveRendition, PlaylistOpts, EVENT_FIELD,
+};
 use ringcast_common::queue::Queue;
 use ringcast_common::store::ObjectStore;
 use ringcast_common::testkit::{RedisServer, S3Server};
@@ -121,6 +125,15 @@ fn transcode_and_check(store_cfg: StoreConfig, redis: &RedisServer, dir: &std::p
         }
     }
 
+    check_event_streams(
+        &rt,
+        &store,
+        &redis.url,
+        "vid720",
+        1,
+        &LADDER_720.map(|l| l.0),
+    );
+
     assert!(
         t.leftover_job_dirs().is_empty(),
         "job dir removed: {:?}",
@@ -134,6 +147,106 @@ fn transcode_and_check(store_cfg: StoreConfig, redis: &RedisServer, dir: &std::p
         .terminate(Duration::from_secs(10))
         .expect("exits on SIGTERM");
     assert!(exit.success(), "{exit:?}");
+}
+
+/// The VOD job was also published progressively: the version is an EVENT playlist, and each
+/// rendition's event stream applies cleanly to the edge's model (unbounded window), every
+/// intermediate playlist validates, the last one is an EVENT playlist with ENDLIST listing the
+/// same segments as the VOD playlist, every announced object exists, and each segment holds
+/// exactly the bytes of its parts (plus an audio-only tail at most).
+fn check_event_streams(
+    rt: &tokio::runtime::Runtime,
+    store: &ObjectStore,
+    redis_url: &str,
+    video: &str,
+    version: u32,
+    renditions: &[&str],
+) {
+    let client = redis::Client::open(redis_url).expect("client");
+    let mut conn = client.get_connection().expect("connection");
+    let playlist_type: Option<String> = conn
+        .hget(keys::live_stream(video, version), "playlist_type")
+        .expect("HGET");
+    assert_eq!(playlist_type.as_deref(), Some("event"));
+    for rendition in renditions {
+        let reply: redis::streams::StreamRangeReply = conn
+            .xrange_all(events_stream_key(video, version, rendition))
+            .expect("XRANGE");
+        let events: Vec<LiveEvent> = reply
+            .ids
+            .iter()
+            .map(|e| {
+                let json: String = e.get(EVENT_FIELD).expect("event field");
+                LiveEvent::from_json(&json).expect("decodable event")
+            })
+            .collect();
+        assert!(
+            matches!(events.first(), Some(LiveEvent::Start { .. })),
+            "{rendition}: {events:?}"
+        );
+        assert!(
+            matches!(events.last(), Some(LiveEvent::End { last_msn: 1 })),
+            "{rendition} ends with end after 2 segments: {events:?}"
+        );
+        let mut state =
+            LiveRendition::new(LiveConfig::unbounded(), &events[0]).expect("start applies");
+        let key = |f: &str| keys::rendition_file(video, version, rendition, f);
+        let get = |f: &str| {
+            rt.block_on(store.get(&key(f)))
+                .expect("get")
+                .unwrap_or_else(|| panic!("{rendition}: announced {f} is not in the store"))
+        };
+        get("init.mp4");
+        let mut parts_of: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        let mut part_count = 0;
+        for (i, e) in events.iter().enumerate().skip(1) {
+            state
+                .apply(e.clone())
+                .unwrap_or_else(|err| panic!("{rendition} event {i} {e:?}: {err}"));
+            let pl = state.playlist(&PlaylistOpts::default());
+            pl.validate().unwrap_or_else(|err| {
+                panic!("{rendition} after event {i}: {err}\n{}", pl.render())
+            });
+            match e {
+                LiveEvent::Part { msn, part, .. } => {
+                    part_count += 1;
+                    parts_of
+                        .entry(*msn)
+                        .or_default()
+                        .extend_from_slice(&get(&keys::part_name(*msn, *part)));
+                }
+                LiveEvent::SegmentEnd { msn, .. } => {
+                    let seg = get(&keys::segment_name(*msn));
+                    let parts = parts_of.get(msn).expect("parts before their segment end");
+                    assert!(
+                        seg.starts_with(parts) && seg.len() - parts.len() < seg.len() / 10,
+                        "{rendition} seg{msn}: {} bytes, its parts {}",
+                        seg.len(),
+                        parts.len()
+                    );
+                }
+                _ => {}
+            }
+        }
+        assert!(state.ended(), "{rendition} ended");
+        assert!(
+            part_count >= 8,
+            "{rendition}: 0.5 s parts of 4 s, got {part_count}"
+        );
+        let text = state.playlist(&PlaylistOpts::default()).render();
+        assert!(text.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n"), "{text}");
+        assert!(text.contains("#EXT-X-PART:"), "{text}");
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        // Same segment URIs as the VOD playlist.
+        let vod = get_text(rt, store, &key("index.m3u8"));
+        let uris = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.starts_with("seg"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(uris(&text), uris(&vod), "{text}\n{vod}");
+    }
 }
 
 #[test]
