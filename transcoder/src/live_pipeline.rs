@@ -456,6 +456,52 @@ fn flatten(
 mod tests {
     use super::*;
 
+    async fn early_masters(with_current: bool, all_inits: bool) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ObjectStore::open(&ringcast_common::config::StoreConfig {
+            root: dir.path().to_path_buf(),
+            ..Default::default()
+        })
+        .await
+        .expect("store");
+        let dest = Destination {
+            store: store.clone(),
+            video_id: "vid".into(),
+            version: 4,
+        };
+        let rungs = ladder::live_rungs(&LiveTranscodeConfig::default().heights);
+        let (tx, rx) = mpsc::channel(rungs.len());
+        let n = if all_inits { rungs.len() } else { 1 };
+        for r in rungs.iter().take(n) {
+            tx.send(VariantInfo {
+                name: r.name.clone(),
+                codecs: "avc1.4d401e,mp4a.40.2".into(),
+                width: 640,
+                height: r.height,
+                bandwidth: 1_000_000,
+            })
+            .await
+            .expect("send");
+        }
+        drop(tx);
+        write_masters(dest, rx, rungs, 30.0, with_current).await;
+        store.list("v/vid/").await.expect("list")
+    }
+
+    #[tokio::test]
+    async fn early_master_waits_for_every_init_and_writes_the_pointer_only_for_live() {
+        assert_eq!(
+            early_masters(false, true).await,
+            ["v/vid/4/master.m3u8"],
+            "VOD: the current pointer is publish's, written last"
+        );
+        assert_eq!(
+            early_masters(true, true).await,
+            ["v/vid/4/master.m3u8", "v/vid/master.m3u8"]
+        );
+        assert!(early_masters(false, false).await.is_empty());
+    }
+
     #[test]
     fn live_args_have_the_latency_and_cadence_flags() {
         let live = LiveTranscodeConfig::default();
