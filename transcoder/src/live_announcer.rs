@@ -236,6 +236,11 @@ impl LiveAnnouncer {
         out
     }
 
+    /// The targets this rendition announces (and its encoder's GOP).
+    pub fn targets(&self) -> &LiveTargets {
+        &self.targets
+    }
+
     /// The self-check model (tests, final stats).
     pub fn state(&self) -> Option<&LiveRendition> {
         self.state.as_ref()

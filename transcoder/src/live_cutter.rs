@@ -12,7 +12,12 @@
 //! - a fragment without video samples (ffmpeg's audio-only tail) has no duration to announce:
 //!   its bytes go into the segment only;
 //! - a segment file is the concatenation of its fragments, so `seg{msn}.m4s` and its parts
-//!   hold the same bytes.
+//!   hold the same bytes;
+//! - with [`LiveCutter::with_gop_frames`] a segment also ends as soon as it holds a whole GOP of
+//!   video frames: the encoder's fixed GOP says the next fragment starts a keyframe, so the
+//!   segment is announced with its last part instead of one part later, when the next
+//!   keyframe arrives (players stop being hinted a part that never comes, and segment-only
+//!   players get it a part sooner).
 //!
 //! Timing checks against the announced targets are the caller's ([`LiveTargets`] describes
 //! them); the cutter reports what ffmpeg produced.
@@ -64,6 +69,8 @@ struct Open {
     duration_ticks: u64,
     start_ticks: Option<u64>,
     parts: u32,
+    /// Video frames so far.
+    frames: u64,
 }
 
 /// Sans-IO live cutter of one rendition.
@@ -81,6 +88,10 @@ pub struct LiveCutter {
     moof: Option<Bytes>,
     open: Option<Open>,
     next_msn: u64,
+    /// Close a segment once it holds this many video frames (the encoder's fixed GOP).
+    gop_frames: Option<u32>,
+    /// A segment was closed by frame count: the next video fragment should be a keyframe.
+    expect_sync: bool,
 }
 
 impl LiveCutter {
@@ -97,7 +108,16 @@ impl LiveCutter {
             moof: None,
             open: None,
             next_msn: 0,
+            gop_frames: None,
+            expect_sync: false,
         }
+    }
+
+    /// End each segment as soon as it holds `frames` video frames (the encoder's fixed GOP,
+    /// `-g N -keyint_min N -sc_threshold 0`), without waiting for the next keyframe.
+    pub fn with_gop_frames(mut self, frames: u32) -> Self {
+        self.gop_frames = Some(frames).filter(|f| *f > 0);
+        self
     }
 
     fn output_err(&self, message: impl Into<String>) -> TranscodeError {
@@ -194,6 +214,10 @@ impl LiveCutter {
             .filter(|v| v.sample_count > 0)
             .cloned();
         let sync = video.as_ref().is_some_and(|v| v.starts_with_sync_sample);
+        if video.is_some() && std::mem::take(&mut self.expect_sync) && !sync {
+            tracing::warn!(rendition = %self.rendition, msn = self.next_msn,
+                "a segment closed by GOP frame count is followed by a fragment without a keyframe");
+        }
         if sync || self.open.is_none() {
             if let Some(done) = self.close() {
                 out.push(LiveCut::SegmentEnd(done));
@@ -204,6 +228,7 @@ impl LiveCutter {
                 duration_ticks: 0,
                 start_ticks: None,
                 parts: 0,
+                frames: 0,
             });
             self.next_msn += 1;
         }
@@ -238,7 +263,15 @@ impl LiveCutter {
                 start: rel as f64 / f64::from(timescale),
             };
             open.parts += 1;
+            open.frames += u64::from(v.sample_count);
+            let whole_gop = self.gop_frames.is_some_and(|g| open.frames >= u64::from(g));
             out.push(LiveCut::Part(part));
+            if whole_gop {
+                if let Some(done) = self.close() {
+                    out.push(LiveCut::SegmentEnd(done));
+                }
+                self.expect_sync = true;
+            }
         }
         Ok(())
     }
@@ -407,13 +440,81 @@ mod tests {
     }
 
     fn cut(data: &[u8], chunk: usize) -> Vec<LiveCut> {
-        let mut c = LiveCutter::new("360p");
+        cut_with(LiveCutter::new("360p"), data, chunk)
+    }
+
+    fn cut_with(mut c: LiveCutter, data: &[u8], chunk: usize) -> Vec<LiveCut> {
         let mut out = Vec::new();
         for piece in data.chunks(chunk) {
             out.extend(c.push(piece).expect("push"));
         }
         out.extend(c.finish().expect("finish").map(LiveCut::SegmentEnd));
         out
+    }
+
+    /// `(push call, "p{msn}.{i}" | "s{msn}")` for the clip fed in 1 KiB pieces: in which call
+    /// each part and segment end became available.
+    fn emitted(mut c: LiveCutter, data: &[u8]) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for (call, piece) in data.chunks(1024).enumerate() {
+            for cut in c.push(piece).expect("push") {
+                match cut {
+                    LiveCut::Part(p) => out.push((call, format!("p{}.{}", p.msn, p.index))),
+                    LiveCut::SegmentEnd(s) => out.push((call, format!("s{}", s.msn))),
+                    LiveCut::Init { .. } => {}
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_whole_gop_ends_the_segment_with_its_last_part() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = LiveTargets::new(0.333, 2.0, 30.0);
+        let clip = live_clip(dir.path(), &t);
+        // The same parts and segments (same bytes)...
+        let sorted = |cuts: Vec<LiveCut>| {
+            let mut v: Vec<String> = cuts.iter().map(|c| format!("{c:?}")).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            sorted(cut(&clip, 64 * 1024)),
+            sorted(cut_with(
+                LiveCutter::new("360p").with_gop_frames(t.gop_frames),
+                &clip,
+                64 * 1024
+            ))
+        );
+        // ...but a segment ends together with its sixth part, not once the next segment's
+        // first part arrived.
+        let call = |v: &[(usize, String)], x: &str| {
+            v.iter()
+                .find(|(_, o)| o == x)
+                .map(|(c, _)| *c)
+                .unwrap_or_else(|| panic!("{x} missing: {v:?}"))
+        };
+        let by_count = emitted(LiveCutter::new("360p").with_gop_frames(t.gop_frames), &clip);
+        let by_keyframe = emitted(LiveCutter::new("360p"), &clip);
+        for msn in 0..2 {
+            let (seg, last, next) = (
+                format!("s{msn}"),
+                format!("p{msn}.5"),
+                format!("p{}.0", msn + 1),
+            );
+            assert_eq!(
+                call(&by_count, &seg),
+                call(&by_count, &last),
+                "{by_count:?}"
+            );
+            assert!(call(&by_keyframe, &next) > call(&by_keyframe, &last));
+            assert_eq!(
+                call(&by_keyframe, &seg),
+                call(&by_keyframe, &next),
+                "without the GOP count a segment ends with the next keyframe: {by_keyframe:?}"
+            );
+        }
     }
 
     #[test]

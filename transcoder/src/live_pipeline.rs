@@ -306,7 +306,8 @@ async fn live_rendition(
     mut reconnects: watch::Receiver<u32>,
 ) -> Result<RenditionOutput, TranscodeError> {
     let name = rung.name.clone();
-    let mut cutter = LiveCutter::new(&name);
+    // The encoder's fixed GOP closes a segment with its last part (see the cutter).
+    let mut cutter = LiveCutter::new(&name).with_gop_frames(announcer.targets().gop_frames);
     let mut out = RenditionOutput::new(&name);
     let mut read_error = None;
     while let Some(chunk) = rx.recv().await {
