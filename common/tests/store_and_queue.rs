@@ -186,3 +186,34 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
         assert_eq!(pending, 0);
     });
 }
+
+/// Services start together and each creates the bucket: every open must succeed even when the
+/// creates race (s3s-fs answers a racing create with 500, not 409).
+#[test]
+fn concurrent_opens_of_a_new_bucket_all_succeed() {
+    let s3 = S3Server::start();
+    let cfg = ringcast_common::config::StoreConfig {
+        bucket: "raced-bucket".into(),
+        ..s3.store_config()
+    };
+    block_on(async {
+        let mut opens = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let cfg = cfg.clone();
+            opens.spawn(async move { ObjectStore::open(&cfg).await.map(|_| ()) });
+        }
+        while let Some(res) = opens.join_next().await {
+            res.expect("task")
+                .expect("open while others create the same bucket");
+        }
+        let store = ObjectStore::open(&cfg).await.expect("open");
+        store
+            .put(
+                "v/x/1/a.m4s",
+                Bytes::from_static(b"abc"),
+                "video/iso.segment",
+            )
+            .await
+            .expect("put into the raced bucket");
+    });
+}

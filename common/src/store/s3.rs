@@ -28,6 +28,9 @@ fn is_not_found(e: &S3Error) -> bool {
     matches!(e, S3Error::HttpFailWithBody(404, _))
 }
 
+/// Tries of the bucket creation at start-up (about 1.5 s in all).
+const BUCKET_CREATE_ATTEMPTS: u64 = 5;
+
 impl S3Store {
     /// Connect and make sure the bucket exists. Some servers (s3s-fs) do not implement
     /// bucket-exists/list-buckets, so we PUT the bucket and accept "already exists".
@@ -49,22 +52,32 @@ impl S3Store {
             None,
         )
         .map_err(|e| StoreError::Config(e.to_string()))?;
-        match Bucket::create_with_path_style(
-            &cfg.bucket,
-            region.clone(),
-            creds.clone(),
-            BucketConfiguration::default(),
-        )
-        .await
-        {
-            Ok(_) => {}
-            Err(S3Error::HttpFailWithBody(409, _)) => {}
-            Err(e) => {
+        // Several services start at once against the same server and all create the bucket;
+        // s3s-fs answers a create that races another with 500 (not 409). Server errors and
+        // transport errors are retried briefly; 409 means it exists; other 4xx are final.
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            let res = Bucket::create_with_path_style(
+                &cfg.bucket,
+                region.clone(),
+                creds.clone(),
+                BucketConfiguration::default(),
+            )
+            .await;
+            let retryable = match &res {
+                Ok(_) | Err(S3Error::HttpFailWithBody(409, _)) => break,
+                Err(S3Error::HttpFailWithBody(code, _)) => *code >= 500,
+                Err(_) => true,
+            };
+            if !retryable || attempt >= BUCKET_CREATE_ATTEMPTS {
+                let e = res.err().map(|e| e.to_string()).unwrap_or_default();
                 return Err(StoreError::Config(format!(
                     "cannot create bucket {} at {}: {e}",
                     cfg.bucket, cfg.endpoint
-                )))
+                )));
             }
+            tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
         }
         let bucket = Bucket::new(&cfg.bucket, region, creds)
             .map_err(|e| StoreError::Config(e.to_string()))?
