@@ -63,6 +63,12 @@ pub fn filter_graph(rungs: &[Rung]) -> String {
     g
 }
 
+/// The audio encode of every rung, VOD and live: AAC stereo 48 kHz at `bitrate` (the caller's
+/// `AUDIO_BITRATE.to_string()`, kept alive for the borrowed array).
+pub fn audio_args(bitrate: &str) -> [&str; 8] {
+    ["-c:a", "aac", "-b:a", bitrate, "-ac", "2", "-ar", "48000"]
+}
+
 /// The full argument list (after the `-loglevel level+info` that ffmpeg-sidecar adds itself).
 /// `outputs[i]` receives rung `i`.
 pub fn build_args(
@@ -74,6 +80,7 @@ pub fn build_args(
 ) -> Vec<OsString> {
     let gop = gop_frames(settings.segment_seconds, probe.fps.as_f64()).to_string();
     let frag_us = ((settings.part_seconds * 1e6).round() as u64).to_string();
+    let audio_bitrate = AUDIO_BITRATE.to_string();
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
     // -y: the FIFOs already exist; without it ffmpeg-sidecar adds -n and ffmpeg refuses them.
@@ -115,16 +122,7 @@ pub fn build_args(
             &probe.fps.to_arg(),
         ]);
         if probe.has_audio {
-            push(&[
-                "-c:a",
-                "aac",
-                "-b:a",
-                &AUDIO_BITRATE.to_string(),
-                "-ac",
-                "2",
-                "-ar",
-                "48000",
-            ]);
+            push(&audio_args(&audio_bitrate));
         }
         push(&[
             "-f",

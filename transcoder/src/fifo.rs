@@ -101,6 +101,25 @@ fn set_blocking(file: &File) -> io::Result<()> {
     Ok(())
 }
 
+/// Reader → consumer channel depth, in chunks of up to `READ_CHUNK`.
+const CHUNK_QUEUE: usize = 16;
+
+/// One rendition's ffmpeg output pipe: `{dir}/{name}.fifo` is made and a reader thread streams
+/// it into the returned channel (what both the VOD and the live pipeline set up per rung).
+pub fn open_output(
+    dir: &Path,
+    name: &str,
+) -> Result<(Fifo, mpsc::Receiver<Chunk>), crate::error::TranscodeError> {
+    use crate::error::TranscodeError;
+    let path = dir.join(format!("{name}.fifo"));
+    let (fifo, reader) = Fifo::create(&path)
+        .map_err(|e| TranscodeError::io(format!("creating FIFO {}", path.display()), e))?;
+    let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
+    spawn_reader(name, reader, tx)
+        .map_err(|e| TranscodeError::io("starting a FIFO reader thread", e))?;
+    Ok((fifo, rx))
+}
+
 /// Read `file` to end-of-file on a new thread named after `name`, sending chunks to `tx`.
 /// Ends early (closing the read end) when the receiver is dropped.
 pub fn spawn_reader(

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
-use crate::ffmpeg_cmd::{filter_graph, CMAF_MOVFLAGS};
+use crate::ffmpeg_cmd::{audio_args, filter_graph, CMAF_MOVFLAGS};
 use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
 use crate::fifo::{self, Chunk, Fifo};
 use crate::ladder::{self, Rung, AUDIO_BITRATE};
@@ -38,9 +38,6 @@ use crate::packager::{self, Destination, RenditionOutput, VariantInfo};
 use crate::pipeline::{JobOutcome, Shutdown};
 use crate::publish::{MEDIA_PLAYLIST, PLAYLIST_CONTENT_TYPE};
 use crate::work_dir::WorkDir;
-
-/// FIFO reader → rendition task channel depth (chunks of up to 256 KiB).
-const CHUNK_QUEUE: usize = 16;
 
 /// The ffmpeg argument list of a live job.
 pub fn build_live_args(
@@ -54,6 +51,7 @@ pub fn build_live_args(
     let frag = targets.frag_duration_us.to_string();
     let fps = format!("{}", live.fps);
     let timeout_us = (live.input_timeout_secs * 1_000_000).to_string();
+    let audio_bitrate = AUDIO_BITRATE.to_string();
     let mut a: Vec<OsString> = Vec::new();
     let push = |a: &mut Vec<OsString>, items: &[&str]| {
         a.extend(items.iter().map(OsString::from));
@@ -109,14 +107,12 @@ pub fn build_live_args(
                 "0",
                 "-r",
                 &fps,
-                "-c:a",
-                "aac",
-                "-b:a",
-                &AUDIO_BITRATE.to_string(),
-                "-ac",
-                "2",
-                "-ar",
-                "48000",
+            ],
+        );
+        push(&mut a, &audio_args(&audio_bitrate));
+        push(
+            &mut a,
+            &[
                 "-f",
                 "mp4",
                 "-movflags",
@@ -193,13 +189,8 @@ pub async fn run_live(
     let mut fifos: Vec<Fifo> = Vec::new();
     let mut tasks: JoinSet<Result<RenditionOutput, TranscodeError>> = JoinSet::new();
     for rung in &rungs {
-        let path = work.0.join(format!("{}.fifo", rung.name));
-        let (fifo, reader) = Fifo::create(&path)
-            .map_err(|e| TranscodeError::io(format!("creating FIFO {}", path.display()), e))?;
+        let (fifo, rx) = fifo::open_output(&work.0, &rung.name)?;
         fifos.push(fifo);
-        let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
-        fifo::spawn_reader(&rung.name, reader, tx)
-            .map_err(|e| TranscodeError::io("starting a FIFO reader thread", e))?;
         let announcer = LiveAnnouncer::new(
             &rung.name,
             targets,

@@ -39,9 +39,6 @@ use crate::probe;
 use crate::publish;
 use crate::work_dir::WorkDir;
 
-/// FIFO reader → packager channel depth, in chunks of up to 256 KiB.
-const CHUNK_QUEUE: usize = 16;
-
 /// MAXLEN of a VOD rendition's event stream: an EVENT playlist keeps every segment, so its
 /// stream must keep every event (2 h at 0.5 s parts and 2 s segments is ≈ 18 000 entries).
 const VOD_EVENT_MAXLEN: usize = 1_000_000;
@@ -129,13 +126,8 @@ pub async fn run_attempt(
     let mut fifos: Vec<Fifo> = Vec::new();
     let mut packagers: JoinSet<Result<RenditionOutput, TranscodeError>> = JoinSet::new();
     for rung in &rungs {
-        let path = work.0.join(format!("{}.fifo", rung.name));
-        let (fifo, reader) = Fifo::create(&path)
-            .map_err(|e| TranscodeError::io(format!("creating FIFO {}", path.display()), e))?;
+        let (fifo, rx) = fifo::open_output(&work.0, &rung.name)?;
         fifos.push(fifo);
-        let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
-        fifo::spawn_reader(&rung.name, reader, tx)
-            .map_err(|e| TranscodeError::io("starting a FIFO reader thread", e))?;
         let audio = if info.has_audio { AUDIO_BITRATE } else { 0 };
         let packaging = RenditionPackaging {
             name: rung.name.clone(),
