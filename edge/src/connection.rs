@@ -266,11 +266,19 @@ async fn send(
     metrics.response(resp.status);
     resp.write_head(out, keep_alive);
     if let Some(f) = resp.wire_file() {
-        flush(stream, out, ctx).await?;
-        crate::sendfile::send_file(stream, &f.file, f.offset, f.len, ctx.idle_timeout, |n| {
-            metrics.bytes_sent(n)
-        })
-        .await?;
+        // The queued output (this head and pipelined answers before it) goes out with the file.
+        let sent = crate::sendfile::send_file(
+            stream,
+            out,
+            &f.file,
+            f.offset,
+            f.len,
+            ctx.idle_timeout,
+            |n| metrics.bytes_sent(n),
+        )
+        .await;
+        out.clear();
+        sent?;
         return Ok(());
     }
     let body = resp.wire_body();

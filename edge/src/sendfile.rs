@@ -12,8 +12,14 @@
 //! alone). Nothing else uses the socket meanwhile: a connection's requests are answered in order
 //! by one task.
 //!
-//! Each call is capped at [`CHUNK`] bytes; when the socket buffer is full the task parks on
-//! `writable()` and the worker serves its other connections meanwhile.
+//! The response head (and any pipelined responses queued before it) goes out first with
+//! `send(MSG_MORE)`, and the body with one `sendfile` call for all of it: the kernel then packs
+//! head and body into full-sized segments and pushes only the last one, as nginx does with
+//! `tcp_nopush`. Measured (2 MiB bodies, wrk -c64 on loopback): the head written on its own
+//! through io_uring with TCP_NODELAY cost one extra io_uring round trip and ~14 more TCP
+//! segments per response (68 vs 54 for nginx), and the client's receive path paid for them.
+//! When the socket buffer is full the task parks on `writable()` and the worker serves its other
+//! connections meanwhile; a call is capped at [`CHUNK`] bytes.
 
 use std::fs::File;
 use std::io;
@@ -22,13 +28,16 @@ use std::time::Duration;
 
 use monoio::net::TcpStream;
 
-/// Largest transfer per `sendfile` call.
-pub const CHUNK: usize = 512 * 1024;
+/// Largest transfer per `sendfile` call. A non-blocking call returns once the socket buffer is
+/// full, so the cap only bounds one call's work; 2 MiB segments go out in a single call.
+pub const CHUNK: usize = 16 * 1024 * 1024;
 
 /// The raw system calls this module needs.
 enum Sys {
     GetFlags,
     SetFlags(libc::c_int),
+    /// `send(2)` with `MSG_MORE`: more data follows, do not push a partial segment.
+    SendMore(*const u8, usize),
     SendFile {
         file: RawFd,
         offset: *mut libc::off_t,
@@ -36,17 +45,19 @@ enum Sys {
     },
 }
 
-/// The one place with `unsafe`: `fcntl` and `sendfile` on descriptors the caller borrows.
+/// The one place with `unsafe`: `fcntl`, `send` and `sendfile` on descriptors the caller borrows.
 fn sys(sock: RawFd, call: Sys) -> io::Result<usize> {
     // SAFETY: `sock` and `file` are open descriptors borrowed from a live `TcpStream` and `File`
     // for the duration of the call (the callers hold `&TcpStream` / `&File`), so they cannot be
     // closed or reused meanwhile. `fcntl(F_GETFL/F_SETFL)` only reads/sets status flags.
     // `sendfile` writes through `offset`, which points at a live, exclusively borrowed `off_t`
-    // on the caller's stack (see `send_file`), and reads no user memory otherwise.
+    // on the caller's stack (see `send_file`), and reads no user memory otherwise. `send` reads
+    // `len` bytes from a pointer into a slice the caller borrows for the call (see `send_head`).
     let ret: isize = unsafe {
         match call {
             Sys::GetFlags => libc::fcntl(sock, libc::F_GETFL) as isize,
             Sys::SetFlags(flags) => libc::fcntl(sock, libc::F_SETFL, flags) as isize,
+            Sys::SendMore(buf, len) => libc::send(sock, buf.cast(), len, libc::MSG_MORE),
             Sys::SendFile {
                 file,
                 offset,
@@ -89,12 +100,14 @@ impl Drop for NonBlocking {
     }
 }
 
-/// Send `len` bytes of `file` starting at `offset` to `stream`. Each wait for the socket to
-/// become writable may last at most `idle_timeout`. Returns the bytes sent (always `len` on
-/// success); a file shorter than promised is an error (`UnexpectedEof`), so the caller closes
-/// the connection instead of leaving a response short of its `Content-Length`.
+/// Send `head` (the response head and anything queued before it), then `len` bytes of `file`
+/// starting at `offset`, to `stream`. Each wait for the socket to become writable may last at
+/// most `idle_timeout`. Returns the file bytes sent (always `len` on success); a file shorter
+/// than promised is an error (`UnexpectedEof`), so the caller closes the connection instead of
+/// leaving a response short of its `Content-Length`. `on_progress` sees every byte written, head included.
 pub async fn send_file(
     stream: &TcpStream,
+    head: &[u8],
     file: &File,
     offset: u64,
     len: u64,
@@ -103,6 +116,17 @@ pub async fn send_file(
 ) -> io::Result<u64> {
     let sock = stream.as_raw_fd();
     let _mode = NonBlocking::set(sock)?;
+    let mut head_sent = 0;
+    while head_sent < head.len() {
+        let rest = &head[head_sent..];
+        match sys(sock, Sys::SendMore(rest.as_ptr(), rest.len())) {
+            Ok(n) => {
+                head_sent += n;
+                on_progress(n as u64);
+            }
+            Err(e) => retry_or_fail(stream, e, idle_timeout).await?,
+        }
+    }
     let mut off = libc::off_t::try_from(offset)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
     let mut sent = 0u64;
@@ -119,17 +143,25 @@ pub async fn send_file(
                 sent += n as u64;
                 on_progress(n as u64);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                // `relaxed = false`: check real readiness (the legacy driver's cached
-                // readiness does not know that sendfile hit EAGAIN).
-                match monoio::time::timeout(idle_timeout, stream.writable(false)).await {
-                    Ok(r) => r?,
-                    Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => retry_or_fail(stream, e, idle_timeout).await?,
         }
     }
     Ok(sent)
+}
+
+/// After a failed non-blocking call: wait for the socket to drain (`EAGAIN`) or retry at once
+/// (`EINTR`); any other error ends the transfer.
+async fn retry_or_fail(stream: &TcpStream, e: io::Error, idle_timeout: Duration) -> io::Result<()> {
+    match e.kind() {
+        io::ErrorKind::WouldBlock => {
+            // `relaxed = false`: check real readiness (the legacy driver's cached readiness does
+            // not know that the raw call hit EAGAIN).
+            match monoio::time::timeout(idle_timeout, stream.writable(false)).await {
+                Ok(r) => r,
+                Err(_) => Err(io::ErrorKind::TimedOut.into()),
+            }
+        }
+        io::ErrorKind::Interrupted => Ok(()),
+        _ => Err(e),
+    }
 }

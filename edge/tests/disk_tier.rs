@@ -354,7 +354,50 @@ fn disk_objects_honour_ranges_validators_and_purge(legacy: bool) {
     assert_eq!(edge.get("/v/r/1/720p/seg1.m4s").status, 404);
 }
 
+/// Pipelined requests mixing memory and disk answers: the queued memory answers and the disk
+/// answer's head go out in front of its sendfile body, so order and framing must hold.
+fn pipelined_memory_and_disk_answers_keep_order_and_framing(legacy: bool) {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start_with(disk_options(legacy, cache.path(), 64 << 20));
+    let big = pattern(3 * 1024 * 1024 + 17, 11);
+    let small = pattern(700, 12);
+    edge.put("v/q/1/720p/seg1.m4s", &big);
+    edge.put("v/q/1/720p/seg2.m4s", &small);
+    // Fill both tiers first so every pipelined answer is a hit.
+    assert!(edge.get("/v/q/1/720p/seg1.m4s").body == big);
+    assert!(edge.get("/v/q/1/720p/seg2.m4s").body == small);
+
+    let mut conn = edge.conn();
+    conn.send_raw(
+        b"GET /v/q/1/720p/seg2.m4s HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /v/q/1/720p/seg1.m4s HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /v/q/1/720p/seg1.m4s HTTP/1.1\r\nHost: x\r\nRange: bytes=1000-1999\r\n\r\n\
+          HEAD /v/q/1/720p/seg1.m4s HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /v/q/1/720p/seg2.m4s HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .expect("send pipeline");
+    let r = conn.read_response(false).expect("1");
+    assert!(r.status == 200 && r.body == small, "1: memory segment");
+    assert_eq!(conn.read_response(false).expect("2").text(), "ok");
+    let r = conn.read_response(false).expect("3");
+    assert_eq!(r.header("x-cache-tier"), Some("disk"));
+    assert!(r.body == big, "3: disk segment");
+    let r = conn.read_response(false).expect("4");
+    assert_eq!(r.status, 206);
+    assert!(r.body[..] == big[1000..2000], "4: disk range");
+    let r = conn.read_response(true).expect("5");
+    assert_eq!(
+        (r.status, r.header("content-length")),
+        (200, Some(big.len().to_string().as_str()))
+    );
+    let r = conn.read_response(false).expect("6");
+    assert!(r.body == small, "6: framing intact after the disk answers");
+    assert!(edge.counter(DISK_HITS) >= 3);
+}
+
 both_drivers!(
+    pipelined_memory_and_disk_answers_keep_order_and_framing,
     segments_are_sent_from_disk_and_survive_a_restart,
     disk_objects_honour_ranges_validators_and_purge,
     the_disk_tier_keeps_to_its_cap,
