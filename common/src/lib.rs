@@ -14,6 +14,7 @@
 //! - With the `testkit` feature: real redis-server / S3 server processes for integration tests.
 
 pub mod config;
+pub mod cpu_affinity;
 pub mod fmp4;
 pub mod http;
 pub mod job;

@@ -32,6 +32,9 @@ pub struct EdgeConfig {
     pub listen: SocketAddr,
     /// Worker threads, each with its own monoio runtime and listener. Default: available cores.
     pub workers: usize,
+    /// Bind worker `i` to the `i`-th CPU the process may use (its `taskset` mask, wrapping).
+    /// Off when the cores are shared with heavy neighbours the scheduler should move around.
+    pub pin_workers: bool,
     /// Capacity of the in-memory object cache in bytes (weighted by body size).
     pub memory_cache_bytes: u64,
     /// How long the edge reuses a mutable playlist (the top-level master, playlists without
@@ -96,6 +99,7 @@ impl Default for EdgeConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pin_workers: true,
             memory_cache_bytes: 256 * 1024 * 1024,
             playlist_ttl_ms: 1000,
             not_found_ttl_ms: 1000,

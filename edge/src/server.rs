@@ -78,6 +78,7 @@ struct WorkerSettings {
     shutdown_grace: Duration,
     limits: Limits,
     max_connections: usize,
+    pin_workers: bool,
 }
 
 impl Server {
@@ -128,6 +129,7 @@ impl Server {
                 ..Limits::default()
             },
             max_connections: cfg.max_connections_per_worker,
+            pin_workers: cfg.pin_workers,
         };
         let shutdown = ShutdownHandle::default();
         let mut workers = Vec::with_capacity(cfg.workers);
@@ -266,6 +268,9 @@ fn worker(
     ready: Ready,
     stop: oneshot::Receiver<()>,
 ) {
+    if settings.pin_workers {
+        ringcast_common::cpu_affinity::pin_worker_or_warn(id);
+    }
     let built = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .enable_timer()
         .build();

@@ -25,6 +25,8 @@ pub struct IngestConfig {
     pub listen: SocketAddr,
     /// Worker threads (one monoio runtime each); 0 = one per available CPU core.
     pub workers: usize,
+    /// Bind worker `i` to the `i`-th CPU the process may use (its `taskset` mask, wrapping).
+    pub pin_workers: bool,
     /// Spool directory: upload state (`uploads/{id}.json`) and partial uploads
     /// (`uploads/{id}.bin`) live here until they are stored in the object store.
     pub data_dir: PathBuf,
@@ -56,6 +58,7 @@ impl Default for IngestConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             workers: 0,
+            pin_workers: true,
             data_dir: PathBuf::from(".ringcast/ingest"),
             max_upload_bytes: 20 * 1024 * 1024 * 1024,
             store: StoreConfig::default(),

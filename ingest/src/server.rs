@@ -191,6 +191,9 @@ fn worker_main(
     shutdown: watch::Receiver<bool>,
     ready: Ready,
 ) -> Result<(), String> {
+    if app.config.pin_workers {
+        ringcast_common::cpu_affinity::pin_worker_or_warn(idx);
+    }
     let rt = RuntimeBuilder::<FusionDriver>::new()
         .enable_timer()
         .build()

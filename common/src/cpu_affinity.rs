@@ -1,0 +1,100 @@
+//! Pinning thread-per-core workers to CPUs.
+//!
+//! Worker `i` of a thread-per-core server is bound to the `i`-th CPU the process may run on
+//! (modulo their count), so a process started under `taskset -c 2,3` pins its workers to 2 and
+//! 3, not to 0 and 1. Pinning keeps a worker's caches, its io_uring rings and its sockets' softirq
+//! work on one core; the scheduler cannot bounce two workers onto the same core while the other
+//! idles.
+
+use std::io;
+
+/// The CPUs this process may run on (its affinity mask), in ascending order.
+pub fn allowed_cpus() -> io::Result<Vec<usize>> {
+    // SAFETY: `cpu_set_t` is plain data; zeroed is a valid empty set, and `sched_getaffinity`
+    // writes at most `size_of::<cpu_set_t>()` bytes into the set we own.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let ret =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `CPU_ISSET` only reads the set; `cpu` stays below `CPU_SETSIZE`.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// The CPU worker `index` should run on: the `index`-th allowed CPU, wrapping around.
+pub fn cpu_for_worker(allowed: &[usize], index: usize) -> Option<usize> {
+    (!allowed.is_empty()).then(|| allowed[index % allowed.len()])
+}
+
+/// Bind the calling thread to `cpu`.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cpu {cpu} out of range"),
+        ));
+    }
+    // SAFETY: as in `allowed_cpus`; `CPU_SET` writes one bit of the set we own, `cpu` is in
+    // range, and pid 0 is the calling thread.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Pin the calling worker thread `index` (see [`cpu_for_worker`]); returns the CPU it now runs
+/// on. An error leaves the thread unpinned (callers log it and go on: pinning is an
+/// optimisation, never a reason not to serve).
+pub fn pin_worker(index: usize) -> io::Result<usize> {
+    let allowed = allowed_cpus()?;
+    let cpu = cpu_for_worker(&allowed, index)
+        .ok_or_else(|| io::Error::other("the process may run on no CPU"))?;
+    pin_current_thread(cpu)?;
+    Ok(cpu)
+}
+
+/// [`pin_worker`] for a server's worker thread at start-up: logs where it went, or why it stays
+/// unpinned.
+pub fn pin_worker_or_warn(index: usize) {
+    match pin_worker(index) {
+        Ok(cpu) => tracing::debug!(worker = index, cpu, "worker pinned"),
+        Err(error) => {
+            tracing::warn!(worker = index, %error, "cannot pin the worker; running unpinned")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_take_allowed_cpus_in_turn() {
+        assert_eq!(cpu_for_worker(&[2, 3], 0), Some(2));
+        assert_eq!(cpu_for_worker(&[2, 3], 1), Some(3));
+        assert_eq!(cpu_for_worker(&[2, 3], 2), Some(2));
+        assert_eq!(cpu_for_worker(&[], 0), None);
+    }
+
+    #[test]
+    fn a_pinned_thread_runs_only_on_its_cpu() {
+        let allowed = allowed_cpus().expect("affinity");
+        assert!(!allowed.is_empty());
+        let last = *allowed.last().expect("one cpu");
+        // In a thread of its own: pinning the test runner's thread would leak into other tests.
+        let seen = std::thread::spawn(move || {
+            let cpu = pin_worker(allowed.len() - 1).expect("pin");
+            (cpu, allowed_cpus().expect("affinity after pin"))
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(seen, (last, vec![last]));
+        assert!(pin_current_thread(libc::CPU_SETSIZE as usize).is_err());
+    }
+}
