@@ -29,6 +29,13 @@ pub struct LiveTranscodeConfig {
     /// ffmpeg input read/write timeout in seconds: a pull that delivers nothing for this long
     /// (ingest gone) ends the stream. Longer than the ingest's grace period.
     pub input_timeout_secs: u64,
+    /// Seconds an ended rendition's event stream stays in Redis after its `end` (live and VOD):
+    /// followers that are behind still read up to `end`; later requests are answered from the
+    /// final playlists in the store. Without it every stream ever published would stay in Redis.
+    pub ended_stream_ttl_secs: u64,
+    /// Seconds an event stream lives after its last event when no `end` comes (a job that died
+    /// or was dead-lettered); every event pushes the expiry forward.
+    pub idle_stream_ttl_secs: u64,
 }
 
 impl Default for LiveTranscodeConfig {
@@ -42,6 +49,8 @@ impl Default for LiveTranscodeConfig {
             event_maxlen: 2000,
             start_every_segments: 5,
             input_timeout_secs: 30,
+            ended_stream_ttl_secs: 600,
+            idle_stream_ttl_secs: 86_400,
         }
     }
 }
@@ -85,6 +94,27 @@ impl LiveTranscodeConfig {
                     .into(),
             );
         }
+        if self.ended_stream_ttl_secs == 0 || self.idle_stream_ttl_secs < self.ended_stream_ttl_secs
+        {
+            return invalid(
+                "live.ended_stream_ttl_secs must be ≥ 1 and live.idle_stream_ttl_secs ≥ it".into(),
+            );
+        }
         Ok(())
     }
+
+    /// The expiry rules for event streams.
+    pub fn stream_ttl(&self) -> StreamTtl {
+        StreamTtl {
+            ended_secs: self.ended_stream_ttl_secs,
+            idle_secs: self.idle_stream_ttl_secs,
+        }
+    }
+}
+
+/// How long event streams stay in Redis (see [`LiveTranscodeConfig::ended_stream_ttl_secs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamTtl {
+    pub ended_secs: u64,
+    pub idle_secs: u64,
 }

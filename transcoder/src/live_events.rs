@@ -1,6 +1,12 @@
 //! XADD of live events to `rc:events:{video}:{version}:{rendition}` (MAXLEN-trimmed,
 //! approximately, so trimming stays O(1)). One multiplexed connection per live job, shared by
 //! its renditions.
+//!
+//! Streams expire: every XADD pushes the stream's expiry to `idle_secs` ahead (a job that dies
+//! leaves nothing behind for long), and `end` shortens it to `ended_secs` (followers still read
+//! up to `end`; afterwards edges answer from the store's final playlists). `end` also records
+//! `ended_ms` in `rc:live:{video}:{version}`, which outlives the stream and tells a redelivered
+//! live job that the stream already ran.
 
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamMaxlen;
@@ -9,6 +15,10 @@ use ringcast_common::keys;
 use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 
 use crate::error::TranscodeError;
+use crate::live_config::StreamTtl;
+
+/// Field of `rc:live:{video}:{version}` set when a rendition announced `end` (unix ms).
+pub const ENDED_FIELD: &str = "ended_ms";
 
 /// `playlist_type` value of `rc:live:{video}:{version}` that makes edges serve an EVENT
 /// playlist (every segment kept); the edge's `live_tail::PLAYLIST_TYPE_EVENT`.
@@ -19,20 +29,22 @@ pub const PLAYLIST_TYPE_EVENT: &str = "event";
 pub struct EventSink {
     conn: MultiplexedConnection,
     maxlen: usize,
+    ttl: StreamTtl,
 }
 
 impl EventSink {
-    pub async fn connect(url: &str, maxlen: usize) -> Result<Self, TranscodeError> {
+    pub async fn connect(url: &str, maxlen: usize, ttl: StreamTtl) -> Result<Self, TranscodeError> {
         let client = redis::Client::open(url)?;
         let conn = client.get_multiplexed_async_connection().await?;
         Ok(Self {
             conn,
             maxlen: maxlen.max(1),
+            ttl,
         })
     }
 
-    /// XADD `event` to the rendition's stream; returns the entry id (`{unix ms}-{seq}`, the
-    /// Redis clock of the announcement).
+    /// XADD `event` to the rendition's stream and move its expiry (see the module docs);
+    /// returns the entry id (`{unix ms}-{seq}`, the Redis clock of the announcement).
     pub async fn announce(
         &self,
         video: &str,
@@ -41,14 +53,31 @@ impl EventSink {
         event: &LiveEvent,
     ) -> Result<String, TranscodeError> {
         let mut conn = self.conn.clone();
-        let id: String = conn
-            .xadd_maxlen(
-                events_stream_key(video, version, rendition),
-                StreamMaxlen::Approx(self.maxlen),
-                "*",
-                &[(EVENT_FIELD, event.to_json())],
-            )
-            .await?;
+        let stream = events_stream_key(video, version, rendition);
+        let ended = matches!(event, LiveEvent::End { .. });
+        let ttl = if ended {
+            self.ttl.ended_secs
+        } else {
+            self.ttl.idle_secs
+        };
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.xadd_maxlen(
+            &stream,
+            StreamMaxlen::Approx(self.maxlen),
+            "*",
+            &[(EVENT_FIELD, event.to_json())],
+        )
+        .expire(&stream, ttl as i64)
+        .ignore();
+        if ended {
+            pipe.cmd("HSET")
+                .arg(keys::live_stream(video, version))
+                .arg(ENDED_FIELD)
+                .arg(ringcast_common::job::now_ms())
+                .ignore();
+        }
+        let (id,): (String,) = pipe.query_async(&mut conn).await?;
         Ok(id)
     }
 
@@ -69,6 +98,8 @@ impl EventSink {
         for r in renditions {
             pipe.del(events_stream_key(video, version, r)).ignore();
         }
+        pipe.hdel(keys::live_stream(video, version), ENDED_FIELD)
+            .ignore();
         pipe.hset(
             keys::live_stream(video, version),
             "playlist_type",
@@ -89,8 +120,8 @@ impl EventSink {
         Ok(n.unwrap_or(1))
     }
 
-    /// Whether the rendition's event stream already has entries (the stream was started by an
-    /// earlier run of the job).
+    /// Whether an earlier run of the job started this stream: the rendition's event stream has
+    /// entries, or the stream ended (its events may have expired since).
     pub async fn started(
         &self,
         video: &str,
@@ -98,9 +129,11 @@ impl EventSink {
         rendition: &str,
     ) -> Result<bool, TranscodeError> {
         let mut conn = self.conn.clone();
-        let len: u64 = conn
+        let (len, ended): (u64, bool) = redis::pipe()
             .xlen(events_stream_key(video, version, rendition))
+            .hexists(keys::live_stream(video, version), ENDED_FIELD)
+            .query_async(&mut conn)
             .await?;
-        Ok(len > 0)
+        Ok(len > 0 || ended)
     }
 }

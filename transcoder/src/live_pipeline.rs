@@ -151,7 +151,7 @@ pub async fn run_live(
     let live = &cfg.live;
     let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
     let rungs = ladder::live_rungs(&live.heights);
-    let sink = EventSink::connect(&cfg.redis.url, live.event_maxlen).await?;
+    let sink = EventSink::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl()).await?;
     // A redelivered live job (its worker died) must not start over: segment numbers would
     // restart under the same version and overwrite objects edges cache as immutable.
     if let Some(first) = rungs.first() {

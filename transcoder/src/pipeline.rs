@@ -106,7 +106,7 @@ pub async fn run_attempt(
         video_id: job.video_id.clone(),
         version: job.version,
     };
-    let sink = EventSink::connect(&cfg.redis.url, VOD_EVENT_MAXLEN).await?;
+    let sink = EventSink::connect(&cfg.redis.url, VOD_EVENT_MAXLEN, cfg.live.stream_ttl()).await?;
     let names: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
     sink.begin_event_playlist(&job.video_id, job.version, &names)
         .await?;

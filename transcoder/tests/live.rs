@@ -349,6 +349,32 @@ fn live_end_to_end(
     let status = wait_finished(&rt, &queue, &mut t, &job_id);
     assert_eq!(status.state, JobState::Done, "{status:?}");
 
+    // Ended streams expire (ended_stream_ttl_secs, 600 by default) instead of staying in Redis
+    // forever; `ended_ms` in rc:live marks the stream as run.
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .and_then(|c| c.get_connection())
+        .expect("redis");
+    for rendition in RENDITIONS {
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(events_stream_key(VIDEO, 1, rendition))
+            .query(&mut conn)
+            .expect("TTL");
+        assert!((1..=600).contains(&ttl), "{rendition}: TTL {ttl}");
+    }
+    let ended: Option<u64> = redis::cmd("HGET")
+        .arg(keys::live_stream(VIDEO, 1))
+        .arg("ended_ms")
+        .query(&mut conn)
+        .expect("HGET");
+    assert!(ended.is_some(), "no ended_ms in rc:live");
+    // As if the events had expired: the redelivery check below must not depend on them.
+    for rendition in RENDITIONS {
+        let () = redis::cmd("DEL")
+            .arg(events_stream_key(VIDEO, 1, rendition))
+            .query(&mut conn)
+            .expect("DEL");
+    }
+
     // The same live job delivered again (as after a worker crash) must not restart the stream.
     let again = TranscodeJob {
         v: JOB_SCHEMA_VERSION,

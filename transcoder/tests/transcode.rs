@@ -188,6 +188,14 @@ fn check_event_streams(
             matches!(events.last(), Some(LiveEvent::End { last_msn: 1 })),
             "{rendition} ends with end after 2 segments: {events:?}"
         );
+        let ttl: i64 = redis::cmd("TTL")
+            .arg(events_stream_key(video, version, rendition))
+            .query(&mut conn)
+            .expect("TTL");
+        assert!(
+            (1..=600).contains(&ttl),
+            "{rendition}: an ended stream expires (ended_stream_ttl_secs), TTL {ttl}"
+        );
         let mut state =
             LiveRendition::new(LiveConfig::unbounded(), &events[0]).expect("start applies");
         let key = |f: &str| keys::rendition_file(video, version, rendition, f);
