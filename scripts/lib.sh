@@ -53,6 +53,28 @@ start() {
   echo $! >> "$dir/pids"
 }
 
+# running PID: the process exists and is not a zombie (an exited child stays one until `wait`).
+running() {
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# stop_services: stop what `start` started, newest first, each before the next (publisher and
+# edge before the transcoder, the transcoder before the ingest it pulls from, Redis last), so
+# no service loses its dependencies while it shuts down. A service still running after 30 s
+# is killed.
+stop_services() {
+  local i pid n
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${PIDS[$i]}
+    kill "$pid" 2>/dev/null || continue
+    for ((n = 0; n < 300; n++)); do running "$pid" || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+
 # stop_leftovers DIR: kill what a previous run under DIR that was killed hard left running.
 stop_leftovers() {
   [ -f "$1/pids" ] || return 0
