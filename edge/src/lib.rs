@@ -35,6 +35,7 @@ pub mod live_serve;
 pub mod live_tail;
 pub mod metrics;
 pub mod origin;
+pub mod page_cache;
 pub mod path;
 pub mod purge;
 pub mod representation;

@@ -40,6 +40,7 @@ pub struct Metrics {
     bytes_sent: AtomicU64,
     connections: AtomicU64,
     disk_hits: AtomicU64,
+    disk_cold_reads: AtomicU64,
     disk_fills: AtomicU64,
     disk_fill_errors: AtomicU64,
     stale_served: AtomicU64,
@@ -143,6 +144,10 @@ impl Metrics {
 
     pub fn disk_hit(&self) {
         self.disk_hits.fetch_add(1, Relaxed);
+    }
+
+    pub fn disk_cold_read(&self) {
+        self.disk_cold_reads.fetch_add(1, Relaxed);
     }
 
     pub fn disk_fill(&self) {
@@ -312,6 +317,12 @@ impl Metrics {
             "ringcast_edge_disk_hits_total",
             "Object requests answered from the disk tier (sendfile).",
             &self.disk_hits,
+        );
+        counter(
+            &mut out,
+            "ringcast_edge_disk_cold_reads_total",
+            "Disk-tier files read into the page cache off the workers before sendfile.",
+            &self.disk_cold_reads,
         );
         counter(
             &mut out,

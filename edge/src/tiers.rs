@@ -25,6 +25,7 @@ use crate::disk_tier::{DiskObject, DiskTier, Stored};
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
 use crate::origin::Origin;
+use crate::page_cache;
 use crate::tier_policy::{self, StaleWindows, Staleness, Tier};
 
 /// Tiering settings from the config.
@@ -61,6 +62,11 @@ pub struct TierSet<'a> {
 pub async fn lookup(t: &TierSet<'_>, key: &str) -> Result<Found, EdgeError> {
     for _ in 0..3 {
         if let Some(found) = lookup_once(t, key).await? {
+            if let Some(obj) = &found.disk {
+                page_cache::make_resident(&obj.file, obj.len, t.metrics)
+                    .await
+                    .map_err(EdgeError::DiskTier)?;
+            }
             return Ok(found);
         }
     }

@@ -396,7 +396,45 @@ fn pipelined_memory_and_disk_answers_keep_order_and_framing(legacy: bool) {
     assert!(edge.counter(DISK_HITS) >= 3);
 }
 
+/// A disk-tier file pushed out of the page cache is read back in off the worker (counted)
+/// before sendfile, and sent intact; a warm file is not read again.
+fn cold_disk_files_are_warmed_before_sendfile(legacy: bool) {
+    use std::os::fd::AsRawFd;
+    const COLD: &str = "ringcast_edge_disk_cold_reads_total";
+    let cache = tempfile::tempdir().expect("tempdir");
+    let edge = Edge::start_with(disk_options(legacy, cache.path(), 64 << 20));
+    let big = pattern(2 * 1024 * 1024 + 5, 13);
+    edge.put("v/c/1/720p/seg1.m4s", &big);
+    assert!(edge.get("/v/c/1/720p/seg1.m4s").body == big);
+    let path = cache.path().join("objects/v/c/1/720p/seg1.m4s");
+    let file = std::fs::File::open(&path).expect("cached file");
+    file.sync_all().expect("sync");
+    // SAFETY: advisory call on a descriptor we own.
+    let dropped = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(dropped, 0);
+    if ringcast_edge::page_cache::resident(&file, big.len() as u64) != Some(false) {
+        eprintln!("no cachestat or pages not evictable here: nothing to check");
+        return;
+    }
+
+    let r = edge.get("/v/c/1/720p/seg1.m4s");
+    assert_eq!(r.header("x-cache-tier"), Some("disk"));
+    assert!(r.body == big, "cold file sent intact");
+    assert_eq!(
+        edge.counter(COLD),
+        1,
+        "the cold file was read off the worker"
+    );
+    assert_eq!(
+        ringcast_edge::page_cache::resident(&file, big.len() as u64),
+        Some(true)
+    );
+    assert!(edge.get("/v/c/1/720p/seg1.m4s").body == big);
+    assert_eq!(edge.counter(COLD), 1, "a warm file is not read again");
+}
+
 both_drivers!(
+    cold_disk_files_are_warmed_before_sendfile,
     pipelined_memory_and_disk_answers_keep_order_and_framing,
     segments_are_sent_from_disk_and_survive_a_restart,
     disk_objects_honour_ranges_validators_and_purge,
