@@ -76,6 +76,18 @@ impl DiskIndex {
         (index, dropped)
     }
 
+    /// Every key, least recently used first (recency = `max(placed, last_used)`): what the
+    /// disk tier saves at shutdown so a restart keeps the LRU order instead of fill order.
+    pub fn recency_order(&self) -> Vec<String> {
+        let mut keys: Vec<(u64, &str)> = self
+            .entries
+            .iter()
+            .map(|(k, s)| (s.placed.max(s.last_used.load(Relaxed)), k.as_str()))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|(_, k)| k.to_string()).collect()
+    }
+
     /// Look `key` up and mark it most recently used (shared access only).
     pub fn touch(&self, key: &str) -> Option<IndexEntry> {
         let slot = self.entries.get(key)?;
@@ -190,6 +202,28 @@ impl DiskIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recency_order_follows_hits_not_fills() {
+        let mut idx = DiskIndex::new(100);
+        for k in ["a", "b", "c"] {
+            idx.insert(k, 10).expect("fits");
+        }
+        idx.touch("a");
+        assert_eq!(idx.recency_order(), ["b", "c", "a"]);
+        idx.touch("b");
+        assert_eq!(idx.recency_order(), ["c", "a", "b"]);
+        // Rebuilt from that order, eviction takes the least recently used first.
+        let files = idx
+            .recency_order()
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (k, 40, i as u128))
+            .collect();
+        let (rebuilt, dropped) = DiskIndex::rebuild(80, files);
+        assert_eq!(dropped, ["c"]);
+        assert_eq!(rebuilt.recency_order(), ["a", "b"]);
+    }
 
     #[test]
     fn accounting_follows_inserts_replacements_and_removals() {

@@ -6,7 +6,11 @@
 //!   paths, see [`crate::path`]), so the index can be rebuilt from the tree alone;
 //! - `tmp/`: files being written. A fill writes `tmp/{n}` completely and renames it into
 //!   `objects/` (atomic on one filesystem), so `objects/` only ever holds complete files. `tmp/`
-//!   is emptied at start-up: whatever a crash left there is never indexed nor served.
+//!   is emptied at start-up: whatever a crash left there is never indexed nor served;
+//! - `recency`: the keys, least recently used first, written at a clean shutdown
+//!   ([`DiskTier::save_recency`]), so a restart evicts in LRU order rather than fill order.
+//!   Files not listed (filled after it was written, e.g. before a crash) count as newer than
+//!   every listed one, in fill order; listed keys without a file are ignored.
 //!
 //! No fsync: this is a cache. After a power loss a renamed file may come back empty (delayed
 //! allocation); the start-up scan drops empty files so such a file costs a refetch, not a
@@ -56,6 +60,7 @@ pub struct DiskGauges {
 /// The disk cache of one edge process.
 pub struct DiskTier {
     objects: PathBuf,
+    recency: PathBuf,
     tmp: PathBuf,
     index: RwLock<DiskIndex>,
     next_tmp: AtomicU64,
@@ -75,6 +80,7 @@ impl DiskTier {
         std::fs::create_dir_all(&tmp)?;
         let mut found = Vec::new();
         scan(&objects, &objects, &mut found)?;
+        apply_saved_recency(&mut found, &dir.join(RECENCY_FILE));
         let (index, dropped) = DiskIndex::rebuild(capacity, found);
         for key in &dropped {
             let _ = std::fs::remove_file(objects.join(key));
@@ -88,12 +94,26 @@ impl DiskTier {
             "disk tier ready"
         );
         Ok(Self {
+            recency: dir.join(RECENCY_FILE),
             objects,
             tmp,
             index: RwLock::new(index),
             next_tmp: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         })
+    }
+
+    /// Write the LRU order to `recency` (temp file + rename, so a crash mid-write leaves the old
+    /// list or none). Called at a clean shutdown.
+    pub fn save_recency(&self) -> io::Result<()> {
+        let keys = self.read().recency_order();
+        let tmp = self.recency.with_extension("tmp");
+        let mut out = io::BufWriter::new(File::create(&tmp)?);
+        for k in &keys {
+            writeln!(out, "{k}")?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, &self.recency)
     }
 
     /// The object for `key` if it is on disk (marks it most recently used).
@@ -210,6 +230,31 @@ impl DiskTier {
 
 /// Collect `(key, size, mtime)` of every complete object under `dir`; remove what cannot be an
 /// object (empty files, non-UTF-8 names, symlinks and other non-files).
+/// Name of the saved LRU order under the cache directory.
+const RECENCY_FILE: &str = "recency";
+
+/// Replace the fill-time order of `found` by the saved LRU order where there is one: listed
+/// keys get their list position, unlisted files come after all of them in fill order. A missing
+/// or unreadable list leaves fill order.
+fn apply_saved_recency(found: &mut [(String, u64, u128)], path: &Path) {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return;
+    };
+    let rank: std::collections::HashMap<&str, u128> = text
+        .lines()
+        .enumerate()
+        .map(|(i, k)| (k, i as u128))
+        .collect();
+    // Unlisted files: after every listed one (list positions stay far below 2^64), by mtime.
+    let after = 1u128 << 64;
+    for (key, _, order) in found.iter_mut() {
+        *order = match rank.get(key.as_str()) {
+            Some(&i) => i,
+            None => after + *order,
+        };
+    }
+}
+
 fn scan(root: &Path, dir: &Path, found: &mut Vec<(String, u64, u128)>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

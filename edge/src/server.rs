@@ -219,6 +219,11 @@ impl Server {
             }
         }
         self.shared.live.close();
+        if let Some(disk) = &self.shared.disk {
+            if let Err(error) = disk.save_recency() {
+                tracing::warn!(%error, "could not save the disk tier's LRU order; the next start uses fill order");
+            }
+        }
     }
 
     /// Stop and wait.

@@ -433,7 +433,42 @@ fn cold_disk_files_are_warmed_before_sendfile(legacy: bool) {
     assert_eq!(edge.counter(COLD), 1, "a warm file is not read again");
 }
 
+/// The LRU order survives a clean restart: a segment filled first but hit last outlives one
+/// filled later and not hit since (fill order alone would evict it first).
+fn lru_order_survives_a_restart(legacy: bool) {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cap = 1024 * 1024;
+    let edge = Edge::start_with(disk_options(legacy, cache.path(), cap));
+    let bodies: Vec<Vec<u8>> = (0..4).map(|i| pattern(300 * 1024, 20 + i)).collect();
+    for (i, b) in bodies.iter().enumerate().take(3) {
+        edge.put(&format!("v/lru/1/720p/seg{i}.m4s"), b);
+    }
+    for i in 0..3 {
+        assert!(edge.get(&format!("/v/lru/1/720p/seg{i}.m4s")).body == bodies[i]);
+    }
+    // seg0 was filled first but is now the most recently used.
+    assert_eq!(
+        edge.get("/v/lru/1/720p/seg0.m4s").header("x-cache-tier"),
+        Some("disk")
+    );
+    drop(edge); // SIGTERM: a clean shutdown saves the order
+    assert!(cache.path().join("recency").is_file(), "no saved order");
+
+    let edge = Edge::start_with(disk_options(legacy, cache.path(), cap));
+    assert_eq!(edge.counter("ringcast_edge_disk_cache_entries"), 3);
+    // A new edge has a new (empty) origin: the fourth segment comes from it.
+    edge.put("v/lru/1/720p/seg3.m4s", &bodies[3]);
+    assert!(edge.get("/v/lru/1/720p/seg3.m4s").body == bodies[3]);
+    let files = cached_files(cache.path());
+    let has = |i: usize| files.iter().any(|f| f.ends_with(format!("seg{i}.m4s")));
+    assert!(
+        has(0) && !has(1) && has(2) && has(3),
+        "seg1 (least recently used) is the one evicted: {files:?}"
+    );
+}
+
 both_drivers!(
+    lru_order_survives_a_restart,
     cold_disk_files_are_warmed_before_sendfile,
     pipelined_memory_and_disk_answers_keep_order_and_framing,
     segments_are_sent_from_disk_and_survive_a_restart,
