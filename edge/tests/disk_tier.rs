@@ -443,8 +443,8 @@ fn lru_order_survives_a_restart(legacy: bool) {
     for (i, b) in bodies.iter().enumerate().take(3) {
         edge.put(&format!("v/lru/1/720p/seg{i}.m4s"), b);
     }
-    for i in 0..3 {
-        assert!(edge.get(&format!("/v/lru/1/720p/seg{i}.m4s")).body == bodies[i]);
+    for (i, b) in bodies.iter().enumerate().take(3) {
+        assert!(edge.get(&format!("/v/lru/1/720p/seg{i}.m4s")).body == *b);
     }
     // seg0 was filled first but is now the most recently used.
     assert_eq!(
