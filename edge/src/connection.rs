@@ -32,8 +32,11 @@ use crate::routes::{self, Shared};
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 8 * 1024;
 /// Bodies up to this size are copied behind the head so head and body leave in one write;
-/// larger ones are written from the cached `Bytes` directly (no copy, two writes).
-const INLINE_BODY_MAX: usize = 16 * 1024;
+/// larger ones are written from the cached `Bytes` directly (no copy, two writes). 128 KiB
+/// covers LL-HLS parts (≈30 KB at 360p, ≈125 KB at 720p): the copy costs a few µs, a second
+/// write costs another io_uring round trip and a TCP segment of its own; 33 KB parts, wrk
+/// -c256: 20.7k req/s vs 15.6k with a 16 KiB limit (medians of 6 interleaved runs).
+const INLINE_BODY_MAX: usize = 128 * 1024;
 /// Pending output is flushed once it reaches this size even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
 /// Lingering close: how long and how much to drain before closing.
