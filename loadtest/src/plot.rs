@@ -261,7 +261,7 @@ fn mid(p: &Point) -> f64 {
 
 /// The whole report.
 pub fn svg(ts: &TimeSeries, opts: &PlotOptions) -> String {
-    let height = TOP + HEIGHTS.iter().sum::<f64>() + 2.0 * PANEL_GAP + 40.0;
+    let height = TOP + 14.0 + HEIGHTS.iter().sum::<f64>() + 2.0 * PANEL_GAP + 46.0;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -596,6 +596,27 @@ mod tests {
     #[should_panic(expected = "well-formed XML")]
     fn the_xml_check_catches_mismatched_tags() {
         elements("<svg><text>x</tspan></svg>");
+    }
+
+    #[test]
+    fn everything_fits_in_the_image() {
+        let els = elements(&svg(&sample(), &opts()));
+        let size = |k: &str| -> f64 { els[0].1[k].parse().expect("svg size") };
+        let (w, h) = (size("width"), size("height"));
+        for (name, attrs) in &els {
+            for (k, v) in attrs {
+                let limit = match k.as_str() {
+                    "x" | "x1" | "x2" => w,
+                    "y" | "y1" | "y2" => h,
+                    _ => continue,
+                };
+                let v: f64 = v.parse().expect("coordinate");
+                assert!(
+                    (0.0..=limit).contains(&v),
+                    "<{name} {k}={v}> outside {w}x{h}"
+                );
+            }
+        }
     }
 
     #[test]
