@@ -97,8 +97,14 @@ fn every_upload_finishes_and_every_byte_is_stored() {
             .map(|k| k.count)
             .sum()
     };
-    assert_eq!((count("create"), count("patch"), count("upload")), (6, 30, 6));
-    assert_eq!(s.series.points.iter().map(|p| p.bytes).sum::<u64>(), 6 * size);
+    assert_eq!(
+        (count("create"), count("patch"), count("upload")),
+        (6, 30, 6)
+    );
+    assert_eq!(
+        s.series.points.iter().map(|p| p.bytes).sum::<u64>(),
+        6 * size
+    );
     assert_eq!(s.series.points.last().map(|p| p.active), Some(0));
 
     let sources = stored_sources(&work.path().join("store"));
