@@ -7,11 +7,14 @@
 //! - [`video_status`]: polls the ingest's `GET /v1/videos/{id}` until the transcode finishes.
 //!
 //! - [`swarm`] / [`player`]: the viewer swarm: N simulated HLS players (VOD pacing, LL-HLS
-//!   blocking reloads and parts) with latency, stall and live-latency measurements ([`stats`]).
+//!   blocking reloads and parts) with latency, stall and live-latency measurements ([`stats`]),
+//!   second by second ([`series`]), drawn as an SVG report by [`plot`].
 
 pub mod http_client;
 pub mod player;
+pub mod plot;
 pub mod report;
+pub mod series;
 pub mod stats;
 pub mod swarm;
 pub mod tus_client;

@@ -4,6 +4,8 @@
 //! `upload` sends one file through the tus endpoint with a progress bar, then follows the
 //! transcode to the end (what `scripts/demo` uses). `viewers` runs a swarm of simulated HLS
 //! players against a master playlist and reports latency, throughput, errors and stalls.
+//! Both print a table (or `--json`, with a per-second time series) and can draw that series
+//! as an SVG report (`--plot FILE.svg`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +14,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ringcast_loadtest::player::Rendition;
+use ringcast_loadtest::plot::{self, PlotOptions, Scale};
+use ringcast_loadtest::series::TimeSeries;
 use ringcast_loadtest::{swarm, tus_client, upload_swarm, video_status};
 
 #[derive(Parser)]
@@ -77,6 +81,12 @@ enum Cmd {
         /// Print the summary as JSON on stdout instead of the table.
         #[arg(long)]
         json: bool,
+        /// Also write an SVG report: latency, requests/s and active clients over time.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+        /// Latency axis of the plot.
+        #[arg(long, value_enum, default_value_t = Scale::Log)]
+        plot_scale: Scale,
     },
     /// Run N simulated HLS players against a master (or media) playlist URL.
     Viewers {
@@ -107,7 +117,32 @@ enum Cmd {
         /// Print the summary as JSON on stdout instead of the table.
         #[arg(long)]
         json: bool,
+        /// Also write an SVG report: latency, requests/s and active clients over time.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
+        /// Latency axis of the plot.
+        #[arg(long, value_enum, default_value_t = Scale::Log)]
+        plot_scale: Scale,
     },
+}
+
+/// Write the SVG report of `series` to `path`.
+fn write_plot(
+    path: &std::path::Path,
+    series: &TimeSeries,
+    title: String,
+    active_label: &str,
+    scale: Scale,
+) -> anyhow::Result<()> {
+    let svg = plot::svg(
+        series,
+        &PlotOptions {
+            title,
+            active_label: active_label.to_string(),
+            latency_scale: scale,
+        },
+    );
+    std::fs::write(path, svg).with_context(|| format!("write {}", path.display()))
 }
 
 /// `60s`, `500ms`, `2m`, or plain seconds.
@@ -144,7 +179,10 @@ fn main() -> anyhow::Result<()> {
             uploads,
             duration,
             json,
+            plot,
+            plot_scale,
         } => {
+            let target = url.clone();
             let summary = upload_swarm::run(&upload_swarm::UploadSwarmConfig {
                 url,
                 clients,
@@ -155,6 +193,10 @@ fn main() -> anyhow::Result<()> {
                 file,
                 progress: !json,
             })?;
+            if let Some(path) = &plot {
+                let title = format!("ringcast-loadtest uploads: {clients} clients, {target}");
+                write_plot(path, &summary.series, title, "active uploaders", plot_scale)?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
@@ -172,7 +214,10 @@ fn main() -> anyhow::Result<()> {
             max_buffer,
             request_timeout,
             json,
+            plot,
+            plot_scale,
         } => {
+            let target = url.clone();
             let summary = swarm::run(&swarm::SwarmConfig {
                 url,
                 viewers,
@@ -184,6 +229,12 @@ fn main() -> anyhow::Result<()> {
                 request_timeout,
                 progress: !json,
             })?;
+            if let Some(path) = &plot {
+                let title = format!(
+                    "ringcast-loadtest viewers: {viewers} viewers, {threads} thread(s), {target}"
+                );
+                write_plot(path, &summary.series, title, "active viewers", plot_scale)?;
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {

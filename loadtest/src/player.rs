@@ -271,7 +271,7 @@ impl Viewer<'_> {
     }
 
     fn stall(&mut self) {
-        self.stats.borrow_mut().stalls += 1;
+        self.stats.borrow_mut().stall();
         self.live.add(&self.live.stalls, 1);
     }
 

@@ -1,14 +1,16 @@
 //! Measurements of a swarm: latency histograms per request kind, bytes, errors by status,
-//! stalls, and live latency behind the live edge. Each thread records into its own [`Stats`]
-//! (no sharing on the hot path); they are merged at the end. A few global counters feed the
-//! progress line while the run goes on.
+//! stalls, live latency behind the live edge, and the same per second ([`Series`]). Each
+//! thread records into its own [`Stats`] (no sharing on the hot path); they are merged at the
+//! end. A few global counters feed the progress line while the run goes on.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use crate::series::{Series, TimeSeries};
 
 /// What a request fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -32,6 +34,21 @@ impl Kind {
         Kind::Segment,
         Kind::Part,
     ];
+
+    /// [`Kind::name`] of every kind, in [`Kind::ALL`] order (the series' kind indices).
+    pub const NAMES: [&'static str; 6] = [
+        "master",
+        "playlist",
+        "blocking_playlist",
+        "init",
+        "segment",
+        "part",
+    ];
+
+    /// Position in [`Kind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -80,10 +97,20 @@ pub struct Stats {
     /// Seconds behind the live edge at each part/segment completion (µs histogram).
     live_latency: Histogram<u64>,
     pub viewers_started: u64,
+    /// The same, per second since the run's start.
+    series: Series,
 }
 
 impl Default for Stats {
+    /// Stats whose time series begins now.
     fn default() -> Self {
+        Self::new(Instant::now())
+    }
+}
+
+impl Stats {
+    /// Stats whose time series begins at `start` (every thread of a run shares it).
+    pub fn new(start: Instant) -> Self {
         Self {
             latency: Kind::ALL.iter().map(|k| (*k, histogram())).collect(),
             bytes: 0,
@@ -93,6 +120,7 @@ impl Default for Stats {
             stalled: Duration::ZERO,
             live_latency: histogram(),
             viewers_started: 0,
+            series: Series::new(start, &Kind::NAMES),
         }
     }
 }
@@ -108,11 +136,25 @@ impl Stats {
         }
         self.bytes += bytes;
         self.requests += 1;
+        self.series
+            .record(Instant::now(), kind.index(), took, bytes);
     }
 
     pub fn error(&mut self, status: u16) {
         *self.errors.entry(status).or_default() += 1;
         self.requests += 1;
+        self.series.error(Instant::now());
+    }
+
+    /// A player ran dry.
+    pub fn stall(&mut self) {
+        self.stalls += 1;
+        self.series.stall(Instant::now());
+    }
+
+    /// A player began (`+1`) or ended (`-1`) its run: the series' active-viewer count.
+    pub fn viewer_active(&mut self, delta: i64) {
+        self.series.active(Instant::now(), delta);
     }
 
     pub fn live_latency(&mut self, behind: Duration) {
@@ -134,6 +176,7 @@ impl Stats {
         self.stalls += other.stalls;
         self.stalled += other.stalled;
         self.viewers_started += other.viewers_started;
+        self.series.merge(&other.series);
     }
 
     /// The machine-readable summary.
@@ -171,6 +214,7 @@ impl Stats {
                 .then(|| ms(&self.live_latency, 0.5) / 1000.0),
             live_latency_p99_s: (!self.live_latency.is_empty())
                 .then(|| ms(&self.live_latency, 0.99) / 1000.0),
+            series: self.series.points(elapsed),
         }
     }
 }
@@ -202,6 +246,8 @@ pub struct Summary {
     pub stalled_s: f64,
     pub live_latency_p50_s: Option<f64>,
     pub live_latency_p99_s: Option<f64>,
+    /// The run second by second.
+    pub series: TimeSeries,
 }
 
 impl Summary {
@@ -269,5 +315,16 @@ mod tests {
         assert_eq!(seg.count, 2);
         assert!((seg.max_ms - 30.0).abs() < 0.1, "{}", seg.max_ms);
         assert!(s.table().contains("segment"));
+        // The series holds the same requests.
+        let in_series: u64 = s.series.points.iter().map(|p| p.requests).sum();
+        assert_eq!(in_series, 4);
+        assert_eq!(s.series.points.iter().map(|p| p.bytes).sum::<u64>(), 2100);
+    }
+
+    #[test]
+    fn kind_names_follow_kind_order() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::NAMES[k.index()], k.name());
+        }
     }
 }

@@ -72,7 +72,7 @@ pub fn run(cfg: &SwarmConfig) -> anyhow::Result<Summary> {
                     .enable_timer()
                     .build()
                     .context("build monoio runtime")?;
-                let stats = Rc::new(RefCell::new(Stats::default()));
+                let stats = Rc::new(RefCell::new(Stats::new(start)));
                 let s2 = Rc::clone(&stats);
                 rt.block_on(async move {
                     let pc = Rc::new(pc);
@@ -83,7 +83,9 @@ pub fn run(cfg: &SwarmConfig) -> anyhow::Result<Summary> {
                         tasks.push(monoio::spawn(async move {
                             monoio::time::sleep(delay).await;
                             if Instant::now() < pc.deadline {
-                                player::run(pc, st, lv, i as u64).await;
+                                st.borrow_mut().viewer_active(1);
+                                player::run(pc, Rc::clone(&st), lv, i as u64).await;
+                                st.borrow_mut().viewer_active(-1);
                             }
                         }));
                     }
@@ -113,7 +115,7 @@ pub fn run(cfg: &SwarmConfig) -> anyhow::Result<Summary> {
             )
         });
     }
-    let mut total = Stats::default();
+    let mut total = Stats::new(start);
     for h in handles {
         let s = h
             .join()

@@ -2,7 +2,9 @@
 //! are few and long, so threads cost nothing that matters) upload files of a given size to the
 //! ingest back to back until a deadline or a count per client, and report what an operator
 //! asks about an upload service: finished and failed uploads, aggregate MB/s, the latency of
-//! creating an upload, of each PATCH and of a whole upload, and errors by status.
+//! creating an upload, of each PATCH and of a whole upload, and errors by status; the same
+//! per second as a [`TimeSeries`] (kinds `create`, `patch`, `upload`; bytes are confirmed
+//! bytes, counted under `patch`).
 //!
 //! Payloads are generated per upload (unique bytes, so content-addressed dedup cannot turn the
 //! run into a no-op) as a minimal ISO-BMFF file: an `ftyp` box and one `free` box filling the
@@ -21,6 +23,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::report;
+use crate::series::{Series, TimeSeries};
 use crate::tus_client::{self, Tap, TusRequest, UploadOptions};
 
 /// An upload swarm run.
@@ -135,10 +138,17 @@ struct ClientStats {
     failed: u64,
     bytes: u64,
     failures: Vec<String>,
+    series: Series,
 }
 
-impl Default for ClientStats {
-    fn default() -> Self {
+/// Kinds of the upload series, by index.
+const SERIES_KINDS: [&str; 3] = ["create", "patch", "upload"];
+const CREATE: usize = 0;
+const PATCH: usize = 1;
+const UPLOAD: usize = 2;
+
+impl ClientStats {
+    fn new(start: Instant) -> Self {
         Self {
             create: histogram(),
             patch: histogram(),
@@ -148,6 +158,7 @@ impl Default for ClientStats {
             failed: 0,
             bytes: 0,
             failures: Vec::new(),
+            series: Series::new(start, &SERIES_KINDS),
         }
     }
 }
@@ -164,20 +175,25 @@ impl Tap for Recorder<'_> {
         let gained = confirmed.saturating_sub(self.confirmed);
         self.confirmed = confirmed;
         self.stats.bytes += gained;
+        self.stats.series.bytes(Instant::now(), PATCH, gained);
         self.live.bytes.fetch_add(gained, Ordering::Relaxed);
     }
 
     fn request(&mut self, kind: TusRequest, took: Duration, status: Option<u16>) {
-        let h = match kind {
-            TusRequest::Create => &mut self.stats.create,
-            TusRequest::Patch => &mut self.stats.patch,
+        let (h, k) = match kind {
+            TusRequest::Create => (&mut self.stats.create, CREATE),
+            TusRequest::Patch => (&mut self.stats.patch, PATCH),
             TusRequest::Head => return,
         };
         match status {
             Some(s) if s < 400 => {
                 let _ = h.record(us(took));
+                self.stats.series.record(Instant::now(), k, took, 0);
             }
-            other => *self.stats.errors.entry(other.unwrap_or(0)).or_default() += 1,
+            other => {
+                *self.stats.errors.entry(other.unwrap_or(0)).or_default() += 1;
+                self.stats.series.error(Instant::now());
+            }
         }
     }
 }
@@ -223,6 +239,8 @@ pub struct UploadSummary {
     pub errors: BTreeMap<String, u64>,
     /// The first few failure messages.
     pub failures: Vec<String>,
+    /// The run second by second.
+    pub series: TimeSeries,
 }
 
 impl UploadSummary {
@@ -277,7 +295,8 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
         let h = std::thread::Builder::new()
             .name(format!("uploader-{c}"))
             .spawn(move || {
-                let mut stats = ClientStats::default();
+                let mut stats = ClientStats::new(start);
+                stats.series.active(Instant::now(), 1);
                 let mut n = 0usize;
                 while Instant::now() < deadline && per_client.is_none_or(|max| n < max) {
                     let payload = match &fixed {
@@ -301,7 +320,9 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
                     );
                     match res {
                         Ok(_) => {
-                            let _ = stats.upload.record(us(t0.elapsed()));
+                            let took = t0.elapsed();
+                            let _ = stats.upload.record(us(took));
+                            stats.series.record(Instant::now(), UPLOAD, took, 0);
                             stats.ok += 1;
                             live.ok.fetch_add(1, Ordering::Relaxed);
                         }
@@ -314,6 +335,7 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
                         }
                     }
                 }
+                stats.series.active(Instant::now(), -1);
                 stats
             })
             .context("spawn uploader thread")?;
@@ -330,7 +352,7 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
             )
         });
     }
-    let mut total = ClientStats::default();
+    let mut total = ClientStats::new(start);
     for h in handles {
         let s = h
             .join()
@@ -344,6 +366,7 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
         total.ok += s.ok;
         total.failed += s.failed;
         total.bytes += s.bytes;
+        total.series.merge(&s.series);
         for f in s.failures {
             if total.failures.len() < 5 {
                 total.failures.push(f);
@@ -367,6 +390,7 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
             .map(|(s, n)| (s.to_string(), *n))
             .collect(),
         failures: total.failures,
+        series: total.series.points(start.elapsed()),
     })
 }
 

@@ -87,6 +87,25 @@ fn every_upload_finishes_and_every_byte_is_stored() {
     assert_eq!(s.patch.count, 6 * 5);
     assert_eq!(s.upload.count, 6);
     assert!(s.upload.max_ms >= s.upload.p50_ms && s.upload.p50_ms > 0.0);
+    // The per-second series holds the same requests and confirmed bytes.
+    let count = |kind: &str| -> u64 {
+        s.series
+            .points
+            .iter()
+            .flat_map(|p| &p.kinds)
+            .filter(|k| k.kind == kind)
+            .map(|k| k.count)
+            .sum()
+    };
+    assert_eq!(
+        (count("create"), count("patch"), count("upload")),
+        (6, 30, 6)
+    );
+    assert_eq!(
+        s.series.points.iter().map(|p| p.bytes).sum::<u64>(),
+        6 * size
+    );
+    assert_eq!(s.series.points.last().map(|p| p.active), Some(0));
 
     let sources = stored_sources(&work.path().join("store"));
     assert_eq!(sources.len(), 6, "{sources:?}");

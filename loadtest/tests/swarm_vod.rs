@@ -128,6 +128,117 @@ fn vod_players_fetch_everything_once_without_errors_or_stalls() {
         .expect("segments");
     assert_eq!(seg.count, viewers as u64 * SEGMENTS as u64);
     assert_eq!(s.bytes, (viewers * per_viewer_bytes) as u64);
+    // The time series holds the same requests and bytes, second by second.
+    let pts = &s.series.points;
+    assert!(
+        (3..=5).contains(&pts.len()),
+        "{} one-second buckets",
+        pts.len()
+    );
+    assert_eq!(pts.iter().map(|p| p.requests).sum::<u64>(), s.requests);
+    assert_eq!(pts.iter().map(|p| p.bytes).sum::<u64>(), s.bytes);
+    let segs: u64 = pts
+        .iter()
+        .flat_map(|p| &p.kinds)
+        .filter(|k| k.kind == "segment")
+        .map(|k| k.count)
+        .sum();
+    assert_eq!(segs, seg.count);
+    // Every player starts within the 0.5 s ramp and plays to the deadline, then stops.
+    assert_eq!(pts[0].active, viewers as u64);
+    assert_eq!(pts.last().map(|p| p.active), Some(0));
+}
+
+/// The binary end to end: `--json` carries the series, `--plot` writes an SVG with one line
+/// per request kind and quantile, one point per second that had such requests.
+#[test]
+fn the_cli_writes_json_with_a_series_and_an_svg_plot() {
+    let (addr, _) = serve(fixture());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svg_path = dir.path().join("run.svg");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringcast-loadtest"))
+        .args([
+            "viewers",
+            "--url",
+            &format!("http://{addr}/v/x/master.m3u8"),
+        ])
+        .args([
+            "--viewers",
+            "12",
+            "--duration",
+            "2500ms",
+            "--ramp",
+            "1500ms",
+        ])
+        .args(["--max-buffer", "2", "--json", "--plot"])
+        .arg(&svg_path)
+        .output()
+        .expect("run ringcast-loadtest");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    let points = json["series"]["points"].as_array().expect("series.points");
+    assert!((3..=4).contains(&points.len()), "{} points", points.len());
+    let total: u64 = points.iter().filter_map(|p| p["requests"].as_u64()).sum();
+    assert_eq!(Some(total), json["requests"].as_u64());
+    // Seconds with segment requests, as the plot must draw them.
+    let seconds_with = |kind: &str| {
+        points
+            .iter()
+            .filter(|p| {
+                p["kinds"]
+                    .as_array()
+                    .is_some_and(|ks| ks.iter().any(|k| k["kind"] == kind))
+            })
+            .count()
+    };
+    let svg = std::fs::read_to_string(&svg_path).expect("the --plot file");
+    let mut reader = quick_xml::Reader::from_str(&svg);
+    reader.config_mut().check_end_names = true;
+    let mut lines = std::collections::HashMap::new();
+    let mut texts = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed SVG") {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Empty(e) | quick_xml::events::Event::Start(e)
+                if e.name().as_ref() == b"polyline" =>
+            {
+                let attr = |name: &str| {
+                    e.try_get_attribute(name)
+                        .expect("attribute")
+                        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                        .unwrap_or_default()
+                };
+                lines.insert(attr("data-series"), attr("points"));
+            }
+            quick_xml::events::Event::Text(t) => {
+                texts.push(String::from_utf8_lossy(t.as_ref()).into_owned());
+            }
+            _ => {}
+        }
+    }
+    for kind in ["master", "playlist", "init", "segment"] {
+        for q in ["p50", "p99"] {
+            let pts = lines
+                .get(&format!("{kind} {q}"))
+                .unwrap_or_else(|| panic!("no {kind} {q} line in {:?}", lines.keys()));
+            assert_eq!(pts.split(' ').count(), seconds_with(kind), "{kind} {q}");
+        }
+    }
+    assert!(lines.contains_key("requests/s"));
+    assert_eq!(
+        lines["active viewers"].split(' ').count(),
+        points.len(),
+        "one active-viewers point per second"
+    );
+    assert!(texts.iter().any(|t| t == "0 s"), "x axis labels: {texts:?}");
+    assert!(
+        texts.iter().any(|t| t.ends_with(" ms")),
+        "latency labels: {texts:?}"
+    );
 }
 
 #[test]
