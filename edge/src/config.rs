@@ -61,6 +61,10 @@ pub struct EdgeConfig {
     pub max_headers: usize,
     /// Most open client connections per worker; a connection beyond it gets 503 and is closed.
     pub max_connections_per_worker: usize,
+    /// Length of each worker's accept queue (`listen(2)` backlog; the kernel caps it at
+    /// `net.core.somaxconn`). Connections arriving while a worker is busy wait here; a full
+    /// queue drops SYNs, which clients retry only after 1 s, then 3 s.
+    pub listen_backlog: u32,
     /// Access log on stdout as JSON lines: "off", "full", or { sample = N } (one request in N).
     pub access_log: AccessLog,
     /// Signed playback URLs (`[signed_urls]`).
@@ -111,6 +115,7 @@ impl Default for EdgeConfig {
             admin_key: String::new(),
             max_headers: 64,
             max_connections_per_worker: 10_000,
+            listen_backlog: 4096,
             access_log: AccessLog::default(),
             signed_urls: SignedUrlConfig::default(),
             store: StoreConfig::default(),
@@ -183,6 +188,9 @@ impl EdgeConfig {
         }
         if self.max_headers == 0 || self.max_headers > 1024 {
             return invalid("max_headers must be between 1 and 1024");
+        }
+        if self.listen_backlog == 0 || self.listen_backlog > 65_535 {
+            return invalid("listen_backlog must be between 1 and 65535");
         }
         if self.max_connections_per_worker == 0 {
             return invalid("max_connections_per_worker must be positive");

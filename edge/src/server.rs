@@ -79,6 +79,7 @@ struct WorkerSettings {
     limits: Limits,
     max_connections: usize,
     pin_workers: bool,
+    listen_backlog: i32,
 }
 
 impl Server {
@@ -130,6 +131,7 @@ impl Server {
             },
             max_connections: cfg.max_connections_per_worker,
             pin_workers: cfg.pin_workers,
+            listen_backlog: i32::try_from(cfg.listen_backlog).unwrap_or(i32::MAX),
         };
         let shutdown = ShutdownHandle::default();
         let mut workers = Vec::with_capacity(cfg.workers);
@@ -297,7 +299,9 @@ fn worker(
         monoio::FusionRuntime::Legacy(_) => Driver::Legacy,
     };
     rt.block_on(async move {
-        let opts = ListenerOpts::new().reuse_port(true);
+        let opts = ListenerOpts::new()
+            .reuse_port(true)
+            .backlog(settings.listen_backlog);
         let listener = match TcpListener::bind_with_config(addr, &opts) {
             Ok(l) => l,
             Err(source) => {

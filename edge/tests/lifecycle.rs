@@ -135,7 +135,29 @@ fn help_lists_the_flags() {
     }
 }
 
+/// Each worker listens with the configured accept-queue length (`ss` shows a listening
+/// socket's backlog as Send-Q), capped by `net.core.somaxconn` as the kernel does.
+fn listen_backlog_is_applied(legacy: bool) {
+    let edge = Edge::start_with(support::Options::new(legacy).config(|c| c.listen_backlog = 777));
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096);
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{}", edge.addr.port())])
+        .output()
+        .expect("run ss (iproute2)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let backlogs: Vec<u32> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect();
+    // One SO_REUSEPORT socket per worker (2 in the tests).
+    assert_eq!(backlogs, vec![777.min(somaxconn); 2], "ss: {text}");
+}
+
 both_drivers!(
+    listen_backlog_is_applied,
     reports_its_driver,
     sigterm_exits_cleanly,
     cli_flags_override_the_config_file,
