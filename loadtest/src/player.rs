@@ -286,13 +286,8 @@ impl Viewer<'_> {
             .is_some_and(|s| s.can_block_reload);
         let low_latency = blocking && pl.part_target.is_some();
         let mut clock = Clock::new();
-        // Start at the newest segment boundary: the open segment's first part (LL-HLS) or the
-        // last complete segment.
-        let mut msn = pl.media_sequence + pl.segments.len() as u64;
+        let mut msn = start_msn(&pl, low_latency);
         let mut part = 0usize;
-        if !low_latency || pl.pending_parts.is_empty() {
-            msn = msn.saturating_sub(1);
-        }
         while !self.done() {
             match locate(&pl, msn, part, low_latency) {
                 Located::Part {
@@ -364,6 +359,32 @@ impl Viewer<'_> {
                 self.stats.borrow_mut().live_latency(behind);
             }
         }
+    }
+}
+
+/// The segment a live player starts at (its first part, or the whole segment without LL-HLS).
+///
+/// LL-HLS: the newest segment boundary at least `PART-HOLD-BACK` from the end of the playlist
+/// (rfc8216bis EXT-X-SERVER-CONTROL: clients should not start closer; the GOP is the segment,
+/// so a segment start is where an independent part is), which leaves the player that much
+/// media to absorb a late part. Without `PART-HOLD-BACK`: the open segment's first part.
+/// Without LL-HLS: the last complete segment.
+fn start_msn(pl: &MediaPlaylist, low_latency: bool) -> u64 {
+    let first = pl.media_sequence + pl.skipped_segments;
+    let end = first + pl.segments.len() as u64;
+    let hold_back = pl.server_control.as_ref().and_then(|s| s.part_hold_back);
+    match (low_latency, hold_back) {
+        (true, Some(hold_back)) => {
+            let mut ahead: f64 = pl.pending_parts.iter().map(|p| p.duration).sum();
+            let mut idx = pl.segments.len();
+            while ahead < hold_back && idx > 0 {
+                idx -= 1;
+                ahead += pl.segments[idx].duration;
+            }
+            first + idx as u64
+        }
+        (true, None) if !pl.pending_parts.is_empty() => end,
+        _ => end.saturating_sub(1),
     }
 }
 
@@ -470,6 +491,29 @@ mod tests {
             matches!(locate(&pl, 11, 0, false), Located::Segment { ref uri, .. } if uri == "seg11.m4s")
         );
         assert_eq!(locate(&pl, 12, 0, false), Located::NotYet);
+    }
+
+    #[test]
+    fn starts_part_hold_back_from_the_live_edge() {
+        let mut pl = live(); // PART-HOLD-BACK 1.5 s; the open segment 12 has one 0.5 s part
+        assert_eq!(
+            start_msn(&pl, true),
+            11,
+            "0.5 s < 1.5 s: back to segment 11"
+        );
+        pl.pending_parts = (0..3)
+            .map(|p| Part::new(format!("part12.{p}.m4s"), 0.5, p == 0))
+            .collect();
+        assert_eq!(start_msn(&pl, true), 12, "1.5 s in the open segment");
+        pl.server_control.as_mut().expect("live").part_hold_back = Some(9.0);
+        assert_eq!(start_msn(&pl, true), 10, "never before the first segment");
+        pl.server_control.as_mut().expect("live").part_hold_back = None;
+        assert_eq!(start_msn(&pl, true), 12, "no hold-back: the open segment");
+        assert_eq!(
+            start_msn(&pl, false),
+            11,
+            "no LL-HLS: the last complete segment"
+        );
     }
 
     #[test]
