@@ -61,21 +61,23 @@ impl Clock {
         })
     }
 
-    /// Media of `dur` seconds arrived at `now`; returns true when the player had run dry.
-    fn arrived(&mut self, now: Instant, dur: f64) -> bool {
-        let mut stalled = false;
+    /// Media of `dur` seconds arrived at `now`; returns how long the player had been dry, if
+    /// it was.
+    fn arrived(&mut self, now: Instant, dur: f64) -> Option<Duration> {
+        let mut stall = None;
         match self.start {
             None => self.start = Some(now),
             Some(_) => {
                 let played = self.played(now);
                 if played > self.buffered {
-                    self.stalled += Duration::from_secs_f64(played - self.buffered);
-                    stalled = true;
+                    let d = Duration::from_secs_f64(played - self.buffered);
+                    self.stalled += d;
+                    stall = Some(d);
                 }
             }
         }
         self.buffered += dur;
-        stalled
+        stall
     }
 
     /// How long to wait before the buffer is below `max` seconds again.
@@ -245,8 +247,8 @@ impl Viewer<'_> {
             } else {
                 0.7 * self.throughput + 0.3 * bps
             };
-            if clock.arrived(Instant::now(), dur) {
-                self.stall();
+            if let Some(d) = clock.arrived(Instant::now(), dur) {
+                self.stall(d);
             }
             i += 1;
             if self.cfg.rendition == Rendition::Abr && !variants.is_empty() {
@@ -270,8 +272,11 @@ impl Viewer<'_> {
         Some(())
     }
 
-    fn stall(&mut self) {
-        self.stats.borrow_mut().stalls += 1;
+    fn stall(&mut self, dry: Duration) {
+        let mut stats = self.stats.borrow_mut();
+        stats.stalls += 1;
+        stats.stalled += dry;
+        drop(stats);
         self.live.add(&self.live.stalls, 1);
     }
 
@@ -350,8 +355,8 @@ impl Viewer<'_> {
         pdt: Option<SystemTime>,
         end_offset: f64,
     ) {
-        if clock.arrived(Instant::now(), duration) {
-            self.stall();
+        if let Some(d) = clock.arrived(Instant::now(), duration) {
+            self.stall(d);
         }
         if let Some(start) = pdt {
             let edge = start + Duration::from_secs_f64(end_offset);
@@ -532,13 +537,15 @@ mod tests {
     fn clock_counts_stalls() {
         let t0 = Instant::now();
         let mut c = Clock::new();
-        assert!(!c.arrived(t0, 2.0));
-        assert!(
-            !c.arrived(t0 + Duration::from_secs(1), 2.0),
+        assert_eq!(c.arrived(t0, 2.0), None);
+        assert_eq!(
+            c.arrived(t0 + Duration::from_secs(1), 2.0),
+            None,
             "1 s played of 2 s buffered"
         );
-        assert!(
+        assert_eq!(
             c.arrived(t0 + Duration::from_secs(5), 2.0),
+            Some(Duration::from_secs(1)),
             "5 s played of 4 s buffered"
         );
         assert_eq!(c.stalled, Duration::from_secs(1));
