@@ -113,12 +113,13 @@ stack_start() {
   wait_http "http://127.0.0.1:$EDGE_PORT/healthz" 30 || die "edge did not start (see $dir/logs/edge.log)"
 }
 
-# transcoder_start DIR: the transcoder of a stack_start'ed stack (same environment), ready when
-# its metrics endpoint answers (it listens only after Redis and the store were reached).
+# transcoder_start DIR [ARG...]: the transcoder of a stack_start'ed stack (same environment,
+# extra command-line arguments such as `--config FILE`), ready when its metrics endpoint
+# answers (it listens only after Redis and the store were reached).
 transcoder_start() {
   TRANSCODER_METRICS_PORT=$(free_port)
   RINGCAST_TRANSCODER_METRICS_LISTEN="127.0.0.1:$TRANSCODER_METRICS_PORT" \
-    start "$1" transcoder "$BIN/ringcast-transcoder"
+    start "$1" transcoder "$BIN/ringcast-transcoder" "${@:2}"
   wait_http "http://127.0.0.1:$TRANSCODER_METRICS_PORT/healthz" 30 \
     || die "transcoder did not start (see $1/logs/transcoder.log)"
 }

@@ -61,21 +61,23 @@ impl Clock {
         })
     }
 
-    /// Media of `dur` seconds arrived at `now`; returns true when the player had run dry.
-    fn arrived(&mut self, now: Instant, dur: f64) -> bool {
-        let mut stalled = false;
+    /// Media of `dur` seconds arrived at `now`; returns how long the player had been dry, if
+    /// it was.
+    fn arrived(&mut self, now: Instant, dur: f64) -> Option<Duration> {
+        let mut stall = None;
         match self.start {
             None => self.start = Some(now),
             Some(_) => {
                 let played = self.played(now);
                 if played > self.buffered {
-                    self.stalled += Duration::from_secs_f64(played - self.buffered);
-                    stalled = true;
+                    let d = Duration::from_secs_f64(played - self.buffered);
+                    self.stalled += d;
+                    stall = Some(d);
                 }
             }
         }
         self.buffered += dur;
-        stalled
+        stall
     }
 
     /// How long to wait before the buffer is below `max` seconds again.
@@ -245,8 +247,8 @@ impl Viewer<'_> {
             } else {
                 0.7 * self.throughput + 0.3 * bps
             };
-            if clock.arrived(Instant::now(), dur) {
-                self.stall();
+            if let Some(d) = clock.arrived(Instant::now(), dur) {
+                self.stall(d);
             }
             i += 1;
             if self.cfg.rendition == Rendition::Abr && !variants.is_empty() {
@@ -270,8 +272,8 @@ impl Viewer<'_> {
         Some(())
     }
 
-    fn stall(&mut self) {
-        self.stats.borrow_mut().stall();
+    fn stall(&mut self, dry: Duration) {
+        self.stats.borrow_mut().stall(dry);
         self.live.add(&self.live.stalls, 1);
     }
 
@@ -286,13 +288,8 @@ impl Viewer<'_> {
             .is_some_and(|s| s.can_block_reload);
         let low_latency = blocking && pl.part_target.is_some();
         let mut clock = Clock::new();
-        // Start at the newest segment boundary: the open segment's first part (LL-HLS) or the
-        // last complete segment.
-        let mut msn = pl.media_sequence + pl.segments.len() as u64;
+        let mut msn = start_msn(&pl, low_latency);
         let mut part = 0usize;
-        if !low_latency || pl.pending_parts.is_empty() {
-            msn = msn.saturating_sub(1);
-        }
         while !self.done() {
             match locate(&pl, msn, part, low_latency) {
                 Located::Part {
@@ -355,8 +352,8 @@ impl Viewer<'_> {
         pdt: Option<SystemTime>,
         end_offset: f64,
     ) {
-        if clock.arrived(Instant::now(), duration) {
-            self.stall();
+        if let Some(d) = clock.arrived(Instant::now(), duration) {
+            self.stall(d);
         }
         if let Some(start) = pdt {
             let edge = start + Duration::from_secs_f64(end_offset);
@@ -364,6 +361,32 @@ impl Viewer<'_> {
                 self.stats.borrow_mut().live_latency(behind);
             }
         }
+    }
+}
+
+/// The segment a live player starts at (its first part, or the whole segment without LL-HLS).
+///
+/// LL-HLS: the newest segment boundary at least `PART-HOLD-BACK` from the end of the playlist
+/// (rfc8216bis EXT-X-SERVER-CONTROL: clients should not start closer; the GOP is the segment,
+/// so a segment start is where an independent part is), which leaves the player that much
+/// media to absorb a late part. Without `PART-HOLD-BACK`: the open segment's first part.
+/// Without LL-HLS: the last complete segment.
+fn start_msn(pl: &MediaPlaylist, low_latency: bool) -> u64 {
+    let first = pl.media_sequence + pl.skipped_segments;
+    let end = first + pl.segments.len() as u64;
+    let hold_back = pl.server_control.as_ref().and_then(|s| s.part_hold_back);
+    match (low_latency, hold_back) {
+        (true, Some(hold_back)) => {
+            let mut ahead: f64 = pl.pending_parts.iter().map(|p| p.duration).sum();
+            let mut idx = pl.segments.len();
+            while ahead < hold_back && idx > 0 {
+                idx -= 1;
+                ahead += pl.segments[idx].duration;
+            }
+            first + idx as u64
+        }
+        (true, None) if !pl.pending_parts.is_empty() => end,
+        _ => end.saturating_sub(1),
     }
 }
 
@@ -473,6 +496,29 @@ mod tests {
     }
 
     #[test]
+    fn starts_part_hold_back_from_the_live_edge() {
+        let mut pl = live(); // PART-HOLD-BACK 1.5 s; the open segment 12 has one 0.5 s part
+        assert_eq!(
+            start_msn(&pl, true),
+            11,
+            "0.5 s < 1.5 s: back to segment 11"
+        );
+        pl.pending_parts = (0..3)
+            .map(|p| Part::new(format!("part12.{p}.m4s"), 0.5, p == 0))
+            .collect();
+        assert_eq!(start_msn(&pl, true), 12, "1.5 s in the open segment");
+        pl.server_control.as_mut().expect("live").part_hold_back = Some(9.0);
+        assert_eq!(start_msn(&pl, true), 10, "never before the first segment");
+        pl.server_control.as_mut().expect("live").part_hold_back = None;
+        assert_eq!(start_msn(&pl, true), 12, "no hold-back: the open segment");
+        assert_eq!(
+            start_msn(&pl, false),
+            11,
+            "no LL-HLS: the last complete segment"
+        );
+    }
+
+    #[test]
     fn extrapolates_program_date_time() {
         let pl = live();
         let t10 = pdt_of(&pl, 10).expect("pdt");
@@ -488,13 +534,15 @@ mod tests {
     fn clock_counts_stalls() {
         let t0 = Instant::now();
         let mut c = Clock::new();
-        assert!(!c.arrived(t0, 2.0));
-        assert!(
-            !c.arrived(t0 + Duration::from_secs(1), 2.0),
+        assert_eq!(c.arrived(t0, 2.0), None);
+        assert_eq!(
+            c.arrived(t0 + Duration::from_secs(1), 2.0),
+            None,
             "1 s played of 2 s buffered"
         );
-        assert!(
+        assert_eq!(
             c.arrived(t0 + Duration::from_secs(5), 2.0),
+            Some(Duration::from_secs(1)),
             "5 s played of 4 s buffered"
         );
         assert_eq!(c.stalled, Duration::from_secs(1));

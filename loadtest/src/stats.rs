@@ -146,9 +146,10 @@ impl Stats {
         self.series.error(Instant::now());
     }
 
-    /// A player ran dry.
-    pub fn stall(&mut self) {
+    /// A player ran dry for `dry`.
+    pub fn stall(&mut self, dry: Duration) {
         self.stalls += 1;
+        self.stalled += dry;
         self.series.stall(Instant::now());
     }
 
