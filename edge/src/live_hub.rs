@@ -151,6 +151,7 @@ pub struct LiveStats {
     pub blocked_unavailable: AtomicU64,
     pub part_waits: AtomicU64,
     pub renders: AtomicU64,
+    pub part_prefetches: AtomicU64,
 }
 
 /// Shared state of the live path.
@@ -329,6 +330,11 @@ impl LiveHub {
                 "live_renders_total",
                 "Playlist renders (identical requests of one state share one).",
                 &s.renders,
+            ),
+            (
+                "live_part_prefetches_total",
+                "Newly announced parts loaded into the memory cache before players asked.",
+                &s.part_prefetches,
             ),
         ] {
             let _ = writeln!(

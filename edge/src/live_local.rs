@@ -8,6 +8,10 @@
 //! thread wake the runtime) and wakes that core's waiting requests. A request re-checks the
 //! published generation when polled, so a publish between its check and its registration is
 //! never lost (both happen in one poll, and the relay runs after the publish).
+//!
+//! After waking its requests the relay calls the core's publish hook ([`set_publish_hook`]),
+//! which the server uses to load the newest part into the memory cache: the woken players ask
+//! for it one round trip later, and find it there instead of queueing behind one origin fetch.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -121,7 +125,12 @@ enum Slot {
     },
 }
 
+/// What a core does after a publish of a rendition it serves (see the module docs).
+pub type PublishHook = Rc<dyn Fn(&Tail)>;
+
 thread_local! {
+    static PUBLISH_HOOK: RefCell<Option<PublishHook>> = const { RefCell::new(None) };
+
     static INDEX: RefCell<HashMap<RenditionId, Slot>> = RefCell::new(HashMap::new());
 }
 
@@ -169,6 +178,11 @@ pub fn local_tail(hub: &LiveHub, id: &RenditionId, start: bool) -> Option<Rc<Loc
     out
 }
 
+/// Install this core's publish hook (once per worker, at start-up).
+pub fn set_publish_hook(hook: PublishHook) {
+    PUBLISH_HOOK.with_borrow_mut(|h| *h = Some(hook));
+}
+
 /// A core-local handle with its relay task.
 fn subscribe(tail: Arc<Tail>) -> Rc<LocalTail> {
     let mut rx = tail.subscribe();
@@ -185,6 +199,9 @@ fn subscribe(tail: Arc<Tail>) -> Rc<LocalTail> {
             // Several publishes may have queued up: one wake-up covers them all.
             while rx.try_recv().is_ok() {}
             relay.wake_all();
+            if let Some(hook) = PUBLISH_HOOK.with_borrow(Clone::clone) {
+                hook(&relay.tail);
+            }
         }
         // The follower stopped: let waiters see it.
         relay.wake_all();

@@ -11,6 +11,10 @@
 //!   announced ([`preload_part_ready`]), then fetched through the object path and sent in full;
 //!   a part neither announced nor hinted is 404.
 //!
+//! Prefetch: each core's publish hook ([`prefetch_hook`]) loads the newest listed part into the
+//! memory cache when the follower publishes, through the coalescing loader (one origin fetch
+//! across cores), so the herd of players woken by that publish finds it cached.
+//!
 //! Identical requests coalesce per core: renders are cached under [`cache_key_for`] (path plus
 //! canonical `_HLS_` directives) for one combination of published states, so every request
 //! woken by one publish shares one render.
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ringcast_common::keys;
 use ringcast_common::live::{
     blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, LiveRendition,
     PartStatus, PlaylistOpts, ReloadQuery,
@@ -29,17 +34,50 @@ use ringcast_common::live::{
 use crate::cache::EntryKind;
 use crate::content;
 use crate::error::EdgeError;
-use crate::live_hub::{Phase, Published};
+use crate::live_hub::{Phase, Published, Tail};
 use crate::live_key::{
     live_cache_control, live_target, renditions_in_master, report_uri, LiveTarget, RenditionId,
 };
-use crate::live_local::{local_tail, LocalTail, Siblings};
+use crate::live_local::{local_tail, LocalTail, PublishHook, Siblings};
 use crate::response::Response;
 use crate::routes::Shared;
+use crate::tiers;
 
 /// How soon a missing master is looked for again. A found rendition list is kept: a version's
 /// master is written once, and re-reading it would put an origin fetch on the wake-up path.
 const SIBLINGS_RETRY: Duration = Duration::from_secs(1);
+
+/// The worker's publish hook: prefetch the newest listed part of the published rendition.
+pub fn prefetch_hook(shared: Arc<Shared>) -> PublishHook {
+    Rc::new(move |tail: &Tail| {
+        let published = tail.load();
+        let Phase::Live(state) = &published.phase else {
+            return;
+        };
+        let (Some(msn), Some(part)) = (state.last_msn(), state.last_part()) else {
+            return;
+        };
+        let id = &tail.id;
+        let key = keys::rendition_file(
+            &id.video,
+            id.version,
+            &id.rendition,
+            &keys::part_name(msn, part),
+        );
+        match shared.cache.peek(&key) {
+            Some(e) if e.kind == EntryKind::NotFound => shared.cache.forget_not_found(&key),
+            Some(_) => return,
+            None => {}
+        }
+        let shared = Arc::clone(&shared);
+        monoio::spawn(async move {
+            shared.live.stats().part_prefetches.fetch_add(1, Relaxed);
+            if let Err(error) = tiers::lookup(&shared.tiers(), &key).await {
+                tracing::debug!(%key, %error, "part prefetch failed; players fetch it themselves");
+            }
+        });
+    })
+}
 
 /// The live answer for object `key` requested as `path?query`, or `None` to serve the object
 /// from the store.

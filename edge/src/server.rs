@@ -299,6 +299,7 @@ fn worker(
         monoio::FusionRuntime::Legacy(_) => Driver::Legacy,
     };
     rt.block_on(async move {
+        crate::live_local::set_publish_hook(crate::live_serve::prefetch_hook(Arc::clone(&shared)));
         let opts = ListenerOpts::new()
             .reuse_port(true)
             .backlog(settings.listen_backlog);

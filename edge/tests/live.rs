@@ -26,6 +26,8 @@ const STARTED_MS: u64 = 1_795_766_400_000;
 const BLOCKED: &str = "ringcast_edge_live_blocked_total";
 const PART_WAITS: &str = "ringcast_edge_live_part_waits_total";
 const RENDERS: &str = "ringcast_edge_live_renders_total";
+const PREFETCHES: &str = "ringcast_edge_live_part_prefetches_total";
+const FETCHES: &str = "ringcast_edge_origin_fetches_total";
 
 /// The test's packager: objects into the edge's store, events into Redis.
 struct Packager<'a> {
@@ -420,6 +422,41 @@ fn identical_blocking_requests_coalesce(legacy: bool) {
     );
 }
 
+/// A publish makes the serving cores load the newest part into memory, so the players it woke
+/// find it cached: one origin fetch before any of them asks, then hits.
+fn announced_parts_are_prefetched(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(1);
+    assert_playlist(&edge.get(&playlist_path("720p")));
+    let (blocked, prefetches, fetches) = (
+        edge.counter(BLOCKED),
+        edge.counter(PREFETCHES),
+        edge.counter(FETCHES),
+    );
+    let waiter = spawn_get(
+        &edge,
+        format!("{}?_HLS_msn=1&_HLS_part=0", playlist_path("720p")),
+    );
+    wait_counter(&edge, BLOCKED, blocked + 1);
+    let body = pk.put_part("720p", 1, 0);
+    pk.announce_part("720p", 1, 0);
+    let (r, _) = waiter.join().expect("waiter");
+    assert!(assert_playlist(&r).contains("URI=\"part1.0.m4s\""));
+    wait_counter(&edge, PREFETCHES, prefetches + 1);
+    wait_counter(&edge, FETCHES, fetches + 1);
+    for _ in 0..3 {
+        let r = edge.get(&format!("/v/{VIDEO}/1/720p/part1.0.m4s"));
+        assert_eq!((r.status, r.header("x-cache")), (200, Some("HIT")));
+        assert_eq!(r.body, body);
+    }
+    assert_eq!(
+        edge.counter(FETCHES),
+        fetches + 1,
+        "one fetch, by the prefetch"
+    );
+}
+
 fn preload_hinted_part_is_held_then_sent_in_full(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
@@ -718,6 +755,7 @@ fn idle_followers_stop_and_start_again(legacy: bool) {
 }
 
 both_drivers!(
+    announced_parts_are_prefetched,
     serves_live_playlists_that_pass_hls_parser,
     blocking_reload_wakes_within_20ms,
     identical_blocking_requests_coalesce,
