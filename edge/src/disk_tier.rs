@@ -80,7 +80,8 @@ impl DiskTier {
         std::fs::create_dir_all(&tmp)?;
         let mut found = Vec::new();
         scan(&objects, &objects, &mut found)?;
-        apply_saved_recency(&mut found, &dir.join(RECENCY_FILE));
+        let recency = dir.join(RECENCY_FILE);
+        apply_saved_recency(&mut found, &recency);
         let (index, dropped) = DiskIndex::rebuild(capacity, found);
         for key in &dropped {
             let _ = std::fs::remove_file(objects.join(key));
@@ -94,7 +95,7 @@ impl DiskTier {
             "disk tier ready"
         );
         Ok(Self {
-            recency: dir.join(RECENCY_FILE),
+            recency,
             objects,
             tmp,
             index: RwLock::new(index),
@@ -228,8 +229,6 @@ impl DiskTier {
     }
 }
 
-/// Collect `(key, size, mtime)` of every complete object under `dir`; remove what cannot be an
-/// object (empty files, non-UTF-8 names, symlinks and other non-files).
 /// Name of the saved LRU order under the cache directory.
 const RECENCY_FILE: &str = "recency";
 
@@ -255,6 +254,8 @@ fn apply_saved_recency(found: &mut [(String, u64, u128)], path: &Path) {
     }
 }
 
+/// Collect `(key, size, mtime)` of every complete object under `dir`; remove what cannot be an
+/// object (empty files, non-UTF-8 names, symlinks and other non-files).
 fn scan(root: &Path, dir: &Path, found: &mut Vec<(String, u64, u128)>) -> io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -52,7 +52,7 @@ fn sys(sock: RawFd, call: Sys) -> io::Result<usize> {
     // closed or reused meanwhile. `fcntl(F_GETFL/F_SETFL)` only reads/sets status flags.
     // `sendfile` writes through `offset`, which points at a live, exclusively borrowed `off_t`
     // on the caller's stack (see `send_file`), and reads no user memory otherwise. `send` reads
-    // `len` bytes from a pointer into a slice the caller borrows for the call (see `send_head`).
+    // `len` bytes from a pointer into a slice the caller borrows for the call (see `send_file`).
     let ret: isize = unsafe {
         match call {
             Sys::GetFlags => libc::fcntl(sock, libc::F_GETFL) as isize,

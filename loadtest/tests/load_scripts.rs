@@ -106,6 +106,15 @@ fn wrk_scripts_run_against_the_edge() {
     }
 }
 
+/// `node --check FILE`: parse without running.
+fn node_check(file: &Path) -> std::process::Output {
+    Command::new("node")
+        .arg("--check")
+        .arg(file)
+        .output()
+        .expect("run node")
+}
+
 #[test]
 fn k6_scripts_parse_as_es_modules() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -114,11 +123,7 @@ fn k6_scripts_parse_as_es_modules() {
         let name = script.file_stem().and_then(|n| n.to_str()).unwrap_or("x");
         let copy = dir.path().join(format!("{name}.mjs"));
         std::fs::copy(&script, &copy).expect("copy");
-        let out = Command::new("node")
-            .arg("--check")
-            .arg(&copy)
-            .output()
-            .expect("run node");
+        let out = node_check(&copy);
         assert!(
             out.status.success(),
             "{}: {}",
@@ -133,11 +138,7 @@ fn k6_scripts_parse_as_es_modules() {
         "import http from 'k6/http';\nexport default function ( {\n",
     )
     .expect("write");
-    let out = Command::new("node")
-        .arg("--check")
-        .arg(&broken)
-        .output()
-        .expect("run node");
+    let out = node_check(&broken);
     assert!(
         !out.status.success(),
         "node --check accepted a syntax error"

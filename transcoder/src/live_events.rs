@@ -71,11 +71,12 @@ impl EventSink {
         .expire(&stream, ttl as i64)
         .ignore();
         if ended {
-            pipe.cmd("HSET")
-                .arg(keys::live_stream(video, version))
-                .arg(ENDED_FIELD)
-                .arg(ringcast_common::job::now_ms())
-                .ignore();
+            pipe.hset(
+                keys::live_stream(video, version),
+                ENDED_FIELD,
+                ringcast_common::job::now_ms(),
+            )
+            .ignore();
         }
         let (id,): (String,) = pipe.query_async(&mut conn).await?;
         Ok(id)
