@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::container::Container;
+
 /// Current schema version of [`TranscodeJob`].
 pub const JOB_SCHEMA_VERSION: u32 = 1;
 
@@ -50,6 +52,11 @@ pub struct TranscodeJob {
     /// than misreading it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveSource>,
+    /// The container the ingest detected in the source (VOD only). The transcoder forces its
+    /// demuxer on every ffprobe and ffmpeg run; a job without it (queued by an older ingest) has
+    /// its source sniffed again by the transcoder. Skipped when `None` like `live`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
 }
 
 /// Where a live job's bytes come from.
@@ -151,6 +158,7 @@ mod tests {
             priority: Priority::High,
             created_ms: 5,
             live: None,
+            container: Some(Container::IsoBmff),
         }
     }
 
@@ -158,12 +166,14 @@ mod tests {
     fn vod_payloads_keep_their_shape_and_live_jobs_roundtrip() {
         let vod = job().to_json();
         assert!(!vod.contains("live"), "{vod}");
-        // A payload written before the live variant existed still decodes.
+        assert!(vod.contains(r#""container":"iso-bmff""#), "{vod}");
+        // A payload written before the live variant and the container existed still decodes.
         let old = r#"{"v":1,"job_id":"j","video_id":"v","version":1,"source_key":"s","priority":"normal","created_ms":1}"#;
-        assert_eq!(
-            TranscodeJob::from_json(old).expect("old payload").live,
-            None
-        );
+        let old = TranscodeJob::from_json(old).expect("old payload");
+        assert_eq!((old.live, old.container), (None, None));
+        // A container the transcoder does not know is refused, not guessed at.
+        let unknown = r#"{"v":1,"job_id":"j","video_id":"v","version":1,"source_key":"s","priority":"normal","created_ms":1,"container":"dash"}"#;
+        assert!(TranscodeJob::from_json(unknown).is_err());
         let mut live = job();
         live.source_key = String::new();
         live.live = Some(LiveSource {

@@ -3,7 +3,8 @@
 //! - Sans-IO protocol logic: the HTTP/1.1 request parser and response writer used by the monoio
 //!   servers ([`http`], RFC 9112), the fragmented-MP4 box reader ([`fmp4`], ISO/IEC 14496-12), the
 //!   HLS playlist model and renderer ([`playlist`], RFC 8216 / draft-pantos-hls-rfc8216bis), tus 1.0
-//!   header handling ([`tus`]).
+//!   header handling ([`tus`]), source container sniffing and the demuxer forced for each
+//!   ([`container`]).
 //! - Shared clients: the object store with S3 and filesystem backends ([`store`]), the Redis job
 //!   queue and job state ([`queue`], [`job`]), both driven from a tokio side runtime
 //!   ([`side_runtime`]) so monoio cores never run tokio code.
@@ -14,6 +15,7 @@
 //! - With the `testkit` feature: real redis-server / S3 server processes for integration tests.
 
 pub mod config;
+pub mod container;
 pub mod cpu_affinity;
 pub mod fmp4;
 pub mod http;

@@ -86,6 +86,7 @@ fn job(id: &str, priority: Priority) -> TranscodeJob {
         priority,
         created_ms: now_ms(),
         live: None,
+        container: None,
     }
 }
 

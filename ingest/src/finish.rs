@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use ringcast_common::container::{self, SNIFF_LEN};
 use ringcast_common::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_common::keys;
 
@@ -16,7 +17,6 @@ use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
 use crate::server::App;
 use crate::upload_store::{FinishPlan, UploadPhase, UploadState};
-use crate::validate::{self, SNIFF_LEN};
 
 /// Redis calls are small; a longer wait means Redis is in trouble and the client should retry.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,7 +40,7 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         Some(plan) => plan,
         None => {
             let prefix = app.uploads.read_prefix(&id, SNIFF_LEN).await?;
-            let Some(container) = validate::detect(&prefix) else {
+            let Some(container) = container::detect(&prefix) else {
                 return Err(reject(app, state).await);
             };
             let video = with_timeout(app.queue.video(&id)).await?;
@@ -51,7 +51,7 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
             let plan = FinishPlan {
                 version: latest.saturating_add(1),
                 job_id: uuid::Uuid::new_v4().to_string(),
-                container: container.as_str().to_string(),
+                container,
             };
             state.plan = Some(plan.clone());
             app.uploads.save(state).await?;
@@ -89,6 +89,7 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         priority: state.priority,
         created_ms: now_ms(),
         live: None,
+        container: Some(plan.container),
     };
     let entry = match with_timeout(app.queue.enqueue(&job)).await {
         Ok(entry) => entry,
@@ -111,7 +112,7 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         version = plan.version,
         job = %plan.job_id,
         stream_entry = %entry,
-        container = %plan.container,
+        container = plan.container.as_str(),
         bytes = state.length,
         key = %key,
         "upload finished; transcode job queued"

@@ -23,7 +23,6 @@ pub mod router;
 pub mod server;
 pub mod tus_handler;
 pub mod upload_store;
-pub mod validate;
 pub mod videos_api;
 
 pub use config::IngestConfig;

@@ -227,6 +227,7 @@ async fn enqueue(app: &App, stream: &LiveStream) -> Result<(), IngestError> {
                 stream.token
             ),
         }),
+        container: None,
     };
     with_timeout(app.queue.enqueue(&job)).await?;
     Ok(())

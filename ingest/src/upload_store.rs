@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use monoio::fs::{File, OpenOptions};
+use ringcast_common::container::Container;
 use ringcast_common::job::{now_ms, Priority};
 use ringcast_common::keys;
 use serde::{Deserialize, Serialize};
@@ -61,8 +62,8 @@ pub enum UploadPhase {
 pub struct FinishPlan {
     pub version: u32,
     pub job_id: String,
-    /// Detected container (`iso-bmff`, `matroska`, ...).
-    pub container: String,
+    /// Detected container (serialized as `iso-bmff`, `matroska`, ...).
+    pub container: Container,
 }
 
 /// The persistent state of one upload (`{id}.json`).
@@ -375,7 +376,7 @@ mod tests {
         s.plan = Some(FinishPlan {
             version: 2,
             job_id: "j".into(),
-            container: "iso-bmff".into(),
+            container: Container::IsoBmff,
         });
         let back = UploadState::from_json(&s.id, &s.to_json()).expect("roundtrip");
         assert_eq!(back, s);

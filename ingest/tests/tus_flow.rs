@@ -100,6 +100,11 @@ fn full_flow(legacy: bool) {
     assert_eq!(job.version, 1);
     assert_eq!(job.source_key, key);
     assert_eq!(job.priority, Priority::Normal);
+    // The transcoder forces this container's demuxer on the source.
+    assert_eq!(
+        job.container,
+        Some(ringcast_common::container::Container::IsoBmff)
+    );
 
     // The video API shows it queued.
     let r = ingest

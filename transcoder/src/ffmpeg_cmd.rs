@@ -3,7 +3,7 @@
 //!
 //! Shape (DESIGN.md / RECIPES.md "ffmpeg → CMAF ladder on FIFOs"):
 //! ```text
-//! -hide_banner -y -i SRC
+//! -hide_banner -y -f DEMUXER -protocol_whitelist file [-enable_drefs 0] -i file:SRC
 //! -filter_complex [0:v:0]split=N[s0]..;[s0]scale=-2:H0,format=yuv420p[v0];..
 //! per rung: -map [vI] -map 0:a:0? -c:v libx264 -preset P -profile:v high|main
 //!           -b:v B -maxrate 1.07B -bufsize 1.5B -g G -keyint_min G -sc_threshold 0 -r FPS
@@ -14,12 +14,59 @@
 //! The fixed GOP with scene-cut keyframes off puts a keyframe exactly every segment, in every
 //! rendition at the same instant, so segments line up across the ladder and players can switch
 //! at any segment boundary.
+//!
+//! Sources are hostile input: every run forces the demuxer of the container the ingest detected
+//! and allows only the `file` protocol ([`source_input_args`]), and a live pull is read as
+//! MPEG-TS over `http`/`tcp` only ([`live_input_args`]). Left to probe by content, ffmpeg reads a
+//! text file as a DASH manifest, HLS playlist or ffconcat list and opens whatever it names.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use ringcast_common::container::Container;
+
 use crate::ladder::{Rung, AUDIO_BITRATE};
 use crate::probe::ProbeInfo;
+
+/// A source file on local disk and the container it must be read as.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceFile<'a> {
+    pub path: &'a Path,
+    pub container: Container,
+}
+
+/// Input options (up to and including `-i`) for ffmpeg or ffprobe reading `source`: its
+/// container's demuxer forced (`-f`), only the `file` protocol allowed, and for MP4/MOV no
+/// external data references (`-enable_drefs 0`, also the default, stated so it stays off). The
+/// path goes in as a `file:` URL so a `:` in it is never taken for a protocol name.
+pub fn source_input_args(source: SourceFile<'_>) -> Vec<OsString> {
+    let mut a: Vec<OsString> = ["-f", source.container.ffmpeg_format()]
+        .into_iter()
+        .chain(["-protocol_whitelist", "file"])
+        .map(OsString::from)
+        .collect();
+    if source.container == Container::IsoBmff {
+        a.extend(["-enable_drefs", "0"].map(OsString::from));
+    }
+    a.push("-i".into());
+    let mut url = OsString::from("file:");
+    url.push(source.path.as_os_str());
+    a.push(url);
+    a
+}
+
+/// Input options for a live pull: MPEG-TS (what publishers push) over `http`/`tcp` only, so a
+/// publisher that sends a playlist or manifest instead cannot make ffmpeg fetch anything else.
+pub fn live_input_args(pull_url: &str) -> [&str; 6] {
+    [
+        "-f",
+        Container::MpegTs.ffmpeg_format(),
+        "-protocol_whitelist",
+        "http,tcp",
+        "-i",
+        pull_url,
+    ]
+}
 
 /// Flags that make ffmpeg's mp4 muxer write CMAF: `ftyp`+`moov` up front with no samples
 /// (`empty_moov`), then self-contained `moof`+`mdat` fragments (`default_base_moof`), a new
@@ -72,7 +119,7 @@ pub fn audio_args(bitrate: &str) -> [&str; 8] {
 /// The full argument list (after the `-loglevel level+info` that ffmpeg-sidecar adds itself).
 /// `outputs[i]` receives rung `i`.
 pub fn build_args(
-    input: &Path,
+    input: SourceFile<'_>,
     rungs: &[Rung],
     outputs: &[PathBuf],
     probe: &ProbeInfo,
@@ -84,8 +131,8 @@ pub fn build_args(
     let mut a: Vec<OsString> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
     // -y: the FIFOs already exist; without it ffmpeg-sidecar adds -n and ffmpeg refuses them.
-    push(&["-hide_banner", "-y", "-i"]);
-    a.push(input.as_os_str().to_owned());
+    push(&["-hide_banner", "-y"]);
+    a.extend(source_input_args(input));
     a.push("-filter_complex".into());
     a.push(filter_graph(rungs).into());
     for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
@@ -194,14 +241,29 @@ mod tests {
             .map(|i| PathBuf::from(format!("/w/r{i}.fifo")))
             .collect();
         let args = strings(&build_args(
-            Path::new("/w/source"),
+            SourceFile {
+                path: Path::new("/w/source"),
+                container: Container::IsoBmff,
+            },
             &rungs,
             &outs,
             &probe(true, 30, 1),
             &settings(),
         ));
-        let head = ["-hide_banner", "-y", "-i", "/w/source", "-filter_complex"];
-        assert_eq!(&args[..5], head);
+        let head = [
+            "-hide_banner",
+            "-y",
+            "-f",
+            "mov",
+            "-protocol_whitelist",
+            "file",
+            "-enable_drefs",
+            "0",
+            "-i",
+            "file:/w/source",
+            "-filter_complex",
+        ];
+        assert_eq!(&args[..head.len()], head);
         let per_output = |i: usize, profile: &str, b: &str, max: &str, buf: &str| -> Vec<String> {
             let label = format!("[v{i}]");
             let out = format!("/w/r{i}.fifo");
@@ -254,14 +316,17 @@ mod tests {
         expected.extend(per_output(0, "high", "2800000", "2996000", "4200000"));
         expected.extend(per_output(1, "main", "1400000", "1498000", "2100000"));
         expected.extend(per_output(2, "main", "800000", "856000", "1200000"));
-        assert_eq!(args[6..], expected[..]);
+        assert_eq!(args[head.len() + 1..], expected[..]);
     }
 
     #[test]
     fn silent_source_maps_no_audio_and_keeps_exact_rate() {
         let rungs = ladder::select(426, 240);
         let args = strings(&build_args(
-            Path::new("in.mp4"),
+            SourceFile {
+                path: Path::new("in.mp4"),
+                container: Container::Matroska,
+            },
             &rungs,
             &[PathBuf::from("o.fifo")],
             &probe(false, 30000, 1001),
@@ -278,5 +343,37 @@ mod tests {
         assert_eq!(args[pos("-frag_duration") + 1], "250000");
         assert_eq!(args[pos("-preset") + 1], "ultrafast");
         assert_eq!(args.last().map(String::as_str), Some("o.fifo"));
+        // No `-enable_drefs` for a demuxer that does not have the option (ffmpeg would refuse it).
+        let input = ["-f", "matroska", "-protocol_whitelist", "file", "-i"];
+        assert_eq!(&args[2..7], input);
+        assert_eq!(args[7], "file:in.mp4");
+    }
+
+    #[test]
+    fn every_container_forces_its_demuxer_and_the_file_protocol() {
+        for (container, demuxer) in [
+            (Container::IsoBmff, "mov"),
+            (Container::Matroska, "matroska"),
+            (Container::MpegTs, "mpegts"),
+            (Container::Avi, "avi"),
+        ] {
+            let args = strings(&source_input_args(SourceFile {
+                path: Path::new("/w/a:b"),
+                container,
+            }));
+            assert_eq!(args[..4], ["-f", demuxer, "-protocol_whitelist", "file"]);
+            assert_eq!(args[args.len() - 2..], ["-i", "file:/w/a:b"]);
+        }
+        assert_eq!(
+            live_input_args("http://i/live/k/pull"),
+            [
+                "-f",
+                "mpegts",
+                "-protocol_whitelist",
+                "http,tcp",
+                "-i",
+                "http://i/live/k/pull"
+            ]
+        );
     }
 }

@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
-use crate::ffmpeg_cmd::{audio_args, filter_graph, CMAF_MOVFLAGS};
+use crate::ffmpeg_cmd::{audio_args, filter_graph, live_input_args, CMAF_MOVFLAGS};
 use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
 use crate::fifo::{self, Chunk, Fifo};
 use crate::ladder::{self, Rung, AUDIO_BITRATE};
@@ -72,10 +72,9 @@ pub fn build_live_args(
             "500000",
             "-rw_timeout",
             &timeout_us,
-            "-i",
-            pull_url,
         ],
     );
+    push(&mut a, &live_input_args(pull_url));
     push(&mut a, &["-filter_complex", &filter_graph(rungs)]);
     for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
         let b = rung.video_bitrate;
@@ -143,9 +142,11 @@ pub async fn run_live(
             job.job_id, job.video_id
         )));
     }
-    if !(pull_url.starts_with("http://") || pull_url.starts_with("https://")) {
+    // The ingest's pull endpoint is plain HTTP, and the input is read with only `http` and
+    // `tcp` allowed ([`live_input_args`]).
+    if !pull_url.starts_with("http://") {
         return Err(TranscodeError::InvalidJob(format!(
-            "live pull URL {pull_url:?} is not an http(s) URL"
+            "live pull URL {pull_url:?} is not an http URL"
         )));
     }
     let live = &cfg.live;
@@ -511,7 +512,7 @@ mod tests {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
         let joined = args.join(" ");
-        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
+        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
         for want in [
             "-tune zerolatency",
             "-g 60 -keyint_min 60 -sc_threshold 0 -r 30",

@@ -123,7 +123,11 @@ async fn print_ffmpeg_args(
     source: &std::path::Path,
     out_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let info = probe::probe(&cfg.ffprobe_path, source)
+    let input = ffmpeg_cmd::SourceFile {
+        path: source,
+        container: probe::source_container(None, source)?,
+    };
+    let info = probe::probe(&cfg.ffprobe_path, input)
         .await
         .with_context(|| format!("probing {}", source.display()))?;
     let rungs = ladder::select(info.width, info.height);
@@ -136,7 +140,7 @@ async fn print_ffmpeg_args(
         segment_seconds: cfg.segment_seconds,
         part_seconds: cfg.part_seconds,
     };
-    for arg in ffmpeg_cmd::build_args(source, &rungs, &outputs, &info, &settings) {
+    for arg in ffmpeg_cmd::build_args(input, &rungs, &outputs, &info, &settings) {
         println!("{}", arg.to_string_lossy());
     }
     Ok(())

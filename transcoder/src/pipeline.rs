@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
-use crate::ffmpeg_cmd::{self, EncodeSettings};
+use crate::ffmpeg_cmd::{self, EncodeSettings, SourceFile};
 use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
 use crate::fifo::{self, Fifo};
 use crate::ladder::{self, AUDIO_BITRATE};
@@ -92,7 +92,11 @@ pub async fn run_attempt(
     if !store.get_to_file(&job.source_key, &source).await? {
         return Err(TranscodeError::SourceMissing(job.source_key.clone()));
     }
-    let info = probe::probe(&cfg.ffprobe_path, &source).await?;
+    let input = SourceFile {
+        path: &source,
+        container: probe::source_container(job.container, &source)?,
+    };
+    let info = probe::probe(&cfg.ffprobe_path, input).await?;
     let rungs = ladder::select(info.width, info.height);
     tracing::info!(
         job = %job.job_id, width = info.width, height = info.height, fps = info.fps.as_f64(),
@@ -142,7 +146,7 @@ pub async fn run_attempt(
     drop(variants_tx);
     let outputs: Vec<PathBuf> = fifos.iter().map(|f| f.path.clone()).collect();
     let args = ffmpeg_cmd::build_args(
-        &source,
+        input,
         &rungs,
         &outputs,
         &info,

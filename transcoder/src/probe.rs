@@ -5,12 +5,15 @@
 //! fixtures; [`probe`] only runs the process. Every value comes from an untrusted file, so all
 //! of it is optional in the JSON model and checked before use.
 
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+use ringcast_common::container::{self, Container, SNIFF_LEN};
 use serde::Deserialize;
 
 use crate::error::TranscodeError;
+use crate::ffmpeg_cmd::{source_input_args, SourceFile};
 
 /// A probe that takes longer than this is treated as an unreadable source (ffprobe reads only
 /// headers and a few packets; hanging means a pathological file).
@@ -184,9 +187,28 @@ fn rotation_degrees(s: &StreamJson) -> i64 {
     from_side.or_else(from_tag).unwrap_or(0)
 }
 
-/// Run ffprobe on `source` and interpret the result. A failing ffprobe means the file is not
-/// media it can read: a permanent error with ffprobe's own message.
-pub async fn probe(ffprobe: &Path, source: &Path) -> Result<ProbeInfo, TranscodeError> {
+/// The container to read `path` as: the one the job carries (detected by the ingest), or for a
+/// job queued before jobs carried it, the one its first bytes show. A file with no known
+/// container signature is a permanent error: it is never handed to ffmpeg to guess at.
+pub fn source_container(
+    from_job: Option<Container>,
+    path: &Path,
+) -> Result<Container, TranscodeError> {
+    if let Some(c) = from_job {
+        return Ok(c);
+    }
+    let mut prefix = Vec::with_capacity(SNIFF_LEN);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(SNIFF_LEN as u64).read_to_end(&mut prefix))
+        .map_err(|e| TranscodeError::io(format!("reading {}", path.display()), e))?;
+    container::detect(&prefix)
+        .ok_or_else(|| TranscodeError::Unreadable("no known video container signature".to_string()))
+}
+
+/// Run ffprobe on `source` (its container forced, file protocol only) and interpret the result.
+/// A failing ffprobe means the file is not media it can read: a permanent error with ffprobe's
+/// own message.
+pub async fn probe(ffprobe: &Path, source: SourceFile<'_>) -> Result<ProbeInfo, TranscodeError> {
     let mut cmd = tokio::process::Command::new(ffprobe);
     cmd.args([
         "-v",
@@ -196,7 +218,7 @@ pub async fn probe(ffprobe: &Path, source: &Path) -> Result<ProbeInfo, Transcode
         "-show_streams",
         "-show_format",
     ])
-    .arg(source)
+    .args(source_input_args(source))
     .stdin(std::process::Stdio::null())
     .kill_on_drop(true);
     let out = match tokio::time::timeout(PROBE_TIMEOUT, cmd.output()).await {

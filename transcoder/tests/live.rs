@@ -387,6 +387,7 @@ fn live_end_to_end(
         live: Some(LiveSource {
             pull_url: format!("http://{ingest_addr}/live/{KEY}/pull?token=x"),
         }),
+        container: None,
     };
     rt.block_on(queue.enqueue(&again)).expect("enqueue");
     let status = wait_finished(&rt, &queue, &mut t, &job_id);

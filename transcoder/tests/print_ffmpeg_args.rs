@@ -50,7 +50,21 @@ fn printed_args_are_the_ladder_and_run_as_is() {
         .map(str::to_string)
         .collect();
     let i = args.iter().position(|a| a == "-i").expect("-i");
-    assert_eq!(args[i + 1], src.display().to_string());
+    assert_eq!(args[i + 1], format!("file:{}", src.display()));
+    // Read as the container its bytes show, never probed by content.
+    assert_eq!(
+        args[..i],
+        [
+            "-hide_banner",
+            "-y",
+            "-f",
+            "mov",
+            "-protocol_whitelist",
+            "file",
+            "-enable_drefs",
+            "0"
+        ]
+    );
     // A 480p source: 480p and 360p, no upscale, no audio map for a silent source.
     let outputs: Vec<&String> = args.iter().filter(|a| a.ends_with(".mp4")).collect();
     assert_eq!(outputs.len(), 3, "{args:?}"); // the source and two renditions

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use ringcast_common::config::{StoreBackend, StoreConfig};
+use ringcast_common::container::{self, Container};
 use ringcast_common::job::{
     now_ms, JobState, JobStatus, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
 };
@@ -140,13 +141,29 @@ impl Transcoder {
     }
 }
 
-/// Upload `source` as version 1 of `video` and enqueue its job.
+/// Upload `source` as version 1 of `video` and enqueue its job, with the container the ingest
+/// would detect in it.
 pub fn submit(
     rt: &tokio::runtime::Runtime,
     store: &ObjectStore,
     queue: &Queue,
     video: &str,
     source: &Path,
+) -> TranscodeJob {
+    let prefix = std::fs::read(source).expect("read source");
+    let detected = container::detect(&prefix[..prefix.len().min(container::SNIFF_LEN)]);
+    submit_as(rt, store, queue, video, source, detected)
+}
+
+/// [`submit`] with the job's `container` chosen by the caller (`None`: a job from before jobs
+/// carried it).
+pub fn submit_as(
+    rt: &tokio::runtime::Runtime,
+    store: &ObjectStore,
+    queue: &Queue,
+    video: &str,
+    source: &Path,
+    container: Option<Container>,
 ) -> TranscodeJob {
     let job = TranscodeJob {
         v: JOB_SCHEMA_VERSION,
@@ -157,6 +174,7 @@ pub fn submit(
         priority: Priority::Normal,
         created_ms: now_ms(),
         live: None,
+        container,
     };
     rt.block_on(async {
         store

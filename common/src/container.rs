@@ -1,20 +1,31 @@
-//! Quick container sniffing of a finished upload by its magic bytes. Cheap and local: it turns
-//! away obvious non-videos (documents, random bytes) before they cost an object-store upload and
-//! a transcoder slot. Deeper checks (ffprobe) belong after this gate.
+//! Source containers: sniffing by magic bytes, and the ffmpeg demuxer each one is read with.
+//!
+//! The ingest sniffs a finished upload with [`detect`]: cheap and local, it turns away obvious
+//! non-videos (documents, random bytes) before they cost an object-store upload and a transcoder
+//! slot. The result travels in the job, and the transcoder forces that demuxer
+//! ([`Container::ffmpeg_format`]) on every ffprobe and ffmpeg run instead of letting them pick a
+//! format by content: content probing is what turns a text file with a video-like prefix into a
+//! DASH manifest, HLS playlist or ffconcat list that makes ffmpeg open other files and URLs.
+
+use serde::{Deserialize, Serialize};
 
 /// How many leading bytes [`detect`] wants to see (it works with fewer, less surely).
 pub const SNIFF_LEN: usize = 512;
 
-/// Container families we accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Container families we accept. Serialized as [`Container::as_str`] (`iso-bmff`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Container {
     /// ISO base media file format: MP4, MOV, 3GP, fMP4/CMAF.
+    #[serde(rename = "iso-bmff")]
     IsoBmff,
     /// EBML: Matroska and WebM.
+    #[serde(rename = "matroska")]
     Matroska,
     /// MPEG-2 transport stream.
+    #[serde(rename = "mpeg-ts")]
     MpegTs,
     /// RIFF AVI.
+    #[serde(rename = "avi")]
     Avi,
 }
 
@@ -24,6 +35,18 @@ impl Container {
             Container::IsoBmff => "iso-bmff",
             Container::Matroska => "matroska",
             Container::MpegTs => "mpeg-ts",
+            Container::Avi => "avi",
+        }
+    }
+
+    /// The ffmpeg/ffprobe demuxer (`-f`) that reads this container and nothing else.
+    pub fn ffmpeg_format(self) -> &'static str {
+        match self {
+            // ffmpeg's one demuxer for MP4, MOV, 3GP and their fragmented forms.
+            Container::IsoBmff => "mov",
+            // Also reads WebM.
+            Container::Matroska => "matroska",
+            Container::MpegTs => "mpegts",
             Container::Avi => "avi",
         }
     }
@@ -128,6 +151,21 @@ mod tests {
             None
         );
         assert_eq!(detect(&[0, 0, 0, 5, b'f', b't', b'y', b'p']), None);
+    }
+
+    #[test]
+    fn serialized_as_its_name() {
+        for c in [
+            Container::IsoBmff,
+            Container::Matroska,
+            Container::MpegTs,
+            Container::Avi,
+        ] {
+            let json = serde_json::to_string(&c).expect("serialize");
+            assert_eq!(json, format!("\"{}\"", c.as_str()));
+            assert_eq!(serde_json::from_str::<Container>(&json).expect("parse"), c);
+        }
+        assert!(serde_json::from_str::<Container>("\"dash\"").is_err());
     }
 
     #[test]
