@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use ringcast_common::http::conditional::{self, Conditions, EntityTag, Validators};
-use ringcast_common::http::{parse_request, range, Limits};
-use ringcast_common::signed_url;
 use ringcast_edge::cache::{CacheStatus, Entry};
 use ringcast_edge::representation;
+use ringcast_proto::http::conditional::{self, Conditions, EntityTag, Validators};
+use ringcast_proto::http::{parse_request, range, Limits};
+use ringcast_proto::signed_url;
 
 fn ranges(c: &mut Criterion) {
     let mut g = c.benchmark_group("range");

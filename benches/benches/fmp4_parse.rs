@@ -2,7 +2,7 @@
 //! segment and one 0.5 s part, in `benches/fixtures/`): what the packager does per fragment.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringcast_common::fmp4::{parse_fragment, parse_init, BoxSplitter};
+use ringcast_proto::fmp4::{parse_fragment, parse_init, BoxSplitter};
 
 const INIT: &[u8] = include_bytes!("../fixtures/init_360p.mp4");
 const PART: &[u8] = include_bytes!("../fixtures/part_360p.m4s");

@@ -1,7 +1,7 @@
 //! Criterion bench of the HTTP/1.1 request-head parser on requests an HLS player sends.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringcast_common::http::{parse_request, Limits};
+use ringcast_proto::http::{parse_request, Limits};
 
 const SEGMENT_GET: &[u8] = b"GET /v/Zk3x9Qm2/1/720p/seg42.m4s HTTP/1.1\r\nHost: edge.example\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate, br\r\nOrigin: https://player.example\r\nConnection: keep-alive\r\n\r\n";
 const BLOCKING_RELOAD: &[u8] = b"GET /v/Zk3x9Qm2/1/720p/index.m3u8?_HLS_msn=1234&_HLS_part=2 HTTP/1.1\r\nHost: edge.example\r\nAccept: */*\r\n\r\n";

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use ringcast_common::live::{decide, Decision, LiveConfig, LiveEvent, LiveRendition, ReloadQuery};
+use ringcast_proto::live::{decide, Decision, LiveConfig, LiveEvent, LiveRendition, ReloadQuery};
 
 fn started() -> LiveRendition {
     let start = LiveEvent::Start {

@@ -3,8 +3,8 @@
 //! renders on every part announcement.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ringcast_common::live::{LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
-use ringcast_common::playlist::{MasterPlaylist, MediaPlaylist, Segment, Variant};
+use ringcast_proto::live::{LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
+use ringcast_proto::playlist::{MasterPlaylist, MediaPlaylist, Segment, Variant};
 
 /// A live rendition with 2 s segments of four 0.5 s parts, `segments` segments long, and two
 /// parts of the next segment announced.

@@ -1,5 +1,5 @@
 //! Who may do what: the admin key of the purge API (`Authorization: Bearer`) and signed
-//! playback URLs (`ringcast_common::signed_url`), both switchable in config.
+//! playback URLs (`ringcast_proto::signed_url`), both switchable in config.
 //!
 //! - No `admin_key` configured → purge is off (403 `purge_disabled`); a missing bearer → 401;
 //!   a wrong one → 403. Keys are compared in constant time.
@@ -9,8 +9,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ringcast_common::http::RequestHead;
-use ringcast_common::signed_url::{self, PATH_TOKEN_PREFIX};
+use ringcast_proto::http::RequestHead;
+use ringcast_proto::signed_url::{self, PATH_TOKEN_PREFIX};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EdgeError;
@@ -105,7 +105,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_common::http::{parse_request, Limits};
+    use ringcast_proto::http::{parse_request, Limits};
 
     fn req(target: &str, extra: &str) -> RequestHead {
         let raw = format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n");

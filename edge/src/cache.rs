@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
-use ringcast_common::http::conditional::EntityTag;
-use ringcast_common::store::StoreError;
+use ringcast_infra::store::StoreError;
+use ringcast_proto::http::conditional::EntityTag;
 
 use crate::content::{self, Freshness};
 use crate::error::EdgeError;

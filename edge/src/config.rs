@@ -1,13 +1,13 @@
 //! Edge configuration: TOML file < `RINGCAST_EDGE_*` env vars < CLI flags.
 //!
-//! The file and env layers come from `ringcast_common::config` (env names like
+//! The file and env layers come from `ringcast_infra::config` (env names like
 //! `RINGCAST_EDGE_MEMORY_CACHE_BYTES`, `RINGCAST_EDGE_STORE__BACKEND`); the CLI layer is applied
 //! here. `edge/edge.example.toml` documents every field.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ringcast_common::config::{self, RedisConfig, StoreConfig};
+use ringcast_infra::config::{self, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::access_control::SignedUrlConfig;
@@ -254,7 +254,7 @@ impl EdgeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_common::config::StoreBackend;
+    use ringcast_infra::config::StoreBackend;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

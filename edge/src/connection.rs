@@ -1,4 +1,4 @@
-//! One HTTP/1.1 connection: read, parse (sans-IO, `ringcast_common::http`), route, write.
+//! One HTTP/1.1 connection: read, parse (sans-IO, `ringcast_proto::http`), route, write.
 //!
 //! - Keep-alive and pipelining: every complete request already in the read buffer is answered
 //!   in order before reading again; responses to a pipelined batch go out in one write.
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
-use ringcast_common::http::{parse_request, Limits, RequestHead};
+use ringcast_proto::http::{parse_request, Limits, RequestHead};
 
 use crate::access_log::{self, Record, WorkerLog};
 use crate::error::EdgeError;

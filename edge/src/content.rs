@@ -58,7 +58,7 @@ pub fn freshness(key: &str, body: &[u8]) -> Freshness {
     }
 }
 
-/// `v/{video}/{version}/{file...}` with a numeric version (see `ringcast_common::keys`).
+/// `v/{video}/{version}/{file...}` with a numeric version (see `ringcast_proto::keys`).
 pub fn is_versioned(key: &str) -> bool {
     let mut parts = key.split('/');
     let (Some("v"), Some(video), Some(version), Some(_file)) =

@@ -4,10 +4,10 @@
 //! for the logs but never leak it into a response body (a CDN node must not echo bucket names,
 //! endpoints or filesystem paths to viewers).
 
-use ringcast_common::config::ConfigError;
-use ringcast_common::http::HttpError;
-use ringcast_common::signed_url::SignError;
-use ringcast_common::store::StoreError;
+use ringcast_infra::config::ConfigError;
+use ringcast_infra::store::StoreError;
+use ringcast_proto::http::HttpError;
+use ringcast_proto::signed_url::SignError;
 
 use crate::http_origin::OriginError;
 use crate::path::PathError;

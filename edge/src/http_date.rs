@@ -1,11 +1,11 @@
 //! The `Date` header (RFC 9110 §6.6.1 requires it from an origin with a clock; caches use it with
 //! `Age`). IMF-fixdate, formatted at most once per second per worker thread. Formatting and parsing
-//! live in `ringcast_common::http::date`.
+//! live in `ringcast_proto::http::date`.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use ringcast_common::http::date::{format, parse};
+pub use ringcast_proto::http::date::{format, parse};
 
 /// The current date, re-formatted only when the second changes.
 pub fn now() -> String {

@@ -18,7 +18,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use bytes::Bytes;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use ringcast_common::http::chunked::ChunkedDecoder;
+use ringcast_proto::http::chunked::ChunkedDecoder;
 
 /// Longest response head accepted from the origin.
 const MAX_HEAD: usize = 64 * 1024;

@@ -2,7 +2,7 @@
 //! HTTP/1.1 server (one runtime and one `SO_REUSEPORT` listener per worker, io_uring with an
 //! epoll fallback), the routes under `/v/` that map request paths to object keys, the in-memory
 //! cache tier with single-flight origin fetches, the caching and content-type policy for HLS
-//! objects, `/healthz`, and `/metrics`. Protocol parsing is `ringcast_common::http` (RFC 9112);
+//! objects, `/healthz`, and `/metrics`. Protocol parsing is `ringcast_proto::http` (RFC 9112);
 //! this crate only moves bytes and decides what to answer: ranges, conditionals and gzip per
 //! object ([`representation`]), purge ([`purge`]), admin key and signed playback URLs
 //! ([`access_control`]), the JSON access log ([`access_log`]). Live LL-HLS (rfc8216bis

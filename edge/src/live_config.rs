@@ -31,7 +31,7 @@ impl Default for LiveSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            window_segments: ringcast_common::live::DEFAULT_WINDOW_SEGMENTS,
+            window_segments: ringcast_proto::live::DEFAULT_WINDOW_SEGMENTS,
             idle_stop_ms: 60_000,
             probe_ttl_ms: 1000,
             probe_timeout_ms: 2000,

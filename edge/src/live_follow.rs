@@ -13,7 +13,7 @@
 //!   the state keeps serving what it has and waits for the next `Start` to begin again, dropping
 //!   events that do not apply meanwhile. Replaying again would only find the same gap.
 
-use ringcast_common::live::{Applied, LiveConfig, LiveError, LiveEvent, LiveRendition};
+use ringcast_proto::live::{Applied, LiveConfig, LiveError, LiveEvent, LiveRendition};
 
 /// What one entry did.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +57,7 @@ impl Follower {
     }
 
     /// Applies the payload of the next stream entry (the JSON of field
-    /// [`ringcast_common::live::EVENT_FIELD`]).
+    /// [`ringcast_proto::live::EVENT_FIELD`]).
     pub fn feed(&mut self, payload: &str) -> Fed {
         match LiveEvent::from_json(payload) {
             Ok(event) => self.feed_event(event, false),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use futures_channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
-use ringcast_common::live::LiveRendition;
+use ringcast_proto::live::LiveRendition;
 
 use crate::live_config::LiveSettings;
 use crate::live_key::RenditionId;

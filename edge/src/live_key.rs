@@ -7,9 +7,9 @@
 //! key, and anything the live path does not recognise goes to the ordinary object path, which
 //! keeps VOD working unchanged.
 
-use ringcast_common::keys::is_valid_id;
-use ringcast_common::live::events_stream_key;
-use ringcast_common::playlist::parse_master;
+use ringcast_proto::keys::is_valid_id;
+use ringcast_proto::live::events_stream_key;
+use ringcast_proto::playlist::parse_master;
 
 /// File name of a rendition's media playlist.
 pub const MEDIA_PLAYLIST: &str = "index.m3u8";
@@ -34,11 +34,11 @@ impl RenditionId {
     pub fn master_keys(&self) -> [(String, String); 2] {
         [
             (
-                ringcast_common::keys::version_master(&self.video, self.version),
+                ringcast_proto::keys::version_master(&self.video, self.version),
                 String::new(),
             ),
             (
-                ringcast_common::keys::current_master(&self.video),
+                ringcast_proto::keys::current_master(&self.video),
                 format!("{}/", self.version),
             ),
         ]

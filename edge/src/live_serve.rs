@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringcast_common::keys;
-use ringcast_common::live::{
+use ringcast_proto::keys;
+use ringcast_proto::live::{
     blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, LiveRendition,
     PartStatus, PlaylistOpts, ReloadQuery,
 };
@@ -119,7 +119,7 @@ async fn playlist(
         return Ok(None);
     }
     let q = ReloadQuery::parse(query.unwrap_or("")).map_err(|e| match e {
-        ringcast_common::live::LiveError::BadRequest(m) => EdgeError::LiveBadRequest(m),
+        ringcast_proto::live::LiveError::BadRequest(m) => EdgeError::LiveBadRequest(m),
         other => EdgeError::LiveBadRequest(other.to_string()),
     })?;
     let arrived = Instant::now();

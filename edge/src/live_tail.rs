@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, AsyncConnectionConfig, RedisError};
-use ringcast_common::live::{LiveConfig, EVENT_FIELD};
-use ringcast_common::side_runtime;
+use ringcast_infra::side_runtime;
+use ringcast_proto::live::{LiveConfig, EVENT_FIELD};
 
 use crate::live_follow::{Fed, Follower};
 use crate::live_hub::{HubInner, Phase, Tail};

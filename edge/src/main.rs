@@ -58,7 +58,7 @@ enum Command {
 }
 
 fn sign(secret: &str, prefix: &str, path: Option<&str>, ttl: u64) -> anyhow::Result<()> {
-    use ringcast_common::signed_url;
+    use ringcast_proto::signed_url;
     let path = path.unwrap_or(prefix);
     anyhow::ensure!(
         path.starts_with(prefix),
@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
     };
     let cfg =
         EdgeConfig::load(cli.config.as_deref(), &overrides).context("loading configuration")?;
-    ringcast_common::telemetry::init(cfg.log_json);
+    ringcast_infra::telemetry::init(cfg.log_json);
     let server = Server::start(&cfg).context("starting ringcast-edge")?;
     signals::spawn_signal_thread(server.shutdown_handle()).context("starting the signal thread")?;
     server.wait();

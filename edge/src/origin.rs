@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use ringcast_common::side_runtime;
-use ringcast_common::store::ObjectStore;
+use ringcast_infra::side_runtime;
+use ringcast_infra::store::ObjectStore;
 
 use crate::error::EdgeError;
 use crate::http_origin::{HttpOrigin, OriginError};

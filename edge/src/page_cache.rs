@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
-use ringcast_common::side_runtime;
+use ringcast_infra::side_runtime;
 
 use crate::metrics::Metrics;
 

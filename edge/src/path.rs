@@ -159,7 +159,7 @@ mod tests {
         // a 502 from the origin).
         for path in ["/v/a/b", "/v/a%20b/c.m4s", "/v/x/1/720p/index.m3u8"] {
             let key = object_key(path).expect("valid");
-            assert!(ringcast_common::store::validate_key(&key).is_ok(), "{key}");
+            assert!(ringcast_infra::store::validate_key(&key).is_ok(), "{key}");
         }
     }
 

@@ -12,7 +12,7 @@
 //! other edges of a tier is the caller's job (call each edge).
 
 use bytes::Bytes;
-use ringcast_common::http::RequestHead;
+use ringcast_proto::http::RequestHead;
 use serde::Deserialize;
 
 use crate::cache::MemoryCache;

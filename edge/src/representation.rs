@@ -1,6 +1,6 @@
 //! A cached object → the response for one GET/HEAD: content negotiation (gzip), validators and
 //! conditional requests (304/412), and single byte ranges (206/416). The decisions are the pure
-//! functions of `ringcast_common::http::{encoding, conditional, range}`; this file only picks
+//! functions of `ringcast_proto::http::{encoding, conditional, range}`; this file only picks
 //! the body slice and the headers.
 //!
 //! Order (RFC 9110 §13.2.2, §14.2): select the representation (gzip or identity) first, since
@@ -17,8 +17,8 @@
 
 use std::time::Instant;
 
-use ringcast_common::http::conditional::{self, Conditions, EntityTag, Precondition, Validators};
-use ringcast_common::http::{encoding, range, RequestHead};
+use ringcast_proto::http::conditional::{self, Conditions, EntityTag, Precondition, Validators};
+use ringcast_proto::http::{encoding, range, RequestHead};
 
 use crate::cache::{CacheStatus, Entry};
 use crate::error::EdgeError;
@@ -186,7 +186,7 @@ pub fn respond_from(
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use ringcast_common::http::{parse_request, Limits};
+    use ringcast_proto::http::{parse_request, Limits};
     use std::time::Duration;
 
     fn req(extra: &str) -> RequestHead {

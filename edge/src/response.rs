@@ -5,7 +5,7 @@
 //! player on another origin read media and the `Content-Length`/`Age` it needs.
 
 use bytes::Bytes;
-use ringcast_common::http::{error_body, ResponseHead};
+use ringcast_proto::http::{error_body, ResponseHead};
 
 use crate::error::EdgeError;
 use crate::http_date;

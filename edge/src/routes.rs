@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ringcast_common::http::{Method, RequestHead};
+use ringcast_proto::http::{Method, RequestHead};
 
 use crate::access_control::Access;
 use crate::cache::{EntryKind, MemoryCache};
@@ -133,7 +133,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             shared.access.check_query(req)?;
             object(req, path, shared).await
         }
-        _ if path.starts_with(ringcast_common::signed_url::PATH_TOKEN_PREFIX) => {
+        _ if path.starts_with(ringcast_proto::signed_url::PATH_TOKEN_PREFIX) => {
             let inner = shared.access.strip_path_token(path)?;
             if !readable {
                 return Err(EdgeError::MethodNotAllowed);
@@ -183,9 +183,9 @@ fn preflight() -> Response {
 mod tests {
     use super::*;
     use crate::tier_policy::StaleWindows;
-    use ringcast_common::config::StoreConfig;
-    use ringcast_common::http::{parse_request, Limits};
-    use ringcast_common::store::ObjectStore;
+    use ringcast_infra::config::StoreConfig;
+    use ringcast_infra::store::ObjectStore;
+    use ringcast_proto::http::{parse_request, Limits};
     use std::time::Duration;
 
     fn run<F: std::future::Future>(f: F) -> F::Output {

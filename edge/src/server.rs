@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 use monoio::net::{ListenerOpts, TcpListener};
-use ringcast_common::http::Limits;
-use ringcast_common::store::ObjectStore;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::http::Limits;
 
 use crate::access_control::Access;
 use crate::access_log::{self, WorkerLog};
@@ -276,7 +276,7 @@ fn worker(
     stop: oneshot::Receiver<()>,
 ) {
     if settings.pin_workers {
-        ringcast_common::cpu_affinity::pin_worker_or_warn(id);
+        ringcast_infra::cpu_affinity::pin_worker_or_warn(id);
     }
     let built = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .enable_timer()

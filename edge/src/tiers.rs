@@ -16,8 +16,8 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use ringcast_common::http::conditional::EntityTag;
-use ringcast_common::side_runtime;
+use ringcast_infra::side_runtime;
+use ringcast_proto::http::conditional::EntityTag;
 
 use crate::cache::{CacheStatus, Entry, EntryKind, Loaded, MemoryCache, RefreshState};
 use crate::content::{self, Freshness};

@@ -6,9 +6,9 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ringcast_common::signed_url;
-use ringcast_common::testkit::http::{Conn, Response};
-use ringcast_common::testkit::wait_until;
+use ringcast_proto::signed_url;
+use ringcast_testkit::http::{Conn, Response};
+use ringcast_testkit::wait_until;
 use support::{error_code, Edge, Options};
 
 const ADMIN: &str = "test-admin-key";

@@ -6,8 +6,8 @@ mod support;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use ringcast_common::testkit::http::Conn;
-use ringcast_common::testkit::wait_until;
+use ringcast_testkit::http::Conn;
+use ringcast_testkit::wait_until;
 use support::{pattern, Edge, Options};
 
 const FETCHES: &str = "ringcast_edge_origin_fetches_total";

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use ringcast_common::testkit::http::Conn;
+use ringcast_testkit::http::Conn;
 use support::fake_origin::{FakeOrigin, Mode};
 use support::{pattern, Edge, Options};
 

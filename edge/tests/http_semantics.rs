@@ -4,7 +4,7 @@
 
 mod support;
 
-use ringcast_common::testkit::http::Response;
+use ringcast_testkit::http::Response;
 use std::io::Read as _;
 use support::{error_code, pattern, Edge, LIVE_PLAYLIST, VOD_PLAYLIST};
 
@@ -89,7 +89,7 @@ fn conditionals_304_and_if_range(legacy: bool) {
         etag.starts_with('"') && etag.ends_with('"'),
         "strong: {etag}"
     );
-    assert!(ringcast_common::http::date::parse(&lm).is_some(), "{lm}");
+    assert!(ringcast_proto::http::date::parse(&lm).is_some(), "{lm}");
 
     let mut conn = edge.conn();
     let r = conn

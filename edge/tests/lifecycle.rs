@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use ringcast_common::testkit::free_port;
+use ringcast_testkit::free_port;
 use support::{command, Edge};
 
 fn reports_its_driver(legacy: bool) {
@@ -87,14 +87,14 @@ fn cli_flags_override_the_config_file(legacy: bool) {
         .arg("--workers")
         .arg("3")
         .env("RINGCAST_EDGE_WORKERS", "2");
-    let mut process = ringcast_common::testkit::Process::spawn("edge-cli", cmd, dir.path());
+    let mut process = ringcast_testkit::Process::spawn("edge-cli", cmd, dir.path());
     let addr = ([127, 0, 0, 1], cli_port).into();
-    ringcast_common::testkit::wait_until(Duration::from_secs(20), "edge on the CLI port", || {
+    ringcast_testkit::wait_until(Duration::from_secs(20), "edge on the CLI port", || {
         process.assert_running();
-        ringcast_common::testkit::http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
+        ringcast_testkit::http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
     });
     // Worker 0 answers before the others have bound; the start-up line follows once all have.
-    ringcast_common::testkit::wait_until(Duration::from_secs(20), "start-up log line", || {
+    ringcast_testkit::wait_until(Duration::from_secs(20), "start-up log line", || {
         process.assert_running();
         process.log_text().contains("monoio ")
     });

@@ -13,9 +13,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
-use ringcast_common::testkit::http::{self, Response};
-use ringcast_common::testkit::{wait_until, RedisServer};
+use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
+use ringcast_testkit::http::{self, Response};
+use ringcast_testkit::{wait_until, RedisServer};
 use support::{error_code, pattern, Edge, Options};
 
 const VIDEO: &str = "live1";

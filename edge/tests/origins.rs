@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ringcast_common::testkit::wait_until;
+use ringcast_testkit::wait_until;
 use support::fake_origin::{FakeOrigin, Mode};
 use support::{error_code, pattern, Edge, Options};
 
@@ -121,7 +121,7 @@ fn origin_failures_are_502_and_504_and_never_a_short_200(legacy: bool) {
     assert!(edge.counter("ringcast_edge_origin_errors_total") >= 4);
 
     // An origin that refuses connections is a 502 too.
-    let url = format!("http://127.0.0.1:{}", ringcast_common::testkit::free_port());
+    let url = format!("http://127.0.0.1:{}", ringcast_testkit::free_port());
     let edge = Edge::start_with(Options::new(legacy).config(move |c| c.origin_url = url));
     assert_eq!(edge.get("/v/f/1/720p/seg0.m4s").status, 502);
 }

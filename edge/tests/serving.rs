@@ -3,14 +3,14 @@
 
 mod support;
 
-use ringcast_common::store::ObjectStore;
-use ringcast_common::testkit::S3Server;
+use ringcast_infra::store::ObjectStore;
+use ringcast_testkit::S3Server;
 use support::{error_code, pattern, Edge, Options, LIVE_PLAYLIST, VOD_PLAYLIST};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=1";
 
-fn assert_common_headers(r: &ringcast_common::testkit::http::Response) {
+fn assert_common_headers(r: &ringcast_testkit::http::Response) {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
         r.header("access-control-expose-headers"),

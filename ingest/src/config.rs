@@ -1,5 +1,5 @@
 //! Ingest configuration: a TOML file (optional) overlaid with `RINGCAST_INGEST_*` environment
-//! variables (see `ringcast_common::config` for the naming rules), then the CLI flags, which win.
+//! variables (see `ringcast_infra::config` for the naming rules), then the CLI flags, which win.
 //! Every field has a default that runs the local demo; `ingest/ingest.example.toml` documents
 //! them all.
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use ringcast_common::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
+use ringcast_infra::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::live_config::LiveIngestConfig;
@@ -172,7 +172,7 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_common::config::load_from;
+    use ringcast_infra::config::load_from;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use ringcast_common::http::chunked::ChunkedDecoder;
-use ringcast_common::http::{parse_request, HttpError, Limits, Method, RequestHead, ResponseHead};
+use ringcast_proto::http::chunked::ChunkedDecoder;
+use ringcast_proto::http::{parse_request, HttpError, Limits, Method, RequestHead, ResponseHead};
 use tokio::sync::watch;
 use tracing::Instrument as _;
 

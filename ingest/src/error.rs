@@ -1,11 +1,11 @@
 //! Every way an ingest request can fail, and — in this one place — the HTTP status, error code
 //! and JSON body each failure becomes (`{"error":{"code","message"}}`, DESIGN.md "Interfaces").
 
-use ringcast_common::http::HttpError;
-use ringcast_common::queue::QueueError;
-use ringcast_common::side_runtime::SideError;
-use ringcast_common::store::StoreError;
-use ringcast_common::tus::{TusError, TUS_VERSION};
+use ringcast_infra::queue::QueueError;
+use ringcast_infra::side_runtime::SideError;
+use ringcast_infra::store::StoreError;
+use ringcast_proto::http::HttpError;
+use ringcast_proto::tus::{TusError, TUS_VERSION};
 
 use crate::response::Response;
 

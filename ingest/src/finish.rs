@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use ringcast_common::container::{self, SNIFF_LEN};
-use ringcast_common::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
-use ringcast_common::keys;
+use ringcast_proto::container::{self, SNIFF_LEN};
+use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
+use ringcast_proto::keys;
 
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ringcast_common::config::ConfigError;
-use ringcast_common::keys;
+use ringcast_infra::config::ConfigError;
+use ringcast_proto::keys;
 use serde::{Deserialize, Serialize};
 
 /// Live push settings.
@@ -76,7 +76,7 @@ impl LiveIngestConfig {
 mod tests {
     use super::*;
     use crate::config::{IngestConfig, ENV_PREFIX};
-    use ringcast_common::config::load_from;
+    use ringcast_infra::config::load_from;
 
     #[test]
     fn keys_come_from_the_file_or_the_environment_and_are_checked() {

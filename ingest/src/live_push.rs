@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringcast_common::http::chunked::ChunkedDecoder;
-use ringcast_common::http::{Method, RequestHead};
-use ringcast_common::job::{now_ms, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
-use ringcast_common::keys;
+use ringcast_proto::http::chunked::ChunkedDecoder;
+use ringcast_proto::http::{Method, RequestHead};
+use ringcast_proto::job::{now_ms, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
+use ringcast_proto::keys;
 
 use crate::connection::Conn;
 use crate::error::IngestError;

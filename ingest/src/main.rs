@@ -15,7 +15,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    ringcast_common::telemetry::init(config.log_json);
+    ringcast_infra::telemetry::init(config.log_json);
     match ringcast_ingest::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

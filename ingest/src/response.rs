@@ -1,7 +1,7 @@
 //! A response as handlers build it: status, headers and a small in-memory body. The connection
 //! adds framing (`Content-Length`, `Connection`) and the CORS headers every response carries.
 
-use ringcast_common::http::error_body;
+use ringcast_proto::http::error_body;
 
 /// A complete response; bodies here are small (JSON, metrics text), uploads only flow inward.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
-use ringcast_common::http::{Method, RequestHead};
-use ringcast_common::tus::TUS_VERSION;
+use ringcast_proto::http::{Method, RequestHead};
+use ringcast_proto::tus::TUS_VERSION;
 
 use crate::connection::Conn;
 use crate::error::IngestError;

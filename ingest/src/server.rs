@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use monoio::net::{ListenerOpts, TcpListener};
 use monoio::{FusionDriver, FusionRuntime, RuntimeBuilder};
-use ringcast_common::http::Limits;
-use ringcast_common::queue::{Queue, QueueError};
-use ringcast_common::store::{ObjectStore, StoreError};
+use ringcast_infra::queue::{Queue, QueueError};
+use ringcast_infra::store::{ObjectStore, StoreError};
+use ringcast_proto::http::Limits;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::IngestConfig;
@@ -192,7 +192,7 @@ fn worker_main(
     ready: Ready,
 ) -> Result<(), String> {
     if app.config.pin_workers {
-        ringcast_common::cpu_affinity::pin_worker_or_warn(idx);
+        ringcast_infra::cpu_affinity::pin_worker_or_warn(idx);
     }
     let rt = RuntimeBuilder::<FusionDriver>::new()
         .enable_timer()

@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use ringcast_common::http::{Method, RequestHead};
-use ringcast_common::job::Priority;
-use ringcast_common::tus::{
+use ringcast_proto::http::{Method, RequestHead};
+use ringcast_proto::job::Priority;
+use ringcast_proto::tus::{
     check_offset, check_patch_content_type, check_resumable, parse_length, parse_metadata,
     parse_offset, TusError, TUS_EXTENSIONS, TUS_VERSION,
 };
@@ -293,7 +293,7 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_common::http::{parse_request, Limits};
+    use ringcast_proto::http::{parse_request, Limits};
 
     fn head_with_metadata(meta: &str) -> RequestHead {
         let raw = format!("POST /files/ HTTP/1.1\r\nHost: t\r\nUpload-Metadata: {meta}\r\n\r\n");

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use monoio::fs::{File, OpenOptions};
-use ringcast_common::container::Container;
-use ringcast_common::job::{now_ms, Priority};
-use ringcast_common::keys;
+use ringcast_proto::container::Container;
+use ringcast_proto::job::{now_ms, Priority};
+use ringcast_proto::keys;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IngestError;

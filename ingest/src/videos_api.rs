@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use ringcast_common::http::Method;
-use ringcast_common::job::JobStatus;
-use ringcast_common::keys;
+use ringcast_proto::http::Method;
+use ringcast_proto::job::JobStatus;
+use ringcast_proto::keys;
 use serde_json::{json, Value};
 
 use crate::error::IngestError;
@@ -83,7 +83,7 @@ async fn timed<T, E: Into<IngestError>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_common::job::JobState;
+    use ringcast_proto::job::JobState;
 
     #[test]
     fn json_shape() {

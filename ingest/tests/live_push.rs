@@ -9,10 +9,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use ringcast_common::http::chunked::ChunkedDecoder;
-use ringcast_common::job::Priority;
-use ringcast_common::testkit::RedisServer;
 use ringcast_ingest::live_config::LiveIngestConfig;
+use ringcast_proto::http::chunked::ChunkedDecoder;
+use ringcast_proto::job::Priority;
+use ringcast_testkit::RedisServer;
 use support::*;
 
 const GRACE_SECS: u64 = 2;
@@ -184,7 +184,7 @@ fn payload(tag: u8, len: usize) -> Vec<u8> {
 }
 
 /// The pull target of the live job the ingest queued (path and query of its pull URL).
-fn pull_target(job: &ringcast_common::job::TranscodeJob, addr: SocketAddr) -> String {
+fn pull_target(job: &ringcast_proto::job::TranscodeJob, addr: SocketAddr) -> String {
     let live = job.live.as_ref().expect("a live job");
     let prefix = format!("http://{addr}");
     live.pull_url

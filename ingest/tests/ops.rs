@@ -4,10 +4,10 @@ mod support;
 
 use std::time::Duration;
 
-use ringcast_common::keys;
-use ringcast_common::store::ObjectStore;
-use ringcast_common::testkit::http::get;
-use ringcast_common::testkit::{RedisServer, S3Server};
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::keys;
+use ringcast_testkit::http::get;
+use ringcast_testkit::{RedisServer, S3Server};
 use support::*;
 
 #[test]

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use ringcast_common::keys;
-use ringcast_common::testkit::{wait_until, RedisServer};
+use ringcast_proto::keys;
+use ringcast_testkit::{wait_until, RedisServer};
 use support::*;
 
 #[test]

@@ -7,10 +7,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use ringcast_common::testkit::{wait_until, RedisServer};
+use ringcast_testkit::{wait_until, RedisServer};
 use support::*;
 
-fn error_code(r: &ringcast_common::testkit::http::Response) -> String {
+fn error_code(r: &ringcast_testkit::http::Response) -> String {
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
     v["error"]["code"].as_str().unwrap_or_default().to_string()
 }

@@ -6,9 +6,9 @@ mod support;
 
 use std::time::Duration;
 
-use ringcast_common::job::{JobState, Priority};
-use ringcast_common::keys;
-use ringcast_common::testkit::RedisServer;
+use ringcast_proto::job::{JobState, Priority};
+use ringcast_proto::keys;
+use ringcast_testkit::RedisServer;
 use support::*;
 
 fn full_flow(legacy: bool) {
@@ -103,7 +103,7 @@ fn full_flow(legacy: bool) {
     // The transcoder forces this container's demuxer on the source.
     assert_eq!(
         job.container,
-        Some(ringcast_common::container::Container::IsoBmff)
+        Some(ringcast_proto::container::Container::IsoBmff)
     );
 
     // The video API shows it queued.

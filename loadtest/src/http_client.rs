@@ -9,7 +9,7 @@ use std::time::Duration;
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use ringcast_common::http::chunked::ChunkedDecoder;
+use ringcast_proto::http::chunked::ChunkedDecoder;
 
 /// An answer as the player sees it.
 #[derive(Debug)]

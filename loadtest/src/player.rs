@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use ringcast_common::playlist::{is_master, parse_master, parse_media, MediaPlaylist, Variant};
+use ringcast_proto::playlist::{is_master, parse_master, parse_media, MediaPlaylist, Variant};
 
 use crate::http_client::Conn;
 use crate::stats::{Kind, Live, Stats};
@@ -414,7 +414,7 @@ fn locate(pl: &MediaPlaylist, msn: u64, part: usize, low_latency: bool) -> Locat
         return Located::Behind;
     }
     let idx = (msn - pl.media_sequence - pl.skipped_segments) as usize;
-    let part_at = |parts: &[ringcast_common::playlist::Part]| {
+    let part_at = |parts: &[ringcast_proto::playlist::Part]| {
         parts.get(part).map(|p| Located::Part {
             uri: p.uri.clone(),
             duration: p.duration,
@@ -460,7 +460,7 @@ fn pdt_of(pl: &MediaPlaylist, msn: u64) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_common::playlist::{Part, Segment};
+    use ringcast_proto::playlist::{Part, Segment};
 
     fn live() -> MediaPlaylist {
         let mut pl = MediaPlaylist::live(2, 0.5, "init.mp4");

@@ -128,7 +128,7 @@ pub fn upload_from<R: Read + Seek>(
     if !pairs.is_empty() {
         create = create.set(
             "Upload-Metadata",
-            &ringcast_common::tus::encode_metadata(&pairs),
+            &ringcast_proto::tus::encode_metadata(&pairs),
         );
     }
     let t0 = Instant::now();

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ringcast_common::config::{StoreBackend, StoreConfig};
-use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
-use ringcast_common::testkit::{self, http, Process, RedisServer, S3Server};
+use ringcast_infra::config::{StoreBackend, StoreConfig};
+use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
+use ringcast_testkit::{self as testkit, http, Process, RedisServer, S3Server};
 
 const KEY: &str = "e2e-key";
 const VIDEO: &str = "e2e-live";

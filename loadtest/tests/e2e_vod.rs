@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ringcast_common::config::{StoreBackend, StoreConfig};
-use ringcast_common::testkit::{self, http, Process, RedisServer, S3Server};
+use ringcast_infra::config::{StoreBackend, StoreConfig};
 use ringcast_loadtest::{tus_client, video_status};
+use ringcast_testkit::{self as testkit, http, Process, RedisServer, S3Server};
 
 /// The running stack; processes stop when it drops.
 struct Stack {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ringcast_common::testkit::{cargo_bin, free_port, wait_until, Process};
+use ringcast_testkit::{cargo_bin, free_port, wait_until, Process};
 
 const SEGMENTS: usize = 10;
 const SEGMENT_BYTES: usize = 20_000;

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use ringcast_common::testkit::{self, http, Process, RedisServer};
 use ringcast_loadtest::upload_swarm::{self, UploadSwarmConfig};
+use ringcast_testkit::{self as testkit, http, Process, RedisServer};
 
 struct Ingest {
     addr: SocketAddr,

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ringcast_common::config::{self, ConfigError, RedisConfig, StoreConfig};
+use ringcast_infra::config::{self, ConfigError, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::live_config::LiveTranscodeConfig;

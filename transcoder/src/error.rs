@@ -5,10 +5,10 @@
 //! the dead-letter stream at once. Everything else (object store, Redis, local I/O, ffmpeg
 //! killed by a signal) may succeed on another attempt.
 
-use ringcast_common::fmp4::Fmp4Error;
-use ringcast_common::playlist::PlaylistError;
-use ringcast_common::queue::QueueError;
-use ringcast_common::store::StoreError;
+use ringcast_infra::queue::QueueError;
+use ringcast_infra::store::StoreError;
+use ringcast_proto::fmp4::Fmp4Error;
+use ringcast_proto::playlist::PlaylistError;
 
 /// Why one attempt at a job failed.
 #[derive(Debug, thiserror::Error)]

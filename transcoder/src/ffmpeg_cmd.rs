@@ -23,7 +23,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use ringcast_common::container::Container;
+use ringcast_proto::container::Container;
 
 use crate::ladder::{Rung, AUDIO_BITRATE};
 use crate::probe::ProbeInfo;

@@ -7,7 +7,7 @@
 //!   entry delivered more than `max_deliveries` times (it keeps killing or outliving its
 //!   workers) comes back as [`Incoming::Poison`], to be dead-lettered.
 //! - New jobs: a non-blocking `XREADGROUP` pass over the streams in priority order, then one
-//!   blocking read over all three (the same order rules as `ringcast_common::queue::Consumer`).
+//!   blocking read over all three (the same order rules as `ringcast_infra::queue::Consumer`).
 //! - [`JobSource::touch`]: `XCLAIM … JUSTID` of a running job to ourselves every third of
 //!   `reclaim_idle_ms`, which resets its idle time without counting a delivery.
 //!
@@ -26,9 +26,9 @@ use redis::streams::{
     StreamReadOptions, StreamReadReply,
 };
 use redis::{AsyncCommands, AsyncConnectionConfig};
-use ringcast_common::job::{Priority, TranscodeJob};
-use ringcast_common::keys;
-use ringcast_common::queue::Delivery;
+use ringcast_infra::queue::Delivery;
+use ringcast_proto::job::{Priority, TranscodeJob};
+use ringcast_proto::keys;
 
 /// Slack on top of the block time before a blocking read counts as a dead connection.
 const RESPONSE_MARGIN: Duration = Duration::from_secs(10);

@@ -10,7 +10,7 @@
 //! Module map, in pipeline order: [`config`], [`probe`] (ffprobe JSON), [`ladder`] (rung
 //! selection), [`ffmpeg_cmd`] (argument list), [`fifo`] (named pipes and reader threads),
 //! [`ffmpeg_run`] (ffmpeg-sidecar process and progress), [`packager`] (CMAF → segments,
-//! ISO/IEC 14496-12 boxes via `ringcast_common::fmp4`), [`publish`] (RFC 8216 playlists),
+//! ISO/IEC 14496-12 boxes via `ringcast_proto::fmp4`), [`publish`] (RFC 8216 playlists),
 //! [`pipeline`] (one attempt), [`worker`] (job loop, retries, state), [`job_source`] (stream reads
 //! and XAUTOCLAIM of abandoned jobs), [`metrics`] (`/metrics`, `/healthz`), [`error`].
 

@@ -3,7 +3,7 @@
 //! order, so every object is stored before the event that announces it (an announced part is
 //! always fetchable).
 //!
-//! Event sequence (the schema of `ringcast_common::live::events`): `start`; per segment its
+//! Event sequence (the schema of `ringcast_proto::live::events`): `start`; per segment its
 //! parts `0, 1, 2, …` then `segment_end`; `discontinuity` before the first part of a segment
 //! after a publisher reconnect; `end` last. `start` is re-announced (same values, which
 //! consumers treat as a duplicate) every `start_every` segments, so an edge that joins a stream
@@ -21,8 +21,8 @@
 //! clock moved on by the gap, so the anchor moves by that gap (the lag seen before it is kept).
 
 use bytes::Bytes;
-use ringcast_common::keys;
-use ringcast_common::live::{LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
+use ringcast_proto::keys;
+use ringcast_proto::live::{LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
 
 use crate::live_cutter::{LiveCut, LiveSegment, LiveTargets};
 use crate::packager::{INIT_CONTENT_TYPE, SEGMENT_CONTENT_TYPE};
@@ -251,7 +251,7 @@ impl LiveAnnouncer {
 mod tests {
     use super::*;
     use crate::live_cutter::LivePart;
-    use ringcast_common::fmp4::InitInfo;
+    use ringcast_proto::fmp4::InitInfo;
 
     fn targets() -> LiveTargets {
         LiveTargets::new(0.333, 2.0, 30.0)

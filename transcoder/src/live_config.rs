@@ -1,6 +1,6 @@
 //! The `[live]` section of the transcoder config: how live jobs are encoded and announced.
 
-use ringcast_common::config::ConfigError;
+use ringcast_infra::config::ConfigError;
 use serde::{Deserialize, Serialize};
 
 /// Live encoding and packaging settings.

@@ -23,7 +23,7 @@
 //! them); the cutter reports what ffmpeg produced.
 
 use bytes::{Bytes, BytesMut};
-use ringcast_common::fmp4::{parse_fragment, parse_init, BoxSplitter, Fmp4Error, InitInfo};
+use ringcast_proto::fmp4::{parse_fragment, parse_init, BoxSplitter, Fmp4Error, InitInfo};
 
 use crate::error::TranscodeError;
 
@@ -393,7 +393,7 @@ impl LiveTargets {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_common::live::PartTiming;
+    use ringcast_proto::live::PartTiming;
     use std::path::Path;
     use std::process::Command;
 

@@ -11,8 +11,8 @@
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamMaxlen;
 use redis::AsyncCommands;
-use ringcast_common::keys;
-use ringcast_common::live::{events_stream_key, LiveEvent, EVENT_FIELD};
+use ringcast_proto::keys;
+use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 
 use crate::error::TranscodeError;
 use crate::live_config::StreamTtl;
@@ -74,7 +74,7 @@ impl EventSink {
             pipe.hset(
                 keys::live_stream(video, version),
                 ENDED_FIELD,
-                ringcast_common::job::now_ms(),
+                ringcast_proto::job::now_ms(),
             )
             .ignore();
         }

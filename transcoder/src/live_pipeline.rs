@@ -17,10 +17,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ringcast_common::job::{now_ms, TranscodeJob};
-use ringcast_common::keys;
-use ringcast_common::playlist::{MasterPlaylist, Variant};
-use ringcast_common::store::ObjectStore;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::job::{now_ms, TranscodeJob};
+use ringcast_proto::keys;
+use ringcast_proto::playlist::{MasterPlaylist, Variant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -451,7 +451,7 @@ mod tests {
 
     async fn early_masters(with_current: bool, all_inits: bool) -> Vec<String> {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = ObjectStore::open(&ringcast_common::config::StoreConfig {
+        let store = ObjectStore::open(&ringcast_infra::config::StoreConfig {
             root: dir.path().to_path_buf(),
             ..Default::default()
         })

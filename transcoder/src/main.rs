@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ringcast_common::queue::Queue;
-use ringcast_common::store::ObjectStore;
-use ringcast_common::telemetry;
+use ringcast_infra::queue::Queue;
+use ringcast_infra::store::ObjectStore;
+use ringcast_infra::telemetry;
 use ringcast_transcoder::ffmpeg_cmd::{self, EncodeSettings};
 use ringcast_transcoder::metrics::{self, Metrics};
 use ringcast_transcoder::pipeline::Shutdown;

@@ -13,10 +13,10 @@
 //! must be whole: one that stops mid-box or mid-fragment fails the rendition.
 
 use bytes::Bytes;
-use ringcast_common::job::now_ms;
-use ringcast_common::keys;
-use ringcast_common::live::LiveEvent;
-use ringcast_common::store::ObjectStore;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::job::now_ms;
+use ringcast_proto::keys;
+use ringcast_proto::live::LiveEvent;
 use tokio::sync::mpsc;
 
 use crate::error::TranscodeError;
@@ -235,9 +235,9 @@ async fn put(
 mod tests {
     use super::*;
     use crate::live_cutter::{LivePart, LiveSegment, LiveTargets};
-    use ringcast_common::config::StoreConfig;
-    use ringcast_common::fmp4::InitInfo;
-    use ringcast_common::live::PartTiming;
+    use ringcast_infra::config::StoreConfig;
+    use ringcast_proto::fmp4::InitInfo;
+    use ringcast_proto::live::PartTiming;
     use std::path::Path;
     use std::process::Command;
 

@@ -18,9 +18,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ringcast_common::job::{now_ms, TranscodeJob};
-use ringcast_common::keys;
-use ringcast_common::store::ObjectStore;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::job::{now_ms, TranscodeJob};
+use ringcast_proto::keys;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use ringcast_common::container::{self, Container, SNIFF_LEN};
+use ringcast_proto::container::{self, Container, SNIFF_LEN};
 use serde::Deserialize;
 
 use crate::error::TranscodeError;

@@ -7,8 +7,8 @@
 //! Building is pure (tested on packaged results); [`publish`] only uploads.
 
 use bytes::Bytes;
-use ringcast_common::keys;
-use ringcast_common::playlist::{MasterPlaylist, MediaPlaylist, Segment, Variant};
+use ringcast_proto::keys;
+use ringcast_proto::playlist::{MasterPlaylist, MediaPlaylist, Segment, Variant};
 
 use crate::error::TranscodeError;
 use crate::packager::{Destination, RenditionOutput, SegmentStat};
@@ -124,8 +124,8 @@ async fn put_playlist(dest: &Destination, key: &str, text: String) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_common::config::StoreConfig;
-    use ringcast_common::store::ObjectStore;
+    use ringcast_infra::config::StoreConfig;
+    use ringcast_infra::store::ObjectStore;
 
     fn seg(msn: u64, duration: f64, bytes: u64) -> SegmentStat {
         SegmentStat {

@@ -14,9 +14,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringcast_common::job::{JobState, TranscodeJob};
-use ringcast_common::queue::{Consumer, Delivery, Queue};
-use ringcast_common::store::ObjectStore;
+use ringcast_infra::queue::{Consumer, Delivery, Queue};
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::job::{JobState, TranscodeJob};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::TranscoderConfig;

@@ -14,13 +14,13 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ringcast_common::config::StoreConfig;
-use ringcast_common::container::{self, Container};
-use ringcast_common::job::JOB_SCHEMA_VERSION;
-use ringcast_common::job::{now_ms, JobState, LiveSource, Priority, TranscodeJob};
-use ringcast_common::queue::Queue;
-use ringcast_common::store::ObjectStore;
-use ringcast_common::testkit::RedisServer;
+use ringcast_infra::config::StoreConfig;
+use ringcast_infra::queue::Queue;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::container::{self, Container};
+use ringcast_proto::job::JOB_SCHEMA_VERSION;
+use ringcast_proto::job::{now_ms, JobState, LiveSource, Priority, TranscodeJob};
+use ringcast_testkit::RedisServer;
 
 use support::*;
 

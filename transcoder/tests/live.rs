@@ -15,17 +15,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ringcast_common::config::StoreConfig;
-use ringcast_common::job::{
+use ringcast_infra::config::StoreConfig;
+use ringcast_infra::queue::Queue;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::job::{
     now_ms, JobState, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
 };
-use ringcast_common::keys;
-use ringcast_common::live::{
+use ringcast_proto::keys;
+use ringcast_proto::live::{
     events_stream_key, LiveConfig, LiveEvent, LiveRendition, PlaylistOpts, EVENT_FIELD,
 };
-use ringcast_common::queue::Queue;
-use ringcast_common::store::ObjectStore;
-use ringcast_common::testkit::{cargo_bin, free_port, wait_until, Process, RedisServer, S3Server};
+use ringcast_testkit::{cargo_bin, free_port, wait_until, Process, RedisServer, S3Server};
 
 use support::*;
 
@@ -50,7 +50,7 @@ fn start_ingest(dir: &Path, store: &StoreConfig, redis_url: &str) -> (Process, S
     let mut proc = Process::spawn("ingest", cmd, dir);
     wait_until(Duration::from_secs(60), "ingest ready", || {
         proc.assert_running();
-        ringcast_common::testkit::http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
+        ringcast_testkit::http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
     });
     (proc, addr)
 }

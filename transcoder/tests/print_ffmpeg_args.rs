@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use ringcast_common::testkit::cargo_bin;
+use ringcast_testkit::cargo_bin;
 
 fn run(cmd: &mut Command) -> std::process::Output {
     cmd.output()

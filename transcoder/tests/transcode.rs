@@ -8,15 +8,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redis::Commands;
-use ringcast_common::config::StoreConfig;
-use ringcast_common::job::JobState;
-use ringcast_common::keys;
-use ringcast_common::live::{
+use ringcast_infra::config::StoreConfig;
+use ringcast_infra::queue::Queue;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::job::JobState;
+use ringcast_proto::keys;
+use ringcast_proto::live::{
     events_stream_key, LiveConfig, LiveEvent, LiveRendition, PlaylistOpts, EVENT_FIELD,
 };
-use ringcast_common::queue::Queue;
-use ringcast_common::store::ObjectStore;
-use ringcast_common::testkit::{RedisServer, S3Server};
+use ringcast_testkit::{RedisServer, S3Server};
 
 use support::*;
 

@@ -14,10 +14,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use ringcast_common::config::StoreConfig;
-use ringcast_common::testkit::http::{self, Conn, Response};
-use ringcast_common::testkit::{cargo_bin, free_port, wait_until, Process};
 use ringcast_edge::EdgeConfig;
+use ringcast_infra::config::StoreConfig;
+use ringcast_testkit::http::{self, Conn, Response};
+use ringcast_testkit::{cargo_bin, free_port, wait_until, Process};
 
 /// Generate `mod default_driver` and `mod legacy_driver`, each with one `#[test]` per named
 /// function `fn name(legacy: bool)` of the including file.

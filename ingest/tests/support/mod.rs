@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ringcast_common::config::{RedisConfig, StoreConfig};
-use ringcast_common::queue::{Delivery, Queue};
-use ringcast_common::side_runtime;
-use ringcast_common::testkit::http::{get, Conn, Response};
-use ringcast_common::testkit::{cargo_bin, free_port, wait_until, Process};
+use ringcast_infra::config::{RedisConfig, StoreConfig};
+use ringcast_infra::queue::{Delivery, Queue};
+use ringcast_infra::side_runtime;
 use ringcast_ingest::IngestConfig;
+use ringcast_testkit::http::{get, Conn, Response};
+use ringcast_testkit::{cargo_bin, free_port, wait_until, Process};
 use sha2::{Digest, Sha256};
 
 pub const TUS: (&str, &str) = ("Tus-Resumable", "1.0.0");

@@ -9,16 +9,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ringcast_common::config::{StoreBackend, StoreConfig};
-use ringcast_common::container::{self, Container};
-use ringcast_common::job::{
+use ringcast_infra::config::{StoreBackend, StoreConfig};
+use ringcast_infra::queue::Queue;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::container::{self, Container};
+use ringcast_proto::job::{
     now_ms, JobState, JobStatus, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
 };
-use ringcast_common::keys;
-use ringcast_common::playlist::{MediaPlaylist, Segment};
-use ringcast_common::queue::Queue;
-use ringcast_common::store::ObjectStore;
-use ringcast_common::testkit::{cargo_bin, free_port, wait_until, Process};
+use ringcast_proto::keys;
+use ringcast_proto::playlist::{MediaPlaylist, Segment};
+use ringcast_testkit::{cargo_bin, free_port, wait_until, Process};
 
 /// A current-thread runtime for the async clients (they run on common's side runtime, so
 /// blocking this thread in `wait_until` stalls nothing).
@@ -100,7 +100,7 @@ pub fn start_transcoder(
     let mut proc = Process::spawn(name, cmd, dir);
     wait_until(Duration::from_secs(30), "transcoder /healthz", || {
         proc.assert_running();
-        ringcast_common::testkit::http::get(metrics, "/healthz").is_ok_and(|r| r.status == 200)
+        ringcast_testkit::http::get(metrics, "/healthz").is_ok_and(|r| r.status == 200)
     });
     Transcoder {
         proc,
@@ -125,7 +125,7 @@ impl Drop for Transcoder {
 impl Transcoder {
     /// Value of a `ringcast_transcoder_*` metric.
     pub fn metric(&self, name: &str) -> f64 {
-        let text = ringcast_common::testkit::http::get(self.metrics, "/metrics")
+        let text = ringcast_testkit::http::get(self.metrics, "/metrics")
             .expect("GET /metrics")
             .text();
         text.lines()

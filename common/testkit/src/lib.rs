@@ -1,4 +1,4 @@
-//! Test kit (feature `testkit`): real services for integration tests on free loopback ports.
+//! `ringcast-testkit`: real services for integration tests on free loopback ports.
 //!
 //! - [`RedisServer`]: a `redis-server` with no persistence in a temp dir.
 //! - [`S3Server`]: an `s3s-fs` S3 server (SigV4) in a temp dir, bucket created on first use.

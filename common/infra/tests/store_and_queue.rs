@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use ringcast_common::job::{now_ms, JobState, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
-use ringcast_common::queue::Queue;
-use ringcast_common::store::ObjectStore;
-use ringcast_common::testkit::{RedisServer, S3Server};
+use ringcast_infra::queue::Queue;
+use ringcast_infra::store::ObjectStore;
+use ringcast_proto::job::{now_ms, JobState, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
+use ringcast_testkit::{RedisServer, S3Server};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
@@ -193,7 +193,7 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
 #[test]
 fn concurrent_opens_of_a_new_bucket_all_succeed() {
     let s3 = S3Server::start();
-    let cfg = ringcast_common::config::StoreConfig {
+    let cfg = ringcast_infra::config::StoreConfig {
         bucket: "raced-bucket".into(),
         ..s3.store_config()
     };

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::process::{free_port, wait_for_tcp, wait_until, Process};
-use crate::config::{StoreBackend, StoreConfig};
+use ringcast_infra::config::{StoreBackend, StoreConfig};
 
 /// Find an executable on PATH or in `~/.cargo/bin` (where `cargo install` puts s3s-fs).
 fn find_exe(name: &str) -> PathBuf {

@@ -344,7 +344,7 @@ proptest! {
 
 /// The npm project with `hls-parser` (installed by `scripts/install-deps`).
 fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/js")
 }
 
 /// Parses every file given as argument with hls-parser in strict mode (which throws on spec

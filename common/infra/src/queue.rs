@@ -14,9 +14,9 @@ use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::AsyncCommands;
 
-use crate::job::{now_ms, JobState, JobStatus, Priority, TranscodeJob};
-use crate::keys;
 use crate::side_runtime::{self, SideError};
+use ringcast_proto::job::{now_ms, JobState, JobStatus, Priority, TranscodeJob};
+use ringcast_proto::keys;
 
 /// Errors talking to Redis.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,19 @@
+//! `ringcast-infra`: the I/O the services share, built on tokio and kept off the monoio cores.
+//!
+//! - [`store`]: the object store with S3 and filesystem backends.
+//! - [`queue`]: the Redis job queue, job state and the stream consumer.
+//! - [`side_runtime`]: the tokio side runtime that runs redis and rust-s3 calls for monoio
+//!   services, answering on oneshot channels.
+//! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.
+//! - [`telemetry`]: tracing setup (JSON logs or human-readable on a terminal).
+//! - [`cpu_affinity`]: pinning worker threads to cores.
+//!
+//! Protocol logic and schemas live in `ringcast-proto`; this crate only moves them over the
+//! network and disk.
+
+pub mod config;
+pub mod cpu_affinity;
+pub mod queue;
+pub mod side_runtime;
+pub mod store;
+pub mod telemetry;

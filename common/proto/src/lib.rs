@@ -1,0 +1,25 @@
+//! `ringcast-proto`: the pure protocol logic of ringcast. Everything here is sans-IO: functions
+//! and state machines over bytes and values, with the time passed in as `now`, tested without
+//! sockets, processes or files. No tokio, redis, rust-s3 or monoio, and no filesystem access
+//! (the `pure_dependencies` test checks the manifest).
+//!
+//! - [`http`]: HTTP/1.1 request parsing, response heads, chunked bodies, ranges, conditionals,
+//!   content coding and dates (RFC 9110, RFC 9112).
+//! - [`fmp4`]: the fragmented-MP4 box reader (ISO/IEC 14496-12, CMAF).
+//! - [`playlist`]: the HLS playlist model, parser, renderer and validator (RFC 8216,
+//!   draft-pantos-hls-rfc8216bis).
+//! - [`live`]: the LL-HLS live model: part events, per-rendition state, blocking reloads.
+//! - [`tus`]: tus 1.0 header handling.
+//! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
+//! - [`container`]: source container sniffing and the demuxer forced for each.
+//! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
+
+pub mod container;
+pub mod fmp4;
+pub mod http;
+pub mod job;
+pub mod keys;
+pub mod live;
+pub mod playlist;
+pub mod signed_url;
+pub mod tus;
