@@ -103,7 +103,7 @@ pub fn unix_now() -> u64 {
 
 /// gzip of a playlist body when it helps (playlists are highly repetitive text).
 fn gzip_playlist(content_type: &str, body: &[u8]) -> Option<Bytes> {
-    if content_type != "application/vnd.apple.mpegurl" || body.len() < 64 {
+    if content_type != ringcast_proto::content_type::PLAYLIST || body.len() < 64 {
         return None;
     }
     let mut enc = flate2::write::GzEncoder::new(

@@ -13,6 +13,8 @@
 //!   `playlist_ttl_ms`;
 //! - other files under a version (e.g. `poster.jpg`) → immutable; outside a version → short.
 
+use ringcast_proto::content_type::{self, extension};
+
 /// `Cache-Control` for objects that never change.
 pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` for objects that may change at any moment.
@@ -39,12 +41,7 @@ impl Freshness {
 
 /// `Content-Type` by file extension.
 pub fn content_type(key: &str) -> &'static str {
-    match extension(key) {
-        Some("m3u8") => "application/vnd.apple.mpegurl",
-        Some("mp4") => "video/mp4",
-        Some("m4s") => "video/iso.segment",
-        _ => "application/octet-stream",
-    }
+    content_type::for_key(key)
 }
 
 /// Freshness of the object at `key` whose content is `body`.
@@ -73,12 +70,6 @@ pub fn is_versioned(key: &str) -> bool {
 pub fn has_endlist(body: &[u8]) -> bool {
     body.split(|b| *b == b'\n')
         .any(|line| line.trim_ascii() == b"#EXT-X-ENDLIST")
-}
-
-/// The extension of the key's last segment, if any.
-fn extension(key: &str) -> Option<&str> {
-    let file = key.rsplit('/').next().unwrap_or(key);
-    file.rsplit_once('.').map(|(_, ext)| ext)
 }
 
 #[cfg(test)]

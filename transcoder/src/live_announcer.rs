@@ -21,12 +21,12 @@
 //! clock moved on by the gap, so the anchor moves by that gap (the lag seen before it is kept).
 
 use bytes::Bytes;
+use ringcast_proto::content_type;
 use ringcast_proto::keys;
 use ringcast_proto::live::{LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
 
 use crate::live_cutter::{LiveCut, LiveSegment, LiveTargets};
-use crate::packager::{INIT_CONTENT_TYPE, SEGMENT_CONTENT_TYPE};
-use crate::publish::{MEDIA_PLAYLIST, PLAYLIST_CONTENT_TYPE};
+use crate::publish::MEDIA_PLAYLIST;
 
 /// Name of the init segment in a rendition (the `start` event's `init`).
 pub const INIT_NAME: &str = "init.mp4";
@@ -125,7 +125,7 @@ impl LiveAnnouncer {
                 out.push(Action::Put {
                     file: INIT_NAME.into(),
                     data,
-                    content_type: INIT_CONTENT_TYPE,
+                    content_type: content_type::INIT,
                 });
                 let start = LiveEvent::Start {
                     target_duration: self.targets.target_duration,
@@ -167,7 +167,7 @@ impl LiveAnnouncer {
                 out.push(Action::Put {
                     file: keys::part_name(p.msn, p.index),
                     data: p.data,
-                    content_type: SEGMENT_CONTENT_TYPE,
+                    content_type: content_type::SEGMENT,
                 });
                 self.announce(
                     &mut out,
@@ -189,7 +189,7 @@ impl LiveAnnouncer {
         out.push(Action::Put {
             file: keys::segment_name(msn),
             data: s.data,
-            content_type: SEGMENT_CONTENT_TYPE,
+            content_type: content_type::SEGMENT,
         });
         let pdt = self.date_ms(s.start);
         self.announce(
@@ -230,7 +230,7 @@ impl LiveAnnouncer {
             out.push(Action::Put {
                 file: MEDIA_PLAYLIST.into(),
                 data: Bytes::from(text),
-                content_type: PLAYLIST_CONTENT_TYPE,
+                content_type: content_type::PLAYLIST,
             });
         }
         out

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ringcast_infra::store::ObjectStore;
+use ringcast_proto::content_type;
 use ringcast_proto::job::{now_ms, TranscodeJob};
 use ringcast_proto::keys;
 use ringcast_proto::playlist::{MasterPlaylist, Variant};
@@ -36,7 +37,7 @@ use crate::live_cutter::{LiveCutter, LiveTargets};
 use crate::live_events::EventSink;
 use crate::packager::{self, Destination, RenditionOutput, VariantInfo};
 use crate::pipeline::{JobOutcome, Shutdown};
-use crate::publish::{MEDIA_PLAYLIST, PLAYLIST_CONTENT_TYPE};
+use crate::publish::MEDIA_PLAYLIST;
 use crate::work_dir::WorkDir;
 
 /// The ffmpeg argument list of a live job.
@@ -427,7 +428,7 @@ pub(crate) async fn write_masters(
         }
         if let Err(e) = dest
             .store
-            .put(&key, Bytes::from(m.render()), PLAYLIST_CONTENT_TYPE)
+            .put(&key, Bytes::from(m.render()), content_type::PLAYLIST)
             .await
         {
             tracing::error!(key, error = %e, "cannot write the early master playlist");

@@ -25,11 +25,6 @@ use crate::live_announcer::{Action, LiveAnnouncer};
 use crate::live_cutter::{LiveCut, LiveCutter};
 use crate::live_events::EventSink;
 
-/// Content type of `init.mp4`.
-pub const INIT_CONTENT_TYPE: &str = "video/mp4";
-/// Content type of `seg{msn}.m4s` and `part{msn}.{i}.m4s` (RFC 8216 bis: fMP4 media segments).
-pub const SEGMENT_CONTENT_TYPE: &str = "video/iso.segment";
-
 /// Where a rendition's objects go.
 #[derive(Clone)]
 pub struct Destination {

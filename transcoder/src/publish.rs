@@ -7,14 +7,12 @@
 //! Building is pure (tested on packaged results); [`publish`] only uploads.
 
 use bytes::Bytes;
+use ringcast_proto::content_type;
 use ringcast_proto::keys;
 use ringcast_proto::playlist::{MasterPlaylist, MediaPlaylist, Segment, Variant};
 
 use crate::error::TranscodeError;
 use crate::packager::{Destination, RenditionOutput, SegmentStat};
-
-/// Content type of every playlist (RFC 8216 §4).
-pub const PLAYLIST_CONTENT_TYPE: &str = "application/vnd.apple.mpegurl";
 
 /// Name of each rendition's media playlist.
 pub const MEDIA_PLAYLIST: &str = "index.m3u8";
@@ -116,7 +114,7 @@ pub async fn publish(
 
 async fn put_playlist(dest: &Destination, key: &str, text: String) -> Result<(), TranscodeError> {
     dest.store
-        .put(key, Bytes::from(text), PLAYLIST_CONTENT_TYPE)
+        .put(key, Bytes::from(text), content_type::PLAYLIST)
         .await?;
     Ok(())
 }

@@ -12,9 +12,11 @@
 //! - [`tus`]: tus 1.0 header handling.
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
 //! - [`container`]: source container sniffing and the demuxer forced for each.
+//! - [`content_type`]: the `Content-Type` of every published object.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
 
 pub mod container;
+pub mod content_type;
 pub mod fmp4;
 pub mod http;
 pub mod job;
