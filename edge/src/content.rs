@@ -89,7 +89,8 @@ mod tests {
         assert_eq!(content_type("v/a/1/720p/init.mp4"), "video/mp4");
         assert_eq!(content_type("v/a/1/720p/seg3.m4s"), "video/iso.segment");
         assert_eq!(content_type("v/a/1/720p/part3.1.m4s"), "video/iso.segment");
-        assert_eq!(content_type("v/a/1/poster.jpg"), "application/octet-stream");
+        // A poster from a plain-directory origin goes out as an image a browser shows.
+        assert_eq!(content_type("v/a/1/poster.jpg"), "image/jpeg");
         assert_eq!(content_type("v/a/1/noext"), "application/octet-stream");
         assert_eq!(content_type("v/a.m3u8/1/file"), "application/octet-stream");
     }
