@@ -23,7 +23,9 @@ use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
 use crate::job_source::{Incoming, JobSource};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, JobOutcome, Shutdown};
+use crate::pipeline::live::run_live;
+use crate::pipeline::outcome::{JobOutcome, Shutdown};
+use crate::pipeline::vod::run_attempt;
 
 /// Minimum spacing of progress writes to Redis (about two per second).
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
@@ -208,12 +210,11 @@ async fn run_with_retries(
     let cfg = &shared.cfg;
     if let Some(live) = &job.live {
         // Live runs once: a retry would restart the segment numbering under the same version.
-        return crate::live_pipeline::run_live(job, &live.pull_url, cfg, &shared.store, shutdown)
-            .await;
+        return run_live(job, &live.pull_url, cfg, &shared.store, shutdown).await;
     }
     let mut attempt = 1u32;
     loop {
-        let err = match pipeline::run_attempt(job, cfg, &shared.store, progress, shutdown).await {
+        let err = match run_attempt(job, cfg, &shared.store, progress, shutdown).await {
             Ok(outcome) => return Ok(outcome),
             Err(e) => e,
         };

@@ -3,6 +3,8 @@
 use ringcast_infra::config::ConfigError;
 use serde::{Deserialize, Serialize};
 
+use crate::ffmpeg::rung::X264_PRESETS;
+
 /// Live encoding and packaging settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -81,7 +83,7 @@ impl LiveTranscodeConfig {
         {
             return invalid("live.heights must list even heights within 144–2160".into());
         }
-        if !crate::config::X264_PRESETS.contains(&self.preset.as_str()) {
+        if !X264_PRESETS.contains(&self.preset.as_str()) {
             return invalid(format!(
                 "live.preset {:?} is not an x264 preset",
                 self.preset

@@ -1,15 +1,15 @@
 //! CMAF → HLS packager for one VOD rendition, published progressively while it transcodes:
-//! the same cutter and announcer as the live path ([`crate::live_cutter`],
-//! [`crate::live_announcer`]) turn ffmpeg's fragmented MP4 byte stream into the init segment,
+//! the same cutter and announcer as the live path ([`crate::cmaf::cutter`],
+//! [`crate::cmaf::announcer`]) turn ffmpeg's fragmented MP4 byte stream into the init segment,
 //! LL-HLS parts `part{msn}.{i}.m4s` and segments `seg{msn}.m4s`; each object is uploaded as
 //! soon as it is complete and then announced on `rc:events:{video}:{version}:{rendition}`, so
 //! an edge serves an EVENT playlist (the version's `playlist_type` = `event`) and playback can
 //! start before the transcode ends. The stream ends with `end`; the VOD media playlist itself
-//! is written by [`crate::publish`] once every rendition is complete.
+//! is written by [`crate::pipeline::publish`] once every rendition is complete.
 //!
 //! Stream layout (ffmpeg `-movflags cmaf+frag_keyframe+empty_moov+default_base_moof`):
 //! `ftyp` `moov` then (`moof` `mdat`)*, each fragment about `-frag_duration` long, a new one at
-//! every keyframe; the cutting rules are [`crate::live_cutter`]'s. Unlike live, a VOD stream
+//! every keyframe; the cutting rules are [`crate::cmaf::cutter`]'s. Unlike live, a VOD stream
 //! must be whole: one that stops mid-box or mid-fragment fails the rendition.
 
 use bytes::Bytes;
@@ -19,11 +19,11 @@ use ringcast_proto::keys;
 use ringcast_proto::live::LiveEvent;
 use tokio::sync::mpsc;
 
+use crate::cmaf::announcer::{Action, LiveAnnouncer};
+use crate::cmaf::cutter::{LiveCut, LiveCutter};
+use crate::cmaf::events::EventSink;
 use crate::error::TranscodeError;
-use crate::fifo::Chunk;
-use crate::live_announcer::{Action, LiveAnnouncer};
-use crate::live_cutter::{LiveCut, LiveCutter};
-use crate::live_events::EventSink;
+use crate::ffmpeg::fifo::Chunk;
 
 /// Where a rendition's objects go.
 #[derive(Clone)]
@@ -108,7 +108,7 @@ pub struct VariantInfo {
 pub struct RenditionPackaging {
     pub name: String,
     /// Decides uploads and events ([`LiveAnnouncer::without_final_playlist`]: the VOD
-    /// playlist is [`crate::publish`]'s).
+    /// playlist is [`crate::pipeline::publish`]'s).
     pub announcer: LiveAnnouncer,
     /// Where events go; `None` stores the objects without announcing them (packaging alone).
     pub events: Option<EventSink>,
@@ -229,7 +229,7 @@ async fn put(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live_cutter::{LivePart, LiveSegment, LiveTargets};
+    use crate::cmaf::cutter::{LivePart, LiveSegment, LiveTargets};
     use ringcast_infra::config::StoreConfig;
     use ringcast_proto::fmp4::InitInfo;
     use ringcast_proto::live::PartTiming;
@@ -275,7 +275,7 @@ mod tests {
                 "-f",
                 "mp4",
                 "-movflags",
-                crate::ffmpeg_cmd::CMAF_MOVFLAGS,
+                crate::ffmpeg::rung::CMAF_MOVFLAGS,
                 "-frag_duration",
                 "500000",
             ])

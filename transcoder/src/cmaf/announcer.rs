@@ -1,5 +1,5 @@
 //! What to upload and what to announce for one live rendition, sans-IO: cuts from
-//! [`crate::live_cutter`] in, an ordered list of [`Action`]s out. The runner executes them in
+//! [`crate::cmaf::cutter`] in, an ordered list of [`Action`]s out. The runner executes them in
 //! order, so every object is stored before the event that announces it (an announced part is
 //! always fetchable).
 //!
@@ -25,11 +25,8 @@ use ringcast_proto::content_type;
 use ringcast_proto::keys;
 use ringcast_proto::live::{LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
 
-use crate::live_cutter::{LiveCut, LiveSegment, LiveTargets};
-use crate::publish::MEDIA_PLAYLIST;
-
-/// Name of the init segment in a rendition (the `start` event's `init`).
-pub const INIT_NAME: &str = "init.mp4";
+use crate::cmaf::cutter::{LiveCut, LiveSegment, LiveTargets};
+use crate::cmaf::names::{INIT_NAME, MEDIA_PLAYLIST};
 
 /// One step for the runner.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +55,7 @@ pub struct LiveAnnouncer {
     last_msn: Option<u64>,
     ended: bool,
     /// Whether [`Self::finish`] writes `index.m3u8` (live); a VOD job writes its own VOD
-    /// playlist when the transcode is complete ([`crate::publish`]).
+    /// playlist when the transcode is complete ([`crate::pipeline::publish`]).
     final_playlist: bool,
     /// Smallest wall clock minus date of a part's end (ms) in the current and the previous
     /// segment: the pipeline's own delay, the baseline when dates move after a reconnect.
@@ -210,7 +207,7 @@ impl LiveAnnouncer {
         }
     }
 
-    /// End of stream: the last segment (from [`crate::live_cutter::LiveCutter::finish`]), the
+    /// End of stream: the last segment (from [`crate::cmaf::cutter::LiveCutter::finish`]), the
     /// `end` event and the final playlist. Nothing when the stream never produced a segment.
     pub fn finish(&mut self, last: Option<LiveSegment>) -> Vec<Action> {
         let mut out = Vec::new();
@@ -250,7 +247,7 @@ impl LiveAnnouncer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live_cutter::LivePart;
+    use crate::cmaf::cutter::LivePart;
     use ringcast_proto::fmp4::InitInfo;
 
     fn targets() -> LiveTargets {

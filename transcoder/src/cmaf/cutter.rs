@@ -363,7 +363,7 @@ impl LiveTargets {
 
 impl LiveTargets {
     /// The announced targets of a VOD transcode packaged while it runs (EVENT playlist). Its
-    /// ffmpeg command ([`crate::ffmpeg_cmd::build_args`]) cuts fragments at `-frag_duration`
+    /// ffmpeg command ([`crate::ffmpeg::args::build_args`]) cuts fragments at `-frag_duration`
     /// = `part_seconds` exactly and puts a keyframe every `round(segment_seconds × fps)`
     /// frames, so a fragment may end one frame after the part duration (timestamp rounding):
     /// `PART-TARGET` allows that frame, and `EXT-X-TARGETDURATION` is the GOP rounded half up.
@@ -374,7 +374,7 @@ impl LiveTargets {
             30.0
         };
         let frames_per_part = (part_seconds * fps).round().max(1.0) as u32;
-        let gop_frames = crate::ffmpeg_cmd::gop_frames(segment_seconds, fps);
+        let gop_frames = crate::ffmpeg::rung::gop_frames(segment_seconds, fps);
         let part_target = ((f64::from(frames_per_part) + 1.0) / fps * 1e5).ceil() / 1e5;
         let segment = f64::from(gop_frames) / fps;
         let target_duration = ((segment + 0.5).floor() as u64).max(1);
@@ -430,7 +430,7 @@ mod tests {
                 "yuv420p",
             ])
             .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2", "-f", "mp4"])
-            .args(["-movflags", crate::ffmpeg_cmd::CMAF_MOVFLAGS])
+            .args(["-movflags", crate::ffmpeg::rung::CMAF_MOVFLAGS])
             .args(["-frag_duration", &t.frag_duration_us.to_string()])
             .arg(&out)
             .status()
