@@ -38,7 +38,6 @@ pub mod cmaf;
 pub mod config;
 pub mod error;
 pub mod ffmpeg;
-pub mod job_source;
 pub mod ladder;
 pub mod metrics;
 pub mod pipeline;
