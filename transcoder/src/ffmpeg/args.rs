@@ -18,7 +18,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::cmaf::cutter::LiveTargets;
+use crate::cmaf::cutter::Targets;
 use crate::config::live::LiveTranscodeConfig;
 use crate::ffmpeg::input::{live_input_args, source_input_args, SourceFile};
 use crate::ffmpeg::probe::ProbeInfo;
@@ -86,7 +86,7 @@ pub fn build_live_args(
     pull_url: &str,
     rungs: &[Rung],
     outputs: &[PathBuf],
-    targets: &LiveTargets,
+    targets: &Targets,
     live: &LiveTranscodeConfig,
 ) -> Vec<OsString> {
     let fps = format!("{}", live.fps);
@@ -288,7 +288,7 @@ mod tests {
     #[test]
     fn live_args_have_the_latency_and_cadence_flags() {
         let live = LiveTranscodeConfig::default();
-        let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
+        let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
         let rungs = ladder::live_rungs(&live.heights);
         let outs = vec![PathBuf::from("a.fifo"), PathBuf::from("b.fifo")];
         let args: Vec<String> = build_live_args(
@@ -319,7 +319,7 @@ mod tests {
     #[test]
     fn live_command_is_exact() {
         let live = LiveTranscodeConfig::default();
-        let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
+        let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
         let rungs = ladder::live_rungs(&live.heights);
         let outs = vec![PathBuf::from("a.fifo"), PathBuf::from("b.fifo")];
         let args = strings(&build_live_args(

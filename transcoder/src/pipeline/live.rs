@@ -21,8 +21,8 @@ use ringcast_proto::keys;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::cmaf::announcer::LiveAnnouncer;
-use crate::cmaf::cutter::{LiveCutter, LiveTargets};
+use crate::cmaf::announcer::Announcer;
+use crate::cmaf::cutter::{Cutter, Targets};
 use crate::cmaf::events::EventSink;
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
@@ -57,7 +57,7 @@ pub async fn run_live(
         )));
     }
     let live = &cfg.live;
-    let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
+    let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
     let rungs = ladder::live_rungs(&live.heights);
     let sink = EventSink::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl()).await?;
     // A redelivered live job (its worker died) must not start over: segment numbers would
@@ -99,7 +99,7 @@ pub async fn run_live(
     for rung in &rungs {
         let (fifo, rx) = fifo::open_output(&work.0, &rung.name)?;
         fifos.push(fifo);
-        let announcer = LiveAnnouncer::new(
+        let announcer = Announcer::new(
             &rung.name,
             targets,
             job.created_ms,
@@ -200,13 +200,13 @@ async fn live_rendition(
     mut rx: mpsc::Receiver<Chunk>,
     dest: Destination,
     sink: EventSink,
-    mut announcer: LiveAnnouncer,
+    mut announcer: Announcer,
     info_tx: mpsc::Sender<VariantInfo>,
     mut reconnects: watch::Receiver<u32>,
 ) -> Result<RenditionOutput, TranscodeError> {
     let name = rung.name.clone();
     // The encoder's fixed GOP closes a segment with its last part (see the cutter).
-    let mut cutter = LiveCutter::new(&name).with_gop_frames(announcer.targets().gop_frames);
+    let mut cutter = Cutter::new(&name).with_gop_frames(announcer.targets().gop_frames);
     let mut out = RenditionOutput::new(&name);
     let mut read_error = None;
     while let Some(chunk) = rx.recv().await {
@@ -223,7 +223,7 @@ async fn live_rendition(
             announcer.mark_discontinuity();
         }
         for cut in cutter.push(&chunk)? {
-            if let crate::cmaf::cutter::LiveCut::Init { .. } = &cut {
+            if let crate::cmaf::cutter::Cut::Init { .. } = &cut {
                 out.record_init(&cut);
                 let _ = info_tx
                     .send(VariantInfo {

@@ -19,8 +19,8 @@ use ringcast_proto::keys;
 use ringcast_proto::live::LiveEvent;
 use tokio::sync::mpsc;
 
-use crate::cmaf::announcer::{Action, LiveAnnouncer};
-use crate::cmaf::cutter::{LiveCut, LiveCutter};
+use crate::cmaf::announcer::{Action, Announcer};
+use crate::cmaf::cutter::{Cut, Cutter};
 use crate::cmaf::events::EventSink;
 use crate::error::TranscodeError;
 use crate::ffmpeg::fifo::Chunk;
@@ -81,8 +81,8 @@ impl RenditionOutput {
     }
 
     /// Take the init segment's facts (codecs, size) for the master playlist.
-    pub fn record_init(&mut self, cut: &LiveCut) {
-        if let LiveCut::Init { data, info } = cut {
+    pub fn record_init(&mut self, cut: &Cut) {
+        if let Cut::Init { data, info } = cut {
             if let Some(v) = info.video() {
                 self.width = u32::from(v.width);
                 self.height = u32::from(v.height);
@@ -107,9 +107,9 @@ pub struct VariantInfo {
 /// How one VOD rendition is packaged and announced.
 pub struct RenditionPackaging {
     pub name: String,
-    /// Decides uploads and events ([`LiveAnnouncer::without_final_playlist`]: the VOD
+    /// Decides uploads and events ([`Announcer::without_final_playlist`]: the VOD
     /// playlist is [`crate::pipeline::publish`]'s).
-    pub announcer: LiveAnnouncer,
+    pub announcer: Announcer,
     /// Where events go; `None` stores the objects without announcing them (packaging alone).
     pub events: Option<EventSink>,
     /// Told once the init segment is stored, for the early master playlist.
@@ -132,13 +132,13 @@ pub async fn package_rendition(
         variants,
         bandwidth_estimate,
     } = p;
-    let mut cutter = LiveCutter::new(&name);
+    let mut cutter = Cutter::new(&name);
     let mut out = RenditionOutput::new(&name);
     while let Some(chunk) = rx.recv().await {
         let chunk =
             chunk.map_err(|e| TranscodeError::io(format!("reading {name} from ffmpeg"), e))?;
         for cut in cutter.push(&chunk)? {
-            let is_init = matches!(cut, LiveCut::Init { .. });
+            let is_init = matches!(cut, Cut::Init { .. });
             out.record_init(&cut);
             let actions = announcer.on_cut(cut, now_ms());
             execute(&dest, events.as_ref(), &name, actions, &mut out).await?;
@@ -229,7 +229,7 @@ async fn put(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cmaf::cutter::{LivePart, LiveSegment, LiveTargets};
+    use crate::cmaf::cutter::{CutPart, CutSegment, Targets};
     use ringcast_infra::config::StoreConfig;
     use ringcast_proto::fmp4::InitInfo;
     use ringcast_proto::live::PartTiming;
@@ -286,17 +286,17 @@ mod tests {
         std::fs::read(&out).expect("read clip")
     }
 
-    fn cut_all(data: &[u8], chunk: usize) -> (InitInfo, Vec<LivePart>, Vec<LiveSegment>) {
-        let mut c = LiveCutter::new("360p");
+    fn cut_all(data: &[u8], chunk: usize) -> (InitInfo, Vec<CutPart>, Vec<CutSegment>) {
+        let mut c = Cutter::new("360p");
         let mut init = None;
         let mut parts = Vec::new();
         let mut segs = Vec::new();
         for piece in data.chunks(chunk) {
             for cut in c.push(piece).expect("push") {
                 match cut {
-                    LiveCut::Init { info, .. } => init = Some(info),
-                    LiveCut::Part(p) => parts.push(p),
-                    LiveCut::SegmentEnd(s) => segs.push(s),
+                    Cut::Init { info, .. } => init = Some(info),
+                    Cut::Part(p) => parts.push(p),
+                    Cut::SegmentEnd(s) => segs.push(s),
                 }
             }
         }
@@ -316,7 +316,7 @@ mod tests {
                 && init.codecs_string().ends_with(",mp4a.40.2")
         );
         assert_eq!(segs.len(), 2, "{segs:?}");
-        let t = LiveTargets::for_vod(0.5, 2.0, 30.0);
+        let t = Targets::for_vod(0.5, 2.0, 30.0);
         let timing = PartTiming::new(t.target_duration, t.part_target).expect("targets");
         for (i, s) in segs.iter().enumerate() {
             assert_eq!(s.msn, i as u64);
@@ -329,7 +329,7 @@ mod tests {
             assert!(s.parts >= 4, "0.5 s fragments: {}", s.parts);
             assert_eq!(&s.data[4..8], b"moof");
             // The segment holds the bytes of its parts, in order.
-            let mine: Vec<&LivePart> = parts.iter().filter(|p| p.msn == s.msn).collect();
+            let mine: Vec<&CutPart> = parts.iter().filter(|p| p.msn == s.msn).collect();
             assert_eq!(mine.len() as u32, s.parts);
             assert!(mine[0].independent, "segment {i} starts with a keyframe");
             let joined: Vec<u8> = mine.iter().flat_map(|p| p.data.to_vec()).collect();
@@ -352,7 +352,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let clip = cmaf_clip(dir.path());
         // Truncated mid-box.
-        let mut c = LiveCutter::new("360p");
+        let mut c = Cutter::new("360p");
         c.push(&clip[..clip.len() - 10]).expect("push");
         let err = c.finish_whole().expect_err("truncated");
         assert!(
@@ -360,20 +360,20 @@ mod tests {
             "{err}"
         );
         // Garbage where the stream should start: a box that declares 4 bytes, less than its header.
-        let mut c = LiveCutter::new("360p");
+        let mut c = Cutter::new("360p");
         let err = c
             .push(&[0, 0, 0, 4, b'f', b't', b'y', b'p'])
             .expect_err("bad size");
         assert!(matches!(err, TranscodeError::Package { .. }), "{err}");
         // Nothing at all.
-        let err = LiveCutter::new("x").finish_whole().expect_err("empty");
+        let err = Cutter::new("x").finish_whole().expect_err("empty");
         assert!(err.to_string().contains("before the init segment"), "{err}");
     }
 
     fn packaging(name: &str) -> RenditionPackaging {
         RenditionPackaging {
             name: name.into(),
-            announcer: LiveAnnouncer::new(name, LiveTargets::for_vod(0.5, 2.0, 30.0), 0, 5)
+            announcer: Announcer::new(name, Targets::for_vod(0.5, 2.0, 30.0), 0, 5)
                 .without_final_playlist(),
             events: None,
             variants: None,

@@ -24,8 +24,8 @@ use ringcast_proto::keys;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::cmaf::announcer::LiveAnnouncer;
-use crate::cmaf::cutter::LiveTargets;
+use crate::cmaf::announcer::Announcer;
+use crate::cmaf::cutter::Targets;
 use crate::cmaf::events::EventSink;
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
@@ -96,7 +96,7 @@ pub async fn run_attempt(
     sink.begin_event_playlist(&job.video_id, job.version, &names)
         .await?;
     let fps = info.fps.as_f64();
-    let targets = LiveTargets::for_vod(cfg.part_seconds, cfg.segment_seconds, fps);
+    let targets = Targets::for_vod(cfg.part_seconds, cfg.segment_seconds, fps);
     let anchor_ms = now_ms();
     let (variants_tx, variants_rx) = mpsc::channel(rungs.len().max(1));
     let early_master = tokio::spawn(write_masters(
@@ -116,7 +116,7 @@ pub async fn run_attempt(
         let audio = if info.has_audio { AUDIO_BITRATE } else { 0 };
         let packaging = RenditionPackaging {
             name: rung.name.clone(),
-            announcer: LiveAnnouncer::new(&rung.name, targets, anchor_ms, VOD_START_EVERY)
+            announcer: Announcer::new(&rung.name, targets, anchor_ms, VOD_START_EVERY)
                 .without_final_playlist(),
             events: Some(sink.clone()),
             variants: Some(variants_tx.clone()),

@@ -100,11 +100,6 @@ impl Consumer {
         self
     }
 
-    /// The consumer name in the group.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The next job: buffered, reclaimed (with [`Reclaim`]) or new, waiting up to `block` for a
     /// new one; `None` when none came.
     pub async fn next(&mut self, block: Duration) -> Result<Option<Delivery>, QueueError> {
