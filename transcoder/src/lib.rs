@@ -20,7 +20,8 @@
 //!   letter); [`metrics`]: `/metrics` and `/healthz`.
 //! - [`pipeline`]: one job. [`pipeline::vod`] and [`pipeline::live`] run a job,
 //!   [`pipeline::outcome`] is what they return and how they are stopped,
-//!   [`pipeline::packager`] runs a rendition's cuts and uploads, [`pipeline::early_master`] and
+//!   [`pipeline::packager`] runs a rendition's cuts and uploads ([`pipeline::rendition`]: what
+//!   it produced and where it goes), [`pipeline::early_master`] and
 //!   [`pipeline::publish`] write the playlists, [`pipeline::work_dir`] is the scratch directory.
 //! - [`cmaf`]: fragmented CMAF to parts, segments and events ([`cmaf::cutter`],
 //!   [`cmaf::announcer`], [`cmaf::events`], [`cmaf::names`]), used by live and VOD.

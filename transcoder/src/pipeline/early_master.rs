@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::cmaf::names::MEDIA_PLAYLIST;
 use crate::ladder::Rung;
-use crate::pipeline::packager::{Destination, VariantInfo};
+use crate::pipeline::rendition::{Destination, VariantInfo};
 
 /// Write `v/{video}/{version}/master.m3u8` once every rendition reported its init segment
 /// (variants in ladder order), then, with `with_current` (live), the current pointer

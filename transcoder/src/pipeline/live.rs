@@ -32,7 +32,8 @@ use crate::ffmpeg::run::{FfmpegProcess, FfmpegUpdate};
 use crate::ladder::{self, Rung, AUDIO_BITRATE};
 use crate::pipeline::early_master::write_masters;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
-use crate::pipeline::packager::{self, Destination, RenditionOutput, VariantInfo};
+use crate::pipeline::packager;
+use crate::pipeline::rendition::{Destination, RenditionOutput, VariantInfo};
 use crate::pipeline::work_dir::WorkDir;
 
 /// Run a live job to the end of its stream.

@@ -1,7 +1,7 @@
 //! What an attempt hands back to the worker, and how the worker tells a running attempt to
 //! stop. Shared by the VOD and the live pipeline, so neither has to import the other.
 
-use crate::pipeline::packager::RenditionOutput;
+use crate::pipeline::rendition::RenditionOutput;
 
 /// How the process is being asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use ringcast_proto::playlist::{MasterPlaylist, MediaPlaylist, Segment, Variant};
 
 use crate::cmaf::names::{INIT_NAME, MEDIA_PLAYLIST};
 use crate::error::TranscodeError;
-use crate::pipeline::packager::{Destination, RenditionOutput, SegmentStat};
+use crate::pipeline::rendition::{Destination, RenditionOutput, SegmentStat};
 
 /// Peak bit rate: the largest segment `bytes x 8 / duration` (RFC 8216 §4.3.4.2 `BANDWIDTH`),
 /// rounded up. Segments without duration are skipped (they carry no time to divide by).

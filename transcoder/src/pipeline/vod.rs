@@ -37,8 +37,9 @@ use crate::ffmpeg::run::{FfmpegProcess, FfmpegUpdate};
 use crate::ladder::{self, AUDIO_BITRATE};
 use crate::pipeline::early_master::write_masters;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
-use crate::pipeline::packager::{self, Destination, RenditionOutput, RenditionPackaging};
+use crate::pipeline::packager::{self, RenditionPackaging};
 use crate::pipeline::publish;
+use crate::pipeline::rendition::{Destination, RenditionOutput};
 use crate::pipeline::work_dir::WorkDir;
 
 /// MAXLEN of a VOD rendition's event stream: an EVENT playlist keeps every segment, so its
