@@ -10,7 +10,7 @@ use crate::ffmpeg::rung::X264_PRESETS;
 #[serde(deny_unknown_fields, default)]
 pub struct LiveTranscodeConfig {
     /// LL-HLS part duration in seconds (0.33–0.5), rounded to whole frames: ffmpeg
-    /// `-frag_duration` and `PART-TARGET` follow from it (see `live_cutter::Targets`).
+    /// `-frag_duration` and `PART-TARGET` follow from it (see `cmaf::cutter::Targets`).
     pub part_seconds: f64,
     /// Segment duration in seconds (≈2), rounded to a whole number of parts; the GOP is one
     /// segment, so every segment starts with a keyframe.
