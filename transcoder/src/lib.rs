@@ -1,37 +1,47 @@
-//! ringcast's VOD transcoder: workers take jobs from the Redis streams `rc:jobs:{high,normal,low}`
-//! (consumer group `transcoders`), probe the source with ffprobe, pick an H.264/AAC ladder
-//! (2160p…360p, never upscaled), run ONE ffmpeg per job that decodes once and writes every
-//! rendition as fragmented CMAF into its own FIFO, and package those streams in Rust into HLS:
-//! `init.mp4` + `seg{msn}.m4s` uploaded while ffmpeg still runs, then `index.m3u8` per
-//! rendition, the versioned master and finally the video's current master. Job state and
-//! progress go to `rc:job:{id}`; bad input is dead-lettered at once, transient failures are
-//! retried, and jobs abandoned at shutdown are reclaimed by other workers.
+//! ringcast's transcoder: workers take jobs from the Redis streams `rc:jobs:{high,normal,low}`
+//! (consumer group `transcoders`, through `ringcast_infra::queue::Consumer`) and turn them into
+//! HLS in the object store. A VOD job is probed with ffprobe, gets an H.264/AAC ladder
+//! (2160p…360p, never upscaled) and ONE ffmpeg that decodes once and writes every rendition as
+//! fragmented CMAF into its own FIFO; Rust cuts those streams into parts and segments, uploads
+//! them while ffmpeg still runs and announces them (the version is playable as an EVENT
+//! playlist), then writes `index.m3u8` per rendition, the versioned master and finally the
+//! video's current master. A live job pulls the ingest's MPEG-TS and runs the same cutter and
+//! announcer in real time. Job state and progress go to `rc:job:{id}`; bad input is
+//! dead-lettered at once, transient failures are retried, and jobs abandoned at shutdown are
+//! reclaimed by other workers.
 //!
-//! Module map, in pipeline order: [`config`], [`probe`] (ffprobe JSON), [`ladder`] (rung
-//! selection), [`ffmpeg_cmd`] (argument list), [`fifo`] (named pipes and reader threads),
-//! [`ffmpeg_run`] (ffmpeg-sidecar process and progress), [`packager`] (CMAF → segments,
-//! ISO/IEC 14496-12 boxes via `ringcast_proto::fmp4`), [`publish`] (RFC 8216 playlists),
-//! [`pipeline`] (one attempt), [`worker`] (job loop, retries, state), [`job_source`] (stream reads
-//! and XAUTOCLAIM of abandoned jobs), [`metrics`] (`/metrics`, `/healthz`), [`error`].
+//! The crate owns the ffmpeg commands, the CMAF cutting and announcing, the packaging and
+//! publication of playlists and the job loop; the queue consumer, the object store and config
+//! loading come from `ringcast-infra`, protocol types (jobs, keys, playlists, fMP4 boxes,
+//! events) from `ringcast-proto`.
+//!
+//! Module map:
+//! - [`worker`]: the job loop of one worker (claim, heartbeat, retries, state, ack or dead
+//!   letter); [`metrics`]: `/metrics` and `/healthz`.
+//! - [`pipeline`]: one job. [`pipeline::vod`] and [`pipeline::live`] run a job,
+//!   [`pipeline::outcome`] is what they return and how they are stopped,
+//!   [`pipeline::packager`] runs a rendition's cuts and uploads ([`pipeline::rendition`]: what
+//!   it produced and where it goes), [`pipeline::early_master`] and
+//!   [`pipeline::publish`] write the playlists, [`pipeline::work_dir`] is the scratch directory.
+//! - [`cmaf`]: fragmented CMAF to parts, segments and events ([`cmaf::cutter`],
+//!   [`cmaf::announcer`], [`cmaf::events`], [`cmaf::names`]), used by live and VOD.
+//! - [`ffmpeg`]: input options ([`ffmpeg::input`], the hostile-input guard), the VOD and live
+//!   commands ([`ffmpeg::args`]) from one per-rung builder ([`ffmpeg::rung`]), the process
+//!   ([`ffmpeg::run`]), named pipes ([`ffmpeg::fifo`]) and ffprobe ([`ffmpeg::probe`]).
+//! - [`ladder`]: rung selection; [`config`]: the TOML config and its `[live]` section
+//!   ([`config::live`]); [`error`]: [`TranscodeError`].
+//!
+//! Dependencies point one way: `worker` → `pipeline` → `cmaf` and `ffmpeg`; no two files
+//! import each other (shared types sit in their own module, e.g. `pipeline::outcome`,
+//! `cmaf::names`, `ffmpeg::rung::X264_PRESETS`).
 
+pub mod cmaf;
 pub mod config;
 pub mod error;
-pub mod ffmpeg_cmd;
-pub mod ffmpeg_run;
-pub mod fifo;
-pub mod job_source;
+pub mod ffmpeg;
 pub mod ladder;
-pub mod live_announcer;
-pub mod live_config;
-pub mod live_cutter;
-pub mod live_events;
-pub mod live_pipeline;
 pub mod metrics;
-pub mod packager;
 pub mod pipeline;
-pub mod probe;
-pub mod publish;
-pub mod work_dir;
 pub mod worker;
 
 pub use config::TranscoderConfig;

@@ -12,11 +12,13 @@ use clap::Parser;
 use ringcast_infra::queue::Queue;
 use ringcast_infra::store::ObjectStore;
 use ringcast_infra::telemetry;
-use ringcast_transcoder::ffmpeg_cmd::{self, EncodeSettings};
+use ringcast_transcoder::ffmpeg::args::{self, EncodeSettings};
+use ringcast_transcoder::ffmpeg::input::SourceFile;
+use ringcast_transcoder::ffmpeg::probe;
 use ringcast_transcoder::metrics::{self, Metrics};
-use ringcast_transcoder::pipeline::Shutdown;
+use ringcast_transcoder::pipeline::outcome::Shutdown;
 use ringcast_transcoder::worker::{self, Shared};
-use ringcast_transcoder::{ladder, probe, TranscoderConfig};
+use ringcast_transcoder::{ladder, TranscoderConfig};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -123,7 +125,7 @@ async fn print_ffmpeg_args(
     source: &std::path::Path,
     out_dir: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let input = ffmpeg_cmd::SourceFile {
+    let input = SourceFile {
         path: source,
         container: probe::source_container(None, source)?,
     };
@@ -140,7 +142,7 @@ async fn print_ffmpeg_args(
         segment_seconds: cfg.segment_seconds,
         part_seconds: cfg.part_seconds,
     };
-    for arg in ffmpeg_cmd::build_args(input, &rungs, &outputs, &info, &settings) {
+    for arg in args::build_args(input, &rungs, &outputs, &info, &settings) {
         println!("{}", arg.to_string_lossy());
     }
     Ok(())

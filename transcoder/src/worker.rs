@@ -1,8 +1,11 @@
-//! The job loop of one worker: take a job (reclaimed abandoned ones first, then new ones by
-//! priority), run attempts with retries, record state and progress in Redis, then ack,
-//! dead-letter, or leave the job for redelivery.
+//! The job loop of one worker: take a job from its `ringcast_infra::queue::Consumer`
+//! (reclaimed abandoned ones first, then new ones by priority), keep it claimed while it runs,
+//! run attempts with retries, record state and progress in Redis, then ack, dead-letter, or
+//! leave the job for redelivery.
 //!
 //! Outcomes:
+//! - delivered more than `max_attempts + 2` times (it keeps killing or outliving its workers)
+//!   → `failed` → dead letter, without running it again;
 //! - success → state `done` (100 %, which also makes the version current) → XACK;
 //! - bad input ([`TranscodeError::is_permanent`]) → `failed` with the error → dead letter at
 //!   once; transient errors are retried in-process up to `max_attempts` with exponential
@@ -10,20 +13,22 @@
 //! - shutdown → the job is abandoned: state back to `queued`, no ack, so another worker
 //!   reclaims it once it has been idle for `reclaim_idle_ms`.
 
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringcast_infra::queue::{Consumer, Delivery, Queue};
+use ringcast_infra::queue::{Consumer, Delivery, Queue, QueueError, Reclaim};
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{JobState, TranscodeJob};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
-use crate::job_source::{Incoming, JobSource};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, JobOutcome, Shutdown};
+use crate::pipeline::live::run_live;
+use crate::pipeline::outcome::{JobOutcome, Shutdown};
+use crate::pipeline::vod::run_attempt;
 
 /// Minimum spacing of progress writes to Redis (about two per second).
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
@@ -34,25 +39,25 @@ const QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// Attempts for the final state/ack writes, which must not be lost to a Redis blip.
 const BOOKKEEPING_ATTEMPTS: u32 = 3;
 
-/// Run a Redis bookkeeping operation (an expression producing a future of `Result`) a few
-/// times; log if it never succeeds (the job is then redelivered or its state is stale, both
-/// recoverable). A macro because the operations borrow the consumer mutably, which a retrying
-/// closure could not hand out repeatedly.
-macro_rules! retry {
-    ($what:expr, $op:expr) => {{
-        for attempt in 1..=BOOKKEEPING_ATTEMPTS {
-            match $op.await {
-                Ok(_) => break,
-                Err(e) if attempt == BOOKKEEPING_ATTEMPTS => {
-                    tracing::error!(what = $what, error = %e, "giving up on queue bookkeeping");
-                }
-                Err(e) => {
-                    tracing::warn!(what = $what, attempt, error = %e, "queue bookkeeping failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
+/// Run a Redis bookkeeping operation a few times; log if it never succeeds (the job is then
+/// redelivered or its state is stale, both recoverable).
+async fn retry<F, Fut>(what: &str, mut op: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), QueueError>>,
+{
+    for attempt in 1..=BOOKKEEPING_ATTEMPTS {
+        match op().await {
+            Ok(()) => break,
+            Err(e) if attempt == BOOKKEEPING_ATTEMPTS => {
+                tracing::error!(what, error = %e, "giving up on queue bookkeeping");
+            }
+            Err(e) => {
+                tracing::warn!(what, attempt, error = %e, "queue bookkeeping failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
             }
         }
-    }};
+    }
 }
 
 /// What every worker of the process shares.
@@ -70,26 +75,16 @@ pub async fn run_worker(
     mut shutdown: watch::Receiver<Shutdown>,
 ) -> Result<(), TranscodeError> {
     let name = format!("{}-{index}", shared.cfg.consumer_name);
-    // The common consumer acks and dead-letters; the job source reads and reclaims.
-    let mut consumer = shared.queue.consumer(&name).await?;
-    let mut source = JobSource::connect(
-        &shared.cfg.redis.url,
-        &name,
-        Duration::from_millis(shared.cfg.job_block_ms),
-        shared.cfg.reclaim_idle_ms,
+    let mut consumer = shared.queue.consumer(&name).await?.reclaiming(Reclaim {
+        min_idle_ms: shared.cfg.reclaim_idle_ms,
         // A job that outlived this many deliveries is more likely to be killing its workers.
-        shared.cfg.max_attempts as usize + 2,
-    )
-    .await?;
+        max_deliveries: shared.cfg.max_attempts as usize + 2,
+    });
+    let block = Duration::from_millis(shared.cfg.job_block_ms);
     tracing::info!(consumer = %name, "worker started");
     while *shutdown.borrow() == Shutdown::Running {
-        let delivery = match source.next().await {
-            Ok(Some(Incoming::Job(d))) => d,
-            Ok(Some(Incoming::Poison { delivery, times })) => {
-                let reason = format!("delivered {times} times without finishing");
-                fail(&shared, &mut consumer, &delivery, &reason, 0.0).await;
-                continue;
-            }
+        let delivery = match consumer.next(block).await {
+            Ok(Some(d)) => d,
             Ok(None) => continue,
             Err(e) => {
                 tracing::warn!(consumer = %name, error = %e, "reading the job queue failed");
@@ -100,7 +95,15 @@ pub async fn run_worker(
                 continue;
             }
         };
-        handle(&shared, &mut consumer, &source, delivery, &mut shutdown).await;
+        if consumer.is_poison(&delivery) {
+            let reason = format!(
+                "delivered {} times without finishing",
+                delivery.times_delivered
+            );
+            fail(&shared, &consumer, &delivery, &reason, 0.0).await;
+            continue;
+        }
+        handle(&shared, &consumer, delivery, &mut shutdown).await;
     }
     tracing::info!(consumer = %name, "worker stopped");
     Ok(())
@@ -117,8 +120,7 @@ async fn stopped(shutdown: &mut watch::Receiver<Shutdown>) {
 
 async fn handle(
     shared: &Shared,
-    consumer: &mut Consumer,
-    source: &JobSource,
+    consumer: &Consumer,
     d: Delivery,
     shutdown: &mut watch::Receiver<Shutdown>,
 ) {
@@ -128,7 +130,7 @@ async fn handle(
             let reason = format!("undecodable job payload: {reason}");
             tracing::warn!(entry = %d.entry_id, %reason, "dead-lettering");
             Metrics::inc(&shared.metrics.jobs_failed);
-            retry!("dead-letter", consumer.dead_letter(&d, &reason));
+            retry("dead-letter", || consumer.dead_letter(&d, &reason)).await;
             return;
         }
     };
@@ -136,7 +138,7 @@ async fn handle(
     if let Ok(Some(status)) = shared.queue.job_status(&job.job_id).await {
         if status.state == JobState::Done && status.version == job.version {
             tracing::info!(job = %job.job_id, "already done; acknowledging the redelivery");
-            retry!("ack", consumer.ack(&d));
+            retry("ack", || consumer.ack(&d)).await;
             return;
         }
     }
@@ -159,11 +161,9 @@ async fn handle(
         progress_rx,
         stop_rx,
     ));
-    let heartbeat = tokio::spawn(keep_claimed(
-        source.clone(),
-        d.clone(),
-        Duration::from_millis(shared.cfg.reclaim_idle_ms / 3),
-    ));
+    // Keep other workers from reclaiming the job while it runs.
+    let heartbeat =
+        consumer.keep_claimed(&d, Duration::from_millis(shared.cfg.reclaim_idle_ms / 3));
 
     let result = run_with_retries(shared, &job, &progress_tx, shutdown).await;
 
@@ -171,7 +171,7 @@ async fn handle(
     // state below.
     let _ = stop_reporter.send(());
     let _ = reporter.await;
-    heartbeat.abort();
+    drop(heartbeat);
     let last_progress = *progress_tx.borrow();
     shared.metrics.jobs_running.fetch_sub(1, Ordering::Relaxed);
 
@@ -180,19 +180,19 @@ async fn handle(
             // Counters first: whoever sees `done` in Redis must find them updated.
             record_success(shared, &job, &outcome);
             Metrics::inc(&shared.metrics.jobs_done);
-            retry!(
-                "set done",
+            retry("set done", || {
                 shared.queue.set_state(&job, JobState::Done, 100.0, None)
-            );
-            retry!("ack", consumer.ack(&d));
+            })
+            .await;
+            retry("ack", || consumer.ack(&d)).await;
         }
         Err(TranscodeError::Abandoned) => {
             tracing::info!(job = %job.job_id, "job abandoned for shutdown; it will be redelivered");
             Metrics::inc(&shared.metrics.jobs_abandoned);
-            retry!(
-                "set queued",
+            retry("set queued", || {
                 shared.queue.set_state(&job, JobState::Queued, 0.0, None)
-            );
+            })
+            .await;
         }
         Err(e) => fail(shared, consumer, &d, &e.to_string(), last_progress).await,
     }
@@ -208,12 +208,11 @@ async fn run_with_retries(
     let cfg = &shared.cfg;
     if let Some(live) = &job.live {
         // Live runs once: a retry would restart the segment numbering under the same version.
-        return crate::live_pipeline::run_live(job, &live.pull_url, cfg, &shared.store, shutdown)
-            .await;
+        return run_live(job, &live.pull_url, cfg, &shared.store, shutdown).await;
     }
     let mut attempt = 1u32;
     loop {
-        let err = match pipeline::run_attempt(job, cfg, &shared.store, progress, shutdown).await {
+        let err = match run_attempt(job, cfg, &shared.store, progress, shutdown).await {
             Ok(outcome) => return Ok(outcome),
             Err(e) => e,
         };
@@ -267,18 +266,18 @@ fn record_success(shared: &Shared, job: &TranscodeJob, outcome: &JobOutcome) {
 }
 
 /// Mark failed (when the payload names a job) and dead-letter.
-async fn fail(shared: &Shared, consumer: &mut Consumer, d: &Delivery, reason: &str, progress: f64) {
+async fn fail(shared: &Shared, consumer: &Consumer, d: &Delivery, reason: &str, progress: f64) {
     tracing::warn!(entry = %d.entry_id, %reason, "job failed; dead-lettering");
     Metrics::inc(&shared.metrics.jobs_failed);
     if let Ok(job) = &d.job {
-        retry!(
-            "set failed",
+        retry("set failed", || {
             shared
                 .queue
                 .set_state(job, JobState::Failed, progress, Some(reason))
-        );
+        })
+        .await;
     }
-    retry!("dead-letter", consumer.dead_letter(d, reason));
+    retry("dead-letter", || consumer.dead_letter(d, reason)).await;
 }
 
 /// Write progress to Redis at most every [`PROGRESS_INTERVAL`] until stopped. The stop signal
@@ -304,16 +303,6 @@ async fn report_progress(
             biased;
             _ = &mut stop => return,
             _ = tokio::time::sleep(PROGRESS_INTERVAL) => {}
-        }
-    }
-}
-
-/// Re-claim the entry for ourselves periodically so other workers do not take it over.
-async fn keep_claimed(mut source: JobSource, d: Delivery, every: Duration) {
-    loop {
-        tokio::time::sleep(every).await;
-        if let Err(e) = source.touch(&d).await {
-            tracing::warn!(entry = %d.entry_id, error = %e, "cannot refresh the job claim");
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `ringcast-infra`: the I/O the services share, built on tokio and kept off the monoio cores.
 //!
 //! - [`store`]: the object store with S3 and filesystem backends.
-//! - [`queue`]: the Redis job queue, job state and the stream consumer.
+//! - [`queue`]: the Redis job queue and job state; [`queue::consumer`]: the one job consumer
+//!   (claim by priority, reclaim of abandoned jobs, claim heartbeat, poison bookkeeping, dead
+//!   letter, ack) that the transcoder's workers run.
 //! - [`side_runtime`]: the tokio side runtime that runs redis and rust-s3 calls for monoio
 //!   services, answering on oneshot channels.
 //! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.

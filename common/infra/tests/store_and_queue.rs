@@ -1,10 +1,10 @@
 //! The object store against a real S3 server (s3s-fs) and the job queue against a real
 //! redis-server, both started on free loopback ports by the test kit.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringcast_infra::queue::Queue;
+use ringcast_infra::queue::{Consumer, Delivery, Queue, Reclaim};
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{now_ms, JobState, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_testkit::{RedisServer, S3Server};
@@ -116,7 +116,16 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
             "normal"
         );
 
-        let mut c = q.consumer("t1").await.expect("consumer");
+        // As the transcoder runs it: reclaiming (nothing is idle yet, so the claim pass finds
+        // nothing and priorities decide).
+        let mut c = q
+            .consumer("t1")
+            .await
+            .expect("consumer")
+            .reclaiming(Reclaim {
+                min_idle_ms: 60_000,
+                max_deliveries: 3,
+            });
         let order: Vec<String> = {
             let mut v = Vec::new();
             for _ in 0..3 {
@@ -126,6 +135,8 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
                     .expect("next")
                     .expect("job");
                 v.push(d.job.as_ref().expect("decoded").job_id.clone());
+                assert_eq!(d.times_delivered, 1);
+                assert!(!c.is_poison(&d));
                 c.ack(&d).await.expect("ack");
             }
             v
@@ -186,6 +197,209 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
                 .expect("xpending");
         assert_eq!(pending, 0);
     });
+}
+
+/// A connection with redis-rs's default 500 ms response timeout fails a longer blocking read
+/// on the client; the consumer's waits for the whole block, and a job enqueued while it blocks
+/// is delivered.
+#[test]
+fn blocking_read_waits_its_whole_block_and_gets_a_job_enqueued_meanwhile() {
+    let redis = RedisServer::start();
+    block_on(async {
+        let q = Queue::connect(&redis.url).await.expect("connect");
+        let mut c = q.consumer("blocker").await.expect("consumer");
+        let started = Instant::now();
+        let got = c
+            .next(Duration::from_millis(1200))
+            .await
+            .expect("a long empty read is no error");
+        assert!(got.is_none());
+        assert!(started.elapsed() >= Duration::from_millis(1200));
+
+        let reader = tokio::spawn(async move { c.next(Duration::from_secs(20)).await });
+        let mut conn = redis_conn(&redis.url);
+        wait_for("the consumer to block in XREADGROUP", || {
+            let info: String = redis::cmd("INFO")
+                .arg("clients")
+                .query(&mut conn)
+                .expect("INFO");
+            info.lines().any(|l| l.trim() == "blocked_clients:1")
+        })
+        .await;
+        q.enqueue(&job("late", Priority::Low))
+            .await
+            .expect("enqueue");
+        let d = reader
+            .await
+            .expect("task")
+            .expect("next")
+            .expect("the late job");
+        assert_eq!(d.job.expect("decoded").job_id, "late");
+    });
+}
+
+/// An entry its consumer abandoned (no ack) is claimed by another once idle, with its delivery
+/// count; past `max_deliveries` it is poison and dead-lettered.
+#[test]
+fn abandoned_jobs_are_reclaimed_and_dead_lettered_past_max_deliveries() {
+    let redis = RedisServer::start();
+    block_on(async {
+        let q = Queue::connect(&redis.url).await.expect("connect");
+        q.enqueue(&job("stuck", Priority::Normal))
+            .await
+            .expect("enqueue");
+        let policy = Reclaim {
+            min_idle_ms: 100,
+            max_deliveries: 2,
+        };
+        let consumer = |name: &'static str| {
+            let q = q.clone();
+            async move { q.consumer(name).await.expect("consumer").reclaiming(policy) }
+        };
+        let mut a = consumer("a").await;
+        let first = a
+            .next(Duration::from_millis(100))
+            .await
+            .expect("next")
+            .expect("job");
+        assert_eq!((first.times_delivered, a.is_poison(&first)), (1, false));
+        // `a` dies with the job: `b` takes it over once it has been idle for min_idle_ms.
+        let mut b = consumer("b").await;
+        let second = next_within(&mut b, Duration::from_secs(10)).await;
+        assert_eq!(second.entry_id, first.entry_id);
+        assert_eq!(second.job.as_ref().expect("decoded").job_id, "stuck");
+        assert_eq!((second.times_delivered, b.is_poison(&second)), (2, false));
+        // `b` dies too: the third delivery is one too many.
+        let mut c = consumer("c").await;
+        let third = next_within(&mut c, Duration::from_secs(10)).await;
+        assert_eq!(third.entry_id, first.entry_id);
+        assert_eq!((third.times_delivered, c.is_poison(&third)), (3, true));
+        c.dead_letter(&third, "delivered 3 times without finishing")
+            .await
+            .expect("dead-letter");
+
+        let mut conn = redis_conn(&redis.url);
+        let dlq: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg("rc:jobs:dlq")
+            .arg("-")
+            .arg("+")
+            .query(&mut conn)
+            .expect("XRANGE");
+        assert_eq!(dlq.ids.len(), 1);
+        let reason: String = dlq.ids[0].get("reason").expect("reason");
+        assert_eq!(reason, "delivered 3 times without finishing");
+        let payload: String = dlq.ids[0].get("job").expect("job");
+        assert_eq!(
+            TranscodeJob::from_json(&payload).expect("job").job_id,
+            "stuck"
+        );
+        assert_eq!(pending(&mut conn, "rc:jobs:normal"), 0);
+    });
+}
+
+/// While its consumer keeps it claimed, a running job is not reclaimed however long it runs;
+/// once the heartbeat stops, it is.
+#[test]
+fn a_claimed_job_is_not_reclaimed_until_its_heartbeat_stops() {
+    let redis = RedisServer::start();
+    block_on(async {
+        let q = Queue::connect(&redis.url).await.expect("connect");
+        q.enqueue(&job("long", Priority::High))
+            .await
+            .expect("enqueue");
+        let policy = Reclaim {
+            min_idle_ms: 500,
+            max_deliveries: 5,
+        };
+        let mut a = q.consumer("a").await.expect("consumer").reclaiming(policy);
+        let mut b = q.consumer("b").await.expect("consumer").reclaiming(policy);
+        let d = a
+            .next(Duration::from_millis(100))
+            .await
+            .expect("next")
+            .expect("job");
+        let heartbeat = a.keep_claimed(&d, Duration::from_millis(50));
+        // Three times the idle limit: without the heartbeat `b` would have claimed it.
+        let until = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < until {
+            let got = b.next(Duration::from_millis(100)).await.expect("next");
+            assert!(got.is_none(), "reclaimed while claimed: {got:?}");
+        }
+        drop(heartbeat);
+        let taken = next_within(&mut b, Duration::from_secs(10)).await;
+        assert_eq!(
+            (taken.entry_id.as_str(), taken.times_delivered),
+            (d.entry_id.as_str(), 2)
+        );
+        // A touch by the consumer that holds it also resets the idle time.
+        let mut conn = redis_conn(&redis.url);
+        wait_for("the entry to be idle past min_idle_ms", || {
+            idle_ms(&mut conn, "rc:jobs:high") >= 500
+        })
+        .await;
+        b.touch(&taken).await.expect("touch");
+        assert!(idle_ms(&mut conn, "rc:jobs:high") < 500);
+        b.ack(&taken).await.expect("ack");
+        assert_eq!(pending(&mut conn, "rc:jobs:high"), 0);
+    });
+}
+
+/// The next delivery of `c`, polling until `within` has passed.
+async fn next_within(c: &mut Consumer, within: Duration) -> Delivery {
+    let until = Instant::now() + within;
+    loop {
+        if let Some(d) = c.next(Duration::from_millis(50)).await.expect("next") {
+            return d;
+        }
+        assert!(
+            Instant::now() < until,
+            "nothing delivered within {within:?}"
+        );
+    }
+}
+
+fn redis_conn(url: &str) -> redis::Connection {
+    redis::Client::open(url)
+        .expect("client")
+        .get_connection()
+        .expect("conn")
+}
+
+/// Pending entries of the group on `stream`.
+fn pending(conn: &mut redis::Connection, stream: &str) -> u64 {
+    let (n, _, _, _): (u64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg("transcoders")
+        .query(conn)
+        .expect("XPENDING");
+    n
+}
+
+/// Idle time of the only pending entry on `stream`.
+fn idle_ms(conn: &mut redis::Connection, stream: &str) -> u64 {
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg("transcoders")
+        .arg("-")
+        .arg("+")
+        .arg(1)
+        .query(conn)
+        .expect("XPENDING");
+    reply
+        .ids
+        .first()
+        .expect("a pending entry")
+        .last_delivered_ms as u64
+}
+
+/// Poll `ready` every few milliseconds until it holds; fail after 10 s. Yields between polls,
+/// so tasks of the test's runtime keep running.
+async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !ready() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Services start together and each creates the bucket: every open must succeed even when the

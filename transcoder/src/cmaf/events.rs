@@ -14,8 +14,8 @@ use redis::AsyncCommands;
 use ringcast_proto::keys;
 use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 
+use crate::config::live::StreamTtl;
 use crate::error::TranscodeError;
-use crate::live_config::StreamTtl;
 
 /// Field of `rc:live:{video}:{version}` set when a rendition announced `end` (unix ms).
 pub const ENDED_FIELD: &str = "ended_ms";

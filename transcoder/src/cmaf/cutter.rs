@@ -1,25 +1,26 @@
-//! Live CMAF → LL-HLS cutter, sans-IO: every `moof`+`mdat` fragment ffmpeg writes becomes one
-//! part the moment it is complete, and parts group into segments at keyframes.
+//! CMAF → LL-HLS cutter, sans-IO, for live and progressive VOD alike: every `moof`+`mdat`
+//! fragment ffmpeg writes becomes one part the moment it is complete, and parts group into
+//! segments at keyframes.
 //!
 //! Rules (DESIGN.md "LL-HLS rules", rfc8216bis §4.4.4.9):
 //! - `ftyp` + `moov` → init segment;
 //! - a fragment whose video starts with a sync sample starts a new segment (the fixed GOP puts
-//!   one exactly every segment); the previous segment is then complete → [`LiveCut::SegmentEnd`]
+//!   one exactly every segment); the previous segment is then complete → [`Cut::SegmentEnd`]
 //!   (emitted before the new segment's first part, the order the event stream needs);
-//! - each fragment with video samples → [`LiveCut::Part`] `part{msn}.{i}.m4s`,
+//! - each fragment with video samples → [`Cut::Part`] `part{msn}.{i}.m4s`,
 //!   `independent` when it starts with a sync sample (read from the `trun`/`tfhd`/`trex`
 //!   sample flags); its duration is the video duration (audio rides along);
 //! - a fragment without video samples (ffmpeg's audio-only tail) has no duration to announce:
 //!   its bytes go into the segment only;
 //! - a segment file is the concatenation of its fragments, so `seg{msn}.m4s` and its parts
 //!   hold the same bytes;
-//! - with [`LiveCutter::with_gop_frames`] a segment also ends as soon as it holds a whole GOP of
+//! - with [`Cutter::with_gop_frames`] a segment also ends as soon as it holds a whole GOP of
 //!   video frames: the encoder's fixed GOP says the next fragment starts a keyframe, so the
 //!   segment is announced with its last part instead of one part later, when the next
 //!   keyframe arrives (players stop being hinted a part that never comes, and segment-only
 //!   players get it a part sooner).
 //!
-//! Timing checks against the announced targets are the caller's ([`LiveTargets`] describes
+//! Timing checks against the announced targets are the caller's ([`Targets`] describes
 //! them); the cutter reports what ffmpeg produced.
 
 use bytes::{Bytes, BytesMut};
@@ -29,7 +30,7 @@ use crate::error::TranscodeError;
 
 /// A complete part.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LivePart {
+pub struct CutPart {
     pub msn: u64,
     pub index: u32,
     pub data: Bytes,
@@ -43,7 +44,7 @@ pub struct LivePart {
 
 /// A complete segment.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LiveSegment {
+pub struct CutSegment {
     pub msn: u64,
     pub data: Bytes,
     /// Video seconds (`EXTINF`).
@@ -54,12 +55,12 @@ pub struct LiveSegment {
     pub parts: u32,
 }
 
-/// What [`LiveCutter::push`] produced, in stream order.
+/// What [`Cutter::push`] produced, in stream order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LiveCut {
+pub enum Cut {
     Init { data: Bytes, info: InitInfo },
-    Part(LivePart),
-    SegmentEnd(LiveSegment),
+    Part(CutPart),
+    SegmentEnd(CutSegment),
 }
 
 #[derive(Debug)]
@@ -73,9 +74,9 @@ struct Open {
     frames: u64,
 }
 
-/// Sans-IO live cutter of one rendition.
+/// Sans-IO cutter of one rendition.
 #[derive(Debug)]
-pub struct LiveCutter {
+pub struct Cutter {
     rendition: String,
     splitter: BoxSplitter,
     before_moov: Vec<Bytes>,
@@ -94,7 +95,7 @@ pub struct LiveCutter {
     expect_sync: bool,
 }
 
-impl LiveCutter {
+impl Cutter {
     pub fn new(rendition: &str) -> Self {
         Self {
             rendition: rendition.to_string(),
@@ -145,7 +146,7 @@ impl LiveCutter {
     }
 
     /// Feed stream bytes; returns everything that became complete, in order.
-    pub fn push(&mut self, data: &[u8]) -> Result<Vec<LiveCut>, TranscodeError> {
+    pub fn push(&mut self, data: &[u8]) -> Result<Vec<Cut>, TranscodeError> {
         self.splitter.push(data);
         let mut out = Vec::new();
         loop {
@@ -177,7 +178,7 @@ impl LiveCutter {
         }
     }
 
-    fn take_init(&mut self, moov: Bytes) -> Result<LiveCut, TranscodeError> {
+    fn take_init(&mut self, moov: Bytes) -> Result<Cut, TranscodeError> {
         let mut data = BytesMut::new();
         for b in self.before_moov.drain(..) {
             data.extend_from_slice(&b);
@@ -191,7 +192,7 @@ impl LiveCutter {
         self.video_track_id = video.track_id;
         self.timescale = video.timescale.max(1);
         self.init = Some(info.clone());
-        Ok(LiveCut::Init { data, info })
+        Ok(Cut::Init { data, info })
     }
 
     fn seconds(&self, ticks: u64) -> f64 {
@@ -202,7 +203,7 @@ impl LiveCutter {
         &mut self,
         moof: &[u8],
         pieces: Vec<Bytes>,
-        out: &mut Vec<LiveCut>,
+        out: &mut Vec<Cut>,
     ) -> Result<(), TranscodeError> {
         let init = self
             .init
@@ -220,7 +221,7 @@ impl LiveCutter {
         }
         if sync || self.open.is_none() {
             if let Some(done) = self.close() {
-                out.push(LiveCut::SegmentEnd(done));
+                out.push(Cut::SegmentEnd(done));
             }
             self.open = Some(Open {
                 msn: self.next_msn,
@@ -254,7 +255,7 @@ impl LiveCutter {
             let rel = v.base_decode_time.saturating_sub(origin);
             open.start_ticks.get_or_insert(rel);
             open.duration_ticks = open.duration_ticks.saturating_add(v.duration);
-            let part = LivePart {
+            let part = CutPart {
                 msn: open.msn,
                 index: open.parts,
                 data,
@@ -265,10 +266,10 @@ impl LiveCutter {
             open.parts += 1;
             open.frames += u64::from(v.sample_count);
             let whole_gop = self.gop_frames.is_some_and(|g| open.frames >= u64::from(g));
-            out.push(LiveCut::Part(part));
+            out.push(Cut::Part(part));
             if whole_gop {
                 if let Some(done) = self.close() {
-                    out.push(LiveCut::SegmentEnd(done));
+                    out.push(Cut::SegmentEnd(done));
                 }
                 self.expect_sync = true;
             }
@@ -276,14 +277,14 @@ impl LiveCutter {
         Ok(())
     }
 
-    fn close(&mut self) -> Option<LiveSegment> {
+    fn close(&mut self) -> Option<CutSegment> {
         let open = self.open.take()?;
         if open.parts == 0 {
             // Only video-less fragments: nothing a playlist could list. Its number is reused.
             self.next_msn = open.msn;
             return None;
         }
-        Some(LiveSegment {
+        Some(CutSegment {
             msn: open.msn,
             data: open.data.freeze(),
             duration: self.seconds(open.duration_ticks),
@@ -295,7 +296,7 @@ impl LiveCutter {
     /// End of a stream that must be whole (VOD: ffmpeg exited cleanly): the last segment, or an
     /// error if the stream stopped mid-box, between `moof` and `mdat`, or before the init
     /// segment. Leftover non-fragment boxes (a trailer such as `mfra`) are not media: dropped.
-    pub fn finish_whole(&mut self) -> Result<Option<LiveSegment>, TranscodeError> {
+    pub fn finish_whole(&mut self) -> Result<Option<CutSegment>, TranscodeError> {
         self.splitter.finish().map_err(|e| self.fmp4_err(e))?;
         if self.init.is_none() {
             return Err(self.output_err("stream ended before the init segment"));
@@ -310,7 +311,7 @@ impl LiveCutter {
     /// End of stream: the last segment, if it has parts. A stream cut mid-box or between `moof`
     /// and `mdat` (ffmpeg killed) still ends cleanly with what was complete: live output is
     /// already public, the tail is lost either way.
-    pub fn finish(&mut self) -> Result<Option<LiveSegment>, TranscodeError> {
+    pub fn finish(&mut self) -> Result<Option<CutSegment>, TranscodeError> {
         if self.init.is_none() {
             return Err(self.output_err("stream ended before the init segment"));
         }
@@ -323,10 +324,11 @@ impl LiveCutter {
     }
 }
 
-/// The announced targets of a live rendition, derived from the frame rate so that every part is
-/// a whole number of frames (ffmpeg cuts fragments on frame boundaries).
+/// The announced targets of a rendition (live: [`Targets::new`]; VOD: [`Targets::for_vod`]),
+/// derived from the frame rate so that every part is a whole number of frames (ffmpeg cuts
+/// fragments on frame boundaries).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LiveTargets {
+pub struct Targets {
     pub frames_per_part: u32,
     pub parts_per_segment: u32,
     /// GOP = one segment.
@@ -342,7 +344,7 @@ pub struct LiveTargets {
     pub frag_duration_us: u64,
 }
 
-impl LiveTargets {
+impl Targets {
     pub fn new(part_seconds: f64, segment_seconds: f64, fps: f64) -> Self {
         let frames_per_part = (part_seconds * fps).round().max(1.0) as u32;
         let part = f64::from(frames_per_part) / fps;
@@ -361,9 +363,9 @@ impl LiveTargets {
     }
 }
 
-impl LiveTargets {
+impl Targets {
     /// The announced targets of a VOD transcode packaged while it runs (EVENT playlist). Its
-    /// ffmpeg command ([`crate::ffmpeg_cmd::build_args`]) cuts fragments at `-frag_duration`
+    /// ffmpeg command ([`crate::ffmpeg::args::build_args`]) cuts fragments at `-frag_duration`
     /// = `part_seconds` exactly and puts a keyframe every `round(segment_seconds × fps)`
     /// frames, so a fragment may end one frame after the part duration (timestamp rounding):
     /// `PART-TARGET` allows that frame, and `EXT-X-TARGETDURATION` is the GOP rounded half up.
@@ -374,7 +376,7 @@ impl LiveTargets {
             30.0
         };
         let frames_per_part = (part_seconds * fps).round().max(1.0) as u32;
-        let gop_frames = crate::ffmpeg_cmd::gop_frames(segment_seconds, fps);
+        let gop_frames = crate::ffmpeg::rung::gop_frames(segment_seconds, fps);
         let part_target = ((f64::from(frames_per_part) + 1.0) / fps * 1e5).ceil() / 1e5;
         let segment = f64::from(gop_frames) / fps;
         let target_duration = ((segment + 0.5).floor() as u64).max(1);
@@ -399,7 +401,7 @@ mod tests {
 
     /// 6 s of 30 fps video with audio, encoded exactly as the live pipeline does (zerolatency,
     /// GOP = segment, fragments = parts).
-    fn live_clip(dir: &Path, t: &LiveTargets) -> Vec<u8> {
+    fn live_clip(dir: &Path, t: &Targets) -> Vec<u8> {
         let out = dir.join("live.mp4");
         let gop = t.gop_frames.to_string();
         let status = Command::new("ffmpeg")
@@ -430,7 +432,7 @@ mod tests {
                 "yuv420p",
             ])
             .args(["-c:a", "aac", "-b:a", "64k", "-ac", "2", "-f", "mp4"])
-            .args(["-movflags", crate::ffmpeg_cmd::CMAF_MOVFLAGS])
+            .args(["-movflags", crate::ffmpeg::rung::CMAF_MOVFLAGS])
             .args(["-frag_duration", &t.frag_duration_us.to_string()])
             .arg(&out)
             .status()
@@ -439,29 +441,29 @@ mod tests {
         std::fs::read(&out).expect("read clip")
     }
 
-    fn cut(data: &[u8], chunk: usize) -> Vec<LiveCut> {
-        cut_with(LiveCutter::new("360p"), data, chunk)
+    fn cut(data: &[u8], chunk: usize) -> Vec<Cut> {
+        cut_with(Cutter::new("360p"), data, chunk)
     }
 
-    fn cut_with(mut c: LiveCutter, data: &[u8], chunk: usize) -> Vec<LiveCut> {
+    fn cut_with(mut c: Cutter, data: &[u8], chunk: usize) -> Vec<Cut> {
         let mut out = Vec::new();
         for piece in data.chunks(chunk) {
             out.extend(c.push(piece).expect("push"));
         }
-        out.extend(c.finish().expect("finish").map(LiveCut::SegmentEnd));
+        out.extend(c.finish().expect("finish").map(Cut::SegmentEnd));
         out
     }
 
     /// `(push call, "p{msn}.{i}" | "s{msn}")` for the clip fed in 1 KiB pieces: in which call
     /// each part and segment end became available.
-    fn emitted(mut c: LiveCutter, data: &[u8]) -> Vec<(usize, String)> {
+    fn emitted(mut c: Cutter, data: &[u8]) -> Vec<(usize, String)> {
         let mut out = Vec::new();
         for (call, piece) in data.chunks(1024).enumerate() {
             for cut in c.push(piece).expect("push") {
                 match cut {
-                    LiveCut::Part(p) => out.push((call, format!("p{}.{}", p.msn, p.index))),
-                    LiveCut::SegmentEnd(s) => out.push((call, format!("s{}", s.msn))),
-                    LiveCut::Init { .. } => {}
+                    Cut::Part(p) => out.push((call, format!("p{}.{}", p.msn, p.index))),
+                    Cut::SegmentEnd(s) => out.push((call, format!("s{}", s.msn))),
+                    Cut::Init { .. } => {}
                 }
             }
         }
@@ -471,10 +473,10 @@ mod tests {
     #[test]
     fn a_whole_gop_ends_the_segment_with_its_last_part() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let t = LiveTargets::new(0.333, 2.0, 30.0);
+        let t = Targets::new(0.333, 2.0, 30.0);
         let clip = live_clip(dir.path(), &t);
         // The same parts and segments (same bytes)...
-        let sorted = |cuts: Vec<LiveCut>| {
+        let sorted = |cuts: Vec<Cut>| {
             let mut v: Vec<String> = cuts.iter().map(|c| format!("{c:?}")).collect();
             v.sort();
             v
@@ -482,7 +484,7 @@ mod tests {
         assert_eq!(
             sorted(cut(&clip, 64 * 1024)),
             sorted(cut_with(
-                LiveCutter::new("360p").with_gop_frames(t.gop_frames),
+                Cutter::new("360p").with_gop_frames(t.gop_frames),
                 &clip,
                 64 * 1024
             ))
@@ -495,8 +497,8 @@ mod tests {
                 .map(|(c, _)| *c)
                 .unwrap_or_else(|| panic!("{x} missing: {v:?}"))
         };
-        let by_count = emitted(LiveCutter::new("360p").with_gop_frames(t.gop_frames), &clip);
-        let by_keyframe = emitted(LiveCutter::new("360p"), &clip);
+        let by_count = emitted(Cutter::new("360p").with_gop_frames(t.gop_frames), &clip);
+        let by_keyframe = emitted(Cutter::new("360p"), &clip);
         for msn in 0..2 {
             let (seg, last, next) = (
                 format!("s{msn}"),
@@ -519,7 +521,7 @@ mod tests {
 
     #[test]
     fn targets_follow_the_frame_grid() {
-        let t = LiveTargets::new(0.333, 2.0, 30.0);
+        let t = Targets::new(0.333, 2.0, 30.0);
         assert_eq!(
             (t.frames_per_part, t.parts_per_segment, t.gop_frames),
             (10, 6, 60)
@@ -527,13 +529,13 @@ mod tests {
         assert_eq!(t.part_target, 0.33334);
         assert_eq!(t.target_duration, 2);
         assert_eq!(t.frag_duration_us, 332_333);
-        let t = LiveTargets::new(0.5, 2.0, 25.0);
+        let t = Targets::new(0.5, 2.0, 25.0);
         assert_eq!((t.frames_per_part, t.parts_per_segment), (13, 4));
         assert_eq!(t.part_target, 0.52);
         // 2.08 s segments round to 2 (EXTINF rounded ≤ TARGETDURATION).
         assert_eq!(t.target_duration, 2);
         assert!(PartTiming::new(t.target_duration, t.part_target).is_ok());
-        let t = LiveTargets::new(0.333, 2.0, 29.97);
+        let t = Targets::new(0.333, 2.0, 29.97);
         assert_eq!(t.frames_per_part, 10);
         assert!(t.part_target >= 10.0 / 29.97);
     }
@@ -541,24 +543,24 @@ mod tests {
     #[test]
     fn real_ffmpeg_fragments_make_valid_parts_and_segments() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let t = LiveTargets::new(0.333, 2.0, 30.0);
+        let t = Targets::new(0.333, 2.0, 30.0);
         let clip = live_clip(dir.path(), &t);
         let timing = PartTiming::new(t.target_duration, t.part_target).expect("targets");
         let cuts = cut(&clip, 1 << 20);
-        assert!(matches!(cuts[0], LiveCut::Init { .. }));
-        let mut parts_of = std::collections::BTreeMap::<u64, Vec<LivePart>>::new();
+        assert!(matches!(cuts[0], Cut::Init { .. }));
+        let mut parts_of = std::collections::BTreeMap::<u64, Vec<CutPart>>::new();
         let mut segments = Vec::new();
         for c in &cuts[1..] {
             match c {
-                LiveCut::Init { .. } => panic!("a second init"),
-                LiveCut::Part(p) => {
+                Cut::Init { .. } => panic!("a second init"),
+                Cut::Part(p) => {
                     // Parts arrive in order, after the previous segment ended.
-                    assert!(segments.iter().all(|s: &LiveSegment| s.msn < p.msn));
+                    assert!(segments.iter().all(|s: &CutSegment| s.msn < p.msn));
                     let list = parts_of.entry(p.msn).or_default();
                     assert_eq!(p.index as usize, list.len());
                     list.push(p.clone());
                 }
-                LiveCut::SegmentEnd(s) => segments.push(s.clone()),
+                Cut::SegmentEnd(s) => segments.push(s.clone()),
             }
         }
         assert_eq!(segments.len(), 3, "6 s of 2 s segments");
@@ -592,8 +594,8 @@ mod tests {
 
     #[test]
     fn no_init_or_garbage_fail_clearly() {
-        assert!(LiveCutter::new("x").finish().is_err());
-        let mut c = LiveCutter::new("x");
+        assert!(Cutter::new("x").finish().is_err());
+        let mut c = Cutter::new("x");
         assert!(c.push(&[0, 0, 0, 4, b'f', b't', b'y', b'p']).is_err());
     }
 }

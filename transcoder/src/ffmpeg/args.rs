@@ -1,5 +1,8 @@
-//! The ffmpeg argument list of one job: one decode, `split` into N scalers, N H.264/AAC
-//! encodes, N fragmented-CMAF outputs (one per FIFO). Pure, so the exact command is unit-tested.
+//! The ffmpeg argument lists of a job: one decode, `split` into N scalers, N H.264/AAC
+//! encodes, N fragmented-CMAF outputs (one per FIFO). Pure, so the exact commands are
+//! unit-tested. VOD ([`build_args`]) and live ([`build_live_args`]) differ only in their input
+//! options and the flags [`RungEncoding`] switches; every rung's output comes from
+//! [`push_rung_args`].
 //!
 //! Shape (DESIGN.md / RECIPES.md "ffmpeg → CMAF ladder on FIFOs"):
 //! ```text
@@ -11,68 +14,16 @@
 //!           -f mp4 -movflags cmaf+frag_keyframe+empty_moov+default_base_moof+skip_trailer
 //!           -frag_duration PART_US OUT_I
 //! ```
-//! The fixed GOP with scene-cut keyframes off puts a keyframe exactly every segment, in every
-//! rendition at the same instant, so segments line up across the ladder and players can switch
-//! at any segment boundary.
-//!
-//! Sources are hostile input: every run forces the demuxer of the container the ingest detected
-//! and allows only the `file` protocol ([`source_input_args`]), and a live pull is read as
-//! MPEG-TS over `http`/`tcp` only ([`live_input_args`]). Left to probe by content, ffmpeg reads a
-//! text file as a DASH manifest, HLS playlist or ffconcat list and opens whatever it names.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use ringcast_proto::container::Container;
-
-use crate::ladder::{Rung, AUDIO_BITRATE};
-use crate::probe::ProbeInfo;
-
-/// A source file on local disk and the container it must be read as.
-#[derive(Debug, Clone, Copy)]
-pub struct SourceFile<'a> {
-    pub path: &'a Path,
-    pub container: Container,
-}
-
-/// Input options (up to and including `-i`) for ffmpeg or ffprobe reading `source`: its
-/// container's demuxer forced (`-f`), only the `file` protocol allowed, and for MP4/MOV no
-/// external data references (`-enable_drefs 0`, also the default, stated so it stays off). The
-/// path goes in as a `file:` URL so a `:` in it is never taken for a protocol name.
-pub fn source_input_args(source: SourceFile<'_>) -> Vec<OsString> {
-    let mut a: Vec<OsString> = ["-f", source.container.ffmpeg_format()]
-        .into_iter()
-        .chain(["-protocol_whitelist", "file"])
-        .map(OsString::from)
-        .collect();
-    if source.container == Container::IsoBmff {
-        a.extend(["-enable_drefs", "0"].map(OsString::from));
-    }
-    a.push("-i".into());
-    let mut url = OsString::from("file:");
-    url.push(source.path.as_os_str());
-    a.push(url);
-    a
-}
-
-/// Input options for a live pull: MPEG-TS (what publishers push) over `http`/`tcp` only, so a
-/// publisher that sends a playlist or manifest instead cannot make ffmpeg fetch anything else.
-pub fn live_input_args(pull_url: &str) -> [&str; 6] {
-    [
-        "-f",
-        Container::MpegTs.ffmpeg_format(),
-        "-protocol_whitelist",
-        "http,tcp",
-        "-i",
-        pull_url,
-    ]
-}
-
-/// Flags that make ffmpeg's mp4 muxer write CMAF: `ftyp`+`moov` up front with no samples
-/// (`empty_moov`), then self-contained `moof`+`mdat` fragments (`default_base_moof`), a new
-/// fragment at every keyframe (`frag_keyframe`) and no index at the end (`skip_trailer`:
-/// a FIFO cannot seek back, and the packager does not need it).
-pub const CMAF_MOVFLAGS: &str = "cmaf+frag_keyframe+empty_moov+default_base_moof+skip_trailer";
+use crate::cmaf::cutter::Targets;
+use crate::config::live::LiveTranscodeConfig;
+use crate::ffmpeg::input::{live_input_args, source_input_args, SourceFile};
+use crate::ffmpeg::probe::ProbeInfo;
+use crate::ffmpeg::rung::{gop_frames, push_rung_args, RungEncoding};
+use crate::ladder::Rung;
 
 /// Encoder settings shared by every rung of a job.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,16 +32,6 @@ pub struct EncodeSettings {
     pub preset: String,
     pub segment_seconds: f64,
     pub part_seconds: f64,
-}
-
-/// GOP length in frames: one keyframe per segment.
-pub fn gop_frames(segment_seconds: f64, fps: f64) -> u32 {
-    let g = (segment_seconds * fps).round();
-    if g.is_finite() && g >= 1.0 {
-        g.min(f64::from(u32::MAX)) as u32
-    } else {
-        1
-    }
 }
 
 /// The `-filter_complex` graph: decode once, split, scale each branch.
@@ -110,14 +51,8 @@ pub fn filter_graph(rungs: &[Rung]) -> String {
     g
 }
 
-/// The audio encode of every rung, VOD and live: AAC stereo 48 kHz at `bitrate` (the caller's
-/// `AUDIO_BITRATE.to_string()`, kept alive for the borrowed array).
-pub fn audio_args(bitrate: &str) -> [&str; 8] {
-    ["-c:a", "aac", "-b:a", bitrate, "-ac", "2", "-ar", "48000"]
-}
-
-/// The full argument list (after the `-loglevel level+info` that ffmpeg-sidecar adds itself).
-/// `outputs[i]` receives rung `i`.
+/// The full VOD argument list (after the `-loglevel level+info` that ffmpeg-sidecar adds
+/// itself). `outputs[i]` receives rung `i`.
 pub fn build_args(
     input: SourceFile<'_>,
     rungs: &[Rung],
@@ -125,70 +60,81 @@ pub fn build_args(
     probe: &ProbeInfo,
     settings: &EncodeSettings,
 ) -> Vec<OsString> {
-    let gop = gop_frames(settings.segment_seconds, probe.fps.as_f64()).to_string();
-    let frag_us = ((settings.part_seconds * 1e6).round() as u64).to_string();
-    let audio_bitrate = AUDIO_BITRATE.to_string();
-    let mut a: Vec<OsString> = Vec::new();
-    let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
+    let fps = probe.fps.to_arg();
+    let encoding = RungEncoding {
+        preset: &settings.preset,
+        zerolatency: false,
+        gop_frames: gop_frames(settings.segment_seconds, probe.fps.as_f64()),
+        fps: &fps,
+        audio: probe.has_audio,
+        frag_us: (settings.part_seconds * 1e6).round() as u64,
+        flush_packets: false,
+    };
     // -y: the FIFOs already exist; without it ffmpeg-sidecar adds -n and ffmpeg refuses them.
-    push(&["-hide_banner", "-y"]);
+    let mut a: Vec<OsString> = vec!["-hide_banner".into(), "-y".into()];
     a.extend(source_input_args(input));
     a.push("-filter_complex".into());
     a.push(filter_graph(rungs).into());
     for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
-        let b = rung.video_bitrate;
-        let maxrate = (b * 107 / 100).to_string();
-        let bufsize = (b * 3 / 2).to_string();
-        let label = format!("[v{i}]");
-        let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
-        push(&["-map", &label]);
-        if probe.has_audio {
-            // `?`: tolerate a source whose audio stream vanishes (probe said yes, decoder no).
-            push(&["-map", "0:a:0?"]);
-        }
-        push(&[
-            "-c:v",
-            "libx264",
-            "-preset",
-            &settings.preset,
-            "-profile:v",
-            rung.profile,
-            "-b:v",
-            &b.to_string(),
-            "-maxrate",
-            &maxrate,
-            "-bufsize",
-            &bufsize,
-            "-g",
-            &gop,
-            "-keyint_min",
-            &gop,
-            "-sc_threshold",
-            "0",
-            "-r",
-            &probe.fps.to_arg(),
-        ]);
-        if probe.has_audio {
-            push(&audio_args(&audio_bitrate));
-        }
-        push(&[
-            "-f",
-            "mp4",
-            "-movflags",
-            CMAF_MOVFLAGS,
-            "-frag_duration",
-            &frag_us,
-        ]);
-        a.push(out.as_os_str().to_owned());
+        push_rung_args(&mut a, i, rung, out, &encoding);
+    }
+    a
+}
+
+/// The ffmpeg argument list of a live job.
+pub fn build_live_args(
+    pull_url: &str,
+    rungs: &[Rung],
+    outputs: &[PathBuf],
+    targets: &Targets,
+    live: &LiveTranscodeConfig,
+) -> Vec<OsString> {
+    let fps = format!("{}", live.fps);
+    let encoding = RungEncoding {
+        preset: &live.preset,
+        zerolatency: true,
+        gop_frames: targets.gop_frames,
+        fps: &fps,
+        // A live source's audio is not probed: map it optionally.
+        audio: true,
+        frag_us: targets.frag_duration_us,
+        flush_packets: true,
+    };
+    let timeout_us = (live.input_timeout_secs * 1_000_000).to_string();
+    let mut a: Vec<OsString> = Vec::new();
+    let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
+    // -rw_timeout: a pull that stalls (ingest gone) ends the input instead of hanging.
+    push(&[
+        "-hide_banner",
+        "-y",
+        // Start after 0.5 s of probing instead of the default 5 s, and do not buffer input
+        // packets beyond what decoding needs: both are latency a live viewer would see.
+        "-fflags",
+        "nobuffer",
+        "-probesize",
+        "500000",
+        "-analyzeduration",
+        "500000",
+        "-rw_timeout",
+        &timeout_us,
+    ]);
+    push(&live_input_args(pull_url));
+    push(&["-filter_complex", &filter_graph(rungs)]);
+    for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
+        push_rung_args(&mut a, i, rung, out, &encoding);
     }
     a
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    use ringcast_proto::container::Container;
+
     use super::*;
+    use crate::ffmpeg::probe::FrameRate;
     use crate::ladder;
-    use crate::probe::FrameRate;
 
     fn probe(has_audio: bool, num: u32, den: u32) -> ProbeInfo {
         ProbeInfo {
@@ -212,16 +158,6 @@ mod tests {
         args.iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect()
-    }
-
-    #[test]
-    fn gop_is_one_segment() {
-        assert_eq!(gop_frames(2.0, 30.0), 60);
-        assert_eq!(gop_frames(2.0, 30000.0 / 1001.0), 60);
-        assert_eq!(gop_frames(2.0, 25.0), 50);
-        assert_eq!(gop_frames(1.0, 23.976), 24);
-        assert_eq!(gop_frames(0.0, 30.0), 1);
-        assert_eq!(gop_frames(2.0, f64::NAN), 1);
     }
 
     #[test]
@@ -350,30 +286,107 @@ mod tests {
     }
 
     #[test]
-    fn every_container_forces_its_demuxer_and_the_file_protocol() {
-        for (container, demuxer) in [
-            (Container::IsoBmff, "mov"),
-            (Container::Matroska, "matroska"),
-            (Container::MpegTs, "mpegts"),
-            (Container::Avi, "avi"),
+    fn live_args_have_the_latency_and_cadence_flags() {
+        let live = LiveTranscodeConfig::default();
+        let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
+        let rungs = ladder::live_rungs(&live.heights);
+        let outs = vec![PathBuf::from("a.fifo"), PathBuf::from("b.fifo")];
+        let args: Vec<String> = build_live_args(
+            "http://i/live/k/pull?token=t",
+            &rungs,
+            &outs,
+            &targets,
+            &live,
+        )
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+        let joined = args.join(" ");
+        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
+        for want in [
+            "-tune zerolatency",
+            "-g 60 -keyint_min 60 -sc_threshold 0 -r 30",
+            "-frag_duration 332333 -flush_packets 1 a.fifo",
+            "-b:v 800000",
         ] {
-            let args = strings(&source_input_args(SourceFile {
-                path: Path::new("/w/a:b"),
-                container,
-            }));
-            assert_eq!(args[..4], ["-f", demuxer, "-protocol_whitelist", "file"]);
-            assert_eq!(args[args.len() - 2..], ["-i", "file:/w/a:b"]);
+            assert!(joined.contains(want), "{want} missing: {joined}");
         }
-        assert_eq!(
-            live_input_args("http://i/live/k/pull"),
+        assert_eq!(args.iter().filter(|a| *a == "-tune").count(), 2);
+    }
+
+    /// The whole live command, rung by rung: the same x264 and CMAF flags as VOD plus
+    /// `-tune zerolatency` and `-flush_packets 1`, audio always mapped (optionally).
+    #[test]
+    fn live_command_is_exact() {
+        let live = LiveTranscodeConfig::default();
+        let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
+        let rungs = ladder::live_rungs(&live.heights);
+        let outs = vec![PathBuf::from("a.fifo"), PathBuf::from("b.fifo")];
+        let args = strings(&build_live_args(
+            "http://i/live/k/pull",
+            &rungs,
+            &outs,
+            &targets,
+            &live,
+        ));
+        let filter = args
+            .iter()
+            .position(|a| a == "-filter_complex")
+            .expect("graph");
+        let per_output = |i: usize, profile: &str, b: &str, max: &str, buf: &str, out: &str| {
+            let label = format!("[v{i}]");
             [
+                "-map",
+                &label,
+                "-map",
+                "0:a:0?",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-profile:v",
+                profile,
+                "-b:v",
+                b,
+                "-maxrate",
+                max,
+                "-bufsize",
+                buf,
+                "-g",
+                "60",
+                "-keyint_min",
+                "60",
+                "-sc_threshold",
+                "0",
+                "-r",
+                "30",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128000",
+                "-ac",
+                "2",
+                "-ar",
+                "48000",
                 "-f",
-                "mpegts",
-                "-protocol_whitelist",
-                "http,tcp",
-                "-i",
-                "http://i/live/k/pull"
+                "mp4",
+                "-movflags",
+                "cmaf+frag_keyframe+empty_moov+default_base_moof+skip_trailer",
+                "-frag_duration",
+                "332333",
+                "-flush_packets",
+                "1",
+                out,
             ]
-        );
+            .map(String::from)
+            .to_vec()
+        };
+        let mut expected = per_output(0, "high", "2800000", "2996000", "4200000", "a.fifo");
+        expected.extend(per_output(
+            1, "main", "800000", "856000", "1200000", "b.fifo",
+        ));
+        assert_eq!(args[filter + 2..], expected[..]);
     }
 }

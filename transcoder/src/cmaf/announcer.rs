@@ -1,5 +1,6 @@
-//! What to upload and what to announce for one live rendition, sans-IO: cuts from
-//! [`crate::live_cutter`] in, an ordered list of [`Action`]s out. The runner executes them in
+//! What to upload and what to announce for one rendition (live, or VOD while it transcodes),
+//! sans-IO: cuts from
+//! [`crate::cmaf::cutter`] in, an ordered list of [`Action`]s out. The runner executes them in
 //! order, so every object is stored before the event that announces it (an announced part is
 //! always fetchable).
 //!
@@ -25,11 +26,8 @@ use ringcast_proto::content_type;
 use ringcast_proto::keys;
 use ringcast_proto::live::{LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
 
-use crate::live_cutter::{LiveCut, LiveSegment, LiveTargets};
-use crate::publish::MEDIA_PLAYLIST;
-
-/// Name of the init segment in a rendition (the `start` event's `init`).
-pub const INIT_NAME: &str = "init.mp4";
+use crate::cmaf::cutter::{Cut, CutSegment, Targets};
+use crate::cmaf::names::{INIT_NAME, MEDIA_PLAYLIST};
 
 /// One step for the runner.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,11 +42,11 @@ pub enum Action {
     Announce(LiveEvent),
 }
 
-/// Sequencing state of one live rendition.
+/// Sequencing state of one rendition.
 #[derive(Debug)]
-pub struct LiveAnnouncer {
+pub struct Announcer {
     rendition: String,
-    targets: LiveTargets,
+    targets: Targets,
     anchor_ms: u64,
     start_every: u32,
     start: Option<LiveEvent>,
@@ -58,7 +56,7 @@ pub struct LiveAnnouncer {
     last_msn: Option<u64>,
     ended: bool,
     /// Whether [`Self::finish`] writes `index.m3u8` (live); a VOD job writes its own VOD
-    /// playlist when the transcode is complete ([`crate::publish`]).
+    /// playlist when the transcode is complete ([`crate::pipeline::publish`]).
     final_playlist: bool,
     /// Smallest wall clock minus date of a part's end (ms) in the current and the previous
     /// segment: the pipeline's own delay, the baseline when dates move after a reconnect.
@@ -66,8 +64,8 @@ pub struct LiveAnnouncer {
     min_lag_prev: Option<i64>,
 }
 
-impl LiveAnnouncer {
-    pub fn new(rendition: &str, targets: LiveTargets, anchor_ms: u64, start_every: u32) -> Self {
+impl Announcer {
+    pub fn new(rendition: &str, targets: Targets, anchor_ms: u64, start_every: u32) -> Self {
         Self {
             rendition: rendition.to_string(),
             targets,
@@ -118,10 +116,10 @@ impl LiveAnnouncer {
     }
 
     /// The actions for one cut, given the wall clock `now_ms` (the start event's date).
-    pub fn on_cut(&mut self, cut: LiveCut, now_ms: u64) -> Vec<Action> {
+    pub fn on_cut(&mut self, cut: Cut, now_ms: u64) -> Vec<Action> {
         let mut out = Vec::new();
         match cut {
-            LiveCut::Init { data, .. } => {
+            Cut::Init { data, .. } => {
                 out.push(Action::Put {
                     file: INIT_NAME.into(),
                     data,
@@ -141,7 +139,7 @@ impl LiveAnnouncer {
                 self.start = Some(start.clone());
                 out.push(Action::Announce(start));
             }
-            LiveCut::Part(p) => {
+            Cut::Part(p) => {
                 let lag = now_ms as i64 - self.date_ms(p.start + p.duration) as i64;
                 if p.index == 0 && self.discontinuity_pending && self.last_msn.is_some() {
                     self.discontinuity_pending = false;
@@ -179,12 +177,12 @@ impl LiveAnnouncer {
                     },
                 );
             }
-            LiveCut::SegmentEnd(s) => self.segment_end(s, &mut out),
+            Cut::SegmentEnd(s) => self.segment_end(s, &mut out),
         }
         out
     }
 
-    fn segment_end(&mut self, s: LiveSegment, out: &mut Vec<Action>) {
+    fn segment_end(&mut self, s: CutSegment, out: &mut Vec<Action>) {
         let msn = s.msn;
         out.push(Action::Put {
             file: keys::segment_name(msn),
@@ -210,9 +208,9 @@ impl LiveAnnouncer {
         }
     }
 
-    /// End of stream: the last segment (from [`crate::live_cutter::LiveCutter::finish`]), the
+    /// End of stream: the last segment (from [`crate::cmaf::cutter::Cutter::finish`]), the
     /// `end` event and the final playlist. Nothing when the stream never produced a segment.
-    pub fn finish(&mut self, last: Option<LiveSegment>) -> Vec<Action> {
+    pub fn finish(&mut self, last: Option<CutSegment>) -> Vec<Action> {
         let mut out = Vec::new();
         if self.ended {
             return out;
@@ -237,7 +235,7 @@ impl LiveAnnouncer {
     }
 
     /// The targets this rendition announces (and its encoder's GOP).
-    pub fn targets(&self) -> &LiveTargets {
+    pub fn targets(&self) -> &Targets {
         &self.targets
     }
 
@@ -250,15 +248,15 @@ impl LiveAnnouncer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live_cutter::LivePart;
+    use crate::cmaf::cutter::CutPart;
     use ringcast_proto::fmp4::InitInfo;
 
-    fn targets() -> LiveTargets {
-        LiveTargets::new(0.333, 2.0, 30.0)
+    fn targets() -> Targets {
+        Targets::new(0.333, 2.0, 30.0)
     }
 
-    fn part(msn: u64, index: u32) -> LiveCut {
-        LiveCut::Part(LivePart {
+    fn part(msn: u64, index: u32) -> Cut {
+        Cut::Part(CutPart {
             msn,
             index,
             data: Bytes::from_static(b"p"),
@@ -268,8 +266,8 @@ mod tests {
         })
     }
 
-    fn seg(msn: u64) -> LiveSegment {
-        LiveSegment {
+    fn seg(msn: u64) -> CutSegment {
+        CutSegment {
             msn,
             data: Bytes::from_static(b"s"),
             duration: 2.0,
@@ -288,8 +286,8 @@ mod tests {
             .collect()
     }
 
-    fn init() -> LiveCut {
-        LiveCut::Init {
+    fn init() -> Cut {
+        Cut::Init {
             data: Bytes::from_static(b"init"),
             info: InitInfo { tracks: Vec::new() },
         }
@@ -297,11 +295,11 @@ mod tests {
 
     #[test]
     fn objects_come_before_their_events_and_the_sequence_is_the_schema() {
-        let mut a = LiveAnnouncer::new("720p", targets(), 1_000_000, 2);
+        let mut a = Announcer::new("720p", targets(), 1_000_000, 2);
         let mut all = a.on_cut(init(), 999);
         for msn in 0..3 {
             if msn > 0 {
-                all.extend(a.on_cut(LiveCut::SegmentEnd(seg(msn - 1)), 0));
+                all.extend(a.on_cut(Cut::SegmentEnd(seg(msn - 1)), 0));
             }
             if msn == 2 {
                 a.mark_discontinuity();
@@ -370,7 +368,7 @@ mod tests {
 
     #[test]
     fn dates_move_by_the_reconnect_gap() {
-        let mut a = LiveAnnouncer::new("720p", targets(), 1_000_000, 100);
+        let mut a = Announcer::new("720p", targets(), 1_000_000, 100);
         a.on_cut(init(), 0);
         // Parts cut 300 ms after their last frame, the last one 1 s late (the publisher left).
         for i in 0..6 {
@@ -378,14 +376,14 @@ mod tests {
             a.on_cut(part(0, i), end + if i == 5 { 1_300 } else { 300 });
         }
         a.mark_discontinuity();
-        a.on_cut(LiveCut::SegmentEnd(seg(0)), 1_002_300);
+        a.on_cut(Cut::SegmentEnd(seg(0)), 1_002_300);
         // The next part (media 2.0–2.33 s) comes 5 s later in wall time than the timeline says.
         let ev = events(&a.on_cut(part(1, 0), 1_002_333 + 5_300));
         assert!(matches!(ev[0], LiveEvent::Discontinuity { next_msn: 1 }));
         for i in 1..6 {
             a.on_cut(part(1, i), 0);
         }
-        let ev = events(&a.on_cut(LiveCut::SegmentEnd(seg(1)), 0));
+        let ev = events(&a.on_cut(Cut::SegmentEnd(seg(1)), 0));
         assert_eq!(
             ev[0],
             LiveEvent::SegmentEnd {
@@ -398,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_stream_without_segments_announces_no_end() {
-        let mut a = LiveAnnouncer::new("360p", targets(), 0, 5);
+        let mut a = Announcer::new("360p", targets(), 0, 5);
         a.on_cut(init(), 1);
         assert!(events(&a.finish(None)).is_empty());
     }

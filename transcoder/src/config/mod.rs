@@ -2,30 +2,19 @@
 //! overridable by `RINGCAST_TRANSCODER_*` environment variables (`__` separates sections, e.g.
 //! `RINGCAST_TRANSCODER_STORE__BACKEND=s3`) and CLI flags. Defaults run the local demo.
 
+pub mod live;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ringcast_infra::config::{self, ConfigError, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::live_config::LiveTranscodeConfig;
+use crate::config::live::LiveTranscodeConfig;
+use crate::ffmpeg::rung::X264_PRESETS;
 
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "RINGCAST_TRANSCODER_";
-
-/// x264 presets ffmpeg accepts for `-preset`; anything else would fail every job.
-pub const X264_PRESETS: [&str; 10] = [
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-];
 
 /// Everything the transcoder process reads at start-up.
 #[derive(Debug, Clone, Serialize, Deserialize)]

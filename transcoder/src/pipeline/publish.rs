@@ -11,11 +11,9 @@ use ringcast_proto::content_type;
 use ringcast_proto::keys;
 use ringcast_proto::playlist::{MasterPlaylist, MediaPlaylist, Segment, Variant};
 
+use crate::cmaf::names::{INIT_NAME, MEDIA_PLAYLIST};
 use crate::error::TranscodeError;
-use crate::packager::{Destination, RenditionOutput, SegmentStat};
-
-/// Name of each rendition's media playlist.
-pub const MEDIA_PLAYLIST: &str = "index.m3u8";
+use crate::pipeline::rendition::{Destination, RenditionOutput, SegmentStat};
 
 /// Peak bit rate: the largest segment `bytes x 8 / duration` (RFC 8216 §4.3.4.2 `BANDWIDTH`),
 /// rounded up. Segments without duration are skipped (they carry no time to divide by).
@@ -41,7 +39,7 @@ pub fn average_bandwidth(segments: &[SegmentStat]) -> u64 {
 
 /// The VOD media playlist of a rendition, validated.
 pub fn media_playlist(r: &RenditionOutput) -> Result<MediaPlaylist, TranscodeError> {
-    let mut p = MediaPlaylist::vod(1, "init.mp4");
+    let mut p = MediaPlaylist::vod(1, INIT_NAME);
     p.segments = r
         .segments
         .iter()

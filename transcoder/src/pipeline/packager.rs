@@ -1,115 +1,36 @@
 //! CMAF → HLS packager for one VOD rendition, published progressively while it transcodes:
-//! the same cutter and announcer as the live path ([`crate::live_cutter`],
-//! [`crate::live_announcer`]) turn ffmpeg's fragmented MP4 byte stream into the init segment,
+//! the same cutter and announcer as the live path ([`crate::cmaf::cutter`],
+//! [`crate::cmaf::announcer`]) turn ffmpeg's fragmented MP4 byte stream into the init segment,
 //! LL-HLS parts `part{msn}.{i}.m4s` and segments `seg{msn}.m4s`; each object is uploaded as
 //! soon as it is complete and then announced on `rc:events:{video}:{version}:{rendition}`, so
 //! an edge serves an EVENT playlist (the version's `playlist_type` = `event`) and playback can
 //! start before the transcode ends. The stream ends with `end`; the VOD media playlist itself
-//! is written by [`crate::publish`] once every rendition is complete.
+//! is written by [`crate::pipeline::publish`] once every rendition is complete.
 //!
 //! Stream layout (ffmpeg `-movflags cmaf+frag_keyframe+empty_moov+default_base_moof`):
 //! `ftyp` `moov` then (`moof` `mdat`)*, each fragment about `-frag_duration` long, a new one at
-//! every keyframe; the cutting rules are [`crate::live_cutter`]'s. Unlike live, a VOD stream
+//! every keyframe; the cutting rules are [`crate::cmaf::cutter`]'s. Unlike live, a VOD stream
 //! must be whole: one that stops mid-box or mid-fragment fails the rendition.
 
 use bytes::Bytes;
-use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::now_ms;
 use ringcast_proto::keys;
 use ringcast_proto::live::LiveEvent;
 use tokio::sync::mpsc;
 
+use crate::cmaf::announcer::{Action, Announcer};
+use crate::cmaf::cutter::{Cut, Cutter};
+use crate::cmaf::events::EventSink;
 use crate::error::TranscodeError;
-use crate::fifo::Chunk;
-use crate::live_announcer::{Action, LiveAnnouncer};
-use crate::live_cutter::{LiveCut, LiveCutter};
-use crate::live_events::EventSink;
-
-/// Where a rendition's objects go.
-#[derive(Clone)]
-pub struct Destination {
-    pub store: ObjectStore,
-    pub video_id: String,
-    pub version: u32,
-}
-
-impl Destination {
-    /// Object key of `file` in `rendition`.
-    pub fn key(&self, rendition: &str, file: &str) -> String {
-        keys::rendition_file(&self.video_id, self.version, rendition, file)
-    }
-}
-
-/// One uploaded segment, as the playlists need it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SegmentStat {
-    pub msn: u64,
-    /// `EXTINF` seconds.
-    pub duration: f64,
-    pub bytes: u64,
-}
-
-/// A packaged rendition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RenditionOutput {
-    pub name: String,
-    /// HLS `CODECS`, e.g. `avc1.64001f,mp4a.40.2`.
-    pub codecs: String,
-    /// Coded size of the video track (RESOLUTION).
-    pub width: u32,
-    pub height: u32,
-    pub init_bytes: u64,
-    pub segments: Vec<SegmentStat>,
-}
-
-impl RenditionOutput {
-    /// An empty output for `name`.
-    pub fn new(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            codecs: String::new(),
-            width: 0,
-            height: 0,
-            init_bytes: 0,
-            segments: Vec::new(),
-        }
-    }
-
-    /// Bytes of the init segment and the segments (the parts repeat the segments' bytes).
-    pub fn total_bytes(&self) -> u64 {
-        self.init_bytes + self.segments.iter().map(|s| s.bytes).sum::<u64>()
-    }
-
-    /// Take the init segment's facts (codecs, size) for the master playlist.
-    pub fn record_init(&mut self, cut: &LiveCut) {
-        if let LiveCut::Init { data, info } = cut {
-            if let Some(v) = info.video() {
-                self.width = u32::from(v.width);
-                self.height = u32::from(v.height);
-            }
-            self.codecs = info.codecs_string();
-            self.init_bytes = data.len() as u64;
-        }
-    }
-}
-
-/// What a rendition reports to the master writer once its init segment is stored.
-#[derive(Debug, Clone)]
-pub struct VariantInfo {
-    pub name: String,
-    pub codecs: String,
-    pub width: u32,
-    pub height: u32,
-    /// Estimated peak bit rate (`BANDWIDTH`) before any segment is measured.
-    pub bandwidth: u64,
-}
+use crate::ffmpeg::fifo::Chunk;
+use crate::pipeline::rendition::{Destination, RenditionOutput, SegmentStat, VariantInfo};
 
 /// How one VOD rendition is packaged and announced.
 pub struct RenditionPackaging {
     pub name: String,
-    /// Decides uploads and events ([`LiveAnnouncer::without_final_playlist`]: the VOD
-    /// playlist is [`crate::publish`]'s).
-    pub announcer: LiveAnnouncer,
+    /// Decides uploads and events ([`Announcer::without_final_playlist`]: the VOD
+    /// playlist is [`crate::pipeline::publish`]'s).
+    pub announcer: Announcer,
     /// Where events go; `None` stores the objects without announcing them (packaging alone).
     pub events: Option<EventSink>,
     /// Told once the init segment is stored, for the early master playlist.
@@ -132,13 +53,13 @@ pub async fn package_rendition(
         variants,
         bandwidth_estimate,
     } = p;
-    let mut cutter = LiveCutter::new(&name);
+    let mut cutter = Cutter::new(&name);
     let mut out = RenditionOutput::new(&name);
     while let Some(chunk) = rx.recv().await {
         let chunk =
             chunk.map_err(|e| TranscodeError::io(format!("reading {name} from ffmpeg"), e))?;
         for cut in cutter.push(&chunk)? {
-            let is_init = matches!(cut, LiveCut::Init { .. });
+            let is_init = matches!(cut, Cut::Init { .. });
             out.record_init(&cut);
             let actions = announcer.on_cut(cut, now_ms());
             execute(&dest, events.as_ref(), &name, actions, &mut out).await?;
@@ -229,8 +150,9 @@ async fn put(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live_cutter::{LivePart, LiveSegment, LiveTargets};
+    use crate::cmaf::cutter::{CutPart, CutSegment, Targets};
     use ringcast_infra::config::StoreConfig;
+    use ringcast_infra::store::ObjectStore;
     use ringcast_proto::fmp4::InitInfo;
     use ringcast_proto::live::PartTiming;
     use std::path::Path;
@@ -275,7 +197,7 @@ mod tests {
                 "-f",
                 "mp4",
                 "-movflags",
-                crate::ffmpeg_cmd::CMAF_MOVFLAGS,
+                crate::ffmpeg::rung::CMAF_MOVFLAGS,
                 "-frag_duration",
                 "500000",
             ])
@@ -286,17 +208,17 @@ mod tests {
         std::fs::read(&out).expect("read clip")
     }
 
-    fn cut_all(data: &[u8], chunk: usize) -> (InitInfo, Vec<LivePart>, Vec<LiveSegment>) {
-        let mut c = LiveCutter::new("360p");
+    fn cut_all(data: &[u8], chunk: usize) -> (InitInfo, Vec<CutPart>, Vec<CutSegment>) {
+        let mut c = Cutter::new("360p");
         let mut init = None;
         let mut parts = Vec::new();
         let mut segs = Vec::new();
         for piece in data.chunks(chunk) {
             for cut in c.push(piece).expect("push") {
                 match cut {
-                    LiveCut::Init { info, .. } => init = Some(info),
-                    LiveCut::Part(p) => parts.push(p),
-                    LiveCut::SegmentEnd(s) => segs.push(s),
+                    Cut::Init { info, .. } => init = Some(info),
+                    Cut::Part(p) => parts.push(p),
+                    Cut::SegmentEnd(s) => segs.push(s),
                 }
             }
         }
@@ -316,7 +238,7 @@ mod tests {
                 && init.codecs_string().ends_with(",mp4a.40.2")
         );
         assert_eq!(segs.len(), 2, "{segs:?}");
-        let t = LiveTargets::for_vod(0.5, 2.0, 30.0);
+        let t = Targets::for_vod(0.5, 2.0, 30.0);
         let timing = PartTiming::new(t.target_duration, t.part_target).expect("targets");
         for (i, s) in segs.iter().enumerate() {
             assert_eq!(s.msn, i as u64);
@@ -329,7 +251,7 @@ mod tests {
             assert!(s.parts >= 4, "0.5 s fragments: {}", s.parts);
             assert_eq!(&s.data[4..8], b"moof");
             // The segment holds the bytes of its parts, in order.
-            let mine: Vec<&LivePart> = parts.iter().filter(|p| p.msn == s.msn).collect();
+            let mine: Vec<&CutPart> = parts.iter().filter(|p| p.msn == s.msn).collect();
             assert_eq!(mine.len() as u32, s.parts);
             assert!(mine[0].independent, "segment {i} starts with a keyframe");
             let joined: Vec<u8> = mine.iter().flat_map(|p| p.data.to_vec()).collect();
@@ -352,7 +274,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let clip = cmaf_clip(dir.path());
         // Truncated mid-box.
-        let mut c = LiveCutter::new("360p");
+        let mut c = Cutter::new("360p");
         c.push(&clip[..clip.len() - 10]).expect("push");
         let err = c.finish_whole().expect_err("truncated");
         assert!(
@@ -360,20 +282,20 @@ mod tests {
             "{err}"
         );
         // Garbage where the stream should start: a box that declares 4 bytes, less than its header.
-        let mut c = LiveCutter::new("360p");
+        let mut c = Cutter::new("360p");
         let err = c
             .push(&[0, 0, 0, 4, b'f', b't', b'y', b'p'])
             .expect_err("bad size");
         assert!(matches!(err, TranscodeError::Package { .. }), "{err}");
         // Nothing at all.
-        let err = LiveCutter::new("x").finish_whole().expect_err("empty");
+        let err = Cutter::new("x").finish_whole().expect_err("empty");
         assert!(err.to_string().contains("before the init segment"), "{err}");
     }
 
     fn packaging(name: &str) -> RenditionPackaging {
         RenditionPackaging {
             name: name.into(),
-            announcer: LiveAnnouncer::new(name, LiveTargets::for_vod(0.5, 2.0, 30.0), 0, 5)
+            announcer: Announcer::new(name, Targets::for_vod(0.5, 2.0, 30.0), 0, 5)
                 .without_final_playlist(),
             events: None,
             variants: None,

@@ -1,7 +1,7 @@
 //! One live job: ffmpeg reads the ingest's pull URL in real time and encodes the live ladder
 //! (zerolatency, GOP = one segment, fragments = parts) into one FIFO per rendition; a task per
-//! rendition cuts parts and segments ([`crate::live_cutter`]), decides uploads and events
-//! ([`crate::live_announcer`]) and executes them in order (object first, event after). The
+//! rendition cuts parts and segments ([`crate::cmaf::cutter`]), decides uploads and events
+//! ([`crate::cmaf::announcer`]) and executes them in order (object first, event after). The
 //! versioned master and the video's current master are written as soon as every rendition's
 //! init segment is known, so players can start while the stream runs. The pull response
 //! ending (the publisher's grace period is over) makes ffmpeg exit; every rendition then
@@ -12,122 +12,29 @@
 //! stream already exists is refused (dead-lettered). Shutdown ends the stream the same way as
 //! the publisher leaving (ffmpeg killed, `end` announced).
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use bytes::Bytes;
 use ringcast_infra::store::ObjectStore;
-use ringcast_proto::content_type;
 use ringcast_proto::job::{now_ms, TranscodeJob};
 use ringcast_proto::keys;
-use ringcast_proto::playlist::{MasterPlaylist, Variant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::cmaf::announcer::Announcer;
+use crate::cmaf::cutter::{Cutter, Targets};
+use crate::cmaf::events::EventSink;
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
-use crate::ffmpeg_cmd::{audio_args, filter_graph, live_input_args, CMAF_MOVFLAGS};
-use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
-use crate::fifo::{self, Chunk, Fifo};
+use crate::ffmpeg::args::build_live_args;
+use crate::ffmpeg::fifo::{self, Chunk, Fifo};
+use crate::ffmpeg::run::{FfmpegProcess, FfmpegUpdate};
 use crate::ladder::{self, Rung, AUDIO_BITRATE};
-use crate::live_announcer::LiveAnnouncer;
-use crate::live_config::LiveTranscodeConfig;
-use crate::live_cutter::{LiveCutter, LiveTargets};
-use crate::live_events::EventSink;
-use crate::packager::{self, Destination, RenditionOutput, VariantInfo};
-use crate::pipeline::{JobOutcome, Shutdown};
-use crate::publish::MEDIA_PLAYLIST;
-use crate::work_dir::WorkDir;
-
-/// The ffmpeg argument list of a live job.
-pub fn build_live_args(
-    pull_url: &str,
-    rungs: &[Rung],
-    outputs: &[PathBuf],
-    targets: &LiveTargets,
-    live: &LiveTranscodeConfig,
-) -> Vec<OsString> {
-    let gop = targets.gop_frames.to_string();
-    let frag = targets.frag_duration_us.to_string();
-    let fps = format!("{}", live.fps);
-    let timeout_us = (live.input_timeout_secs * 1_000_000).to_string();
-    let audio_bitrate = AUDIO_BITRATE.to_string();
-    let mut a: Vec<OsString> = Vec::new();
-    let push = |a: &mut Vec<OsString>, items: &[&str]| {
-        a.extend(items.iter().map(OsString::from));
-    };
-    // -rw_timeout: a pull that stalls (ingest gone) ends the input instead of hanging.
-    push(
-        &mut a,
-        &[
-            "-hide_banner",
-            "-y",
-            // Start after 0.5 s of probing instead of the default 5 s, and do not buffer input
-            // packets beyond what decoding needs: both are latency a live viewer would see.
-            "-fflags",
-            "nobuffer",
-            "-probesize",
-            "500000",
-            "-analyzeduration",
-            "500000",
-            "-rw_timeout",
-            &timeout_us,
-        ],
-    );
-    push(&mut a, &live_input_args(pull_url));
-    push(&mut a, &["-filter_complex", &filter_graph(rungs)]);
-    for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
-        let b = rung.video_bitrate;
-        let label = format!("[v{i}]");
-        push(&mut a, &["-map", &label, "-map", "0:a:0?"]);
-        push(
-            &mut a,
-            &[
-                "-c:v",
-                "libx264",
-                "-preset",
-                &live.preset,
-                // No lookahead, no B-frames: a frame leaves the encoder as soon as it is in.
-                "-tune",
-                "zerolatency",
-                "-profile:v",
-                rung.profile,
-                "-b:v",
-                &b.to_string(),
-                "-maxrate",
-                &(b * 107 / 100).to_string(),
-                "-bufsize",
-                &(b * 3 / 2).to_string(),
-                "-g",
-                &gop,
-                "-keyint_min",
-                &gop,
-                "-sc_threshold",
-                "0",
-                "-r",
-                &fps,
-            ],
-        );
-        push(&mut a, &audio_args(&audio_bitrate));
-        push(
-            &mut a,
-            &[
-                "-f",
-                "mp4",
-                "-movflags",
-                CMAF_MOVFLAGS,
-                "-frag_duration",
-                &frag,
-                // Hand every fragment to the FIFO at once instead of filling the I/O buffer.
-                "-flush_packets",
-                "1",
-            ],
-        );
-        a.push(out.as_os_str().to_owned());
-    }
-    a
-}
+use crate::pipeline::early_master::write_masters;
+use crate::pipeline::outcome::{JobOutcome, Shutdown};
+use crate::pipeline::packager;
+use crate::pipeline::rendition::{Destination, RenditionOutput, VariantInfo};
+use crate::pipeline::work_dir::WorkDir;
 
 /// Run a live job to the end of its stream.
 pub async fn run_live(
@@ -151,7 +58,7 @@ pub async fn run_live(
         )));
     }
     let live = &cfg.live;
-    let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
+    let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
     let rungs = ladder::live_rungs(&live.heights);
     let sink = EventSink::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl()).await?;
     // A redelivered live job (its worker died) must not start over: segment numbers would
@@ -193,7 +100,7 @@ pub async fn run_live(
     for rung in &rungs {
         let (fifo, rx) = fifo::open_output(&work.0, &rung.name)?;
         fifos.push(fifo);
-        let announcer = LiveAnnouncer::new(
+        let announcer = Announcer::new(
             &rung.name,
             targets,
             job.created_ms,
@@ -294,13 +201,13 @@ async fn live_rendition(
     mut rx: mpsc::Receiver<Chunk>,
     dest: Destination,
     sink: EventSink,
-    mut announcer: LiveAnnouncer,
+    mut announcer: Announcer,
     info_tx: mpsc::Sender<VariantInfo>,
     mut reconnects: watch::Receiver<u32>,
 ) -> Result<RenditionOutput, TranscodeError> {
     let name = rung.name.clone();
     // The encoder's fixed GOP closes a segment with its last part (see the cutter).
-    let mut cutter = LiveCutter::new(&name).with_gop_frames(announcer.targets().gop_frames);
+    let mut cutter = Cutter::new(&name).with_gop_frames(announcer.targets().gop_frames);
     let mut out = RenditionOutput::new(&name);
     let mut read_error = None;
     while let Some(chunk) = rx.recv().await {
@@ -317,7 +224,7 @@ async fn live_rendition(
             announcer.mark_discontinuity();
         }
         for cut in cutter.push(&chunk)? {
-            if let crate::live_cutter::LiveCut::Init { .. } = &cut {
+            if let crate::cmaf::cutter::Cut::Init { .. } = &cut {
                 out.record_init(&cut);
                 let _ = info_tx
                     .send(VariantInfo {
@@ -371,157 +278,10 @@ async fn watch_publishes(sink: EventSink, video: String, version: u32, tx: watch
     }
 }
 
-/// Write `v/{video}/{version}/master.m3u8` once every rendition reported its init segment
-/// (variants in ladder order), then, with `with_current` (live), the current pointer
-/// `v/{video}/master.m3u8`. A VOD job passes `false`: its pointer is written when the version
-/// is complete (ADR 0001).
-pub(crate) async fn write_masters(
-    dest: Destination,
-    mut info_rx: mpsc::Receiver<VariantInfo>,
-    rungs: Vec<Rung>,
-    fps: f64,
-    with_current: bool,
-) {
-    let mut infos = Vec::new();
-    while let Some(i) = info_rx.recv().await {
-        infos.push(i);
-        if infos.len() == rungs.len() {
-            break;
-        }
-    }
-    if infos.len() < rungs.len() {
-        tracing::warn!(video = %dest.video_id, "stream ended before every rendition started; no master written");
-        return;
-    }
-    infos.sort_by_key(|i| rungs.iter().position(|r| r.name == i.name));
-    let master = |prefix: &str| {
-        let mut m = MasterPlaylist::new();
-        m.variants = infos
-            .iter()
-            .map(|i| Variant {
-                uri: format!("{prefix}{}/{MEDIA_PLAYLIST}", i.name),
-                bandwidth: i.bandwidth,
-                average_bandwidth: None,
-                codecs: i.codecs.clone(),
-                resolution: (i.width > 0 && i.height > 0).then_some((i.width, i.height)),
-                frame_rate: Some(fps),
-                name: Some(i.name.clone()),
-            })
-            .collect();
-        m
-    };
-    let versioned = master("");
-    let current = master(&format!("{}/", dest.version));
-    for (key, m) in [
-        (
-            keys::version_master(&dest.video_id, dest.version),
-            versioned,
-        ),
-        (keys::current_master(&dest.video_id), current),
-    ]
-    .into_iter()
-    .take(if with_current { 2 } else { 1 })
-    {
-        if let Err(e) = m.validate() {
-            tracing::error!(error = %e, "early master playlist invalid");
-            return;
-        }
-        if let Err(e) = dest
-            .store
-            .put(&key, Bytes::from(m.render()), content_type::PLAYLIST)
-            .await
-        {
-            tracing::error!(key, error = %e, "cannot write the early master playlist");
-            return;
-        }
-    }
-    tracing::info!(video = %dest.video_id, version = dest.version, with_current, "early master playlists written");
-}
-
 fn flatten(
     joined: Result<Result<RenditionOutput, TranscodeError>, tokio::task::JoinError>,
 ) -> Result<RenditionOutput, TranscodeError> {
     joined.map_err(|e| {
         TranscodeError::io("live rendition task", std::io::Error::other(e.to_string()))
     })?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn early_masters(with_current: bool, all_inits: bool) -> Vec<String> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = ObjectStore::open(&ringcast_infra::config::StoreConfig {
-            root: dir.path().to_path_buf(),
-            ..Default::default()
-        })
-        .await
-        .expect("store");
-        let dest = Destination {
-            store: store.clone(),
-            video_id: "vid".into(),
-            version: 4,
-        };
-        let rungs = ladder::live_rungs(&LiveTranscodeConfig::default().heights);
-        let (tx, rx) = mpsc::channel(rungs.len());
-        let n = if all_inits { rungs.len() } else { 1 };
-        for r in rungs.iter().take(n) {
-            tx.send(VariantInfo {
-                name: r.name.clone(),
-                codecs: "avc1.4d401e,mp4a.40.2".into(),
-                width: 640,
-                height: r.height,
-                bandwidth: 1_000_000,
-            })
-            .await
-            .expect("send");
-        }
-        drop(tx);
-        write_masters(dest, rx, rungs, 30.0, with_current).await;
-        store.list("v/vid/").await.expect("list")
-    }
-
-    #[tokio::test]
-    async fn early_master_waits_for_every_init_and_writes_the_pointer_only_for_live() {
-        assert_eq!(
-            early_masters(false, true).await,
-            ["v/vid/4/master.m3u8"],
-            "VOD: the current pointer is publish's, written last"
-        );
-        assert_eq!(
-            early_masters(true, true).await,
-            ["v/vid/4/master.m3u8", "v/vid/master.m3u8"]
-        );
-        assert!(early_masters(false, false).await.is_empty());
-    }
-
-    #[test]
-    fn live_args_have_the_latency_and_cadence_flags() {
-        let live = LiveTranscodeConfig::default();
-        let targets = LiveTargets::new(live.part_seconds, live.segment_seconds, live.fps);
-        let rungs = ladder::live_rungs(&live.heights);
-        let outs = vec![PathBuf::from("a.fifo"), PathBuf::from("b.fifo")];
-        let args: Vec<String> = build_live_args(
-            "http://i/live/k/pull?token=t",
-            &rungs,
-            &outs,
-            &targets,
-            &live,
-        )
-        .into_iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-        let joined = args.join(" ");
-        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
-        for want in [
-            "-tune zerolatency",
-            "-g 60 -keyint_min 60 -sc_threshold 0 -r 30",
-            "-frag_duration 332333 -flush_packets 1 a.fifo",
-            "-b:v 800000",
-        ] {
-            assert!(joined.contains(want), "{want} missing: {joined}");
-        }
-        assert_eq!(args.iter().filter(|a| *a == "-tune").count(), 2);
-    }
 }

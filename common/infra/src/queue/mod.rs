@@ -1,31 +1,26 @@
 //! Redis job queue and job state (DESIGN.md "Storage and keys").
 //!
 //! Jobs go to one stream per priority (`rc:jobs:{high,normal,low}`) read by the consumer group
-//! `transcoders` with XREADGROUP and acknowledged with XACK once done or dead-lettered. Job state
+//! `transcoders` ([`consumer`]) and acknowledged with XACK once done or dead-lettered. Job state
 //! and progress live in the hash `rc:job:{id}`; the video hash `rc:video:{id}` points at the
-//! latest job and the current version.
+//! latest job and the current version. This file is the producer and job-state side.
 //!
 //! All Redis I/O runs on the tokio side runtime, so monoio services can call it too.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::collections::HashMap;
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
-use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
-
-use crate::side_runtime::{self, SideError};
 use ringcast_proto::job::{now_ms, JobState, JobStatus, Priority, TranscodeJob};
 use ringcast_proto::keys;
 
-/// Errors talking to Redis.
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error(transparent)]
-    Side(#[from] SideError),
-}
+use crate::side_runtime;
+
+pub mod consumer;
+mod error;
+
+pub use consumer::{ClaimHeartbeat, Consumer, Delivery, Reclaim};
+pub use error::QueueError;
 
 /// Producer side and job-state access. Cheap to clone.
 #[derive(Clone)]
@@ -189,18 +184,11 @@ impl Queue {
         Ok(())
     }
 
-    /// A consumer in the `transcoders` group with its own connection (a blocking XREADGROUP
-    /// would stall every other command on a shared one).
+    /// Consumer `name` of the `transcoders` group, with its own connection (a blocking
+    /// XREADGROUP would stall every other command on a shared one). It reads new entries only;
+    /// [`Consumer::reclaiming`] makes it take over abandoned ones too.
     pub async fn consumer(&self, name: &str) -> Result<Consumer, QueueError> {
-        let client = self.client.clone();
-        let conn =
-            side_runtime::run(async move { client.get_multiplexed_async_connection().await })
-                .await??;
-        Ok(Consumer {
-            conn,
-            name: name.to_string(),
-            buffered: VecDeque::new(),
-        })
+        Consumer::connect(&self.client, name).await
     }
 }
 
@@ -221,123 +209,4 @@ fn status_from_hash(map: &HashMap<String, String>) -> Option<JobStatus> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     })
-}
-
-/// One job delivered to this consumer; ack it when finished (or dead-lettered).
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub stream: String,
-    pub entry_id: String,
-    /// The decoded job, or why the payload could not be decoded.
-    pub job: Result<TranscodeJob, String>,
-}
-
-/// Reads jobs highest priority first.
-pub struct Consumer {
-    conn: MultiplexedConnection,
-    name: String,
-    /// Entries delivered together with a higher-priority one, processed next.
-    buffered: VecDeque<Delivery>,
-}
-
-impl Consumer {
-    /// The next job, waiting up to `block` for one. Priority: a non-blocking pass over
-    /// high → normal → low first, then one blocking read over all three.
-    pub async fn next(&mut self, block: Duration) -> Result<Option<Delivery>, QueueError> {
-        if let Some(d) = self.buffered.pop_front() {
-            return Ok(Some(d));
-        }
-        for p in Priority::ALL {
-            let got = self.read(&[keys::job_stream(p.as_str())], None).await?;
-            if !got.is_empty() {
-                self.buffered.extend(got);
-                return Ok(self.buffered.pop_front());
-            }
-        }
-        let all: Vec<String> = Priority::ALL
-            .iter()
-            .map(|p| keys::job_stream(p.as_str()))
-            .collect();
-        let mut got = self.read(&all, Some(block)).await?;
-        got.sort_by_key(|d| all.iter().position(|s| *s == d.stream));
-        self.buffered.extend(got);
-        Ok(self.buffered.pop_front())
-    }
-
-    async fn read(
-        &mut self,
-        streams: &[String],
-        block: Option<Duration>,
-    ) -> Result<Vec<Delivery>, QueueError> {
-        let mut opts = StreamReadOptions::default()
-            .group(keys::JOB_GROUP, &self.name)
-            .count(1);
-        if let Some(b) = block {
-            opts = opts.block(b.as_millis().max(1) as usize);
-        }
-        let mut conn = self.conn.clone();
-        let streams = streams.to_vec();
-        let limit = block.unwrap_or_default() + Duration::from_secs(10);
-        let reply: Option<StreamReadReply> = side_runtime::run(async move {
-            let ids: Vec<&str> = streams.iter().map(|_| ">").collect();
-            match tokio::time::timeout(limit, conn.xread_options(&streams, &ids, &opts)).await {
-                Ok(r) => r,
-                Err(_) => Err(redis::RedisError::from((
-                    redis::ErrorKind::Io,
-                    "XREADGROUP got no answer within its block time",
-                ))),
-            }
-        })
-        .await??;
-        let mut out = Vec::new();
-        for key in reply.map(|r| r.keys).unwrap_or_default() {
-            for entry in key.ids {
-                let job = match entry.map.get("job") {
-                    Some(v) => redis::from_redis_value::<String>(v.clone())
-                        .map_err(|e| e.to_string())
-                        .and_then(|s| TranscodeJob::from_json(&s).map_err(|e| e.to_string())),
-                    None => Err("entry has no `job` field".to_string()),
-                };
-                out.push(Delivery {
-                    stream: key.key.clone(),
-                    entry_id: entry.id,
-                    job,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// XACK the entry: it will not be delivered again.
-    pub async fn ack(&mut self, d: &Delivery) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
-        let (stream, id) = (d.stream.clone(), d.entry_id.clone());
-        side_runtime::run(async move {
-            conn.xack::<_, _, _, i64>(stream, keys::JOB_GROUP, &[id])
-                .await
-        })
-        .await??;
-        Ok(())
-    }
-
-    /// Move the entry to the dead-letter stream with the reason, then ack it.
-    pub async fn dead_letter(&mut self, d: &Delivery, reason: &str) -> Result<(), QueueError> {
-        let mut conn = self.conn.clone();
-        let payload = match &d.job {
-            Ok(j) => j.to_json(),
-            Err(_) => String::new(),
-        };
-        let fields = [
-            ("stream", d.stream.clone()),
-            ("entry_id", d.entry_id.clone()),
-            ("job", payload),
-            ("reason", reason.to_string()),
-        ];
-        side_runtime::run(async move {
-            conn.xadd::<_, _, _, _, String>(keys::JOB_DLQ, "*", &fields)
-                .await
-        })
-        .await??;
-        self.ack(d).await
-    }
 }

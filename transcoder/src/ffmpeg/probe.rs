@@ -13,7 +13,7 @@ use ringcast_proto::container::{self, Container, SNIFF_LEN};
 use serde::Deserialize;
 
 use crate::error::TranscodeError;
-use crate::ffmpeg_cmd::{source_input_args, SourceFile};
+use crate::ffmpeg::input::{source_input_args, SourceFile};
 
 /// A probe that takes longer than this is treated as an unreadable source (ffprobe reads only
 /// headers and a few packets; hanging means a pathological file).

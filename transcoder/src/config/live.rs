@@ -3,12 +3,14 @@
 use ringcast_infra::config::ConfigError;
 use serde::{Deserialize, Serialize};
 
+use crate::ffmpeg::rung::X264_PRESETS;
+
 /// Live encoding and packaging settings.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveTranscodeConfig {
     /// LL-HLS part duration in seconds (0.33–0.5), rounded to whole frames: ffmpeg
-    /// `-frag_duration` and `PART-TARGET` follow from it (see `live_cutter::LiveTargets`).
+    /// `-frag_duration` and `PART-TARGET` follow from it (see `cmaf::cutter::Targets`).
     pub part_seconds: f64,
     /// Segment duration in seconds (≈2), rounded to a whole number of parts; the GOP is one
     /// segment, so every segment starts with a keyframe.
@@ -81,7 +83,7 @@ impl LiveTranscodeConfig {
         {
             return invalid("live.heights must list even heights within 144–2160".into());
         }
-        if !crate::config::X264_PRESETS.contains(&self.preset.as_str()) {
+        if !X264_PRESETS.contains(&self.preset.as_str()) {
             return invalid(format!(
                 "live.preset {:?} is not an x264 preset",
                 self.preset

@@ -24,20 +24,23 @@ use ringcast_proto::keys;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::cmaf::announcer::Announcer;
+use crate::cmaf::cutter::Targets;
+use crate::cmaf::events::EventSink;
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
-use crate::ffmpeg_cmd::{self, EncodeSettings, SourceFile};
-use crate::ffmpeg_run::{FfmpegProcess, FfmpegUpdate};
-use crate::fifo::{self, Fifo};
+use crate::ffmpeg::args::{self, EncodeSettings};
+use crate::ffmpeg::fifo::{self, Fifo};
+use crate::ffmpeg::input::SourceFile;
+use crate::ffmpeg::probe;
+use crate::ffmpeg::run::{FfmpegProcess, FfmpegUpdate};
 use crate::ladder::{self, AUDIO_BITRATE};
-use crate::live_announcer::LiveAnnouncer;
-use crate::live_cutter::LiveTargets;
-use crate::live_events::EventSink;
-use crate::live_pipeline::write_masters;
-use crate::packager::{self, Destination, RenditionOutput, RenditionPackaging};
-use crate::probe;
-use crate::publish;
-use crate::work_dir::WorkDir;
+use crate::pipeline::early_master::write_masters;
+use crate::pipeline::outcome::{JobOutcome, Shutdown};
+use crate::pipeline::packager::{self, RenditionPackaging};
+use crate::pipeline::publish;
+use crate::pipeline::rendition::{Destination, RenditionOutput};
+use crate::pipeline::work_dir::WorkDir;
 
 /// MAXLEN of a VOD rendition's event stream: an EVENT playlist keeps every segment, so its
 /// stream must keep every event (2 h at 0.5 s parts and 2 s segments is ≈ 18 000 entries).
@@ -48,27 +51,6 @@ const VOD_START_EVERY: u32 = 50;
 
 /// Share of the progress bar the transcode takes; publishing is the rest.
 const TRANSCODE_PROGRESS_MAX: f64 = 99.0;
-
-/// How the process is being asked to stop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shutdown {
-    /// Keep taking jobs.
-    Running,
-    /// Take no new jobs; let the current one finish.
-    Draining,
-    /// Give the current job up now (it stays unacknowledged and is delivered again).
-    Abandon,
-}
-
-/// What a successful attempt produced.
-#[derive(Debug, Clone)]
-pub struct JobOutcome {
-    pub renditions: Vec<RenditionOutput>,
-    /// Source duration in seconds (0 when unknown).
-    pub media_seconds: f64,
-    /// Wall time of the ffmpeg run.
-    pub transcode_seconds: f64,
-}
 
 /// Run one attempt. `progress` receives 0–99 while ffmpeg runs.
 pub async fn run_attempt(
@@ -115,7 +97,7 @@ pub async fn run_attempt(
     sink.begin_event_playlist(&job.video_id, job.version, &names)
         .await?;
     let fps = info.fps.as_f64();
-    let targets = LiveTargets::for_vod(cfg.part_seconds, cfg.segment_seconds, fps);
+    let targets = Targets::for_vod(cfg.part_seconds, cfg.segment_seconds, fps);
     let anchor_ms = now_ms();
     let (variants_tx, variants_rx) = mpsc::channel(rungs.len().max(1));
     let early_master = tokio::spawn(write_masters(
@@ -135,7 +117,7 @@ pub async fn run_attempt(
         let audio = if info.has_audio { AUDIO_BITRATE } else { 0 };
         let packaging = RenditionPackaging {
             name: rung.name.clone(),
-            announcer: LiveAnnouncer::new(&rung.name, targets, anchor_ms, VOD_START_EVERY)
+            announcer: Announcer::new(&rung.name, targets, anchor_ms, VOD_START_EVERY)
                 .without_final_playlist(),
             events: Some(sink.clone()),
             variants: Some(variants_tx.clone()),
@@ -145,7 +127,7 @@ pub async fn run_attempt(
     }
     drop(variants_tx);
     let outputs: Vec<PathBuf> = fifos.iter().map(|f| f.path.clone()).collect();
-    let args = ffmpeg_cmd::build_args(
+    let args = args::build_args(
         input,
         &rungs,
         &outputs,

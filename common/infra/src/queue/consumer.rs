@@ -1,0 +1,317 @@
+//! The reading side of the job streams: one consumer of the group `transcoders`, the one the
+//! transcoder's workers run.
+//!
+//! - [`Consumer::next`]: with [`Reclaim`], an entry abandoned by another consumer first
+//!   (`XAUTOCLAIM` of an entry idle longer than `min_idle_ms`: a job abandoned at shutdown or
+//!   held by a crashed worker, which Redis would otherwise keep pending forever), highest
+//!   priority first; then new entries by priority: a non-blocking `XREADGROUP` pass over
+//!   high → normal → low, then one blocking read over all three. Entries delivered together
+//!   are handed out one by one.
+//! - Retry bookkeeping: a reclaimed entry carries its delivery count (`XPENDING`); one
+//!   delivered more than `max_deliveries` times keeps killing or outliving its workers, and
+//!   [`Consumer::is_poison`] says to dead-letter it instead of running it again.
+//! - Claim heartbeat: [`Consumer::touch`] (`XCLAIM … JUSTID` to ourselves, which resets the
+//!   entry's idle time without counting a delivery), and [`Consumer::keep_claimed`], which
+//!   touches a running job periodically so nobody reclaims it.
+//! - [`Consumer::ack`] (`XACK`) and [`Consumer::dead_letter`] (`XADD` to `rc:jobs:dlq` with the
+//!   reason, then `XACK`).
+//!
+//! Response timeout: with redis-rs's default of 500 ms a blocking read longer than that fails
+//! on the client while the server may still deliver an entry to it, which then sits pending
+//! until reclaimed. A blocking read here waits for its block time plus [`RESPONSE_MARGIN`],
+//! every other command for the margin.
+//!
+//! Like the rest of the queue, all I/O runs on the side runtime.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::streams::{
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
+    StreamReadOptions, StreamReadReply,
+};
+use redis::{AsyncCommands, AsyncConnectionConfig, RedisResult};
+use ringcast_proto::job::{Priority, TranscodeJob};
+use ringcast_proto::keys;
+
+use crate::queue::error::QueueError;
+use crate::side_runtime;
+
+/// Slack on top of a blocking read's block time (and the whole budget of any other command)
+/// before the connection counts as dead.
+pub const RESPONSE_MARGIN: Duration = Duration::from_secs(10);
+
+/// When entries abandoned by other consumers are taken over, and how many deliveries an entry
+/// gets before it counts as poison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reclaim {
+    /// Idle time after which another consumer's pending entry is claimed (`XAUTOCLAIM`
+    /// min-idle-time, ms).
+    pub min_idle_ms: u64,
+    /// A reclaimed entry delivered more times than this is poison ([`Consumer::is_poison`]).
+    pub max_deliveries: usize,
+}
+
+/// One job delivered to this consumer; ack it when finished (or dead-letter it).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub stream: String,
+    pub entry_id: String,
+    /// The decoded job, or why the payload could not be decoded.
+    pub job: Result<TranscodeJob, String>,
+    /// How often the group has delivered the entry, this delivery included: 1 for a new entry,
+    /// the `XPENDING` count for a reclaimed one.
+    pub times_delivered: usize,
+}
+
+/// Reads jobs for one consumer name, highest priority first. Owns its connection: a blocking
+/// read would stall every other command on a shared one.
+pub struct Consumer {
+    conn: MultiplexedConnection,
+    name: String,
+    reclaim: Option<Reclaim>,
+    /// Entries delivered together with the one returned, handed out next.
+    buffered: VecDeque<Delivery>,
+}
+
+impl Consumer {
+    /// Connect as consumer `name` (the groups must exist; `Queue::connect` creates them).
+    pub(crate) async fn connect(client: &redis::Client, name: &str) -> Result<Self, QueueError> {
+        let client = client.clone();
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_MARGIN));
+        let conn = side_runtime::run(async move {
+            client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await
+        })
+        .await??;
+        Ok(Self {
+            conn,
+            name: name.to_string(),
+            reclaim: None,
+            buffered: VecDeque::new(),
+        })
+    }
+
+    /// Also take over entries abandoned by other consumers, as [`Consumer::next`] describes.
+    pub fn reclaiming(mut self, reclaim: Reclaim) -> Self {
+        self.reclaim = Some(reclaim);
+        self
+    }
+
+    /// The next job: buffered, reclaimed (with [`Reclaim`]) or new, waiting up to `block` for a
+    /// new one; `None` when none came.
+    pub async fn next(&mut self, block: Duration) -> Result<Option<Delivery>, QueueError> {
+        if self.buffered.is_empty() {
+            let (conn, name, reclaim) = (self.conn.clone(), self.name.clone(), self.reclaim);
+            let got = side_runtime::run(async move { fetch(conn, &name, reclaim, block).await })
+                .await??;
+            self.buffered.extend(got);
+        }
+        Ok(self.buffered.pop_front())
+    }
+
+    /// Whether `d` has been delivered too often to be run again: dead-letter it.
+    pub fn is_poison(&self, d: &Delivery) -> bool {
+        self.reclaim
+            .is_some_and(|r| d.times_delivered > r.max_deliveries)
+    }
+
+    /// Reset the idle time of an entry this consumer is working on, so that others do not
+    /// reclaim it. Does not count as a delivery.
+    pub async fn touch(&self, d: &Delivery) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let (name, stream, id) = (self.name.clone(), d.stream.clone(), d.entry_id.clone());
+        side_runtime::run(async move { touch(&mut conn, &name, &stream, &id).await }).await??;
+        Ok(())
+    }
+
+    /// [`Consumer::touch`] `d` every `every` until the returned guard is dropped. Keep `every`
+    /// well under the other consumers' `min_idle_ms`.
+    pub fn keep_claimed(&self, d: &Delivery, every: Duration) -> ClaimHeartbeat {
+        let mut conn = self.conn.clone();
+        let (name, stream, id) = (self.name.clone(), d.stream.clone(), d.entry_id.clone());
+        let task = side_runtime::handle().spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = touch(&mut conn, &name, &stream, &id).await {
+                    tracing::warn!(entry = %id, error = %e, "cannot refresh the job claim");
+                }
+            }
+        });
+        ClaimHeartbeat(task.abort_handle())
+    }
+
+    /// XACK the entry: it will not be delivered again.
+    pub async fn ack(&self, d: &Delivery) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let (stream, id) = (d.stream.clone(), d.entry_id.clone());
+        side_runtime::run(async move { ack(&mut conn, &stream, &id).await }).await??;
+        Ok(())
+    }
+
+    /// Move the entry to the dead-letter stream with the reason, then ack it.
+    pub async fn dead_letter(&self, d: &Delivery, reason: &str) -> Result<(), QueueError> {
+        let mut conn = self.conn.clone();
+        let payload = match &d.job {
+            Ok(j) => j.to_json(),
+            Err(_) => String::new(),
+        };
+        let fields = [
+            ("stream", d.stream.clone()),
+            ("entry_id", d.entry_id.clone()),
+            ("job", payload),
+            ("reason", reason.to_string()),
+        ];
+        let (stream, id) = (d.stream.clone(), d.entry_id.clone());
+        side_runtime::run(async move {
+            conn.xadd::<_, _, _, _, String>(keys::JOB_DLQ, "*", &fields)
+                .await?;
+            ack(&mut conn, &stream, &id).await
+        })
+        .await??;
+        Ok(())
+    }
+}
+
+/// Stops the claim refresh of [`Consumer::keep_claimed`] when dropped.
+#[must_use = "the claim is refreshed only while the heartbeat lives"]
+pub struct ClaimHeartbeat(tokio::task::AbortHandle);
+
+impl Drop for ClaimHeartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The job streams, highest priority first.
+fn job_streams() -> Vec<String> {
+    Priority::ALL
+        .iter()
+        .map(|p| keys::job_stream(p.as_str()))
+        .collect()
+}
+
+/// What comes first: one reclaimed entry, the new entries of the highest priority that has
+/// any, or what a blocking read over all priorities gets within `block` (in priority order).
+async fn fetch(
+    mut conn: MultiplexedConnection,
+    consumer: &str,
+    reclaim: Option<Reclaim>,
+    block: Duration,
+) -> RedisResult<Vec<Delivery>> {
+    let streams = job_streams();
+    if let Some(r) = reclaim {
+        for stream in &streams {
+            if let Some(d) = claim_idle(&mut conn, stream, consumer, r.min_idle_ms).await? {
+                return Ok(vec![d]);
+            }
+        }
+    }
+    for stream in &streams {
+        let got = read(&conn, consumer, std::slice::from_ref(stream), None).await?;
+        if !got.is_empty() {
+            return Ok(got);
+        }
+    }
+    let mut got = read(&conn, consumer, &streams, Some(block)).await?;
+    got.sort_by_key(|d| streams.iter().position(|s| *s == d.stream));
+    Ok(got)
+}
+
+/// `XREADGROUP` of new entries, one per stream; blocking for `block` when given.
+async fn read(
+    conn: &MultiplexedConnection,
+    consumer: &str,
+    streams: &[String],
+    block: Option<Duration>,
+) -> RedisResult<Vec<Delivery>> {
+    let mut conn = conn.clone();
+    let mut opts = StreamReadOptions::default()
+        .group(keys::JOB_GROUP, consumer)
+        .count(1);
+    if let Some(b) = block {
+        opts = opts.block(b.as_millis().max(1) as usize);
+        // The server holds the reply for up to `b`.
+        conn.set_response_timeout(b + RESPONSE_MARGIN);
+    }
+    let ids: Vec<&str> = streams.iter().map(|_| ">").collect();
+    let reply: Option<StreamReadReply> = conn.xread_options(streams, &ids, &opts).await?;
+    Ok(reply
+        .map(|r| r.keys)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|k| {
+            let stream = k.key;
+            k.ids.into_iter().map(move |e| delivery(&stream, e, 1))
+        })
+        .collect())
+}
+
+/// Claim one entry of `stream` idle for at least `min_idle_ms`, with its delivery count.
+async fn claim_idle(
+    conn: &mut MultiplexedConnection,
+    stream: &str,
+    consumer: &str,
+    min_idle_ms: u64,
+) -> RedisResult<Option<Delivery>> {
+    let reply: StreamAutoClaimReply = conn
+        .xautoclaim_options(
+            stream,
+            keys::JOB_GROUP,
+            consumer,
+            min_idle_ms,
+            "0-0",
+            StreamAutoClaimOptions::default().count(1),
+        )
+        .await?;
+    let Some(entry) = reply.claimed.into_iter().next() else {
+        return Ok(None);
+    };
+    let pending: StreamPendingCountReply = conn
+        .xpending_count(stream, keys::JOB_GROUP, &entry.id, &entry.id, 1)
+        .await?;
+    let times = pending.ids.first().map_or(0, |p| p.times_delivered);
+    tracing::info!(stream, entry = %entry.id, times, "reclaimed an abandoned job");
+    Ok(Some(delivery(stream, entry, times)))
+}
+
+/// `XCLAIM … JUSTID` of entry `id` to `consumer` with min-idle 0: resets its idle time.
+async fn touch(
+    conn: &mut MultiplexedConnection,
+    consumer: &str,
+    stream: &str,
+    id: &str,
+) -> RedisResult<()> {
+    redis::cmd("XCLAIM")
+        .arg(stream)
+        .arg(keys::JOB_GROUP)
+        .arg(consumer)
+        .arg(0)
+        .arg(id)
+        .arg("JUSTID")
+        .query_async::<redis::Value>(conn)
+        .await?;
+    Ok(())
+}
+
+async fn ack(conn: &mut MultiplexedConnection, stream: &str, id: &str) -> RedisResult<()> {
+    conn.xack::<_, _, _, i64>(stream, keys::JOB_GROUP, &[id])
+        .await?;
+    Ok(())
+}
+
+/// Decode a stream entry; an undecodable payload stays a delivery (to be dead-lettered).
+fn delivery(stream: &str, entry: StreamId, times_delivered: usize) -> Delivery {
+    let job = match entry.get::<String>("job") {
+        Some(s) => TranscodeJob::from_json(&s).map_err(|e| e.to_string()),
+        None => Err("entry has no `job` field".to_string()),
+    };
+    Delivery {
+        stream: stream.to_string(),
+        entry_id: entry.id,
+        job,
+        times_delivered,
+    }
+}

@@ -1,0 +1,16 @@
+//! One job from source to published playlists. [`vod`] runs an attempt at a VOD job (fetch,
+//! probe, one ffmpeg ladder, packagers, publish) and [`live`] a live job (pull, live ladder,
+//! announce until the stream ends); both hand back an [`outcome::JobOutcome`] and obey
+//! [`outcome::Shutdown`]. [`packager`] runs one rendition's cuts and uploads ([`rendition`]:
+//! what a rendition produced and where it goes), [`early_master`] writes the master playlists
+//! as soon as every rendition has started, [`publish`] the final VOD playlists, and
+//! [`work_dir`] owns the job's scratch directory.
+
+pub mod early_master;
+pub mod live;
+pub mod outcome;
+pub mod packager;
+pub mod publish;
+pub mod rendition;
+pub mod vod;
+pub mod work_dir;
