@@ -15,36 +15,19 @@
 //! Embedding (tests, tools): build an [`EdgeConfig`], then [`Server::start`] returns once every
 //! worker listens; [`Server::stop`] shuts it down.
 
-pub mod access_control;
 pub mod access_log;
-pub mod cache;
 pub mod config;
 pub mod connection;
-pub mod content;
-pub mod disk_index;
-pub mod disk_tier;
 pub mod error;
-pub mod http_date;
-pub mod http_origin;
-pub mod live_config;
-pub mod live_follow;
-pub mod live_hub;
-pub mod live_key;
-pub mod live_local;
-pub mod live_serve;
-pub mod live_tail;
+pub mod live;
 pub mod metrics;
 pub mod origin;
-pub mod page_cache;
-pub mod path;
-pub mod purge;
 pub mod representation;
 pub mod response;
 pub mod routes;
-pub mod sendfile;
 pub mod server;
+pub mod shared;
 pub mod signals;
-pub mod tier_policy;
 pub mod tiers;
 
 pub use config::{EdgeConfig, Overrides};

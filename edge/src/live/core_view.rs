@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::live_hub::{LiveHub, Tail};
-use crate::live_key::RenditionId;
+use crate::live::hub::{LiveHub, Tail};
+use crate::live::keys::RenditionId;
 
 /// Requests refresh the follower's "last access" at most this often per core.
 const TOUCH_EVERY_MS: u64 = 500;
@@ -212,7 +212,7 @@ fn subscribe(tail: Arc<Tail>) -> Rc<LocalTail> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live_hub::Phase;
+    use crate::live::hub::Phase;
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use ringcast_infra::config::{self, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::access_control::SignedUrlConfig;
 use crate::access_log::AccessLog;
 use crate::error::EdgeError;
-use crate::live_config::LiveSettings;
+use crate::live::settings::LiveSettings;
+use crate::routes::access_control::SignedUrlConfig;
 
 /// Prefix of the env vars that override config fields.
 pub const ENV_PREFIX: &str = "RINGCAST_EDGE_";

@@ -30,8 +30,8 @@ use redis::{AsyncCommands, AsyncConnectionConfig, RedisError};
 use ringcast_infra::side_runtime;
 use ringcast_proto::live::{LiveConfig, EVENT_FIELD};
 
-use crate::live_follow::{Fed, Follower};
-use crate::live_hub::{HubInner, Phase, Tail};
+use crate::live::hub::{HubInner, Phase, Tail};
+use crate::live::stream_state::{Fed, Follower};
 
 /// Entries per `XREAD`.
 const READ_COUNT: usize = 512;

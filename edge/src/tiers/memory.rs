@@ -25,9 +25,9 @@ use quick_cache::Weighter;
 use ringcast_infra::store::StoreError;
 use ringcast_proto::http::conditional::EntityTag;
 
-use crate::content::{self, Freshness};
 use crate::error::EdgeError;
 use crate::metrics::{Gauges, Metrics};
+use crate::tiers::content::{self, Freshness};
 
 /// Bookkeeping bytes charged per entry on top of key and body, so empty bodies and negative
 /// entries still count against the capacity.

@@ -2,11 +2,11 @@
 //! published last.
 //!
 //! One [`Tail`] per followed rendition. Its follower task runs on the tokio side runtime
-//! ([`crate::live_tail`]), applies the stream's events and publishes each new state as an
+//! ([`crate::live::follower_task`]), applies the stream's events and publishes each new state as an
 //! immutable snapshot through an `ArcSwap`: readers on any monoio core load it without a lock.
 //! Every core that serves the rendition subscribes once with a channel; after each publish the
 //! follower sends one wake-up per core, and that core wakes its own waiting requests
-//! ([`crate::live_local`]). The registry's mutex is taken only to start, find (first time per
+//! ([`crate::live::core_view`]). The registry's mutex is taken only to start, find (first time per
 //! core) or stop a follower, never per request.
 //!
 //! Lifecycle: a follower starts on the first playlist request for a rendition and first probes
@@ -23,8 +23,8 @@ use arc_swap::ArcSwap;
 use futures_channel::mpsc::{unbounded, UnboundedReceiver, UnboundedSender};
 use ringcast_proto::live::LiveRendition;
 
-use crate::live_config::LiveSettings;
-use crate::live_key::RenditionId;
+use crate::live::keys::RenditionId;
+use crate::live::settings::LiveSettings;
 
 /// Above this many registry entries, expired negative entries are pruned on insert.
 const PRUNE_ABOVE: usize = 4096;
@@ -242,7 +242,7 @@ impl LiveHub {
         tails.insert(id.clone(), Arc::clone(&tail));
         drop(tails);
         self.inner.stats.followers_started.fetch_add(1, Relaxed);
-        crate::live_tail::spawn(Arc::clone(&self.inner), Arc::clone(&tail));
+        crate::live::follower_task::spawn(Arc::clone(&self.inner), Arc::clone(&tail));
         tail
     }
 

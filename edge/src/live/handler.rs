@@ -31,17 +31,17 @@ use ringcast_proto::live::{
     PartStatus, PlaylistOpts, ReloadQuery,
 };
 
-use crate::cache::EntryKind;
-use crate::content;
 use crate::error::EdgeError;
-use crate::live_hub::{Phase, Published, Tail};
-use crate::live_key::{
+use crate::live::core_view::{local_tail, LocalTail, PublishHook, Siblings};
+use crate::live::hub::{Phase, Published, Tail};
+use crate::live::keys::{
     live_cache_control, live_target, renditions_in_master, report_uri, LiveTarget, RenditionId,
 };
-use crate::live_local::{local_tail, LocalTail, PublishHook, Siblings};
 use crate::response::Response;
-use crate::routes::Shared;
+use crate::shared::Shared;
 use crate::tiers;
+use crate::tiers::content;
+use crate::tiers::memory::EntryKind;
 
 /// How soon a missing master is looked for again. A found rendition list is kept: a version's
 /// master is written once, and re-reading it would put an origin fetch on the wake-up path.
