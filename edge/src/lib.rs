@@ -16,6 +16,7 @@
 //! worker listens; [`Server::stop`] shuts it down.
 
 pub mod access_log;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod error;

@@ -299,9 +299,6 @@ fn worker(
         monoio::FusionRuntime::Legacy(_) => Driver::Legacy,
     };
     rt.block_on(async move {
-        crate::live::core_view::set_publish_hook(crate::live::handler::prefetch_hook(Arc::clone(
-            &shared,
-        )));
         let opts = ListenerOpts::new()
             .reuse_port(true)
             .backlog(settings.listen_backlog);

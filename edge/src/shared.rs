@@ -15,6 +15,7 @@ use crate::tiers::{TierSet, Tiering};
 
 /// State every worker shares (behind one `Arc`; the inner `Arc`s let background playlist
 /// refreshes outlive the request that started them).
+#[derive(Clone)]
 pub struct Shared {
     pub origin: Arc<Origin>,
     pub cache: Arc<MemoryCache>,
