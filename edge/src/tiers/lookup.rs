@@ -76,7 +76,7 @@ pub async fn lookup(t: &TierSet<'_>, key: &str) -> Result<Found, EdgeError> {
 }
 
 async fn lookup_once(t: &TierSet<'_>, key: &str) -> Result<Option<Found>, EdgeError> {
-    let now = Instant::now();
+    let now = t.cache.now();
     let m = t.metrics;
     if let Some(entry) = t.cache.peek(key) {
         let failed = entry.refresh.as_ref().is_some_and(|r| r.failed());
@@ -128,7 +128,7 @@ async fn lookup_once(t: &TierSet<'_>, key: &str) -> Result<Option<Found>, EdgeEr
     }
     let (entry, status) = t.cache.get_with(key, m, || load(t, key)).await?;
     if entry.kind != EntryKind::OnDisk {
-        let age = entry.age_secs(Instant::now());
+        let age = entry.age_secs(t.cache.now());
         return Ok(Some(Found {
             entry,
             disk: None,
@@ -207,7 +207,7 @@ async fn load(t: &TierSet<'_>, key: &str) -> Result<Loaded, EdgeError> {
         Ok(fetched) => fetched?,
         Err(_elapsed) => return Err(EdgeError::OriginTimeout),
     };
-    let now = Instant::now();
+    let now = t.cache.now();
     let Some(body) = fetched else {
         return Ok(Loaded::same(Entry::not_found(now, t.cache.not_found_ttl())));
     };
@@ -256,7 +256,7 @@ fn spawn_refresh(t: &TierSet<'_>, key: &str, state: Arc<RefreshState>) {
     monoio::spawn(async move {
         metrics.origin_fetch();
         let fetched = monoio::time::timeout(cache.origin_timeout(), origin.fetch(&key)).await;
-        let now = Instant::now();
+        let now = cache.now();
         let failed = match fetched {
             Ok(Ok(Some(body))) => {
                 cache.insert(&key, Entry::object(&key, body, now, cache.playlist_ttl()));
