@@ -189,8 +189,9 @@ pub fn core_rendition(
     out
 }
 
-/// A core-local handle with its relay task.
-fn subscribe(feed: Arc<RenditionFeed>, after_publish: AfterPublish) -> Rc<CoreRendition> {
+/// A core-local handle on `feed` with its relay task (what [`core_rendition`] keeps in the
+/// core's index; public for the `live_wakeup` bench).
+pub fn subscribe(feed: Arc<RenditionFeed>, after_publish: AfterPublish) -> Rc<CoreRendition> {
     let mut rx = feed.subscribe();
     let view = Rc::new(CoreRendition {
         feed,

@@ -65,9 +65,8 @@ impl RenditionFeed {
         }
     }
 
-    /// A feed nobody follows (unit tests of the wake-up path).
-    #[cfg(test)]
-    pub(crate) fn detached(id: RenditionId) -> Self {
+    /// A feed nobody follows (unit tests and the `live_wakeup` bench of the wake-up path).
+    pub fn detached(id: RenditionId) -> Self {
         Self::new(id, Instant::now(), 0)
     }
 
@@ -99,7 +98,7 @@ impl RenditionFeed {
     }
 
     /// Publishes a new state (as of `now`) and wakes every subscribed core.
-    pub(crate) fn publish(&self, phase: Phase, now: Instant) {
+    pub fn publish(&self, phase: Phase, now: Instant) {
         let gen = self.gen().wrapping_add(1);
         self.published.store(Arc::new(Published {
             gen,
