@@ -12,8 +12,9 @@
 //!   a part neither announced nor hinted is 404.
 //!
 //! Prefetch: when a core first serves a rendition it hands its view the action to run after each
-//! publish ([`prefetch_newest_part`]): load the newest listed part into the memory cache, through the coalescing loader (one origin fetch
-//! across cores), so the herd of players woken by that publish finds it cached.
+//! publish (`prefetch_newest_part`): load the newest listed part into the memory cache, through
+//! the coalescing loader (one origin fetch across cores), so the herd of players woken by that
+//! publish finds it cached.
 //!
 //! Identical requests coalesce per core: renders are cached under [`cache_key_for`] (path plus
 //! canonical `_HLS_` directives) for one combination of published states, so every request

@@ -93,7 +93,8 @@ impl LiveHub {
         feed
     }
 
-    /// Whether `feed` is still worth using (see [`Registry::usable`]).
+    /// Whether `feed` is still worth using: running, or a "no stream" answer younger than
+    /// `probe_ttl_ms`.
     pub fn usable(&self, feed: &RenditionFeed) -> bool {
         self.registry.usable(feed, self.now())
     }

@@ -1,7 +1,7 @@
 //! Where objects are kept and how one is found: the memory cache in front, the disk tier behind
 //! it for large immutable objects, and the lookup that walks both before asking the origin.
 //!
-//! - [`lookup`]: memory → disk → origin, with single-flight origin fetches and stale serving;
+//! - [`lookup`](mod@lookup): memory → disk → origin, with single-flight origin fetches and stale serving;
 //! - [`memory`]: the in-memory cache (entries, load coalescing, TTLs);
 //! - [`disk`] and [`disk_index`]: files under the cache directory and their LRU bookkeeping;
 //! - [`policy`]: which tier an object goes to and how long it may be served stale;
