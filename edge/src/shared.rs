@@ -25,7 +25,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Admin key and signed-URL secret.
     pub access: Access,
-    /// Live LL-HLS: followed event streams (see `live_serve`).
+    /// Live LL-HLS: followed event streams (see `live::handler`).
     pub live: LiveHub,
 }
 

@@ -7,7 +7,7 @@
 //! - `POST /purge`, `DELETE /v/{key}`, `DELETE /v/{prefix}*` → purge ([`crate::routes::purge`]), when an
 //!   admin key is configured (without one, DELETE stays 405 and `POST /purge` is 403);
 //! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
-//!   by `live_serve` before the object path (under either URL form);
+//!   by `live::handler` before the object path (under either URL form);
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
