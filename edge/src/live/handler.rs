@@ -131,14 +131,16 @@ async fn playlist(
         ringcast_proto::live::LiveError::BadRequest(m) => EdgeError::LiveBadRequest(m),
         other => EdgeError::LiveBadRequest(other.to_string()),
     })?;
-    let arrived = Instant::now();
+    // How long a request waited is judged on the live path's clock; the monoio timer only
+    // decides when to look again.
+    let arrived = hub.now();
     let mut held = false;
     loop {
         let p = view.feed.load();
         let Phase::Live(state) = &p.phase else {
             return Ok(None);
         };
-        match decide(state, &q, arrived.elapsed()) {
+        match decide(state, &q, hub.now().saturating_duration_since(arrived)) {
             Decision::Ready => {
                 hub.stats().playlists.fetch_add(1, Relaxed);
                 let resp = respond(&view, id, state, p.gen, path, &q, shared).await;
@@ -314,7 +316,7 @@ async fn hold_part(
         return Ok(false);
     };
     view.touch(hub);
-    let arrived = Instant::now();
+    let arrived = hub.now();
     let mut held = false;
     loop {
         let p = view.feed.load();
@@ -325,7 +327,8 @@ async fn hold_part(
             PartStatus::Ready => return Ok(held),
             PartStatus::NotFound => return Err(EdgeError::NotFound),
             PartStatus::Pending => {
-                let left = blocking_timeout(state).saturating_sub(arrived.elapsed());
+                let left = blocking_timeout(state)
+                    .saturating_sub(hub.now().saturating_duration_since(arrived));
                 if left.is_zero() {
                     hub.stats().blocked_unavailable.fetch_add(1, Relaxed);
                     return Err(EdgeError::LiveUnavailable);
