@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use ringcast_edge::cache::{CacheStatus, Entry};
 use ringcast_edge::representation;
+use ringcast_edge::tiers::memory::{CacheStatus, Entry};
 use ringcast_proto::http::conditional::{self, Conditions, EntityTag, Validators};
 use ringcast_proto::http::{parse_request, range, Limits};
 use ringcast_proto::signed_url;

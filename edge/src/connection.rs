@@ -25,9 +25,9 @@ use ringcast_proto::http::{parse_request, Limits, RequestHead};
 
 use crate::access_log::{self, Record, WorkerLog};
 use crate::error::EdgeError;
-use crate::purge;
 use crate::response::Response;
-use crate::routes::{self, Shared};
+use crate::routes::purge;
+use crate::{routes, shared::Shared};
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 8 * 1024;
@@ -270,7 +270,7 @@ async fn send(
     resp.write_head(out, keep_alive);
     if let Some(f) = resp.wire_file() {
         // The queued output (this head and pipelined answers before it) goes out with the file.
-        let sent = crate::sendfile::send_file(
+        let sent = crate::tiers::sendfile::send_file(
             stream,
             out,
             &f.file,

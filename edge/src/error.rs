@@ -9,8 +9,8 @@ use ringcast_infra::store::StoreError;
 use ringcast_proto::http::HttpError;
 use ringcast_proto::signed_url::SignError;
 
-use crate::http_origin::OriginError;
-use crate::path::PathError;
+use crate::origin::http::OriginError;
+use crate::routes::path::PathError;
 
 /// Everything that can go wrong in the edge, from start-up to a single request.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use ringcast_proto::http::{error_body, ResponseHead};
 
 use crate::error::EdgeError;
-use crate::http_date;
+use crate::representation::http_date;
 
 /// Methods the object routes allow (for `Allow` and CORS preflight).
 pub const ALLOWED_METHODS: &str = "GET, HEAD, OPTIONS";

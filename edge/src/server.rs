@@ -23,19 +23,19 @@ use monoio::net::{ListenerOpts, TcpListener};
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::http::Limits;
 
-use crate::access_control::Access;
 use crate::access_log::{self, WorkerLog};
-use crate::cache::MemoryCache;
 use crate::config::EdgeConfig;
 use crate::connection::{self, ConnCtx};
-use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
-use crate::http_origin::HttpOrigin;
-use crate::live_hub::LiveHub;
+use crate::live::hub::LiveHub;
 use crate::metrics::{Driver, Metrics};
+use crate::origin::http::HttpOrigin;
 use crate::origin::{DirOrigin, Origin};
-use crate::routes::Shared;
-use crate::tier_policy::StaleWindows;
+use crate::routes::access_control::Access;
+use crate::shared::Shared;
+use crate::tiers::disk::DiskTier;
+use crate::tiers::memory::MemoryCache;
+use crate::tiers::policy::StaleWindows;
 use crate::tiers::Tiering;
 
 /// A running edge.
@@ -299,7 +299,6 @@ fn worker(
         monoio::FusionRuntime::Legacy(_) => Driver::Legacy,
     };
     rt.block_on(async move {
-        crate::live_local::set_publish_hook(crate::live_serve::prefetch_hook(Arc::clone(&shared)));
         let opts = ListenerOpts::new()
             .reuse_port(true)
             .backlog(settings.listen_backlog);

@@ -412,7 +412,7 @@ fn cold_disk_files_are_warmed_before_sendfile(legacy: bool) {
     // SAFETY: advisory call on a descriptor we own.
     let dropped = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     assert_eq!(dropped, 0);
-    if ringcast_edge::page_cache::resident(&file, big.len() as u64) != Some(false) {
+    if ringcast_edge::tiers::page_cache::resident(&file, big.len() as u64) != Some(false) {
         eprintln!("no cachestat or pages not evictable here: nothing to check");
         return;
     }
@@ -426,7 +426,7 @@ fn cold_disk_files_are_warmed_before_sendfile(legacy: bool) {
         "the cold file was read off the worker"
     );
     assert_eq!(
-        ringcast_edge::page_cache::resident(&file, big.len() as u64),
+        ringcast_edge::tiers::page_cache::resident(&file, big.len() as u64),
         Some(true)
     );
     assert!(edge.get("/v/c/1/720p/seg1.m4s").body == big);

@@ -162,11 +162,16 @@ struct Setup {
 }
 
 fn setup(legacy: bool) -> Setup {
+    setup_reading(legacy, 200)
+}
+
+/// An edge and its Redis, the followers reading with `XREAD BLOCK read_block_ms`.
+fn setup_reading(legacy: bool, read_block_ms: u64) -> Setup {
     let redis = RedisServer::start();
     let url = redis.url.clone();
     let edge = Edge::start_with(Options::new(legacy).config(move |c| {
         c.redis.url = url;
-        c.live.read_block_ms = 200;
+        c.live.read_block_ms = read_block_ms;
     }));
     Setup { edge, redis }
 }
@@ -332,26 +337,33 @@ fn serves_live_playlists_that_pass_hls_parser(legacy: bool) {
     validate_over_http(&edge);
 }
 
-fn blocking_reload_wakes_within_20ms(legacy: bool) {
-    let Setup { edge, redis } = setup(legacy);
+/// `read_block_ms` of [`blocking_reload_is_woken_by_the_announcement`]: far above the 3 s a held
+/// request waits (3 × TD) before its 503.
+const LONG_READ_BLOCK_MS: u64 = 10_000;
+
+/// Every held blocking reload is answered by the announcement of its part. The follower reads
+/// with `XREAD BLOCK` of [`LONG_READ_BLOCK_MS`] and a held request gives up with 503 after
+/// 3 × TD, so a 200 that lists the part can only come from a wake-up driven by the event: not
+/// from the request's timeout, nor from polling the stream. How fast the wake-up is is measured,
+/// not asserted: `cargo bench -p ringcast-benches --bench live_wakeup` (publish → woken request
+/// on a core) and `scripts/bench-live` (blocking reload p99 under load).
+fn blocking_reload_is_woken_by_the_announcement(legacy: bool) {
+    let Setup { edge, redis } = setup_reading(legacy, LONG_READ_BLOCK_MS);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
     pk.begin(1);
     assert_playlist(&edge.get(&playlist_path("720p")));
 
-    let mut latencies = Vec::new();
     let mut bodies = Vec::new();
     let mut blocked = edge.counter(BLOCKED);
+    let unavailable = edge.counter("ringcast_edge_live_blocked_unavailable_total");
     for msn in 1..51u64 {
         for part in 0..PARTS_PER_SEGMENT {
             let target = format!("{}?_HLS_msn={msn}&_HLS_part={part}", playlist_path("720p"));
             let waiter = spawn_get(&edge, target);
             blocked += 1;
             wait_counter(&edge, BLOCKED, blocked);
-            pk.put_part("720p", msn, part);
-            let t0 = Instant::now();
-            pk.announce_part("720p", msn, part);
-            let (r, t1) = waiter.join().expect("waiter");
-            latencies.push(t1.saturating_duration_since(t0));
+            pk.part("720p", msn, part);
+            let (r, _) = waiter.join().expect("waiter");
             let text = assert_playlist(&r);
             assert!(
                 text.contains(&format!("URI=\"part{msn}.{part}.m4s\"")),
@@ -364,25 +376,11 @@ fn blocking_reload_wakes_within_20ms(legacy: bool) {
         }
         pk.segment_end("720p", msn);
     }
-    latencies.sort();
-    let pct = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
-    let (p50, p99, max) = (pct(50), pct(99), latencies[latencies.len() - 1]);
-    let driver = if edge
-        .metric("ringcast_edge_driver_info{driver=\"io_uring\"}")
-        .is_some()
-    {
-        "io_uring"
-    } else {
-        "epoll"
-    };
-    println!(
-        "blocking reload wake-up after XADD ({driver} driver, {} parts): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        latencies.len(),
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3,
-        max.as_secs_f64() * 1e3
+    assert_eq!(
+        edge.counter("ringcast_edge_live_blocked_unavailable_total"),
+        unavailable,
+        "no held request ran into its timeout"
     );
-    assert!(p99 < Duration::from_millis(20), "p99 {p99:?} (p50 {p50:?})");
     hls_parser_accepts(&bodies);
 }
 
@@ -567,14 +565,15 @@ fn delta_updates_endlist_and_event_playlists(legacy: bool) {
     wait_until(Duration::from_secs(5), "ENDLIST", || {
         edge.get(&path).text().contains("#EXT-X-ENDLIST")
     });
+    // After the end nothing is held, whatever the directives ask for.
+    let blocked = edge.counter(BLOCKED);
     let ended = assert_playlist(&edge.get(&format!("{path}?_HLS_msn=99&_HLS_part=3")));
     assert!(
         ended.contains("#EXT-X-ENDLIST") && !ended.contains("PRELOAD-HINT"),
         "{ended}"
     );
-    let started = Instant::now();
     let r = edge.get(&format!("{path}?_HLS_skip=YES"));
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(edge.counter(BLOCKED), blocked, "held after ENDLIST");
     let ended_skip = assert_playlist(&r);
     assert!(
         !ended_skip.contains("EXT-X-SKIP"),
@@ -757,7 +756,7 @@ fn idle_followers_stop_and_start_again(legacy: bool) {
 both_drivers!(
     announced_parts_are_prefetched,
     serves_live_playlists_that_pass_hls_parser,
-    blocking_reload_wakes_within_20ms,
+    blocking_reload_is_woken_by_the_announcement,
     identical_blocking_requests_coalesce,
     preload_hinted_part_is_held_then_sent_in_full,
     bad_requests_and_timeouts,

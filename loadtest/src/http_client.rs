@@ -1,6 +1,7 @@
 //! A small keep-alive HTTP/1.1 GET client on monoio, one connection per simulated player (as
 //! real players hold one). Bodies are either kept (playlists) or counted and dropped (media),
-//! so thousands of viewers fit in one process. Content-Length and chunked bodies are read.
+//! so thousands of viewers fit in one process. The head and its framing (Content-Length, chunked,
+//! close-delimited) come from `ringcast_proto::http::parse_response_head`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use ringcast_proto::http::chunked::ChunkedDecoder;
+use ringcast_proto::http::{parse_response_head, BodyFraming};
 
 /// An answer as the player sees it.
 #[derive(Debug)]
@@ -82,17 +84,19 @@ impl Conn {
         let (res, _) = stream.write_all(req.into_bytes()).await;
         res?;
         // Head.
-        let (status, head_len, framing, close) = loop {
-            if let Some(parsed) = parse_head(&self.buf)? {
-                break parsed;
+        let head = loop {
+            let parsed = parse_response_head(&self.buf, false, |_, _| {})
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if let Some(head) = parsed {
+                break head;
             }
             self.fill().await?;
         };
-        self.buf.drain(..head_len);
+        self.buf.drain(..head.head_len);
         let mut body = Vec::new();
         let mut body_len = 0u64;
-        match framing {
-            Framing::Length(len) => loop {
+        match head.framing {
+            BodyFraming::Length(len) => loop {
                 // Take what the buffer holds of this body; read on until it is complete.
                 let take = (self.buf.len() as u64).min(len - body_len) as usize;
                 if take > 0 {
@@ -107,7 +111,7 @@ impl Conn {
                 }
                 self.fill().await?;
             },
-            Framing::Chunked => {
+            BodyFraming::Chunked => {
                 let mut dec = ChunkedDecoder::new();
                 let mut out = Vec::new();
                 loop {
@@ -127,19 +131,42 @@ impl Conn {
                     self.fill().await?;
                 }
             }
-            Framing::None => {}
+            BodyFraming::UntilClose => loop {
+                body_len += self.buf.len() as u64;
+                if keep_body {
+                    body.extend_from_slice(&self.buf);
+                }
+                self.buf.clear();
+                if !self.read_more().await? {
+                    break;
+                }
+            },
+            BodyFraming::None => {}
         }
-        if close {
+        if !head.keep_alive {
             self.stream = None;
         }
         Ok(Response {
-            status,
+            status: head.status,
             body_len,
             body,
         })
     }
 
+    /// One read into the buffer; an error when the server closed the connection.
     async fn fill(&mut self) -> io::Result<()> {
+        if self.read_more().await? {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed the connection",
+            ))
+        }
+    }
+
+    /// One read into the buffer; `false` when the server closed the connection.
+    async fn read_more(&mut self) -> io::Result<bool> {
         let stream = self
             .stream
             .as_mut()
@@ -151,14 +178,7 @@ impl Conn {
         // A Vec's IoBufMut writes from index 0; a SliceMut writes after the bytes we keep.
         let (res, slice) = stream.read(spare.slice_mut(start..cap)).await;
         self.buf = slice.into_inner();
-        let n = res?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "server closed the connection",
-            ));
-        }
-        Ok(())
+        Ok(res? > 0)
     }
 }
 
@@ -167,43 +187,4 @@ fn is_closed(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
     )
-}
-
-enum Framing {
-    Length(u64),
-    Chunked,
-    None,
-}
-
-/// (status, head length, body framing, server closes) once the head is complete.
-fn parse_head(buf: &[u8]) -> io::Result<Option<(u16, usize, Framing, bool)>> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let n = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-    };
-    let status = resp.code.unwrap_or(0);
-    let mut framing = Framing::None;
-    let mut close = resp.version == Some(0);
-    for h in resp.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let len = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad Content-Length"))?;
-            framing = Framing::Length(len);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding")
-            && h.value.eq_ignore_ascii_case(b"chunked")
-        {
-            framing = Framing::Chunked;
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            close = h.value.eq_ignore_ascii_case(b"close");
-        }
-    }
-    if status == 204 || status == 304 || (100..200).contains(&status) {
-        framing = Framing::None;
-    }
-    Ok(Some((status, n, framing, close)))
 }

@@ -1,9 +1,14 @@
 //! A tiny blocking HTTP/1.1 client for test assertions (one request per connection unless a
-//! [`Conn`] is reused). Reads Content-Length bodies; tests of chunked responses use raw sockets.
+//! [`Conn`] is reused). The head and its framing come from
+//! `ringcast_proto::http::parse_response_head`; bodies are read by Content-Length, chunked
+//! (decoded) or until the server closes.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+use ringcast_proto::http::chunked::ChunkedDecoder;
+use ringcast_proto::http::{parse_response_head, BodyFraming};
 
 /// A response as the test sees it.
 #[derive(Debug, Clone)]
@@ -71,66 +76,79 @@ impl Conn {
         self.read_response(method == "HEAD")
     }
 
-    /// Read one response (no body for HEAD, 204 and 304).
+    /// Read one response (no body for HEAD, 1xx, 204 and 304).
     pub fn read_response(&mut self, head_only: bool) -> std::io::Result<Response> {
-        let head_end = loop {
-            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
-                break i + 4;
+        let mut headers = Vec::new();
+        let head = loop {
+            headers.clear();
+            let parsed = parse_response_head(&self.buf, head_only, |name, value| {
+                headers.push((
+                    name.to_ascii_lowercase(),
+                    String::from_utf8_lossy(value).trim().to_string(),
+                ));
+            })
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            if let Some(head) = parsed {
+                break head;
             }
             self.fill()?;
         };
-        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or_default();
-        let status: u16 = status_line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        self.buf.drain(..head_end);
-        let len: usize = headers
-            .iter()
-            .find(|(n, _)| n == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let len = if head_only || status == 204 || status == 304 {
-            0
-        } else {
-            len
+        self.buf.drain(..head.head_len);
+        let body = match head.framing {
+            BodyFraming::None => Vec::new(),
+            BodyFraming::Length(len) => {
+                let len = usize::try_from(len).map_err(std::io::Error::other)?;
+                while self.buf.len() < len {
+                    self.fill()?;
+                }
+                self.buf.drain(..len).collect()
+            }
+            BodyFraming::Chunked => {
+                let mut decoder = ChunkedDecoder::new();
+                let mut body = Vec::new();
+                loop {
+                    let used = decoder
+                        .decode(&self.buf, &mut body)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                    self.buf.drain(..used);
+                    if decoder.is_done() {
+                        break body;
+                    }
+                    self.fill()?;
+                }
+            }
+            BodyFraming::UntilClose => {
+                while self.read_more()? {}
+                std::mem::take(&mut self.buf)
+            }
         };
-        while self.buf.len() < len {
-            self.fill()?;
-        }
-        let body = self.buf.drain(..len).collect();
         Ok(Response {
-            status,
+            status: head.status,
             headers,
             body,
         })
     }
 
+    /// One read into the buffer; an error when the server closed the connection.
     fn fill(&mut self) -> std::io::Result<()> {
-        let mut tmp = [0u8; 64 * 1024];
-        let n = self.stream.read(&mut tmp)?;
-        if n == 0 {
-            return Err(std::io::Error::new(
+        if self.read_more()? {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "connection closed",
-            ));
+            ))
         }
+    }
+
+    /// One read into the buffer; `false` when the server closed the connection.
+    fn read_more(&mut self) -> std::io::Result<bool> {
+        let mut tmp = [0u8; 64 * 1024];
+        let n = self.stream.read(&mut tmp)?;
         self.buf.extend_from_slice(&tmp[..n]);
-        Ok(())
+        Ok(n > 0)
     }
 }
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 /// One GET on a fresh connection.
 pub fn get(addr: SocketAddr, target: &str) -> std::io::Result<Response> {
     Conn::connect(addr)?.request("GET", target, &[], b"")

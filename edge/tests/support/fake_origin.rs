@@ -1,12 +1,12 @@
 //! A plain HTTP/1.1 origin on a free loopback port for the `--origin-url` tests, whose answers
-//! the test changes while the edge runs: objects, error statuses, a slow answer, a hang, and
+//! the test changes while the edge runs: objects, error statuses, a slow answer, a hang, answers held until released, and
 //! bodies cut short (Content-Length or chunked). Counts the requests it got.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// What the origin does with the next requests.
@@ -18,6 +18,9 @@ pub enum Mode {
     Status(u16),
     /// Accept, read the request, never answer.
     Hang,
+    /// Like `Serve` without delay, but only once [`FakeOrigin::release`] is called: requests
+    /// received before are held (counted by [`FakeOrigin::held`]).
+    Held,
     /// Promise the object's full Content-Length, send half, close.
     TruncateLength,
     /// Chunked, send half of the object, close without the last chunk.
@@ -27,13 +30,22 @@ pub enum Mode {
 struct State {
     mode: Mode,
     objects: HashMap<String, Vec<u8>>,
+    /// Requests waiting in [`Mode::Held`].
+    held: u64,
+    released: bool,
 }
+
+const SERVE_NOW: Mode = Mode::Serve {
+    delay: Duration::ZERO,
+};
 
 /// The running origin (its threads end with the test process).
 #[derive(Clone)]
 pub struct FakeOrigin {
     pub addr: SocketAddr,
     state: Arc<Mutex<State>>,
+    /// Signalled when held requests may go on.
+    gate: Arc<Condvar>,
     requests: Arc<AtomicU64>,
 }
 
@@ -48,7 +60,10 @@ impl FakeOrigin {
                     delay: Duration::ZERO,
                 },
                 objects: HashMap::new(),
+                held: 0,
+                released: false,
             })),
+            gate: Arc::new(Condvar::new()),
             requests: Arc::new(AtomicU64::new(0)),
         };
         let o = origin.clone();
@@ -72,6 +87,17 @@ impl FakeOrigin {
 
     pub fn set_mode(&self, mode: Mode) {
         self.lock().mode = mode;
+    }
+
+    /// Requests held in [`Mode::Held`] right now.
+    pub fn held(&self) -> u64 {
+        self.lock().held
+    }
+
+    /// Lets every held request (and every later one) be answered.
+    pub fn release(&self) {
+        self.lock().released = true;
+        self.gate.notify_all();
     }
 
     /// Requests received so far.
@@ -99,6 +125,19 @@ impl FakeOrigin {
             let s = self.lock();
             (s.mode.clone(), s.objects.get(&path).cloned())
         };
+        let (mode, object) = match mode {
+            Mode::Held => {
+                let mut s = self.lock();
+                s.held += 1;
+                while !s.released {
+                    s = self.gate.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+                s.held -= 1;
+                let object = s.objects.get(&path).cloned();
+                (SERVE_NOW, object)
+            }
+            other => (other, object),
+        };
         let _ = match (mode, object) {
             (Mode::Serve { delay }, Some(body)) => {
                 std::thread::sleep(delay);
@@ -117,6 +156,8 @@ impl FakeOrigin {
                 let head = format!("HTTP/1.1 {code} Oops\r\nContent-Length: 4\r\n\r\noops");
                 conn.write_all(head.as_bytes())
             }
+            // Turned into an immediate `Serve` above, once released.
+            (Mode::Held, Some(_)) => Ok(()),
             (Mode::Hang, _) => {
                 // Keep the connection open, silently, until the edge gives up.
                 let _ = conn.read(&mut tmp);

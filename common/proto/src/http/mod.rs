@@ -2,7 +2,8 @@
 //!
 //! [`request`] parses a request head out of a read buffer with explicit limits (line length,
 //! header count and size) and maps every violation to the status a client should see;
-//! [`response`] writes status lines and headers into a buffer; [`chunked`] decodes chunked
+//! [`response`] writes status lines and headers into a buffer, [`response_parser`] reads them
+//! back (the clients: status, headers, body framing); [`chunked`] decodes chunked
 //! request bodies (live pushes). [`range`] (RFC 9110 §14), [`conditional`] (§8.8, §13),
 //! [`date`] (§5.6.7) and [`encoding`] (§12.5.3) are the caching-server decisions the edge makes
 //! per request, as pure functions.
@@ -14,6 +15,8 @@ pub mod encoding;
 pub mod range;
 pub mod request;
 pub mod response;
+pub mod response_parser;
 
 pub use request::{parse_request, HttpError, Limits, Method, RequestHead};
 pub use response::{error_body, reason, ResponseHead};
+pub use response_parser::{parse_response_head, BodyFraming, ParsedResponse, ResponseParseError};

@@ -2,75 +2,32 @@
 //!
 //! - `GET|HEAD /v/{path}` → object `v/{path}` through the memory cache, with ranges,
 //!   conditionals and gzip ([`crate::representation`]); with signed URLs on, the query must carry
-//!   a valid signature ([`crate::access_control`]);
+//!   a valid signature ([`crate::routes::access_control`]);
 //! - `GET|HEAD /s/{exp}/{len}/{sig}/v/{path}` → the same object through a path-token signature;
-//! - `POST /purge`, `DELETE /v/{key}`, `DELETE /v/{prefix}*` → purge ([`crate::purge`]), when an
+//! - `POST /purge`, `DELETE /v/{key}`, `DELETE /v/{prefix}*` → purge ([`crate::routes::purge`]), when an
 //!   admin key is configured (without one, DELETE stays 405 and `POST /purge` is 403);
 //! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
-//!   by `live_serve` before the object path (under either URL form);
+//!   by `live::handler` before the object path (under either URL form);
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
 //!
 //! Errors come back as [`EdgeError`] and become responses in one place ([`Response::error`]).
 
-use std::sync::Arc;
+pub mod access_control;
+pub mod path;
+pub mod purge;
 
 use bytes::Bytes;
 use ringcast_proto::http::{Method, RequestHead};
 
-use crate::access_control::Access;
-use crate::cache::{EntryKind, MemoryCache};
-use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
-use crate::live_hub::LiveHub;
-use crate::metrics::{Gauges, Metrics};
-use crate::origin::Origin;
-use crate::path::object_key;
+use crate::representation;
 use crate::response::{Response, ALLOWED_METHODS};
-use crate::tiers::{self, TierSet, Tiering};
-use crate::{purge, representation};
-
-/// State every worker shares (behind one `Arc`; the inner `Arc`s let background playlist
-/// refreshes outlive the request that started them).
-pub struct Shared {
-    pub origin: Arc<Origin>,
-    pub cache: Arc<MemoryCache>,
-    /// The disk tier, when `disk_cache_dir` is set.
-    pub disk: Option<Arc<DiskTier>>,
-    pub tiering: Tiering,
-    pub metrics: Arc<Metrics>,
-    /// Admin key and signed-URL secret.
-    pub access: Access,
-    /// Live LL-HLS: followed event streams (see `live_serve`).
-    pub live: LiveHub,
-}
-
-impl Shared {
-    /// The tiers as a lookup sees them.
-    pub fn tiers(&self) -> TierSet<'_> {
-        TierSet {
-            origin: &self.origin,
-            cache: &self.cache,
-            disk: self.disk.as_ref(),
-            metrics: &self.metrics,
-            tiering: self.tiering,
-        }
-    }
-
-    /// Memory and disk gauges for `/metrics`.
-    pub fn gauges(&self) -> Gauges {
-        let mut g = self.cache.gauges();
-        if let Some(disk) = &self.disk {
-            let d = disk.gauges();
-            g.disk_bytes = d.bytes;
-            g.disk_capacity_bytes = d.capacity_bytes;
-            g.disk_entries = d.entries;
-            g.disk_evictions = disk.evictions();
-        }
-        g
-    }
-}
+use crate::routes::path::object_key;
+use crate::shared::Shared;
+use crate::tiers;
+use crate::tiers::memory::EntryKind;
 
 /// Whether the connection should read the request body and pass it to [`handle_with_body`]
 /// (only the purge API takes one; every other body is left unread).
@@ -150,7 +107,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
 /// `GET|HEAD /v/{path}`.
 async fn object(req: &RequestHead, path: &str, shared: &Shared) -> Result<Response, EdgeError> {
     let key = object_key(path)?;
-    if let Some(live) = crate::live_serve::serve(&key, path, req.query(), shared).await? {
+    if let Some(live) = crate::live::handler::serve(&key, path, req.query(), shared).await? {
         return Ok(live);
     }
     let found = tiers::lookup(&shared.tiers(), &key).await?;
@@ -182,10 +139,16 @@ fn preflight() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tier_policy::StaleWindows;
+    use crate::live::hub::LiveHub;
+    use crate::origin::Origin;
+    use crate::routes::access_control::Access;
+    use crate::tiers::memory::MemoryCache;
+    use crate::tiers::policy::StaleWindows;
+    use crate::tiers::Tiering;
     use ringcast_infra::config::StoreConfig;
     use ringcast_infra::store::ObjectStore;
     use ringcast_proto::http::{parse_request, Limits};
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn run<F: std::future::Future>(f: F) -> F::Output {

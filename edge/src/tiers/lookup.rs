@@ -2,12 +2,12 @@
 //!
 //! 1. Memory (`quick_cache`): a fresh entry answers. An entry of kind `OnDisk` is a stand-in
 //!    for a disk-tier file: the file is opened and sent with `sendfile`. An expired playlist may
-//!    be served stale while one background refresh runs ([`crate::tier_policy::staleness`]).
+//!    be served stale while one background refresh runs ([`crate::tiers::policy::staleness`]).
 //! 2. Disk index: a file known to the disk tier but not (any more) to memory (after a restart,
 //!    or after memory evicted the stand-in) answers and gets its stand-in back.
 //! 3. Origin, coalesced: the memory cache's load guard makes one request per key (on any worker)
 //!    the loader; the others wait for its result. The loader decides the tier
-//!    ([`crate::tier_policy::tier_for`]); a large immutable object is written to the disk tier
+//!    ([`crate::tiers::policy::tier_for`]); a large immutable object is written to the disk tier
 //!    (temp file + rename, on the side runtime's blocking pool) and the waiters receive the
 //!    stand-in, so N concurrent misses cost one origin fetch and one disk fill. A failed fetch
 //!    stores nothing and hands the load to the next waiter; a failed disk write keeps the object
@@ -19,14 +19,14 @@ use std::time::{Instant, SystemTime};
 use ringcast_infra::side_runtime;
 use ringcast_proto::http::conditional::EntityTag;
 
-use crate::cache::{CacheStatus, Entry, EntryKind, Loaded, MemoryCache, RefreshState};
-use crate::content::{self, Freshness};
-use crate::disk_tier::{DiskObject, DiskTier, Stored};
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
 use crate::origin::Origin;
-use crate::page_cache;
-use crate::tier_policy::{self, StaleWindows, Staleness, Tier};
+use crate::tiers::content::{self, Freshness};
+use crate::tiers::disk::{DiskObject, DiskTier, Stored};
+use crate::tiers::memory::{CacheStatus, Entry, EntryKind, Loaded, MemoryCache, RefreshState};
+use crate::tiers::page_cache;
+use crate::tiers::policy::{self, StaleWindows, Staleness, Tier};
 
 /// Tiering settings from the config.
 #[derive(Debug, Clone, Copy)]
@@ -76,12 +76,12 @@ pub async fn lookup(t: &TierSet<'_>, key: &str) -> Result<Found, EdgeError> {
 }
 
 async fn lookup_once(t: &TierSet<'_>, key: &str) -> Result<Option<Found>, EdgeError> {
-    let now = Instant::now();
+    let now = t.cache.now();
     let m = t.metrics;
     if let Some(entry) = t.cache.peek(key) {
         let failed = entry.refresh.as_ref().is_some_and(|r| r.failed());
         let revalidates = entry.refresh.is_some();
-        match tier_policy::staleness(entry.expires, revalidates, failed, now, t.tiering.stale) {
+        match policy::staleness(entry.expires, revalidates, failed, now, t.tiering.stale) {
             Staleness::Fresh if entry.kind == EntryKind::OnDisk => {
                 match t.disk.and_then(|d| d.lookup(key)) {
                     Some(obj) => {
@@ -128,7 +128,7 @@ async fn lookup_once(t: &TierSet<'_>, key: &str) -> Result<Option<Found>, EdgeEr
     }
     let (entry, status) = t.cache.get_with(key, m, || load(t, key)).await?;
     if entry.kind != EntryKind::OnDisk {
-        let age = entry.age_secs(Instant::now());
+        let age = entry.age_secs(t.cache.now());
         return Ok(Some(Found {
             entry,
             disk: None,
@@ -207,7 +207,7 @@ async fn load(t: &TierSet<'_>, key: &str) -> Result<Loaded, EdgeError> {
         Ok(fetched) => fetched?,
         Err(_elapsed) => return Err(EdgeError::OriginTimeout),
     };
-    let now = Instant::now();
+    let now = t.cache.now();
     let Some(body) = fetched else {
         return Ok(Loaded::same(Entry::not_found(now, t.cache.not_found_ttl())));
     };
@@ -219,7 +219,7 @@ async fn load(t: &TierSet<'_>, key: &str) -> Result<Loaded, EdgeError> {
     let size = entry.body.len() as u64;
     let playlist = key.ends_with(".m3u8");
     let disk_min = Some(t.tiering.disk_min_object_bytes);
-    if tier_policy::tier_for(freshness, playlist, size, disk_min) != Tier::Disk {
+    if policy::tier_for(freshness, playlist, size, disk_min) != Tier::Disk {
         return Ok(Loaded::same(entry));
     }
     let (d, k, b) = (Arc::clone(disk), key.to_string(), entry.body.clone());
@@ -256,7 +256,7 @@ fn spawn_refresh(t: &TierSet<'_>, key: &str, state: Arc<RefreshState>) {
     monoio::spawn(async move {
         metrics.origin_fetch();
         let fetched = monoio::time::timeout(cache.origin_timeout(), origin.fetch(&key)).await;
-        let now = Instant::now();
+        let now = cache.now();
         let failed = match fetched {
             Ok(Ok(Some(body))) => {
                 cache.insert(&key, Entry::object(&key, body, now, cache.playlist_ttl()));

@@ -1,5 +1,5 @@
 //! The per-core side of live LL-HLS: each monoio worker keeps its own index of the renditions it
-//! serves ([`LocalTail`]), so a request touches no lock: it loads the published state
+//! serves ([`CoreRendition`]), so a request touches no lock: it loads the published state
 //! (`ArcSwap`, lock-free), waits on a core-local waiter list, and reuses the core's rendered
 //! playlists.
 //!
@@ -9,9 +9,11 @@
 //! published generation when polled, so a publish between its check and its registration is
 //! never lost (both happen in one poll, and the relay runs after the publish).
 //!
-//! After waking its requests the relay calls the core's publish hook ([`set_publish_hook`]),
-//! which the server uses to load the newest part into the memory cache: the woken players ask
-//! for it one round trip later, and find it there instead of queueing behind one origin fetch.
+//! After waking its requests the relay runs the [`AfterPublish`] action its subscriber passed in
+//! (the request handler loads the newest part into the memory cache: the woken players ask for
+//! it one round trip later, and find it there instead of queueing behind one origin fetch). It
+//! is handed over explicitly when a core first subscribes, so this module knows nothing of the
+//! handler, the caches or the server.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -23,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::live_hub::{LiveHub, Tail};
-use crate::live_key::RenditionId;
+use crate::live::feed::RenditionFeed;
+use crate::live::hub::LiveHub;
+use crate::live::keys::RenditionId;
 
 /// Requests refresh the follower's "last access" at most this often per core.
 const TOUCH_EVERY_MS: u64 = 500;
@@ -49,8 +52,8 @@ pub struct Siblings {
 }
 
 /// A core's handle on one followed rendition.
-pub struct LocalTail {
-    pub tail: Arc<Tail>,
+pub struct CoreRendition {
+    pub feed: Arc<RenditionFeed>,
     waiters: RefCell<Vec<Waker>>,
     last_touch_ms: Cell<u64>,
     /// Rendered playlists by cache key (`cache_key_for`): identical requests of one state
@@ -59,13 +62,13 @@ pub struct LocalTail {
     pub siblings: RefCell<Option<Siblings>>,
 }
 
-impl LocalTail {
+impl CoreRendition {
     /// Marks the rendition as requested (keeps its follower running).
     pub fn touch(&self, hub: &LiveHub) {
         let now = hub.now_ms();
         if now.saturating_sub(self.last_touch_ms.get()) >= TOUCH_EVERY_MS {
             self.last_touch_ms.set(now);
-            self.tail.touch(now);
+            self.feed.touch(now);
         }
     }
 
@@ -73,7 +76,7 @@ impl LocalTail {
     /// passes (false).
     pub async fn wait_change(&self, gen: u64, timeout: Duration) -> bool {
         let changed = std::future::poll_fn(|cx| {
-            if self.tail.gen() != gen || self.tail.is_stopped() {
+            if self.feed.gen() != gen || self.feed.is_stopped() {
                 Poll::Ready(())
             } else {
                 self.waiters.borrow_mut().push(cx.waker().clone());
@@ -99,7 +102,7 @@ impl LocalTail {
             .map(|r| (r.body.clone(), r.at))
     }
 
-    pub fn store_render(&self, key: String, stamp: u64, body: Bytes) {
+    pub fn store_render(&self, key: String, stamp: u64, body: Bytes, now: Instant) {
         let mut renders = self.renders.borrow_mut();
         if renders.len() >= RENDERS_MAX {
             renders.retain(|_, r| r.stamp == stamp);
@@ -109,14 +112,14 @@ impl LocalTail {
             Rendered {
                 stamp,
                 body,
-                at: Instant::now(),
+                at: now,
             },
         );
     }
 }
 
 enum Slot {
-    Followed(Rc<LocalTail>),
+    Followed(Rc<CoreRendition>),
     /// No follower was running at the last look (part requests do not start one).
     /// Valid until `until`, and while no follower has started anywhere since (`started`).
     NotFollowed {
@@ -125,22 +128,30 @@ enum Slot {
     },
 }
 
-/// What a core does after a publish of a rendition it serves (see the module docs).
-pub type PublishHook = Rc<dyn Fn(&Tail)>;
+/// What a core does after a publish of a rendition it serves, once that core's requests are
+/// woken (see the module docs).
+pub type AfterPublish = Box<dyn Fn(&RenditionFeed)>;
 
 thread_local! {
-    static PUBLISH_HOOK: RefCell<Option<PublishHook>> = const { RefCell::new(None) };
-
+    /// This core's renditions. Thread-local because a monoio worker is one thread and its
+    /// requests reach the live path through the shared, `Send` state only.
     static INDEX: RefCell<HashMap<RenditionId, Slot>> = RefCell::new(HashMap::new());
 }
 
 /// This core's handle on the follower of `id`. `start`: start a follower when none runs
-/// (playlist requests); otherwise only join a running one (part requests).
-pub fn local_tail(hub: &LiveHub, id: &RenditionId, start: bool) -> Option<Rc<LocalTail>> {
-    let now = Instant::now();
+/// (playlist requests); otherwise only join a running one (part requests). `after_publish` is
+/// called only when this core subscribes to the rendition now, and its action then runs after
+/// every publish.
+pub fn core_rendition(
+    hub: &LiveHub,
+    id: &RenditionId,
+    start: bool,
+    after_publish: impl FnOnce() -> AfterPublish,
+) -> Option<Rc<CoreRendition>> {
+    let now = hub.now();
     let started = hub.stats().followers_started.load(Relaxed);
     let found = INDEX.with_borrow(|index| match index.get(id) {
-        Some(Slot::Followed(lt)) if hub.usable(&lt.tail) => Some(Some(Rc::clone(lt))),
+        Some(Slot::Followed(view)) if hub.usable(&view.feed) => Some(Some(Rc::clone(view))),
         Some(Slot::NotFollowed {
             until,
             started: then,
@@ -150,26 +161,26 @@ pub fn local_tail(hub: &LiveHub, id: &RenditionId, start: bool) -> Option<Rc<Loc
     if let Some(found) = found {
         return found;
     }
-    let tail = if start {
-        Some(hub.tail(id))
+    let feed = if start {
+        Some(hub.feed(id))
     } else {
         hub.existing(id)
     };
-    let slot = match &tail {
-        Some(t) => Slot::Followed(subscribe(Arc::clone(t))),
+    let slot = match &feed {
+        Some(f) => Slot::Followed(subscribe(Arc::clone(f), after_publish())),
         None => Slot::NotFollowed {
             until: now + Duration::from_millis(hub.settings().probe_ttl_ms),
             started,
         },
     };
     let out = match &slot {
-        Slot::Followed(lt) => Some(Rc::clone(lt)),
+        Slot::Followed(view) => Some(Rc::clone(view)),
         Slot::NotFollowed { .. } => None,
     };
     INDEX.with_borrow_mut(|index| {
         if index.len() >= PRUNE_ABOVE {
             index.retain(|_, s| match s {
-                Slot::Followed(lt) => hub.usable(&lt.tail),
+                Slot::Followed(view) => hub.usable(&view.feed),
                 Slot::NotFollowed { until, .. } => now < *until,
             });
         }
@@ -178,41 +189,41 @@ pub fn local_tail(hub: &LiveHub, id: &RenditionId, start: bool) -> Option<Rc<Loc
     out
 }
 
-/// Install this core's publish hook (once per worker, at start-up).
-pub fn set_publish_hook(hook: PublishHook) {
-    PUBLISH_HOOK.with_borrow_mut(|h| *h = Some(hook));
-}
-
-/// A core-local handle with its relay task.
-fn subscribe(tail: Arc<Tail>) -> Rc<LocalTail> {
-    let mut rx = tail.subscribe();
-    let lt = Rc::new(LocalTail {
-        tail,
+/// A core-local handle on `feed` with its relay task (what [`core_rendition`] keeps in the
+/// core's index; public for the `live_wakeup` bench).
+pub fn subscribe(feed: Arc<RenditionFeed>, after_publish: AfterPublish) -> Rc<CoreRendition> {
+    let mut rx = feed.subscribe();
+    let view = Rc::new(CoreRendition {
+        feed,
         waiters: RefCell::new(Vec::new()),
         last_touch_ms: Cell::new(0),
         renders: RefCell::new(HashMap::new()),
         siblings: RefCell::new(None),
     });
-    let relay = Rc::clone(&lt);
+    let relay = Rc::clone(&view);
     monoio::spawn(async move {
         while rx.recv().await.is_ok() {
             // Several publishes may have queued up: one wake-up covers them all.
             while rx.try_recv().is_ok() {}
             relay.wake_all();
-            if let Some(hook) = PUBLISH_HOOK.with_borrow(Clone::clone) {
-                hook(&relay.tail);
-            }
+            after_publish(&relay.feed);
         }
         // The follower stopped: let waiters see it.
         relay.wake_all();
     });
-    lt
+    view
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+
     use super::*;
-    use crate::live_hub::Phase;
+    use crate::live::feed::Phase;
+
+    /// Far longer than a wake-up takes on any machine: a wait that returns `true` was woken by
+    /// the publish (or the stop); one that times out returns `false` and fails the test.
+    const NEVER: Duration = Duration::from_secs(30);
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -222,92 +233,124 @@ mod tests {
             .block_on(f)
     }
 
-    fn tail() -> Arc<Tail> {
-        Arc::new(Tail::detached(RenditionId {
+    fn feed() -> Arc<RenditionFeed> {
+        Arc::new(RenditionFeed::detached(RenditionId {
             video: "v".into(),
             version: 1,
             rendition: "r".into(),
         }))
     }
 
+    fn nothing() -> AfterPublish {
+        Box::new(|_| {})
+    }
+
+    /// Yields to the core's other tasks until `n` requests wait on `view`. Runs in a spawned
+    /// task: monoio polls a self-woken `block_on` future again before any other task.
+    async fn until_waiting(view: &CoreRendition, n: usize) {
+        while view.waiters.borrow().len() < n {
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if std::mem::replace(&mut yielded, true) {
+                    Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+            })
+            .await;
+        }
+    }
+
+    /// A thread that runs `f` when told to (the test tells it once the core's requests wait).
+    fn on_signal(
+        f: impl FnOnce() + Send + 'static,
+    ) -> (mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            if rx.recv().is_ok() {
+                f();
+            }
+        });
+        (tx, thread)
+    }
+
     #[test]
-    fn a_publish_on_another_thread_wakes_every_waiter_of_the_core() {
-        let t = tail();
-        let publisher = Arc::clone(&t);
+    fn a_publish_on_another_thread_wakes_every_waiter_then_runs_the_after_publish_action() {
+        let f = feed();
+        let publisher = Arc::clone(&f);
+        let (go, thread) = on_signal(move || publisher.publish(Phase::Pending, Instant::now()));
+        let after = Rc::new(Cell::new(0u32));
+        let count = Rc::clone(&after);
         let woken = block_on(async move {
-            let lt = subscribe(t);
-            let gen = lt.tail.gen();
-            let published = Arc::new(std::sync::Mutex::new(None));
-            let at = Arc::clone(&published);
-            let thread = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(50));
-                *at.lock().expect("lock") = Some(Instant::now());
-                publisher.publish(Phase::Pending);
-            });
+            let view = subscribe(f, Box::new(move |_| count.set(count.get() + 1)));
+            let gen = view.feed.gen();
             let waiters: Vec<_> = (0..3)
                 .map(|_| {
-                    let lt = Rc::clone(&lt);
-                    monoio::spawn(async move {
-                        let changed = lt.wait_change(gen, Duration::from_secs(5)).await;
-                        (changed, Instant::now())
-                    })
+                    let view = Rc::clone(&view);
+                    monoio::spawn(async move { view.wait_change(gen, NEVER).await })
                 })
                 .collect();
+            let ready = Rc::clone(&view);
+            monoio::spawn(async move {
+                until_waiting(&ready, 3).await;
+                go.send(()).expect("publisher");
+            });
             let mut out = Vec::new();
             for w in waiters {
                 out.push(w.await);
             }
-            thread.join().expect("publisher");
-            let at = published.lock().expect("lock").expect("published");
-            out.into_iter()
-                .map(|(changed, when)| (changed, when.saturating_duration_since(at)))
-                .collect::<Vec<_>>()
+            out
         });
-        for (changed, after) in woken {
-            assert!(changed);
-            assert!(
-                after < Duration::from_millis(20),
-                "woken {after:?} after the publish"
-            );
-        }
+        thread.join().expect("publisher");
+        assert_eq!(
+            woken,
+            [true, true, true],
+            "every waiter woken by the publish"
+        );
+        assert_eq!(after.get(), 1, "the after-publish action ran once");
     }
 
     #[test]
     fn waits_time_out_and_a_stop_releases_waiters() {
-        let t = tail();
-        let stopper = Arc::clone(&t);
+        let f = feed();
+        let stopper = Arc::clone(&f);
+        let (go, thread) = on_signal(move || stopper.stop());
         block_on(async move {
-            let lt = subscribe(t);
-            let gen = lt.tail.gen();
-            assert!(!lt.wait_change(gen, Duration::from_millis(30)).await);
-            let thread = std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(30));
-                stopper.stop();
+            let view = subscribe(f, nothing());
+            let gen = view.feed.gen();
+            assert!(!view.wait_change(gen, Duration::from_millis(1)).await);
+            let waiter = {
+                let view = Rc::clone(&view);
+                monoio::spawn(async move { view.wait_change(gen, NEVER).await })
+            };
+            let ready = Rc::clone(&view);
+            monoio::spawn(async move {
+                until_waiting(&ready, 1).await;
+                go.send(()).expect("stopper");
             });
-            assert!(lt.wait_change(gen, Duration::from_secs(5)).await);
-            assert!(lt.tail.is_stopped());
-            thread.join().expect("stopper");
+            assert!(waiter.await, "released by the stop");
+            assert!(view.feed.is_stopped());
             // A core subscribing after the stop gets a closed channel at once.
-            let late = subscribe(Arc::clone(&lt.tail));
-            assert!(late.wait_change(gen, Duration::from_secs(5)).await);
+            let late = subscribe(Arc::clone(&view.feed), nothing());
+            assert!(late.wait_change(gen, NEVER).await);
         });
+        thread.join().expect("stopper");
     }
 
     #[test]
     fn render_cache_keeps_current_stamps() {
-        let lt = block_on(async { subscribe(tail()) });
-        lt.store_render("a".into(), 1, Bytes::from_static(b"one"));
-        assert_eq!(
-            lt.cached("a", 1).map(|(b, _)| b),
-            Some(Bytes::from_static(b"one"))
-        );
-        assert!(lt.cached("a", 2).is_none(), "another state");
+        let view = block_on(async { subscribe(feed(), nothing()) });
+        let now = Instant::now();
+        view.store_render("a".into(), 1, Bytes::from_static(b"one"), now);
+        assert_eq!(view.cached("a", 1), Some((Bytes::from_static(b"one"), now)));
+        assert!(view.cached("a", 2).is_none(), "another state");
         for i in 0..RENDERS_MAX {
-            lt.store_render(format!("k{i}"), 2, Bytes::new());
+            view.store_render(format!("k{i}"), 2, Bytes::new(), now);
         }
-        assert!(lt.renders.borrow().len() <= RENDERS_MAX);
+        assert!(view.renders.borrow().len() <= RENDERS_MAX);
         assert!(
-            lt.cached("a", 1).is_none(),
+            view.cached("a", 1).is_none(),
             "stale renders are dropped when full"
         );
     }

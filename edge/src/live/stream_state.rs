@@ -6,7 +6,7 @@
 //! - A `Start` with other values ([`LiveError::ConflictingStart`]) means the packager restarted
 //!   the rendition: the state begins again from that `Start`.
 //! - A lost or reordered event (any other `needs_resync` error) while tailing: [`Fed::Resync`]
-//!   asks the caller to re-read the whole stream and [`Follower::replay`] it. The edge may simply
+//!   asks the caller to re-read the whole stream and [`StreamState::replay`] it. The edge may simply
 //!   have missed entries (a Redis reconnect while the stream was trimmed), and a full replay from
 //!   the first `Start` keeps the whole history (an EVENT playlist must not lose its beginning).
 //! - A gap inside the stream itself (found during a replay, or when replays are rate-limited):
@@ -24,20 +24,20 @@ pub enum Fed {
     Unchanged,
     /// The entry was dropped (undecodable, before the first `Start`, not applicable).
     Skipped(String),
-    /// The stream lost or reordered an event: re-read it and [`Follower::replay`].
+    /// The stream lost or reordered an event: re-read it and [`StreamState::replay`].
     Resync(LiveError),
 }
 
 /// One rendition's state as built from its stream.
 #[derive(Debug, Clone)]
-pub struct Follower {
+pub struct StreamState {
     config: LiveConfig,
     state: Option<LiveRendition>,
     /// A gap was found that a replay cannot repair: drop what does not apply until a `Start`.
     awaiting_start: bool,
 }
 
-impl Follower {
+impl StreamState {
     pub fn new(config: LiveConfig) -> Self {
         Self {
             config,
@@ -72,8 +72,8 @@ impl Follower {
 
     /// Rebuilds from every payload of the stream, oldest first. Without any usable `Start` in
     /// them, `previous` is kept (still serving), waiting for a `Start`.
-    pub fn replay<'a>(previous: Follower, payloads: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut fresh = Follower::new(previous.config);
+    pub fn replay<'a>(previous: StreamState, payloads: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut fresh = StreamState::new(previous.config);
         for payload in payloads {
             if let Ok(event) = LiveEvent::from_json(payload) {
                 fresh.feed_event(event, true);
@@ -82,7 +82,7 @@ impl Follower {
         if fresh.state.is_some() {
             fresh
         } else {
-            Follower {
+            StreamState {
                 awaiting_start: true,
                 ..previous
             }
@@ -164,14 +164,14 @@ mod tests {
         out
     }
 
-    fn last(f: &Follower) -> (Option<u64>, Option<u32>) {
+    fn last(f: &StreamState) -> (Option<u64>, Option<u32>) {
         let s = f.state().expect("state");
         (s.last_msn(), s.last_part())
     }
 
     #[test]
     fn skips_until_start_then_follows() {
-        let mut f = Follower::new(LiveConfig::default());
+        let mut f = StreamState::new(LiveConfig::default());
         assert!(matches!(f.feed(&part(0, 0)), Fed::Skipped(_)));
         assert!(matches!(f.feed("not json"), Fed::Skipped(_)));
         assert_eq!(f.feed(&start(1)), Fed::Updated);
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn a_gap_asks_for_a_resync_and_a_replay_of_a_clean_stream_repairs_it() {
-        let mut f = Follower::new(LiveConfig::default());
+        let mut f = StreamState::new(LiveConfig::default());
         let mut stream = vec![start(1)];
         stream.extend(segments(0, 3));
         f.feed(&stream[0]);
@@ -194,7 +194,7 @@ mod tests {
             f.feed(&e);
         }
         assert!(matches!(f.feed(&part(2, 0)), Fed::Resync(e) if e.needs_resync()));
-        let f = Follower::replay(f, stream.iter().map(String::as_str));
+        let f = StreamState::replay(f, stream.iter().map(String::as_str));
         assert!(!f.awaiting_start());
         assert_eq!(last(&f), (Some(2), Some(3)));
         assert_eq!(f.state().map(|s| s.media_sequence()), Some(0));
@@ -205,8 +205,8 @@ mod tests {
         let mut stream = vec![start(1)];
         stream.extend(segments(0, 1));
         stream.extend(segments(2, 3)); // segment 1 never announced
-        let f = Follower::replay(
-            Follower::new(LiveConfig::default()),
+        let f = StreamState::replay(
+            StreamState::new(LiveConfig::default()),
             stream.iter().map(String::as_str),
         );
         assert!(f.awaiting_start());
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_restarted_rendition_begins_again() {
-        let mut f = Follower::new(LiveConfig::default());
+        let mut f = StreamState::new(LiveConfig::default());
         f.feed(&start(1));
         for e in segments(0, 2) {
             f.feed(&e);
@@ -240,20 +240,20 @@ mod tests {
 
     #[test]
     fn replay_without_a_start_keeps_the_previous_state() {
-        let mut f = Follower::new(LiveConfig::default());
+        let mut f = StreamState::new(LiveConfig::default());
         f.feed(&start(1));
         for e in segments(0, 2) {
             f.feed(&e);
         }
         let trimmed = segments(5, 6);
-        let f = Follower::replay(f, trimmed.iter().map(String::as_str));
+        let f = StreamState::replay(f, trimmed.iter().map(String::as_str));
         assert!(f.awaiting_start());
         assert_eq!(last(&f), (Some(1), Some(3)));
     }
 
     #[test]
     fn end_then_ended_state() {
-        let mut f = Follower::new(LiveConfig::unbounded());
+        let mut f = StreamState::new(LiveConfig::unbounded());
         f.feed(&start(1));
         for e in segments(0, 2) {
             f.feed(&e);

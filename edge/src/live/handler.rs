@@ -11,9 +11,10 @@
 //!   announced ([`preload_part_ready`]), then fetched through the object path and sent in full;
 //!   a part neither announced nor hinted is 404.
 //!
-//! Prefetch: each core's publish hook ([`prefetch_hook`]) loads the newest listed part into the
-//! memory cache when the follower publishes, through the coalescing loader (one origin fetch
-//! across cores), so the herd of players woken by that publish finds it cached.
+//! Prefetch: when a core first serves a rendition it hands its view the action to run after each
+//! publish (`prefetch_newest_part`): load the newest listed part into the memory cache, through
+//! the coalescing loader (one origin fetch across cores), so the herd of players woken by that
+//! publish finds it cached.
 //!
 //! Identical requests coalesce per core: renders are cached under [`cache_key_for`] (path plus
 //! canonical `_HLS_` directives) for one combination of published states, so every request
@@ -31,33 +32,41 @@ use ringcast_proto::live::{
     PartStatus, PlaylistOpts, ReloadQuery,
 };
 
-use crate::cache::EntryKind;
-use crate::content;
 use crate::error::EdgeError;
-use crate::live_hub::{Phase, Published, Tail};
-use crate::live_key::{
+use crate::live::core_view::{core_rendition, AfterPublish, CoreRendition, Siblings};
+use crate::live::feed::{Phase, Published, RenditionFeed};
+use crate::live::keys::{
     live_cache_control, live_target, renditions_in_master, report_uri, LiveTarget, RenditionId,
 };
-use crate::live_local::{local_tail, LocalTail, PublishHook, Siblings};
 use crate::response::Response;
-use crate::routes::Shared;
+use crate::shared::Shared;
 use crate::tiers;
+use crate::tiers::content;
+use crate::tiers::memory::EntryKind;
 
 /// How soon a missing master is looked for again. A found rendition list is kept: a version's
 /// master is written once, and re-reading it would put an origin fetch on the wake-up path.
 const SIBLINGS_RETRY: Duration = Duration::from_secs(1);
 
-/// The worker's publish hook: prefetch the newest listed part of the published rendition.
-pub fn prefetch_hook(shared: Arc<Shared>) -> PublishHook {
-    Rc::new(move |tail: &Tail| {
-        let published = tail.load();
+/// This core's view of rendition `id` (see [`core_rendition`]); a core that subscribes now gets
+/// the prefetch of [`prefetch_newest_part`] after each publish.
+fn view_of(shared: &Shared, id: &RenditionId, start: bool) -> Option<Rc<CoreRendition>> {
+    core_rendition(&shared.live, id, start, || prefetch_newest_part(shared))
+}
+
+/// After a publish: prefetch the newest listed part of the published rendition.
+fn prefetch_newest_part(shared: &Shared) -> AfterPublish {
+    // One copy of the handles per rendition and core, made when the core subscribes.
+    let shared = Arc::new(shared.clone());
+    Box::new(move |feed: &RenditionFeed| {
+        let published = feed.load();
         let Phase::Live(state) = &published.phase else {
             return;
         };
         let (Some(msn), Some(part)) = (state.last_msn(), state.last_part()) else {
             return;
         };
-        let id = &tail.id;
+        let id = &feed.id;
         let key = keys::rendition_file(
             &id.video,
             id.version,
@@ -111,28 +120,30 @@ async fn playlist(
     shared: &Shared,
 ) -> Result<Option<Response>, EdgeError> {
     let hub = &shared.live;
-    let Some(lt) = local_tail(hub, id, true) else {
+    let Some(view) = view_of(shared, id, true) else {
         return Ok(None);
     };
-    lt.touch(hub);
-    if !matches!(probed(&lt, shared).await.phase, Phase::Live(_)) {
+    view.touch(hub);
+    if !matches!(probed(&view, shared).await.phase, Phase::Live(_)) {
         return Ok(None);
     }
     let q = ReloadQuery::parse(query.unwrap_or("")).map_err(|e| match e {
         ringcast_proto::live::LiveError::BadRequest(m) => EdgeError::LiveBadRequest(m),
         other => EdgeError::LiveBadRequest(other.to_string()),
     })?;
-    let arrived = Instant::now();
+    // How long a request waited is judged on the live path's clock; the monoio timer only
+    // decides when to look again.
+    let arrived = hub.now();
     let mut held = false;
     loop {
-        let p = lt.tail.load();
+        let p = view.feed.load();
         let Phase::Live(state) = &p.phase else {
             return Ok(None);
         };
-        match decide(state, &q, arrived.elapsed()) {
+        match decide(state, &q, hub.now().saturating_duration_since(arrived)) {
             Decision::Ready => {
                 hub.stats().playlists.fetch_add(1, Relaxed);
-                let resp = respond(&lt, id, state, p.gen, path, &q, shared).await;
+                let resp = respond(&view, id, state, p.gen, path, &q, shared).await;
                 return Ok(Some(resp));
             }
             Decision::Wait { remaining } => {
@@ -140,11 +151,11 @@ async fn playlist(
                     held = true;
                     hub.stats().blocked.fetch_add(1, Relaxed);
                 }
-                lt.wait_change(p.gen, remaining).await;
-                if lt.tail.is_stopped() {
+                view.wait_change(p.gen, remaining).await;
+                if view.feed.is_stopped() {
                     return Err(EdgeError::LiveUnavailable);
                 }
-                lt.touch(hub);
+                view.touch(hub);
             }
             Decision::BadRequest(m) => return Err(EdgeError::LiveBadRequest(m)),
             Decision::Unavailable => {
@@ -158,7 +169,7 @@ async fn playlist(
 /// The rendered playlist for `state` (generation `gen`), from the core's render cache when the
 /// same request was answered for the same states.
 async fn respond(
-    lt: &LocalTail,
+    view: &CoreRendition,
     id: &RenditionId,
     state: &Arc<LiveRendition>,
     gen: u64,
@@ -166,12 +177,12 @@ async fn respond(
     q: &ReloadQuery,
     shared: &Shared,
 ) -> Response {
-    let siblings = sibling_states(lt, id, shared).await;
+    let siblings = sibling_states(view, id, shared).await;
     let stamp = siblings
         .iter()
         .fold(gen, |acc, (_, g, _)| acc.wrapping_add(*g));
     let key = cache_key_for(path, q);
-    let (body, at, status) = match lt.cached(&key, stamp) {
+    let (body, at, status) = match view.cached(&key, stamp) {
         Some((body, at)) => (body, at, "HIT"),
         None => {
             shared.live.stats().renders.fetch_add(1, Relaxed);
@@ -183,8 +194,9 @@ async fn respond(
                     .collect(),
             };
             let body = Bytes::from(state.playlist(&opts).render());
-            lt.store_render(key, stamp, body.clone());
-            (body, Instant::now(), "MISS")
+            let now = shared.live.now();
+            view.store_render(key, stamp, body.clone(), now);
+            (body, now, "MISS")
         }
     };
     Response::new(200)
@@ -197,32 +209,40 @@ async fn respond(
                 state.part_target(),
             ),
         )
-        .header("Age", at.elapsed().as_secs().to_string())
+        .header(
+            "Age",
+            shared
+                .live
+                .now()
+                .saturating_duration_since(at)
+                .as_secs()
+                .to_string(),
+        )
         .header("X-Cache", status)
         .body(content::content_type(path), body)
 }
 
 /// `(name, generation, state)` of every other rendition of the version that has a live state.
 async fn sibling_states(
-    lt: &LocalTail,
+    view: &CoreRendition,
     id: &RenditionId,
     shared: &Shared,
 ) -> Vec<(String, u64, Arc<LiveRendition>)> {
     // The first render on this core waits for the siblings' probes so its reports are complete;
     // later ones never wait (a sibling without a stream is probed again every probe_ttl_ms).
-    let first = lt.siblings.borrow().is_none();
-    let names = sibling_names(lt, id, shared).await;
+    let first = view.siblings.borrow().is_none();
+    let names = sibling_names(view, id, shared).await;
     let hub = &shared.live;
     let mut out = Vec::with_capacity(names.len());
     for name in names.iter().filter(|n| **n != id.rendition) {
-        let Some(sib) = local_tail(hub, &id.sibling(name), true) else {
+        let Some(sib) = view_of(shared, &id.sibling(name), true) else {
             continue;
         };
         sib.touch(hub);
         let p = if first {
             probed(&sib, shared).await
         } else {
-            sib.tail.load()
+            sib.feed.load()
         };
         if let Phase::Live(s) = &p.phase {
             out.push((name.clone(), p.gen, Arc::clone(s)));
@@ -233,23 +253,23 @@ async fn sibling_states(
 
 /// The follower's state once its probe and catch-up are done (the first request of a rendition
 /// waits for them, at most `probe_timeout_ms`; later ones find it at once).
-async fn probed(lt: &LocalTail, shared: &Shared) -> Arc<Published> {
+async fn probed(view: &CoreRendition, shared: &Shared) -> Arc<Published> {
     let deadline = Instant::now() + Duration::from_millis(shared.live.settings().probe_timeout_ms);
     loop {
-        let p = lt.tail.load();
+        let p = view.feed.load();
         let left = deadline.saturating_duration_since(Instant::now());
-        if !matches!(p.phase, Phase::Probing) || left.is_zero() || lt.tail.is_stopped() {
+        if !matches!(p.phase, Phase::Probing) || left.is_zero() || view.feed.is_stopped() {
             return p;
         }
-        lt.wait_change(p.gen, left).await;
+        view.wait_change(p.gen, left).await;
     }
 }
 
 /// The renditions listed by the version's master, or else by the video's current master when it
 /// points at this version (kept per core once found, see [`SIBLINGS_RETRY`]).
-async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<Vec<String>> {
-    let now = Instant::now();
-    if let Some(s) = lt.siblings.borrow().as_ref() {
+async fn sibling_names(view: &CoreRendition, id: &RenditionId, shared: &Shared) -> Rc<Vec<String>> {
+    let now = shared.live.now();
+    if let Some(s) = view.siblings.borrow().as_ref() {
         if s.refresh_at.is_none_or(|at| now < at) {
             return Rc::clone(&s.names);
         }
@@ -275,7 +295,7 @@ async fn sibling_names(lt: &LocalTail, id: &RenditionId, shared: &Shared) -> Rc<
         Some(now + SIBLINGS_RETRY)
     };
     let names = Rc::new(names.unwrap_or_default());
-    *lt.siblings.borrow_mut() = Some(Siblings {
+    *view.siblings.borrow_mut() = Some(Siblings {
         names: Rc::clone(&names),
         refresh_at,
     });
@@ -292,14 +312,14 @@ async fn hold_part(
     shared: &Shared,
 ) -> Result<bool, EdgeError> {
     let hub = &shared.live;
-    let Some(lt) = local_tail(hub, id, false) else {
+    let Some(view) = view_of(shared, id, false) else {
         return Ok(false);
     };
-    lt.touch(hub);
-    let arrived = Instant::now();
+    view.touch(hub);
+    let arrived = hub.now();
     let mut held = false;
     loop {
-        let p = lt.tail.load();
+        let p = view.feed.load();
         let Phase::Live(state) = &p.phase else {
             return Ok(false);
         };
@@ -307,7 +327,8 @@ async fn hold_part(
             PartStatus::Ready => return Ok(held),
             PartStatus::NotFound => return Err(EdgeError::NotFound),
             PartStatus::Pending => {
-                let left = blocking_timeout(state).saturating_sub(arrived.elapsed());
+                let left = blocking_timeout(state)
+                    .saturating_sub(hub.now().saturating_duration_since(arrived));
                 if left.is_zero() {
                     hub.stats().blocked_unavailable.fetch_add(1, Relaxed);
                     return Err(EdgeError::LiveUnavailable);
@@ -316,8 +337,8 @@ async fn hold_part(
                     held = true;
                     hub.stats().part_waits.fetch_add(1, Relaxed);
                 }
-                lt.wait_change(p.gen, left).await;
-                if lt.tail.is_stopped() {
+                view.wait_change(p.gen, left).await;
+                if view.feed.is_stopped() {
                     return Ok(false);
                 }
             }

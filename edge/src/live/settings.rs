@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::MAX_DURATION_MS;
+use crate::config::bounds;
 
 /// Live LL-HLS settings (`[live]`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -46,28 +46,17 @@ impl LiveSettings {
         if self.window_segments == 0 {
             return Err("live.window_segments must be positive".into());
         }
-        for (name, v) in [
+        bounds::positive(&[
             ("live.idle_stop_ms", self.idle_stop_ms),
             ("live.probe_timeout_ms", self.probe_timeout_ms),
             ("live.read_block_ms", self.read_block_ms),
-        ] {
-            if v == 0 {
-                return Err(format!("{name} must be positive"));
-            }
-        }
-        for (name, v) in [
+        ])?;
+        bounds::at_most_one_day(&[
             ("live.idle_stop_ms", self.idle_stop_ms),
             ("live.probe_ttl_ms", self.probe_ttl_ms),
             ("live.probe_timeout_ms", self.probe_timeout_ms),
             ("live.read_block_ms", self.read_block_ms),
-        ] {
-            if v > MAX_DURATION_MS {
-                return Err(format!(
-                    "{name} must be at most {MAX_DURATION_MS} (one day)"
-                ));
-            }
-        }
-        Ok(())
+        ])
     }
 }
 

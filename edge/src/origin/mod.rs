@@ -3,10 +3,12 @@
 //! - [`Origin::Store`]: the object store (S3 or the filesystem backend), the production origin;
 //! - [`Origin::Dir`]: a plain directory (`--origin-dir`), the edge as a cache in front of files,
 //!   read-only (unlike the filesystem store it writes nothing into the directory);
-//! - [`Origin::Http`]: a plain HTTP/1.1 origin (`--origin-url`), see [`crate::http_origin`].
+//! - [`Origin::Http`]: a plain HTTP/1.1 origin (`--origin-url`), see [`crate::origin::http`].
 //!
 //! `fetch` answers `Ok(None)` for "does not exist" (the edge caches that briefly and answers 404)
 //! and an error for everything else (502; the caller's timeout gives 504).
+
+pub mod http;
 
 use std::path::PathBuf;
 
@@ -15,7 +17,7 @@ use ringcast_infra::side_runtime;
 use ringcast_infra::store::ObjectStore;
 
 use crate::error::EdgeError;
-use crate::http_origin::{HttpOrigin, OriginError};
+use crate::origin::http::{HttpOrigin, OriginError};
 
 /// The configured origin.
 pub enum Origin {
@@ -62,7 +64,7 @@ impl DirOrigin {
     }
 
     /// Read the file on the side runtime's blocking pool (a slow disk must not stall a worker).
-    /// Keys are validated relative paths without `.`/`..` ([`crate::path::object_key`]).
+    /// Keys are validated relative paths without `.`/`..` ([`crate::routes::path::object_key`]).
     async fn fetch(&self, key: &str) -> Result<Option<Bytes>, OriginError> {
         let path = self.root.join(key);
         let read = side_runtime::run_blocking(move || std::fs::read(path))

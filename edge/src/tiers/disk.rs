@@ -1,9 +1,9 @@
 //! The disk tier: complete objects as files under a cache directory, LRU by bytes, size-capped,
-//! kept across restarts, served with `sendfile` ([`crate::sendfile`]).
+//! kept across restarts, served with `sendfile` ([`crate::tiers::sendfile`]).
 //!
 //! Layout under the configured directory:
 //! - `objects/{key}`: one file per object, the key's path as is (keys are validated relative
-//!   paths, see [`crate::path`]), so the index can be rebuilt from the tree alone;
+//!   paths, see [`crate::routes::path`]), so the index can be rebuilt from the tree alone;
 //! - `tmp/`: files being written. A fill writes `tmp/{n}` completely and renames it into
 //!   `objects/` (atomic on one filesystem), so `objects/` only ever holds complete files. `tmp/`
 //!   is emptied at start-up: whatever a crash left there is never indexed nor served;
@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
-use crate::disk_index::{DiskIndex, TooLarge};
+use crate::tiers::disk_index::{DiskIndex, TooLarge};
 
 /// An object found in the disk tier, opened for reading.
 #[derive(Debug)]

@@ -25,9 +25,10 @@ use quick_cache::Weighter;
 use ringcast_infra::store::StoreError;
 use ringcast_proto::http::conditional::EntityTag;
 
-use crate::content::{self, Freshness};
+use crate::clock::{self, SharedClock};
 use crate::error::EdgeError;
 use crate::metrics::{Gauges, Metrics};
+use crate::tiers::content::{self, Freshness};
 
 /// Bookkeeping bytes charged per entry on top of key and body, so empty bodies and negative
 /// entries still count against the capacity.
@@ -234,6 +235,8 @@ pub struct MemoryCache {
     playlist_ttl: Duration,
     not_found_ttl: Duration,
     origin_timeout: Duration,
+    /// What "now" is for freshness (a test clock in unit tests).
+    clock: SharedClock,
 }
 
 impl MemoryCache {
@@ -250,7 +253,19 @@ impl MemoryCache {
             playlist_ttl,
             not_found_ttl,
             origin_timeout,
+            clock: clock::system(),
         }
+    }
+
+    /// The same cache reading `clock` (tests put entries exactly at their TTL).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The cache's clock: entries are stored and judged fresh as of this instant.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     /// The entry for `key`, from memory or through one coalesced call of `fetch`.
@@ -269,13 +284,14 @@ impl MemoryCache {
     {
         let (playlist_ttl, not_found_ttl) = (self.playlist_ttl, self.not_found_ttl);
         let timeout = self.origin_timeout;
+        let clock = &self.clock;
         self.get_with(key, metrics, || async move {
             let fetched = match monoio::time::timeout(timeout, fetch()).await {
                 Ok(Ok(found)) => found,
                 Ok(Err(e)) => return Err(EdgeError::Origin(e)),
                 Err(_elapsed) => return Err(EdgeError::OriginTimeout),
             };
-            let now = Instant::now();
+            let now = clock.now();
             Ok(Loaded::same(match fetched {
                 Some(body) => Entry::object(key, body, now, playlist_ttl),
                 None => Entry::not_found(now, not_found_ttl),
@@ -299,7 +315,7 @@ impl MemoryCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Loaded, EdgeError>>,
     {
-        let now = Instant::now();
+        let now = self.now();
         if let Some(entry) = self.entries.get(key) {
             if entry.is_fresh(now) {
                 metrics.cache_hit();
@@ -408,6 +424,7 @@ impl MemoryCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::TestClock;
     use std::cell::Cell;
     use std::rc::Rc;
     use std::sync::Arc;
@@ -554,6 +571,29 @@ mod tests {
                 4,
                 "a finished versioned playlist is fetched once"
             );
+        });
+    }
+
+    #[test]
+    fn entries_expire_exactly_at_their_ttl_on_the_cache_clock() {
+        let clock = TestClock::default();
+        let ttl = Duration::from_millis(2000);
+        let c = cache(ttl, ttl).with_clock(clock.shared());
+        let (m, calls) = (Metrics::default(), Cell::new(0));
+        block_on(async {
+            for (key, body) in [
+                ("v/a/master.m3u8", Some(&b"#EXTM3U\n"[..])),
+                ("v/missing", None),
+            ] {
+                calls.set(0);
+                let get = || c.get(key, &m, || origin(body, &calls));
+                assert_eq!(get().await.expect("get").1, CacheStatus::Miss);
+                clock.advance(ttl - Duration::from_nanos(1));
+                assert_eq!(get().await.expect("get").1, CacheStatus::Hit, "{key}");
+                clock.advance(Duration::from_nanos(1));
+                assert_eq!(get().await.expect("get").1, CacheStatus::Miss, "{key}");
+                assert_eq!(calls.get(), 2, "{key}: refetched once, at the TTL");
+            }
         });
     }
 

@@ -4,7 +4,7 @@
 //!   may be omitted; keys and prefixes may start with `/`);
 //! - `DELETE /v/{key}` purges one key; `DELETE /v/{prefix}*` purges a prefix.
 //!
-//! Both need `Authorization: Bearer <admin_key>` ([`crate::access_control`]). The answer counts
+//! Both need `Authorization: Bearer <admin_key>` ([`crate::routes::access_control`]). The answer counts
 //! what went: `{"purged": 3, "keys": 1, "prefixes": 1, "tiers": {"memory": 3}}`.
 //!
 //! Tiers: every cache tier implements [`PurgeTier`] and is listed in [`tiers`] — the one call
@@ -15,12 +15,12 @@ use bytes::Bytes;
 use ringcast_proto::http::RequestHead;
 use serde::Deserialize;
 
-use crate::cache::MemoryCache;
-use crate::disk_tier::DiskTier;
 use crate::error::EdgeError;
-use crate::path::object_key;
 use crate::response::Response;
-use crate::routes::Shared;
+use crate::routes::path::object_key;
+use crate::shared::Shared;
+use crate::tiers::disk::DiskTier;
+use crate::tiers::memory::MemoryCache;
 
 /// Largest accepted purge body.
 pub const MAX_BODY: usize = 64 * 1024;

@@ -4,24 +4,23 @@
 //! `RINGCAST_EDGE_MEMORY_CACHE_BYTES`, `RINGCAST_EDGE_STORE__BACKEND`); the CLI layer is applied
 //! here. `edge/edge.example.toml` documents every field.
 
+pub mod bounds;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ringcast_infra::config::{self, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::access_control::SignedUrlConfig;
 use crate::access_log::AccessLog;
 use crate::error::EdgeError;
-use crate::live_config::LiveSettings;
+use crate::live::settings::LiveSettings;
+use crate::routes::access_control::SignedUrlConfig;
 
 /// Prefix of the env vars that override config fields.
 pub const ENV_PREFIX: &str = "RINGCAST_EDGE_";
 /// Env var naming the config file (read by the CLI, so it is not a config field).
 pub const ENV_CONFIG_FILE: &str = "RINGCAST_EDGE_CONFIG";
-
-/// Upper bound of every `*_ms` field: one day.
-pub const MAX_DURATION_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Everything the edge can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -206,17 +205,13 @@ impl EdgeConfig {
         if self.memory_cache_bytes == 0 {
             return invalid("memory_cache_bytes must be positive");
         }
-        for (name, v) in [
+        bounds::positive(&[
             ("origin_timeout_ms", self.origin_timeout_ms),
             ("idle_timeout_ms", self.idle_timeout_ms),
             ("header_timeout_ms", self.header_timeout_ms),
-        ] {
-            if v == 0 {
-                return invalid(&format!("{name} must be positive"));
-            }
-        }
-        // Bounded so deadline arithmetic (`Instant + Duration`) can never overflow.
-        for (name, v) in [
+        ])
+        .map_err(EdgeError::InvalidConfig)?;
+        bounds::at_most_one_day(&[
             ("playlist_ttl_ms", self.playlist_ttl_ms),
             ("not_found_ttl_ms", self.not_found_ttl_ms),
             ("origin_timeout_ms", self.origin_timeout_ms),
@@ -231,13 +226,8 @@ impl EdgeConfig {
                 "playlist_stale_if_error_ms",
                 self.playlist_stale_if_error_ms,
             ),
-        ] {
-            if v > MAX_DURATION_MS {
-                return invalid(&format!(
-                    "{name} must be at most {MAX_DURATION_MS} (one day)"
-                ));
-            }
-        }
+        ])
+        .map_err(EdgeError::InvalidConfig)?;
         if !self.origin_dir.is_empty() && !self.origin_url.is_empty() {
             return invalid("origin_dir and origin_url are exclusive: set one");
         }

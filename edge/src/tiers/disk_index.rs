@@ -1,5 +1,5 @@
 //! The disk tier's index: which keys have a complete file, how many bytes they use, and in which
-//! order they were last used (LRU by bytes). Pure bookkeeping, no I/O: [`crate::disk_tier`]
+//! order they were last used (LRU by bytes). Pure bookkeeping, no I/O: [`crate::tiers::disk`]
 //! does the file work and calls in here under one mutex, so the accounting can be unit-tested.
 //!
 //! Hits only need shared access ([`DiskIndex::touch`] takes `&self`, so the disk tier keeps the

@@ -20,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::content::Freshness;
+use crate::tiers::content::Freshness;
 
 /// Where an object is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,15 +15,16 @@
 //! ([`respond`]); a disk tier passes the planned `(offset, len)` to `sendfile` and sets
 //! `Content-Type`/`Content-Length` itself.
 
+pub mod http_date;
+
 use std::time::Instant;
 
 use ringcast_proto::http::conditional::{self, Conditions, EntityTag, Precondition, Validators};
 use ringcast_proto::http::{encoding, range, RequestHead};
 
-use crate::cache::{CacheStatus, Entry};
 use crate::error::EdgeError;
-use crate::http_date;
 use crate::response::Response;
+use crate::tiers::memory::{CacheStatus, Entry};
 
 /// What the decision needs to know about a stored object, wherever its bytes live (memory
 /// `Bytes` or a disk-tier file served with `sendfile`).

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use ringcast_proto::http::chunked::ChunkedDecoder;
+use ringcast_proto::http::{parse_response_head, BodyFraming, ResponseParseError};
 
 /// Longest response head accepted from the origin.
 const MAX_HEAD: usize = 64 * 1024;
@@ -35,6 +36,8 @@ pub enum OriginError {
     Status(u16),
     #[error("origin response malformed: {0}")]
     Malformed(&'static str),
+    #[error("origin response head: {0}")]
+    Head(#[from] ResponseParseError),
     #[error("origin body truncated: got {got} of {expected} bytes")]
     Truncated { got: u64, expected: String },
     #[error("origin body larger than {MAX_BODY} bytes")]
@@ -119,15 +122,10 @@ impl HttpOrigin {
         res?;
         let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         // Head.
-        let (status, framing, head_len) = loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let status = resp.code.ok_or(OriginError::Malformed("no status"))?;
-                    break (status, framing(resp.headers)?, n);
-                }
-                Ok(httparse::Status::Partial) => {
+        let head = loop {
+            match parse_response_head(&buf, false, |_, _| {}) {
+                Ok(Some(head)) => break head,
+                Ok(None) => {
                     if buf.len() > MAX_HEAD {
                         return Err(OriginError::Malformed("head too large"));
                     }
@@ -135,9 +133,10 @@ impl HttpOrigin {
                         return Err(OriginError::Malformed("connection closed in the head"));
                     }
                 }
-                Err(_) => return Err(OriginError::Malformed("invalid response head")),
+                Err(e) => return Err(OriginError::Head(e)),
             }
         };
+        let status = head.status;
         if (100..200).contains(&status) {
             // An origin we send no Expect to has no reason for interim responses.
             return Err(OriginError::Malformed("unexpected interim response"));
@@ -147,53 +146,21 @@ impl HttpOrigin {
             404 | 410 => return Ok(None),
             s => return Err(OriginError::Status(s)),
         }
-        buf.drain(..head_len);
-        read_body(&mut stream, buf, framing).await.map(Some)
+        buf.drain(..head.head_len);
+        read_body(&mut stream, buf, head.framing).await.map(Some)
     }
-}
-
-/// How the body's end is found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    Length(u64),
-    Chunked,
-    Close,
-}
-
-fn framing(headers: &[httparse::Header<'_>]) -> Result<Framing, OriginError> {
-    let mut length: Option<u64> = None;
-    for h in headers {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            let v = std::str::from_utf8(h.value).map_err(|_| OriginError::Malformed("TE"))?;
-            // RFC 9112 §6.3: chunked must be the final coding; we ask for identity otherwise.
-            return if v.trim().eq_ignore_ascii_case("chunked") {
-                Ok(Framing::Chunked)
-            } else {
-                Err(OriginError::Malformed("unsupported transfer coding"))
-            };
-        }
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let v = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or(OriginError::Malformed("invalid content-length"))?;
-            if length.is_some_and(|l| l != v) {
-                return Err(OriginError::Malformed("conflicting content-length"));
-            }
-            length = Some(v);
-        }
-    }
-    Ok(length.map_or(Framing::Close, Framing::Length))
 }
 
 /// Read the rest of the body (`buf` holds what came with the head).
 async fn read_body(
     stream: &mut TcpStream,
     mut buf: Vec<u8>,
-    framing: Framing,
+    framing: BodyFraming,
 ) -> Result<Bytes, OriginError> {
     match framing {
-        Framing::Length(len) => {
+        // 200 is the only status whose body is read, and it always has one.
+        BodyFraming::None => Ok(Bytes::new()),
+        BodyFraming::Length(len) => {
             if len > MAX_BODY {
                 return Err(OriginError::TooLarge);
             }
@@ -213,7 +180,7 @@ async fn read_body(
             buf.truncate(len);
             Ok(Bytes::from(buf))
         }
-        Framing::Chunked => {
+        BodyFraming::Chunked => {
             let mut decoder = ChunkedDecoder::new();
             let mut body = Vec::new();
             let mut pending = buf;
@@ -236,7 +203,7 @@ async fn read_body(
                 }
             }
         }
-        Framing::Close => {
+        BodyFraming::UntilClose => {
             while read_more(stream, &mut buf).await? > 0 {
                 if buf.len() as u64 > MAX_BODY {
                     return Err(OriginError::TooLarge);
@@ -283,26 +250,5 @@ mod tests {
         ] {
             assert!(HttpOrigin::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn framing_rules() {
-        let h = |n: &'static str, v: &'static [u8]| httparse::Header { name: n, value: v };
-        assert_eq!(
-            framing(&[h("Content-Length", b"12")]).ok(),
-            Some(Framing::Length(12))
-        );
-        assert_eq!(
-            framing(&[
-                h("Transfer-Encoding", b"chunked"),
-                h("Content-Length", b"3")
-            ])
-            .ok(),
-            Some(Framing::Chunked)
-        );
-        assert_eq!(framing(&[]).ok(), Some(Framing::Close));
-        assert!(framing(&[h("Content-Length", b"1"), h("Content-Length", b"2")]).is_err());
-        assert!(framing(&[h("Content-Length", b"-1")]).is_err());
-        assert!(framing(&[h("Transfer-Encoding", b"gzip")]).is_err());
     }
 }

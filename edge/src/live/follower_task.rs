@@ -1,7 +1,7 @@
 //! The follower task of one rendition, on the tokio side runtime (redis-rs is tokio code and
 //! never runs on a monoio core): probe, catch up, then `XREAD BLOCK` on a dedicated connection
 //! (a blocking read would stall every other command of a shared one), apply each entry to the
-//! [`Follower`] and publish the new state to every core ([`Tail::publish`]).
+//! [`StreamState`] and publish the new state to every core ([`RenditionFeed::publish`]).
 //!
 //! - Probe: `TYPE` of the stream key. Not a stream → [`Phase::NoStream`] (the store serves).
 //!   The version's settings hash (`rc:live:{video}:{version}`, field `playlist_type`) says
@@ -18,7 +18,7 @@
 //! - Redis errors: the last state keeps being served; reconnect with backoff (100 ms doubling
 //!   to 2 s) and go on from the last entry id (missed, trimmed entries show up as a gap, which
 //!   resyncs).
-//! - Stop: idle for `idle_stop_ms`, or the hub closed.
+//! - Stop: idle for `idle_stop_ms`, or the registry closed.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -30,8 +30,9 @@ use redis::{AsyncCommands, AsyncConnectionConfig, RedisError};
 use ringcast_infra::side_runtime;
 use ringcast_proto::live::{LiveConfig, EVENT_FIELD};
 
-use crate::live_follow::{Fed, Follower};
-use crate::live_hub::{HubInner, Phase, Tail};
+use crate::live::feed::{Phase, RenditionFeed};
+use crate::live::registry::Registry;
+use crate::live::stream_state::{Fed, StreamState};
 
 /// Entries per `XREAD`.
 const READ_COUNT: usize = 512;
@@ -49,37 +50,37 @@ const PROBE_WARN_INTERVAL_MS: u64 = 10_000;
 /// `playlist_type` value of the settings hash that makes an EVENT playlist.
 pub const PLAYLIST_TYPE_EVENT: &str = "event";
 
-/// Starts the follower of `tail` on the side runtime.
-pub fn spawn(hub: Arc<HubInner>, tail: Arc<Tail>) {
+/// Starts the follower of `feed` on the side runtime.
+pub fn spawn(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
     // The side runtime's JoinHandle is not needed: the task ends by itself (idle or closed).
-    drop(side_runtime::handle().spawn(run(hub, tail)));
+    drop(side_runtime::handle().spawn(run(registry, feed)));
 }
 
-async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
-    let key = tail.id.stream_key();
-    let probe_timeout = Duration::from_millis(hub.settings.probe_timeout_ms);
-    let probed = tokio::time::timeout(probe_timeout, probe(&hub, &tail)).await;
+async fn run(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
+    let key = feed.id.stream_key();
+    let probe_timeout = Duration::from_millis(registry.settings.probe_timeout_ms);
+    let probed = tokio::time::timeout(probe_timeout, probe(&registry, &feed)).await;
     let (mut conn, config) = match probed {
         Ok(Ok(Some(found))) => found,
         Ok(Ok(None)) => {
             tracing::debug!(stream = %key, "no live event stream");
-            return no_stream(&tail);
+            return no_stream(&registry, &feed);
         }
         Ok(Err(e)) => {
-            probe_failed(&hub, &key, &e.to_string());
-            return no_stream(&tail);
+            probe_failed(&registry, &key, &e.to_string());
+            return no_stream(&registry, &feed);
         }
         Err(_) => {
-            probe_failed(&hub, &key, "timed out");
-            return no_stream(&tail);
+            probe_failed(&registry, &key, "timed out");
+            return no_stream(&registry, &feed);
         }
     };
     tracing::info!(stream = %key, window = ?config.window, "following live events");
-    let mut f = Following {
-        hub: &hub,
-        tail: &tail,
+    let mut f = StreamReader {
+        registry: &registry,
+        feed: &feed,
         key,
-        follower: Follower::new(config),
+        state: StreamState::new(config),
         last_id: "0-0".to_owned(),
         last_resync: None,
         dirty: false,
@@ -88,11 +89,11 @@ async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
     let mut caught_up = false;
     loop {
         // Idle is judged once caught up (the first requests are waiting for the catch-up).
-        if (caught_up || hub.is_closed()) && hub.stop_if_idle(&tail) {
+        if (caught_up || registry.is_closed()) && registry.stop_if_idle(&feed) {
             tracing::debug!(stream = %f.key, "stopped following");
             return;
         }
-        let block = caught_up.then(|| Duration::from_millis(hub.settings.read_block_ms));
+        let block = caught_up.then(|| Duration::from_millis(registry.settings.read_block_ms));
         match f.read_batch(&mut conn, block).await {
             Ok(n) => {
                 backoff = BACKOFF_MIN;
@@ -104,14 +105,14 @@ async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
                 }
             }
             Err(e) => {
-                hub.stats.redis_errors.fetch_add(1, Relaxed);
+                registry.stats.redis_errors.fetch_add(1, Relaxed);
                 tracing::warn!(stream = %f.key, error = %e, "live event read failed; reconnecting");
                 // Never leave first requests waiting on a follower that cannot read.
                 caught_up = true;
                 f.publish();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
-                match connect(&hub).await {
+                match connect(&registry).await {
                     Ok(c) => conn = c,
                     Err(e) => tracing::debug!(stream = %f.key, error = %e, "reconnect failed"),
                 }
@@ -122,13 +123,13 @@ async fn run(hub: Arc<HubInner>, tail: Arc<Tail>) {
 
 /// Counts a failed probe; warns at most once per [`PROBE_WARN_INTERVAL_MS`] (every VOD
 /// rendition probes while Redis is down).
-fn probe_failed(hub: &HubInner, key: &str, error: &str) {
-    hub.stats.redis_errors.fetch_add(1, Relaxed);
-    let now = hub.now_ms().max(1);
-    let last = hub.last_probe_warn_ms.load(Relaxed);
+fn probe_failed(registry: &Registry, key: &str, error: &str) {
+    registry.stats.redis_errors.fetch_add(1, Relaxed);
+    let now = registry.now_ms().max(1);
+    let last = registry.last_probe_warn_ms.load(Relaxed);
     let due = last == 0 || now.saturating_sub(last) >= PROBE_WARN_INTERVAL_MS;
     if due
-        && hub
+        && registry
             .last_probe_warn_ms
             .compare_exchange(last, now, Relaxed, Relaxed)
             .is_ok()
@@ -139,20 +140,22 @@ fn probe_failed(hub: &HubInner, key: &str, error: &str) {
     }
 }
 
-fn no_stream(tail: &Tail) {
-    tail.publish(Phase::NoStream);
-    tail.stop();
+fn no_stream(registry: &Registry, feed: &RenditionFeed) {
+    feed.publish(Phase::NoStream, registry.now());
+    feed.stop();
 }
 
 /// A connection without redis-rs's response timeout (a blocking `XREAD` outlasts it); reads are
 /// bounded by their own timeouts instead.
-async fn connect(hub: &HubInner) -> Result<MultiplexedConnection, RedisError> {
-    let client = hub
+async fn connect(registry: &Registry) -> Result<MultiplexedConnection, RedisError> {
+    let client = registry
         .client
         .as_ref()
         .ok_or_else(|| RedisError::from((redis::ErrorKind::Client, "live path disabled")))?;
     let cfg = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_millis(hub.settings.probe_timeout_ms)))
+        .set_connection_timeout(Some(Duration::from_millis(
+            registry.settings.probe_timeout_ms,
+        )))
         .set_response_timeout(None);
     client
         .get_multiplexed_async_connection_with_config(&cfg)
@@ -161,14 +164,14 @@ async fn connect(hub: &HubInner) -> Result<MultiplexedConnection, RedisError> {
 
 /// A connection and the playlist window when the stream exists.
 async fn probe(
-    hub: &HubInner,
-    tail: &Tail,
+    registry: &Registry,
+    feed: &RenditionFeed,
 ) -> Result<Option<(MultiplexedConnection, LiveConfig)>, RedisError> {
-    let mut conn = connect(hub).await?;
+    let mut conn = connect(registry).await?;
     let (kind, playlist_type): (String, Option<String>) = redis::pipe()
         .cmd("TYPE")
-        .arg(tail.id.stream_key())
-        .hget(tail.id.settings_key(), "playlist_type")
+        .arg(feed.id.stream_key())
+        .hget(feed.id.settings_key(), "playlist_type")
         .query_async(&mut conn)
         .await?;
     if kind != "stream" {
@@ -177,30 +180,32 @@ async fn probe(
     let config = if playlist_type.as_deref() == Some(PLAYLIST_TYPE_EVENT) {
         LiveConfig::unbounded()
     } else {
-        LiveConfig::sliding(hub.settings.window_segments)
+        LiveConfig::sliding(registry.settings.window_segments)
     };
     Ok(Some((conn, config)))
 }
 
-struct Following<'a> {
-    hub: &'a HubInner,
-    tail: &'a Tail,
+struct StreamReader<'a> {
+    registry: &'a Registry,
+    feed: &'a RenditionFeed,
     key: String,
-    follower: Follower,
+    state: StreamState,
     last_id: String,
     last_resync: Option<Instant>,
     /// The follower changed since the last publish.
     dirty: bool,
 }
 
-impl Following<'_> {
+impl StreamReader<'_> {
     /// Publishes the state if it changed; a stream without a usable `Start` yet is
     /// [`Phase::Pending`] (published once, so that first requests stop waiting).
     fn publish(&mut self) {
-        match self.follower.state() {
-            Some(state) if self.dirty => self.tail.publish(Phase::Live(Arc::new(state.clone()))),
-            None if matches!(self.tail.load().phase, Phase::Probing) => {
-                self.tail.publish(Phase::Pending);
+        match self.state.state() {
+            Some(state) if self.dirty => self
+                .feed
+                .publish(Phase::Live(Arc::new(state.clone())), self.registry.now()),
+            None if matches!(self.feed.load().phase, Phase::Probing) => {
+                self.feed.publish(Phase::Pending, self.registry.now());
             }
             _ => {}
         }
@@ -208,7 +213,7 @@ impl Following<'_> {
     }
 
     /// One `XREAD` (blocking when `block` is given), applied to the follower (see
-    /// [`Following::publish`]). Returns the number of entries read.
+    /// [`StreamReader::publish`]). Returns the number of entries read.
     async fn read_batch(
         &mut self,
         conn: &mut MultiplexedConnection,
@@ -233,17 +238,17 @@ impl Following<'_> {
             self.last_id.clone_from(&entry.id);
             let payload: Option<String> = entry.get(EVENT_FIELD);
             let fed = match payload {
-                Some(p) => self.follower.feed(&p),
+                Some(p) => self.state.feed(&p),
                 None => Fed::Skipped(format!("entry {} has no `{EVENT_FIELD}` field", entry.id)),
             };
             match fed {
                 Fed::Updated => {
                     self.dirty = true;
-                    self.hub.stats.events_applied.fetch_add(1, Relaxed);
+                    self.registry.stats.events_applied.fetch_add(1, Relaxed);
                 }
                 Fed::Unchanged => {}
                 Fed::Skipped(why) => {
-                    self.hub.stats.events_skipped.fetch_add(1, Relaxed);
+                    self.registry.stats.events_skipped.fetch_add(1, Relaxed);
                     tracing::debug!(stream = %self.key, id = %entry.id, why = %why, "live event skipped");
                 }
                 Fed::Resync(e) => {
@@ -261,16 +266,16 @@ impl Following<'_> {
     /// Re-reads the whole stream and replays it (rate-limited: within the interval the follower
     /// waits for the next `Start` instead).
     async fn resync(&mut self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
-        let now = Instant::now();
+        let now = self.registry.now();
         if self
             .last_resync
             .is_some_and(|at| now.saturating_duration_since(at) < RESYNC_MIN_INTERVAL)
         {
-            self.follower.wait_for_start();
+            self.state.wait_for_start();
             return Ok(());
         }
         self.last_resync = Some(now);
-        self.hub.stats.resyncs.fetch_add(1, Relaxed);
+        self.registry.stats.resyncs.fetch_add(1, Relaxed);
         let read = conn.xrange_count::<_, _, _, _, StreamRangeReply>(
             &self.key,
             "-",
@@ -288,8 +293,8 @@ impl Following<'_> {
         if let Some(last) = all.ids.last() {
             self.last_id.clone_from(&last.id);
         }
-        let previous = std::mem::replace(&mut self.follower, Follower::new(LiveConfig::default()));
-        self.follower = Follower::replay(previous, payloads.iter().map(String::as_str));
+        let previous = std::mem::replace(&mut self.state, StreamState::new(LiveConfig::default()));
+        self.state = StreamState::replay(previous, payloads.iter().map(String::as_str));
         Ok(())
     }
 }

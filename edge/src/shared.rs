@@ -1,0 +1,56 @@
+//! The state every worker shares: the tiers, the origin, metrics, access rules and the live hub.
+//!
+//! Its own module because the routes, the purge API, the live request handler and the server all
+//! take it: kept in `routes` it made each of them import the routes and be imported back.
+
+use std::sync::Arc;
+
+use crate::live::hub::LiveHub;
+use crate::metrics::{Gauges, Metrics};
+use crate::origin::Origin;
+use crate::routes::access_control::Access;
+use crate::tiers::disk::DiskTier;
+use crate::tiers::memory::MemoryCache;
+use crate::tiers::{TierSet, Tiering};
+
+/// State every worker shares (behind one `Arc`; the inner `Arc`s let background playlist
+/// refreshes outlive the request that started them).
+#[derive(Clone)]
+pub struct Shared {
+    pub origin: Arc<Origin>,
+    pub cache: Arc<MemoryCache>,
+    /// The disk tier, when `disk_cache_dir` is set.
+    pub disk: Option<Arc<DiskTier>>,
+    pub tiering: Tiering,
+    pub metrics: Arc<Metrics>,
+    /// Admin key and signed-URL secret.
+    pub access: Access,
+    /// Live LL-HLS: followed event streams (see `live::handler`).
+    pub live: LiveHub,
+}
+
+impl Shared {
+    /// The tiers as a lookup sees them.
+    pub fn tiers(&self) -> TierSet<'_> {
+        TierSet {
+            origin: &self.origin,
+            cache: &self.cache,
+            disk: self.disk.as_ref(),
+            metrics: &self.metrics,
+            tiering: self.tiering,
+        }
+    }
+
+    /// Memory and disk gauges for `/metrics`.
+    pub fn gauges(&self) -> Gauges {
+        let mut g = self.cache.gauges();
+        if let Some(disk) = &self.disk {
+            let d = disk.gauges();
+            g.disk_bytes = d.bytes;
+            g.disk_capacity_bytes = d.capacity_bytes;
+            g.disk_entries = d.entries;
+            g.disk_evictions = disk.evictions();
+        }
+        g
+    }
+}
