@@ -152,8 +152,10 @@ impl Drop for Process {
 /// rebuild shared dependencies. `cargo test` from a fresh clone therefore still works.
 pub fn cargo_bin(name: &str) -> PathBuf {
     static BUILT: Mutex<bool> = Mutex::new(false);
+    // This crate is `common/testkit`: the workspace is two levels up.
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .expect("workspace root")
         .to_path_buf();
     let release = std::env::var("RINGCAST_TEST_RELEASE").is_ok_and(|v| v == "1");
