@@ -39,7 +39,7 @@ fn resume_after_a_client_disconnect_mid_patch() {
         || ingest.counter("ringcast_ingest_upload_errors_total{kind=\"interrupted\"}") == 1,
     );
     // Once the interrupted PATCH has released the upload, HEAD reports what it kept.
-    wait_until_unlocked(&ingest, &loc);
+    wait_until_unlocked(ingest, &loc);
     let offset = ingest.offset(&loc);
     // TCP delivered every byte before the FIN and the server keeps what it received, so nothing
     // is lost; a server that dropped the partial body would report 0 here.
