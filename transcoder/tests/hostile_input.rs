@@ -13,8 +13,6 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ringcast_infra::queue::Queue;
-use ringcast_infra::store::ObjectStore;
 use ringcast_proto::container::{self, Container};
 use ringcast_proto::job::JOB_SCHEMA_VERSION;
 use ringcast_proto::job::{now_ms, JobState, LiveSource, Priority, TranscodeJob};
@@ -135,13 +133,7 @@ fn behind_each_signature(text: &str) -> Vec<(&'static str, Container, Vec<u8>)> 
 #[test]
 fn crafted_manifests_as_vod_uploads_publish_nothing_and_fetch_nothing() {
     let stack = Stack::builder().redis().start();
-    let rt = rt();
-    let store = rt
-        .block_on(ObjectStore::open(stack.store()))
-        .expect("store");
-    let queue = rt
-        .block_on(Queue::connect(stack.redis_url()))
-        .expect("queue");
+    let (rt, store, queue) = clients(&stack);
     let canary = HttpServer::start(Vec::new());
     // A real, playable video on the transcoder's disk: what the manifests try to publish.
     let secret = Clip::new(320, 240).write(stack.dir(), "secret.mp4");
@@ -227,13 +219,7 @@ fn crafted_manifests_as_vod_uploads_publish_nothing_and_fetch_nothing() {
 #[test]
 fn crafted_manifests_as_a_live_body_publish_nothing_and_fetch_nothing() {
     let stack = Stack::builder().redis().start();
-    let rt = rt();
-    let store = rt
-        .block_on(ObjectStore::open(stack.store()))
-        .expect("store");
-    let queue = rt
-        .block_on(Queue::connect(stack.redis_url()))
-        .expect("queue");
+    let (rt, store, queue) = clients(&stack);
     let canary = HttpServer::start(Vec::new());
     let secret = Clip::new(320, 240).write(stack.dir(), "secret.mp4");
     let secret_url = format!("file://{}", secret.display());

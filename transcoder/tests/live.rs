@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ringcast_infra::queue::Queue;
-use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{
     now_ms, JobState, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
 };
@@ -176,11 +174,7 @@ fn live_end_to_end(backend: StoreBackend, pushes: &[u32]) {
     let fs_root = (backend == StoreBackend::Fs).then(|| stack.store_root());
     let redis_url = stack.redis_url();
     let t = stack.transcoder();
-    let rt = rt();
-    let store = rt
-        .block_on(ObjectStore::open(stack.store()))
-        .expect("store");
-    let queue = rt.block_on(Queue::connect(redis_url)).expect("queue");
+    let (rt, store, queue) = clients(&stack);
     let ingest_addr = stack.ingest().addr;
 
     // The publisher(s): 640x360 30 fps with audio, in real time, chunked PUT; several in a

@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redis::Commands;
-use ringcast_infra::queue::Queue;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::JobState;
 use ringcast_proto::keys;
@@ -27,13 +26,7 @@ const LADDER_720: [(&str, u32, u32); 3] =
 /// Transcode a 4 s 1280x720 clip with audio and check everything that was published.
 fn transcode_and_check(backend: StoreBackend) {
     let stack = Stack::builder().redis().store(backend).start();
-    let rt = rt();
-    let store = rt
-        .block_on(ObjectStore::open(stack.store()))
-        .expect("store");
-    let queue = rt
-        .block_on(Queue::connect(stack.redis_url()))
-        .expect("queue");
+    let (rt, store, queue) = clients(&stack);
     let clip = Clip::new(1280, 720)
         .seconds(4)
         .audio(true)
@@ -283,13 +276,7 @@ fn s3_store_job_is_transcoded_packaged_and_published() {
 #[test]
 fn unreadable_source_fails_at_once_and_is_dead_lettered() {
     let stack = Stack::builder().redis().start();
-    let rt = rt();
-    let store = rt
-        .block_on(ObjectStore::open(stack.store()))
-        .expect("store");
-    let queue = rt
-        .block_on(Queue::connect(stack.redis_url()))
-        .expect("queue");
+    let (rt, store, queue) = clients(&stack);
     // Random bytes: no container ffprobe recognises.
     let junk = stack.dir().join("junk.bin");
     let bytes: Vec<u8> = (0..64 * 1024u32)
@@ -333,13 +320,7 @@ fn unreadable_source_fails_at_once_and_is_dead_lettered() {
 #[test]
 fn sigterm_abandons_the_running_job_and_another_worker_reclaims_it() {
     let stack = Stack::builder().redis().start();
-    let rt = rt();
-    let store = rt
-        .block_on(ObjectStore::open(stack.store()))
-        .expect("store");
-    let queue = rt
-        .block_on(Queue::connect(stack.redis_url()))
-        .expect("queue");
+    let (rt, store, queue) = clients(&stack);
     let clip = Clip::new(640, 360)
         .seconds(10)
         .write(stack.dir(), "long.mp4");
@@ -421,13 +402,7 @@ fn sigterm_abandons_the_running_job_and_another_worker_reclaims_it() {
 #[test]
 fn ffmpeg_killed_by_a_signal_is_retried_and_the_job_completes() {
     let stack = Stack::builder().redis().start();
-    let rt = rt();
-    let store = rt
-        .block_on(ObjectStore::open(stack.store()))
-        .expect("store");
-    let queue = rt
-        .block_on(Queue::connect(stack.redis_url()))
-        .expect("queue");
+    let (rt, store, queue) = clients(&stack);
     let clip = Clip::new(640, 360)
         .seconds(2)
         .audio(true)

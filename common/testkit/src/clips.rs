@@ -40,6 +40,7 @@ pub struct Clip {
     seconds: u32,
     audio: bool,
     container: Container,
+    flush_packets: bool,
 }
 
 impl Clip {
@@ -51,6 +52,7 @@ impl Clip {
             seconds: 2,
             audio: false,
             container: Container::Mp4,
+            flush_packets: false,
         }
     }
 
@@ -77,6 +79,17 @@ impl Clip {
         self
     }
 
+    /// For a live push: send each packet as it is muxed, audio frames in PES packets of their
+    /// own (`-flush_packets 1 -pes_payload_size 0`). Without them ffmpeg holds about 150 ms of
+    /// MPEG-TS in its 32 KiB output buffer and audio PES (docs/BENCHMARKS.md, live end to end):
+    /// for tests that measure latency. Off by default, as the publishers of the transcoder's
+    /// live tests always were: with them on, two 6 s pushes in a row (a reconnect) currently
+    /// come out as ~18 s of media (10 segments), which that test rejects.
+    pub fn flush_packets(mut self, on: bool) -> Self {
+        self.flush_packets = on;
+        self
+    }
+
     /// Generate the clip as `dir/name`; panics with ffmpeg's message when it fails.
     pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
         let out = dir.join(name);
@@ -94,15 +107,14 @@ impl Clip {
     }
 
     /// ffmpeg pushing the clip to `url` as a live publisher does: in real time (`-re`),
-    /// low-latency x264 with a keyframe every second, MPEG-TS in a chunked `PUT`, each packet
-    /// sent as it is muxed (without `-flush_packets 1 -pes_payload_size 0` ffmpeg holds about
-    /// 150 ms of stream in its output buffer and audio PES; docs/BENCHMARKS.md, live end to end).
-    /// Run it with `.output()`, or spawn it as a [`crate::Process`].
+    /// low-latency x264 with a keyframe every second, MPEG-TS in a chunked `PUT` (see
+    /// [`Clip::flush_packets`]). Run it with `.output()`, or spawn it as a [`crate::Process`].
     pub fn live_push(&self, url: &str) -> Command {
         let mut cmd = self.ffmpeg(true);
-        cmd.args(["-flush_packets", "1", "-pes_payload_size", "0"])
-            .args(["-f", "mpegts", "-method", "PUT"])
-            .arg(url);
+        if self.flush_packets {
+            cmd.args(["-flush_packets", "1", "-pes_payload_size", "0"]);
+        }
+        cmd.args(["-f", "mpegts", "-method", "PUT"]).arg(url);
         cmd
     }
 

@@ -16,7 +16,7 @@ use ringcast_proto::job::{
 };
 use ringcast_proto::keys;
 use ringcast_proto::playlist::{MediaPlaylist, Segment};
-use ringcast_testkit::{wait_until, Service};
+use ringcast_testkit::{wait_until, Service, Stack};
 
 /// A current-thread runtime for the async clients (they run on common's side runtime, so
 /// blocking this thread in `wait_until` stalls nothing).
@@ -25,6 +25,19 @@ pub fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// The clients a test drives a stack's transcoder with: a runtime, the stack's object store and
+/// its job queue.
+pub fn clients(stack: &Stack) -> (tokio::runtime::Runtime, ObjectStore, Queue) {
+    let rt = rt();
+    let store = rt
+        .block_on(ObjectStore::open(stack.store()))
+        .expect("store");
+    let queue = rt
+        .block_on(Queue::connect(stack.redis_url()))
+        .expect("queue");
+    (rt, store, queue)
 }
 
 /// What the tests read from a running transcoder beyond the kit's [`Service`].
