@@ -151,7 +151,7 @@ pub struct Service {
 }
 
 impl Service {
-    /// Write the config file into `ctx_dir` and start the process (not yet ready).
+    /// Write the config file into `stack_dir` and start the process (not yet ready).
     pub(crate) fn spawn(
         opts: &ServiceOptions,
         stack_dir: &std::path::Path,
