@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ringcast_proto::signed_url;
 use ringcast_testkit::http::{Conn, Response};
 use ringcast_testkit::wait_until;
-use support::{error_code, Edge, Options};
+use support::{error_code, options, Edge};
 
 const ADMIN: &str = "test-admin-key";
 const SECRET: &str = "0123456789abcdef-secret";
@@ -36,7 +36,7 @@ fn unix_now() -> u64 {
 }
 
 fn purge_by_key_prefix_and_delete(legacy: bool) {
-    let edge = Edge::start_with(Options::new(legacy).config(|c| c.admin_key = ADMIN.into()));
+    let edge = Edge::start_with(options(legacy).admin_key(ADMIN));
     for k in ["v/p/1/a.m4s", "v/p/1/b.m4s", "v/p/2/c.m4s", "v/q/1/a.m4s"] {
         edge.put(k, k.as_bytes());
         assert_eq!(edge.get(&format!("/{k}")).header("x-cache"), Some("MISS"));
@@ -143,10 +143,7 @@ fn purge_disabled_without_admin_key(legacy: bool) {
 }
 
 fn signed_urls_query_and_path_token(legacy: bool) {
-    let edge = Edge::start_with(Options::new(legacy).config(|c| {
-        c.signed_urls.enabled = true;
-        c.signed_urls.secret = SECRET.into();
-    }));
+    let edge = Edge::start_with(options(legacy).signing_key(SECRET));
     edge.put(
         "v/sv/master.m3u8",
         b"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n1/720p/index.m3u8\n",
@@ -218,11 +215,11 @@ fn signed_path_is_404_when_signing_is_off(legacy: bool) {
 }
 
 fn max_headers_and_max_connections(legacy: bool) {
-    let edge = Edge::start_with(Options::new(legacy).config(|c| {
-        c.workers = 1;
-        c.max_headers = 8;
-        c.max_connections_per_worker = 2;
-    }));
+    let edge = Edge::start_with(
+        options(legacy)
+            .workers(1)
+            .toml("max_headers = 8\nmax_connections_per_worker = 2"),
+    );
     edge.put("v/l/a.m4s", b"a");
     let many: Vec<(String, String)> = (0..10).map(|i| (format!("X-H{i}"), "v".into())).collect();
     let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
@@ -284,11 +281,7 @@ fn max_headers_and_max_connections(legacy: bool) {
 }
 
 fn metrics_series_and_access_log(legacy: bool) {
-    let edge = Edge::start_with(Options::new(legacy).config(|c| {
-        c.access_log = ringcast_edge::access_log::AccessLog::Mode(
-            ringcast_edge::access_log::AccessLogMode::Full,
-        );
-    }));
+    let edge = Edge::start_with(options(legacy).toml("access_log = \"full\""));
     edge.put("v/m/1/a.m4s", b"abc");
     edge.get("/v/m/1/a.m4s");
     edge.get("/v/m/1/a.m4s");

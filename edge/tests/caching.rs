@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ringcast_testkit::http::Conn;
 use ringcast_testkit::wait_until;
-use support::{pattern, Edge, Options};
+use support::{options, pattern, Edge};
 
 const FETCHES: &str = "ringcast_edge_origin_fetches_total";
 const HITS: &str = "ringcast_edge_cache_hits_total";
@@ -34,7 +34,7 @@ fn second_fetch_of_a_segment_is_a_hit(legacy: bool) {
     assert_eq!(edge.counter(MISSES) - misses, 1, "one miss");
     assert!(edge.counter("ringcast_edge_cache_bytes") >= body.len() as u64);
     // Serving from memory: deleting the origin copy does not matter for an immutable object.
-    std::fs::remove_file(edge.store_root.join("v/c/1/720p/seg7.m4s")).expect("remove");
+    std::fs::remove_file(edge.stack().object_path("v/c/1/720p/seg7.m4s")).expect("remove");
     assert!(edge.get("/v/c/1/720p/seg7.m4s").body == body);
 }
 
@@ -83,7 +83,7 @@ fn concurrent_misses_make_one_origin_fetch(legacy: bool) {
 }
 
 fn top_level_master_is_refetched_after_its_ttl(legacy: bool) {
-    let edge = Edge::start_with(Options::new(legacy).config(|c| c.playlist_ttl_ms = 2000));
+    let edge = Edge::start_with(options(legacy).toml("playlist_ttl_ms = 2000"));
     let v1 = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n1/720p/index.m3u8\n";
     let v2 = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n2/720p/index.m3u8\n";
     edge.put("v/live/master.m3u8", v1.as_bytes());
@@ -107,7 +107,7 @@ fn top_level_master_is_refetched_after_its_ttl(legacy: bool) {
 }
 
 fn a_missing_object_appears_once_published(legacy: bool) {
-    let edge = Edge::start_with(Options::new(legacy).config(|c| c.not_found_ttl_ms = 2000));
+    let edge = Edge::start_with(options(legacy).toml("not_found_ttl_ms = 2000"));
     assert_eq!(edge.get("/v/new/1/720p/seg0.m4s").status, 404);
     let fetches = edge.counter(FETCHES);
     // Remembered briefly: the immediate retry costs no origin fetch.

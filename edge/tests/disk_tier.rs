@@ -13,8 +13,9 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use ringcast_testkit::http::Conn;
+use ringcast_testkit::EdgeOptions;
 use support::fake_origin::{FakeOrigin, Mode};
-use support::{pattern, Edge, Options};
+use support::{options, pattern, Edge};
 
 const FETCHES: &str = "ringcast_edge_origin_fetches_total";
 const DISK_HITS: &str = "ringcast_edge_disk_hits_total";
@@ -23,13 +24,8 @@ const MIN: u64 = 64 * 1024;
 
 /// Options for an edge whose disk tier lives in `dir` (outside the edge's own temp dir, so a
 /// second edge can reuse it).
-fn disk_options(legacy: bool, dir: &Path, cap: u64) -> Options {
-    let dir = dir.to_string_lossy().into_owned();
-    Options::new(legacy).config(move |c| {
-        c.disk_cache_dir = dir;
-        c.disk_cache_bytes = cap;
-        c.disk_min_object_bytes = MIN;
-    })
+fn disk_options(legacy: bool, dir: &Path, cap: u64) -> EdgeOptions {
+    options(legacy).disk_cache(dir, cap, MIN)
 }
 
 /// Files under `{dir}/objects`, recursively.
@@ -176,14 +172,8 @@ fn concurrent_disk_misses_make_one_fetch_and_one_fill(legacy: bool) {
         delay: Duration::from_millis(800),
     });
     let url = origin.url("");
-    let edge = Edge::start_with(disk_options(legacy, cache.path(), 64 << 20).config({
-        let dir = cache.path().to_string_lossy().into_owned();
-        move |c| {
-            c.origin_url = url;
-            c.disk_cache_dir = dir;
-            c.disk_min_object_bytes = MIN;
-        }
-    }));
+    // The edge's default capacity (10 GiB), far more than the one segment.
+    let edge = Edge::start_with(disk_options(legacy, cache.path(), 10 << 30).origin_url(&url));
     let conns: Vec<Conn> = (0..CLIENTS).map(|_| edge.conn()).collect();
     let barrier = Arc::new(Barrier::new(CLIENTS));
     let threads: Vec<_> = conns
@@ -233,12 +223,7 @@ fn a_failed_fetch_leaves_nothing_on_disk(legacy: bool) {
     origin.put("/v/t/1/720p/seg1.m4s", &body);
     origin.set_mode(Mode::TruncateLength);
     let url = origin.url("");
-    let dir = cache.path().to_string_lossy().into_owned();
-    let edge = Edge::start_with(Options::new(legacy).config(move |c| {
-        c.origin_url = url;
-        c.disk_cache_dir = dir;
-        c.disk_min_object_bytes = MIN;
-    }));
+    let edge = Edge::start_with(disk_options(legacy, cache.path(), 10 << 30).origin_url(&url));
     assert_eq!(edge.get("/v/t/1/720p/seg1.m4s").status, 502);
     assert!(
         cached_files(cache.path()).is_empty(),
@@ -260,17 +245,7 @@ fn a_failed_fetch_leaves_nothing_on_disk(legacy: bool) {
 fn disk_objects_honour_ranges_validators_and_purge(legacy: bool) {
     const ADMIN: &str = "disk-admin-key";
     let cache = tempfile::tempdir().expect("tempdir");
-    // One config closure: `Options::config` replaces the previous one.
-    let dir = cache.path().to_string_lossy().into_owned();
-    let options = |legacy| {
-        let dir = dir.clone();
-        Options::new(legacy).config(move |c| {
-            c.disk_cache_dir = dir;
-            c.disk_cache_bytes = 64 << 20;
-            c.disk_min_object_bytes = MIN;
-            c.admin_key = ADMIN.into();
-        })
-    };
+    let options = |legacy| disk_options(legacy, cache.path(), 64 << 20).admin_key(ADMIN);
     let edge = Edge::start_with(options(legacy));
     let big = pattern(1024 * 1024 + 17, 3);
     let len = big.len();

@@ -138,7 +138,7 @@ fn help_lists_the_flags() {
 /// Each worker listens with the configured accept-queue length (`ss` shows a listening
 /// socket's backlog as Send-Q), capped by `net.core.somaxconn` as the kernel does.
 fn listen_backlog_is_applied(legacy: bool) {
-    let edge = Edge::start_with(support::Options::new(legacy).config(|c| c.listen_backlog = 777));
+    let edge = Edge::start_with(support::options(legacy).toml("listen_backlog = 777"));
     let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
         .ok()
         .and_then(|s| s.trim().parse().ok())

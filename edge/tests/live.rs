@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 use ringcast_testkit::http::{self, Response};
-use ringcast_testkit::{wait_until, RedisServer};
-use support::{error_code, pattern, Edge, Options};
+use ringcast_testkit::{wait_until, RedisServer, Stack};
+use support::{error_code, options, pattern, Edge};
 
 const VIDEO: &str = "live1";
 const TD: u64 = 1;
@@ -168,11 +168,10 @@ fn setup(legacy: bool) -> Setup {
 /// An edge and its Redis, the followers reading with `XREAD BLOCK read_block_ms`.
 fn setup_reading(legacy: bool, read_block_ms: u64) -> Setup {
     let redis = RedisServer::start();
-    let url = redis.url.clone();
-    let edge = Edge::start_with(Options::new(legacy).config(move |c| {
-        c.redis.url = url;
-        c.live.read_block_ms = read_block_ms;
-    }));
+    let edge = Edge::start_on(
+        Stack::builder().redis_at(&redis.url),
+        options(legacy).toml(&format!("[live]\nread_block_ms = {read_block_ms}")),
+    );
     Setup { edge, redis }
 }
 
@@ -723,12 +722,10 @@ fn joins_trimmed_streams_and_survives_redis_disconnects(legacy: bool) {
 
 fn idle_followers_stop_and_start_again(legacy: bool) {
     let redis = RedisServer::start();
-    let url = redis.url.clone();
-    let edge = Edge::start_with(Options::new(legacy).config(move |c| {
-        c.redis.url = url;
-        c.live.read_block_ms = 50;
-        c.live.idle_stop_ms = 300;
-    }));
+    let edge = Edge::start_on(
+        Stack::builder().redis_at(&redis.url),
+        options(legacy).toml("[live]\nread_block_ms = 50\nidle_stop_ms = 300"),
+    );
     let mut pk = Packager::new(&redis, &edge, VIDEO);
     pk.begin(2);
     let path = playlist_path("720p");

@@ -9,24 +9,18 @@ mod support;
 use std::time::{Duration, Instant};
 
 use ringcast_testkit::wait_until;
+use ringcast_testkit::EdgeOptions;
 use support::fake_origin::{FakeOrigin, Mode};
-use support::{error_code, pattern, Edge, Options};
+use support::{error_code, options, pattern, Edge};
 
 const FETCHES: &str = "ringcast_edge_origin_fetches_total";
 const SERVE: Mode = Mode::Serve {
     delay: Duration::ZERO,
 };
 
-fn http_edge(
-    legacy: bool,
-    origin: &FakeOrigin,
-    edit: impl FnOnce(&mut ringcast_edge::EdgeConfig) + 'static,
-) -> Edge {
-    let url = origin.url("/media");
-    Edge::start_with(Options::new(legacy).config(move |c| {
-        c.origin_url = url;
-        edit(c);
-    }))
+/// An edge proxying `origin` under `/media`, with `opts` otherwise.
+fn http_edge(opts: EdgeOptions, origin: &FakeOrigin) -> Edge {
+    Edge::start_with(opts.origin_url(&origin.url("/media")))
 }
 
 fn a_plain_directory_is_an_origin(legacy: bool) {
@@ -35,8 +29,7 @@ fn a_plain_directory_is_an_origin(legacy: bool) {
     let body = pattern(100_000, 1);
     std::fs::write(dir.path().join("v/a/1/720p/seg1.m4s"), &body).expect("write");
     let root = dir.path().to_path_buf();
-    let origin_dir = root.to_string_lossy().into_owned();
-    let edge = Edge::start_with(Options::new(legacy).config(move |c| c.origin_dir = origin_dir));
+    let edge = Edge::start_with(options(legacy).origin_dir(&root));
     let r = edge.get("/v/a/1/720p/seg1.m4s");
     assert_eq!((r.status, r.header("x-cache")), (200, Some("MISS")));
     assert!(r.body == body);
@@ -61,7 +54,7 @@ fn an_http_origin_is_proxied_and_its_404s_cached(legacy: bool) {
     let body = pattern(300_000, 2);
     origin.put("/media/v/h/1/720p/seg1.m4s", &body);
     origin.put("/media/v/h/1/720p/a%20b.m4s", b"spaced");
-    let edge = http_edge(legacy, &origin, |c| c.not_found_ttl_ms = 60_000);
+    let edge = http_edge(options(legacy).toml("not_found_ttl_ms = 60000"), &origin);
     let r = edge.get("/v/h/1/720p/seg1.m4s");
     assert_eq!((r.status, r.header("x-cache")), (200, Some("MISS")));
     assert!(r.body == body);
@@ -87,7 +80,7 @@ fn origin_failures_are_502_and_504_and_never_a_short_200(legacy: bool) {
     for i in 0..5 {
         origin.put(&format!("/media/v/f/1/720p/seg{i}.m4s"), &body);
     }
-    let edge = http_edge(legacy, &origin, |c| c.origin_timeout_ms = 700);
+    let edge = http_edge(options(legacy).toml("origin_timeout_ms = 700"), &origin);
 
     origin.set_mode(Mode::Status(503));
     let r = edge.get("/v/f/1/720p/seg0.m4s");
@@ -122,7 +115,7 @@ fn origin_failures_are_502_and_504_and_never_a_short_200(legacy: bool) {
 
     // An origin that refuses connections is a 502 too.
     let url = format!("http://127.0.0.1:{}", ringcast_testkit::free_port());
-    let edge = Edge::start_with(Options::new(legacy).config(move |c| c.origin_url = url));
+    let edge = Edge::start_with(options(legacy).origin_url(&url));
     assert_eq!(edge.get("/v/f/1/720p/seg0.m4s").status, 502);
 }
 
@@ -131,13 +124,17 @@ fn playlists_are_served_stale_while_revalidating_and_on_errors(legacy: bool) {
     let v1 = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n1/720p/index.m3u8\n";
     let v2 = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n2/720p/index.m3u8\n";
     origin.put("/media/v/s/master.m3u8", v1.as_bytes());
-    let edge = http_edge(legacy, &origin, |c| {
-        c.playlist_ttl_ms = 1_000;
-        c.playlist_stale_while_revalidate_ms = 2_000;
-        c.playlist_stale_if_error_ms = 60_000;
-        // Longer than any test step: the held refresh below must not time out on a slow machine.
-        c.origin_timeout_ms = 60_000;
-    });
+    // origin_timeout_ms is longer than any test step: the held refresh below must not time out
+    // on a slow machine.
+    let edge = http_edge(
+        options(legacy).toml(
+            "playlist_ttl_ms = 1000\n\
+             playlist_stale_while_revalidate_ms = 2000\n\
+             playlist_stale_if_error_ms = 60000\n\
+             origin_timeout_ms = 60000",
+        ),
+        &origin,
+    );
     let fetched_at = Instant::now();
     assert_eq!(edge.get("/v/s/master.m3u8").text(), v1);
 

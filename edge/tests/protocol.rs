@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{error_code, pattern, Edge, Options, VOD_PLAYLIST};
+use support::{error_code, options, pattern, Edge, VOD_PLAYLIST};
 
 fn bad_paths_are_400(legacy: bool) {
     let edge = Edge::start(legacy);
@@ -240,10 +240,8 @@ fn pipelined_requests_are_answered_in_order(legacy: bool) {
 }
 
 fn slow_heads_get_408_and_idle_connections_close(legacy: bool) {
-    let edge = Edge::start_with(Options::new(legacy).config(|c| {
-        c.header_timeout_ms = 300;
-        c.idle_timeout_ms = 600;
-    }));
+    let edge =
+        Edge::start_with(options(legacy).toml("header_timeout_ms = 300\nidle_timeout_ms = 600"));
     // An incomplete head: the server answers 408 once the header timeout passes.
     let mut conn = edge.conn();
     conn.send_raw(b"GET /healthz HTTP/1.1\r\nHost")

@@ -4,8 +4,8 @@
 mod support;
 
 use ringcast_infra::store::ObjectStore;
-use ringcast_testkit::S3Server;
-use support::{error_code, pattern, Edge, Options, LIVE_PLAYLIST, VOD_PLAYLIST};
+use ringcast_testkit::{Stack, StoreBackend};
+use support::{error_code, options, pattern, Edge, LIVE_PLAYLIST, VOD_PLAYLIST};
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=1";
@@ -147,8 +147,8 @@ fn missing_objects_are_404_json(legacy: bool) {
 }
 
 fn s3_backed_get(legacy: bool) {
-    let s3 = S3Server::start();
-    let store_cfg = s3.store_config();
+    let edge = Edge::start_on(Stack::builder().store(StoreBackend::S3), options(legacy));
+    let store_cfg = edge.stack().store().clone();
     let segment = pattern(40_000, 3);
     // Publish through the project's own store client (it creates the bucket).
     monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
@@ -173,7 +173,6 @@ fn s3_backed_get(legacy: bool) {
                 .await
                 .expect("put playlist");
         });
-    let edge = Edge::start_with(Options::new(legacy).config(move |c| c.store = store_cfg));
     let r = edge.get("/v/s3vid/1/720p/seg0.m4s");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.body == segment);

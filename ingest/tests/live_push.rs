@@ -9,25 +9,18 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use ringcast_ingest::live_config::LiveIngestConfig;
 use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::job::Priority;
-use ringcast_testkit::RedisServer;
+use ringcast_testkit::IngestOptions;
 use support::*;
 
 const GRACE_SECS: u64 = 2;
 
-fn live_opts(dir: &std::path::Path, buffer_bytes: usize) -> Opts {
-    let mut live = LiveIngestConfig {
-        grace_secs: GRACE_SECS,
-        buffer_bytes,
-        ..LiveIngestConfig::default()
-    };
-    live.keys.insert("key1".into(), "cam1".into());
-    Opts {
-        live,
-        ..Opts::fs(dir)
-    }
+fn live_opts(buffer_bytes: usize) -> IngestOptions {
+    options()
+        .live_key("key1", "cam1")
+        .live_grace_secs(GRACE_SECS)
+        .live_buffer_bytes(buffer_bytes)
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -195,9 +188,8 @@ fn pull_target(job: &ringcast_proto::job::TranscodeJob, addr: SocketAddr) -> Str
 
 #[test]
 fn unknown_keys_are_refused_before_the_body_is_read() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let ingest = start_ingest(dir.path(), &redis.url, &live_opts(dir.path(), 1 << 20));
+    let stack = start(live_opts(1 << 20));
+    let ingest = stack.ingest();
     for key in ["nope", "..%2F", "key2"] {
         // Head only: the answer must come without the body ever being sent.
         let mut s = connect(ingest.addr);
@@ -240,14 +232,9 @@ fn pull_receives_exactly_the_pushed_bytes_on_the_legacy_driver() {
 }
 
 fn push_pull_reconnect(legacy: bool) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let opts = Opts {
-        legacy,
-        ..live_opts(dir.path(), 4 << 20)
-    };
-    let ingest = start_ingest(dir.path(), &redis.url, &opts);
-    let queue = queue(&redis.url);
+    let stack = start(live_opts(4 << 20).legacy_driver(legacy));
+    let ingest = stack.ingest();
+    let queue = queue(stack.redis_url());
 
     let mut pushed = Vec::new();
     let mut publisher = Publisher::start(ingest.addr, "key1");
@@ -326,16 +313,16 @@ fn push_pull_reconnect(legacy: bool) {
     );
 
     assert_eq!(
-        ingest.metric("ringcast_ingest_live_streams_started_total"),
+        ingest.counter("ringcast_ingest_live_streams_started_total"),
         1
     );
-    assert_eq!(ingest.metric("ringcast_ingest_live_reconnects_total"), 1);
+    assert_eq!(ingest.counter("ringcast_ingest_live_reconnects_total"), 1);
     assert_eq!(
-        ingest.metric("ringcast_ingest_live_bytes_received_total"),
+        ingest.counter("ringcast_ingest_live_bytes_received_total"),
         pushed.len() as u64
     );
     assert_eq!(
-        ingest.metric("ringcast_ingest_live_bytes_pulled_total"),
+        ingest.counter("ringcast_ingest_live_bytes_pulled_total"),
         3 * pushed.len() as u64
     );
 
@@ -353,11 +340,10 @@ fn push_pull_reconnect(legacy: bool) {
 
 #[test]
 fn a_slow_puller_is_dropped_and_never_stalls_the_publisher() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
     // 256 KiB buffer, far less than what the publisher sends.
-    let ingest = start_ingest(dir.path(), &redis.url, &live_opts(dir.path(), 256 * 1024));
-    let queue = queue(&redis.url);
+    let stack = start(live_opts(256 * 1024));
+    let ingest = stack.ingest();
+    let queue = queue(stack.redis_url());
     let mut publisher = Publisher::start(ingest.addr, "key1");
     publisher.send(b"start");
     let job = next_job(&queue, Duration::from_secs(10))
@@ -404,5 +390,5 @@ fn a_slow_puller_is_dropped_and_never_stalls_the_publisher() {
         !all.ends_with(b"0\r\n\r\n"),
         "a lagged pull must not end cleanly"
     );
-    assert!(ingest.metric("ringcast_ingest_live_pullers_dropped_total") >= 1);
+    assert!(ingest.counter("ringcast_ingest_live_pullers_dropped_total") >= 1);
 }

@@ -7,14 +7,18 @@ use std::time::Duration;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::keys;
 use ringcast_testkit::http::get;
-use ringcast_testkit::{RedisServer, S3Server};
+use ringcast_testkit::{RedisServer, Stack, StoreBackend};
 use support::*;
 
 #[test]
 fn health_ready_and_metrics() {
-    let dir = tempfile::tempdir().expect("tempdir");
+    // Its own Redis, to stop it under the running ingest.
     let redis = RedisServer::start();
-    let mut ingest = start_ingest(dir.path(), &redis.url, &Opts::fs(dir.path()));
+    let mut stack = Stack::builder()
+        .redis_at(&redis.url)
+        .ingest(options())
+        .start();
+    let ingest = stack.ingest_mut();
     let r = get(ingest.addr, "/healthz").expect("healthz");
     assert_eq!((r.status, r.text().as_str()), (200, "ok\n"));
     let r = get(ingest.addr, "/readyz").expect("readyz");
@@ -30,7 +34,7 @@ fn health_ready_and_metrics() {
     ] {
         assert!(metrics.contains(name), "{name} missing:\n{metrics}");
     }
-    assert!(ingest.metric("ringcast_ingest_requests_total") >= 3);
+    assert!(ingest.counter("ringcast_ingest_requests_total") >= 3);
 
     // Redis gone → not ready, still alive.
     drop(redis);
@@ -39,24 +43,22 @@ fn health_ready_and_metrics() {
     assert_eq!(get(ingest.addr, "/healthz").expect("healthz").status, 200);
 
     let status = ingest
-        .proc
+        .process
         .terminate(Duration::from_secs(15))
         .expect("exits on SIGTERM");
-    assert!(status.success(), "{status:?}\n{}", ingest.proc.log_text());
+    assert!(status.success(), "{status:?}\n{}", ingest.log_text());
 }
 
 #[test]
 fn finish_failure_is_503_and_the_final_patch_can_be_retried() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let opts = Opts::fs(dir.path());
-    let ingest = start_ingest(dir.path(), &redis.url, &opts);
-    let video = small_mp4(dir.path());
+    let stack = start(options());
+    let ingest = stack.ingest();
+    let video = small_mp4(stack.dir());
     let loc = ingest.create(video.len() as u64, None);
     let id = upload_id(&loc);
 
     // Make the store fail: its target directory for this upload is a file.
-    let blocker = opts.store.root.join(format!("sources/{id}"));
+    let blocker = stack.object_path(&format!("sources/{id}"));
     std::fs::create_dir_all(blocker.parent().expect("parent")).expect("mkdir");
     std::fs::write(&blocker, b"in the way").expect("blocker");
 
@@ -65,15 +67,15 @@ fn finish_failure_is_503_and_the_final_patch_can_be_retried() {
     let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(v["error"]["code"], "store_unavailable");
     assert_eq!(ingest.offset(&loc), video.len() as u64, "bytes kept");
-    assert!(next_job(&queue(&redis.url), Duration::from_millis(10)).is_none());
+    assert!(next_job(&queue(stack.redis_url()), Duration::from_millis(10)).is_none());
 
     // Store back: an empty PATCH at offset == length finishes the upload.
     std::fs::remove_file(&blocker).expect("unblock");
     let r = ingest.patch(&loc, video.len() as u64, b"");
     assert_eq!(r.status, 204, "{}", r.text());
-    let stored = std::fs::read(fs_object(&opts.store, &keys::source(&id, 1))).expect("source");
+    let stored = std::fs::read(stack.object_path(&keys::source(&id, 1))).expect("source");
     assert_eq!(sha256(&stored), sha256(&video));
-    let delivery = next_job(&queue(&redis.url), Duration::from_secs(5)).expect("job");
+    let delivery = next_job(&queue(stack.redis_url()), Duration::from_secs(5)).expect("job");
     assert_eq!(
         delivery.job.expect("job").version,
         1,
@@ -83,16 +85,13 @@ fn finish_failure_is_503_and_the_final_patch_can_be_retried() {
 
 #[test]
 fn full_upload_into_a_real_s3_server() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let s3 = S3Server::start();
-    let opts = Opts {
-        store: s3.store_config(),
-        ..Opts::fs(dir.path())
-    };
-    let ingest = start_ingest(dir.path(), &redis.url, &opts);
+    let stack = Stack::builder()
+        .store(StoreBackend::S3)
+        .ingest(options())
+        .start();
+    let ingest = stack.ingest();
     assert_eq!(get(ingest.addr, "/readyz").expect("readyz").status, 200);
-    let video = small_mp4(dir.path());
+    let video = small_mp4(stack.dir());
     let loc = ingest.create(video.len() as u64, Some("filetype dmlkZW8vbXA0"));
     let split = video.len() / 2;
     assert_eq!(ingest.patch(&loc, 0, &video[..split]).status, 204);
@@ -100,11 +99,11 @@ fn full_upload_into_a_real_s3_server() {
     assert_eq!(r.status, 204, "{}", r.text());
 
     let id = upload_id(&loc);
-    let store = block_on(ObjectStore::open(&s3.store_config())).expect("open s3");
+    let store = block_on(ObjectStore::open(stack.store())).expect("open s3");
     let object = block_on(store.get(&keys::source(&id, 1)))
         .expect("get")
         .expect("source object exists in S3");
     assert_eq!(sha256(&object), sha256(&video));
-    let delivery = next_job(&queue(&redis.url), Duration::from_secs(5)).expect("job");
+    let delivery = next_job(&queue(stack.redis_url()), Duration::from_secs(5)).expect("job");
     assert_eq!(delivery.stream, "rc:jobs:normal");
 }

@@ -7,16 +7,14 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use ringcast_proto::keys;
-use ringcast_testkit::{wait_until, RedisServer};
+use ringcast_testkit::wait_until;
 use support::*;
 
 #[test]
 fn resume_after_a_client_disconnect_mid_patch() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let opts = Opts::fs(dir.path());
-    let ingest = start_ingest(dir.path(), &redis.url, &opts);
-    let video = small_mp4(dir.path());
+    let stack = start(options());
+    let ingest = stack.ingest();
+    let video = small_mp4(stack.dir());
     let loc = ingest.create(video.len() as u64, None);
 
     // Announce the whole file, send half, hang up.
@@ -38,16 +36,16 @@ fn resume_after_a_client_disconnect_mid_patch() {
     wait_until(
         Duration::from_secs(20),
         "the interrupted PATCH to be handled",
-        || ingest.metric("ringcast_ingest_upload_errors_total{kind=\"interrupted\"}") == 1,
+        || ingest.counter("ringcast_ingest_upload_errors_total{kind=\"interrupted\"}") == 1,
     );
     // Once the interrupted PATCH has released the upload, HEAD reports what it kept.
-    wait_until_unlocked(&ingest, &loc);
+    wait_until_unlocked(ingest, &loc);
     let offset = ingest.offset(&loc);
     // TCP delivered every byte before the FIN and the server keeps what it received, so nothing
     // is lost; a server that dropped the partial body would report 0 here.
     assert_eq!(offset, sent as u64, "bytes kept from the interrupted PATCH");
     assert_eq!(
-        ingest.metric("ringcast_ingest_upload_errors_total{kind=\"interrupted\"}"),
+        ingest.counter("ringcast_ingest_upload_errors_total{kind=\"interrupted\"}"),
         1
     );
 
@@ -56,22 +54,20 @@ fn resume_after_a_client_disconnect_mid_patch() {
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(r.header("ringcast-job-id").is_some());
     let id = upload_id(&loc);
-    let stored = std::fs::read(fs_object(&opts.store, &keys::source(&id, 1))).expect("source");
+    let stored = std::fs::read(stack.object_path(&keys::source(&id, 1))).expect("source");
     assert_eq!(
         sha256(&stored),
         sha256(&video),
         "identical bytes after resume"
     );
-    let delivery = next_job(&queue(&redis.url), Duration::from_secs(5)).expect("job");
+    let delivery = next_job(&queue(stack.redis_url()), Duration::from_secs(5)).expect("job");
     assert_eq!(delivery.job.expect("job").video_id, id);
 }
 
 #[test]
 fn a_non_video_is_rejected_and_no_job_is_enqueued() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let opts = Opts::fs(dir.path());
-    let ingest = start_ingest(dir.path(), &redis.url, &opts);
+    let stack = start(options());
+    let ingest = stack.ingest();
     // Pseudo-random bytes that start like no container (xorshift, fixed seed, first byte forced).
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
     let mut junk: Vec<u8> = (0..50_000)
@@ -98,15 +94,15 @@ fn a_non_video_is_rejected_and_no_job_is_enqueued() {
     );
 
     let id = upload_id(&loc);
-    let queue = queue(&redis.url);
+    let queue = queue(stack.redis_url());
     assert!(block_on(queue.video(&id)).expect("video hash").is_empty());
     assert!(
         next_job(&queue, Duration::from_millis(10)).is_none(),
         "no job"
     );
-    assert!(!fs_object(&opts.store, &keys::source(&id, 1)).exists());
+    assert!(!stack.object_path(&keys::source(&id, 1)).exists());
     assert!(
-        !dir.path().join(format!("spool/uploads/{id}.bin")).exists(),
+        !ingest.state_dir.join(format!("uploads/{id}.bin")).exists(),
         "spool freed"
     );
     // The upload is gone for good: 410 on HEAD and on a retried PATCH.

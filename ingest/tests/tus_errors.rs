@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use ringcast_testkit::{wait_until, RedisServer};
+use ringcast_testkit::wait_until;
 use support::*;
 
 fn error_code(r: &ringcast_testkit::http::Response) -> String {
@@ -17,13 +17,8 @@ fn error_code(r: &ringcast_testkit::http::Response) -> String {
 
 #[test]
 fn refusals_follow_the_protocol() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let opts = Opts {
-        max_upload_bytes: 1000,
-        ..Opts::fs(dir.path())
-    };
-    let ingest = start_ingest(dir.path(), &redis.url, &opts);
+    let stack = start(options().max_upload_bytes(1000));
+    let ingest = stack.ingest();
     let loc = ingest.create(100, None);
     assert_eq!(ingest.patch(&loc, 0, &[7u8; 40]).status, 204);
 
@@ -161,16 +156,15 @@ fn refusals_follow_the_protocol() {
     let r = ingest.patch(&loc, 40, &[7u8; 60]);
     assert_eq!(r.status, 415, "100 bytes of 0x07 are no video");
     assert_eq!(
-        ingest.metric("ringcast_ingest_upload_errors_total{kind=\"rejected\"}"),
+        ingest.counter("ringcast_ingest_upload_errors_total{kind=\"rejected\"}"),
         1
     );
 }
 
 #[test]
 fn cors_preflight_and_exposed_headers() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let ingest = start_ingest(dir.path(), &redis.url, &Opts::fs(dir.path()));
+    let stack = start(options());
+    let ingest = stack.ingest();
     let mut c = ingest.conn();
     let r = c
         .request(
@@ -225,9 +219,8 @@ fn cors_preflight_and_exposed_headers() {
 
 #[test]
 fn request_head_limits() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let ingest = start_ingest(dir.path(), &redis.url, &Opts::fs(dir.path()));
+    let stack = start(options());
+    let ingest = stack.ingest();
     let long = format!("/files/{}", "a".repeat(5000));
     let r = ingest
         .conn()
@@ -256,10 +249,9 @@ fn request_head_limits() {
 
 #[test]
 fn a_second_concurrent_patch_is_locked_out() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let ingest = start_ingest(dir.path(), &redis.url, &Opts::fs(dir.path()));
-    let video = small_mp4(dir.path());
+    let stack = start(options());
+    let ingest = stack.ingest();
+    let video = small_mp4(stack.dir());
     let loc = ingest.create(video.len() as u64, None);
 
     // First PATCH: head and a third of the body, then it pauses while holding the upload.
@@ -325,13 +317,8 @@ fn early_status(s: &TcpStream) -> Option<u16> {
 
 #[test]
 fn slow_request_heads_time_out() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let opts = Opts {
-        header_timeout_secs: 1,
-        ..Opts::fs(dir.path())
-    };
-    let ingest = start_ingest(dir.path(), &redis.url, &opts);
+    let stack = start(options().toml("header_timeout_secs = 1"));
+    let ingest = stack.ingest();
     let mut slow = ingest.conn();
     // Half a head, never finished: the server answers 408 once the header timeout passes.
     slow.send_raw(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")

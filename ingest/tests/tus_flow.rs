@@ -8,18 +8,12 @@ use std::time::Duration;
 
 use ringcast_proto::job::{JobState, Priority};
 use ringcast_proto::keys;
-use ringcast_testkit::RedisServer;
 use support::*;
 
 fn full_flow(legacy: bool) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let opts = Opts {
-        legacy,
-        ..Opts::fs(dir.path())
-    };
-    let ingest = start_ingest(dir.path(), &redis.url, &opts);
-    let video = small_mp4(dir.path());
+    let stack = start(options().legacy_driver(legacy));
+    let ingest = stack.ingest();
+    let video = small_mp4(stack.dir());
     let len = video.len() as u64;
 
     // Discovery.
@@ -87,11 +81,11 @@ fn full_flow(legacy: bool) {
 
     // The source object holds exactly the uploaded bytes.
     let key = keys::source(&id, 1);
-    let stored = std::fs::read(fs_object(&opts.store, &key)).expect("source object");
+    let stored = std::fs::read(stack.object_path(&key)).expect("source object");
     assert_eq!(sha256(&stored), sha256(&video));
 
     // The job is in rc:jobs:normal.
-    let queue = queue(&redis.url);
+    let queue = queue(stack.redis_url());
     let delivery = next_job(&queue, Duration::from_secs(5)).expect("a job was enqueued");
     assert_eq!(delivery.stream, "rc:jobs:normal");
     let job = delivery.job.expect("job decodes");
@@ -132,13 +126,13 @@ fn full_flow(legacy: bool) {
     );
 
     // Spool file gone, counters right, driver reported.
-    assert!(!dir.path().join(format!("spool/uploads/{id}.bin")).exists());
-    assert_eq!(ingest.metric("ringcast_ingest_uploads_created_total"), 1);
-    assert_eq!(ingest.metric("ringcast_ingest_uploads_completed_total"), 1);
-    assert_eq!(ingest.metric("ringcast_ingest_bytes_received_total"), len);
+    assert!(!ingest.state_dir.join(format!("uploads/{id}.bin")).exists());
+    assert_eq!(ingest.counter("ringcast_ingest_uploads_created_total"), 1);
+    assert_eq!(ingest.counter("ringcast_ingest_uploads_completed_total"), 1);
+    assert_eq!(ingest.counter("ringcast_ingest_bytes_received_total"), len);
     let driver = if legacy { "legacy" } else { "io_uring" };
     assert_eq!(
-        ingest.metric(&format!(
+        ingest.counter(&format!(
             "ringcast_ingest_driver_info{{driver=\"{driver}\"}}"
         )),
         2,
@@ -158,27 +152,25 @@ fn full_tus_flow_on_the_epoll_driver() {
 
 #[test]
 fn uploads_survive_a_restart_and_priority_picks_the_stream() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let opts = Opts::fs(dir.path());
-    let video = small_mp4(dir.path());
+    let mut stack = start(options());
+    let video = small_mp4(stack.dir());
     let half = video.len() / 2;
 
-    let mut first = start_ingest(dir.path(), &redis.url, &opts);
+    let first = stack.ingest_mut();
     // "priority high"
     let loc = first.create(video.len() as u64, Some("priority aGlnaA=="));
     assert_eq!(first.patch(&loc, 0, &video[..half]).status, 204);
     let status = first
-        .proc
+        .process
         .terminate(Duration::from_secs(15))
         .expect("exits on SIGTERM");
     assert!(
         status.success(),
         "clean exit on SIGTERM: {status:?}\n{}",
-        first.proc.log_text()
+        first.log_text()
     );
 
-    let second = start_ingest(dir.path(), &redis.url, &opts);
+    let second = stack.restart("ingest");
     assert_eq!(
         second.offset(&loc),
         half as u64,
@@ -187,9 +179,9 @@ fn uploads_survive_a_restart_and_priority_picks_the_stream() {
     let r = second.patch(&loc, half as u64, &video[half..]);
     assert_eq!(r.status, 204, "{}", r.text());
     let id = upload_id(&loc);
-    let stored = std::fs::read(fs_object(&opts.store, &keys::source(&id, 1))).expect("source");
+    let stored = std::fs::read(stack.object_path(&keys::source(&id, 1))).expect("source");
     assert_eq!(sha256(&stored), sha256(&video));
-    let delivery = next_job(&queue(&redis.url), Duration::from_secs(5)).expect("job");
+    let delivery = next_job(&queue(stack.redis_url()), Duration::from_secs(5)).expect("job");
     assert_eq!(delivery.stream, "rc:jobs:high");
     assert_eq!(delivery.job.expect("job").priority, Priority::High);
 }

@@ -16,12 +16,15 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ringcast_infra::config::{StoreBackend, StoreConfig};
 use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
-use ringcast_testkit::{self as testkit, http, Process, RedisServer, S3Server};
+use ringcast_testkit::clips::Clip;
+use ringcast_testkit::{
+    self as testkit, http, EdgeOptions, IngestOptions, Process, Stack, StoreBackend,
+    TranscoderOptions,
+};
 
 const KEY: &str = "e2e-key";
 const VIDEO: &str = "e2e-live";
@@ -29,159 +32,6 @@ const VIDEO: &str = "e2e-live";
 const PUSH_SECONDS: u32 = 26;
 /// The rendition the blocking-reload loop follows (the transcoder's default ladder top).
 const RENDITION: &str = "720p";
-
-/// `RINGCAST_{SVC}_…` variables that point a service at this store and Redis.
-fn service_env(prefix: &str, store: &StoreConfig, redis_url: &str) -> Vec<(String, String)> {
-    let mut env = vec![(format!("{prefix}REDIS__URL"), redis_url.to_string())];
-    match store.backend {
-        StoreBackend::Fs => {
-            env.push((format!("{prefix}STORE__BACKEND"), "fs".into()));
-            env.push((
-                format!("{prefix}STORE__ROOT"),
-                store.root.display().to_string(),
-            ));
-        }
-        StoreBackend::S3 => {
-            env.push((format!("{prefix}STORE__BACKEND"), "s3".into()));
-            for (k, v) in [
-                ("ENDPOINT", &store.endpoint),
-                ("BUCKET", &store.bucket),
-                ("ACCESS_KEY", &store.access_key),
-                ("SECRET_KEY", &store.secret_key),
-            ] {
-                env.push((format!("{prefix}STORE__{k}"), v.clone()));
-            }
-        }
-    }
-    env
-}
-
-/// The running stack; processes stop when it drops.
-struct Stack {
-    ingest: SocketAddr,
-    edge: SocketAddr,
-    procs: Vec<Process>,
-}
-
-impl Stack {
-    fn dump_logs(&self) {
-        for p in &self.procs {
-            eprintln!("--- {} log ---\n{}", p.name, p.log_text());
-        }
-    }
-}
-
-fn start_stack(store: &StoreConfig, redis_url: &str, work: &Path) -> Stack {
-    let ingest: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let edge: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let transcoder_metrics: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let mut procs = Vec::new();
-
-    let mut cmd = Command::new(testkit::cargo_bin("ringcast-ingest"));
-    cmd.arg("--listen")
-        .arg(ingest.to_string())
-        .env("RINGCAST_INGEST_DATA_DIR", work.join("ingest"))
-        .env(format!("RINGCAST_INGEST_LIVE__KEYS__{KEY}"), VIDEO)
-        // The stream ends this long after the publisher leaves (keeps the test short).
-        .env("RINGCAST_INGEST_LIVE__GRACE_SECS", "2")
-        .envs(service_env("RINGCAST_INGEST_", store, redis_url));
-    procs.push(Process::spawn("ingest", cmd, work));
-
-    let mut cmd = Command::new(testkit::cargo_bin("ringcast-transcoder"));
-    cmd.env("RINGCAST_TRANSCODER_WORK_DIR", work.join("transcoder"))
-        .env(
-            "RINGCAST_TRANSCODER_METRICS_LISTEN",
-            transcoder_metrics.to_string(),
-        )
-        // The debug transcoder shares 2 cores with the publisher, the player and the browser.
-        .env("RINGCAST_TRANSCODER_LIVE__PRESET", "ultrafast")
-        .envs(service_env("RINGCAST_TRANSCODER_", store, redis_url));
-    procs.push(Process::spawn("transcoder", cmd, work));
-
-    // The edge gets the Redis URL: it follows the live event streams.
-    let mut cmd = Command::new(testkit::cargo_bin("ringcast-edge"));
-    cmd.arg("--listen")
-        .arg(edge.to_string())
-        .envs(service_env("RINGCAST_EDGE_", store, redis_url));
-    procs.push(Process::spawn("edge", cmd, work));
-
-    let stack = Stack {
-        ingest,
-        edge,
-        procs,
-    };
-    for (addr, name) in [
-        (ingest, "ingest"),
-        (edge, "edge"),
-        (transcoder_metrics, "transcoder"),
-    ] {
-        let ready = std::panic::catch_unwind(|| {
-            testkit::wait_until(Duration::from_secs(60), &format!("{name} /healthz"), || {
-                http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
-            })
-        });
-        if ready.is_err() {
-            stack.dump_logs();
-            panic!("{name} did not become ready");
-        }
-    }
-    stack
-}
-
-/// The publisher: ffmpeg pushing a live 720p30 test stream with audio in real time. Killed on
-/// drop if still running.
-struct Publisher(Child);
-
-impl Publisher {
-    fn start(ingest: SocketAddr, log: &Path) -> Self {
-        let log = std::fs::File::create(log).expect("publisher log");
-        let child = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
-            .arg("testsrc2=size=1280x720:rate=30")
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &PUSH_SECONDS.to_string()])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ])
-            .args(["-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac"])
-            // Send each packet as it is muxed, audio frames in PES packets of their own: without
-            // these ffmpeg holds ≈150 ms of MPEG-TS in its 32 KiB output buffer and audio PES
-            // (docs/BENCHMARKS.md, live end to end).
-            .args(["-flush_packets", "1", "-pes_payload_size", "0"])
-            .args(["-f", "mpegts", "-method", "PUT"])
-            .arg(format!("http://{ingest}/live/{KEY}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the ffmpeg publisher");
-        Self(child)
-    }
-
-    /// Wait for the push to end; panics when ffmpeg failed.
-    fn wait(&mut self, log: &Path) {
-        let status = self.0.wait().expect("wait for the publisher");
-        assert!(
-            status.success(),
-            "publisher failed ({status}): {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -424,14 +274,32 @@ fn hlsjs_latency(master: &str, seconds: u32) -> Option<serde_json::Value> {
     Some(serde_json::from_slice(&o.stdout).expect("hlsjs_latency JSON"))
 }
 
-fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
+fn live_end_to_end(backend: StoreBackend) {
     assert!(
         js_dir().join("node_modules/hls-parser").is_dir(),
         "npm hls-parser missing: run scripts/install-deps --test"
     );
-    let stack = start_stack(&store, &redis.url, work);
-    let pub_log = work.join("publisher.log");
-    let mut publisher = Publisher::start(stack.ingest, &pub_log);
+    let stack = Stack::builder()
+        .store(backend)
+        // The stream ends this long after the publisher leaves (keeps the test short).
+        .ingest(IngestOptions::new().live_key(KEY, VIDEO).live_grace_secs(2))
+        // The debug transcoder shares 2 cores with the publisher, the player and the browser.
+        .transcoder(TranscoderOptions::new().toml("[live]\npreset = \"ultrafast\""))
+        // The edge follows the live event streams in the stack's Redis.
+        .edge(EdgeOptions::new())
+        .start();
+    let work = stack.dir();
+    let edge: SocketAddr = stack.edge().addr;
+    // The publisher: a live 720p30 test stream with audio, in real time.
+    let mut publisher = Process::spawn(
+        "publisher",
+        Clip::new(1280, 720)
+            .seconds(PUSH_SECONDS)
+            .audio(true)
+            .flush_packets(true)
+            .live_push(&format!("{}/live/{KEY}", stack.ingest().url())),
+        work,
+    );
     let mut kept = Playlists {
         dir: work.join("playlists"),
         count: 0,
@@ -439,25 +307,19 @@ fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
     std::fs::create_dir_all(&kept.dir).expect("playlists dir");
 
     let master_path = format!("/v/{VIDEO}/master.m3u8");
-    let master = format!("http://{}{master_path}", stack.edge);
+    let master = format!("http://{edge}{master_path}");
     let media_path = format!("/v/{VIDEO}/1/{RENDITION}/index.m3u8");
 
     // Live once the current master exists and the top rendition lists a complete segment.
-    let live = std::panic::catch_unwind(|| {
-        testkit::wait_until(
-            Duration::from_secs(60),
-            "a live segment at the edge",
-            || {
-                http::get(stack.edge, &media_path)
-                    .is_ok_and(|r| r.status == 200 && r.text().contains("#EXTINF"))
-            },
-        )
-    });
-    if live.is_err() {
-        stack.dump_logs();
-        panic!("the live stream did not reach the edge");
-    }
-    let m = http::get(stack.edge, &master_path).expect("master GET");
+    testkit::wait_until(
+        Duration::from_secs(60),
+        "the live stream to reach the edge (a live segment)",
+        || {
+            http::get(edge, &media_path)
+                .is_ok_and(|r| r.status == 200 && r.text().contains("#EXTINF"))
+        },
+    );
+    let m = http::get(edge, &master_path).expect("master GET");
     assert_eq!(m.status, 200, "{}", m.text());
     kept.keep("master", &m.body);
     let variants: Vec<String> = m
@@ -473,7 +335,6 @@ fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
     );
 
     // Blocking reloads on their own thread while the players below run.
-    let edge = stack.edge;
     let reloader = std::thread::spawn({
         let mut kept = Playlists {
             dir: work.join("reload-playlists"),
@@ -507,10 +368,10 @@ fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
         "a live playlist already ended: {report}"
     );
     for v in &variants {
-        let r = http::get(stack.edge, &format!("/v/{VIDEO}/{v}")).expect("media GET");
+        let r = http::get(edge, &format!("/v/{VIDEO}/{v}")).expect("media GET");
         assert_eq!(r.status, 200);
         kept.keep(v, &r.body);
-        let r = http::get(stack.edge, &format!("/v/{VIDEO}/{v}?_HLS_skip=YES")).expect("delta");
+        let r = http::get(edge, &format!("/v/{VIDEO}/{v}?_HLS_skip=YES")).expect("delta");
         assert_eq!(r.status, 200);
         kept.keep(&format!("{v}-skip"), &r.body);
     }
@@ -545,26 +406,29 @@ fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
         );
     }
 
-    publisher.wait(&pub_log);
+    let status = publisher.wait();
+    assert!(
+        status.success(),
+        "publisher failed ({status}): {}",
+        publisher.log_text()
+    );
     let (reloads, reload_kept) = reloader.join().expect("blocking reload thread");
 
     // After the push ends (and the ingest's grace period), the edge's playlists end.
     for v in &variants {
         let path = format!("/v/{VIDEO}/{v}");
-        let ended = std::panic::catch_unwind(|| {
-            testkit::wait_until(Duration::from_secs(30), &format!("ENDLIST in {v}"), || {
-                http::get(stack.edge, &path)
+        testkit::wait_until(
+            Duration::from_secs(30),
+            &format!("EXT-X-ENDLIST in {v} at the edge"),
+            || {
+                http::get(edge, &path)
                     .is_ok_and(|r| r.status == 200 && r.text().contains("#EXT-X-ENDLIST"))
-            })
-        });
-        if ended.is_err() {
-            stack.dump_logs();
-            panic!("{v} never got EXT-X-ENDLIST at the edge");
-        }
-        let r = http::get(stack.edge, &path).expect("final playlist");
+            },
+        );
+        let r = http::get(edge, &path).expect("final playlist");
         kept.keep(&format!("{v}-final"), &r.body);
         // Blocking directives are ignored once the playlist ended.
-        let r = http::get(stack.edge, &format!("{path}?_HLS_msn=100000&_HLS_part=0"))
+        let r = http::get(edge, &format!("{path}?_HLS_msn=100000&_HLS_part=0"))
             .expect("blocking GET after the end");
         assert_eq!(r.status, 200, "{}", r.text());
         assert!(r.text().contains("#EXT-X-ENDLIST"));
@@ -575,7 +439,7 @@ fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
 
     // Blocking reload answers against the Redis entry time of the event that satisfied them;
     // only requests sent before that event count (the others were answered at once).
-    let events = events(&redis.url, RENDITION);
+    let events = events(stack.redis_url(), RENDITION);
     let mut wake_ms = Vec::new();
     let mut answer_ms = Vec::new();
     for r in &reloads {
@@ -632,20 +496,10 @@ fn live_end_to_end(store: StoreConfig, redis: &RedisServer, work: &Path) {
 
 #[test]
 fn live_push_transcode_play_through_edge_with_filesystem_store() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let store = StoreConfig {
-        backend: StoreBackend::Fs,
-        root: work.path().join("store"),
-        ..StoreConfig::default()
-    };
-    live_end_to_end(store, &redis, work.path());
+    live_end_to_end(StoreBackend::Fs);
 }
 
 #[test]
 fn live_push_transcode_play_through_edge_with_s3_store() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let s3 = S3Server::start();
-    live_end_to_end(s3.store_config(), &redis, work.path());
+    live_end_to_end(StoreBackend::S3);
 }

@@ -3,11 +3,9 @@
 //! Lua error or an error status; each `k6/*.js` must parse as an ES module (`node --check`; k6
 //! itself is not in this machine's package registries, so it cannot run them here).
 
+use ringcast_testkit::{EdgeOptions, Stack};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
-
-use ringcast_testkit::{cargo_bin, free_port, wait_until, Process};
 
 const SEGMENTS: usize = 10;
 const SEGMENT_BYTES: usize = 20_000;
@@ -27,8 +25,8 @@ fn scripts(kind: &str, ext: &str) -> Vec<PathBuf> {
     out
 }
 
-/// An edge serving `v/demo/1/720p/{index.m3u8, seg0..9.m4s}` from a directory.
-fn start_edge(dir: &Path) -> (Process, String) {
+/// An edge (one worker) serving `v/demo/1/720p/{index.m3u8, seg0..9.m4s}` from a directory.
+fn start_edge(dir: &Path) -> (Stack, String) {
     let rendition = dir.join("store/v/demo/1/720p");
     std::fs::create_dir_all(&rendition).expect("dirs");
     let mut pl = String::from(
@@ -44,17 +42,11 @@ fn start_edge(dir: &Path) -> (Process, String) {
     }
     pl.push_str("#EXT-X-ENDLIST\n");
     std::fs::write(rendition.join("index.m3u8"), pl).expect("playlist");
-    let port = free_port();
-    let mut cmd = Command::new(cargo_bin("ringcast-edge"));
-    cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "1"])
-        .arg("--origin-dir")
-        .arg(dir.join("store"));
-    let process = Process::spawn("ringcast-edge", cmd, dir);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_until(Duration::from_secs(30), "edge ready", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    (process, base)
+    let stack = Stack::builder()
+        .edge(EdgeOptions::new().workers(1).origin_dir(&dir.join("store")))
+        .start();
+    let base = stack.edge().url();
+    (stack, base)
 }
 
 /// Run one wrk script for a second; returns (requests, stdout + stderr).

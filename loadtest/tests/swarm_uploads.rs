@@ -4,36 +4,16 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use ringcast_loadtest::upload_swarm::{self, UploadSwarmConfig};
-use ringcast_testkit::{self as testkit, http, Process, RedisServer};
+use ringcast_testkit::{IngestOptions, Stack};
 
-struct Ingest {
-    addr: SocketAddr,
-    _proc: Process,
-}
-
-fn start_ingest(work: &Path, redis_url: &str, max_upload_bytes: u64) -> Ingest {
-    let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
-    let mut cmd = Command::new(testkit::cargo_bin("ringcast-ingest"));
-    cmd.arg("--listen")
-        .arg(addr.to_string())
-        .env("RINGCAST_INGEST_DATA_DIR", work.join("spool"))
-        .env(
-            "RINGCAST_INGEST_MAX_UPLOAD_BYTES",
-            max_upload_bytes.to_string(),
-        )
-        .env("RINGCAST_INGEST_REDIS__URL", redis_url)
-        .env("RINGCAST_INGEST_STORE__BACKEND", "fs")
-        .env("RINGCAST_INGEST_STORE__ROOT", work.join("store"));
-    let mut proc = Process::spawn("ingest", cmd, work);
-    testkit::wait_until(Duration::from_secs(60), "ingest /healthz", || {
-        proc.assert_running();
-        http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
-    });
-    Ingest { addr, _proc: proc }
+/// Redis, a filesystem store and an ingest refusing uploads above `max_upload_bytes`.
+fn start_ingest(max_upload_bytes: u64) -> Stack {
+    Stack::builder()
+        .ingest(IngestOptions::new().max_upload_bytes(max_upload_bytes))
+        .start()
 }
 
 /// Every stored source object: (path, size).
@@ -72,11 +52,9 @@ fn config(addr: SocketAddr, clients: usize, size: u64, uploads: usize) -> Upload
 
 #[test]
 fn every_upload_finishes_and_every_byte_is_stored() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let ingest = start_ingest(work.path(), &redis.url, 1 << 30);
+    let stack = start_ingest(1 << 30);
     let size = 1024 * 1024 + 17; // not a multiple of the chunk: the last PATCH is short
-    let s = upload_swarm::run(&config(ingest.addr, 3, size, 2)).expect("swarm runs");
+    let s = upload_swarm::run(&config(stack.ingest().addr, 3, size, 2)).expect("swarm runs");
 
     assert_eq!(s.uploads_ok, 6, "{}", s.table());
     assert_eq!(s.uploads_failed, 0, "{}", s.table());
@@ -107,18 +85,16 @@ fn every_upload_finishes_and_every_byte_is_stored() {
     );
     assert_eq!(s.series.points.last().map(|p| p.active), Some(0));
 
-    let sources = stored_sources(&work.path().join("store"));
+    let sources = stored_sources(stack.store_root());
     assert_eq!(sources.len(), 6, "{sources:?}");
     assert!(sources.iter().all(|(_, len)| *len == size), "{sources:?}");
 }
 
 #[test]
 fn refused_uploads_are_counted_by_status_not_fatal() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
     // Every upload is larger than the ingest allows: creation is refused with 413.
-    let ingest = start_ingest(work.path(), &redis.url, 1000);
-    let s = upload_swarm::run(&config(ingest.addr, 2, 4096, 3)).expect("swarm runs");
+    let stack = start_ingest(1000);
+    let s = upload_swarm::run(&config(stack.ingest().addr, 2, 4096, 3)).expect("swarm runs");
 
     assert_eq!(s.uploads_ok, 0, "{}", s.table());
     assert_eq!(s.uploads_failed, 6, "{}", s.table());
@@ -129,5 +105,5 @@ fn refused_uploads_are_counted_by_status_not_fatal() {
         "{:?}",
         s.failures
     );
-    assert!(stored_sources(&work.path().join("store")).is_empty());
+    assert!(stored_sources(stack.store_root()).is_empty());
 }

@@ -10,17 +10,14 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ringcast_infra::config::StoreConfig;
-use ringcast_infra::queue::Queue;
-use ringcast_infra::store::ObjectStore;
 use ringcast_proto::container::{self, Container};
 use ringcast_proto::job::JOB_SCHEMA_VERSION;
 use ringcast_proto::job::{now_ms, JobState, LiveSource, Priority, TranscodeJob};
-use ringcast_testkit::RedisServer;
+use ringcast_testkit::clips::Clip;
+use ringcast_testkit::{Stack, TranscoderOptions};
 
 use support::*;
 
@@ -133,24 +130,13 @@ fn behind_each_signature(text: &str) -> Vec<(&'static str, Container, Vec<u8>)> 
     .collect()
 }
 
-fn fs_store(dir: &Path) -> StoreConfig {
-    StoreConfig {
-        root: dir.join("store"),
-        ..StoreConfig::default()
-    }
-}
-
 #[test]
 fn crafted_manifests_as_vod_uploads_publish_nothing_and_fetch_nothing() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_cfg = fs_store(dir.path());
-    let rt = rt();
-    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
-    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
+    let stack = Stack::builder().redis().start();
+    let (rt, store, queue) = clients(&stack);
     let canary = HttpServer::start(Vec::new());
     // A real, playable video on the transcoder's disk: what the manifests try to publish.
-    let secret = make_clip(dir.path(), "secret.mp4", "320x240", 2, false);
+    let secret = Clip::new(320, 240).write(stack.dir(), "secret.mp4");
     let secret_url = format!("file://{}", secret.display());
     let canary_url = format!("http://{}/x.mp4", canary.addr);
 
@@ -203,21 +189,15 @@ fn crafted_manifests_as_vod_uploads_publish_nothing_and_fetch_nothing() {
         }
     }
 
-    let mut t = start_transcoder(
-        dir.path(),
-        "tc-hostile",
-        &store_cfg,
-        &redis.url,
-        "workers = 2",
-    );
+    let t = stack.spawn(TranscoderOptions::new().name("tc-hostile").workers(2));
     let mut jobs = Vec::new();
     for (video, bytes, c) in &cases {
-        let path = dir.path().join(format!("{video}.src"));
+        let path = stack.dir().join(format!("{video}.src"));
         std::fs::write(&path, bytes).expect("write");
         jobs.push((video, submit_as(&rt, &store, &queue, video, &path, *c)));
     }
     for (video, job) in &jobs {
-        let status = wait_finished(&rt, &queue, &mut t, &job.job_id);
+        let status = wait_finished(&rt, &queue, &t, &job.job_id);
         assert_eq!(status.state, JobState::Failed, "{video}: {status:?}");
         // The forced demuxer refuses the file, or (AVI) reads an empty header with no stream.
         let error = status.error.unwrap_or_default();
@@ -232,20 +212,16 @@ fn crafted_manifests_as_vod_uploads_publish_nothing_and_fetch_nothing() {
         assert!(published.is_empty(), "{video} published {published:?}");
     }
     assert_eq!(canary.connections(), 0, "requests: {:?}", canary.requests());
-    assert_eq!(t.metric("ringcast_transcoder_jobs_retried_total"), 0.0);
+    assert_eq!(t.value("ringcast_transcoder_jobs_retried_total"), 0.0);
     assert!(t.leftover_job_dirs().is_empty());
 }
 
 #[test]
 fn crafted_manifests_as_a_live_body_publish_nothing_and_fetch_nothing() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_cfg = fs_store(dir.path());
-    let rt = rt();
-    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
-    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
+    let stack = Stack::builder().redis().start();
+    let (rt, store, queue) = clients(&stack);
     let canary = HttpServer::start(Vec::new());
-    let secret = make_clip(dir.path(), "secret.mp4", "320x240", 2, false);
+    let secret = Clip::new(320, 240).write(stack.dir(), "secret.mp4");
     let secret_url = format!("file://{}", secret.display());
     let canary_url = format!("http://{}/x.ts", canary.addr);
     // The ingest relays a publisher's body to the pull URL unchanged; these servers stand in
@@ -255,7 +231,7 @@ fn crafted_manifests_as_a_live_body_publish_nothing_and_fetch_nothing() {
         ("dash", dash(&canary_url)),
         ("ffconcat", ffconcat(&[&canary_url])),
     ];
-    let mut t = start_transcoder(dir.path(), "tc-live-hostile", &store_cfg, &redis.url, "");
+    let t = stack.spawn(TranscoderOptions::new().name("tc-live-hostile"));
     for (name, body) in bodies {
         let pull = HttpServer::start(body.into_bytes());
         let video = format!("live-{name}");
@@ -273,7 +249,7 @@ fn crafted_manifests_as_a_live_body_publish_nothing_and_fetch_nothing() {
             container: None,
         };
         rt.block_on(queue.enqueue(&job)).expect("enqueue");
-        let status = wait_finished(&rt, &queue, &mut t, &job.job_id);
+        let status = wait_finished(&rt, &queue, &t, &job.job_id);
         assert_eq!(status.state, JobState::Failed, "{video}: {status:?}");
         assert_eq!(
             pull.requests(),

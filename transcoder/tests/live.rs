@@ -10,14 +10,10 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ringcast_infra::config::StoreConfig;
-use ringcast_infra::queue::Queue;
-use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{
     now_ms, JobState, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
 };
@@ -25,35 +21,14 @@ use ringcast_proto::keys;
 use ringcast_proto::live::{
     events_stream_key, LiveConfig, LiveEvent, LiveRendition, PlaylistOpts, EVENT_FIELD,
 };
-use ringcast_testkit::{cargo_bin, free_port, wait_until, Process, RedisServer, S3Server};
+use ringcast_testkit::clips::Clip;
+use ringcast_testkit::{IngestOptions, Stack, StoreBackend, TranscoderOptions};
 
 use support::*;
 
 const VIDEO: &str = "cam";
 const KEY: &str = "stream-key-1";
 const RENDITIONS: [&str; 2] = ["360p", "240p"];
-
-fn start_ingest(dir: &Path, store: &StoreConfig, redis_url: &str) -> (Process, SocketAddr) {
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let store_toml = toml::to_string(store).expect("store toml");
-    let cfg = format!(
-        "listen = \"{addr}\"\nworkers = 2\ndata_dir = {:?}\n\
-         [live]\ngrace_secs = 2\n[live.keys]\n{KEY:?} = {VIDEO:?}\n\
-         [store]\n{store_toml}\n[redis]\nurl = {redis_url:?}\n",
-        dir.join("spool").display().to_string()
-    );
-    let path = dir.join("ingest.toml");
-    std::fs::write(&path, cfg).expect("write");
-    let mut cmd = Command::new(cargo_bin("ringcast-ingest"));
-    cmd.arg("--config").arg(&path).env("RUST_LOG", "info");
-    let mut proc = Process::spawn("ingest", cmd, dir);
-    wait_until(Duration::from_secs(60), "ingest ready", || {
-        proc.assert_running();
-        ringcast_testkit::http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
-    });
-    (proc, addr)
-}
 
 /// One event as the tail saw it: Redis entry time (ms) and the event.
 #[derive(Debug, Clone)]
@@ -184,19 +159,23 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn live_end_to_end(
-    store_cfg: StoreConfig,
-    fs_root: Option<&Path>,
-    dir: &Path,
-    redis: &RedisServer,
-    pushes: &[u32],
-) {
-    let rt = rt();
-    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
-    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
-    let (_ingest, ingest_addr) = start_ingest(dir, &store_cfg, &redis.url);
-    let live_cfg = "[live]\nheights = [360, 240]\npreset = \"ultrafast\"\n";
-    let mut t = start_transcoder(dir, "tc-live", &store_cfg, &redis.url, live_cfg);
+fn live_end_to_end(backend: StoreBackend, pushes: &[u32]) {
+    let stack = Stack::builder()
+        .store(backend)
+        .ingest(IngestOptions::new().live_key(KEY, VIDEO).live_grace_secs(2))
+        .transcoder(
+            TranscoderOptions::new()
+                .name("tc-live")
+                .toml("[live]\nheights = [360, 240]\npreset = \"ultrafast\""),
+        )
+        .start();
+    let dir = stack.dir();
+    // Events are checked against the objects as they arrive where the store is a directory.
+    let fs_root = (backend == StoreBackend::Fs).then(|| stack.store_root());
+    let redis_url = stack.redis_url();
+    let t = stack.transcoder();
+    let (rt, store, queue) = clients(&stack);
+    let ingest_addr = stack.ingest().addr;
 
     // The publisher(s): 640x360 30 fps with audio, in real time, chunked PUT; several in a
     // row when the stream is to see reconnects (each starts when the previous one ends, well
@@ -205,24 +184,10 @@ fn live_end_to_end(
         let pushes = pushes.to_vec();
         move || {
             for (i, seconds) in pushes.into_iter().enumerate() {
-                let out = Command::new("ffmpeg")
-                    .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
-                    .arg("testsrc2=size=640x360:rate=30")
-                    .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-                    .args(["-t", &seconds.to_string()])
-                    .args([
-                        "-c:v",
-                        "libx264",
-                        "-preset",
-                        "ultrafast",
-                        "-tune",
-                        "zerolatency",
-                    ])
-                    .args([
-                        "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts",
-                    ])
-                    .args(["-method", "PUT"])
-                    .arg(format!("http://{ingest_addr}/live/{KEY}"))
+                let out = Clip::new(640, 360)
+                    .seconds(seconds)
+                    .audio(true)
+                    .live_push(&format!("http://{ingest_addr}/live/{KEY}"))
                     .output()
                     .expect("run the publisher");
                 assert!(
@@ -234,7 +199,7 @@ fn live_end_to_end(
         }
     });
 
-    let seen = tail_events(&redis.url, 1, fs_root, Duration::from_secs(120));
+    let seen = tail_events(redis_url, 1, fs_root, Duration::from_secs(120));
     publishers.join().expect("publishers");
     let total: u32 = pushes.iter().sum();
     let reconnects = pushes.len() - 1;
@@ -346,12 +311,12 @@ fn live_end_to_end(
         .get("latest_job")
         .cloned()
         .expect("latest job");
-    let status = wait_finished(&rt, &queue, &mut t, &job_id);
+    let status = wait_finished(&rt, &queue, t, &job_id);
     assert_eq!(status.state, JobState::Done, "{status:?}");
 
     // Ended streams expire (ended_stream_ttl_secs, 600 by default) instead of staying in Redis
     // forever; `ended_ms` in rc:live marks the stream as run.
-    let mut conn = redis::Client::open(redis.url.as_str())
+    let mut conn = redis::Client::open(redis_url)
         .and_then(|c| c.get_connection())
         .expect("redis");
     for rendition in RENDITIONS {
@@ -390,7 +355,7 @@ fn live_end_to_end(
         container: None,
     };
     rt.block_on(queue.enqueue(&again)).expect("enqueue");
-    let status = wait_finished(&rt, &queue, &mut t, &job_id);
+    let status = wait_finished(&rt, &queue, t, &job_id);
     assert_eq!(status.state, JobState::Failed, "{status:?}");
     assert!(
         status
@@ -426,33 +391,16 @@ fn live_end_to_end(
 
 #[test]
 fn live_push_to_parts_and_events_fs_store() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let root = dir.path().join("store");
-    let store = StoreConfig {
-        root: root.clone(),
-        ..StoreConfig::default()
-    };
-    live_end_to_end(store, Some(&root), dir.path(), &redis, &[10]);
+    live_end_to_end(StoreBackend::Fs, &[10]);
 }
 
 /// The publisher drops after 6 s and a new one continues the stream: one discontinuity.
 #[test]
 fn live_reconnect_continues_the_stream_with_a_discontinuity() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let root = dir.path().join("store");
-    let store = StoreConfig {
-        root: root.clone(),
-        ..StoreConfig::default()
-    };
-    live_end_to_end(store, Some(&root), dir.path(), &redis, &[6, 6]);
+    live_end_to_end(StoreBackend::Fs, &[6, 6]);
 }
 
 #[test]
 fn live_push_to_parts_and_events_s3_store() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let redis = RedisServer::start();
-    let s3 = S3Server::start();
-    live_end_to_end(s3.store_config(), None, dir.path(), &redis, &[10]);
+    live_end_to_end(StoreBackend::S3, &[10]);
 }

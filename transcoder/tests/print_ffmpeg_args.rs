@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ringcast_testkit::cargo_bin;
+use ringcast_testkit::clips::Clip;
 
 fn run(cmd: &mut Command) -> std::process::Output {
     cmd.output()
@@ -30,13 +31,7 @@ fn height(file: &Path) -> String {
 #[test]
 fn printed_args_are_the_ladder_and_run_as_is() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let src = dir.path().join("src.mp4");
-    let o = run(Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
-        .arg("testsrc2=size=854x480:rate=25")
-        .args(["-t", "2", "-c:v", "libx264", "-preset", "ultrafast"])
-        .arg(&src));
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let src = Clip::new(854, 480).fps(25).write(dir.path(), "src.mp4");
     let out = dir.path().join("out");
     std::fs::create_dir(&out).expect("mkdir");
 

@@ -8,15 +8,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redis::Commands;
-use ringcast_infra::config::StoreConfig;
-use ringcast_infra::queue::Queue;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::JobState;
 use ringcast_proto::keys;
 use ringcast_proto::live::{
     events_stream_key, LiveConfig, LiveEvent, LiveRendition, PlaylistOpts, EVENT_FIELD,
 };
-use ringcast_testkit::{RedisServer, S3Server};
+use ringcast_testkit::clips::Clip;
+use ringcast_testkit::{Stack, StoreBackend, TranscoderOptions};
 
 use support::*;
 
@@ -25,21 +24,28 @@ const LADDER_720: [(&str, u32, u32); 3] =
     [("720p", 1280, 720), ("480p", 854, 480), ("360p", 640, 360)];
 
 /// Transcode a 4 s 1280x720 clip with audio and check everything that was published.
-fn transcode_and_check(store_cfg: StoreConfig, redis: &RedisServer, dir: &std::path::Path) {
-    let rt = rt();
-    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
-    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
-    let clip = make_clip(dir, "clip.mp4", "1280x720", 4, true);
-    let mut t = start_transcoder(dir, "tc-a", &store_cfg, &redis.url, "");
+fn transcode_and_check(backend: StoreBackend) {
+    let stack = Stack::builder().redis().store(backend).start();
+    let (rt, store, queue) = clients(&stack);
+    let clip = Clip::new(1280, 720)
+        .seconds(4)
+        .audio(true)
+        .write(stack.dir(), "clip.mp4");
+    // One setting comes from the environment, which wins over the file: the binary reads both.
+    let mut t = stack.spawn(
+        TranscoderOptions::new()
+            .name("tc-a")
+            .env("RINGCAST_TRANSCODER_CONSUMER_NAME", "tc-a-from-env"),
+    );
+    assert!(
+        t.log_text().contains("consumer=tc-a-from-env"),
+        "{}",
+        t.log_text()
+    );
     let job = submit(&rt, &store, &queue, "vid720", &clip);
 
-    let status = wait_finished(&rt, &queue, &mut t, &job.job_id);
-    assert_eq!(
-        status.state,
-        JobState::Done,
-        "{status:?}\n{}",
-        t.proc.log_text()
-    );
+    let status = wait_finished(&rt, &queue, &t, &job.job_id);
+    assert_eq!(status.state, JobState::Done, "{status:?}\n{}", t.log_text());
     assert_eq!(status.progress, 100.0);
     let video = rt.block_on(queue.video("vid720")).expect("video hash");
     assert_eq!(video.get("current_version").map(String::as_str), Some("1"));
@@ -117,7 +123,7 @@ fn transcode_and_check(store_cfg: StoreConfig, redis: &RedisServer, dir: &std::p
                 .expect("get")
                 .expect("segment");
             assert_eq!(
-                probe_init_plus_segment(dir, &init, &seg),
+                probe_init_plus_segment(stack.dir(), &init, &seg),
                 (h, 60),
                 "{name}/{}",
                 s.uri
@@ -128,7 +134,7 @@ fn transcode_and_check(store_cfg: StoreConfig, redis: &RedisServer, dir: &std::p
     check_event_streams(
         &rt,
         &store,
-        &redis.url,
+        stack.redis_url(),
         "vid720",
         1,
         &LADDER_720.map(|l| l.0),
@@ -139,11 +145,11 @@ fn transcode_and_check(store_cfg: StoreConfig, redis: &RedisServer, dir: &std::p
         "job dir removed: {:?}",
         t.leftover_job_dirs()
     );
-    assert_eq!(t.metric("ringcast_transcoder_jobs_done_total"), 1.0);
-    assert_eq!(t.metric("ringcast_transcoder_segments_uploaded_total"), 6.0);
-    assert!(t.metric("ringcast_transcoder_transcode_seconds_total") > 0.0);
+    assert_eq!(t.value("ringcast_transcoder_jobs_done_total"), 1.0);
+    assert_eq!(t.value("ringcast_transcoder_segments_uploaded_total"), 6.0);
+    assert!(t.value("ringcast_transcoder_transcode_seconds_total") > 0.0);
     let exit = t
-        .proc
+        .process
         .terminate(Duration::from_secs(10))
         .expect("exits on SIGTERM");
     assert!(exit.success(), "{exit:?}");
@@ -259,55 +265,37 @@ fn check_event_streams(
 
 #[test]
 fn fs_store_job_is_transcoded_packaged_and_published() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_cfg = StoreConfig {
-        root: dir.path().join("store"),
-        ..StoreConfig::default()
-    };
-    transcode_and_check(store_cfg, &redis, dir.path());
+    transcode_and_check(StoreBackend::Fs);
 }
 
 #[test]
 fn s3_store_job_is_transcoded_packaged_and_published() {
-    let redis = RedisServer::start();
-    let s3 = S3Server::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    transcode_and_check(s3.store_config(), &redis, dir.path());
+    transcode_and_check(StoreBackend::S3);
 }
 
 #[test]
 fn unreadable_source_fails_at_once_and_is_dead_lettered() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_cfg = StoreConfig {
-        root: dir.path().join("store"),
-        ..StoreConfig::default()
-    };
-    let rt = rt();
-    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
-    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
+    let stack = Stack::builder().redis().start();
+    let (rt, store, queue) = clients(&stack);
     // Random bytes: no container ffprobe recognises.
-    let junk = dir.path().join("junk.bin");
+    let junk = stack.dir().join("junk.bin");
     let bytes: Vec<u8> = (0..64 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(&junk, bytes).expect("write");
-    let mut t = start_transcoder(
-        dir.path(),
-        "tc-bad",
-        &store_cfg,
-        &redis.url,
-        "max_attempts = 3",
+    let t = stack.spawn(
+        TranscoderOptions::new()
+            .name("tc-bad")
+            .toml("max_attempts = 3"),
     );
     let job = submit(&rt, &store, &queue, "junk", &junk);
 
-    let status = wait_finished(&rt, &queue, &mut t, &job.job_id);
+    let status = wait_finished(&rt, &queue, &t, &job.job_id);
     assert_eq!(status.state, JobState::Failed);
     let error = status.error.expect("error recorded");
     assert!(error.contains("not a readable media file"), "{error}");
 
-    let mut conn = redis::Client::open(redis.url.as_str())
+    let mut conn = redis::Client::open(stack.redis_url())
         .expect("client")
         .get_connection()
         .expect("connect");
@@ -320,8 +308,8 @@ fn unreadable_source_fails_at_once_and_is_dead_lettered() {
         .expect("XPENDING");
     assert_eq!(pending.count(), 0, "dead-lettered entries are acked");
     // Bad input is not retried.
-    assert_eq!(t.metric("ringcast_transcoder_jobs_retried_total"), 0.0);
-    assert_eq!(t.metric("ringcast_transcoder_jobs_failed_total"), 1.0);
+    assert_eq!(t.value("ringcast_transcoder_jobs_retried_total"), 0.0);
+    assert_eq!(t.value("ringcast_transcoder_jobs_failed_total"), 1.0);
     assert!(rt.block_on(store.list("v/junk/")).expect("list").is_empty());
     assert!(t.leftover_job_dirs().is_empty());
 }
@@ -331,19 +319,14 @@ fn unreadable_source_fails_at_once_and_is_dead_lettered() {
 /// idle entry and finishes it.
 #[test]
 fn sigterm_abandons_the_running_job_and_another_worker_reclaims_it() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_cfg = StoreConfig {
-        root: dir.path().join("store"),
-        ..StoreConfig::default()
-    };
-    let rt = rt();
-    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
-    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
-    let clip = make_clip(dir.path(), "long.mp4", "640x360", 10, false);
+    let stack = Stack::builder().redis().start();
+    let (rt, store, queue) = clients(&stack);
+    let clip = Clip::new(640, 360)
+        .seconds(10)
+        .write(stack.dir(), "long.mp4");
     // The first transcoder reads its input in real time (`-re` through a wrapper), so the job
     // is certainly still running when the signal arrives; no sleeps or races involved.
-    let slow_ffmpeg = dir.path().join("ffmpeg-realtime");
+    let slow_ffmpeg = stack.dir().join("ffmpeg-realtime");
     std::fs::write(&slow_ffmpeg, "#!/bin/sh\nexec ffmpeg -re \"$@\"\n").expect("write wrapper");
     std::fs::set_permissions(
         &slow_ffmpeg,
@@ -351,41 +334,37 @@ fn sigterm_abandons_the_running_job_and_another_worker_reclaims_it() {
     )
     .expect("chmod");
     let timings = "shutdown_grace_ms = 0\nreclaim_idle_ms = 1000";
-    let mut first = start_transcoder(
-        dir.path(),
-        "tc-first",
-        &store_cfg,
-        &redis.url,
-        &format!(
-            "{timings}\nffmpeg_path = {:?}",
-            slow_ffmpeg.display().to_string()
-        ),
+    let mut first = stack.spawn(
+        TranscoderOptions::new()
+            .name("tc-first")
+            .toml(timings)
+            .ffmpeg_path(&slow_ffmpeg),
     );
     let job = submit(&rt, &store, &queue, "long", &clip);
     wait_for_job(
         &rt,
         &queue,
-        &mut first,
+        &first,
         &job.job_id,
         Duration::from_secs(120),
         |s| s.state == JobState::Running && s.progress > 0.0,
     );
     let exit = first
-        .proc
+        .process
         .terminate(Duration::from_secs(30))
         .expect("exits after SIGTERM");
-    assert!(exit.success(), "{exit:?}\n{}", first.proc.log_text());
+    assert!(exit.success(), "{exit:?}\n{}", first.log_text());
     let status = rt
         .block_on(queue.job_status(&job.job_id))
         .expect("status")
         .expect("job");
-    assert_eq!(status.state, JobState::Queued, "{}", first.proc.log_text());
+    assert_eq!(status.state, JobState::Queued, "{}", first.log_text());
     assert!(
         first.leftover_job_dirs().is_empty(),
         "{:?}",
         first.leftover_job_dirs()
     );
-    let mut conn = redis::Client::open(redis.url.as_str())
+    let mut conn = redis::Client::open(stack.redis_url())
         .expect("client")
         .get_connection()
         .expect("connect");
@@ -400,9 +379,9 @@ fn sigterm_abandons_the_running_job_and_another_worker_reclaims_it() {
         .expect("head")
         .is_none());
 
-    let mut second = start_transcoder(dir.path(), "tc-second", &store_cfg, &redis.url, timings);
-    let status = wait_finished(&rt, &queue, &mut second, &job.job_id);
-    assert_eq!(status.state, JobState::Done, "{}", second.proc.log_text());
+    let second = stack.spawn(TranscoderOptions::new().name("tc-second").toml(timings));
+    let status = wait_finished(&rt, &queue, &second, &job.job_id);
+    assert_eq!(status.state, JobState::Done, "{}", second.log_text());
     let variants = parse_master(&get_text(&rt, &store, &keys::current_master("long")));
     assert_eq!(variants.len(), 1);
     assert_eq!(variants[0].attrs["RESOLUTION"], "640x360");
@@ -422,18 +401,14 @@ fn sigterm_abandons_the_running_job_and_another_worker_reclaims_it() {
 /// is a transient failure: the attempt is retried in-process and the job still completes.
 #[test]
 fn ffmpeg_killed_by_a_signal_is_retried_and_the_job_completes() {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store_cfg = StoreConfig {
-        root: dir.path().join("store"),
-        ..StoreConfig::default()
-    };
-    let rt = rt();
-    let store = rt.block_on(ObjectStore::open(&store_cfg)).expect("store");
-    let queue = rt.block_on(Queue::connect(&redis.url)).expect("queue");
-    let clip = make_clip(dir.path(), "short.mp4", "640x360", 2, true);
-    let marker = dir.path().join("killed-once");
-    let wrapper = dir.path().join("ffmpeg-dies-once");
+    let stack = Stack::builder().redis().start();
+    let (rt, store, queue) = clients(&stack);
+    let clip = Clip::new(640, 360)
+        .seconds(2)
+        .audio(true)
+        .write(stack.dir(), "short.mp4");
+    let marker = stack.dir().join("killed-once");
+    let wrapper = stack.dir().join("ffmpeg-dies-once");
     std::fs::write(
         &wrapper,
         format!(
@@ -447,19 +422,20 @@ fn ffmpeg_killed_by_a_signal_is_retried_and_the_job_completes() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .expect("chmod");
-    let extra = format!(
-        "ffmpeg_path = {:?}\nmax_attempts = 2",
-        wrapper.display().to_string()
+    let t = stack.spawn(
+        TranscoderOptions::new()
+            .name("tc-retry")
+            .ffmpeg_path(&wrapper)
+            .toml("max_attempts = 2"),
     );
-    let mut t = start_transcoder(dir.path(), "tc-retry", &store_cfg, &redis.url, &extra);
     let job = submit(&rt, &store, &queue, "retry", &clip);
 
-    let status = wait_finished(&rt, &queue, &mut t, &job.job_id);
-    assert_eq!(status.state, JobState::Done, "{}", t.proc.log_text());
+    let status = wait_finished(&rt, &queue, &t, &job.job_id);
+    assert_eq!(status.state, JobState::Done, "{}", t.log_text());
     assert!(marker.exists(), "the first run was killed");
-    assert_eq!(t.metric("ringcast_transcoder_jobs_retried_total"), 1.0);
-    assert_eq!(t.metric("ringcast_transcoder_jobs_failed_total"), 0.0);
-    let log = t.proc.log_text();
+    assert_eq!(t.value("ringcast_transcoder_jobs_retried_total"), 1.0);
+    assert_eq!(t.value("ringcast_transcoder_jobs_failed_total"), 0.0);
+    let log = t.log_text();
     assert!(log.contains("killed by signal 9"), "{log}");
     let variants = parse_master(&get_text(&rt, &store, &keys::current_master("retry")));
     assert_eq!(variants.len(), 1);

@@ -37,17 +37,29 @@ pub fn wait_for_tcp(addr: SocketAddr, timeout: Duration) {
 }
 
 /// A child process killed (SIGKILL after SIGTERM grace) when dropped. Its stderr/stdout go to
-/// a log file so a failing test can print them.
+/// a log file; when the test is panicking, dropping the process prints that log, so every
+/// failing test shows what its servers said without asking for it.
 pub struct Process {
     pub name: String,
     child: Child,
     pub log: PathBuf,
 }
 
+/// Most of a log printed when a test panics: the end of it, where the failure is.
+const LOG_TAIL_BYTES: usize = 64 * 1024;
+
 impl Process {
-    /// Spawn `cmd` with output captured into `log_dir/{name}.log`.
+    /// Spawn `cmd` with output captured into `log_dir/{name}.log` (`{name}.2.log`, … when a
+    /// process of that name ran there before, e.g. a service restarted by the test, so the
+    /// earlier log survives for the failure message).
     pub fn spawn(name: &str, mut cmd: Command, log_dir: &Path) -> Self {
-        let log = log_dir.join(format!("{name}.log"));
+        let log = (1..)
+            .map(|n| match n {
+                1 => log_dir.join(format!("{name}.log")),
+                n => log_dir.join(format!("{name}.{n}.log")),
+            })
+            .find(|p| !p.exists())
+            .expect("a free log file name");
         let file = std::fs::File::create(&log).expect("create log file");
         let file2 = file.try_clone().expect("clone log file");
         cmd.stdin(Stdio::null()).stdout(file).stderr(file2);
@@ -77,6 +89,33 @@ impl Process {
         self.child.id()
     }
 
+    /// Wait for the process to exit on its own (a client run to completion, e.g. a publisher).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child
+            .wait()
+            .unwrap_or_else(|e| panic!("wait for {}: {e}", self.name))
+    }
+
+    /// Print the end of the log to stderr (the test harness shows it with the failure).
+    pub fn print_log(&self) {
+        let text = self.log_text();
+        let tail = match text.len().checked_sub(LOG_TAIL_BYTES) {
+            Some(start) => {
+                let start = (start..text.len())
+                    .find(|&i| text.is_char_boundary(i))
+                    .unwrap_or(text.len());
+                format!("[… first {start} bytes cut]\n{}", &text[start..])
+            }
+            None => text,
+        };
+        eprintln!(
+            "----- {} log ({}) -----\n{tail}\n----- end of {} log -----",
+            self.name,
+            self.log.display(),
+            self.name
+        );
+    }
+
     /// SIGTERM, then wait up to `grace` for exit; returns the exit status if it exited.
     pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         // SAFETY: kill(2) on our own child's pid; no memory is touched.
@@ -96,6 +135,9 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.print_log();
+        }
         if let Ok(None) = self.child.try_wait() {
             let _ = self.terminate(Duration::from_secs(3));
             let _ = self.child.kill();

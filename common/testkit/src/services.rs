@@ -1,157 +1,260 @@
-//! Real Redis and S3 servers for integration tests.
+//! The three ringcast services as processes: how each binary is started (clean environment,
+//! its config file, the monoio driver), when it counts as ready, and the handle tests hold.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use super::process::{free_port, wait_for_tcp, wait_until, Process};
-use ringcast_infra::config::{StoreBackend, StoreConfig};
+use crate::config::{Context, EdgeOptions, IngestOptions, TranscoderOptions};
+use crate::http::{self, Conn, Response};
+use crate::process::{cargo_bin, free_port, wait_until, Process};
 
-/// Find an executable on PATH or in `~/.cargo/bin` (where `cargo install` puts s3s-fs).
-fn find_exe(name: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("CARGO_HOME") {
-        dirs.push(PathBuf::from(home).join("bin"));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cargo/bin"));
-    }
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("{name} not found on PATH or in ~/.cargo/bin: run scripts/install-deps first")
-        })
+/// Which service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ingest,
+    Edge,
+    Transcoder,
 }
 
-/// A private redis-server on a free port; stopped on drop.
-pub struct RedisServer {
-    pub port: u16,
-    pub url: String,
-    _dir: tempfile_dir::TempDir,
-    _proc: Process,
-}
-
-impl RedisServer {
-    pub fn start() -> Self {
-        let dir = tempfile_dir::TempDir::new("redis");
-        let port = free_port();
-        let mut cmd = Command::new(find_exe("redis-server"));
-        cmd.args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-        ])
-        .arg(dir.path());
-        let proc = Process::spawn("redis-server", cmd, dir.path());
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_for_tcp(addr, Duration::from_secs(10));
-        wait_until(Duration::from_secs(10), "redis PING", || ping(addr));
-        Self {
-            port,
-            url: format!("redis://127.0.0.1:{port}/0"),
-            _dir: dir,
-            _proc: proc,
+impl Kind {
+    /// The workspace binary.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Kind::Ingest => "ringcast-ingest",
+            Kind::Edge => "ringcast-edge",
+            Kind::Transcoder => "ringcast-transcoder",
         }
     }
+
+    /// Prefix of the environment variables the service reads its config from.
+    fn env_prefix(self) -> &'static str {
+        match self {
+            Kind::Ingest => "RINGCAST_INGEST_",
+            Kind::Edge => "RINGCAST_EDGE_",
+            Kind::Transcoder => "RINGCAST_TRANSCODER_",
+        }
+    }
+
+    /// `RUST_LOG` of the process: the crate's debug lines where tests read them from the log
+    /// (ingest, transcoder); the edge's default `info` (its access log and start-up lines).
+    fn log_filter(self) -> Option<&'static str> {
+        match self {
+            Kind::Ingest => Some("info,ringcast_ingest=debug"),
+            Kind::Edge => None,
+            Kind::Transcoder => Some("info,ringcast_transcoder=debug"),
+        }
+    }
+
+    /// Only the monoio services have a driver to choose.
+    fn monoio(self) -> bool {
+        matches!(self, Kind::Ingest | Kind::Edge)
+    }
 }
 
-fn ping(addr: SocketAddr) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
+/// The service's binary with nothing configured yet: no `RINGCAST_{SERVICE}_*` variable from
+/// the test's environment (a developer's shell must not reconfigure tests), plain log text, and
+/// the monoio driver chosen explicitly. For tests of the binary's own CLI (flags, config
+/// precedence, subcommands); everything else starts services through [`crate::Stack`].
+pub fn command(kind: Kind, legacy_driver: bool) -> Command {
+    let mut cmd = Command::new(cargo_bin(kind.binary()));
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| k.starts_with(kind.env_prefix())) {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    match kind.log_filter() {
+        Some(filter) => cmd.env("RUST_LOG", filter),
+        None => cmd.env_remove("RUST_LOG"),
     };
-    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-    let mut buf = [0u8; 16];
-    s.write_all(b"PING\r\n").is_ok()
-        && s.read(&mut buf)
-            .map(|n| &buf[..n] == b"+PONG\r\n")
-            .unwrap_or(false)
+    if kind.monoio() && legacy_driver {
+        cmd.env("MONOIO_FORCE_LEGACY_DRIVER", "1");
+    } else {
+        cmd.env_remove("MONOIO_FORCE_LEGACY_DRIVER");
+    }
+    cmd
 }
 
-/// A private s3s-fs S3 server on a free port; stopped on drop.
-pub struct S3Server {
-    pub endpoint: String,
-    pub access_key: String,
-    pub secret_key: String,
-    _dir: tempfile_dir::TempDir,
-    _proc: Process,
+/// Options of any one service (what [`crate::Stack::spawn`] takes).
+#[derive(Debug, Clone)]
+pub enum ServiceOptions {
+    Ingest(IngestOptions),
+    Edge(EdgeOptions),
+    Transcoder(TranscoderOptions),
 }
 
-impl S3Server {
-    pub fn start() -> Self {
-        let dir = tempfile_dir::TempDir::new("s3");
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).expect("s3 data dir");
-        let port = free_port();
-        let (access_key, secret_key) =
-            ("ringcasttest".to_string(), "ringcasttestsecret".to_string());
-        let mut cmd = Command::new(find_exe("s3s-fs"));
-        cmd.args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            &access_key,
-            "--secret-key",
-            &secret_key,
-        ])
-        .arg(&data);
-        let proc = Process::spawn("s3s-fs", cmd, dir.path());
-        wait_for_tcp(([127, 0, 0, 1], port).into(), Duration::from_secs(10));
+impl From<IngestOptions> for ServiceOptions {
+    fn from(o: IngestOptions) -> Self {
+        Self::Ingest(o)
+    }
+}
+
+impl From<EdgeOptions> for ServiceOptions {
+    fn from(o: EdgeOptions) -> Self {
+        Self::Edge(o)
+    }
+}
+
+impl From<TranscoderOptions> for ServiceOptions {
+    fn from(o: TranscoderOptions) -> Self {
+        Self::Transcoder(o)
+    }
+}
+
+impl ServiceOptions {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Ingest(_) => Kind::Ingest,
+            Self::Edge(_) => Kind::Edge,
+            Self::Transcoder(_) => Kind::Transcoder,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.common().name
+    }
+
+    fn common(&self) -> &crate::config::Common {
+        match self {
+            Self::Ingest(o) => o.common(),
+            Self::Edge(o) => o.common(),
+            Self::Transcoder(o) => o.common(),
+        }
+    }
+
+    /// Directory of the service's own state: the ingest's spool, the transcoder's scratch
+    /// space; unused by the edge (its disk tier is the caller's directory).
+    fn state_dir(&self, stack_dir: &std::path::Path) -> PathBuf {
+        match self {
+            Self::Transcoder(_) => stack_dir.join(format!("{}-work", self.name())),
+            _ => stack_dir.join(self.name()),
+        }
+    }
+}
+
+/// How long a service may take to become ready (debug builds on two busy cores).
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running service: killed on drop, its log printed when the test panics.
+pub struct Service {
+    pub name: String,
+    pub kind: Kind,
+    /// The HTTP address: the ingest's and the edge's listener, the transcoder's `/metrics`.
+    pub addr: SocketAddr,
+    /// See [`ServiceOptions`]: the ingest's `data_dir`, the transcoder's `work_dir`.
+    pub state_dir: PathBuf,
+    /// The config file it was started with.
+    pub config_path: PathBuf,
+    pub process: Process,
+}
+
+impl Service {
+    /// Write the config file into `stack_dir` and start the process (not yet ready).
+    pub(crate) fn spawn(
+        opts: &ServiceOptions,
+        stack_dir: &std::path::Path,
+        store: &ringcast_infra::config::StoreConfig,
+        redis_url: Option<&str>,
+    ) -> Self {
+        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let state_dir = opts.state_dir(stack_dir);
+        let ctx = Context {
+            store,
+            redis_url,
+            addr,
+            state_dir: &state_dir,
+        };
+        let table = match opts {
+            ServiceOptions::Ingest(o) => o.render(&ctx),
+            ServiceOptions::Edge(o) => o.render(&ctx),
+            ServiceOptions::Transcoder(o) => o.render(&ctx),
+        };
+        let common = opts.common();
+        let text = crate::config::file_text(table, common);
+        let config_path = stack_dir.join(format!("{}.toml", common.name));
+        std::fs::write(&config_path, text).expect("write service config");
+        let kind = opts.kind();
+        let mut cmd = command(kind, common.legacy_driver);
+        cmd.arg("--config").arg(&config_path);
+        cmd.envs(common.env.iter().map(|(k, v)| (k, v)));
+        let process = Process::spawn(&common.name, cmd, stack_dir);
         Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            access_key,
-            secret_key,
-            _dir: dir,
-            _proc: proc,
+            name: common.name.clone(),
+            kind,
+            addr,
+            state_dir,
+            config_path,
+            process,
         }
     }
 
-    /// Store config pointing at this server (bucket `ringcast`).
-    pub fn store_config(&self) -> StoreConfig {
-        StoreConfig {
-            backend: StoreBackend::S3,
-            endpoint: self.endpoint.clone(),
-            access_key: self.access_key.clone(),
-            secret_key: self.secret_key.clone(),
-            ..StoreConfig::default()
-        }
-    }
-}
-
-/// A minimal temp dir (the kit avoids a dependency on `tempfile` for non-test builds).
-mod tempfile_dir {
-    use std::path::{Path, PathBuf};
-
-    pub struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub fn new(tag: &str) -> Self {
-            let p = std::env::temp_dir()
-                .join(format!("ringcast-{tag}-{}", uuid::Uuid::new_v4().simple()));
-            std::fs::create_dir_all(&p).expect("create temp dir");
-            Self(p)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
+    /// Wait until the service answers `/healthz` with 200; the ingest and the edge also until
+    /// they logged `listening on http://{addr}`, which they do once every worker has bound
+    /// (worker 0 answers before the others are up). Panics with the log if the process exits.
+    pub fn wait_ready(&mut self) {
+        let addr = self.addr;
+        let listening = format!("listening on http://{addr}");
+        let needs_line = self.kind.monoio();
+        let process = &mut self.process;
+        wait_until(READY_TIMEOUT, &format!("{} to be ready", self.name), || {
+            process.assert_running();
+            (!needs_line || process.log_text().contains(&listening))
+                && http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
+        });
     }
 
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// `http://{addr}`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// One GET on a fresh connection; panics with the log when the request fails.
+    pub fn get(&self, target: &str) -> Response {
+        http::get(self.addr, target).unwrap_or_else(|e| {
+            panic!(
+                "GET {target} on {}: {e}\n{}",
+                self.name,
+                self.process.log_text()
+            )
+        })
+    }
+
+    /// A keep-alive connection.
+    pub fn conn(&self) -> Conn {
+        Conn::connect(self.addr)
+            .unwrap_or_else(|e| panic!("connect to {} at {}: {e}", self.name, self.addr))
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let r = self.get("/metrics");
+        assert_eq!(r.status, 200, "{} /metrics", self.name);
+        r.text()
+    }
+
+    /// One sample of `/metrics` (see [`crate::metrics::sample`]), `None` when missing.
+    pub fn metric<T: std::str::FromStr>(&self, series: &str) -> Option<T> {
+        crate::metrics::sample(&self.metrics(), series)
+    }
+
+    /// An integer sample that must exist (counters, gauges of counts).
+    pub fn counter(&self, series: &str) -> u64 {
+        let text = self.metrics();
+        crate::metrics::sample(&text, series)
+            .unwrap_or_else(|| panic!("{series} missing from {} /metrics:\n{text}", self.name))
+    }
+
+    /// A sample that must exist, as a float (durations, sums).
+    pub fn value(&self, series: &str) -> f64 {
+        let text = self.metrics();
+        crate::metrics::sample(&text, series)
+            .unwrap_or_else(|| panic!("{series} missing from {} /metrics:\n{text}", self.name))
+    }
+
+    /// The process log so far.
+    pub fn log_text(&self) -> String {
+        self.process.log_text()
     }
 }

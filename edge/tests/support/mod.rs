@@ -1,23 +1,19 @@
-//! Shared helpers for the edge integration tests: start the real `ringcast-edge` binary on a
-//! free port with a temp config and a filesystem store in a temp dir (or a given store), wait
-//! for `/healthz`, and read `/metrics`.
+//! Shared helpers for the edge integration tests: an edge started by the testkit's [`Stack`]
+//! (a filesystem store in its temp dir unless the test asks for another stack), objects
+//! published into that store, and readers for its answers.
 //!
 //! Every test runs twice through [`both_drivers!`]: once on the driver FusionDriver picks
-//! (io_uring where the kernel allows it) and once with `MONOIO_FORCE_LEGACY_DRIVER=1` (epoll).
+//! (io_uring where the kit allows it) and once with `MONOIO_FORCE_LEGACY_DRIVER=1` (epoll).
 
 #![allow(dead_code)]
 
 pub mod fake_origin;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::ops::{Deref, DerefMut};
 use std::process::Command;
-use std::time::Duration;
 
-use ringcast_edge::EdgeConfig;
-use ringcast_infra::config::StoreConfig;
-use ringcast_testkit::http::{self, Conn, Response};
-use ringcast_testkit::{cargo_bin, free_port, wait_until, Process};
+use ringcast_testkit::http::Response;
+use ringcast_testkit::{EdgeOptions, Kind, Service, Stack, StackBuilder};
 
 /// Generate `mod default_driver` and `mod legacy_driver`, each with one `#[test]` per named
 /// function `fn name(legacy: bool)` of the including file.
@@ -33,150 +29,74 @@ macro_rules! both_drivers {
     };
 }
 
-/// How to start an edge for a test.
-pub struct Options {
-    /// Force the epoll driver.
-    pub legacy: bool,
-    /// Edit the config before it is written (TTLs, timeouts, store).
-    pub config: Box<dyn FnOnce(&mut EdgeConfig)>,
+/// The kit's edge options on the requested driver.
+pub fn options(legacy: bool) -> EdgeOptions {
+    EdgeOptions::new().legacy_driver(legacy)
 }
 
-impl Options {
-    pub fn new(legacy: bool) -> Self {
-        Self {
-            legacy,
-            config: Box::new(|_| {}),
-        }
-    }
-
-    pub fn config(mut self, f: impl FnOnce(&mut EdgeConfig) + 'static) -> Self {
-        self.config = Box::new(f);
-        self
-    }
-}
-
-/// A running edge process (killed on drop) with its temp dir.
+/// A running edge with the stack around it (stopped on drop). Derefs to the edge [`Service`]:
+/// `edge.get(…)`, `edge.counter(…)`, `edge.addr`, `edge.process`.
 pub struct Edge {
-    pub addr: SocketAddr,
-    /// Root of the filesystem store (unused when the test gave an S3 store).
-    pub store_root: PathBuf,
-    pub legacy: bool,
-    pub process: Process,
-    _dir: tempfile::TempDir,
+    stack: Stack,
 }
 
 impl Edge {
-    /// An edge with a fresh filesystem store.
+    /// An edge with the kit's defaults and a fresh filesystem store.
     pub fn start(legacy: bool) -> Self {
-        Self::start_with(Options::new(legacy))
+        Self::start_with(options(legacy))
     }
 
-    pub fn start_with(opts: Options) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store_root = dir.path().join("store");
-        std::fs::create_dir_all(&store_root).expect("store dir");
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let mut cfg = EdgeConfig {
-            listen: addr,
-            workers: 2,
-            store: StoreConfig {
-                root: store_root.clone(),
-                ..StoreConfig::default()
-            },
-            ..EdgeConfig::default()
-        };
-        (opts.config)(&mut cfg);
-        let cfg_path = dir.path().join("edge.toml");
-        std::fs::write(&cfg_path, toml::to_string(&cfg).expect("serialize config"))
-            .expect("write config");
-        let mut cmd = command(opts.legacy);
-        cmd.arg("--config").arg(&cfg_path);
-        let process = Process::spawn("ringcast-edge", cmd, dir.path());
-        let mut edge = Self {
-            addr: cfg.listen,
-            store_root,
-            legacy: opts.legacy,
-            process,
-            _dir: dir,
-        };
-        edge.wait_ready();
-        edge
+    /// An edge with these options and a fresh filesystem store.
+    pub fn start_with(opts: EdgeOptions) -> Self {
+        Self::start_on(Stack::builder(), opts)
     }
 
-    /// Poll `/healthz` until it answers 200 (panics with the log if the process died).
-    pub fn wait_ready(&mut self) {
-        let addr = self.addr;
-        let process = &mut self.process;
-        wait_until(Duration::from_secs(20), "ringcast-edge /healthz", || {
-            process.assert_running();
-            http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
-        });
-    }
-
-    /// One GET on a fresh connection.
-    pub fn get(&self, target: &str) -> Response {
-        http::get(self.addr, target)
-            .unwrap_or_else(|e| panic!("GET {target}: {e}\n{}", self.process.log_text()))
-    }
-
-    /// A keep-alive connection.
-    pub fn conn(&self) -> Conn {
-        Conn::connect(self.addr).expect("connect")
-    }
-
-    /// Publish an object in the filesystem store the way the store does (temp file + rename), so
-    /// the edge never sees a partial file.
-    pub fn put(&self, key: &str, body: &[u8]) {
-        let path = self.store_root.join(key);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        let tmp = self
-            .store_root
-            .join(format!(".put-{}", key.replace('/', "_")));
-        std::fs::write(&tmp, body).expect("write object");
-        std::fs::rename(&tmp, &path).expect("publish object");
-    }
-
-    /// Value of one sample in `/metrics`, e.g. `ringcast_edge_origin_fetches_total` or
-    /// `ringcast_edge_driver_info{driver="legacy"}`.
-    pub fn metric(&self, series: &str) -> Option<u64> {
-        let r = self.get("/metrics");
-        assert_eq!(r.status, 200);
-        parse_metric(&r.text(), series)
-    }
-
-    /// Like [`Edge::metric`] for a series that must exist.
-    pub fn counter(&self, series: &str) -> u64 {
-        self.metric(series)
-            .unwrap_or_else(|| panic!("{series} missing from /metrics"))
-    }
-}
-
-/// The edge binary with a clean `RINGCAST_EDGE_*` environment and the requested driver.
-pub fn command(legacy: bool) -> Command {
-    let mut cmd = Command::new(cargo_bin("ringcast-edge"));
-    for (k, _) in std::env::vars_os() {
-        if k.to_str().is_some_and(|k| k.starts_with("RINGCAST_EDGE_")) {
-            cmd.env_remove(k);
+    /// An edge added to `stack` (Redis, an S3 store).
+    pub fn start_on(stack: StackBuilder, opts: EdgeOptions) -> Self {
+        Self {
+            stack: stack.edge(opts).start(),
         }
     }
-    // Plain log files for assertion messages.
-    cmd.env("NO_COLOR", "1");
-    if legacy {
-        cmd.env("MONOIO_FORCE_LEGACY_DRIVER", "1");
-    } else {
-        cmd.env_remove("MONOIO_FORCE_LEGACY_DRIVER");
+
+    pub fn stack(&self) -> &Stack {
+        &self.stack
     }
-    cmd
+
+    /// Publish an object in the filesystem store the way the store does (temp file + rename),
+    /// so the edge never sees a partial file.
+    pub fn put(&self, key: &str, body: &[u8]) {
+        self.stack.put(key, body);
+    }
+
+    /// Value of one sample in `/metrics` (the edge's are integers), `None` when missing.
+    pub fn metric(&self, series: &str) -> Option<u64> {
+        self.stack.edge().metric(series)
+    }
 }
 
+impl Deref for Edge {
+    type Target = Service;
+
+    fn deref(&self) -> &Service {
+        self.stack.edge()
+    }
+}
+
+impl DerefMut for Edge {
+    fn deref_mut(&mut self) -> &mut Service {
+        self.stack.edge_mut()
+    }
+}
+
+/// The edge binary with a clean environment on the requested driver (CLI tests).
+pub fn command(legacy: bool) -> Command {
+    ringcast_testkit::command(Kind::Edge, legacy)
+}
+
+/// Value of one sample in a `/metrics` text, e.g. `ringcast_edge_origin_fetches_total` or
+/// `ringcast_edge_driver_info{driver="legacy"}`.
 pub fn parse_metric(text: &str, series: &str) -> Option<u64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+    ringcast_testkit::metrics::sample(text, series)
 }
 
 /// Parse a JSON error body and return its `error.code`.

@@ -1,15 +1,13 @@
-//! Shared pieces of the transcoder integration tests: clips made by ffmpeg, a running
-//! transcoder binary with a config file, job polling, and readers for what it publishes.
+//! Shared pieces of the transcoder integration tests (the transcoders themselves and their clips
+//! come from the testkit): job submission and polling, and readers for what it publishes.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ringcast_infra::config::{StoreBackend, StoreConfig};
 use ringcast_infra::queue::Queue;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::container::{self, Container};
@@ -18,7 +16,7 @@ use ringcast_proto::job::{
 };
 use ringcast_proto::keys;
 use ringcast_proto::playlist::{MediaPlaylist, Segment};
-use ringcast_testkit::{cargo_bin, free_port, wait_until, Process};
+use ringcast_testkit::{wait_until, Service, Stack};
 
 /// A current-thread runtime for the async clients (they run on common's side runtime, so
 /// blocking this thread in `wait_until` stalls nothing).
@@ -29,113 +27,28 @@ pub fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Generate a test clip: `seconds` of testsrc2 at `size` 30 fps, with a 48 kHz tone if `audio`.
-pub fn make_clip(dir: &Path, name: &str, size: &str, seconds: u32, audio: bool) -> PathBuf {
-    let out = dir.join(name);
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"));
-    if audio {
-        cmd.args(["-f", "lavfi", "-i"])
-            .arg(format!(
-                "sine=frequency=440:sample_rate=48000:duration={seconds}"
-            ))
-            .args(["-c:a", "aac"]);
-    }
-    cmd.args([
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-    ])
-    .arg(&out);
-    let o = cmd.output().expect("run ffmpeg");
-    assert!(
-        o.status.success(),
-        "ffmpeg clip: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+/// The clients a test drives a stack's transcoder with: a runtime, the stack's object store and
+/// its job queue.
+pub fn clients(stack: &Stack) -> (tokio::runtime::Runtime, ObjectStore, Queue) {
+    let rt = rt();
+    let store = rt
+        .block_on(ObjectStore::open(stack.store()))
+        .expect("store");
+    let queue = rt
+        .block_on(Queue::connect(stack.redis_url()))
+        .expect("queue");
+    (rt, store, queue)
 }
 
-/// A running `ringcast-transcoder` with its config file and work dir.
-pub struct Transcoder {
-    pub proc: Process,
-    pub work_dir: PathBuf,
-    pub metrics: SocketAddr,
-}
-
-/// Config file for the binary: store and Redis from the test, default timings (the blocking
-/// queue read is longer than redis-rs's default response timeout, on purpose). `extra` is appended verbatim (top-level keys).
-pub fn start_transcoder(
-    dir: &Path,
-    name: &str,
-    store: &StoreConfig,
-    redis_url: &str,
-    extra: &str,
-) -> Transcoder {
-    let work_dir = dir.join(format!("{name}-work"));
-    let metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let store_toml = match store.backend {
-        StoreBackend::Fs => format!("backend = \"fs\"\nroot = {:?}\n", store.root.display().to_string()),
-        StoreBackend::S3 => format!(
-            "backend = \"s3\"\nendpoint = {:?}\nbucket = {:?}\naccess_key = {:?}\nsecret_key = {:?}\n",
-            store.endpoint, store.bucket, store.access_key, store.secret_key
-        ),
-    };
-    let config = format!(
-        "consumer_name = \"{name}\"\nmetrics_listen = \"{metrics}\"\n\
-         retry_backoff_ms = 100\n{extra}\n[store]\n{store_toml}\n[redis]\nurl = {redis_url:?}\n"
-    );
-    let config_path = dir.join(format!("{name}.toml"));
-    std::fs::write(&config_path, config).expect("write config");
-    let mut cmd = Command::new(cargo_bin("ringcast-transcoder"));
-    cmd.arg("--config")
-        .arg(&config_path)
-        // The work dir comes from the environment, to exercise both configuration paths.
-        .env("RINGCAST_TRANSCODER_WORK_DIR", &work_dir)
-        .env("RUST_LOG", "info,ringcast_transcoder=debug");
-    let mut proc = Process::spawn(name, cmd, dir);
-    wait_until(Duration::from_secs(30), "transcoder /healthz", || {
-        proc.assert_running();
-        ringcast_testkit::http::get(metrics, "/healthz").is_ok_and(|r| r.status == 200)
-    });
-    Transcoder {
-        proc,
-        work_dir,
-        metrics,
-    }
-}
-
-impl Drop for Transcoder {
-    /// A failing test shows what the transcoder said (the log file dies with the temp dir).
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "----- {} log -----\n{}",
-                self.proc.name,
-                self.proc.log_text()
-            );
-        }
-    }
-}
-
-impl Transcoder {
-    /// Value of a `ringcast_transcoder_*` metric.
-    pub fn metric(&self, name: &str) -> f64 {
-        let text = ringcast_testkit::http::get(self.metrics, "/metrics")
-            .expect("GET /metrics")
-            .text();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
-    }
-
+/// What the tests read from a running transcoder beyond the kit's [`Service`].
+pub trait WorkDir {
     /// Job scratch directories left behind (should be none once a job ends).
-    pub fn leftover_job_dirs(&self) -> Vec<PathBuf> {
-        std::fs::read_dir(&self.work_dir)
+    fn leftover_job_dirs(&self) -> Vec<PathBuf>;
+}
+
+impl WorkDir for Service {
+    fn leftover_job_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.state_dir)
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default()
     }
@@ -190,7 +103,7 @@ pub fn submit_as(
 pub fn wait_for_job(
     rt: &tokio::runtime::Runtime,
     queue: &Queue,
-    t: &mut Transcoder,
+    t: &Service,
     job_id: &str,
     timeout: Duration,
     done: impl Fn(&JobStatus) -> bool,
@@ -206,7 +119,7 @@ pub fn wait_for_job(
     if result.is_err() {
         panic!(
             "job {job_id} never reached the expected state (last {last:?}); transcoder log:\n{}",
-            t.proc.log_text()
+            t.log_text()
         );
     }
     last.expect("status")
@@ -216,7 +129,7 @@ pub fn wait_for_job(
 pub fn wait_finished(
     rt: &tokio::runtime::Runtime,
     queue: &Queue,
-    t: &mut Transcoder,
+    t: &Service,
     job_id: &str,
 ) -> JobStatus {
     wait_for_job(rt, queue, t, job_id, Duration::from_secs(600), |s| {
