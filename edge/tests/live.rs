@@ -170,7 +170,7 @@ fn setup_reading(legacy: bool, read_block_ms: u64) -> Setup {
     let redis = RedisServer::start();
     let edge = Edge::start_on(
         Stack::builder().redis_at(&redis.url),
-        options(legacy).toml(&format!("[live]\nread_block_ms = {read_block_ms}")),
+        options(legacy).toml(format!("[live]\nread_block_ms = {read_block_ms}")),
     );
     Setup { edge, redis }
 }
