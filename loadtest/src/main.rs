@@ -126,23 +126,41 @@ enum Cmd {
     },
 }
 
-/// Write the SVG report of `series` to `path`.
-fn write_plot(
-    path: &std::path::Path,
-    series: &TimeSeries,
+/// What a swarm run reports: its table or JSON summary, and optionally an SVG plot.
+struct Report<'a> {
+    series: &'a TimeSeries,
+    table: String,
     title: String,
-    active_label: &str,
-    scale: Scale,
-) -> anyhow::Result<()> {
-    let svg = plot::svg(
-        series,
-        &PlotOptions {
-            title,
-            active_label: active_label.to_string(),
-            latency_scale: scale,
-        },
-    );
-    std::fs::write(path, svg).with_context(|| format!("write {}", path.display()))
+    active_label: &'a str,
+}
+
+impl Report<'_> {
+    /// Write the plot to `plot` when asked, then print `summary` as JSON or the table.
+    fn emit(
+        self,
+        summary: &impl serde::Serialize,
+        plot: Option<&std::path::Path>,
+        scale: Scale,
+        json: bool,
+    ) -> anyhow::Result<()> {
+        if let Some(path) = plot {
+            let svg = plot::svg(
+                self.series,
+                &PlotOptions {
+                    title: self.title,
+                    active_label: self.active_label.to_string(),
+                    latency_scale: scale,
+                },
+            );
+            std::fs::write(path, svg).with_context(|| format!("write {}", path.display()))?;
+        }
+        if json {
+            println!("{}", serde_json::to_string_pretty(summary)?);
+        } else {
+            print!("{}", self.table);
+        }
+        Ok(())
+    }
 }
 
 /// `60s`, `500ms`, `2m`, or plain seconds.
@@ -193,16 +211,13 @@ fn main() -> anyhow::Result<()> {
                 file,
                 progress: !json,
             })?;
-            if let Some(path) = &plot {
-                let title = format!("ringcast-loadtest uploads: {clients} clients, {target}");
-                write_plot(path, &summary.series, title, "active uploaders", plot_scale)?;
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-            } else {
-                print!("{}", summary.table());
-            }
-            Ok(())
+            let report = Report {
+                series: &summary.series,
+                table: summary.table(),
+                title: format!("ringcast-loadtest uploads: {clients} clients, {target}"),
+                active_label: "active uploaders",
+            };
+            report.emit(&summary, plot.as_deref(), plot_scale, json)
         }
         Cmd::Viewers {
             url,
@@ -229,18 +244,15 @@ fn main() -> anyhow::Result<()> {
                 request_timeout,
                 progress: !json,
             })?;
-            if let Some(path) = &plot {
-                let title = format!(
+            let report = Report {
+                series: &summary.series,
+                table: summary.table(),
+                title: format!(
                     "ringcast-loadtest viewers: {viewers} viewers, {threads} thread(s), {target}"
-                );
-                write_plot(path, &summary.series, title, "active viewers", plot_scale)?;
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-            } else {
-                print!("{}", summary.table());
-            }
-            Ok(())
+                ),
+                active_label: "active viewers",
+            };
+            report.emit(&summary, plot.as_deref(), plot_scale, json)
         }
         Cmd::Upload {
             ingest,

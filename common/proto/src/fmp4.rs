@@ -288,6 +288,15 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
+    /// A `u32` field that is present only when `flags` has `bit` set (tfhd, trun).
+    fn optional_u32(&mut self, flags: u32, bit: u32) -> Result<Option<u32>, Fmp4Error> {
+        if flags & bit != 0 {
+            self.u32().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
     fn u64(&mut self) -> Result<u64, Fmp4Error> {
         Ok(u64::from_be_bytes(self.array()?))
     }

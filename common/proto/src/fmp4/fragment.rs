@@ -93,21 +93,11 @@ fn parse_tfhd(payload: &[u8]) -> Result<Tfhd, Fmp4Error> {
     if flags & 0x00_0002 != 0 {
         r.skip(4)?; // sample_description_index
     }
-    let mut opt = |bit: u32| -> Result<Option<u32>, Fmp4Error> {
-        if flags & bit != 0 {
-            r.u32().map(Some)
-        } else {
-            Ok(None)
-        }
-    };
-    let default_duration = opt(0x00_0008)?;
-    let default_size = opt(0x00_0010)?;
-    let default_flags = opt(0x00_0020)?;
     Ok(Tfhd {
         track_id,
-        default_duration,
-        default_size,
-        default_flags,
+        default_duration: r.optional_u32(flags, 0x00_0008)?,
+        default_size: r.optional_u32(flags, 0x00_0010)?,
+        default_flags: r.optional_u32(flags, 0x00_0020)?,
     })
 }
 
@@ -128,11 +118,7 @@ fn parse_trun(payload: &[u8]) -> Result<Trun, Fmp4Error> {
     if flags & 0x00_0001 != 0 {
         r.skip(4)?; // data_offset
     }
-    let first_sample_flags = if flags & 0x00_0004 != 0 {
-        Some(r.u32()?)
-    } else {
-        None
-    };
+    let first_sample_flags = r.optional_u32(flags, 0x00_0004)?;
     let has_duration = flags & 0x00_0100 != 0;
     let has_size = flags & 0x00_0200 != 0;
     let has_flags = flags & 0x00_0400 != 0;
