@@ -1,0 +1,70 @@
+//! SIGTERM/SIGINT handling without a signal-handler function: the signals are blocked in every
+//! thread (the mask is inherited, so this must run before any thread starts) and one dedicated
+//! thread takes them synchronously with `sigwait(3)`. No async-signal-safety concerns, no
+//! self-pipe, and the workers never see a signal.
+//!
+//! First signal: graceful shutdown through the server's [`ShutdownHandle`]. Second signal: exit
+//! immediately (an operator who presses Ctrl-C twice means it).
+
+use std::io;
+
+use crate::ShutdownHandle;
+
+/// The set {SIGINT, SIGTERM}.
+fn termination_set() -> io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before any other use, and
+    // sigaddset only writes into the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        if libc::sigemptyset(&mut set) != 0
+            || libc::sigaddset(&mut set, libc::SIGINT) != 0
+            || libc::sigaddset(&mut set, libc::SIGTERM) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(set)
+    }
+}
+
+/// Block SIGINT/SIGTERM in the calling thread and every thread it starts afterwards.
+pub fn block_termination_signals() -> io::Result<()> {
+    let set = termination_set()?;
+    // SAFETY: `set` is an initialised sigset_t; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Start the thread that waits for SIGINT/SIGTERM and stops the server.
+pub fn spawn_signal_thread(shutdown: ShutdownHandle) -> io::Result<()> {
+    let set = termination_set()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut received = 0;
+            loop {
+                let mut sig: libc::c_int = 0;
+                // SAFETY: `set` is initialised and blocked in this thread (inherited mask);
+                // `sig` is a valid out-pointer.
+                let rc = unsafe { libc::sigwait(&set, &mut sig) };
+                if rc != 0 {
+                    tracing::error!(error = %io::Error::from_raw_os_error(rc), "sigwait failed");
+                    return;
+                }
+                received += 1;
+                if received == 1 {
+                    tracing::info!(
+                        signal = sig,
+                        "shutting down: no new connections, finishing in-flight requests"
+                    );
+                    shutdown.trigger();
+                } else {
+                    tracing::warn!(signal = sig, "second signal: exiting now");
+                    std::process::exit(128 + sig);
+                }
+            }
+        })?;
+    Ok(())
+}
