@@ -9,8 +9,8 @@
 //! Prometheus `/metrics`. Header parsing and tus header rules live in `ringcast-common`
 //! (sans-IO); this crate moves the bytes and owns the upload state machine.
 
+pub mod app;
 pub mod config;
-pub mod connection;
 pub mod error;
 pub mod finish;
 pub mod live_config;
@@ -18,13 +18,12 @@ pub mod live_hub;
 pub mod live_metrics;
 pub mod live_push;
 pub mod metrics;
-pub mod response;
 pub mod router;
 pub mod server;
 pub mod tus_handler;
 pub mod upload_store;
 pub mod videos_api;
 
+pub use app::App;
 pub use config::IngestConfig;
 pub use error::IngestError;
-pub use server::App;

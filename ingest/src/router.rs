@@ -16,14 +16,18 @@ use std::time::Duration;
 use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::tus::TUS_VERSION;
 
-use crate::connection::Conn;
+use crate::app::App;
 use crate::error::IngestError;
-use crate::response::Response;
-use crate::server::App;
 use crate::{tus_handler, videos_api};
+use ringcast_server::Conn;
+use ringcast_server::Response;
 
 /// How long `/readyz` waits for each dependency.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Headers a browser (tus-js-client) may read from cross-origin responses.
+pub const CORS_EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, Tus-Resumable, \
+     Tus-Version, Tus-Extension, Tus-Max-Size, Ringcast-Video-Id, Ringcast-Job-Id";
 
 /// Methods a preflight may ask for.
 const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, OPTIONS";
@@ -119,7 +123,7 @@ async fn dispatch(
             read_only(method)?;
             Ok(Response::text(
                 200,
-                "text/plain; version=0.0.4; charset=utf-8",
+                ringcast_proto::prometheus::CONTENT_TYPE,
                 app.metrics.render(),
             )
             .header("Cache-Control", "no-store"))

@@ -18,13 +18,13 @@ use ringcast_proto::tus::{
 };
 use tracing::Instrument as _;
 
-use crate::connection::Conn;
+use crate::app::App;
 use crate::error::IngestError;
 use crate::finish::{self, Finished};
 use crate::metrics::UploadErrorKind;
-use crate::response::Response;
-use crate::server::App;
 use crate::upload_store::{UploadPhase, UploadState};
+use ringcast_server::Conn;
+use ringcast_server::Response;
 
 /// PATCH body bytes moved per socket read / file write.
 const CHUNK: usize = 256 * 1024;

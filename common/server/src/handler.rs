@@ -36,30 +36,35 @@ pub trait Handler: 'static {
     /// gone; the connection then closes.
     fn handle(&self, req: &RequestHead, conn: &mut Conn) -> impl Future<Output = Option<Response>>;
 
-    /// The response for a request the shell refuses. The default is the project's JSON error.
+    /// The response for a request the shell refuses. The default is [`default_refusal`].
     fn refuse(&self, why: Refusal) -> Response {
-        match why {
-            Refusal::BadHead(e) => {
-                let code = match e.status() {
-                    414 => "uri_too_long",
-                    431 => "headers_too_large",
-                    501 => "not_implemented",
-                    505 => "version_not_supported",
-                    _ => "bad_request",
-                };
-                Response::error_parts(e.status(), code, &e.to_string())
-            }
-            Refusal::HeadTimeout => {
-                Response::error_parts(408, "request_timeout", "request head not received in time")
-            }
-            Refusal::TooManyConnections => Response::error_parts(
-                503,
-                "too_many_connections",
-                "too many connections; retry later",
-            ),
-        }
+        default_refusal(why)
     }
 
     /// Called once per worker after its drain (e.g. to flush buffered logs).
     fn on_stop(&self) {}
+}
+
+/// The project's JSON error for a refusal (codes as the edge and the ingest always sent them).
+pub fn default_refusal(why: Refusal) -> Response {
+    match why {
+        Refusal::BadHead(e) => {
+            let code = match e.status() {
+                414 => "uri_too_long",
+                431 => "headers_too_large",
+                501 => "not_implemented",
+                505 => "version_not_supported",
+                _ => "bad_request",
+            };
+            Response::error_parts(e.status(), code, &e.to_string())
+        }
+        Refusal::HeadTimeout => {
+            Response::error_parts(408, "request_timeout", "request head not received in time")
+        }
+        Refusal::TooManyConnections => Response::error_parts(
+            503,
+            "too_many_connections",
+            "too many connections; retry later",
+        ),
+    }
 }

@@ -33,7 +33,7 @@ mod worker;
 pub use conn::{BodyError, Conn};
 pub use driver::Driver;
 pub use error::ServerError;
-pub use handler::{Handler, Refusal, WorkerInfo};
+pub use handler::{default_refusal, Handler, Refusal, WorkerInfo};
 pub use response::{ErrorResponse, FileBody, Response};
 pub use server::Server;
 pub use settings::ServerSettings;

@@ -92,7 +92,11 @@ impl Server {
             driver.as_str(),
             settings.workers
         );
-        tracing::info!("{} listening on http://{}", settings.name, settings.listen);
+        tracing::info!(
+            "ringcast-{} listening on http://{}",
+            settings.name,
+            settings.listen
+        );
         Ok(Self {
             addr: settings.listen,
             driver,

@@ -8,7 +8,7 @@ use ringcast_proto::http::Limits;
 /// Everything the shell needs besides the handler.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
-    /// Thread names are `{name}-worker-{i}`; also the service in log lines.
+    /// Thread names are `{name}-worker-{i}`; the ready log line says `ringcast-{name} listening on`.
     pub name: &'static str,
     /// Address every worker listens on (port 0: worker 0 picks one, the others share it).
     pub listen: SocketAddr,
