@@ -1,7 +1,7 @@
-//! ringcast-edge: the CDN node that serves HLS to players. It owns the thread-per-core monoio
-//! HTTP/1.1 server (one runtime and one `SO_REUSEPORT` listener per worker, io_uring with an
-//! epoll fallback), the routes under `/v/` that map request paths to object keys, the in-memory
-//! cache tier with single-flight origin fetches, the caching and content-type policy for HLS
+//! ringcast-edge: the CDN node that serves HLS to players. It runs as a [`handler`] on the
+//! `ringcast-server` thread-per-core monoio HTTP/1.1 shell (one runtime and one `SO_REUSEPORT`
+//! listener per worker, io_uring with an epoll fallback) and owns the routes under `/v/` that
+//! map request paths to object keys, the in-memory cache tier with single-flight origin fetches, the caching and content-type policy for HLS
 //! objects, `/healthz`, and `/metrics`. Protocol parsing is `ringcast_proto::http` (RFC 9112);
 //! this crate only moves bytes and decides what to answer: ranges, conditionals and gzip per
 //! object ([`representation`]), purge ([`purge`]), admin key and signed playback URLs
@@ -19,11 +19,11 @@ pub mod access_control;
 pub mod access_log;
 pub mod cache;
 pub mod config;
-pub mod connection;
 pub mod content;
 pub mod disk_index;
 pub mod disk_tier;
 pub mod error;
+pub mod handler;
 pub mod http_date;
 pub mod http_origin;
 pub mod live_config;
@@ -41,9 +41,7 @@ pub mod purge;
 pub mod representation;
 pub mod response;
 pub mod routes;
-pub mod sendfile;
 pub mod server;
-pub mod signals;
 pub mod tier_policy;
 pub mod tiers;
 

@@ -209,8 +209,8 @@ impl Conn {
         while body.len() < len {
             let wait = deadline.saturating_duration_since(Instant::now());
             let read = monoio::time::timeout(wait, self.read_body(scratch, len - body.len()));
+            // The connection closes after the answer (the body stays unread), lingering.
             let Ok((res, b)) = read.await else {
-                self.broken = true;
                 return Err(BodyError::TimedOut);
             };
             scratch = b;

@@ -175,7 +175,7 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
 /// Append `resp`'s head (and a small body) to the pending output.
 fn queue(conn: &mut Conn, resp: &Response, keep_alive: bool) -> bool {
     conn.worker.stats.response(resp.status);
-    resp.write_head(
+    resp.write_head_cors(
         &mut conn.out,
         keep_alive,
         conn.worker.settings.cors_expose_headers,

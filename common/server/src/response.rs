@@ -151,16 +151,25 @@ impl Response {
         }
     }
 
-    /// Append the status line and headers to `out`, with the CORS pair every response
-    /// carries (`expose`: the headers a cross-origin page may read).
-    pub fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool, expose: &str) {
-        let body_len = self.file.as_ref().map_or(self.body.len() as u64, |f| f.len);
-        let len = (!self.bodiless()).then_some(body_len);
+    /// Append the status line and this response's own headers to `out` (framing included).
+    pub fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool) {
+        self.head.write(out, self.content_length(), keep_alive);
+    }
+
+    /// [`Response::write_head`] plus the CORS pair every response on the wire carries
+    /// (`expose`: the headers a cross-origin page may read).
+    pub fn write_head_cors(&self, out: &mut Vec<u8>, keep_alive: bool, expose: &str) {
         let cors = [
             ("Access-Control-Allow-Origin", "*"),
             ("Access-Control-Expose-Headers", expose),
         ];
-        self.head.write_with(out, &cors, len, keep_alive);
+        self.head
+            .write_with(out, &cors, self.content_length(), keep_alive);
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        let body_len = self.file.as_ref().map_or(self.body.len() as u64, |f| f.len);
+        (!self.bodiless()).then_some(body_len)
     }
 }
 
@@ -172,7 +181,7 @@ mod tests {
 
     fn head_text(r: &Response, keep_alive: bool) -> String {
         let mut out = Vec::new();
-        r.write_head(&mut out, keep_alive, EXPOSE);
+        r.write_head_cors(&mut out, keep_alive, EXPOSE);
         String::from_utf8(out).expect("utf8")
     }
 
