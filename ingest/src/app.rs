@@ -7,9 +7,9 @@ use ringcast_infra::queue::Queue;
 use ringcast_infra::store::ObjectStore;
 
 use crate::config::IngestConfig;
-use crate::live_hub::LiveHub;
+use crate::live::fanout::LiveFanout;
 use crate::metrics::Metrics;
-use crate::upload_store::UploadStore;
+use crate::tus::upload_store::UploadStore;
 
 /// Everything the handlers share, on every core.
 pub struct App {
@@ -19,5 +19,5 @@ pub struct App {
     pub uploads: UploadStore,
     pub metrics: Metrics,
     /// Live streams being pushed, shared by every core.
-    pub live: Arc<LiveHub>,
+    pub live: Arc<LiveFanout>,
 }

@@ -11,7 +11,7 @@ use clap::Parser;
 use ringcast_infra::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::live_config::LiveIngestConfig;
+use crate::live::config::LiveIngestConfig;
 
 /// Env var prefix of every ingest setting, e.g. `RINGCAST_INGEST_LISTEN`.
 pub const ENV_PREFIX: &str = "RINGCAST_INGEST_";

@@ -53,7 +53,7 @@ pub struct Metrics {
     /// Requests, responses and workers per driver, counted by the server shell.
     pub server: Arc<ServerStats>,
     /// Live push and pull counters.
-    pub live: crate::live_metrics::LiveMetrics,
+    pub live: crate::live::metrics::LiveMetrics,
 }
 
 impl Metrics {

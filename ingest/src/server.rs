@@ -16,10 +16,10 @@ use ringcast_server::{signals, Conn, Handler, Refusal, Response, Server, ServerS
 use crate::app::App;
 use crate::config::IngestConfig;
 use crate::error::IngestError;
-use crate::live_hub::LiveHub;
+use crate::live::fanout::LiveFanout;
 use crate::metrics::Metrics;
 use crate::router::{self, CORS_EXPOSE_HEADERS};
-use crate::upload_store::UploadStore;
+use crate::tus::upload_store::UploadStore;
 
 /// How long start-up waits for Redis and the object store.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -112,7 +112,7 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
         queue,
         uploads,
         metrics: Metrics::default(),
-        live: Arc::new(LiveHub::new(live_grace, live_buffer)),
+        live: Arc::new(LiveFanout::new(live_grace, live_buffer)),
     });
     let stats = Arc::clone(&app.metrics.server);
     let shared = Arc::clone(&app);

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use ringcast_ingest::live_config::LiveIngestConfig;
+use ringcast_ingest::live::config::LiveIngestConfig;
 use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::job::Priority;
 use ringcast_testkit::RedisServer;

@@ -30,7 +30,7 @@ pub struct Opts {
     pub workers: usize,
     pub header_timeout_secs: u64,
     /// The `[live]` section (stream keys, grace period, buffer).
-    pub live: ringcast_ingest::live_config::LiveIngestConfig,
+    pub live: ringcast_ingest::live::config::LiveIngestConfig,
 }
 
 impl Opts {

@@ -6,7 +6,7 @@
 //! `Upload-Offset`, HEAD) is always durable: spool bytes are fdatasync'ed before the state file
 //! records them. When a client disconnects or stalls mid-body, the bytes received so far are
 //! kept and recorded, so HEAD + PATCH resumes from there. The PATCH that completes an upload
-//! also finishes it ([`crate::finish`]) before answering.
+//! also finishes it ([`crate::tus::finish`]) before answering.
 
 use std::collections::BTreeMap;
 
@@ -20,9 +20,9 @@ use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::error::IngestError;
-use crate::finish::{self, Finished};
 use crate::metrics::UploadErrorKind;
-use crate::upload_store::{UploadPhase, UploadState};
+use crate::tus::finish::{self, Finished};
+use crate::tus::upload_store::{UploadPhase, UploadState};
 use ringcast_server::Conn;
 use ringcast_server::Response;
 

@@ -16,7 +16,7 @@ use ringcast_proto::keys;
 use crate::app::App;
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
-use crate::upload_store::{FinishPlan, UploadPhase, UploadState};
+use crate::tus::upload_store::{FinishPlan, UploadPhase, UploadState};
 
 /// Redis calls are small; a longer wait means Redis is in trouble and the client should retry.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);

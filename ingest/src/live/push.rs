@@ -10,7 +10,7 @@
 //!   the oldest byte still buffered), ending with the stream (after the grace period). The
 //!   token comes from the job, so only the transcoder handed the job pulls.
 //!
-//! Cross-core fan-out and the buffer bound are in [`crate::live_hub`].
+//! Cross-core fan-out and the buffer bound are in [`crate::live::fanout`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,8 +23,8 @@ use ringcast_proto::keys;
 
 use crate::app::App;
 use crate::error::IngestError;
-use crate::live_hub::{Attached, LiveStream, PublishError, PullRead};
-use crate::live_metrics::LiveMetrics;
+use crate::live::fanout::{Attached, LiveStream, PublishError, PullRead};
+use crate::live::metrics::LiveMetrics;
 use ringcast_server::Conn;
 use ringcast_server::Response;
 
