@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::http::RequestHead;
 use ringcast_server::{
-    Conn, Driver, Handler, Response, Server, ServerSettings, ServerStats, WorkerInfo,
+    BodyError, Conn, Driver, Handler, Response, Server, ServerSettings, ServerStats, WorkerInfo,
 };
 
 const CHILD: &str = "RINGCAST_SERVER_TEST_CHILD";
@@ -79,6 +79,12 @@ impl Handler for TestHandler {
                 let len = file.metadata().ok()?.len();
                 Response::new(200).file("application/octet-stream", file, 1, len - 1)
             }
+            "/small" => match conn.read_to_end(8, Duration::from_millis(300)).await {
+                Ok(body) => Response::text(200, "text/plain", body),
+                Err(BodyError::TooLarge(_)) => Response::error_parts(413, "too_large", "no"),
+                Err(BodyError::TimedOut) => Response::error_parts(408, "slow", "no"),
+                Err(BodyError::Io(_)) => return None,
+            },
             "/slow" => {
                 monoio::time::sleep(Duration::from_millis(300)).await;
                 Response::text(200, "text/plain", "slow")
@@ -272,39 +278,47 @@ fn small_unread_bodies_are_drained_large_ones_close() {
 }
 
 #[test]
-fn lingering_close_lets_the_client_read_the_answer() {
-    both_drivers("lingering_close_lets_the_client_read_the_answer", || {
-        let (server, _) = start(|_| {});
-        let mut s = connect(server.addr());
-        // A body the handler never reads, still being sent after the response: without the
-        // lingering close the server's close would reset the connection and could destroy
-        // the response in the client's receive buffer.
-        s.write_all(b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 4000000\r\n\r\n")
-            .expect("write head");
-        let writer = {
-            let mut s = s.try_clone().expect("clone");
-            std::thread::spawn(move || {
-                let chunk = vec![0u8; 64 * 1024];
-                let mut sent = 0;
-                // The server drains at most linger_bytes (1 MiB) then closes: writes stop
-                // succeeding at some point after that.
-                while sent < 4_000_000 && s.write_all(&chunk).is_ok() {
-                    sent += chunk.len();
-                }
-                sent
-            })
-        };
-        std::thread::sleep(Duration::from_millis(100));
-        let r = read_reply(&mut s, &mut Vec::new(), false);
-        assert_eq!(r.status, 204);
-        assert_eq!(r.header("connection"), Some("close"));
-        let sent = writer.join().expect("writer");
-        assert!(
-            sent >= 64 * 1024,
-            "the server took no input after answering: {sent}"
-        );
-        assert!(server.stop());
-    });
+fn lingering_close_half_closes_and_drains_within_its_bounds() {
+    both_drivers(
+        "lingering_close_half_closes_and_drains_within_its_bounds",
+        || {
+            let (server, _) = start(|s| s.linger_bytes = 256 * 1024);
+            // A body the handler never reads, partly sent: closing with it unread would make the
+            // kernel answer with a reset (which can destroy the response in flight); the server
+            // half-closes instead, so the client sees the response and then a clean end.
+            let mut s = connect(server.addr());
+            let mut req =
+                b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 4000000\r\n\r\n".to_vec();
+            req.extend_from_slice(&[0u8; 64 * 1024]);
+            s.write_all(&req).expect("write");
+            let r = read_reply(&mut s, &mut Vec::new(), false);
+            assert_eq!((r.status, r.header("connection")), (204, Some("close")));
+            let mut b = [0u8; 1];
+            let end = s.read(&mut b);
+            assert!(matches!(end, Ok(0)), "expected a FIN, got {end:?}");
+
+            // The drain is bounded in bytes: a client that keeps sending is cut off.
+            let mut s = connect(server.addr());
+            s.write_all(b"POST /ignore HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n")
+                .expect("write head");
+            assert_eq!(read_reply(&mut s, &mut Vec::new(), false).status, 204);
+            let chunk = vec![0u8; 64 * 1024];
+            let total = 64 * 1024 * 1024;
+            let mut sent = 0;
+            while sent < total && s.write_all(&chunk).is_ok() {
+                sent += chunk.len();
+            }
+            assert!(
+                sent >= 64 * 1024,
+                "the server took no input after answering"
+            );
+            assert!(
+                sent < total,
+                "the server drained {sent} bytes past its 256 KiB bound"
+            );
+            assert!(server.stop());
+        },
+    );
 }
 
 #[test]
@@ -448,4 +462,36 @@ fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
             let _ = s.shutdown(Shutdown::Both);
         },
     );
+}
+
+#[test]
+fn whole_small_bodies_have_a_size_and_a_time_limit() {
+    both_drivers("whole_small_bodies_have_a_size_and_a_time_limit", || {
+        let (server, _) = start(|_| {});
+        let mut s = connect(server.addr());
+        s.write_all(b"POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nabcd")
+            .expect("write");
+        let mut rest = Vec::new();
+        assert_eq!(read_reply(&mut s, &mut rest, false).body, b"abcd");
+        // Over the limit: refused before reading, and the unread body closes the connection.
+        s.write_all(b"POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 9\r\n\r\n")
+            .expect("write");
+        let r = read_reply(&mut s, &mut rest, false);
+        assert_eq!((r.status, r.header("connection")), (413, Some("close")));
+        assert!(closed(&mut s));
+        // Announced but never sent: the time limit answers.
+        let mut s = connect(server.addr());
+        let t = Instant::now();
+        s.write_all(b"POST /small HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nab")
+            .expect("write");
+        let r = read_reply(&mut s, &mut Vec::new(), false);
+        assert_eq!(r.status, 408);
+        assert!(
+            t.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(r.header("connection"), Some("close"));
+        assert!(server.stop());
+    });
 }
