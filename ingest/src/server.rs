@@ -5,13 +5,14 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monoio::{FusionDriver, RuntimeBuilder};
 use ringcast_infra::queue::{Queue, QueueError};
 use ringcast_infra::store::{ObjectStore, StoreError};
 use ringcast_proto::http::{Limits, RequestHead};
 use ringcast_server::{signals, Conn, Handler, Refusal, Response, Server, ServerSettings};
+use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::config::IngestConfig;
@@ -55,7 +56,19 @@ struct Ingest {
 
 impl Handler for Ingest {
     async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
-        router::route(&self.app, req, conn).await
+        let started = Instant::now();
+        let span = tracing::info_span!("request", method = req.method.as_str(), path = req.path());
+        let resp = router::route(&self.app, req, conn)
+            .instrument(span.clone())
+            .await?;
+        span.in_scope(|| {
+            tracing::debug!(
+                status = resp.status,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "request done"
+            )
+        });
+        Some(resp)
     }
 
     fn refuse(&self, why: Refusal) -> Response {
