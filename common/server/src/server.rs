@@ -61,7 +61,7 @@ impl Server {
             let handle = match spawned {
                 Ok(h) => h,
                 Err(source) => {
-                    shutdown.trigger();
+                    stop_all(&shutdown, workers);
                     return Err(ServerError::Worker {
                         worker: id,
                         what: "spawn thread",
@@ -76,11 +76,11 @@ impl Server {
                     driver = d;
                 }
                 Ok(Err(e)) => {
-                    shutdown.trigger();
+                    stop_all(&shutdown, workers);
                     return Err(e);
                 }
                 Err(_) => {
-                    shutdown.trigger();
+                    stop_all(&shutdown, workers);
                     return Err(ServerError::WorkerLost(id));
                 }
             }
@@ -136,6 +136,15 @@ impl Server {
     pub fn stop(self) -> bool {
         self.shutdown.trigger();
         self.wait()
+    }
+}
+
+/// Start-up failed: stop the workers already running and wait for them, so the caller gets
+/// its error with no thread left behind.
+fn stop_all(shutdown: &ShutdownHandle, workers: Vec<JoinHandle<()>>) {
+    shutdown.trigger();
+    for w in workers {
+        let _ = w.join();
     }
 }
 

@@ -495,3 +495,19 @@ fn whole_small_bodies_have_a_size_and_a_time_limit() {
         assert!(server.stop());
     });
 }
+
+#[test]
+fn a_port_in_use_is_a_start_error() {
+    both_drivers("a_port_in_use_is_a_start_error", || {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("addr");
+        let mut s = ServerSettings::new("shell-test", addr, "");
+        s.workers = 2;
+        let stats = Arc::new(ServerStats::default());
+        // A plain listener without SO_REUSEPORT keeps the port to itself.
+        let err = Server::start(s, stats, |_: WorkerInfo| TestHandler)
+            .err()
+            .expect("start must fail");
+        assert!(err.to_string().contains("bind listener"), "{err}");
+    });
+}
