@@ -1,14 +1,15 @@
-//! ringcast-edge: the CDN node that serves HLS to players. It owns the thread-per-core monoio
-//! HTTP/1.1 server (one runtime and one `SO_REUSEPORT` listener per worker, io_uring with an
-//! epoll fallback), the routes under `/v/` that map request paths to object keys, the memory and
+//! ringcast-edge: the CDN node that serves HLS to players. It runs as a [`handler`] on the
+//! `ringcast-server` thread-per-core monoio HTTP/1.1 shell (one runtime and one `SO_REUSEPORT`
+//! listener per worker, io_uring with an epoll fallback) and owns the routes under `/v/` that map request paths to object keys, the memory and
 //! disk cache tiers with single-flight origin fetches, the caching and content-type policy for
 //! HLS objects, live LL-HLS from the packager's Redis event streams, `/healthz` and `/metrics`.
 //! Protocol parsing is `ringcast_proto::http` (RFC 9112); this crate only moves bytes and decides
 //! what to answer.
 //!
 //! Module map (folders by feature):
-//! - server shell: [`server`] (workers, start/stop), [`connection`] (one HTTP/1.1 connection),
-//!   [`response`] (what a route answers), [`signals`], [`metrics`], [`access_log`];
+//! - on the shell: [`server`] (start/stop on `ringcast-server`), [`handler`] (a request on a
+//!   connection → routes, access log), [`response`] (edge constants, errors → responses),
+//!   [`metrics`], [`access_log`];
 //! - [`config`]: the configuration (file, env, CLI) and its bounds;
 //! - [`shared`]: the state every worker shares; [`clock`]: the injectable clock of the caches
 //!   and the live path; [`error`]: every failure and the status it answers;
@@ -26,8 +27,8 @@
 pub mod access_log;
 pub mod clock;
 pub mod config;
-pub mod connection;
 pub mod error;
+pub mod handler;
 pub mod live;
 pub mod metrics;
 pub mod origin;
@@ -36,7 +37,6 @@ pub mod response;
 pub mod routes;
 pub mod server;
 pub mod shared;
-pub mod signals;
 pub mod tiers;
 
 pub use config::{EdgeConfig, Overrides};

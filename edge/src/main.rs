@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Parser;
 use ringcast_edge::config::ENV_CONFIG_FILE;
-use ringcast_edge::{signals, EdgeConfig, Overrides, Server};
+use ringcast_edge::{EdgeConfig, Overrides, Server};
+use ringcast_server::signals;
 
 /// Thread-per-core HLS edge: serves `/v/...` from the object store through a memory cache.
 #[derive(Debug, Parser)]

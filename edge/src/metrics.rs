@@ -5,52 +5,32 @@
 //! per-worker shards plus aggregation at this request rate, and scrapes tolerate the slight skew
 //! between counters read one after another.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// Which monoio driver the workers run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Driver {
-    IoUring,
-    Legacy,
-}
+use ringcast_proto::prometheus::{Kind, Writer};
+use ringcast_server::ServerStats;
 
-impl Driver {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Driver::IoUring => "io_uring",
-            Driver::Legacy => "legacy",
-        }
-    }
-}
+/// Which monoio driver the workers run on.
+pub use ringcast_server::Driver;
 
 /// All counters of one edge process.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: AtomicU64,
-    /// Index 0 = 1xx … 4 = 5xx.
-    responses: [AtomicU64; 5],
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     cache_coalesced: AtomicU64,
     origin_fetches: AtomicU64,
     origin_errors: AtomicU64,
-    bytes_sent: AtomicU64,
-    connections: AtomicU64,
     disk_hits: AtomicU64,
     disk_cold_reads: AtomicU64,
     disk_fills: AtomicU64,
     disk_fill_errors: AtomicU64,
     stale_served: AtomicU64,
     driver: OnceLock<Driver>,
-    /// Connections open right now (all workers).
-    open_connections: AtomicI64,
-    /// Connections refused with 503 because a worker was at its limit.
-    connections_rejected: AtomicU64,
-    /// Requests being answered right now (all workers).
-    inflight: AtomicI64,
+    /// Requests, responses, bytes written and connections, counted by the server shell.
+    pub server: Arc<ServerStats>,
     /// Entries dropped by purges.
     purged: AtomicU64,
     /// Access-log batches dropped because the logger thread fell behind.
@@ -105,15 +85,6 @@ pub struct Gauges {
 }
 
 impl Metrics {
-    pub fn request(&self) {
-        self.requests.fetch_add(1, Relaxed);
-    }
-
-    pub fn response(&self, status: u16) {
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        self.responses[class].fetch_add(1, Relaxed);
-    }
-
     pub fn cache_hit(&self) {
         self.cache_hits.fetch_add(1, Relaxed);
     }
@@ -134,14 +105,6 @@ impl Metrics {
         self.origin_errors.fetch_add(1, Relaxed);
     }
 
-    pub fn bytes_sent(&self, n: u64) {
-        self.bytes_sent.fetch_add(n, Relaxed);
-    }
-
-    pub fn connection(&self) {
-        self.connections.fetch_add(1, Relaxed);
-    }
-
     pub fn disk_hit(&self) {
         self.disk_hits.fetch_add(1, Relaxed);
     }
@@ -160,26 +123,6 @@ impl Metrics {
 
     pub fn stale_served(&self) {
         self.stale_served.fetch_add(1, Relaxed);
-    }
-
-    pub fn connection_opened(&self) {
-        self.open_connections.fetch_add(1, Relaxed);
-    }
-
-    pub fn connection_closed(&self) {
-        self.open_connections.fetch_sub(1, Relaxed);
-    }
-
-    pub fn connection_rejected(&self) {
-        self.connections_rejected.fetch_add(1, Relaxed);
-    }
-
-    pub fn request_started(&self) {
-        self.inflight.fetch_add(1, Relaxed);
-    }
-
-    pub fn request_finished(&self) {
-        self.inflight.fetch_sub(1, Relaxed);
     }
 
     pub fn purged(&self, n: u64) {
@@ -213,238 +156,191 @@ impl Metrics {
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            requests: self.requests.load(Relaxed),
+            requests: self.server.requests(),
             cache_hits: self.cache_hits.load(Relaxed),
             cache_misses: self.cache_misses.load(Relaxed),
             cache_coalesced: self.cache_coalesced.load(Relaxed),
             origin_fetches: self.origin_fetches.load(Relaxed),
             origin_errors: self.origin_errors.load(Relaxed),
-            bytes_sent: self.bytes_sent.load(Relaxed),
+            bytes_sent: self.server.bytes(),
             disk_hits: self.disk_hits.load(Relaxed),
             disk_fills: self.disk_fills.load(Relaxed),
             stale_served: self.stale_served.load(Relaxed),
             purged: self.purged.load(Relaxed),
             access_log_dropped: self.access_log_dropped.load(Relaxed),
-            open_connections: self.open_connections.load(Relaxed),
-            inflight: self.inflight.load(Relaxed),
+            open_connections: self.server.open_connections(),
+            inflight: self.server.inflight(),
         }
     }
 
     /// Prometheus text exposition.
     pub fn render(&self, gauges: Gauges) -> String {
-        let mut out = String::with_capacity(2048);
-        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {}", v.load(Relaxed));
-        };
-        let gauge = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        };
-        counter(
-            &mut out,
+        let srv = &self.server;
+        let get = |v: &AtomicU64| v.load(Relaxed);
+        let mut w = Writer::with_capacity(2048);
+        w.counter(
             "ringcast_edge_requests_total",
             "HTTP requests parsed.",
-            &self.requests,
+            srv.requests(),
         );
         let name = "ringcast_edge_responses_total";
-        let _ = writeln!(out, "# HELP {name} HTTP responses sent, by status class.");
-        let _ = writeln!(out, "# TYPE {name} counter");
-        for (i, v) in self.responses.iter().enumerate() {
-            let _ = writeln!(out, "{name}{{class=\"{}xx\"}} {}", i + 1, v.load(Relaxed));
+        w.family(name, "HTTP responses sent, by status class.", Kind::Counter);
+        for (i, v) in srv.responses().iter().enumerate() {
+            w.sample(name, &[("class", &format!("{}xx", i + 1))], v);
         }
-        counter(
-            &mut out,
+        w.counter(
             "ringcast_edge_cache_hits_total",
             "Object requests answered from the memory cache without waiting.",
-            &self.cache_hits,
-        );
-        counter(
-            &mut out,
+            get(&self.cache_hits),
+        )
+        .counter(
             "ringcast_edge_cache_misses_total",
             "Object requests that did not find a fresh entry in the memory cache.",
-            &self.cache_misses,
-        );
-        counter(
-            &mut out,
+            get(&self.cache_misses),
+        )
+        .counter(
             "ringcast_edge_cache_coalesced_total",
             "Misses answered by another request's origin fetch (single-flight).",
-            &self.cache_coalesced,
-        );
-        counter(
-            &mut out,
+            get(&self.cache_coalesced),
+        )
+        .counter(
             "ringcast_edge_origin_fetches_total",
             "Fetches from the object store.",
-            &self.origin_fetches,
-        );
-        counter(
-            &mut out,
+            get(&self.origin_fetches),
+        )
+        .counter(
             "ringcast_edge_origin_errors_total",
             "Origin fetches that failed or timed out.",
-            &self.origin_errors,
-        );
-        counter(
-            &mut out,
+            get(&self.origin_errors),
+        )
+        .counter(
             "ringcast_edge_bytes_sent_total",
             "Bytes written to clients (heads and bodies).",
-            &self.bytes_sent,
-        );
-        counter(
-            &mut out,
+            srv.bytes(),
+        )
+        .counter(
             "ringcast_edge_connections_total",
             "Client connections accepted.",
-            &self.connections,
-        );
-        gauge(
-            &mut out,
+            srv.connections(),
+        )
+        .gauge(
             "ringcast_edge_cache_bytes",
             "Bytes held by the memory cache.",
             gauges.cache_bytes,
-        );
-        gauge(
-            &mut out,
+        )
+        .gauge(
             "ringcast_edge_cache_capacity_bytes",
             "Capacity of the memory cache.",
             gauges.cache_capacity_bytes,
-        );
-        gauge(
-            &mut out,
+        )
+        .gauge(
             "ringcast_edge_cache_entries",
             "Entries in the memory cache.",
             gauges.cache_entries,
-        );
-        counter(
-            &mut out,
+        )
+        .counter(
             "ringcast_edge_disk_hits_total",
             "Object requests answered from the disk tier (sendfile).",
-            &self.disk_hits,
-        );
-        counter(
-            &mut out,
+            get(&self.disk_hits),
+        )
+        .counter(
             "ringcast_edge_disk_cold_reads_total",
             "Disk-tier files read into the page cache off the workers before sendfile.",
-            &self.disk_cold_reads,
-        );
-        counter(
-            &mut out,
+            get(&self.disk_cold_reads),
+        )
+        .counter(
             "ringcast_edge_disk_fills_total",
             "Objects written to the disk tier.",
-            &self.disk_fills,
-        );
-        counter(
-            &mut out,
+            get(&self.disk_fills),
+        )
+        .counter(
             "ringcast_edge_disk_fill_errors_total",
             "Disk-tier writes that failed (the object was kept in memory instead).",
-            &self.disk_fill_errors,
-        );
-        counter(
-            &mut out,
+            get(&self.disk_fill_errors),
+        )
+        .counter(
             "ringcast_edge_stale_served_total",
             "Expired playlists served while refreshing or while the origin failed.",
-            &self.stale_served,
-        );
-        gauge(
-            &mut out,
+            get(&self.stale_served),
+        )
+        .gauge(
             "ringcast_edge_disk_cache_bytes",
             "Bytes of the files in the disk tier.",
             gauges.disk_bytes,
-        );
-        gauge(
-            &mut out,
+        )
+        .gauge(
             "ringcast_edge_disk_cache_capacity_bytes",
             "Capacity of the disk tier (0: no disk tier).",
             gauges.disk_capacity_bytes,
-        );
-        gauge(
-            &mut out,
+        )
+        .gauge(
             "ringcast_edge_disk_cache_entries",
             "Files in the disk tier.",
             gauges.disk_entries,
-        );
-        let name = "ringcast_edge_disk_evictions_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Files evicted from the disk tier since start.\n# TYPE {name} counter\n{name} {}",
-            gauges.disk_evictions
+        )
+        .counter(
+            "ringcast_edge_disk_evictions_total",
+            "Files evicted from the disk tier since start.",
+            gauges.disk_evictions,
         );
         // The same hit/miss counts, labelled by tier (a disk-tier hit was a memory-tier hit on the disk entry's index record).
         let name = "ringcast_edge_cache_lookups_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Object cache lookups, by tier and result."
+        w.family(
+            name,
+            "Object cache lookups, by tier and result.",
+            Kind::Counter,
         );
-        let _ = writeln!(out, "# TYPE {name} counter");
         for (result, v) in [("hit", &self.cache_hits), ("miss", &self.cache_misses)] {
-            let _ = writeln!(
-                out,
-                "{name}{{tier=\"memory\",result=\"{result}\"}} {}",
-                v.load(Relaxed)
-            );
+            w.sample(name, &[("tier", "memory"), ("result", result)], get(v));
         }
-        let _ = writeln!(
-            out,
-            "{name}{{tier=\"disk\",result=\"hit\"}} {}",
-            self.disk_hits.load(Relaxed)
+        w.sample(
+            name,
+            &[("tier", "disk"), ("result", "hit")],
+            get(&self.disk_hits),
         );
-        counter(
-            &mut out,
+        w.counter(
             "ringcast_edge_connections_rejected_total",
             "Connections refused with 503 because the worker was at max_connections_per_worker.",
-            &self.connections_rejected,
-        );
-        counter(
-            &mut out,
+            srv.connections_rejected(),
+        )
+        .counter(
             "ringcast_edge_purged_entries_total",
             "Cache entries removed by the purge API.",
-            &self.purged,
-        );
-        counter(
-            &mut out,
+            get(&self.purged),
+        )
+        .counter(
             "ringcast_edge_access_log_dropped_total",
             "Access-log batches dropped because the logger thread fell behind.",
-            &self.access_log_dropped,
-        );
-        let signed_gauge = |out: &mut String, name: &str, help: &str, v: &AtomicI64| {
-            let v = v.load(Relaxed).max(0);
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        };
-        signed_gauge(
-            &mut out,
+            get(&self.access_log_dropped),
+        )
+        .gauge(
             "ringcast_edge_open_connections",
             "Client connections open right now.",
-            &self.open_connections,
-        );
-        signed_gauge(
-            &mut out,
+            srv.open_connections().max(0),
+        )
+        .gauge(
             "ringcast_edge_inflight_requests",
             "Requests being answered right now.",
-            &self.inflight,
+            srv.inflight().max(0),
         );
-        let name = "ringcast_edge_origin_fetch_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Origin fetch latency (successes and failures)."
+        let counts: Vec<u64> = self.origin_latency.iter().map(get).collect();
+        w.histogram(
+            "ringcast_edge_origin_fetch_duration_seconds",
+            "Origin fetch latency (successes and failures).",
+            &ORIGIN_BUCKETS,
+            &counts,
+            self.origin_latency_sum_us.load(Relaxed) as f64 / 1e6,
         );
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, v) in self.origin_latency.iter().enumerate() {
-            cumulative += v.load(Relaxed);
-            let le = ORIGIN_BUCKETS
-                .get(i)
-                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-        }
-        let sum = self.origin_latency_sum_us.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
         let name = "ringcast_edge_driver_info";
-        let _ = writeln!(
-            out,
-            "# HELP {name} The monoio I/O driver the workers run on."
+        w.family(
+            name,
+            "The monoio I/O driver the workers run on.",
+            Kind::Gauge,
         );
-        let _ = writeln!(out, "# TYPE {name} gauge");
         if let Some(d) = self.driver() {
-            let _ = writeln!(out, "{name}{{driver=\"{}\"}} 1", d.as_str());
+            w.sample(name, &[("driver", d.as_str())], 1);
         }
-        out
+        w.finish()
     }
 }
 
@@ -462,21 +358,21 @@ mod tests {
     #[test]
     fn renders_counters_gauges_and_driver() {
         let m = Metrics::default();
-        m.request();
-        m.request();
-        m.response(200);
-        m.response(204);
-        m.response(404);
-        m.response(502);
-        m.response(99); // nonsense statuses land in a class instead of panicking
+        m.server.request();
+        m.server.request();
+        m.server.response(200);
+        m.server.response(204);
+        m.server.response(404);
+        m.server.response(502);
+        m.server.response(99); // nonsense statuses land in a class instead of panicking
         m.cache_hit();
         m.cache_miss();
         m.origin_fetch();
-        m.bytes_sent(1234);
+        m.server.bytes_sent(1234);
         m.origin_latency(Duration::from_millis(3));
         m.origin_latency(Duration::from_secs(60));
-        m.connection_opened();
-        m.request_started();
+        m.server.connection_opened();
+        m.server.request_started();
         m.purged(4);
         m.set_driver(Driver::Legacy);
         m.set_driver(Driver::IoUring); // first one wins

@@ -11,7 +11,7 @@ use clap::Parser;
 use ringcast_infra::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::live_config::LiveIngestConfig;
+use crate::live::config::LiveIngestConfig;
 
 /// Env var prefix of every ingest setting, e.g. `RINGCAST_INGEST_LISTEN`.
 pub const ENV_PREFIX: &str = "RINGCAST_INGEST_";
@@ -49,6 +49,12 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the workers exit.
     pub shutdown_grace_secs: u64,
+    /// Most header fields in a request head (more: 431).
+    pub max_headers: usize,
+    /// Open connections per worker beyond which new ones get 503 and are closed.
+    pub max_connections_per_worker: usize,
+    /// `listen(2)` backlog of each worker's socket.
+    pub listen_backlog: u32,
     /// Live push (`PUT /live/{key}`): stream keys, grace period, pull buffer.
     pub live: LiveIngestConfig,
 }
@@ -68,6 +74,9 @@ impl Default for IngestConfig {
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 10,
+            max_headers: 64,
+            max_connections_per_worker: 10_000,
+            listen_backlog: 1024,
             live: LiveIngestConfig::default(),
         }
     }
@@ -88,6 +97,15 @@ impl IngestConfig {
         }
         if self.workers > 1024 {
             return invalid("workers must be at most 1024 (0 = one per core)");
+        }
+        if self.max_headers == 0 || self.max_headers > 1024 {
+            return invalid("max_headers must be between 1 and 1024");
+        }
+        if self.listen_backlog == 0 || self.listen_backlog > 65_535 {
+            return invalid("listen_backlog must be between 1 and 65535");
+        }
+        if self.max_connections_per_worker == 0 {
+            return invalid("max_connections_per_worker must be positive");
         }
         if self.header_timeout_secs == 0 || self.idle_timeout_secs == 0 {
             return invalid("header_timeout_secs and idle_timeout_secs must be at least 1");

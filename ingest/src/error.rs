@@ -7,7 +7,7 @@ use ringcast_infra::store::StoreError;
 use ringcast_proto::http::HttpError;
 use ringcast_proto::tus::{TusError, TUS_VERSION};
 
-use crate::response::Response;
+use ringcast_server::Response;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +155,7 @@ impl IngestError {
             }
             other => other.to_string(),
         };
-        let mut resp = Response::error(status, self.code(), &message);
+        let mut resp = Response::error_parts(status, self.code(), &message);
         match self {
             IngestError::MethodNotAllowed { allow, .. } => {
                 resp = resp.header("Allow", *allow);

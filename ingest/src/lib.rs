@@ -1,30 +1,30 @@
-//! `ringcast-ingest`: the upload front door of ringcast. A monoio thread-per-core HTTP/1.1 server
-//! (one runtime and one `SO_REUSEPORT` listener per core, FusionDriver: io_uring with an epoll
-//! fallback) that implements the tus 1.0.0 resumable-upload protocol — core protocol (HEAD,
-//! PATCH, OPTIONS) and the Creation extension (POST) — at `/files/`, streams PATCH bodies into
-//! spool files with offsets made durable (fdatasync) before they are acknowledged, and, once an
-//! upload is complete, checks its container magic bytes, stores it as
-//! `sources/{video}/{version}/source` in the object store and enqueues a transcode job in Redis.
-//! It also serves the video status API (`GET /v1/videos/{id}`), `/healthz`, `/readyz` and
-//! Prometheus `/metrics`. Header parsing and tus header rules live in `ringcast-common`
-//! (sans-IO); this crate moves the bytes and owns the upload state machine.
+//! `ringcast-ingest`: the upload front door of ringcast, a handler on the `ringcast-server`
+//! monoio thread-per-core HTTP/1.1 shell (one runtime and one `SO_REUSEPORT` listener per core,
+//! FusionDriver: io_uring with an epoll fallback). By feature:
+//!
+//! - [`tus`]: the tus 1.0.0 resumable-upload protocol — core protocol (HEAD, PATCH, OPTIONS)
+//!   and the Creation extension (POST) — at `/files/`; PATCH bodies stream into spool files with
+//!   offsets made durable (fdatasync) before they are acknowledged; a complete upload has its
+//!   container magic bytes checked, is stored as `sources/{video}/{version}/source` in the
+//!   object store and a transcode job is enqueued in Redis.
+//! - [`live`]: live push (`/live/{key}`) and its fan-out to pullers on every core.
+//! - [`api`]: the video status API (`GET /v1/videos/{id}`).
+//! - [`router`]: paths to handlers, CORS, `/healthz`, `/readyz` and Prometheus `/metrics`;
+//!   [`app`]: the state they share; [`server`]: start-up on the shell.
+//!
+//! Header parsing and tus header rules live in `ringcast-proto` (sans-IO); this crate moves the
+//! bytes and owns the upload state machine.
 
+pub mod api;
+pub mod app;
 pub mod config;
-pub mod connection;
 pub mod error;
-pub mod finish;
-pub mod live_config;
-pub mod live_hub;
-pub mod live_metrics;
-pub mod live_push;
+pub mod live;
 pub mod metrics;
-pub mod response;
 pub mod router;
 pub mod server;
-pub mod tus_handler;
-pub mod upload_store;
-pub mod videos_api;
+pub mod tus;
 
+pub use app::App;
 pub use config::IngestConfig;
 pub use error::IngestError;
-pub use server::App;

@@ -2,8 +2,11 @@
 //! all cores: uploads are few and bytes are counted once per PATCH, so there is no contention
 //! worth sharding for.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ringcast_proto::prometheus::{Kind, Writer};
+use ringcast_server::ServerStats;
 
 /// Why an upload failed, the label of `ringcast_ingest_upload_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,22 +46,17 @@ impl UploadErrorKind {
 /// The ingest counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: AtomicU64,
     uploads_created: AtomicU64,
     uploads_completed: AtomicU64,
     bytes_received: AtomicU64,
     upload_errors: [AtomicU64; UploadErrorKind::ALL.len()],
-    workers_uring: AtomicU64,
-    workers_legacy: AtomicU64,
+    /// Requests, responses and workers per driver, counted by the server shell.
+    pub server: Arc<ServerStats>,
     /// Live push and pull counters.
-    pub live: crate::live_metrics::LiveMetrics,
+    pub live: crate::live::metrics::LiveMetrics,
 }
 
 impl Metrics {
-    pub fn request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
     pub fn upload_created(&self) {
         self.uploads_created.fetch_add(1, Ordering::Relaxed);
     }
@@ -77,75 +75,53 @@ impl Metrics {
         self.upload_errors[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A worker started on `driver` (`io_uring` or `legacy`).
-    pub fn worker_started(&self, uring: bool) {
-        let c = if uring {
-            &self.workers_uring
-        } else {
-            &self.workers_legacy
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-
     /// Prometheus text exposition format 0.0.4.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(1024);
-        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
-            );
-        };
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        counter(
-            &mut out,
+        let mut w = Writer::with_capacity(1024);
+        w.counter(
             "ringcast_ingest_requests_total",
             "HTTP requests received.",
-            get(&self.requests),
-        );
-        counter(
-            &mut out,
+            self.server.requests(),
+        )
+        .counter(
             "ringcast_ingest_uploads_created_total",
             "tus uploads created.",
             get(&self.uploads_created),
-        );
-        counter(
-            &mut out,
+        )
+        .counter(
             "ringcast_ingest_uploads_completed_total",
             "Uploads stored and enqueued for transcoding.",
             get(&self.uploads_completed),
-        );
-        counter(
-            &mut out,
+        )
+        .counter(
             "ringcast_ingest_bytes_received_total",
             "Upload body bytes written to the spool.",
             get(&self.bytes_received),
         );
         let name = "ringcast_ingest_upload_errors_total";
-        let _ = write!(
-            out,
-            "# HELP {name} Failed or interrupted uploads by kind.\n# TYPE {name} counter\n"
+        w.family(
+            name,
+            "Failed or interrupted uploads by kind.",
+            Kind::Counter,
         );
         for kind in UploadErrorKind::ALL {
             let c = &self.upload_errors[kind as usize];
-            let _ = writeln!(out, "{name}{{kind=\"{}\"}} {}", kind.as_str(), get(c));
+            w.sample(name, &[("kind", kind.as_str())], get(c));
         }
         let name = "ringcast_ingest_driver_info";
-        let _ = write!(
-            out,
-            "# HELP {name} Workers per monoio I/O driver (io_uring, or legacy = epoll fallback).\n# TYPE {name} gauge\n"
+        w.family(
+            name,
+            "Workers per monoio I/O driver (io_uring, or legacy = epoll fallback).",
+            Kind::Gauge,
         );
-        for (driver, c) in [
-            ("io_uring", &self.workers_uring),
-            ("legacy", &self.workers_legacy),
-        ] {
-            let n = get(c);
+        for (driver, n) in self.server.workers_by_driver() {
             if n > 0 {
-                let _ = writeln!(out, "{name}{{driver=\"{driver}\"}} {n}");
+                w.sample(name, &[("driver", driver.as_str())], n);
             }
         }
-        self.live.render(&mut out);
-        out
+        self.live.render(&mut w);
+        w.finish()
     }
 }
 
@@ -156,11 +132,11 @@ mod tests {
     #[test]
     fn renders_counters() {
         let m = Metrics::default();
-        m.request();
-        m.request();
+        m.server.request();
+        m.server.request();
         m.bytes_received(10);
         m.upload_error(UploadErrorKind::Rejected);
-        m.worker_started(false);
+        m.server.worker_started(ringcast_server::Driver::Legacy);
         let text = m.render();
         assert!(
             text.contains("ringcast_ingest_requests_total 2\n"),

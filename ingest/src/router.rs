@@ -7,7 +7,7 @@
 //! | `/files/` | OPTIONS, POST (tus creation) |
 //! | `/files/{id}` | OPTIONS, HEAD, PATCH (tus core) |
 //! | `/v1/videos/{id}` | GET, HEAD |
-//! | `/live/{key}` | PUT, POST (live push, [`crate::live_push`]) |
+//! | `/live/{key}` | PUT, POST (live push, [`crate::live::push`]) |
 //! | `/live/{key}/pull` | GET (live pull) |
 //! | `/healthz`, `/readyz`, `/metrics` | GET, HEAD |
 
@@ -16,14 +16,19 @@ use std::time::Duration;
 use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::tus::TUS_VERSION;
 
-use crate::connection::Conn;
+use crate::api::videos;
+use crate::app::App;
 use crate::error::IngestError;
-use crate::response::Response;
-use crate::server::App;
-use crate::{tus_handler, videos_api};
+use crate::tus;
+use ringcast_server::Conn;
+use ringcast_server::Response;
 
 /// How long `/readyz` waits for each dependency.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Headers a browser (tus-js-client) may read from cross-origin responses.
+pub const CORS_EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, Tus-Resumable, \
+     Tus-Version, Tus-Extension, Tus-Max-Size, Ringcast-Video-Id, Ringcast-Job-Id";
 
 /// Methods a preflight may ask for.
 const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, OPTIONS";
@@ -40,7 +45,7 @@ pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Res
     let result = match path.strip_prefix("/live/") {
         // Live handlers may write a streamed response themselves (`Ok(None)`).
         Some(rest) if method != Method::Options => {
-            match crate::live_push::handle(app, head, &method, rest, conn).await {
+            match crate::live::push::handle(app, head, &method, rest, conn).await {
                 Ok(Some(resp)) => Ok(resp),
                 Ok(None) => return None,
                 Err(e) => Err(e),
@@ -119,17 +124,17 @@ async fn dispatch(
             read_only(method)?;
             Ok(Response::text(
                 200,
-                "text/plain; version=0.0.4; charset=utf-8",
+                ringcast_proto::prometheus::CONTENT_TYPE,
                 app.metrics.render(),
             )
             .header("Cache-Control", "no-store"))
         }
-        "/files" | "/files/" => tus_handler::collection(app, head, method).await,
+        "/files" | "/files/" => tus::handler::collection(app, head, method).await,
         _ => {
             if let Some(id) = path.strip_prefix("/files/") {
-                tus_handler::upload(app, head, method, id, conn).await
+                tus::handler::upload(app, head, method, id, conn).await
             } else if let Some(id) = path.strip_prefix("/v1/videos/") {
-                videos_api::get(app, method, id).await
+                videos::get(app, method, id).await
             } else {
                 Err(IngestError::NotFound(format!("resource {path}")))
             }
@@ -154,7 +159,7 @@ fn options(app: &App, path: &str) -> Response {
         .header("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS)
         .header("Access-Control-Max-Age", "86400");
     if path == "/files" || path.starts_with("/files/") {
-        resp = tus_handler::discovery_headers(app, resp);
+        resp = tus::handler::discovery_headers(app, resp);
     }
     resp
 }

@@ -1,42 +1,32 @@
-//! Process lifecycle: shared state, one monoio runtime per worker thread (FusionDriver: io_uring,
-//! or epoll where io_uring is unavailable), one `SO_REUSEPORT` listener per worker so the kernel
-//! balances connections without a shared accept lock, and SIGTERM/SIGINT handling that stops
-//! accepting, lets in-flight requests finish for `shutdown_grace_secs`, then exits cleanly.
+//! Process lifecycle: open the spool, the object store and Redis, then serve the ingest's
+//! routes on the `ringcast-server` shell (one monoio runtime and `SO_REUSEPORT` listener per
+//! worker) until SIGTERM/SIGINT, which stops accepting and lets in-flight requests finish for
+//! `shutdown_grace_secs`.
 
 use std::io;
-use std::net::SocketAddr;
-use std::rc::Rc;
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use monoio::net::{ListenerOpts, TcpListener};
-use monoio::{FusionDriver, FusionRuntime, RuntimeBuilder};
+use monoio::{FusionDriver, RuntimeBuilder};
 use ringcast_infra::queue::{Queue, QueueError};
 use ringcast_infra::store::{ObjectStore, StoreError};
-use ringcast_proto::http::Limits;
-use tokio::sync::{oneshot, watch};
+use ringcast_proto::http::{Limits, RequestHead};
+use ringcast_server::{signals, Conn, Handler, Refusal, Response, Server, ServerSettings};
+use tracing::Instrument as _;
 
+use crate::app::App;
 use crate::config::IngestConfig;
-use crate::connection;
-use crate::live_hub::LiveHub;
+use crate::error::IngestError;
+use crate::live::fanout::LiveFanout;
 use crate::metrics::Metrics;
-use crate::upload_store::UploadStore;
+use crate::router::{self, CORS_EXPOSE_HEADERS};
+use crate::tus::upload_store::UploadStore;
 
 /// How long start-up waits for Redis and the object store.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Everything the handlers share, on every core.
-pub struct App {
-    pub config: IngestConfig,
-    pub store: ObjectStore,
-    pub queue: Queue,
-    pub uploads: UploadStore,
-    pub metrics: Metrics,
-    pub limits: Limits,
-    /// Live streams being pushed, shared by every core.
-    pub live: Arc<LiveHub>,
-}
+/// Unread request bodies up to this size are read and dropped to keep the connection; larger
+/// ones cost more than a new connection does.
+const DRAIN_MAX: u64 = 256 * 1024;
 
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -53,15 +43,68 @@ pub enum ServerError {
     ConnectTimeout(&'static str),
     #[error("cannot start a monoio runtime: {0}")]
     Runtime(io::Error),
-    #[error("worker {worker}: {message}")]
-    Worker { worker: usize, message: String },
+    #[error(transparent)]
+    Start(#[from] ringcast_server::ServerError),
+    #[error("a worker thread panicked")]
+    WorkerPanicked,
+}
+
+/// The ingest on the shell: every request goes to [`router::route`].
+struct Ingest {
+    app: Arc<App>,
+}
+
+impl Handler for Ingest {
+    async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
+        let started = Instant::now();
+        let span = tracing::info_span!("request", method = req.method.as_str(), path = req.path());
+        let resp = router::route(&self.app, req, conn)
+            .instrument(span.clone())
+            .await?;
+        span.in_scope(|| {
+            tracing::debug!(
+                status = resp.status,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "request done"
+            )
+        });
+        Some(resp)
+    }
+
+    fn refuse(&self, why: Refusal) -> Response {
+        match why {
+            Refusal::BadHead(e) => {
+                tracing::debug!(error = %e, "bad request head");
+                IngestError::Http(e).to_response()
+            }
+            other => ringcast_server::default_refusal(other),
+        }
+    }
+}
+
+/// The shell settings from the documented config.
+fn settings(config: &IngestConfig) -> ServerSettings {
+    let mut s = ServerSettings::new("ingest", config.listen, CORS_EXPOSE_HEADERS);
+    s.workers = config.worker_count();
+    s.pin_workers = config.pin_workers;
+    s.listen_backlog = i32::try_from(config.listen_backlog).unwrap_or(i32::MAX);
+    s.idle_timeout = config.idle_timeout();
+    s.header_timeout = config.header_timeout();
+    s.shutdown_grace = config.shutdown_grace();
+    s.limits = Limits {
+        max_headers: config.max_headers,
+        ..Limits::default()
+    };
+    s.max_connections = config.max_connections_per_worker;
+    s.drain_max = DRAIN_MAX;
+    s
 }
 
 /// Run the server until SIGTERM/SIGINT. Call it before any other thread exists: the shutdown
 /// signals are blocked here so every thread inherits the mask and only the signal thread sees
 /// them (otherwise the default action could kill the process from, e.g., the tokio side thread).
 pub fn run(config: IngestConfig) -> Result<(), ServerError> {
-    let signals = block_shutdown_signals().map_err(ServerError::Signals)?;
+    signals::block_termination_signals().map_err(ServerError::Signals)?;
     let uploads = UploadStore::open(&config.data_dir).map_err(|source| ServerError::Spool {
         path: config.data_dir.display().to_string(),
         source,
@@ -74,8 +117,7 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
         max_upload_bytes = config.max_upload_bytes,
         "backends ready"
     );
-    let workers = config.worker_count();
-    let listen = config.listen;
+    let settings = settings(&config);
     let (live_grace, live_buffer) = (config.live.grace(), config.live.buffer_bytes);
     let app = Arc::new(App {
         config,
@@ -83,35 +125,16 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
         queue,
         uploads,
         metrics: Metrics::default(),
-        limits: Limits::default(),
-        live: Arc::new(LiveHub::new(live_grace, live_buffer)),
+        live: Arc::new(LiveFanout::new(live_grace, live_buffer)),
     });
-
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let mut handles = Vec::with_capacity(workers);
-    // Worker 0 binds first: with port 0 it picks the port the others then share.
-    let mut addr = listen;
-    for idx in 0..workers {
-        match spawn_worker(idx, Arc::clone(&app), addr, shutdown_rx.clone()) {
-            Ok((handle, bound)) => {
-                addr = bound;
-                handles.push(handle);
-            }
-            Err(e) => {
-                let _ = shutdown_tx.send(true);
-                join_all(handles);
-                return Err(e);
-            }
-        }
-    }
-    tracing::info!(workers, "ringcast-ingest listening on http://{addr}");
-
-    std::thread::Builder::new()
-        .name("ingest-signals".into())
-        .spawn(move || wait_for_signals(signals, shutdown_tx))
-        .map_err(ServerError::Signals)?;
-    if let Some((worker, message)) = join_all(handles).into_iter().next() {
-        return Err(ServerError::Worker { worker, message });
+    let stats = Arc::clone(&app.metrics.server);
+    let shared = Arc::clone(&app);
+    let server = Server::start(settings, stats, move |_| Ingest {
+        app: Arc::clone(&shared),
+    })?;
+    signals::spawn_signal_thread(server.shutdown_handle()).map_err(ServerError::Signals)?;
+    if !server.wait() {
+        return Err(ServerError::WorkerPanicked);
     }
     tracing::info!("ringcast-ingest stopped");
     Ok(())
@@ -133,183 +156,4 @@ fn connect_backends(config: &IngestConfig) -> Result<(ObjectStore, Queue), Serve
             .map_err(|_| ServerError::ConnectTimeout("Redis"))??;
         Ok((store, queue))
     })
-}
-
-/// Start worker `idx` and wait until its listener is bound (or it failed).
-fn spawn_worker(
-    idx: usize,
-    app: Arc<App>,
-    addr: SocketAddr,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(JoinHandle<Result<(), String>>, SocketAddr), ServerError> {
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let handle = std::thread::Builder::new()
-        .name(format!("ingest-{idx}"))
-        .spawn(move || worker_main(idx, app, addr, shutdown, ready_tx))
-        .map_err(ServerError::Runtime)?;
-    match ready_rx.recv() {
-        Ok(Ok(bound)) => Ok((handle, bound)),
-        Ok(Err(message)) => {
-            let _ = handle.join();
-            Err(ServerError::Worker {
-                worker: idx,
-                message,
-            })
-        }
-        Err(_) => {
-            let message = match handle.join() {
-                Ok(Err(m)) => m,
-                _ => "worker thread died during start-up".to_string(),
-            };
-            Err(ServerError::Worker {
-                worker: idx,
-                message,
-            })
-        }
-    }
-}
-
-/// Wait for every worker; the index and error message of those that failed.
-fn join_all(handles: Vec<JoinHandle<Result<(), String>>>) -> Vec<(usize, String)> {
-    handles
-        .into_iter()
-        .enumerate()
-        .filter_map(|(idx, h)| match h.join() {
-            Ok(Ok(())) => None,
-            Ok(Err(m)) => Some((idx, m)),
-            Err(_) => Some((idx, "worker thread panicked".to_string())),
-        })
-        .collect()
-}
-
-type Ready = mpsc::Sender<Result<SocketAddr, String>>;
-
-fn worker_main(
-    idx: usize,
-    app: Arc<App>,
-    addr: SocketAddr,
-    shutdown: watch::Receiver<bool>,
-    ready: Ready,
-) -> Result<(), String> {
-    if app.config.pin_workers {
-        ringcast_infra::cpu_affinity::pin_worker_or_warn(idx);
-    }
-    let rt = RuntimeBuilder::<FusionDriver>::new()
-        .enable_timer()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"));
-    let mut rt = match rt {
-        Ok(rt) => rt,
-        Err(m) => {
-            let _ = ready.send(Err(m.clone()));
-            return Err(m);
-        }
-    };
-    let uring = matches!(rt, FusionRuntime::Uring(_));
-    rt.block_on(worker(idx, app, addr, uring, shutdown, ready))
-}
-
-async fn worker(
-    idx: usize,
-    app: Arc<App>,
-    addr: SocketAddr,
-    uring: bool,
-    shutdown: watch::Receiver<bool>,
-    ready: Ready,
-) -> Result<(), String> {
-    let driver = if uring { "io_uring" } else { "legacy" };
-    // Bound inside the runtime: the listener registers with this core's driver.
-    let opts = ListenerOpts::new()
-        .reuse_port(true)
-        .reuse_addr(true)
-        .backlog(1024);
-    let listener = match TcpListener::bind_with_config(addr, &opts) {
-        Ok(l) => l,
-        Err(e) => {
-            let m = format!("cannot listen on {addr}: {e}");
-            let _ = ready.send(Err(m.clone()));
-            return Err(m);
-        }
-    };
-    let bound = listener.local_addr().unwrap_or(addr);
-    app.metrics.worker_started(uring);
-    tracing::info!(worker = idx, driver, addr = %bound, "worker ready");
-    let _ = ready.send(Ok(bound));
-
-    // Each connection task holds a clone of `alive`; when the last one is dropped the receiver
-    // resolves, which is how the drain below knows every connection has ended.
-    let (alive_tx, all_closed) = oneshot::channel::<()>();
-    let alive = Rc::new(alive_tx);
-    let mut stop = shutdown.clone();
-    loop {
-        monoio::select! {
-            _ = stop.wait_for(|s| *s) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let (app, shutdown, alive) = (Arc::clone(&app), shutdown.clone(), Rc::clone(&alive));
-                    monoio::spawn(async move {
-                        connection::serve(app, stream, peer, shutdown).await;
-                        drop(alive);
-                    });
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off a little instead of spinning on the error.
-                    tracing::warn!(worker = idx, error = %e, "accept failed");
-                    monoio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-    drop(listener);
-    drop(alive);
-    let grace = app.config.shutdown_grace();
-    tracing::info!(worker = idx, "draining connections");
-    if monoio::time::timeout(grace, all_closed).await.is_err() {
-        tracing::warn!(
-            worker = idx,
-            ?grace,
-            "connections still open after the grace period; closing them"
-        );
-    }
-    Ok(())
-}
-
-/// Block SIGINT and SIGTERM in this thread (and so in every thread spawned after it).
-fn block_shutdown_signals() -> io::Result<libc::sigset_t> {
-    // SAFETY: `set` is a plain C struct initialised by sigemptyset before any other use;
-    // pthread_sigmask only reads it and changes this thread's signal mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        Ok(set)
-    }
-}
-
-/// The signal thread: the first SIGTERM/SIGINT starts a graceful shutdown, a second one exits
-/// at once (an operator who presses Ctrl-C twice means it).
-fn wait_for_signals(set: libc::sigset_t, shutdown: watch::Sender<bool>) {
-    let mut first = true;
-    loop {
-        let mut sig: libc::c_int = 0;
-        // SAFETY: `set` was initialised by block_shutdown_signals; `sig` is a valid out-pointer.
-        let rc = unsafe { libc::sigwait(&set, &mut sig) };
-        if rc != 0 {
-            tracing::error!(error = %io::Error::from_raw_os_error(rc), "sigwait failed");
-            return;
-        }
-        if first {
-            first = false;
-            tracing::info!(signal = sig, "shutdown requested; draining");
-            let _ = shutdown.send(true);
-        } else {
-            tracing::warn!(signal = sig, "second signal; exiting now");
-            std::process::exit(130);
-        }
-    }
 }

@@ -2,12 +2,12 @@
 //! 0.0.4, names `ringcast_transcoder_*`) and `GET /healthz`. One request per connection; the
 //! scraper is the only client, so no HTTP library is pulled in for it.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ringcast_proto::prometheus::{Kind, Writer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -39,79 +39,75 @@ impl Metrics {
         }
     }
 
-    /// Prometheus text exposition.
+    /// Prometheus text exposition (the shared writer of `ringcast_proto::prometheus`).
     pub fn render(&self) -> String {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let secs = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e6;
-        let mut out = String::new();
-        let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = write!(
-                out,
-                "# HELP ringcast_transcoder_{name} {help}\n# TYPE ringcast_transcoder_{name} {kind}\n\
-                 ringcast_transcoder_{name} {value}\n"
-            );
+        let secs = |c: &AtomicU64| format!("{:.3}", c.load(Ordering::Relaxed) as f64 / 1e6);
+        let mut w = Writer::default();
+        let mut metric = |name: &str, kind: Kind, help: &str, value: &dyn std::fmt::Display| {
+            w.single(&format!("ringcast_transcoder_{name}"), help, kind, value);
         };
         metric(
             "jobs_started_total",
-            "counter",
+            Kind::Counter,
             "Jobs taken from the queue.",
-            get(&self.jobs_started).to_string(),
+            &get(&self.jobs_started),
         );
         metric(
             "jobs_done_total",
-            "counter",
+            Kind::Counter,
             "Jobs published completely.",
-            get(&self.jobs_done).to_string(),
+            &get(&self.jobs_done),
         );
         metric(
             "jobs_failed_total",
-            "counter",
+            Kind::Counter,
             "Jobs marked failed and dead-lettered.",
-            get(&self.jobs_failed).to_string(),
+            &get(&self.jobs_failed),
         );
         metric(
             "jobs_retried_total",
-            "counter",
+            Kind::Counter,
             "Attempts retried after a transient failure.",
-            get(&self.jobs_retried).to_string(),
+            &get(&self.jobs_retried),
         );
         metric(
             "jobs_abandoned_total",
-            "counter",
+            Kind::Counter,
             "Jobs given up for shutdown, left for redelivery.",
-            get(&self.jobs_abandoned).to_string(),
+            &get(&self.jobs_abandoned),
         );
         metric(
             "jobs_running",
-            "gauge",
+            Kind::Gauge,
             "Jobs in progress now.",
-            self.jobs_running.load(Ordering::Relaxed).to_string(),
+            &self.jobs_running.load(Ordering::Relaxed),
         );
         metric(
             "transcode_seconds_total",
-            "counter",
+            Kind::Counter,
             "Wall-clock seconds spent in ffmpeg.",
-            format!("{:.3}", secs(&self.transcode_micros)),
+            &secs(&self.transcode_micros),
         );
         metric(
             "media_seconds_total",
-            "counter",
+            Kind::Counter,
             "Seconds of source media transcoded by successful jobs.",
-            format!("{:.3}", secs(&self.media_micros)),
+            &secs(&self.media_micros),
         );
         metric(
             "segments_uploaded_total",
-            "counter",
+            Kind::Counter,
             "Media segments uploaded.",
-            get(&self.segments_uploaded).to_string(),
+            &get(&self.segments_uploaded),
         );
         metric(
             "uploaded_bytes_total",
-            "counter",
+            Kind::Counter,
             "Bytes of init segments and media segments uploaded.",
-            get(&self.bytes_uploaded).to_string(),
+            &get(&self.bytes_uploaded),
         );
-        out
+        w.finish()
     }
 }
 

@@ -13,6 +13,7 @@
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
 //! - [`container`]: source container sniffing and the demuxer forced for each.
 //! - [`content_type`]: the `Content-Type` of every published object.
+//! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
 
 pub mod container;
@@ -23,5 +24,6 @@ pub mod job;
 pub mod keys;
 pub mod live;
 pub mod playlist;
+pub mod prometheus;
 pub mod signed_url;
 pub mod tus;

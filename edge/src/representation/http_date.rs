@@ -1,37 +1,5 @@
-//! The `Date` header (RFC 9110 §6.6.1 requires it from an origin with a clock; caches use it with
-//! `Age`). IMF-fixdate, formatted at most once per second per worker thread. Formatting and parsing
-//! live in `ringcast_proto::http::date`.
-
-use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+//! HTTP dates (RFC 9110 §5.6.7) as the edge uses them (`Last-Modified`, conditionals):
+//! formatting and parsing live in `ringcast_proto::http::date`; the `Date` header of every
+//! response is added by the server shell (`ringcast_server::Response::new`).
 
 pub use ringcast_proto::http::date::{format, parse};
-
-/// The current date, re-formatted only when the second changes.
-pub fn now() -> String {
-    thread_local! {
-        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
-    }
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    CACHED.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.0 != secs {
-            *c = (secs, format(secs));
-        }
-        c.1.clone()
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn now_is_an_imf_fixdate() {
-        let d = now();
-        assert_eq!(d.len(), 29, "{d}");
-        assert!(d.ends_with(" GMT"), "{d}");
-    }
-}

@@ -6,7 +6,7 @@
 //! - [`disk`] and [`disk_index`]: files under the cache directory and their LRU bookkeeping;
 //! - [`policy`]: which tier an object goes to and how long it may be served stale;
 //! - [`content`]: Content-Type and freshness of an object, from its key;
-//! - [`page_cache`], [`sendfile`]: reading disk-tier files without copying them through userspace.
+//! - [`page_cache`]: keeping `sendfile` (in `ringcast-server`) off the disk.
 
 pub mod content;
 pub mod disk;
@@ -15,6 +15,5 @@ pub mod lookup;
 pub mod memory;
 pub mod page_cache;
 pub mod policy;
-pub mod sendfile;
 
 pub use lookup::{lookup, Found, TierSet, Tiering};

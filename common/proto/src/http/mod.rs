@@ -6,12 +6,14 @@
 //! back (the clients: status, headers, body framing); [`chunked`] decodes chunked
 //! request bodies (live pushes). [`range`] (RFC 9110 §14), [`conditional`] (§8.8, §13),
 //! [`date`] (§5.6.7) and [`encoding`] (§12.5.3) are the caching-server decisions the edge makes
-//! per request, as pure functions.
+//! per request, as pure functions. [`persistence`] decides what a connection does after a
+//! response (keep-alive, drain, lingering close, `100 Continue`).
 
 pub mod chunked;
 pub mod conditional;
 pub mod date;
 pub mod encoding;
+pub mod persistence;
 pub mod range;
 pub mod request;
 pub mod response;

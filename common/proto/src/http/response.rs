@@ -70,13 +70,39 @@ impl ResponseHead {
         self
     }
 
+    /// First value of a header set on this head (name compared case-insensitively).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+    }
+
     /// Write `HTTP/1.1 {status}` + headers + `Content-Length` (when given) + `Connection: close`
     /// when not keeping the connection alive, then the blank line.
     pub fn write(&self, out: &mut Vec<u8>, content_length: Option<u64>, keep_alive: bool) {
+        self.write_with(out, &[], content_length, keep_alive);
+    }
+
+    /// [`ResponseHead::write`] with `extra` headers (constants of the server, e.g. CORS) after
+    /// this head's own.
+    pub fn write_with(
+        &self,
+        out: &mut Vec<u8>,
+        extra: &[(&str, &str)],
+        content_length: Option<u64>,
+        keep_alive: bool,
+    ) {
         // Straight into the output buffer: no intermediate String per response.
-        out.reserve(128 + self.headers.len() * 40);
+        out.reserve(128 + (self.headers.len() + extra.len()) * 40);
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
-        for (n, v) in &self.headers {
+        let extra = extra.iter().map(|(n, v)| (*n, *v));
+        for (n, v) in self
+            .headers
+            .iter()
+            .map(|(n, v)| (*n, v.as_ref()))
+            .chain(extra)
+        {
             out.extend_from_slice(n.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(v.as_bytes());

@@ -16,9 +16,9 @@ use ringcast_proto::job::JobStatus;
 use ringcast_proto::keys;
 use serde_json::{json, Value};
 
+use crate::app::App;
 use crate::error::IngestError;
-use crate::response::Response;
-use crate::server::App;
+use ringcast_server::Response;
 
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -6,7 +6,7 @@
 //! `Upload-Offset`, HEAD) is always durable: spool bytes are fdatasync'ed before the state file
 //! records them. When a client disconnects or stalls mid-body, the bytes received so far are
 //! kept and recorded, so HEAD + PATCH resumes from there. The PATCH that completes an upload
-//! also finishes it ([`crate::finish`]) before answering.
+//! also finishes it ([`crate::tus::finish`]) before answering.
 
 use std::collections::BTreeMap;
 
@@ -18,13 +18,13 @@ use ringcast_proto::tus::{
 };
 use tracing::Instrument as _;
 
-use crate::connection::Conn;
+use crate::app::App;
 use crate::error::IngestError;
-use crate::finish::{self, Finished};
 use crate::metrics::UploadErrorKind;
-use crate::response::Response;
-use crate::server::App;
-use crate::upload_store::{UploadPhase, UploadState};
+use crate::tus::finish::{self, Finished};
+use crate::tus::upload_store::{UploadPhase, UploadState};
+use ringcast_server::Conn;
+use ringcast_server::Response;
 
 /// PATCH body bytes moved per socket read / file write.
 const CHUNK: usize = 256 * 1024;

@@ -13,10 +13,10 @@ use ringcast_proto::container::{self, SNIFF_LEN};
 use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
 
+use crate::app::App;
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
-use crate::server::App;
-use crate::upload_store::{FinishPlan, UploadPhase, UploadState};
+use crate::tus::upload_store::{FinishPlan, UploadPhase, UploadState};
 
 /// Redis calls are small; a longer wait means Redis is in trouble and the client should retry.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);

@@ -8,7 +8,7 @@
 
 use std::io;
 
-use crate::server::ShutdownHandle;
+use crate::ShutdownHandle;
 
 /// The set {SIGINT, SIGTERM}.
 fn termination_set() -> io::Result<libc::sigset_t> {
@@ -41,7 +41,7 @@ pub fn block_termination_signals() -> io::Result<()> {
 pub fn spawn_signal_thread(shutdown: ShutdownHandle) -> io::Result<()> {
     let set = termination_set()?;
     std::thread::Builder::new()
-        .name("edge-signals".into())
+        .name("signals".into())
         .spawn(move || {
             let mut received = 0;
             loop {

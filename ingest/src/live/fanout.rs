@@ -158,13 +158,13 @@ impl LiveStream {
 
 /// Every live stream of the process, by stream key.
 #[derive(Debug)]
-pub struct LiveHub {
+pub struct LiveFanout {
     grace: Duration,
     buffer_bytes: usize,
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
 }
 
-/// What [`LiveHub::publish`] did.
+/// What [`LiveFanout::publish`] did.
 #[derive(Debug, Clone)]
 pub enum Attached {
     /// A new stream: the caller assigns nothing more (video/version are in it) and enqueues the
@@ -174,7 +174,7 @@ pub enum Attached {
     Resumed(Arc<LiveStream>),
 }
 
-impl LiveHub {
+impl LiveFanout {
     pub fn new(grace: Duration, buffer_bytes: usize) -> Self {
         Self {
             grace,
@@ -317,15 +317,15 @@ impl LiveHub {
 mod tests {
     use super::*;
 
-    fn hub() -> LiveHub {
-        LiveHub::new(Duration::from_secs(5), 10)
+    fn hub() -> LiveFanout {
+        LiveFanout::new(Duration::from_secs(5), 10)
     }
 
     fn fresh() -> (String, u32, String) {
         ("vid".into(), 1, "tok".into())
     }
 
-    fn new_stream(h: &LiveHub, now: Instant) -> Arc<LiveStream> {
+    fn new_stream(h: &LiveFanout, now: Instant) -> Arc<LiveStream> {
         match h.publish("k", now, fresh).expect("publish") {
             Attached::New(s) => s,
             Attached::Resumed(_) => panic!("expected a new stream"),

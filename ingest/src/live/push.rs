@@ -10,7 +10,7 @@
 //!   the oldest byte still buffered), ending with the stream (after the grace period). The
 //!   token comes from the job, so only the transcoder handed the job pulls.
 //!
-//! Cross-core fan-out and the buffer bound are in [`crate::live_hub`].
+//! Cross-core fan-out and the buffer bound are in [`crate::live::fanout`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,12 +21,12 @@ use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::job::{now_ms, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
 
-use crate::connection::Conn;
+use crate::app::App;
 use crate::error::IngestError;
-use crate::live_hub::{Attached, LiveStream, PublishError, PullRead};
-use crate::live_metrics::LiveMetrics;
-use crate::response::Response;
-use crate::server::App;
+use crate::live::fanout::{Attached, LiveStream, PublishError, PullRead};
+use crate::live::metrics::LiveMetrics;
+use ringcast_server::Conn;
+use ringcast_server::Response;
 
 /// Largest piece of a push body read at once (one chunk of the pull log).
 const READ_MAX: usize = 64 * 1024;

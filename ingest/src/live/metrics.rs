@@ -1,7 +1,8 @@
 //! Counters of the live push path, rendered with the other ingest metrics.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use ringcast_proto::prometheus::Writer;
 
 /// Live push and pull counters (all monotonic).
 #[derive(Debug, Default)]
@@ -24,7 +25,7 @@ impl LiveMetrics {
     }
 
     /// Append the Prometheus text.
-    pub fn render(&self, out: &mut String) {
+    pub fn render(&self, w: &mut Writer) {
         for (name, help, c) in [
             (
                 "streams_started",
@@ -53,11 +54,7 @@ impl LiveMetrics {
             ),
         ] {
             let name = format!("ringcast_ingest_live_{name}_total");
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                c.load(Ordering::Relaxed)
-            );
+            w.counter(&name, help, c.load(Ordering::Relaxed));
         }
     }
 }

@@ -1,0 +1,321 @@
+//! One client connection as the connection loop and the handlers see it: the socket, the read
+//! buffer (heads and the body bytes that came with them), the pending output, and the state of
+//! the current request's body. Handlers read bodies incrementally through it
+//! ([`Conn::read_body`], [`Conn::read_chunked`], [`Conn::read_to_end`]) and may write a
+//! streamed response themselves ([`Conn::write_raw`]).
+
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::net::TcpStream;
+use ringcast_proto::http::chunked::ChunkedDecoder;
+use ringcast_proto::http::persistence::{Unread, CONTINUE};
+
+use crate::worker::Worker;
+
+/// Bytes read per `read` call into the head buffer.
+pub(crate) const READ_CHUNK: usize = 8 * 1024;
+
+/// Why [`Conn::read_to_end`] gave no body.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("request body not received in time")]
+    TimedOut,
+    #[error("request body not readable: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A client connection (see the module docs).
+pub struct Conn {
+    pub(crate) stream: TcpStream,
+    /// Bytes read and not consumed yet start at `start` (pipelined heads, body bytes).
+    pub(crate) buf: Vec<u8>,
+    pub(crate) start: usize,
+    /// Responses queued for one write (pipelined batches).
+    pub(crate) out: Vec<u8>,
+    pub(crate) worker: Rc<Worker>,
+    /// The current request's body bytes not read yet.
+    pub(crate) unread: Unread,
+    /// The client sent `Expect: 100-continue` and waits for our go-ahead before the body.
+    pub(crate) continue_pending: bool,
+    /// An I/O error or timeout happened: no further requests on this connection.
+    pub(crate) broken: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(stream: TcpStream, worker: Rc<Worker>) -> Self {
+        Self {
+            stream,
+            buf: Vec::with_capacity(READ_CHUNK),
+            start: 0,
+            out: Vec::with_capacity(4096),
+            worker,
+            unread: Unread::Nothing,
+            continue_pending: false,
+            broken: false,
+        }
+    }
+
+    /// Body bytes not read yet: `Some(n)` for a `Content-Length` body (0 when none or read),
+    /// `None` for (the rest of) a chunked body.
+    pub fn body_remaining(&self) -> Option<u64> {
+        match self.unread {
+            Unread::Nothing => Some(0),
+            Unread::Bytes(n) => Some(n),
+            Unread::Chunked => None,
+        }
+    }
+
+    /// The server is shutting down (a handler may end a long stream early).
+    pub fn draining(&self) -> bool {
+        self.worker.draining.get()
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Send `100 Continue` (with anything queued before it) once, before the first body read.
+    async fn go_ahead(&mut self) -> io::Result<()> {
+        if !std::mem::take(&mut self.continue_pending) {
+            return Ok(());
+        }
+        self.out.extend_from_slice(CONTINUE);
+        self.flush().await
+    }
+
+    fn fail<T>(&mut self, e: io::Error) -> io::Result<T> {
+        self.broken = true;
+        Err(e)
+    }
+
+    /// Read the next piece of a `Content-Length` body into `out` (cleared first): up to `max`
+    /// bytes, never past the end of this request's body. Returns 0 only when the body is
+    /// complete (or chunked: use [`Conn::read_chunked`]). An early end of the stream is
+    /// `UnexpectedEof`, a stall longer than the idle timeout `TimedOut`; both leave the
+    /// connection unusable.
+    pub async fn read_body(
+        &mut self,
+        mut out: Vec<u8>,
+        max: usize,
+    ) -> (io::Result<usize>, Vec<u8>) {
+        out.clear();
+        if out.capacity() == 0 {
+            out.reserve(max.max(1));
+        }
+        let Unread::Bytes(remaining) = self.unread else {
+            return (Ok(0), out);
+        };
+        let want = remaining.min(max as u64).min(out.capacity() as u64) as usize;
+        if want == 0 {
+            return (Ok(0), out);
+        }
+        if let Err(e) = self.go_ahead().await {
+            return (self.fail(e), out);
+        }
+        let left = |n: usize| match remaining - n as u64 {
+            0 => Unread::Nothing,
+            r => Unread::Bytes(r),
+        };
+        // Bytes that arrived together with the head come first.
+        if !self.buffered().is_empty() {
+            let n = want.min(self.buffered().len());
+            out.extend_from_slice(&self.buf[self.start..self.start + n]);
+            self.start += n;
+            self.unread = left(n);
+            return (Ok(n), out);
+        }
+        let idle = self.worker.settings.idle_timeout;
+        match monoio::time::timeout(idle, self.stream.read(out.slice_mut(0..want))).await {
+            // The buffer went down with the cancelled read; hand back a fresh one.
+            Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), Vec::new()),
+            Ok((Ok(0), slice)) => (
+                self.fail(io::ErrorKind::UnexpectedEof.into()),
+                slice.into_inner(),
+            ),
+            Ok((Ok(n), slice)) => {
+                self.unread = left(n);
+                (Ok(n), slice.into_inner())
+            }
+            Ok((Err(e), slice)) => (self.fail(e), slice.into_inner()),
+        }
+    }
+
+    /// Next piece of a `Transfer-Encoding: chunked` body, decoded into `out` (cleared first).
+    /// `Ok(false)` once the last chunk (and trailers) were read; the connection then carries
+    /// on with the next request. Errors leave the connection unusable: a stall longer than the
+    /// idle timeout is `TimedOut`, an early end `UnexpectedEof`, bad framing `InvalidData`.
+    pub async fn read_chunked(
+        &mut self,
+        decoder: &mut ChunkedDecoder,
+        out: &mut Vec<u8>,
+    ) -> io::Result<bool> {
+        out.clear();
+        if decoder.is_done() {
+            return Ok(false);
+        }
+        if let Err(e) = self.go_ahead().await {
+            return self.fail(e);
+        }
+        loop {
+            if !self.buffered().is_empty() {
+                let used = match decoder.decode(&self.buf[self.start..], out) {
+                    Ok(used) => used,
+                    Err(e) => return self.fail(io::Error::new(io::ErrorKind::InvalidData, e)),
+                };
+                self.start += used;
+                if decoder.is_done() {
+                    self.unread = Unread::Nothing;
+                }
+                // The last data may arrive together with the terminating chunk: hand it out
+                // first; the next call reports the end.
+                if !out.is_empty() {
+                    return Ok(true);
+                }
+                if decoder.is_done() {
+                    return Ok(false);
+                }
+            }
+            let idle = self.worker.settings.idle_timeout;
+            match monoio::time::timeout(idle, self.fill()).await {
+                Err(_elapsed) => return self.fail(io::ErrorKind::TimedOut.into()),
+                Ok(Ok(0)) => return self.fail(io::ErrorKind::UnexpectedEof.into()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return self.fail(e),
+            }
+        }
+    }
+
+    /// The whole `Content-Length` body, if it is at most `max` bytes and arrives `within` the
+    /// given time (small bodies such as an API's JSON). Chunked bodies are not read here.
+    pub async fn read_to_end(
+        &mut self,
+        max: usize,
+        within: Duration,
+    ) -> Result<Vec<u8>, BodyError> {
+        let len = match self.unread {
+            Unread::Nothing | Unread::Chunked => return Ok(Vec::new()),
+            Unread::Bytes(n) if n > max as u64 => return Err(BodyError::TooLarge(max)),
+            Unread::Bytes(n) => n as usize,
+        };
+        let deadline = Instant::now() + within;
+        let mut body = Vec::with_capacity(len);
+        let mut scratch = Vec::with_capacity(len.min(64 * 1024));
+        while body.len() < len {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let read = monoio::time::timeout(wait, self.read_body(scratch, len - body.len()));
+            // The connection closes after the answer (the body stays unread), lingering.
+            let Ok((res, b)) = read.await else {
+                return Err(BodyError::TimedOut);
+            };
+            scratch = b;
+            match res? {
+                0 => break,
+                _ => body.extend_from_slice(&scratch),
+            }
+        }
+        Ok(body)
+    }
+
+    /// Read and drop the rest of a `Content-Length` body.
+    pub(crate) async fn discard_body(&mut self) -> io::Result<()> {
+        let mut scratch = Vec::with_capacity(16 * 1024);
+        loop {
+            let (res, b) = self.read_body(scratch, 16 * 1024).await;
+            scratch = b;
+            if res? == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Write bytes straight to the socket (streamed responses that frame themselves) after
+    /// anything queued; a reader that takes nothing for the idle timeout is dropped.
+    pub async fn write_raw(&mut self, data: Vec<u8>) -> io::Result<()> {
+        self.flush().await?;
+        match self.write_all(data).await {
+            Ok(_) => Ok(()),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Append whatever the socket has to `buf` (after dropping consumed bytes).
+    pub(crate) async fn fill(&mut self) -> io::Result<usize> {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let (len, cap) = (buf.len(), buf.capacity());
+        let (res, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
+        self.buf = slice.into_inner();
+        res
+    }
+
+    /// Write and clear the pending output (keeping its allocation).
+    pub(crate) async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let mut buf = self.write_all(out).await?;
+        buf.clear();
+        self.out = buf;
+        Ok(())
+    }
+
+    /// Write all of `buf`; each write must make progress within the idle timeout.
+    pub(crate) async fn write_all<T: IoBuf + 'static>(&mut self, mut buf: T) -> io::Result<T> {
+        let len = buf.bytes_init();
+        let idle = self.worker.settings.idle_timeout;
+        let mut written = 0;
+        while written < len {
+            let write = self.stream.write(buf.slice(written..len));
+            let Ok((result, slice)) = monoio::time::timeout(idle, write).await else {
+                return Err(io::ErrorKind::TimedOut.into());
+            };
+            buf = slice.into_inner();
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written += n;
+                    self.worker.stats.bytes_sent(n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(buf)
+    }
+
+    /// Half-close, then discard input until the client closes (bounded in time and bytes).
+    pub(crate) async fn linger(&mut self) {
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let s = &self.worker.settings;
+        let deadline = Instant::now() + s.linger_time;
+        let max = s.linger_bytes;
+        let mut drained = 0;
+        let mut scratch: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        while drained < max {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match monoio::time::timeout(wait, self.stream.read(scratch)).await {
+                Ok((Ok(n), buf)) if n > 0 => {
+                    drained += n;
+                    scratch = buf;
+                    scratch.clear();
+                }
+                _ => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! `ringcast-server`: the monoio thread-per-core HTTP/1.1 server shell the edge and the ingest
+//! run on. A service implements [`Handler`]; the shell owns everything between the socket and
+//! the handler:
+//!
+//! - bootstrap ([`Server::start`]): one thread, FusionDriver runtime and `SO_REUSEPORT`
+//!   listener per worker, configurable backlog, optional CPU pinning, the driver reported;
+//! - shutdown ([`ShutdownHandle`], [`signals`]): SIGTERM/SIGINT on a dedicated thread, then
+//!   stop accepting and drain in-flight requests within a grace period;
+//! - the connection loop ([`Conn`]): keep-alive, pipelining, `100 Continue`, head/body/idle
+//!   timeouts, head limits, a per-worker connection cap (503), lingering close bounded in time
+//!   and bytes, incremental request bodies, zero-copy file bodies ([`sendfile`]);
+//! - one [`Response`] type with `Date` and the CORS pair;
+//! - the counters every service exports ([`ServerStats`]).
+//!
+//! Protocol decisions (parsing, framing, persistence, `100-continue`) are sans-IO in
+//! `ringcast_proto::http`; this crate only moves bytes.
+
+mod conn;
+mod connection;
+mod date;
+mod driver;
+mod error;
+mod handler;
+mod response;
+pub mod sendfile;
+mod server;
+mod settings;
+mod shutdown;
+pub mod signals;
+mod stats;
+mod worker;
+
+pub use conn::{BodyError, Conn};
+pub use driver::Driver;
+pub use error::ServerError;
+pub use handler::{default_refusal, Handler, Refusal, WorkerInfo};
+pub use response::{ErrorResponse, FileBody, Response};
+pub use server::Server;
+pub use settings::ServerSettings;
+pub use shutdown::ShutdownHandle;
+pub use stats::ServerStats;

@@ -1,0 +1,253 @@
+//! The one response type of the edge and the ingest: status, headers, and a body that is either
+//! `Bytes` (shared with a cache, no copy per request) or a byte range of a file (sent with
+//! `sendfile`). The connection adds framing (`Content-Length`, `Connection`) and the CORS pair
+//! every response carries; [`Response::new`] adds `Date`.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use ringcast_proto::http::{error_body, ResponseHead};
+
+use crate::date;
+
+/// A complete response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    head: ResponseHead,
+    /// The body a GET gets (a HEAD gets its length only).
+    pub body: Bytes,
+    /// HEAD: send the GET's `Content-Length`, no body (the connection also sets it for HEAD).
+    pub head_only: bool,
+    /// A file body sent with `sendfile` instead of `body` (see [`Response::file`]).
+    pub file: Option<FileBody>,
+    /// Close the connection after this response (e.g. the request body could not be consumed).
+    pub close: bool,
+}
+
+/// `len` bytes of `file` from `offset`, sent zero-copy by the connection loop.
+#[derive(Debug)]
+pub struct FileBody {
+    pub file: std::fs::File,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// An error that has a JSON error response (`{"error":{"code","message"}}`); each service's
+/// error enum implements it, so `Response::error(&e)` is the one place errors become responses.
+pub trait ErrorResponse {
+    fn status(&self) -> u16;
+    /// The stable machine-readable code.
+    fn code(&self) -> &str;
+    /// The message clients see (internal details stay in the log).
+    fn public_message(&self) -> String;
+    /// `Cache-Control` of the error: errors are about this request only by default.
+    fn cache_control(&self) -> &'static str {
+        "no-store"
+    }
+    /// Headers some statuses require (`Allow` on 405, `Retry-After`...).
+    fn extra_headers(&self, resp: Response) -> Response {
+        resp
+    }
+}
+
+impl Response {
+    /// A response with the headers every response carries.
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            head: ResponseHead::new(status).header("Date", date::now()),
+            body: Bytes::new(),
+            head_only: false,
+            file: None,
+            close: false,
+        }
+    }
+
+    /// Add a header.
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+        self.head = self.head.header(name, value);
+        self
+    }
+
+    /// First value of a header set on this response.
+    pub fn get_header(&self, name: &str) -> Option<&str> {
+        self.head.get(name)
+    }
+
+    /// Change the status (e.g. 200 → 206 or 304), keeping the headers.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self.head.status = status;
+        self
+    }
+
+    /// Set the body and its `Content-Type`.
+    pub fn body(self, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        let mut r = self.header("Content-Type", content_type);
+        r.body = body.into();
+        r
+    }
+
+    /// A response with a body of `content_type`.
+    pub fn text(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Self {
+        Self::new(status).body(content_type, body)
+    }
+
+    /// A JSON body.
+    pub fn json(status: u16, value: &serde_json::Value) -> Self {
+        Self::new(status).body("application/json", value.to_string())
+    }
+
+    /// Set a file body (`len` bytes from `offset`, e.g. one range) and its `Content-Type`.
+    pub fn file(
+        self,
+        content_type: &'static str,
+        file: std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> Self {
+        let mut r = self.header("Content-Type", content_type);
+        r.body = Bytes::new();
+        r.file = Some(FileBody { file, offset, len });
+        r
+    }
+
+    /// The JSON error response for `err`.
+    pub fn error(err: &(impl ErrorResponse + ?Sized)) -> Self {
+        let body = error_body(err.code(), &err.public_message());
+        let r = Self::new(err.status()).header("Cache-Control", err.cache_control());
+        err.extra_headers(r).body("application/json", body)
+    }
+
+    /// A JSON error response from its parts (for errors of the shell itself and tests).
+    pub fn error_parts(status: u16, code: &str, message: &str) -> Self {
+        Self::new(status)
+            .header("Cache-Control", "no-store")
+            .body("application/json", error_body(code, message))
+    }
+
+    /// The file to send after the head, if any (none for HEAD and bodiless statuses).
+    pub fn wire_file(&self) -> Option<&FileBody> {
+        if self.head_only || self.bodiless() {
+            None
+        } else {
+            self.file.as_ref()
+        }
+    }
+
+    /// Statuses that never carry a body nor a `Content-Length` (RFC 9110 §8.6, §15.3.5).
+    fn bodiless(&self) -> bool {
+        self.status < 200 || self.status == 204 || self.status == 304
+    }
+
+    /// The bytes of the body to send after the head (empty for HEAD and bodiless statuses).
+    pub fn wire_body(&self) -> &Bytes {
+        static EMPTY: Bytes = Bytes::new();
+        if self.head_only || self.bodiless() {
+            &EMPTY
+        } else {
+            &self.body
+        }
+    }
+
+    /// Append the status line and this response's own headers to `out` (framing included).
+    pub fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool) {
+        self.head.write(out, self.content_length(), keep_alive);
+    }
+
+    /// [`Response::write_head`] plus the CORS pair every response on the wire carries
+    /// (`expose`: the headers a cross-origin page may read).
+    pub fn write_head_cors(&self, out: &mut Vec<u8>, keep_alive: bool, expose: &str) {
+        let cors = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Expose-Headers", expose),
+        ];
+        self.head
+            .write_with(out, &cors, self.content_length(), keep_alive);
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        let body_len = self.file.as_ref().map_or(self.body.len() as u64, |f| f.len);
+        (!self.bodiless()).then_some(body_len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPOSE: &str = "Content-Length, ETag";
+
+    fn head_text(r: &Response, keep_alive: bool) -> String {
+        let mut out = Vec::new();
+        r.write_head_cors(&mut out, keep_alive, EXPOSE);
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn every_response_has_cors_and_date() {
+        let text = head_text(&Response::text(200, "text/plain", "ok"), true);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(
+            text.contains("\r\nAccess-Control-Allow-Origin: *\r\n"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("\r\nAccess-Control-Expose-Headers: {EXPOSE}\r\n")));
+        assert!(text.contains("\r\nDate: "), "{text}");
+        assert!(text.contains("\r\nContent-Length: 2\r\n"), "{text}");
+        assert!(!text.contains("Connection: close"));
+        assert!(head_text(&Response::new(200), false).contains("Connection: close"));
+    }
+
+    #[test]
+    fn head_keeps_the_length_but_sends_no_body() {
+        let mut r = Response::new(200).body("video/mp4", Bytes::from_static(b"12345"));
+        r.head_only = true;
+        assert!(head_text(&r, true).contains("Content-Length: 5\r\n"));
+        assert!(r.wire_body().is_empty());
+    }
+
+    #[test]
+    fn no_content_has_no_length() {
+        let r = Response::new(204);
+        assert!(!head_text(&r, true).contains("\r\nContent-Length:"));
+        assert!(r.wire_body().is_empty());
+    }
+
+    struct Nope;
+
+    impl ErrorResponse for Nope {
+        fn status(&self) -> u16 {
+            405
+        }
+        fn code(&self) -> &str {
+            "method_not_allowed"
+        }
+        fn public_message(&self) -> String {
+            "no".into()
+        }
+        fn extra_headers(&self, resp: Response) -> Response {
+            resp.header("Allow", "GET")
+        }
+    }
+
+    #[test]
+    fn errors_are_json_and_not_cached() {
+        let r = Response::error(&Nope);
+        assert_eq!(r.status, 405);
+        assert_eq!(r.get_header("allow"), Some("GET"));
+        assert_eq!(r.get_header("Cache-Control"), Some("no-store"));
+        assert_eq!(r.get_header("Content-Type"), Some("application/json"));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+        assert_eq!(v["error"]["code"], "method_not_allowed");
+    }
+
+    #[test]
+    fn file_bodies_frame_with_the_file_length() {
+        let file = std::fs::File::open("/dev/null").expect("open");
+        let r = Response::new(206).file("video/mp4", file, 10, 20);
+        assert!(head_text(&r, true).contains("Content-Length: 20\r\n"));
+        assert!(r.wire_file().is_some() && r.wire_body().is_empty());
+    }
+}

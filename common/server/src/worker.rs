@@ -1,0 +1,53 @@
+//! What one worker's connections share (single-threaded: `Cell`s, no atomics).
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use crate::{ServerSettings, ServerStats};
+
+pub(crate) struct Worker {
+    pub settings: ServerSettings,
+    pub stats: Arc<ServerStats>,
+    /// Requests being answered right now on this worker (shutdown waits for them).
+    pub inflight: Cell<usize>,
+    /// Set at shutdown: finish the current request, then close.
+    pub draining: Cell<bool>,
+    /// Connections open on this worker.
+    pub open: Cell<usize>,
+}
+
+/// Counts a connection as open for as long as it lives.
+pub(crate) struct OpenGuard<'a>(&'a Worker);
+
+impl<'a> OpenGuard<'a> {
+    pub fn new(w: &'a Worker) -> Self {
+        w.open.set(w.open.get() + 1);
+        w.stats.connection_opened();
+        Self(w)
+    }
+}
+
+impl Drop for OpenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get() - 1);
+        self.0.stats.connection_closed();
+    }
+}
+
+/// Counts a request as in flight while the handler runs (also when its task is dropped).
+pub(crate) struct InflightGuard<'a>(&'a Worker);
+
+impl<'a> InflightGuard<'a> {
+    pub fn new(w: &'a Worker) -> Self {
+        w.inflight.set(w.inflight.get() + 1);
+        w.stats.request_started();
+        Self(w)
+    }
+}
+
+impl Drop for InflightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.inflight.set(self.0.inflight.get() - 1);
+        self.0.stats.request_finished();
+    }
+}

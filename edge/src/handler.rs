@@ -1,0 +1,96 @@
+//! The edge as a handler on the `ringcast-server` shell: the shell owns the connection (keep-
+//! alive, pipelining, timeouts, limits, lingering close, sendfile); this reads the one body
+//! the edge takes (the purge API's small JSON), hands the request to [`routes`], and writes
+//! the access log.
+//!
+//! The interface with the routes is two functions: [`routes::wants_body`] and
+//! [`routes::handle_with_body`].
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringcast_proto::http::RequestHead;
+use ringcast_server::{BodyError, Conn, Handler, Refusal, Response};
+
+use crate::access_log::{self, Record, WorkerLog};
+use crate::error::EdgeError;
+use crate::routes;
+use crate::routes::purge;
+use crate::shared::Shared;
+
+/// One worker's edge handler.
+pub struct Edge {
+    pub shared: Arc<Shared>,
+    /// This worker's access log, when on.
+    pub log: Option<Rc<WorkerLog>>,
+    /// Worker index (for the access log).
+    pub worker: usize,
+    /// A purge body must arrive within this (as a head must).
+    pub header_timeout: Duration,
+}
+
+impl Handler for Edge {
+    async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
+        let started = Instant::now();
+        // The purge API reads a small Content-Length body; every other body is left unread
+        // (the shell then closes the connection after the response, lingering).
+        let mut body = Vec::new();
+        if routes::wants_body(req) && !req.chunked {
+            match conn.read_to_end(purge::MAX_BODY, self.header_timeout).await {
+                Ok(b) => body = b,
+                Err(BodyError::TooLarge(_)) => {
+                    return Some(self.refused(EdgeError::PayloadTooLarge))
+                }
+                Err(BodyError::TimedOut) => return Some(self.refused(EdgeError::HeaderTimeout)),
+                Err(BodyError::Io(_)) => return None,
+            }
+        }
+        let resp = routes::handle_with_body(req, &body, &self.shared).await;
+        if let Some(log) = self.log.as_ref().filter(|l| l.sample()) {
+            let rec = Record {
+                ts_ms: access_log::unix_ms(),
+                method: req.method.as_str(),
+                target: &req.target,
+                status: resp.status,
+                bytes: resp.wire_body().len(),
+                dur_us: access_log::micros_since(started),
+                worker: self.worker,
+            };
+            log.record(&rec, &self.shared.metrics);
+        }
+        Some(resp)
+    }
+
+    fn refuse(&self, why: Refusal) -> Response {
+        Response::error(&match why {
+            Refusal::BadHead(e) => EdgeError::Http(e),
+            Refusal::HeadTimeout => EdgeError::HeaderTimeout,
+            Refusal::TooManyConnections => EdgeError::TooManyConnections,
+        })
+    }
+
+    fn on_stop(&self) {
+        if let Some(log) = &self.log {
+            log.flush(&self.shared.metrics);
+        }
+    }
+}
+
+impl Edge {
+    /// An error answer that ends the connection (its body was not read).
+    fn refused(&self, err: EdgeError) -> Response {
+        let mut resp = Response::error(&err);
+        resp.close = true;
+        resp
+    }
+}
+
+/// Hand the worker's buffered access-log lines to the logger thread at least once a second,
+/// so a quiet worker's last requests still show up.
+pub async fn flush_log_every_second(shared: Arc<Shared>, log: Rc<WorkerLog>) {
+    loop {
+        monoio::time::sleep(Duration::from_secs(1)).await;
+        log.flush(&shared.metrics);
+    }
+}
