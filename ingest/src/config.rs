@@ -192,6 +192,21 @@ mod tests {
     use super::*;
     use ringcast_infra::config::load_from;
 
+    #[test]
+    fn live_keys_come_from_the_environment() {
+        let env = vec![(
+            "RINGCAST_INGEST_LIVE__KEYS__DEMO".to_string(),
+            "live-demo".to_string(),
+        )];
+        let cfg: IngestConfig = load_from(None, ENV_PREFIX, env).expect("load");
+        let cfg = cfg.validated().expect("valid");
+        assert_eq!(
+            cfg.live.keys.get("demo").map(String::as_str),
+            Some("live-demo")
+        );
+        assert_eq!(cfg.live.grace(), Duration::from_secs(10));
+    }
+
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
