@@ -10,6 +10,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ringcast_proto::prometheus::Writer;
+
 use crate::clock::{self, SharedClock};
 use crate::live::feed::RenditionFeed;
 use crate::live::follower_task;
@@ -110,7 +112,7 @@ impl LiveHub {
     }
 
     /// Prometheus text of the live counters.
-    pub fn render_metrics(&self, out: &mut String) {
-        self.registry.stats.render(self.registry.live_count(), out);
+    pub fn render_metrics(&self, w: &mut Writer) {
+        self.registry.stats.render(self.registry.live_count(), w);
     }
 }

@@ -1,7 +1,8 @@
 //! Counters of the live path, and their Prometheus text for `/metrics`.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use ringcast_proto::prometheus::Writer;
 
 /// Counters of the live path (rendered into `/metrics`).
 #[derive(Debug, Default)]
@@ -22,7 +23,7 @@ pub struct LiveStats {
 
 impl LiveStats {
     /// Prometheus text of the counters, with `followed` renditions that have a live state.
-    pub fn render(&self, followed: usize, out: &mut String) {
+    pub fn render(&self, followed: usize, w: &mut Writer) {
         let s = self;
         for (name, help, v) in [
             (
@@ -86,17 +87,12 @@ impl LiveStats {
                 &s.part_prefetches,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP ringcast_edge_{name} {help}\n# TYPE ringcast_edge_{name} counter\n\
-                 ringcast_edge_{name} {}",
-                v.load(Relaxed)
-            );
+            w.counter(&format!("ringcast_edge_{name}"), help, v.load(Relaxed));
         }
-        let _ = writeln!(
-            out,
-            "# HELP ringcast_edge_live_renditions Renditions followed with a live state.\n\
-             # TYPE ringcast_edge_live_renditions gauge\nringcast_edge_live_renditions {followed}"
+        w.gauge(
+            "ringcast_edge_live_renditions",
+            "Renditions followed with a live state.",
+            followed,
         );
     }
 }

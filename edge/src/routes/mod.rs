@@ -20,6 +20,7 @@ pub mod purge;
 
 use bytes::Bytes;
 use ringcast_proto::http::{Method, RequestHead};
+use ringcast_proto::prometheus::Writer;
 
 use crate::error::EdgeError;
 use crate::representation;
@@ -70,8 +71,9 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             .header("Cache-Control", "no-store")
             .body("text/plain; charset=utf-8", Bytes::from_static(b"ok"))),
         "/metrics" if readable => {
-            let mut text = shared.metrics.render(shared.gauges());
-            shared.live.render_metrics(&mut text);
+            let mut w = Writer::from_string(shared.metrics.render(shared.gauges()));
+            shared.live.render_metrics(&mut w);
+            let text = w.finish();
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
                 Bytes::from(text),
