@@ -2,9 +2,9 @@
 //! `ringcast-server` thread-per-core monoio HTTP/1.1 shell (one runtime and one `SO_REUSEPORT`
 //! listener per worker, io_uring with an epoll fallback) and owns the routes under `/v/` that
 //! map request paths to object keys, the memory and disk cache tiers with single-flight origin
-//! fetches, the caching and content-type policy for HLS objects, live LL-HLS from the packager's Redis event streams, `/healthz` and `/metrics`.
-//! Protocol parsing is `ringcast_proto::http` (RFC 9112); this crate only moves bytes and decides
-//! what to answer.
+//! fetches, the caching and content-type policy for HLS objects, live LL-HLS from the
+//! packager's Redis event streams, `/healthz` and `/metrics`. Protocol parsing is
+//! `ringcast_proto::http` (RFC 9112); this crate only moves bytes and decides what to answer.
 //!
 //! Module map (folders by feature):
 //! - on the shell: [`server`] (start/stop on `ringcast-server`), [`handler`] (a request on a
