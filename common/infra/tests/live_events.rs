@@ -7,6 +7,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use ringcast_infra::live_events::fields::{ENDED_FIELD, PLAYLIST_TYPE_FIELD, PUBLISHES_FIELD};
 use ringcast_infra::live_events::{EventPublisher, EventSubscriber, StreamProbe, StreamTtl};
+use ringcast_infra::queue::Queue;
 use ringcast_proto::job::now_ms;
 use ringcast_proto::live::LiveEvent;
 use ringcast_testkit::RedisServer;
@@ -190,12 +191,17 @@ fn publishes_defaults_to_one_until_the_ingest_counts_a_reconnect() {
             .await
             .expect("publisher");
         assert_eq!(publisher.publishes("cam", 1).await.expect("publishes"), 1);
-        let mut conn = raw(&redis).await;
-        let () = conn
-            .hset("rc:live:cam:1", PUBLISHES_FIELD, 3)
-            .await
-            .expect("hset");
+        // What the ingest records through the queue is what the transcoder reads.
+        let queue = Queue::connect(&redis.url).await.expect("queue");
+        queue.set_live_publishes("cam", 1, 3).await.expect("set");
         assert_eq!(publisher.publishes("cam", 1).await.expect("publishes"), 3);
+        let mut conn = raw(&redis).await;
+        let n: Option<u32> = conn
+            .hget("rc:live:cam:1", PUBLISHES_FIELD)
+            .await
+            .expect("hget");
+        assert_eq!(n, Some(3));
+        assert_eq!(publisher.publishes("cam", 2).await.expect("publishes"), 1);
     });
 }
 

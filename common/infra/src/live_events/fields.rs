@@ -1,7 +1,7 @@
 //! Field names and values of `rc:live:{video}:{version}` (the per-version live settings hash,
 //! [`ringcast_proto::keys::live_stream`]) that the ingest, the transcoder and the edge agree on.
-//! They are written and read only through this module's publisher and subscriber (the ingest
-//! writes `publishes`), so a rename happens in one place.
+//! They are written and read only through this module's publisher and subscriber and the
+//! queue's `set_live_publishes` (which the ingest calls), so a rename happens in one place.
 
 /// Set (unix ms) when a rendition announced `End`; outlives the event stream and tells a
 /// redelivered live job that the stream already ran.
