@@ -5,6 +5,7 @@
 //! the dead-letter stream at once. Everything else (object store, Redis, local I/O, ffmpeg
 //! killed by a signal) may succeed on another attempt.
 
+use ringcast_infra::live_events::LiveEventsError;
 use ringcast_infra::queue::QueueError;
 use ringcast_infra::store::StoreError;
 use ringcast_proto::fmp4::Fmp4Error;
@@ -56,8 +57,9 @@ pub enum TranscodeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    /// Writing or reading the live event streams (Redis).
+    #[error(transparent)]
+    LiveEvents(#[from] LiveEventsError),
     /// Local file, FIFO or thread trouble in the job's work directory.
     #[error("{context}: {source}")]
     Io {
@@ -87,7 +89,7 @@ impl TranscodeError {
             | TranscodeError::FfmpegKilled { .. }
             | TranscodeError::Store(_)
             | TranscodeError::Queue(_)
-            | TranscodeError::Redis(_)
+            | TranscodeError::LiveEvents(_)
             | TranscodeError::Io { .. }
             | TranscodeError::Abandoned => false,
         }
@@ -123,5 +125,9 @@ mod tests {
         assert!(!TranscodeError::io("x", std::io::Error::other("disk")).is_permanent());
         assert!(!TranscodeError::Store(StoreError::Config("down".into())).is_permanent());
         assert!(!TranscodeError::Abandoned.is_permanent());
+        assert!(
+            !TranscodeError::LiveEvents(LiveEventsError::Timeout { command: "XADD" })
+                .is_permanent()
+        );
     }
 }

@@ -24,7 +24,8 @@
 //!   it produced and where it goes), [`pipeline::early_master`] and
 //!   [`pipeline::publish`] write the playlists, [`pipeline::work_dir`] is the scratch directory.
 //! - [`cmaf`]: fragmented CMAF to parts, segments and events ([`cmaf::cutter`],
-//!   [`cmaf::announcer`], [`cmaf::events`], [`cmaf::names`]), used by live and VOD.
+//!   [`cmaf::announcer`], [`cmaf::names`]), used by live and VOD; the events go to Redis
+//!   through `ringcast_infra::live_events`.
 //! - [`ffmpeg`]: input options ([`ffmpeg::input`], the hostile-input guard), the VOD and live
 //!   commands ([`ffmpeg::args`]) from one per-rung builder ([`ffmpeg::rung`]), the process
 //!   ([`ffmpeg::run`]), named pipes ([`ffmpeg::fifo`]) and ffprobe ([`ffmpeg::probe`]).

@@ -4,6 +4,8 @@
 //! - [`queue`]: the Redis job queue and job state; [`queue::consumer`]: the one job consumer
 //!   (claim by priority, reclaim of abandoned jobs, claim heartbeat, poison bookkeeping, dead
 //!   letter, ack) that the transcoder's workers run.
+//! - [`live_events`]: the Redis side of live LL-HLS events: the publisher the transcoder writes
+//!   with and the subscriber the edge follows with, owning stream names, MAXLEN and expiry.
 //! - [`side_runtime`]: the tokio side runtime that runs redis and rust-s3 calls for monoio
 //!   services, answering on oneshot channels.
 //! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.
@@ -15,6 +17,7 @@
 
 pub mod config;
 pub mod cpu_affinity;
+pub mod live_events;
 pub mod queue;
 pub mod side_runtime;
 pub mod store;

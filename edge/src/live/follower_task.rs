@@ -1,10 +1,11 @@
 //! The follower task of one rendition, on the tokio side runtime (redis-rs is tokio code and
 //! never runs on a monoio core): probe, catch up, then `XREAD BLOCK` on a dedicated connection
 //! (a blocking read would stall every other command of a shared one), apply each entry to the
-//! [`StreamState`] and publish the new state to every core ([`RenditionFeed::publish`]).
+//! [`StreamState`] and publish the new state to every core ([`RenditionFeed::publish`]). The
+//! Redis commands, their deadlines and the key and field names are
+//! `ringcast_infra::live_events`' [`EventSubscriber`]; this file decides what to do with them.
 //!
-//! - Probe: `TYPE` of the stream key. Not a stream → [`Phase::NoStream`] (the store serves).
-//!   The version's settings hash (`rc:live:{video}:{version}`, field `playlist_type`) says
+//! - Probe: no stream → [`Phase::NoStream`] (the store serves). The version's settings say
 //!   whether the playlist is an EVENT playlist (a VOD packaged while it transcodes: every
 //!   segment is kept) or a live sliding window.
 //! - Catch-up: `XREAD COUNT` without `BLOCK` from `0` until the stream is exhausted, then one
@@ -24,9 +25,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::MultiplexedConnection;
-use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
-use redis::{AsyncCommands, AsyncConnectionConfig, RedisError};
+use ringcast_infra::live_events::{EventSubscriber, LiveEventsError, StreamProbe};
 use ringcast_infra::side_runtime;
 use ringcast_proto::live::{LiveConfig, EVENT_FIELD};
 
@@ -40,15 +39,10 @@ const READ_COUNT: usize = 512;
 const RESYNC_MAX_ENTRIES: usize = 1_000_000;
 /// Replays of one stream are at least this far apart.
 const RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
-/// Slack on top of `BLOCK` before a read is considered lost.
-const READ_SLACK: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// Failed probes warn at most this often (milliseconds).
 const PROBE_WARN_INTERVAL_MS: u64 = 10_000;
-
-/// `playlist_type` value of the settings hash that makes an EVENT playlist.
-pub const PLAYLIST_TYPE_EVENT: &str = "event";
 
 /// Starts the follower of `feed` on the side runtime.
 pub fn spawn(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
@@ -60,7 +54,7 @@ async fn run(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
     let key = feed.id.stream_key();
     let probe_timeout = Duration::from_millis(registry.settings.probe_timeout_ms);
     let probed = tokio::time::timeout(probe_timeout, probe(&registry, &feed)).await;
-    let (mut conn, config) = match probed {
+    let (mut sub, config) = match probed {
         Ok(Ok(Some(found))) => found,
         Ok(Ok(None)) => {
             tracing::debug!(stream = %key, "no live event stream");
@@ -94,7 +88,7 @@ async fn run(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
             return;
         }
         let block = caught_up.then(|| Duration::from_millis(registry.settings.read_block_ms));
-        match f.read_batch(&mut conn, block).await {
+        match f.read_batch(&mut sub, block).await {
             Ok(n) => {
                 backoff = BACKOFF_MIN;
                 // Nothing is published during the catch-up: a first request must not get the
@@ -112,8 +106,8 @@ async fn run(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
                 f.publish();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
-                match connect(&registry).await {
-                    Ok(c) => conn = c,
+                match connect(&registry, &feed).await {
+                    Ok(s) => sub = s,
                     Err(e) => tracing::debug!(stream = %f.key, error = %e, "reconnect failed"),
                 }
             }
@@ -145,44 +139,40 @@ fn no_stream(registry: &Registry, feed: &RenditionFeed) {
     feed.stop();
 }
 
-/// A connection without redis-rs's response timeout (a blocking `XREAD` outlasts it); reads are
-/// bounded by their own timeouts instead.
-async fn connect(registry: &Registry) -> Result<MultiplexedConnection, RedisError> {
-    let client = registry
-        .client
-        .as_ref()
-        .ok_or_else(|| RedisError::from((redis::ErrorKind::Client, "live path disabled")))?;
-    let cfg = AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_millis(
-            registry.settings.probe_timeout_ms,
+/// The rendition's subscriber on its own connection (connect bounded by the probe timeout).
+async fn connect(
+    registry: &Registry,
+    feed: &RenditionFeed,
+) -> Result<EventSubscriber, LiveEventsError> {
+    let client = registry.client.as_ref().ok_or_else(|| {
+        LiveEventsError::from(redis::RedisError::from((
+            redis::ErrorKind::Client,
+            "live path disabled",
         )))
-        .set_response_timeout(None);
-    client
-        .get_multiplexed_async_connection_with_config(&cfg)
-        .await
+    })?;
+    let id = &feed.id;
+    EventSubscriber::connect(
+        client,
+        Duration::from_millis(registry.settings.probe_timeout_ms),
+        &id.video,
+        id.version,
+        &id.rendition,
+    )
+    .await
 }
 
-/// A connection and the playlist window when the stream exists.
+/// A subscriber and the playlist window when the stream exists.
 async fn probe(
     registry: &Registry,
     feed: &RenditionFeed,
-) -> Result<Option<(MultiplexedConnection, LiveConfig)>, RedisError> {
-    let mut conn = connect(registry).await?;
-    let (kind, playlist_type): (String, Option<String>) = redis::pipe()
-        .cmd("TYPE")
-        .arg(feed.id.stream_key())
-        .hget(feed.id.settings_key(), "playlist_type")
-        .query_async(&mut conn)
-        .await?;
-    if kind != "stream" {
-        return Ok(None);
-    }
-    let config = if playlist_type.as_deref() == Some(PLAYLIST_TYPE_EVENT) {
-        LiveConfig::unbounded()
-    } else {
-        LiveConfig::sliding(registry.settings.window_segments)
+) -> Result<Option<(EventSubscriber, LiveConfig)>, LiveEventsError> {
+    let mut sub = connect(registry, feed).await?;
+    let config = match sub.probe().await? {
+        StreamProbe::Missing => return Ok(None),
+        StreamProbe::EventPlaylist => LiveConfig::unbounded(),
+        StreamProbe::Live => LiveConfig::sliding(registry.settings.window_segments),
     };
-    Ok(Some((conn, config)))
+    Ok(Some((sub, config)))
 }
 
 struct StreamReader<'a> {
@@ -216,28 +206,14 @@ impl StreamReader<'_> {
     /// [`StreamReader::publish`]). Returns the number of entries read.
     async fn read_batch(
         &mut self,
-        conn: &mut MultiplexedConnection,
+        sub: &mut EventSubscriber,
         block: Option<Duration>,
-    ) -> Result<usize, RedisError> {
-        let mut opts = StreamReadOptions::default().count(READ_COUNT);
-        if let Some(b) = block {
-            opts = opts.block(usize::try_from(b.as_millis()).unwrap_or(usize::MAX).max(1));
-        }
-        let limit = block.unwrap_or_default() + READ_SLACK;
-        let keys = [self.key.as_str()];
-        let ids = [self.last_id.as_str()];
-        let read = conn.xread_options::<_, _, Option<StreamReadReply>>(&keys, &ids, &opts);
-        let reply = tokio::time::timeout(limit, read).await.map_err(|_| {
-            RedisError::from((redis::ErrorKind::Io, "XREAD got no answer in time"))
-        })??;
-        let entries: Vec<StreamId> = reply
-            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-            .unwrap_or_default();
+    ) -> Result<usize, LiveEventsError> {
+        let entries = sub.read(&self.last_id, READ_COUNT, block).await?;
         let n = entries.len();
         for entry in entries {
             self.last_id.clone_from(&entry.id);
-            let payload: Option<String> = entry.get(EVENT_FIELD);
-            let fed = match payload {
+            let fed = match entry.event {
                 Some(p) => self.state.feed(&p),
                 None => Fed::Skipped(format!("entry {} has no `{EVENT_FIELD}` field", entry.id)),
             };
@@ -253,7 +229,7 @@ impl StreamReader<'_> {
                 }
                 Fed::Resync(e) => {
                     tracing::warn!(stream = %self.key, id = %entry.id, error = %e, "live events lost; re-reading the stream");
-                    self.resync(conn).await?;
+                    self.resync(sub).await?;
                     self.dirty = true;
                     // The re-read covered the rest of this batch.
                     break;
@@ -265,7 +241,7 @@ impl StreamReader<'_> {
 
     /// Re-reads the whole stream and replays it (rate-limited: within the interval the follower
     /// waits for the next `Start` instead).
-    async fn resync(&mut self, conn: &mut MultiplexedConnection) -> Result<(), RedisError> {
+    async fn resync(&mut self, sub: &mut EventSubscriber) -> Result<(), LiveEventsError> {
         let now = self.registry.now();
         if self
             .last_resync
@@ -276,23 +252,11 @@ impl StreamReader<'_> {
         }
         self.last_resync = Some(now);
         self.registry.stats.resyncs.fetch_add(1, Relaxed);
-        let read = conn.xrange_count::<_, _, _, _, StreamRangeReply>(
-            &self.key,
-            "-",
-            "+",
-            RESYNC_MAX_ENTRIES,
-        );
-        let all = tokio::time::timeout(READ_SLACK, read).await.map_err(|_| {
-            RedisError::from((redis::ErrorKind::Io, "XRANGE got no answer in time"))
-        })??;
-        let payloads: Vec<String> = all
-            .ids
-            .iter()
-            .filter_map(|e| e.get::<String>(EVENT_FIELD))
-            .collect();
-        if let Some(last) = all.ids.last() {
+        let all = sub.read_all(RESYNC_MAX_ENTRIES).await?;
+        if let Some(last) = all.last() {
             self.last_id.clone_from(&last.id);
         }
+        let payloads: Vec<String> = all.into_iter().filter_map(|e| e.event).collect();
         let previous = std::mem::replace(&mut self.state, StreamState::new(LiveConfig::default()));
         self.state = StreamState::replay(previous, payloads.iter().map(String::as_str));
         Ok(())

@@ -52,11 +52,6 @@ impl RenditionId {
             rendition: rendition.to_owned(),
         }
     }
-
-    /// Redis hash with per-version live settings (`playlist_type`), see DESIGN.md.
-    pub fn settings_key(&self) -> String {
-        format!("rc:live:{}:{}", self.video, self.version)
-    }
 }
 
 /// A request the live path may answer.
@@ -211,7 +206,6 @@ mod tests {
             (current.as_str(), prefix.as_str()),
             ("v/abc/master.m3u8", "2/")
         );
-        assert_eq!(id("abc", 2, "720p").settings_key(), "rc:live:abc:2");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `[live]` section of the transcoder config: how live jobs are encoded and announced.
 
 use ringcast_infra::config::ConfigError;
+use ringcast_infra::live_events::StreamTtl;
 use serde::{Deserialize, Serialize};
 
 use crate::ffmpeg::rung::X264_PRESETS;
@@ -112,11 +113,4 @@ impl LiveTranscodeConfig {
             idle_secs: self.idle_stream_ttl_secs,
         }
     }
-}
-
-/// How long event streams stay in Redis (see [`LiveTranscodeConfig::ended_stream_ttl_secs`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StreamTtl {
-    pub ended_secs: u64,
-    pub idle_secs: u64,
 }

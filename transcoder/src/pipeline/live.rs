@@ -23,7 +23,6 @@ use tokio::task::JoinSet;
 
 use crate::cmaf::announcer::Announcer;
 use crate::cmaf::cutter::{Cutter, Targets};
-use crate::cmaf::events::EventSink;
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
 use crate::ffmpeg::args::build_live_args;
@@ -35,6 +34,7 @@ use crate::pipeline::outcome::{JobOutcome, Shutdown};
 use crate::pipeline::packager;
 use crate::pipeline::rendition::{Destination, RenditionOutput, VariantInfo};
 use crate::pipeline::work_dir::WorkDir;
+use ringcast_infra::live_events::EventPublisher;
 
 /// Run a live job to the end of its stream.
 pub async fn run_live(
@@ -60,7 +60,8 @@ pub async fn run_live(
     let live = &cfg.live;
     let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
     let rungs = ladder::live_rungs(&live.heights);
-    let sink = EventSink::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl()).await?;
+    let sink =
+        EventPublisher::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl()).await?;
     // A redelivered live job (its worker died) must not start over: segment numbers would
     // restart under the same version and overwrite objects edges cache as immutable.
     if let Some(first) = rungs.first() {
@@ -200,7 +201,7 @@ async fn live_rendition(
     rung: Rung,
     mut rx: mpsc::Receiver<Chunk>,
     dest: Destination,
-    sink: EventSink,
+    sink: EventPublisher,
     mut announcer: Announcer,
     info_tx: mpsc::Sender<VariantInfo>,
     mut reconnects: watch::Receiver<u32>,
@@ -260,7 +261,12 @@ const RECONNECT_POLL: std::time::Duration = std::time::Duration::from_millis(250
 
 /// Watch the ingest's publisher count of the stream and pass increases on (each rendition
 /// then marks a discontinuity before its next segment). Ends when every rendition is done.
-async fn watch_publishes(sink: EventSink, video: String, version: u32, tx: watch::Sender<u32>) {
+async fn watch_publishes(
+    sink: EventPublisher,
+    video: String,
+    version: u32,
+    tx: watch::Sender<u32>,
+) {
     let mut known = 1u32;
     loop {
         tokio::select! {

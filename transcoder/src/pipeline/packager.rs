@@ -20,10 +20,10 @@ use tokio::sync::mpsc;
 
 use crate::cmaf::announcer::{Action, Announcer};
 use crate::cmaf::cutter::{Cut, Cutter};
-use crate::cmaf::events::EventSink;
 use crate::error::TranscodeError;
 use crate::ffmpeg::fifo::Chunk;
 use crate::pipeline::rendition::{Destination, RenditionOutput, SegmentStat, VariantInfo};
+use ringcast_infra::live_events::EventPublisher;
 
 /// How one VOD rendition is packaged and announced.
 pub struct RenditionPackaging {
@@ -32,7 +32,7 @@ pub struct RenditionPackaging {
     /// playlist is [`crate::pipeline::publish`]'s).
     pub announcer: Announcer,
     /// Where events go; `None` stores the objects without announcing them (packaging alone).
-    pub events: Option<EventSink>,
+    pub events: Option<EventPublisher>,
     /// Told once the init segment is stored, for the early master playlist.
     pub variants: Option<mpsc::Sender<VariantInfo>>,
     /// `BANDWIDTH` of the early master.
@@ -94,7 +94,7 @@ pub async fn package_rendition(
 /// announced segment in `out` with the size of its object.
 pub async fn execute(
     dest: &Destination,
-    events: Option<&EventSink>,
+    events: Option<&EventPublisher>,
     rendition: &str,
     actions: Vec<Action>,
     out: &mut RenditionOutput,

@@ -26,7 +26,6 @@ use tokio::task::JoinSet;
 
 use crate::cmaf::announcer::Announcer;
 use crate::cmaf::cutter::Targets;
-use crate::cmaf::events::EventSink;
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
 use crate::ffmpeg::args::{self, EncodeSettings};
@@ -41,6 +40,7 @@ use crate::pipeline::packager::{self, RenditionPackaging};
 use crate::pipeline::publish;
 use crate::pipeline::rendition::{Destination, RenditionOutput};
 use crate::pipeline::work_dir::WorkDir;
+use ringcast_infra::live_events::EventPublisher;
 
 /// MAXLEN of a VOD rendition's event stream: an EVENT playlist keeps every segment, so its
 /// stream must keep every event (2 h at 0.5 s parts and 2 s segments is ≈ 18 000 entries).
@@ -92,7 +92,8 @@ pub async fn run_attempt(
         video_id: job.video_id.clone(),
         version: job.version,
     };
-    let sink = EventSink::connect(&cfg.redis.url, VOD_EVENT_MAXLEN, cfg.live.stream_ttl()).await?;
+    let sink =
+        EventPublisher::connect(&cfg.redis.url, VOD_EVENT_MAXLEN, cfg.live.stream_ttl()).await?;
     let names: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
     sink.begin_event_playlist(&job.video_id, job.version, &names)
         .await?;

@@ -14,6 +14,7 @@ use redis::AsyncCommands;
 use ringcast_proto::job::{now_ms, JobState, JobStatus, Priority, TranscodeJob};
 use ringcast_proto::keys;
 
+use crate::live_events::fields::PUBLISHES_FIELD;
 use crate::side_runtime;
 
 pub mod consumer;
@@ -173,7 +174,7 @@ impl Queue {
         let key = keys::live_stream(video, version);
         side_runtime::run(async move {
             redis::pipe()
-                .hset(&key, "publishes", publishes)
+                .hset(&key, PUBLISHES_FIELD, publishes)
                 .ignore()
                 .expire(&key, 86_400)
                 .ignore()

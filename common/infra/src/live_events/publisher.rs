@@ -1,12 +1,13 @@
-//! XADD of live events to `rc:events:{video}:{version}:{rendition}` (MAXLEN-trimmed,
-//! approximately, so trimming stays O(1)). One multiplexed connection per live job, shared by
-//! its renditions.
+//! The transcoder's side of live events: XADD to `rc:events:{video}:{version}:{rendition}`
+//! (MAXLEN-trimmed, approximately, so trimming stays O(1)). One multiplexed connection per job,
+//! shared by its renditions.
 //!
-//! Streams expire: every XADD pushes the stream's expiry to `idle_secs` ahead (a job that dies
-//! leaves nothing behind for long), and `end` shortens it to `ended_secs` (followers still read
-//! up to `end`; afterwards edges answer from the store's final playlists). `end` also records
-//! `ended_ms` in `rc:live:{video}:{version}`, which outlives the stream and tells a redelivered
-//! live job that the stream already ran.
+//! Streams expire ([`StreamTtl`]): every XADD pushes the stream's expiry to `idle_secs` ahead (a
+//! job that dies leaves nothing behind for long), and `end` shortens it to `ended_secs`
+//! (followers still read up to `end`; afterwards edges answer from the store's final playlists).
+//! `end` also records `ended_ms` in `rc:live:{video}:{version}`, which outlives the stream and
+//! tells a redelivered live job that the stream already ran. The XADD, its EXPIRE and `ended_ms`
+//! go in one MULTI, so no stream is ever left without an expiry.
 
 use redis::aio::MultiplexedConnection;
 use redis::streams::StreamMaxlen;
@@ -14,26 +15,25 @@ use redis::AsyncCommands;
 use ringcast_proto::keys;
 use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 
-use crate::config::live::StreamTtl;
-use crate::error::TranscodeError;
+use super::error::LiveEventsError;
+use super::fields::{ENDED_FIELD, PLAYLIST_TYPE_EVENT, PLAYLIST_TYPE_FIELD, PUBLISHES_FIELD};
+use super::ttl::StreamTtl;
 
-/// Field of `rc:live:{video}:{version}` set when a rendition announced `end` (unix ms).
-pub const ENDED_FIELD: &str = "ended_ms";
-
-/// `playlist_type` value of `rc:live:{video}:{version}` that makes edges serve an EVENT
-/// playlist (every segment kept); the edge's `live_tail::PLAYLIST_TYPE_EVENT`.
-pub const PLAYLIST_TYPE_EVENT: &str = "event";
-
-/// Where one job's live events go.
+/// Where one job's live events go. Cheap to clone.
 #[derive(Clone)]
-pub struct EventSink {
+pub struct EventPublisher {
     conn: MultiplexedConnection,
     maxlen: usize,
     ttl: StreamTtl,
 }
 
-impl EventSink {
-    pub async fn connect(url: &str, maxlen: usize, ttl: StreamTtl) -> Result<Self, TranscodeError> {
+impl EventPublisher {
+    /// Connects to `url`; `maxlen` is the approximate MAXLEN of every stream (at least 1).
+    pub async fn connect(
+        url: &str,
+        maxlen: usize,
+        ttl: StreamTtl,
+    ) -> Result<Self, LiveEventsError> {
         let client = redis::Client::open(url)?;
         let conn = client.get_multiplexed_async_connection().await?;
         Ok(Self {
@@ -51,15 +51,11 @@ impl EventSink {
         version: u32,
         rendition: &str,
         event: &LiveEvent,
-    ) -> Result<String, TranscodeError> {
+    ) -> Result<String, LiveEventsError> {
         let mut conn = self.conn.clone();
         let stream = events_stream_key(video, version, rendition);
         let ended = matches!(event, LiveEvent::End { .. });
-        let ttl = if ended {
-            self.ttl.ended_secs
-        } else {
-            self.ttl.idle_secs
-        };
+        let ttl = self.ttl.after(event);
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.xadd_maxlen(
@@ -84,15 +80,16 @@ impl EventSink {
 
     /// Make `video`/`version` an EVENT playlist (a VOD packaged while it transcodes): drop
     /// the renditions' event streams an earlier attempt of the job left (a retry numbers its
-    /// segments from 0 again, which only a fresh stream accepts), then set `playlist_type` =
-    /// [`PLAYLIST_TYPE_EVENT`] in `rc:live:{video}:{version}` — before the first event, so an
-    /// edge that finds the stream also finds the setting and keeps every segment.
+    /// segments from 0 again, which only a fresh stream accepts) and its `ended_ms`, then set
+    /// `playlist_type` = [`PLAYLIST_TYPE_EVENT`] in `rc:live:{video}:{version}` — before the
+    /// first event, so an edge that finds the stream also finds the setting and keeps every
+    /// segment.
     pub async fn begin_event_playlist(
         &self,
         video: &str,
         version: u32,
         renditions: &[String],
-    ) -> Result<(), TranscodeError> {
+    ) -> Result<(), LiveEventsError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -103,7 +100,7 @@ impl EventSink {
             .ignore();
         pipe.hset(
             keys::live_stream(video, version),
-            "playlist_type",
+            PLAYLIST_TYPE_FIELD,
             PLAYLIST_TYPE_EVENT,
         )
         .ignore();
@@ -113,10 +110,10 @@ impl EventSink {
 
     /// Publishers the ingest has seen for this stream (`rc:live:{video}:{version}`
     /// `publishes`); 1 until a reconnect.
-    pub async fn publishes(&self, video: &str, version: u32) -> Result<u32, TranscodeError> {
+    pub async fn publishes(&self, video: &str, version: u32) -> Result<u32, LiveEventsError> {
         let mut conn = self.conn.clone();
         let n: Option<u32> = conn
-            .hget(keys::live_stream(video, version), "publishes")
+            .hget(keys::live_stream(video, version), PUBLISHES_FIELD)
             .await?;
         Ok(n.unwrap_or(1))
     }
@@ -128,7 +125,7 @@ impl EventSink {
         video: &str,
         version: u32,
         rendition: &str,
-    ) -> Result<bool, TranscodeError> {
+    ) -> Result<bool, LiveEventsError> {
         let mut conn = self.conn.clone();
         let (len, ended): (u64, bool) = redis::pipe()
             .xlen(events_stream_key(video, version, rendition))
