@@ -41,72 +41,75 @@ impl Metrics {
 
     /// Prometheus text exposition (the shared writer of `ringcast_proto::prometheus`).
     pub fn render(&self) -> String {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
         let secs = |c: &AtomicU64| format!("{:.3}", c.load(Ordering::Relaxed) as f64 / 1e6);
+        let running = self.jobs_running.load(Ordering::Relaxed).to_string();
+        let rows: [(&str, Kind, &str, String); 10] = [
+            (
+                "jobs_started_total",
+                Kind::Counter,
+                "Jobs taken from the queue.",
+                get(&self.jobs_started),
+            ),
+            (
+                "jobs_done_total",
+                Kind::Counter,
+                "Jobs published completely.",
+                get(&self.jobs_done),
+            ),
+            (
+                "jobs_failed_total",
+                Kind::Counter,
+                "Jobs marked failed and dead-lettered.",
+                get(&self.jobs_failed),
+            ),
+            (
+                "jobs_retried_total",
+                Kind::Counter,
+                "Attempts retried after a transient failure.",
+                get(&self.jobs_retried),
+            ),
+            (
+                "jobs_abandoned_total",
+                Kind::Counter,
+                "Jobs given up for shutdown, left for redelivery.",
+                get(&self.jobs_abandoned),
+            ),
+            (
+                "jobs_running",
+                Kind::Gauge,
+                "Jobs in progress now.",
+                running,
+            ),
+            (
+                "transcode_seconds_total",
+                Kind::Counter,
+                "Wall-clock seconds spent in ffmpeg.",
+                secs(&self.transcode_micros),
+            ),
+            (
+                "media_seconds_total",
+                Kind::Counter,
+                "Seconds of source media transcoded by successful jobs.",
+                secs(&self.media_micros),
+            ),
+            (
+                "segments_uploaded_total",
+                Kind::Counter,
+                "Media segments uploaded.",
+                get(&self.segments_uploaded),
+            ),
+            (
+                "uploaded_bytes_total",
+                Kind::Counter,
+                "Bytes of init segments and media segments uploaded.",
+                get(&self.bytes_uploaded),
+            ),
+        ];
         let mut w = Writer::default();
-        let mut metric = |name: &str, kind: Kind, help: &str, value: &dyn std::fmt::Display| {
+        for (name, kind, help, value) in rows {
             w.single(&format!("ringcast_transcoder_{name}"), help, kind, value);
-        };
-        metric(
-            "jobs_started_total",
-            Kind::Counter,
-            "Jobs taken from the queue.",
-            &get(&self.jobs_started),
-        );
-        metric(
-            "jobs_done_total",
-            Kind::Counter,
-            "Jobs published completely.",
-            &get(&self.jobs_done),
-        );
-        metric(
-            "jobs_failed_total",
-            Kind::Counter,
-            "Jobs marked failed and dead-lettered.",
-            &get(&self.jobs_failed),
-        );
-        metric(
-            "jobs_retried_total",
-            Kind::Counter,
-            "Attempts retried after a transient failure.",
-            &get(&self.jobs_retried),
-        );
-        metric(
-            "jobs_abandoned_total",
-            Kind::Counter,
-            "Jobs given up for shutdown, left for redelivery.",
-            &get(&self.jobs_abandoned),
-        );
-        metric(
-            "jobs_running",
-            Kind::Gauge,
-            "Jobs in progress now.",
-            &self.jobs_running.load(Ordering::Relaxed),
-        );
-        metric(
-            "transcode_seconds_total",
-            Kind::Counter,
-            "Wall-clock seconds spent in ffmpeg.",
-            &secs(&self.transcode_micros),
-        );
-        metric(
-            "media_seconds_total",
-            Kind::Counter,
-            "Seconds of source media transcoded by successful jobs.",
-            &secs(&self.media_micros),
-        );
-        metric(
-            "segments_uploaded_total",
-            Kind::Counter,
-            "Media segments uploaded.",
-            &get(&self.segments_uploaded),
-        );
-        metric(
-            "uploaded_bytes_total",
-            Kind::Counter,
-            "Bytes of init segments and media segments uploaded.",
-            &get(&self.bytes_uploaded),
-        );
+        }
         w.finish()
     }
 }
