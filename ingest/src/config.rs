@@ -98,15 +98,12 @@ impl IngestConfig {
         if self.workers > 1024 {
             return invalid("workers must be at most 1024 (0 = one per core)");
         }
-        if self.max_headers == 0 || self.max_headers > 1024 {
-            return invalid("max_headers must be between 1 and 1024");
-        }
-        if self.listen_backlog == 0 || self.listen_backlog > 65_535 {
-            return invalid("listen_backlog must be between 1 and 65535");
-        }
-        if self.max_connections_per_worker == 0 {
-            return invalid("max_connections_per_worker must be positive");
-        }
+        ringcast_server::check_connection_limits(
+            self.max_headers,
+            self.listen_backlog,
+            self.max_connections_per_worker,
+        )
+        .map_err(|m| ConfigError::Invalid(m.to_string()))?;
         if self.header_timeout_secs == 0 || self.idle_timeout_secs == 0 {
             return invalid("header_timeout_secs and idle_timeout_secs must be at least 1");
         }

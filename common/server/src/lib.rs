@@ -36,6 +36,6 @@ pub use error::ServerError;
 pub use handler::{default_refusal, Handler, Refusal, WorkerInfo};
 pub use response::{ErrorResponse, FileBody, Response};
 pub use server::Server;
-pub use settings::ServerSettings;
+pub use settings::{check_connection_limits, ServerSettings};
 pub use shutdown::ShutdownHandle;
 pub use stats::ServerStats;

@@ -38,6 +38,25 @@ pub struct ServerSettings {
     pub cors_expose_headers: &'static str,
 }
 
+/// Checks the connection settings every service on the shell exposes in its config file (same
+/// names and bounds in the edge and the ingest): `Err` names the field and its range.
+pub fn check_connection_limits(
+    max_headers: usize,
+    listen_backlog: u32,
+    max_connections_per_worker: usize,
+) -> Result<(), &'static str> {
+    if max_headers == 0 || max_headers > 1024 {
+        return Err("max_headers must be between 1 and 1024");
+    }
+    if listen_backlog == 0 || listen_backlog > 65_535 {
+        return Err("listen_backlog must be between 1 and 65535");
+    }
+    if max_connections_per_worker == 0 {
+        return Err("max_connections_per_worker must be positive");
+    }
+    Ok(())
+}
+
 impl ServerSettings {
     /// Defaults for everything but the name, the address and the CORS list.
     pub fn new(name: &'static str, listen: SocketAddr, cors_expose_headers: &'static str) -> Self {
@@ -56,6 +75,28 @@ impl ServerSettings {
             linger_time: Duration::from_secs(2),
             linger_bytes: 1024 * 1024,
             cors_expose_headers,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_connection_limits;
+
+    #[test]
+    fn connection_limits_are_bounded() {
+        assert_eq!(check_connection_limits(64, 1024, 10_000), Ok(()));
+        assert_eq!(check_connection_limits(1, 1, 1), Ok(()));
+        assert_eq!(check_connection_limits(1024, 65_535, 1), Ok(()));
+        for (h, b, c, field) in [
+            (0, 1024, 1, "max_headers"),
+            (1025, 1024, 1, "max_headers"),
+            (64, 0, 1, "listen_backlog"),
+            (64, 65_536, 1, "listen_backlog"),
+            (64, 1024, 0, "max_connections_per_worker"),
+        ] {
+            let err = check_connection_limits(h, b, c).expect_err(field);
+            assert!(err.starts_with(field), "{err}");
         }
     }
 }

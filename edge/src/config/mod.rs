@@ -185,15 +185,12 @@ impl EdgeConfig {
         if self.workers == 0 || self.workers > 1024 {
             return invalid("workers must be between 1 and 1024");
         }
-        if self.max_headers == 0 || self.max_headers > 1024 {
-            return invalid("max_headers must be between 1 and 1024");
-        }
-        if self.listen_backlog == 0 || self.listen_backlog > 65_535 {
-            return invalid("listen_backlog must be between 1 and 65535");
-        }
-        if self.max_connections_per_worker == 0 {
-            return invalid("max_connections_per_worker must be positive");
-        }
+        ringcast_server::check_connection_limits(
+            self.max_headers,
+            self.listen_backlog,
+            self.max_connections_per_worker,
+        )
+        .or_else(invalid)?;
         if self.signed_urls.enabled && self.signed_urls.secret.len() < 16 {
             return invalid(
                 "signed_urls.secret must be at least 16 bytes when signed_urls.enabled",
