@@ -10,7 +10,8 @@
 //! - [`live`]: live push (`/live/{key}`) and its fan-out to pullers on every core.
 //! - [`api`]: the video status API (`GET /v1/videos/{id}`).
 //! - [`router`]: paths to handlers, CORS, `/healthz`, `/readyz` and Prometheus `/metrics`;
-//!   [`app`]: the state they share; [`server`]: start-up on the shell.
+//!   [`app`]: the state they share; [`server`]: start-up on the shell; [`redis_call`]: the
+//!   bounded wait for a Redis call.
 //!
 //! Header parsing and tus header rules live in `ringcast-proto` (sans-IO); this crate moves the
 //! bytes and owns the upload state machine.
@@ -21,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod live;
 pub mod metrics;
+pub mod redis_call;
 pub mod router;
 pub mod server;
 pub mod tus;

@@ -13,7 +13,7 @@
 //! Cross-core fan-out and the buffer bound are in [`crate::live::fanout`].
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use ringcast_proto::http::chunked::ChunkedDecoder;
@@ -25,14 +25,12 @@ use crate::app::App;
 use crate::error::IngestError;
 use crate::live::fanout::{Attached, LiveStream, PublishError, PullRead};
 use crate::live::metrics::LiveMetrics;
+use crate::redis_call::with_timeout;
 use ringcast_server::Conn;
 use ringcast_server::Response;
 
 /// Largest piece of a push body read at once (one chunk of the pull log).
 const READ_MAX: usize = 64 * 1024;
-
-/// Redis calls are small; a longer wait means Redis is in trouble.
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Route a `/live/…` request. `Ok(None)`: the handler wrote the response itself (a pull) or the
 /// client is gone; the connection closes.
@@ -305,14 +303,5 @@ async fn pull(
                 return Ok(());
             }
         }
-    }
-}
-
-async fn with_timeout<T, E: Into<IngestError>>(
-    fut: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, IngestError> {
-    match monoio::time::timeout(QUEUE_TIMEOUT, fut).await {
-        Ok(r) => r.map_err(Into::into),
-        Err(_) => Err(IngestError::Timeout("redis")),
     }
 }

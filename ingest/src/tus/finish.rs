@@ -7,8 +7,6 @@
 //! re-puts the same key (objects are replaced atomically) and re-enqueues the same job id instead
 //! of burning a version number or creating a second job.
 
-use std::time::Duration;
-
 use ringcast_proto::container::{self, SNIFF_LEN};
 use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
@@ -16,10 +14,8 @@ use ringcast_proto::keys;
 use crate::app::App;
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
+use crate::redis_call::with_timeout;
 use crate::tus::upload_store::{FinishPlan, UploadPhase, UploadState};
-
-/// Redis calls are small; a longer wait means Redis is in trouble and the client should retry.
-const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the client learns from a finished upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,13 +133,4 @@ async fn reject(app: &App, state: &mut UploadState) -> IngestError {
     }
     tracing::info!(bytes = state.length, "upload rejected: not a video");
     IngestError::NotAVideo(NOT_A_VIDEO.to_string())
-}
-
-async fn with_timeout<T, E: Into<IngestError>>(
-    fut: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, IngestError> {
-    match monoio::time::timeout(QUEUE_TIMEOUT, fut).await {
-        Ok(r) => r.map_err(Into::into),
-        Err(_) => Err(IngestError::Timeout("redis")),
-    }
 }
