@@ -7,7 +7,7 @@
 //! Shape (DESIGN.md / RECIPES.md "ffmpeg → CMAF ladder on FIFOs"):
 //! ```text
 //! -hide_banner -y -f DEMUXER -protocol_whitelist file [-enable_drefs 0] -i file:SRC
-//! -filter_complex [0:v:0]split=N[s0]..;[s0]scale=-2:H0,format=yuv420p[v0];..
+//! -filter_complex [0:v:0]split=N[s0]..;[s0]scale=-2:H0,format=yuv420p[v0];..  (W0:-2 if vertical)
 //! per rung: -map [vI] -map 0:a:0? -c:v libx264 -preset P -profile:v high|main
 //!           -b:v B -maxrate 1.07B -bufsize 1.5B -g G -keyint_min G -sc_threshold 0 -r FPS
 //!           -c:a aac -b:a 128k -ac 2 -ar 48000
@@ -41,12 +41,16 @@ pub fn filter_graph(rungs: &[Rung]) -> String {
         g.push_str(&format!("[s{i}]"));
     }
     for (i, r) in rungs.iter().enumerate() {
+        // The short side is given and ffmpeg derives the long one (`-2`: aspect kept, even), so
+        // a vertical rung is scaled by its width; the ladder computed the same long side.
+        let scale = if r.is_vertical() {
+            format!("{}:-2", r.width)
+        } else {
+            format!("-2:{}", r.height)
+        };
         // format=yuv420p: a 10-bit or 4:4:4 source would otherwise make libx264 pick a profile
         // (High 10, High 4:4:4) that contradicts -profile:v and most players.
-        g.push_str(&format!(
-            ";[s{i}]scale=-2:{},format=yuv420p[v{i}]",
-            r.height
-        ));
+        g.push_str(&format!(";[s{i}]scale={scale},format=yuv420p[v{i}]"));
     }
     g
 }
@@ -165,6 +169,25 @@ mod tests {
         let rungs = ladder::select(1280, 720);
         assert_eq!(
             filter_graph(&rungs),
+            "[0:v:0]split=3[s0][s1][s2];[s0]scale=-2:720,format=yuv420p[v0];\
+             [s1]scale=-2:480,format=yuv420p[v1];[s2]scale=-2:360,format=yuv420p[v2]"
+        );
+    }
+
+    /// A 1080x1920 (or rotated 1920x1080) source: every branch scaled by its width, the short
+    /// side, so the 1080p rung stays 1080 wide.
+    #[test]
+    fn filter_graph_scales_a_vertical_source_by_its_width() {
+        let rungs = ladder::select(1080, 1920);
+        assert_eq!(
+            filter_graph(&rungs),
+            "[0:v:0]split=4[s0][s1][s2][s3];[s0]scale=1080:-2,format=yuv420p[v0];\
+             [s1]scale=720:-2,format=yuv420p[v1];[s2]scale=480:-2,format=yuv420p[v2];\
+             [s3]scale=360:-2,format=yuv420p[v3]"
+        );
+        // Square: by height, as horizontal sources.
+        assert_eq!(
+            filter_graph(&ladder::select(720, 720)),
             "[0:v:0]split=3[s0][s1][s2];[s0]scale=-2:720,format=yuv420p[v0];\
              [s1]scale=-2:480,format=yuv420p[v1];[s2]scale=-2:360,format=yuv420p[v2]"
         );
