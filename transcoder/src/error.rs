@@ -23,6 +23,12 @@ pub enum TranscodeError {
     /// The job payload could not be decoded or names something that can never be a key.
     #[error("invalid job: {0}")]
     InvalidJob(String),
+    /// A redelivered live job whose stream an earlier run already started (restarting would
+    /// renumber segments under the same version).
+    #[error(
+        "live stream {video}/{version} was already started by an earlier run; not restarting it"
+    )]
+    LiveAlreadyStarted { video: String, version: u32 },
     /// The source object named by the job does not exist.
     #[error("source object {0} does not exist")]
     SourceMissing(String),
@@ -82,6 +88,7 @@ impl TranscodeError {
     pub fn is_permanent(&self) -> bool {
         match self {
             TranscodeError::InvalidJob(_)
+            | TranscodeError::LiveAlreadyStarted { .. }
             | TranscodeError::SourceMissing(_)
             | TranscodeError::Unreadable(_)
             | TranscodeError::NoVideo
@@ -106,7 +113,11 @@ impl TranscodeError {
     /// only the stage that failed (the details are in the log, under the job id).
     pub fn public_message(&self) -> String {
         match self {
+            // The detail may hold the pull URL, whose token is a secret.
             TranscodeError::InvalidJob(_) => "invalid job".into(),
+            TranscodeError::LiveAlreadyStarted { .. } => {
+                "live stream already started by an earlier run; not restarting it".into()
+            }
             TranscodeError::SourceMissing(_) => "the uploaded source is missing".into(),
             TranscodeError::Unreadable(detail) => match input_problem(detail) {
                 Some(problem) => format!("{NOT_READABLE}: {problem}"),
@@ -298,6 +309,10 @@ mod tests {
             missing,
             TranscodeError::NoVideo,
             TranscodeError::Abandoned,
+            TranscodeError::LiveAlreadyStarted {
+                video: "cam".into(),
+                version: 1,
+            },
         ] {
             assert_public(&e.public_message());
         }

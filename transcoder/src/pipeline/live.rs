@@ -69,10 +69,10 @@ pub async fn run_live(
             .started(&job.video_id, job.version, &first.name)
             .await?
         {
-            return Err(TranscodeError::InvalidJob(format!(
-                "live stream {}/{} was already started by an earlier run; not restarting it",
-                job.video_id, job.version
-            )));
+            return Err(TranscodeError::LiveAlreadyStarted {
+                video: job.video_id.clone(),
+                version: job.version,
+            });
         }
     }
     let dest = Destination {
