@@ -4,6 +4,12 @@
 //! that cannot be packaged): running the same job again gives the same result, so it goes to
 //! the dead-letter stream at once. Everything else (object store, Redis, local I/O, ffmpeg
 //! killed by a signal) may succeed on another attempt.
+//!
+//! Two texts per error: `Display` is the full story for the transcoder's log (work-directory
+//! paths, ffprobe's and ffmpeg's own lines), [`TranscodeError::public_message`] is what the
+//! uploader sees in the job status and what the dead letter records. The public text never
+//! carries a path of this host or a raw tool log line: those tell an attacker the server's
+//! layout and tool versions, and mean nothing to a user.
 
 use ringcast_infra::live_events::LiveEventsError;
 use ringcast_infra::queue::QueueError;
@@ -17,6 +23,12 @@ pub enum TranscodeError {
     /// The job payload could not be decoded or names something that can never be a key.
     #[error("invalid job: {0}")]
     InvalidJob(String),
+    /// A redelivered live job whose stream an earlier run already started (restarting would
+    /// renumber segments under the same version).
+    #[error(
+        "live stream {video}/{version} was already started by an earlier run; not restarting it"
+    )]
+    LiveAlreadyStarted { video: String, version: u32 },
     /// The source object named by the job does not exist.
     #[error("source object {0} does not exist")]
     SourceMissing(String),
@@ -76,6 +88,7 @@ impl TranscodeError {
     pub fn is_permanent(&self) -> bool {
         match self {
             TranscodeError::InvalidJob(_)
+            | TranscodeError::LiveAlreadyStarted { .. }
             | TranscodeError::SourceMissing(_)
             | TranscodeError::Unreadable(_)
             | TranscodeError::NoVideo
@@ -95,6 +108,41 @@ impl TranscodeError {
         }
     }
 
+    /// The short, host-free text for the job status and the dead letter. Known ffprobe/ffmpeg
+    /// complaints about the input become a few words ([`input_problem`]); anything else names
+    /// only the stage that failed (the details are in the log, under the job id).
+    pub fn public_message(&self) -> String {
+        match self {
+            // The detail may hold the pull URL, whose token is a secret.
+            TranscodeError::InvalidJob(_) => "invalid job".into(),
+            TranscodeError::LiveAlreadyStarted { .. } => {
+                "live stream already started by an earlier run; not restarting it".into()
+            }
+            TranscodeError::SourceMissing(_) => "the uploaded source is missing".into(),
+            TranscodeError::Unreadable(detail) => match input_problem(detail) {
+                Some(problem) => format!("{NOT_READABLE}: {problem}"),
+                None => NOT_READABLE.into(),
+            },
+            TranscodeError::NoVideo => "no video stream".into(),
+            // Our own wording about probed values (sizes, rates): nothing of the host in it.
+            TranscodeError::BadVideo(detail) => format!("unusable video stream: {detail}"),
+            TranscodeError::FfmpegFailed { message, .. } => match input_problem(message) {
+                Some(problem) => format!("{NOT_READABLE}: {problem}"),
+                None => "ffmpeg failed while encoding".into(),
+            },
+            TranscodeError::FfmpegKilled { .. } => "ffmpeg was stopped while encoding".into(),
+            TranscodeError::Package { rendition, .. }
+            | TranscodeError::Output { rendition, .. } => {
+                format!("the {rendition} rendition could not be packaged")
+            }
+            TranscodeError::Playlist { .. } => "the playlists could not be written".into(),
+            TranscodeError::Store(_) => "storage error".into(),
+            TranscodeError::Queue(_) | TranscodeError::LiveEvents(_) => "queue error".into(),
+            TranscodeError::Spawn { .. } | TranscodeError::Io { .. } => "internal error".into(),
+            TranscodeError::Abandoned => "abandoned for shutdown".into(),
+        }
+    }
+
     /// Shorthand for [`TranscodeError::Io`].
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         TranscodeError::Io {
@@ -102,6 +150,43 @@ impl TranscodeError {
             source,
         }
     }
+}
+
+/// Public prefix of every "the input is not media we can read" failure.
+const NOT_READABLE: &str = "not a readable video";
+
+/// Known complaints of ffprobe and ffmpeg about their input (a substring of one of their lines
+/// or of our own probe messages) and the words a user is shown for each, most specific first:
+/// ffmpeg prints `moov atom not found` and then the generic `Invalid data found…` for the same
+/// file.
+const INPUT_PROBLEMS: [(&str, &str); 9] = [
+    ("moov atom not found", "moov atom not found"),
+    ("EBML header parsing failed", "invalid Matroska header"),
+    (
+        "no known video container signature",
+        "unknown container format",
+    ),
+    ("did not finish within", "probing timed out"),
+    (
+        "could not find codec parameters",
+        "unsupported or missing codec",
+    ),
+    ("decoder not found", "unsupported codec"),
+    ("End of file", "file is truncated"),
+    ("Invalid data found when processing input", "invalid data"),
+    (
+        "ffprobe output is not valid JSON",
+        "unexpected probe output",
+    ),
+];
+
+/// The user-facing words for a tool's error text, if it is a known input problem.
+fn input_problem(tool_text: &str) -> Option<&'static str> {
+    let lower = tool_text.to_ascii_lowercase();
+    INPUT_PROBLEMS
+        .iter()
+        .find(|(needle, _)| lower.contains(&needle.to_ascii_lowercase()))
+        .map(|(_, words)| *words)
 }
 
 #[cfg(test)]
@@ -129,5 +214,108 @@ mod tests {
             !TranscodeError::LiveEvents(LiveEventsError::Timeout { command: "XADD" })
                 .is_permanent()
         );
+    }
+
+    /// What ffprobe 5.1 prints for an MP4 with no `moov` (as stored in `Unreadable`).
+    const NO_MOOV: &str = "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c0a8e2c0] moov atom not found; \
+        file:/var/lib/ringcast/transcoder/work/job-abc/source: Invalid data found when processing input";
+
+    /// No public message may show a path of this host or a raw tool line.
+    fn assert_public(msg: &str) {
+        assert!(!msg.contains('/'), "path in {msg:?}");
+        assert!(!msg.contains('['), "tool log prefix in {msg:?}");
+        assert!(!msg.contains("0x"), "address in {msg:?}");
+        assert!(msg.len() <= 80, "short: {msg:?}");
+    }
+
+    #[test]
+    fn known_probe_messages_become_short_public_text() {
+        let cases = [
+            (NO_MOOV, "not a readable video: moov atom not found"),
+            (
+                "[matroska,webm @ 0x5581] EBML header parsing failed; \
+                 file:/w/job-1/source: Invalid data found when processing input",
+                "not a readable video: invalid Matroska header",
+            ),
+            (
+                "file:/w/job-1/source: Invalid data found when processing input",
+                "not a readable video: invalid data",
+            ),
+            (
+                "no known video container signature",
+                "not a readable video: unknown container format",
+            ),
+            (
+                "ffprobe did not finish within 120s",
+                "not a readable video: probing timed out",
+            ),
+            (
+                "[avi @ 0x1] Something nobody has seen before in /w/job-1/source",
+                "not a readable video",
+            ),
+        ];
+        for (detail, public) in cases {
+            let e = TranscodeError::Unreadable(detail.into());
+            assert_eq!(e.public_message(), public, "{detail}");
+            assert_public(&e.public_message());
+            // The log keeps everything.
+            assert!(e.to_string().contains(detail), "{e}");
+        }
+    }
+
+    #[test]
+    fn ffmpeg_failures_show_no_paths_or_log_lines() {
+        let failed = TranscodeError::FfmpegFailed {
+            code: 1,
+            message: "[libx264 @ 0x55] broken; Error while opening encoder for output stream \
+                      #0:0 /var/lib/ringcast/work/job-1/720p.fifo"
+                .into(),
+        };
+        assert_eq!(failed.public_message(), "ffmpeg failed while encoding");
+        assert!(failed.to_string().contains("720p.fifo"), "the log keeps it");
+        let unreadable = TranscodeError::FfmpegFailed {
+            code: 1,
+            message: "[mpegts @ 0x1] x; http://10.0.0.1/live/k/pull?token=t: Invalid data found \
+                      when processing input"
+                .into(),
+        };
+        assert_eq!(
+            unreadable.public_message(),
+            "not a readable video: invalid data"
+        );
+        let io = TranscodeError::io(
+            "creating /var/lib/ringcast/work/job-1",
+            std::io::Error::other("No space left on device"),
+        );
+        let spawn = TranscodeError::Spawn {
+            program: "/opt/ffmpeg/bin/ffprobe".into(),
+            source: std::io::Error::other("not found"),
+        };
+        let killed = TranscodeError::FfmpegKilled {
+            signal: 9,
+            message: "[out#0 @ 0x1] /w/job/360p.fifo".into(),
+        };
+        let invalid = TranscodeError::InvalidJob(
+            "live pull URL \"file:///etc/passwd?token=secret\" is not an http URL".into(),
+        );
+        let missing = TranscodeError::SourceMissing("v/abc/1/source".into());
+        for e in [
+            failed,
+            unreadable,
+            io,
+            spawn,
+            killed,
+            invalid,
+            missing,
+            TranscodeError::NoVideo,
+            TranscodeError::Abandoned,
+            TranscodeError::LiveAlreadyStarted {
+                video: "cam".into(),
+                version: 1,
+            },
+        ] {
+            assert_public(&e.public_message());
+        }
+        assert_eq!(TranscodeError::NoVideo.public_message(), "no video stream");
     }
 }

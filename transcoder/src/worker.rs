@@ -7,8 +7,8 @@
 //! - delivered more than `max_attempts + 2` times (it keeps killing or outliving its workers)
 //!   → `failed` → dead letter, without running it again;
 //! - success → state `done` (100 %, which also makes the version current) → XACK;
-//! - bad input ([`TranscodeError::is_permanent`]) → `failed` with the error → dead letter at
-//!   once; transient errors are retried in-process up to `max_attempts` with exponential
+//! - bad input ([`TranscodeError::is_permanent`]) → `failed` with the error's short public
+//!   text (the full error is logged with the job id) → dead letter at once; transient errors are retried in-process up to `max_attempts` with exponential
 //!   back-off, then treated the same way;
 //! - shutdown → the job is abandoned: state back to `queued`, no ack, so another worker
 //!   reclaims it once it has been idle for `reclaim_idle_ms`.
@@ -194,7 +194,12 @@ async fn handle(
             })
             .await;
         }
-        Err(e) => fail(shared, consumer, &d, &e.to_string(), last_progress).await,
+        Err(e) => {
+            // The full error (paths, ffprobe's and ffmpeg's lines) goes to the log only; the
+            // job status and the dead letter get the short public text.
+            tracing::warn!(job = %job.job_id, error = %e, "job failed");
+            fail(shared, consumer, &d, &e.public_message(), last_progress).await
+        }
     }
 }
 
@@ -265,7 +270,8 @@ fn record_success(shared: &Shared, job: &TranscodeJob, outcome: &JobOutcome) {
     );
 }
 
-/// Mark failed (when the payload names a job) and dead-letter.
+/// Mark failed (when the payload names a job) and dead-letter. `reason` is public: it is shown
+/// to the uploader ([`TranscodeError::public_message`]), so it names no path of this host.
 async fn fail(shared: &Shared, consumer: &Consumer, d: &Delivery, reason: &str, progress: f64) {
     tracing::warn!(entry = %d.entry_id, %reason, "job failed; dead-lettering");
     Metrics::inc(&shared.metrics.jobs_failed);

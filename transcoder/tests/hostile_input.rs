@@ -130,6 +130,22 @@ fn behind_each_signature(text: &str) -> Vec<(&'static str, Container, Vec<u8>)> 
     .collect()
 }
 
+/// A public job error names nothing of the transcoder's host: no path (its work directory or
+/// any other), no URL (a pull URL carries a token), no raw ffmpeg/ffprobe line.
+fn assert_no_host_detail(error: &str, work_dir: &std::path::Path) {
+    assert!(
+        !error.contains(&*work_dir.to_string_lossy()),
+        "work dir in {error:?}"
+    );
+    for forbidden in ['/', '[', '@'] {
+        assert!(!error.contains(forbidden), "{forbidden:?} in {error:?}");
+    }
+    assert!(
+        !error.contains("token") && !error.contains("0x"),
+        "{error:?}"
+    );
+}
+
 #[test]
 fn crafted_manifests_as_vod_uploads_publish_nothing_and_fetch_nothing() {
     let stack = Stack::builder().redis().start();
@@ -200,12 +216,14 @@ fn crafted_manifests_as_vod_uploads_publish_nothing_and_fetch_nothing() {
         let status = wait_finished(&rt, &queue, &t, &job.job_id);
         assert_eq!(status.state, JobState::Failed, "{video}: {status:?}");
         // The forced demuxer refuses the file, or (AVI) reads an empty header with no stream.
+        // The uploader sees a short reason: never the work directory, the names the file
+        // points at, or ffprobe's `[demuxer @ 0x…]` lines.
         let error = status.error.unwrap_or_default();
         assert!(
-            error.contains("source is not a readable media file")
-                || error == "source has no video stream",
+            error.starts_with("not a readable video") || error == "no video stream",
             "{video}: {error}"
         );
+        assert_no_host_detail(&error, &t.state_dir);
         let published = rt
             .block_on(store.list(&format!("v/{video}/")))
             .expect("list");
@@ -251,6 +269,13 @@ fn crafted_manifests_as_a_live_body_publish_nothing_and_fetch_nothing() {
         rt.block_on(queue.enqueue(&job)).expect("enqueue");
         let status = wait_finished(&rt, &queue, &t, &job.job_id);
         assert_eq!(status.state, JobState::Failed, "{video}: {status:?}");
+        let error = status.error.unwrap_or_default();
+        // ffmpeg's own failure on the body (not the renditions' view of an empty stream).
+        assert!(
+            error.starts_with("not a readable video: "),
+            "{video}: {error}"
+        );
+        assert_no_host_detail(&error, &t.state_dir);
         assert_eq!(
             pull.requests(),
             vec!["GET /live/k/pull?token=t HTTP/1.1".to_string()],

@@ -357,11 +357,9 @@ fn live_end_to_end(backend: StoreBackend, pushes: &[u32]) {
     rt.block_on(queue.enqueue(&again)).expect("enqueue");
     let status = wait_finished(&rt, &queue, t, &job_id);
     assert_eq!(status.state, JobState::Failed, "{status:?}");
-    assert!(
-        status
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("already started")),
+    assert_eq!(
+        status.error.as_deref(),
+        Some("live stream already started by an earlier run; not restarting it"),
         "{status:?}"
     );
     let index = get_text(

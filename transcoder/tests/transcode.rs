@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::Duration;
 
 use redis::Commands;
@@ -273,44 +274,91 @@ fn s3_store_job_is_transcoded_packaged_and_published() {
     transcode_and_check(StoreBackend::S3);
 }
 
+/// The public error of an unreadable source is a short message: no path of the transcoder's
+/// work directory, no raw ffprobe line (`[mov,mp4,… @ 0x…]`). The log keeps the full text.
+fn assert_public_error(error: &str, want: &str, work_dir: &std::path::Path) {
+    assert_eq!(error, want);
+    assert!(
+        !error.contains(&*work_dir.to_string_lossy()),
+        "work dir in {error:?}"
+    );
+    assert!(!error.contains('/') && !error.contains('['), "{error:?}");
+}
+
 #[test]
 fn unreadable_source_fails_at_once_and_is_dead_lettered() {
     let stack = Stack::builder().redis().start();
     let (rt, store, queue) = clients(&stack);
-    // Random bytes: no container ffprobe recognises.
+    // Random bytes: no container signature at all.
     let junk = stack.dir().join("junk.bin");
     let bytes: Vec<u8> = (0..64 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
-    std::fs::write(&junk, bytes).expect("write");
+    std::fs::write(&junk, &bytes).expect("write");
+    // An MP4 signature (`ftyp`) and media data but no `moov`: ffprobe itself refuses it, with
+    // its work-directory path and `[mov,mp4,…]` prefix in its message.
+    let no_moov = stack.dir().join("no-moov.mp4");
+    let mut mp4 = b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2".to_vec();
+    mp4.extend_from_slice(&(8 + bytes.len() as u32).to_be_bytes());
+    mp4.extend_from_slice(b"mdat");
+    mp4.extend_from_slice(&bytes);
+    std::fs::write(&no_moov, mp4).expect("write");
     let t = stack.spawn(
         TranscoderOptions::new()
             .name("tc-bad")
             .toml("max_attempts = 3"),
     );
-    let job = submit(&rt, &store, &queue, "junk", &junk);
-
-    let status = wait_finished(&rt, &queue, &t, &job.job_id);
-    assert_eq!(status.state, JobState::Failed);
-    let error = status.error.expect("error recorded");
-    assert!(error.contains("not a readable media file"), "{error}");
-
+    let cases = [
+        (
+            "junk",
+            &junk,
+            "not a readable video: unknown container format",
+        ),
+        (
+            "nomoov",
+            &no_moov,
+            "not a readable video: moov atom not found",
+        ),
+    ];
     let mut conn = redis::Client::open(stack.redis_url())
         .expect("client")
         .get_connection()
         .expect("connect");
-    let dlq: redis::streams::StreamRangeReply = conn.xrange_all(keys::JOB_DLQ).expect("XRANGE");
-    assert_eq!(dlq.ids.len(), 1, "one dead letter");
-    let reason: String = dlq.ids[0].get("reason").expect("reason");
-    assert!(reason.contains("not a readable media file"), "{reason}");
+    for (i, (video, source, want)) in cases.into_iter().enumerate() {
+        let job = submit(&rt, &store, &queue, video, source);
+        let status = wait_finished(&rt, &queue, &t, &job.job_id);
+        assert_eq!(status.state, JobState::Failed);
+        let error = status.error.expect("error recorded");
+        assert_public_error(&error, want, &t.state_dir);
+
+        let dlq: redis::streams::StreamRangeReply = conn.xrange_all(keys::JOB_DLQ).expect("XRANGE");
+        assert_eq!(dlq.ids.len(), i + 1, "one dead letter per job");
+        let reason: String = dlq.ids[i].get("reason").expect("reason");
+        assert_public_error(&reason, want, &t.state_dir);
+        assert!(rt
+            .block_on(store.list(&format!("v/{video}/")))
+            .expect("list")
+            .is_empty());
+        // The operator's log has the whole story under the job id.
+        let log = t.log_text();
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("job={}", job.job_id)) && l.contains("job failed")),
+            "{log}"
+        );
+    }
+    let log = t.log_text();
+    assert!(
+        log.contains("moov atom not found") && log.contains("Invalid data found"),
+        "ffprobe's own lines are logged: {log}"
+    );
     let pending: redis::streams::StreamPendingReply = conn
         .xpending(keys::job_stream("normal"), keys::JOB_GROUP)
         .expect("XPENDING");
     assert_eq!(pending.count(), 0, "dead-lettered entries are acked");
     // Bad input is not retried.
     assert_eq!(t.value("ringcast_transcoder_jobs_retried_total"), 0.0);
-    assert_eq!(t.value("ringcast_transcoder_jobs_failed_total"), 1.0);
-    assert!(rt.block_on(store.list("v/junk/")).expect("list").is_empty());
+    assert_eq!(t.value("ringcast_transcoder_jobs_failed_total"), 2.0);
     assert!(t.leftover_job_dirs().is_empty());
 }
 
@@ -444,4 +492,160 @@ fn ffmpeg_killed_by_a_signal_is_retried_and_the_job_completes() {
         "{:?}",
         t.leftover_job_dirs()
     );
+}
+
+/// Published media carry nothing of the source but pictures and sound: a source tagged with a
+/// GPS location, a comment, a title, a chapter, a subtitle track and a per-stream handler name
+/// publishes an init segment and segments with none of them (not in the bytes, not in what
+/// ffprobe reads from init + segment), and with exactly one video and one audio stream.
+#[test]
+fn published_media_carry_no_source_metadata() {
+    let stack = Stack::builder().redis().start();
+    let (rt, store, queue) = clients(&stack);
+    let clip = Clip::new(640, 360)
+        .seconds(2)
+        .audio(true)
+        .write(stack.dir(), "plain.mp4");
+    let meta = stack.dir().join("meta.txt");
+    std::fs::write(
+        &meta,
+        ";FFMETADATA1\ntitle=rc-secret-title\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\n\
+         title=rc-secret-chapter\n",
+    )
+    .expect("write");
+    let subs = stack.dir().join("subs.srt");
+    std::fs::write(
+        &subs,
+        "1\n00:00:00,000 --> 00:00:01,000\nrc-secret-subtitle\n",
+    )
+    .expect("write");
+    let tagged = stack.dir().join("tagged.mp4");
+    let o = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-i"])
+        .arg(&clip)
+        .arg("-i")
+        .arg(&meta)
+        .arg("-i")
+        .arg(&subs)
+        .args([
+            "-map",
+            "0",
+            "-map",
+            "2",
+            "-map_metadata",
+            "1",
+            "-map_chapters",
+            "1",
+        ])
+        .args(["-c", "copy", "-c:s", "mov_text"])
+        .args(["-metadata", "location=+48.8584+002.2945/"])
+        .args(["-metadata", "comment=rc-secret-comment"])
+        .args(["-metadata:s:a:0", "handler_name=rc-secret-stream"])
+        .arg(&tagged)
+        .output()
+        .expect("ffmpeg");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The source really carries all of it, so the checks below mean something.
+    let (source_text, source_info) = ffprobe_json(&tagged);
+    for secret in [
+        "+48.8584+002.2945/",
+        "rc-secret-comment",
+        "rc-secret-title",
+        "rc-secret-chapter",
+        "rc-secret-stream",
+    ] {
+        assert!(source_text.contains(secret), "{secret}: {source_text}");
+    }
+    assert_eq!(
+        stream_kinds(&source_info),
+        ["video", "audio", "subtitle", "data"],
+        "the chapter is a text track: {source_text}"
+    );
+
+    let t = stack.spawn(TranscoderOptions::new().name("tc-hygiene"));
+    let job = submit(&rt, &store, &queue, "tagged", &tagged);
+    let status = wait_finished(&rt, &queue, &t, &job.job_id);
+    assert_eq!(status.state, JobState::Done, "{}", t.log_text());
+
+    let key = |f: &str| keys::rendition_file("tagged", 1, "360p", f);
+    let get = |k: &str| {
+        rt.block_on(store.get(k))
+            .expect("get")
+            .unwrap_or_else(|| panic!("{k} missing"))
+            .to_vec()
+    };
+    let init = get(&key("init.mp4"));
+    let playlist = parse_and_validate_media(&get_text(&rt, &store, &key("index.m3u8")));
+    let segment = get(&key(&playlist.segments[0].uri));
+    let contains =
+        |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for (what, bytes) in [("init.mp4", &init), ("segment", &segment)] {
+        for secret in ["rc-secret", "+48.8584", "002.2945"] {
+            assert!(!contains(bytes, secret), "{what} contains {secret}");
+        }
+    }
+    // MP4 stores the location as a binary `loci` box (the text above is not in the file), and
+    // chapters as `chpl` or a text track.
+    for box_type in ["loci", "chpl"] {
+        assert!(
+            !contains(&init, box_type),
+            "init.mp4 has a {box_type:?} box"
+        );
+    }
+    let joined = stack.dir().join("published.mp4");
+    std::fs::write(&joined, [init.as_slice(), segment.as_slice()].concat()).expect("write");
+    let (text, info) = ffprobe_json(&joined);
+    for leak in ["rc-secret", "+48.8584"] {
+        assert!(!text.contains(leak), "published media show {leak}: {text}");
+    }
+    let mut tags: Vec<&String> = Vec::new();
+    for holder in
+        std::iter::once(&info["format"]).chain(info["streams"].as_array().expect("streams"))
+    {
+        tags.extend(
+            holder["tags"]
+                .as_object()
+                .into_iter()
+                .flat_map(|t| t.keys()),
+        );
+    }
+    assert!(
+        !tags
+            .iter()
+            .any(|k| k.starts_with("location") || *k == "comment" || *k == "title"),
+        "source tags published: {tags:?}"
+    );
+    assert_eq!(info["chapters"], serde_json::json!([]), "{text}");
+    assert_eq!(stream_kinds(&info), ["video", "audio"], "{text}");
+}
+
+/// The `codec_type` of each stream in ffprobe's JSON.
+fn stream_kinds(info: &serde_json::Value) -> Vec<String> {
+    info["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .map(|s| s["codec_type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// ffprobe's streams, format (with tags) and chapters of `file`: the JSON text and its value.
+fn ffprobe_json(file: &std::path::Path) -> (String, serde_json::Value) {
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_format",
+            "-show_chapters",
+            "-show_streams",
+        ])
+        .arg(file)
+        .output()
+        .expect("ffprobe");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let value = serde_json::from_str(&text).expect("ffprobe JSON");
+    (text, value)
 }

@@ -8,7 +8,8 @@
 //! ```text
 //! -hide_banner -y -f DEMUXER -protocol_whitelist file [-enable_drefs 0] -i file:SRC
 //! -filter_complex [0:v:0]split=N[s0]..;[s0]scale=-2:H0,format=yuv420p[v0];..  (W0:-2 if vertical)
-//! per rung: -map [vI] -map 0:a:0? -c:v libx264 -preset P -profile:v high|main
+//! per rung: -map [vI] -map 0:a:0? -map_metadata -1 -map_chapters -1 -sn -dn
+//!           -c:v libx264 -preset P -profile:v high|main
 //!           -b:v B -maxrate 1.07B -bufsize 1.5B -g G -keyint_min G -sc_threshold 0 -r FPS
 //!           -c:a aac -b:a 128k -ac 2 -ar 48000
 //!           -f mp4 -movflags cmaf+frag_keyframe+empty_moov+default_base_moof+skip_trailer
@@ -231,6 +232,12 @@ mod tests {
                 &label,
                 "-map",
                 "0:a:0?",
+                "-map_metadata",
+                "-1",
+                "-map_chapters",
+                "-1",
+                "-sn",
+                "-dn",
                 "-c:v",
                 "libx264",
                 "-preset",
@@ -302,6 +309,21 @@ mod tests {
         assert_eq!(args[pos("-frag_duration") + 1], "250000");
         assert_eq!(args[pos("-preset") + 1], "ultrafast");
         assert_eq!(args.last().map(String::as_str), Some("o.fifo"));
+        // Without audio the output still drops the source's metadata, chapters and streams.
+        let map = pos("-map");
+        assert_eq!(
+            args[map..map + 8],
+            [
+                "-map",
+                "[v0]",
+                "-map_metadata",
+                "-1",
+                "-map_chapters",
+                "-1",
+                "-sn",
+                "-dn"
+            ]
+        );
         // No `-enable_drefs` for a demuxer that does not have the option (ffmpeg would refuse it).
         let input = ["-f", "matroska", "-protocol_whitelist", "file", "-i"];
         assert_eq!(&args[2..7], input);
@@ -363,6 +385,12 @@ mod tests {
                 &label,
                 "-map",
                 "0:a:0?",
+                "-map_metadata",
+                "-1",
+                "-map_chapters",
+                "-1",
+                "-sn",
+                "-dn",
                 "-c:v",
                 "libx264",
                 "-preset",

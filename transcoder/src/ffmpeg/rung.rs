@@ -1,5 +1,6 @@
 //! The outputs of one ffmpeg run, one per rung: the scaled video encoded with x264, the audio
-//! with AAC, muxed as fragmented CMAF into the rung's FIFO. VOD and live write the same list;
+//! with AAC, muxed as fragmented CMAF into the rung's FIFO, with no source metadata, chapters
+//! or other streams ([`OUTPUT_HYGIENE`]). VOD and live write the same list;
 //! live adds `-tune zerolatency` and `-flush_packets 1`, and takes its frame rate from the
 //! config instead of the probe.
 //!
@@ -31,6 +32,13 @@ pub const X264_PRESETS: [&str; 10] = [
 /// fragment at every keyframe (`frag_keyframe`) and no index at the end (`skip_trailer`:
 /// a FIFO cannot seek back, and the packager does not need it).
 pub const CMAF_MOVFLAGS: &str = "cmaf+frag_keyframe+empty_moov+default_base_moof+skip_trailer";
+
+/// Published media carry nothing of the source but its pictures and sound: by default ffmpeg
+/// copies the source's global and per-stream metadata (GPS `location`, `comment`, camera and
+/// editing tags) and its chapters into every output's `moov`. `-map_metadata -1` and
+/// `-map_chapters -1` turn that copying off; `-sn -dn` keep subtitle and data streams out even
+/// if a `-map` ever selects more than the one video and one audio stream (docs/security.md).
+pub const OUTPUT_HYGIENE: [&str; 6] = ["-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn"];
 
 /// GOP length in frames: one keyframe per segment.
 pub fn gop_frames(segment_seconds: f64, fps: f64) -> u32 {
@@ -79,6 +87,7 @@ pub fn push_rung_args(
         // `?`: tolerate a source whose audio stream vanishes (probe said yes, decoder no).
         push(&["-map", "0:a:0?"]);
     }
+    push(&OUTPUT_HYGIENE);
     push(&["-c:v", "libx264", "-preset", enc.preset]);
     if enc.zerolatency {
         push(&["-tune", "zerolatency"]);

@@ -69,10 +69,10 @@ pub async fn run_live(
             .started(&job.video_id, job.version, &first.name)
             .await?
         {
-            return Err(TranscodeError::InvalidJob(format!(
-                "live stream {}/{} was already started by an earlier run; not restarting it",
-                job.video_id, job.version
-            )));
+            return Err(TranscodeError::LiveAlreadyStarted {
+                video: job.video_id.clone(),
+                version: job.version,
+            });
         }
     }
     let dest = Destination {
@@ -176,13 +176,16 @@ pub async fn run_live(
         tracing::warn!(error = %e, "live master writer task failed");
     }
     let elapsed = started.elapsed().as_secs_f64();
-    if let Some(e) = rendition_error {
-        return Err(e);
-    }
+    // ffmpeg failing on its own (a body it cannot read) is the cause, and its error is what the
+    // job reports: the renditions then only saw a stream without an init segment. A rendition
+    // that failed while ffmpeg ran got ffmpeg killed, so its error stands.
     if !ffmpeg.was_killed() {
         if let Some(s) = status {
             ffmpeg.check_exit(s)?;
         }
+    }
+    if let Some(e) = rendition_error {
+        return Err(e);
     }
     results.sort_by_key(|r| rungs.iter().position(|g| g.name == r.name));
     let media_seconds = results
