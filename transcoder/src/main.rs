@@ -61,6 +61,8 @@ async fn main() -> anyhow::Result<()> {
 
     std::fs::create_dir_all(&cfg.work_dir)
         .with_context(|| format!("creating work_dir {}", cfg.work_dir.display()))?;
+    ringcast_transcoder::pipeline::work_dir::sweep_at_start(&cfg.work_dir)
+        .with_context(|| format!("sweeping work_dir {}", cfg.work_dir.display()))?;
     let store = ObjectStore::open(&cfg.store)
         .await
         .context("opening the object store")?;

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub jobs_retried: AtomicU64,
     pub jobs_abandoned: AtomicU64,
     pub jobs_running: AtomicI64,
+    /// Checks that found too little free space under `work_dir` to start a job.
+    pub jobs_deferred_no_space: AtomicU64,
     /// Microseconds of ffmpeg wall time (exported as seconds).
     pub transcode_micros: AtomicU64,
     /// Microseconds of source media transcoded by successful jobs.
@@ -44,7 +46,7 @@ impl Metrics {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
         let secs = |c: &AtomicU64| format!("{:.3}", c.load(Ordering::Relaxed) as f64 / 1e6);
         let running = self.jobs_running.load(Ordering::Relaxed).to_string();
-        let rows: [(&str, Kind, &str, String); 10] = [
+        let rows: [(&str, Kind, &str, String); 11] = [
             (
                 "jobs_started_total",
                 Kind::Counter,
@@ -104,6 +106,12 @@ impl Metrics {
                 Kind::Counter,
                 "Bytes of init segments and media segments uploaded.",
                 get(&self.bytes_uploaded),
+            ),
+            (
+                "jobs_deferred_no_space_total",
+                Kind::Counter,
+                "Job starts put off because work_dir had less than min_free_bytes free.",
+                get(&self.jobs_deferred_no_space),
             ),
         ];
         let mut w = Writer::default();

@@ -10,6 +10,8 @@
 //! - bad input ([`TranscodeError::is_permanent`]) → `failed` with the error's short public
 //!   text (the full error is logged with the job id) → dead letter at once; transient errors are retried in-process up to `max_attempts` with exponential
 //!   back-off, then treated the same way;
+//! - a VOD job while `work_dir` has less than `min_free_bytes` free (beyond its source) → not
+//!   started yet: held and checked again every `retry_backoff_ms`, never dead-lettered for it;
 //! - shutdown → the job is abandoned: state back to `queued`, no ack, so another worker
 //!   reclaims it once it has been idle for `reclaim_idle_ms`.
 
@@ -29,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::live::run_live;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
 use crate::pipeline::vod::run_attempt;
+use crate::pipeline::work_dir;
 
 /// Minimum spacing of progress writes to Redis (about two per second).
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
@@ -142,6 +145,10 @@ async fn handle(
             return;
         }
     }
+    if !wait_for_room(shared, consumer, &d, &job, shutdown).await {
+        tracing::info!(job = %job.job_id, "shutdown before the job had room; it will be redelivered");
+        return;
+    }
     tracing::info!(job = %job.job_id, video = %job.video_id, version = job.version, "job started");
     Metrics::inc(&shared.metrics.jobs_started);
     shared.metrics.jobs_running.fetch_add(1, Ordering::Relaxed);
@@ -199,6 +206,50 @@ async fn handle(
             // job status and the dead letter get the short public text.
             tracing::warn!(job = %job.job_id, error = %e, "job failed");
             fail(shared, consumer, &d, &e.public_message(), last_progress).await
+        }
+    }
+}
+
+/// Hold a VOD job until `work_dir` has `min_free_bytes` free beyond its source's size (checked
+/// every `retry_backoff_ms`, the claim kept meanwhile, never dead-lettered for it). False when
+/// shutdown came first: the job stays unacknowledged for redelivery.
+async fn wait_for_room(
+    shared: &Shared,
+    consumer: &Consumer,
+    d: &Delivery,
+    job: &TranscodeJob,
+    shutdown: &mut watch::Receiver<Shutdown>,
+) -> bool {
+    let cfg = &shared.cfg;
+    if cfg.min_free_bytes == 0 || job.live.is_some() {
+        return true;
+    }
+    let source_size = match shared.store.head(&job.source_key).await {
+        Ok(meta) => meta.map(|m| m.size),
+        Err(_) => None, // the attempt reports store trouble itself
+    };
+    let _claim = consumer.keep_claimed(d, Duration::from_millis(cfg.reclaim_idle_ms / 3));
+    let pause = Duration::from_millis(cfg.retry_backoff_ms.max(100));
+    loop {
+        match work_dir::available_bytes(&cfg.work_dir) {
+            Ok(free) if work_dir::has_room(free, cfg.min_free_bytes, source_size) => return true,
+            Ok(free) => {
+                Metrics::inc(&shared.metrics.jobs_deferred_no_space);
+                tracing::warn!(
+                    job = %job.job_id, free, min_free_bytes = cfg.min_free_bytes, ?source_size,
+                    work_dir = %cfg.work_dir.display(),
+                    "too little free space in work_dir; job not started, checking again later"
+                );
+            }
+            Err(e) => {
+                // Cannot tell: let the attempt run (a full disk fails it as a transient error).
+                tracing::warn!(job = %job.job_id, error = %e, "cannot read free space of work_dir");
+                return true;
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stopped(shutdown) => return false,
         }
     }
 }

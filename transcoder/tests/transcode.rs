@@ -649,3 +649,98 @@ fn ffprobe_json(file: &std::path::Path) -> (String, serde_json::Value) {
     let value = serde_json::from_str(&text).expect("ffprobe JSON");
     (text, value)
 }
+
+/// A random-looking suffix in the shape `WorkDir::create` uses (a simple UUID).
+const LEFTOVER_SUFFIX: &str = "0123456789abcdef0123456789abcdef";
+
+/// Job dirs a SIGKILLed transcoder left behind are removed before it takes jobs again (it is
+/// ready only after the sweep); a foreign file, a foreign directory and a job-dir-named
+/// symlink to a directory outside `work_dir` are left alone, and so is what the link points to.
+#[test]
+fn leftover_job_dirs_are_swept_at_start_up() {
+    let stack = Stack::builder().redis().start();
+    // The kit's work dir of a transcoder named `tc-sweep`.
+    let work = stack.dir().join("tc-sweep-work");
+    let outside = stack.dir().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir outside");
+    std::fs::write(outside.join("precious"), b"keep me").expect("write");
+    let vod = work.join(format!("job-a-{LEFTOVER_SUFFIX}"));
+    let live = work.join(format!("live-job-b-{LEFTOVER_SUFFIX}"));
+    std::fs::create_dir_all(live.join("sub")).expect("mkdir");
+    std::fs::create_dir_all(&vod).expect("mkdir");
+    std::fs::write(vod.join("source"), vec![0u8; 4096]).expect("write");
+    std::fs::write(live.join("sub/part"), vec![0u8; 100]).expect("write");
+    std::os::unix::fs::symlink(&outside, vod.join("out")).expect("symlink");
+    std::fs::write(work.join("notes.txt"), b"not ours").expect("write");
+    std::fs::create_dir(work.join("other-tool")).expect("mkdir");
+    let link = work.join(format!("job-c-{LEFTOVER_SUFFIX}"));
+    std::os::unix::fs::symlink(&outside, &link).expect("symlink");
+
+    let t = stack.spawn(TranscoderOptions::new().name("tc-sweep"));
+    assert_eq!(t.state_dir, work);
+    assert!(
+        !vod.exists() && !live.exists(),
+        "{:?}",
+        t.leftover_job_dirs()
+    );
+    assert!(work.join("notes.txt").is_file());
+    assert!(work.join("other-tool").is_dir());
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link kept")
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read(outside.join("precious")).expect("outside untouched"),
+        b"keep me"
+    );
+    let log = t.log_text();
+    assert!(
+        log.contains("removed job dirs left by an earlier process")
+            && log.contains("dirs=2")
+            && log.contains("bytes=4196"),
+        "{log}"
+    );
+}
+
+/// With less than `min_free_bytes` free under `work_dir` a job is not started: it stays queued
+/// and claimed, is checked again and again (the deferral counter grows), and is neither failed
+/// nor dead-lettered.
+#[test]
+fn a_job_is_not_started_while_work_dir_lacks_free_space() {
+    let stack = Stack::builder().redis().start();
+    let (rt, store, queue) = clients(&stack);
+    let clip = Clip::new(640, 360)
+        .seconds(1)
+        .write(stack.dir(), "small.mp4");
+    let t = stack.spawn(TranscoderOptions::new().name("tc-full").toml(format!(
+        "min_free_bytes = {}\nretry_backoff_ms = 100",
+        u64::MAX / 2
+    )));
+    let job = submit(&rt, &store, &queue, "nospace", &clip);
+    ringcast_testkit::wait_until(Duration::from_secs(30), "two deferrals", || {
+        t.value("ringcast_transcoder_jobs_deferred_no_space_total") >= 2.0
+    });
+    assert_eq!(t.value("ringcast_transcoder_jobs_started_total"), 0.0);
+    assert_eq!(t.value("ringcast_transcoder_jobs_failed_total"), 0.0);
+    let status = rt
+        .block_on(queue.job_status(&job.job_id))
+        .expect("job_status")
+        .expect("job hash");
+    assert_eq!(status.state, JobState::Queued, "{status:?}");
+    let mut conn = redis::Client::open(stack.redis_url())
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    let dlq_len: usize = conn.xlen(keys::JOB_DLQ).expect("XLEN");
+    assert_eq!(dlq_len, 0);
+    let pending: redis::streams::StreamPendingReply = conn
+        .xpending(keys::job_stream("normal"), keys::JOB_GROUP)
+        .expect("XPENDING");
+    assert_eq!(pending.count(), 1, "the job stays claimed, unacknowledged");
+    assert!(t.log_text().contains("too little free space in work_dir"));
+    assert!(
+        t.leftover_job_dirs().is_empty(),
+        "{:?}",
+        t.leftover_job_dirs()
+    );
+}

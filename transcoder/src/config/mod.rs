@@ -24,8 +24,19 @@ pub struct TranscoderConfig {
     /// so more than 1 mostly helps to overlap downloads and uploads).
     pub workers: usize,
     /// Directory for per-job scratch space (source copy, FIFOs); each job gets its own
-    /// subdirectory, removed when the job ends.
+    /// subdirectory `{job_id}-{uuid}` (`live-{job_id}-{uuid}` for live jobs), removed when the
+    /// job ends. At start-up, before any job runs, every directory of that naming scheme left
+    /// here by a killed process is removed (other files are left alone, symlinks are not
+    /// followed). So each transcoder process needs a `work_dir` of its own: several on one
+    /// host must not share one, or a starting process deletes the running jobs of another.
     pub work_dir: PathBuf,
+    /// Free bytes (`statvfs` on `work_dir`) that must remain once the job's source has been
+    /// downloaded (its size is added when the store knows it); the CMAF output only passes
+    /// through FIFOs. With less free, a VOD job is not started: it stays claimed and is checked
+    /// again every `retry_backoff_ms` (counted in
+    /// `ringcast_transcoder_jobs_deferred_no_space_total`), never dead-lettered for it. Live
+    /// jobs, which write no files, are not held back. 0 disables the check.
+    pub min_free_bytes: u64,
     /// Target segment duration in seconds; the GOP is `round(segment_seconds x fps)` frames so
     /// every segment starts with a keyframe.
     pub segment_seconds: f64,
@@ -74,6 +85,7 @@ impl Default for TranscoderConfig {
         Self {
             workers: 1,
             work_dir: PathBuf::from(".ringcast/transcoder"),
+            min_free_bytes: 1 << 30,
             segment_seconds: 2.0,
             part_seconds: 0.5,
             preset: "veryfast".into(),
