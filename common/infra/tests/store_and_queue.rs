@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringcast_infra::queue::{Consumer, Delivery, Queue, Reclaim};
+use ringcast_infra::queue::{vod_streams, Consumer, Delivery, Queue, Reclaim};
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{now_ms, JobState, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_testkit::{RedisServer, S3Server};
@@ -119,7 +119,7 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
         // As the transcoder runs it: reclaiming (nothing is idle yet, so the claim pass finds
         // nothing and priorities decide).
         let mut c = q
-            .consumer("t1")
+            .consumer("t1", vod_streams())
             .await
             .expect("consumer")
             .reclaiming(Reclaim {
@@ -207,7 +207,10 @@ fn blocking_read_waits_its_whole_block_and_gets_a_job_enqueued_meanwhile() {
     let redis = RedisServer::start();
     block_on(async {
         let q = Queue::connect(&redis.url).await.expect("connect");
-        let mut c = q.consumer("blocker").await.expect("consumer");
+        let mut c = q
+            .consumer("blocker", vod_streams())
+            .await
+            .expect("consumer");
         let started = Instant::now();
         let got = c
             .next(Duration::from_millis(1200))
@@ -254,7 +257,12 @@ fn abandoned_jobs_are_reclaimed_and_dead_lettered_past_max_deliveries() {
         };
         let consumer = |name: &'static str| {
             let q = q.clone();
-            async move { q.consumer(name).await.expect("consumer").reclaiming(policy) }
+            async move {
+                q.consumer(name, vod_streams())
+                    .await
+                    .expect("consumer")
+                    .reclaiming(policy)
+            }
         };
         let mut a = consumer("a").await;
         let first = a
@@ -311,8 +319,16 @@ fn a_claimed_job_is_not_reclaimed_until_its_heartbeat_stops() {
             min_idle_ms: 500,
             max_deliveries: 5,
         };
-        let mut a = q.consumer("a").await.expect("consumer").reclaiming(policy);
-        let mut b = q.consumer("b").await.expect("consumer").reclaiming(policy);
+        let mut a = q
+            .consumer("a", vod_streams())
+            .await
+            .expect("consumer")
+            .reclaiming(policy);
+        let mut b = q
+            .consumer("b", vod_streams())
+            .await
+            .expect("consumer")
+            .reclaiming(policy);
         let d = a
             .next(Duration::from_millis(100))
             .await
