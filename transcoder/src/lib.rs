@@ -1,5 +1,6 @@
-//! ringcast's transcoder: workers take jobs from the Redis streams `rc:jobs:{high,normal,low}`
-//! (consumer group `transcoders`, through `ringcast_infra::queue::Consumer`) and turn them into
+//! ringcast's transcoder: VOD workers take jobs from the Redis streams
+//! `rc:jobs:{high,normal,low}`, live slots from `rc:jobs:live` (consumer group `transcoders`,
+//! through `ringcast_infra::queue::Consumer`; see `worker::Lane`) and turn them into
 //! HLS in the object store. A VOD job is probed with ffprobe, gets an H.264/AAC ladder
 //! (2160p…360p, never upscaled) and ONE ffmpeg that decodes once and writes every rendition as
 //! fragmented CMAF into its own FIFO; Rust cuts those streams into parts and segments, uploads

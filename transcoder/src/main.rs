@@ -1,6 +1,6 @@
-//! `ringcast-transcoder`: runs `workers` job loops against Redis and the object store until
-//! SIGTERM/SIGINT. The first signal stops taking jobs and lets running ones finish for up to
-//! `shutdown_grace_ms`; after that, or at a second signal, running jobs are abandoned (left
+//! `ringcast-transcoder`: runs `workers` VOD job loops and `live_slots` live job loops against
+//! Redis and the object store until SIGTERM/SIGINT. The first signal stops taking jobs and lets
+//! running ones finish for up to `shutdown_grace_ms`; after that, or at a second signal, running jobs are abandoned (left
 //! unacknowledged for another worker) and the process exits.
 
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ use ringcast_transcoder::ffmpeg::input::SourceFile;
 use ringcast_transcoder::ffmpeg::probe;
 use ringcast_transcoder::metrics::{self, Metrics};
 use ringcast_transcoder::pipeline::outcome::Shutdown;
-use ringcast_transcoder::worker::{self, Shared};
+use ringcast_transcoder::worker::{self, Lane, Shared};
 use ringcast_transcoder::{ladder, TranscoderConfig};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
@@ -33,7 +33,7 @@ struct Cli {
     /// TOML config file (see transcoder.example.toml); defaults apply without one.
     #[arg(long, value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Concurrent jobs in this process (overrides `workers`).
+    /// Concurrent VOD jobs in this process (overrides `workers`).
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// Print, one per line, the ffmpeg arguments a job for this source file would run, with the
@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(%bound, "metrics endpoint listening");
     }
     tracing::info!(
-        workers = cfg.workers, store = store.backend_name(), consumer = %cfg.consumer_name,
+        workers = cfg.workers, live_slots = cfg.live_slots, store = store.backend_name(), consumer = %cfg.consumer_name,
         preset = %cfg.preset, "transcoder starting"
     );
 
@@ -90,12 +90,19 @@ async fn main() -> anyhow::Result<()> {
         metrics,
     });
     let mut workers = JoinSet::new();
-    for i in 0..shared.cfg.workers {
-        workers.spawn(worker::run_worker(
-            Arc::clone(&shared),
-            i,
-            shutdown_rx.clone(),
-        ));
+    let lanes = [
+        (Lane::Vod, shared.cfg.workers),
+        (Lane::Live, shared.cfg.live_slots),
+    ];
+    for (lane, count) in lanes {
+        for i in 0..count {
+            workers.spawn(worker::run_worker(
+                Arc::clone(&shared),
+                lane,
+                i,
+                shutdown_rx.clone(),
+            ));
+        }
     }
     tokio::spawn(handle_signals(shutdown_tx, grace));
 

@@ -3,7 +3,11 @@
 //! run attempts with retries, record state and progress in Redis, then ack, dead-letter, or
 //! leave the job for redelivery.
 //!
-//! Outcomes:
+//! A worker serves one [`Lane`]: a VOD worker (`workers` of them) reads only the VOD streams
+//! `rc:jobs:{high,normal,low}`, a live slot (`live_slots` of them) only `rc:jobs:live`, so a
+//! running live stream never holds a VOD worker and a long VOD job never delays a live start.
+//!
+//! Outcomes (both lanes):
 //! - delivered more than `max_attempts + 2` times (it keeps killing or outliving its workers)
 //!   → `failed` → dead letter, without running it again;
 //! - success → state `done` (100 %, which also makes the version current) → XACK;
@@ -20,7 +24,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringcast_infra::queue::{Consumer, Delivery, Queue, QueueError, Reclaim};
+use ringcast_infra::queue::{
+    live_streams, vod_streams, Consumer, Delivery, Queue, QueueError, Reclaim,
+};
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{JobState, TranscodeJob};
 use tokio::sync::{oneshot, watch};
@@ -71,20 +77,53 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
 }
 
-/// Run worker `index` until shutdown. Errors only when it cannot start (no Redis).
+/// Which jobs a worker takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// VOD jobs only (`rc:jobs:{high,normal,low}`): the `workers`.
+    Vod,
+    /// Live jobs only (`rc:jobs:live`): the `live_slots`.
+    Live,
+}
+
+impl Lane {
+    /// The job streams this lane reads, highest priority first.
+    pub fn streams(self) -> Vec<String> {
+        match self {
+            Lane::Vod => vod_streams(),
+            Lane::Live => live_streams(),
+        }
+    }
+
+    /// Consumer name of worker `index` of this lane: `{base}-{index}` for VOD (as before live
+    /// slots existed), `{base}-live-{index}` for live.
+    pub fn consumer_name(self, base: &str, index: usize) -> String {
+        match self {
+            Lane::Vod => format!("{base}-{index}"),
+            Lane::Live => format!("{base}-live-{index}"),
+        }
+    }
+}
+
+/// Run worker `index` of `lane` until shutdown. Errors only when it cannot start (no Redis).
 pub async fn run_worker(
     shared: Arc<Shared>,
+    lane: Lane,
     index: usize,
     mut shutdown: watch::Receiver<Shutdown>,
 ) -> Result<(), TranscodeError> {
-    let name = format!("{}-{index}", shared.cfg.consumer_name);
-    let mut consumer = shared.queue.consumer(&name).await?.reclaiming(Reclaim {
-        min_idle_ms: shared.cfg.reclaim_idle_ms,
-        // A job that outlived this many deliveries is more likely to be killing its workers.
-        max_deliveries: shared.cfg.max_attempts as usize + 2,
-    });
+    let name = lane.consumer_name(&shared.cfg.consumer_name, index);
+    let mut consumer = shared
+        .queue
+        .consumer(&name, lane.streams())
+        .await?
+        .reclaiming(Reclaim {
+            min_idle_ms: shared.cfg.reclaim_idle_ms,
+            // A job that outlived this many deliveries is more likely to be killing its workers.
+            max_deliveries: shared.cfg.max_attempts as usize + 2,
+        });
     let block = Duration::from_millis(shared.cfg.job_block_ms);
-    tracing::info!(consumer = %name, "worker started");
+    tracing::info!(consumer = %name, ?lane, "worker started");
     while *shutdown.borrow() == Shutdown::Running {
         let delivery = match consumer.next(block).await {
             Ok(Some(d)) => d,
@@ -361,5 +400,28 @@ async fn report_progress(
             _ = &mut stop => return,
             _ = tokio::time::sleep(PROGRESS_INTERVAL) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vod_workers_and_live_slots_read_disjoint_streams() {
+        let (vod, live) = (Lane::Vod.streams(), Lane::Live.streams());
+        assert_eq!(vod, ["rc:jobs:high", "rc:jobs:normal", "rc:jobs:low"]);
+        assert_eq!(live, ["rc:jobs:live"]);
+        assert!(vod.iter().all(|s| !live.contains(s)));
+    }
+
+    #[test]
+    fn consumer_names_differ_between_lanes() {
+        assert_eq!(Lane::Vod.consumer_name("h-1", 0), "h-1-0");
+        assert_eq!(Lane::Live.consumer_name("h-1", 0), "h-1-live-0");
+        assert_ne!(
+            Lane::Vod.consumer_name("h-1", 1),
+            Lane::Live.consumer_name("h-1", 1)
+        );
     }
 }

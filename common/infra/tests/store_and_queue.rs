@@ -4,9 +4,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringcast_infra::queue::{Consumer, Delivery, Queue, Reclaim};
+use ringcast_infra::queue::{live_streams, vod_streams, Consumer, Delivery, Queue, Reclaim};
 use ringcast_infra::store::ObjectStore;
-use ringcast_proto::job::{now_ms, JobState, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
+use ringcast_proto::job::{
+    now_ms, JobState, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION,
+};
 use ringcast_testkit::{RedisServer, S3Server};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -119,7 +121,7 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
         // As the transcoder runs it: reclaiming (nothing is idle yet, so the claim pass finds
         // nothing and priorities decide).
         let mut c = q
-            .consumer("t1")
+            .consumer("t1", vod_streams())
             .await
             .expect("consumer")
             .reclaiming(Reclaim {
@@ -202,12 +204,58 @@ fn queue_delivers_by_priority_tracks_state_and_dead_letters() {
 /// A connection with redis-rs's default 500 ms response timeout fails a longer blocking read
 /// on the client; the consumer's waits for the whole block, and a job enqueued while it blocks
 /// is delivered.
+/// Live jobs go to `rc:jobs:live` whatever their priority; a VOD consumer never gets one (not
+/// new, not reclaimed) and a live consumer never gets a VOD job.
+#[test]
+fn vod_and_live_consumers_take_only_their_own_jobs() {
+    let redis = RedisServer::start();
+    block_on(async {
+        let q = Queue::connect(&redis.url).await.expect("connect");
+        let mut live = job("live", Priority::High);
+        live.source_key = String::new();
+        live.live = Some(LiveSource {
+            pull_url: "http://127.0.0.1:1/live/k/pull?token=t".into(),
+        });
+        q.enqueue(&live).await.expect("enqueue live");
+        q.enqueue(&job("vod", Priority::High))
+            .await
+            .expect("enqueue vod");
+        // Reclaim everything at once: even an abandoned entry of the other lane stays out.
+        let policy = Reclaim {
+            min_idle_ms: 0,
+            max_deliveries: 10,
+        };
+        let mut vod_c = q
+            .consumer("vod", vod_streams())
+            .await
+            .expect("consumer")
+            .reclaiming(policy);
+        let mut live_c = q
+            .consumer("live", live_streams())
+            .await
+            .expect("consumer")
+            .reclaiming(policy);
+        let block = Duration::from_millis(100);
+        for _ in 0..3 {
+            let d = vod_c.next(block).await.expect("next").expect("vod job");
+            assert_eq!(d.stream, "rc:jobs:high");
+            assert_eq!(d.job.as_ref().expect("decoded").job_id, "vod");
+            let d = live_c.next(block).await.expect("next").expect("live job");
+            assert_eq!(d.stream, "rc:jobs:live");
+            assert_eq!(d.job.as_ref().expect("decoded").job_id, "live");
+        }
+    });
+}
+
 #[test]
 fn blocking_read_waits_its_whole_block_and_gets_a_job_enqueued_meanwhile() {
     let redis = RedisServer::start();
     block_on(async {
         let q = Queue::connect(&redis.url).await.expect("connect");
-        let mut c = q.consumer("blocker").await.expect("consumer");
+        let mut c = q
+            .consumer("blocker", vod_streams())
+            .await
+            .expect("consumer");
         let started = Instant::now();
         let got = c
             .next(Duration::from_millis(1200))
@@ -254,7 +302,12 @@ fn abandoned_jobs_are_reclaimed_and_dead_lettered_past_max_deliveries() {
         };
         let consumer = |name: &'static str| {
             let q = q.clone();
-            async move { q.consumer(name).await.expect("consumer").reclaiming(policy) }
+            async move {
+                q.consumer(name, vod_streams())
+                    .await
+                    .expect("consumer")
+                    .reclaiming(policy)
+            }
         };
         let mut a = consumer("a").await;
         let first = a
@@ -311,8 +364,16 @@ fn a_claimed_job_is_not_reclaimed_until_its_heartbeat_stops() {
             min_idle_ms: 500,
             max_deliveries: 5,
         };
-        let mut a = q.consumer("a").await.expect("consumer").reclaiming(policy);
-        let mut b = q.consumer("b").await.expect("consumer").reclaiming(policy);
+        let mut a = q
+            .consumer("a", vod_streams())
+            .await
+            .expect("consumer")
+            .reclaiming(policy);
+        let mut b = q
+            .consumer("b", vod_streams())
+            .await
+            .expect("consumer")
+            .reclaiming(policy);
         let d = a
             .next(Duration::from_millis(100))
             .await

@@ -8,7 +8,8 @@ use crate::container::Container;
 /// Current schema version of [`TranscodeJob`].
 pub const JOB_SCHEMA_VERSION: u32 = 1;
 
-/// Queue priority; each has its own stream (`rc:jobs:{high,normal,low}`).
+/// Queue priority; each has its own VOD stream (`rc:jobs:{high,normal,low}`). Live jobs go to
+/// `rc:jobs:live` whatever their priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {

@@ -51,6 +51,10 @@ pub fn job_stream(priority: &str) -> String {
     format!("rc:jobs:{priority}")
 }
 
+/// Stream of live jobs (a job with `live`): read only by the transcoder's live slots, never by
+/// its VOD workers, so a running stream and VOD uploads do not wait for each other.
+pub const JOB_LIVE: &str = "rc:jobs:live";
+
 /// Dead-letter stream for jobs that exhausted their retries.
 pub const JOB_DLQ: &str = "rc:jobs:dlq";
 

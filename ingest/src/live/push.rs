@@ -4,7 +4,7 @@
 //!   e.g. `ffmpeg -re … -f mpegts -method PUT http://ingest/live/{key}`). The key is checked
 //!   against `live.keys` before a byte of the body is read (403); a key with a publisher
 //!   already attached answers 409. The first publisher of a stream gets a new version of the
-//!   key's video and a live job on `rc:jobs:high` whose `pull_url` points at the pull endpoint;
+//!   key's video and a live job on `rc:jobs:live` (the transcoder's live slots) whose `pull_url` points at the pull endpoint;
 //!   a publisher reconnecting within the grace period continues the same stream.
 //! - `GET /live/{key}/pull?token=…`: the stream's bytes as they arrive (chunked response, from
 //!   the oldest byte still buffered), ending with the stream (after the grace period). The
@@ -207,7 +207,7 @@ fn schedule_expiry(app: &App, stream: Arc<LiveStream>) {
     });
 }
 
-/// XADD the live job (state first, like VOD jobs).
+/// XADD the live job to `rc:jobs:live` (`Queue::enqueue` routes it; state first, like VOD jobs).
 async fn enqueue(app: &App, stream: &LiveStream) -> Result<(), IngestError> {
     let job = TranscodeJob {
         v: JOB_SCHEMA_VERSION,

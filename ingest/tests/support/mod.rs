@@ -105,10 +105,13 @@ pub fn queue(url: &str) -> Queue {
     block_on(Queue::connect(url)).expect("connect to redis")
 }
 
-/// The next job in any priority stream, waiting up to `wait`.
+/// The next job in any job stream (live or VOD), waiting up to `wait`.
 pub fn next_job(queue: &Queue, wait: Duration) -> Option<Delivery> {
     block_on(async {
-        let mut consumer = queue.consumer("test").await.expect("consumer");
+        let mut consumer = queue
+            .consumer("test", ringcast_infra::queue::all_streams())
+            .await
+            .expect("consumer");
         consumer.next(wait).await.expect("read jobs")
     })
 }

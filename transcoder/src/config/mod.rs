@@ -23,6 +23,10 @@ pub struct TranscoderConfig {
     /// Jobs transcoded concurrently by this process (each runs one ffmpeg that uses every core,
     /// so more than 1 mostly helps to overlap downloads and uploads).
     pub workers: usize,
+    /// Live jobs run concurrently by this process, in slots of their own: a live job holds its
+    /// slot for the whole stream, never a VOD worker, and VOD workers never take live jobs.
+    /// 0 runs no live jobs here (a VOD-only host).
+    pub live_slots: usize,
     /// Directory for per-job scratch space (source copy, FIFOs); each job gets its own
     /// subdirectory `{job_id}-{uuid}` (`live-{job_id}-{uuid}` for live jobs), removed when the
     /// job ends. At start-up, before any job runs, every directory of that naming scheme left
@@ -84,6 +88,7 @@ impl Default for TranscoderConfig {
     fn default() -> Self {
         Self {
             workers: 1,
+            live_slots: 2,
             work_dir: PathBuf::from(".ringcast/transcoder"),
             min_free_bytes: 1 << 30,
             segment_seconds: 2.0,
@@ -181,6 +186,7 @@ mod tests {
         let cfg = TranscoderConfig::default();
         cfg.validate().expect("defaults validate");
         assert_eq!(cfg.workers, 1);
+        assert_eq!(cfg.live_slots, 2);
         assert_eq!(cfg.segment_seconds, 2.0);
         assert_eq!(cfg.part_seconds, 0.5);
         assert_eq!(cfg.preset, "veryfast");

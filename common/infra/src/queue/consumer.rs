@@ -1,11 +1,13 @@
 //! The reading side of the job streams: one consumer of the group `transcoders`, the one the
-//! transcoder's workers run.
+//! transcoder's workers run. A consumer reads the streams it was made for, in the order given
+//! (highest priority first): the VOD streams ([`vod_streams`]: high → normal → low) for a VOD
+//! worker, the live stream ([`live_streams`]) for a live slot.
 //!
-//! - [`Consumer::next`]: with [`Reclaim`], an entry abandoned by another consumer first
-//!   (`XAUTOCLAIM` of an entry idle longer than `min_idle_ms`: a job abandoned at shutdown or
-//!   held by a crashed worker, which Redis would otherwise keep pending forever), highest
-//!   priority first; then new entries by priority: a non-blocking `XREADGROUP` pass over
-//!   high → normal → low, then one blocking read over all three. Entries delivered together
+//! - [`Consumer::next`]: with [`Reclaim`], an entry of its streams abandoned by another consumer
+//!   first (`XAUTOCLAIM` of an entry idle longer than `min_idle_ms`: a job abandoned at shutdown
+//!   or held by a crashed worker, which Redis would otherwise keep pending forever), highest
+//!   priority first; then new entries by priority: a non-blocking `XREADGROUP` pass over its
+//!   streams in order, then one blocking read over all of them. Entries delivered together
 //!   are handed out one by one.
 //! - Retry bookkeeping: a reclaimed entry carries its delivery count (`XPENDING`); one
 //!   delivered more than `max_deliveries` times keeps killing or outliving its workers, and
@@ -65,19 +67,26 @@ pub struct Delivery {
     pub times_delivered: usize,
 }
 
-/// Reads jobs for one consumer name, highest priority first. Owns its connection: a blocking
-/// read would stall every other command on a shared one.
+/// Reads jobs of its streams for one consumer name, highest priority first. Owns its
+/// connection: a blocking read would stall every other command on a shared one.
 pub struct Consumer {
     conn: MultiplexedConnection,
     name: String,
+    /// The streams read, highest priority first.
+    streams: Vec<String>,
     reclaim: Option<Reclaim>,
     /// Entries delivered together with the one returned, handed out next.
     buffered: VecDeque<Delivery>,
 }
 
 impl Consumer {
-    /// Connect as consumer `name` (the groups must exist; `Queue::connect` creates them).
-    pub(crate) async fn connect(client: &redis::Client, name: &str) -> Result<Self, QueueError> {
+    /// Connect as consumer `name` reading `streams` (highest priority first; the groups must
+    /// exist, `Queue::connect` creates them).
+    pub(crate) async fn connect(
+        client: &redis::Client,
+        name: &str,
+        streams: Vec<String>,
+    ) -> Result<Self, QueueError> {
         let client = client.clone();
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_MARGIN));
         let conn = side_runtime::run(async move {
@@ -89,6 +98,7 @@ impl Consumer {
         Ok(Self {
             conn,
             name: name.to_string(),
+            streams,
             reclaim: None,
             buffered: VecDeque::new(),
         })
@@ -105,7 +115,11 @@ impl Consumer {
     pub async fn next(&mut self, block: Duration) -> Result<Option<Delivery>, QueueError> {
         if self.buffered.is_empty() {
             let (conn, name, reclaim) = (self.conn.clone(), self.name.clone(), self.reclaim);
-            let got = side_runtime::run(async move { fetch(conn, &name, reclaim, block).await })
+            let streams = self.streams.clone();
+            let got =
+                side_runtime::run(
+                    async move { fetch(conn, &name, &streams, reclaim, block).await },
+                )
                 .await??;
             self.buffered.extend(got);
         }
@@ -185,37 +199,60 @@ impl Drop for ClaimHeartbeat {
     }
 }
 
-/// The job streams, highest priority first.
-fn job_streams() -> Vec<String> {
+/// The VOD job streams, highest priority first: what a VOD worker reads.
+pub fn vod_streams() -> Vec<String> {
     Priority::ALL
         .iter()
         .map(|p| keys::job_stream(p.as_str()))
         .collect()
 }
 
+/// The live job stream: what a live slot reads.
+pub fn live_streams() -> Vec<String> {
+    vec![keys::JOB_LIVE.to_string()]
+}
+
+/// Every job stream (live first, then VOD by priority), e.g. for a test that reads whatever
+/// was queued.
+pub fn all_streams() -> Vec<String> {
+    let mut s = live_streams();
+    s.extend(vod_streams());
+    s
+}
+
+/// The stream a job is queued on: [`keys::JOB_LIVE`] for a live job (whatever its priority),
+/// its priority's stream otherwise.
+pub fn stream_for(job: &TranscodeJob) -> String {
+    if job.live.is_some() {
+        keys::JOB_LIVE.to_string()
+    } else {
+        keys::job_stream(job.priority.as_str())
+    }
+}
+
 /// What comes first: one reclaimed entry, the new entries of the highest priority that has
-/// any, or what a blocking read over all priorities gets within `block` (in priority order).
+/// any, or what a blocking read over all of `streams` gets within `block` (in their order).
 async fn fetch(
     mut conn: MultiplexedConnection,
     consumer: &str,
+    streams: &[String],
     reclaim: Option<Reclaim>,
     block: Duration,
 ) -> RedisResult<Vec<Delivery>> {
-    let streams = job_streams();
     if let Some(r) = reclaim {
-        for stream in &streams {
+        for stream in streams {
             if let Some(d) = claim_idle(&mut conn, stream, consumer, r.min_idle_ms).await? {
                 return Ok(vec![d]);
             }
         }
     }
-    for stream in &streams {
+    for stream in streams {
         let got = read(&conn, consumer, std::slice::from_ref(stream), None).await?;
         if !got.is_empty() {
             return Ok(got);
         }
     }
-    let mut got = read(&conn, consumer, &streams, Some(block)).await?;
+    let mut got = read(&conn, consumer, streams, Some(block)).await?;
     got.sort_by_key(|d| streams.iter().position(|s| *s == d.stream));
     Ok(got)
 }
@@ -313,5 +350,58 @@ fn delivery(stream: &str, entry: StreamId, times_delivered: usize) -> Delivery {
         entry_id: entry.id,
         job,
         times_delivered,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringcast_proto::job::{LiveSource, JOB_SCHEMA_VERSION};
+
+    fn job(priority: Priority, live: bool) -> TranscodeJob {
+        TranscodeJob {
+            v: JOB_SCHEMA_VERSION,
+            job_id: "j".into(),
+            video_id: "v".into(),
+            version: 1,
+            source_key: String::new(),
+            priority,
+            created_ms: 0,
+            live: live.then(|| LiveSource {
+                pull_url: "http://127.0.0.1:1/pull".into(),
+            }),
+            container: None,
+        }
+    }
+
+    #[test]
+    fn vod_and_live_streams_are_disjoint() {
+        assert_eq!(
+            vod_streams(),
+            ["rc:jobs:high", "rc:jobs:normal", "rc:jobs:low"]
+        );
+        assert_eq!(live_streams(), ["rc:jobs:live"]);
+        assert!(vod_streams().iter().all(|s| !live_streams().contains(s)));
+        assert!(!vod_streams().iter().any(|s| s == keys::JOB_DLQ));
+        assert_eq!(
+            all_streams(),
+            [
+                "rc:jobs:live",
+                "rc:jobs:high",
+                "rc:jobs:normal",
+                "rc:jobs:low"
+            ]
+        );
+    }
+
+    #[test]
+    fn live_jobs_go_to_the_live_stream_whatever_their_priority() {
+        for p in Priority::ALL {
+            assert_eq!(stream_for(&job(p, true)), keys::JOB_LIVE);
+            let vod = stream_for(&job(p, false));
+            assert_eq!(vod, keys::job_stream(p.as_str()));
+            assert!(vod_streams().contains(&vod));
+            assert!(!live_streams().contains(&vod));
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Redis job queue and job state (DESIGN.md "Storage and keys").
 //!
-//! Jobs go to one stream per priority (`rc:jobs:{high,normal,low}`) read by the consumer group
-//! `transcoders` ([`consumer`]) and acknowledged with XACK once done or dead-lettered. Job state
+//! VOD jobs go to one stream per priority (`rc:jobs:{high,normal,low}`), live jobs to their
+//! own stream `rc:jobs:live` ([`stream_for`]), all read by the consumer group `transcoders`
+//! ([`consumer`]: a VOD worker reads only the VOD streams, a live slot only the live one) and
+//! acknowledged with XACK once done or dead-lettered. Job state
 //! and progress live in the hash `rc:job:{id}`; the video hash `rc:video:{id}` points at the
 //! latest job and the current version. This file is the producer and job-state side.
 //!
@@ -11,7 +13,7 @@ use std::collections::HashMap;
 
 use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
-use ringcast_proto::job::{now_ms, JobState, JobStatus, Priority, TranscodeJob};
+use ringcast_proto::job::{now_ms, JobState, JobStatus, TranscodeJob};
 use ringcast_proto::keys;
 
 use crate::live_events::fields::PUBLISHES_FIELD;
@@ -20,7 +22,9 @@ use crate::side_runtime;
 pub mod consumer;
 mod error;
 
-pub use consumer::{ClaimHeartbeat, Consumer, Delivery, Reclaim};
+pub use consumer::{
+    all_streams, live_streams, stream_for, vod_streams, ClaimHeartbeat, Consumer, Delivery, Reclaim,
+};
 pub use error::QueueError;
 
 /// Producer side and job-state access. Cheap to clone.
@@ -44,9 +48,9 @@ impl Queue {
     async fn ensure_groups(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         side_runtime::run(async move {
-            for p in Priority::ALL {
+            for stream in all_streams() {
                 let r: redis::RedisResult<()> = conn
-                    .xgroup_create_mkstream(keys::job_stream(p.as_str()), keys::JOB_GROUP, "0")
+                    .xgroup_create_mkstream(stream, keys::JOB_GROUP, "0")
                     .await;
                 match r {
                     Ok(()) => {}
@@ -68,7 +72,8 @@ impl Queue {
         Ok(())
     }
 
-    /// Record the job as queued, point the video at it, then XADD it to its priority stream.
+    /// Record the job as queued, point the video at it, then XADD it to its stream
+    /// ([`stream_for`]: `rc:jobs:live` for a live job, its priority's stream otherwise).
     /// State first: a worker that picks the job up at once finds the hash already there.
     pub async fn enqueue(&self, job: &TranscodeJob) -> Result<String, QueueError> {
         let mut conn = self.conn.clone();
@@ -100,12 +105,8 @@ impl Queue {
                 .ignore()
                 .query_async::<()>(&mut conn)
                 .await?;
-            conn.xadd::<_, _, _, _, String>(
-                keys::job_stream(job.priority.as_str()),
-                "*",
-                &[("job", job.to_json())],
-            )
-            .await
+            conn.xadd::<_, _, _, _, String>(stream_for(&job), "*", &[("job", job.to_json())])
+                .await
         })
         .await??;
         Ok(id)
@@ -185,11 +186,12 @@ impl Queue {
         Ok(())
     }
 
-    /// Consumer `name` of the `transcoders` group, with its own connection (a blocking
-    /// XREADGROUP would stall every other command on a shared one). It reads new entries only;
-    /// [`Consumer::reclaiming`] makes it take over abandoned ones too.
-    pub async fn consumer(&self, name: &str) -> Result<Consumer, QueueError> {
-        Consumer::connect(&self.client, name).await
+    /// Consumer `name` of the `transcoders` group reading `streams` (highest priority first:
+    /// [`vod_streams`] or [`live_streams`]), with its own connection (a blocking XREADGROUP
+    /// would stall every other command on a shared one). It reads new entries only;
+    /// [`Consumer::reclaiming`] makes it take over abandoned ones (of its streams) too.
+    pub async fn consumer(&self, name: &str, streams: Vec<String>) -> Result<Consumer, QueueError> {
+        Consumer::connect(&self.client, name, streams).await
     }
 }
 
