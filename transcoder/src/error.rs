@@ -15,6 +15,7 @@ use ringcast_infra::live_events::LiveEventsError;
 use ringcast_infra::queue::QueueError;
 use ringcast_infra::store::StoreError;
 use ringcast_proto::fmp4::Fmp4Error;
+use ringcast_proto::media::limits::LimitViolation;
 use ringcast_proto::playlist::PlaylistError;
 
 /// Why one attempt at a job failed.
@@ -41,6 +42,9 @@ pub enum TranscodeError {
     /// The source's video stream has values the ladder cannot work with.
     #[error("source video stream is unusable: {0}")]
     BadVideo(String),
+    /// The source is over one of the configured media limits (size, rate, duration, bitrate).
+    #[error("source is over a media limit: {0}")]
+    OverLimit(#[from] LimitViolation),
     /// ffprobe or ffmpeg could not be started (wrong path, not installed).
     #[error("cannot run {program}: {source}")]
     Spawn {
@@ -93,6 +97,7 @@ impl TranscodeError {
             | TranscodeError::Unreadable(_)
             | TranscodeError::NoVideo
             | TranscodeError::BadVideo(_)
+            | TranscodeError::OverLimit(_)
             // A decoder or encoder error on this input repeats on every attempt.
             | TranscodeError::FfmpegFailed { .. }
             | TranscodeError::Package { .. }
@@ -126,6 +131,9 @@ impl TranscodeError {
             TranscodeError::NoVideo => "no video stream".into(),
             // Our own wording about probed values (sizes, rates): nothing of the host in it.
             TranscodeError::BadVideo(detail) => format!("unusable video stream: {detail}"),
+            // Names the value and the limit, nothing else ("video is 16384x16384; the limit
+            // is 7680x4320").
+            TranscodeError::OverLimit(v) => v.to_string(),
             TranscodeError::FfmpegFailed { message, .. } => match input_problem(message) {
                 Some(problem) => format!("{NOT_READABLE}: {problem}"),
                 None => "ffmpeg failed while encoding".into(),
@@ -197,6 +205,11 @@ mod tests {
     fn input_faults_are_permanent_infrastructure_faults_are_not() {
         assert!(TranscodeError::NoVideo.is_permanent());
         assert!(TranscodeError::Unreadable("x".into()).is_permanent());
+        assert!(TranscodeError::OverLimit(LimitViolation::FrameRate {
+            fps: 240.0,
+            max_fps: 120.0
+        })
+        .is_permanent());
         assert!(TranscodeError::FfmpegFailed {
             code: 1,
             message: String::new()
@@ -309,6 +322,10 @@ mod tests {
             missing,
             TranscodeError::NoVideo,
             TranscodeError::Abandoned,
+            TranscodeError::OverLimit(LimitViolation::FrameRate {
+                fps: 240.0,
+                max_fps: 120.0,
+            }),
             TranscodeError::LiveAlreadyStarted {
                 video: "cam".into(),
                 version: 1,
@@ -317,5 +334,15 @@ mod tests {
             assert_public(&e.public_message());
         }
         assert_eq!(TranscodeError::NoVideo.public_message(), "no video stream");
+        let over = TranscodeError::OverLimit(LimitViolation::FrameSize {
+            width: 16384,
+            height: 16384,
+            max_width: 7680,
+            max_height: 4320,
+        });
+        assert_eq!(
+            over.public_message(),
+            "video is 16384x16384; the limit is 7680x4320"
+        );
     }
 }

@@ -12,6 +12,8 @@
 //! - [`tus`]: tus 1.0 header handling.
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
 //! - [`container`]: source container sniffing and the demuxer forced for each.
+//! - [`media`]: ffprobe's summary of a source, the media limits checked on it, the output
+//!   frame-rate cap, and the forced-format input options of every ffprobe/ffmpeg run.
 //! - [`content_type`]: the `Content-Type` of every published object.
 //! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
@@ -23,6 +25,7 @@ pub mod http;
 pub mod job;
 pub mod keys;
 pub mod live;
+pub mod media;
 pub mod playlist;
 pub mod prometheus;
 pub mod signed_url;

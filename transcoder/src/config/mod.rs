@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ringcast_infra::config::{self, ConfigError, RedisConfig, StoreConfig};
+use ringcast_proto::media::limits::MediaLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::config::live::LiveTranscodeConfig;
@@ -82,6 +83,10 @@ pub struct TranscoderConfig {
     pub redis: RedisConfig,
     /// Live jobs: part/segment durations, renditions, event stream trimming.
     pub live: LiveTranscodeConfig,
+    /// Media limits a VOD source must stay within (`[limits]`, the same keys and defaults as
+    /// the ingest's, which checks them before it queues a job). A probed source over one is a
+    /// permanent error: dead-lettered at once, its job `error` naming the value and the limit.
+    pub limits: MediaLimits,
 }
 
 impl Default for TranscoderConfig {
@@ -107,6 +112,7 @@ impl Default for TranscoderConfig {
             store: StoreConfig::default(),
             redis: RedisConfig::default(),
             live: LiveTranscodeConfig::default(),
+            limits: MediaLimits::default(),
         }
     }
 }
@@ -173,6 +179,7 @@ impl TranscoderConfig {
         if self.job_block_ms == 0 || self.reclaim_idle_ms < 1000 {
             return invalid("job_block_ms must be > 0 and reclaim_idle_ms >= 1000".into());
         }
+        self.limits.validate().map_err(ConfigError::Invalid)?;
         self.live.validate()
     }
 }
@@ -245,6 +252,13 @@ mod tests {
             },
             TranscoderConfig {
                 max_attempts: 0,
+                ..Default::default()
+            },
+            TranscoderConfig {
+                limits: MediaLimits {
+                    max_fps: 0.0,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         ];

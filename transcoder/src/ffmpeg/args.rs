@@ -19,6 +19,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use ringcast_proto::media::limits::output_frame_rate;
+
 use crate::cmaf::cutter::Targets;
 use crate::config::live::LiveTranscodeConfig;
 use crate::ffmpeg::input::{live_input_args, source_input_args, SourceFile};
@@ -65,11 +67,14 @@ pub fn build_args(
     probe: &ProbeInfo,
     settings: &EncodeSettings,
 ) -> Vec<OsString> {
-    let fps = probe.fps.to_arg();
+    // Capped at MAX_OUTPUT_FPS (a 120 fps source is encoded at 60); the GOP is counted in
+    // output frames so a keyframe still starts every segment.
+    let out_fps = output_frame_rate(probe.fps);
+    let fps = out_fps.to_arg();
     let encoding = RungEncoding {
         preset: &settings.preset,
         zerolatency: false,
-        gop_frames: gop_frames(settings.segment_seconds, probe.fps.as_f64()),
+        gop_frames: gop_frames(settings.segment_seconds, out_fps.as_f64()),
         fps: &fps,
         audio: probe.has_audio,
         frag_us: (settings.part_seconds * 1e6).round() as u64,
@@ -147,6 +152,7 @@ mod tests {
             height: 720,
             fps: FrameRate { num, den },
             duration: Some(4.0),
+            bit_rate: Some(3_000_000),
             has_audio,
         }
     }
@@ -328,6 +334,32 @@ mod tests {
         let input = ["-f", "matroska", "-protocol_whitelist", "file", "-i"];
         assert_eq!(&args[2..7], input);
         assert_eq!(args[7], "file:in.mp4");
+    }
+
+    /// A 120 fps (or 119.88) source is encoded at half its rate, and the GOP counts output
+    /// frames: still one keyframe per 2 s segment.
+    #[test]
+    fn high_frame_rate_sources_are_capped_at_60() {
+        let rungs = ladder::select(1280, 720);
+        for ((num, den), rate, gop) in [
+            ((120, 1), "60/1", "120"),
+            ((120000, 1001), "60000/1001", "120"),
+        ] {
+            let args = strings(&build_args(
+                SourceFile {
+                    path: Path::new("in.mp4"),
+                    container: Container::IsoBmff,
+                },
+                &rungs[..1],
+                &[PathBuf::from("o.fifo")],
+                &probe(true, num, den),
+                &settings(),
+            ));
+            let pos = |flag: &str| args.iter().position(|a| a == flag).expect(flag);
+            assert_eq!(args[pos("-r") + 1], rate);
+            assert_eq!(args[pos("-g") + 1], gop);
+            assert_eq!(args[pos("-keyint_min") + 1], gop);
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use ringcast_proto::container::Container;
+use ringcast_proto::media::input as media_input;
 
 /// A source file on local disk and the container it must be read as.
 #[derive(Debug, Clone, Copy)]
@@ -17,23 +18,10 @@ pub struct SourceFile<'a> {
 }
 
 /// Input options (up to and including `-i`) for ffmpeg or ffprobe reading `source`: its
-/// container's demuxer forced (`-f`), only the `file` protocol allowed, and for MP4/MOV no
-/// external data references (`-enable_drefs 0`, also the default, stated so it stays off). The
-/// path goes in as a `file:` URL so a `:` in it is never taken for a protocol name.
+/// container's demuxer forced, only the `file` protocol, no external data references
+/// (`ringcast_proto::media::input::source_input_args`, shared with the ingest's probe).
 pub fn source_input_args(source: SourceFile<'_>) -> Vec<OsString> {
-    let mut a: Vec<OsString> = ["-f", source.container.ffmpeg_format()]
-        .into_iter()
-        .chain(["-protocol_whitelist", "file"])
-        .map(OsString::from)
-        .collect();
-    if source.container == Container::IsoBmff {
-        a.extend(["-enable_drefs", "0"].map(OsString::from));
-    }
-    a.push("-i".into());
-    let mut url = OsString::from("file:");
-    url.push(source.path.as_os_str());
-    a.push(url);
-    a
+    media_input::source_input_args(source.container, source.path)
 }
 
 /// Input options for a live pull: MPEG-TS (what publishers push) over `http`/`tcp` only, so a

@@ -1,190 +1,35 @@
-//! Source inspection with `ffprobe -print_format json -show_streams -show_format`: the size,
-//! frame rate, duration and audio presence the ladder and the ffmpeg command are built from.
+//! Source inspection with ffprobe: the size, frame rate, duration, bitrate and audio presence
+//! the limits, the ladder and the ffmpeg command are computed from.
 //!
-//! Parsing is a pure function of the JSON text ([`parse_probe_json`]) so it is tested on
-//! fixtures; [`probe`] only runs the process. Every value comes from an untrusted file, so all
-//! of it is optional in the JSON model and checked before use.
+//! The command line and the parsing of ffprobe's JSON are pure and shared with the ingest
+//! (`ringcast_proto::media`); this module only runs the process and maps the outcome onto
+//! [`TranscodeError`].
 
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
 use ringcast_proto::container::{self, Container, SNIFF_LEN};
-use serde::Deserialize;
+use ringcast_proto::media::input::ffprobe_args;
+use ringcast_proto::media::probe::ProbeError;
+pub use ringcast_proto::media::probe::{last_lines, parse_probe_json, FrameRate, ProbeInfo};
 
 use crate::error::TranscodeError;
-use crate::ffmpeg::input::{source_input_args, SourceFile};
+use crate::ffmpeg::input::SourceFile;
 
 /// A probe that takes longer than this is treated as an unreadable source (ffprobe reads only
 /// headers and a few packets; hanging means a pathological file).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Frame rates outside this range are not believed (VFR sources report 1000/1 or 90000/1).
-const MAX_FPS: f64 = 240.0;
-const MIN_FPS: f64 = 1.0;
-
-/// Largest frame side x264 and the ladder accept.
-const MAX_SIDE: u32 = 16_384;
-
-/// A frame rate as the exact rational ffprobe reported (`30000/1001`), so `-r` keeps it exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameRate {
-    pub num: u32,
-    pub den: u32,
-}
-
-impl FrameRate {
-    pub fn as_f64(self) -> f64 {
-        f64::from(self.num) / f64::from(self.den)
-    }
-
-    /// The value for ffmpeg's `-r`.
-    pub fn to_arg(self) -> String {
-        format!("{}/{}", self.num, self.den)
-    }
-
-    /// Parse `num/den` (or a plain integer) into a plausible frame rate.
-    fn parse(s: &str) -> Option<Self> {
-        let (num, den) = match s.split_once('/') {
-            Some((n, d)) => (n.trim().parse().ok()?, d.trim().parse().ok()?),
-            None => (s.trim().parse().ok()?, 1),
-        };
-        if den == 0 {
-            return None;
+impl From<ProbeError> for TranscodeError {
+    fn from(e: ProbeError) -> Self {
+        match e {
+            // The text keeps "ffprobe output is not valid JSON", which the public message maps.
+            ProbeError::NotJson(_) => TranscodeError::Unreadable(e.to_string()),
+            ProbeError::NoVideo => TranscodeError::NoVideo,
+            ProbeError::BadVideo(detail) => TranscodeError::BadVideo(detail),
         }
-        let fr = FrameRate { num, den };
-        (MIN_FPS..=MAX_FPS).contains(&fr.as_f64()).then_some(fr)
     }
-}
-
-/// What the transcode needs to know about a source.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeInfo {
-    /// Display width and height (after rotation metadata, which ffmpeg applies when decoding).
-    pub width: u32,
-    pub height: u32,
-    pub fps: FrameRate,
-    /// Seconds; `None` when the container does not say (progress is then not reported).
-    pub duration: Option<f64>,
-    pub has_audio: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct ProbeJson {
-    #[serde(default)]
-    streams: Vec<StreamJson>,
-    #[serde(default)]
-    format: Option<FormatJson>,
-}
-
-#[derive(Debug, Deserialize)]
-struct StreamJson {
-    codec_type: Option<String>,
-    width: Option<u32>,
-    height: Option<u32>,
-    avg_frame_rate: Option<String>,
-    r_frame_rate: Option<String>,
-    duration: Option<String>,
-    #[serde(default)]
-    disposition: Option<DispositionJson>,
-    #[serde(default)]
-    tags: Option<TagsJson>,
-    #[serde(default)]
-    side_data_list: Vec<SideDataJson>,
-}
-
-#[derive(Debug, Deserialize)]
-struct DispositionJson {
-    #[serde(default)]
-    attached_pic: u8,
-}
-
-#[derive(Debug, Deserialize)]
-struct TagsJson {
-    rotate: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct SideDataJson {
-    rotation: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FormatJson {
-    duration: Option<String>,
-}
-
-/// Interpret ffprobe's JSON. The first real video stream (not cover art) decides size and
-/// frame rate, matching what `0:v:0` selects in the ffmpeg command.
-pub fn parse_probe_json(json: &str) -> Result<ProbeInfo, TranscodeError> {
-    let probe: ProbeJson = serde_json::from_str(json).map_err(|e| {
-        TranscodeError::Unreadable(format!("ffprobe output is not valid JSON: {e}"))
-    })?;
-    let is = |s: &StreamJson, kind: &str| s.codec_type.as_deref() == Some(kind);
-    let video = probe
-        .streams
-        .iter()
-        .find(|s| is(s, "video") && s.disposition.as_ref().is_none_or(|d| d.attached_pic == 0))
-        .ok_or(TranscodeError::NoVideo)?;
-    let has_audio = probe.streams.iter().any(|s| is(s, "audio"));
-
-    let (mut width, mut height) = match (video.width, video.height) {
-        (Some(w), Some(h)) if (2..=MAX_SIDE).contains(&w) && (2..=MAX_SIDE).contains(&h) => (w, h),
-        (w, h) => {
-            return Err(TranscodeError::BadVideo(format!(
-                "frame size {w:?}x{h:?} is missing or outside 2..={MAX_SIDE}"
-            )))
-        }
-    };
-    if rotation_degrees(video).rem_euclid(180) == 90 {
-        // ffmpeg autorotates while decoding, so the ladder sees the rotated frame.
-        std::mem::swap(&mut width, &mut height);
-    }
-    let fps = [&video.avg_frame_rate, &video.r_frame_rate]
-        .into_iter()
-        .flatten()
-        .find_map(|s| FrameRate::parse(s))
-        .ok_or_else(|| {
-            TranscodeError::BadVideo(format!(
-                "no usable frame rate (avg_frame_rate {:?}, r_frame_rate {:?})",
-                video.avg_frame_rate, video.r_frame_rate
-            ))
-        })?;
-    let positive = |s: &Option<String>| {
-        s.as_deref()
-            .and_then(|d| d.trim().parse::<f64>().ok())
-            .filter(|d| d.is_finite() && *d > 0.0)
-    };
-    let duration = probe
-        .format
-        .as_ref()
-        .and_then(|f| positive(&f.duration))
-        .or_else(|| positive(&video.duration));
-    Ok(ProbeInfo {
-        width,
-        height,
-        fps,
-        duration,
-        has_audio,
-    })
-}
-
-/// Rotation in whole degrees from the display matrix side data (ffmpeg ≥ 5) or the legacy
-/// `rotate` tag; 0 when absent.
-fn rotation_degrees(s: &StreamJson) -> i64 {
-    let from_side = s
-        .side_data_list
-        .iter()
-        .find_map(|d| d.rotation)
-        .filter(|r| r.is_finite())
-        .map(|r| r.round() as i64);
-    let from_tag = || {
-        s.tags
-            .as_ref()
-            .and_then(|t| t.rotate.as_deref())
-            .and_then(|r| r.trim().parse::<i64>().ok())
-    };
-    from_side.or_else(from_tag).unwrap_or(0)
 }
 
 /// The container to read `path` as: the one the job carries (detected by the ingest), or for a
@@ -210,17 +55,9 @@ pub fn source_container(
 /// own message.
 pub async fn probe(ffprobe: &Path, source: SourceFile<'_>) -> Result<ProbeInfo, TranscodeError> {
     let mut cmd = tokio::process::Command::new(ffprobe);
-    cmd.args([
-        "-v",
-        "error",
-        "-print_format",
-        "json",
-        "-show_streams",
-        "-show_format",
-    ])
-    .args(source_input_args(source))
-    .stdin(std::process::Stdio::null())
-    .kill_on_drop(true);
+    cmd.args(ffprobe_args(source.container, source.path))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
     let out = match tokio::time::timeout(PROBE_TIMEOUT, cmd.output()).await {
         Err(_) => {
             return Err(TranscodeError::Unreadable(format!(
@@ -244,108 +81,25 @@ pub async fn probe(ffprobe: &Path, source: SourceFile<'_>) -> Result<ProbeInfo, 
             msg
         }));
     }
-    parse_probe_json(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// The last `n` non-empty lines of a tool's stderr, joined with "; " for a one-line error.
-pub fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines[lines.len().saturating_sub(n)..].join("; ")
+    Ok(parse_probe_json(&String::from_utf8_lossy(&out.stdout))?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Trimmed ffprobe 5.1 output for a 1280x720 30 fps H.264 + AAC MP4.
-    const MP4_WITH_AUDIO: &str = r#"{
-        "streams": [
-            {"index": 0, "codec_name": "h264", "codec_type": "video", "width": 1280, "height": 720,
-             "r_frame_rate": "30/1", "avg_frame_rate": "30/1", "duration": "4.000000",
-             "disposition": {"default": 1, "attached_pic": 0}},
-            {"index": 1, "codec_name": "aac", "codec_type": "audio", "sample_rate": "44100",
-             "r_frame_rate": "0/0", "avg_frame_rate": "0/0", "duration": "4.000000"}
-        ],
-        "format": {"filename": "src.mp4", "nb_streams": 2, "duration": "4.010000"}
-    }"#;
-
     #[test]
-    fn parses_size_rate_duration_and_audio() {
-        let p = parse_probe_json(MP4_WITH_AUDIO).expect("parse");
-        assert_eq!((p.width, p.height), (1280, 720));
-        assert_eq!(p.fps, FrameRate { num: 30, den: 1 });
-        assert_eq!(p.fps.to_arg(), "30/1");
-        assert_eq!(p.duration, Some(4.01));
-        assert!(p.has_audio);
-    }
-
-    #[test]
-    fn ntsc_rate_rotation_and_fallbacks() {
-        let json = r#"{"streams": [
-            {"codec_type": "video", "width": 1920, "height": 1080, "avg_frame_rate": "0/0",
-             "r_frame_rate": "30000/1001", "duration": "12.5",
-             "side_data_list": [{"side_data_type": "Display Matrix", "rotation": -90}]}
-        ], "format": {}}"#;
-        let p = parse_probe_json(json).expect("parse");
-        assert_eq!((p.width, p.height), (1080, 1920), "rotated 90 degrees");
-        assert_eq!(p.fps.to_arg(), "30000/1001");
-        assert!((p.fps.as_f64() - 29.97).abs() < 0.01);
+    fn probe_errors_keep_their_public_meaning() {
+        let not_json = TranscodeError::from(ProbeError::NotJson("eof".into()));
+        assert!(not_json.is_permanent());
         assert_eq!(
-            p.duration,
-            Some(12.5),
-            "stream duration when the format has none"
+            not_json.public_message(),
+            "not a readable video: unexpected probe output"
         );
-        assert!(!p.has_audio);
-
-        let legacy = r#"{"streams": [{"codec_type": "video", "width": 640, "height": 480,
-            "avg_frame_rate": "25/1", "tags": {"rotate": "270"}}]}"#;
-        let p = parse_probe_json(legacy).expect("parse");
-        assert_eq!((p.width, p.height), (480, 640));
-        assert_eq!(p.duration, None);
-    }
-
-    #[test]
-    fn cover_art_is_not_video() {
-        let json = r#"{"streams": [
-            {"codec_type": "audio"},
-            {"codec_type": "video", "width": 600, "height": 600, "avg_frame_rate": "0/0",
-             "r_frame_rate": "90000/1", "disposition": {"attached_pic": 1}}
-        ], "format": {"duration": "180.0"}}"#;
         assert!(matches!(
-            parse_probe_json(json),
-            Err(TranscodeError::NoVideo)
+            TranscodeError::from(ProbeError::NoVideo),
+            TranscodeError::NoVideo
         ));
-    }
-
-    #[test]
-    fn rejects_unusable_streams() {
-        let no_streams = r#"{"streams": [], "format": {"duration": "1"}}"#;
-        assert!(matches!(
-            parse_probe_json(no_streams),
-            Err(TranscodeError::NoVideo)
-        ));
-        let no_size = r#"{"streams": [{"codec_type": "video", "avg_frame_rate": "30/1"}]}"#;
-        assert!(matches!(
-            parse_probe_json(no_size),
-            Err(TranscodeError::BadVideo(_))
-        ));
-        let vfr_garbage = r#"{"streams": [{"codec_type": "video", "width": 64, "height": 64,
-            "avg_frame_rate": "1000/1", "r_frame_rate": "0/0"}]}"#;
-        assert!(matches!(
-            parse_probe_json(vfr_garbage),
-            Err(TranscodeError::BadVideo(_))
-        ));
-        let bad = parse_probe_json("not json").expect_err("bad json");
-        assert!(bad.is_permanent());
-    }
-
-    #[test]
-    fn last_lines_keeps_the_tail() {
-        assert_eq!(last_lines("a\n\nb\nc\n", 2), "b; c");
-        assert_eq!(last_lines("", 2), "");
+        assert!(TranscodeError::from(ProbeError::BadVideo("x".into())).is_permanent());
     }
 }

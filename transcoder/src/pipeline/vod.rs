@@ -21,6 +21,7 @@ use std::time::Instant;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{now_ms, TranscodeJob};
 use ringcast_proto::keys;
+use ringcast_proto::media::limits::output_frame_rate;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -79,10 +80,17 @@ pub async fn run_attempt(
         container: probe::source_container(job.container, &source)?,
     };
     let info = probe::probe(&cfg.ffprobe_path, input).await?;
+    // The ingest applies the same limits before it queues a job; this catches jobs queued by
+    // anything else (or before the limits were lowered). Permanent: dead-lettered at once.
+    cfg.limits.check(&info)?;
     let rungs = ladder::select(info.width, info.height);
+    // Renditions never exceed MAX_OUTPUT_FPS; the GOP and the part/segment targets follow the
+    // rate ffmpeg writes, not the source's.
+    let out_fps = output_frame_rate(info.fps);
     tracing::info!(
         job = %job.job_id, width = info.width, height = info.height, fps = info.fps.as_f64(),
-        duration = ?info.duration, audio = info.has_audio,
+        output_fps = out_fps.as_f64(), duration = ?info.duration, bit_rate = ?info.bit_rate,
+        audio = info.has_audio,
         rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         "probed source"
     );
@@ -97,7 +105,7 @@ pub async fn run_attempt(
     let names: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
     sink.begin_event_playlist(&job.video_id, job.version, &names)
         .await?;
-    let fps = info.fps.as_f64();
+    let fps = out_fps.as_f64();
     let targets = Targets::for_vod(cfg.part_seconds, cfg.segment_seconds, fps);
     let anchor_ms = now_ms();
     let (variants_tx, variants_rx) = mpsc::channel(rungs.len().max(1));

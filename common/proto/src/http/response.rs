@@ -28,6 +28,7 @@ pub fn reason(status: u16) -> &'static str {
         414 => "URI Too Long",
         415 => "Unsupported Media Type",
         416 => "Range Not Satisfiable",
+        422 => "Unprocessable Content",
         423 => "Locked",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
