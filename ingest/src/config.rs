@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use ringcast_infra::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
+use ringcast_proto::media::limits::MediaLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::live::config::LiveIngestConfig;
+use crate::tus::config::UploadsConfig;
 
 /// Env var prefix of every ingest setting, e.g. `RINGCAST_INGEST_LISTEN`.
 pub const ENV_PREFIX: &str = "RINGCAST_INGEST_";
@@ -57,6 +59,11 @@ pub struct IngestConfig {
     pub listen_backlog: u32,
     /// Live push (`PUT /live/{key}`): stream keys, grace period, pull buffer.
     pub live: LiveIngestConfig,
+    /// Uploads: ffprobe inspection of finished uploads, who may ask for high priority.
+    pub uploads: UploadsConfig,
+    /// Media limits a finished upload must stay within (same keys and defaults as the
+    /// transcoder's `[limits]`); over one → 422 and no job.
+    pub limits: MediaLimits,
 }
 
 impl Default for IngestConfig {
@@ -78,6 +85,8 @@ impl Default for IngestConfig {
             max_connections_per_worker: 10_000,
             listen_backlog: 1024,
             live: LiveIngestConfig::default(),
+            uploads: UploadsConfig::default(),
+            limits: MediaLimits::default(),
         }
     }
 }
@@ -108,6 +117,8 @@ impl IngestConfig {
             return invalid("header_timeout_secs and idle_timeout_secs must be at least 1");
         }
         self.live.validate()?;
+        self.uploads.validate()?;
+        self.limits.validate().map_err(ConfigError::Invalid)?;
         if let Some(url) = &self.public_url {
             let url = url.trim_end_matches('/');
             if url.is_empty() {
@@ -219,6 +230,12 @@ mod tests {
         assert_eq!(cfg.data_dir, PathBuf::from(".ringcast/ingest"));
         assert_eq!(cfg.upload_location("abc"), "/files/abc");
         assert!(cfg.worker_count() >= 1);
+        assert!(
+            !cfg.uploads.allow_high_priority,
+            "high priority only from trusted config"
+        );
+        assert_eq!(cfg.uploads.probe_timeout(), Duration::from_secs(15));
+        assert_eq!(cfg.limits, MediaLimits::default());
     }
 
     #[test]
@@ -265,6 +282,22 @@ mod tests {
         assert!(bad.validated().is_err());
         let bad = IngestConfig {
             max_upload_bytes: 0,
+            ..IngestConfig::default()
+        };
+        assert!(bad.validated().is_err());
+        let bad = IngestConfig {
+            limits: MediaLimits {
+                max_width: 100_000,
+                ..MediaLimits::default()
+            },
+            ..IngestConfig::default()
+        };
+        assert!(bad.validated().is_err());
+        let bad = IngestConfig {
+            uploads: UploadsConfig {
+                probe_timeout_secs: 0,
+                ..UploadsConfig::default()
+            },
             ..IngestConfig::default()
         };
         assert!(bad.validated().is_err());

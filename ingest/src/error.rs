@@ -46,6 +46,12 @@ pub enum IngestError {
     /// The finished upload is not a video container we know.
     #[error("not a video: {0}")]
     NotAVideo(String),
+    /// The finished upload is a video, but over a media limit or unreadable in time.
+    #[error("{reason}")]
+    Unprocessable { code: &'static str, reason: String },
+    /// ffprobe could not be run on a finished upload (not installed, no processes left).
+    #[error("cannot inspect the upload: {0}")]
+    ProbeUnavailable(String),
     /// The upload was rejected earlier; it can no longer be changed.
     #[error("upload {id} was rejected: {reason}")]
     Rejected { id: String, reason: String },
@@ -92,11 +98,13 @@ impl IngestError {
             // for it; 400 with a specific code says the same thing to clients.
             IngestError::LengthRequired => 400,
             IngestError::NotAVideo(_) => 415,
+            IngestError::Unprocessable { .. } => 422,
             IngestError::RequestTimeout => 408,
             IngestError::Rejected { .. } => 410,
             IngestError::Store(_)
             | IngestError::Queue(_)
             | IngestError::Side(_)
+            | IngestError::ProbeUnavailable(_)
             | IngestError::Timeout(_) => 503,
             IngestError::Io(_) | IngestError::CorruptState { .. } => 500,
             // Never written (the peer is gone); 400 keeps the metrics honest if it ever is.
@@ -128,6 +136,8 @@ impl IngestError {
             IngestError::BodyTooLarge { .. } => "body_too_large",
             IngestError::LengthRequired => "length_required",
             IngestError::NotAVideo(_) => "not_a_video",
+            IngestError::Unprocessable { code, .. } => code,
+            IngestError::ProbeUnavailable(_) => "probe_unavailable",
             IngestError::RequestTimeout => "request_timeout",
             IngestError::Rejected { .. } => "upload_rejected",
             IngestError::Store(_) => "store_unavailable",
@@ -153,6 +163,9 @@ impl IngestError {
             IngestError::Queue(_) | IngestError::Side(_) => {
                 "the job queue is unavailable; retry later".to_string()
             }
+            IngestError::ProbeUnavailable(_) => {
+                "the server could not inspect the upload; retry later".to_string()
+            }
             other => other.to_string(),
         };
         let mut resp = Response::error_parts(status, self.code(), &message);
@@ -164,7 +177,10 @@ impl IngestError {
             IngestError::Tus(TusError::MissingResumable | TusError::UnsupportedVersion(_)) => {
                 resp = resp.header("Tus-Version", TUS_VERSION);
             }
-            IngestError::Store(_) | IngestError::Queue(_) | IngestError::Side(_) => {
+            IngestError::Store(_)
+            | IngestError::Queue(_)
+            | IngestError::Side(_)
+            | IngestError::ProbeUnavailable(_) => {
                 resp = resp.header("Retry-After", "5");
             }
             _ => {}

@@ -152,7 +152,8 @@ fn full_tus_flow_on_the_epoll_driver() {
 
 #[test]
 fn uploads_survive_a_restart_and_priority_picks_the_stream() {
-    let mut stack = start(options());
+    // High priority is refused to uploads unless the (trusted) config allows it.
+    let mut stack = start(options().allow_high_priority(true));
     let video = small_mp4(stack.dir());
     let half = video.len() / 2;
 

@@ -86,6 +86,7 @@ pub struct IngestOptions {
     live_keys: BTreeMap<String, String>,
     live_grace_secs: Option<u64>,
     live_buffer_bytes: Option<usize>,
+    allow_high_priority: bool,
 }
 
 common_options!(IngestOptions);
@@ -104,7 +105,15 @@ impl IngestOptions {
             live_keys: BTreeMap::new(),
             live_grace_secs: None,
             live_buffer_bytes: None,
+            allow_high_priority: false,
         }
+    }
+
+    /// Honour `priority high` from uploads (`uploads.allow_high_priority`; off by default, as
+    /// in the service: uploads asking for high get 403).
+    pub fn allow_high_priority(mut self, allow: bool) -> Self {
+        self.allow_high_priority = allow;
+        self
     }
 
     /// Run the monoio workers on the epoll driver (`MONOIO_FORCE_LEGACY_DRIVER=1`).
@@ -162,6 +171,11 @@ impl IngestOptions {
         }
         if !live.is_empty() {
             t.insert("live".into(), Value::Table(live));
+        }
+        if self.allow_high_priority {
+            let mut uploads = Table::new();
+            uploads.insert("allow_high_priority".into(), Value::Boolean(true));
+            t.insert("uploads".into(), Value::Table(uploads));
         }
         t
     }

@@ -1,6 +1,9 @@
-//! Finishing a complete upload: sniff the container, store the spool file as
+//! Finishing a complete upload: sniff the container, inspect the file with ffprobe and hold it
+//! to the media limits ([`crate::tus::probe`]), store the spool file as
 //! `sources/{video}/{version}/source`, enqueue the transcode job, then mark the upload finished
-//! and drop the spool file.
+//! and drop the spool file. A refused file (415 not a video, 422 over a limit or unreadable in
+//! time) is marked rejected and its spool removed: no object, no job, and later requests on
+//! the upload get 410 with the reason.
 //!
 //! Every step is safe to repeat. The chosen version and job id are persisted (the upload's
 //! [`FinishPlan`]) before anything leaves the machine, so a retry after a store or queue failure
@@ -15,6 +18,7 @@ use crate::app::App;
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
 use crate::redis_call::with_timeout;
+use crate::tus::probe;
 use crate::tus::upload_store::{FinishPlan, UploadPhase, UploadState};
 
 /// What the client learns from a finished upload.
@@ -37,8 +41,27 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         None => {
             let prefix = app.uploads.read_prefix(&id, SNIFF_LEN).await?;
             let Some(container) = container::detect(&prefix) else {
-                return Err(reject(app, state).await);
+                let reason = NOT_A_VIDEO.to_string();
+                return Err(
+                    reject(app, state, reason.clone(), IngestError::NotAVideo(reason)).await,
+                );
             };
+            // Before anything is stored or queued: ffprobe must read it as that container, and
+            // it must be within the limits. Nothing is persisted when the probe itself fails to
+            // run, so the client's retry of the final PATCH probes again.
+            let uploads = &app.config.uploads;
+            let verdict = probe::inspect(
+                uploads.ffprobe_path.clone(),
+                uploads.probe_timeout(),
+                &app.config.limits,
+                app.uploads.spool_path(&id),
+                container,
+            )
+            .await?;
+            if let Err(rejection) = verdict {
+                let reason = rejection.reason();
+                return Err(reject(app, state, reason, rejection.into_error()).await);
+            }
             let video = with_timeout(app.queue.video(&id)).await?;
             let latest = video
                 .get("latest_version")
@@ -120,17 +143,23 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
     })
 }
 
-/// Mark the upload rejected for good and free its spool; returns the error to answer with.
-async fn reject(app: &App, state: &mut UploadState) -> IngestError {
+/// Mark the upload rejected for good (keeping `reason` for later requests) and free its spool;
+/// returns `answer`, the error the final PATCH gets.
+async fn reject(
+    app: &App,
+    state: &mut UploadState,
+    reason: String,
+    answer: IngestError,
+) -> IngestError {
     app.metrics.upload_error(UploadErrorKind::Rejected);
     state.phase = UploadPhase::Rejected;
-    state.reject_reason = Some(NOT_A_VIDEO.to_string());
+    state.reject_reason = Some(reason.clone());
     if let Err(e) = app.uploads.save(state).await {
         return e;
     }
     if let Err(e) = app.uploads.remove_spool(&state.id) {
         tracing::warn!(error = %e, "could not delete the rejected spool file");
     }
-    tracing::info!(bytes = state.length, "upload rejected: not a video");
-    IngestError::NotAVideo(NOT_A_VIDEO.to_string())
+    tracing::info!(bytes = state.length, %reason, status = answer.status(), "upload rejected");
+    answer
 }

@@ -26,6 +26,10 @@ use crate::tus::upload_store::{UploadPhase, UploadState};
 use ringcast_server::Conn;
 use ringcast_server::Response;
 
+/// The 403 message for `priority high` from an upload when the config does not allow it.
+pub const HIGH_PRIORITY_REFUSED: &str =
+    "priority high is not available to uploads; use normal (the default) or low";
+
 /// PATCH body bytes moved per socket read / file write.
 const CHUNK: usize = 256 * 1024;
 /// During one long PATCH (tus-js-client sends a whole file in one by default), make the offset
@@ -75,8 +79,14 @@ pub async fn upload(
 }
 
 /// Parse the creation request's metadata: every pair is kept (values as lossy UTF-8), and
-/// `priority` must name a queue when present.
-fn creation_metadata(head: &RequestHead) -> Result<(BTreeMap<String, String>, Priority), TusError> {
+/// `priority` must name a queue when present. Uploads are anonymous, so `high` (the queue that
+/// jumps every other upload) is refused unless `uploads.allow_high_priority` is set; until the
+/// platform API defines roles, high priority comes only from trusted config. `low` is always
+/// allowed: lowering one's own job harms nobody.
+fn creation_metadata(
+    head: &RequestHead,
+    allow_high: bool,
+) -> Result<(BTreeMap<String, String>, Priority), IngestError> {
     let pairs = parse_metadata(head.header("upload-metadata"))?;
     let mut meta = BTreeMap::new();
     for (key, value) in pairs {
@@ -84,12 +94,16 @@ fn creation_metadata(head: &RequestHead) -> Result<(BTreeMap<String, String>, Pr
     }
     let priority = match meta.get("priority").map(String::as_str) {
         None | Some("") | Some("normal") => Priority::Normal,
-        Some("high") => Priority::High,
+        Some("high") if allow_high => Priority::High,
+        Some("high") => {
+            return Err(IngestError::Forbidden(HIGH_PRIORITY_REFUSED.into()));
+        }
         Some("low") => Priority::Low,
         Some(other) => {
             return Err(TusError::BadMetadata(format!(
                 "priority must be high, normal or low, not {other:?}"
-            )))
+            ))
+            .into())
         }
     };
     Ok((meta, priority))
@@ -114,7 +128,7 @@ async fn create(app: &App, head: &RequestHead) -> Result<Response, IngestError> 
             "Upload-Length must be at least 1: an empty file is not a video".into(),
         ));
     }
-    let (meta, priority) = creation_metadata(head)?;
+    let (meta, priority) = creation_metadata(head, app.config.uploads.allow_high_priority)?;
     let raw = head
         .header("upload-metadata")
         .filter(|v| !v.trim().is_empty())
@@ -306,17 +320,28 @@ mod tests {
     #[test]
     fn metadata_and_priority() {
         // filename "clip.mp4", priority "low"
-        let (meta, p) =
-            creation_metadata(&head_with_metadata("filename Y2xpcC5tcDQ=,priority bG93"))
-                .expect("ok");
+        let (meta, p) = creation_metadata(
+            &head_with_metadata("filename Y2xpcC5tcDQ=,priority bG93"),
+            false,
+        )
+        .expect("ok");
         assert_eq!(meta.get("filename").map(String::as_str), Some("clip.mp4"));
         assert_eq!(p, Priority::Low);
-        let (_, p) = creation_metadata(&head_with_metadata("title VA==")).expect("ok");
+        let (_, p) = creation_metadata(&head_with_metadata("title VA=="), false).expect("ok");
         assert_eq!(p, Priority::Normal, "default");
         // priority "urgent" is not a queue; a broken pair is malformed.
         for bad in ["priority dXJnZW50", "filename !!"] {
-            let e = creation_metadata(&head_with_metadata(bad)).expect_err(bad);
+            let e = creation_metadata(&head_with_metadata(bad), true).expect_err(bad);
             assert_eq!(e.status(), 400);
         }
+        // priority "high": only when the config allows it.
+        let high = head_with_metadata("priority aGlnaA==");
+        let e = creation_metadata(&high, false).expect_err("high refused");
+        assert_eq!(
+            (e.status(), e.to_string()),
+            (403, HIGH_PRIORITY_REFUSED.into())
+        );
+        let (_, p) = creation_metadata(&high, true).expect("allowed by config");
+        assert_eq!(p, Priority::High);
     }
 }

@@ -1,6 +1,9 @@
 //! tus 1.0 resumable uploads: the protocol handler (core + creation), the spool of upload
-//! state and bytes, and the finish step that stores a complete upload and enqueues its job.
+//! state and bytes, the inspection of a complete upload (ffprobe + media limits), and the
+//! finish step that stores it and enqueues its job.
 
+pub mod config;
 pub mod finish;
 pub mod handler;
+pub mod probe;
 pub mod upload_store;

@@ -1,0 +1,55 @@
+//! The `[uploads]` section of the ingest config: how a finished upload is inspected before it
+//! is accepted, and who may ask for which queue.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ringcast_infra::config::ConfigError;
+use serde::{Deserialize, Serialize};
+
+/// Upload acceptance settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    /// Honour `priority high` in an upload's `Upload-Metadata`. Off by default: uploads are
+    /// anonymous, and `rc:jobs:high` would let anyone jump the queue. Until the platform API
+    /// defines roles, high priority comes only from trusted config; with this off an upload
+    /// asking for `high` gets 403 (`low` is always allowed, `normal` is the default).
+    pub allow_high_priority: bool,
+    /// ffprobe binary (a name looked up on PATH, or a path). The ingest runs it on every
+    /// complete upload before queueing a job, so it is required.
+    pub ffprobe_path: PathBuf,
+    /// Seconds ffprobe gets to read a finished upload (it reads headers and at most a few MB);
+    /// it is killed after that and the upload refused with 422.
+    pub probe_timeout_secs: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            allow_high_priority: false,
+            ffprobe_path: PathBuf::from("ffprobe"),
+            probe_timeout_secs: 15,
+        }
+    }
+}
+
+impl UploadsConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.probe_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "uploads.probe_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if self.ffprobe_path.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid(
+                "uploads.ffprobe_path must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn probe_timeout(&self) -> Duration {
+        Duration::from_secs(self.probe_timeout_secs)
+    }
+}
