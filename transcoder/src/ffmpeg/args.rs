@@ -39,7 +39,16 @@ pub struct EncodeSettings {
 
 /// The `-filter_complex` graph: decode once, split, scale each branch.
 pub fn filter_graph(rungs: &[Rung]) -> String {
-    let mut g = format!("[0:v:0]split={}", rungs.len());
+    filter_graph_at(rungs, None)
+}
+
+/// [`filter_graph`] with the decoded frames first brought to `fps` (an ffmpeg rate such as
+/// `60/1`) when given: for a source faster than the output cap. The `fps` filter drops frames
+/// evenly and ends exactly at the source's end; `-r` alone repeats a frame or two at the end,
+/// which became a stray last segment of 0.03 s.
+pub fn filter_graph_at(rungs: &[Rung], fps: Option<&str>) -> String {
+    let decimate = fps.map(|f| format!("fps={f},")).unwrap_or_default();
+    let mut g = format!("[0:v:0]{decimate}split={}", rungs.len());
     for i in 0..rungs.len() {
         g.push_str(&format!("[s{i}]"));
     }
@@ -84,7 +93,8 @@ pub fn build_args(
     let mut a: Vec<OsString> = vec!["-hide_banner".into(), "-y".into()];
     a.extend(source_input_args(input));
     a.push("-filter_complex".into());
-    a.push(filter_graph(rungs).into());
+    let decimate = (out_fps != probe.fps).then(|| fps.clone());
+    a.push(filter_graph_at(rungs, decimate.as_deref()).into());
     for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
         push_rung_args(&mut a, i, rung, out, &encoding);
     }
@@ -356,6 +366,10 @@ mod tests {
                 &settings(),
             ));
             let pos = |flag: &str| args.iter().position(|a| a == flag).expect(flag);
+            assert_eq!(
+                args[pos("-filter_complex") + 1],
+                format!("[0:v:0]fps={rate},split=1[s0];[s0]scale=-2:720,format=yuv420p[v0]")
+            );
             assert_eq!(args[pos("-r") + 1], rate);
             assert_eq!(args[pos("-g") + 1], gop);
             assert_eq!(args[pos("-keyint_min") + 1], gop);

@@ -79,7 +79,8 @@ pub enum LimitViolation {
     FrameRate { fps: f64, max_fps: f64 },
     #[error(
         "video is {} long; the limit is {}",
-        human_duration(seconds.ceil() as u64),
+        // Whole seconds, but never shown equal to the limit it is over.
+        human_duration((seconds.round() as u64).max(max_secs.saturating_add(1))),
         human_duration(*max_secs)
     )]
     Duration { seconds: f64, max_secs: u64 },
@@ -282,7 +283,7 @@ mod tests {
             assert_eq!(v.to_string(), msg);
         }
         let long = ProbeInfo {
-            duration: Some(6.0 * 3600.0 + 90.5),
+            duration: Some(6.0 * 3600.0 + 90.6),
             ..info(640, 360, 25, 1)
         };
         assert_eq!(
@@ -335,7 +336,7 @@ mod tests {
             Err(LimitViolation::Bitrate { .. })
         ));
         let short = ProbeInfo {
-            duration: Some(61.0),
+            duration: Some(60.2),
             ..info(640, 360, 30, 1)
         };
         assert_eq!(
