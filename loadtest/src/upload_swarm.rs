@@ -74,27 +74,33 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes.round() as u64)
 }
 
-/// A minimal ISO-BMFF file of exactly `size` bytes (at least 24): `ftyp` plus a `free` box of
-/// pseudo-random bytes seeded by `seed`.
+/// A real 10 s, 64x64, 1 fps H.264 MP4 (`ftyp`, `moov`, `mdat`; 1.5 KB): the ingest runs
+/// ffprobe on every complete upload and refuses what it cannot read as video, so a payload must
+/// be one. Made with `ffmpeg -f lavfi -i color=c=gray:size=64x64:rate=1 -t 10 -c:v libx264
+/// -preset ultrafast -pix_fmt yuv420p -g 10 -map_metadata -1 -fflags +bitexact -flags:v
+/// +bitexact -movflags +faststart`.
+const TINY_CLIP: &[u8] = include_bytes!("tiny_clip.mp4");
+
+/// Smallest [`synthetic_mp4`]: the clip and an empty `free` box header.
+pub const MIN_SYNTHETIC_BYTES: u64 = TINY_CLIP.len() as u64 + 8;
+
+/// A valid MP4 of exactly `size` bytes (at least [`MIN_SYNTHETIC_BYTES`]): a tiny real clip
+/// followed by a `free` box of pseudo-random bytes seeded by `seed`, so every payload is unique
+/// and passes the ingest's sniffing and ffprobe (the padding is skipped by demuxers; the clip's
+/// sample offsets do not move).
 pub fn synthetic_mp4(size: u64, seed: u64) -> Vec<u8> {
-    let size = size.max(24);
+    let size = size.max(MIN_SYNTHETIC_BYTES);
     let mut v = Vec::with_capacity(size as usize);
-    // ftyp: size 24, major brand isom, minor version 0x200, compatible isom + avc1.
-    v.extend_from_slice(&24u32.to_be_bytes());
-    v.extend_from_slice(b"ftypisom");
-    v.extend_from_slice(&0x200u32.to_be_bytes());
-    v.extend_from_slice(b"isomavc1");
-    let rest = size - 24;
-    if rest >= 8 {
-        if let Ok(small) = u32::try_from(rest) {
-            v.extend_from_slice(&small.to_be_bytes());
-            v.extend_from_slice(b"free");
-        } else {
-            // 64-bit box size: size field 1, then the large size after the type.
-            v.extend_from_slice(&1u32.to_be_bytes());
-            v.extend_from_slice(b"free");
-            v.extend_from_slice(&rest.to_be_bytes());
-        }
+    v.extend_from_slice(TINY_CLIP);
+    let rest = size - TINY_CLIP.len() as u64;
+    if let Ok(small) = u32::try_from(rest) {
+        v.extend_from_slice(&small.to_be_bytes());
+        v.extend_from_slice(b"free");
+    } else {
+        // 64-bit box size: size field 1, then the large size after the type.
+        v.extend_from_slice(&1u32.to_be_bytes());
+        v.extend_from_slice(b"free");
+        v.extend_from_slice(&rest.to_be_bytes());
     }
     // xorshift64*: fast, and distinct per seed.
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -411,18 +417,19 @@ mod tests {
 
     #[test]
     fn synthetic_payloads_are_sized_sniffable_and_distinct() {
-        for size in [24u64, 31, 32, 1000, 1 << 20] {
+        let clip = TINY_CLIP.len();
+        assert_eq!(synthetic_mp4(24, 1).len() as u64, MIN_SYNTHETIC_BYTES);
+        for size in [MIN_SYNTHETIC_BYTES, MIN_SYNTHETIC_BYTES + 7, 4000, 1 << 20] {
             let a = synthetic_mp4(size, 1);
             assert_eq!(a.len() as u64, size);
             assert_eq!(&a[4..8], b"ftyp");
-            if size >= 32 {
-                // The free box covers exactly the rest of the file.
-                let box_size = u32::from_be_bytes([a[24], a[25], a[26], a[27]]);
-                assert_eq!(u64::from(box_size), size - 24);
-                assert_eq!(&a[28..32], b"free");
-            }
+            assert_eq!(&a[..clip], TINY_CLIP);
+            // The free box covers exactly the rest of the file.
+            let box_size = u32::from_be_bytes([a[clip], a[clip + 1], a[clip + 2], a[clip + 3]]);
+            assert_eq!(u64::from(box_size), size - clip as u64);
+            assert_eq!(&a[clip + 4..clip + 8], b"free");
         }
-        assert_ne!(synthetic_mp4(1000, 1), synthetic_mp4(1000, 2));
-        assert_eq!(synthetic_mp4(1000, 7), synthetic_mp4(1000, 7));
+        assert_ne!(synthetic_mp4(4000, 1), synthetic_mp4(4000, 2));
+        assert_eq!(synthetic_mp4(4000, 7), synthetic_mp4(4000, 7));
     }
 }
