@@ -172,6 +172,50 @@ fn a_video_over_a_limit_gets_422_and_one_within_passes() {
     assert_eq!(job.priority, Priority::Normal);
 }
 
+/// A one-second black clip made with ffmpeg (cheap at any size: one colour, ultrafast).
+fn black_clip(dir: &std::path::Path, name: &str, size: &str, rate: u32, frames: u32) -> Vec<u8> {
+    let path = dir.join(name);
+    let o = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("color=c=black:size={size}:rate={rate}"))
+        .args(["-frames:v", &frames.to_string()])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffmpeg");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read(path).expect("clip")
+}
+
+#[test]
+fn the_default_limits_refuse_an_8k_square_and_240_fps() {
+    let stack = start(options());
+    let ingest = stack.ingest();
+    let cases = [
+        (
+            black_clip(stack.dir(), "square.mp4", "8192x8192", 1, 1),
+            "video is 8192x8192; the limit is 7680x4320",
+        ),
+        (
+            black_clip(stack.dir(), "fast.mp4", "320x240", 240, 120),
+            "video is 240 fps; the limit is 120 fps",
+        ),
+    ];
+    for (body, want) in cases {
+        let (loc, r) = upload(ingest, &body, None);
+        assert_eq!(r.status, 422, "{want}: {}", r.text());
+        assert_eq!(error_of(&r), ("media_limit".to_string(), want.to_string()));
+        assert_refused_without_a_trace(&stack, &loc, body.len(), want);
+    }
+}
+
 #[test]
 fn a_probe_that_hangs_is_killed_and_gets_422() {
     // A stand-in ffprobe that never answers: the only way to make the real one hang on demand.
