@@ -2,6 +2,7 @@
 
 use ringcast_infra::config::ConfigError;
 use ringcast_infra::live_events::StreamTtl;
+use ringcast_proto::media::limits::MAX_OUTPUT_FPS;
 use serde::{Deserialize, Serialize};
 
 use crate::ffmpeg::rung::X264_PRESETS;
@@ -17,7 +18,7 @@ pub struct LiveTranscodeConfig {
     /// segment, so every segment starts with a keyframe.
     pub segment_seconds: f64,
     /// Output frame rate (`-r`): live sources are not probed, and a fixed rate keeps parts a
-    /// whole number of frames.
+    /// whole number of frames. At most 60 (`MAX_OUTPUT_FPS`).
     pub fps: f64,
     /// Rendition heights, highest first (e.g. `[720, 360]`); bitrates from the VOD ladder.
     pub heights: Vec<u32>,
@@ -73,8 +74,13 @@ impl LiveTranscodeConfig {
                 self.segment_seconds
             ));
         }
-        if !(self.fps >= 10.0 && self.fps <= 120.0) {
-            return invalid(format!("live.fps {} must be within 10–120", self.fps));
+        // Renditions never exceed MAX_OUTPUT_FPS, live or VOD.
+        let max_fps = f64::from(MAX_OUTPUT_FPS);
+        if !(self.fps >= 10.0 && self.fps <= max_fps) {
+            return invalid(format!(
+                "live.fps {} must be within 10–{MAX_OUTPUT_FPS}",
+                self.fps
+            ));
         }
         if self.heights.is_empty()
             || self

@@ -261,6 +261,14 @@ mod tests {
                 },
                 ..Default::default()
             },
+            // Renditions never exceed 60 fps, live ones neither.
+            TranscoderConfig {
+                live: LiveTranscodeConfig {
+                    fps: 90.0,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
         ];
         for cfg in bad {
             assert!(cfg.validate().is_err(), "{cfg:?}");
