@@ -6,7 +6,9 @@
 //! ffprobe is a blocking child process and the ingest's cores are monoio event loops, so it
 //! runs on the tokio side runtime (`ringcast_infra::side_runtime`), like Redis and S3 calls:
 //! the core only awaits the answer. A probe that outlives `uploads.probe_timeout_secs` is
-//! killed (`kill_on_drop`) when the timeout drops it.
+//! killed (`kill_on_drop`) when the timeout drops it. At most [`max_concurrent_probes`] run at
+//! once (two per core): uploads finishing together wait for a slot instead of starting a
+//! process each.
 //!
 //! Outcomes: a file ffprobe cannot read as its container, or with no usable video stream, is
 //! not a video (415); a readable one over a limit, or one that could not be read in time, is
@@ -15,6 +17,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ringcast_infra::side_runtime;
@@ -23,7 +26,22 @@ use ringcast_proto::media::input::ffprobe_args;
 use ringcast_proto::media::limits::{LimitViolation, MediaLimits};
 use ringcast_proto::media::probe::{last_lines, parse_probe_json, ProbeError, ProbeInfo};
 
+use tokio::sync::Semaphore;
+
 use crate::error::IngestError;
+
+/// ffprobe processes this ingest runs at once: two per core (a probe is short and mostly
+/// I/O-bound, and the cores also serve requests).
+pub fn max_concurrent_probes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get() * 2)
+}
+
+fn probe_slots() -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| Arc::new(Semaphore::new(max_concurrent_probes())))
+        .clone()
+}
 
 /// Why a complete upload is refused; each becomes the client's answer and the reason kept in
 /// the upload's state.
@@ -104,7 +122,12 @@ pub async fn inspect(
 ) -> Result<Result<ProbeInfo, MediaRejection>, IngestError> {
     let args = ffprobe_args(container, &path);
     let program = ffprobe.clone();
+    let slots = probe_slots();
     let run = side_runtime::run(async move {
+        // The timeout counts from the start of the process, not from the wait for a slot.
+        let Ok(_slot) = slots.acquire_owned().await else {
+            return Err(std::io::Error::other("the probe limiter was closed"));
+        };
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(args)
             .stdin(Stdio::null())
