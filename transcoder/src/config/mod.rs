@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ringcast_infra::config::{self, ConfigError, RedisConfig, StoreConfig};
+use ringcast_infra::queue::RetentionConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::config::live::LiveTranscodeConfig;
@@ -82,6 +83,9 @@ pub struct TranscoderConfig {
     pub redis: RedisConfig,
     /// Live jobs: part/segment durations, renditions, event stream trimming.
     pub live: LiveTranscodeConfig,
+    /// What the queue keeps: job stream trimming, dead-letter stream length, job hash TTL
+    /// (`ringcast_infra::queue::retention`).
+    pub queue: RetentionConfig,
 }
 
 impl Default for TranscoderConfig {
@@ -107,6 +111,7 @@ impl Default for TranscoderConfig {
             store: StoreConfig::default(),
             redis: RedisConfig::default(),
             live: LiveTranscodeConfig::default(),
+            queue: RetentionConfig::default(),
         }
     }
 }
@@ -173,6 +178,7 @@ impl TranscoderConfig {
         if self.job_block_ms == 0 || self.reclaim_idle_ms < 1000 {
             return invalid("job_block_ms must be > 0 and reclaim_idle_ms >= 1000".into());
         }
+        self.queue.validate()?;
         self.live.validate()
     }
 }
