@@ -389,3 +389,93 @@ fn the_jobs_cli_lists_shows_requeues_drops_and_cancels() {
     assert!(jobs_err(&t, &["drop", "../x"]).contains("neither a job id nor a dead-letter entry id"));
     drop(t);
 }
+
+/// The worker stalls long enough for another to reclaim its job (simulated: the test claims
+/// the entry for a consumer `thief`). Its heartbeat must notice, not take the job back; the
+/// worker stops ffmpeg and writes nothing: no ack, no state, no dead letter, no playlist.
+#[test]
+fn a_worker_that_lost_its_claim_stops_without_acking_or_publishing() {
+    let stack = Stack::builder().redis().start();
+    let (rt, store, queue) = clients(&stack);
+    let clip = Clip::new(320, 240)
+        .seconds(2)
+        .write(stack.dir(), "clip.mp4");
+    let release = stack.dir().join("release");
+    let t = stack.spawn(
+        TranscoderOptions::new()
+            .workers(1)
+            .ffmpeg_path(&gated_ffmpeg(stack.dir(), &release))
+            // Heartbeat every 2 s; the thief's claim is not reclaimed back for 6 s.
+            .toml("live_slots = 0\nreclaim_idle_ms = 6000"),
+    );
+    let job = submit(&rt, &store, &queue, "stolen", &clip);
+    wait_until(Duration::from_secs(60), "the job in ffmpeg", || {
+        t.value("ringcast_transcoder_job_pickup_seconds_count") == 1.0
+    });
+    let mut conn = redis::Client::open(stack.redis_url())
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    let pending = |conn: &mut redis::Connection| -> Vec<(String, String)> {
+        let r: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg("rc:jobs:normal")
+            .arg(keys::JOB_GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(10)
+            .query(conn)
+            .expect("XPENDING");
+        r.ids.into_iter().map(|p| (p.id, p.consumer)).collect()
+    };
+    let before = pending(&mut conn);
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].1, "transcoder-0");
+    let entry = before[0].0.clone();
+    redis::cmd("XCLAIM")
+        .arg("rc:jobs:normal")
+        .arg(keys::JOB_GROUP)
+        .arg("thief")
+        .arg(0)
+        .arg(&entry)
+        .arg("JUSTID")
+        .query::<redis::Value>(&mut conn)
+        .expect("XCLAIM");
+    wait_until(
+        Duration::from_secs(20),
+        "the worker to give the job up",
+        || t.value("ringcast_transcoder_job_outcomes_total{outcome=\"lost_claim\"}") == 1.0,
+    );
+    assert_eq!(
+        pending(&mut conn),
+        [(entry, "thief".to_string())],
+        "the job must stay the thief's, unacknowledged"
+    );
+    assert_eq!(
+        t.value("ringcast_transcoder_workers_busy{lane=\"vod\"}"),
+        0.0
+    );
+    assert!(t.log_text().contains("job claim lost"), "{}", t.log_text());
+    // Nothing written for it: still `running` (the new owner's to finish), no dead letter,
+    // no published master.
+    let status = rt
+        .block_on(queue.job_status(&job.job_id))
+        .expect("status")
+        .expect("hash");
+    assert_eq!(status.state, JobState::Running);
+    assert_eq!(t.value("ringcast_transcoder_dead_letters"), 0.0);
+    assert_eq!(t.value("ringcast_transcoder_jobs_done_total"), 0.0);
+    assert_eq!(
+        rt.block_on(store.get(&keys::current_master("stolen")))
+            .expect("get"),
+        None
+    );
+    assert!(
+        t.leftover_job_dirs().is_empty(),
+        "{:?}",
+        t.leftover_job_dirs()
+    );
+    // The thief never finishes: this worker reclaims the job once it is idle, so let that
+    // run's ffmpeg go on and the process stop without waiting for the gate.
+    std::fs::write(&release, b"").expect("release");
+    drop(t);
+}
