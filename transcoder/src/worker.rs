@@ -29,16 +29,14 @@
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ringcast_infra::queue::ClaimHeartbeat;
 use ringcast_infra::queue::{
-    live_streams, vod_streams, Consumer, Delivery, Queue, QueueError, Reclaim,
+    live_streams, vod_streams, ClaimHeartbeat, Consumer, Delivery, Queue, QueueError, Reclaim,
 };
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{JobState, TranscodeJob};
 use ringcast_proto::stream_id::StreamId;
-use std::time::Instant;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::TranscoderConfig;
@@ -239,7 +237,7 @@ async fn handle(
     let queued_ms = StreamId::parse(&d.entry_id).map(|id| id.ms);
     let attempts = with_pickup_clock(
         queued_ms,
-        std::sync::Arc::clone(&shared.metrics.jobs),
+        Arc::clone(&shared.metrics.jobs),
         run_with_retries(shared, &job, &progress_tx, &mut job_stop),
     );
     let result = tokio::select! {

@@ -33,18 +33,17 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::streams::StreamMaxlen;
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamMaxlen, StreamPendingCountReply,
     StreamReadOptions, StreamReadReply,
 };
 use redis::{AsyncCommands, AsyncConnectionConfig, RedisResult};
 use ringcast_proto::job::{Priority, TranscodeJob};
 use ringcast_proto::keys;
+use tokio::sync::watch;
 
 use crate::queue::error::QueueError;
 use crate::side_runtime;
-use tokio::sync::watch;
 
 /// Slack on top of a blocking read's block time (and the whole budget of any other command)
 /// before the connection counts as dead.
