@@ -18,7 +18,9 @@
 //!
 //! Module map:
 //! - [`worker`]: the job loop of one worker (claim, heartbeat, retries, state, ack or dead
-//!   letter); [`metrics`]: `/metrics` and `/healthz`.
+//!   letter); [`metrics`]: `/metrics`, `/healthz`, `/readyz` ([`metrics::jobs`]: outcomes,
+//!   processing and pickup histograms, busy workers; [`metrics::queue`]: the queue's gauges
+//!   read from Redis at scrape time, readiness); [`jobs_cli`]: `ringcast-transcoder jobs …`.
 //! - [`pipeline`]: one job. [`pipeline::vod`] and [`pipeline::live`] run a job,
 //!   [`pipeline::outcome`] is what they return and how they are stopped,
 //!   [`pipeline::packager`] runs a rendition's cuts and uploads ([`pipeline::rendition`]: what
@@ -41,6 +43,7 @@ pub mod cmaf;
 pub mod config;
 pub mod error;
 pub mod ffmpeg;
+pub mod jobs_cli;
 pub mod ladder;
 pub mod metrics;
 pub mod pipeline;

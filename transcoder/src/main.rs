@@ -1,5 +1,6 @@
 //! `ringcast-transcoder`: runs `workers` VOD job loops and `live_slots` live job loops against
-//! Redis and the object store until SIGTERM/SIGINT. The first signal stops taking jobs and lets
+//! Redis and the object store until SIGTERM/SIGINT (`ringcast-transcoder jobs …` instead
+//! inspects and steers the queue, `ringcast_transcoder::jobs_cli`). The first signal stops taking jobs and lets
 //! running ones finish for up to `shutdown_grace_ms`; after that, or at a second signal, running jobs are abandoned (left
 //! unacknowledged for another worker) and the process exits.
 
@@ -15,6 +16,8 @@ use ringcast_infra::telemetry;
 use ringcast_transcoder::ffmpeg::args::{self, EncodeSettings};
 use ringcast_transcoder::ffmpeg::input::SourceFile;
 use ringcast_transcoder::ffmpeg::probe;
+use ringcast_transcoder::jobs_cli::{self, JobsCommand};
+use ringcast_transcoder::metrics::queue::Probes;
 use ringcast_transcoder::metrics::{self, Metrics};
 use ringcast_transcoder::pipeline::outcome::Shutdown;
 use ringcast_transcoder::worker::{self, Lane, Shared};
@@ -30,8 +33,10 @@ use tokio::task::JoinSet;
 #[derive(Debug, Parser)]
 #[command(name = "ringcast-transcoder", version)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// TOML config file (see transcoder.example.toml); defaults apply without one.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     config: Option<PathBuf>,
     /// Concurrent VOD jobs in this process (overrides `workers`).
     #[arg(long, value_name = "N")]
@@ -43,10 +48,26 @@ struct Cli {
     print_ffmpeg_args: Option<Vec<PathBuf>>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Inspect and steer the job queue (dead letters, running jobs) in the config's Redis,
+    /// then exit; no worker runs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+/// How long the `jobs` commands wait for Redis before giving up.
+const JOBS_CLI_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut cfg = TranscoderConfig::load(cli.config.as_deref()).context("loading config")?;
+    if let Some(Command::Jobs { command }) = &cli.command {
+        return jobs(&cfg, command).await;
+    }
     if let Some(w) = cli.workers {
         cfg.workers = w;
         cfg.validate().context("--workers")?;
@@ -68,10 +89,18 @@ async fn main() -> anyhow::Result<()> {
         .context("opening the object store")?;
     let queue = Queue::connect(&cfg.redis.url)
         .await
-        .with_context(|| format!("connecting to Redis at {}", cfg.redis.url))?;
+        .with_context(|| format!("connecting to Redis at {}", cfg.redis.url))?
+        .with_retention(cfg.queue.clone());
     let metrics = Arc::new(Metrics::default());
+    metrics.jobs.set_capacity(cfg.workers, cfg.live_slots);
     if let Some(addr) = cfg.metrics_listen {
-        let bound = metrics::serve(addr, Arc::clone(&metrics))
+        let probes = Probes {
+            queue: queue.clone(),
+            store: store.clone(),
+            work_dir: cfg.work_dir.clone(),
+            min_free_bytes: cfg.min_free_bytes,
+        };
+        let bound = metrics::serve(addr, Arc::clone(&metrics), Some(Arc::new(probes)))
             .await
             .with_context(|| format!("binding metrics_listen {addr}"))?;
         tracing::info!(%bound, "metrics endpoint listening");
@@ -105,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     tokio::spawn(handle_signals(shutdown_tx, grace));
+    tokio::spawn(trim_streams(
+        shared.queue.clone(),
+        Duration::from_secs(shared.cfg.queue.trim_interval_secs),
+    ));
 
     let mut failed = false;
     while let Some(joined) = workers.join_next().await {
@@ -155,6 +188,47 @@ async fn print_ffmpeg_args(
         println!("{}", arg.to_string_lossy());
     }
     Ok(())
+}
+
+/// `ringcast-transcoder jobs …`: run one command against the config's Redis, print its output.
+async fn jobs(cfg: &TranscoderConfig, command: &JobsCommand) -> anyhow::Result<()> {
+    let run = async {
+        let queue = Queue::connect(&cfg.redis.url)
+            .await
+            .with_context(|| format!("connecting to Redis at {}", cfg.redis.url))?
+            .with_retention(cfg.queue.clone());
+        anyhow::Ok(jobs_cli::run(command, &queue).await?)
+    };
+    let out = tokio::time::timeout(JOBS_CLI_TIMEOUT, run)
+        .await
+        .with_context(|| {
+            format!(
+                "no answer from Redis at {} within {JOBS_CLI_TIMEOUT:?}",
+                cfg.redis.url
+            )
+        })??;
+    print!("{out}");
+    Ok(())
+}
+
+/// Trim the job streams every `every` for as long as the process runs (see
+/// `ringcast_infra::queue::retention`); each pass is bounded, and a failed one is retried at
+/// the next tick.
+async fn trim_streams(queue: Queue, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match tokio::time::timeout(Duration::from_secs(30), queue.trim_streams()).await {
+            Ok(Ok(trimmed)) => {
+                for t in trimmed.iter().filter(|t| t.removed > 0) {
+                    tracing::debug!(stream = %t.stream, floor = ?t.floor, removed = t.removed, "trimmed job stream");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "trimming the job streams failed"),
+            Err(_) => tracing::warn!("trimming the job streams timed out"),
+        }
+    }
 }
 
 /// First SIGTERM/SIGINT: drain (then abandon after `grace`); second: abandon now.

@@ -1,6 +1,13 @@
 //! Process counters and a tiny HTTP endpoint for them: `GET /metrics` (Prometheus text format
-//! 0.0.4, names `ringcast_transcoder_*`) and `GET /healthz`. One request per connection; the
-//! scraper is the only client, so no HTTP library is pulled in for it.
+//! 0.0.4, names `ringcast_transcoder_*`), `GET /healthz` (alive) and `GET /readyz` (Redis, the
+//! object store and `work_dir` usable: 200, else 503 with the reason). One request per
+//! connection; the scraper is the only client, so no HTTP library is pulled in for it.
+//!
+//! Job outcomes, processing and pickup histograms and busy workers: [`jobs`]; the queue's
+//! gauges read from Redis at scrape time, and the readiness checks: [`queue`].
+
+pub mod jobs;
+pub mod queue;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -10,6 +17,9 @@ use std::time::Duration;
 use ringcast_proto::prometheus::{Kind, Writer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::metrics::jobs::JobMetrics;
+use crate::metrics::queue::{Probes, Readiness};
 
 /// Counters shared by the workers.
 #[derive(Debug, Default)]
@@ -28,6 +38,8 @@ pub struct Metrics {
     pub media_micros: AtomicU64,
     pub segments_uploaded: AtomicU64,
     pub bytes_uploaded: AtomicU64,
+    /// Outcomes, processing and pickup histograms, busy workers ([`jobs`]).
+    pub jobs: Arc<JobMetrics>,
 }
 
 impl Metrics {
@@ -118,12 +130,18 @@ impl Metrics {
         for (name, kind, help, value) in rows {
             w.single(&format!("ringcast_transcoder_{name}"), help, kind, value);
         }
+        self.jobs.render(&mut w, self);
         w.finish()
     }
 }
 
 /// Bind `addr` and serve until the process exits. Returns the bound address (port 0 works).
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<SocketAddr> {
+/// Without `probes` there are no queue gauges and `/readyz` answers 200.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    probes: Option<Arc<Probes>>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tokio::spawn(async move {
@@ -131,10 +149,14 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<S
             match listener.accept().await {
                 Ok((stream, _)) => {
                     let m = Arc::clone(&metrics);
+                    let p = probes.clone();
                     tokio::spawn(async move {
                         // A stuck client must not hold a task forever.
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(5), answer(stream, &m)).await;
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(5),
+                            answer(stream, &m, p.as_deref()),
+                        )
+                        .await;
                     });
                 }
                 Err(e) => {
@@ -147,7 +169,11 @@ pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<S
     Ok(local)
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+async fn answer(
+    mut stream: TcpStream,
+    metrics: &Metrics,
+    probes: Option<&Probes>,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; 4096];
     let mut len = 0;
     // Read until the end of the request head (or the buffer is full: then answer anyway).
@@ -166,8 +192,28 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let path = target.split('?').next().unwrap_or("");
     let (status, ctype, body) = match (method, path) {
-        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
+        ("GET", "/metrics") => {
+            let mut w = Writer::from_string(metrics.render());
+            if let Some(p) = probes {
+                p.render(&mut w).await;
+            }
+            ("200 OK", "text/plain; version=0.0.4", w.finish())
+        }
         ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
+        ("GET", "/readyz") => match probes {
+            Some(p) => match p.readiness().await {
+                Readiness::Ready => ("200 OK", "text/plain", "ready\n".to_string()),
+                Readiness::NotReady(why) => {
+                    tracing::warn!(reason = %why, "not ready");
+                    (
+                        "503 Service Unavailable",
+                        "text/plain",
+                        format!("not ready: {why}\n"),
+                    )
+                }
+            },
+            None => ("200 OK", "text/plain", "ready\n".to_string()),
+        },
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => (
             "405 Method Not Allowed",
@@ -202,7 +248,7 @@ mod tests {
     async fn serves_metrics_and_health() {
         let m = Arc::new(Metrics::default());
         Metrics::inc(&m.jobs_started);
-        let addr = serve("127.0.0.1:0".parse().unwrap(), Arc::clone(&m))
+        let addr = serve("127.0.0.1:0".parse().unwrap(), Arc::clone(&m), None)
             .await
             .expect("bind");
         let get = |path: &'static str| async move {

@@ -17,22 +17,31 @@
 //! - a VOD job while `work_dir` has less than `min_free_bytes` free (beyond its source) → not
 //!   started yet: held and checked again every `retry_backoff_ms`, never dead-lettered for it;
 //! - shutdown → the job is abandoned: state back to `queued`, no ack, so another worker
-//!   reclaims it once it has been idle for `reclaim_idle_ms`.
+//!   reclaims it once it has been idle for `reclaim_idle_ms`;
+//! - claim lost (this worker stalled past `reclaim_idle_ms`, another reclaimed the job, and the
+//!   heartbeat found it owned by that worker) → the attempt is stopped like an abandoned one,
+//!   and nothing is written: no state, no ack, no dead letter; the new owner runs the job.
+//!
+//! Metrics per job ([`crate::metrics::jobs`]): the lane's busy gauge while the job is held,
+//! its processing time, and its pickup latency (the clock wraps the attempts; the pipeline
+//! reports ffmpeg's start).
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringcast_infra::queue::{
-    live_streams, vod_streams, Consumer, Delivery, Queue, QueueError, Reclaim,
+    live_streams, vod_streams, ClaimHeartbeat, Consumer, Delivery, Queue, QueueError, Reclaim,
 };
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{JobState, TranscodeJob};
+use ringcast_proto::stream_id::StreamId;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
+use crate::metrics::jobs::with_pickup_clock;
 use crate::metrics::Metrics;
 use crate::pipeline::live::run_live;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
@@ -180,14 +189,26 @@ async fn handle(
     if let Ok(Some(status)) = shared.queue.job_status(&job.job_id).await {
         if status.state == JobState::Done && status.version == job.version {
             tracing::info!(job = %job.job_id, "already done; acknowledging the redelivery");
+            Metrics::inc(&shared.metrics.jobs.already_done);
             retry("ack", || consumer.ack(&d)).await;
             return;
         }
     }
-    if !wait_for_room(shared, consumer, &d, &job, shutdown).await {
-        tracing::info!(job = %job.job_id, "shutdown before the job had room; it will be redelivered");
-        return;
+    match wait_for_room(shared, consumer, &d, &job, shutdown).await {
+        Room::Ready => {}
+        Room::Shutdown => {
+            tracing::info!(job = %job.job_id, "shutdown before the job had room; it will be redelivered");
+            return;
+        }
+        Room::ClaimLost => {
+            tracing::warn!(job = %job.job_id, "job reclaimed by another worker while waiting for room; leaving it");
+            Metrics::inc(&shared.metrics.jobs.lost_claims);
+            return;
+        }
     }
+    let live = job.live.is_some();
+    let started = Instant::now();
+    let _busy = shared.metrics.jobs.busy(live);
     tracing::info!(job = %job.job_id, video = %job.video_id, version = job.version, "job started");
     Metrics::inc(&shared.metrics.jobs_started);
     shared.metrics.jobs_running.fetch_add(1, Ordering::Relaxed);
@@ -211,7 +232,20 @@ async fn handle(
     let heartbeat =
         consumer.keep_claimed(&d, Duration::from_millis(shared.cfg.reclaim_idle_ms / 3));
 
-    let result = run_with_retries(shared, &job, &progress_tx, shutdown).await;
+    // The attempts see the process's shutdown, and an abandon when the claim is lost.
+    let (job_stop_tx, mut job_stop) = watch::channel(*shutdown.borrow());
+    let queued_ms = StreamId::parse(&d.entry_id).map(|id| id.ms);
+    let attempts = with_pickup_clock(
+        queued_ms,
+        Arc::clone(&shared.metrics.jobs),
+        run_with_retries(shared, &job, &progress_tx, &mut job_stop),
+    );
+    let result = tokio::select! {
+        biased;
+        r = attempts => r,
+        never = forward_stop(shutdown, &heartbeat, &job_stop_tx) => match never {},
+    };
+    let lost = heartbeat.is_lost();
 
     // Stop the reporter and wait for it, so no late "running" write lands after the final
     // state below.
@@ -220,7 +254,20 @@ async fn handle(
     drop(heartbeat);
     let last_progress = *progress_tx.borrow();
     shared.metrics.jobs_running.fetch_sub(1, Ordering::Relaxed);
+    shared
+        .metrics
+        .jobs
+        .observe_processing(live, started.elapsed().as_secs_f64());
 
+    if lost {
+        // Another worker owns the job now: its state, ack and publication are that worker's.
+        tracing::warn!(
+            job = %job.job_id, entry = %d.entry_id, finished = result.is_ok(),
+            "job reclaimed by another worker; stopped without acknowledging it"
+        );
+        Metrics::inc(&shared.metrics.jobs.lost_claims);
+        return;
+    }
     match result {
         Ok(outcome) => {
             // Counters first: whoever sees `done` in Redis must find them updated.
@@ -249,29 +296,61 @@ async fn handle(
     }
 }
 
+/// Pass the process's shutdown on to a job's attempts, and turn a lost claim into an abandon
+/// (the attempt kills ffmpeg and returns). Never returns; the caller selects on it.
+async fn forward_stop(
+    shutdown: &mut watch::Receiver<Shutdown>,
+    heartbeat: &ClaimHeartbeat,
+    tx: &watch::Sender<Shutdown>,
+) -> std::convert::Infallible {
+    loop {
+        tokio::select! {
+            _ = heartbeat.lost() => break,
+            changed = shutdown.changed() => match changed {
+                Ok(()) => {
+                    tx.send_replace(*shutdown.borrow_and_update());
+                }
+                Err(_) => break,
+            },
+        }
+    }
+    tx.send_replace(Shutdown::Abandon);
+    std::future::pending().await
+}
+
+/// Whether a job may start.
+enum Room {
+    Ready,
+    /// Shutdown came first: the job stays unacknowledged for redelivery.
+    Shutdown,
+    /// Another worker reclaimed the job meanwhile.
+    ClaimLost,
+}
+
 /// Hold a VOD job until `work_dir` has `min_free_bytes` free beyond its source's size (checked
-/// every `retry_backoff_ms`, the claim kept meanwhile, never dead-lettered for it). False when
-/// shutdown came first: the job stays unacknowledged for redelivery.
+/// every `retry_backoff_ms`, the claim kept meanwhile, never dead-lettered for it).
 async fn wait_for_room(
     shared: &Shared,
     consumer: &Consumer,
     d: &Delivery,
     job: &TranscodeJob,
     shutdown: &mut watch::Receiver<Shutdown>,
-) -> bool {
+) -> Room {
     let cfg = &shared.cfg;
     if cfg.min_free_bytes == 0 || job.live.is_some() {
-        return true;
+        return Room::Ready;
     }
     let source_size = match shared.store.head(&job.source_key).await {
         Ok(meta) => meta.map(|m| m.size),
         Err(_) => None, // the attempt reports store trouble itself
     };
-    let _claim = consumer.keep_claimed(d, Duration::from_millis(cfg.reclaim_idle_ms / 3));
+    let claim = consumer.keep_claimed(d, Duration::from_millis(cfg.reclaim_idle_ms / 3));
     let pause = Duration::from_millis(cfg.retry_backoff_ms.max(100));
     loop {
         match work_dir::available_bytes(&cfg.work_dir) {
-            Ok(free) if work_dir::has_room(free, cfg.min_free_bytes, source_size) => return true,
+            Ok(free) if work_dir::has_room(free, cfg.min_free_bytes, source_size) => {
+                return Room::Ready
+            }
             Ok(free) => {
                 Metrics::inc(&shared.metrics.jobs_deferred_no_space);
                 tracing::warn!(
@@ -283,12 +362,13 @@ async fn wait_for_room(
             Err(e) => {
                 // Cannot tell: let the attempt run (a full disk fails it as a transient error).
                 tracing::warn!(job = %job.job_id, error = %e, "cannot read free space of work_dir");
-                return true;
+                return Room::Ready;
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = stopped(shutdown) => return false,
+            _ = stopped(shutdown) => return Room::Shutdown,
+            _ = claim.lost() => return Room::ClaimLost,
         }
     }
 }

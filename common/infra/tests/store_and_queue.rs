@@ -398,11 +398,87 @@ fn a_claimed_job_is_not_reclaimed_until_its_heartbeat_stops() {
             idle_ms(&mut conn, "rc:jobs:high") >= 500
         })
         .await;
-        b.touch(&taken).await.expect("touch");
+        assert!(b.touch(&taken).await.expect("touch"), "b owns the entry");
         assert!(idle_ms(&mut conn, "rc:jobs:high") < 500);
         b.ack(&taken).await.expect("ack");
         assert_eq!(pending(&mut conn, "rc:jobs:high"), 0);
     });
+}
+
+/// A worker that stalled past `min_idle_ms` (its heartbeat did not run) has its job reclaimed
+/// by another; when its heartbeat runs again it must not take the job back (two workers would
+/// run it), but report the loss. Nor may a plain touch steal it.
+#[test]
+fn a_stalled_heartbeat_does_not_take_back_a_reclaimed_job() {
+    let redis = RedisServer::start();
+    block_on(async {
+        let q = Queue::connect(&redis.url).await.expect("connect");
+        q.enqueue(&job("contested", Priority::Normal))
+            .await
+            .expect("enqueue");
+        let policy = Reclaim {
+            min_idle_ms: 300,
+            max_deliveries: 5,
+        };
+        let mut a = q
+            .consumer("a", vod_streams())
+            .await
+            .expect("consumer")
+            .reclaiming(policy);
+        let mut b = q
+            .consumer("b", vod_streams())
+            .await
+            .expect("consumer")
+            .reclaiming(policy);
+        let d = a
+            .next(Duration::from_millis(100))
+            .await
+            .expect("next")
+            .expect("job");
+        // `a` stalls: its first heartbeat comes long after min_idle_ms.
+        let heartbeat = a.keep_claimed(&d, Duration::from_millis(1500));
+        let taken = next_within(&mut b, Duration::from_secs(10)).await;
+        assert_eq!(taken.entry_id, d.entry_id);
+        let mut conn = redis_conn(&redis.url);
+        assert_eq!(owner(&mut conn, "rc:jobs:normal"), "b");
+        assert!(!heartbeat.is_lost(), "not known before a's heartbeat runs");
+        tokio::time::timeout(Duration::from_secs(10), heartbeat.lost())
+            .await
+            .expect("a's heartbeat reports the lost claim");
+        assert_eq!(
+            owner(&mut conn, "rc:jobs:normal"),
+            "b",
+            "a took the job back"
+        );
+        assert!(!a.touch(&d).await.expect("touch"), "a no longer owns it");
+        assert_eq!(
+            owner(&mut conn, "rc:jobs:normal"),
+            "b",
+            "a's touch took the job back"
+        );
+        // `b` still refreshes its claim, and acks.
+        assert!(b.touch(&taken).await.expect("touch"));
+        b.ack(&taken).await.expect("ack");
+        assert!(
+            !b.touch(&taken).await.expect("touch"),
+            "acked: nothing to touch"
+        );
+        assert_eq!(pending(&mut conn, "rc:jobs:normal"), 0);
+    });
+}
+
+/// Owner of the only pending entry on `stream`.
+fn owner(conn: &mut redis::Connection, stream: &str) -> String {
+    let reply: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg("transcoders")
+        .arg("-")
+        .arg("+")
+        .arg(10)
+        .query(conn)
+        .expect("XPENDING");
+    assert_eq!(reply.ids.len(), 1, "one pending entry");
+    reply.ids[0].consumer.clone()
 }
 
 /// The next delivery of `c`, polling until `within` has passed.

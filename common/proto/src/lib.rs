@@ -17,6 +17,8 @@
 //! - [`content_type`]: the `Content-Type` of every published object.
 //! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
+//! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
+//!   be trimmed.
 
 pub mod container;
 pub mod content_type;
@@ -29,4 +31,5 @@ pub mod media;
 pub mod playlist;
 pub mod prometheus;
 pub mod signed_url;
+pub mod stream_id;
 pub mod tus;

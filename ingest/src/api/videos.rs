@@ -1,6 +1,9 @@
 //! `GET /v1/videos/{id}`: what a client polls after an upload — the video's versions, the state
 //! of its latest transcode job and where to play it. Read from the Redis video and job hashes
-//! (`rc:video:{id}`, `rc:job:{id}`) that the queue and the transcoders maintain.
+//! (`rc:video:{id}`, `rc:job:{id}`) that the queue and the transcoders maintain. A job hash
+//! expires some time after its job ended (`[queue] job_ttl_secs` of the transcoder); the
+//! outcome then comes from the copy the transcoder keeps in the video hash (`ended_*` fields,
+//! [`ended_job_status`]), so the answer does not change when the job hash goes.
 //!
 //! ```json
 //! {"video_id":"…","latest_version":1,"current_version":null,
@@ -12,7 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ringcast_proto::http::Method;
-use ringcast_proto::job::JobStatus;
+use ringcast_proto::job::{JobState, JobStatus};
 use ringcast_proto::keys;
 use serde_json::{json, Value};
 
@@ -39,10 +42,36 @@ pub async fn get(app: &App, method: &Method, id: &str) -> Result<Response, Inges
     let status = match video.get("latest_job") {
         Some(job_id) => timed(app.queue.job_status(job_id)).await?,
         None => None,
-    };
+    }
+    .or_else(|| ended_job_status(id, &video));
     let body = video_json(id, &video, status.as_ref());
     // Job state changes by the second; pollers must always see the latest.
     Ok(Response::json(200, &body).header("Cache-Control", "no-store"))
+}
+
+/// The latest job's outcome as recorded in the video hash when it ended (`ended_job`,
+/// `ended_state`, `ended_progress`, `ended_error`, `ended_ms`); `None` unless that record is
+/// about the video's `latest_job`.
+pub fn ended_job_status(id: &str, video: &HashMap<String, String>) -> Option<JobStatus> {
+    let job_id = video.get("latest_job")?;
+    if video.get("ended_job") != Some(job_id) {
+        return None;
+    }
+    Some(JobStatus {
+        job_id: job_id.clone(),
+        video_id: id.to_string(),
+        version: video.get("latest_version")?.parse().ok()?,
+        state: JobState::parse(video.get("ended_state")?)?,
+        progress: video
+            .get("ended_progress")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0.0),
+        error: video.get("ended_error").cloned(),
+        updated_ms: video
+            .get("ended_ms")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0),
+    })
 }
 
 /// The response body, from the video hash and the latest job's status.
@@ -83,7 +112,32 @@ async fn timed<T, E: Into<IngestError>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ringcast_proto::job::JobState;
+
+    #[test]
+    fn an_expired_job_hash_falls_back_to_the_outcome_in_the_video_hash() {
+        let mut video: HashMap<String, String> = [
+            ("latest_job", "j2"),
+            ("latest_version", "2"),
+            ("ended_job", "j2"),
+            ("ended_state", "failed"),
+            ("ended_progress", "12.0"),
+            ("ended_error", "not a readable video"),
+            ("ended_ms", "77"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let s = ended_job_status("v", &video).expect("status");
+        assert_eq!(
+            (s.job_id.as_str(), s.version, s.state),
+            ("j2", 2, JobState::Failed)
+        );
+        assert_eq!(s.error.as_deref(), Some("not a readable video"));
+        assert_eq!(video_json("v", &video, Some(&s))["job"]["state"], "failed");
+        // The record is about an older job: the latest one has no known outcome.
+        video.insert("latest_job".into(), "j3".into());
+        assert_eq!(ended_job_status("v", &video), None);
+    }
 
     #[test]
     fn json_shape() {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ringcast_infra::config::{self, ConfigError, RedisConfig, StoreConfig};
 use ringcast_proto::media::limits::MediaLimits;
+use ringcast_infra::queue::RetentionConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::config::live::LiveTranscodeConfig;
@@ -87,6 +88,9 @@ pub struct TranscoderConfig {
     /// the ingest's, which checks them before it queues a job). A probed source over one is a
     /// permanent error: dead-lettered at once, its job `error` naming the value and the limit.
     pub limits: MediaLimits,
+    /// What the queue keeps: job stream trimming, dead-letter stream length, job hash TTL
+    /// (`ringcast_infra::queue::retention`).
+    pub queue: RetentionConfig,
 }
 
 impl Default for TranscoderConfig {
@@ -113,6 +117,7 @@ impl Default for TranscoderConfig {
             redis: RedisConfig::default(),
             live: LiveTranscodeConfig::default(),
             limits: MediaLimits::default(),
+            queue: RetentionConfig::default(),
         }
     }
 }
@@ -180,6 +185,7 @@ impl TranscoderConfig {
             return invalid("job_block_ms must be > 0 and reclaim_idle_ms >= 1000".into());
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
+        self.queue.validate()?;
         self.live.validate()
     }
 }

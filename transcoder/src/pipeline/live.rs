@@ -131,6 +131,7 @@ pub async fn run_live(
     tracing::debug!(job = %job.job_id, ?args, "starting live ffmpeg");
     let started = Instant::now();
     let mut ffmpeg = FfmpegProcess::spawn(&cfg.ffmpeg_path, &args)?;
+    crate::metrics::jobs::ffmpeg_started();
     let mut status = None;
     let mut rendition_error = None;
     let mut results = Vec::new();

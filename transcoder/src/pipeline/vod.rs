@@ -150,6 +150,7 @@ pub async fn run_attempt(
     tracing::debug!(job = %job.job_id, ?args, "starting ffmpeg");
     let started = Instant::now();
     let mut ffmpeg = FfmpegProcess::spawn(&cfg.ffmpeg_path, &args)?;
+    crate::metrics::jobs::ffmpeg_started();
 
     let mut results: Vec<RenditionOutput> = Vec::new();
     // The first packager failure; it takes precedence over ffmpeg's (we killed ffmpeg for it).

@@ -14,9 +14,13 @@
 //!   [`Consumer::is_poison`] says to dead-letter it instead of running it again.
 //! - Claim heartbeat: [`Consumer::touch`] (`XCLAIM … JUSTID` to ourselves, which resets the
 //!   entry's idle time without counting a delivery), and [`Consumer::keep_claimed`], which
-//!   touches a running job periodically so nobody reclaims it.
+//!   touches a running job periodically so nobody reclaims it. A touch claims the entry only
+//!   while this consumer still owns it (checked and claimed in one script, [`TOUCH_IF_OWNED`]):
+//!   a plain `XCLAIM` would take a job back from the worker that reclaimed it while this one
+//!   was stalled, and two workers would run it. The heartbeat reports the loss instead
+//!   ([`ClaimHeartbeat::lost`]), so the worker stops and neither acks nor publishes it.
 //! - [`Consumer::ack`] (`XACK`) and [`Consumer::dead_letter`] (`XADD` to `rc:jobs:dlq` with the
-//!   reason, then `XACK`).
+//!   reason, trimmed to about `dlq_maxlen` entries, then `XACK`).
 //!
 //! Response timeout: with redis-rs's default of 500 ms a blocking read longer than that fails
 //! on the client while the server may still deliver an entry to it, which then sits pending
@@ -30,12 +34,13 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::streams::{
-    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamPendingCountReply,
+    StreamAutoClaimOptions, StreamAutoClaimReply, StreamId, StreamMaxlen, StreamPendingCountReply,
     StreamReadOptions, StreamReadReply,
 };
 use redis::{AsyncCommands, AsyncConnectionConfig, RedisResult};
 use ringcast_proto::job::{Priority, TranscodeJob};
 use ringcast_proto::keys;
+use tokio::sync::watch;
 
 use crate::queue::error::QueueError;
 use crate::side_runtime;
@@ -75,6 +80,8 @@ pub struct Consumer {
     /// The streams read, highest priority first.
     streams: Vec<String>,
     reclaim: Option<Reclaim>,
+    /// Approximate MAXLEN of the dead-letter stream.
+    dlq_maxlen: usize,
     /// Entries delivered together with the one returned, handed out next.
     buffered: VecDeque<Delivery>,
 }
@@ -86,6 +93,7 @@ impl Consumer {
         client: &redis::Client,
         name: &str,
         streams: Vec<String>,
+        dlq_maxlen: usize,
     ) -> Result<Self, QueueError> {
         let client = client.clone();
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_MARGIN));
@@ -100,6 +108,7 @@ impl Consumer {
             name: name.to_string(),
             streams,
             reclaim: None,
+            dlq_maxlen,
             buffered: VecDeque::new(),
         })
     }
@@ -133,28 +142,45 @@ impl Consumer {
     }
 
     /// Reset the idle time of an entry this consumer is working on, so that others do not
-    /// reclaim it. Does not count as a delivery.
-    pub async fn touch(&self, d: &Delivery) -> Result<(), QueueError> {
+    /// reclaim it. Does not count as a delivery. `false` (and nothing changed) when the entry
+    /// is no longer this consumer's: another worker reclaimed it, or it was acknowledged.
+    pub async fn touch(&self, d: &Delivery) -> Result<bool, QueueError> {
         let mut conn = self.conn.clone();
         let (name, stream, id) = (self.name.clone(), d.stream.clone(), d.entry_id.clone());
-        side_runtime::run(async move { touch(&mut conn, &name, &stream, &id).await }).await??;
-        Ok(())
+        Ok(side_runtime::run(async move { touch(&mut conn, &name, &stream, &id).await }).await??)
     }
 
-    /// [`Consumer::touch`] `d` every `every` until the returned guard is dropped. Keep `every`
+    /// [`Consumer::touch`] `d` every `every` until the returned guard is dropped, or until the
+    /// entry turns out to belong to another consumer ([`ClaimHeartbeat::lost`]). Keep `every`
     /// well under the other consumers' `min_idle_ms`.
     pub fn keep_claimed(&self, d: &Delivery, every: Duration) -> ClaimHeartbeat {
         let mut conn = self.conn.clone();
         let (name, stream, id) = (self.name.clone(), d.stream.clone(), d.entry_id.clone());
+        let (lost_tx, lost_rx) = watch::channel(false);
         let task = side_runtime::handle().spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(e) = touch(&mut conn, &name, &stream, &id).await {
-                    tracing::warn!(entry = %id, error = %e, "cannot refresh the job claim");
+                match touch(&mut conn, &name, &stream, &id).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(
+                            entry = %id, consumer = %name,
+                            "job claim lost: another worker reclaimed it; stopping the heartbeat"
+                        );
+                        lost_tx.send_replace(true);
+                        return;
+                    }
+                    // Unknown: the claim may still be ours; a blip is no reason to stop work.
+                    Err(e) => {
+                        tracing::warn!(entry = %id, error = %e, "cannot refresh the job claim")
+                    }
                 }
             }
         });
-        ClaimHeartbeat(task.abort_handle())
+        ClaimHeartbeat {
+            task: task.abort_handle(),
+            lost: lost_rx,
+        }
     }
 
     /// XACK the entry: it will not be delivered again.
@@ -178,10 +204,15 @@ impl Consumer {
             ("job", payload),
             ("reason", reason.to_string()),
         ];
-        let (stream, id) = (d.stream.clone(), d.entry_id.clone());
+        let (stream, id, dlq_maxlen) = (d.stream.clone(), d.entry_id.clone(), self.dlq_maxlen);
         side_runtime::run(async move {
-            conn.xadd::<_, _, _, _, String>(keys::JOB_DLQ, "*", &fields)
-                .await?;
+            conn.xadd_maxlen::<_, _, _, _, String>(
+                keys::JOB_DLQ,
+                StreamMaxlen::Approx(dlq_maxlen),
+                "*",
+                &fields,
+            )
+            .await?;
             ack(&mut conn, &stream, &id).await
         })
         .await??;
@@ -189,13 +220,34 @@ impl Consumer {
     }
 }
 
-/// Stops the claim refresh of [`Consumer::keep_claimed`] when dropped.
+/// Stops the claim refresh of [`Consumer::keep_claimed`] when dropped, and tells whether the
+/// claim was lost to another consumer.
 #[must_use = "the claim is refreshed only while the heartbeat lives"]
-pub struct ClaimHeartbeat(tokio::task::AbortHandle);
+pub struct ClaimHeartbeat {
+    task: tokio::task::AbortHandle,
+    lost: watch::Receiver<bool>,
+}
+
+impl ClaimHeartbeat {
+    /// Whether a touch found the entry owned by another consumer (or no longer pending).
+    pub fn is_lost(&self) -> bool {
+        *self.lost.borrow()
+    }
+
+    /// Resolves once the claim is lost; never while the heartbeat keeps it.
+    pub async fn lost(&self) {
+        let mut rx = self.lost.clone();
+        // `wait_for` fails only when the heartbeat task is gone without reporting a loss
+        // (aborted, or the runtime shut down): the claim is then not known to be lost.
+        if rx.wait_for(|lost| *lost).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
 
 impl Drop for ClaimHeartbeat {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -314,23 +366,35 @@ async fn claim_idle(
     Ok(Some(delivery(stream, entry, times)))
 }
 
-/// `XCLAIM … JUSTID` of entry `id` to `consumer` with min-idle 0: resets its idle time.
+/// Reset the idle time of entry `id` (ARGV[3]) of stream KEYS[1] for group ARGV[1], but only
+/// if consumer ARGV[2] still owns it: `XPENDING` for that one id names its owner, and only then
+/// `XCLAIM … JUSTID` with min-idle 0 (which does not count a delivery). One script, so no
+/// reclaim can slip in between the check and the claim. Returns 1 when touched, 0 when the
+/// entry is another consumer's or no longer pending.
+pub const TOUCH_IF_OWNED: &str = r"
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if p[1] == nil or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+";
+
+/// [`TOUCH_IF_OWNED`] for `consumer`: whether the entry was still ours (and touched).
 async fn touch(
     conn: &mut MultiplexedConnection,
     consumer: &str,
     stream: &str,
     id: &str,
-) -> RedisResult<()> {
-    redis::cmd("XCLAIM")
+) -> RedisResult<bool> {
+    let touched: i64 = redis::cmd("EVAL")
+        .arg(TOUCH_IF_OWNED)
+        .arg(1)
         .arg(stream)
         .arg(keys::JOB_GROUP)
         .arg(consumer)
-        .arg(0)
         .arg(id)
-        .arg("JUSTID")
-        .query_async::<redis::Value>(conn)
+        .query_async(conn)
         .await?;
-    Ok(())
+    Ok(touched == 1)
 }
 
 async fn ack(conn: &mut MultiplexedConnection, stream: &str, id: &str) -> RedisResult<()> {

@@ -5,7 +5,10 @@
 //! ([`consumer`]: a VOD worker reads only the VOD streams, a live slot only the live one) and
 //! acknowledged with XACK once done or dead-lettered. Job state
 //! and progress live in the hash `rc:job:{id}`; the video hash `rc:video:{id}` points at the
-//! latest job and the current version. This file is the producer and job-state side.
+//! latest job and the current version. This file is the producer and job-state side;
+//! [`inspect`] reads the queue for `/metrics` and the operator CLI, [`admin`] changes it on an
+//! operator's request (re-queue, drop, cancel), [`retention`] bounds what it keeps (stream
+//! trimming, DLQ length, job hash expiry).
 //!
 //! All Redis I/O runs on the tokio side runtime, so monoio services can call it too.
 
@@ -19,19 +22,24 @@ use ringcast_proto::keys;
 use crate::live_events::fields::PUBLISHES_FIELD;
 use crate::side_runtime;
 
+pub mod admin;
 pub mod consumer;
 mod error;
+pub mod inspect;
+pub mod retention;
 
 pub use consumer::{
     all_streams, live_streams, stream_for, vod_streams, ClaimHeartbeat, Consumer, Delivery, Reclaim,
 };
 pub use error::QueueError;
+pub use retention::RetentionConfig;
 
 /// Producer side and job-state access. Cheap to clone.
 #[derive(Clone)]
 pub struct Queue {
     client: redis::Client,
     conn: ConnectionManager,
+    retention: RetentionConfig,
 }
 
 impl Queue {
@@ -40,9 +48,24 @@ impl Queue {
         let client = redis::Client::open(url)?;
         let c = client.clone();
         let conn = side_runtime::run(async move { c.get_connection_manager().await }).await??;
-        let q = Self { client, conn };
+        let q = Self {
+            client,
+            conn,
+            retention: RetentionConfig::default(),
+        };
         q.ensure_groups().await?;
         Ok(q)
+    }
+
+    /// Use `retention` (job hash TTL, DLQ length, stream trimming) instead of the defaults.
+    pub fn with_retention(mut self, retention: RetentionConfig) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The retention settings in force.
+    pub fn retention(&self) -> &RetentionConfig {
+        &self.retention
     }
 
     async fn ensure_groups(&self) -> Result<(), QueueError> {
@@ -113,7 +136,10 @@ impl Queue {
     }
 
     /// Update a job's state and progress (0–100); `error` is stored for failed jobs.
-    /// Reaching `done` also makes the job's version the video's current version.
+    /// Reaching `done` also makes the job's version the video's current version. A state that
+    /// ends the job ([`retention::ends_job`]) gives the job hash its TTL (`job_ttl_secs`) and
+    /// copies the outcome into the video hash (`ended_*` fields, while the job is the video's
+    /// latest), so the video's status outlives the job hash.
     pub async fn set_state(
         &self,
         job: &TranscodeJob,
@@ -123,7 +149,12 @@ impl Queue {
     ) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         let (job, error) = (job.clone(), error.map(str::to_string));
+        let ttl = self.retention.job_ttl_secs;
         side_runtime::run(async move {
+            if retention::ends_job(state) {
+                return retention::end_job(&mut conn, &job, state, progress, error.as_deref(), ttl)
+                    .await;
+            }
             let key = keys::job_state(&job.job_id);
             let mut pipe = redis::pipe();
             pipe.atomic().hset_multiple(
@@ -136,9 +167,6 @@ impl Queue {
             );
             if let Some(e) = &error {
                 pipe.hset(&key, "error", e);
-            }
-            if state == JobState::Done {
-                pipe.hset(keys::video(&job.video_id), "current_version", job.version);
             }
             pipe.query_async::<()>(&mut conn).await
         })
@@ -191,11 +219,11 @@ impl Queue {
     /// would stall every other command on a shared one). It reads new entries only;
     /// [`Consumer::reclaiming`] makes it take over abandoned ones (of its streams) too.
     pub async fn consumer(&self, name: &str, streams: Vec<String>) -> Result<Consumer, QueueError> {
-        Consumer::connect(&self.client, name, streams).await
+        Consumer::connect(&self.client, name, streams, self.retention.dlq_maxlen).await
     }
 }
 
-fn status_from_hash(map: &HashMap<String, String>) -> Option<JobStatus> {
+pub(crate) fn status_from_hash(map: &HashMap<String, String>) -> Option<JobStatus> {
     let state = JobState::parse(map.get("state")?)?;
     Some(JobStatus {
         job_id: map.get("job_id").cloned().unwrap_or_default(),
