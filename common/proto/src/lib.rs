@@ -13,17 +13,22 @@
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
 //! - [`container`]: source container sniffing and the demuxer forced for each.
 //! - [`content_type`]: the `Content-Type` of every published object.
+//! - [`thumbnails`], [`jpeg`] and [`assets`]: seek-preview sprite plans and their WebVTT track,
+//!   JPEG sizes, and the poster/thumbnail record of a published version.
 //! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
 
+pub mod assets;
 pub mod container;
 pub mod content_type;
 pub mod fmp4;
 pub mod http;
 pub mod job;
+pub mod jpeg;
 pub mod keys;
 pub mod live;
 pub mod playlist;
 pub mod prometheus;
 pub mod signed_url;
+pub mod thumbnails;
 pub mod tus;

@@ -3,6 +3,7 @@
 //! `RINGCAST_TRANSCODER_STORE__BACKEND=s3`) and CLI flags. Defaults run the local demo.
 
 pub mod live;
+pub mod previews;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use ringcast_infra::config::{self, ConfigError, RedisConfig, StoreConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::config::live::LiveTranscodeConfig;
+use crate::config::previews::PreviewsConfig;
 use crate::ffmpeg::rung::X264_PRESETS;
 
 /// Prefix of the environment variables that override the file.
@@ -82,6 +84,8 @@ pub struct TranscoderConfig {
     pub redis: RedisConfig,
     /// Live jobs: part/segment durations, renditions, event stream trimming.
     pub live: LiveTranscodeConfig,
+    /// Poster frame and seek-thumbnail sprites of VOD jobs.
+    pub previews: PreviewsConfig,
 }
 
 impl Default for TranscoderConfig {
@@ -107,6 +111,7 @@ impl Default for TranscoderConfig {
             store: StoreConfig::default(),
             redis: RedisConfig::default(),
             live: LiveTranscodeConfig::default(),
+            previews: PreviewsConfig::default(),
         }
     }
 }
@@ -173,7 +178,8 @@ impl TranscoderConfig {
         if self.job_block_ms == 0 || self.reclaim_idle_ms < 1000 {
             return invalid("job_block_ms must be > 0 and reclaim_idle_ms >= 1000".into());
         }
-        self.live.validate()
+        self.live.validate()?;
+        self.previews.validate()
     }
 }
 
