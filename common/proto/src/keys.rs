@@ -72,7 +72,8 @@ pub fn job_state(job_id: &str) -> String {
     format!("rc:job:{job_id}")
 }
 
-/// Hash with a video's metadata (current version, latest job, title).
+/// Hash with a video's metadata (current version, latest job, title, and per published VOD
+/// version its poster/thumbnail record in field `assets:{version}`, see [`crate::assets`]).
 pub fn video(video_id: &str) -> String {
     format!("rc:video:{video_id}")
 }
