@@ -66,6 +66,13 @@ pub enum TranscodeError {
     /// ffmpeg's output was readable but not what the packager needs (no video track, no init).
     #[error("packaging rendition {rendition}: {message}")]
     Output { rendition: String, message: String },
+    /// The poster or the thumbnail sprites ffmpeg should have written are missing or unusable
+    /// (the version is not published without them).
+    #[error("previews: {0}")]
+    Previews(String),
+    /// Recording the version's poster and thumbnails in the video hash (Redis).
+    #[error("recording previews: {0}")]
+    Redis(#[from] redis::RedisError),
     /// A rendition's playlist or the master would not be a valid playlist.
     #[error("playlist for {what} is invalid: {source}")]
     Playlist { what: String, source: PlaylistError },
@@ -102,12 +109,14 @@ impl TranscodeError {
             | TranscodeError::FfmpegFailed { .. }
             | TranscodeError::Package { .. }
             | TranscodeError::Output { .. }
+            | TranscodeError::Previews(_)
             | TranscodeError::Playlist { .. } => true,
             TranscodeError::Spawn { .. }
             | TranscodeError::FfmpegKilled { .. }
             | TranscodeError::Store(_)
             | TranscodeError::Queue(_)
             | TranscodeError::LiveEvents(_)
+            | TranscodeError::Redis(_)
             | TranscodeError::Io { .. }
             | TranscodeError::Abandoned => false,
         }
@@ -143,9 +152,12 @@ impl TranscodeError {
             | TranscodeError::Output { rendition, .. } => {
                 format!("the {rendition} rendition could not be packaged")
             }
+            TranscodeError::Previews(_) => "the poster or thumbnails could not be made".into(),
             TranscodeError::Playlist { .. } => "the playlists could not be written".into(),
             TranscodeError::Store(_) => "storage error".into(),
-            TranscodeError::Queue(_) | TranscodeError::LiveEvents(_) => "queue error".into(),
+            TranscodeError::Queue(_) | TranscodeError::LiveEvents(_) | TranscodeError::Redis(_) => {
+                "queue error".into()
+            }
             TranscodeError::Spawn { .. } | TranscodeError::Io { .. } => "internal error".into(),
             TranscodeError::Abandoned => "abandoned for shutdown".into(),
         }

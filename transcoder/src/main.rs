@@ -15,7 +15,7 @@ use ringcast_infra::store::ObjectStore;
 use ringcast_infra::telemetry;
 use ringcast_transcoder::ffmpeg::args::{self, EncodeSettings};
 use ringcast_transcoder::ffmpeg::input::SourceFile;
-use ringcast_transcoder::ffmpeg::probe;
+use ringcast_transcoder::ffmpeg::{previews, probe};
 use ringcast_transcoder::jobs_cli::{self, JobsCommand};
 use ringcast_transcoder::metrics::queue::Probes;
 use ringcast_transcoder::metrics::{self, Metrics};
@@ -184,7 +184,16 @@ async fn print_ffmpeg_args(
         segment_seconds: cfg.segment_seconds,
         part_seconds: cfg.part_seconds,
     };
-    for arg in args::build_args(input, &rungs, &outputs, &info, &settings) {
+    // The same poster and sprite outputs as a job, into OUT_DIR.
+    let preview_plan = previews::plan(&rungs, &info, &cfg.previews);
+    let preview_files = previews::PreviewFiles {
+        dir: out_dir.to_path_buf(),
+    };
+    let with_previews = Some(args::Previews {
+        plan: &preview_plan,
+        files: &preview_files,
+    });
+    for arg in args::build_args(input, &rungs, &outputs, &info, &settings, with_previews) {
         println!("{}", arg.to_string_lossy());
     }
     Ok(())

@@ -1,13 +1,15 @@
 //! Vertical sources through the real transcoder: the ladder follows the short side, so a
 //! 480x854 phone video keeps its width (480x854 and 360x640), and a 854x480 recording tagged
 //! `rotate=90` (what phones write) is laddered as the 480x854 video it displays as. Checked the
-//! way a player sees it: the master's RESOLUTION and ffprobe on the published segments.
+//! way a player sees it: the master's RESOLUTION and ffprobe on the published segments. The
+//! poster has the top rung's upright size and the thumbnail tiles keep the portrait aspect.
 
 mod support;
 
 use std::path::Path;
 use std::process::Command;
 
+use ringcast_proto::assets;
 use ringcast_proto::job::JobState;
 use ringcast_proto::keys;
 use ringcast_testkit::clips::Clip;
@@ -42,6 +44,22 @@ fn probe_size_and_rotation(dir: &Path, init: &[u8], segment: &[u8]) -> (u32, u32
         .or_else(|| s["tags"]["rotate"].as_str().and_then(|r| r.parse().ok()))
         .unwrap_or(0);
     (dim("width"), dim("height"), rotation)
+}
+
+/// Width and height of a stored JPEG, by ffprobe.
+fn jpeg_size(dir: &Path, bytes: &[u8]) -> (u32, u32) {
+    let path = dir.join(format!("img-{}.jpg", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, bytes).expect("write");
+    let o = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-of", "csv=p=0"])
+        .args(["-show_entries", "stream=width,height"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let (w, h) = text.trim().split_once(',').expect("w,h");
+    (w.parse().expect("width"), h.parse().expect("height"))
 }
 
 /// `src` with a `rotate=90` display matrix added (stream copied, so the coded frames stay as
@@ -116,5 +134,28 @@ fn vertical_and_rotated_sources_keep_their_short_side() {
                 "{video} {name}"
             );
         }
+
+        // Poster: the top rung, upright. Thumbnails: 160 wide, portrait (160x284), inside the
+        // sheet (2 s at one tile per 2 s: a single tile).
+        let object = |file: &str| {
+            rt.block_on(store.get(&keys::version_file(video, 1, file)))
+                .expect("get")
+                .unwrap_or_else(|| panic!("{video}/{file} missing"))
+        };
+        assert_eq!(
+            jpeg_size(stack.dir(), &object(assets::POSTER)),
+            (480, 854),
+            "{video} poster"
+        );
+        let vtt = String::from_utf8(object(assets::THUMBNAILS_VTT).to_vec()).expect("utf-8");
+        assert!(
+            vtt.ends_with("\nthumbs-0.jpg#xywh=0,0,160,284\n"),
+            "{video}: {vtt}"
+        );
+        assert_eq!(
+            jpeg_size(stack.dir(), &object("thumbs-0.jpg")),
+            (160, 284),
+            "{video} sheet"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! v/{video}/master.m3u8                       current version's master (mutable pointer)
 //! v/{video}/{version}/master.m3u8
 //! v/{video}/{version}/{rendition}/init.mp4 | seg{msn}.m4s | part{msn}.{i}.m4s | index.m3u8
+//! v/{video}/{version}/poster.jpg | thumbnails.vtt | thumbs-{i}.jpg   (VOD; see `assets`)
 //! ```
 
 /// Object key of an uploaded source file.
@@ -26,6 +27,11 @@ pub fn version_master(video: &str, version: u32) -> String {
 /// The mutable master playlist that points at the current version (served as `/v/{video}/master.m3u8`).
 pub fn current_master(video: &str) -> String {
     format!("v/{video}/master.m3u8")
+}
+
+/// Key of a file of the version itself (not of a rendition), e.g. `poster.jpg`.
+pub fn version_file(video: &str, version: u32, file: &str) -> String {
+    format!("v/{video}/{version}/{file}")
 }
 
 /// Key of one rendition's file, e.g. `rendition_file("abc", 1, "720p", "init.mp4")`.
@@ -66,7 +72,8 @@ pub fn job_state(job_id: &str) -> String {
     format!("rc:job:{job_id}")
 }
 
-/// Hash with a video's metadata (current version, latest job, title).
+/// Hash with a video's metadata (current version, latest job, title, and per published VOD
+/// version its poster/thumbnail record in field `assets:{version}`, see [`crate::assets`]).
 pub fn video(video_id: &str) -> String {
     format!("rc:video:{video_id}")
 }
@@ -90,6 +97,17 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A plain file name inside a version (`poster.jpg`, `thumbs-0.jpg`): 1–64 chars of
+/// `[A-Za-z0-9._-]`, not starting with a dot, so it never leaves the version's prefix.
+pub fn is_valid_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +121,7 @@ mod tests {
             "v/a/2/720p/seg7.m4s"
         );
         assert_eq!(part_name(3, 1), "part3.1.m4s");
+        assert_eq!(version_file("a", 2, "poster.jpg"), "v/a/2/poster.jpg");
         assert_eq!(job_stream("high"), "rc:jobs:high");
         assert_eq!(live_stream("cam", 2), "rc:live:cam:2");
     }
@@ -114,5 +133,10 @@ mod tests {
         assert!(!is_valid_id("../x"));
         assert!(!is_valid_id("a b"));
         assert!(!is_valid_id(&"a".repeat(65)));
+        assert!(is_valid_file_name("thumbs-0.jpg"));
+        assert!(!is_valid_file_name("../x"));
+        assert!(!is_valid_file_name(".."));
+        assert!(!is_valid_file_name("a/b.jpg"));
+        assert!(!is_valid_file_name(""));
     }
 }

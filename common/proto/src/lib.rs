@@ -15,16 +15,20 @@
 //! - [`media`]: ffprobe's summary of a source, the media limits checked on it, the output
 //!   frame-rate cap, and the forced-format input options of every ffprobe/ffmpeg run.
 //! - [`content_type`]: the `Content-Type` of every published object.
+//! - [`thumbnails`], [`jpeg`] and [`assets`]: seek-preview sprite plans and their WebVTT track,
+//!   JPEG sizes, and the poster/thumbnail record of a published version.
 //! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
 //! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
 //!   be trimmed.
 
+pub mod assets;
 pub mod container;
 pub mod content_type;
 pub mod fmp4;
 pub mod http;
 pub mod job;
+pub mod jpeg;
 pub mod keys;
 pub mod live;
 pub mod media;
@@ -32,4 +36,5 @@ pub mod playlist;
 pub mod prometheus;
 pub mod signed_url;
 pub mod stream_id;
+pub mod thumbnails;
 pub mod tus;

@@ -8,12 +8,19 @@
 //! ```json
 //! {"video_id":"…","latest_version":1,"current_version":null,
 //!  "job":{"job_id":"…","version":1,"state":"queued","progress":0.0,"error":null},
-//!  "playback_url":"/v/…/master.m3u8"}
+//!  "playback_url":"/v/…/master.m3u8",
+//!  "poster":"/v/…/1/poster.jpg","thumbnails":"/v/…/1/thumbnails.vtt"}
 //! ```
+//!
+//! `poster` and `thumbnails` (edge paths, like `playback_url`) belong to the current version:
+//! the transcoder records them (video hash field `assets:{version}`) before it publishes the
+//! version and marks the job done, so a ready version never lists a missing file. They are
+//! `null` while no version is current and for versions without them (live streams).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use ringcast_proto::assets::{self, VersionAssets};
 use ringcast_proto::http::Method;
 use ringcast_proto::job::{JobState, JobStatus};
 use ringcast_proto::keys;
@@ -91,12 +98,29 @@ pub fn video_json(id: &str, video: &HashMap<String, String>, job: Option<&JobSta
             "error": s.error,
         })
     });
+    let current = video
+        .get("current_version")
+        .and_then(|v| v.parse::<u32>().ok());
+    let record = current
+        .and_then(|v| video.get(&assets::field(v)))
+        .and_then(|json| VersionAssets::from_json(json));
+    // A path under the version for a plain file name; anything else is not ours to link.
+    let path = |file: Option<&String>| -> Value {
+        match (current, file) {
+            (Some(v), Some(f)) if keys::is_valid_file_name(f) => {
+                Value::from(format!("/{}", keys::version_file(id, v, f)))
+            }
+            _ => Value::Null,
+        }
+    };
     json!({
         "video_id": id,
         "latest_version": number("latest_version"),
         "current_version": number("current_version"),
         "job": job,
         "playback_url": format!("/v/{id}/master.m3u8"),
+        "poster": path(record.as_ref().and_then(|r| r.poster.as_ref())),
+        "thumbnails": path(record.as_ref().and_then(|r| r.thumbnails.as_ref())),
     })
 }
 
@@ -161,5 +185,40 @@ mod tests {
         assert_eq!(v["playback_url"], "/v/v/master.m3u8");
         let v = video_json("v", &video, None);
         assert_eq!(v["job"], Value::Null);
+        assert_eq!(v["poster"], Value::Null);
+        assert_eq!(v["thumbnails"], Value::Null);
+    }
+
+    /// Poster and thumbnails are the current version's, never those of a version in progress.
+    #[test]
+    fn poster_and_thumbnails_of_the_current_version() {
+        let record = VersionAssets {
+            poster: Some("poster.jpg".into()),
+            thumbnails: Some("thumbnails.vtt".into()),
+            sheets: vec!["thumbs-0.jpg".into()],
+        };
+        let mut video = HashMap::new();
+        video.insert("latest_version".to_string(), "2".to_string());
+        video.insert(assets::field(2), record.to_json());
+        let v = video_json("v", &video, None);
+        assert_eq!(v["poster"], Value::Null, "version 2 is not current yet");
+        video.insert("current_version".to_string(), "1".to_string());
+        assert_eq!(video_json("v", &video, None)["poster"], Value::Null);
+        video.insert("current_version".to_string(), "2".to_string());
+        let v = video_json("v", &video, None);
+        assert_eq!(v["poster"], "/v/v/2/poster.jpg");
+        assert_eq!(v["thumbnails"], "/v/v/2/thumbnails.vtt");
+        // A record that is not ours, or names something that is not a file name: nothing.
+        video.insert(
+            assets::field(2),
+            r#"{"poster":"../x","thumbnails":null}"#.into(),
+        );
+        let v = video_json("v", &video, None);
+        assert_eq!(
+            (&v["poster"], &v["thumbnails"]),
+            (&Value::Null, &Value::Null)
+        );
+        video.insert(assets::field(2), "garbage".into());
+        assert_eq!(video_json("v", &video, None)["poster"], Value::Null);
     }
 }

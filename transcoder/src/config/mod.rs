@@ -3,16 +3,18 @@
 //! `RINGCAST_TRANSCODER_STORE__BACKEND=s3`) and CLI flags. Defaults run the local demo.
 
 pub mod live;
+pub mod previews;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ringcast_infra::config::{self, ConfigError, RedisConfig, StoreConfig};
-use ringcast_proto::media::limits::MediaLimits;
 use ringcast_infra::queue::RetentionConfig;
+use ringcast_proto::media::limits::MediaLimits;
 use serde::{Deserialize, Serialize};
 
 use crate::config::live::LiveTranscodeConfig;
+use crate::config::previews::PreviewsConfig;
 use crate::ffmpeg::rung::X264_PRESETS;
 
 /// Prefix of the environment variables that override the file.
@@ -91,6 +93,8 @@ pub struct TranscoderConfig {
     /// What the queue keeps: job stream trimming, dead-letter stream length, job hash TTL
     /// (`ringcast_infra::queue::retention`).
     pub queue: RetentionConfig,
+    /// Poster frame and seek-thumbnail sprites of VOD jobs.
+    pub previews: PreviewsConfig,
 }
 
 impl Default for TranscoderConfig {
@@ -118,6 +122,7 @@ impl Default for TranscoderConfig {
             live: LiveTranscodeConfig::default(),
             limits: MediaLimits::default(),
             queue: RetentionConfig::default(),
+            previews: PreviewsConfig::default(),
         }
     }
 }
@@ -186,7 +191,8 @@ impl TranscoderConfig {
         }
         self.limits.validate().map_err(ConfigError::Invalid)?;
         self.queue.validate()?;
-        self.live.validate()
+        self.live.validate()?;
+        self.previews.validate()
     }
 }
 

@@ -14,6 +14,8 @@
 //!           -c:a aac -b:a 128k -ac 2 -ar 48000
 //!           -f mp4 -movflags cmaf+frag_keyframe+empty_moov+default_base_moof+skip_trailer
 //!           -frag_duration PART_US OUT_I
+//! VOD also: split=N+3 …[pp][pf][pt], the poster and sprite branches and their JPEG outputs
+//!           ([`crate::ffmpeg::previews`])
 //! ```
 
 use std::ffi::OsString;
@@ -24,6 +26,7 @@ use ringcast_proto::media::limits::output_frame_rate;
 use crate::cmaf::cutter::Targets;
 use crate::config::live::LiveTranscodeConfig;
 use crate::ffmpeg::input::{live_input_args, source_input_args, SourceFile};
+use crate::ffmpeg::previews::{self, PreviewFiles, PreviewPlan};
 use crate::ffmpeg::probe::ProbeInfo;
 use crate::ffmpeg::rung::{gop_frames, push_rung_args, RungEncoding};
 use crate::ladder::Rung;
@@ -37,20 +40,40 @@ pub struct EncodeSettings {
     pub part_seconds: f64,
 }
 
-/// The `-filter_complex` graph: decode once, split, scale each branch.
-pub fn filter_graph(rungs: &[Rung]) -> String {
-    filter_graph_at(rungs, None)
+/// The poster and thumbnail outputs of a VOD run: what they do and where they go.
+#[derive(Debug, Clone, Copy)]
+pub struct Previews<'a> {
+    pub plan: &'a PreviewPlan,
+    pub files: &'a PreviewFiles,
+}
+
+/// The `-filter_complex` graph: decode once, split, scale each branch; with `previews`, three
+/// more branches of the same split for the poster and the thumbnail sprites.
+pub fn filter_graph(rungs: &[Rung], previews: Option<&PreviewPlan>) -> String {
+    filter_graph_at(rungs, None, previews)
 }
 
 /// [`filter_graph`] with the decoded frames first brought to `fps` (an ffmpeg rate such as
 /// `60/1`) when given: for a source faster than the output cap. The `fps` filter drops frames
 /// evenly and ends exactly at the source's end; `-r` alone repeats a frame or two at the end,
 /// which became a stray last segment of 0.03 s.
-pub fn filter_graph_at(rungs: &[Rung], fps: Option<&str>) -> String {
+pub fn filter_graph_at(
+    rungs: &[Rung],
+    fps: Option<&str>,
+    previews: Option<&PreviewPlan>,
+) -> String {
+    let extra: &[&str] = if previews.is_some() {
+        &previews::SPLIT_LABELS
+    } else {
+        &[]
+    };
     let decimate = fps.map(|f| format!("fps={f},")).unwrap_or_default();
-    let mut g = format!("[0:v:0]{decimate}split={}", rungs.len());
+    let mut g = format!("[0:v:0]{decimate}split={}", rungs.len() + extra.len());
     for i in 0..rungs.len() {
         g.push_str(&format!("[s{i}]"));
+    }
+    for label in extra {
+        g.push_str(&format!("[{label}]"));
     }
     for (i, r) in rungs.iter().enumerate() {
         // The short side is given and ffmpeg derives the long one (`-2`: aspect kept, even), so
@@ -64,17 +87,21 @@ pub fn filter_graph_at(rungs: &[Rung], fps: Option<&str>) -> String {
         // (High 10, High 4:4:4) that contradicts -profile:v and most players.
         g.push_str(&format!(";[s{i}]scale={scale},format=yuv420p[v{i}]"));
     }
+    if let Some(plan) = previews {
+        g.push_str(&previews::filter_branches(plan));
+    }
     g
 }
 
 /// The full VOD argument list (after the `-loglevel level+info` that ffmpeg-sidecar adds
-/// itself). `outputs[i]` receives rung `i`.
+/// itself). `outputs[i]` receives rung `i`; `previews` adds the poster and sprite outputs.
 pub fn build_args(
     input: SourceFile<'_>,
     rungs: &[Rung],
     outputs: &[PathBuf],
     probe: &ProbeInfo,
     settings: &EncodeSettings,
+    previews: Option<Previews<'_>>,
 ) -> Vec<OsString> {
     // Capped at MAX_OUTPUT_FPS (a 120 fps source is encoded at 60); the GOP is counted in
     // output frames so a keyframe still starts every segment.
@@ -94,9 +121,12 @@ pub fn build_args(
     a.extend(source_input_args(input));
     a.push("-filter_complex".into());
     let decimate = (out_fps != probe.fps).then(|| fps.clone());
-    a.push(filter_graph_at(rungs, decimate.as_deref()).into());
+    a.push(filter_graph_at(rungs, decimate.as_deref(), previews.map(|p| p.plan)).into());
     for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
         push_rung_args(&mut a, i, rung, out, &encoding);
+    }
+    if let Some(p) = previews {
+        previews::push_output_args(&mut a, p.files);
     }
     a
 }
@@ -139,7 +169,8 @@ pub fn build_live_args(
         &timeout_us,
     ]);
     push(&live_input_args(pull_url));
-    push(&["-filter_complex", &filter_graph(rungs)]);
+    // Live: no poster or sprites (DESIGN.md "Posters and thumbnails").
+    push(&["-filter_complex", &filter_graph(rungs, None)]);
     for (i, (rung, out)) in rungs.iter().zip(outputs).enumerate() {
         push_rung_args(&mut a, i, rung, out, &encoding);
     }
@@ -185,7 +216,7 @@ mod tests {
     fn filter_graph_splits_once_and_scales_each_rung() {
         let rungs = ladder::select(1280, 720);
         assert_eq!(
-            filter_graph(&rungs),
+            filter_graph(&rungs, None),
             "[0:v:0]split=3[s0][s1][s2];[s0]scale=-2:720,format=yuv420p[v0];\
              [s1]scale=-2:480,format=yuv420p[v1];[s2]scale=-2:360,format=yuv420p[v2]"
         );
@@ -197,14 +228,14 @@ mod tests {
     fn filter_graph_scales_a_vertical_source_by_its_width() {
         let rungs = ladder::select(1080, 1920);
         assert_eq!(
-            filter_graph(&rungs),
+            filter_graph(&rungs, None),
             "[0:v:0]split=4[s0][s1][s2][s3];[s0]scale=1080:-2,format=yuv420p[v0];\
              [s1]scale=720:-2,format=yuv420p[v1];[s2]scale=480:-2,format=yuv420p[v2];\
              [s3]scale=360:-2,format=yuv420p[v3]"
         );
         // Square: by height, as horizontal sources.
         assert_eq!(
-            filter_graph(&ladder::select(720, 720)),
+            filter_graph(&ladder::select(720, 720), None),
             "[0:v:0]split=3[s0][s1][s2];[s0]scale=-2:720,format=yuv420p[v0];\
              [s1]scale=-2:480,format=yuv420p[v1];[s2]scale=-2:360,format=yuv420p[v2]"
         );
@@ -225,6 +256,7 @@ mod tests {
             &outs,
             &probe(true, 30, 1),
             &settings(),
+            None,
         ));
         let head = [
             "-hide_banner",
@@ -301,6 +333,55 @@ mod tests {
         assert_eq!(args[head.len() + 1..], expected[..]);
     }
 
+    /// With previews the one split feeds the rungs and the poster/sprite branches, and their
+    /// JPEG outputs follow the rung outputs.
+    #[test]
+    fn vod_command_with_previews_shares_the_decode() {
+        let rungs = ladder::select(1280, 720);
+        let outs: Vec<PathBuf> = (0..3)
+            .map(|i| PathBuf::from(format!("/w/r{i}.fifo")))
+            .collect();
+        let info = probe(true, 30, 1);
+        let plan = previews::plan(&rungs, &info, &Default::default());
+        let files = PreviewFiles {
+            dir: PathBuf::from("/w"),
+        };
+        let args = strings(&build_args(
+            SourceFile {
+                path: Path::new("/w/source"),
+                container: Container::IsoBmff,
+            },
+            &rungs,
+            &outs,
+            &info,
+            &settings(),
+            Some(Previews {
+                plan: &plan,
+                files: &files,
+            }),
+        ));
+        assert_eq!(args.iter().filter(|a| *a == "-i").count(), 1, "one input");
+        let graph = &args[args
+            .iter()
+            .position(|a| a == "-filter_complex")
+            .expect("graph")
+            + 1];
+        assert!(
+            graph.starts_with("[0:v:0]split=6[s0][s1][s2][pp][pf][pt];"),
+            "{graph}"
+        );
+        assert!(
+            graph.ends_with(&previews::filter_branches(&plan)),
+            "{graph}"
+        );
+        let tail: Vec<&str> = args.iter().rev().take(3).map(String::as_str).collect();
+        assert_eq!(tail[0], "/w/thumbs-%d.jpg");
+        let last_rung = args.iter().position(|a| a == "/w/r2.fifo").expect("rung 2");
+        assert_eq!(args[last_rung + 1..last_rung + 3], ["-map", "[poster]"]);
+        // The live graph has no preview branches.
+        assert!(!filter_graph(&rungs, None).contains("[pp]"));
+    }
+
     #[test]
     fn silent_source_maps_no_audio_and_keeps_exact_rate() {
         let rungs = ladder::select(426, 240);
@@ -317,6 +398,7 @@ mod tests {
                 segment_seconds: 1.0,
                 part_seconds: 0.25,
             },
+            None,
         ));
         assert!(!args.iter().any(|a| a == "0:a:0?" || a == "-c:a"));
         let pos = |flag: &str| args.iter().position(|a| a == flag).expect(flag);
@@ -364,6 +446,7 @@ mod tests {
                 &[PathBuf::from("o.fifo")],
                 &probe(true, num, den),
                 &settings(),
+                None,
             ));
             let pos = |flag: &str| args.iter().position(|a| a == flag).expect(flag);
             assert_eq!(

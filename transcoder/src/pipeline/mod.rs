@@ -3,13 +3,15 @@
 //! announce until the stream ends); both hand back an [`outcome::JobOutcome`] and obey
 //! [`outcome::Shutdown`]. [`packager`] runs one rendition's cuts and uploads ([`rendition`]:
 //! what a rendition produced and where it goes), [`early_master`] writes the master playlists
-//! as soon as every rendition has started, [`publish`] the final VOD playlists, and
+//! as soon as every rendition has started, [`previews`] the poster and thumbnails of a VOD
+//! version, [`publish`] the final VOD playlists, and
 //! [`work_dir`] owns the job's scratch directory.
 
 pub mod early_master;
 pub mod live;
 pub mod outcome;
 pub mod packager;
+pub mod previews;
 pub mod publish;
 pub mod rendition;
 pub mod vod;

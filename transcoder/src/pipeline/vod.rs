@@ -9,6 +9,11 @@
 //! [`publish`] writes the VOD media playlists, the versioned master with measured bandwidths,
 //! and last the video's current master pointer, as before.
 //!
+//! The same ffmpeg run writes the poster and the thumbnail sprites (three more branches of the
+//! ladder's split, [`crate::ffmpeg::previews`]); they are uploaded and recorded
+//! ([`previews`]) after the renditions and before [`publish`], so a version is never ready
+//! without them, and a job whose previews fail publishes nothing.
+//!
 //! Failure handling inside an attempt: whichever side fails first stops the other. A packager
 //! error kills ffmpeg (nothing else would stop it writing into a pipe nobody reads); an ffmpeg
 //! failure closes the pipes so the packagers end. Shutdown in "abandon" mode kills ffmpeg and
@@ -29,15 +34,17 @@ use crate::cmaf::announcer::Announcer;
 use crate::cmaf::cutter::Targets;
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
-use crate::ffmpeg::args::{self, EncodeSettings};
+use crate::ffmpeg::args::{self, EncodeSettings, Previews};
 use crate::ffmpeg::fifo::{self, Fifo};
 use crate::ffmpeg::input::SourceFile;
+use crate::ffmpeg::previews::{self as preview_args, PreviewFiles};
 use crate::ffmpeg::probe;
 use crate::ffmpeg::run::{FfmpegProcess, FfmpegUpdate};
 use crate::ladder::{self, AUDIO_BITRATE};
 use crate::pipeline::early_master::write_masters;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
 use crate::pipeline::packager::{self, RenditionPackaging};
+use crate::pipeline::previews;
 use crate::pipeline::publish;
 use crate::pipeline::rendition::{Destination, RenditionOutput};
 use crate::pipeline::work_dir::WorkDir;
@@ -136,6 +143,10 @@ pub async fn run_attempt(
     }
     drop(variants_tx);
     let outputs: Vec<PathBuf> = fifos.iter().map(|f| f.path.clone()).collect();
+    let preview_plan = preview_args::plan(&rungs, &info, &cfg.previews);
+    let preview_files = PreviewFiles {
+        dir: work.0.clone(),
+    };
     let args = args::build_args(
         input,
         &rungs,
@@ -146,6 +157,10 @@ pub async fn run_attempt(
             segment_seconds: cfg.segment_seconds,
             part_seconds: cfg.part_seconds,
         },
+        Some(Previews {
+            plan: &preview_plan,
+            files: &preview_files,
+        }),
     );
     tracing::debug!(job = %job.job_id, ?args, "starting ffmpeg");
     let started = Instant::now();
@@ -217,12 +232,35 @@ pub async fn run_attempt(
     if let Err(e) = early_master.await {
         tracing::warn!(job = %job.job_id, error = %e, "early master writer task failed");
     }
+    // Poster and thumbnails before the playlists and the pointer: "ready" lists them.
+    let media_seconds = published_seconds(&results).or(info.duration).unwrap_or(0.0);
+    let collected = previews::collect(&preview_files, &preview_plan, media_seconds)?;
+    if collected.poster_is_fallback {
+        tracing::info!(job = %job.job_id, "no bright frame in the poster window; poster is its first frame");
+    }
+    let record = previews::upload(&dest, &collected).await?;
+    previews::record(&cfg.redis.url, &job.video_id, job.version, &record).await?;
+    tracing::info!(
+        job = %job.job_id, sheets = collected.sheets.len(),
+        tile = ?(collected.geometry.tile_width, collected.geometry.tile_height),
+        interval = preview_plan.sprite.interval, "poster and thumbnails published"
+    );
     publish::publish(&dest, &results, fps).await?;
     Ok(JobOutcome {
         renditions: results,
         media_seconds: info.duration.unwrap_or(0.0),
         transcode_seconds,
     })
+}
+
+/// Duration of the published media: the longest rendition's segments (they share one
+/// timeline; audio may end a little after video). `None` when nothing was packaged.
+fn published_seconds(renditions: &[RenditionOutput]) -> Option<f64> {
+    renditions
+        .iter()
+        .map(|r| r.segments.iter().map(|s| s.duration).sum::<f64>())
+        .filter(|d| *d > 0.0)
+        .max_by(f64::total_cmp)
 }
 
 /// A packager task's result, with a panic or cancellation reported as an error.
