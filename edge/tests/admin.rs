@@ -11,7 +11,7 @@ use ringcast_testkit::http::{Conn, Response};
 use ringcast_testkit::wait_until;
 use support::{error_code, options, Edge};
 
-const ADMIN: &str = "test-admin-key";
+const ADMIN: &str = "test-admin-key-0123";
 const SECRET: &str = "0123456789abcdef-secret";
 
 fn json(r: &Response) -> serde_json::Value {

@@ -192,13 +192,13 @@ mod tests {
     #[test]
     fn live_keys_come_from_the_environment() {
         let env = vec![(
-            "RINGCAST_INGEST_LIVE__KEYS__DEMO".to_string(),
+            "RINGCAST_INGEST_LIVE__KEYS__DEMO_PUBLISH_KEY_01".to_string(),
             "live-demo".to_string(),
         )];
         let cfg: IngestConfig = load_from(None, ENV_PREFIX, env).expect("load");
         let cfg = cfg.validated().expect("valid");
         assert_eq!(
-            cfg.live.keys.get("demo").map(String::as_str),
+            cfg.live.keys.get("demo_publish_key_01").map(String::as_str),
             Some("live-demo")
         );
         assert_eq!(cfg.live.grace(), Duration::from_secs(10));

@@ -10,6 +10,7 @@
 //!   draft-pantos-hls-rfc8216bis).
 //! - [`live`]: the LL-HLS live model: part events, per-rendition state, blocking reloads.
 //! - [`tus`]: tus 1.0 header handling.
+//! - [`secret`]: constant-time comparison, minimum strength and log redaction of secrets.
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
 //! - [`container`]: source container sniffing and the demuxer forced for each.
 //! - [`content_type`]: the `Content-Type` of every published object.
@@ -25,5 +26,6 @@ pub mod keys;
 pub mod live;
 pub mod playlist;
 pub mod prometheus;
+pub mod secret;
 pub mod signed_url;
 pub mod tus;

@@ -13,7 +13,7 @@ fn every_option_is_accepted_and_reaches_its_service() {
             IngestOptions::new()
                 .workers(1)
                 .max_upload_bytes(1000)
-                .live_key("key", "video")
+                .live_key("stack-test-publish-key", "video")
                 .live_grace_secs(1)
                 .live_buffer_bytes(1 << 20)
                 .legacy_driver(true)
