@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use ringcast_infra::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
+use ringcast_proto::secret::check_strength;
 use serde::{Deserialize, Serialize};
 
 use crate::live::config::LiveIngestConfig;
@@ -41,6 +42,10 @@ pub struct IngestConfig {
     pub public_url: Option<String>,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
+    /// answers loopback clients only (403 for others); otherwise every client needs the key.
+    /// At least 16 characters, not one repeated.
+    pub metrics_key: String,
     /// Seconds a client may take to send a complete request head once it started one (slow
     /// header attacks); the connection is answered 408 and closed after that.
     pub header_timeout_secs: u64,
@@ -71,6 +76,7 @@ impl Default for IngestConfig {
             redis: RedisConfig::default(),
             public_url: None,
             log_json: false,
+            metrics_key: String::new(),
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 10,
@@ -108,6 +114,10 @@ impl IngestConfig {
             return invalid("header_timeout_secs and idle_timeout_secs must be at least 1");
         }
         self.live.validate()?;
+        if !self.metrics_key.is_empty() {
+            check_strength("metrics_key", &self.metrics_key)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
         if let Some(url) = &self.public_url {
             let url = url.trim_end_matches('/');
             if url.is_empty() {

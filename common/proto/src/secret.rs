@@ -1,5 +1,6 @@
 //! Handling of shared secrets (admin keys, stream keys, pull tokens): comparison that does not
-//! leak where two values differ, a minimum strength, and a form that is safe to log.
+//! leak where two values differ, a minimum strength, a form that is safe to log, and the bearer
+//! token of an `Authorization` header.
 
 /// Fewest characters a configured secret may have. 16 characters of `[A-Za-z0-9_-]` are about
 /// 95 bits even when a human picks them from that alphabet at random; shorter keys are guessable
@@ -44,6 +45,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive,
+/// RFC 6750 §2.1), `None` for any other scheme.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 /// The form of a secret that may appear in logs: its first four characters and its length,
 /// enough for an operator to tell keys apart, useless to an attacker.
 pub fn redact(secret: &str) -> String {
@@ -79,6 +90,15 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearer"), None);
     }
 
     #[test]

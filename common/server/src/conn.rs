@@ -88,6 +88,11 @@ impl Conn {
         }
     }
 
+    /// The client's IP address (`None` if the socket cannot tell).
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.stream.peer_addr().ok().map(|a| a.ip())
+    }
+
     /// The server is shutting down (a handler may end a long stream early).
     pub fn draining(&self) -> bool {
         self.worker.draining.get()

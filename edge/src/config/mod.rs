@@ -58,6 +58,10 @@ pub struct EdgeConfig {
     /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled;
     /// otherwise at least 16 characters, not one repeated character.
     pub admin_key: String,
+    /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
+    /// answers loopback clients only (403 for others); otherwise every client needs the key.
+    /// At least 16 characters, not one repeated.
+    pub metrics_key: String,
     /// Most header fields in one request head; more → 431.
     pub max_headers: usize,
     /// Most open client connections per worker; a connection beyond it gets 503 and is closed.
@@ -114,6 +118,7 @@ impl Default for EdgeConfig {
             shutdown_grace_ms: 5_000,
             log_json: false,
             admin_key: String::new(),
+            metrics_key: String::new(),
             max_headers: 64,
             max_connections_per_worker: 10_000,
             listen_backlog: 4096,
@@ -197,6 +202,10 @@ impl EdgeConfig {
             check_strength("admin_key", &self.admin_key).map_err(|e| {
                 EdgeError::InvalidConfig(format!("{e} (leave it empty to disable purge)"))
             })?;
+        }
+        if !self.metrics_key.is_empty() {
+            check_strength("metrics_key", &self.metrics_key)
+                .map_err(|e| EdgeError::InvalidConfig(e.to_string()))?;
         }
         if self.signed_urls.enabled {
             check_strength("signed_urls.secret", &self.signed_urls.secret)
@@ -395,6 +404,7 @@ mod tests {
             ),
             (&[("RINGCAST_EDGE_MAX_HEADERS", "0")][..], "max_headers"),
             (&[("RINGCAST_EDGE_ADMIN_KEY", "k")][..], "admin_key"),
+            (&[("RINGCAST_EDGE_METRICS_KEY", "short")][..], "metrics_key"),
             (
                 &[
                     ("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true"),
