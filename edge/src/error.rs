@@ -48,6 +48,9 @@ pub enum EdgeError {
     /// An admin request with the wrong key.
     #[error("wrong admin key")]
     Forbidden,
+    /// A `/metrics` request from a client that may not read them.
+    #[error(transparent)]
+    Metrics(#[from] ringcast_server::MetricsDenied),
     /// No admin key is configured, so the purge API is off.
     #[error("purge is disabled: no admin_key is configured")]
     PurgeDisabled,
@@ -118,6 +121,7 @@ impl EdgeError {
             EdgeError::RangeNotSatisfiable => 416,
             EdgeError::Signature(_) | EdgeError::Forbidden | EdgeError::PurgeDisabled => 403,
             EdgeError::Unauthorized => 401,
+            EdgeError::Metrics(d) => d.status(),
             EdgeError::BadRequest(_) => 400,
             EdgeError::PayloadTooLarge => 413,
             EdgeError::TooManyConnections => 503,
@@ -155,6 +159,8 @@ impl EdgeError {
             EdgeError::Signature(e) => e.code(),
             EdgeError::Unauthorized => "unauthorized",
             EdgeError::Forbidden => "forbidden",
+            EdgeError::Metrics(d) if d.status() == 401 => "unauthorized",
+            EdgeError::Metrics(_) => "forbidden",
             EdgeError::PurgeDisabled => "purge_disabled",
             EdgeError::BadRequest(_) => "bad_request",
             EdgeError::PayloadTooLarge => "payload_too_large",

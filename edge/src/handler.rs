@@ -33,6 +33,12 @@ pub struct Edge {
 impl Handler for Edge {
     async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
         let started = Instant::now();
+        if req.path() == "/metrics" {
+            let auth = req.header("authorization");
+            if let Err(denied) = self.shared.access.metrics.check(auth, conn.peer_ip()) {
+                return Some(Response::error(&EdgeError::Metrics(denied)));
+            }
+        }
         // The purge API reads a small Content-Length body; every other body is left unread
         // (the shell then closes the connection after the response, lingering).
         let mut body = Vec::new();

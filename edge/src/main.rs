@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use ringcast_edge::config::ENV_CONFIG_FILE;
 use ringcast_edge::{EdgeConfig, Overrides, Server};
+use ringcast_proto::signed_url;
 use ringcast_server::signals;
 
 /// Thread-per-core HLS edge: serves `/v/...` from the object store through a memory cache.
@@ -46,7 +47,8 @@ enum Command {
             hide_env_values = true
         )]
         secret: String,
-        /// Path prefix the signature covers, e.g. /v/VIDEO/ (a trailing slash keeps it a folder).
+        /// Path prefix the signature covers, e.g. /v/VIDEO/: ending in `/` it covers that folder,
+        /// otherwise exactly one path.
         #[arg(long)]
         prefix: String,
         /// Path to sign a URL for (default: the prefix), e.g. /v/VIDEO/master.m3u8.
@@ -59,11 +61,11 @@ enum Command {
 }
 
 fn sign(secret: &str, prefix: &str, path: Option<&str>, ttl: u64) -> anyhow::Result<()> {
-    use ringcast_proto::signed_url;
     let path = path.unwrap_or(prefix);
     anyhow::ensure!(
-        path.starts_with(prefix),
-        "--path {path:?} does not start with --prefix {prefix:?}"
+        signed_url::covers(prefix, path),
+        "--prefix {prefix:?} does not cover --path {path:?} (a prefix covers the folder it names \
+         when it ends in `/`, otherwise exactly one path)"
     );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -64,7 +64,7 @@ impl Server {
                 },
             },
             metrics: Arc::default(),
-            access: Access::new(&cfg.admin_key, &cfg.signed_urls),
+            access: Access::new(&cfg.admin_key, &cfg.metrics_key, &cfg.signed_urls),
             live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
         });

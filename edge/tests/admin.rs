@@ -11,7 +11,7 @@ use ringcast_testkit::http::{Conn, Response};
 use ringcast_testkit::wait_until;
 use support::{error_code, options, Edge};
 
-const ADMIN: &str = "test-admin-key";
+const ADMIN: &str = "test-admin-key-0123";
 const SECRET: &str = "0123456789abcdef-secret";
 
 fn json(r: &Response) -> serde_json::Value {
@@ -327,7 +327,39 @@ fn metrics_series_and_access_log(legacy: bool) {
     assert!(v["ts_ms"].as_u64().is_some() && v["dur_us"].as_u64().is_some());
 }
 
+/// `/metrics` with a `metrics_key`: every client needs it (the loopback-only default without a
+/// key is covered by every other test scraping from 127.0.0.1, the non-loopback refusal by the
+/// unit tests of `ringcast_server::MetricsAccess`).
+fn metrics_key_is_required_when_set(legacy: bool) {
+    const KEY: &str = "edge-metrics-key-0123";
+    let edge = Edge::start_with(options(legacy).toml(format!("metrics_key = \"{KEY}\"")));
+    let scrape = |auth: Option<&str>| {
+        let bearer = auth.map(|k| format!("Bearer {k}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("Authorization", b.as_str()))
+            .collect();
+        edge.conn()
+            .request("GET", "/metrics", &headers, b"")
+            .expect("GET /metrics")
+    };
+    let r = scrape(None);
+    assert_eq!((r.status, error_code(&r).as_str()), (401, "unauthorized"));
+    let r = scrape(Some("edge-metrics-key-0124"));
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "forbidden"));
+    let r = scrape(Some(KEY));
+    assert_eq!(r.status, 200);
+    assert!(
+        r.text().contains("ringcast_edge_requests_total"),
+        "{}",
+        r.text()
+    );
+    // Other routes do not need it.
+    assert_eq!(edge.get("/healthz").status, 200);
+}
+
 both_drivers!(
+    metrics_key_is_required_when_set,
     purge_by_key_prefix_and_delete,
     purge_disabled_without_admin_key,
     signed_urls_query_and_path_token,

@@ -243,7 +243,7 @@ fn a_failed_fetch_leaves_nothing_on_disk(legacy: bool) {
 /// offset, 416 past the end, the content-derived ETag answers 304 and is the same after a
 /// restart (the file is hashed again), and purge removes the file, not only the memory entry.
 fn disk_objects_honour_ranges_validators_and_purge(legacy: bool) {
-    const ADMIN: &str = "disk-admin-key";
+    const ADMIN: &str = "disk-admin-key-0123";
     let cache = tempfile::tempdir().expect("tempdir");
     let options = |legacy| disk_options(legacy, cache.path(), 64 << 20).admin_key(ADMIN);
     let edge = Edge::start_with(options(legacy));

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 use ringcast_infra::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
 use ringcast_proto::media::limits::MediaLimits;
+use ringcast_proto::secret::check_strength;
 use serde::{Deserialize, Serialize};
 
 use crate::live::config::LiveIngestConfig;
@@ -43,6 +44,10 @@ pub struct IngestConfig {
     pub public_url: Option<String>,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
+    /// answers loopback clients only (403 for others); otherwise every client needs the key.
+    /// At least 16 characters, not one repeated.
+    pub metrics_key: String,
     /// Seconds a client may take to send a complete request head once it started one (slow
     /// header attacks); the connection is answered 408 and closed after that.
     pub header_timeout_secs: u64,
@@ -78,6 +83,7 @@ impl Default for IngestConfig {
             redis: RedisConfig::default(),
             public_url: None,
             log_json: false,
+            metrics_key: String::new(),
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 10,
@@ -119,6 +125,10 @@ impl IngestConfig {
         self.live.validate()?;
         self.uploads.validate()?;
         self.limits.validate().map_err(ConfigError::Invalid)?;
+        if !self.metrics_key.is_empty() {
+            check_strength("metrics_key", &self.metrics_key)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
         if let Some(url) = &self.public_url {
             let url = url.trim_end_matches('/');
             if url.is_empty() {
@@ -203,13 +213,13 @@ mod tests {
     #[test]
     fn live_keys_come_from_the_environment() {
         let env = vec![(
-            "RINGCAST_INGEST_LIVE__KEYS__DEMO".to_string(),
+            "RINGCAST_INGEST_LIVE__KEYS__DEMO_PUBLISH_KEY_01".to_string(),
             "live-demo".to_string(),
         )];
         let cfg: IngestConfig = load_from(None, ENV_PREFIX, env).expect("load");
         let cfg = cfg.validated().expect("valid");
         assert_eq!(
-            cfg.live.keys.get("demo").map(String::as_str),
+            cfg.live.keys.get("demo_publish_key_01").map(String::as_str),
             Some("live-demo")
         );
         assert_eq!(cfg.live.grace(), Duration::from_secs(10));

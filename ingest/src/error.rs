@@ -29,6 +29,9 @@ pub enum IngestError {
     /// A live push with an unknown stream key (answered before the body is read).
     #[error("{0}")]
     Forbidden(String),
+    /// A `/metrics` request from a client that may not read them.
+    #[error(transparent)]
+    Metrics(#[from] ringcast_server::MetricsDenied),
     /// A live push on a stream key that already has a publisher.
     #[error("{0}")]
     Conflict(String),
@@ -92,6 +95,7 @@ impl IngestError {
             IngestError::BadRequest(_) | IngestError::InvalidId(_) => 400,
             IngestError::Locked(_) => 423,
             IngestError::Forbidden(_) => 403,
+            IngestError::Metrics(d) => d.status(),
             IngestError::Conflict(_) => 409,
             IngestError::BodyTooLarge { .. } => 413,
             // 411 would be the textbook status, but the shared reason-phrase table has no entry
@@ -132,6 +136,8 @@ impl IngestError {
             IngestError::InvalidId(_) => "invalid_id",
             IngestError::Locked(_) => "upload_locked",
             IngestError::Forbidden(_) => "forbidden",
+            IngestError::Metrics(d) if d.status() == 401 => "unauthorized",
+            IngestError::Metrics(_) => "forbidden",
             IngestError::Conflict(_) => "stream_busy",
             IngestError::BodyTooLarge { .. } => "body_too_large",
             IngestError::LengthRequired => "length_required",

@@ -20,8 +20,8 @@ use crate::api::videos;
 use crate::app::App;
 use crate::error::IngestError;
 use crate::tus;
-use ringcast_server::Conn;
 use ringcast_server::Response;
+use ringcast_server::{Conn, MetricsAccess};
 
 /// How long `/readyz` waits for each dependency.
 const READY_TIMEOUT: Duration = Duration::from_secs(3);
@@ -122,6 +122,8 @@ async fn dispatch(
         }
         "/metrics" => {
             read_only(method)?;
+            MetricsAccess::new(&app.config.metrics_key)
+                .check(head.header("authorization"), conn.peer_ip())?;
             Ok(Response::text(
                 200,
                 ringcast_proto::prometheus::CONTENT_TYPE,

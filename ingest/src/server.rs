@@ -57,7 +57,11 @@ struct Ingest {
 impl Handler for Ingest {
     async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
         let started = Instant::now();
-        let span = tracing::info_span!("request", method = req.method.as_str(), path = req.path());
+        let span = tracing::info_span!(
+            "request",
+            method = req.method.as_str(),
+            path = %crate::live::loggable_path(req.path())
+        );
         let resp = router::route(&self.app, req, conn)
             .instrument(span.clone())
             .await?;

@@ -18,7 +18,7 @@ const GRACE_SECS: u64 = 2;
 
 fn live_opts(buffer_bytes: usize) -> IngestOptions {
     options()
-        .live_key("key1", "cam1")
+        .live_key("cam1-publish-key-0001", "cam1")
         .live_grace_secs(GRACE_SECS)
         .live_buffer_bytes(buffer_bytes)
 }
@@ -210,12 +210,12 @@ fn unknown_keys_are_refused_before_the_body_is_read() {
     // Pull without the job's token: not found, nothing leaks.
     let r = ingest
         .conn()
-        .request("GET", "/live/key1/pull", &[], b"")
+        .request("GET", "/live/cam1-publish-key-0001/pull", &[], b"")
         .expect("GET");
     assert_eq!(r.status, 404);
     let r = ingest
         .conn()
-        .request("DELETE", "/live/key1", &[], b"")
+        .request("DELETE", "/live/cam1-publish-key-0001", &[], b"")
         .expect("DELETE");
     assert_eq!(r.status, 405);
 }
@@ -237,7 +237,7 @@ fn push_pull_reconnect(legacy: bool) {
     let queue = queue(stack.redis_url());
 
     let mut pushed = Vec::new();
-    let mut publisher = Publisher::start(ingest.addr, "key1");
+    let mut publisher = Publisher::start(ingest.addr, "cam1-publish-key-0001");
     let first = payload(1, 100_000);
     publisher.send(&first);
     pushed.extend_from_slice(&first);
@@ -249,7 +249,10 @@ fn push_pull_reconnect(legacy: bool) {
     assert_eq!((job.video_id.as_str(), job.version), ("cam1", 1));
     assert_eq!(job.priority, Priority::High);
     let target = pull_target(&job, ingest.addr);
-    assert!(target.starts_with("/live/key1/pull?token="), "{target}");
+    assert!(
+        target.starts_with("/live/cam1-publish-key-0001/pull?token="),
+        "{target}"
+    );
 
     // Several pullers (spread over both cores by SO_REUSEPORT) all get the stream from byte 0.
     let mut pullers: Vec<Puller> = (0..3)
@@ -263,7 +266,7 @@ fn push_pull_reconnect(legacy: bool) {
     let mut second = connect(ingest.addr);
     write!(
         second,
-        "PUT /live/key1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "PUT /live/cam1-publish-key-0001 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     .expect("send");
     assert_eq!(read_head(&mut second).0, 409);
@@ -281,7 +284,7 @@ fn push_pull_reconnect(legacy: bool) {
     }
 
     // Reconnect within the grace period: same stream, no new job, the pull goes on.
-    let mut again = Publisher::start(ingest.addr, "key1");
+    let mut again = Publisher::start(ingest.addr, "cam1-publish-key-0001");
     let more = payload(9, 50_000);
     again.send(&more);
     pushed.extend_from_slice(&more);
@@ -327,7 +330,7 @@ fn push_pull_reconnect(legacy: bool) {
     );
 
     // After the grace period the key starts a new stream: version 2, a new job.
-    let mut next = Publisher::start(ingest.addr, "key1");
+    let mut next = Publisher::start(ingest.addr, "cam1-publish-key-0001");
     next.send(b"x");
     let job2 = next_job(&queue, Duration::from_secs(10))
         .expect("a new live job")
@@ -339,12 +342,80 @@ fn push_pull_reconnect(legacy: bool) {
 }
 
 #[test]
+fn a_silent_publisher_is_detached_so_its_reconnect_continues_the_stream() {
+    // The publisher's network drops without a FIN: its socket stays open and silent. The ingest
+    // must let go of it after `publisher_timeout_secs` (not the 60 s idle timeout), so the
+    // reconnect finds the key free and the stream still in its grace period.
+    const SILENCE_SECS: u64 = 1;
+    let stack = start(
+        options()
+            .live_key("cam1-publish-key-0001", "cam1")
+            .live_grace_secs(30)
+            .live_publisher_timeout_secs(SILENCE_SECS),
+    );
+    let ingest = stack.ingest();
+    let queue = queue(stack.redis_url());
+    let mut silent = Publisher::start(ingest.addr, "cam1-publish-key-0001");
+    silent.send(b"first bytes");
+    let job = next_job(&queue, Duration::from_secs(10))
+        .expect("a live job")
+        .job
+        .expect("decodable");
+    let mut puller = Puller::start(ingest.addr, &pull_target(&job, ingest.addr));
+    puller.wait_for_len(11);
+
+    // Keep `silent` open and quiet; a reconnect is refused (409) only while it is attached.
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(SILENCE_SECS + 15);
+    let again = loop {
+        let mut p = Publisher::start(ingest.addr, "cam1-publish-key-0001");
+        p.send(b" more");
+        // A refused publisher gets its 409 at once; an accepted one no answer until it ends.
+        p.0.set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        let mut b = [0u8; 12];
+        match p.0.read(&mut b) {
+            Ok(n) if n > 0 && b.starts_with(b"HTTP/1.1 409") => {
+                assert!(
+                    Instant::now() < deadline,
+                    "still 409 after {:?}",
+                    started.elapsed()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                break p
+            }
+            other => panic!("unexpected answer to the reconnect: {other:?}"),
+        }
+    };
+    assert!(
+        started.elapsed() >= Duration::from_millis(SILENCE_SECS * 1000 - 100),
+        "the silent publisher was detached before its timeout"
+    );
+    // Same stream: the pull goes on with the new bytes, no second job.
+    puller.wait_for_len(16);
+    assert_eq!(puller.got, b"first bytes more");
+    let video = block_on(queue.video("cam1")).expect("video hash");
+    assert_eq!(video.get("latest_job"), Some(&job.job_id));
+    again
+        .0
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    assert_eq!(again.finish().0, 204);
+    drop(silent);
+}
+
+#[test]
 fn a_slow_puller_is_dropped_and_never_stalls_the_publisher() {
     // 256 KiB buffer, far less than what the publisher sends.
     let stack = start(live_opts(256 * 1024));
     let ingest = stack.ingest();
     let queue = queue(stack.redis_url());
-    let mut publisher = Publisher::start(ingest.addr, "key1");
+    let mut publisher = Publisher::start(ingest.addr, "cam1-publish-key-0001");
     publisher.send(b"start");
     let job = next_job(&queue, Duration::from_secs(10))
         .expect("job")

@@ -50,6 +50,28 @@ fn health_ready_and_metrics() {
 }
 
 #[test]
+fn metrics_need_the_metrics_key_when_one_is_set() {
+    const KEY: &str = "ingest-metrics-key-01";
+    let stack = start(options().toml(format!("metrics_key = \"{KEY}\"")));
+    let ingest = stack.ingest();
+    let scrape = |auth: &[(&str, &str)]| {
+        ringcast_testkit::http::Conn::connect(ingest.addr)
+            .expect("connect")
+            .request("GET", "/metrics", auth, b"")
+            .expect("GET /metrics")
+    };
+    assert_eq!(scrape(&[]).status, 401);
+    assert_eq!(
+        scrape(&[("Authorization", "Bearer ingest-metrics-key-02")]).status,
+        403
+    );
+    let ok = scrape(&[("Authorization", &format!("Bearer {KEY}"))]);
+    assert_eq!(ok.status, 200);
+    assert!(ok.text().contains("ringcast_ingest_requests_total"));
+    assert_eq!(get(ingest.addr, "/healthz").expect("healthz").status, 200);
+}
+
+#[test]
 fn finish_failure_is_503_and_the_final_patch_can_be_retried() {
     let stack = start(options());
     let ingest = stack.ingest();

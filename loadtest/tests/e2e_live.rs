@@ -26,7 +26,7 @@ use ringcast_testkit::{
     TranscoderOptions,
 };
 
-const KEY: &str = "e2e-key";
+const KEY: &str = "e2e-publish-key-0001";
 const VIDEO: &str = "e2e-live";
 /// Seconds the publisher pushes: enough for the checks below to run while it is live.
 const PUSH_SECONDS: u32 = 26;

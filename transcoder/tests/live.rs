@@ -27,7 +27,7 @@ use ringcast_testkit::{IngestOptions, Stack, StoreBackend, TranscoderOptions};
 use support::*;
 
 const VIDEO: &str = "cam";
-const KEY: &str = "stream-key-1";
+const KEY: &str = "stream-key-0000001";
 const RENDITIONS: [&str; 2] = ["360p", "240p"];
 
 /// One event as the tail saw it: Redis entry time (ms) and the event.

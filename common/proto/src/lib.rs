@@ -10,6 +10,7 @@
 //!   draft-pantos-hls-rfc8216bis).
 //! - [`live`]: the LL-HLS live model: part events, per-rendition state, blocking reloads.
 //! - [`tus`]: tus 1.0 header handling.
+//! - [`secret`]: constant-time comparison, minimum strength and log redaction of secrets.
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
 //! - [`container`]: source container sniffing and the demuxer forced for each.
 //! - [`media`]: ffprobe's summary of a source, the media limits checked on it, the output
@@ -34,6 +35,7 @@ pub mod live;
 pub mod media;
 pub mod playlist;
 pub mod prometheus;
+pub mod secret;
 pub mod signed_url;
 pub mod stream_id;
 pub mod thumbnails;

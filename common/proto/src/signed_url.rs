@@ -13,6 +13,9 @@
 //!   and tools; query strings do not survive relative URI resolution, so playlists served this
 //!   way only work with players that copy the query themselves.
 //!
+//! A prefix ending in `/` covers the paths under it; a prefix without the trailing slash covers
+//! exactly that one path ([`covers`]).
+//!
 //! `sig` = base64url (no padding) of HMAC-SHA256(secret, `"ringcast-url-v1\n{exp}\n{prefix}"`).
 //! The comparison is constant-time (`Mac::verify_slice`). A URL is valid while `now < exp`.
 
@@ -113,10 +116,21 @@ pub fn verify(
     if now >= exp {
         return Err(SignError::Expired);
     }
-    if prefix.is_empty() || !path.starts_with(prefix) {
+    if !covers(prefix, path) {
         return Err(SignError::OutsidePrefix);
     }
     Ok(())
+}
+
+/// Whether a signature of `prefix` covers `path`: a prefix ending in `/` covers everything under
+/// that directory; any other prefix covers exactly one path. A plain string prefix would let a
+/// signature of `/v/a` also cover `/v/ab/…`, another video.
+pub fn covers(prefix: &str, path: &str) -> bool {
+    if prefix.ends_with('/') {
+        path.starts_with(prefix)
+    } else {
+        !prefix.is_empty() && path == prefix
+    }
 }
 
 /// Verify the query form for a request of `path` with query `query`.
@@ -253,6 +267,28 @@ mod tests {
         let short = signed_path(K, "/v/vid/master.m3u8", NOW + 60, "/v/vid/master.m3u8");
         let cut = short.replace("master.m3u8", "m");
         assert_eq!(verify_path(K, &cut, NOW), Err(SignError::OutsidePrefix));
+    }
+
+    #[test]
+    fn a_prefix_without_slash_covers_one_path_only() {
+        // Signing `/v/a` must not cover another video `/v/ab/...`.
+        let p = signed_path(K, "/v/a", NOW + 60, "/v/a");
+        let other = p.replacen("/v/a", "/v/ab/master.m3u8", 1);
+        assert_eq!(verify_path(K, &other, NOW), Err(SignError::OutsidePrefix));
+        let q = signed_query(K, "/v/a", NOW + 60);
+        assert_eq!(
+            verify_query(K, "/v/ab/master.m3u8", Some(&q), NOW),
+            Err(SignError::OutsidePrefix)
+        );
+        assert_eq!(
+            verify_query(K, "/v/a/master.m3u8", Some(&q), NOW),
+            Err(SignError::OutsidePrefix)
+        );
+        // Exactly the signed path is fine, and a directory prefix covers its subtree.
+        assert_eq!(verify_query(K, "/v/a", Some(&q), NOW), Ok(()));
+        assert!(covers("/v/a/", "/v/a/1/720p/seg1.m4s"));
+        assert!(!covers("/v/a/", "/v/ab/seg1.m4s"));
+        assert!(!covers("", "/v/a"));
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct Conn {
     pub(crate) continue_pending: bool,
     /// An I/O error or timeout happened: no further requests on this connection.
     pub(crate) broken: bool,
+    /// This request's body read timeout when the handler set one
+    /// ([`Conn::set_body_read_timeout`]); `None`: the server's idle timeout.
+    pub(crate) body_read_timeout: Option<Duration>,
 }
 
 impl Conn {
@@ -58,7 +61,21 @@ impl Conn {
             unread: Unread::Nothing,
             continue_pending: false,
             broken: false,
+            body_read_timeout: None,
         }
+    }
+
+    /// For the rest of the current request, a body read that waits longer than `timeout` for
+    /// data fails with `TimedOut` (instead of after the server's idle timeout). A live
+    /// publisher's silence must end its push well before the transcoder's own input timeout,
+    /// so that the grace period for a reconnect can still run.
+    pub fn set_body_read_timeout(&mut self, timeout: Duration) {
+        self.body_read_timeout = Some(timeout);
+    }
+
+    fn body_idle(&self) -> Duration {
+        self.body_read_timeout
+            .unwrap_or(self.worker.settings.idle_timeout)
     }
 
     /// Body bytes not read yet: `Some(n)` for a `Content-Length` body (0 when none or read),
@@ -69,6 +86,11 @@ impl Conn {
             Unread::Bytes(n) => Some(n),
             Unread::Chunked => None,
         }
+    }
+
+    /// The client's IP address (`None` if the socket cannot tell).
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.stream.peer_addr().ok().map(|a| a.ip())
     }
 
     /// The server is shutting down (a handler may end a long stream early).
@@ -130,7 +152,7 @@ impl Conn {
             self.unread = left(n);
             return (Ok(n), out);
         }
-        let idle = self.worker.settings.idle_timeout;
+        let idle = self.body_idle();
         match monoio::time::timeout(idle, self.stream.read(out.slice_mut(0..want))).await {
             // The buffer went down with the cancelled read; hand back a fresh one.
             Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), Vec::new()),
@@ -181,7 +203,7 @@ impl Conn {
                     return Ok(false);
                 }
             }
-            let idle = self.worker.settings.idle_timeout;
+            let idle = self.body_idle();
             match monoio::time::timeout(idle, self.fill()).await {
                 Err(_elapsed) => return self.fail(io::ErrorKind::TimedOut.into()),
                 Ok(Ok(0)) => return self.fail(io::ErrorKind::UnexpectedEof.into()),

@@ -86,6 +86,7 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
                 };
             conn.start += used;
             conn.unread = Unread::of(&req);
+            conn.body_read_timeout = None;
             conn.continue_pending = expects_continue(&req);
             conn.worker.stats.request();
             let resp = {

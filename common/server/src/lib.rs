@@ -10,7 +10,8 @@
 //!   timeouts, head limits, a per-worker connection cap (503), lingering close bounded in time
 //!   and bytes, incremental request bodies, zero-copy file bodies ([`sendfile`]);
 //! - one [`Response`] type with `Date` and the CORS pair;
-//! - the counters every service exports ([`ServerStats`]).
+//! - the counters every service exports ([`ServerStats`]) and who may read them
+//!   ([`MetricsAccess`]: loopback only unless a `metrics_key` is configured).
 //!
 //! Protocol decisions (parsing, framing, persistence, `100-continue`) are sans-IO in
 //! `ringcast_proto::http`; this crate only moves bytes.
@@ -21,6 +22,7 @@ mod date;
 mod driver;
 mod error;
 mod handler;
+mod metrics_access;
 mod response;
 pub mod sendfile;
 mod server;
@@ -34,6 +36,7 @@ pub use conn::{BodyError, Conn};
 pub use driver::Driver;
 pub use error::ServerError;
 pub use handler::{default_refusal, Handler, Refusal, WorkerInfo};
+pub use metrics_access::{MetricsAccess, MetricsDenied};
 pub use response::{ErrorResponse, FileBody, Response};
 pub use server::Server;
 pub use settings::{check_connection_limits, ServerSettings};

@@ -85,6 +85,7 @@ pub struct IngestOptions {
     max_upload_bytes: Option<u64>,
     live_keys: BTreeMap<String, String>,
     live_grace_secs: Option<u64>,
+    live_publisher_timeout_secs: Option<u64>,
     live_buffer_bytes: Option<usize>,
     allow_high_priority: bool,
 }
@@ -104,6 +105,7 @@ impl IngestOptions {
             max_upload_bytes: None,
             live_keys: BTreeMap::new(),
             live_grace_secs: None,
+            live_publisher_timeout_secs: None,
             live_buffer_bytes: None,
             allow_high_priority: false,
         }
@@ -140,6 +142,13 @@ impl IngestOptions {
         self
     }
 
+    /// Seconds of publisher silence before its push counts as disconnected
+    /// (`live.publisher_timeout_secs`).
+    pub fn live_publisher_timeout_secs(mut self, secs: u64) -> Self {
+        self.live_publisher_timeout_secs = Some(secs);
+        self
+    }
+
     /// Bytes of a live stream kept for pullers (`live.buffer_bytes`).
     pub fn live_buffer_bytes(mut self, bytes: usize) -> Self {
         self.live_buffer_bytes = Some(bytes);
@@ -165,6 +174,9 @@ impl IngestOptions {
         }
         if let Some(s) = self.live_grace_secs {
             live.insert("grace_secs".into(), int(s));
+        }
+        if let Some(s) = self.live_publisher_timeout_secs {
+            live.insert("publisher_timeout_secs".into(), int(s));
         }
         if let Some(b) = self.live_buffer_bytes {
             live.insert("buffer_bytes".into(), int(b as u64));

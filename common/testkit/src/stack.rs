@@ -5,7 +5,7 @@
 //!
 //! let stack = Stack::builder()
 //!     .store(StoreBackend::S3)
-//!     .ingest(IngestOptions::new().live_key("key", "cam"))
+//!     .ingest(IngestOptions::new().live_key("cam-publish-key-0001", "cam"))
 //!     .transcoder(TranscoderOptions::new().toml("[live]\npreset = \"ultrafast\""))
 //!     .edge(EdgeOptions::new())
 //!     .start();

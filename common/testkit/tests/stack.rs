@@ -13,8 +13,9 @@ fn every_option_is_accepted_and_reaches_its_service() {
             IngestOptions::new()
                 .workers(1)
                 .max_upload_bytes(1000)
-                .live_key("key", "video")
+                .live_key("stack-test-publish-key", "video")
                 .live_grace_secs(1)
+                .live_publisher_timeout_secs(3)
                 .live_buffer_bytes(1 << 20)
                 .legacy_driver(true)
                 .toml("header_timeout_secs = 5"),
@@ -29,7 +30,7 @@ fn every_option_is_accepted_and_reaches_its_service() {
         .edge(
             EdgeOptions::new()
                 .workers(1)
-                .admin_key("admin")
+                .admin_key("stack-test-admin-key")
                 .signing_key("0123456789abcdef")
                 .disk_cache(&cache, 1 << 20, 4096)
                 .toml("[live]\nread_block_ms = 100"),
@@ -62,7 +63,7 @@ fn every_option_is_accepted_and_reaches_its_service() {
             "/purge",
             &[
                 ("Content-Type", "application/json"),
-                ("Authorization", "Bearer admin"),
+                ("Authorization", "Bearer stack-test-admin-key"),
             ],
             br#"{"prefixes":["v/a/"]}"#,
         )

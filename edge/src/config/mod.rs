@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ringcast_infra::config::{self, RedisConfig, StoreConfig};
+use ringcast_proto::secret::check_strength;
 use serde::{Deserialize, Serialize};
 
 use crate::access_log::AccessLog;
@@ -54,8 +55,13 @@ pub struct EdgeConfig {
     pub shutdown_grace_ms: u64,
     /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
-    /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled.
+    /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled;
+    /// otherwise at least 16 characters, not one repeated character.
     pub admin_key: String,
+    /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
+    /// answers loopback clients only (403 for others); otherwise every client needs the key.
+    /// At least 16 characters, not one repeated.
+    pub metrics_key: String,
     /// Most header fields in one request head; more → 431.
     pub max_headers: usize,
     /// Most open client connections per worker; a connection beyond it gets 503 and is closed.
@@ -112,6 +118,7 @@ impl Default for EdgeConfig {
             shutdown_grace_ms: 5_000,
             log_json: false,
             admin_key: String::new(),
+            metrics_key: String::new(),
             max_headers: 64,
             max_connections_per_worker: 10_000,
             listen_backlog: 4096,
@@ -191,10 +198,18 @@ impl EdgeConfig {
             self.max_connections_per_worker,
         )
         .or_else(invalid)?;
-        if self.signed_urls.enabled && self.signed_urls.secret.len() < 16 {
-            return invalid(
-                "signed_urls.secret must be at least 16 bytes when signed_urls.enabled",
-            );
+        if !self.admin_key.is_empty() {
+            check_strength("admin_key", &self.admin_key).map_err(|e| {
+                EdgeError::InvalidConfig(format!("{e} (leave it empty to disable purge)"))
+            })?;
+        }
+        if !self.metrics_key.is_empty() {
+            check_strength("metrics_key", &self.metrics_key)
+                .map_err(|e| EdgeError::InvalidConfig(e.to_string()))?;
+        }
+        if self.signed_urls.enabled {
+            check_strength("signed_urls.secret", &self.signed_urls.secret)
+                .map_err(|e| EdgeError::InvalidConfig(format!("{e} when signed_urls.enabled")))?;
         }
         if let AccessLog::Sampled { sample: 0 } = self.access_log {
             return invalid("access_log.sample must be positive");
@@ -364,14 +379,17 @@ mod tests {
             |pairs: &[(&str, &str)]| EdgeConfig::load_from(None, env(pairs), &Overrides::default());
         let cfg = load(&[
             ("RINGCAST_EDGE_ACCESS_LOG", "full"),
-            ("RINGCAST_EDGE_ADMIN_KEY", "k"),
+            ("RINGCAST_EDGE_ADMIN_KEY", "admin-key-0123456789"),
             ("RINGCAST_EDGE_MAX_HEADERS", "10"),
             ("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true"),
             ("RINGCAST_EDGE_SIGNED_URLS__SECRET", "0123456789abcdef"),
         ])
         .expect("load");
         assert_eq!(cfg.access_log, AccessLog::Mode(AccessLogMode::Full));
-        assert_eq!((cfg.admin_key.as_str(), cfg.max_headers), ("k", 10));
+        assert_eq!(
+            (cfg.admin_key.as_str(), cfg.max_headers),
+            ("admin-key-0123456789", 10)
+        );
         assert!(cfg.signed_urls.enabled);
         let cfg = load(&[("RINGCAST_EDGE_ACCESS_LOG__SAMPLE", "5")]).expect("sample");
         assert_eq!(cfg.access_log.every(), Some(5));
@@ -385,6 +403,15 @@ mod tests {
                 "access_log.sample",
             ),
             (&[("RINGCAST_EDGE_MAX_HEADERS", "0")][..], "max_headers"),
+            (&[("RINGCAST_EDGE_ADMIN_KEY", "k")][..], "admin_key"),
+            (&[("RINGCAST_EDGE_METRICS_KEY", "short")][..], "metrics_key"),
+            (
+                &[
+                    ("RINGCAST_EDGE_SIGNED_URLS__ENABLED", "true"),
+                    ("RINGCAST_EDGE_SIGNED_URLS__SECRET", "aaaaaaaaaaaaaaaaaaaa"),
+                ][..],
+                "signed_urls.secret",
+            ),
             (
                 &[("RINGCAST_EDGE_MAX_CONNECTIONS_PER_WORKER", "0")][..],
                 "max_connections",

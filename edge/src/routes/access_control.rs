@@ -10,7 +10,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ringcast_proto::http::RequestHead;
+use ringcast_proto::secret::{bearer_token, constant_time_eq};
 use ringcast_proto::signed_url::{self, PATH_TOKEN_PREFIX};
+use ringcast_server::MetricsAccess;
 use serde::{Deserialize, Serialize};
 
 use crate::error::EdgeError;
@@ -33,13 +35,16 @@ pub struct Access {
     pub admin_key: String,
     /// `None`: signed URLs off.
     pub url_secret: Option<Vec<u8>>,
+    /// Who may read `/metrics` (`metrics_key`; empty = loopback clients only).
+    pub metrics: MetricsAccess,
 }
 
 impl Access {
-    pub fn new(admin_key: &str, signed: &SignedUrlConfig) -> Self {
+    pub fn new(admin_key: &str, metrics_key: &str, signed: &SignedUrlConfig) -> Self {
         Self {
             admin_key: admin_key.to_string(),
             url_secret: signed.enabled.then(|| signed.secret.as_bytes().to_vec()),
+            metrics: MetricsAccess::new(metrics_key),
         }
     }
 
@@ -50,10 +55,7 @@ impl Access {
         }
         let given = req
             .header("authorization")
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
+            .and_then(bearer_token)
             .ok_or(EdgeError::Unauthorized)?;
         if constant_time_eq(given.as_bytes(), self.admin_key.as_bytes()) {
             Ok(())
@@ -94,14 +96,6 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Equal-length byte comparison whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,7 +118,7 @@ mod tests {
                 .status(),
             403
         );
-        let on = Access::new("k3y", &SignedUrlConfig::default());
+        let on = Access::new("k3y", "", &SignedUrlConfig::default());
         let status = |h: &str| on.authorize_admin(&req("/purge", h)).map_err(|e| e.code());
         assert_eq!(status("Authorization: Bearer k3y\r\n"), Ok(()));
         assert_eq!(status("Authorization: bearer  k3y\r\n"), Ok(()));
@@ -140,7 +134,7 @@ mod tests {
             enabled: true,
             secret: "s".into(),
         };
-        let a = Access::new("", &cfg);
+        let a = Access::new("", "", &cfg);
         let exp = unix_now() + 60;
         let q = signed_url::signed_query(b"s", "/v/vid/", exp);
         assert!(a

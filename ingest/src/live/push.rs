@@ -20,6 +20,7 @@ use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::job::{now_ms, LiveSource, Priority, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
+use ringcast_proto::secret::{constant_time_eq, redact};
 
 use crate::app::App;
 use crate::error::IngestError;
@@ -109,7 +110,7 @@ async fn push(
             })
         })
         .map_err(|PublishError::Busy(k)| {
-            IngestError::Conflict(format!("stream key {k} already has a publisher"))
+            IngestError::Conflict(format!("stream key {} already has a publisher", redact(&k)))
         })?;
     let stream = match attached {
         Attached::New(stream) => {
@@ -119,7 +120,7 @@ async fn push(
                 return Err(e);
             }
             LiveMetrics::add(&app.metrics.live.streams_started, 1);
-            tracing::info!(key, video = %stream.video_id, version = stream.version, "live stream started");
+            tracing::info!(key = %redact(key), video = %stream.video_id, version = stream.version, "live stream started");
             stream
         }
         Attached::Resumed(stream) => {
@@ -133,7 +134,7 @@ async fn push(
             ))
             .await
             {
-                tracing::warn!(key, error = %e, "cannot record the live reconnect");
+                tracing::warn!(key = %redact(key), error = %e, "cannot record the live reconnect");
             }
             tracing::info!(
                 key, video = %stream.video_id, version = stream.version,
@@ -142,20 +143,21 @@ async fn push(
             stream
         }
     };
+    conn.set_body_read_timeout(app.config.live.publisher_timeout());
     let result = receive(app, head, conn, &stream).await;
     hub.publisher_left(&stream, Instant::now());
     schedule_expiry(app, Arc::clone(&stream));
     match result {
         Ok(bytes) => {
             tracing::info!(
-                key,
+                key = %redact(key),
                 bytes,
                 "live publisher finished its body; grace period started"
             );
             Ok(Some(Response::new(204).header("Cache-Control", "no-store")))
         }
         Err(e) => {
-            tracing::info!(key, error = %e, "live publisher disconnected; grace period started");
+            tracing::info!(key = %redact(key), error = %e, "live publisher disconnected; grace period started");
             Err(IngestError::ClientGone(e))
         }
     }
@@ -201,7 +203,7 @@ fn schedule_expiry(app: &App, stream: Arc<LiveStream>) {
     monoio::spawn(async move {
         monoio::time::sleep(grace).await;
         if hub.expire(&stream, Instant::now()) {
-            tracing::info!(key = %stream.key, video = %stream.video_id, version = stream.version,
+            tracing::info!(key = %redact(&stream.key), video = %stream.video_id, version = stream.version,
                 "live stream ended (grace period over)");
         }
     });
@@ -255,8 +257,14 @@ async fn pull(
         .find_map(|kv| kv.strip_prefix("token="))
         .unwrap_or("");
     let stream = match app.live.get(key) {
-        Some(s) if !token.is_empty() && s.token == token => s,
-        _ => return Err(IngestError::NotFound(format!("live stream {key}"))),
+        // Constant time: the token is the only secret between the pull URL and the stream.
+        Some(s) if !token.is_empty() && constant_time_eq(s.token.as_bytes(), token.as_bytes()) => s,
+        _ => {
+            return Err(IngestError::NotFound(format!(
+                "live stream {}",
+                redact(key)
+            )))
+        }
     };
     let head_bytes = b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nCache-Control: no-store\r\n\
         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
@@ -289,14 +297,14 @@ async fn pull(
             }
             PullRead::Eof => {
                 let _ = conn.write_raw(b"0\r\n\r\n".to_vec()).await;
-                tracing::info!(key, bytes = offset, "live pull finished (stream ended)");
+                tracing::info!(key = %redact(key), bytes = offset, "live pull finished (stream ended)");
                 return Ok(());
             }
             PullRead::Lagged => {
                 LiveMetrics::add(&app.metrics.live.pullers_dropped, 1);
                 // Closing without the last chunk tells the puller the stream is truncated.
                 tracing::warn!(
-                    key,
+                    key = %redact(key),
                     offset,
                     "live puller fell behind the buffer; disconnecting it"
                 );

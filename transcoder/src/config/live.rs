@@ -31,7 +31,9 @@ pub struct LiveTranscodeConfig {
     /// `start_every_segments × (parts per segment + 1)`).
     pub start_every_segments: u32,
     /// ffmpeg input read/write timeout in seconds: a pull that delivers nothing for this long
-    /// (ingest gone) ends the stream. Longer than the ingest's grace period.
+    /// (ingest gone) ends the stream. Must exceed the ingest's `live.publisher_timeout_secs +
+    /// live.grace_secs` (10 + 10 by default), the longest silence of a stream whose publisher
+    /// drops and reconnects.
     pub input_timeout_secs: u64,
     /// Seconds an ended rendition's event stream stays in Redis after its `end` (live and VOD):
     /// followers that are behind still read up to `end`; later requests are answered from the

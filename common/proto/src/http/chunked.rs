@@ -1,5 +1,10 @@
 //! Incremental decoder for `Transfer-Encoding: chunked` request bodies (RFC 9112 §7.1), used by
 //! live pushes (`ffmpeg -method PUT` streams chunked). Extensions are ignored, trailers skipped.
+//!
+//! Strict on purpose: a chunk size is hex digits only (no sign, no leading or inner whitespace),
+//! and every line ends in CRLF. Lenient decoders that accept `+5`, ` 5` or a bare LF disagree
+//! with stricter proxies in front of them about where a body ends — the basis of request
+//! smuggling — so anything RFC 9112 does not allow is a 400.
 
 /// Decoder errors (answered with 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -10,6 +15,8 @@ pub enum ChunkedError {
     BadTerminator,
     #[error("chunk size line too long")]
     LineTooLong,
+    #[error("line not terminated by CRLF")]
+    BareLf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,23 +62,14 @@ impl ChunkedDecoder {
             match self.state {
                 State::Done => return Ok(pos),
                 State::Size => {
-                    let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
+                    let Some(line) = crlf_line(rest)? else {
                         if rest.len() > MAX_LINE {
                             return Err(ChunkedError::LineTooLong);
                         }
                         return Ok(pos);
                     };
-                    let line = &rest[..nl];
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    let hex = line.split(|b| *b == b';').next().unwrap_or(&[]);
-                    let hex = std::str::from_utf8(hex)
-                        .map_err(|_| ChunkedError::BadSize)?
-                        .trim();
-                    if hex.is_empty() || hex.len() > 15 {
-                        return Err(ChunkedError::BadSize);
-                    }
-                    let size = u64::from_str_radix(hex, 16).map_err(|_| ChunkedError::BadSize)?;
-                    pos += nl + 1;
+                    let size = chunk_size(line)?;
+                    pos += line.len() + 2;
                     self.state = if size == 0 {
                         State::Trailer
                     } else {
@@ -93,42 +91,60 @@ impl ChunkedDecoder {
                     };
                 }
                 State::DataEnd => {
-                    if rest.len() < 2 {
-                        if rest.first().is_some_and(|b| *b != b'\r' && *b != b'\n') {
-                            return Err(ChunkedError::BadTerminator);
-                        }
-                        if rest == b"\n" {
-                            pos += 1;
-                            self.state = State::Size;
-                            continue;
-                        }
-                        return Ok(pos);
-                    }
-                    if rest.starts_with(b"\r\n") {
-                        pos += 2;
-                    } else if rest[0] == b'\n' {
-                        pos += 1;
-                    } else {
-                        return Err(ChunkedError::BadTerminator);
+                    match rest {
+                        [] | [b'\r'] => return Ok(pos),
+                        [b'\r', b'\n', ..] => pos += 2,
+                        _ => return Err(ChunkedError::BadTerminator),
                     }
                     self.state = State::Size;
                 }
                 State::Trailer => {
-                    let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
+                    let Some(line) = crlf_line(rest)? else {
                         if rest.len() > MAX_LINE {
                             return Err(ChunkedError::LineTooLong);
                         }
                         return Ok(pos);
                     };
-                    let line = &rest[..nl];
-                    pos += nl + 1;
-                    if line.is_empty() || line == b"\r" {
+                    pos += line.len() + 2;
+                    if line.is_empty() {
                         self.state = State::Done;
                     }
                 }
             }
         }
     }
+}
+
+/// The line at the start of `rest` without its CRLF, `None` while no LF has arrived; an LF
+/// without CR before it is an error.
+fn crlf_line(rest: &[u8]) -> Result<Option<&[u8]>, ChunkedError> {
+    let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
+        return Ok(None);
+    };
+    match rest[..nl].strip_suffix(b"\r") {
+        Some(line) if !line.contains(&b'\r') => Ok(Some(line)),
+        _ => Err(ChunkedError::BareLf),
+    }
+}
+
+/// `chunk-size [ chunk-ext ]` (RFC 9112 §7.1): 1*HEXDIG, then nothing or `*(BWS ";" …)`.
+fn chunk_size(line: &[u8]) -> Result<u64, ChunkedError> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 15 {
+        return Err(ChunkedError::BadSize);
+    }
+    let ext = &line[digits..];
+    let ext_start = ext.iter().position(|b| *b != b' ' && *b != b'\t');
+    if let Some(i) = ext_start {
+        if ext[i] != b';' {
+            return Err(ChunkedError::BadSize);
+        }
+    } else if !ext.is_empty() {
+        // Whitespace after the size with no extension following it.
+        return Err(ChunkedError::BadSize);
+    }
+    let hex = std::str::from_utf8(&line[..digits]).map_err(|_| ChunkedError::BadSize)?;
+    u64::from_str_radix(hex, 16).map_err(|_| ChunkedError::BadSize)
 }
 
 #[cfg(test)]
@@ -168,6 +184,36 @@ mod tests {
             decode_all(&[b'1'; 2000], 64),
             Err(ChunkedError::LineTooLong)
         );
+    }
+
+    #[test]
+    fn refuses_what_lenient_decoders_accept() {
+        // Signs, whitespace around the size, bare LF anywhere, CR inside a line.
+        for bad in [
+            &b"+5\r\nhello\r\n0\r\n\r\n"[..],
+            b"-5\r\nhello\r\n0\r\n\r\n",
+            b" 5\r\nhello\r\n0\r\n\r\n",
+            b"5 \r\nhello\r\n0\r\n\r\n",
+            b"0x5\r\nhello\r\n0\r\n\r\n",
+            b"5\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\n\r\n",
+            b"5\r\nhello\r\n0\r\n\n",
+            b"5\r\nhello\r\n0\r\nX: y\n\r\n",
+            b"5\r\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhelloXY0\r\n\r\n",
+        ] {
+            for step in [1, 3, 64] {
+                assert!(
+                    decode_all(bad, step).is_err(),
+                    "{:?} step {step}",
+                    String::from_utf8_lossy(bad)
+                );
+            }
+        }
+        // Extensions with optional whitespace before the `;` stay allowed.
+        let (out, done) = decode_all(b"5 ;a=b\r\nhello\r\n0;x\r\n\r\n", 1).expect("ext");
+        assert_eq!((out.as_slice(), done), (&b"hello"[..], true));
     }
 
     proptest::proptest! {

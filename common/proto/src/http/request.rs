@@ -183,6 +183,14 @@ pub fn parse_request(
             .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
         headers.push((h.name.to_ascii_lowercase(), value.trim().to_string()));
     }
+    // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing (1.0
+    // intermediaries do not know chunked, so they and this server would disagree on where the
+    // body ends). Refuse it rather than guess.
+    if version_minor == 0 && headers.iter().any(|(n, _)| n == "transfer-encoding") {
+        return Err(HttpError::Malformed(
+            "Transfer-Encoding in an HTTP/1.0 request",
+        ));
+    }
     let (content_length, chunked) = framing(&headers)?;
     let connection = headers
         .iter()
@@ -349,6 +357,15 @@ mod tests {
         let both =
             "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
         assert_eq!(parse(both).unwrap_err().status(), 400);
+        for old in [
+            "PUT /l HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "PUT /l HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ] {
+            assert!(
+                matches!(parse(old), Err(HttpError::Malformed(_))),
+                "{old:?}"
+            );
+        }
         let gz = "PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n";
         assert_eq!(parse(gz).unwrap_err().status(), 501);
     }

@@ -50,6 +50,11 @@ impl<'a> AttrList<'a> {
             } else {
                 let end = rest.find(',').unwrap_or(rest.len());
                 value = rest[..end].trim();
+                // Unquoted values are numbers and enumerated strings, which never hold a quote
+                // (§4.2); accepting one would render as an unterminated quoted string.
+                if value.contains('"') {
+                    return Err(err(line, format!("stray '\"' in attribute {key}")));
+                }
                 rest = &rest[end..];
             }
             rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
@@ -324,6 +329,15 @@ mod tests {
         );
         assert!(parse_master("#EXTM3U\n#EXT-X-STREAM-INF:CODECS=\"a\"\nx.m3u8\n").is_err());
         assert!(parse_master("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n").is_err());
+    }
+
+    #[test]
+    fn a_quote_inside_an_unquoted_value_is_refused() {
+        // Found by the `playlist` fuzz target: it parsed, then rendered as `URI="E"par"`.
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-PART-INF:PART-TARGET=0.5\n\
+                    #EXT-X-PART:DURATION=0.5,URI=E\"par\n";
+        let e = parse_media(text).expect_err("stray quote");
+        assert!(e.to_string().contains("stray"), "{e}");
     }
 
     #[test]
