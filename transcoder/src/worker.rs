@@ -17,7 +17,14 @@
 //! - a VOD job while `work_dir` has less than `min_free_bytes` free (beyond its source) → not
 //!   started yet: held and checked again every `retry_backoff_ms`, never dead-lettered for it;
 //! - shutdown → the job is abandoned: state back to `queued`, no ack, so another worker
-//!   reclaims it once it has been idle for `reclaim_idle_ms`.
+//!   reclaims it once it has been idle for `reclaim_idle_ms`;
+//! - ffmpeg stalled (`stall_timeout_secs`) or over its wall-clock limit → killed, the attempt's
+//!   output removed, and a transient failure like any other (retried, then dead-lettered with
+//!   "ffmpeg made no progress for N s" / "transcoding took longer than its limit of N s");
+//! - cancelled by an operator (`cancel_requested` = "1" in `rc:job:{id}`, read when the job is
+//!   picked up and every `cancel_check_ms` while it runs) → ffmpeg killed, partial output
+//!   removed (VOD), state `cancelled` with "cancelled by operator", XACK: no retry, no dead
+//!   letter. A job cancelled while queued is acknowledged without running ffmpeg.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -28,7 +35,7 @@ use ringcast_infra::queue::{
     live_streams, vod_streams, Consumer, Delivery, Queue, QueueError, Reclaim,
 };
 use ringcast_infra::store::ObjectStore;
-use ringcast_proto::job::{JobState, TranscodeJob};
+use ringcast_proto::job::{JobState, TranscodeJob, CANCELLED_ERROR};
 use tokio::sync::{oneshot, watch};
 
 use crate::config::TranscoderConfig;
@@ -37,6 +44,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::live::run_live;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
 use crate::pipeline::vod::run_attempt;
+use crate::pipeline::watchdog::{discard_vod_output, JobControl};
 use crate::pipeline::work_dir;
 
 /// Minimum spacing of progress writes to Redis (about two per second).
@@ -184,6 +192,24 @@ async fn handle(
             return;
         }
     }
+    if cancel_requested(shared, &job).await {
+        tracing::info!(job = %job.job_id, "cancelled while queued; acknowledging it without running it");
+        if job.live.is_none() {
+            // A redelivered job may have published part of a run that died; a queued one has
+            // nothing there and this finds nothing.
+            discard_vod_output(
+                &shared.store,
+                &shared.queue,
+                &job.job_id,
+                &job.video_id,
+                job.version,
+                &[],
+            )
+            .await;
+        }
+        end_cancelled(shared, consumer, &d, &job, 0.0).await;
+        return;
+    }
     if !wait_for_room(shared, consumer, &d, &job, shutdown).await {
         tracing::info!(job = %job.job_id, "shutdown before the job had room; it will be redelivered");
         return;
@@ -210,13 +236,22 @@ async fn handle(
     // Keep other workers from reclaiming the job while it runs.
     let heartbeat =
         consumer.keep_claimed(&d, Duration::from_millis(shared.cfg.reclaim_idle_ms / 3));
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let cancel_watch = tokio::spawn(watch_cancel(
+        shared.queue.clone(),
+        job.job_id.clone(),
+        Duration::from_millis(shared.cfg.cancel_check_ms),
+        cancel_tx,
+    ));
+    let control = JobControl::new(&shared.cfg, shared.queue.clone(), cancel_rx);
 
-    let result = run_with_retries(shared, &job, &progress_tx, shutdown).await;
+    let result = run_with_retries(shared, &job, &progress_tx, shutdown, &control).await;
 
     // Stop the reporter and wait for it, so no late "running" write lands after the final
     // state below.
     let _ = stop_reporter.send(());
     let _ = reporter.await;
+    cancel_watch.abort();
     drop(heartbeat);
     let last_progress = *progress_tx.borrow();
     shared.metrics.jobs_running.fetch_sub(1, Ordering::Relaxed);
@@ -231,6 +266,10 @@ async fn handle(
             })
             .await;
             retry("ack", || consumer.ack(&d)).await;
+        }
+        Err(TranscodeError::Cancelled) => {
+            tracing::info!(job = %job.job_id, "job cancelled by operator; ffmpeg stopped, partial output removed");
+            end_cancelled(shared, consumer, &d, &job, last_progress).await;
         }
         Err(TranscodeError::Abandoned) => {
             tracing::info!(job = %job.job_id, "job abandoned for shutdown; it will be redelivered");
@@ -293,25 +332,32 @@ async fn wait_for_room(
     }
 }
 
-/// Attempts until success, a permanent error, `max_attempts`, or shutdown during back-off.
+/// Attempts until success, a permanent error, `max_attempts`, a cancel, or shutdown during
+/// back-off.
 async fn run_with_retries(
     shared: &Shared,
     job: &TranscodeJob,
     progress: &watch::Sender<f64>,
     shutdown: &mut watch::Receiver<Shutdown>,
+    control: &JobControl,
 ) -> Result<JobOutcome, TranscodeError> {
     let cfg = &shared.cfg;
     if let Some(live) = &job.live {
         // Live runs once: a retry would restart the segment numbering under the same version.
-        return run_live(job, &live.pull_url, cfg, &shared.store, shutdown).await;
+        let result = run_live(job, &live.pull_url, cfg, &shared.store, shutdown, control).await;
+        if let Err(e) = &result {
+            count_watchdog_stop(shared, e);
+        }
+        return result;
     }
     let mut attempt = 1u32;
     loop {
-        let err = match run_attempt(job, cfg, &shared.store, progress, shutdown).await {
+        let err = match run_attempt(job, cfg, &shared.store, progress, shutdown, control).await {
             Ok(outcome) => return Ok(outcome),
             Err(e) => e,
         };
-        if matches!(err, TranscodeError::Abandoned)
+        count_watchdog_stop(shared, &err);
+        if matches!(err, TranscodeError::Abandoned | TranscodeError::Cancelled)
             || err.is_permanent()
             || attempt >= cfg.max_attempts
         {
@@ -326,13 +372,72 @@ async fn run_with_retries(
             "transient failure; retrying"
         );
         Metrics::inc(&shared.metrics.jobs_retried);
+        let mut cancel = control.cancel.clone();
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             // A job between attempts has nothing to finish: give it up.
             _ = stopped(shutdown) => return Err(TranscodeError::Abandoned),
+            Ok(_) = cancel.wait_for(|c| *c) => return Err(TranscodeError::Cancelled),
         }
         attempt += 1;
     }
+}
+
+/// Count an attempt the watchdog stopped for a stall or its wall-clock limit.
+fn count_watchdog_stop(shared: &Shared, err: &TranscodeError) {
+    match err {
+        TranscodeError::Stalled { .. } => Metrics::inc(&shared.metrics.job_control.stalled),
+        TranscodeError::TimedOut { .. } => Metrics::inc(&shared.metrics.job_control.timed_out),
+        _ => {}
+    }
+}
+
+/// Whether an operator asked to cancel `job` (a Redis error counts as no: the running job
+/// checks again).
+async fn cancel_requested(shared: &Shared, job: &TranscodeJob) -> bool {
+    match shared.queue.cancel_requested(&job.job_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(job = %job.job_id, error = %e, "cannot read the cancel flag");
+            false
+        }
+    }
+}
+
+/// Read the job's cancel flag every `every` until it is set, then tell the pipeline. Aborted
+/// when the job ends.
+async fn watch_cancel(queue: Queue, job_id: String, every: Duration, tx: watch::Sender<bool>) {
+    loop {
+        tokio::time::sleep(every).await;
+        match queue.cancel_requested(&job_id).await {
+            Ok(true) => {
+                tracing::info!(job = %job_id, "cancel requested");
+                tx.send_replace(true);
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::debug!(job = %job_id, error = %e, "reading the cancel flag failed"),
+        }
+    }
+}
+
+/// End a cancelled job: state `cancelled` with [`CANCELLED_ERROR`], then XACK (no retry, no
+/// dead letter).
+async fn end_cancelled(
+    shared: &Shared,
+    consumer: &Consumer,
+    d: &Delivery,
+    job: &TranscodeJob,
+    progress: f64,
+) {
+    Metrics::inc(&shared.metrics.job_control.cancelled);
+    retry("set cancelled", || {
+        shared
+            .queue
+            .set_state(job, JobState::Cancelled, progress, Some(CANCELLED_ERROR))
+    })
+    .await;
+    retry("ack", || consumer.ack(d)).await;
 }
 
 fn record_success(shared: &Shared, job: &TranscodeJob, outcome: &JobOutcome) {
@@ -350,6 +455,9 @@ fn record_success(shared: &Shared, job: &TranscodeJob, outcome: &JobOutcome) {
     } else {
         0.0
     };
+    if job.live.is_none() && speed > 0.0 {
+        m.job_control.set_ffmpeg_speed(speed);
+    }
     tracing::info!(
         job = %job.job_id,
         media_seconds = outcome.media_seconds,

@@ -3,8 +3,9 @@
 //! announce until the stream ends); both hand back an [`outcome::JobOutcome`] and obey
 //! [`outcome::Shutdown`]. [`packager`] runs one rendition's cuts and uploads ([`rendition`]:
 //! what a rendition produced and where it goes), [`early_master`] writes the master playlists
-//! as soon as every rendition has started, [`publish`] the final VOD playlists, and
-//! [`work_dir`] owns the job's scratch directory.
+//! as soon as every rendition has started, [`publish`] the final VOD playlists,
+//! [`work_dir`] owns the job's scratch directory, and [`watchdog`] stops ffmpeg that stalls,
+//! outlives its wall-clock limit or whose job is cancelled.
 
 pub mod early_master;
 pub mod live;
@@ -13,4 +14,5 @@ pub mod packager;
 pub mod publish;
 pub mod rendition;
 pub mod vod;
+pub mod watchdog;
 pub mod work_dir;

@@ -19,6 +19,7 @@ use ringcast_proto::keys;
 use crate::live_events::fields::PUBLISHES_FIELD;
 use crate::side_runtime;
 
+mod cancel;
 pub mod consumer;
 mod error;
 
