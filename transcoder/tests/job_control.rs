@@ -394,3 +394,94 @@ fn a_job_cancelled_while_queued_is_acked_without_running() {
     next_job_is_done(&rt, &store, &queue, &t, "after-queued");
     assert_eq!(t.value("ringcast_transcoder_jobs_started_total"), 1.0);
 }
+
+/// A live job cancelled by an operator ends its stream as when the publisher leaves: ffmpeg is
+/// gone, the rendition's event stream ends with `end`, what viewers already have stays
+/// published (the current master keeps pointing at it), and the job is `cancelled`,
+/// acknowledged, not dead-lettered.
+#[test]
+fn cancel_ends_a_live_stream_and_keeps_what_was_published() {
+    const KEY: &str = "stream-key-cancel";
+    const VIDEO: &str = "cam";
+    let stack = Stack::builder()
+        .ingest(IngestOptions::new().live_key(KEY, VIDEO).live_grace_secs(2))
+        .transcoder(
+            TranscoderOptions::new()
+                .name("tc-live-cancel")
+                .toml("[live]\nheights = [240]\npreset = \"ultrafast\""),
+        )
+        .start();
+    let t = stack.transcoder();
+    let (rt, store, queue) = clients(&stack);
+    let ingest_addr = stack.ingest().addr;
+    // Longer than anything the test waits for; stopped at the end.
+    let mut publisher = ringcast_testkit::Process::spawn(
+        "publisher",
+        Clip::new(320, 240)
+            .seconds(600)
+            .audio(true)
+            .live_push(&format!("http://{ingest_addr}/live/{KEY}")),
+        stack.dir(),
+    );
+    let (mut job_id, mut version) = (String::new(), 0u32);
+    wait_until(
+        Duration::from_secs(90),
+        "the live stream to publish",
+        || {
+            publisher.assert_running();
+            if job_id.is_empty() {
+                let video = rt.block_on(queue.video(VIDEO)).expect("video");
+                job_id = video.get("latest_job").cloned().unwrap_or_default();
+                version = video
+                    .get("latest_version")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+            }
+            !job_id.is_empty()
+                && rt
+                    .block_on(store.head(&keys::rendition_file(VIDEO, version, "240p", "init.mp4")))
+                    .expect("head")
+                    .is_some()
+        },
+    );
+
+    let mut conn = redis_conn(&stack);
+    let () = conn
+        .hset(keys::job_state(&job_id), "cancel_requested", "1")
+        .expect("HSET");
+    let status = wait_for_job(&rt, &queue, t, &job_id, Duration::from_secs(30), |s| {
+        s.state.is_terminal()
+    });
+    assert_eq!(status.state, JobState::Cancelled, "{}", t.log_text());
+    assert_eq!(status.error.as_deref(), Some("cancelled by operator"));
+    let left = ffmpeg_children(t.process.pid());
+    assert!(left.is_empty(), "ffmpeg left behind: {left:?}");
+    let events: redis::streams::StreamRangeReply = conn
+        .xrange_all(ringcast_proto::live::events_stream_key(
+            VIDEO, version, "240p",
+        ))
+        .expect("XRANGE");
+    let last: String = events
+        .ids
+        .last()
+        .and_then(|e| e.get(ringcast_proto::live::EVENT_FIELD))
+        .expect("an event");
+    assert!(
+        matches!(
+            ringcast_proto::live::LiveEvent::from_json(&last).expect("event"),
+            ringcast_proto::live::LiveEvent::End { .. }
+        ),
+        "the stream ended: {last}"
+    );
+    assert!(rt
+        .block_on(store.head(&keys::current_master(VIDEO)))
+        .expect("head")
+        .is_some());
+    let p: redis::streams::StreamPendingReply = conn
+        .xpending(keys::JOB_LIVE, keys::JOB_GROUP)
+        .expect("XPENDING");
+    assert_eq!(p.count(), 0, "acknowledged");
+    assert!(dead_letter_reasons(&mut conn).is_empty());
+    assert_eq!(t.value("ringcast_transcoder_jobs_cancelled_total"), 1.0);
+    drop(publisher);
+}
