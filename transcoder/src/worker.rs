@@ -24,7 +24,9 @@
 //! - cancelled by an operator (`cancel_requested` = "1" in `rc:job:{id}`, read when the job is
 //!   picked up and every `cancel_check_ms` while it runs) → ffmpeg killed, partial output
 //!   removed (VOD), state `cancelled` with "cancelled by operator", XACK: no retry, no dead
-//!   letter. A job cancelled while queued is acknowledged without running ffmpeg.
+//!   letter. A job cancelled while queued (or held for free space) is acknowledged without
+//!   running ffmpeg. A cancel that arrives once ffmpeg has finished is too late: the job
+//!   publishes and ends `done`.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -210,9 +212,17 @@ async fn handle(
         end_cancelled(shared, consumer, &d, &job, 0.0).await;
         return;
     }
-    if !wait_for_room(shared, consumer, &d, &job, shutdown).await {
-        tracing::info!(job = %job.job_id, "shutdown before the job had room; it will be redelivered");
-        return;
+    match wait_for_room(shared, consumer, &d, &job, shutdown).await {
+        Room::Ready => {}
+        Room::Shutdown => {
+            tracing::info!(job = %job.job_id, "shutdown before the job had room; it will be redelivered");
+            return;
+        }
+        Room::Cancelled => {
+            tracing::info!(job = %job.job_id, "cancelled while waiting for room; acknowledging it without running it");
+            end_cancelled(shared, consumer, &d, &job, 0.0).await;
+            return;
+        }
     }
     tracing::info!(job = %job.job_id, video = %job.video_id, version = job.version, "job started");
     Metrics::inc(&shared.metrics.jobs_started);
@@ -288,19 +298,28 @@ async fn handle(
     }
 }
 
+/// Whether a job may start, after [`wait_for_room`].
+enum Room {
+    Ready,
+    /// Shutdown came first: the job stays unacknowledged for redelivery.
+    Shutdown,
+    /// An operator cancelled the job while it was held.
+    Cancelled,
+}
+
 /// Hold a VOD job until `work_dir` has `min_free_bytes` free beyond its source's size (checked
-/// every `retry_backoff_ms`, the claim kept meanwhile, never dead-lettered for it). False when
-/// shutdown came first: the job stays unacknowledged for redelivery.
+/// every `retry_backoff_ms`, the claim kept meanwhile, never dead-lettered for it), unless
+/// shutdown or a cancel comes first.
 async fn wait_for_room(
     shared: &Shared,
     consumer: &Consumer,
     d: &Delivery,
     job: &TranscodeJob,
     shutdown: &mut watch::Receiver<Shutdown>,
-) -> bool {
+) -> Room {
     let cfg = &shared.cfg;
     if cfg.min_free_bytes == 0 || job.live.is_some() {
-        return true;
+        return Room::Ready;
     }
     let source_size = match shared.store.head(&job.source_key).await {
         Ok(meta) => meta.map(|m| m.size),
@@ -310,7 +329,9 @@ async fn wait_for_room(
     let pause = Duration::from_millis(cfg.retry_backoff_ms.max(100));
     loop {
         match work_dir::available_bytes(&cfg.work_dir) {
-            Ok(free) if work_dir::has_room(free, cfg.min_free_bytes, source_size) => return true,
+            Ok(free) if work_dir::has_room(free, cfg.min_free_bytes, source_size) => {
+                return Room::Ready
+            }
             Ok(free) => {
                 Metrics::inc(&shared.metrics.jobs_deferred_no_space);
                 tracing::warn!(
@@ -322,12 +343,15 @@ async fn wait_for_room(
             Err(e) => {
                 // Cannot tell: let the attempt run (a full disk fails it as a transient error).
                 tracing::warn!(job = %job.job_id, error = %e, "cannot read free space of work_dir");
-                return true;
+                return Room::Ready;
             }
         }
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
-            _ = stopped(shutdown) => return false,
+            _ = stopped(shutdown) => return Room::Shutdown,
+        }
+        if cancel_requested(shared, job).await {
+            return Room::Cancelled;
         }
     }
 }

@@ -60,7 +60,8 @@ pub struct TranscoderConfig {
     pub retry_backoff_ms: u64,
     /// Seconds ffmpeg may run without its output advancing (frame count or output time) before
     /// it is killed as stalled: a transient failure, retried up to `max_attempts`, then
-    /// dead-lettered with "ffmpeg made no progress for N s". A live job waits
+    /// dead-lettered with "ffmpeg made no progress for N s". Uploads so slow that ffmpeg's
+    /// output pipes stay full for that long count as a stall too. A live job waits
     /// `live.input_timeout_secs` longer, so a silent publisher still ends its stream through the
     /// input timeout as before; this only catches an ffmpeg that hangs.
     pub stall_timeout_secs: u64,
