@@ -92,6 +92,18 @@ pub enum TranscodeError {
     /// Shutdown asked to give the job up; it stays unacknowledged and is delivered again.
     #[error("job abandoned for shutdown")]
     Abandoned,
+    /// ffmpeg's output position did not advance for `stall_timeout_secs`: it was killed. May
+    /// succeed on another attempt (a stuck decoder, a store that hung the pipes).
+    #[error("ffmpeg made no progress for {seconds} s")]
+    Stalled { seconds: u64 },
+    /// ffmpeg ran past the attempt's wall-clock limit (`max_wall_clock_factor` × the media
+    /// duration + `wall_clock_floor_secs`): it was killed.
+    #[error("transcoding took longer than its limit of {limit_secs} s")]
+    TimedOut { limit_secs: u64 },
+    /// An operator cancelled the job (`cancel_requested` in its hash): not retried, not
+    /// dead-lettered.
+    #[error("{}", ringcast_proto::job::CANCELLED_ERROR)]
+    Cancelled,
 }
 
 impl TranscodeError {
@@ -118,7 +130,12 @@ impl TranscodeError {
             | TranscodeError::LiveEvents(_)
             | TranscodeError::Redis(_)
             | TranscodeError::Io { .. }
-            | TranscodeError::Abandoned => false,
+            | TranscodeError::Abandoned
+            // Killed by the watchdog: the next attempt may run normally.
+            | TranscodeError::Stalled { .. }
+            | TranscodeError::TimedOut { .. }
+            // Never retried either: the worker ends the job as `cancelled`.
+            | TranscodeError::Cancelled => false,
         }
     }
 
@@ -160,6 +177,10 @@ impl TranscodeError {
             }
             TranscodeError::Spawn { .. } | TranscodeError::Io { .. } => "internal error".into(),
             TranscodeError::Abandoned => "abandoned for shutdown".into(),
+            // Our own wording with numbers from the config: nothing of the host in it.
+            TranscodeError::Stalled { .. }
+            | TranscodeError::TimedOut { .. }
+            | TranscodeError::Cancelled => self.to_string(),
         }
     }
 
@@ -338,6 +359,9 @@ mod tests {
                 fps: 240.0,
                 max_fps: 120.0,
             }),
+            TranscodeError::Stalled { seconds: 60 },
+            TranscodeError::TimedOut { limit_secs: 180 },
+            TranscodeError::Cancelled,
             TranscodeError::LiveAlreadyStarted {
                 video: "cam".into(),
                 version: 1,
@@ -356,5 +380,22 @@ mod tests {
             over.public_message(),
             "video is 16384x16384; the limit is 7680x4320"
         );
+    }
+
+    #[test]
+    fn job_control_errors_read_clearly_and_only_cancel_is_final() {
+        let stalled = TranscodeError::Stalled { seconds: 60 };
+        assert_eq!(stalled.public_message(), "ffmpeg made no progress for 60 s");
+        let timed_out = TranscodeError::TimedOut { limit_secs: 180 };
+        assert_eq!(
+            timed_out.public_message(),
+            "transcoding took longer than its limit of 180 s"
+        );
+        assert_eq!(
+            TranscodeError::Cancelled.public_message(),
+            "cancelled by operator"
+        );
+        // Stalls and timeouts are retried; a cancel is handled by the worker, not as a failure.
+        assert!(!stalled.is_permanent() && !timed_out.is_permanent());
     }
 }

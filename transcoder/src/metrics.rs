@@ -40,6 +40,8 @@ pub struct Metrics {
     pub bytes_uploaded: AtomicU64,
     /// Outcomes, processing and pickup histograms, busy workers ([`jobs`]).
     pub jobs: Arc<JobMetrics>,
+    /// Stall, wall-clock limit and cancel ([`JobControlMetrics`]).
+    pub job_control: JobControlMetrics,
 }
 
 impl Metrics {
@@ -131,7 +133,71 @@ impl Metrics {
             w.single(&format!("ringcast_transcoder_{name}"), help, kind, value);
         }
         self.jobs.render(&mut w, self);
+        self.job_control.render(&mut w);
         w.finish()
+    }
+}
+
+// --- Job control: stall detection, wall-clock limit, cancel, ffmpeg speed. ---
+
+/// What the watchdog and operator cancels did, and how fast ffmpeg runs.
+#[derive(Debug, Default)]
+pub struct JobControlMetrics {
+    /// ffmpeg runs killed for making no progress for `stall_timeout_secs` (each attempt).
+    pub stalled: AtomicU64,
+    /// VOD ffmpeg runs killed at their wall-clock limit (each attempt).
+    pub timed_out: AtomicU64,
+    /// Jobs ended `cancelled` by an operator (running or still queued).
+    pub cancelled: AtomicU64,
+    /// `f64` bits: media seconds per wall second of the last finished VOD job's ffmpeg run.
+    ffmpeg_speed_bits: AtomicU64,
+}
+
+impl JobControlMetrics {
+    /// Record the speed of a finished VOD job's ffmpeg run (media s / wall s).
+    pub fn set_ffmpeg_speed(&self, speed: f64) {
+        if speed.is_finite() && speed >= 0.0 {
+            self.ffmpeg_speed_bits
+                .store(speed.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// The last recorded speed (0 before the first finished VOD job).
+    pub fn ffmpeg_speed(&self) -> f64 {
+        f64::from_bits(self.ffmpeg_speed_bits.load(Ordering::Relaxed))
+    }
+
+    fn render(&self, w: &mut Writer) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed).to_string();
+        let rows: [(&str, Kind, &str, String); 4] = [
+            (
+                "ffmpeg_speed",
+                Kind::Gauge,
+                "Media seconds per wall second of the last finished VOD job's ffmpeg run.",
+                format!("{:.3}", self.ffmpeg_speed()),
+            ),
+            (
+                "jobs_stalled_total",
+                Kind::Counter,
+                "ffmpeg runs killed for making no progress for stall_timeout_secs.",
+                get(&self.stalled),
+            ),
+            (
+                "jobs_timed_out_total",
+                Kind::Counter,
+                "VOD ffmpeg runs killed at their wall-clock limit.",
+                get(&self.timed_out),
+            ),
+            (
+                "jobs_cancelled_total",
+                Kind::Counter,
+                "Jobs cancelled by an operator.",
+                get(&self.cancelled),
+            ),
+        ];
+        for (name, kind, help, value) in rows {
+            w.single(&format!("ringcast_transcoder_{name}"), help, kind, value);
+        }
     }
 }
 
@@ -242,6 +308,21 @@ mod tests {
         assert!(text.contains("# TYPE ringcast_transcoder_jobs_done_total counter\nringcast_transcoder_jobs_done_total 1\n"));
         assert!(text.contains("ringcast_transcoder_transcode_seconds_total 1.500\n"));
         assert!(text.contains("ringcast_transcoder_jobs_running 0\n"));
+    }
+
+    #[test]
+    fn renders_job_control_metrics() {
+        let m = Metrics::default();
+        Metrics::inc(&m.job_control.stalled);
+        Metrics::inc(&m.job_control.stalled);
+        Metrics::inc(&m.job_control.cancelled);
+        m.job_control.set_ffmpeg_speed(1.75);
+        m.job_control.set_ffmpeg_speed(f64::NAN);
+        let text = m.render();
+        assert!(text.contains("# TYPE ringcast_transcoder_ffmpeg_speed gauge\nringcast_transcoder_ffmpeg_speed 1.750\n"), "{text}");
+        assert!(text.contains("ringcast_transcoder_jobs_stalled_total 2\n"));
+        assert!(text.contains("ringcast_transcoder_jobs_timed_out_total 0\n"));
+        assert!(text.contains("ringcast_transcoder_jobs_cancelled_total 1\n"));
     }
 
     #[tokio::test]

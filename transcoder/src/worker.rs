@@ -21,6 +21,15 @@
 //! - claim lost (this worker stalled past `reclaim_idle_ms`, another reclaimed the job, and the
 //!   heartbeat found it owned by that worker) → the attempt is stopped like an abandoned one,
 //!   and nothing is written: no state, no ack, no dead letter; the new owner runs the job.
+//! - ffmpeg stalled (`stall_timeout_secs`) or over its wall-clock limit → killed, the attempt's
+//!   output removed, and a transient failure like any other (retried, then dead-lettered with
+//!   "ffmpeg made no progress for N s" / "transcoding took longer than its limit of N s");
+//! - cancelled by an operator (`cancel_requested` = "1" in `rc:job:{id}`, read when the job is
+//!   picked up and every `cancel_check_ms` while it runs) → ffmpeg killed, partial output
+//!   removed (VOD), state `cancelled` with "cancelled by operator", XACK: no retry, no dead
+//!   letter. A job cancelled while queued (or held for free space) is acknowledged without
+//!   running ffmpeg. A cancel that arrives once ffmpeg has finished is too late: the job
+//!   publishes and ends `done`.
 //!
 //! Metrics per job ([`crate::metrics::jobs`]): the lane's busy gauge while the job is held,
 //! its processing time, and its pickup latency (the clock wraps the attempts; the pipeline
@@ -35,7 +44,7 @@ use ringcast_infra::queue::{
     live_streams, vod_streams, ClaimHeartbeat, Consumer, Delivery, Queue, QueueError, Reclaim,
 };
 use ringcast_infra::store::ObjectStore;
-use ringcast_proto::job::{JobState, TranscodeJob};
+use ringcast_proto::job::{JobState, TranscodeJob, CANCELLED_ERROR};
 use ringcast_proto::stream_id::StreamId;
 use tokio::sync::{oneshot, watch};
 
@@ -46,6 +55,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::live::run_live;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
 use crate::pipeline::vod::run_attempt;
+use crate::pipeline::watchdog::{discard_vod_output, JobControl};
 use crate::pipeline::work_dir;
 
 /// Minimum spacing of progress writes to Redis (about two per second).
@@ -194,6 +204,24 @@ async fn handle(
             return;
         }
     }
+    if cancel_requested(shared, &job).await {
+        tracing::info!(job = %job.job_id, "cancelled while queued; acknowledging it without running it");
+        if job.live.is_none() {
+            // A redelivered job may have published part of a run that died; a queued one has
+            // nothing there and this finds nothing.
+            discard_vod_output(
+                &shared.store,
+                &shared.queue,
+                &job.job_id,
+                &job.video_id,
+                job.version,
+                &[],
+            )
+            .await;
+        }
+        end_cancelled(shared, consumer, &d, &job, 0.0).await;
+        return;
+    }
     match wait_for_room(shared, consumer, &d, &job, shutdown).await {
         Room::Ready => {}
         Room::Shutdown => {
@@ -203,6 +231,11 @@ async fn handle(
         Room::ClaimLost => {
             tracing::warn!(job = %job.job_id, "job reclaimed by another worker while waiting for room; leaving it");
             Metrics::inc(&shared.metrics.jobs.lost_claims);
+            return;
+        }
+        Room::Cancelled => {
+            tracing::info!(job = %job.job_id, "cancelled while waiting for room; acknowledging it without running it");
+            end_cancelled(shared, consumer, &d, &job, 0.0).await;
             return;
         }
     }
@@ -231,6 +264,14 @@ async fn handle(
     // Keep other workers from reclaiming the job while it runs.
     let heartbeat =
         consumer.keep_claimed(&d, Duration::from_millis(shared.cfg.reclaim_idle_ms / 3));
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let cancel_watch = tokio::spawn(watch_cancel(
+        shared.queue.clone(),
+        job.job_id.clone(),
+        Duration::from_millis(shared.cfg.cancel_check_ms),
+        cancel_tx,
+    ));
+    let control = JobControl::new(&shared.cfg, shared.queue.clone(), cancel_rx);
 
     // The attempts see the process's shutdown, and an abandon when the claim is lost.
     let (job_stop_tx, mut job_stop) = watch::channel(*shutdown.borrow());
@@ -238,7 +279,7 @@ async fn handle(
     let attempts = with_pickup_clock(
         queued_ms,
         Arc::clone(&shared.metrics.jobs),
-        run_with_retries(shared, &job, &progress_tx, &mut job_stop),
+        run_with_retries(shared, &job, &progress_tx, &mut job_stop, &control),
     );
     let result = tokio::select! {
         biased;
@@ -251,6 +292,7 @@ async fn handle(
     // state below.
     let _ = stop_reporter.send(());
     let _ = reporter.await;
+    cancel_watch.abort();
     drop(heartbeat);
     let last_progress = *progress_tx.borrow();
     shared.metrics.jobs_running.fetch_sub(1, Ordering::Relaxed);
@@ -278,6 +320,10 @@ async fn handle(
             })
             .await;
             retry("ack", || consumer.ack(&d)).await;
+        }
+        Err(TranscodeError::Cancelled) => {
+            tracing::info!(job = %job.job_id, "job cancelled by operator; ffmpeg stopped, partial output removed");
+            end_cancelled(shared, consumer, &d, &job, last_progress).await;
         }
         Err(TranscodeError::Abandoned) => {
             tracing::info!(job = %job.job_id, "job abandoned for shutdown; it will be redelivered");
@@ -318,17 +364,20 @@ async fn forward_stop(
     std::future::pending().await
 }
 
-/// Whether a job may start.
+/// Whether a job may start, after [`wait_for_room`].
 enum Room {
     Ready,
     /// Shutdown came first: the job stays unacknowledged for redelivery.
     Shutdown,
     /// Another worker reclaimed the job meanwhile.
     ClaimLost,
+    /// An operator cancelled the job while it was held.
+    Cancelled,
 }
 
 /// Hold a VOD job until `work_dir` has `min_free_bytes` free beyond its source's size (checked
-/// every `retry_backoff_ms`, the claim kept meanwhile, never dead-lettered for it).
+/// every `retry_backoff_ms`, the claim kept meanwhile, never dead-lettered for it), unless
+/// shutdown, a lost claim or a cancel comes first.
 async fn wait_for_room(
     shared: &Shared,
     consumer: &Consumer,
@@ -370,28 +419,38 @@ async fn wait_for_room(
             _ = stopped(shutdown) => return Room::Shutdown,
             _ = claim.lost() => return Room::ClaimLost,
         }
+        if cancel_requested(shared, job).await {
+            return Room::Cancelled;
+        }
     }
 }
 
-/// Attempts until success, a permanent error, `max_attempts`, or shutdown during back-off.
+/// Attempts until success, a permanent error, `max_attempts`, a cancel, or shutdown during
+/// back-off.
 async fn run_with_retries(
     shared: &Shared,
     job: &TranscodeJob,
     progress: &watch::Sender<f64>,
     shutdown: &mut watch::Receiver<Shutdown>,
+    control: &JobControl,
 ) -> Result<JobOutcome, TranscodeError> {
     let cfg = &shared.cfg;
     if let Some(live) = &job.live {
         // Live runs once: a retry would restart the segment numbering under the same version.
-        return run_live(job, &live.pull_url, cfg, &shared.store, shutdown).await;
+        let result = run_live(job, &live.pull_url, cfg, &shared.store, shutdown, control).await;
+        if let Err(e) = &result {
+            count_watchdog_stop(shared, e);
+        }
+        return result;
     }
     let mut attempt = 1u32;
     loop {
-        let err = match run_attempt(job, cfg, &shared.store, progress, shutdown).await {
+        let err = match run_attempt(job, cfg, &shared.store, progress, shutdown, control).await {
             Ok(outcome) => return Ok(outcome),
             Err(e) => e,
         };
-        if matches!(err, TranscodeError::Abandoned)
+        count_watchdog_stop(shared, &err);
+        if matches!(err, TranscodeError::Abandoned | TranscodeError::Cancelled)
             || err.is_permanent()
             || attempt >= cfg.max_attempts
         {
@@ -406,13 +465,72 @@ async fn run_with_retries(
             "transient failure; retrying"
         );
         Metrics::inc(&shared.metrics.jobs_retried);
+        let mut cancel = control.cancel.clone();
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
             // A job between attempts has nothing to finish: give it up.
             _ = stopped(shutdown) => return Err(TranscodeError::Abandoned),
+            Ok(_) = cancel.wait_for(|c| *c) => return Err(TranscodeError::Cancelled),
         }
         attempt += 1;
     }
+}
+
+/// Count an attempt the watchdog stopped for a stall or its wall-clock limit.
+fn count_watchdog_stop(shared: &Shared, err: &TranscodeError) {
+    match err {
+        TranscodeError::Stalled { .. } => Metrics::inc(&shared.metrics.job_control.stalled),
+        TranscodeError::TimedOut { .. } => Metrics::inc(&shared.metrics.job_control.timed_out),
+        _ => {}
+    }
+}
+
+/// Whether an operator asked to cancel `job` (a Redis error counts as no: the running job
+/// checks again).
+async fn cancel_requested(shared: &Shared, job: &TranscodeJob) -> bool {
+    match shared.queue.cancel_requested(&job.job_id).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(job = %job.job_id, error = %e, "cannot read the cancel flag");
+            false
+        }
+    }
+}
+
+/// Read the job's cancel flag every `every` until it is set, then tell the pipeline. Aborted
+/// when the job ends.
+async fn watch_cancel(queue: Queue, job_id: String, every: Duration, tx: watch::Sender<bool>) {
+    loop {
+        tokio::time::sleep(every).await;
+        match queue.cancel_requested(&job_id).await {
+            Ok(true) => {
+                tracing::info!(job = %job_id, "cancel requested");
+                tx.send_replace(true);
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => tracing::debug!(job = %job_id, error = %e, "reading the cancel flag failed"),
+        }
+    }
+}
+
+/// End a cancelled job: state `cancelled` with [`CANCELLED_ERROR`], then XACK (no retry, no
+/// dead letter).
+async fn end_cancelled(
+    shared: &Shared,
+    consumer: &Consumer,
+    d: &Delivery,
+    job: &TranscodeJob,
+    progress: f64,
+) {
+    Metrics::inc(&shared.metrics.job_control.cancelled);
+    retry("set cancelled", || {
+        shared
+            .queue
+            .set_state(job, JobState::Cancelled, progress, Some(CANCELLED_ERROR))
+    })
+    .await;
+    retry("ack", || consumer.ack(d)).await;
 }
 
 fn record_success(shared: &Shared, job: &TranscodeJob, outcome: &JobOutcome) {
@@ -430,6 +548,9 @@ fn record_success(shared: &Shared, job: &TranscodeJob, outcome: &JobOutcome) {
     } else {
         0.0
     };
+    if job.live.is_none() && speed > 0.0 {
+        m.job_control.set_ffmpeg_speed(speed);
+    }
     tracing::info!(
         job = %job.job_id,
         media_seconds = outcome.media_seconds,

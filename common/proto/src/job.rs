@@ -93,6 +93,15 @@ impl TranscodeJob {
     }
 }
 
+/// Field of the job hash `rc:job:{id}` an operator sets to `"1"` to cancel the job
+/// (`ringcast-transcoder jobs cancel ID`). A worker that finds it on a queued job acks the job
+/// without running it; a running job notices within `cancel_check_ms`, stops ffmpeg and removes
+/// its partial output. Either way the job ends [`JobState::Cancelled`].
+pub const CANCEL_REQUESTED_FIELD: &str = "cancel_requested";
+
+/// Error text of a job cancelled by an operator.
+pub const CANCELLED_ERROR: &str = "cancelled by operator";
+
 /// Lifecycle of a job, stored in `rc:job:{id}` field `state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -101,6 +110,9 @@ pub enum JobState {
     Running,
     Done,
     Failed,
+    /// Stopped by an operator ([`CANCEL_REQUESTED_FIELD`]): acknowledged, not retried, not
+    /// dead-lettered, its partial output removed.
+    Cancelled,
 }
 
 impl JobState {
@@ -110,7 +122,16 @@ impl JobState {
             JobState::Running => "running",
             JobState::Done => "done",
             JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
         }
+    }
+
+    /// Whether the job has ended and no worker will write its state again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -119,6 +140,7 @@ impl JobState {
             "running" => JobState::Running,
             "done" => JobState::Done,
             "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
             _ => return None,
         })
     }
@@ -208,9 +230,13 @@ mod tests {
             JobState::Running,
             JobState::Done,
             JobState::Failed,
+            JobState::Cancelled,
         ] {
             assert_eq!(JobState::parse(s.as_str()), Some(s));
         }
         assert_eq!(JobState::parse("x"), None);
+        assert_eq!(JobState::Cancelled.as_str(), "cancelled");
+        assert!(JobState::Cancelled.is_terminal() && JobState::Failed.is_terminal());
+        assert!(!JobState::Queued.is_terminal() && !JobState::Running.is_terminal());
     }
 }

@@ -62,6 +62,23 @@ pub struct TranscoderConfig {
     pub max_attempts: u32,
     /// Back-off before the second attempt in milliseconds; doubles for every further attempt.
     pub retry_backoff_ms: u64,
+    /// Seconds ffmpeg may run without its output advancing (frame count or output time) before
+    /// it is killed as stalled: a transient failure, retried up to `max_attempts`, then
+    /// dead-lettered with "ffmpeg made no progress for N s". Uploads so slow that ffmpeg's
+    /// output pipes stay full for that long count as a stall too. A live job waits
+    /// `live.input_timeout_secs` longer, so a silent publisher still ends its stream through the
+    /// input timeout as before; this only catches an ffmpeg that hangs.
+    pub stall_timeout_secs: u64,
+    /// Wall-clock limit of a VOD attempt's ffmpeg run, as a multiple of the source's duration
+    /// (plus `wall_clock_floor_secs`); past it ffmpeg is killed, the attempt is retried, then the
+    /// job dead-lettered with "transcoding took longer than its limit of N s". Not applied to
+    /// live jobs (they last as long as the stream) nor to sources of unknown duration.
+    pub max_wall_clock_factor: f64,
+    /// Fixed seconds added to the wall-clock limit (start-up, very short sources).
+    pub wall_clock_floor_secs: u64,
+    /// How often (ms) a running job reads its `cancel_requested` flag (`rc:job:{id}`), i.e.
+    /// how soon `jobs cancel` stops it. At least 100.
+    pub cancel_check_ms: u64,
     /// How long one blocking read of the job streams waits (ms) before checking for shutdown
     /// and for abandoned jobs to reclaim.
     pub job_block_ms: u64,
@@ -111,6 +128,10 @@ impl Default for TranscoderConfig {
             ffprobe_path: PathBuf::from("ffprobe"),
             max_attempts: 3,
             retry_backoff_ms: 1000,
+            stall_timeout_secs: 60,
+            max_wall_clock_factor: 10.0,
+            wall_clock_floor_secs: 120,
+            cancel_check_ms: 2000,
             job_block_ms: 2000,
             reclaim_idle_ms: 60_000,
             shutdown_grace_ms: 20_000,
@@ -186,6 +207,18 @@ impl TranscoderConfig {
         if self.consumer_name.is_empty() {
             return invalid("consumer_name must not be empty".into());
         }
+        if self.stall_timeout_secs == 0 {
+            return invalid("stall_timeout_secs must be at least 1".into());
+        }
+        if !(self.max_wall_clock_factor.is_finite() && self.max_wall_clock_factor > 0.0) {
+            return invalid(format!(
+                "max_wall_clock_factor {} must be a positive number",
+                self.max_wall_clock_factor
+            ));
+        }
+        if self.cancel_check_ms < 100 {
+            return invalid("cancel_check_ms must be at least 100".into());
+        }
         if self.job_block_ms == 0 || self.reclaim_idle_ms < 1000 {
             return invalid("job_block_ms must be > 0 and reclaim_idle_ms >= 1000".into());
         }
@@ -209,6 +242,11 @@ mod tests {
         assert_eq!(cfg.segment_seconds, 2.0);
         assert_eq!(cfg.part_seconds, 0.5);
         assert_eq!(cfg.preset, "veryfast");
+        assert_eq!(cfg.stall_timeout_secs, 60);
+        assert_eq!(
+            (cfg.max_wall_clock_factor, cfg.wall_clock_floor_secs),
+            (10.0, 120)
+        );
         assert!(cfg
             .consumer_name
             .ends_with(&format!("-{}", std::process::id())));
@@ -279,6 +317,22 @@ mod tests {
                     fps: 90.0,
                     ..Default::default()
                 },
+                ..Default::default()
+            },
+            TranscoderConfig {
+                stall_timeout_secs: 0,
+                ..Default::default()
+            },
+            TranscoderConfig {
+                max_wall_clock_factor: 0.0,
+                ..Default::default()
+            },
+            TranscoderConfig {
+                max_wall_clock_factor: f64::NAN,
+                ..Default::default()
+            },
+            TranscoderConfig {
+                cancel_check_ms: 10,
                 ..Default::default()
             },
         ];

@@ -7,11 +7,17 @@
 //! behind a mutex so [`FfmpegProcess::kill`] can reach it while that thread waits on it;
 //! std's `Child::kill` is a no-op once the child has been reaped, so a recycled pid is never
 //! signalled.
+//!
+//! ffmpeg runs in a process group of its own, and a kill signals the whole group: whatever the
+//! configured `ffmpeg_path` starts (a wrapper script, helpers it forks) dies with it, so no
+//! orphan keeps writing into a job's pipes. The group is signalled only while its leader is
+//! not yet reaped (the event thread reaps under the same lock), so its id cannot have been
+//! reused.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,8 +36,13 @@ const KEPT_ERROR_LINES: usize = 8;
 /// What the event thread reports.
 #[derive(Debug)]
 pub enum FfmpegUpdate {
-    /// Output timestamp reached, in seconds.
-    Progress { out_time: f64 },
+    /// A stats line: output timestamp reached in seconds (`None` while ffmpeg prints `N/A`),
+    /// frames output so far, and speed (media seconds per wall second, 0 when unknown).
+    Progress {
+        out_time: Option<f64>,
+        frame: u32,
+        speed: f32,
+    },
     /// The process has exited (and been reaped).
     Exited(io::Result<ExitStatus>),
 }
@@ -39,6 +50,8 @@ pub enum FfmpegUpdate {
 /// A running ffmpeg. Dropping it kills the process if it is still running.
 pub struct FfmpegProcess {
     child: Arc<Mutex<FfmpegChild>>,
+    /// Set by the event thread, under the `child` lock, once it has reaped the process.
+    reaped: Arc<AtomicBool>,
     errors: Arc<Mutex<VecDeque<String>>>,
     killed: AtomicBool,
     exited: bool,
@@ -68,10 +81,11 @@ impl FfmpegProcess {
             program: ffmpeg_path.display().to_string(),
             source,
         };
-        let mut child = FfmpegCommand::new_with_path(ffmpeg_path)
-            .args(args)
-            .spawn()
-            .map_err(spawn_err)?;
+        let mut cmd = FfmpegCommand::new_with_path(ffmpeg_path);
+        cmd.args(args);
+        // Its own process group (pgid = its pid), so a kill reaches everything it started.
+        cmd.as_inner_mut().process_group(0);
+        let mut child = cmd.spawn().map_err(spawn_err)?;
         // Outputs go to FIFOs, not stdout. Taking stdout stops the iterator from starting its
         // stdout-frame reader, which would report a spurious "No streams found" error.
         drop(child.take_stdout());
@@ -80,17 +94,21 @@ impl FfmpegProcess {
             .map_err(|e| spawn_err(io::Error::other(e.to_string())))?;
         let child = Arc::new(Mutex::new(child));
         let errors = Arc::new(Mutex::new(VecDeque::new()));
+        let reaped = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::unbounded_channel();
         let (thread_child, thread_errors) = (Arc::clone(&child), Arc::clone(&errors));
+        let thread_reaped = Arc::clone(&reaped);
         let started = std::thread::Builder::new()
             .name("ffmpeg-events".into())
             .spawn(move || {
                 for event in iter {
                     match event {
                         FfmpegEvent::Progress(p) => {
-                            if let Some(out_time) = parse_time(&p.time) {
-                                let _ = tx.send(FfmpegUpdate::Progress { out_time });
-                            }
+                            let _ = tx.send(FfmpegUpdate::Progress {
+                                out_time: parse_time(&p.time),
+                                frame: p.frame,
+                                speed: p.speed,
+                            });
                         }
                         FfmpegEvent::Error(line)
                         | FfmpegEvent::Log(LogLevel::Error | LogLevel::Fatal, line) => {
@@ -104,16 +122,22 @@ impl FfmpegProcess {
                     }
                 }
                 // stderr is closed: ffmpeg has exited or is exiting, so this wait is short.
-                let status = lock(&thread_child).wait();
+                let status = {
+                    let mut c = lock(&thread_child);
+                    let status = c.wait();
+                    thread_reaped.store(true, Ordering::SeqCst);
+                    status
+                };
                 let _ = tx.send(FfmpegUpdate::Exited(status));
             });
         if let Err(e) = started {
-            let _ = lock(&child).kill();
+            kill_group(&mut lock(&child), &reaped);
             let _ = lock(&child).wait();
             return Err(TranscodeError::io("starting the ffmpeg event thread", e));
         }
         Ok(Self {
             child,
+            reaped,
             errors,
             killed: AtomicBool::new(false),
             exited: false,
@@ -121,10 +145,16 @@ impl FfmpegProcess {
         })
     }
 
-    /// SIGKILL ffmpeg (no-op once it has exited).
+    /// SIGKILL ffmpeg and its process group (no-op once it has exited). Works on a stopped
+    /// (SIGSTOP) process too.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
-        let _ = lock(&self.child).kill();
+        kill_group(&mut lock(&self.child), &self.reaped);
+    }
+
+    /// The process id (= its process group id).
+    pub fn pid(&self) -> u32 {
+        lock(&self.child).as_inner().id()
     }
 
     /// Wait for the next update; `None` after [`FfmpegUpdate::Exited`] has been delivered.
@@ -181,10 +211,26 @@ impl Drop for FfmpegProcess {
         if !self.exited {
             // try_lock: the event thread holds the lock only while reaping an exiting process.
             if let Ok(mut c) = self.child.try_lock() {
-                let _ = c.kill();
+                kill_group(&mut c, &self.reaped);
             }
         }
     }
+}
+
+/// SIGKILL the process group led by `child`, then the child itself (in case it left the
+/// group). The caller holds the child's lock, so the event thread cannot reap it meanwhile: an
+/// unreaped leader keeps its pid, hence its group id, from being reused.
+fn kill_group(child: &mut FfmpegChild, reaped: &AtomicBool) {
+    if !reaped.load(Ordering::SeqCst) {
+        if let Ok(pgid) = libc::pid_t::try_from(child.as_inner().id()) {
+            // SAFETY: plain syscall with no memory arguments; `pgid` is the group of our
+            // unreaped child (see above), so no unrelated process group is signalled.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
+    }
+    let _ = child.kill();
 }
 
 /// Lock ignoring poisoning: the guarded values stay consistent even if a holder panicked.
@@ -260,6 +306,85 @@ mod tests {
             "{err}"
         );
         assert!(p.next_update().await.is_none());
+    }
+
+    /// Whether process `pid` is gone (or a zombie nobody reaps: a container's init may not).
+    fn is_gone(pid: u32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        }
+    }
+
+    /// A wrapper that forks ffmpeg instead of exec-ing it (the configured `ffmpeg_path` may be
+    /// one): killing ffmpeg kills the whole process group, so the forked encoder dies too
+    /// instead of running on (and holding stderr open, so the exit would never be seen).
+    #[tokio::test]
+    async fn kill_reaches_what_a_wrapper_forked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("inner.pid");
+        let wrapper = dir.path().join("ffmpeg-forks");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nffmpeg \"$@\" &\necho $! > {:?}\nwait\n",
+                pid_file.display().to_string()
+            ),
+        )
+        .expect("write wrapper");
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        let args: Vec<OsString> = [
+            "-y",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=64x64:rate=10",
+            "-f",
+            "null",
+            "-",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let mut p = FfmpegProcess::spawn(&wrapper, &args).expect("spawn");
+        match p.next_update().await {
+            Some(FfmpegUpdate::Progress { .. }) => {}
+            other => panic!("expected progress first, got {other:?}"),
+        }
+        let inner: u32 = std::fs::read_to_string(&pid_file)
+            .expect("pid file")
+            .trim()
+            .parse()
+            .expect("pid");
+        assert!(!is_gone(inner));
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_secs(10), p.kill_and_wait()).await;
+        if waited.is_err() {
+            // Leave nothing behind on failure either.
+            // SAFETY: plain syscall; `inner` is the ffmpeg this test started.
+            unsafe {
+                libc::kill(inner as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        assert!(
+            waited.is_ok(),
+            "ffmpeg did not end: its forked encoder holds stderr open"
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !is_gone(inner) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the forked ffmpeg {inner} survived the kill"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     #[test]

@@ -172,6 +172,7 @@ impl JobMetrics {
             ("abandoned", get(&m.jobs_abandoned)),
             ("lost_claim", get(&self.lost_claims)),
             ("already_done", get(&self.already_done)),
+            ("cancelled", get(&m.job_control.cancelled)),
         ];
         let name = "ringcast_transcoder_job_outcomes_total";
         w.family(

@@ -11,6 +11,13 @@
 //! (and overwrite objects that edges cache as immutable), so a redelivered live job whose event
 //! stream already exists is refused (dead-lettered). Shutdown ends the stream the same way as
 //! the publisher leaving (ffmpeg killed, `end` announced).
+//!
+//! Job control ([`crate::pipeline::watchdog`]): a publisher that goes silent ends the stream
+//! through ffmpeg's input timeout (`live.input_timeout_secs`), as before; only an ffmpeg that
+//! makes no progress for `stall_timeout_secs` beyond that is killed as stalled (the job then
+//! fails: a live job is never retried). An operator's cancel also ends the stream like the
+//! publisher leaving, and the job ends `cancelled`; what viewers already watched stays
+//! published. Live jobs have no wall-clock limit.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -33,6 +40,7 @@ use crate::pipeline::early_master::write_masters;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
 use crate::pipeline::packager;
 use crate::pipeline::rendition::{Destination, RenditionOutput, VariantInfo};
+use crate::pipeline::watchdog::{JobControl, Stop};
 use crate::pipeline::work_dir::WorkDir;
 use ringcast_infra::live_events::EventPublisher;
 
@@ -43,6 +51,7 @@ pub async fn run_live(
     cfg: &TranscoderConfig,
     store: &ObjectStore,
     shutdown: &mut watch::Receiver<Shutdown>,
+    control: &JobControl,
 ) -> Result<JobOutcome, TranscodeError> {
     if !keys::is_valid_id(&job.video_id) || !keys::is_valid_id(&job.job_id) {
         return Err(TranscodeError::InvalidJob(format!(
@@ -132,6 +141,9 @@ pub async fn run_live(
     let started = Instant::now();
     let mut ffmpeg = FfmpegProcess::spawn(&cfg.ffmpeg_path, &args)?;
     crate::metrics::jobs::ffmpeg_started();
+    let mut watchdog =
+        control.live_watchdog(std::time::Duration::from_secs(live.input_timeout_secs));
+    let mut stop: Option<Stop> = None;
     let mut status = None;
     let mut rendition_error = None;
     let mut results = Vec::new();
@@ -140,7 +152,9 @@ pub async fn run_live(
         tokio::select! {
             update = ffmpeg.next_update() => match update {
                 Some(FfmpegUpdate::Exited(s)) => status = Some(s),
-                Some(FfmpegUpdate::Progress { .. }) => {}
+                Some(FfmpegUpdate::Progress { out_time, frame, .. }) => {
+                    watchdog.observe(frame, out_time);
+                }
                 None => status = Some(Err(std::io::Error::other("ffmpeg event thread ended"))),
             },
             Some(joined) = tasks.join_next(), if rendition_error.is_none() => match flatten(joined) {
@@ -157,6 +171,11 @@ pub async fn run_live(
                     stopping = true;
                     ffmpeg.kill();
                 }
+            },
+            reason = watchdog.stopped(), if stop.is_none() && !stopping && rendition_error.is_none() => {
+                tracing::warn!(job = %job.job_id, ?reason, pid = ffmpeg.pid(), "stopping live ffmpeg; ending the stream");
+                stop = Some(reason);
+                ffmpeg.kill();
             },
         }
     }
@@ -177,6 +196,10 @@ pub async fn run_live(
         tracing::warn!(error = %e, "live master writer task failed");
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // The stream has ended for every rendition; the job ends for the watchdog's reason.
+    if let Some(reason) = stop {
+        return Err(reason.into_error());
+    }
     // ffmpeg failing on its own (a body it cannot read) is the cause, and its error is what the
     // job reports: the renditions then only saw a stream without an init segment. A rendition
     // that failed while ffmpeg ran got ffmpeg killed, so its error stands.

@@ -4,8 +4,9 @@
 //! [`outcome::Shutdown`]. [`packager`] runs one rendition's cuts and uploads ([`rendition`]:
 //! what a rendition produced and where it goes), [`early_master`] writes the master playlists
 //! as soon as every rendition has started, [`previews`] the poster and thumbnails of a VOD
-//! version, [`publish`] the final VOD playlists, and
-//! [`work_dir`] owns the job's scratch directory.
+//! version, [`publish`] the final VOD playlists, [`work_dir`] owns the job's scratch directory,
+//! and [`watchdog`] stops ffmpeg that stalls, outlives its wall-clock limit or whose job is
+//! cancelled.
 
 pub mod early_master;
 pub mod live;
@@ -15,4 +16,5 @@ pub mod previews;
 pub mod publish;
 pub mod rendition;
 pub mod vod;
+pub mod watchdog;
 pub mod work_dir;

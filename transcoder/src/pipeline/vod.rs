@@ -19,9 +19,16 @@
 //! failure closes the pipes so the packagers end. Shutdown in "abandon" mode kills ffmpeg and
 //! returns [`TranscodeError::Abandoned`]. The job's scratch directory is removed on every path
 //! (a guard's `Drop`), including cancellation.
+//!
+//! Job control ([`crate::pipeline::watchdog`]): ffmpeg that stalls, outlives the wall-clock
+//! limit, or whose job an operator cancels is killed; the packagers and the early master are
+//! then stopped and everything the attempt published (objects under `v/{video}/{version}/`, its
+//! event streams) is removed before the attempt returns [`TranscodeError::Stalled`],
+//! [`TranscodeError::TimedOut`] or [`TranscodeError::Cancelled`]. Nothing of a stopped attempt
+//! stays presented as in progress, and the current master is never switched.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{now_ms, TranscodeJob};
@@ -47,6 +54,7 @@ use crate::pipeline::packager::{self, RenditionPackaging};
 use crate::pipeline::previews;
 use crate::pipeline::publish;
 use crate::pipeline::rendition::{Destination, RenditionOutput};
+use crate::pipeline::watchdog::{discard_vod_output, JobControl, Stop};
 use crate::pipeline::work_dir::WorkDir;
 use ringcast_infra::live_events::EventPublisher;
 
@@ -60,13 +68,19 @@ const VOD_START_EVERY: u32 = 50;
 /// Share of the progress bar the transcode takes; publishing is the rest.
 const TRANSCODE_PROGRESS_MAX: f64 = 99.0;
 
-/// Run one attempt. `progress` receives 0–99 while ffmpeg runs.
+/// How long a stopped attempt lets its packagers and early master finish their uploads in
+/// flight (so none lands after the clean-up) before aborting them.
+const STOP_DRAIN: Duration = Duration::from_secs(10);
+
+/// Run one attempt. `progress` receives 0–99 while ffmpeg runs; `control` stops it (see the
+/// module docs).
 pub async fn run_attempt(
     job: &TranscodeJob,
     cfg: &TranscoderConfig,
     store: &ObjectStore,
     progress: &watch::Sender<f64>,
     shutdown: &mut watch::Receiver<Shutdown>,
+    control: &JobControl,
 ) -> Result<JobOutcome, TranscodeError> {
     if *shutdown.borrow() == Shutdown::Abandon {
         return Err(TranscodeError::Abandoned);
@@ -101,6 +115,10 @@ pub async fn run_attempt(
         rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         "probed source"
     );
+    // Cancelled while the source was fetched and probed: nothing published yet.
+    if control.cancelled() {
+        return Err(TranscodeError::Cancelled);
+    }
 
     let dest = Destination {
         store: store.clone(),
@@ -116,7 +134,7 @@ pub async fn run_attempt(
     let targets = Targets::for_vod(cfg.part_seconds, cfg.segment_seconds, fps);
     let anchor_ms = now_ms();
     let (variants_tx, variants_rx) = mpsc::channel(rungs.len().max(1));
-    let early_master = tokio::spawn(write_masters(
+    let mut early_master = tokio::spawn(write_masters(
         dest.clone(),
         variants_rx,
         rungs.clone(),
@@ -166,18 +184,21 @@ pub async fn run_attempt(
     let started = Instant::now();
     let mut ffmpeg = FfmpegProcess::spawn(&cfg.ffmpeg_path, &args)?;
     crate::metrics::jobs::ffmpeg_started();
+    let mut watchdog = control.vod_watchdog(info.duration);
 
     let mut results: Vec<RenditionOutput> = Vec::new();
     // The first packager failure; it takes precedence over ffmpeg's (we killed ffmpeg for it).
     let mut packager_error: Option<TranscodeError> = None;
     let mut ffmpeg_status = None;
     let mut abandoned = false;
+    let mut stop: Option<Stop> = None;
     while ffmpeg_status.is_none() {
         tokio::select! {
             update = ffmpeg.next_update() => match update {
-                Some(FfmpegUpdate::Progress { out_time }) => {
-                    if let Some(d) = info.duration {
-                        let pct = (out_time / d * 100.0).clamp(0.0, TRANSCODE_PROGRESS_MAX);
+                Some(FfmpegUpdate::Progress { out_time, frame, .. }) => {
+                    watchdog.observe(frame, out_time);
+                    if let (Some(d), Some(t)) = (info.duration, out_time) {
+                        let pct = (t / d * 100.0).clamp(0.0, TRANSCODE_PROGRESS_MAX);
                         progress.send_replace(pct);
                     }
                 }
@@ -200,6 +221,11 @@ pub async fn run_attempt(
                     ffmpeg.kill();
                 }
             },
+            reason = watchdog.stopped(), if stop.is_none() && !abandoned && packager_error.is_none() => {
+                tracing::warn!(job = %job.job_id, ?reason, pid = ffmpeg.pid(), "stopping ffmpeg");
+                stop = Some(reason);
+                ffmpeg.kill();
+            },
         }
     }
     let transcode_seconds = started.elapsed().as_secs_f64();
@@ -209,6 +235,32 @@ pub async fn run_attempt(
     }
     if abandoned {
         return Err(TranscodeError::Abandoned);
+    }
+    if let Some(reason) = stop {
+        // Let uploads in flight land (bounded), so that none arrives after the clean-up.
+        let drained = tokio::time::timeout(STOP_DRAIN, async {
+            while packagers.join_next().await.is_some() {}
+            let _ = (&mut early_master).await;
+        })
+        .await;
+        if drained.is_err() {
+            packagers.abort_all();
+            while packagers.join_next().await.is_some() {}
+            if !early_master.is_finished() {
+                early_master.abort();
+                let _ = (&mut early_master).await;
+            }
+        }
+        discard_vod_output(
+            store,
+            &control.queue,
+            &job.job_id,
+            &job.video_id,
+            job.version,
+            &names,
+        )
+        .await;
+        return Err(reason.into_error());
     }
     let ffmpeg_result = match ffmpeg_status {
         Some(status) if !ffmpeg.was_killed() => ffmpeg.check_exit(status),

@@ -13,7 +13,7 @@
 //! A dead letter is named by its job id (every dead letter of that job) or by its own entry id
 //! in `rc:jobs:dlq` (`{ms}-{seq}`, for one whose payload names no job): [`DeadLetterRef`].
 
-use ringcast_proto::job::{now_ms, JobState};
+use ringcast_proto::job::{now_ms, JobState, CANCEL_REQUESTED_FIELD};
 use ringcast_proto::keys;
 use ringcast_proto::stream_id::StreamId;
 
@@ -107,7 +107,7 @@ const REQUEST_CANCEL: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'done' or state == 'failed' or state == 'cancelled' then return state end
-redis.call('HSET', KEYS[1], 'cancel_requested', '1')
+redis.call('HSET', KEYS[1], ARGV[1], '1')
 return 'requested'
 ";
 
@@ -260,6 +260,7 @@ impl Queue {
                 .arg(REQUEST_CANCEL)
                 .arg(1)
                 .arg(&key)
+                .arg(CANCEL_REQUESTED_FIELD)
                 .query_async(&mut conn)
                 .await
         })

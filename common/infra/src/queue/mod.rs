@@ -23,6 +23,7 @@ use crate::live_events::fields::PUBLISHES_FIELD;
 use crate::side_runtime;
 
 pub mod admin;
+mod cancel;
 pub mod consumer;
 mod error;
 pub mod inspect;

@@ -74,7 +74,7 @@ impl RetentionConfig {
 pub fn ends_job(state: JobState) -> bool {
     match state {
         JobState::Queued | JobState::Running => false,
-        JobState::Done | JobState::Failed => true,
+        JobState::Done | JobState::Failed | JobState::Cancelled => true,
     }
 }
 
