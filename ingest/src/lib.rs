@@ -26,6 +26,7 @@ pub mod redis_call;
 pub mod router;
 pub mod server;
 pub mod tus;
+pub mod versions;
 
 pub use app::App;
 pub use config::IngestConfig;

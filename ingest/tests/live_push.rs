@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::job::Priority;
-use ringcast_testkit::IngestOptions;
+use ringcast_testkit::{wait_until, IngestOptions};
 use support::*;
 
 const GRACE_SECS: u64 = 2;
@@ -407,6 +407,47 @@ fn a_silent_publisher_is_detached_so_its_reconnect_continues_the_stream() {
         .expect("timeout");
     assert_eq!(again.finish().0, 204);
     drop(silent);
+}
+
+#[test]
+fn versions_are_not_reused_after_redis_loses_its_data() {
+    // Edges cache a version's segments for a year under `v/{video}/{version}/…`: a version
+    // number given out twice would serve the old stream's media as the new one's.
+    let stack = start(
+        options()
+            .live_key("cam1-publish-key-0001", "cam1")
+            .live_grace_secs(1),
+    );
+    let ingest = stack.ingest();
+    let queue = queue(stack.redis_url());
+    let mut first = Publisher::start(ingest.addr, "cam1-publish-key-0001");
+    first.send(b"one");
+    let job = next_job(&queue, Duration::from_secs(10))
+        .expect("a live job")
+        .job
+        .expect("decodable");
+    assert_eq!(job.version, 1);
+    assert_eq!(first.finish().0, 204);
+    wait_until(
+        Duration::from_secs(20),
+        "the first stream's grace period to end",
+        || ingest.log_text().contains("live stream ended"),
+    );
+    // Redis loses everything (a restart without persistence, a failover to an empty replica).
+    let mut c = redis::Client::open(stack.redis_url())
+        .expect("client")
+        .get_connection()
+        .expect("conn");
+    let _: () = redis::cmd("FLUSHALL").query(&mut c).expect("FLUSHALL");
+
+    let mut second = Publisher::start(ingest.addr, "cam1-publish-key-0001");
+    second.send(b"two");
+    let job2 = next_job(&queue, Duration::from_secs(10))
+        .expect("a new live job")
+        .job
+        .expect("decodable");
+    assert_eq!(job2.version, 2, "version 1 was already published once");
+    assert_eq!(second.finish().0, 204);
 }
 
 #[test]

@@ -286,6 +286,33 @@ fn blocking_read_waits_its_whole_block_and_gets_a_job_enqueued_meanwhile() {
     });
 }
 
+/// Redis loses its data (a restart without persistence, a failover to an empty replica) while a
+/// transcoder runs: the consumer group is gone, and the consumer must make it again and take
+/// the jobs queued since, not fail with NOGROUP until someone restarts it.
+#[test]
+fn a_consumer_recreates_its_group_after_redis_lost_its_data() {
+    let redis = RedisServer::start();
+    block_on(async {
+        let q = Queue::connect(&redis.url).await.expect("connect");
+        let mut c = q
+            .consumer("survivor", vod_streams())
+            .await
+            .expect("consumer");
+        let mut conn = redis_conn(&redis.url);
+        let _: () = redis::cmd("FLUSHALL").query(&mut conn).expect("FLUSHALL");
+        q.enqueue(&job("after-loss", Priority::Normal))
+            .await
+            .expect("enqueue");
+        let d = c
+            .next(Duration::from_secs(2))
+            .await
+            .expect("no NOGROUP error")
+            .expect("the job queued after the loss");
+        assert_eq!(d.job.as_ref().expect("decoded").job_id, "after-loss");
+        c.ack(&d).await.expect("ack");
+    });
+}
+
 /// An entry its consumer abandoned (no ack) is claimed by another once idle, with its delivery
 /// count; past `max_deliveries` it is poison and dead-lettered.
 #[test]

@@ -3,6 +3,7 @@
 //! Object keys:
 //! ```text
 //! sources/{video}/{version}/source
+//! sources/{video}/latest-version              highest version ever given (text)
 //! v/{video}/master.m3u8                       current version's master (mutable pointer)
 //! v/{video}/{version}/master.m3u8
 //! v/{video}/{version}/{rendition}/init.mp4 | seg{msn}.m4s | part{msn}.{i}.m4s | index.m3u8
@@ -12,6 +13,14 @@
 /// Object key of an uploaded source file.
 pub fn source(video: &str, version: u32) -> String {
     format!("sources/{video}/{version}/source")
+}
+
+/// The highest version number ever given to a video, as decimal text: a floor for the next
+/// version that survives the loss of Redis's data (a reused number would let edges serve the
+/// year-cached objects of the old version under the same names). Under `sources/`, which the
+/// edge never serves.
+pub fn version_floor(video: &str) -> String {
+    format!("sources/{video}/latest-version")
 }
 
 /// Prefix (with trailing slash) of everything a version of a video publishes.

@@ -49,6 +49,10 @@ pub enum PullRead {
 pub enum PublishError {
     #[error("stream key {0} already has a publisher")]
     Busy(String),
+    /// A new stream is needed (the grace period ran out since the caller looked) and the caller
+    /// had no identity ready: reserve a version and call again.
+    #[error("a new stream needs a version")]
+    NeedsIdentity,
 }
 
 #[derive(Debug)]
@@ -213,13 +217,15 @@ impl LiveFanout {
         matches!(phase, Phase::Disconnected { since } if now.saturating_duration_since(since) >= self.grace)
     }
 
-    /// Attach a publisher to `key`. `fresh` builds the identity of a new stream (video, version,
-    /// token) when one is needed; it is only called in that case.
+    /// Attach a publisher to `key`. `fresh` gives the identity of a new stream (video, version,
+    /// token) when one is needed; it is only called in that case, and `None` from it is
+    /// [`PublishError::NeedsIdentity`] (a version is reserved asynchronously, so the caller
+    /// prepares one only when [`LiveFanout::needs_new_stream`] said so).
     pub fn publish(
         &self,
         key: &str,
         now: Instant,
-        fresh: impl FnOnce() -> (String, u32, String),
+        fresh: impl FnOnce() -> Option<(String, u32, String)>,
     ) -> Result<Attached, PublishError> {
         let mut streams = self.streams();
         if let Some(s) = streams.get(key).cloned() {
@@ -247,7 +253,9 @@ impl LiveFanout {
                 return Ok(Attached::Resumed(s));
             }
         }
-        let (video_id, version, token) = fresh();
+        let Some((video_id, version, token)) = fresh() else {
+            return Err(PublishError::NeedsIdentity);
+        };
         let (tx, _) = watch::channel(0);
         let s = Arc::new(LiveStream {
             key: key.to_string(),
@@ -321,8 +329,8 @@ mod tests {
         LiveFanout::new(Duration::from_secs(5), 10)
     }
 
-    fn fresh() -> (String, u32, String) {
-        ("vid".into(), 1, "tok".into())
+    fn fresh() -> Option<(String, u32, String)> {
+        Some(("vid".into(), 1, "tok".into()))
     }
 
     fn new_stream(h: &LiveFanout, now: Instant) -> Arc<LiveStream> {
@@ -422,7 +430,7 @@ mod tests {
         assert!(h.needs_new_stream("k", t0 + Duration::from_secs(5)));
         let next = h
             .publish("k", t0 + Duration::from_secs(6), || {
-                ("vid".into(), 2, "t2".into())
+                Some(("vid".into(), 2, "t2".into()))
             })
             .expect("publish");
         assert!(matches!(next, Attached::New(ref n) if n.version == 2));
@@ -434,13 +442,18 @@ mod tests {
         let t0 = Instant::now();
         let s = new_stream(&h, t0);
         h.publisher_left(&s, t0);
+        // The caller looked before the grace ran out and brought no identity: asked for one.
+        assert_eq!(
+            h.publish("k", t0 + Duration::from_secs(9), || None).err(),
+            Some(PublishError::NeedsIdentity)
+        );
+        assert_eq!(s.phase(), Phase::Ended, "the old stream's pullers get EOF");
         let next = h
             .publish("k", t0 + Duration::from_secs(9), || {
-                ("vid".into(), 2, "t".into())
+                Some(("vid".into(), 2, "t".into()))
             })
             .expect("publish");
         assert!(matches!(next, Attached::New(_)));
-        assert_eq!(s.phase(), Phase::Ended, "the old stream's pullers get EOF");
     }
 
     #[test]

@@ -86,32 +86,27 @@ async fn push(
         ));
     }
     let hub = &app.live;
-    // A version is only needed (and only looked up) when this publisher starts a new stream.
+    // A version is reserved (asynchronously, in Redis and the store) only when this publisher
+    // starts a new stream; if the grace period of the old one runs out between the look and the
+    // attach, the hub asks again.
     let mut fresh = None;
-    if hub.needs_new_stream(key, Instant::now()) {
-        let video = with_timeout(app.queue.video(&video_id)).await?;
-        let latest = video
-            .get("latest_version")
-            .and_then(|v| v.parse::<u32>().ok())
-            .unwrap_or(0);
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        fresh = Some((video_id.clone(), latest.saturating_add(1), token));
-    }
-    let attached = hub
-        .publish(key, Instant::now(), || {
-            // Only reached when the stream is new; the look-up above saw the same state unless a
-            // grace period ran out in between, in which case the next version is still right.
-            fresh.unwrap_or_else(|| {
-                (
-                    video_id.clone(),
-                    1,
-                    uuid::Uuid::new_v4().simple().to_string(),
-                )
-            })
-        })
-        .map_err(|PublishError::Busy(k)| {
-            IngestError::Conflict(format!("stream key {} already has a publisher", redact(&k)))
-        })?;
+    let attached = loop {
+        if fresh.is_none() && hub.needs_new_stream(key, Instant::now()) {
+            let version = crate::versions::next_version(app, &video_id).await?;
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            fresh = Some((video_id.clone(), version, token));
+        }
+        match hub.publish(key, Instant::now(), || fresh.take()) {
+            Ok(attached) => break attached,
+            Err(PublishError::NeedsIdentity) => continue,
+            Err(PublishError::Busy(k)) => {
+                return Err(IngestError::Conflict(format!(
+                    "stream key {} already has a publisher",
+                    redact(&k)
+                )))
+            }
+        }
+    };
     let stream = match attached {
         Attached::New(stream) => {
             hub.sweep();

@@ -62,13 +62,8 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
                 let reason = rejection.reason();
                 return Err(reject(app, state, reason, rejection.into_error()).await);
             }
-            let video = with_timeout(app.queue.video(&id)).await?;
-            let latest = video
-                .get("latest_version")
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0);
             let plan = FinishPlan {
-                version: latest.saturating_add(1),
+                version: crate::versions::next_version(app, &id).await?,
                 job_id: uuid::Uuid::new_v4().to_string(),
                 container,
             };

@@ -125,11 +125,24 @@ impl Consumer {
         if self.buffered.is_empty() {
             let (conn, name, reclaim) = (self.conn.clone(), self.name.clone(), self.reclaim);
             let streams = self.streams.clone();
-            let got =
-                side_runtime::run(
-                    async move { fetch(conn, &name, &streams, reclaim, block).await },
-                )
-                .await??;
+            let got = side_runtime::run(async move {
+                match fetch(conn.clone(), &name, &streams, reclaim, block).await {
+                    // The group is gone: Redis lost its data (restart without persistence,
+                    // failover to an empty replica) or someone deleted it. Jobs queued since
+                    // then sit in a stream without the group; recreate it from the start of
+                    // the stream and read again, instead of failing until a restart.
+                    Err(e) if e.code() == Some("NOGROUP") => {
+                        tracing::warn!(
+                            ?streams,
+                            "job consumer group missing (Redis lost its data?); creating it again"
+                        );
+                        create_groups(&mut conn.clone(), &streams).await?;
+                        fetch(conn, &name, &streams, reclaim, block).await
+                    }
+                    other => other,
+                }
+            })
+            .await??;
             self.buffered.extend(got);
         }
         Ok(self.buffered.pop_front())
@@ -284,6 +297,24 @@ pub fn stream_for(job: &TranscodeJob) -> String {
 
 /// What comes first: one reclaimed entry, the new entries of the highest priority that has
 /// any, or what a blocking read over all of `streams` gets within `block` (in their order).
+/// `XGROUP CREATE … MKSTREAM` from the start of each stream; an existing group is left alone.
+pub(crate) async fn create_groups<C: redis::aio::ConnectionLike + Send + Sync>(
+    conn: &mut C,
+    streams: &[String],
+) -> RedisResult<()> {
+    for stream in streams {
+        let r: RedisResult<()> = conn
+            .xgroup_create_mkstream(stream, keys::JOB_GROUP, "0")
+            .await;
+        match r {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 async fn fetch(
     mut conn: MultiplexedConnection,
     consumer: &str,

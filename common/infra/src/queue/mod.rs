@@ -71,20 +71,8 @@ impl Queue {
 
     async fn ensure_groups(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
-        side_runtime::run(async move {
-            for stream in all_streams() {
-                let r: redis::RedisResult<()> = conn
-                    .xgroup_create_mkstream(stream, keys::JOB_GROUP, "0")
-                    .await;
-                match r {
-                    Ok(()) => {}
-                    Err(e) if e.code() == Some("BUSYGROUP") => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(())
-        })
-        .await??;
+        side_runtime::run(async move { consumer::create_groups(&mut conn, &all_streams()).await })
+            .await??;
         Ok(())
     }
 
