@@ -6,8 +6,28 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A free TCP port on 127.0.0.1 (bound then released; good enough for tests on loopback).
+/// Ports handed out by [`free_port`]: below Linux's default ephemeral range (32768–60999).
+/// A port the kernel picked with `bind(0)` comes from that range, where every outgoing
+/// connection of every test also takes its local port: between releasing the port and the
+/// service binding it, a client socket could take it ("Address already in use").
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// A free TCP port on 127.0.0.1 (bound then released; good enough for tests on loopback),
+/// chosen at random in [`TEST_PORTS`] so that parallel tests and client sockets rarely meet it.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let span = u64::from(TEST_PORTS.end - TEST_PORTS.start);
+    for _ in 0..1000 {
+        // RandomState is seeded per process; the counter varies it per call.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        h.write_u32(std::process::id());
+        let port = TEST_PORTS.start + (h.finish() % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

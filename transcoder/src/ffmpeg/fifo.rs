@@ -25,6 +25,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -106,16 +108,18 @@ const CHUNK_QUEUE: usize = 16;
 
 /// One rendition's ffmpeg output pipe: `{dir}/{name}.fifo` is made and a reader thread streams
 /// it into the returned channel (what both the VOD and the live pipeline set up per rung).
+/// `written` adds up the bytes read from every FIFO it is given (the watchdog's sign of life).
 pub fn open_output(
     dir: &Path,
     name: &str,
+    written: Arc<AtomicU64>,
 ) -> Result<(Fifo, mpsc::Receiver<Chunk>), crate::error::TranscodeError> {
     use crate::error::TranscodeError;
     let path = dir.join(format!("{name}.fifo"));
     let (fifo, reader) = Fifo::create(&path)
         .map_err(|e| TranscodeError::io(format!("creating FIFO {}", path.display()), e))?;
     let (tx, rx) = mpsc::channel(CHUNK_QUEUE);
-    spawn_reader(name, reader, tx)
+    spawn_reader(name, reader, tx, written)
         .map_err(|e| TranscodeError::io("starting a FIFO reader thread", e))?;
     Ok((fifo, rx))
 }
@@ -126,6 +130,7 @@ pub fn spawn_reader(
     name: &str,
     mut file: File,
     tx: mpsc::Sender<Chunk>,
+    written: Arc<AtomicU64>,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("fifo-{name}"))
@@ -135,6 +140,7 @@ pub fn spawn_reader(
                 match file.read(&mut buf) {
                     Ok(0) => return,
                     Ok(n) => {
+                        written.fetch_add(n as u64, Ordering::Relaxed);
                         if tx
                             .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
                             .is_err()
@@ -163,7 +169,7 @@ mod tests {
         let path = dir.path().join("r0.fifo");
         let (mut fifo, reader) = Fifo::create(&path).expect("create");
         let (tx, mut rx) = mpsc::channel(4);
-        let handle = spawn_reader("t", reader, tx).expect("spawn");
+        let handle = spawn_reader("t", reader, tx, Arc::default()).expect("spawn");
         // The writer (ffmpeg's role) opens after the reader without blocking, writes, exits.
         let mut w = OpenOptions::new()
             .write(true)
@@ -186,7 +192,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut fifo, reader) = Fifo::create(&dir.path().join("r.fifo")).expect("create");
         let (tx, mut rx) = mpsc::channel(4);
-        let handle = spawn_reader("t", reader, tx).expect("spawn");
+        let handle = spawn_reader("t", reader, tx, Arc::default()).expect("spawn");
         fifo.close_keeper();
         assert!(rx.blocking_recv().is_none(), "plain end-of-file");
         handle.join().expect("join");

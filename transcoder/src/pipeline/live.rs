@@ -20,6 +20,8 @@
 //! published. Live jobs have no wall-clock limit.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ringcast_infra::store::ObjectStore;
@@ -106,9 +108,11 @@ pub async fn run_live(
     let work = WorkDir::create(&cfg.work_dir, "live-", &job.job_id)?;
     let (info_tx, info_rx) = mpsc::channel(rungs.len());
     let mut fifos: Vec<Fifo> = Vec::new();
+    // Bytes ffmpeg wrote into the renditions' FIFOs: the watchdog's sign of life.
+    let written = Arc::new(AtomicU64::new(0));
     let mut tasks: JoinSet<Result<RenditionOutput, TranscodeError>> = JoinSet::new();
     for rung in &rungs {
-        let (fifo, rx) = fifo::open_output(&work.0, &rung.name)?;
+        let (fifo, rx) = fifo::open_output(&work.0, &rung.name, Arc::clone(&written))?;
         fifos.push(fifo);
         let announcer = Announcer::new(
             &rung.name,
@@ -141,8 +145,10 @@ pub async fn run_live(
     let started = Instant::now();
     let mut ffmpeg = FfmpegProcess::spawn(&cfg.ffmpeg_path, &args)?;
     crate::metrics::jobs::ffmpeg_started();
-    let mut watchdog =
-        control.live_watchdog(std::time::Duration::from_secs(live.input_timeout_secs));
+    let mut watchdog = control.live_watchdog(
+        std::time::Duration::from_secs(live.input_timeout_secs),
+        Arc::clone(&written),
+    );
     let mut stop: Option<Stop> = None;
     let mut status = None;
     let mut rendition_error = None;

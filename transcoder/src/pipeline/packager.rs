@@ -12,6 +12,9 @@
 //! every keyframe; the cutting rules are [`crate::cmaf::cutter`]'s. Unlike live, a VOD stream
 //! must be whole: one that stops mid-box or mid-fragment fails the rendition.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use ringcast_proto::job::now_ms;
 use ringcast_proto::keys;
@@ -37,6 +40,9 @@ pub struct RenditionPackaging {
     pub variants: Option<mpsc::Sender<VariantInfo>>,
     /// `BANDWIDTH` of the early master.
     pub bandwidth_estimate: u64,
+    /// Raised to the end (milliseconds of media) of every part cut: how far the renditions
+    /// got, for the progress bar (ffmpeg prints no stats until all its outputs started).
+    pub packaged_ms: Arc<AtomicU64>,
 }
 
 /// Read one rendition's CMAF stream from `rx` to its end, uploading and announcing `init.mp4`,
@@ -52,6 +58,7 @@ pub async fn package_rendition(
         events,
         variants,
         bandwidth_estimate,
+        packaged_ms,
     } = p;
     let mut cutter = Cutter::new(&name);
     let mut out = RenditionOutput::new(&name);
@@ -60,6 +67,10 @@ pub async fn package_rendition(
             chunk.map_err(|e| TranscodeError::io(format!("reading {name} from ffmpeg"), e))?;
         for cut in cutter.push(&chunk)? {
             let is_init = matches!(cut, Cut::Init { .. });
+            if let Cut::Part(part) = &cut {
+                let end_ms = ((part.start + part.duration) * 1000.0).max(0.0) as u64;
+                packaged_ms.fetch_max(end_ms, Ordering::Relaxed);
+            }
             out.record_init(&cut);
             let actions = announcer.on_cut(cut, now_ms());
             execute(&dest, events.as_ref(), &name, actions, &mut out).await?;
@@ -300,6 +311,7 @@ mod tests {
             events: None,
             variants: None,
             bandwidth_estimate: 1,
+            packaged_ms: Arc::default(),
         }
     }
 

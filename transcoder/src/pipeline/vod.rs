@@ -28,6 +28,8 @@
 //! stays presented as in progress, and the current master is never switched.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringcast_infra::store::ObjectStore;
@@ -144,9 +146,13 @@ pub async fn run_attempt(
     // An attempt that fails or is cancelled leaves no writer behind.
     let _early_master_guard = AbortOnDrop(early_master.abort_handle());
     let mut fifos: Vec<Fifo> = Vec::new();
+    // Bytes ffmpeg wrote into the renditions' FIFOs: the watchdog's sign of life.
+    let written = Arc::new(AtomicU64::new(0));
+    // Media the packagers have cut so far, for the progress bar.
+    let packaged_ms = Arc::new(AtomicU64::new(0));
     let mut packagers: JoinSet<Result<RenditionOutput, TranscodeError>> = JoinSet::new();
     for rung in &rungs {
-        let (fifo, rx) = fifo::open_output(&work.0, &rung.name)?;
+        let (fifo, rx) = fifo::open_output(&work.0, &rung.name, Arc::clone(&written))?;
         fifos.push(fifo);
         let audio = if info.has_audio { AUDIO_BITRATE } else { 0 };
         let packaging = RenditionPackaging {
@@ -156,6 +162,7 @@ pub async fn run_attempt(
             events: Some(sink.clone()),
             variants: Some(variants_tx.clone()),
             bandwidth_estimate: (rung.video_bitrate + audio) * 11 / 10,
+            packaged_ms: Arc::clone(&packaged_ms),
         };
         packagers.spawn(packager::package_rendition(packaging, rx, dest.clone()));
     }
@@ -184,7 +191,7 @@ pub async fn run_attempt(
     let started = Instant::now();
     let mut ffmpeg = FfmpegProcess::spawn(&cfg.ffmpeg_path, &args)?;
     crate::metrics::jobs::ffmpeg_started();
-    let mut watchdog = control.vod_watchdog(info.duration);
+    let mut watchdog = control.vod_watchdog(info.duration, Arc::clone(&written));
 
     let mut results: Vec<RenditionOutput> = Vec::new();
     // The first packager failure; it takes precedence over ffmpeg's (we killed ffmpeg for it).
@@ -192,14 +199,22 @@ pub async fn run_attempt(
     let mut ffmpeg_status = None;
     let mut abandoned = false;
     let mut stop: Option<Stop> = None;
+    let mut progress_tick = tokio::time::interval(Duration::from_secs(1));
     while ffmpeg_status.is_none() {
         tokio::select! {
+            _ = progress_tick.tick() => {
+                // ffmpeg prints no stats line before every output (poster, sheets) started,
+                // which on a long source is minutes in; the packagers' media time moves anyway.
+                if let Some(d) = info.duration.filter(|d| *d > 0.0) {
+                    let done = packaged_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+                    raise(progress, done / d * 100.0);
+                }
+            },
             update = ffmpeg.next_update() => match update {
                 Some(FfmpegUpdate::Progress { out_time, frame, .. }) => {
                     watchdog.observe(frame, out_time);
                     if let (Some(d), Some(t)) = (info.duration, out_time) {
-                        let pct = (t / d * 100.0).clamp(0.0, TRANSCODE_PROGRESS_MAX);
-                        progress.send_replace(pct);
+                        raise(progress, t / d * 100.0);
                     }
                 }
                 Some(FfmpegUpdate::Exited(status)) => ffmpeg_status = Some(status),
@@ -303,6 +318,19 @@ pub async fn run_attempt(
         media_seconds: info.duration.unwrap_or(0.0),
         transcode_seconds,
     })
+}
+
+/// Move the progress bar to `pct` (capped at [`TRANSCODE_PROGRESS_MAX`]), never back: it has
+/// two sources (ffmpeg's stats, the packagers' media time) that need not agree.
+fn raise(progress: &watch::Sender<f64>, pct: f64) {
+    let pct = pct.clamp(0.0, TRANSCODE_PROGRESS_MAX);
+    progress.send_if_modified(|p| {
+        let grew = pct > *p;
+        if grew {
+            *p = pct;
+        }
+        grew
+    });
 }
 
 /// Duration of the published media: the longest rendition's segments (they share one

@@ -2,8 +2,11 @@
 //!
 //! [`ProgressClock`] is the decision, without I/O (time comes in as `now`): ffmpeg counts as
 //! making progress when a stats line shows its frame count or output time beyond anything seen
-//! before; repeated lines with the same values (ffmpeg keeps printing them while it waits) do
-//! not count. It says when the run has stalled (`stall` without progress, counted from the
+//! before, or when it wrote more bytes into the renditions' FIFOs than before; repeated lines
+//! with the same values (ffmpeg keeps printing them while it waits) do not count. The bytes
+//! matter: ffmpeg prints no stats line at all until every output file has its header, and the
+//! poster (a frame from 10 % in) and the thumbnail sheets (a sheet per 100 tiles) are outputs
+//! that start minutes into a long source while the renditions stream from the first second. It says when the run has stalled (`stall` without progress, counted from the
 //! spawn until the first advance) or outlived its wall-clock deadline. [`Watchdog`] adds the
 //! cancel flag (a `watch` channel the worker sets) and the timers; a pipeline selects on
 //! [`Watchdog::stopped`] next to ffmpeg's updates and kills ffmpeg with the [`Stop`] it gets.
@@ -12,6 +15,8 @@
 //! published ([`discard_vod_output`]); a live job ends its stream as when the publisher
 //! leaves.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use ringcast_infra::queue::Queue;
@@ -70,6 +75,7 @@ pub struct ProgressClock {
     last_advance: Instant,
     best_frame: u32,
     best_out_time: f64,
+    best_output_bytes: u64,
 }
 
 impl ProgressClock {
@@ -82,7 +88,19 @@ impl ProgressClock {
             last_advance: now,
             best_frame: 0,
             best_out_time: f64::NEG_INFINITY,
+            best_output_bytes: 0,
         }
+    }
+
+    /// The renditions' output so far (bytes ffmpeg wrote into their FIFOs) at `now`; true when
+    /// it grew.
+    pub fn observe_output(&mut self, bytes: u64, now: Instant) -> bool {
+        if bytes > self.best_output_bytes {
+            self.best_output_bytes = bytes;
+            self.last_advance = now;
+            return true;
+        }
+        false
     }
 
     /// A stats line at `now`; true when it shows progress.
@@ -154,26 +172,34 @@ impl JobControl {
         *self.cancel.borrow()
     }
 
-    /// The watchdog of a VOD run of a source lasting `media_seconds`, started now.
-    pub fn vod_watchdog(&self, media_seconds: Option<f64>) -> Watchdog {
+    /// The watchdog of a VOD run of a source lasting `media_seconds`, started now; `output`
+    /// counts the bytes ffmpeg writes into the renditions' FIFOs.
+    pub fn vod_watchdog(&self, media_seconds: Option<f64>, output: Arc<AtomicU64>) -> Watchdog {
         let limit = wall_clock_limit(
             self.wall_clock_factor,
             self.wall_clock_floor_secs,
             media_seconds,
         );
         Watchdog {
-            clock: ProgressClock::new(self.stall_timeout, limit, Instant::now()),
+            clock: Mutex::new(ProgressClock::new(
+                self.stall_timeout,
+                limit,
+                Instant::now(),
+            )),
             cancel: self.cancel.clone(),
+            output,
         }
     }
 
     /// The watchdog of a live run, started now: no wall-clock limit, and `input_timeout` more
     /// before a stall, so that ffmpeg's own input timeout (a silent publisher) ends the stream
     /// first, as it did before stall detection.
-    pub fn live_watchdog(&self, input_timeout: Duration) -> Watchdog {
+    pub fn live_watchdog(&self, input_timeout: Duration, output: Arc<AtomicU64>) -> Watchdog {
+        let stall = self.stall_timeout + input_timeout;
         Watchdog {
-            clock: ProgressClock::new(self.stall_timeout + input_timeout, None, Instant::now()),
+            clock: Mutex::new(ProgressClock::new(stall, None, Instant::now())),
             cancel: self.cancel.clone(),
+            output,
         }
     }
 }
@@ -181,14 +207,27 @@ impl JobControl {
 /// [`ProgressClock`] with its timers and the cancel signal.
 #[derive(Debug)]
 pub struct Watchdog {
-    clock: ProgressClock,
+    /// Locked only between awaits (stats lines and timer checks).
+    clock: Mutex<ProgressClock>,
     cancel: watch::Receiver<bool>,
+    /// Bytes ffmpeg wrote into the renditions' FIFOs so far (the readers count them).
+    output: Arc<AtomicU64>,
 }
 
+/// How often the output counter is read while nothing else happens, as a share of the stall
+/// timeout: a stall is then found between `stall` and `stall * (1 + 1/OUTPUT_POLLS)` after
+/// the last byte.
+const OUTPUT_POLLS: u32 = 4;
+
 impl Watchdog {
+    fn clock(&self) -> MutexGuard<'_, ProgressClock> {
+        // A panic while holding it cannot leave the clock half-updated (plain field writes).
+        self.clock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// A stats line from ffmpeg.
     pub fn observe(&mut self, frame: u32, out_time: Option<f64>) {
-        self.clock.observe(frame, out_time, Instant::now());
+        self.clock().observe(frame, out_time, Instant::now());
     }
 
     /// Resolves when ffmpeg must be stopped. Meant for a `select!` loop: recreated on every
@@ -203,8 +242,16 @@ impl Watchdog {
         };
         let timers = async {
             loop {
-                tokio::time::sleep_until(self.clock.due()).await;
-                if let Some(stop) = self.clock.check(Instant::now()) {
+                let (due, poll) = {
+                    let c = self.clock();
+                    (c.due(), c.stall / OUTPUT_POLLS)
+                };
+                let wake = due.min(Instant::now() + poll.max(Duration::from_millis(100)));
+                tokio::time::sleep_until(wake).await;
+                let now = Instant::now();
+                let mut c = self.clock();
+                c.observe_output(self.output.load(Ordering::Relaxed), now);
+                if let Some(stop) = c.check(now) {
                     return stop;
                 }
             }
@@ -269,6 +316,19 @@ mod tests {
     use super::*;
 
     const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn output_bytes_are_progress_when_ffmpeg_prints_no_stats() {
+        let t0 = Instant::now();
+        let mut c = ProgressClock::new(10 * S, None, t0);
+        // No stats line for 25 s (outputs not all started), the renditions' bytes growing.
+        assert!(c.observe_output(4096, t0 + 8 * S));
+        assert!(c.observe_output(9000, t0 + 16 * S));
+        assert_eq!(c.check(t0 + 25 * S), None);
+        // The same count again is no progress: stalled 10 s after the last growth.
+        assert!(!c.observe_output(9000, t0 + 20 * S));
+        assert_eq!(c.check(t0 + 26 * S), Some(Stop::Stalled(10 * S)));
+    }
 
     #[test]
     fn stalls_only_when_nothing_advances() {
@@ -351,15 +411,17 @@ mod tests {
         let ms = Duration::from_millis;
         let (tx, rx) = watch::channel(false);
         let w = Watchdog {
-            clock: ProgressClock::new(ms(100), None, Instant::now()),
+            clock: Mutex::new(ProgressClock::new(ms(100), None, Instant::now())),
             cancel: rx.clone(),
+            output: Arc::default(),
         };
         let started = Instant::now();
         assert_eq!(w.stopped().await, Stop::Stalled(ms(100)));
         assert!(started.elapsed() >= ms(100));
         let w = Watchdog {
-            clock: ProgressClock::new(60 * S, None, Instant::now()),
+            clock: Mutex::new(ProgressClock::new(60 * S, None, Instant::now())),
             cancel: rx,
+            output: Arc::default(),
         };
         let stopped = w.stopped();
         tokio::pin!(stopped);
@@ -370,8 +432,9 @@ mod tests {
         let (tx, rx) = watch::channel(false);
         drop(tx);
         let w = Watchdog {
-            clock: ProgressClock::new(ms(50), Some(ms(80)), Instant::now()),
+            clock: Mutex::new(ProgressClock::new(ms(50), Some(ms(80)), Instant::now())),
             cancel: rx,
+            output: Arc::default(),
         };
         assert_eq!(w.stopped().await, Stop::Stalled(ms(50)));
     }
