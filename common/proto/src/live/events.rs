@@ -129,6 +129,17 @@ impl LiveEvent {
 mod tests {
     use super::*;
 
+    #[test]
+    fn floats_read_back_exactly() {
+        // Found by the job_and_event_payloads fuzz target: without serde_json's float_roundtrip
+        // a long decimal parsed to a float one ulp off the one its own output parses to.
+        let e = LiveEvent::from_json(
+            r#"{"v":1,"type":"part","msn":0,"part":1,"duration":0.4444144444444444444444444444444444444445,"independent":false}"#,
+        )
+        .expect("decode");
+        assert_eq!(LiveEvent::from_json(&e.to_json()).expect("again"), e);
+    }
+
     fn all() -> Vec<LiveEvent> {
         vec![
             LiveEvent::Start {
