@@ -136,6 +136,14 @@ impl Process {
         );
     }
 
+    /// Send `signal` (e.g. `libc::SIGSTOP` to make a server hang, `SIGCONT` to resume it).
+    pub fn signal(&mut self, signal: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid; no memory is touched.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, signal);
+        }
+    }
+
     /// SIGTERM, then wait up to `grace` for exit; returns the exit status if it exited.
     pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         // SAFETY: kill(2) on our own child's pid; no memory is touched.

@@ -28,22 +28,36 @@ fn find_exe(name: &str) -> PathBuf {
         })
 }
 
-/// A private redis-server on a free port; stopped on drop.
+/// A private redis-server on a free port, without persistence; stopped on drop. Outage tests
+/// can stop it and start it again on the same port: it comes back empty, as a Redis without
+/// persistence does after a crash.
 pub struct RedisServer {
     pub port: u16,
     pub url: String,
-    _dir: TempDir,
-    _proc: Process,
+    dir: TempDir,
+    proc: Option<Process>,
 }
 
 impl RedisServer {
     pub fn start() -> Self {
-        let dir = TempDir::new("redis");
         let port = free_port();
+        let mut s = Self {
+            port,
+            url: format!("redis://127.0.0.1:{port}/0"),
+            dir: TempDir::new("redis"),
+            proc: None,
+        };
+        s.restart();
+        s
+    }
+
+    /// Start the server (again) on its port and wait until it answers PING.
+    pub fn restart(&mut self) {
+        assert!(self.proc.is_none(), "redis-server is already running");
         let mut cmd = Command::new(find_exe("redis-server"));
         cmd.args([
             "--port",
-            &port.to_string(),
+            &self.port.to_string(),
             "--bind",
             "127.0.0.1",
             "--save",
@@ -52,16 +66,18 @@ impl RedisServer {
             "no",
             "--dir",
         ])
-        .arg(dir.path());
-        let proc = Process::spawn("redis-server", cmd, dir.path());
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        .arg(self.dir.path());
+        self.proc = Some(Process::spawn("redis-server", cmd, self.dir.path()));
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
         wait_for_tcp(addr, Duration::from_secs(10));
         wait_until(Duration::from_secs(10), "redis PING", || ping(addr));
-        Self {
-            port,
-            url: format!("redis://127.0.0.1:{port}/0"),
-            _dir: dir,
-            _proc: proc,
+    }
+
+    /// Kill the server (SIGKILL, as a crash); everything it held is gone.
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.signal(libc::SIGKILL);
+            p.wait();
         }
     }
 }
@@ -79,44 +95,66 @@ fn ping(addr: SocketAddr) -> bool {
             .unwrap_or(false)
 }
 
-/// A private s3s-fs S3 server on a free port; stopped on drop.
+/// A private s3s-fs S3 server on a free port; stopped on drop. Tests of outages can pause it
+/// (a hung server), stop it (a crashed one) and start it again on the same port and data.
 pub struct S3Server {
     pub endpoint: String,
     pub access_key: String,
     pub secret_key: String,
-    _dir: TempDir,
-    _proc: Process,
+    port: u16,
+    dir: TempDir,
+    proc: Option<Process>,
 }
 
 impl S3Server {
     pub fn start() -> Self {
         let dir = TempDir::new("s3");
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).expect("s3 data dir");
+        std::fs::create_dir_all(dir.path().join("data")).expect("s3 data dir");
         let port = free_port();
-        let (access_key, secret_key) =
-            ("ringcasttest".to_string(), "ringcasttestsecret".to_string());
+        let mut s = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            access_key: "ringcasttest".to_string(),
+            secret_key: "ringcasttestsecret".to_string(),
+            port,
+            dir,
+            proc: None,
+        };
+        s.restart();
+        s
+    }
+
+    /// Start the server (again), on its port with its data, and wait until it accepts.
+    pub fn restart(&mut self) {
+        assert!(self.proc.is_none(), "s3s-fs is already running");
         let mut cmd = Command::new(find_exe("s3s-fs"));
         cmd.args([
             "--host",
             "127.0.0.1",
             "--port",
-            &port.to_string(),
+            &self.port.to_string(),
             "--access-key",
-            &access_key,
+            &self.access_key,
             "--secret-key",
-            &secret_key,
+            &self.secret_key,
         ])
-        .arg(&data);
-        let proc = Process::spawn("s3s-fs", cmd, dir.path());
-        wait_for_tcp(([127, 0, 0, 1], port).into(), Duration::from_secs(10));
-        Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            access_key,
-            secret_key,
-            _dir: dir,
-            _proc: proc,
+        .arg(self.dir.path().join("data"));
+        self.proc = Some(Process::spawn("s3s-fs", cmd, self.dir.path()));
+        wait_for_tcp(([127, 0, 0, 1], self.port).into(), Duration::from_secs(10));
+    }
+
+    /// Kill the server (SIGKILL, as a crash); its data stays for [`S3Server::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.signal(libc::SIGKILL);
+            p.wait();
         }
+    }
+
+    /// Freeze (`true`, SIGSTOP: connections are accepted by the kernel and never answered, as
+    /// from a hung server) or thaw (`false`, SIGCONT) the server.
+    pub fn pause(&mut self, paused: bool) {
+        let p = self.proc.as_mut().expect("s3s-fs is not running");
+        p.signal(if paused { libc::SIGSTOP } else { libc::SIGCONT });
     }
 
     /// Store config pointing at this server (bucket `ringcast`).

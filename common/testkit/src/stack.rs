@@ -222,6 +222,13 @@ impl Stack {
     }
 
     /// Redis URL of the stack (panics if it has no Redis).
+    /// The stack's S3 server (panics for a filesystem store), for outage tests.
+    pub fn s3(&mut self) -> &mut S3Server {
+        self._s3
+            .as_mut()
+            .expect("the stack runs a filesystem store, not an S3 server")
+    }
+
     pub fn redis_url(&self) -> &str {
         self.redis_url.as_deref().expect("this stack has no Redis")
     }

@@ -62,6 +62,11 @@ impl Edge {
         &self.stack
     }
 
+    /// The stack, to stop or pause what the edge depends on (outage tests).
+    pub fn stack_mut(&mut self) -> &mut Stack {
+        &mut self.stack
+    }
+
     /// Publish an object in the filesystem store the way the store does (temp file + rename),
     /// so the edge never sees a partial file.
     pub fn put(&self, key: &str, body: &[u8]) {

@@ -76,6 +76,9 @@ pub struct Delivery {
 /// connection: a blocking read would stall every other command on a shared one.
 pub struct Consumer {
     conn: MultiplexedConnection,
+    /// To open a new connection when the old one broke (Redis restarted, a network cut): a
+    /// multiplexed connection does not reconnect by itself.
+    client: redis::Client,
     name: String,
     /// The streams read, highest priority first.
     streams: Vec<String>,
@@ -95,16 +98,10 @@ impl Consumer {
         streams: Vec<String>,
         dlq_maxlen: usize,
     ) -> Result<Self, QueueError> {
-        let client = client.clone();
-        let config = AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_MARGIN));
-        let conn = side_runtime::run(async move {
-            client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-        })
-        .await??;
+        let conn = open(client).await?;
         Ok(Self {
             conn,
+            client: client.clone(),
             name: name.to_string(),
             streams,
             reclaim: None,
@@ -125,7 +122,7 @@ impl Consumer {
         if self.buffered.is_empty() {
             let (conn, name, reclaim) = (self.conn.clone(), self.name.clone(), self.reclaim);
             let streams = self.streams.clone();
-            let got = side_runtime::run(async move {
+            let fetched = side_runtime::run(async move {
                 match fetch(conn.clone(), &name, &streams, reclaim, block).await {
                     // The group is gone: Redis lost its data (restart without persistence,
                     // failover to an empty replica) or someone deleted it. Jobs queued since
@@ -142,7 +139,21 @@ impl Consumer {
                     other => other,
                 }
             })
-            .await??;
+            .await?;
+            let got = match fetched {
+                Ok(got) => got,
+                Err(e) => {
+                    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+                        // Next call reads on a fresh connection (this one stays broken); if
+                        // Redis is still away, the next call fails again and retries then.
+                        if let Ok(conn) = open(&self.client).await {
+                            tracing::info!(consumer = %self.name, "reconnected to Redis");
+                            self.conn = conn;
+                        }
+                    }
+                    return Err(e.into());
+                }
+            };
             self.buffered.extend(got);
         }
         Ok(self.buffered.pop_front())
@@ -297,6 +308,19 @@ pub fn stream_for(job: &TranscodeJob) -> String {
 
 /// What comes first: one reclaimed entry, the new entries of the highest priority that has
 /// any, or what a blocking read over all of `streams` gets within `block` (in their order).
+/// A consumer's own connection, with the response timeout blocking reads need
+/// ([`RESPONSE_MARGIN`]).
+async fn open(client: &redis::Client) -> Result<MultiplexedConnection, QueueError> {
+    let client = client.clone();
+    let config = AsyncConnectionConfig::new().set_response_timeout(Some(RESPONSE_MARGIN));
+    Ok(side_runtime::run(async move {
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    })
+    .await??)
+}
+
 /// `XGROUP CREATE … MKSTREAM` from the start of each stream; an existing group is left alone.
 pub(crate) async fn create_groups<C: redis::aio::ConnectionLike + Send + Sync>(
     conn: &mut C,
