@@ -70,6 +70,8 @@ pub(crate) async fn reject<H: Handler>(stream: TcpStream, worker: Rc<Worker>, ha
 
 async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
     let mut head_started: Option<Instant> = None;
+    // The last answered request of the batch stays in flight until the batch is flushed.
+    let mut unflushed: Option<InflightGuard> = None;
     loop {
         // Answer every complete request already buffered (pipelining), in order.
         while conn.start < conn.buf.len() {
@@ -89,11 +91,9 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
             conn.body_read_timeout = None;
             conn.continue_pending = expects_continue(&req);
             conn.worker.stats.request();
-            let resp = {
-                let worker = Rc::clone(&conn.worker);
-                let _inflight = InflightGuard::new(&worker);
-                handler.handle(&req, conn).await
-            };
+            let inflight = InflightGuard::new(&conn.worker);
+            let resp = handler.handle(&req, conn).await;
+            unflushed.replace(inflight);
             // The handler wrote its own response or the client is gone.
             let Some(mut resp) = resp else {
                 return Ok(After::Close);
@@ -135,6 +135,7 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
             }
         }
         conn.flush().await?;
+        drop(unflushed.take());
         if conn.worker.draining.get() && conn.start == conn.buf.len() {
             return Ok(After::Close);
         }

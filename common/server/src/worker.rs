@@ -1,6 +1,7 @@
 //! What one worker's connections share (single-threaded: `Cell`s, no atomics).
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::{ServerSettings, ServerStats};
@@ -34,18 +35,21 @@ impl Drop for OpenGuard<'_> {
     }
 }
 
-/// Counts a request as in flight while the handler runs (also when its task is dropped).
-pub(crate) struct InflightGuard<'a>(&'a Worker);
+/// Counts a request as in flight from its handler's start until its response is flushed (also
+/// when its task is dropped): a worker that is shutting down waits for the count to reach 0, and
+/// a count that dropped when the handler returned would let it stop before the response was
+/// written.
+pub(crate) struct InflightGuard(Rc<Worker>);
 
-impl<'a> InflightGuard<'a> {
-    pub fn new(w: &'a Worker) -> Self {
+impl InflightGuard {
+    pub fn new(w: &Rc<Worker>) -> Self {
         w.inflight.set(w.inflight.get() + 1);
         w.stats.request_started();
-        Self(w)
+        Self(Rc::clone(w))
     }
 }
 
-impl Drop for InflightGuard<'_> {
+impl Drop for InflightGuard {
     fn drop(&mut self) {
         self.0.inflight.set(self.0.inflight.get() - 1);
         self.0.stats.request_finished();

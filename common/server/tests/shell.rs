@@ -47,11 +47,17 @@ fn both_drivers(name: &str, body: impl FnOnce()) {
 
 struct TestHandler;
 
+/// Body size of `/huge`: more than the default maximum socket buffers of both ends together
+/// (`net.ipv4.tcp_wmem` 4 MiB + `tcp_rmem` 6 MiB).
+const HUGE: usize = 16 << 20;
+
 impl Handler for TestHandler {
     async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
         Some(match req.path() {
             "/hello" => Response::text(200, "text/plain", "hi"),
             "/big" => Response::text(200, "application/octet-stream", vec![7u8; 200 * 1024]),
+            // More than the kernel's socket buffers hold: its write waits for the client.
+            "/huge" => Response::text(200, "application/octet-stream", vec![9u8; HUGE]),
             "/echo" => {
                 let mut body = Vec::new();
                 if req.chunked {
@@ -462,6 +468,36 @@ fn shutdown_finishes_in_flight_requests_and_stops_accepting() {
             let _ = s.shutdown(Shutdown::Both);
         },
     );
+}
+
+/// A response still being written when shutdown comes (its handler returned long ago, the
+/// client reads slowly) is finished before the worker stops: the request stays in flight until
+/// its response is flushed, not only while its handler runs.
+#[test]
+fn shutdown_waits_for_a_response_still_being_written() {
+    both_drivers("shutdown_waits_for_a_response_still_being_written", || {
+        let (server, _) = start(|_| {});
+        let mut s = connect(server.addr());
+        s.write_all(b"GET /huge HTTP/1.1\r\nHost: t\r\n\r\n")
+            .expect("write");
+        // The first bytes are here: the handler has returned, and the rest of the body waits
+        // for this client to read (more than both sockets' buffers hold).
+        let mut first = [0u8; 1024];
+        s.read_exact(&mut first).expect("first bytes");
+        let handle = server.shutdown_handle();
+        let stopper = std::thread::spawn(move || server.wait());
+        handle.trigger();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).expect("read the rest");
+        let total = first.len() + rest.len();
+        let head_len = first
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("head in the first bytes")
+            + 4;
+        assert_eq!(total - head_len, HUGE, "the response was cut at shutdown");
+        assert!(stopper.join().expect("join"));
+    });
 }
 
 #[test]
