@@ -269,9 +269,9 @@ mod tests {
         assert!(err.to_string().contains("No such file"), "{err}");
     }
 
-    #[tokio::test]
-    async fn kill_stops_a_long_run_and_is_seen_as_a_signal() {
-        let args: Vec<OsString> = [
+    /// A realtime (`-re`) encode of an endless test pattern: runs until killed.
+    fn realtime_encode_args() -> Vec<OsString> {
+        [
             "-y",
             "-re",
             "-f",
@@ -284,7 +284,12 @@ mod tests {
         ]
         .iter()
         .map(OsString::from)
-        .collect();
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn kill_stops_a_long_run_and_is_seen_as_a_signal() {
+        let args = realtime_encode_args();
         let mut p = FfmpegProcess::spawn(Path::new("ffmpeg"), &args).expect("spawn");
         // Wait for the first progress line so the kill hits a running encode.
         match p.next_update().await {
@@ -339,20 +344,7 @@ mod tests {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .expect("chmod");
-        let args: Vec<OsString> = [
-            "-y",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=64x64:rate=10",
-            "-f",
-            "null",
-            "-",
-        ]
-        .iter()
-        .map(OsString::from)
-        .collect();
+        let args = realtime_encode_args();
         let mut p = FfmpegProcess::spawn(&wrapper, &args).expect("spawn");
         match p.next_update().await {
             Some(FfmpegUpdate::Progress { .. }) => {}
