@@ -128,10 +128,12 @@ impl JobState {
 
     /// Whether the job has ended and no worker will write its state again.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            JobState::Done | JobState::Failed | JobState::Cancelled
-        )
+        // Exhaustive on purpose: a new state must be placed on one side or the other (ended
+        // jobs get a TTL on their hash, `ringcast_infra::queue::retention`).
+        match self {
+            JobState::Queued | JobState::Running => false,
+            JobState::Done | JobState::Failed | JobState::Cancelled => true,
+        }
     }
 
     pub fn parse(s: &str) -> Option<Self> {

@@ -126,7 +126,7 @@ impl Queue {
 
     /// Update a job's state and progress (0–100); `error` is stored for failed jobs.
     /// Reaching `done` also makes the job's version the video's current version. A state that
-    /// ends the job ([`retention::ends_job`]) gives the job hash its TTL (`job_ttl_secs`) and
+    /// ends the job ([`JobState::is_terminal`]) gives the job hash its TTL (`job_ttl_secs`) and
     /// copies the outcome into the video hash (`ended_*` fields, while the job is the video's
     /// latest), so the video's status outlives the job hash.
     pub async fn set_state(
@@ -140,7 +140,7 @@ impl Queue {
         let (job, error) = (job.clone(), error.map(str::to_string));
         let ttl = self.retention.job_ttl_secs;
         side_runtime::run(async move {
-            if retention::ends_job(state) {
+            if state.is_terminal() {
                 return retention::end_job(&mut conn, &job, state, progress, error.as_deref(), ttl)
                     .await;
             }

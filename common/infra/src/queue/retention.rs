@@ -11,7 +11,7 @@
 //! - **The dead-letter stream** is capped at about `dlq_maxlen` entries (`XADD … MAXLEN ~` when
 //!   dead-lettering): the oldest dead letters go first; their job hashes and video status keep
 //!   the outcome.
-//! - **Job hashes** `rc:job:{id}` get a TTL of `job_ttl_secs` when the job ends ([`ends_job`]):
+//! - **Job hashes** `rc:job:{id}` get a TTL of `job_ttl_secs` when the job ends ([`JobState::is_terminal`]):
 //!   done, failed (dead-lettered), or dropped by an operator. The outcome is copied into the
 //!   video hash (`ended_job`, `ended_state`, `ended_progress`, `ended_error`, `ended_ms`) in the
 //!   same script, while the job is still the video's `latest_job`, so `GET /v1/videos/{id}`
@@ -66,15 +66,6 @@ impl RetentionConfig {
             ));
         }
         Ok(())
-    }
-}
-
-/// Whether `state` ends a job (its hash then gets its TTL). Exhaustive on purpose: a new state
-/// must be placed on one side or the other.
-pub fn ends_job(state: JobState) -> bool {
-    match state {
-        JobState::Queued | JobState::Running => false,
-        JobState::Done | JobState::Failed | JobState::Cancelled => true,
     }
 }
 
@@ -212,11 +203,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_done_and_failed_end_a_job() {
-        assert!(!ends_job(JobState::Queued));
-        assert!(!ends_job(JobState::Running));
-        assert!(ends_job(JobState::Done));
-        assert!(ends_job(JobState::Failed));
+    fn only_done_failed_and_cancelled_end_a_job() {
+        assert!(!JobState::Queued.is_terminal());
+        assert!(!JobState::Running.is_terminal());
+        assert!(JobState::Done.is_terminal());
+        assert!(JobState::Failed.is_terminal());
+        assert!(JobState::Cancelled.is_terminal());
     }
 
     #[test]
