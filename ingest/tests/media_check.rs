@@ -172,25 +172,13 @@ fn a_video_over_a_limit_gets_422_and_one_within_passes() {
     assert_eq!(job.priority, Priority::Normal);
 }
 
-/// A one-second black clip made with ffmpeg (cheap at any size: one colour, ultrafast).
-fn black_clip(dir: &std::path::Path, name: &str, size: &str, rate: u32, frames: u32) -> Vec<u8> {
-    let path = dir.join(name);
-    let o = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("color=c=black:size={size}:rate={rate}"))
-        .args(["-frames:v", &frames.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&path)
-        .output()
-        .expect("ffmpeg");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+/// A one-second black clip (cheap at any size or rate), as uploaded bytes.
+fn black_clip(dir: &std::path::Path, name: &str, width: u32, height: u32, fps: u32) -> Vec<u8> {
+    let path = Clip::new(width, height)
+        .fps(fps)
+        .seconds(1)
+        .black()
+        .write(dir, name);
     std::fs::read(path).expect("clip")
 }
 
@@ -200,11 +188,11 @@ fn the_default_limits_refuse_an_8k_square_and_240_fps() {
     let ingest = stack.ingest();
     let cases = [
         (
-            black_clip(stack.dir(), "square.mp4", "8192x8192", 1, 1),
+            black_clip(stack.dir(), "square.mp4", 8192, 8192, 1),
             "video is 8192x8192; the limit is 7680x4320",
         ),
         (
-            black_clip(stack.dir(), "fast.mp4", "320x240", 240, 120),
+            black_clip(stack.dir(), "fast.mp4", 320, 240, 240),
             "video is 240 fps; the limit is 120 fps",
         ),
     ];

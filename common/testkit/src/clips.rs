@@ -41,6 +41,7 @@ pub struct Clip {
     audio: bool,
     container: Container,
     flush_packets: bool,
+    black: bool,
 }
 
 impl Clip {
@@ -53,6 +54,7 @@ impl Clip {
             audio: false,
             container: Container::Mp4,
             flush_packets: false,
+            black: false,
         }
     }
 
@@ -118,6 +120,13 @@ impl Clip {
         cmd
     }
 
+    /// A black picture instead of the test pattern: cheap to encode at any size or rate (for
+    /// sources that only have to be probed, e.g. over a size or frame-rate limit).
+    pub fn black(mut self) -> Self {
+        self.black = true;
+        self
+    }
+
     /// ffmpeg with the inputs and codecs; the caller adds the output.
     fn ffmpeg(&self, live: bool) -> Command {
         let mut cmd = Command::new("ffmpeg");
@@ -125,8 +134,13 @@ impl Clip {
         if live {
             cmd.arg("-re");
         }
+        let pattern = if self.black {
+            "color=c=black:"
+        } else {
+            "testsrc2="
+        };
         cmd.args(["-f", "lavfi", "-i"]).arg(format!(
-            "testsrc2=size={}x{}:rate={}",
+            "{pattern}size={}x{}:rate={}",
             self.width, self.height, self.fps
         ));
         if self.audio {
