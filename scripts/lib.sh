@@ -85,7 +85,9 @@ stop_leftovers() {
 # stack_start DIR [no-transcoder]: Redis, ingest, transcoder and edge from $BIN on free loopback
 # ports, logs in DIR/logs, state under DIR. Object store: the filesystem backend in DIR/store,
 # or S3 when RINGCAST_S3_ENDPOINT is set (with RINGCAST_S3_ACCESS_KEY, RINGCAST_S3_SECRET_KEY,
-# optional RINGCAST_S3_BUCKET). Sets REDIS_PORT, INGEST_PORT, EDGE_PORT; pids go to PIDS.
+# optional RINGCAST_S3_BUCKET). Sets REDIS_PORT, INGEST_PORT, EDGE_PORT; pids go to PIDS. The
+# ingest requires API keys (its default): an admin key of owner `demo` is made with the ingest's
+# own CLI and exported as RINGCAST_API_KEY, which ringcast-loadtest's upload commands read.
 stack_start() {
   local dir=$1 with_transcoder=${2:-yes}
   mkdir -p "$dir/store"
@@ -110,6 +112,11 @@ stack_start() {
   [ "$with_transcoder" = no-transcoder ] || transcoder_start "$dir"
   start "$dir" edge "$BIN/ringcast-edge" --listen "127.0.0.1:$EDGE_PORT"
   wait_http "http://127.0.0.1:$INGEST_PORT/healthz" 30 || die "ingest did not start (see $dir/logs/ingest.log)"
+  RINGCAST_API_KEY=$("$BIN/ringcast-ingest" keys create --owner demo --role admin \
+    --label "scripts: local stack" --json \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') \
+    || die "could not create an API key (see $dir/logs/ingest.log)"
+  export RINGCAST_API_KEY
   wait_http "http://127.0.0.1:$EDGE_PORT/healthz" 30 || die "edge did not start (see $dir/logs/edge.log)"
 }
 

@@ -1,5 +1,6 @@
 //! Ingest configuration: a TOML file (optional) overlaid with `RINGCAST_INGEST_*` environment
-//! variables (see `ringcast_infra::config` for the naming rules), then the CLI flags, which win.
+//! variables (see `ringcast_infra::config` for the naming rules), then the CLI flags
+//! ([`crate::cli`]), which win.
 //! Every field has a default that runs the local demo; `ingest/ingest.example.toml` documents
 //! them all.
 
@@ -7,12 +8,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
 use ringcast_infra::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
 use ringcast_proto::media::limits::MediaLimits;
 use ringcast_proto::secret::check_strength;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthConfig;
 use crate::live::config::LiveIngestConfig;
 use crate::tus::config::UploadsConfig;
 
@@ -64,8 +65,10 @@ pub struct IngestConfig {
     pub listen_backlog: u32,
     /// Live push (`PUT /live/{key}`): stream keys, grace period, pull buffer.
     pub live: LiveIngestConfig,
-    /// Uploads: ffprobe inspection of finished uploads, who may ask for high priority.
+    /// Uploads: ffprobe inspection of finished uploads.
     pub uploads: UploadsConfig,
+    /// Who may call `/files/` and `/v1/`: API keys (default) or anyone (`mode = "open"`).
+    pub auth: AuthConfig,
     /// Media limits a finished upload must stay within (same keys and defaults as the
     /// transcoder's `[limits]`); over one → 422 and no job.
     pub limits: MediaLimits,
@@ -92,6 +95,7 @@ impl Default for IngestConfig {
             listen_backlog: 1024,
             live: LiveIngestConfig::default(),
             uploads: UploadsConfig::default(),
+            auth: AuthConfig::default(),
             limits: MediaLimits::default(),
         }
     }
@@ -172,39 +176,6 @@ impl IngestConfig {
     }
 }
 
-/// Command line of the `ringcast-ingest` binary. Flags override the file and the environment.
-#[derive(Debug, Parser)]
-#[command(
-    name = "ringcast-ingest",
-    version,
-    about = "ringcast ingest: tus 1.0 resumable uploads → object store + transcode job"
-)]
-pub struct Cli {
-    /// TOML config file (see ingest/ingest.example.toml); RINGCAST_INGEST_* env vars override it.
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Listen address, e.g. 127.0.0.1:8081 (overrides `listen`).
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-    /// Worker threads, one monoio runtime each; 0 = one per core (overrides `workers`).
-    #[arg(long, value_name = "N")]
-    pub workers: Option<usize>,
-}
-
-impl Cli {
-    /// The effective configuration: file, then env, then these flags.
-    pub fn load_config(&self) -> Result<IngestConfig, ConfigError> {
-        let mut cfg = IngestConfig::load(self.config.as_deref())?;
-        if let Some(listen) = self.listen {
-            cfg.listen = listen;
-        }
-        if let Some(workers) = self.workers {
-            cfg.workers = workers;
-        }
-        cfg.validated()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,9 +211,10 @@ mod tests {
         assert_eq!(cfg.data_dir, PathBuf::from(".ringcast/ingest"));
         assert_eq!(cfg.upload_location("abc"), "/files/abc");
         assert!(cfg.worker_count() >= 1);
-        assert!(
-            !cfg.uploads.allow_high_priority,
-            "high priority only from trusted config"
+        assert_eq!(
+            cfg.auth.mode,
+            crate::auth::AuthMode::Keys,
+            "API keys unless the operator opens it"
         );
         assert_eq!(cfg.uploads.probe_timeout(), Duration::from_secs(15));
         assert_eq!(cfg.limits, MediaLimits::default());
@@ -328,20 +300,5 @@ mod tests {
                 "ingest.example.toml does not mention {name}"
             );
         }
-    }
-
-    #[test]
-    fn cli_flags_parse() {
-        let cli = Cli::try_parse_from([
-            "ringcast-ingest",
-            "--listen",
-            "127.0.0.1:1",
-            "--workers",
-            "2",
-        ])
-        .expect("parse");
-        assert_eq!(cli.workers, Some(2));
-        assert_eq!(cli.listen.map(|a| a.port()), Some(1));
-        assert!(Cli::try_parse_from(["ringcast-ingest", "--listen", "nope"]).is_err());
     }
 }

@@ -26,7 +26,12 @@ pub enum IngestError {
     NotImplemented(String),
     #[error("{0}")]
     BadRequest(String),
-    /// A live push with an unknown stream key (answered before the body is read).
+    /// No API key, or one that is malformed, unknown or revoked (401 with
+    /// `WWW-Authenticate: Bearer`).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The caller may not do this (another owner's video, a role without the right, a live
+    /// push with an unknown stream key).
     #[error("{0}")]
     Forbidden(String),
     /// A `/metrics` request from a client that may not read them.
@@ -94,6 +99,7 @@ impl IngestError {
             IngestError::NotImplemented(_) => 501,
             IngestError::BadRequest(_) | IngestError::InvalidId(_) => 400,
             IngestError::Locked(_) => 423,
+            IngestError::Unauthorized(_) => 401,
             IngestError::Forbidden(_) => 403,
             IngestError::Metrics(d) => d.status(),
             IngestError::Conflict(_) => 409,
@@ -135,6 +141,7 @@ impl IngestError {
             IngestError::BadRequest(_) => "bad_request",
             IngestError::InvalidId(_) => "invalid_id",
             IngestError::Locked(_) => "upload_locked",
+            IngestError::Unauthorized(_) => "unauthorized",
             IngestError::Forbidden(_) => "forbidden",
             IngestError::Metrics(d) if d.status() == 401 => "unauthorized",
             IngestError::Metrics(_) => "forbidden",
@@ -178,6 +185,9 @@ impl IngestError {
         match self {
             IngestError::MethodNotAllowed { allow, .. } => {
                 resp = resp.header("Allow", *allow);
+            }
+            IngestError::Unauthorized(_) => {
+                resp = resp.header("WWW-Authenticate", "Bearer realm=\"ringcast\"");
             }
             // tus: a 412 tells the client which versions the server speaks.
             IngestError::Tus(TusError::MissingResumable | TusError::UnsupportedVersion(_)) => {

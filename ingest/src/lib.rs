@@ -9,6 +9,8 @@
 //!   object store and a transcode job is enqueued in Redis.
 //! - [`live`]: live push (`/live/{key}`) and its fan-out to pullers on every core.
 //! - [`api`]: the video status API (`GET /v1/videos/{id}`).
+//! - [`auth`]: who is calling (API keys, `auth.mode`); [`keys_cli`]: `ringcast-ingest keys …`;
+//!   [`cli`]: the command line.
 //! - [`router`]: paths to handlers, CORS, `/healthz`, `/readyz` and Prometheus `/metrics`;
 //!   [`app`]: the state they share; [`server`]: start-up on the shell; [`redis_call`]: the
 //!   bounded wait for a Redis call.
@@ -18,8 +20,11 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod error;
+pub mod keys_cli;
 pub mod live;
 pub mod metrics;
 pub mod redis_call;

@@ -10,14 +10,20 @@
 //! | `/live/{key}` | PUT, POST (live push, [`crate::live::push`]) |
 //! | `/live/{key}/pull` | GET (live pull) |
 //! | `/healthz`, `/readyz`, `/metrics` | GET, HEAD |
+//!
+//! Every `/files/` and `/v1/` request except a CORS preflight is authenticated first
+//! ([`crate::auth::authenticate`]: 401 without a valid API key unless `auth.mode = "open"`);
+//! the handlers get the [`Caller`] and check ownership and role themselves.
 
 use std::time::Duration;
 
+use ringcast_proto::auth::Caller;
 use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::tus::TUS_VERSION;
 
 use crate::api::videos;
 use crate::app::App;
+use crate::auth::authenticate;
 use crate::error::IngestError;
 use crate::tus;
 use ringcast_server::Response;
@@ -131,16 +137,27 @@ async fn dispatch(
             )
             .header("Cache-Control", "no-store"))
         }
-        "/files" | "/files/" => tus::handler::collection(app, head, method).await,
-        _ => {
-            if let Some(id) = path.strip_prefix("/files/") {
-                tus::handler::upload(app, head, method, id, conn).await
-            } else if let Some(id) = path.strip_prefix("/v1/videos/") {
-                videos::get(app, method, id).await
-            } else {
-                Err(IngestError::NotFound(format!("resource {path}")))
-            }
-        }
+        _ => platform(app, head, method, path, conn).await,
+    }
+}
+
+/// `/files/…` and `/v1/…`: authenticated first, then handled for that caller.
+async fn platform(
+    app: &App,
+    head: &RequestHead,
+    method: &Method,
+    path: &str,
+    conn: &mut Conn,
+) -> Result<Response, IngestError> {
+    let caller: Caller = authenticate(app, head).await?;
+    if path == "/files" || path == "/files/" {
+        tus::handler::collection(app, &caller, head, method).await
+    } else if let Some(id) = path.strip_prefix("/files/") {
+        tus::handler::upload(app, &caller, head, method, id, conn).await
+    } else if let Some(id) = path.strip_prefix("/v1/videos/") {
+        videos::get(app, &caller, method, id).await
+    } else {
+        Err(IngestError::NotFound(format!("resource {path}")))
     }
 }
 

@@ -121,6 +121,7 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
         max_upload_bytes = config.max_upload_bytes,
         "backends ready"
     );
+    crate::auth::warn_if_open(&config.auth);
     let settings = settings(&config);
     let (live_grace, live_buffer) = (config.live.grace(), config.live.buffer_bytes);
     let app = Arc::new(App {

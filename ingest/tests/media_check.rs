@@ -256,31 +256,3 @@ fn a_probe_that_hangs_is_killed_and_gets_422() {
         },
     );
 }
-
-#[test]
-fn high_priority_is_refused_unless_the_config_allows_it() {
-    let stack = start(options());
-    let ingest = stack.ingest();
-    // "priority high"
-    let r = ingest
-        .conn()
-        .request(
-            "POST",
-            "/files/",
-            &[
-                TUS,
-                ("Upload-Length", "100"),
-                ("Upload-Metadata", "priority aGlnaA=="),
-            ],
-            b"",
-        )
-        .expect("POST");
-    assert_eq!(r.status, 403, "{}", r.text());
-    assert!(error_of(&r).1.contains("priority high"), "{}", r.text());
-    // "priority low" is anyone's to ask for.
-    let video = small_mp4(stack.dir());
-    let (_, r) = upload(ingest, &video, Some("priority bG93"));
-    assert_eq!(r.status, 204, "{}", r.text());
-    let d = next_job(&queue(stack.redis_url()), Duration::from_secs(5)).expect("job");
-    assert_eq!(d.stream, "rc:jobs:low");
-}

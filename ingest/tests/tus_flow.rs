@@ -152,15 +152,17 @@ fn full_tus_flow_on_the_epoll_driver() {
 
 #[test]
 fn uploads_survive_a_restart_and_priority_picks_the_stream() {
-    // High priority is refused to uploads unless the (trusted) config allows it.
-    let mut stack = start(options().allow_high_priority(true));
+    // Only admin keys choose a priority (ingest/tests/auth.rs checks the refusals).
+    let mut stack = start(options().require_keys());
+    let admin = stack.create_key("ops", "admin");
     let video = small_mp4(stack.dir());
     let half = video.len() / 2;
 
-    let first = stack.ingest_mut();
+    let first = WithKey::new(stack.ingest(), &admin);
     // "priority high"
     let loc = first.create(video.len() as u64, Some("priority aGlnaA=="));
     assert_eq!(first.patch(&loc, 0, &video[..half]).status, 204);
+    let first = stack.ingest_mut();
     let status = first
         .process
         .terminate(Duration::from_secs(15))
@@ -171,7 +173,7 @@ fn uploads_survive_a_restart_and_priority_picks_the_stream() {
         first.log_text()
     );
 
-    let second = stack.restart("ingest");
+    let second = WithKey::new(stack.restart("ingest"), &admin);
     assert_eq!(
         second.offset(&loc),
         half as u64,

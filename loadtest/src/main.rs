@@ -54,12 +54,18 @@ enum Cmd {
         /// Longest wait for the transcode, in seconds.
         #[arg(long, default_value_t = 900)]
         timeout_secs: u64,
+        /// API key (`ringcast-ingest keys create`); not needed by an ingest in open mode.
+        #[arg(long, env = "RINGCAST_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
     },
     /// Run N tus clients uploading back to back and report throughput and latency.
     Uploads {
         /// Ingest base URL, e.g. http://127.0.0.1:8081
         #[arg(long)]
         url: String,
+        /// API key (`ringcast-ingest keys create`); not needed by an ingest in open mode.
+        #[arg(long, env = "RINGCAST_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
         /// Concurrent clients (one thread each).
         #[arg(long, default_value_t = 4)]
         clients: usize,
@@ -190,6 +196,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Uploads {
             url,
+            api_key,
             clients,
             size,
             file,
@@ -210,6 +217,7 @@ fn main() -> anyhow::Result<()> {
                 duration,
                 file,
                 progress: !json,
+                api_key,
             })?;
             let report = Report {
                 series: &summary.series,
@@ -262,6 +270,7 @@ fn main() -> anyhow::Result<()> {
             chunk_size,
             no_wait,
             timeout_secs,
+            api_key,
         } => {
             let name = file
                 .file_name()
@@ -269,6 +278,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_default();
             let mut opts = tus_client::UploadOptions {
                 chunk_size,
+                api_key: api_key.clone(),
                 ..Default::default()
             };
             opts.metadata
@@ -291,6 +301,7 @@ fn main() -> anyhow::Result<()> {
                 video_status::wait_done(
                     &ingest,
                     &done.video_id,
+                    api_key.as_deref(),
                     Duration::from_secs(timeout_secs),
                     |p| tc.set_position(p.clamp(0.0, 100.0) as u64),
                 )?;

@@ -29,6 +29,8 @@ pub struct UploadOptions {
     pub max_retries: u32,
     /// `Upload-Metadata` pairs (values are raw bytes, base64-encoded on the wire).
     pub metadata: Vec<(String, Vec<u8>)>,
+    /// API key sent as `Authorization: Bearer …` on every request (`None`: an open ingest).
+    pub api_key: Option<String>,
 }
 
 impl Default for UploadOptions {
@@ -37,6 +39,7 @@ impl Default for UploadOptions {
             chunk_size: 4 * 1024 * 1024,
             max_retries: 5,
             metadata: Vec::new(),
+            api_key: None,
         }
     }
 }
@@ -121,8 +124,7 @@ pub fn upload_from<R: Read + Seek>(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_slice()))
         .collect();
-    let mut create = agent
-        .post(endpoint)
+    let mut create = authorized(agent.post(endpoint), opts.api_key.as_deref())
         .set("Tus-Resumable", "1.0.0")
         .set("Upload-Length", &total.to_string());
     if !pairs.is_empty() {
@@ -154,8 +156,7 @@ pub fn upload_from<R: Read + Seek>(
             0
         };
         let t0 = Instant::now();
-        let res = agent
-            .request("PATCH", &location)
+        let res = authorized(agent.request("PATCH", &location), opts.api_key.as_deref())
             .set("Tus-Resumable", "1.0.0")
             .set("Upload-Offset", &offset.to_string())
             .set("Content-Type", "application/offset+octet-stream")
@@ -190,7 +191,7 @@ pub fn upload_from<R: Read + Seek>(
                 }
                 std::thread::sleep(Duration::from_millis(200 * u64::from(failures)));
                 let t0 = Instant::now();
-                let head = current_offset(&agent, &location);
+                let head = current_offset(&agent, &location, opts.api_key.as_deref());
                 tap.request(
                     TusRequest::Head,
                     t0.elapsed(),
@@ -203,10 +204,22 @@ pub fn upload_from<R: Read + Seek>(
     }
 }
 
+/// `req` with `Authorization: Bearer {api_key}`, or unchanged without a key (an empty header
+/// would be refused as a malformed credential).
+pub fn authorized(req: ureq::Request, api_key: Option<&str>) -> ureq::Request {
+    match api_key {
+        Some(key) => req.set("Authorization", &format!("Bearer {key}")),
+        None => req,
+    }
+}
+
 /// Ask the server where the upload stands (HEAD).
-pub fn current_offset(agent: &ureq::Agent, location: &str) -> anyhow::Result<u64> {
-    let resp = agent
-        .head(location)
+pub fn current_offset(
+    agent: &ureq::Agent,
+    location: &str,
+    api_key: Option<&str>,
+) -> anyhow::Result<u64> {
+    let resp = authorized(agent.head(location), api_key)
         .set("Tus-Resumable", "1.0.0")
         .call()
         .map_err(describe)

@@ -43,6 +43,8 @@ pub struct UploadSwarmConfig {
     pub file: Option<PathBuf>,
     /// Print a progress line to stderr.
     pub progress: bool,
+    /// API key for every request (`None`: an open ingest).
+    pub api_key: Option<String>,
 }
 
 /// Parse `20MiB`, `1.5GB`, `512KiB`, `4096`.
@@ -296,6 +298,7 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
         let (size, per_client) = (cfg.size, cfg.uploads_per_client);
         let opts = UploadOptions {
             chunk_size: cfg.chunk_size,
+            api_key: cfg.api_key.clone(),
             ..Default::default()
         };
         let h = std::thread::Builder::new()

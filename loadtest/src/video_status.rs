@@ -22,10 +22,10 @@ pub struct VideoView {
     pub playback_url: String,
 }
 
-/// One GET of `{ingest}/v1/videos/{id}`.
-pub fn fetch(ingest: &str, video_id: &str) -> anyhow::Result<VideoView> {
+/// One GET of `{ingest}/v1/videos/{id}` (with `api_key` as the bearer, when given).
+pub fn fetch(ingest: &str, video_id: &str, api_key: Option<&str>) -> anyhow::Result<VideoView> {
     let url = format!("{}/v1/videos/{video_id}", ingest.trim_end_matches('/'));
-    let resp = ureq::get(&url)
+    let resp = crate::tus_client::authorized(ureq::get(&url), api_key)
         .timeout(Duration::from_secs(10))
         .call()
         .with_context(|| format!("GET {url}"))?;
@@ -37,12 +37,13 @@ pub fn fetch(ingest: &str, video_id: &str) -> anyhow::Result<VideoView> {
 pub fn wait_done(
     ingest: &str,
     video_id: &str,
+    api_key: Option<&str>,
     timeout: Duration,
     mut progress: impl FnMut(f64),
 ) -> anyhow::Result<VideoView> {
     let deadline = Instant::now() + timeout;
     loop {
-        let v = fetch(ingest, video_id)?;
+        let v = fetch(ingest, video_id, api_key)?;
         if let Some(job) = &v.job {
             progress(job.progress);
             match job.state.as_str() {

@@ -39,7 +39,13 @@ fn vod_end_to_end(backend: StoreBackend) {
     let up = tus_client::upload_file(&format!("{ingest_url}/files/"), &clip, &opts, |_, _| {})
         .expect("tus upload");
     assert!(!up.video_id.is_empty(), "final PATCH carried no video id");
-    let done = video_status::wait_done(&ingest_url, &up.video_id, Duration::from_secs(600), |_| {});
+    let done = video_status::wait_done(
+        &ingest_url,
+        &up.video_id,
+        None,
+        Duration::from_secs(600),
+        |_| {},
+    );
     if let Err(e) = &done {
         panic!("transcode did not finish: {e:#}");
     }

@@ -47,6 +47,7 @@ fn config(addr: SocketAddr, clients: usize, size: u64, uploads: usize) -> Upload
         duration: Duration::from_secs(120),
         file: None,
         progress: false,
+        api_key: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //!   letter, ack) that the transcoder's workers run.
 //! - [`live_events`]: the Redis side of live LL-HLS events: the publisher the transcoder writes
 //!   with and the subscriber the edge follows with, owning stream names, MAXLEN and expiry.
+//! - [`platform`]: the platform's metadata in Redis (API keys, owners, roles).
 //! - [`side_runtime`]: the tokio side runtime that runs redis and rust-s3 calls for monoio
 //!   services, answering on oneshot channels.
 //! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod cpu_affinity;
 pub mod live_events;
+pub mod platform;
 pub mod queue;
 pub mod side_runtime;
 pub mod store;

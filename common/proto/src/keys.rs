@@ -92,6 +92,21 @@ pub fn live_stream(video_id: &str, version: u32) -> String {
     format!("rc:live:{video_id}:{version}")
 }
 
+/// An API key's record (`owner`, `role`, `hash`, `label`, `created_ms`, `revoked_ms`;
+/// `ringcast_proto::auth`).
+pub fn api_key(key_id: &str) -> String {
+    format!("rc:apikey:{key_id}")
+}
+
+/// Set of every API key id (for `keys list`; a handful per owner, never scanned per request).
+pub const API_KEYS: &str = "rc:apikeys";
+
+/// Sorted set of an owner's videos: score = `created_ms`, member = video id (listing, newest
+/// first, without SCAN).
+pub fn owner_videos(owner: &str) -> String {
+    format!("rc:owner:{owner}:videos")
+}
+
 /// Duplicate detection: source sha256 → video id.
 pub fn sha256(hex: &str) -> String {
     format!("rc:sha256:{hex}")

@@ -10,6 +10,7 @@
 //!   draft-pantos-hls-rfc8216bis).
 //! - [`live`]: the LL-HLS live model: part events, per-rendition state, blocking reloads.
 //! - [`tus`]: tus 1.0 header handling.
+//! - [`auth`]: API key tokens, owners and roles (what each role may do).
 //! - [`secret`]: constant-time comparison, minimum strength and log redaction of secrets.
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
 //! - [`container`]: source container sniffing and the demuxer forced for each.
@@ -24,6 +25,7 @@
 //!   be trimmed.
 
 pub mod assets;
+pub mod auth;
 pub mod container;
 pub mod content_type;
 pub mod fmp4;

@@ -78,7 +78,9 @@ macro_rules! common_options {
 }
 
 /// `ringcast-ingest`: tus uploads and live pushes. Defaults: 2 workers, the stack's store and
-/// Redis, spool in `{stack dir}/{name}` (kept across [`restart`](crate::Stack::restart)).
+/// Redis, spool in `{stack dir}/{name}` (kept across [`restart`](crate::Stack::restart)), and
+/// `auth.mode = "open"` (most tests are not about keys; [`IngestOptions::require_keys`] turns
+/// the service's default, API keys, back on).
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     common: Common,
@@ -87,7 +89,7 @@ pub struct IngestOptions {
     live_grace_secs: Option<u64>,
     live_publisher_timeout_secs: Option<u64>,
     live_buffer_bytes: Option<usize>,
-    allow_high_priority: bool,
+    require_keys: bool,
 }
 
 common_options!(IngestOptions);
@@ -107,14 +109,14 @@ impl IngestOptions {
             live_grace_secs: None,
             live_publisher_timeout_secs: None,
             live_buffer_bytes: None,
-            allow_high_priority: false,
+            require_keys: false,
         }
     }
 
-    /// Honour `priority high` from uploads (`uploads.allow_high_priority`; off by default, as
-    /// in the service: uploads asking for high get 403).
-    pub fn allow_high_priority(mut self, allow: bool) -> Self {
-        self.allow_high_priority = allow;
+    /// Every `/files/` and `/v1/` request needs an API key (`auth.mode = "keys"`, the
+    /// service's default); make keys with [`crate::Stack::create_key`].
+    pub fn require_keys(mut self) -> Self {
+        self.require_keys = true;
         self
     }
 
@@ -184,11 +186,10 @@ impl IngestOptions {
         if !live.is_empty() {
             t.insert("live".into(), Value::Table(live));
         }
-        if self.allow_high_priority {
-            let mut uploads = Table::new();
-            uploads.insert("allow_high_priority".into(), Value::Boolean(true));
-            t.insert("uploads".into(), Value::Table(uploads));
-        }
+        let mut auth = Table::new();
+        let mode = if self.require_keys { "keys" } else { "open" };
+        auth.insert("mode".into(), Value::String(mode.into()));
+        t.insert("auth".into(), Value::Table(auth));
         t
     }
 }

@@ -221,7 +221,26 @@ impl Stack {
         &mut self.services[i].1
     }
 
-    /// Redis URL of the stack (panics if it has no Redis).
+    /// Make an API key for `owner` with `role` (`admin`, `uploader`, `viewer`) with the
+    /// ingest's own CLI (`ringcast-ingest keys create`, the stack's first ingest config) and
+    /// return its token.
+    pub fn create_key(&self, owner: &str, role: &str) -> String {
+        let out = crate::services::command(Kind::Ingest, false)
+            .arg("--config")
+            .arg(&self.ingest().config_path)
+            .args(["keys", "create", "--owner", owner, "--role", role, "--json"])
+            .output()
+            .expect("run ringcast-ingest keys create");
+        assert!(
+            out.status.success(),
+            "keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("keys create --json prints JSON");
+        v["token"].as_str().expect("token").to_string()
+    }
+
     /// The stack's S3 server (panics for a filesystem store), for outage tests.
     pub fn s3(&mut self) -> &mut S3Server {
         self._s3
@@ -229,6 +248,7 @@ impl Stack {
             .expect("the stack runs a filesystem store, not an S3 server")
     }
 
+    /// Redis URL of the stack (panics if it has no Redis).
     pub fn redis_url(&self) -> &str {
         self.redis_url.as_deref().expect("this stack has no Redis")
     }

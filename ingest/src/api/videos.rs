@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ringcast_proto::assets::{self, VersionAssets};
+use ringcast_proto::auth::Caller;
 use ringcast_proto::http::Method;
 use ringcast_proto::job::{JobState, JobStatus};
 use ringcast_proto::keys;
@@ -32,7 +33,12 @@ use ringcast_server::Response;
 
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub async fn get(app: &App, method: &Method, id: &str) -> Result<Response, IngestError> {
+pub async fn get(
+    app: &App,
+    caller: &Caller,
+    method: &Method,
+    id: &str,
+) -> Result<Response, IngestError> {
     if !matches!(method, Method::Get | Method::Head) {
         return Err(IngestError::MethodNotAllowed {
             method: method.as_str().to_string(),
@@ -45,6 +51,11 @@ pub async fn get(app: &App, method: &Method, id: &str) -> Result<Response, Inges
     let video = timed(app.queue.video(id)).await?;
     if video.is_empty() {
         return Err(IngestError::NotFound(format!("video {id}")));
+    }
+    if !caller.may_read(video.get("owner").map(String::as_str)) {
+        return Err(IngestError::Forbidden(format!(
+            "video {id} belongs to another owner"
+        )));
     }
     let status = match video.get("latest_job") {
         Some(job_id) => timed(app.queue.job_status(job_id)).await?,

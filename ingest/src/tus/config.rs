@@ -1,5 +1,5 @@
 //! The `[uploads]` section of the ingest config: how a finished upload is inspected before it
-//! is accepted, and who may ask for which queue.
+//! is accepted. (Who may choose a job priority is the caller's role: `crate::auth`.)
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,11 +11,6 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UploadsConfig {
-    /// Honour `priority high` in an upload's `Upload-Metadata`. Off by default: uploads are
-    /// anonymous, and `rc:jobs:high` would let anyone jump the queue. Until the platform API
-    /// defines roles, high priority comes only from trusted config; with this off an upload
-    /// asking for `high` gets 403 (`low` is always allowed, `normal` is the default).
-    pub allow_high_priority: bool,
     /// ffprobe binary (a name looked up on PATH, or a path). The ingest runs it on every
     /// complete upload before queueing a job, so it is required.
     pub ffprobe_path: PathBuf,
@@ -27,7 +22,6 @@ pub struct UploadsConfig {
 impl Default for UploadsConfig {
     fn default() -> Self {
         Self {
-            allow_high_priority: false,
             ffprobe_path: PathBuf::from("ffprobe"),
             probe_timeout_secs: 15,
         }

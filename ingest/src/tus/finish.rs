@@ -14,6 +14,8 @@ use ringcast_proto::container::{self, SNIFF_LEN};
 use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
 
+use ringcast_infra::platform::videos::{Registered, Videos};
+
 use crate::app::App;
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
@@ -93,6 +95,15 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         app.metrics.upload_error(UploadErrorKind::Store);
         tracing::error!(error = %e, key = %key, "storing the source failed; the client may retry");
         return Err(e.into());
+    }
+    let title = state.metadata.get("title").map_or("", String::as_str);
+    let videos = Videos::new(&app.queue);
+    if with_timeout(videos.register(&id, &state.owner, title, now_ms())).await?
+        == Registered::OtherOwner
+    {
+        return Err(IngestError::Forbidden(format!(
+            "video {id} belongs to another owner"
+        )));
     }
     let job = TranscodeJob {
         v: JOB_SCHEMA_VERSION,

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use ringcast_proto::auth::Caller;
 use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::job::Priority;
 use ringcast_proto::tus::{
@@ -26,9 +27,9 @@ use crate::tus::upload_store::{UploadPhase, UploadState};
 use ringcast_server::Conn;
 use ringcast_server::Response;
 
-/// The 403 message for `priority high` from an upload when the config does not allow it.
-pub const HIGH_PRIORITY_REFUSED: &str =
-    "priority high is not available to uploads; use normal (the default) or low";
+/// The 403 message for a `priority` other than normal from a caller who is not an admin.
+pub const PRIORITY_REFUSED: &str =
+    "only admin keys may choose a job priority; uploads by other keys run at normal";
 
 /// PATCH body bytes moved per socket read / file write.
 const CHUNK: usize = 256 * 1024;
@@ -47,11 +48,12 @@ pub fn discovery_headers(app: &App, resp: Response) -> Response {
 /// `/files/`: POST creates an upload.
 pub async fn collection(
     app: &App,
+    caller: &Caller,
     head: &RequestHead,
     method: &Method,
 ) -> Result<Response, IngestError> {
     match method {
-        Method::Post => create(app, head).await,
+        Method::Post => create(app, caller, head).await,
         other => Err(IngestError::MethodNotAllowed {
             method: other.as_str().to_string(),
             allow: "OPTIONS, POST",
@@ -62,6 +64,7 @@ pub async fn collection(
 /// `/files/{id}`: HEAD reports the offset, PATCH appends.
 pub async fn upload(
     app: &App,
+    caller: &Caller,
     head: &RequestHead,
     method: &Method,
     id: &str,
@@ -69,8 +72,8 @@ pub async fn upload(
 ) -> Result<Response, IngestError> {
     let span = tracing::info_span!("upload", id = %id);
     match method {
-        Method::Head => offset(app, head, id).instrument(span).await,
-        Method::Patch => patch(app, head, id, conn).instrument(span).await,
+        Method::Head => offset(app, caller, head, id).instrument(span).await,
+        Method::Patch => patch(app, caller, head, id, conn).instrument(span).await,
         other => Err(IngestError::MethodNotAllowed {
             method: other.as_str().to_string(),
             allow: "OPTIONS, HEAD, PATCH",
@@ -79,13 +82,12 @@ pub async fn upload(
 }
 
 /// Parse the creation request's metadata: every pair is kept (values as lossy UTF-8), and
-/// `priority` must name a queue when present. Uploads are anonymous, so `high` (the queue that
-/// jumps every other upload) is refused unless `uploads.allow_high_priority` is set; until the
-/// platform API defines roles, high priority comes only from trusted config. `low` is always
-/// allowed: lowering one's own job harms nobody.
+/// `priority` must name a queue when present. Only admin keys choose a priority (DESIGN.md
+/// "The platform model": priorities come from the caller's role, never from anonymous
+/// metadata); anyone else asking for one other than `normal` gets 403.
 fn creation_metadata(
     head: &RequestHead,
-    allow_high: bool,
+    admin: bool,
 ) -> Result<(BTreeMap<String, String>, Priority), IngestError> {
     let pairs = parse_metadata(head.header("upload-metadata"))?;
     let mut meta = BTreeMap::new();
@@ -94,10 +96,10 @@ fn creation_metadata(
     }
     let priority = match meta.get("priority").map(String::as_str) {
         None | Some("") | Some("normal") => Priority::Normal,
-        Some("high") if allow_high => Priority::High,
-        Some("high") => {
-            return Err(IngestError::Forbidden(HIGH_PRIORITY_REFUSED.into()));
+        Some("high" | "low") if !admin => {
+            return Err(IngestError::Forbidden(PRIORITY_REFUSED.into()));
         }
+        Some("high") => Priority::High,
         Some("low") => Priority::Low,
         Some(other) => {
             return Err(TusError::BadMetadata(format!(
@@ -109,8 +111,14 @@ fn creation_metadata(
     Ok((meta, priority))
 }
 
-async fn create(app: &App, head: &RequestHead) -> Result<Response, IngestError> {
+async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Response, IngestError> {
     check_resumable(head.header("tus-resumable"))?;
+    if !caller.role.may_write() {
+        return Err(IngestError::Forbidden(format!(
+            "a {} key may not upload",
+            caller.role
+        )));
+    }
     // Extensions we do not advertise get a clear refusal instead of a silently wrong upload.
     if head.header("upload-defer-length").is_some() {
         return Err(IngestError::BadRequest(
@@ -128,15 +136,19 @@ async fn create(app: &App, head: &RequestHead) -> Result<Response, IngestError> 
             "Upload-Length must be at least 1: an empty file is not a video".into(),
         ));
     }
-    let (meta, priority) = creation_metadata(head, app.config.uploads.allow_high_priority)?;
+    let (meta, priority) = creation_metadata(head, caller.role.is_admin())?;
     let raw = head
         .header("upload-metadata")
         .filter(|v| !v.trim().is_empty())
         .map(str::to_string);
-    let state = app.uploads.create(length, meta, raw, priority).await?;
+    let state = app
+        .uploads
+        .create(length, meta, raw, priority, &caller.owner)
+        .await?;
     app.metrics.upload_created();
     tracing::info!(
         upload = %state.id,
+        owner = %state.owner,
         length,
         priority = priority.as_str(),
         filename = state.metadata.get("filename").map(String::as_str).unwrap_or(""),
@@ -147,13 +159,18 @@ async fn create(app: &App, head: &RequestHead) -> Result<Response, IngestError> 
         .header("Upload-Offset", "0"))
 }
 
-/// The upload's state or 404 (410 once rejected).
-async fn existing(app: &App, id: &str) -> Result<UploadState, IngestError> {
+/// The upload's state or 404 (403 when it is another owner's, 410 once rejected).
+async fn existing(app: &App, caller: &Caller, id: &str) -> Result<UploadState, IngestError> {
     let state = app
         .uploads
         .load(id)
         .await?
         .ok_or_else(|| IngestError::NotFound(format!("upload {id}")))?;
+    if !caller.may_change(Some(&state.owner)) {
+        return Err(IngestError::Forbidden(format!(
+            "upload {id} belongs to another owner"
+        )));
+    }
     if state.phase == UploadPhase::Rejected {
         return Err(IngestError::Rejected {
             id: state.id,
@@ -164,9 +181,14 @@ async fn existing(app: &App, id: &str) -> Result<UploadState, IngestError> {
 }
 
 /// HEAD: the durable offset.
-async fn offset(app: &App, head: &RequestHead, id: &str) -> Result<Response, IngestError> {
+async fn offset(
+    app: &App,
+    caller: &Caller,
+    head: &RequestHead,
+    id: &str,
+) -> Result<Response, IngestError> {
     check_resumable(head.header("tus-resumable"))?;
-    let state = existing(app, id).await?;
+    let state = existing(app, caller, id).await?;
     let mut resp = Response::new(200)
         .header("Upload-Offset", state.offset.to_string())
         .header("Upload-Length", state.length.to_string())
@@ -193,6 +215,7 @@ fn finished_headers(resp: Response, state: &UploadState) -> Response {
 
 async fn patch(
     app: &App,
+    caller: &Caller,
     head: &RequestHead,
     id: &str,
     conn: &mut Conn,
@@ -205,7 +228,7 @@ async fn patch(
         .uploads
         .try_lock(id)
         .ok_or_else(|| IngestError::Locked(id.to_string()))?;
-    let mut state = existing(app, id).await?;
+    let mut state = existing(app, caller, id).await?;
     check_offset(claimed, state.offset)?;
     let Some(body_len) = conn.body_remaining() else {
         return Err(IngestError::LengthRequired);
@@ -322,7 +345,7 @@ mod tests {
         // filename "clip.mp4", priority "low"
         let (meta, p) = creation_metadata(
             &head_with_metadata("filename Y2xpcC5tcDQ=,priority bG93"),
-            false,
+            true,
         )
         .expect("ok");
         assert_eq!(meta.get("filename").map(String::as_str), Some("clip.mp4"));
@@ -334,14 +357,16 @@ mod tests {
             let e = creation_metadata(&head_with_metadata(bad), true).expect_err(bad);
             assert_eq!(e.status(), 400);
         }
-        // priority "high": only when the config allows it.
+        // priority "high" or "low": admins only.
         let high = head_with_metadata("priority aGlnaA==");
         let e = creation_metadata(&high, false).expect_err("high refused");
-        assert_eq!(
-            (e.status(), e.to_string()),
-            (403, HIGH_PRIORITY_REFUSED.into())
-        );
-        let (_, p) = creation_metadata(&high, true).expect("allowed by config");
+        assert_eq!((e.status(), e.to_string()), (403, PRIORITY_REFUSED.into()));
+        let (_, p) = creation_metadata(&high, true).expect("admin");
         assert_eq!(p, Priority::High);
+        let low = head_with_metadata("priority bG93");
+        assert_eq!(
+            creation_metadata(&low, false).expect_err("low").status(),
+            403
+        );
     }
 }

@@ -83,6 +83,10 @@ pub struct UploadState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw_metadata: Option<String>,
     pub priority: Priority,
+    /// The owner of the key that created the upload (`anonymous` in open mode, and for state
+    /// files written before owners existed); only its keys (and admins) may continue it.
+    #[serde(default = "anonymous_owner")]
+    pub owner: String,
     pub created_ms: u64,
     pub updated_ms: u64,
     pub phase: UploadPhase,
@@ -90,6 +94,10 @@ pub struct UploadState {
     pub plan: Option<FinishPlan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_reason: Option<String>,
+}
+
+fn anonymous_owner() -> String {
+    ringcast_proto::auth::ANONYMOUS_OWNER.to_string()
 }
 
 impl UploadState {
@@ -100,6 +108,7 @@ impl UploadState {
         metadata: BTreeMap<String, String>,
         raw_metadata: Option<String>,
         priority: Priority,
+        owner: &str,
     ) -> Self {
         let now = now_ms();
         Self {
@@ -110,6 +119,7 @@ impl UploadState {
             metadata,
             raw_metadata,
             priority,
+            owner: owner.to_string(),
             created_ms: now,
             updated_ms: now,
             phase: UploadPhase::Uploading,
@@ -235,6 +245,7 @@ impl UploadStore {
         metadata: BTreeMap<String, String>,
         raw_metadata: Option<String>,
         priority: Priority,
+        owner: &str,
     ) -> Result<UploadState, IngestError> {
         let id = new_upload_id();
         // create_new: a (practically impossible) id collision fails instead of sharing a file.
@@ -244,7 +255,7 @@ impl UploadStore {
             .open(self.spool_path(&id))
             .await?;
         spool.close().await?;
-        let mut state = UploadState::new(id, length, metadata, raw_metadata, priority);
+        let mut state = UploadState::new(id, length, metadata, raw_metadata, priority, owner);
         self.save(&mut state).await?;
         Ok(state)
     }
@@ -350,6 +361,7 @@ mod tests {
             meta,
             Some("filename Y2xpcC5tcDQ=".into()),
             Priority::High,
+            "alice",
         )
     }
 
@@ -412,7 +424,7 @@ mod tests {
         let store = UploadStore::open(dir.path()).expect("open");
         block_on(async {
             let mut s = store
-                .create(10, BTreeMap::new(), None, Priority::Normal)
+                .create(10, BTreeMap::new(), None, Priority::Normal, "alice")
                 .await
                 .expect("create");
             assert_eq!(store.spool_len(&s.id).await.expect("len"), 0);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ringcast_infra::queue::{Delivery, Queue};
 use ringcast_infra::side_runtime;
 use ringcast_testkit::clips::Clip;
-use ringcast_testkit::http::Response;
+use ringcast_testkit::http::{Conn, Response};
 use ringcast_testkit::{wait_until, IngestOptions, Service, Stack};
 use sha2::{Digest, Sha256};
 
@@ -28,6 +28,54 @@ pub fn start(opts: IngestOptions) -> Stack {
     Stack::builder().ingest(opts).start()
 }
 
+/// An ingest spoken to with an API key (`Authorization: Bearer …` on every request).
+pub struct WithKey<'a> {
+    pub service: &'a Service,
+    pub authorization: String,
+}
+
+impl<'a> WithKey<'a> {
+    pub fn new(service: &'a Service, token: &str) -> Self {
+        Self {
+            service,
+            authorization: format!("Bearer {token}"),
+        }
+    }
+}
+
+/// Where tus requests go: a service, and the credentials they carry.
+pub trait Client {
+    fn conn(&self) -> Conn;
+    /// The `Authorization` value, if any.
+    fn authorization(&self) -> Option<&str>;
+    /// `headers` plus the credentials.
+    fn with_auth<'h>(&'h self, headers: &[(&'h str, &'h str)]) -> Vec<(&'h str, &'h str)> {
+        let mut all = headers.to_vec();
+        if let Some(a) = self.authorization() {
+            all.push(("Authorization", a));
+        }
+        all
+    }
+}
+
+impl Client for Service {
+    fn conn(&self) -> Conn {
+        Service::conn(self)
+    }
+    fn authorization(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Client for WithKey<'_> {
+    fn conn(&self) -> Conn {
+        self.service.conn()
+    }
+    fn authorization(&self) -> Option<&str> {
+        Some(&self.authorization)
+    }
+}
+
 /// The tus requests the tests make, on the kit's running ingest.
 pub trait Tus {
     /// POST /files/ → the Location path.
@@ -37,7 +85,7 @@ pub trait Tus {
     fn patch(&self, loc: &str, offset: u64, body: &[u8]) -> Response;
 }
 
-impl Tus for Service {
+impl<C: Client> Tus for C {
     fn create(&self, length: u64, metadata: Option<&str>) -> String {
         let len = length.to_string();
         let mut headers = vec![TUS, ("Upload-Length", len.as_str())];
@@ -46,7 +94,7 @@ impl Tus for Service {
         }
         let r = self
             .conn()
-            .request("POST", "/files/", &headers, b"")
+            .request("POST", "/files/", &self.with_auth(&headers), b"")
             .expect("POST");
         assert_eq!(r.status, 201, "{}", r.text());
         let loc = r.header("location").expect("Location").to_string();
@@ -55,7 +103,10 @@ impl Tus for Service {
     }
 
     fn offset(&self, loc: &str) -> u64 {
-        let r = self.conn().request("HEAD", loc, &[TUS], b"").expect("HEAD");
+        let r = self
+            .conn()
+            .request("HEAD", loc, &self.with_auth(&[TUS]), b"")
+            .expect("HEAD");
         assert_eq!(r.status, 200, "HEAD {loc}");
         r.header("upload-offset")
             .and_then(|v| v.parse().ok())
@@ -68,7 +119,7 @@ impl Tus for Service {
             .request(
                 "PATCH",
                 loc,
-                &[TUS, OCTETS, ("Upload-Offset", off.as_str())],
+                &self.with_auth(&[TUS, OCTETS, ("Upload-Offset", off.as_str())]),
                 body,
             )
             .expect("PATCH")

@@ -76,6 +76,12 @@ impl Queue {
         Ok(())
     }
 
+    /// The shared multiplexed connection, for the other Redis users of this crate
+    /// ([`crate::platform`]).
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// `PING`, for readiness checks.
     pub async fn ping(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
