@@ -69,6 +69,11 @@ impl Queue {
         &self.retention
     }
 
+    /// The shared, self-reconnecting connection (for [`crate::purge::publish`]).
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     async fn ensure_groups(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         side_runtime::run(async move { consumer::create_groups(&mut conn, &all_streams()).await })
