@@ -54,6 +54,16 @@ pub enum EdgeError {
     /// No admin key is configured, so the purge API is off.
     #[error("purge is disabled: no admin_key is configured")]
     PurgeDisabled,
+    /// `POST /purge?fleet=1` on an edge without `[platform] enabled`.
+    #[error("fleet purge is disabled: [platform] enabled is off on this edge")]
+    FleetPurgeDisabled,
+    /// Redis did not take a fleet purge (the reason goes to the log only).
+    #[error("fleet purge could not be published: {0}")]
+    FleetPurgeFailed(String),
+    /// An unsigned request for a video whose visibility the edge never learned, while Redis
+    /// fails: refused rather than risk serving a private video.
+    #[error("the video's visibility could not be checked; retry later")]
+    VisibilityUnavailable,
     /// A request body that does not make sense (purge JSON).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -125,6 +135,8 @@ impl EdgeError {
             EdgeError::BadRequest(_) => 400,
             EdgeError::PayloadTooLarge => 413,
             EdgeError::TooManyConnections => 503,
+            EdgeError::FleetPurgeDisabled => 409,
+            EdgeError::FleetPurgeFailed(_) | EdgeError::VisibilityUnavailable => 503,
             EdgeError::Origin(_) | EdgeError::Upstream(_) => 502,
             EdgeError::OriginTimeout => 504,
             EdgeError::Config(_)
@@ -165,6 +177,9 @@ impl EdgeError {
             EdgeError::BadRequest(_) => "bad_request",
             EdgeError::PayloadTooLarge => "payload_too_large",
             EdgeError::TooManyConnections => "too_many_connections",
+            EdgeError::FleetPurgeDisabled => "fleet_purge_disabled",
+            EdgeError::FleetPurgeFailed(_) => "fleet_purge_unavailable",
+            EdgeError::VisibilityUnavailable => "visibility_unavailable",
             EdgeError::Origin(_) | EdgeError::Upstream(_) => "origin_error",
             EdgeError::OriginTimeout => "origin_timeout",
             _ => "internal",
@@ -182,6 +197,8 @@ impl EdgeError {
             EdgeError::NotImplemented(_) => "method not implemented".to_string(),
             EdgeError::TooManyConnections => self.to_string(),
             EdgeError::LiveUnavailable => EdgeError::LiveUnavailable.to_string(),
+            EdgeError::VisibilityUnavailable => self.to_string(),
+            EdgeError::FleetPurgeFailed(_) => "Redis did not take the fleet purge".to_string(),
             e if e.status() >= 500 => "internal error".to_string(),
             e => e.to_string(),
         }
@@ -237,6 +254,17 @@ mod tests {
             (EdgeError::PurgeDisabled, 403, "purge_disabled"),
             (EdgeError::PayloadTooLarge, 413, "payload_too_large"),
             (EdgeError::TooManyConnections, 503, "too_many_connections"),
+            (EdgeError::FleetPurgeDisabled, 409, "fleet_purge_disabled"),
+            (
+                EdgeError::FleetPurgeFailed("redis: refused".into()),
+                503,
+                "fleet_purge_unavailable",
+            ),
+            (
+                EdgeError::VisibilityUnavailable,
+                503,
+                "visibility_unavailable",
+            ),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status, "{err:?}");

@@ -14,10 +14,13 @@
 //! - [`shared`]: the state every worker shares; [`clock`]: the injectable clock of the caches
 //!   and the live path; [`error`]: every failure and the status it answers;
 //! - [`routes`]: request → handler, with [`routes::purge`], [`routes::access_control`] (admin
-//!   key, signed URLs) and [`routes::path`] (path → object key);
+//!   key, signed URLs), [`routes::playback`] (visibility) and [`routes::path`] (path → object
+//!   key);
 //! - [`representation`]: answering an object: ranges, conditionals, gzip, dates;
 //! - [`tiers`]: memory cache, disk tier, the lookup across them, and what is cached how long;
 //! - [`origin`]: where misses go: the object store, a directory, or an HTTP origin;
+//! - [`platform`]: per-video visibility (private videos need signed URLs, checked by
+//!   [`routes::playback`]) and fleet-wide purges over Redis pub/sub;
 //! - [`live`]: LL-HLS blocking reloads, delta updates and preload-hinted parts from Redis
 //!   event streams followed on the tokio side runtime (ADR 0004).
 //!
@@ -32,6 +35,7 @@ pub mod handler;
 pub mod live;
 pub mod metrics;
 pub mod origin;
+pub mod platform;
 pub mod representation;
 pub mod response;
 pub mod routes;

@@ -45,6 +45,8 @@ impl ErrorResponse for EdgeError {
     fn extra_headers(&self, resp: Response) -> Response {
         match self {
             EdgeError::MethodNotAllowed => resp.header("Allow", ALLOWED_METHODS),
+            // Redis is retried within a second or so (`platform.redis_timeout_ms`).
+            EdgeError::VisibilityUnavailable => resp.header("Retry-After", "1"),
             _ => resp,
         }
     }

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ringcast_infra::purge::PurgeSubscription;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::http::Limits;
 pub use ringcast_server::ShutdownHandle;
@@ -20,6 +21,7 @@ use crate::live::hub::LiveHub;
 use crate::metrics::Metrics;
 use crate::origin::http::HttpOrigin;
 use crate::origin::{DirOrigin, Origin};
+use crate::platform::{fleet, Platform};
 use crate::response::EXPOSED_HEADERS;
 use crate::routes::access_control::Access;
 use crate::shared::Shared;
@@ -32,6 +34,8 @@ use crate::tiers::Tiering;
 pub struct Server {
     shell: ringcast_server::Server,
     shared: Arc<Shared>,
+    /// The fleet purge subscription (with `[platform]` on).
+    purges: Option<PurgeSubscription>,
 }
 
 impl Server {
@@ -67,7 +71,11 @@ impl Server {
             access: Access::new(&cfg.admin_key, &cfg.metrics_key, &cfg.signed_urls),
             live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
+            platform: Platform::new(&cfg.platform, &cfg.redis.url)
+                .map_err(EdgeError::InvalidConfig)?,
         });
+        warn_about_visibility(cfg);
+        let purges = fleet::subscribe(&shared)?;
         let log_tx = access_log::start(cfg.access_log).map_err(|source| EdgeError::Worker {
             worker: 0,
             what: "start the access-log thread",
@@ -114,7 +122,11 @@ impl Server {
             disk_tier = shared.disk.is_some(),
             "edge tiers ready"
         );
-        Ok(Self { shell, shared })
+        Ok(Self {
+            shell,
+            shared,
+            purges,
+        })
     }
 
     /// The address every worker listens on.
@@ -141,6 +153,9 @@ impl Server {
     pub fn wait(self) {
         self.shell.wait();
         self.shared.live.close();
+        if let Some(purges) = &self.purges {
+            purges.stop();
+        }
         if let Some(disk) = &self.shared.disk {
             if let Err(error) = disk.save_recency() {
                 tracing::warn!(%error, "could not save the disk tier's LRU order; the next start uses fill order");
@@ -152,6 +167,33 @@ impl Server {
     pub fn stop(self) {
         self.shell.shutdown_handle().trigger();
         self.wait();
+    }
+}
+
+/// Say at start what visibility means on this edge, where it could surprise.
+fn warn_about_visibility(cfg: &EdgeConfig) {
+    let secret = !cfg.signed_urls.secret.is_empty();
+    if !cfg.platform.enabled {
+        if secret {
+            tracing::warn!(
+                "[platform] is off: every video is public on this edge, private ones included \
+                 (signed_urls.secret is set, so private videos probably exist); enable \
+                 [platform] with a [redis] url to enforce visibility"
+            );
+        } else {
+            tracing::info!("[platform] is off: every video is public; purges are local only");
+        }
+    } else {
+        tracing::info!(
+            visibility_ttl_ms = cfg.platform.visibility_ttl_ms,
+            "enforcing video visibility and following fleet purges from Redis"
+        );
+        if !secret {
+            tracing::warn!(
+                "no signed_urls.secret: private videos cannot play through this edge (every \
+                 request for one is 403)"
+            );
+        }
     }
 }
 

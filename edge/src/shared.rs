@@ -1,4 +1,5 @@
-//! The state every worker shares: the tiers, the origin, metrics, access rules and the live hub.
+//! The state every worker shares: the tiers, the origin, metrics, access rules, the live hub
+//! and the platform (visibility, fleet purges).
 //!
 //! Its own module because the routes, the purge API, the live request handler and the server all
 //! take it: kept in `routes` it made each of them import the routes and be imported back.
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use crate::live::hub::LiveHub;
 use crate::metrics::{Gauges, Metrics};
 use crate::origin::Origin;
+use crate::platform::Platform;
 use crate::routes::access_control::Access;
 use crate::tiers::disk::DiskTier;
 use crate::tiers::memory::MemoryCache;
@@ -27,6 +29,8 @@ pub struct Shared {
     pub access: Access,
     /// Live LL-HLS: followed event streams (see `live::handler`).
     pub live: LiveHub,
+    /// Visibility and fleet purges (see `platform`).
+    pub platform: Platform,
 }
 
 impl Shared {

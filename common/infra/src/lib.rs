@@ -7,6 +7,9 @@
 //! - [`live_events`]: the Redis side of live LL-HLS events: the publisher the transcoder writes
 //!   with and the subscriber the edge follows with, owning stream names, MAXLEN and expiry.
 //! - [`platform`]: the platform's metadata in Redis (API keys, owners, roles).
+//! - [`purge`]: fleet-wide purges over Redis pub/sub: the publisher (ingest, edge admin) and
+//!   the edge's subscription with reconnects.
+//! - [`visibility`]: the edge's lookup of a video's visibility (`rc:video:{id}`).
 //! - [`side_runtime`]: the tokio side runtime that runs redis and rust-s3 calls for monoio
 //!   services, answering on oneshot channels.
 //! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.
@@ -20,7 +23,9 @@ pub mod config;
 pub mod cpu_affinity;
 pub mod live_events;
 pub mod platform;
+pub mod purge;
 pub mod queue;
 pub mod side_runtime;
 pub mod store;
 pub mod telemetry;
+pub mod visibility;

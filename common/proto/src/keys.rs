@@ -107,6 +107,10 @@ pub fn owner_videos(owner: &str) -> String {
     format!("rc:owner:{owner}:videos")
 }
 
+/// Redis pub/sub channel of fleet-wide purges: every edge subscribes, the ingest and an edge's
+/// `POST /purge?fleet=1` publish JSON [`crate::purge::PurgeMessage`]s.
+pub const PURGE_CHANNEL: &str = "rc:purge";
+
 /// Duplicate detection: source sha256 → video id.
 pub fn sha256(hex: &str) -> String {
     format!("rc:sha256:{hex}")
@@ -148,6 +152,7 @@ mod tests {
         assert_eq!(version_file("a", 2, "poster.jpg"), "v/a/2/poster.jpg");
         assert_eq!(job_stream("high"), "rc:jobs:high");
         assert_eq!(live_stream("cam", 2), "rc:live:cam:2");
+        assert_eq!(PURGE_CHANNEL, "rc:purge");
     }
 
     #[test]

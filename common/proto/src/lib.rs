@@ -13,6 +13,8 @@
 //! - [`auth`]: API key tokens, owners and roles (what each role may do).
 //! - [`secret`]: constant-time comparison, minimum strength and log redaction of secrets.
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
+//! - [`visibility`]: public / unlisted / private videos and how long an edge trusts a cached
+//!   answer; [`purge`]: the fleet-wide purge message edges receive over Redis pub/sub.
 //! - [`container`]: source container sniffing and the demuxer forced for each.
 //! - [`media`]: ffprobe's summary of a source, the media limits checked on it, the output
 //!   frame-rate cap, and the forced-format input options of every ffprobe/ffmpeg run.
@@ -37,8 +39,10 @@ pub mod live;
 pub mod media;
 pub mod playlist;
 pub mod prometheus;
+pub mod purge;
 pub mod secret;
 pub mod signed_url;
 pub mod stream_id;
 pub mod thumbnails;
 pub mod tus;
+pub mod visibility;

@@ -214,7 +214,8 @@ struct DiskCache {
 }
 
 /// `ringcast-edge`. Defaults: 2 workers, serving the stack's store, following the stack's
-/// Redis (live) when the stack has one, no disk tier, no admin key, no URL signing.
+/// Redis (live, visibility, fleet purges) when the stack has one (`[platform]` off without
+/// one), no disk tier, no admin key, no URL signing.
 #[derive(Debug, Clone)]
 pub struct EdgeOptions {
     common: Common,
@@ -312,9 +313,13 @@ impl EdgeOptions {
             t.insert("signed_urls".into(), Value::Table(s));
         }
         // Without a Redis in the stack the edge keeps its default URL: nothing listens there,
-        // and VOD never asks Redis for anything.
+        // and VOD never asks Redis for anything; nor does visibility (every video public).
         if ctx.redis_url.is_some() {
             t.insert("redis".into(), Value::Table(redis(ctx, "edge")));
+        } else {
+            let mut platform = Table::new();
+            platform.insert("enabled".into(), Value::Boolean(false));
+            t.insert("platform".into(), Value::Table(platform));
         }
         t
     }
@@ -501,6 +506,7 @@ mod tests {
             .parse()
             .expect("valid TOML");
         assert!(!t.contains_key("redis"));
+        assert_eq!(t["platform"]["enabled"].as_bool(), Some(false));
         assert_eq!(t["signed_urls"]["enabled"].as_bool(), Some(true));
         assert_eq!(t["admin_key"].as_str(), Some("a"));
     }

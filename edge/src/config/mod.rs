@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::access_log::AccessLog;
 use crate::error::EdgeError;
 use crate::live::settings::LiveSettings;
+use crate::platform::settings::PlatformSettings;
 use crate::routes::access_control::SignedUrlConfig;
 
 /// Prefix of the env vars that override config fields.
@@ -97,10 +98,13 @@ pub struct EdgeConfig {
     /// When that background refresh fails (origin error or timeout), keep serving the old copy
     /// for up to this long after its TTL ran out, in milliseconds.
     pub playlist_stale_if_error_ms: u64,
-    /// Redis holding the live event streams (`[redis]`; used when `live.enabled`).
+    /// Redis holding the live event streams and the platform's metadata (`[redis]`; used
+    /// when `live.enabled` or `platform.enabled`).
     pub redis: RedisConfig,
     /// Live LL-HLS from the Redis event streams (`[live]`).
     pub live: LiveSettings,
+    /// Video visibility and fleet-wide purges from Redis (`[platform]`).
+    pub platform: PlatformSettings,
 }
 
 impl Default for EdgeConfig {
@@ -134,6 +138,7 @@ impl Default for EdgeConfig {
             playlist_stale_if_error_ms: 60_000,
             redis: RedisConfig::default(),
             live: LiveSettings::default(),
+            platform: PlatformSettings::default(),
         }
     }
 }
@@ -207,9 +212,13 @@ impl EdgeConfig {
             check_strength("metrics_key", &self.metrics_key)
                 .map_err(|e| EdgeError::InvalidConfig(e.to_string()))?;
         }
-        if self.signed_urls.enabled {
-            check_strength("signed_urls.secret", &self.signed_urls.secret)
-                .map_err(|e| EdgeError::InvalidConfig(format!("{e} when signed_urls.enabled")))?;
+        if self.signed_urls.enabled || !self.signed_urls.secret.is_empty() {
+            // A set secret signs private videos' URLs even when not every URL must be signed.
+            check_strength("signed_urls.secret", &self.signed_urls.secret).map_err(|e| {
+                EdgeError::InvalidConfig(format!(
+                    "{e} (required when signed_urls.enabled; leave it empty for no signed URLs)"
+                ))
+            })?;
         }
         if let AccessLog::Sampled { sample: 0 } = self.access_log {
             return invalid("access_log.sample must be positive");
@@ -249,7 +258,8 @@ impl EdgeConfig {
         if !self.disk_cache_dir.is_empty() && self.disk_cache_bytes == 0 {
             return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
-        self.live.check().map_err(EdgeError::InvalidConfig)
+        self.live.check().map_err(EdgeError::InvalidConfig)?;
+        self.platform.check().map_err(EdgeError::InvalidConfig)
     }
 }
 
@@ -401,6 +411,14 @@ mod tests {
             (
                 &[("RINGCAST_EDGE_ACCESS_LOG__SAMPLE", "0")][..],
                 "access_log.sample",
+            ),
+            (
+                &[("RINGCAST_EDGE_SIGNED_URLS__SECRET", "short")][..],
+                "signed_urls.secret",
+            ),
+            (
+                &[("RINGCAST_EDGE_PLATFORM__VISIBILITY_TTL_MS", "0")][..],
+                "platform.visibility_ttl_ms",
             ),
             (&[("RINGCAST_EDGE_MAX_HEADERS", "0")][..], "max_headers"),
             (&[("RINGCAST_EDGE_ADMIN_KEY", "k")][..], "admin_key"),

@@ -89,18 +89,19 @@ fn prefetch_newest_part(shared: &Shared) -> AfterPublish {
 }
 
 /// The live answer for object `key` requested as `path?query`, or `None` to serve the object
-/// from the store.
+/// from the store. `private`: a private video's playlist (`Cache-Control: private`).
 pub async fn serve(
     key: &str,
     path: &str,
     query: Option<&str>,
+    private: bool,
     shared: &Shared,
 ) -> Result<Option<Response>, EdgeError> {
     if !shared.live.enabled() {
         return Ok(None);
     }
     match live_target(key) {
-        Some(LiveTarget::Playlist(id)) => playlist(&id, path, query, shared).await,
+        Some(LiveTarget::Playlist(id)) => playlist(&id, path, query, private, shared).await,
         Some(LiveTarget::Part { id, msn, part }) => {
             if hold_part(&id, msn, part, shared).await? {
                 // A request that missed the part before it was announced may have left a
@@ -117,6 +118,7 @@ async fn playlist(
     id: &RenditionId,
     path: &str,
     query: Option<&str>,
+    private: bool,
     shared: &Shared,
 ) -> Result<Option<Response>, EdgeError> {
     let hub = &shared.live;
@@ -143,7 +145,7 @@ async fn playlist(
         match decide(state, &q, hub.now().saturating_duration_since(arrived)) {
             Decision::Ready => {
                 hub.stats().playlists.fetch_add(1, Relaxed);
-                let resp = respond(&view, id, state, p.gen, path, &q, shared).await;
+                let resp = respond(&view, id, state, p.gen, path, &q, private, shared).await;
                 return Ok(Some(resp));
             }
             Decision::Wait { remaining } => {
@@ -168,6 +170,7 @@ async fn playlist(
 
 /// The rendered playlist for `state` (generation `gen`), from the core's render cache when the
 /// same request was answered for the same states.
+#[allow(clippy::too_many_arguments)]
 async fn respond(
     view: &CoreRendition,
     id: &RenditionId,
@@ -175,6 +178,7 @@ async fn respond(
     gen: u64,
     path: &str,
     q: &ReloadQuery,
+    private: bool,
     shared: &Shared,
 ) -> Response {
     let siblings = sibling_states(view, id, shared).await;
@@ -199,16 +203,19 @@ async fn respond(
             (body, now, "MISS")
         }
     };
+    let cache_control = live_cache_control(
+        q.is_blocking(),
+        state.ended(),
+        state.target_duration(),
+        state.part_target(),
+    );
+    let cache_control = if private {
+        content::private_live_cache_control(cache_control)
+    } else {
+        cache_control
+    };
     Response::new(200)
-        .header(
-            "Cache-Control",
-            live_cache_control(
-                q.is_blocking(),
-                state.ended(),
-                state.target_duration(),
-                state.part_target(),
-            ),
-        )
+        .header("Cache-Control", cache_control)
         .header(
             "Age",
             shared

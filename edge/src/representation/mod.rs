@@ -24,6 +24,7 @@ use ringcast_proto::http::{encoding, range, RequestHead};
 
 use crate::error::EdgeError;
 use crate::response::Response;
+use crate::tiers::content;
 use crate::tiers::memory::{CacheStatus, Entry};
 
 /// What the decision needs to know about a stored object, wherever its bytes live (memory
@@ -152,6 +153,24 @@ pub fn respond_from(
     status: CacheStatus,
     age_secs: u64,
 ) -> Response {
+    respond_from_as(req, entry, file, status, age_secs, false)
+}
+
+/// [`respond_from`] for an object of a private video when `private`: the same answer with a
+/// `Cache-Control: private …` ([`content::private_cache_control`]).
+pub fn respond_from_as(
+    req: &RequestHead,
+    entry: &Entry,
+    file: Option<(std::fs::File, u64)>,
+    status: CacheStatus,
+    age_secs: u64,
+    private: bool,
+) -> Response {
+    let cache_control = if private {
+        content::private_cache_control(entry.cache_control)
+    } else {
+        entry.cache_control
+    };
     let meta = ObjectMeta {
         etag: entry.etag,
         last_modified: entry.last_modified,
@@ -159,7 +178,7 @@ pub fn respond_from(
             .as_ref()
             .map_or(entry.body.len() as u64, |(_, len)| *len),
         gzip_len: entry.gzip.as_ref().map(|g| g.len() as u64),
-        cache_control: entry.cache_control,
+        cache_control,
         content_type: entry.content_type,
         age_secs,
         cache_status: status,

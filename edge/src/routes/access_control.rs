@@ -5,13 +5,16 @@
 //!   a wrong one → 403. Keys are compared in constant time.
 //! - `[signed_urls] enabled = true` → every `/v/...` object request needs a valid query
 //!   signature, or comes through the path-token form `/s/{exp}/{len}/{sig}/v/...`; anything
-//!   else is 403 with a JSON error. Disabled → `/v/` is open and `/s/` does not exist (404).
+//!   else is 403 with a JSON error.
+//! - `enabled = false` with a `secret` → `/v/` is open, signatures are verified when present
+//!   (a private video's objects need one: `routes::playback`), and `/s/` URLs work. Without a
+//!   secret `/s/` does not exist (404).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ringcast_proto::http::RequestHead;
 use ringcast_proto::secret::{bearer_token, constant_time_eq};
-use ringcast_proto::signed_url::{self, PATH_TOKEN_PREFIX};
+use ringcast_proto::signed_url::{self, SignError, PATH_TOKEN_PREFIX};
 use ringcast_server::MetricsAccess;
 use serde::{Deserialize, Serialize};
 
@@ -23,9 +26,19 @@ use crate::error::EdgeError;
 pub struct SignedUrlConfig {
     /// Require signed URLs for every object request.
     pub enabled: bool,
-    /// HMAC-SHA256 key shared with whatever issues playback URLs (prefer the env var
-    /// `RINGCAST_EDGE_SIGNED_URLS__SECRET` over the file). Required when `enabled`.
+    /// HMAC-SHA256 key shared with whatever issues playback URLs (the ingest's `[playback]
+    /// signing_secret`; prefer the env var `RINGCAST_EDGE_SIGNED_URLS__SECRET` over the file).
+    /// Required when `enabled`; without it private videos cannot play through this edge.
     pub secret: String,
+}
+
+/// What a request proved about its right to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A valid signature covering the requested path.
+    Signed,
+    /// No valid signature, and why (`Missing` when there was none).
+    Unsigned(SignError),
 }
 
 /// The access rules of a running edge.
@@ -33,8 +46,10 @@ pub struct SignedUrlConfig {
 pub struct Access {
     /// Empty: purge disabled.
     pub admin_key: String,
-    /// `None`: signed URLs off.
+    /// `None`: no secret, signed URLs do not exist.
     pub url_secret: Option<Vec<u8>>,
+    /// Every object request must be signed (`signed_urls.enabled`).
+    pub require_signed: bool,
     /// Who may read `/metrics` (`metrics_key`; empty = loopback clients only).
     pub metrics: MetricsAccess,
 }
@@ -43,7 +58,8 @@ impl Access {
     pub fn new(admin_key: &str, metrics_key: &str, signed: &SignedUrlConfig) -> Self {
         Self {
             admin_key: admin_key.to_string(),
-            url_secret: signed.enabled.then(|| signed.secret.as_bytes().to_vec()),
+            url_secret: (!signed.secret.is_empty()).then(|| signed.secret.as_bytes().to_vec()),
+            require_signed: signed.enabled,
             metrics: MetricsAccess::new(metrics_key),
         }
     }
@@ -69,14 +85,17 @@ impl Access {
         !self.admin_key.is_empty()
     }
 
-    /// Check the query signature of a plain `/v/...` request (no-op when signing is off).
-    pub fn check_query(&self, req: &RequestHead) -> Result<(), EdgeError> {
-        match &self.url_secret {
-            None => Ok(()),
-            Some(secret) => {
-                signed_url::verify_query(secret, req.path(), req.query(), unix_now())?;
-                Ok(())
-            }
+    /// What the query of a plain `/v/...` request proves: [`Proof::Signed`] for a valid
+    /// signature covering the path; otherwise why not, which is an error at once when every
+    /// request must be signed, and for a private video later (`routes::playback`).
+    pub fn query_proof(&self, req: &RequestHead) -> Result<Proof, EdgeError> {
+        let Some(secret) = &self.url_secret else {
+            return Ok(Proof::Unsigned(SignError::Missing));
+        };
+        match signed_url::verify_query(secret, req.path(), req.query(), unix_now()) {
+            Ok(()) => Ok(Proof::Signed),
+            Err(e) if self.require_signed => Err(e.into()),
+            Err(e) => Ok(Proof::Unsigned(e)),
         }
     }
 
@@ -137,15 +156,38 @@ mod tests {
         let a = Access::new("", "", &cfg);
         let exp = unix_now() + 60;
         let q = signed_url::signed_query(b"s", "/v/vid/", exp);
-        assert!(a
-            .check_query(&req(&format!("/v/vid/x.m4s?{q}"), ""))
-            .is_ok());
-        let e = a.check_query(&req("/v/vid/x.m4s", "")).unwrap_err();
+        let signed = req(&format!("/v/vid/x.m4s?{q}"), "");
+        assert_eq!(a.query_proof(&signed).ok(), Some(Proof::Signed));
+        let e = a.query_proof(&req("/v/vid/x.m4s", "")).unwrap_err();
         assert_eq!((e.status(), e.code()), (403, "signature_missing"));
         let p = signed_url::signed_path(b"s", "/v/vid/", exp, "/v/vid/x.m4s");
         assert_eq!(a.strip_path_token(&p).ok(), Some("/v/vid/x.m4s"));
+        // A secret without `enabled`: unsigned requests pass with their reason, signed ones
+        // are recognised, path tokens work.
+        let optional = Access::new(
+            "",
+            "",
+            &SignedUrlConfig {
+                enabled: false,
+                secret: "s".into(),
+            },
+        );
+        assert_eq!(
+            optional.query_proof(&req("/v/vid/x.m4s", "")).ok(),
+            Some(Proof::Unsigned(SignError::Missing))
+        );
+        assert_eq!(optional.query_proof(&signed).ok(), Some(Proof::Signed));
+        let elsewhere = req(&format!("/v/vidx/x.m4s?{q}"), "");
+        assert_eq!(
+            optional.query_proof(&elsewhere).ok(),
+            Some(Proof::Unsigned(SignError::OutsidePrefix))
+        );
+        assert_eq!(optional.strip_path_token(&p).ok(), Some("/v/vid/x.m4s"));
         let off = Access::default();
-        assert!(off.check_query(&req("/v/vid/x.m4s", "")).is_ok());
+        assert_eq!(
+            off.query_proof(&signed).ok(),
+            Some(Proof::Unsigned(SignError::Missing))
+        );
         assert_eq!(off.strip_path_token(&p).unwrap_err().status(), 404);
     }
 }

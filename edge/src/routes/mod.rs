@@ -3,9 +3,13 @@
 //! - `GET|HEAD /v/{path}` → object `v/{path}` through the memory cache, with ranges,
 //!   conditionals and gzip ([`crate::representation`]); with signed URLs on, the query must carry
 //!   a valid signature ([`crate::routes::access_control`]);
-//! - `GET|HEAD /s/{exp}/{len}/{sig}/v/{path}` → the same object through a path-token signature;
-//! - `POST /purge`, `DELETE /v/{key}`, `DELETE /v/{prefix}*` → purge ([`crate::routes::purge`]), when an
-//!   admin key is configured (without one, DELETE stays 405 and `POST /purge` is 403);
+//! - `GET|HEAD /s/{exp}/{len}/{sig}/v/{path}` → the same object through a path-token signature
+//!   (when a signing secret is configured);
+//! - both check the video's visibility first ([`crate::routes::playback`]): a private video's
+//!   objects need a signature, and are answered `Cache-Control: private`;
+//! - `POST /purge[?fleet=1]`, `DELETE /v/{key}`, `DELETE /v/{prefix}*` → purge
+//!   ([`crate::routes::purge`]; `fleet=1` publishes to every edge), when an admin key is
+//!   configured (without one, DELETE stays 405 and `POST /purge` is 403);
 //! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
 //!   by `live::handler` before the object path (under either URL form);
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
@@ -16,6 +20,7 @@
 
 pub mod access_control;
 pub mod path;
+pub mod playback;
 pub mod purge;
 
 use bytes::Bytes;
@@ -25,6 +30,7 @@ use ringcast_proto::prometheus::Writer;
 use crate::error::EdgeError;
 use crate::representation;
 use crate::response::{Response, ALLOWED_METHODS};
+use crate::routes::access_control::Proof;
 use crate::routes::path::object_key;
 use crate::shared::Shared;
 use crate::tiers;
@@ -73,6 +79,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
         "/metrics" if readable => {
             let mut w = Writer::from_string(shared.metrics.render(shared.gauges()));
             shared.live.render_metrics(&mut w);
+            shared.platform.render_metrics(&mut w);
             let text = w.finish();
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -80,7 +87,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             ))
         }
         "/healthz" | "/metrics" => Err(EdgeError::MethodNotAllowed),
-        "/purge" if req.method == Method::Post => purge::post(req, body, shared),
+        "/purge" if req.method == Method::Post => purge::post(req, body, shared).await,
         "/purge" => Err(EdgeError::MethodNotAllowed),
         _ if path.starts_with("/v/") => {
             if req.method == Method::Delete && shared.access.purge_enabled() {
@@ -89,8 +96,8 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             if !readable {
                 return Err(EdgeError::MethodNotAllowed);
             }
-            shared.access.check_query(req)?;
-            object(req, path, shared).await
+            let proof = shared.access.query_proof(req)?;
+            object(req, path, proof, shared).await
         }
         _ if path.starts_with(ringcast_proto::signed_url::PATH_TOKEN_PREFIX) => {
             let inner = shared.access.strip_path_token(path)?;
@@ -100,16 +107,25 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             if !inner.starts_with("/v/") {
                 return Err(EdgeError::NotFound);
             }
-            object(req, inner, shared).await
+            object(req, inner, Proof::Signed, shared).await
         }
         _ => Err(EdgeError::NotFound),
     }
 }
 
-/// `GET|HEAD /v/{path}`.
-async fn object(req: &RequestHead, path: &str, shared: &Shared) -> Result<Response, EdgeError> {
+/// `GET|HEAD /v/{path}`, once the request proved `proof`.
+async fn object(
+    req: &RequestHead,
+    path: &str,
+    proof: Proof,
+    shared: &Shared,
+) -> Result<Response, EdgeError> {
     let key = object_key(path)?;
-    if let Some(live) = crate::live::handler::serve(&key, path, req.query(), shared).await? {
+    let admission = playback::admit(shared, &key, proof).await?;
+    let query = req.query();
+    if let Some(live) =
+        crate::live::handler::serve(&key, path, query, admission.private, shared).await?
+    {
         return Ok(live);
     }
     let found = tiers::lookup(&shared.tiers(), &key).await?;
@@ -117,12 +133,13 @@ async fn object(req: &RequestHead, path: &str, shared: &Shared) -> Result<Respon
         return Err(EdgeError::NotFound);
     }
     let file = found.disk.map(|obj| (obj.file, obj.len));
-    Ok(representation::respond_from(
+    Ok(representation::respond_from_as(
         req,
         &found.entry,
         file,
         found.status,
         found.age,
+        admission.private,
     ))
 }
 
@@ -143,6 +160,7 @@ mod tests {
     use super::*;
     use crate::live::hub::LiveHub;
     use crate::origin::Origin;
+    use crate::platform::Platform;
     use crate::routes::access_control::Access;
     use crate::tiers::memory::MemoryCache;
     use crate::tiers::policy::StaleWindows;
@@ -182,6 +200,7 @@ mod tests {
             metrics: Arc::default(),
             access: Access::default(),
             live: LiveHub::disabled(),
+            platform: Platform::disabled(),
         }
     }
 

@@ -20,6 +20,31 @@ pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` for objects that may change at any moment.
 pub const CACHE_SHORT: &str = "public, max-age=1";
 
+/// [`CACHE_IMMUTABLE`] for a private video: the browser may keep it, shared caches may not.
+pub const CACHE_IMMUTABLE_PRIVATE: &str = "private, max-age=31536000, immutable";
+/// [`CACHE_SHORT`] for a private video.
+pub const CACHE_SHORT_PRIVATE: &str = "private, max-age=1";
+
+/// The `Cache-Control` of a private video's object: the same lifetime, but `private`, so no
+/// shared cache downstream (a CDN, a corporate proxy) keeps it for other viewers. The edge's
+/// own cache still keeps the bytes; it checks the signature before every answer.
+pub fn private_cache_control(cache_control: &'static str) -> &'static str {
+    match cache_control {
+        CACHE_IMMUTABLE => CACHE_IMMUTABLE_PRIVATE,
+        CACHE_SHORT => CACHE_SHORT_PRIVATE,
+        "no-store" => "no-store",
+        _ => "private, no-cache",
+    }
+}
+
+/// A live playlist's `Cache-Control` (`public, max-age=N`) for a private video.
+pub fn private_live_cache_control(cache_control: String) -> String {
+    match cache_control.strip_prefix("public") {
+        Some(rest) => format!("private{rest}"),
+        None => format!("private, {cache_control}"),
+    }
+}
+
 /// How long an object may be reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -129,6 +154,18 @@ mod tests {
             Freshness::Immutable
         );
         assert_eq!(Freshness::Mutable.cache_control(), "public, max-age=1");
+        for f in [Freshness::Immutable, Freshness::Mutable] {
+            let private = private_cache_control(f.cache_control());
+            assert_eq!(
+                private.strip_prefix("private"),
+                f.cache_control().strip_prefix("public")
+            );
+        }
+        assert_eq!(private_cache_control("no-store"), "no-store");
+        assert_eq!(
+            private_live_cache_control("public, max-age=12".into()),
+            "private, max-age=12"
+        );
     }
 
     #[test]

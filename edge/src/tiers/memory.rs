@@ -403,6 +403,21 @@ impl MemoryCache {
         removed.into_inner()
     }
 
+    /// Remove every entry that can change under its name (mutable playlists, the current-master
+    /// pointers, remembered "not found"s: everything with an expiry); immutable objects stay.
+    /// How many went. After a fleet-purge subscription was lost (`platform::fleet`).
+    pub fn purge_mutable(&self) -> u64 {
+        let removed = AtomicU64::new(0);
+        self.entries.retain(|_, e| {
+            let mutable = e.expires.is_some();
+            if mutable {
+                removed.fetch_add(1, Ordering::Relaxed);
+            }
+            !mutable
+        });
+        removed.into_inner()
+    }
+
     /// Drops a remembered "not found" for `key` (an object the edge now knows exists, e.g. a live
     /// part announced after an early request missed it).
     pub fn forget_not_found(&self, key: &str) {
@@ -510,6 +525,27 @@ mod tests {
                 .expect("get");
             assert_eq!(calls.get(), 5, "a purged key is fetched again");
         });
+    }
+
+    #[test]
+    fn purge_mutable_keeps_only_immutable_entries() {
+        let c = cache(Duration::from_secs(60), Duration::from_secs(60));
+        let now = c.now();
+        let ttl = Duration::from_secs(60);
+        let seg = Entry::object("v/a/1/720p/seg1.m4s", Bytes::from_static(b"s"), now, ttl);
+        let ptr = Entry::object(
+            "v/a/master.m3u8",
+            Bytes::from_static(b"#EXTM3U\n"),
+            now,
+            ttl,
+        );
+        c.insert("v/a/1/720p/seg1.m4s", seg);
+        c.insert("v/a/master.m3u8", ptr);
+        c.insert("v/a/missing.m4s", Entry::not_found(now, ttl));
+        assert_eq!(c.purge_mutable(), 2);
+        assert!(c.peek("v/a/1/720p/seg1.m4s").is_some());
+        assert!(c.peek("v/a/master.m3u8").is_none());
+        assert!(c.peek("v/a/missing.m4s").is_none());
     }
 
     #[test]

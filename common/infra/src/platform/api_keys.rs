@@ -72,7 +72,9 @@ pub enum Revoked {
 
 impl ApiKeys {
     pub fn new(queue: &Queue) -> Self {
-        Self { conn: queue.conn() }
+        Self {
+            conn: queue.connection(),
+        }
     }
 
     /// Make a key for `owner` with `role`; returns its record and the token, which exists

@@ -43,7 +43,9 @@ pub struct Videos {
 
 impl Videos {
     pub fn new(queue: &Queue) -> Self {
-        Self { conn: queue.conn() }
+        Self {
+            conn: queue.connection(),
+        }
     }
 
     /// Record that a version of `video`, owned by `owner`, was stored (at `now_ms`): a new

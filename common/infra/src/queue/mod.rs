@@ -69,17 +69,17 @@ impl Queue {
         &self.retention
     }
 
+    /// The shared, self-reconnecting connection (for [`crate::purge::publish`] and
+    /// [`crate::platform`]).
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     async fn ensure_groups(&self) -> Result<(), QueueError> {
         let mut conn = self.conn.clone();
         side_runtime::run(async move { consumer::create_groups(&mut conn, &all_streams()).await })
             .await??;
         Ok(())
-    }
-
-    /// The shared multiplexed connection, for the other Redis users of this crate
-    /// ([`crate::platform`]).
-    pub(crate) fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
     }
 
     /// `PING`, for readiness checks.

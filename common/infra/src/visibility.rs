@@ -1,0 +1,58 @@
+//! The edge's read of a video's visibility: `HGET rc:video:{id} visibility` on the side
+//! runtime, over one shared connection that is opened on first use and re-opened after a
+//! failure (an edge may start before Redis). What the value means, and how long an answer is
+//! trusted, is `ringcast_proto::visibility`.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ringcast_proto::keys;
+use ringcast_proto::visibility::{Visibility, FIELD};
+
+use crate::side_runtime::{self, SideError};
+
+/// Why a visibility could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum VisibilityError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Side(#[from] SideError),
+}
+
+/// Reads visibilities from the Redis at its URL. Cheap to clone.
+#[derive(Clone)]
+pub struct VisibilityReader {
+    conn: ConnectionManager,
+}
+
+impl VisibilityReader {
+    /// A reader for `url`; connects lazily. Each lookup is bounded by `timeout` (connect and
+    /// answer) and tried once: the caller keeps its old answer on failure.
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, VisibilityError> {
+        let client = redis::Client::open(url)?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1);
+        // The manager binds to the runtime it is made in: the side runtime.
+        let _in_side = side_runtime::handle().enter();
+        let conn = ConnectionManager::new_lazy_with_config(client, cfg)?;
+        Ok(Self { conn })
+    }
+
+    /// The visibility of video `id` (absent field or video = public, unknown value = private).
+    pub async fn get(&self, id: &str) -> Result<Visibility, VisibilityError> {
+        let mut conn = self.conn.clone();
+        let key = keys::video(id);
+        let value: Option<String> = side_runtime::run(async move {
+            redis::cmd("HGET")
+                .arg(key)
+                .arg(FIELD)
+                .query_async(&mut conn)
+                .await
+        })
+        .await??;
+        Ok(Visibility::from_field(value.as_deref()))
+    }
+}
