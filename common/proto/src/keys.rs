@@ -111,9 +111,25 @@ pub fn owner_videos(owner: &str) -> String {
 /// `POST /purge?fleet=1` publish JSON [`crate::purge::PurgeMessage`]s.
 pub const PURGE_CHANNEL: &str = "rc:purge";
 
-/// Duplicate detection: source sha256 → video id.
-pub fn sha256(hex: &str) -> String {
-    format!("rc:sha256:{hex}")
+/// Duplicate detection: `owner`'s source with sha256 `hex` → the video id that has it (a
+/// string). Per owner: the same bytes uploaded by someone else make their own video.
+pub fn sha256(owner: &str, hex: &str) -> String {
+    format!("rc:sha256:{owner}:{hex}")
+}
+
+/// Hash of a video's versions: field `{version}` = the version's JSON record
+/// ([`crate::versions::VersionRecord`], written once by the ingest), field `{version}:state` =
+/// the state its job ended in (written by the queue when the job ends, so it outlives the job
+/// hash).
+pub fn video_versions(video_id: &str) -> String {
+    format!("rc:video:{video_id}:versions")
+}
+
+/// Hash of the upload in progress for a video (`upload_id`, `owner`, `offset`, `length`,
+/// `updated_ms`; `outcome` once it ended without a job): what the progress stream reports
+/// while bytes arrive. Written by the ingest that holds the spool, with a TTL.
+pub fn video_upload(video_id: &str) -> String {
+    format!("rc:video:{video_id}:upload")
 }
 
 /// A video id or upload id is 1–64 chars of `[A-Za-z0-9_-]`; anything else never becomes a key.
@@ -153,6 +169,9 @@ mod tests {
         assert_eq!(job_stream("high"), "rc:jobs:high");
         assert_eq!(live_stream("cam", 2), "rc:live:cam:2");
         assert_eq!(PURGE_CHANNEL, "rc:purge");
+        assert_eq!(sha256("alice", "ab12"), "rc:sha256:alice:ab12");
+        assert_eq!(video_versions("a"), "rc:video:a:versions");
+        assert_eq!(video_upload("a"), "rc:video:a:upload");
     }
 
     #[test]

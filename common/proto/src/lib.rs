@@ -21,6 +21,8 @@
 //! - [`content_type`]: the `Content-Type` of every published object.
 //! - [`thumbnails`], [`jpeg`] and [`assets`]: seek-preview sprite plans and their WebVTT track,
 //!   JPEG sizes, and the poster/thumbnail record of a published version.
+//! - [`versions`]: per-version records and the rollback rules; [`progress`]: the events of a
+//!   video's progress stream.
 //! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
 //! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
@@ -38,6 +40,7 @@ pub mod keys;
 pub mod live;
 pub mod media;
 pub mod playlist;
+pub mod progress;
 pub mod prometheus;
 pub mod purge;
 pub mod secret;
@@ -45,4 +48,5 @@ pub mod signed_url;
 pub mod stream_id;
 pub mod thumbnails;
 pub mod tus;
+pub mod versions;
 pub mod visibility;

@@ -73,6 +73,18 @@ impl MasterPlaylist {
         Ok(())
     }
 
+    /// The video's current pointer (`v/{video}/master.m3u8`) made from version `version`'s own
+    /// master (`v/{video}/{version}/master.m3u8`): the same variants with their URIs moved
+    /// under `{version}/`, since the pointer sits one directory up. The transcoder writes it
+    /// when a version is published; a rollback writes it again from the stored versioned master.
+    pub fn pointer(&self, version: u32) -> MasterPlaylist {
+        let mut p = self.clone();
+        for v in &mut p.variants {
+            v.uri = format!("{version}/{}", v.uri);
+        }
+        p
+    }
+
     /// The playlist text. Does not validate; call [`MasterPlaylist::validate`] first for
     /// untrusted values.
     pub fn render(&self) -> String {
@@ -134,6 +146,26 @@ mod tests {
             rung(360, 640, 800, "1e"),
         ];
         m
+    }
+
+    #[test]
+    fn pointer_moves_variant_uris_under_the_version() {
+        let versioned = ladder();
+        let pointer = versioned.pointer(7);
+        let uris: Vec<&str> = pointer.variants.iter().map(|v| v.uri.as_str()).collect();
+        assert_eq!(
+            uris,
+            [
+                "7/1080p/index.m3u8",
+                "7/720p/index.m3u8",
+                "7/480p/index.m3u8",
+                "7/360p/index.m3u8"
+            ]
+        );
+        // Everything else is the versioned master's, and a parsed master round-trips.
+        let reparsed = crate::playlist::parse_master(&versioned.render()).expect("parse");
+        assert_eq!(reparsed.pointer(7).render(), pointer.render());
+        assert_eq!(pointer.variants[0].bandwidth, versioned.variants[0].bandwidth);
     }
 
     #[test]
