@@ -3,13 +3,39 @@
 //! loses its data the numbering would restart at 1, and edges would serve the old version's
 //! year-cached segments under the new version's names. The store is the durable side; the floor
 //! is written before the version is used anywhere.
+//!
+//! [`check_target`] decides whether a caller may add a version to a video (an upload with
+//! `video_id` in its tus metadata): checked when the upload is created and again when it
+//! finishes.
 
 use bytes::Bytes;
+use ringcast_proto::auth::{Caller, ANONYMOUS_OWNER};
 use ringcast_proto::keys;
 
 use crate::app::App;
 use crate::error::IngestError;
 use crate::redis_call::with_timeout;
+
+/// May `caller` upload a new version of `video`? Returns the video's owner. 400 for an id that
+/// cannot be a video, 404 for an unknown video, 403 unless the caller owns it (or is an admin).
+pub async fn check_target(app: &App, caller: &Caller, video: &str) -> Result<String, IngestError> {
+    if !keys::is_valid_id(video) {
+        return Err(IngestError::BadRequest(format!(
+            "video_id {video:?} is not a video id (1-64 characters of [A-Za-z0-9_-])"
+        )));
+    }
+    let hash = with_timeout(app.queue.video(video)).await?;
+    if hash.is_empty() {
+        return Err(IngestError::NotFound(format!("video {video}")));
+    }
+    let owner = hash.get("owner").map(String::as_str);
+    if !caller.may_change(owner) {
+        return Err(IngestError::Forbidden(format!(
+            "video {video} belongs to another owner; only its owner (or an admin) may upload a new version"
+        )));
+    }
+    Ok(owner.unwrap_or(ANONYMOUS_OWNER).to_string())
+}
 
 /// Choose and reserve the next version of `video_id`.
 pub async fn next_version(app: &App, video_id: &str) -> Result<u32, IngestError> {

@@ -5,42 +5,87 @@
 //! time) is marked rejected and its spool removed: no object, no job, and later requests on
 //! the upload get 410 with the reason.
 //!
+//! An upload whose metadata names a `video_id` becomes that video's next version (ownership is
+//! checked again here: [`crate::versions::check_target`]); any other is a new video whose id is
+//! the upload id. Before anything else, the source's sha256 (computed while spooling,
+//! [`crate::tus::dedup`]) is looked up: the same owner's same bytes, without `video_id`, finish
+//! as a duplicate of the existing video — no object, no version, no job, spool dropped. Each
+//! stored version gets its record (`rc:video:{id}:versions`) before its job is queued.
+//!
 //! Every step is safe to repeat. The chosen version and job id are persisted (the upload's
 //! [`FinishPlan`]) before anything leaves the machine, so a retry after a store or queue failure
 //! re-puts the same key (objects are replaced atomically) and re-enqueues the same job id instead
 //! of burning a version number or creating a second job.
 
+use ringcast_proto::auth::Caller;
 use ringcast_proto::container::{self, SNIFF_LEN};
 use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
+use ringcast_proto::progress::{OUTCOME_DUPLICATE, OUTCOME_REJECTED};
+use ringcast_proto::versions::VersionRecord;
 
+use ringcast_infra::platform::versions::Versions;
 use ringcast_infra::platform::videos::{Registered, Videos};
 
 use crate::app::App;
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
 use crate::redis_call::with_timeout;
-use crate::tus::probe;
 use crate::tus::upload_store::{FinishPlan, UploadPhase, UploadState};
+use crate::tus::{dedup, probe};
 
 /// What the client learns from a finished upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
     pub video_id: String,
-    pub job_id: String,
-    pub version: u32,
+    /// `None` for a duplicate (no job).
+    pub job_id: Option<String>,
+    pub version: Option<u32>,
+    /// The bytes were already the owner's video `video_id`.
+    pub duplicate: bool,
 }
 
 /// The message a rejected upload gets (and keeps in its state).
 pub const NOT_A_VIDEO: &str = "the file does not start with a known video container signature \
      (MP4/MOV, Matroska/WebM, MPEG-TS or AVI)";
 
-/// Finish `state` (complete: offset == length). The caller holds the upload's lock.
-pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, IngestError> {
+/// Finish `state` (complete: offset == length) for `caller`. The caller holds the upload's
+/// lock.
+pub async fn finish(
+    app: &App,
+    caller: &Caller,
+    state: &mut UploadState,
+) -> Result<Finished, IngestError> {
     let id = state.id.clone();
+    let target = state.target_video().map(str::to_string);
+    // The video's owner (an admin may add versions to anyone's video); re-checked because the
+    // video may have been deleted since the upload was created.
+    let video_owner = match &target {
+        Some(video) => match crate::versions::check_target(app, caller, video).await {
+            Ok(owner) => owner,
+            // Deleted meanwhile: the upload can never finish; refuse it for good (404 now,
+            // 410 with the reason later).
+            Err(e @ IngestError::NotFound(_)) if state.plan.is_none() => {
+                let reason = format!("video {video} no longer exists");
+                return Err(reject(app, state, reason, e).await);
+            }
+            Err(e) => return Err(e),
+        },
+        None => state.owner.clone(),
+    };
+    let video = target.clone().unwrap_or_else(|| id.clone());
+    let versions = Versions::new(&app.queue);
     let plan = match state.plan.clone() {
         Some(plan) => plan,
         None => {
+            let sha = dedup::digest(app, state).await?;
+            if target.is_none() {
+                if let Some(existing) =
+                    with_timeout(versions.duplicate_of(&state.owner, &sha)).await?
+                {
+                    return duplicate(app, state, existing, &sha).await;
+                }
+            }
             let prefix = app.uploads.read_prefix(&id, SNIFF_LEN).await?;
             let Some(container) = container::detect(&prefix) else {
                 let reason = NOT_A_VIDEO.to_string();
@@ -65,9 +110,11 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
                 return Err(reject(app, state, reason, rejection.into_error()).await);
             }
             let plan = FinishPlan {
-                version: crate::versions::next_version(app, &id).await?,
+                version: crate::versions::next_version(app, &video).await?,
                 job_id: uuid::Uuid::new_v4().to_string(),
                 container,
+                video_id: target.clone(),
+                source_sha256: Some(sha),
             };
             state.plan = Some(plan.clone());
             app.uploads.save(state).await?;
@@ -86,7 +133,7 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         });
     }
 
-    let key = keys::source(&id, plan.version);
+    let key = keys::source(&video, plan.version);
     if let Err(e) = app
         .store
         .put_file(&key, &spool, "application/octet-stream")
@@ -96,19 +143,34 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         tracing::error!(error = %e, key = %key, "storing the source failed; the client may retry");
         return Err(e.into());
     }
-    let title = state.metadata.get("title").map_or("", String::as_str);
+    // A new version keeps the video's title (the videos API changes it).
+    let title = match target {
+        Some(_) => "",
+        None => state.metadata.get("title").map_or("", String::as_str),
+    };
     let videos = Videos::new(&app.queue);
-    if with_timeout(videos.register(&id, &state.owner, title, now_ms())).await?
+    if with_timeout(videos.register(&video, &video_owner, title, now_ms())).await?
         == Registered::OtherOwner
     {
         return Err(IngestError::Forbidden(format!(
-            "video {id} belongs to another owner"
+            "video {video} belongs to another owner"
         )));
+    }
+    let record = VersionRecord {
+        version: plan.version,
+        upload_id: id.clone(),
+        source_sha256: plan.source_sha256.clone().unwrap_or_default(),
+        container: Some(plan.container),
+        job_id: plan.job_id.clone(),
+        created_ms: state.created_ms,
+    };
+    if !record.source_sha256.is_empty() {
+        with_timeout(versions.record(&video, &video_owner, &record)).await?;
     }
     let job = TranscodeJob {
         v: JOB_SCHEMA_VERSION,
         job_id: plan.job_id.clone(),
-        video_id: id.clone(),
+        video_id: video.clone(),
         version: plan.version,
         source_key: key.clone(),
         priority: state.priority,
@@ -131,9 +193,15 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
     if let Err(e) = app.uploads.remove_spool(&id) {
         tracing::warn!(error = %e, "could not delete the spool file");
     }
+    app.uploads.hashers.forget(&id);
+    // After the enqueue: a progress stream that no longer sees the upload finds the new job.
+    if let Err(e) = with_timeout(versions.end_upload(&video, &id, None)).await {
+        tracing::warn!(error = %e, "could not clear the upload's progress entry (it expires)");
+    }
     app.metrics.upload_completed();
     tracing::info!(
-        video = %id,
+        video = %video,
+        upload = %id,
         version = plan.version,
         job = %plan.job_id,
         stream_entry = %entry,
@@ -143,9 +211,46 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         "upload finished; transcode job queued"
     );
     Ok(Finished {
-        video_id: id,
-        job_id: plan.job_id,
-        version: plan.version,
+        video_id: video,
+        job_id: Some(plan.job_id),
+        version: Some(plan.version),
+        duplicate: false,
+    })
+}
+
+/// The upload is `existing`'s bytes again: finish it as a duplicate (kept in its state, so a
+/// retry or HEAD answers the same) and drop the spool; nothing is stored or queued.
+async fn duplicate(
+    app: &App,
+    state: &mut UploadState,
+    existing: String,
+    sha: &str,
+) -> Result<Finished, IngestError> {
+    state.phase = UploadPhase::Finished;
+    state.duplicate_of = Some(existing.clone());
+    app.uploads.save(state).await?;
+    if let Err(e) = app.uploads.remove_spool(&state.id) {
+        tracing::warn!(error = %e, "could not delete the duplicate's spool file");
+    }
+    app.uploads.hashers.forget(&state.id);
+    let versions = Versions::new(&app.queue);
+    let outcome = format!("{OUTCOME_DUPLICATE}{existing}");
+    if let Err(e) = with_timeout(versions.end_upload(&state.id, &state.id, Some(&outcome))).await {
+        tracing::warn!(error = %e, "could not record the duplicate for progress streams");
+    }
+    app.metrics.upload_completed();
+    tracing::info!(
+        upload = %state.id,
+        video = %existing,
+        sha256 = sha,
+        bytes = state.length,
+        "upload is a duplicate of an existing video; no new version, no job"
+    );
+    Ok(Finished {
+        video_id: existing,
+        job_id: None,
+        version: None,
+        duplicate: true,
     })
 }
 
@@ -165,6 +270,13 @@ async fn reject(
     }
     if let Err(e) = app.uploads.remove_spool(&state.id) {
         tracing::warn!(error = %e, "could not delete the rejected spool file");
+    }
+    app.uploads.hashers.forget(&state.id);
+    let outcome = format!("{OUTCOME_REJECTED}{reason}");
+    let versions = Versions::new(&app.queue);
+    if let Err(e) = with_timeout(versions.end_upload(state.video(), &state.id, Some(&outcome))).await
+    {
+        tracing::warn!(error = %e, "could not record the rejection for progress streams");
     }
     tracing::info!(bytes = state.length, %reason, status = answer.status(), "upload rejected");
     answer

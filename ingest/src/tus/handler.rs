@@ -22,10 +22,12 @@ use tracing::Instrument as _;
 use crate::app::App;
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
+use crate::tus::dedup;
 use crate::tus::finish::{self, Finished};
 use crate::tus::upload_store::{UploadPhase, UploadState};
 use ringcast_server::Conn;
 use ringcast_server::Response;
+use sha2::Digest as _;
 
 /// The 403 message for a `priority` other than normal from a caller who is not an admin.
 pub const PRIORITY_REFUSED: &str =
@@ -137,6 +139,14 @@ async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Respon
         ));
     }
     let (meta, priority) = creation_metadata(head, caller.role.is_admin())?;
+    // A new version of an existing video: the caller must own it (or be an admin). Checked
+    // again at the finish (the video may be deleted meanwhile).
+    if let Some(video) = meta
+        .get(UploadState::VIDEO_ID_KEY)
+        .filter(|v| !v.is_empty())
+    {
+        crate::versions::check_target(app, caller, video).await?;
+    }
     let raw = head
         .header("upload-metadata")
         .filter(|v| !v.trim().is_empty())
@@ -146,8 +156,10 @@ async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Respon
         .create(length, meta, raw, priority, &caller.owner)
         .await?;
     app.metrics.upload_created();
+    report_progress(app, &state, 0).await;
     tracing::info!(
         upload = %state.id,
+        video = %state.video(),
         owner = %state.owner,
         length,
         priority = priority.as_str(),
@@ -203,13 +215,48 @@ async fn offset(
     Ok(resp)
 }
 
-/// `Ringcast-Video-Id` / `Ringcast-Job-Id` of a finished upload.
+/// `Ringcast-Video-Id` / `Ringcast-Job-Id` of a finished upload (`Ringcast-Duplicate: true`
+/// and the existing video's id, no job, for a duplicate).
 fn finished_headers(resp: Response, state: &UploadState) -> Response {
+    if let Some(existing) = &state.duplicate_of {
+        return resp
+            .header("Ringcast-Video-Id", existing.clone())
+            .header("Ringcast-Duplicate", "true");
+    }
     match &state.plan {
         Some(plan) => resp
-            .header("Ringcast-Video-Id", state.id.clone())
+            .header("Ringcast-Video-Id", plan.video(&state.id).to_string())
             .header("Ringcast-Job-Id", plan.job_id.clone()),
         None => resp,
+    }
+}
+
+/// Status of the final PATCH: 204, or 200 for a duplicate (DESIGN.md "Duplicate uploads": the
+/// existing video comes back; tus clients accept any 2xx).
+fn finished_status(state: &UploadState) -> u16 {
+    if state.duplicate_of.is_some() {
+        200
+    } else {
+        204
+    }
+}
+
+/// Minimum time between two progress reports of one PATCH (`rc:video:{id}:upload`).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Tell progress streams how far the upload is (best effort: a failure costs the streams an
+/// update, never the upload).
+async fn report_progress(app: &App, state: &UploadState, offset: u64) {
+    let progress = ringcast_proto::progress::UploadProgress {
+        upload_id: state.id.clone(),
+        offset,
+        length: state.length,
+        outcome: None,
+    };
+    let versions = ringcast_infra::platform::versions::Versions::new(&app.queue);
+    let call = versions.set_upload_progress(state.video(), &state.owner, &progress);
+    if let Err(e) = crate::redis_call::with_timeout(call).await {
+        tracing::debug!(error = %e, "upload progress not recorded");
     }
 }
 
@@ -242,7 +289,8 @@ async fn patch(
     }
     if state.phase == UploadPhase::Finished {
         // A retry of the final PATCH whose response was lost: same answer again.
-        let resp = Response::new(204).header("Upload-Offset", state.offset.to_string());
+        let resp = Response::new(finished_status(&state))
+            .header("Upload-Offset", state.offset.to_string());
         return Ok(finished_headers(resp, &state));
     }
     if body_len > 0 {
@@ -255,11 +303,15 @@ async fn patch(
     // PATCH at offset == length lands here too and retries a finish that failed earlier.
     let Finished {
         video_id, job_id, ..
-    } = finish::finish(app, &mut state).await?;
-    Ok(Response::new(204)
+    } = finish::finish(app, caller, &mut state).await?;
+    let mut resp = Response::new(finished_status(&state))
         .header("Upload-Offset", state.offset.to_string())
-        .header("Ringcast-Video-Id", video_id)
-        .header("Ringcast-Job-Id", job_id))
+        .header("Ringcast-Video-Id", video_id);
+    resp = match job_id {
+        Some(job) => resp.header("Ringcast-Job-Id", job),
+        None => resp.header("Ringcast-Duplicate", "true"),
+    };
+    Ok(resp)
 }
 
 /// Why the body stopped early.
@@ -271,10 +323,13 @@ enum Interrupted {
 /// Stream the request body into the spool at `state.offset`, then make it durable and record
 /// the new offset — also when the body was cut short, so the client can resume.
 async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<(), IngestError> {
+    // The source's sha256 follows the bytes as they are written (crate::tus::dedup).
+    let mut hasher = dedup::hasher_at(app, state).await?;
     let file = app.uploads.open_spool(&state.id).await?;
     let start = state.offset;
     let mut pos = start;
     let mut checkpoint_at = start + CHECKPOINT_BYTES;
+    let mut reported = std::time::Instant::now();
     let mut buf = Vec::with_capacity(CHUNK);
     let outcome = loop {
         let (res, b) = conn.read_body(buf, CHUNK).await;
@@ -289,7 +344,12 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
         if let Err(e) = res {
             break Err(Interrupted::Disk(e));
         }
+        hasher.update(&buf[..n]);
         pos += n as u64;
+        if reported.elapsed() >= PROGRESS_EVERY {
+            reported = std::time::Instant::now();
+            report_progress(app, state, pos).await;
+        }
         if pos >= checkpoint_at {
             checkpoint_at = pos + CHECKPOINT_BYTES;
             file.sync_data().await?;
@@ -304,6 +364,11 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
     synced?;
     state.offset = pos;
     app.uploads.save(state).await?;
+    // Kept at the offset just recorded: the next PATCH (any core) continues it.
+    app.uploads.hashers.put(&state.id, pos, hasher);
+    if pos < state.length {
+        report_progress(app, state, pos).await;
+    }
     app.metrics.bytes_received(pos - start);
     match outcome {
         Ok(()) => {

@@ -23,6 +23,7 @@ use ringcast_proto::keys;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IngestError;
+use crate::tus::dedup::SourceHashers;
 
 /// Schema version of the state file.
 pub const STATE_VERSION: u32 = 1;
@@ -64,6 +65,20 @@ pub struct FinishPlan {
     pub job_id: String,
     /// Detected container (serialized as `iso-bmff`, `matroska`, ...).
     pub container: Container,
+    /// The video this upload becomes a version of, when the upload named one (tus metadata
+    /// `video_id`); absent: the upload id is the (new) video's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_id: Option<String>,
+    /// Hex sha256 of the source (computed while spooling, `crate::tus::dedup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha256: Option<String>,
+}
+
+impl FinishPlan {
+    /// The video the upload's version belongs to.
+    pub fn video<'a>(&'a self, upload_id: &'a str) -> &'a str {
+        self.video_id.as_deref().unwrap_or(upload_id)
+    }
 }
 
 /// The persistent state of one upload (`{id}.json`).
@@ -94,6 +109,10 @@ pub struct UploadState {
     pub plan: Option<FinishPlan>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reject_reason: Option<String>,
+    /// The upload was the same bytes as this existing video of the owner's: finished without a
+    /// version or a job (`crate::tus::dedup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
 }
 
 fn anonymous_owner() -> String {
@@ -125,7 +144,24 @@ impl UploadState {
             phase: UploadPhase::Uploading,
             plan: None,
             reject_reason: None,
+            duplicate_of: None,
         }
+    }
+
+    /// Metadata key naming the video an upload becomes a new version of.
+    pub const VIDEO_ID_KEY: &'static str = "video_id";
+
+    /// The video this upload adds a version to (`video_id` metadata), `None` for a new video.
+    pub fn target_video(&self) -> Option<&str> {
+        self.metadata
+            .get(Self::VIDEO_ID_KEY)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The video whose progress this upload is: the named one, or the upload's own id.
+    pub fn video(&self) -> &str {
+        self.target_video().unwrap_or(&self.id)
     }
 
     pub fn to_json(&self) -> Vec<u8> {
@@ -165,6 +201,8 @@ impl UploadState {
 pub struct UploadStore {
     dir: PathBuf,
     locks: Arc<Mutex<HashSet<String>>>,
+    /// sha256 state of uploads in progress (`crate::tus::dedup`).
+    pub hashers: SourceHashers,
 }
 
 /// Held while a request owns an upload; dropping it releases the upload.
@@ -208,6 +246,7 @@ impl UploadStore {
         Ok(Self {
             dir,
             locks: Arc::new(Mutex::new(HashSet::new())),
+            hashers: SourceHashers::default(),
         })
     }
 
@@ -389,7 +428,10 @@ mod tests {
             version: 2,
             job_id: "j".into(),
             container: Container::IsoBmff,
+            video_id: Some("v".into()),
+            source_sha256: Some("ab".into()),
         });
+        s.duplicate_of = Some("d".into());
         let back = UploadState::from_json(&s.id, &s.to_json()).expect("roundtrip");
         assert_eq!(back, s);
         let text = String::from_utf8(s.to_json()).expect("utf8");

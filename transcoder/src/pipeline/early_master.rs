@@ -35,12 +35,12 @@ pub(crate) async fn write_masters(
         return;
     }
     infos.sort_by_key(|i| rungs.iter().position(|r| r.name == i.name));
-    let master = |prefix: &str| {
+    let versioned = {
         let mut m = MasterPlaylist::new();
         m.variants = infos
             .iter()
             .map(|i| Variant {
-                uri: format!("{prefix}{}/{MEDIA_PLAYLIST}", i.name),
+                uri: format!("{}/{MEDIA_PLAYLIST}", i.name),
                 bandwidth: i.bandwidth,
                 average_bandwidth: None,
                 codecs: i.codecs.clone(),
@@ -51,8 +51,7 @@ pub(crate) async fn write_masters(
             .collect();
         m
     };
-    let versioned = master("");
-    let current = master(&format!("{}/", dest.version));
+    let current = versioned.pointer(dest.version);
     for (key, m) in [
         (
             keys::version_master(&dest.video_id, dest.version),

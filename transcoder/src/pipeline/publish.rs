@@ -53,12 +53,12 @@ pub fn media_playlist(r: &RenditionOutput) -> Result<MediaPlaylist, TranscodeErr
     Ok(p)
 }
 
-/// The master playlist over `renditions`, highest resolution first; each variant's URI is
-/// `{uri_prefix}{rendition}/index.m3u8`. Validated.
+/// The versioned master playlist over `renditions`, highest resolution first; each variant's
+/// URI is `{rendition}/index.m3u8`. Validated. The current pointer is made from it with
+/// [`MasterPlaylist::pointer`] (the same rendering a rollback uses).
 pub fn master_playlist(
     renditions: &[RenditionOutput],
     frame_rate: f64,
-    uri_prefix: &str,
 ) -> Result<MasterPlaylist, TranscodeError> {
     let mut ordered: Vec<&RenditionOutput> = renditions.iter().collect();
     ordered.sort_by_key(|r| std::cmp::Reverse((r.height, r.width)));
@@ -66,7 +66,7 @@ pub fn master_playlist(
     m.variants = ordered
         .into_iter()
         .map(|r| Variant {
-            uri: format!("{uri_prefix}{}/{MEDIA_PLAYLIST}", r.name),
+            uri: format!("{}/{MEDIA_PLAYLIST}", r.name),
             bandwidth: peak_bandwidth(&r.segments),
             average_bandwidth: Some(average_bandwidth(&r.segments)),
             codecs: r.codecs.clone(),
@@ -94,8 +94,8 @@ pub async fn publish(
         .iter()
         .map(|r| Ok((r.name.clone(), media_playlist(r)?)))
         .collect::<Result<_, TranscodeError>>()?;
-    let versioned = master_playlist(renditions, frame_rate, "")?;
-    let current = master_playlist(renditions, frame_rate, &format!("{}/", dest.version))?;
+    let versioned = master_playlist(renditions, frame_rate)?;
+    let current = versioned.pointer(dest.version);
 
     for (name, playlist) in media {
         put_playlist(dest, &dest.key(&name, MEDIA_PLAYLIST), playlist.render()).await?;
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn masters_order_variants_and_prefix_uris() {
-        let versioned = master_playlist(&ladder(), 30.0, "").expect("valid");
+        let versioned = master_playlist(&ladder(), 30.0).expect("valid");
         assert_eq!(
             versioned.render(),
             "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n\
@@ -207,10 +207,10 @@ mod tests {
              CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=640x360,FRAME-RATE=30.000,NAME=\"360p\"\n\
              360p/index.m3u8\n"
         );
-        let current = master_playlist(&ladder(), 29.97, "7/").expect("valid");
+        let current = master_playlist(&ladder(), 29.97).expect("valid").pointer(7);
         let uris: Vec<&str> = current.variants.iter().map(|v| v.uri.as_str()).collect();
         assert_eq!(uris, ["7/720p/index.m3u8", "7/360p/index.m3u8"]);
-        assert!(master_playlist(&[], 30.0, "").is_err(), "no variants");
+        assert!(master_playlist(&[], 30.0).is_err(), "no variants");
     }
 
     #[tokio::test]

@@ -69,7 +69,9 @@ impl RetentionConfig {
     }
 }
 
-/// Record an ended job in one script: KEYS = job hash, video hash; ARGV = job id, state,
+/// Record an ended job in one script: KEYS = job hash, video hash, the video's versions hash
+/// (the version's record gets field `{version}:state` when the record is this job's,
+/// `ringcast_proto::versions`); ARGV = job id, state,
 /// progress, now (ms), whether an error is given, the error, TTL (s), version. See the module
 /// doc for what it writes.
 const END_JOB: &str = r"
@@ -77,6 +79,13 @@ redis.call('HSET', KEYS[1], 'state', ARGV[2], 'progress', ARGV[3], 'updated_ms',
 if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 if ARGV[2] == 'done' then redis.call('HSET', KEYS[2], 'current_version', ARGV[8]) end
+local rec = redis.call('HGET', KEYS[3], ARGV[8])
+if rec then
+  local ok, r = pcall(cjson.decode, rec)
+  if ok and type(r) == 'table' and r['job_id'] == ARGV[1] then
+    redis.call('HSET', KEYS[3], ARGV[8] .. ':state', ARGV[2])
+  end
+end
 if redis.call('HGET', KEYS[2], 'latest_job') == ARGV[1] then
   redis.call('HSET', KEYS[2], 'ended_job', ARGV[1], 'ended_state', ARGV[2],
     'ended_progress', ARGV[3], 'ended_ms', ARGV[4])
@@ -98,9 +107,10 @@ pub(crate) async fn end_job(
 ) -> redis::RedisResult<()> {
     redis::cmd("EVAL")
         .arg(END_JOB)
-        .arg(2)
+        .arg(3)
         .arg(keys::job_state(&job.job_id))
         .arg(keys::video(&job.video_id))
+        .arg(keys::video_versions(&job.video_id))
         .arg(&job.job_id)
         .arg(state.as_str())
         .arg(format!("{progress:.1}"))
