@@ -69,6 +69,8 @@ pub struct IngestConfig {
     pub uploads: UploadsConfig,
     /// Who may call `/files/` and `/v1/`: API keys (default) or anyone (`mode = "open"`).
     pub auth: AuthConfig,
+    /// Progress streams (`GET /v1/videos/{id}/events`): cap per worker, lifetime, poll interval.
+    pub events: crate::api::events_config::EventsConfig,
     /// Media limits a finished upload must stay within (same keys and defaults as the
     /// transcoder's `[limits]`); over one → 422 and no job.
     pub limits: MediaLimits,
@@ -97,6 +99,7 @@ impl Default for IngestConfig {
             uploads: UploadsConfig::default(),
             auth: AuthConfig::default(),
             limits: MediaLimits::default(),
+            events: crate::api::events_config::EventsConfig::default(),
         }
     }
 }
@@ -128,6 +131,7 @@ impl IngestConfig {
         }
         self.live.validate()?;
         self.uploads.validate()?;
+        self.events.validate()?;
         self.limits.validate().map_err(ConfigError::Invalid)?;
         if !self.metrics_key.is_empty() {
             check_strength("metrics_key", &self.metrics_key)

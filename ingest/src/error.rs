@@ -83,6 +83,13 @@ pub enum IngestError {
     /// The client stopped sending the request body for longer than the idle timeout.
     #[error("request body stalled for longer than the idle timeout")]
     RequestTimeout,
+    /// A rollback the video's versions do not allow now (not published, a newer version being
+    /// transcoded, or one that became current meanwhile).
+    #[error("{0}")]
+    VersionConflict(String),
+    /// A per-worker cap is reached (progress streams); retry later.
+    #[error("{0}")]
+    Busy(String),
     /// The client went away in the middle of its request; there is nobody to answer.
     #[error("client disconnected: {0}")]
     ClientGone(std::io::Error),
@@ -102,7 +109,7 @@ impl IngestError {
             IngestError::Unauthorized(_) => 401,
             IngestError::Forbidden(_) => 403,
             IngestError::Metrics(d) => d.status(),
-            IngestError::Conflict(_) => 409,
+            IngestError::Conflict(_) | IngestError::VersionConflict(_) => 409,
             IngestError::BodyTooLarge { .. } => 413,
             // 411 would be the textbook status, but the shared reason-phrase table has no entry
             // for it; 400 with a specific code says the same thing to clients.
@@ -115,6 +122,7 @@ impl IngestError {
             | IngestError::Queue(_)
             | IngestError::Side(_)
             | IngestError::ProbeUnavailable(_)
+            | IngestError::Busy(_)
             | IngestError::Timeout(_) => 503,
             IngestError::Io(_) | IngestError::CorruptState { .. } => 500,
             // Never written (the peer is gone); 400 keeps the metrics honest if it ever is.
@@ -146,6 +154,8 @@ impl IngestError {
             IngestError::Metrics(d) if d.status() == 401 => "unauthorized",
             IngestError::Metrics(_) => "forbidden",
             IngestError::Conflict(_) => "stream_busy",
+            IngestError::VersionConflict(_) => "version_conflict",
+            IngestError::Busy(_) => "busy",
             IngestError::BodyTooLarge { .. } => "body_too_large",
             IngestError::LengthRequired => "length_required",
             IngestError::NotAVideo(_) => "not_a_video",
@@ -196,6 +206,7 @@ impl IngestError {
             IngestError::Store(_)
             | IngestError::Queue(_)
             | IngestError::Side(_)
+            | IngestError::Busy(_)
             | IngestError::ProbeUnavailable(_) => {
                 resp = resp.header("Retry-After", "5");
             }

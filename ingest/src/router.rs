@@ -7,6 +7,9 @@
 //! | `/files/` | OPTIONS, POST (tus creation) |
 //! | `/files/{id}` | OPTIONS, HEAD, PATCH (tus core) |
 //! | `/v1/videos/{id}` | GET, HEAD |
+//! | `/v1/videos/{id}/versions` | GET, HEAD ([`crate::api::versions`]) |
+//! | `/v1/videos/{id}/rollback` | POST |
+//! | `/v1/videos/{id}/events` | GET (server-sent events, [`crate::api::events`]) |
 //! | `/live/{key}` | PUT, POST (live push, [`crate::live::push`]) |
 //! | `/live/{key}/pull` | GET (live pull) |
 //! | `/healthz`, `/readyz`, `/metrics` | GET, HEAD |
@@ -21,7 +24,7 @@ use ringcast_proto::auth::Caller;
 use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::tus::TUS_VERSION;
 
-use crate::api::videos;
+use crate::api::{self, videos};
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::error::IngestError;
@@ -34,7 +37,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Headers a browser (tus-js-client) may read from cross-origin responses.
 pub const CORS_EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, Tus-Resumable, \
-     Tus-Version, Tus-Extension, Tus-Max-Size, Ringcast-Video-Id, Ringcast-Job-Id";
+     Tus-Version, Tus-Extension, Tus-Max-Size, Ringcast-Video-Id, Ringcast-Job-Id, Ringcast-Duplicate";
 
 /// Methods a preflight may ask for.
 const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, OPTIONS";
@@ -49,6 +52,15 @@ pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Res
     let path = head.path();
     let is_tus = path == "/files" || path.starts_with("/files/");
     let result = match path.strip_prefix("/live/") {
+        // The progress stream writes its streamed response itself (`Ok(None)`).
+        _ if method != Method::Options && api::events::path_id(path).is_some() => {
+            let id = api::events::path_id(path).unwrap_or_default();
+            match api::events::handle(app, head, &method, id, conn).await {
+                Ok(Some(resp)) => Ok(resp),
+                Ok(None) => return None,
+                Err(e) => Err(e),
+            }
+        }
         // Live handlers may write a streamed response themselves (`Ok(None)`).
         Some(rest) if method != Method::Options => {
             match crate::live::push::handle(app, head, &method, rest, conn).await {
@@ -155,6 +167,9 @@ async fn platform(
     } else if let Some(id) = path.strip_prefix("/files/") {
         tus::handler::upload(app, &caller, head, method, id, conn).await
     } else if let Some(id) = path.strip_prefix("/v1/videos/") {
+        if let Some(r) = api::versions::route(app, &caller, method, id, conn).await {
+            return r;
+        }
         videos::get(app, &caller, method, id).await
     } else {
         Err(IngestError::NotFound(format!("resource {path}")))

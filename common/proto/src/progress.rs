@@ -51,7 +51,10 @@ pub struct Event {
 impl Event {
     /// The event's wire form (one `data:` line: the JSON has no newlines).
     pub fn render(&self) -> String {
-        format!("id: {}\nevent: {}\ndata: {}\n\n", self.id, self.name, self.data)
+        format!(
+            "id: {}\nevent: {}\ndata: {}\n\n",
+            self.id, self.name, self.data
+        )
     }
 }
 
@@ -154,7 +157,10 @@ impl Tracker {
                     json!({ "version": job.version, "playback_url": url }),
                 )
             } else {
-                let error = job.error.clone().unwrap_or_else(|| job.state.as_str().into());
+                let error = job
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| job.state.as_str().into());
                 self.event("failed", json!({ "version": job.version, "error": error }))
             };
             out.push(last);

@@ -167,7 +167,10 @@ mod tests {
         };
         assert_eq!(VersionRecord::from_json(&r.to_json()), Some(r));
         assert_eq!(VersionRecord::from_json("{"), None);
-        assert_eq!((record_field(3), state_field(3)), ("3".into(), "3:state".into()));
+        assert_eq!(
+            (record_field(3), state_field(3)),
+            ("3".into(), "3:state".into())
+        );
         assert_eq!(playback_path("abc", 2), "/v/abc/2/master.m3u8");
     }
 
@@ -177,7 +180,10 @@ mod tests {
             version_state(Some(JobState::Running), Some(JobState::Failed)),
             Some(JobState::Running)
         );
-        assert_eq!(version_state(None, Some(JobState::Done)), Some(JobState::Done));
+        assert_eq!(
+            version_state(None, Some(JobState::Done)),
+            Some(JobState::Done)
+        );
         assert_eq!(version_state(None, None), None);
     }
 
@@ -211,7 +217,11 @@ mod tests {
             ..facts(1)
         };
         let e = check_rollback(&failed).expect_err("failed version");
-        assert!(e.to_string().contains("not published (its transcode is failed)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("not published (its transcode is failed)"),
+            "{e}"
+        );
         let running = RollbackFacts {
             latest: Some((3, JobState::Running)),
             ..facts(1)

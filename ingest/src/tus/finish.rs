@@ -274,7 +274,8 @@ async fn reject(
     app.uploads.hashers.forget(&state.id);
     let outcome = format!("{OUTCOME_REJECTED}{reason}");
     let versions = Versions::new(&app.queue);
-    if let Err(e) = with_timeout(versions.end_upload(state.video(), &state.id, Some(&outcome))).await
+    if let Err(e) =
+        with_timeout(versions.end_upload(state.video(), &state.id, Some(&outcome))).await
     {
         tracing::warn!(error = %e, "could not record the rejection for progress streams");
     }

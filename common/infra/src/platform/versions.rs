@@ -134,7 +134,7 @@ impl Versions {
                 }
             })
             .collect();
-        out.sort_by(|a, b| b.record.version.cmp(&a.record.version));
+        out.sort_by_key(|e| std::cmp::Reverse(e.record.version));
         Ok(out)
     }
 
@@ -274,8 +274,14 @@ impl Versions {
     pub async fn progress_snapshot(
         &self,
         video: &str,
-    ) -> Result<(HashMap<String, String>, Option<UploadProgress>, Option<JobStatus>), QueueError>
-    {
+    ) -> Result<
+        (
+            HashMap<String, String>,
+            Option<UploadProgress>,
+            Option<JobStatus>,
+        ),
+        QueueError,
+    > {
         let mut conn = self.conn.clone();
         let (video_key, upload_key) = (keys::video(video), keys::video_upload(video));
         let (video_map, upload_map, job_map) = side_runtime::run(async move {

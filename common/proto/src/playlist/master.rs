@@ -165,7 +165,10 @@ mod tests {
         // Everything else is the versioned master's, and a parsed master round-trips.
         let reparsed = crate::playlist::parse_master(&versioned.render()).expect("parse");
         assert_eq!(reparsed.pointer(7).render(), pointer.render());
-        assert_eq!(pointer.variants[0].bandwidth, versioned.variants[0].bandwidth);
+        assert_eq!(
+            pointer.variants[0].bandwidth,
+            versioned.variants[0].bandwidth
+        );
     }
 
     #[test]
