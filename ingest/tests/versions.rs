@@ -135,12 +135,18 @@ fn variant_uris(text: &str) -> Vec<String> {
 fn assert_playable(edge: &Service, base: &str, master: &str) {
     let r = edge.get(&format!("{base}{master}"));
     assert_eq!(r.status, 200, "{base}{master}: {}", r.text());
-    let uri = variant_uris(&r.text()).into_iter().next().expect("a variant");
+    let uri = variant_uris(&r.text())
+        .into_iter()
+        .next()
+        .expect("a variant");
     let media_path = format!("{base}{uri}");
     let media = edge.get(&media_path);
     assert_eq!(media.status, 200, "{media_path}");
     let dir = &media_path[..media_path.rfind('/').expect("dir") + 1];
-    for file in ["init.mp4".to_string(), variant_uris(&media.text())[0].clone()] {
+    for file in [
+        "init.mp4".to_string(),
+        variant_uris(&media.text())[0].clone(),
+    ] {
         let r = edge.get(&format!("{dir}{file}"));
         assert_eq!(r.status, 200, "{dir}{file}");
         assert!(r.body.len() > 100, "{dir}{file} is {} bytes", r.body.len());
@@ -314,7 +320,12 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     let v2_bytes = clip(&stack, 2, "v2.mp4");
     let ingest = stack.ingest();
 
-    let r = upload(ingest, &alice, &v1_bytes, Some(&format!("title {}", b64("cats"))));
+    let r = upload(
+        ingest,
+        &alice,
+        &v1_bytes,
+        Some(&format!("title {}", b64("cats"))),
+    );
     assert_eq!(r.status, 204, "{}", r.text());
     let id = r.header("ringcast-video-id").expect("video id").to_string();
     wait_current(&stack, &transcoder, &alice, &id, 1);
@@ -337,18 +348,25 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     let client = WithKey::new(ingest, &alice);
     assert_eq!(client.patch(&loc, 0, &v2_bytes[..half]).status, 204);
     // The stream reports the half-way offset before the rest is sent.
-    let mut items = sse.read_until(Duration::from_secs(10), |i| {
-        matches!(i, Item::Event(e) if e.event == "upload" && e.data["offset"] == half)
-    });
+    let mut items = sse.read_until(
+        Duration::from_secs(10),
+        |i| matches!(i, Item::Event(e) if e.event == "upload" && e.data["offset"] == half),
+    );
     let r = client.patch(&loc, half as u64, &v2_bytes[half..]);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("ringcast-video-id"), Some(id.as_str()));
     items.extend(sse.rest(Duration::from_secs(200)));
-    assert!(matches!(items.first(), Some(Item::Retry(3000))), "{items:?}");
+    assert!(
+        matches!(items.first(), Some(Item::Retry(3000))),
+        "{items:?}"
+    );
     let events = events(&items);
     let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(names.last(), Some(&"ready"), "{names:?}");
-    assert_eq!(events.last().map(|e| e.data["version"].clone()), Some(2.into()));
+    assert_eq!(
+        events.last().map(|e| e.data["version"].clone()),
+        Some(2.into())
+    );
     assert_eq!(
         events.last().map(|e| e.data["playback_url"].clone()),
         Some(format!("/v/{id}/2/master.m3u8").into())
@@ -371,7 +389,10 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     assert!(progress.len() >= 2, "{names:?}");
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert_eq!(progress.last(), Some(&100.0), "{progress:?}");
-    let first_transcode = names.iter().position(|n| *n == "transcode").expect("transcode");
+    let first_transcode = names
+        .iter()
+        .position(|n| *n == "transcode")
+        .expect("transcode");
     let last_upload = names.iter().rposition(|n| *n == "upload").expect("upload");
     assert!(last_upload < first_transcode, "{names:?}");
 
@@ -390,9 +411,15 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     let list = versions(ingest, &viewer, &id);
     assert_eq!(list["current_version"], 2, "{list}");
     let vs = list["versions"].as_array().expect("versions");
-    let numbers: Vec<u64> = vs.iter().map(|v| v["version"].as_u64().unwrap_or(0)).collect();
+    let numbers: Vec<u64> = vs
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap_or(0))
+        .collect();
     assert_eq!(numbers, [2, 1], "newest first: {list}");
-    assert_eq!((vs[0]["current"].clone(), vs[1]["current"].clone()), (true.into(), false.into()));
+    assert_eq!(
+        (vs[0]["current"].clone(), vs[1]["current"].clone()),
+        (true.into(), false.into())
+    );
     assert!(vs.iter().all(|v| v["state"] == "done"), "{list}");
     assert_eq!(vs[1]["playback_url"], format!("/v/{id}/1/master.m3u8"));
     assert_eq!(vs[0]["source_sha256"], sha256(&v2_bytes));
@@ -401,7 +428,10 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
 
     // Rollbacks that cannot be: another owner, a viewer, a bad body, an unknown version.
     assert_eq!(rollback(ingest, &bob, &id, r#"{"version":1}"#).status, 403);
-    assert_eq!(rollback(ingest, &viewer, &id, r#"{"version":1}"#).status, 403);
+    assert_eq!(
+        rollback(ingest, &viewer, &id, r#"{"version":1}"#).status,
+        403
+    );
     let r = rollback(ingest, &alice, &id, r#"{"version":"one"}"#);
     assert_eq!(r.status, 422, "{}", r.text());
     let r = rollback(ingest, &alice, &id, r#"{"version":9}"#);
@@ -416,10 +446,18 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     let job3 = r.header("ringcast-job-id").expect("job id").to_string();
     let r = rollback(ingest, &alice, &id, r#"{"version":3}"#);
     assert_eq!(r.status, 409, "{}", r.text());
-    assert!(r.text().contains("version 3 is not published"), "{}", r.text());
+    assert!(
+        r.text().contains("version 3 is not published"),
+        "{}",
+        r.text()
+    );
     let r = rollback(ingest, &alice, &id, r#"{"version":1}"#);
     assert_eq!(r.status, 409, "{}", r.text());
-    assert!(r.text().contains("version 3 is being transcoded"), "{}", r.text());
+    assert!(
+        r.text().contains("version 3 is being transcoded"),
+        "{}",
+        r.text()
+    );
     // Its transcode fails (as a transcoder would record it): still not a rollback target.
     let q = queue(stack.redis_url());
     let job = TranscodeJob {
@@ -433,8 +471,7 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
         live: None,
         container: None,
     };
-    block_on(q.set_state(&job, JobState::Failed, 0.0, Some("broken")))
-        .expect("fail job");
+    block_on(q.set_state(&job, JobState::Failed, 0.0, Some("broken"))).expect("fail job");
     let r = rollback(ingest, &alice, &id, r#"{"version":3}"#);
     assert_eq!(r.status, 409, "{}", r.text());
     assert!(r.text().contains("is failed"), "{}", r.text());
@@ -443,7 +480,13 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     let r = rollback(ingest, &alice, &id, r#"{"version":1}"#);
     assert_eq!(r.status, 200, "{}", r.text());
     let body = json(&r);
-    assert_eq!((body["previous_version"].clone(), body["current_version"].clone()), (2.into(), 1.into()));
+    assert_eq!(
+        (
+            body["previous_version"].clone(),
+            body["current_version"].clone()
+        ),
+        (2.into(), 1.into())
+    );
     assert_eq!(body["purged_edges"], 1, "{body}");
     let mut seen = String::new();
     wait_until(Duration::from_secs(5), "the edge to show version 1", || {
@@ -531,13 +574,20 @@ fn duplicate_uploads() {
     let created = create(ingest, &alice, bytes.len(), None);
     let loc = created.header("location").expect("Location").to_string();
     let half = bytes.len() / 2;
-    assert_eq!(WithKey::new(ingest, &alice).patch(&loc, 0, &bytes[..half]).status, 204);
+    assert_eq!(
+        WithKey::new(ingest, &alice)
+            .patch(&loc, 0, &bytes[..half])
+            .status,
+        204
+    );
     let ingest = stack.restart("ingest");
     let r = WithKey::new(ingest, &alice).patch(&loc, half as u64, &bytes[half..]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("ringcast-video-id"), Some(first.as_str()));
     assert!(
-        ingest.log_text().contains("rehashed the stored prefix of a resumed upload"),
+        ingest
+            .log_text()
+            .contains("rehashed the stored prefix of a resumed upload"),
         "the prefix was rehashed once"
     );
     assert_eq!(jobs(), 1);
@@ -591,17 +641,23 @@ fn progress_streams_are_capped_and_free_their_slot() {
     let ingest = stack.ingest();
     let r = create(ingest, &alice, 1000, None);
     let id = upload_id(r.header("location").expect("Location"));
-    let get = |key: &str, target: &str| {
-        call(ingest, key, "GET", target, &[], b"")
-    };
+    let get = |key: &str, target: &str| call(ingest, key, "GET", target, &[], b"");
     assert_eq!(get(&bob, &format!("/v1/videos/{id}/events")).status, 403);
     assert_eq!(get(&alice, "/v1/videos/nope/events").status, 404);
-    let r = call(ingest, &alice, "POST", &format!("/v1/videos/{id}/events"), &[], b"");
+    let r = call(
+        ingest,
+        &alice,
+        "POST",
+        &format!("/v1/videos/{id}/events"),
+        &[],
+        b"",
+    );
     assert_eq!(r.status, 405);
 
     let open = || {
         let mut s = TcpStream::connect(ingest.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         let req = format!(
             "GET /v1/videos/{id}/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {alice}\r\n\r\n"
         );
