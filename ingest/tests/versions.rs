@@ -694,3 +694,73 @@ fn progress_streams_are_capped_and_free_their_slot() {
         started.elapsed()
     );
 }
+
+/// A version's state is recorded beside its record when its job ends, so the list still shows
+/// it after the job hash expired (the transcoder gives job hashes a TTL).
+#[test]
+fn a_versions_state_outlives_its_job_hash() {
+    use ringcast_infra::platform::versions::Versions;
+    use ringcast_infra::queue::RetentionConfig;
+    use ringcast_proto::versions::VersionRecord;
+
+    let stack = start(options());
+    let q = queue(stack.redis_url()).with_retention(RetentionConfig {
+        job_ttl_secs: 1,
+        ..RetentionConfig::default()
+    });
+    let job = |version: u32| TranscodeJob {
+        v: JOB_SCHEMA_VERSION,
+        job_id: format!("job-{version}"),
+        video_id: "kept".into(),
+        version,
+        source_key: keys::source("kept", version),
+        priority: Priority::Normal,
+        created_ms: now_ms(),
+        live: None,
+        container: None,
+    };
+    block_on(async {
+        let versions = Versions::new(&q);
+        for (version, state) in [(1, JobState::Done), (2, JobState::Failed)] {
+            let record = VersionRecord {
+                version,
+                upload_id: format!("up{version}"),
+                source_sha256: format!("{version:064}"),
+                container: None,
+                job_id: format!("job-{version}"),
+                created_ms: now_ms(),
+            };
+            versions
+                .record("kept", "anonymous", &record)
+                .await
+                .expect("record");
+            q.enqueue(&job(version)).await.expect("enqueue");
+            q.set_state(&job(version), state, 0.0, None)
+                .await
+                .expect("end");
+        }
+    });
+    let ingest = stack.ingest();
+    let list = || -> Value {
+        let r = ingest.get("/v1/videos/kept/versions");
+        assert_eq!(r.status, 200, "{}", r.text());
+        json(&r)
+    };
+    let states = |v: &Value| -> Vec<String> {
+        v["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .map(|e| format!("{}:{}", e["version"], e["state"]))
+            .collect()
+    };
+    let before = list();
+    assert_eq!(states(&before), ["2:\"failed\"", "1:\"done\""], "{before}");
+    wait_until(Duration::from_secs(10), "the job hashes to expire", || {
+        block_on(q.job_status("job-1")).expect("status").is_none()
+            && block_on(q.job_status("job-2")).expect("status").is_none()
+    });
+    let after = list();
+    assert_eq!(states(&after), states(&before), "{after}");
+    assert_eq!(after["current_version"], 1);
+}
