@@ -764,3 +764,52 @@ fn a_versions_state_outlives_its_job_hash() {
     assert_eq!(states(&after), states(&before), "{after}");
     assert_eq!(after["current_version"], 1);
 }
+
+/// Measurement, not a check (`--ignored --nocapture`): what open progress streams cost — ingest
+/// CPU and Redis commands per second with 200 streams on one worker polling every 250 ms.
+#[test]
+#[ignore]
+fn progress_stream_cost() {
+    let streams = 200;
+    let stack = start(options().workers(1));
+    let ingest = stack.ingest();
+    let r = ingest.create(1000, None);
+    let id = upload_id(&r);
+    let cpu = || -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", ingest.process.pid())).expect("stat");
+        let after = &stat[stat.rfind(')').expect("comm") + 2..];
+        let f: Vec<u64> = after.split(' ').map(|x| x.parse().unwrap_or(0)).collect();
+        (f[11] + f[12]) as f64 / 100.0
+    };
+    let client = redis::Client::open(stack.redis_url()).expect("client");
+    let mut c = client.get_connection().expect("redis");
+    let mut commands = || -> u64 {
+        let info: String = redis::cmd("INFO").arg("stats").query(&mut c).expect("info");
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_commands_processed:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("total_commands_processed")
+    };
+    let mut open = Vec::new();
+    for _ in 0..streams {
+        let mut s = TcpStream::connect(ingest.addr).expect("connect");
+        let req = format!("GET /v1/videos/{id}/events HTTP/1.1\r\nHost: t\r\n\r\n");
+        s.write_all(req.as_bytes()).expect("send");
+        let mut first = [0u8; 12];
+        s.read_exact(&mut first).expect("status");
+        assert_eq!(&first, b"HTTP/1.1 200");
+        open.push(s);
+    }
+    let (cpu0, cmd0, t0) = (cpu(), commands(), Instant::now());
+    std::thread::sleep(Duration::from_secs(10));
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu1, cmd1) = (cpu(), commands());
+    println!(
+        "{streams} streams, 250 ms poll, debug build: ingest CPU {:.1} % of a core, Redis {:.0} commands/s ({:.1} per stream per second)",
+        (cpu1 - cpu0) / secs * 100.0,
+        (cmd1 - cmd0) as f64 / secs,
+        (cmd1 - cmd0) as f64 / secs / streams as f64
+    );
+    drop(open);
+}
