@@ -124,7 +124,11 @@ pub async fn hasher_at(app: &App, state: &UploadState) -> io::Result<Sha256> {
 /// Hex sha256 of a complete upload (`offset == length`).
 pub async fn digest(app: &App, state: &UploadState) -> io::Result<String> {
     let hasher = hasher_at(app, state).await?;
-    Ok(hex::encode(hasher.finalize()))
+    let hex = hex::encode(hasher.clone().finalize());
+    // Kept until the upload is finished for good: a finish that fails and is retried (store or
+    // queue down) does not read the file again.
+    app.uploads.hashers.put(&state.id, state.offset, hasher);
+    Ok(hex)
 }
 
 #[cfg(test)]
