@@ -18,6 +18,8 @@
 //! - [`representation`]: answering an object: ranges, conditionals, gzip, dates;
 //! - [`tiers`]: memory cache, disk tier, the lookup across them, and what is cached how long;
 //! - [`origin`]: where misses go: the object store, a directory, or an HTTP origin;
+//! - [`front_door`]: `/files/`, `/v1/`, `/live/` proxied to a pool of ingest nodes
+//!   (health-checked, routed by upload tag, rate-limited);
 //! - [`live`]: LL-HLS blocking reloads, delta updates and preload-hinted parts from Redis
 //!   event streams followed on the tokio side runtime (ADR 0004).
 //!
@@ -28,6 +30,7 @@ pub mod access_log;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod front_door;
 pub mod handler;
 pub mod live;
 pub mod metrics;

@@ -15,6 +15,7 @@ use ringcast_server::{Driver, ServerSettings, WorkerInfo};
 use crate::access_log::{self, WorkerLog};
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
+use crate::front_door::FrontDoor;
 use crate::handler::{self, Edge};
 use crate::live::hub::LiveHub;
 use crate::metrics::Metrics;
@@ -67,6 +68,9 @@ impl Server {
             access: Access::new(&cfg.admin_key, &cfg.metrics_key, &cfg.signed_urls),
             live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
+            front_door: FrontDoor::start(&cfg.front_door)
+                .map_err(EdgeError::InvalidConfig)?
+                .map(Arc::new),
         });
         let log_tx = access_log::start(cfg.access_log).map_err(|source| EdgeError::Worker {
             worker: 0,
@@ -89,11 +93,13 @@ impl Server {
                     Rc::clone(log),
                 ));
             }
+            let upstreams = shared.front_door.as_ref().map(|fd| fd.upstreams());
             Edge {
                 shared,
                 log,
                 worker: info.id,
                 header_timeout,
+                upstreams,
             }
         };
         let shell = ringcast_server::Server::start(settings, stats, make).map_err(|e| match e {
@@ -141,6 +147,9 @@ impl Server {
     pub fn wait(self) {
         self.shell.wait();
         self.shared.live.close();
+        if let Some(front_door) = &self.shared.front_door {
+            front_door.stop();
+        }
         if let Some(disk) = &self.shared.disk {
             if let Err(error) = disk.save_recency() {
                 tracing::warn!(%error, "could not save the disk tier's LRU order; the next start uses fill order");

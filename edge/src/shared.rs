@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::front_door::FrontDoor;
 use crate::live::hub::LiveHub;
 use crate::metrics::{Gauges, Metrics};
 use crate::origin::Origin;
@@ -27,6 +28,8 @@ pub struct Shared {
     pub access: Access,
     /// Live LL-HLS: followed event streams (see `live::handler`).
     pub live: LiveHub,
+    /// The front door to the ingest pool, when `[front_door] nodes` is set.
+    pub front_door: Option<Arc<FrontDoor>>,
 }
 
 impl Shared {

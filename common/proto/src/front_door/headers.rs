@@ -123,6 +123,9 @@ pub enum ResponseFraming {
     NoBody,
     Length(u64),
     Chunked,
+    /// No framing field: the body ends when the connection closes (HTTP/1.0 clients, which
+    /// know no chunked coding, for a body of unknown length).
+    UntilClose,
 }
 
 /// The head to send the client for an upstream response with `status` and `headers` (as the
@@ -151,7 +154,7 @@ pub fn response_head(
         push_field(&mut out, name, value);
     }
     match framing {
-        ResponseFraming::NoBody => {}
+        ResponseFraming::NoBody | ResponseFraming::UntilClose => {}
         ResponseFraming::Length(n) => {
             push_field(&mut out, "content-length", n.to_string().as_bytes())
         }
