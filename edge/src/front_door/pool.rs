@@ -104,15 +104,22 @@ impl Pool {
         self.nodes.iter().any(|n| n.tag == tag)
     }
 
-    /// The node for `target`, skipping the ones in `tried`.
-    pub fn choose(&self, target: Target<'_>, tried: &[bool]) -> Option<usize> {
+    /// The node for `target`, skipping the ones in `tried`. `despite_health`: count every node
+    /// as healthy (the last resort when all are marked down: a mark may be older than the
+    /// node's recovery, and a refused connection costs little).
+    pub fn choose(
+        &self,
+        target: Target<'_>,
+        tried: &[bool],
+        despite_health: bool,
+    ) -> Option<usize> {
         let candidates: Vec<Candidate<'_>> = self
             .nodes
             .iter()
             .enumerate()
             .map(|(i, n)| Candidate {
                 tag: &n.tag,
-                healthy: n.healthy(),
+                healthy: despite_health || n.healthy(),
                 in_flight: n.in_flight(),
                 tried: tried.get(i).copied().unwrap_or(false),
             })

@@ -9,8 +9,9 @@
 //!   answer (401, 413…) is relayed without reading the body at all.
 //! - A refused or timed-out connection marks the node down at once and, unless the request is
 //!   bound to that node (a tagged upload: 503), tries the next one: nothing of the request was
-//!   read or sent yet, so any request is safe to retry there. All nodes failing: 502 (refused)
-//!   or 504 (timed out).
+//!   read or sent yet, so any request is safe to retry there. When every healthy node was tried,
+//!   the ones marked down are tried too (a mark can be older than a node's recovery); all
+//!   failing: 502 (refused) or 504 (timed out).
 //! - After the connection: a failure before the response head is 502 (504 when the node took
 //!   longer than `response_timeout_ms`); a failure inside the response body cuts the client's
 //!   connection (a short body must never pass as complete).
@@ -100,7 +101,17 @@ pub async fn forward(
     let mut tried = vec![false; fd.pool.nodes.len()];
     let mut last_failure: Option<FrontDoorError> = None;
     loop {
-        let Some(i) = fd.pool.choose(target, &tried) else {
+        // A request any node could take tries the nodes marked down too when no other is
+        // left (right after start-up, or when every mark is stale); an upload's node only
+        // while it is up.
+        let chosen = fd
+            .pool
+            .choose(target, &tried, false)
+            .or_else(|| match target {
+                Target::Node(_) => None,
+                _ => fd.pool.choose(target, &tried, true),
+            });
+        let Some(i) = chosen else {
             return Some(Response::error(&match (target, last_failure) {
                 (Target::Node(tag), _) => FrontDoorError::NodeDown {
                     tag: tag.to_string(),
