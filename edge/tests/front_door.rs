@@ -6,8 +6,9 @@
 //!   changes nothing, `Location`/`Upload-Offset`/`Tus-Resumable`/`Ringcast-*` arrive intact,
 //!   `Expect: 100-continue` works through the proxy, the source is stored byte-exact;
 //! - a dead node: new requests go to the live one at once, its uploads get 503 + Retry-After;
-//! - a live push (an endless chunked PUT) through the edge lands on one node, and a reconnect
-//!   on the same node;
+//! - a live push (an endless chunked PUT) through the edge lands on one node, a second
+//!   publisher gets the node's 409 before it sends a byte of body, and a reconnect lands on the
+//!   same node;
 //! - rate limits: 429 + Retry-After + JSON, per client address and per API key;
 //! - request smuggling: a request with both framings never reaches a node.
 
@@ -353,6 +354,12 @@ fn live_push_lands_on_one_node_and_reconnects_there(legacy: bool) {
     assert_eq!(live(node, "streams_started"), 1);
     assert_eq!(live(other, "streams_started"), 0);
     assert_eq!(live(node, "bytes_received"), pushed, "all on one node");
+    // A second publisher on the key reaches the same node and gets its 409 before sending any
+    // body (it waits for the answer, as ffmpeg does not, but a careful client would).
+    let mut second = Publisher::start(edge.addr);
+    let refused = read_head(&mut second.0);
+    assert!(refused.starts_with("HTTP/1.1 409 "), "{refused}");
+    drop(second);
     let head = p.finish();
     assert!(head.starts_with("HTTP/1.1 204 "), "{head}");
 

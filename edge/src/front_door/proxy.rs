@@ -6,7 +6,9 @@
 //!
 //! - `Expect: 100-continue` passes to the node; the client gets its `100 Continue` (from the
 //!   shell, on the first body read) only after the node sent one, and a node's early final
-//!   answer (401, 413…) is relayed without reading the body at all.
+//!   answer (401, 413…) is relayed without reading the body at all. Without `Expect`, every
+//!   wait for the client's next body bytes also watches the node: an answer before the body is
+//!   complete (a busy stream key's 409 to a publisher that waits for it) is relayed at once.
 //! - A refused or timed-out connection marks the node down at once and, unless the request is
 //!   bound to that node (a tagged upload: 503), tries the next one: nothing of the request was
 //!   read or sent yet, so any request is safe to retry there. When every healthy node was tried,
@@ -356,6 +358,17 @@ impl Exchange<'_> {
             match send_body(conn, &mut up, self.framing, fd.idle_timeout).await {
                 BodySent::Done => {}
                 BodySent::ClientGone => return Attempt::Done(None),
+                BodySent::NodeAnswered => {
+                    return match up
+                        .response_head(head_request, false, fd.response_timeout)
+                        .await
+                    {
+                        Ok((p, headers)) => {
+                            Attempt::Done(relay(conn, up, p, headers, req, fd).await.0)
+                        }
+                        Err(e) => self.head_failed(e, false),
+                    };
+                }
                 BodySent::NodeFailed(e) => {
                     // The node may have answered early (and closed): relay that answer.
                     return match up
@@ -390,6 +403,8 @@ enum BodySent {
     Done,
     ClientGone,
     NodeFailed(io::Error),
+    /// The node sent something (an early answer, or its end) before the body was complete.
+    NodeAnswered,
 }
 
 /// Stream the client's body to the node, re-framed.
@@ -403,7 +418,14 @@ async fn send_body(
         RequestFraming::Length(_) => {
             let mut piece = Vec::with_capacity(BODY_PIECE);
             loop {
-                let (res, buf) = conn.read_body(piece, BODY_PIECE).await;
+                // The node may answer before it wants the body (401, 409, 413): then the rest
+                // of the client's body does not matter (the client connection closes after the
+                // answer), and a client that waits for the answer before sending must get it.
+                let read = monoio::select! {
+                    r = conn.read_body(piece, BODY_PIECE) => r,
+                    _ = up.stream.readable(false) => return BodySent::NodeAnswered,
+                };
+                let (res, buf) = read;
                 piece = buf;
                 match res {
                     Ok(0) => return BodySent::Done,
@@ -419,7 +441,11 @@ async fn send_body(
             let mut decoder = ChunkedDecoder::new();
             let mut data = Vec::with_capacity(BODY_PIECE);
             loop {
-                match conn.read_chunked(&mut decoder, &mut data).await {
+                let read = monoio::select! {
+                    r = conn.read_chunked(&mut decoder, &mut data) => r,
+                    _ = up.stream.readable(false) => return BodySent::NodeAnswered,
+                };
+                match read {
                     Ok(true) => {
                         let mut frame = chunk_header(data.len());
                         frame.extend_from_slice(&data);
