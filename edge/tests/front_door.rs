@@ -285,6 +285,7 @@ fn a_dead_nodes_requests_go_to_the_live_one(legacy: bool) {
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("ingest_node_down"), "{}", r.text());
     assert_eq!(requests_to(edge, "a"), before_a, "b's upload went to a");
+    assert!(edge.counter("ringcast_edge_front_door_errors_total{node=\"b\"}") >= 2);
     // The API still answers, from a.
     let r = edge
         .conn()

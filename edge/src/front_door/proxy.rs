@@ -114,6 +114,11 @@ pub async fn forward(
                 _ => fd.pool.choose(target, &tried, true),
             });
         let Some(i) = chosen else {
+            if let Target::Node(tag) = target {
+                if let Some(n) = fd.pool.nodes.iter().find(|n| n.tag == tag) {
+                    n.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             return Some(Response::error(&match (target, last_failure) {
                 (Target::Node(tag), _) => FrontDoorError::NodeDown {
                     tag: tag.to_string(),
