@@ -298,6 +298,43 @@ fn a_dead_nodes_requests_go_to_the_live_one(legacy: bool) {
     );
 }
 
+/// A node marked down by a health check that is older than its recovery takes its uploads
+/// again as soon as any request connects to it, not one interval later (at start-up the first
+/// check often runs before the node listens).
+fn a_connection_marks_a_node_up_again(legacy: bool) {
+    let mut stack = Stack::builder()
+        .ingest(node("a"))
+        .edge(
+            EdgeOptions::new()
+                .legacy_driver(legacy)
+                .front_door()
+                .toml("[front_door]\nhealth_interval_ms = 4000\nhealth_timeout_ms = 100\n"),
+        )
+        .start();
+    wait_until(Duration::from_secs(10), "a up", || {
+        node_up(stack.edge(), "a") == 1
+    });
+    // A stopped process still accepts connections (the kernel does) but never answers: the
+    // check times out and marks it down.
+    stack.ingest_mut().process.signal(libc::SIGSTOP);
+    wait_until(Duration::from_secs(10), "a marked down", || {
+        node_up(stack.edge(), "a") == 0
+    });
+    stack.ingest_mut().process.signal(libc::SIGCONT);
+    let edge = stack.edge();
+    // The only node is marked down, so creation tries it anyway, connects, and marks it up;
+    // the upload's own requests (bound to a) then go through at once.
+    let r = create(edge, 10);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let loc = r.header("location").expect("Location").to_string();
+    let r = edge
+        .conn()
+        .request("HEAD", &loc, &[TUS], b"")
+        .expect("HEAD");
+    assert_eq!(r.status, 200, "the upload's node is reachable again");
+    assert_eq!(node_up(edge, "a"), 1);
+}
+
 /// A publisher: an endless chunked PUT.
 struct Publisher(TcpStream);
 
@@ -454,6 +491,7 @@ fn both_framings_never_reach_a_node(legacy: bool) {
 both_drivers!(
     tus_upload_reaches_its_node,
     a_dead_nodes_requests_go_to_the_live_one,
+    a_connection_marks_a_node_up_again,
     live_push_lands_on_one_node_and_reconnects_there,
     rate_limits_answer_429,
     rate_limits_per_api_key,

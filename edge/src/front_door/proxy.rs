@@ -138,7 +138,12 @@ pub async fn forward(
             let stream = match pooled.take() {
                 Some(s) => s,
                 None => match connect(node, fd.connect_timeout).await {
-                    Ok(s) => s,
+                    Ok(s) => {
+                        // As good as a passed health check: a node marked down by a check that
+                        // ran before it listened (start-up) takes its uploads again at once.
+                        node.set_healthy(true, "connected");
+                        s
+                    }
                     Err(e) => {
                         node.connect_failures
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
