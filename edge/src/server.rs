@@ -16,6 +16,7 @@ use ringcast_server::{Driver, ServerSettings, WorkerInfo};
 use crate::access_log::{self, WorkerLog};
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
+use crate::front_door::FrontDoor;
 use crate::handler::{self, Edge};
 use crate::live::hub::LiveHub;
 use crate::metrics::Metrics;
@@ -73,6 +74,9 @@ impl Server {
                 .map_err(EdgeError::InvalidConfig)?,
             platform: Platform::new(&cfg.platform, &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
+            front_door: FrontDoor::start(&cfg.front_door)
+                .map_err(EdgeError::InvalidConfig)?
+                .map(Arc::new),
         });
         warn_about_visibility(cfg);
         let purges = fleet::subscribe(&shared)?;
@@ -97,11 +101,13 @@ impl Server {
                     Rc::clone(log),
                 ));
             }
+            let upstreams = shared.front_door.as_ref().map(|fd| fd.upstreams());
             Edge {
                 shared,
                 log,
                 worker: info.id,
                 header_timeout,
+                upstreams,
             }
         };
         let shell = ringcast_server::Server::start(settings, stats, make).map_err(|e| match e {
@@ -155,6 +161,9 @@ impl Server {
         self.shared.live.close();
         if let Some(purges) = &self.purges {
             purges.stop();
+        }
+        if let Some(front_door) = &self.shared.front_door {
+            front_door.stop();
         }
         if let Some(disk) = &self.shared.disk {
             if let Err(error) = disk.save_recency() {

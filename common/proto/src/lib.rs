@@ -21,6 +21,8 @@
 //! - [`content_type`]: the `Content-Type` of every published object.
 //! - [`thumbnails`], [`jpeg`] and [`assets`]: seek-preview sprite plans and their WebVTT track,
 //!   JPEG sizes, and the poster/thumbnail record of a published version.
+//! - [`front_door`]: routing and head rewriting of the edge's front door to the ingest pool;
+//!   [`rate_limit`]: its token buckets.
 //! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
 //! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
@@ -31,6 +33,7 @@ pub mod auth;
 pub mod container;
 pub mod content_type;
 pub mod fmp4;
+pub mod front_door;
 pub mod http;
 pub mod job;
 pub mod jpeg;
@@ -40,6 +43,7 @@ pub mod media;
 pub mod playlist;
 pub mod prometheus;
 pub mod purge;
+pub mod rate_limit;
 pub mod secret;
 pub mod signed_url;
 pub mod stream_id;
