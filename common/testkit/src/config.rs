@@ -313,9 +313,11 @@ impl EdgeOptions {
         }
         // Without a Redis in the stack the edge keeps its default URL: nothing listens there,
         // and VOD never asks Redis for anything; nor does visibility (every video public).
+        // A directory or HTTP origin turns it off by itself (the edge's default, which the
+        // origin tests thereby exercise); in front of the store it is said explicitly.
         if ctx.redis_url.is_some() {
             t.insert("redis".into(), Value::Table(redis(ctx, "edge")));
-        } else {
+        } else if matches!(self.origin, Origin::Store) {
             let mut platform = Table::new();
             platform.insert("enabled".into(), Value::Boolean(false));
             t.insert("platform".into(), Value::Table(platform));
