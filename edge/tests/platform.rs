@@ -203,8 +203,8 @@ fn private_playback(legacy: bool) {
     let ttl = Duration::from_millis(3000);
     let stack = Stack::builder()
         .redis()
-        .edge(options(legacy).toml(format!(
-            "[signed_urls]\nsecret = \"{SECRET}\"\n[platform]\nvisibility_ttl_ms = {}",
+        .edge(options(legacy).playback_secret(SECRET).toml(format!(
+            "[platform]\nvisibility_ttl_ms = {}",
             ttl.as_millis()
         )))
         .start();
@@ -338,9 +338,8 @@ fn redis_outage_and_resubscription(legacy: bool) {
     let ttl = Duration::from_millis(500);
     let stack = Stack::builder()
         .redis_at(&url)
-        .edge(options(legacy).toml(format!(
+        .edge(options(legacy).playback_secret(SECRET).toml(format!(
             "playlist_ttl_ms = 600000\nplaylist_stale_while_revalidate_ms = 0\n\
-             [signed_urls]\nsecret = \"{SECRET}\"\n\
              [platform]\nvisibility_ttl_ms = {}\nredis_timeout_ms = 300",
             ttl.as_millis()
         )))

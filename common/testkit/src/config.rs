@@ -222,6 +222,7 @@ pub struct EdgeOptions {
     disk_cache: Option<DiskCache>,
     admin_key: Option<String>,
     signing_key: Option<String>,
+    playback_secret: Option<String>,
 }
 
 common_options!(EdgeOptions);
@@ -240,6 +241,7 @@ impl EdgeOptions {
             disk_cache: None,
             admin_key: None,
             signing_key: None,
+            playback_secret: None,
         }
     }
 
@@ -285,6 +287,14 @@ impl EdgeOptions {
         self
     }
 
+    /// The signing secret without requiring signatures everywhere (`[signed_urls] secret`,
+    /// `enabled = false`): private videos need signed URLs, public ones play unsigned, as
+    /// with the ingest's `[playback] signing_secret` set to the same value.
+    pub fn playback_secret(mut self, secret: &str) -> Self {
+        self.playback_secret = Some(secret.to_string());
+        self
+    }
+
     pub(crate) fn render(&self, ctx: &Context<'_>) -> Table {
         let mut t = listen_and_workers(ctx, &self.common, 2);
         t.insert("store".into(), Value::Table(store(ctx.store)));
@@ -308,6 +318,10 @@ impl EdgeOptions {
         if let Some(secret) = &self.signing_key {
             let mut s = Table::new();
             s.insert("enabled".into(), Value::Boolean(true));
+            s.insert("secret".into(), Value::String(secret.clone()));
+            t.insert("signed_urls".into(), Value::Table(s));
+        } else if let Some(secret) = &self.playback_secret {
+            let mut s = Table::new();
             s.insert("secret".into(), Value::String(secret.clone()));
             t.insert("signed_urls".into(), Value::Table(s));
         }
