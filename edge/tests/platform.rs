@@ -16,7 +16,7 @@ use ringcast_proto::purge::PurgeMessage;
 use ringcast_proto::signed_url;
 use ringcast_testkit::http::Response;
 use ringcast_testkit::{wait_until, RedisServer, Service, Stack};
-use support::{error_code, options};
+use support::{error_code, options, pattern};
 
 const ADMIN: &str = "test-admin-key-0123";
 const SECRET: &str = "0123456789abcdef-secret";
@@ -106,10 +106,12 @@ fn fleet_purge_reaches_both_edges(legacy: bool) {
             .admin_key(ADMIN)
             .toml("playlist_ttl_ms = 600000\nplaylist_stale_while_revalidate_ms = 0")
     };
+    // edge-b has a disk tier too: a fleet purge reaches both tiers.
+    let disk = tempfile::tempdir().expect("tempdir");
     let stack = Stack::builder()
         .redis()
         .edge(edge("edge-a"))
-        .edge(edge("edge-b"))
+        .edge(edge("edge-b").disk_cache(disk.path(), 64 << 20, 1000))
         .start();
     let (a, b) = (stack.service("edge-a"), stack.service("edge-b"));
     wait_subscribed(a);
@@ -184,7 +186,45 @@ fn fleet_purge_reaches_both_edges(legacy: bool) {
         .expect("POST");
     assert_eq!((r.status, error_code(&r).as_str()), (401, "unauthorized"));
 
+    // A deleted video: its prefix goes from every tier (here a segment in edge-b's disk tier;
+    // media never change under their name, so only the purge can make the new bytes show).
+    let seg = "v/vid/1/720p/seg0.m4s";
+    stack.put(seg, &pattern(5000, 1));
+    let r = b.get(&format!("/{seg}"));
+    assert_eq!(r.body, pattern(5000, 1));
+    let r = b.get(&format!("/{seg}"));
+    assert_eq!(
+        (r.header("x-cache-tier"), r.header("x-cache")),
+        (Some("disk"), Some("HIT"))
+    );
+    stack.put(seg, &pattern(5000, 2));
+    assert_eq!(
+        b.get(&format!("/{seg}")).body,
+        pattern(5000, 1),
+        "cached on disk"
+    );
+    assert_eq!(
+        publish(stack.redis_url(), &PurgeMessage::video_deleted("vid")),
+        2
+    );
+    wait_metric(b, "ringcast_edge_purge_messages_applied_total", 3);
+    assert_eq!(
+        b.get(&format!("/{seg}")).body,
+        pattern(5000, 2),
+        "purged from disk"
+    );
+    assert!(b.counter("ringcast_edge_purged_entries_total") >= 2);
+
     // Garbage on the channel is refused whole, by both, and changes nothing.
+    for e in [a, b] {
+        wait_metric(e, "ringcast_edge_purge_messages_applied_total", 3);
+        assert_eq!(
+            e.get(&path).body,
+            master(3),
+            "{} refetched after the prefix purge",
+            e.name
+        );
+    }
     stack.put(MASTER, &master(4));
     let receivers: u64 = redis::cmd("PUBLISH")
         .arg(keys::PURGE_CHANNEL)
@@ -194,7 +234,7 @@ fn fleet_purge_reaches_both_edges(legacy: bool) {
     assert_eq!(receivers, 2);
     for e in [a, b] {
         wait_metric(e, "ringcast_edge_purge_messages_rejected_total", 1);
-        assert_eq!(applied(e), 2);
+        assert_eq!(applied(e), 3);
         assert_eq!(e.get(&path).body, master(3), "{}: nothing applied", e.name);
     }
 }
