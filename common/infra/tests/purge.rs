@@ -25,12 +25,13 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
+/// Pings every 100 ms: a subscription that survives several of them answers them.
 fn subscribe(url: &str) -> (PurgeSubscription, Receiver<PurgeEvent>) {
     let (tx, rx) = channel();
     let tx = Mutex::new(tx);
     let settings = SubscriberSettings {
         timeout: Duration::from_millis(500),
-        ping_every: Duration::from_millis(500),
+        ping_every: Duration::from_millis(100),
         ..SubscriberSettings::default()
     };
     let sub = spawn_subscriber(
@@ -54,6 +55,11 @@ fn published_messages_reach_subscribers_and_bad_ones_are_refused() {
     let (_sub, rx) = subscribe(&redis.url);
     assert_eq!(next(&rx), PurgeEvent::Subscribed { reconnect: false });
     let queue = block_on(Queue::connect(&redis.url)).expect("queue");
+    // Several PINGs on the subscribed connection: answered, so nothing happens.
+    assert!(
+        rx.recv_timeout(Duration::from_millis(600)).is_err(),
+        "the subscription must stay up across its PINGs"
+    );
 
     let msg = PurgeMessage::video_deleted("abc");
     assert_eq!(block_on(publish(&queue, &msg)).expect("publish"), 1);
@@ -107,4 +113,16 @@ fn the_subscription_comes_back_after_redis_does() {
         block_on(publisher.publish(&msg)).is_ok_and(|n| n == 1)
     });
     assert_eq!(next(&rx), PurgeEvent::Message(msg));
+}
+
+#[test]
+fn a_hung_redis_is_noticed_by_its_pings() {
+    let mut redis = RedisServer::start();
+    let (_sub, rx) = subscribe(&redis.url);
+    assert_eq!(next(&rx), PurgeEvent::Subscribed { reconnect: false });
+    // The connection stays open but nothing answers: only the PING timeout can tell.
+    redis.pause(true);
+    assert_eq!(next(&rx), PurgeEvent::Disconnected);
+    redis.pause(false);
+    assert_eq!(next(&rx), PurgeEvent::Subscribed { reconnect: true });
 }
