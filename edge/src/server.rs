@@ -72,7 +72,7 @@ impl Server {
             access: Access::new(&cfg.admin_key, &cfg.metrics_key, &cfg.signed_urls),
             live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
-            platform: Platform::new(&cfg.platform, &cfg.redis.url)
+            platform: Platform::new(&cfg.platform, cfg.origin_is_store(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
             front_door: FrontDoor::start(&cfg.front_door)
                 .map_err(EdgeError::InvalidConfig)?
@@ -182,7 +182,7 @@ impl Server {
 /// Say at start what visibility means on this edge, where it could surprise.
 fn warn_about_visibility(cfg: &EdgeConfig) {
     let secret = !cfg.signed_urls.secret.is_empty();
-    if !cfg.platform.enabled {
+    if !cfg.platform.is_enabled(cfg.origin_is_store()) {
         if secret {
             tracing::warn!(
                 "[platform] is off: every video is public on this edge, private ones included \

@@ -240,6 +240,7 @@ pub struct EdgeOptions {
     admin_key: Option<String>,
     signing_key: Option<String>,
     front_door: bool,
+    playback_secret: Option<String>,
 }
 
 common_options!(EdgeOptions);
@@ -259,6 +260,7 @@ impl EdgeOptions {
             admin_key: None,
             signing_key: None,
             front_door: false,
+            playback_secret: None,
         }
     }
 
@@ -313,6 +315,14 @@ impl EdgeOptions {
         self
     }
 
+    /// The signing secret without requiring signatures everywhere (`[signed_urls] secret`,
+    /// `enabled = false`): private videos need signed URLs, public ones play unsigned, as
+    /// with the ingest's `[playback] signing_secret` set to the same value.
+    pub fn playback_secret(mut self, secret: &str) -> Self {
+        self.playback_secret = Some(secret.to_string());
+        self
+    }
+
     pub(crate) fn render(&self, ctx: &Context<'_>) -> Table {
         let mut t = listen_and_workers(ctx, &self.common, 2);
         t.insert("store".into(), Value::Table(store(ctx.store)));
@@ -358,12 +368,18 @@ impl EdgeOptions {
             s.insert("enabled".into(), Value::Boolean(true));
             s.insert("secret".into(), Value::String(secret.clone()));
             t.insert("signed_urls".into(), Value::Table(s));
+        } else if let Some(secret) = &self.playback_secret {
+            let mut s = Table::new();
+            s.insert("secret".into(), Value::String(secret.clone()));
+            t.insert("signed_urls".into(), Value::Table(s));
         }
         // Without a Redis in the stack the edge keeps its default URL: nothing listens there,
         // and VOD never asks Redis for anything; nor does visibility (every video public).
+        // A directory or HTTP origin turns it off by itself (the edge's default, which the
+        // origin tests thereby exercise); in front of the store it is said explicitly.
         if ctx.redis_url.is_some() {
             t.insert("redis".into(), Value::Table(redis(ctx, "edge")));
-        } else {
+        } else if matches!(self.origin, Origin::Store) {
             let mut platform = Table::new();
             platform.insert("enabled".into(), Value::Boolean(false));
             t.insert("platform".into(), Value::Table(platform));

@@ -195,6 +195,11 @@ impl EdgeConfig {
         Ok(cfg)
     }
 
+    /// Whether the origin is the object store (not `origin_dir` or `origin_url`).
+    pub fn origin_is_store(&self) -> bool {
+        self.origin_dir.is_empty() && self.origin_url.is_empty()
+    }
+
     /// Reject values that cannot work, with a message naming the field.
     pub fn validate(&self) -> Result<(), EdgeError> {
         let invalid = |msg: &str| Err(EdgeError::InvalidConfig(msg.to_string()));
