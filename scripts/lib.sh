@@ -83,7 +83,8 @@ stop_leftovers() {
 }
 
 # stack_start DIR [no-transcoder]: Redis, ingest, transcoder and edge from $BIN on free loopback
-# ports, logs in DIR/logs, state under DIR. Object store: the filesystem backend in DIR/store,
+# ports, logs in DIR/logs, state under DIR. The edge is the front door to the ingest (node tag
+# `a`, config DIR/edge.toml): $EDGE_PORT serves /files/, /v1/ and /live/ as well as playback. Object store: the filesystem backend in DIR/store,
 # or S3 when RINGCAST_S3_ENDPOINT is set (with RINGCAST_S3_ACCESS_KEY, RINGCAST_S3_SECRET_KEY,
 # optional RINGCAST_S3_BUCKET). Sets REDIS_PORT, INGEST_PORT, EDGE_PORT; pids go to PIDS. The
 # ingest requires API keys (its default): an admin key of owner `demo` is made with the ingest's
@@ -108,9 +109,11 @@ stack_start() {
     fi
   done
   export RINGCAST_INGEST_DATA_DIR="$dir/ingest" RINGCAST_TRANSCODER_WORK_DIR="$dir/transcoder"
+  export RINGCAST_INGEST_NODE_TAG=a
+  printf '[front_door]\nnodes = [{ tag = "a", url = "http://127.0.0.1:%s" }]\n' "$INGEST_PORT" > "$dir/edge.toml"
   start "$dir" ingest "$BIN/ringcast-ingest" --listen "127.0.0.1:$INGEST_PORT"
   [ "$with_transcoder" = no-transcoder ] || transcoder_start "$dir"
-  start "$dir" edge "$BIN/ringcast-edge" --listen "127.0.0.1:$EDGE_PORT"
+  start "$dir" edge "$BIN/ringcast-edge" --config "$dir/edge.toml" --listen "127.0.0.1:$EDGE_PORT"
   wait_http "http://127.0.0.1:$INGEST_PORT/healthz" 30 || die "ingest did not start (see $dir/logs/ingest.log)"
   RINGCAST_API_KEY=$("$BIN/ringcast-ingest" keys create --owner demo --role admin \
     --label "scripts: local stack" --json \

@@ -28,11 +28,20 @@ pub struct Edge {
     pub worker: usize,
     /// A purge body must arrive within this (as a head must).
     pub header_timeout: Duration,
+    /// This worker's idle connections to the ingest nodes (with a front door).
+    pub upstreams: Option<crate::front_door::Upstreams>,
 }
 
 impl Handler for Edge {
     async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
         let started = Instant::now();
+        if let (Some(fd), Some(up)) = (&self.shared.front_door, &self.upstreams) {
+            if crate::front_door::handles(req) {
+                let resp = fd.handle(up, req, conn).await;
+                self.log(req, resp.as_ref(), started);
+                return resp;
+            }
+        }
         if req.path() == "/metrics" {
             let auth = req.header("authorization");
             if let Err(denied) = self.shared.access.metrics.check(auth, conn.peer_ip()) {
@@ -53,18 +62,7 @@ impl Handler for Edge {
             }
         }
         let resp = routes::handle_with_body(req, &body, &self.shared).await;
-        if let Some(log) = self.log.as_ref().filter(|l| l.sample()) {
-            let rec = Record {
-                ts_ms: access_log::unix_ms(),
-                method: req.method.as_str(),
-                target: &req.target,
-                status: resp.status,
-                bytes: resp.wire_body().len(),
-                dur_us: access_log::micros_since(started),
-                worker: self.worker,
-            };
-            log.record(&rec, &self.shared.metrics);
-        }
+        self.log(req, Some(&resp), started);
         Some(resp)
     }
 
@@ -84,6 +82,22 @@ impl Handler for Edge {
 }
 
 impl Edge {
+    /// The access-log line of a request (sampled); `None`: the client went away.
+    fn log(&self, req: &RequestHead, resp: Option<&Response>, started: Instant) {
+        if let Some(log) = self.log.as_ref().filter(|l| l.sample()) {
+            let rec = Record {
+                ts_ms: access_log::unix_ms(),
+                method: req.method.as_str(),
+                target: &req.target,
+                status: resp.map_or(0, |r| r.status),
+                bytes: resp.map_or(0, |r| r.wire_body().len()),
+                dur_us: access_log::micros_since(started),
+                worker: self.worker,
+            };
+            log.record(&rec, &self.shared.metrics);
+        }
+    }
+
     /// An error answer that ends the connection (its body was not read).
     fn refused(&self, err: EdgeError) -> Response {
         let mut resp = Response::error(&err);

@@ -21,6 +21,8 @@
 //! - [`origin`]: where misses go: the object store, a directory, or an HTTP origin;
 //! - [`platform`]: per-video visibility (private videos need signed URLs, checked by
 //!   [`routes::playback`]) and fleet-wide purges over Redis pub/sub;
+//! - [`front_door`]: `/files/`, `/v1/`, `/live/` proxied to a pool of ingest nodes
+//!   (health-checked, routed by upload tag, rate-limited);
 //! - [`live`]: LL-HLS blocking reloads, delta updates and preload-hinted parts from Redis
 //!   event streams followed on the tokio side runtime (ADR 0004).
 //!
@@ -31,6 +33,7 @@ pub mod access_log;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod front_door;
 pub mod handler;
 pub mod live;
 pub mod metrics;

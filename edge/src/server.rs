@@ -16,6 +16,7 @@ use ringcast_server::{Driver, ServerSettings, WorkerInfo};
 use crate::access_log::{self, WorkerLog};
 use crate::config::EdgeConfig;
 use crate::error::EdgeError;
+use crate::front_door::FrontDoor;
 use crate::handler::{self, Edge};
 use crate::live::hub::LiveHub;
 use crate::metrics::Metrics;
@@ -71,8 +72,11 @@ impl Server {
             access: Access::new(&cfg.admin_key, &cfg.metrics_key, &cfg.signed_urls),
             live: LiveHub::new(cfg.live.clone(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
-            platform: Platform::new(&cfg.platform, &cfg.redis.url)
+            platform: Platform::new(&cfg.platform, cfg.origin_is_store(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
+            front_door: FrontDoor::start(&cfg.front_door)
+                .map_err(EdgeError::InvalidConfig)?
+                .map(Arc::new),
         });
         warn_about_visibility(cfg);
         let purges = fleet::subscribe(&shared)?;
@@ -97,11 +101,13 @@ impl Server {
                     Rc::clone(log),
                 ));
             }
+            let upstreams = shared.front_door.as_ref().map(|fd| fd.upstreams());
             Edge {
                 shared,
                 log,
                 worker: info.id,
                 header_timeout,
+                upstreams,
             }
         };
         let shell = ringcast_server::Server::start(settings, stats, make).map_err(|e| match e {
@@ -156,6 +162,9 @@ impl Server {
         if let Some(purges) = &self.purges {
             purges.stop();
         }
+        if let Some(front_door) = &self.shared.front_door {
+            front_door.stop();
+        }
         if let Some(disk) = &self.shared.disk {
             if let Err(error) = disk.save_recency() {
                 tracing::warn!(%error, "could not save the disk tier's LRU order; the next start uses fill order");
@@ -173,7 +182,7 @@ impl Server {
 /// Say at start what visibility means on this edge, where it could surprise.
 fn warn_about_visibility(cfg: &EdgeConfig) {
     let secret = !cfg.signed_urls.secret.is_empty();
-    if !cfg.platform.enabled {
+    if !cfg.platform.is_enabled(cfg.origin_is_store()) {
         if secret {
             tracing::warn!(
                 "[platform] is off: every video is public on this edge, private ones included \

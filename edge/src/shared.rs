@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::front_door::FrontDoor;
 use crate::live::hub::LiveHub;
 use crate::metrics::{Gauges, Metrics};
 use crate::origin::Origin;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub live: LiveHub,
     /// Visibility and fleet purges (see `platform`).
     pub platform: Platform,
+    /// The front door to the ingest pool, when `[front_door] nodes` is set.
+    pub front_door: Option<Arc<FrontDoor>>,
 }
 
 impl Shared {

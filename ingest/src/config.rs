@@ -43,6 +43,11 @@ pub struct IngestConfig {
     /// Public base URL used to build absolute `Location` headers, e.g.
     /// `https://upload.example.com`; unset (or empty) → relative `Location: /files/{id}`.
     pub public_url: Option<String>,
+    /// This node's tag in a pool behind the edge's front door: `[a-z0-9]{1,12}`, or empty (the
+    /// default) for none. New upload ids become `{node_tag}-{22 base62}`, and the front door
+    /// sends every request of an upload to the node whose tag starts its id (the spool lives
+    /// there), so no sticky sessions are needed. Unique per node; keep it across restarts.
+    pub node_tag: String,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
     /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
@@ -87,6 +92,7 @@ impl Default for IngestConfig {
             store: StoreConfig::default(),
             redis: RedisConfig::default(),
             public_url: None,
+            node_tag: String::new(),
             log_json: false,
             metrics_key: String::new(),
             header_timeout_secs: 10,
@@ -137,6 +143,9 @@ impl IngestConfig {
             check_strength("metrics_key", &self.metrics_key)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
+        if !valid_node_tag(&self.node_tag) {
+            return invalid("node_tag must be 1-12 characters of [a-z0-9], or empty for none");
+        }
         if let Some(url) = &self.public_url {
             let url = url.trim_end_matches('/');
             if url.is_empty() {
@@ -180,6 +189,15 @@ impl IngestConfig {
     }
 }
 
+/// `node_tag`: empty, or 1–12 characters of `[a-z0-9]` (no `-`: the front door splits ids at
+/// the first one).
+fn valid_node_tag(tag: &str) -> bool {
+    tag.len() <= 12
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +223,24 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn node_tag_is_checked_at_load() {
+        let load = |tag: &str| {
+            let cfg: IngestConfig =
+                load_from(None, ENV_PREFIX, env(&[("RINGCAST_INGEST_NODE_TAG", tag)]))
+                    .expect("load");
+            cfg.validated()
+        };
+        for good in ["a", "n1", "abcdefghij12"] {
+            assert_eq!(load(good).expect(good).node_tag, good);
+        }
+        for bad in ["A", "a-b", "a_b", "abcdefghij123", "é", "a b"] {
+            let err = load(bad).expect_err(bad);
+            assert!(err.to_string().contains("node_tag"), "{err}");
+        }
+        assert_eq!(IngestConfig::default().node_tag, "");
     }
 
     #[test]

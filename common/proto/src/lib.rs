@@ -23,6 +23,8 @@
 //!   JPEG sizes, and the poster/thumbnail record of a published version.
 //! - [`versions`]: per-version records and the rollback rules; [`progress`]: the events of a
 //!   video's progress stream.
+//! - [`front_door`]: routing and head rewriting of the edge's front door to the ingest pool;
+//!   [`rate_limit`]: its token buckets.
 //! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
 //! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
@@ -33,6 +35,7 @@ pub mod auth;
 pub mod container;
 pub mod content_type;
 pub mod fmp4;
+pub mod front_door;
 pub mod http;
 pub mod job;
 pub mod jpeg;
@@ -43,6 +46,7 @@ pub mod playlist;
 pub mod progress;
 pub mod prometheus;
 pub mod purge;
+pub mod rate_limit;
 pub mod secret;
 pub mod signed_url;
 pub mod stream_id;

@@ -148,7 +148,9 @@ impl PurgeMessage {
 }
 
 /// An object key as `POST /purge` takes it: under `v/` (optionally `/v/`), non-empty segments,
-/// no `.`/`..` segment, no control character or backslash, at most [`MAX_ITEM_BYTES`].
+/// no `.`/`..` segment, no control character, backslash or `%`, at most [`MAX_ITEM_BYTES`].
+/// Messages carry decoded object keys: a `%` would be decoded again by each edge (`POST /purge`
+/// decodes what clients send) and name another key; no published key contains one.
 pub fn is_valid_key(k: &str) -> bool {
     let k = k.strip_prefix('/').unwrap_or(k);
     k.len() <= MAX_ITEM_BYTES
@@ -158,14 +160,15 @@ pub fn is_valid_key(k: &str) -> bool {
 }
 
 /// A key prefix as `POST /purge` takes it: under `v/` (`v/` itself purges everything), no
-/// control character or backslash, at most [`MAX_ITEM_BYTES`].
+/// control character, backslash or `%`, at most [`MAX_ITEM_BYTES`].
 pub fn is_valid_prefix(p: &str) -> bool {
     let p = p.strip_prefix('/').unwrap_or(p);
     p.len() <= MAX_ITEM_BYTES && p.starts_with("v/") && plain_bytes(p)
 }
 
 fn plain_bytes(s: &str) -> bool {
-    !s.bytes().any(|b| b.is_ascii_control() || b == b'\\')
+    !s.bytes()
+        .any(|b| b.is_ascii_control() || b == b'\\' || b == b'%')
 }
 
 /// An offending item for an error message: at most 80 characters of it.
@@ -234,6 +237,7 @@ mod tests {
             "v/a\\b",
             "v/a\nb",
             "v/a/",
+            "v/a%41",
         ] {
             let m = msg(&[bad], &[], &[]);
             assert!(

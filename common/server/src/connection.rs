@@ -120,7 +120,12 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
             if req.method == Method::Head {
                 resp.head_only = true;
             }
-            send(conn, resp, keep_alive).await?;
+            if resp.sent {
+                // Written by the handler (framing and `Connection` included): only counted.
+                conn.worker.stats.response(resp.status);
+            } else {
+                send(conn, resp, keep_alive).await?;
+            }
             match after {
                 After::KeepOpen => {}
                 After::DrainThenKeepOpen => {

@@ -23,6 +23,9 @@ pub struct Response {
     pub file: Option<FileBody>,
     /// Close the connection after this response (e.g. the request body could not be consumed).
     pub close: bool,
+    /// The handler already wrote this response itself, head and framed body ([`Response::sent`]):
+    /// the connection writes nothing and may keep the connection open for the next request.
+    pub sent: bool,
 }
 
 /// `len` bytes of `file` from `offset`, sent zero-copy by the connection loop.
@@ -61,7 +64,21 @@ impl Response {
             head_only: false,
             file: None,
             close: false,
+            sent: false,
         }
+    }
+
+    /// A response of `status` the handler has written completely itself (with [`Conn::write_raw`],
+    /// its own framing and `Connection` header), e.g. a proxied one. Unlike returning `None`, the
+    /// connection stays open when the request's body was read completely, the request allows
+    /// keep-alive and `close` is not set; the handler must have announced the same
+    /// (`Connection: close` in its head when it sets `close` or the client asked for it).
+    ///
+    /// [`Conn::write_raw`]: crate::Conn::write_raw
+    pub fn sent(status: u16) -> Self {
+        let mut r = Self::new(status);
+        r.sent = true;
+        r
     }
 
     /// Add a header.

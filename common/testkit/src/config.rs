@@ -90,6 +90,7 @@ pub struct IngestOptions {
     live_publisher_timeout_secs: Option<u64>,
     live_buffer_bytes: Option<usize>,
     require_keys: bool,
+    node_tag: Option<String>,
 }
 
 common_options!(IngestOptions);
@@ -110,7 +111,19 @@ impl IngestOptions {
             live_publisher_timeout_secs: None,
             live_buffer_bytes: None,
             require_keys: false,
+            node_tag: None,
         }
+    }
+
+    /// This node's tag (`node_tag`): its upload ids start with `{tag}-`, and an edge with
+    /// [`EdgeOptions::front_door`] started after it in the stack lists it as a node.
+    pub fn node_tag(mut self, tag: &str) -> Self {
+        self.node_tag = Some(tag.to_string());
+        self
+    }
+
+    pub(crate) fn tag(&self) -> Option<&str> {
+        self.node_tag.as_deref()
     }
 
     /// Every `/files/` and `/v1/` request needs an API key (`auth.mode = "keys"`, the
@@ -162,6 +175,9 @@ impl IngestOptions {
         t.insert("data_dir".into(), path(ctx.state_dir));
         if let Some(n) = self.max_upload_bytes {
             t.insert("max_upload_bytes".into(), int(n));
+        }
+        if let Some(tag) = &self.node_tag {
+            t.insert("node_tag".into(), Value::String(tag.clone()));
         }
         t.insert("store".into(), Value::Table(store(ctx.store)));
         t.insert("redis".into(), Value::Table(redis(ctx, "ingest")));
@@ -223,6 +239,8 @@ pub struct EdgeOptions {
     disk_cache: Option<DiskCache>,
     admin_key: Option<String>,
     signing_key: Option<String>,
+    front_door: bool,
+    playback_secret: Option<String>,
 }
 
 common_options!(EdgeOptions);
@@ -241,7 +259,18 @@ impl EdgeOptions {
             disk_cache: None,
             admin_key: None,
             signing_key: None,
+            front_door: false,
+            playback_secret: None,
         }
+    }
+
+    /// Front the stack's tagged ingest nodes (`[front_door] nodes`): every ingest with a
+    /// [`IngestOptions::node_tag`] started before this edge (builder order). Health checks
+    /// every 200 ms (tests wait for a dead node to be noticed); other knobs through
+    /// [`toml`](EdgeOptions::toml), e.g. `"[front_door.rate_limit]\nper_address_burst = 5"`.
+    pub fn front_door(mut self) -> Self {
+        self.front_door = true;
+        self
     }
 
     /// Run the monoio workers on the epoll driver (`MONOIO_FORCE_LEGACY_DRIVER=1`).
@@ -286,6 +315,14 @@ impl EdgeOptions {
         self
     }
 
+    /// The signing secret without requiring signatures everywhere (`[signed_urls] secret`,
+    /// `enabled = false`): private videos need signed URLs, public ones play unsigned, as
+    /// with the ingest's `[playback] signing_secret` set to the same value.
+    pub fn playback_secret(mut self, secret: &str) -> Self {
+        self.playback_secret = Some(secret.to_string());
+        self
+    }
+
     pub(crate) fn render(&self, ctx: &Context<'_>) -> Table {
         let mut t = listen_and_workers(ctx, &self.common, 2);
         t.insert("store".into(), Value::Table(store(ctx.store)));
@@ -306,17 +343,43 @@ impl EdgeOptions {
         if let Some(k) = &self.admin_key {
             t.insert("admin_key".into(), Value::String(k.clone()));
         }
+        if self.front_door {
+            assert!(
+                !ctx.ingest_nodes.is_empty(),
+                "front_door: no tagged ingest started before the edge"
+            );
+            let nodes = ctx
+                .ingest_nodes
+                .iter()
+                .map(|(tag, addr)| {
+                    let mut n = Table::new();
+                    n.insert("tag".into(), Value::String(tag.clone()));
+                    n.insert("url".into(), Value::String(format!("http://{addr}")));
+                    Value::Table(n)
+                })
+                .collect();
+            let mut fd = Table::new();
+            fd.insert("nodes".into(), Value::Array(nodes));
+            fd.insert("health_interval_ms".into(), int(200));
+            t.insert("front_door".into(), Value::Table(fd));
+        }
         if let Some(secret) = &self.signing_key {
             let mut s = Table::new();
             s.insert("enabled".into(), Value::Boolean(true));
             s.insert("secret".into(), Value::String(secret.clone()));
             t.insert("signed_urls".into(), Value::Table(s));
+        } else if let Some(secret) = &self.playback_secret {
+            let mut s = Table::new();
+            s.insert("secret".into(), Value::String(secret.clone()));
+            t.insert("signed_urls".into(), Value::Table(s));
         }
         // Without a Redis in the stack the edge keeps its default URL: nothing listens there,
         // and VOD never asks Redis for anything; nor does visibility (every video public).
+        // A directory or HTTP origin turns it off by itself (the edge's default, which the
+        // origin tests thereby exercise); in front of the store it is said explicitly.
         if ctx.redis_url.is_some() {
             t.insert("redis".into(), Value::Table(redis(ctx, "edge")));
-        } else {
+        } else if matches!(self.origin, Origin::Store) {
             let mut platform = Table::new();
             platform.insert("enabled".into(), Value::Boolean(false));
             t.insert("platform".into(), Value::Table(platform));
@@ -384,6 +447,8 @@ pub(crate) struct Context<'a> {
     pub redis_url: Option<&'a str>,
     pub addr: SocketAddr,
     pub state_dir: &'a Path,
+    /// Tagged ingests already started in the stack (tag, address), for a front door.
+    pub ingest_nodes: &'a [(String, SocketAddr)],
 }
 
 /// The file's text: `table` with every raw TOML snippet of `common` merged over it.
@@ -475,6 +540,7 @@ mod tests {
             redis_url: Some("redis://r/0"),
             addr: ([127, 0, 0, 1], 9).into(),
             state_dir: Path::new("/w"),
+            ingest_nodes: &[],
         };
         let o = IngestOptions::new()
             .live_key("k", "v")
@@ -498,6 +564,7 @@ mod tests {
             redis_url: None,
             addr: ([127, 0, 0, 1], 9).into(),
             state_dir: Path::new("/w"),
+            ingest_nodes: &[],
         };
         let o = EdgeOptions::new()
             .signing_key("0123456789abcdef")

@@ -30,7 +30,7 @@ fn find_exe(name: &str) -> PathBuf {
 
 /// A private redis-server on a free port, without persistence; stopped on drop. Outage tests
 /// can stop it and start it again on the same port: it comes back empty, as a Redis without
-/// persistence does after a crash.
+/// persistence does after a crash; or pause it (a hung server).
 pub struct RedisServer {
     pub port: u16,
     pub url: String,
@@ -79,6 +79,13 @@ impl RedisServer {
             p.signal(libc::SIGKILL);
             p.wait();
         }
+    }
+
+    /// Freeze (`true`, SIGSTOP: connections stay open and nothing answers, as from a hung
+    /// server) or thaw (`false`, SIGCONT) the server; it keeps its data.
+    pub fn pause(&mut self, paused: bool) {
+        let p = self.proc.as_mut().expect("redis-server is not running");
+        p.signal(if paused { libc::SIGSTOP } else { libc::SIGCONT });
     }
 }
 

@@ -116,6 +116,14 @@ impl ServiceOptions {
         &self.common().name
     }
 
+    /// An ingest's `node_tag`, if it has one.
+    pub(crate) fn node_tag(&self) -> Option<&str> {
+        match self {
+            Self::Ingest(o) => o.tag(),
+            _ => None,
+        }
+    }
+
     fn common(&self) -> &crate::config::Common {
         match self {
             Self::Ingest(o) => o.common(),
@@ -157,6 +165,7 @@ impl Service {
         stack_dir: &std::path::Path,
         store: &ringcast_infra::config::StoreConfig,
         redis_url: Option<&str>,
+        ingest_nodes: &[(String, SocketAddr)],
     ) -> Self {
         let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let state_dir = opts.state_dir(stack_dir);
@@ -165,6 +174,7 @@ impl Service {
             redis_url,
             addr,
             state_dir: &state_dir,
+            ingest_nodes,
         };
         let table = match opts {
             ServiceOptions::Ingest(o) => o.render(&ctx),

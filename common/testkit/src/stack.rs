@@ -16,6 +16,7 @@
 //! Everything lives in one temp dir (store root, config files, logs, spools) removed on drop;
 //! processes stop before the servers they use, and print their logs when the test panics.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ringcast_infra::config::{StoreBackend, StoreConfig};
@@ -124,14 +125,13 @@ impl StackBuilder {
             store,
             dir,
         };
-        let mut started: Vec<(ServiceOptions, Service)> = self
-            .services
-            .into_iter()
-            .map(|opts| {
-                let service = stack.spawn_unready(&opts);
-                (opts, service)
-            })
-            .collect();
+        // In builder order, so an edge's front door knows the tagged ingests before it.
+        let mut started: Vec<(ServiceOptions, Service)> = Vec::new();
+        for opts in self.services {
+            let nodes = ingest_nodes(&started);
+            let service = stack.spawn_unready(&opts, &nodes);
+            started.push((opts, service));
+        }
         for (_, service) in &mut started {
             service.wait_ready();
         }
@@ -198,7 +198,8 @@ impl Stack {
     /// Start another service on this stack's store and Redis and wait until it is ready. The
     /// test owns it (drop it to stop it); it must be dropped before the stack.
     pub fn spawn(&self, opts: impl Into<ServiceOptions>) -> Service {
-        let mut service = self.spawn_unready(&opts.into());
+        let nodes = ingest_nodes(&self.services);
+        let mut service = self.spawn_unready(&opts.into(), &nodes);
         service.wait_ready();
         service
     }
@@ -215,7 +216,8 @@ impl Stack {
         // The old process goes first: it may hold files the new one opens.
         let (opts, old) = self.services.remove(i);
         drop(old);
-        let mut service = self.spawn_unready(&opts);
+        let nodes = ingest_nodes(&self.services);
+        let mut service = self.spawn_unready(&opts, &nodes);
         service.wait_ready();
         self.services.insert(i, (opts, service));
         &mut self.services[i].1
@@ -295,13 +297,30 @@ impl Stack {
         self.dir.path()
     }
 
-    fn spawn_unready(&self, opts: &ServiceOptions) -> Service {
+    fn spawn_unready(
+        &self,
+        opts: &ServiceOptions,
+        ingest_nodes: &[(String, SocketAddr)],
+    ) -> Service {
         Service::spawn(
             opts,
             self.dir.path(),
             &self.store,
             self.redis_url.as_deref(),
+            ingest_nodes,
         )
+    }
+
+    /// Stop the builder's service `name` now (SIGKILL, as a crash), keeping its place and
+    /// state dir; the rest of the stack runs on.
+    pub fn kill(&mut self, name: &str) {
+        let i = self
+            .services
+            .iter()
+            .position(|(_, s)| s.name == name)
+            .unwrap_or_else(|| panic!("no service {name} in this stack"));
+        let (_, old) = self.services.remove(i);
+        drop(old);
     }
 
     fn first(&self, kind: Kind) -> &Service {
@@ -319,4 +338,12 @@ impl Stack {
             .find(|s| s.kind == kind)
             .unwrap_or_else(|| panic!("no {kind:?} in this stack"))
     }
+}
+
+/// The tagged ingests among `services`, as a front door lists them.
+fn ingest_nodes(services: &[(ServiceOptions, Service)]) -> Vec<(String, SocketAddr)> {
+    services
+        .iter()
+        .filter_map(|(o, s)| Some((o.node_tag()?.to_string(), s.addr)))
+        .collect()
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access_log::AccessLog;
 use crate::error::EdgeError;
+use crate::front_door::config::FrontDoorConfig;
 use crate::live::settings::LiveSettings;
 use crate::platform::settings::PlatformSettings;
 use crate::routes::access_control::SignedUrlConfig;
@@ -105,6 +106,8 @@ pub struct EdgeConfig {
     pub live: LiveSettings,
     /// Video visibility and fleet-wide purges from Redis (`[platform]`).
     pub platform: PlatformSettings,
+    /// The front door to the ingest pool (`[front_door]`; off without nodes).
+    pub front_door: FrontDoorConfig,
 }
 
 impl Default for EdgeConfig {
@@ -139,6 +142,7 @@ impl Default for EdgeConfig {
             redis: RedisConfig::default(),
             live: LiveSettings::default(),
             platform: PlatformSettings::default(),
+            front_door: FrontDoorConfig::default(),
         }
     }
 }
@@ -189,6 +193,11 @@ impl EdgeConfig {
         }
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Whether the origin is the object store (not `origin_dir` or `origin_url`).
+    pub fn origin_is_store(&self) -> bool {
+        self.origin_dir.is_empty() && self.origin_url.is_empty()
     }
 
     /// Reject values that cannot work, with a message naming the field.
@@ -258,6 +267,7 @@ impl EdgeConfig {
         if !self.disk_cache_dir.is_empty() && self.disk_cache_bytes == 0 {
             return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
+        self.front_door.check().map_err(EdgeError::InvalidConfig)?;
         self.live.check().map_err(EdgeError::InvalidConfig)?;
         self.platform.check().map_err(EdgeError::InvalidConfig)
     }
@@ -457,13 +467,17 @@ mod tests {
         let text = std::fs::read_to_string(&example).expect("read");
         let value = as_toml(&EdgeConfig::default());
         let mut fields: Vec<String> = Vec::new();
-        if let toml::Value::Table(t) = &value {
+        // Every leaf key, in sections and nested sections (`[front_door.rate_limit]`).
+        fn leaves(t: &toml::Table, out: &mut Vec<String>) {
             for (k, v) in t {
                 match v {
-                    toml::Value::Table(sub) => fields.extend(sub.keys().map(|s| format!("{s} ="))),
-                    _ => fields.push(format!("{k} =")),
+                    toml::Value::Table(sub) => leaves(sub, out),
+                    _ => out.push(format!("{k} =")),
                 }
             }
+        }
+        if let toml::Value::Table(t) = &value {
+            leaves(t, &mut fields);
         }
         for f in fields {
             assert!(

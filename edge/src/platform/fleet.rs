@@ -49,13 +49,14 @@ impl FleetTargets {
         let stats = &self.platform.stats;
         match event {
             PurgeEvent::Subscribed { reconnect } => {
+                // Dropped before the counters say so: whoever waits for them sees the result.
+                let dropped = self.resync();
+                stats.resync_dropped.fetch_add(dropped, Relaxed);
                 stats.subscribed.store(true, Relaxed);
                 PlatformStats::bump(&stats.subscriptions);
                 if reconnect {
                     PlatformStats::bump(&stats.subscriber_reconnects);
                 }
-                let dropped = self.resync();
-                stats.resync_dropped.fetch_add(dropped, Relaxed);
                 tracing::info!(
                     reconnect,
                     dropped,

@@ -7,8 +7,8 @@
 //!   cache tier; the subscription itself is `ringcast_infra::purge` on the side runtime.
 //! - [`stats`]: their counters.
 //!
-//! Without `platform.enabled` (or without Redis) every video is public and purges reach this
-//! edge only through its own `POST /purge`.
+//! With `platform.enabled` off (its default in front of a directory or HTTP origin) every video
+//! is public and purges reach this edge only through its own `POST /purge`.
 
 pub mod fleet;
 pub mod settings;
@@ -42,20 +42,26 @@ struct Enabled {
 }
 
 impl Platform {
-    /// The platform of `settings` on the Redis at `redis_url` (connections open lazily).
-    pub fn new(settings: &PlatformSettings, redis_url: &str) -> Result<Self, String> {
-        Self::with_clock(settings, redis_url, clock::system())
+    /// The platform of `settings` on the Redis at `redis_url` (connections open lazily), for
+    /// an edge whose origin is (`origin_is_store`) or is not the object store.
+    pub fn new(
+        settings: &PlatformSettings,
+        origin_is_store: bool,
+        redis_url: &str,
+    ) -> Result<Self, String> {
+        Self::with_clock(settings, origin_is_store, redis_url, clock::system())
     }
 
     /// [`Platform::new`] reading `clock` (visibility TTLs).
     pub fn with_clock(
         settings: &PlatformSettings,
+        origin_is_store: bool,
         redis_url: &str,
         clock: SharedClock,
     ) -> Result<Self, String> {
         settings.check()?;
         let stats = Arc::<PlatformStats>::default();
-        if !settings.enabled {
+        if !settings.is_enabled(origin_is_store) {
             return Ok(Self { inner: None, stats });
         }
         let timeout = Duration::from_millis(settings.redis_timeout_ms);

@@ -11,8 +11,10 @@ use crate::config::bounds;
 pub struct PlatformSettings {
     /// Enforce each video's visibility from `rc:video:{id}` (a private video's objects need a
     /// signed URL) and apply fleet-wide purges from the `rc:purge` channel. Off: every video is
-    /// public and only this edge's own purge API drops cached objects.
-    pub enabled: bool,
+    /// public and only this edge's own purge API drops cached objects. Unset: on when the
+    /// origin is the object store (where the platform's videos are), off in front of a plain
+    /// directory or HTTP origin (a standalone cache).
+    pub enabled: Option<bool>,
     /// How long a video's visibility is used before Redis is asked again, in milliseconds: a
     /// change without a purge message takes effect within this long.
     pub visibility_ttl_ms: u64,
@@ -27,7 +29,7 @@ pub struct PlatformSettings {
 impl Default for PlatformSettings {
     fn default() -> Self {
         Self {
-            enabled: true,
+            enabled: None,
             visibility_ttl_ms: 5000,
             visibility_max_entries: 100_000,
             redis_timeout_ms: 1000,
@@ -36,6 +38,11 @@ impl Default for PlatformSettings {
 }
 
 impl PlatformSettings {
+    /// Whether the platform is on for an edge whose origin is (`true`) or is not the store.
+    pub fn is_enabled(&self, origin_is_store: bool) -> bool {
+        self.enabled.unwrap_or(origin_is_store)
+    }
+
     /// Values that cannot work, as a message naming the field.
     pub fn check(&self) -> Result<(), String> {
         bounds::positive(&[
@@ -60,6 +67,23 @@ impl PlatformSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_by_default_in_front_of_the_store_only() {
+        let auto = PlatformSettings::default();
+        assert!(auto.is_enabled(true));
+        assert!(!auto.is_enabled(false));
+        for explicit in [true, false] {
+            let s = PlatformSettings {
+                enabled: Some(explicit),
+                ..PlatformSettings::default()
+            };
+            assert_eq!(
+                (s.is_enabled(true), s.is_enabled(false)),
+                (explicit, explicit)
+            );
+        }
+    }
 
     #[test]
     fn defaults_are_valid_and_bad_values_are_named() {

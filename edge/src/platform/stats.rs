@@ -99,3 +99,42 @@ impl PlatformStats {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_is_declared_and_sampled() {
+        let s = PlatformStats::default();
+        PlatformStats::bump(&s.purge_applied);
+        PlatformStats::bump(&s.denied_private);
+        s.subscribed.store(true, Relaxed);
+        let mut w = Writer::with_capacity(1024);
+        s.render(7, &mut w);
+        let text = w.finish();
+        let sample = |series: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<u64>()
+                    .ok()
+            })
+        };
+        assert_eq!(
+            sample("ringcast_edge_purge_messages_applied_total"),
+            Some(1)
+        );
+        assert_eq!(sample("ringcast_edge_purge_subscribed"), Some(1));
+        assert_eq!(sample("ringcast_edge_visibility_cache_entries"), Some(7));
+        assert_eq!(
+            sample("ringcast_edge_playback_denied_total{reason=\"private\"}"),
+            Some(1)
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or(line);
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+        }
+    }
+}

@@ -80,6 +80,9 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             let mut w = Writer::from_string(shared.metrics.render(shared.gauges()));
             shared.live.render_metrics(&mut w);
             shared.platform.render_metrics(&mut w);
+            if let Some(front_door) = &shared.front_door {
+                front_door.render_metrics(&mut w);
+            }
             let text = w.finish();
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -201,6 +204,7 @@ mod tests {
             access: Access::default(),
             live: LiveHub::disabled(),
             platform: Platform::disabled(),
+            front_door: None,
         }
     }
 

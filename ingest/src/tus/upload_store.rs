@@ -45,6 +45,17 @@ pub fn new_upload_id() -> String {
     out.iter().map(|&b| b as char).collect()
 }
 
+/// A new upload id for the node tagged `tag` (config `node_tag`): `{tag}-{22 base62}`, or the
+/// bare 22 characters without a tag. The front door routes `/files/{id}` by the part before the
+/// first `-` to the node that holds the spool (no sticky sessions); tags are `[a-z0-9]{1,12}`, so
+/// a tagged id is at most 35 characters and still a valid id ([`keys::is_valid_id`]).
+pub fn new_node_upload_id(tag: &str) -> String {
+    match tag {
+        "" => new_upload_id(),
+        tag => format!("{tag}-{}", new_upload_id()),
+    }
+}
+
 /// Where an upload is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -203,6 +214,8 @@ pub struct UploadStore {
     locks: Arc<Mutex<HashSet<String>>>,
     /// sha256 state of uploads in progress (`crate::tus::dedup`).
     pub hashers: SourceHashers,
+    /// Prefix of new upload ids ([`new_node_upload_id`]); empty = none.
+    node_tag: String,
 }
 
 /// Held while a request owns an upload; dropping it releases the upload.
@@ -247,7 +260,14 @@ impl UploadStore {
             dir,
             locks: Arc::new(Mutex::new(HashSet::new())),
             hashers: SourceHashers::default(),
+            node_tag: String::new(),
         })
+    }
+
+    /// New uploads get ids prefixed with this node's tag (config `node_tag`, validated there).
+    pub fn with_node_tag(mut self, tag: &str) -> Self {
+        self.node_tag = tag.to_string();
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -286,7 +306,7 @@ impl UploadStore {
         priority: Priority,
         owner: &str,
     ) -> Result<UploadState, IngestError> {
-        let id = new_upload_id();
+        let id = new_node_upload_id(&self.node_tag);
         // create_new: a (practically impossible) id collision fails instead of sharing a file.
         let spool = OpenOptions::new()
             .write(true)
@@ -402,6 +422,19 @@ mod tests {
             Priority::High,
             "alice",
         )
+    }
+
+    #[test]
+    fn tagged_ids_carry_the_node_tag() {
+        assert_eq!(new_node_upload_id("").len(), ID_LEN);
+        for tag in ["a", "node7", "abcdefghijkl"] {
+            let id = new_node_upload_id(tag);
+            let (prefix, rest) = id.split_once('-').expect("a dash");
+            assert_eq!(prefix, tag);
+            assert_eq!(rest.len(), ID_LEN, "{id}");
+            assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+            assert!(keys::is_valid_id(&id), "{id}");
+        }
     }
 
     #[test]
