@@ -302,7 +302,7 @@ fn events(items: &[Item]) -> Vec<Sse> {
 /// The whole story on the S3 store: v1, a 403/404 for bad `video_id`s, v2 uploaded with
 /// `video_id` while its progress stream is watched to `ready`, the pointer on v2 with v1 still
 /// playable by its versioned URL, 409/422/404 for rollbacks that cannot be, and a rollback to
-/// v1 that an edge holding v2's pointer in its cache shows within seconds.
+/// v1 that two edges holding v2's pointer in their caches show within seconds.
 #[test]
 fn versions_progress_and_rollback_seen_at_the_edge() {
     let stack = Stack::builder()
@@ -316,6 +316,12 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     let bob = stack.create_key("bob", "uploader");
     let viewer = stack.create_key("alice", "viewer");
     let transcoder = stack.spawn(TranscoderOptions::new());
+    // A second edge of the fleet, caching the same way: the rollback must reach both.
+    let edge2 = stack.spawn(
+        EdgeOptions::new()
+            .name("edge2")
+            .toml("playlist_ttl_ms = 600000"),
+    );
     let v1_bytes = clip(&stack, 1, "v1.mp4");
     let v2_bytes = clip(&stack, 2, "v2.mp4");
     let ingest = stack.ingest();
@@ -402,9 +408,16 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     assert_eq!(master.status, 200);
     let uris = variant_uris(&master.text());
     assert!(uris.iter().all(|u| u.starts_with("2/")), "{uris:?}");
-    // Cached now (a second answer is a hit): without the purge it would stay for 10 minutes.
-    let again = edge.get(&format!("/v/{id}/master.m3u8"));
-    assert_eq!(again.header("x-cache"), Some("HIT"), "{:?}", again.headers);
+    // Cached now on both edges (a second answer is a hit): without the purge it would stay for
+    // 10 minutes.
+    for e in [edge, &edge2] {
+        let first = e.get(&format!("/v/{id}/master.m3u8"));
+        assert!(variant_uris(&first.text())
+            .iter()
+            .all(|u| u.starts_with("2/")));
+        let again = e.get(&format!("/v/{id}/master.m3u8"));
+        assert_eq!(again.header("x-cache"), Some("HIT"), "{:?}", again.headers);
+    }
     assert_playable(edge, &format!("/v/{id}/"), "master.m3u8");
     assert_playable(edge, &format!("/v/{id}/1/"), "master.m3u8");
 
@@ -487,13 +500,20 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
         ),
         (2.into(), 1.into())
     );
-    assert_eq!(body["purged_edges"], 1, "{body}");
+    assert_eq!(body["purged_edges"], 2, "{body}");
     let mut seen = String::new();
-    wait_until(Duration::from_secs(5), "the edge to show version 1", || {
-        seen = edge.get(&format!("/v/{id}/master.m3u8")).text();
-        let uris = variant_uris(&seen);
-        !uris.is_empty() && uris.iter().all(|u| u.starts_with("1/"))
-    });
+    for e in [edge, &edge2] {
+        wait_until(
+            Duration::from_secs(5),
+            "the edges to show version 1",
+            || {
+                seen = e.get(&format!("/v/{id}/master.m3u8")).text();
+                let uris = variant_uris(&seen);
+                !uris.is_empty() && uris.iter().all(|u| u.starts_with("1/"))
+            },
+        );
+    }
+    assert_playable(&edge2, &format!("/v/{id}/"), "master.m3u8");
     assert_playable(edge, &format!("/v/{id}/"), "master.m3u8");
     assert_playable(edge, &format!("/v/{id}/2/"), "master.m3u8");
     assert_eq!(video_status(ingest, &alice, &id)["current_version"], 1);
