@@ -644,6 +644,23 @@ fn duplicate_uploads() {
         .query(&mut c)
         .expect("hget");
     assert_eq!(recorded, sha);
+
+    // A deliberate re-upload (`duplicates` = `allow`): a new video, stored and queued.
+    let allow = format!("duplicates {}", b64("allow"));
+    let r = upload(ingest, &alice, &bytes, Some(&allow));
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(r.header("ringcast-duplicate"), None);
+    let again = r.header("ringcast-video-id").expect("id").to_string();
+    assert_ne!(again, first);
+    assert_eq!(jobs(), 4);
+    // Any other value is refused at creation.
+    let r = create(
+        ingest,
+        &alice,
+        bytes.len(),
+        Some(&format!("duplicates {}", b64("yes"))),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
 }
 
 /// The per-worker cap on progress streams (503 over it) and a slot freed within seconds of

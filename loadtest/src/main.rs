@@ -57,6 +57,10 @@ enum Cmd {
         /// API key (`ringcast-ingest keys create`); not needed by an ingest in open mode.
         #[arg(long, env = "RINGCAST_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
+        /// Make a new video even if the owner already uploaded these bytes (the ingest would
+        /// otherwise answer with the existing video and transcode nothing).
+        #[arg(long)]
+        allow_duplicate: bool,
     },
     /// Run N tus clients uploading back to back and report throughput and latency.
     Uploads {
@@ -271,6 +275,7 @@ fn main() -> anyhow::Result<()> {
             no_wait,
             timeout_secs,
             api_key,
+            allow_duplicate,
         } => {
             let name = file
                 .file_name()
@@ -285,6 +290,9 @@ fn main() -> anyhow::Result<()> {
                 .push(("filename".into(), name.clone().into_bytes()));
             opts.metadata
                 .push(("title".into(), title.unwrap_or(name).into_bytes()));
+            if allow_duplicate {
+                opts.metadata.push(("duplicates".into(), b"allow".to_vec()));
+            }
             let size = std::fs::metadata(&file)
                 .with_context(|| format!("stat {}", file.display()))?
                 .len();

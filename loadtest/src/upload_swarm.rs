@@ -6,8 +6,8 @@
 //! per second as a [`TimeSeries`] (kinds `create`, `patch`, `upload`; bytes are confirmed
 //! bytes, counted under `patch`).
 //!
-//! Payloads are generated per upload (unique bytes, so content-addressed dedup cannot turn the
-//! run into a no-op) as a minimal ISO-BMFF file: an `ftyp` box and one `free` box filling the
+//! Every upload asks the ingest to skip duplicate detection (`duplicates` = `allow`). Payloads
+//! are generated per upload (unique bytes within a run) as a minimal ISO-BMFF file: an `ftyp` box and one `free` box filling the
 //! rest. That passes the ingest's container sniffing, but a transcoder will reject it; to load
 //! the whole pipeline, pass `--file` with a real clip.
 
@@ -299,6 +299,10 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
         let opts = UploadOptions {
             chunk_size: cfg.chunk_size,
             api_key: cfg.api_key.clone(),
+            // Every upload is a new video, also with --file (the same clip each time) and
+            // across runs on one Redis: the ingest's duplicate detection would otherwise
+            // answer repeats without storing or queueing anything.
+            metadata: vec![("duplicates".into(), b"allow".to_vec())],
             ..Default::default()
         };
         let h = std::thread::Builder::new()

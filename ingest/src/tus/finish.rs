@@ -79,7 +79,10 @@ pub async fn finish(
         Some(plan) => plan,
         None => {
             let sha = dedup::digest(app, state).await?;
-            if target.is_none() {
+            let allow = crate::tus::handler::ALLOW_DUPLICATES;
+            let duplicates_allowed =
+                state.metadata.get(allow.0).map(String::as_str) == Some(allow.1);
+            if target.is_none() && !duplicates_allowed {
                 if let Some(existing) =
                     with_timeout(versions.duplicate_of(&state.owner, &sha)).await?
                 {

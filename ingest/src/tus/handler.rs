@@ -33,6 +33,11 @@ use sha2::Digest as _;
 pub const PRIORITY_REFUSED: &str =
     "only admin keys may choose a job priority; uploads by other keys run at normal";
 
+/// `Upload-Metadata` pair that turns duplicate detection off for one upload: the same bytes
+/// as an existing video of the owner still make a new video (re-uploads on purpose, load
+/// tests). Any other value is 400.
+pub const ALLOW_DUPLICATES: (&str, &str) = ("duplicates", "allow");
+
 /// PATCH body bytes moved per socket read / file write.
 const CHUNK: usize = 256 * 1024;
 /// During one long PATCH (tus-js-client sends a whole file in one by default), make the offset
@@ -110,6 +115,16 @@ fn creation_metadata(
             .into())
         }
     };
+    match meta.get(ALLOW_DUPLICATES.0).map(String::as_str) {
+        None => {}
+        Some(v) if v == ALLOW_DUPLICATES.1 => {}
+        Some(other) => {
+            return Err(TusError::BadMetadata(format!(
+                "duplicates may only be \"allow\", not {other:?}"
+            ))
+            .into())
+        }
+    }
     Ok((meta, priority))
 }
 
