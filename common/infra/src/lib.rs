@@ -10,6 +10,8 @@
 //! - [`purge`]: fleet-wide purges over Redis pub/sub: the publisher (ingest, edge admin) and
 //!   the edge's subscription with reconnects.
 //! - [`visibility`]: the edge's lookup of a video's visibility (`rc:video:{id}`).
+//! - [`lazy_redis`]: a Redis connection opened on first use, for services that start while
+//!   Redis may be down.
 //! - [`side_runtime`]: the tokio side runtime that runs redis and rust-s3 calls for monoio
 //!   services, answering on oneshot channels.
 //! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.
@@ -21,6 +23,7 @@
 
 pub mod config;
 pub mod cpu_affinity;
+pub mod lazy_redis;
 pub mod live_events;
 pub mod platform;
 pub mod purge;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use ringcast_proto::keys;
 use ringcast_proto::visibility::{Visibility, FIELD};
 
@@ -30,15 +30,9 @@ impl VisibilityReader {
     /// A reader for `url`; connects lazily. Each lookup is bounded by `timeout` (connect and
     /// answer) and tried once: the caller keeps its old answer on failure.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, VisibilityError> {
-        let client = redis::Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        // The manager binds to the runtime it is made in: the side runtime.
-        let _in_side = side_runtime::handle().enter();
-        let conn = ConnectionManager::new_lazy_with_config(client, cfg)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn: crate::lazy_redis::connect(url, timeout)?,
+        })
     }
 
     /// The visibility of video `id` (absent field or video = public, unknown value = private).

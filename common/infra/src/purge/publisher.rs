@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use ringcast_proto::keys::PURGE_CHANNEL;
 use ringcast_proto::purge::PurgeMessage;
 
@@ -46,15 +46,9 @@ impl PurgePublisher {
     /// A publisher for the Redis at `url`; connects lazily. Each command is bounded by
     /// `timeout` (connect and answer).
     pub fn new(url: &str, timeout: Duration) -> Result<Self, PurgeError> {
-        let client = redis::Client::open(url)?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1);
-        // The manager binds to the runtime it is made in: the side runtime.
-        let _in_side = side_runtime::handle().enter();
-        let conn = ConnectionManager::new_lazy_with_config(client, cfg)?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn: crate::lazy_redis::connect(url, timeout)?,
+        })
     }
 
     /// Publish `msg`; how many subscribers received it.
