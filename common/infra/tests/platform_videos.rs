@@ -53,7 +53,7 @@ fn walk(videos: &Videos, owner: &str, limit: usize) -> Vec<String> {
 fn pages_are_newest_first_with_ties_broken_by_id() {
     let (_redis, videos, _conn) = setup();
     // Three share a timestamp (a bulk import): their order is by id, descending.
-    let seed = vec![
+    let seed = [
         ("v1", 100),
         ("v2", 200),
         ("tieA", 300),
