@@ -60,14 +60,21 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
                 container,
             )
             .await?;
-            if let Err(rejection) = verdict {
-                let reason = rejection.reason();
-                return Err(reject(app, state, reason, rejection.into_error()).await);
-            }
+            let info = match verdict {
+                Ok(info) => info,
+                Err(rejection) => {
+                    let reason = rejection.reason();
+                    return Err(reject(app, state, reason, rejection.into_error()).await);
+                }
+            };
             let plan = FinishPlan {
                 version: crate::versions::next_version(app, &id).await?,
                 job_id: uuid::Uuid::new_v4().to_string(),
                 container,
+                duration_ms: info
+                    .duration
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                    .map(|d| (d * 1000.0).round() as u64),
             };
             state.plan = Some(plan.clone());
             app.uploads.save(state).await?;
@@ -104,6 +111,9 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         return Err(IngestError::Forbidden(format!(
             "video {id} belongs to another owner"
         )));
+    }
+    if let Some(ms) = plan.duration_ms {
+        with_timeout(videos.record_duration(&id, plan.version, ms)).await?;
     }
     let job = TranscodeJob {
         v: JOB_SCHEMA_VERSION,

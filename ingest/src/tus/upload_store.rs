@@ -64,6 +64,10 @@ pub struct FinishPlan {
     pub job_id: String,
     /// Detected container (serialized as `iso-bmff`, `matroska`, ...).
     pub container: Container,
+    /// The source's duration as ffprobe read it (recorded in the video hash as
+    /// `duration_ms:{version}`); absent in plans made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// The persistent state of one upload (`{id}.json`).
@@ -389,6 +393,7 @@ mod tests {
             version: 2,
             job_id: "j".into(),
             container: Container::IsoBmff,
+            duration_ms: Some(1500),
         });
         let back = UploadState::from_json(&s.id, &s.to_json()).expect("roundtrip");
         assert_eq!(back, s);
