@@ -11,6 +11,9 @@ use std::process::Command;
 
 use ringcast_ingest::api::routes::ROUTES;
 
+/// Path → methods.
+type Routes = BTreeMap<String, BTreeSet<String>>;
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -19,7 +22,7 @@ fn workspace() -> PathBuf {
 }
 
 /// Run the validator; the documented routes and the pending paths.
-fn validate(file: &Path) -> Result<(BTreeMap<String, BTreeSet<String>>, BTreeSet<String>), String> {
+fn validate(file: &Path) -> Result<(Routes, BTreeSet<String>), String> {
     let root = workspace();
     let out = Command::new("node")
         .arg(root.join("scripts/js/validate_openapi.mjs"))
@@ -58,7 +61,7 @@ fn validate(file: &Path) -> Result<(BTreeMap<String, BTreeSet<String>>, BTreeSet
 fn openapi_is_valid_and_matches_the_route_table() {
     let file = workspace().join("docs/openapi.yaml");
     let (documented, pending) = validate(&file).unwrap_or_else(|e| panic!("invalid: {e}"));
-    let served: BTreeMap<String, BTreeSet<String>> = ROUTES
+    let served: Routes = ROUTES
         .iter()
         .map(|r| {
             (
@@ -73,7 +76,7 @@ fn openapi_is_valid_and_matches_the_route_table() {
             "{p} is served now: remove its x-ringcast-pending mark in docs/openapi.yaml"
         );
     }
-    let documented_served: BTreeMap<String, BTreeSet<String>> = documented
+    let documented_served: Routes = documented
         .into_iter()
         .filter(|(p, _)| !pending.contains(p))
         .collect();
