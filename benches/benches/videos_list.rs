@@ -10,7 +10,8 @@
 //! - `first page, limit 100`;
 //! - `deep page`: `GET /v1/videos?cursor=…` with a cursor 9 000 items in (limit 20).
 //!
-//! Goal (issue 12): p99 < 5 ms. Prints a Markdown table. Run with `scripts/bench-api` (or
+//! Goal (issue 12): p99 < 5 ms. Prints a Markdown table, then the Redis part of the same pages
+//! alone (the handler's three infra calls timed from this process). Run with `scripts/bench-api` (or
 //! `RINGCAST_TEST_RELEASE=1 cargo bench -p ringcast-benches --bench videos_list`).
 //! Tunables: `BENCH_API_VIDEOS` (10000), `BENCH_API_REQUESTS` (2000 per case).
 
@@ -62,7 +63,11 @@ fn main() {
     .encode();
     let cases = [
         ("first page (limit 20)", "/v1/videos".to_string(), 20),
-        ("first page (limit 100)", "/v1/videos?limit=100".to_string(), 100),
+        (
+            "first page (limit 100)",
+            "/v1/videos?limit=100".to_string(),
+            100,
+        ),
         (
             "deep page (cursor at 90 %, limit 20)",
             format!("/v1/videos?cursor={deep}"),
@@ -113,6 +118,49 @@ fn main() {
             if p99 < GOAL_P99_MS { "met" } else { "MISSED" }
         );
     }
+    println!("\nThe Redis part of the same pages alone (listing script + hashes + jobs, from this process):\n");
+    println!("| case | p50 ms | p99 ms |");
+    println!("|---|---|---|");
+    redis_only(&stack, &deep, requests);
+}
+
+/// The Redis part alone, from this process through the same infra calls the handler makes
+/// (the listing script, the hashes pipeline, the jobs pipeline): what is left of a request's
+/// time is HTTP, authentication and JSON.
+fn redis_only(stack: &Stack, deep: &str, requests: usize) {
+    let queue = side_runtime::handle()
+        .block_on(Queue::connect(stack.redis_url()))
+        .expect("redis");
+    let videos = Videos::new(&queue);
+    let deep = Cursor::decode(deep).expect("cursor");
+    for (name, cursor, limit) in [
+        ("first page (limit 20)", None, 20),
+        ("first page (limit 100)", None, 100),
+        ("deep page (limit 20)", Some(&deep), 20),
+    ] {
+        let mut took = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            let t = Instant::now();
+            side_runtime::handle().block_on(async {
+                let (items, _) = videos.page(OWNER, cursor, limit).await.expect("page");
+                let ids: Vec<String> = items.into_iter().map(|(id, _)| id).collect();
+                let hashes = videos.hashes(&ids).await.expect("hashes");
+                let jobs: Vec<String> = hashes
+                    .iter()
+                    .filter_map(|h| h.get("latest_job").cloned())
+                    .collect();
+                videos.job_statuses(&jobs).await.expect("jobs");
+            });
+            took.push(t.elapsed());
+        }
+        took.sort();
+        let q = |p: f64| took[((took.len() as f64 * p) as usize).min(took.len() - 1)];
+        println!(
+            "| {name} | {:.2} | {:.2} |",
+            q(0.5).as_secs_f64() * 1000.0,
+            q(0.99).as_secs_f64() * 1000.0
+        );
+    }
 }
 
 /// Seed `n` videos of [`OWNER`], newest last in creation time; returns `(id, created_ms)` in
@@ -123,7 +171,10 @@ fn seed(stack: &Stack, n: usize) -> Vec<(String, u64)> {
     let rows: Vec<(String, String, String, u64)> = (0..n)
         .map(|i| {
             (
-                format!("v{i:06}-{:08x}", (i as u64).wrapping_mul(2_654_435_761) as u32),
+                format!(
+                    "v{i:06}-{:08x}",
+                    (i as u64).wrapping_mul(2_654_435_761) as u32
+                ),
                 OWNER.to_string(),
                 format!("Video number {i} with a title of usual length"),
                 base + i as u64 * 1000,
@@ -187,9 +238,7 @@ fn seed(stack: &Stack, n: usize) -> Vec<(String, u64)> {
         .ignore();
     }
     pipe.query::<()>(&mut conn).expect("seed jobs");
-    let listed: usize = conn
-        .zcard(keys::owner_videos(OWNER))
-        .expect("zcard");
+    let listed: usize = conn.zcard(keys::owner_videos(OWNER)).expect("zcard");
     assert_eq!(listed, n);
     eprintln!("seeded {n} videos in {:.1} s", t0.elapsed().as_secs_f64());
     rows.into_iter()
