@@ -248,6 +248,15 @@ fn check_title(t: String) -> Result<String, PatchError> {
     Ok(t)
 }
 
+/// A title from elsewhere (an upload's `title` metadata) made to fit the `PATCH` rules: the
+/// forbidden characters dropped, at most [`MAX_TITLE_CHARS`] characters kept.
+pub fn sanitize_title(t: &str) -> String {
+    t.chars()
+        .filter(|c| !is_forbidden(*c))
+        .take(MAX_TITLE_CHARS)
+        .collect()
+}
+
 fn check_description(d: String) -> Result<String, PatchError> {
     let n = d.chars().count();
     if n > MAX_DESCRIPTION_CHARS {
@@ -460,6 +469,15 @@ mod tests {
             VideoPatch::parse(&[0xff, 0xfe]),
             Err(PatchError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn titles_from_uploads_are_made_to_fit() {
+        assert_eq!(sanitize_title("a\nb\u{202E}c"), "abc");
+        let long = "é".repeat(300);
+        let t = sanitize_title(&long);
+        assert_eq!(t.chars().count(), MAX_TITLE_CHARS);
+        assert!(check_title(t).is_ok());
     }
 
     #[test]

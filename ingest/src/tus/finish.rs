@@ -13,6 +13,7 @@
 use ringcast_proto::container::{self, SNIFF_LEN};
 use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
+use ringcast_proto::videos::sanitize_title;
 
 use ringcast_infra::platform::videos::{Registered, Videos};
 
@@ -103,9 +104,10 @@ pub async fn finish(app: &App, state: &mut UploadState) -> Result<Finished, Inge
         tracing::error!(error = %e, key = %key, "storing the source failed; the client may retry");
         return Err(e.into());
     }
-    let title = state.metadata.get("title").map_or("", String::as_str);
+    // Held to the same rules as a title set with PATCH /v1/videos/{id}.
+    let title = sanitize_title(state.metadata.get("title").map_or("", String::as_str));
     let videos = Videos::new(&app.queue);
-    if with_timeout(videos.register(&id, &state.owner, title, now_ms())).await?
+    if with_timeout(videos.register(&id, &state.owner, &title, now_ms())).await?
         == Registered::OtherOwner
     {
         return Err(IngestError::Forbidden(format!(
