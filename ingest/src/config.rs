@@ -13,6 +13,7 @@ use ringcast_proto::media::limits::MediaLimits;
 use ringcast_proto::secret::check_strength;
 use serde::{Deserialize, Serialize};
 
+use crate::api::playback::PlaybackConfig;
 use crate::auth::AuthConfig;
 use crate::live::config::LiveIngestConfig;
 use crate::tus::config::UploadsConfig;
@@ -79,6 +80,8 @@ pub struct IngestConfig {
     /// Media limits a finished upload must stay within (same keys and defaults as the
     /// transcoder's `[limits]`); over one → 422 and no job.
     pub limits: MediaLimits,
+    /// Signed playback URLs (`POST /v1/videos/{id}/playback`): secret, lifetime, base URL.
+    pub playback: PlaybackConfig,
 }
 
 impl Default for IngestConfig {
@@ -106,6 +109,7 @@ impl Default for IngestConfig {
             auth: AuthConfig::default(),
             limits: MediaLimits::default(),
             events: crate::api::events_config::EventsConfig::default(),
+            playback: PlaybackConfig::default(),
         }
     }
 }
@@ -139,6 +143,7 @@ impl IngestConfig {
         self.uploads.validate()?;
         self.events.validate()?;
         self.limits.validate().map_err(ConfigError::Invalid)?;
+        self.playback.validate()?;
         if !self.metrics_key.is_empty() {
             check_strength("metrics_key", &self.metrics_key)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;

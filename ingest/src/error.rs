@@ -1,6 +1,7 @@
 //! Every way an ingest request can fail, and — in this one place — the HTTP status, error code
 //! and JSON body each failure becomes (`{"error":{"code","message"}}`, DESIGN.md "Interfaces").
 
+use ringcast_infra::purge::PurgeError;
 use ringcast_infra::queue::QueueError;
 use ringcast_infra::side_runtime::SideError;
 use ringcast_infra::store::StoreError;
@@ -63,6 +64,22 @@ pub enum IngestError {
     /// The upload was rejected earlier; it can no longer be changed.
     #[error("upload {id} was rejected: {reason}")]
     Rejected { id: String, reason: String },
+    /// An API body that is not JSON (`Content-Type` other than `application/json`).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// An API body over the videos API's cap.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A feature that is not configured on this ingest (e.g. playback URL signing).
+    #[error("{message}")]
+    NotConfigured {
+        code: &'static str,
+        message: &'static str,
+    },
+    /// A fleet-wide purge could not be published (the change itself was made; retrying the
+    /// request publishes it again).
+    #[error("purge not published: {0}")]
+    Purge(#[from] PurgeError),
     /// The object store failed while storing the source.
     #[error("object store unavailable: {0}")]
     Store(#[from] StoreError),
@@ -114,7 +131,9 @@ impl IngestError {
             // 411 would be the textbook status, but the shared reason-phrase table has no entry
             // for it; 400 with a specific code says the same thing to clients.
             IngestError::LengthRequired => 400,
-            IngestError::NotAVideo(_) => 415,
+            IngestError::NotAVideo(_) | IngestError::UnsupportedMediaType(_) => 415,
+            IngestError::PayloadTooLarge(_) => 413,
+            IngestError::NotConfigured { .. } | IngestError::Purge(_) => 503,
             IngestError::Unprocessable { .. } => 422,
             IngestError::RequestTimeout => 408,
             IngestError::Rejected { .. } => 410,
@@ -159,6 +178,10 @@ impl IngestError {
             IngestError::BodyTooLarge { .. } => "body_too_large",
             IngestError::LengthRequired => "length_required",
             IngestError::NotAVideo(_) => "not_a_video",
+            IngestError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IngestError::PayloadTooLarge(_) => "payload_too_large",
+            IngestError::NotConfigured { code, .. } => code,
+            IngestError::Purge(_) => "purge_unavailable",
             IngestError::Unprocessable { code, .. } => code,
             IngestError::ProbeUnavailable(_) => "probe_unavailable",
             IngestError::RequestTimeout => "request_timeout",
@@ -189,6 +212,10 @@ impl IngestError {
             IngestError::ProbeUnavailable(_) => {
                 "the server could not inspect the upload; retry later".to_string()
             }
+            IngestError::Purge(_) => {
+                "the change was saved but the edges could not be told; retry the request"
+                    .to_string()
+            }
             other => other.to_string(),
         };
         let mut resp = Response::error_parts(status, self.code(), &message);
@@ -207,6 +234,7 @@ impl IngestError {
             | IngestError::Queue(_)
             | IngestError::Side(_)
             | IngestError::Busy(_)
+            | IngestError::Purge(_)
             | IngestError::ProbeUnavailable(_) => {
                 resp = resp.header("Retry-After", "5");
             }

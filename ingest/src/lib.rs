@@ -8,7 +8,8 @@
 //!   container magic bytes checked, is stored as `sources/{video}/{version}/source` in the
 //!   object store and a transcode job is enqueued in Redis.
 //! - [`live`]: live push (`/live/{key}`) and its fan-out to pullers on every core.
-//! - [`api`]: the video status API (`GET /v1/videos/{id}`).
+//! - [`api`]: the route table ([`api::routes`]) and the videos API (`/v1/videos…`: list, get,
+//!   update, delete, signed playback URLs).
 //! - [`auth`]: who is calling (API keys, `auth.mode`); [`keys_cli`]: `ringcast-ingest keys …`;
 //!   [`cli`]: the command line.
 //! - [`router`]: paths to handlers, CORS, `/healthz`, `/readyz` and Prometheus `/metrics`;

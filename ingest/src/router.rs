@@ -1,22 +1,13 @@
-//! Request routing: path + method → handler, CORS preflight, the operational endpoints
-//! (`/healthz`, `/readyz`, `/metrics`), and the single place where handler errors become
-//! responses (through [`IngestError::to_response`]).
+//! Request routing: path + method → handler through the route table
+//! ([`crate::api::routes::ROUTES`]: 404 for a path it does not have, 405 with its `Allow` for a
+//! method it does not list), CORS preflight, the operational endpoints (`/healthz`,
+//! `/readyz`, `/metrics`), and the single place where handler errors become responses
+//! (through [`IngestError::to_response`]).
 //!
-//! | path | methods |
-//! |---|---|
-//! | `/files/` | OPTIONS, POST (tus creation) |
-//! | `/files/{id}` | OPTIONS, HEAD, PATCH (tus core) |
-//! | `/v1/videos/{id}` | GET, HEAD |
-//! | `/v1/videos/{id}/versions` | GET, HEAD ([`crate::api::versions`]) |
-//! | `/v1/videos/{id}/rollback` | POST |
-//! | `/v1/videos/{id}/events` | GET (server-sent events, [`crate::api::events`]) |
-//! | `/live/{key}` | PUT, POST (live push, [`crate::live::push`]) |
-//! | `/live/{key}/pull` | GET (live pull) |
-//! | `/healthz`, `/readyz`, `/metrics` | GET, HEAD |
-//!
-//! Every `/files/` and `/v1/` request except a CORS preflight is authenticated first
-//! ([`crate::auth::authenticate`]: 401 without a valid API key unless `auth.mode = "open"`);
-//! the handlers get the [`Caller`] and check ownership and role themselves.
+//! Every route marked `api_key` in the table is authenticated first
+//! ([`crate::auth::authenticate`]: 401 without a valid API key unless `auth.mode = "open"`),
+//! except a CORS preflight; the handlers get the [`Caller`] and check ownership and role
+//! themselves.
 
 use std::time::Duration;
 
@@ -24,7 +15,8 @@ use ringcast_proto::auth::Caller;
 use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::tus::TUS_VERSION;
 
-use crate::api::{self, videos};
+use crate::api::routes::{self, Params, Route, RouteId};
+use crate::api::{self, delete, list, playback, update, versions, videos};
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::error::IngestError;
@@ -40,7 +32,7 @@ pub const CORS_EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, T
      Tus-Version, Tus-Extension, Tus-Max-Size, Ringcast-Video-Id, Ringcast-Job-Id, Ringcast-Duplicate";
 
 /// Methods a preflight may ask for.
-const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, OPTIONS";
+const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 /// Request headers browsers may send cross-origin (the tus set plus the usual ones).
 const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Length, \
      Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat, X-Requested-With, \
@@ -51,25 +43,31 @@ pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Res
     let method = effective_method(head);
     let path = head.path();
     let is_tus = path == "/files" || path.starts_with("/files/");
-    let result = match path.strip_prefix("/live/") {
-        // The progress stream writes its streamed response itself (`Ok(None)`).
-        _ if method != Method::Options && api::events::path_id(path).is_some() => {
-            let id = api::events::path_id(path).unwrap_or_default();
-            match api::events::handle(app, head, &method, id, conn).await {
-                Ok(Some(resp)) => Ok(resp),
-                Ok(None) => return None,
-                Err(e) => Err(e),
+    let result = match routes::find(path) {
+        None => Err(IngestError::NotFound(format!("resource {path}"))),
+        Some((route, params)) => match allowed(route, &method) {
+            Err(e) => Err(e),
+            Ok(()) if method == Method::Options => Ok(options(app, path)),
+            // The progress stream writes its streamed response itself (`Ok(None)`); it
+            // authenticates the caller itself too.
+            Ok(()) if route.id == RouteId::Events => {
+                match api::events::handle(app, head, &method, params.first(), conn).await {
+                    Ok(Some(resp)) => Ok(resp),
+                    Ok(None) => return None,
+                    Err(e) => Err(e),
+                }
             }
-        }
-        // Live handlers may write a streamed response themselves (`Ok(None)`).
-        Some(rest) if method != Method::Options => {
-            match crate::live::push::handle(app, head, &method, rest, conn).await {
-                Ok(Some(resp)) => Ok(resp),
-                Ok(None) => return None,
-                Err(e) => Err(e),
+            // Live handlers may write a streamed response themselves (`Ok(None)`).
+            Ok(()) if matches!(route.id, RouteId::LivePush | RouteId::LivePull) => {
+                let rest = path.strip_prefix("/live/").unwrap_or(path);
+                match crate::live::push::handle(app, head, &method, rest, conn).await {
+                    Ok(Some(resp)) => Ok(resp),
+                    Ok(None) => return None,
+                    Err(e) => Err(e),
+                }
             }
-        }
-        _ => dispatch(app, head, &method, path, conn).await,
+            Ok(()) => dispatch(app, head, &method, route, &params, conn).await,
+        },
     };
     let mut resp = match result {
         Ok(resp) => resp,
@@ -94,6 +92,22 @@ pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Res
     Some(resp)
 }
 
+/// 501 for a method nobody implements, 405 (with the route's `Allow`) for one this route does
+/// not serve.
+fn allowed(route: &Route, method: &Method) -> Result<(), IngestError> {
+    if let Method::Other(m) = method {
+        return Err(IngestError::NotImplemented(m.clone()));
+    }
+    if route.allows(method.as_str()) {
+        Ok(())
+    } else {
+        Err(IngestError::MethodNotAllowed {
+            method: method.as_str().to_string(),
+            allow: route.allow,
+        })
+    }
+}
+
 /// tus-js-client can tunnel PATCH through POST (`overridePatchMethod`) for proxies that drop
 /// PATCH; honour `X-HTTP-Method-Override` on POST only.
 fn effective_method(head: &RequestHead) -> Method {
@@ -111,35 +125,15 @@ async fn dispatch(
     app: &App,
     head: &RequestHead,
     method: &Method,
-    path: &str,
+    route: &Route,
+    params: &Params<'_>,
     conn: &mut Conn,
 ) -> Result<Response, IngestError> {
-    if let Method::Other(m) = method {
-        return Err(IngestError::NotImplemented(m.clone()));
-    }
-    let known = path == "/files"
-        || path.starts_with("/files/")
-        || path.starts_with("/v1/videos/")
-        || path.starts_with("/live/")
-        || matches!(path, "/healthz" | "/readyz" | "/metrics");
-    if !known {
-        return Err(IngestError::NotFound(format!("resource {path}")));
-    }
-    if *method == Method::Options {
-        return Ok(options(app, path));
-    }
-    match path {
-        "/healthz" => {
-            read_only(method)?;
-            Ok(Response::text(200, "text/plain; charset=utf-8", "ok\n")
-                .header("Cache-Control", "no-store"))
-        }
-        "/readyz" => {
-            read_only(method)?;
-            Ok(readyz(app).await)
-        }
-        "/metrics" => {
-            read_only(method)?;
+    match route.id {
+        RouteId::Healthz => Ok(Response::text(200, "text/plain; charset=utf-8", "ok\n")
+            .header("Cache-Control", "no-store")),
+        RouteId::Readyz => Ok(readyz(app).await),
+        RouteId::Metrics => {
             MetricsAccess::new(&app.config.metrics_key)
                 .check(head.header("authorization"), conn.peer_ip())?;
             Ok(Response::text(
@@ -149,40 +143,39 @@ async fn dispatch(
             )
             .header("Cache-Control", "no-store"))
         }
-        _ => platform(app, head, method, path, conn).await,
+        _ => platform(app, head, method, route.id, params, conn).await,
     }
 }
 
-/// `/files/…` and `/v1/…`: authenticated first, then handled for that caller.
+/// The routes that need an API key: authenticated first, then handled for that caller.
 async fn platform(
     app: &App,
     head: &RequestHead,
     method: &Method,
-    path: &str,
+    route: RouteId,
+    params: &Params<'_>,
     conn: &mut Conn,
 ) -> Result<Response, IngestError> {
     let caller: Caller = authenticate(app, head).await?;
-    if path == "/files" || path == "/files/" {
-        tus::handler::collection(app, &caller, head, method).await
-    } else if let Some(id) = path.strip_prefix("/files/") {
-        tus::handler::upload(app, &caller, head, method, id, conn).await
-    } else if let Some(id) = path.strip_prefix("/v1/videos/") {
-        if let Some(r) = api::versions::route(app, &caller, method, id, conn).await {
-            return r;
-        }
-        videos::get(app, &caller, method, id).await
-    } else {
-        Err(IngestError::NotFound(format!("resource {path}")))
-    }
-}
-
-fn read_only(method: &Method) -> Result<(), IngestError> {
-    match method {
-        Method::Get | Method::Head => Ok(()),
-        other => Err(IngestError::MethodNotAllowed {
-            method: other.as_str().to_string(),
-            allow: "GET, HEAD, OPTIONS",
-        }),
+    let id = params.first();
+    match route {
+        RouteId::Files => tus::handler::collection(app, &caller, head, method).await,
+        RouteId::Upload => tus::handler::upload(app, &caller, head, method, id, conn).await,
+        RouteId::Videos => list::list(app, &caller, head).await,
+        RouteId::Video => match method {
+            Method::Patch => update::patch(app, &caller, head, id, conn).await,
+            Method::Delete => delete::delete(app, &caller, id).await,
+            _ => videos::get(app, &caller, method, id).await,
+        },
+        RouteId::Playback => playback::create(app, &caller, head, id, conn).await,
+        RouteId::Versions => versions::list(app, &caller, id).await,
+        RouteId::Rollback => versions::rollback(app, &caller, id, conn).await,
+        RouteId::Events
+        | RouteId::LivePush
+        | RouteId::LivePull
+        | RouteId::Healthz
+        | RouteId::Readyz
+        | RouteId::Metrics => Err(IngestError::NotFound(format!("resource {}", head.path()))),
     }
 }
 

@@ -596,3 +596,72 @@ fn concurrent_opens_of_a_new_bucket_all_succeed() {
             .expect("put into the raced bucket");
     });
 }
+
+/// `delete_prefix` removes a folder's objects and nothing beside it (`v/a/` leaves `v/ab/`),
+/// on both backends; the filesystem one leaves no empty folder behind.
+fn delete_prefix_removes_one_folder(store: &ObjectStore) {
+    block_on(async {
+        let keys = [
+            "v/a/master.m3u8",
+            "v/a/1/master.m3u8",
+            "v/a/1/720p/seg1.m4s",
+            "v/a/2/poster.jpg",
+            "v/ab/master.m3u8",
+            "v/ab/1/720p/seg1.m4s",
+            "sources/a/1/source",
+        ];
+        for k in keys {
+            store
+                .put(k, Bytes::from_static(b"x"), "application/octet-stream")
+                .await
+                .expect("put");
+        }
+        assert_eq!(store.delete_prefix("v/a/").await.expect("delete"), 4);
+        assert_eq!(
+            store.list("v/a/").await.expect("list"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            store.list("v/").await.expect("list"),
+            vec!["v/ab/1/720p/seg1.m4s", "v/ab/master.m3u8"]
+        );
+        assert!(store
+            .get("sources/a/1/source")
+            .await
+            .expect("get")
+            .is_some());
+        // Nothing left: nothing to do.
+        assert_eq!(store.delete_prefix("v/a/").await.expect("again"), 0);
+        // Only folder prefixes, never one that could cut into a sibling's name.
+        assert!(store.delete_prefix("v/a").await.is_err());
+        assert!(store.delete_prefix("../").await.is_err());
+        store
+            .delete_many(vec!["v/ab/master.m3u8".into(), "v/ab/none".into()])
+            .await
+            .expect("delete many");
+        assert_eq!(
+            store.list("v/").await.expect("list"),
+            vec!["v/ab/1/720p/seg1.m4s"]
+        );
+    });
+}
+
+#[test]
+fn delete_prefix_on_the_s3_server() {
+    let s3 = S3Server::start();
+    let store = block_on(ObjectStore::open(&s3.store_config())).expect("open s3");
+    delete_prefix_removes_one_folder(&store);
+}
+
+#[test]
+fn delete_prefix_on_the_filesystem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = ringcast_infra::config::StoreConfig {
+        root: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let store = block_on(ObjectStore::open(&cfg)).expect("open fs");
+    delete_prefix_removes_one_folder(&store);
+    assert!(!dir.path().join("v/a").exists(), "empty folders removed");
+    assert!(dir.path().join("v/ab/1/720p").is_dir());
+}

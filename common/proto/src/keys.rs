@@ -87,6 +87,22 @@ pub fn video(video_id: &str) -> String {
     format!("rc:video:{video_id}")
 }
 
+/// Field of the video hash holding a version's duration in milliseconds (from the ingest's
+/// ffprobe of the source; absent for live versions and versions made before it was recorded).
+pub fn duration_field(version: u32) -> String {
+    format!("duration_ms:{version}")
+}
+
+/// Prefix (with trailing slash) of every object a video has under `v/` (what the edge serves).
+pub fn video_prefix(video: &str) -> String {
+    format!("v/{video}/")
+}
+
+/// Prefix (with trailing slash) of a video's sources and its version floor.
+pub fn sources_prefix(video: &str) -> String {
+    format!("sources/{video}/")
+}
+
 /// Hash of a live stream's bookkeeping (`publishes`: publishers so far, written by the ingest).
 pub fn live_stream(video_id: &str, version: u32) -> String {
     format!("rc:live:{video_id}:{version}")

@@ -10,6 +10,7 @@
 //!   draft-pantos-hls-rfc8216bis).
 //! - [`live`]: the LL-HLS live model: part events, per-rendition state, blocking reloads.
 //! - [`tus`]: tus 1.0 header handling.
+//! - [`videos`]: the videos API's listing cursor, `PATCH` bounds and playback URL lifetime.
 //! - [`auth`]: API key tokens, owners and roles (what each role may do).
 //! - [`secret`]: constant-time comparison, minimum strength and log redaction of secrets.
 //! - [`signed_url`]: signed playback URLs, HMAC-SHA256 over a path prefix + expiry.
@@ -53,4 +54,5 @@ pub mod stream_id;
 pub mod thumbnails;
 pub mod tus;
 pub mod versions;
+pub mod videos;
 pub mod visibility;

@@ -72,11 +72,6 @@ pub fn open_streams() -> usize {
     OPEN.with(Cell::get)
 }
 
-/// The video id of an events path (`/v1/videos/{id}/events`).
-pub fn path_id(path: &str) -> Option<&str> {
-    path.strip_prefix("/v1/videos/")?.strip_suffix("/events")
-}
-
 /// Serve the stream. `Ok(None)`: the response was written here (streamed).
 pub async fn handle(
     app: &App,

@@ -15,7 +15,6 @@
 use ringcast_infra::platform::versions::{VersionEntry, Versions};
 use ringcast_proto::auth::Caller;
 use ringcast_proto::content_type;
-use ringcast_proto::http::Method;
 use ringcast_proto::job::JobState;
 use ringcast_proto::keys;
 use ringcast_proto::playlist::parse_master;
@@ -36,35 +35,6 @@ use ringcast_server::{Conn, Response};
 const MAX_BODY: usize = 1024;
 /// Time a rollback body has to arrive.
 const BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// `rest` = the path after `/v1/videos/`. `None` when it is not a versions route.
-pub async fn route(
-    app: &App,
-    caller: &Caller,
-    method: &Method,
-    rest: &str,
-    conn: &mut Conn,
-) -> Option<Result<Response, IngestError>> {
-    let (id, action) = rest.split_once('/')?;
-    Some(match action {
-        "versions" => match method {
-            Method::Get | Method::Head => list(app, caller, id).await,
-            other => Err(not_allowed(other, "GET, HEAD, OPTIONS")),
-        },
-        "rollback" => match method {
-            Method::Post => rollback(app, caller, id, conn).await,
-            other => Err(not_allowed(other, "POST, OPTIONS")),
-        },
-        _ => return None,
-    })
-}
-
-fn not_allowed(method: &Method, allow: &'static str) -> IngestError {
-    IngestError::MethodNotAllowed {
-        method: method.as_str().to_string(),
-        allow,
-    }
-}
 
 /// The video hash of `id` after the id, existence and `may` (read or change) checks.
 async fn video_for(
@@ -108,7 +78,8 @@ fn entry_state(e: &VersionEntry) -> Option<JobState> {
     version_state(live, e.ended)
 }
 
-async fn list(app: &App, caller: &Caller, id: &str) -> Result<Response, IngestError> {
+/// `GET /v1/videos/{id}/versions`.
+pub async fn list(app: &App, caller: &Caller, id: &str) -> Result<Response, IngestError> {
     let video = video_for(app, caller, id, false).await?;
     let current = number(&video, "current_version");
     let entries = with_timeout(Versions::new(&app.queue).list(id)).await?;
@@ -144,7 +115,8 @@ pub fn versions_json(id: &str, current: Option<u32>, entries: &[VersionEntry]) -
     json!({ "video_id": id, "current_version": current, "versions": versions })
 }
 
-async fn rollback(
+/// `POST /v1/videos/{id}/rollback` with `{"version": N}`.
+pub async fn rollback(
     app: &App,
     caller: &Caller,
     id: &str,

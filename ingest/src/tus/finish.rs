@@ -23,6 +23,7 @@ use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
 use ringcast_proto::progress::{OUTCOME_DUPLICATE, OUTCOME_REJECTED};
 use ringcast_proto::versions::VersionRecord;
+use ringcast_proto::videos::sanitize_title;
 
 use ringcast_infra::platform::versions::Versions;
 use ringcast_infra::platform::videos::{Registered, Videos};
@@ -108,16 +109,23 @@ pub async fn finish(
                 container,
             )
             .await?;
-            if let Err(rejection) = verdict {
-                let reason = rejection.reason();
-                return Err(reject(app, state, reason, rejection.into_error()).await);
-            }
+            let info = match verdict {
+                Ok(info) => info,
+                Err(rejection) => {
+                    let reason = rejection.reason();
+                    return Err(reject(app, state, reason, rejection.into_error()).await);
+                }
+            };
             let plan = FinishPlan {
                 version: crate::versions::next_version(app, &video).await?,
                 job_id: uuid::Uuid::new_v4().to_string(),
                 container,
                 video_id: target.clone(),
                 source_sha256: Some(sha),
+                duration_ms: info
+                    .duration
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                    .map(|d| (d * 1000.0).round() as u64),
             };
             state.plan = Some(plan.clone());
             app.uploads.save(state).await?;
@@ -146,13 +154,14 @@ pub async fn finish(
         tracing::error!(error = %e, key = %key, "storing the source failed; the client may retry");
         return Err(e.into());
     }
-    // A new version keeps the video's title (the videos API changes it).
+    // A new version keeps the video's title (the videos API changes it); a new video's title
+    // is held to the same rules as one set with PATCH /v1/videos/{id}.
     let title = match target {
-        Some(_) => "",
-        None => state.metadata.get("title").map_or("", String::as_str),
+        Some(_) => String::new(),
+        None => sanitize_title(state.metadata.get("title").map_or("", String::as_str)),
     };
     let videos = Videos::new(&app.queue);
-    if with_timeout(videos.register(&video, &video_owner, title, now_ms())).await?
+    if with_timeout(videos.register(&video, &video_owner, &title, now_ms())).await?
         == Registered::OtherOwner
     {
         return Err(IngestError::Forbidden(format!(
@@ -169,6 +178,9 @@ pub async fn finish(
     };
     if !record.source_sha256.is_empty() {
         with_timeout(versions.record(&video, &video_owner, &record)).await?;
+    }
+    if let Some(ms) = plan.duration_ms {
+        with_timeout(videos.record_duration(&video, plan.version, ms)).await?;
     }
     let job = TranscodeJob {
         v: JOB_SCHEMA_VERSION,

@@ -83,6 +83,10 @@ pub struct FinishPlan {
     /// Hex sha256 of the source (computed while spooling, `crate::tus::dedup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_sha256: Option<String>,
+    /// The source's duration as ffprobe read it (recorded in the video hash as
+    /// `duration_ms:{version}`); absent in plans made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 impl FinishPlan {
@@ -463,6 +467,7 @@ mod tests {
             container: Container::IsoBmff,
             video_id: Some("v".into()),
             source_sha256: Some("ab".into()),
+            duration_ms: Some(1500),
         });
         s.duplicate_of = Some("d".into());
         let back = UploadState::from_json(&s.id, &s.to_json()).expect("roundtrip");

@@ -78,7 +78,10 @@ const END_JOB: &str = r"
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'progress', ARGV[3], 'updated_ms', ARGV[4])
 if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
 redis.call('EXPIRE', KEYS[1], ARGV[7])
-if ARGV[2] == 'done' then redis.call('HSET', KEYS[2], 'current_version', ARGV[8]) end
+-- A video deleted while its job ran stays deleted (no hash re-created with only this field).
+if ARGV[2] == 'done' and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[2], 'current_version', ARGV[8])
+end
 local rec = redis.call('HGET', KEYS[3], ARGV[8])
 if rec then
   local ok, r = pcall(cjson.decode, rec)

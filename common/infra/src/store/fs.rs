@@ -104,12 +104,52 @@ impl FsStore {
         }
     }
 
+    /// Delete every key in `keys` (missing ones included), then the directories they leave
+    /// empty up to the root, so a deleted video leaves no folder behind.
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        let paths: Vec<PathBuf> = keys.iter().map(|k| self.path(k)).collect();
+        tokio::task::spawn_blocking(move || {
+            for path in &paths {
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if not_found(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            for path in &paths {
+                let mut dir = path.parent();
+                // Only empty folders go (`remove_dir` refuses others), never the root.
+                while let Some(d) = dir.filter(|d| *d != root && d.starts_with(&root)) {
+                    if std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            key: "delete".into(),
+            source: std::io::Error::other(e),
+        })?
+        .map_err(io_err("delete"))
+    }
+
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let root = self.root.clone();
         let prefix = prefix.to_string();
         let keys = tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
-            walk(&root, &root, &mut out)?;
+            // Walk only the folder the prefix names (not the whole store).
+            let folder = &prefix[..prefix.rfind('/').map_or(0, |i| i + 1)];
+            let start = root.join(folder);
+            match walk(&root, &start, &mut out) {
+                Ok(()) => {}
+                Err(e) if not_found(&e) && !folder.is_empty() => {}
+                Err(e) => return Err(e),
+            }
             out.retain(|k| k.starts_with(&prefix) && !k.starts_with(".tmp/"));
             out.sort();
             Ok::<_, std::io::Error>(out)

@@ -157,6 +157,29 @@ impl ObjectStore {
         dispatch!(self, b => b.delete(&key))
     }
 
+    /// Delete every key in `keys` (no error for missing ones): one multi-object request per
+    /// 1000 keys on S3.
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        for k in &keys {
+            validate_key(k)?;
+        }
+        dispatch!(self, b => b.delete_many(keys.clone()))
+    }
+
+    /// Delete every object whose key starts with `prefix`, which must end in `/` (a folder:
+    /// `v/abc/` never touches `v/abcd/…`); returns how many there were. Objects written under
+    /// the prefix while this runs may survive it.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StoreError> {
+        if !prefix.ends_with('/') {
+            return Err(StoreError::InvalidKey(prefix.to_string()));
+        }
+        validate_key(prefix.trim_end_matches('/'))?;
+        let keys = self.list(prefix).await?;
+        let n = keys.len();
+        self.delete_many(keys).await?;
+        Ok(n)
+    }
+
     /// Keys under `prefix`, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let prefix = prefix.to_string();

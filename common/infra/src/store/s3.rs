@@ -7,6 +7,7 @@ use std::path::Path;
 use bytes::Bytes;
 use s3::creds::Credentials;
 use s3::error::S3Error;
+use s3::serde_types::ObjectIdentifier;
 use s3::{Bucket, BucketConfiguration, Region};
 
 use super::{ObjectMeta, StoreError};
@@ -163,6 +164,28 @@ impl S3Store {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(s3_err(key, e)),
+        }
+    }
+
+    /// Delete `keys` with multi-object DELETE requests (1000 keys each); a key that does not
+    /// exist counts as deleted.
+    pub async fn delete_many(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let first = keys[0].clone();
+        let objects: Vec<ObjectIdentifier> = keys.into_iter().map(ObjectIdentifier::new).collect();
+        let result = self
+            .bucket
+            .delete_objects(objects)
+            .await
+            .map_err(|e| s3_err(&first, e))?;
+        match result.errors.into_iter().find(|e| e.code != "NoSuchKey") {
+            Some(e) => Err(StoreError::S3 {
+                key: e.key,
+                message: format!("{}: {}", e.code, e.message),
+            }),
+            None => Ok(()),
         }
     }
 
