@@ -109,6 +109,10 @@ stack_start() {
     fi
   done
   export RINGCAST_INGEST_DATA_DIR="$dir/ingest" RINGCAST_TRANSCODER_WORK_DIR="$dir/transcoder"
+  # One random playback-signing secret for the ingest (POST /v1/videos/{id}/playback) and the
+  # edge (private videos need a URL it can verify).
+  local secret; secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+  export RINGCAST_INGEST_PLAYBACK__SIGNING_SECRET="$secret" RINGCAST_EDGE_SIGNED_URLS__SECRET="$secret"
   export RINGCAST_INGEST_NODE_TAG=a
   printf '[front_door]\nnodes = [{ tag = "a", url = "http://127.0.0.1:%s" }]\n' "$INGEST_PORT" > "$dir/edge.toml"
   start "$dir" ingest "$BIN/ringcast-ingest" --listen "127.0.0.1:$INGEST_PORT"
