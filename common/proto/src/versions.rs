@@ -45,6 +45,11 @@ impl VersionRecord {
     }
 }
 
+/// `Upload-Metadata` pair that turns duplicate detection off for one upload: the same bytes as
+/// an existing video of the owner still make a new video (re-uploads on purpose, load tests).
+/// Any other value of the key is refused (400).
+pub const ALLOW_DUPLICATES: (&str, &str) = ("duplicates", "allow");
+
 /// The hash field holding version `v`'s record.
 pub fn record_field(version: u32) -> String {
     version.to_string()

@@ -2,21 +2,19 @@
 //! (DESIGN.md "Duplicate uploads"): the same owner uploading the same bytes gets the existing
 //! video back instead of a second transcode.
 //!
-//! The hasher of an upload in progress lives in memory ([`SourceHashers`], one map shared by
+//! The hasher of an upload in progress lives in memory ([`crate::tus::source_hashers::SourceHashers`], one map shared by
 //! every core, keyed by upload id, tagged with the offset it has hashed up to). Each PATCH takes
 //! it, feeds it every chunk right after the chunk is written, and puts it back at the offset it
 //! recorded, so the normal path reads no byte twice.
 //!
-//! After a restart (or if a hasher was not kept: see [`MAX_HASHERS`]) the state is gone. The
+//! After a restart (or if a hasher was not kept: see [`crate::tus::source_hashers::MAX_HASHERS`]) the state is gone. The
 //! sha2 crate cannot export a hasher's internal state, so instead of persisting it the ingest
 //! rehashes the already-stored prefix `[0, offset)` of the spool once, on the first PATCH (or
 //! the finish) that needs it; from then on the normal path applies again. A resume after a
 //! restart thus costs one sequential read of what was already received (about 1–2 GB/s of
 //! SHA-256 on one core), never more than once per restart.
 
-use std::collections::HashMap;
 use std::io;
-use std::sync::Mutex;
 
 use monoio::fs::File;
 use sha2::{Digest, Sha256};
@@ -24,54 +22,8 @@ use sha2::{Digest, Sha256};
 use crate::app::App;
 use crate::tus::upload_store::UploadState;
 
-/// Uploads whose hasher is kept in memory at most (a few hundred bytes each). Past this, an
-/// upload's prefix is rehashed when it continues: a cap on memory held by abandoned uploads.
-pub const MAX_HASHERS: usize = 100_000;
-
 /// Bytes read per call when rehashing a stored prefix.
 const REHASH_CHUNK: usize = 1024 * 1024;
-
-/// The hashers of uploads in progress (see the module docs).
-#[derive(Default)]
-pub struct SourceHashers {
-    map: Mutex<HashMap<String, (u64, Sha256)>>,
-}
-
-impl SourceHashers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Sha256)>> {
-        // A poisoned map still holds valid hashers.
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Take `id`'s hasher if it has hashed exactly `offset` bytes.
-    pub fn take(&self, id: &str, offset: u64) -> Option<Sha256> {
-        let mut map = self.lock();
-        match map.remove(id) {
-            Some((at, h)) if at == offset => Some(h),
-            _ => None,
-        }
-    }
-
-    /// Keep `hasher`, which has hashed `offset` bytes of `id`.
-    pub fn put(&self, id: &str, offset: u64, hasher: Sha256) {
-        let mut map = self.lock();
-        if map.len() < MAX_HASHERS || map.contains_key(id) {
-            map.insert(id.to_string(), (offset, hasher));
-        }
-    }
-
-    pub fn forget(&self, id: &str) {
-        self.lock().remove(id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// A hasher that has hashed the upload's first `state.offset` bytes: the kept one, or one made
 /// by rehashing the stored prefix.
@@ -129,31 +81,4 @@ pub async fn digest(app: &App, state: &UploadState) -> io::Result<String> {
     // queue down) does not read the file again.
     app.uploads.hashers.put(&state.id, state.offset, hasher);
     Ok(hex)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hasher_is_only_handed_out_at_its_offset() {
-        let hashers = SourceHashers::default();
-        let mut h = Sha256::new();
-        h.update(b"abc");
-        hashers.put("u", 3, h);
-        assert!(hashers.take("u", 2).is_none(), "wrong offset");
-        // A mismatch drops it (the caller rehashes from the spool instead).
-        assert!(hashers.is_empty());
-        let mut h = Sha256::new();
-        h.update(b"abc");
-        hashers.put("u", 3, h);
-        let h = hashers.take("u", 3).expect("kept");
-        assert_eq!(
-            hex::encode(h.finalize()),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        hashers.put("u", 1, Sha256::new());
-        hashers.forget("u");
-        assert!(hashers.is_empty());
-    }
 }

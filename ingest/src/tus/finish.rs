@@ -80,7 +80,7 @@ pub async fn finish(
         Some(plan) => plan,
         None => {
             let sha = dedup::digest(app, state).await?;
-            let allow = crate::tus::handler::ALLOW_DUPLICATES;
+            let allow = ringcast_proto::versions::ALLOW_DUPLICATES;
             let duplicates_allowed =
                 state.metadata.get(allow.0).map(String::as_str) == Some(allow.1);
             if target.is_none() && !duplicates_allowed {

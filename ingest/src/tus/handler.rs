@@ -17,6 +17,7 @@ use ringcast_proto::tus::{
     check_offset, check_patch_content_type, check_resumable, parse_length, parse_metadata,
     parse_offset, TusError, TUS_EXTENSIONS, TUS_VERSION,
 };
+use ringcast_proto::versions::ALLOW_DUPLICATES;
 use tracing::Instrument as _;
 
 use crate::app::App;
@@ -32,11 +33,6 @@ use sha2::Digest as _;
 /// The 403 message for a `priority` other than normal from a caller who is not an admin.
 pub const PRIORITY_REFUSED: &str =
     "only admin keys may choose a job priority; uploads by other keys run at normal";
-
-/// `Upload-Metadata` pair that turns duplicate detection off for one upload: the same bytes
-/// as an existing video of the owner still make a new video (re-uploads on purpose, load
-/// tests). Any other value is 400.
-pub const ALLOW_DUPLICATES: (&str, &str) = ("duplicates", "allow");
 
 /// PATCH body bytes moved per socket read / file write.
 const CHUNK: usize = 256 * 1024;

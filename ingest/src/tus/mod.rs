@@ -8,4 +8,5 @@ pub mod dedup;
 pub mod finish;
 pub mod handler;
 pub mod probe;
+pub mod source_hashers;
 pub mod upload_store;

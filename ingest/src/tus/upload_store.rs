@@ -23,7 +23,7 @@ use ringcast_proto::keys;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IngestError;
-use crate::tus::dedup::SourceHashers;
+use crate::tus::source_hashers::SourceHashers;
 
 /// Schema version of the state file.
 pub const STATE_VERSION: u32 = 1;
