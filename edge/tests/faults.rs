@@ -253,15 +253,15 @@ fn a_full_disk_tier_still_serves_and_caches_nothing_corrupt(legacy: bool) {
     assert!(r.body == bodies[0]);
     assert_eq!(edge.counter("ringcast_edge_disk_fills_total"), 1);
     disk.fill();
-    for i in 1..3 {
+    for (i, body) in bodies.iter().enumerate().skip(1) {
         let r = edge.get(&format!("/{}", seg_key(i)));
         assert_eq!((r.status, r.header("x-cache")), (200, Some("MISS")));
-        assert!(r.body == bodies[i], "seg{i} from the origin");
+        assert!(r.body == *body, "seg{i} from the origin");
         // Kept in memory instead.
         let r = edge.get(&format!("/{}", seg_key(i)));
         assert_eq!((r.status, r.header("x-cache")), (200, Some("HIT")));
         assert_eq!(r.header("x-cache-tier"), None);
-        assert!(r.body == bodies[i], "seg{i} from memory");
+        assert!(r.body == *body, "seg{i} from memory");
     }
     assert_eq!(edge.counter("ringcast_edge_disk_fill_errors_total"), 2);
     assert_eq!(edge.counter("ringcast_edge_disk_fills_total"), 1);
