@@ -143,6 +143,9 @@ impl IngestError {
             | IngestError::ProbeUnavailable(_)
             | IngestError::Busy(_)
             | IngestError::Timeout(_) => 503,
+            // The spool's disk is full: the client keeps its bytes and retries later (WebDAV's
+            // 507, which tus clients treat as retryable like any 5xx).
+            IngestError::Io(e) if is_disk_full(e) => 507,
             IngestError::Io(_) | IngestError::CorruptState { .. } => 500,
             // Never written (the peer is gone); 400 keeps the metrics honest if it ever is.
             IngestError::ClientGone(_) => 400,
@@ -190,6 +193,7 @@ impl IngestError {
             IngestError::Queue(_) => "queue_unavailable",
             IngestError::Side(_) => "unavailable",
             IngestError::Timeout(_) => "timeout",
+            IngestError::Io(e) if is_disk_full(e) => "insufficient_storage",
             IngestError::Io(_) => "spool_io",
             IngestError::CorruptState { .. } => "corrupt_state",
             IngestError::ClientGone(_) => "client_gone",
@@ -201,6 +205,9 @@ impl IngestError {
         let status = self.status();
         // Internal details (paths, backend messages) go to the log, not to clients.
         let message = match self {
+            IngestError::Io(e) if is_disk_full(e) => {
+                "the server's upload spool is full; retry later".to_string()
+            }
             IngestError::Io(_) => "the server could not write the upload to its spool".to_string(),
             IngestError::CorruptState { .. } => {
                 "the upload's stored state is unreadable".to_string()
@@ -235,13 +242,23 @@ impl IngestError {
             | IngestError::Side(_)
             | IngestError::Busy(_)
             | IngestError::Purge(_)
+            | IngestError::Timeout(_)
             | IngestError::ProbeUnavailable(_) => {
                 resp = resp.header("Retry-After", "5");
+            }
+            IngestError::Io(e) if is_disk_full(e) => {
+                resp = resp.header("Retry-After", "30");
             }
             _ => {}
         }
         resp
     }
+}
+
+/// ENOSPC or EDQUOT: no room left for the spool or the state files.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }
 
 #[cfg(test)]
@@ -274,6 +291,21 @@ mod tests {
             409
         );
         assert_eq!(IngestError::Timeout("redis").status(), 503);
+    }
+
+    #[test]
+    fn unavailable_dependencies_say_when_to_retry() {
+        // A Redis that hangs (timeout) is as retryable as one that refuses connections.
+        let r = IngestError::Timeout("redis").to_response();
+        assert_eq!((r.status, r.get_header("Retry-After")), (503, Some("5")));
+        // A full spool disk: 507 with its own code, retryable, no path in the body.
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let e = IngestError::Io(full);
+        assert_eq!((e.status(), e.code()), (507, "insufficient_storage"));
+        let r = e.to_response();
+        assert!(r.get_header("Retry-After").is_some());
+        let other = IngestError::Io(std::io::Error::other("boom"));
+        assert_eq!((other.status(), other.code()), (500, "spool_io"));
     }
 
     #[test]

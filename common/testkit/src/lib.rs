@@ -10,6 +10,7 @@
 //! - [`Process`]: any child process, killed on drop (tests never leak servers).
 //! - [`cargo_bin`]: path of a workspace binary, built on demand; [`command`]: a service binary
 //!   with a clean environment, for tests of its CLI.
+//! - [`Tmpfs`]: a small mounted tmpfs to run a service's disk full (needs root; `None` otherwise).
 //! - [`http`]: a tiny blocking HTTP/1.1 client for assertions; [`metrics`]: `/metrics` samples.
 //!
 //! Readiness is always checked (a TCP connect, a PING, a 200 from `/healthz`), never slept for.
@@ -23,6 +24,7 @@ mod servers;
 mod services;
 mod stack;
 mod tempdir;
+mod tmpfs;
 
 pub use config::{EdgeOptions, IngestOptions, TranscoderOptions};
 pub use process::{cargo_bin, free_port, wait_for_tcp, wait_until, Process};
@@ -30,3 +32,4 @@ pub use ringcast_infra::config::StoreBackend;
 pub use servers::{RedisServer, S3Server};
 pub use services::{command, Kind, Service, ServiceOptions};
 pub use stack::{Stack, StackBuilder};
+pub use tmpfs::Tmpfs;

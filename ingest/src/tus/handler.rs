@@ -372,9 +372,20 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
     // claimed in the state. A failed write left `pos` at the last complete write.
     let synced = file.sync_data().await;
     let _ = file.close().await;
-    synced?;
-    state.offset = pos;
-    app.uploads.save(state).await?;
+    // A full disk usually shows here too (the state file is written after the data): counted as
+    // a spool error like a failed data write.
+    let recorded = match synced {
+        Ok(()) => {
+            state.offset = pos;
+            app.uploads.save(state).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = recorded {
+        app.metrics.upload_error(UploadErrorKind::Spool);
+        tracing::error!(offset = pos, error = %e, "recording the spooled bytes failed");
+        return Err(e);
+    }
     // Kept at the offset just recorded: the next PATCH (any core) continues it.
     app.uploads.hashers.put(&state.id, pos, hasher);
     if pos < state.length {
