@@ -239,6 +239,15 @@ impl Announcer {
         &self.targets
     }
 
+    /// `PART-HOLD-BACK` of the playlists this rendition describes (once `start` was made).
+    pub fn part_hold_back(&self) -> Option<f64> {
+        let state = self.state.as_ref()?;
+        state
+            .playlist(&PlaylistOpts::default())
+            .server_control
+            .and_then(|sc| sc.part_hold_back)
+    }
+
     /// The self-check model (tests, final stats).
     pub fn state(&self) -> Option<&LiveRendition> {
         self.state.as_ref()
