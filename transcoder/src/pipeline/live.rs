@@ -1,5 +1,5 @@
 //! One live job: ffmpeg reads the ingest's pull URL in real time and encodes the live ladder
-//! (zerolatency, GOP = one segment, fragments = parts) into one FIFO per rendition; a task per
+//! (zerolatency, a fixed GOP of whole parts, segments of whole GOPs, fragments = parts) into one FIFO per rendition; a task per
 //! rendition cuts parts and segments ([`crate::cmaf::cutter`]), decides uploads and events
 //! ([`crate::cmaf::announcer`]) and executes them in order (object first, event after). The
 //! versioned master and the video's current master are written as soon as every rendition's
@@ -72,7 +72,12 @@ pub async fn run_live(
         )));
     }
     let live = &cfg.live;
-    let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
+    let targets = Targets::live(
+        live.part_seconds,
+        live.keyframe_seconds,
+        live.segment_seconds,
+        live.fps,
+    );
     let rungs = ladder::live_rungs(&live.heights);
     let sink =
         EventPublisher::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl()).await?;
@@ -97,7 +102,7 @@ pub async fn run_live(
     tracing::info!(
         job = %job.job_id, video = %job.video_id, version = job.version,
         part_target = targets.part_target, parts_per_segment = targets.parts_per_segment,
-        gop = targets.gop_frames, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        gop = targets.gop_frames, segment_frames = targets.segment_frames, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         "live job started"
     );
 
@@ -122,7 +127,8 @@ pub async fn run_live(
             targets,
             job.created_ms,
             live.start_every_segments,
-        );
+        )
+        .with_part_hold_back_parts(live.part_hold_back_parts);
         tasks.spawn(live_rendition(
             rung.clone(),
             rx,
@@ -247,7 +253,7 @@ async fn live_rendition(
 ) -> Result<RenditionOutput, TranscodeError> {
     let name = rung.name.clone();
     // The encoder's fixed GOP closes a segment with its last part (see the cutter).
-    let mut cutter = Cutter::new(&name).with_gop_frames(announcer.targets().gop_frames);
+    let mut cutter = Cutter::new(&name).with_segment_frames(announcer.targets().segment_frames);
     let mut out = RenditionOutput::new(&name);
     let mut read_error = None;
     while let Some(chunk) = rx.recv().await {

@@ -98,4 +98,36 @@ mod tests {
         assert_eq!(part_fill(0.1, 0.2), 0.5);
         assert_eq!(part_fill(0.1, 0.0), 0.0);
     }
+
+    /// A `Start` asking for a longer hold-back renders it; one under the minimum is refused.
+    #[test]
+    fn start_carries_a_longer_hold_back_and_refuses_a_short_one() {
+        use crate::live::{LiveConfig, LiveEvent, LiveRendition};
+        let start = |part_hold_back| LiveEvent::Start {
+            target_duration: 2,
+            part_target: 0.2,
+            init: "init.mp4".into(),
+            started_ms: 0,
+            part_hold_back,
+        };
+        let hb = |e| {
+            LiveRendition::new(LiveConfig::default(), &e)
+                .expect("start")
+                .playlist(&Default::default())
+                .render()
+                .lines()
+                .find(|l| l.starts_with("#EXT-X-SERVER-CONTROL"))
+                .map(str::to_string)
+        };
+        let line = hb(start(None)).unwrap();
+        assert!(line.ends_with("PART-HOLD-BACK=0.600"), "{line}");
+        assert!(hb(start(Some(0.8)))
+            .unwrap()
+            .ends_with("PART-HOLD-BACK=0.800"));
+        assert!(LiveRendition::new(LiveConfig::default(), &start(Some(0.5))).is_err());
+        // Absent from the JSON when not set: edges that predate the field read it.
+        assert!(!start(None).to_json().contains("part_hold_back"));
+        let e = start(Some(0.8));
+        assert_eq!(LiveEvent::from_json(&e.to_json()).expect("decodes"), e);
+    }
 }
