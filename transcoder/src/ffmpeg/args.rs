@@ -167,6 +167,10 @@ pub fn build_live_args(
         "500000",
         "-rw_timeout",
         &timeout_us,
+        // The decoder's frame threads hold (threads − 1) frames back (≈2 frames, 66 ms at
+        // 30 fps on two cores); slice threads hold none.
+        "-thread_type",
+        "slice",
     ]);
     push(&live_input_args(pull_url));
     // Live: no poster or sprites (DESIGN.md "Posters and thumbnails").
@@ -481,7 +485,7 @@ mod tests {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
         let joined = args.join(" ");
-        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
+        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -thread_type slice -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
         for want in [
             "-tune zerolatency",
             "-g 12 -keyint_min 12 -sc_threshold 0 -r 30",
