@@ -419,6 +419,34 @@ mod tests {
     }
 
     #[test]
+    fn a_longer_hold_back_rides_in_start_and_the_default_is_left_out() {
+        let t = Targets::live(0.2, 0.4, 2.0, 30.0);
+        let start = |parts| {
+            let mut a = Announcer::new("720p", t, 0, 5).with_part_hold_back_parts(parts);
+            let ev = events(&a.on_cut(init(), 1));
+            (ev[0].clone(), a.part_hold_back())
+        };
+        let (ev, rendered) = start(3.0);
+        assert!(
+            matches!(
+                ev,
+                LiveEvent::Start {
+                    part_hold_back: None,
+                    ..
+                }
+            ),
+            "{ev:?}"
+        );
+        assert_eq!(rendered, Some(0.6));
+        let (ev, rendered) = start(4.0);
+        assert!(
+            matches!(ev, LiveEvent::Start { part_hold_back: Some(hb), .. } if hb == 0.8),
+            "{ev:?}"
+        );
+        assert_eq!(rendered, Some(0.8));
+    }
+
+    #[test]
     fn a_stream_without_segments_announces_no_end() {
         let mut a = Announcer::new("360p", targets(), 0, 5);
         a.on_cut(init(), 1);

@@ -152,3 +152,38 @@ impl LiveTranscodeConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_keys_are_validated() {
+        let ok = LiveTranscodeConfig::default();
+        assert!(ok.validate().is_ok());
+        for bad in [
+            LiveTranscodeConfig {
+                part_seconds: 0.1,
+                ..ok.clone()
+            },
+            LiveTranscodeConfig {
+                keyframe_seconds: 0.1,
+                ..ok.clone()
+            },
+            LiveTranscodeConfig {
+                keyframe_seconds: 3.0,
+                ..ok.clone()
+            },
+            LiveTranscodeConfig {
+                part_hold_back_parts: 2.5,
+                ..ok.clone()
+            },
+            LiveTranscodeConfig {
+                part_hold_back_parts: f64::NAN,
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+}
