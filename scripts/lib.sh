@@ -144,3 +144,38 @@ make_clip() {
     -f lavfi -i "sine=frequency=440:sample_rate=48000" -t "$2" \
     -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -b:a 128k "$1"
 }
+
+# lag_stats VIDEO T0_MS T1_MS (a stack_start'ed stack): parts announced in [T0, T1] over all renditions of VIDEO, and
+# their producer lag p50/p90/max in ms, as "parts p50 p90 max".
+lag_stats() {
+  local keys
+  keys=$(redis-cli -p "$REDIS_PORT" --scan --pattern "rc:events:$1:*")
+  for k in $keys; do redis-cli -p "$REDIS_PORT" --raw XRANGE "$k" - +; echo "--"; done \
+    | python3 -c '
+import json, re, sys
+t0, t1 = int(sys.argv[1]), int(sys.argv[2])
+lags, parts = [], 0
+def flush(events):
+    global parts
+    dates = {e["msn"]: e["program_date_time_ms"] for _, e in events if e["type"] == "segment_end"}
+    end = {}
+    for at, e in events:
+        if e["type"] != "part":
+            continue
+        end[e["msn"]] = end.get(e["msn"], 0.0) + e["duration"]
+        if t0 <= at <= t1:
+            parts += 1
+            if e["msn"] in dates:
+                lags.append(at - (dates[e["msn"]] + end[e["msn"]] * 1000))
+lines, events = sys.stdin.read().split("\n"), []
+i = 0
+while i < len(lines):
+    if lines[i] == "--":
+        flush(events); events = []
+    elif re.fullmatch(r"\d+-\d+", lines[i]) and i + 2 < len(lines) and lines[i + 1] == "e":
+        events.append((int(lines[i].split("-")[0]), json.loads(lines[i + 2]))); i += 2
+    i += 1
+lags.sort()
+q = lambda p: "%.0f" % lags[min(len(lags) - 1, int(p * (len(lags) - 1) + 0.5))] if lags else "-"
+print(parts, q(0.5), q(0.9), q(1.0))' "$2" "$3"
+}

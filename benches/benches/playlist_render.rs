@@ -14,6 +14,7 @@ fn live_rendition(segments: u64) -> LiveRendition {
         part_target: 0.5,
         init: "init.mp4".into(),
         started_ms: 1_795_766_400_000,
+        part_hold_back: None,
     };
     let mut r = LiveRendition::new(LiveConfig::default(), &start).expect("valid start");
     let mut apply = |e| {

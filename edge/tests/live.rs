@@ -75,6 +75,7 @@ impl<'a> Packager<'a> {
                 part_target: PART,
                 init: "init.mp4".into(),
                 started_ms: STARTED_MS,
+                part_hold_back: None,
             },
         );
     }
@@ -690,6 +691,7 @@ fn joins_trimmed_streams_and_survives_redis_disconnects(legacy: bool) {
             part_target: PART,
             init: "init.mp4".into(),
             started_ms: STARTED_MS + 1,
+            part_hold_back: None,
         },
     );
     pk.segment("720p", 0);

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 use ringcast_testkit::clips::Clip;
+use ringcast_testkit::metrics::sample;
 use ringcast_testkit::{
     self as testkit, http, EdgeOptions, IngestOptions, Process, Stack, StoreBackend,
     TranscoderOptions,
@@ -238,6 +239,28 @@ fn percentile<T: Copy + Ord>(v: &[T], p: f64) -> T {
     s[((s.len() - 1) as f64 * p).round() as usize]
 }
 
+/// `_count` of every producer hop histogram of both renditions (`series` → count); each must
+/// exist and have counted parts.
+fn producer_hops(metrics: &str) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for hop in [
+        "capture_to_cut",
+        "cut_to_stored",
+        "stored_to_announced",
+        "capture_to_announced",
+    ] {
+        for r in ["720p", "360p"] {
+            let series =
+                format!("ringcast_transcoder_live_{hop}_seconds_count{{rendition=\"{r}\"}}");
+            let n: u64 = sample(metrics, &series)
+                .unwrap_or_else(|| panic!("{series} missing from the transcoder's /metrics"));
+            assert!(n > 0, "{series} is 0 while the stream runs");
+            out.insert(series, n);
+        }
+    }
+    out
+}
+
 fn js_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js")
 }
@@ -376,6 +399,9 @@ fn live_end_to_end(backend: StoreBackend) {
         kept.keep(&format!("{v}-skip"), &r.body);
     }
 
+    // The producer's latency budget is on /metrics while the stream runs.
+    let hops_before = producer_hops(&stack.transcoder().metrics());
+
     // ffmpeg plays 6 s of the live stream through the edge.
     let t = Instant::now();
     let o = run(Command::new("ffmpeg")
@@ -404,6 +430,31 @@ fn live_end_to_end(backend: StoreBackend) {
             p50.is_finite() && p50 > 0.0 && p50 < 10_000.0,
             "hls.js latency out of range: {hlsjs}"
         );
+    }
+
+    // 6 s and more later the histograms moved: every hop of both renditions saw new parts, and
+    // the clean stream broke no LL-HLS rule.
+    let transcoder_metrics = stack.transcoder().metrics();
+    let hops_after = producer_hops(&transcoder_metrics);
+    for (series, before) in &hops_before {
+        let after = hops_after[series];
+        assert!(
+            after >= before + 6,
+            "{series} did not move in 6 s of live: {before} → {after}"
+        );
+    }
+    for r in ["720p", "360p"] {
+        for rule in ringcast_proto::live::rules::Rule::ALL {
+            let series = format!(
+                "ringcast_transcoder_live_rule_violations_total{{rendition=\"{r}\",rule=\"{}\"}}",
+                rule.label()
+            );
+            assert_eq!(
+                sample::<u64>(&transcoder_metrics, &series),
+                Some(0),
+                "{series} in {transcoder_metrics}"
+            );
+        }
     }
 
     let status = publisher.wait();
@@ -474,6 +525,26 @@ fn live_end_to_end(backend: StoreBackend) {
         percentile(&wake_ms, 1.0),
         percentile(&answer_ms, 0.5),
         percentile(&answer_ms, 0.99),
+    );
+    // The edge's wake-up histogram counted the held reloads of the followed rendition.
+    let edge_metrics = stack.edge().metrics();
+    let woken: u64 = sample(
+        &edge_metrics,
+        &format!("ringcast_edge_live_event_to_wake_seconds_count{{rendition=\"{RENDITION}\"}}"),
+    )
+    .unwrap_or(0);
+    let responded: u64 = sample(
+        &edge_metrics,
+        &format!("ringcast_edge_live_wake_to_response_seconds_count{{rendition=\"{RENDITION}\"}}"),
+    )
+    .unwrap_or(0);
+    eprintln!(
+        "edge: {woken} held reloads in the wake-up histogram, {responded} in the response one"
+    );
+    assert!(
+        woken >= wake_ms.len() as u64 / 2 && responded == woken,
+        "the edge's wake-up histograms missed held reloads: {woken} / {responded} of {} held",
+        wake_ms.len()
     );
     // A 20 s push at 3 parts/s: dozens of reloads, most of them held until their part came.
     assert!(reloads.len() >= 30, "too few blocking reloads: {reloads:?}");

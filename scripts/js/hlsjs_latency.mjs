@@ -2,7 +2,9 @@
 // and measure how far behind the wall clock the playing position is: every 250 ms,
 // Date.now() - hls.playingDate (PROGRAM-DATE-TIME of the playing position).
 //
-// Usage: node hlsjs_latency.mjs <master-url> [seconds=15]
+// Usage: node hlsjs_latency.mjs <master-url> [seconds=15] [warmup=0]
+// With a warm-up, playback runs `warmup` seconds before the `seconds` of samples begin (start-up
+// and hls.js's first seek are left out); stalls are counted over the whole run.
 // Env: CHROMIUM (default /usr/bin/chromium); HLSJS_CONFIG, a JSON object merged into the hls.js
 // config (e.g. '{"maxLiveSyncPlaybackRate":1.5}' to let hls.js catch up to its target latency).
 // Prints one JSON line {p50_ms, p90_ms, min_ms, max_ms, samples, stalls, errors, ...} and exits
@@ -26,6 +28,8 @@ async function main() {
   if (!url) throw new Error('usage: hlsjs_latency.mjs <master-url> [seconds]');
   const seconds = Number(process.argv[3] || 15);
   if (!(seconds > 0)) throw new Error(`bad seconds: ${process.argv[3]}`);
+  const warmup = Number(process.argv[4] || 0);
+  if (!(warmup >= 0)) throw new Error(`bad warmup: ${process.argv[4]}`);
   const extra = JSON.parse(process.env.HLSJS_CONFIG || '{}');
   const hlsPath = require.resolve('hls.js/dist/hls.min.js');
   const profile = mkdtempSync(join(tmpdir(), 'ringcast-chromium-'));
@@ -53,7 +57,7 @@ async function main() {
     await page.setContent('<!doctype html><video id="v" muted playsinline></video>');
     await page.addScriptTag({ path: hlsPath });
     const result = await page.evaluate(
-      async ({ url, seconds, extra }) => {
+      async ({ url, seconds, warmup, extra }) => {
         const video = document.getElementById('v');
         if (!window.Hls || !window.Hls.isSupported()) return { error: 'hls.js not supported' };
         const hls = new window.Hls({ lowLatencyMode: true, enableWorker: true, ...extra });
@@ -79,9 +83,9 @@ async function main() {
             const pd = hls.playingDate;
             if (!video.paused && video.currentTime > 0 && pd && !isNaN(pd.getTime())) {
               if (firstFrameMs === null) firstFrameMs = Date.now() - t0;
-              samples.push(Date.now() - pd.getTime());
+              if (Date.now() - t0 >= warmup * 1000) samples.push(Date.now() - pd.getTime());
             }
-            if (Date.now() - t0 >= seconds * 1000) {
+            if (Date.now() - t0 >= (warmup + seconds) * 1000) {
               clearInterval(timer);
               resolve();
             }
@@ -99,7 +103,7 @@ async function main() {
         hls.destroy();
         return out;
       },
-      { url, seconds, extra },
+      { url, seconds, warmup, extra },
     );
     if (result.error) throw new Error(result.error);
     const sorted = [...result.samples].sort((a, b) => a - b);
@@ -107,6 +111,7 @@ async function main() {
       JSON.stringify({
         url,
         seconds,
+        warmup,
         hlsjs_config: extra,
         samples: sorted.length,
         p50_ms: percentile(sorted, 0.5),

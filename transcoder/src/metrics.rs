@@ -4,9 +4,11 @@
 //! connection; the scraper is the only client, so no HTTP library is pulled in for it.
 //!
 //! Job outcomes, processing and pickup histograms and busy workers: [`jobs`]; the queue's
-//! gauges read from Redis at scrape time, and the readiness checks: [`queue`].
+//! gauges read from Redis at scrape time, and the readiness checks: [`queue`]; the live
+//! latency budget per hop and rendition and the LL-HLS rule counters: [`live`].
 
 pub mod jobs;
+pub mod live;
 pub mod queue;
 
 use std::net::SocketAddr;
@@ -42,6 +44,8 @@ pub struct Metrics {
     pub jobs: Arc<JobMetrics>,
     /// Stall, wall-clock limit and cancel ([`JobControlMetrics`]).
     pub job_control: JobControlMetrics,
+    /// Live latency per hop and rule counters ([`live`]).
+    pub live: Arc<live::LiveMetrics>,
 }
 
 impl Metrics {
@@ -134,6 +138,7 @@ impl Metrics {
         }
         self.jobs.render(&mut w, self);
         self.job_control.render(&mut w);
+        self.live.render(&mut w);
         w.finish()
     }
 }

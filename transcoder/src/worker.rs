@@ -437,7 +437,16 @@ async fn run_with_retries(
     let cfg = &shared.cfg;
     if let Some(live) = &job.live {
         // Live runs once: a retry would restart the segment numbering under the same version.
-        let result = run_live(job, &live.pull_url, cfg, &shared.store, shutdown, control).await;
+        let result = run_live(
+            job,
+            &live.pull_url,
+            cfg,
+            &shared.store,
+            shutdown,
+            control,
+            &shared.metrics.live,
+        )
+        .await;
         if let Err(e) = &result {
             count_watchdog_stop(shared, e);
         }

@@ -67,6 +67,7 @@ fn an_announced_event_reaches_a_blocked_subscriber() {
             part_target: 0.333,
             init: "init.mp4".into(),
             started_ms: 1_700_000_000_000,
+            part_hold_back: None,
         };
         let (read, id) = tokio::join!(sub.read("0-0", 10, Some(Duration::from_secs(10))), async {
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -37,6 +37,10 @@ pub struct Published {
     pub gen: u64,
     pub phase: Phase,
     pub at: Instant,
+    /// Unix milliseconds of the Redis entry (the millisecond part of its id) of the last event
+    /// this publish applied while tailing; `None` for catch-up, resync and phase changes. The
+    /// edge's wake-up histogram measures from it ([`crate::live::stats`]).
+    pub entry_ms: Option<u64>,
 }
 
 /// A followed rendition's published state and the cores subscribed to it (shared by its
@@ -58,6 +62,7 @@ impl RenditionFeed {
                 gen: 0,
                 phase: Phase::Probing,
                 at: now,
+                entry_ms: None,
             }),
             subscribers: Mutex::new(Vec::new()),
             last_access_ms: AtomicU64::new(now_ms),
@@ -99,11 +104,17 @@ impl RenditionFeed {
 
     /// Publishes a new state (as of `now`) and wakes every subscribed core.
     pub fn publish(&self, phase: Phase, now: Instant) {
+        self.publish_entry(phase, now, None);
+    }
+
+    /// [`RenditionFeed::publish`] of the state after the Redis entry of Unix ms `entry_ms`.
+    pub fn publish_entry(&self, phase: Phase, now: Instant, entry_ms: Option<u64>) {
         let gen = self.gen().wrapping_add(1);
         self.published.store(Arc::new(Published {
             gen,
             phase,
             at: now,
+            entry_ms,
         }));
         super::lock(&self.subscribers).retain(|tx| tx.unbounded_send(()).is_ok());
     }

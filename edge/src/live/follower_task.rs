@@ -78,6 +78,7 @@ async fn run(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
         last_id: "0-0".to_owned(),
         last_resync: None,
         dirty: false,
+        entry_ms: None,
     };
     let mut backoff = BACKOFF_MIN;
     let mut caught_up = false;
@@ -93,8 +94,13 @@ async fn run(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
                 backoff = BACKOFF_MIN;
                 // Nothing is published during the catch-up: a first request must not get the
                 // state of the stream's first batch as the live edge.
+                let tailing = caught_up;
                 caught_up |= n < READ_COUNT;
                 if caught_up {
+                    if !tailing {
+                        // The catch-up's entries are history, not a wake-up to measure.
+                        f.entry_ms = None;
+                    }
                     f.publish();
                 }
             }
@@ -184,6 +190,9 @@ struct StreamReader<'a> {
     last_resync: Option<Instant>,
     /// The follower changed since the last publish.
     dirty: bool,
+    /// Unix ms of the last entry that changed the state while tailing (see
+    /// [`crate::live::feed::Published::entry_ms`]).
+    entry_ms: Option<u64>,
 }
 
 impl StreamReader<'_> {
@@ -191,15 +200,18 @@ impl StreamReader<'_> {
     /// [`Phase::Pending`] (published once, so that first requests stop waiting).
     fn publish(&mut self) {
         match self.state.state() {
-            Some(state) if self.dirty => self
-                .feed
-                .publish(Phase::Live(Arc::new(state.clone())), self.registry.now()),
+            Some(state) if self.dirty => self.feed.publish_entry(
+                Phase::Live(Arc::new(state.clone())),
+                self.registry.now(),
+                self.entry_ms,
+            ),
             None if matches!(self.feed.load().phase, Phase::Probing) => {
                 self.feed.publish(Phase::Pending, self.registry.now());
             }
             _ => {}
         }
         self.dirty = false;
+        self.entry_ms = None;
     }
 
     /// One `XREAD` (blocking when `block` is given), applied to the follower (see
@@ -220,6 +232,7 @@ impl StreamReader<'_> {
             match fed {
                 Fed::Updated => {
                     self.dirty = true;
+                    self.entry_ms = entry.id.split('-').next().and_then(|ms| ms.parse().ok());
                     self.registry.stats.events_applied.fetch_add(1, Relaxed);
                 }
                 Fed::Unchanged => {}
@@ -231,6 +244,7 @@ impl StreamReader<'_> {
                     tracing::warn!(stream = %self.key, id = %entry.id, error = %e, "live events lost; re-reading the stream");
                     self.resync(sub).await?;
                     self.dirty = true;
+                    self.entry_ms = None;
                     // The re-read covered the rest of this batch.
                     break;
                 }

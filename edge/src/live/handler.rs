@@ -145,7 +145,20 @@ async fn playlist(
         match decide(state, &q, hub.now().saturating_duration_since(arrived)) {
             Decision::Ready => {
                 hub.stats().playlists.fetch_add(1, Relaxed);
+                let woken = held.then(|| {
+                    (
+                        Instant::now(),
+                        observe_wake(&hub.stats().latency.event_to_wake, id, &p),
+                    )
+                });
                 let resp = respond(&view, id, state, p.gen, path, &q, private, shared).await;
+                if let Some((at, true)) = woken {
+                    hub.stats()
+                        .latency
+                        .wake_to_response
+                        .get(&id.rendition)
+                        .observe(at.elapsed().as_secs_f64());
+                }
                 return Ok(Some(resp));
             }
             Decision::Wait { remaining } => {
@@ -166,6 +179,22 @@ async fn playlist(
             }
         }
     }
+}
+
+/// A held request was woken by publish `p`: the time since the Redis entry of its event, when
+/// the publish came from one (wall clocks of Redis and the edge; one host or NTP apart).
+/// Returns whether it was observed.
+fn observe_wake(
+    family: &ringcast_proto::prometheus::HistogramFamily,
+    id: &RenditionId,
+    p: &Published,
+) -> bool {
+    let Some(entry_ms) = p.entry_ms else {
+        return false;
+    };
+    let lag_ms = ringcast_proto::job::now_ms().saturating_sub(entry_ms);
+    family.get(&id.rendition).observe(lag_ms as f64 / 1000.0);
+    true
 }
 
 /// The rendered playlist for `state` (generation `gen`), from the core's render cache when the
@@ -331,7 +360,12 @@ async fn hold_part(
             return Ok(false);
         };
         match preload_part_ready(state, msn, part) {
-            PartStatus::Ready => return Ok(held),
+            PartStatus::Ready => {
+                if held {
+                    observe_wake(&hub.stats().latency.event_to_part_release, id, &p);
+                }
+                return Ok(held);
+            }
             PartStatus::NotFound => return Err(EdgeError::NotFound),
             PartStatus::Pending => {
                 let left = blocking_timeout(state)

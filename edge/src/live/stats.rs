@@ -2,7 +2,50 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use ringcast_proto::prometheus::Writer;
+use ringcast_proto::prometheus::{HistogramFamily, Writer};
+
+/// Upper bounds (s) of the edge's wake-up buckets: around a millisecond when the cores are
+/// free, tens of milliseconds under load.
+pub const WAKE_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
+];
+
+/// The edge's hops of the live latency budget, per rendition (docs/live-latency.md):
+/// - `ringcast_edge_live_event_to_wake_seconds{rendition}`: Redis entry time of the event that
+///   satisfied a held blocking playlist request → the request woken with it (Redis delivery,
+///   the follower's apply and publish, the core's relay; millisecond resolution);
+/// - `ringcast_edge_live_wake_to_response_seconds{rendition}`: woken → the response (rendered
+///   or from the core's render cache) handed to the connection for its first byte;
+/// - `ringcast_edge_live_event_to_part_release_seconds{rendition}`: Redis entry time → a held
+///   GET of the preload-hinted part released to the object path.
+#[derive(Debug)]
+pub struct LiveLatency {
+    pub event_to_wake: HistogramFamily,
+    pub wake_to_response: HistogramFamily,
+    pub event_to_part_release: HistogramFamily,
+}
+
+impl Default for LiveLatency {
+    fn default() -> Self {
+        Self {
+            event_to_wake: HistogramFamily::new(&WAKE_BUCKETS),
+            wake_to_response: HistogramFamily::new(&WAKE_BUCKETS),
+            event_to_part_release: HistogramFamily::new(&WAKE_BUCKETS),
+        }
+    }
+}
+
+impl LiveLatency {
+    fn render(&self, w: &mut Writer) {
+        for (fam, name, help) in [
+            (&self.event_to_wake, "ringcast_edge_live_event_to_wake_seconds", "Redis entry time of the live event that satisfied a held blocking playlist request to the request woken."),
+            (&self.wake_to_response, "ringcast_edge_live_wake_to_response_seconds", "Held blocking playlist request woken to its response handed to the connection."),
+            (&self.event_to_part_release, "ringcast_edge_live_event_to_part_release_seconds", "Redis entry time of a part event to the held GET of that preload-hinted part released."),
+        ] {
+            fam.render(w, name, help, "rendition");
+        }
+    }
+}
 
 /// Counters of the live path (rendered into `/metrics`).
 #[derive(Debug, Default)]
@@ -19,6 +62,8 @@ pub struct LiveStats {
     pub part_waits: AtomicU64,
     pub renders: AtomicU64,
     pub part_prefetches: AtomicU64,
+    /// The per-hop latency histograms.
+    pub latency: LiveLatency,
 }
 
 impl LiveStats {
@@ -94,5 +139,6 @@ impl LiveStats {
             "Renditions followed with a live state.",
             followed,
         );
+        self.latency.render(w);
     }
 }

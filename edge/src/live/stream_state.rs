@@ -129,6 +129,7 @@ mod tests {
             part_target: 0.5,
             init: "init.mp4".into(),
             started_ms,
+            part_hold_back: None,
         }
         .to_json()
     }

@@ -24,7 +24,7 @@
 use bytes::Bytes;
 use ringcast_proto::content_type;
 use ringcast_proto::keys;
-use ringcast_proto::live::{LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
+use ringcast_proto::live::{rules, LiveConfig, LiveEvent, LiveRendition, PlaylistOpts};
 
 use crate::cmaf::cutter::{Cut, CutSegment, Targets};
 use crate::cmaf::names::{INIT_NAME, MEDIA_PLAYLIST};
@@ -62,6 +62,8 @@ pub struct Announcer {
     /// segment: the pipeline's own delay, the baseline when dates move after a reconnect.
     min_lag_cur: Option<i64>,
     min_lag_prev: Option<i64>,
+    /// `PART-HOLD-BACK` asked for in `start` (`None`: the playlists' 3 × `PART-TARGET`).
+    part_hold_back: Option<f64>,
 }
 
 impl Announcer {
@@ -80,7 +82,19 @@ impl Announcer {
             final_playlist: true,
             min_lag_cur: None,
             min_lag_prev: None,
+            part_hold_back: None,
         }
+    }
+
+    /// `PART-HOLD-BACK` = `parts` × `PART-TARGET` (config `live.part_hold_back_parts`, ≥ 3).
+    /// The default 3 is left out of `start` (edges render 3 × `PART-TARGET` without it), so
+    /// streams with the default stay readable by edges that predate the field.
+    pub fn with_part_hold_back_parts(mut self, parts: f64) -> Self {
+        self.part_hold_back = (parts > rules::MIN_PART_HOLD_BACK_PARTS).then(|| {
+            // Rounded up to the millisecond as the playlist renders it.
+            (parts * self.targets.part_target * 1000.0 - 1e-6).ceil() / 1000.0
+        });
+        self
     }
 
     /// No `index.m3u8` at the end (a VOD transcode publishes its VOD playlist itself).
@@ -130,6 +144,7 @@ impl Announcer {
                     part_target: self.targets.part_target,
                     init: INIT_NAME.into(),
                     started_ms: now_ms,
+                    part_hold_back: self.part_hold_back,
                 };
                 match LiveRendition::new(LiveConfig::unbounded(), &start) {
                     Ok(state) => self.state = Some(state),
@@ -237,6 +252,15 @@ impl Announcer {
     /// The targets this rendition announces (and its encoder's GOP).
     pub fn targets(&self) -> &Targets {
         &self.targets
+    }
+
+    /// `PART-HOLD-BACK` of the playlists this rendition describes (once `start` was made).
+    pub fn part_hold_back(&self) -> Option<f64> {
+        let state = self.state.as_ref()?;
+        state
+            .playlist(&PlaylistOpts::default())
+            .server_control
+            .and_then(|sc| sc.part_hold_back)
     }
 
     /// The self-check model (tests, final stats).
@@ -392,6 +416,34 @@ mod tests {
                 program_date_time_ms: 1_007_000
             }
         );
+    }
+
+    #[test]
+    fn a_longer_hold_back_rides_in_start_and_the_default_is_left_out() {
+        let t = Targets::live(0.2, 0.4, 2.0, 30.0);
+        let start = |parts| {
+            let mut a = Announcer::new("720p", t, 0, 5).with_part_hold_back_parts(parts);
+            let ev = events(&a.on_cut(init(), 1));
+            (ev[0].clone(), a.part_hold_back())
+        };
+        let (ev, rendered) = start(3.0);
+        assert!(
+            matches!(
+                ev,
+                LiveEvent::Start {
+                    part_hold_back: None,
+                    ..
+                }
+            ),
+            "{ev:?}"
+        );
+        assert_eq!(rendered, Some(0.6));
+        let (ev, rendered) = start(4.0);
+        assert!(
+            matches!(ev, LiveEvent::Start { part_hold_back: Some(hb), .. } if hb == 0.8),
+            "{ev:?}"
+        );
+        assert_eq!(rendered, Some(0.8));
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! - `ftyp` + `moov` → init segment;
 //! - a fragment whose video starts with a sync sample starts a new segment (the fixed GOP puts
 //!   one exactly every segment); the previous segment is then complete → [`Cut::SegmentEnd`]
-//!   (emitted before the new segment's first part, the order the event stream needs);
+//!   (emitted before the new segment's first part, the order the event stream needs); with
+//!   [`Cutter::with_segment_frames`] segments are cut by frame count instead, so keyframes
+//!   inside a segment (a GOP shorter than the segment) only mark their parts independent;
 //! - each fragment with video samples → [`Cut::Part`] `part{msn}.{i}.m4s`,
 //!   `independent` when it starts with a sync sample (read from the `trun`/`tfhd`/`trex`
 //!   sample flags); its duration is the video duration (audio rides along);
@@ -14,10 +16,10 @@
 //!   its bytes go into the segment only;
 //! - a segment file is the concatenation of its fragments, so `seg{msn}.m4s` and its parts
 //!   hold the same bytes;
-//! - with [`Cutter::with_gop_frames`] a segment also ends as soon as it holds a whole GOP of
-//!   video frames: the encoder's fixed GOP says the next fragment starts a keyframe, so the
-//!   segment is announced with its last part instead of one part later, when the next
-//!   keyframe arrives (players stop being hinted a part that never comes, and segment-only
+//! - with [`Cutter::with_segment_frames`] a segment ends as soon as it holds a segment's worth
+//!   of video frames (a whole number of the encoder's fixed GOPs): the next fragment starts a
+//!   keyframe, so the segment is announced with its last part instead of one part later, when
+//!   the next keyframe arrives (players stop being hinted a part that never comes, and segment-only
 //!   players get it a part sooner).
 //!
 //! Timing checks against the announced targets are the caller's ([`Targets`] describes
@@ -89,8 +91,9 @@ pub struct Cutter {
     moof: Option<Bytes>,
     open: Option<Open>,
     next_msn: u64,
-    /// Close a segment once it holds this many video frames (the encoder's fixed GOP).
-    gop_frames: Option<u32>,
+    /// Close a segment once it holds this many video frames (a whole number of the encoder's
+    /// fixed GOPs); keyframes in between do not start segments.
+    segment_frames: Option<u32>,
     /// A segment was closed by frame count: the next video fragment should be a keyframe.
     expect_sync: bool,
 }
@@ -109,15 +112,16 @@ impl Cutter {
             moof: None,
             open: None,
             next_msn: 0,
-            gop_frames: None,
+            segment_frames: None,
             expect_sync: false,
         }
     }
 
-    /// End each segment as soon as it holds `frames` video frames (the encoder's fixed GOP,
-    /// `-g N -keyint_min N -sc_threshold 0`), without waiting for the next keyframe.
-    pub fn with_gop_frames(mut self, frames: u32) -> Self {
-        self.gop_frames = Some(frames).filter(|f| *f > 0);
+    /// End each segment as soon as it holds `frames` video frames, a whole number of the
+    /// encoder's fixed GOPs (`-g N -keyint_min N -sc_threshold 0`), without waiting for the
+    /// next keyframe; keyframes inside a segment start independent parts, not segments.
+    pub fn with_segment_frames(mut self, frames: u32) -> Self {
+        self.segment_frames = Some(frames).filter(|f| *f > 0);
         self
     }
 
@@ -219,7 +223,9 @@ impl Cutter {
             tracing::warn!(rendition = %self.rendition, msn = self.next_msn,
                 "a segment closed by GOP frame count is followed by a fragment without a keyframe");
         }
-        if sync || self.open.is_none() {
+        // By frame count, a keyframe starts a segment only when the previous one was closed
+        // (then `open` is empty); otherwise every keyframe does.
+        if (sync && self.segment_frames.is_none()) || self.open.is_none() {
             if let Some(done) = self.close() {
                 out.push(Cut::SegmentEnd(done));
             }
@@ -265,9 +271,11 @@ impl Cutter {
             };
             open.parts += 1;
             open.frames += u64::from(v.sample_count);
-            let whole_gop = self.gop_frames.is_some_and(|g| open.frames >= u64::from(g));
+            let full = self
+                .segment_frames
+                .is_some_and(|g| open.frames >= u64::from(g));
             out.push(Cut::Part(part));
-            if whole_gop {
+            if full {
                 if let Some(done) = self.close() {
                     out.push(Cut::SegmentEnd(done));
                 }
@@ -331,8 +339,11 @@ impl Cutter {
 pub struct Targets {
     pub frames_per_part: u32,
     pub parts_per_segment: u32,
-    /// GOP = one segment.
+    /// The encoder's fixed GOP (keyframe interval) in frames: a whole number of parts, so
+    /// every keyframe starts a part (`INDEPENDENT=YES`).
     pub gop_frames: u32,
+    /// Frames per segment: a whole number of GOPs, so every segment starts with a keyframe.
+    pub segment_frames: u32,
     /// `PART-TARGET`: the part duration rounded up to the 5 decimals playlists carry, so a
     /// part of exactly `frames_per_part` frames is never "longer" than it.
     pub part_target: f64,
@@ -345,17 +356,29 @@ pub struct Targets {
 }
 
 impl Targets {
+    /// Live targets with a keyframe every segment (GOP = segment).
     pub fn new(part_seconds: f64, segment_seconds: f64, fps: f64) -> Self {
+        Self::live(part_seconds, segment_seconds, segment_seconds, fps)
+    }
+
+    /// Live targets: parts of whole frames, a GOP of whole parts (`keyframe_seconds` rounded to
+    /// parts, at least one), a segment of whole GOPs (`segment_seconds` rounded to GOPs).
+    pub fn live(part_seconds: f64, keyframe_seconds: f64, segment_seconds: f64, fps: f64) -> Self {
         let frames_per_part = (part_seconds * fps).round().max(1.0) as u32;
         let part = f64::from(frames_per_part) / fps;
-        let parts_per_segment = (segment_seconds / part).round().max(1.0) as u32;
-        let gop_frames = frames_per_part * parts_per_segment;
+        let parts_per_gop = (keyframe_seconds / part).round().max(1.0) as u32;
+        let gop_frames = frames_per_part * parts_per_gop;
+        let gop = f64::from(gop_frames) / fps;
+        let gops_per_segment = (segment_seconds / gop).round().max(1.0) as u32;
+        let parts_per_segment = parts_per_gop * gops_per_segment;
+        let segment_frames = gop_frames * gops_per_segment;
         let part_target = (part * 1e5).ceil() / 1e5;
-        let segment = f64::from(gop_frames) / fps;
+        let segment = f64::from(segment_frames) / fps;
         Self {
             frames_per_part,
             parts_per_segment,
             gop_frames,
+            segment_frames,
             part_target,
             target_duration: ((segment + 0.5).floor() as u64).max(1),
             frag_duration_us: ((part * 1e6).round() as u64).saturating_sub(1000).max(1),
@@ -384,6 +407,7 @@ impl Targets {
             frames_per_part,
             parts_per_segment: (gop_frames / frames_per_part).max(1),
             gop_frames,
+            segment_frames: gop_frames,
             // PART-TARGET may not exceed the target duration (a part as long as a segment).
             part_target: part_target.min(target_duration as f64),
             target_duration,
@@ -484,7 +508,7 @@ mod tests {
         assert_eq!(
             sorted(cut(&clip, 64 * 1024)),
             sorted(cut_with(
-                Cutter::new("360p").with_gop_frames(t.gop_frames),
+                Cutter::new("360p").with_segment_frames(t.segment_frames),
                 &clip,
                 64 * 1024
             ))
@@ -497,7 +521,10 @@ mod tests {
                 .map(|(c, _)| *c)
                 .unwrap_or_else(|| panic!("{x} missing: {v:?}"))
         };
-        let by_count = emitted(Cutter::new("360p").with_gop_frames(t.gop_frames), &clip);
+        let by_count = emitted(
+            Cutter::new("360p").with_segment_frames(t.segment_frames),
+            &clip,
+        );
         let by_keyframe = emitted(Cutter::new("360p"), &clip);
         for msn in 0..2 {
             let (seg, last, next) = (
@@ -517,6 +544,67 @@ mod tests {
                 "without the GOP count a segment ends with the next keyframe: {by_keyframe:?}"
             );
         }
+    }
+
+    /// The live defaults' shape: 0.2 s parts, a keyframe every 0.4 s, 2 s segments. Keyframes
+    /// inside a segment make independent parts, not segments; every segment still starts with
+    /// one and holds exactly its frames; the parts pass the LL-HLS timing rules.
+    #[test]
+    fn a_gop_shorter_than_the_segment_marks_independent_parts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = Targets::live(0.2, 0.4, 2.0, 30.0);
+        assert_eq!(
+            (
+                t.frames_per_part,
+                t.gop_frames,
+                t.segment_frames,
+                t.parts_per_segment
+            ),
+            (6, 12, 60, 10)
+        );
+        assert_eq!((t.part_target, t.target_duration), (0.2, 2));
+        let clip = live_clip(dir.path(), &t);
+        let timing = PartTiming::new(t.target_duration, t.part_target).expect("targets");
+        let cuts = cut_with(
+            Cutter::new("360p").with_segment_frames(t.segment_frames),
+            &clip,
+            16 * 1024,
+        );
+        let parts: Vec<&CutPart> = cuts
+            .iter()
+            .filter_map(|c| match c {
+                Cut::Part(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        let segments: Vec<&CutSegment> = cuts
+            .iter()
+            .filter_map(|c| match c {
+                Cut::SegmentEnd(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        // 6 s: three full segments of ten parts.
+        assert_eq!(segments.len(), 3, "{segments:?}");
+        for s in &segments {
+            assert_eq!(s.parts, 10);
+            assert!((s.duration - 2.0).abs() < 1e-6, "{s:?}");
+            timing.check_segment(s.duration).expect("segment timing");
+        }
+        for p in &parts {
+            // Every other part starts a GOP: 0, 2, 4, … are independent, the rest are not.
+            assert_eq!(p.independent, p.index % 2 == 0, "{p:?}");
+            timing
+                .check_part(p.duration, p.index == 9, p.independent)
+                .expect("part timing");
+        }
+        // Without the frame count every keyframe would start a segment (0.4 s segments).
+        let by_keyframe = cut(&clip, 16 * 1024);
+        let n = by_keyframe
+            .iter()
+            .filter(|c| matches!(c, Cut::SegmentEnd(_)))
+            .count();
+        assert_eq!(n, 15);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use ringcast_infra::config::ConfigError;
 use ringcast_infra::live_events::StreamTtl;
+use ringcast_proto::live::rules;
 use ringcast_proto::media::limits::MAX_OUTPUT_FPS;
 use serde::{Deserialize, Serialize};
 
@@ -11,12 +12,22 @@ use crate::ffmpeg::rung::X264_PRESETS;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveTranscodeConfig {
-    /// LL-HLS part duration in seconds (0.33–0.5), rounded to whole frames: ffmpeg
-    /// `-frag_duration` and `PART-TARGET` follow from it (see `cmaf::cutter::Targets`).
+    /// LL-HLS part duration in seconds (0.2–0.5), rounded to whole frames: ffmpeg
+    /// `-frag_duration` and `PART-TARGET` follow from it (see `cmaf::cutter::Targets`). Shorter
+    /// parts put the live edge closer (players hold back 3 parts) for more requests per second.
     pub part_seconds: f64,
-    /// Segment duration in seconds (≈2), rounded to a whole number of parts; the GOP is one
-    /// segment, so every segment starts with a keyframe.
+    /// Keyframe interval (the encoder's fixed GOP) in seconds, rounded to whole parts: every
+    /// part that starts with a keyframe is `INDEPENDENT=YES`, and a player can only start on
+    /// one, so a start-up lands up to one GOP further behind than its hold-back. Between
+    /// `part_seconds` and `segment_seconds`; costs bitrate (docs/BENCHMARKS.md, GOP cost).
+    pub keyframe_seconds: f64,
+    /// Segment duration in seconds (≈2), rounded to a whole number of GOPs, so every segment
+    /// starts with a keyframe.
     pub segment_seconds: f64,
+    /// `PART-HOLD-BACK` in part targets, at least 3 (rfc8216bis §4.4.3.8 minimum): how far
+    /// behind the live edge players aim. More absorbs a jittery producer without stalls (each
+    /// stall makes hls.js hold back a second more) at the price of latency.
+    pub part_hold_back_parts: f64,
     /// Output frame rate (`-r`): live sources are not probed, and a fixed rate keeps parts a
     /// whole number of frames. At most 60 (`MAX_OUTPUT_FPS`).
     pub fps: f64,
@@ -47,8 +58,10 @@ pub struct LiveTranscodeConfig {
 impl Default for LiveTranscodeConfig {
     fn default() -> Self {
         Self {
-            part_seconds: 0.333,
+            part_seconds: 0.2,
+            keyframe_seconds: 0.4,
             segment_seconds: 2.0,
+            part_hold_back_parts: 3.0,
             fps: 30.0,
             heights: vec![720, 360],
             preset: "veryfast".into(),
@@ -64,10 +77,27 @@ impl Default for LiveTranscodeConfig {
 impl LiveTranscodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if !(0.33..=0.5).contains(&self.part_seconds) {
+        if !(0.2..=0.5).contains(&self.part_seconds) {
             return invalid(format!(
-                "live.part_seconds {} must be within 0.33–0.5",
+                "live.part_seconds {} must be within 0.2–0.5",
                 self.part_seconds
+            ));
+        }
+        if !(self.keyframe_seconds >= self.part_seconds
+            && self.keyframe_seconds <= self.segment_seconds)
+        {
+            return invalid(format!(
+                "live.keyframe_seconds {} must be within live.part_seconds ({}) and \
+                 live.segment_seconds ({})",
+                self.keyframe_seconds, self.part_seconds, self.segment_seconds
+            ));
+        }
+        if !(self.part_hold_back_parts >= rules::MIN_PART_HOLD_BACK_PARTS
+            && self.part_hold_back_parts <= 20.0)
+        {
+            return invalid(format!(
+                "live.part_hold_back_parts {} must be within 3–20 (rfc8216bis: at least 3 part targets)",
+                self.part_hold_back_parts
             ));
         }
         if !(self.segment_seconds >= 1.0 && self.segment_seconds <= 6.0) {
@@ -119,6 +149,41 @@ impl LiveTranscodeConfig {
         StreamTtl {
             ended_secs: self.ended_stream_ttl_secs,
             idle_secs: self.idle_stream_ttl_secs,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_keys_are_validated() {
+        let ok = LiveTranscodeConfig::default();
+        assert!(ok.validate().is_ok());
+        for bad in [
+            LiveTranscodeConfig {
+                part_seconds: 0.1,
+                ..ok.clone()
+            },
+            LiveTranscodeConfig {
+                keyframe_seconds: 0.1,
+                ..ok.clone()
+            },
+            LiveTranscodeConfig {
+                keyframe_seconds: 3.0,
+                ..ok.clone()
+            },
+            LiveTranscodeConfig {
+                part_hold_back_parts: 2.5,
+                ..ok.clone()
+            },
+            LiveTranscodeConfig {
+                part_hold_back_parts: f64::NAN,
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
         }
     }
 }

@@ -167,6 +167,10 @@ pub fn build_live_args(
         "500000",
         "-rw_timeout",
         &timeout_us,
+        // The decoder's frame threads hold (threads − 1) frames back (≈2 frames, 66 ms at
+        // 30 fps on two cores); slice threads hold none.
+        "-thread_type",
+        "slice",
     ]);
     push(&live_input_args(pull_url));
     // Live: no poster or sprites (DESIGN.md "Posters and thumbnails").
@@ -462,7 +466,12 @@ mod tests {
     #[test]
     fn live_args_have_the_latency_and_cadence_flags() {
         let live = LiveTranscodeConfig::default();
-        let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
+        let targets = Targets::live(
+            live.part_seconds,
+            live.keyframe_seconds,
+            live.segment_seconds,
+            live.fps,
+        );
         let rungs = ladder::live_rungs(&live.heights);
         let outs = vec![PathBuf::from("a.fifo"), PathBuf::from("b.fifo")];
         let args: Vec<String> = build_live_args(
@@ -476,11 +485,11 @@ mod tests {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
         let joined = args.join(" ");
-        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
+        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -thread_type slice -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
         for want in [
             "-tune zerolatency",
-            "-g 60 -keyint_min 60 -sc_threshold 0 -r 30",
-            "-frag_duration 332333 -flush_packets 1 a.fifo",
+            "-g 12 -keyint_min 12 -sc_threshold 0 -r 30",
+            "-frag_duration 199000 -flush_packets 1 a.fifo",
             "-b:v 800000",
         ] {
             assert!(joined.contains(want), "{want} missing: {joined}");
@@ -493,7 +502,12 @@ mod tests {
     #[test]
     fn live_command_is_exact() {
         let live = LiveTranscodeConfig::default();
-        let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
+        let targets = Targets::live(
+            live.part_seconds,
+            live.keyframe_seconds,
+            live.segment_seconds,
+            live.fps,
+        );
         let rungs = ladder::live_rungs(&live.heights);
         let outs = vec![PathBuf::from("a.fifo"), PathBuf::from("b.fifo")];
         let args = strings(&build_live_args(
@@ -535,9 +549,9 @@ mod tests {
                 "-bufsize",
                 buf,
                 "-g",
-                "60",
+                "12",
                 "-keyint_min",
-                "60",
+                "12",
                 "-sc_threshold",
                 "0",
                 "-r",
@@ -555,7 +569,7 @@ mod tests {
                 "-movflags",
                 "cmaf+frag_keyframe+empty_moov+default_base_moof+skip_trailer",
                 "-frag_duration",
-                "332333",
+                "199000",
                 "-flush_packets",
                 "1",
                 out,

@@ -46,63 +46,7 @@ fn lane_index(live: bool) -> usize {
     usize::from(live)
 }
 
-/// A histogram over fixed bounds: per-bucket counts (+Inf last) and a sum in microseconds.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-        }
-    }
-
-    pub fn observe(&self, seconds: f64) {
-        let s = if seconds.is_finite() {
-            seconds.max(0.0)
-        } else {
-            0.0
-        };
-        let i = self
-            .bounds
-            .iter()
-            .position(|b| s <= *b)
-            .unwrap_or(self.bounds.len());
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add((s * 1e6) as u64, Ordering::Relaxed);
-    }
-
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    /// `_bucket`, `_sum` and `_count` samples with `labels` (the family line comes first).
-    fn samples(&self, w: &mut Writer, name: &str, labels: &[(&str, &str)]) {
-        let bucket = format!("{name}_bucket");
-        let mut cumulative = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            cumulative += c.load(Ordering::Relaxed);
-            let le = self
-                .bounds
-                .get(i)
-                .map_or_else(|| "+Inf".to_string(), |b| b.to_string());
-            let mut l = labels.to_vec();
-            l.push(("le", &le));
-            w.sample(&bucket, &l, cumulative);
-        }
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        w.sample(&format!("{name}_sum"), labels, format!("{sum:.6}"));
-        w.sample(&format!("{name}_count"), labels, cumulative);
-    }
-}
+pub use ringcast_proto::prometheus::Histogram;
 
 /// The job-level metrics of the module doc.
 #[derive(Debug)]

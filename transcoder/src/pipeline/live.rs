@@ -1,5 +1,5 @@
 //! One live job: ffmpeg reads the ingest's pull URL in real time and encodes the live ladder
-//! (zerolatency, GOP = one segment, fragments = parts) into one FIFO per rendition; a task per
+//! (zerolatency, a fixed GOP of whole parts, segments of whole GOPs, fragments = parts) into one FIFO per rendition; a task per
 //! rendition cuts parts and segments ([`crate::cmaf::cutter`]), decides uploads and events
 //! ([`crate::cmaf::announcer`]) and executes them in order (object first, event after). The
 //! versioned master and the video's current master are written as soon as every rendition's
@@ -27,20 +27,22 @@ use std::time::Instant;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::job::{now_ms, TranscodeJob};
 use ringcast_proto::keys;
+use ringcast_proto::live::rules;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::cmaf::announcer::Announcer;
-use crate::cmaf::cutter::{Cutter, Targets};
+use crate::cmaf::cutter::{Cut, Cutter, Targets};
 use crate::config::TranscoderConfig;
 use crate::error::TranscodeError;
 use crate::ffmpeg::args::build_live_args;
 use crate::ffmpeg::fifo::{self, Chunk, Fifo};
 use crate::ffmpeg::run::{FfmpegProcess, FfmpegUpdate};
 use crate::ladder::{self, Rung, AUDIO_BITRATE};
+use crate::metrics::live::{LiveMetrics, RenditionLatency};
 use crate::pipeline::early_master::write_masters;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
-use crate::pipeline::packager;
+use crate::pipeline::packager::{self, Executed};
 use crate::pipeline::rendition::{Destination, RenditionOutput, VariantInfo};
 use crate::pipeline::watchdog::{JobControl, Stop};
 use crate::pipeline::work_dir::WorkDir;
@@ -54,6 +56,7 @@ pub async fn run_live(
     store: &ObjectStore,
     shutdown: &mut watch::Receiver<Shutdown>,
     control: &JobControl,
+    metrics: &Arc<LiveMetrics>,
 ) -> Result<JobOutcome, TranscodeError> {
     if !keys::is_valid_id(&job.video_id) || !keys::is_valid_id(&job.job_id) {
         return Err(TranscodeError::InvalidJob(format!(
@@ -69,7 +72,12 @@ pub async fn run_live(
         )));
     }
     let live = &cfg.live;
-    let targets = Targets::new(live.part_seconds, live.segment_seconds, live.fps);
+    let targets = Targets::live(
+        live.part_seconds,
+        live.keyframe_seconds,
+        live.segment_seconds,
+        live.fps,
+    );
     let rungs = ladder::live_rungs(&live.heights);
     let sink =
         EventPublisher::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl()).await?;
@@ -94,7 +102,7 @@ pub async fn run_live(
     tracing::info!(
         job = %job.job_id, video = %job.video_id, version = job.version,
         part_target = targets.part_target, parts_per_segment = targets.parts_per_segment,
-        gop = targets.gop_frames, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        gop = targets.gop_frames, segment_frames = targets.segment_frames, rungs = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         "live job started"
     );
 
@@ -119,7 +127,8 @@ pub async fn run_live(
             targets,
             job.created_ms,
             live.start_every_segments,
-        );
+        )
+        .with_part_hold_back_parts(live.part_hold_back_parts);
         tasks.spawn(live_rendition(
             rung.clone(),
             rx,
@@ -128,6 +137,7 @@ pub async fn run_live(
             announcer,
             info_tx.clone(),
             disc_rx.clone(),
+            metrics.rendition(&rung.name),
         ));
     }
     drop(info_tx);
@@ -230,6 +240,7 @@ pub async fn run_live(
 }
 
 /// One rendition: cut, upload, announce, in order.
+#[allow(clippy::too_many_arguments)]
 async fn live_rendition(
     rung: Rung,
     mut rx: mpsc::Receiver<Chunk>,
@@ -238,10 +249,11 @@ async fn live_rendition(
     mut announcer: Announcer,
     info_tx: mpsc::Sender<VariantInfo>,
     mut reconnects: watch::Receiver<u32>,
+    latency: RenditionLatency,
 ) -> Result<RenditionOutput, TranscodeError> {
     let name = rung.name.clone();
     // The encoder's fixed GOP closes a segment with its last part (see the cutter).
-    let mut cutter = Cutter::new(&name).with_gop_frames(announcer.targets().gop_frames);
+    let mut cutter = Cutter::new(&name).with_segment_frames(announcer.targets().segment_frames);
     let mut out = RenditionOutput::new(&name);
     let mut read_error = None;
     while let Some(chunk) = rx.recv().await {
@@ -257,8 +269,17 @@ async fn live_rendition(
             tracing::info!(rendition = %name, "publisher reconnected; the next segment starts a discontinuity");
             announcer.mark_discontinuity();
         }
-        for cut in cutter.push(&chunk)? {
-            if let crate::cmaf::cutter::Cut::Init { .. } = &cut {
+        let cuts = cutter.push(&chunk)?;
+        // Every cut of this chunk became complete now: later ones queue behind the uploads of
+        // earlier ones, which the cut → stored hop shows.
+        let (cut_at, cut_ms) = (Instant::now(), now_ms());
+        for cut in cuts {
+            let part_timing = match &cut {
+                Cut::Part(p) => Some((p.start + p.duration, p.duration)),
+                _ => None,
+            };
+            let is_init = matches!(cut, Cut::Init { .. });
+            if let Cut::Init { .. } = &cut {
                 out.record_init(&cut);
                 let _ = info_tx
                     .send(VariantInfo {
@@ -270,8 +291,20 @@ async fn live_rendition(
                     })
                     .await;
             }
-            let actions = announcer.on_cut(cut, now_ms());
-            packager::execute(&dest, Some(&sink), &name, actions, &mut out).await?;
+            let actions = announcer.on_cut(cut, cut_ms);
+            let done = packager::execute(&dest, Some(&sink), &name, actions, &mut out).await?;
+            let part_target = announcer.targets().part_target;
+            if is_init {
+                if let Some(rule) = announcer
+                    .part_hold_back()
+                    .and_then(|hb| rules::check_hold_back(hb, part_target))
+                {
+                    latency.violation(rule);
+                }
+            }
+            if let Some((end, duration)) = part_timing {
+                observe_part(&latency, &announcer, end, duration, cut_at, cut_ms, done);
+            }
         }
     }
     drop(info_tx);
@@ -287,6 +320,40 @@ async fn live_rendition(
         return Err(e);
     }
     Ok(out)
+}
+
+/// One part's hops ([`crate::metrics::live`]): its last frame's capture time is its date
+/// (after [`Announcer::on_cut`], which moves the dates at a reconnect).
+fn observe_part(
+    latency: &RenditionLatency,
+    announcer: &Announcer,
+    end: f64,
+    duration: f64,
+    cut_at: Instant,
+    cut_ms: u64,
+    done: Executed,
+) {
+    let captured_ms = announcer.date_ms(end);
+    let capture_to_cut = (cut_ms as f64 - captured_ms as f64) / 1000.0;
+    latency.capture_to_cut.observe(capture_to_cut);
+    if let (Some(stored), Some(announced)) = (done.part_stored, done.part_announced) {
+        latency
+            .cut_to_stored
+            .observe(stored.saturating_duration_since(cut_at).as_secs_f64());
+        latency
+            .stored_to_announced
+            .observe(announced.saturating_duration_since(stored).as_secs_f64());
+        latency
+            .capture_to_announced
+            .observe(capture_to_cut + announced.saturating_duration_since(cut_at).as_secs_f64());
+    }
+    let part_target = announcer.targets().part_target;
+    latency
+        .part_fill
+        .observe(rules::part_fill(duration, part_target));
+    if let Some(rule) = rules::check_part(duration, part_target) {
+        latency.violation(rule);
+    }
 }
 
 /// How often the reconnect count of the stream is read.

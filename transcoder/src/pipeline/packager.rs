@@ -14,6 +14,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use ringcast_proto::job::now_ms;
@@ -101,6 +102,14 @@ pub async fn package_rendition(
     Ok(out)
 }
 
+/// When the last part of an [`execute`] batch was stored and announced (the live latency
+/// histograms, [`crate::metrics::live`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Executed {
+    pub part_stored: Option<Instant>,
+    pub part_announced: Option<Instant>,
+}
+
 /// Execute the announcer's actions in order (object first, event after) and record every
 /// announced segment in `out` with the size of its object.
 pub async fn execute(
@@ -109,8 +118,10 @@ pub async fn execute(
     rendition: &str,
     actions: Vec<Action>,
     out: &mut RenditionOutput,
-) -> Result<(), TranscodeError> {
+) -> Result<Executed, TranscodeError> {
     let mut last_put: Option<(String, u64)> = None;
+    let mut stored_at = None;
+    let mut done = Executed::default();
     for action in actions {
         match action {
             Action::Put {
@@ -120,9 +131,11 @@ pub async fn execute(
             } => {
                 let len = data.len() as u64;
                 put(dest, rendition, &file, data, content_type).await?;
+                stored_at = Some(Instant::now());
                 last_put = Some((file, len));
             }
             Action::Announce(event) => {
+                let part = matches!(event, LiveEvent::Part { .. });
                 if let LiveEvent::SegmentEnd { msn, duration, .. } = &event {
                     let name = keys::segment_name(*msn);
                     let bytes = match &last_put {
@@ -139,10 +152,14 @@ pub async fn execute(
                     sink.announce(&dest.video_id, dest.version, rendition, &event)
                         .await?;
                 }
+                if part {
+                    done.part_stored = stored_at;
+                    done.part_announced = Some(Instant::now());
+                }
             }
         }
     }
-    Ok(())
+    Ok(done)
 }
 
 async fn put(

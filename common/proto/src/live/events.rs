@@ -39,6 +39,11 @@ pub enum LiveEvent {
         /// Unix milliseconds when the stream started; the date of the first segment until its
         /// own `segment_end` says better.
         started_ms: u64,
+        /// `PART-HOLD-BACK` seconds when the packager wants more than the default 3 ×
+        /// `PART-TARGET` (rfc8216bis §4.4.3.8 minimum); absent otherwise, so events without
+        /// it stay readable by edges that predate it (the schema denies unknown fields).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part_hold_back: Option<f64>,
     },
     /// Part `part` of segment `msn` is complete and stored (`part{msn}.{part}.m4s`).
     Part {
@@ -147,6 +152,7 @@ mod tests {
                 part_target: 0.5,
                 init: "init.mp4".into(),
                 started_ms: 1_795_766_400_000,
+                part_hold_back: None,
             },
             LiveEvent::Part {
                 msn: 3,

@@ -17,6 +17,8 @@
 //!   (§6.2.6).
 //! - [`timing`]: part and segment duration rules shared by the packager and the model
 //!   (rfc8216bis §4.4.4.9, RFC 8216 §4.3.3.1).
+//! - [`rules`]: spec rules counted by the latency metrics (part over `PART-TARGET`, hold-back
+//!   under three part targets).
 //! - [`date_time`]: `EXT-X-PROGRAM-DATE-TIME` formatting (RFC 3339, RFC 8216 §4.3.2.6).
 
 pub mod availability;
@@ -24,6 +26,7 @@ pub mod blocking_reload;
 pub mod date_time;
 pub mod events;
 pub mod render;
+pub mod rules;
 pub mod state;
 pub mod timing;
 pub mod window;

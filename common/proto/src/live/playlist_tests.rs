@@ -188,6 +188,7 @@ impl Scenario {
             part_target,
             init: "init.mp4".into(),
             started_ms: T0,
+            part_hold_back: None,
         }
     }
 

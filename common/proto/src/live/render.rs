@@ -2,7 +2,7 @@
 //! LL-HLS by construction (every test runs [`MediaPlaylist::validate`] on it).
 //!
 //! - Header from [`MediaPlaylist::live`]: version 9, `CAN-BLOCK-RELOAD=YES`,
-//!   `PART-HOLD-BACK` = 3 × `PART-TARGET`, `CAN-SKIP-UNTIL` = 6 × TD (rfc8216bis §4.4.3.8),
+//!   `PART-HOLD-BACK` = 3 × `PART-TARGET` unless `Start` asked for more, `CAN-SKIP-UNTIL` = 6 × TD (rfc8216bis §4.4.3.8),
 //!   `EXT-X-MAP` of the init segment; `PLAYLIST-TYPE:EVENT` for an unbounded window.
 //! - `EXT-X-PROGRAM-DATE-TIME` on the first segment listed and on every segment after a
 //!   discontinuity (RFC 8216 §4.3.2.6, rfc8216bis §6.2.1 "SHOULD apply an
@@ -47,6 +47,9 @@ impl LiveRendition {
             self.part_target(),
             self.init.clone(),
         );
+        if let (Some(hb), Some(sc)) = (self.part_hold_back(), pl.server_control.as_mut()) {
+            sc.part_hold_back = Some(hb);
+        }
         if self.config.window == Window::Unbounded {
             pl.playlist_type = Some(PlaylistType::Event);
         }

@@ -136,6 +136,8 @@ pub struct LiveRendition {
     pub(super) timing: PartTiming,
     pub(super) init: String,
     pub(super) started_ms: u64,
+    /// `PART-HOLD-BACK` from `Start` (`None`: 3 × `PART-TARGET`).
+    pub(super) part_hold_back: Option<f64>,
     /// Complete segments of the window, oldest first, consecutive sequence numbers.
     pub(super) segments: VecDeque<DoneSegment>,
     pub(super) open: Option<OpenSegment>,
@@ -164,11 +166,19 @@ impl LiveRendition {
             part_target,
             init,
             started_ms,
+            part_hold_back,
         } = start
         else {
             return Err(LiveError::NotStarted);
         };
         let timing = PartTiming::new(*target_duration, *part_target)?;
+        if let Some(hb) = part_hold_back {
+            if super::rules::check_hold_back(*hb, *part_target).is_some() || !hb.is_finite() {
+                return Err(LiveError::InvalidEvent(format!(
+                    "PART-HOLD-BACK {hb} is under 3 × PART-TARGET {part_target}"
+                )));
+            }
+        }
         // The init URI is written as a quoted-string (`EXT-X-MAP:URI="..."`).
         if init.is_empty() || init.contains('"') || init.chars().any(char::is_control) {
             return Err(LiveError::InvalidEvent(format!(
@@ -180,6 +190,7 @@ impl LiveRendition {
             timing,
             init: init.clone(),
             started_ms: *started_ms,
+            part_hold_back: *part_hold_back,
             segments: VecDeque::new(),
             open: None,
             next_msn: None,
@@ -198,11 +209,13 @@ impl LiveRendition {
                 part_target,
                 ref init,
                 started_ms,
+                part_hold_back,
             } => {
                 let same = target_duration == self.timing.target_duration()
                     && part_target.to_bits() == self.timing.part_target().to_bits()
                     && *init == self.init
-                    && started_ms == self.started_ms;
+                    && started_ms == self.started_ms
+                    && part_hold_back.map(f64::to_bits) == self.part_hold_back.map(f64::to_bits);
                 return if same {
                     Ok(Applied::Duplicate)
                 } else {
@@ -488,6 +501,11 @@ impl LiveRendition {
         self.timing.part_target()
     }
 
+    /// `PART-HOLD-BACK` the `Start` event asked for (`None`: 3 × `PART-TARGET`).
+    pub fn part_hold_back(&self) -> Option<f64> {
+        self.part_hold_back
+    }
+
     /// The rendition's targets.
     pub fn timing(&self) -> &PartTiming {
         &self.timing
@@ -527,6 +545,7 @@ mod tests {
             part_target: 0.5,
             init: "init.mp4".into(),
             started_ms: 0,
+            part_hold_back: None,
         };
         assert!(matches!(
             LiveRendition::new(LiveConfig::default(), &bad_td),
@@ -538,6 +557,7 @@ mod tests {
                 part_target: 0.5,
                 init: init.into(),
                 started_ms: 0,
+                part_hold_back: None,
             };
             assert!(matches!(
                 LiveRendition::new(LiveConfig::default(), &bad_init),
@@ -564,6 +584,7 @@ mod tests {
             part_target,
             init,
             started_ms: 1,
+            part_hold_back: None,
         };
         let err = s.apply(other).expect_err("conflict");
         assert_eq!(err, LiveError::ConflictingStart);

@@ -13,6 +13,7 @@ pub(crate) fn start() -> LiveEvent {
         part_target: 0.5,
         init: "init.mp4".into(),
         started_ms: T0,
+        part_hold_back: None,
     }
 }
 

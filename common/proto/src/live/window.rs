@@ -151,6 +151,7 @@ mod tests {
             part_target: 2.0,
             init: "init.mp4".into(),
             started_ms: 0,
+            part_hold_back: None,
         };
         let mut s = LiveRendition::new(LiveConfig::default(), &start4).expect("start");
         for msn in 0..2 {

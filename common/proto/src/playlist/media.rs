@@ -172,7 +172,9 @@ impl MediaPlaylist {
     /// `CAN-SKIP-UNTIL` means the edge serves delta updates (`EXT-X-SKIP` needs 9,
     /// rfc8216bis §8) and full and delta responses should not disagree on the version.
     pub fn live(target_duration: u64, part_target: f64, map_uri: impl Into<String>) -> Self {
-        let part_hold_back = (3.0 * part_target * 1000.0).ceil() / 1000.0;
+        // Rounded up to the millisecond the attribute is written with; the tolerance keeps
+        // float noise (3 × 0.2 = 0.6000000000000001) from adding a millisecond.
+        let part_hold_back = (3.0 * part_target * 1000.0 - 1e-6).ceil() / 1000.0;
         Self {
             version: 9,
             playlist_type: None,
