@@ -76,13 +76,7 @@ fn a_transcoder_killed_mid_job_has_the_job_reclaimed_and_done_once() {
         .write(stack.dir(), "long.mp4");
     // The first transcoder reads its input in real time, so the job is certainly running when
     // it is killed.
-    let slow_ffmpeg = stack.dir().join("ffmpeg-realtime");
-    std::fs::write(&slow_ffmpeg, "#!/bin/sh\nexec ffmpeg -re \"$@\"\n").expect("write wrapper");
-    std::fs::set_permissions(
-        &slow_ffmpeg,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    let slow_ffmpeg = realtime_ffmpeg(stack.dir());
     // Not about disk space: start the job whatever the (shared) machine has free.
     let timings = "live_slots = 0\nreclaim_idle_ms = 1500\nmin_free_bytes = 0";
     let mut first = stack.spawn(

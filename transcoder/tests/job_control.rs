@@ -10,7 +10,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use redis::Commands;
@@ -23,16 +22,6 @@ use ringcast_testkit::clips::Clip;
 use ringcast_testkit::{wait_until, IngestOptions, Service, Stack, TranscoderOptions};
 
 use support::*;
-
-/// `exec ffmpeg -re "$@"`: the job's ffmpeg (same pid, a child of the transcoder) reads its
-/// source at real-time speed.
-fn realtime_ffmpeg(dir: &Path) -> PathBuf {
-    let path = dir.join("ffmpeg-realtime");
-    std::fs::write(&path, "#!/bin/sh\nexec ffmpeg -re \"$@\"\n").expect("write wrapper");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    path
-}
 
 /// The ffmpeg processes whose parent is `parent`, with their state letter (`R`, `S`, `T` for
 /// stopped, `Z` for an unreaped zombie), from `/proc`.

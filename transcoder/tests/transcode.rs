@@ -374,13 +374,7 @@ fn sigterm_abandons_the_running_job_and_another_worker_reclaims_it() {
         .write(stack.dir(), "long.mp4");
     // The first transcoder reads its input in real time (`-re` through a wrapper), so the job
     // is certainly still running when the signal arrives; no sleeps or races involved.
-    let slow_ffmpeg = stack.dir().join("ffmpeg-realtime");
-    std::fs::write(&slow_ffmpeg, "#!/bin/sh\nexec ffmpeg -re \"$@\"\n").expect("write wrapper");
-    std::fs::set_permissions(
-        &slow_ffmpeg,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    let slow_ffmpeg = realtime_ffmpeg(stack.dir());
     let timings = "shutdown_grace_ms = 0\nreclaim_idle_ms = 1000";
     let mut first = stack.spawn(
         TranscoderOptions::new()

@@ -18,6 +18,16 @@ use ringcast_proto::keys;
 use ringcast_proto::playlist::{MediaPlaylist, Segment};
 use ringcast_testkit::{wait_until, Service, Stack};
 
+/// `exec ffmpeg -re "$@"`: the job's ffmpeg (same pid, a child of the transcoder) reads its
+/// source at real-time speed, so a job is certainly still running when a test acts on it.
+pub fn realtime_ffmpeg(dir: &Path) -> PathBuf {
+    let path = dir.join("ffmpeg-realtime");
+    std::fs::write(&path, "#!/bin/sh\nexec ffmpeg -re \"$@\"\n").expect("write wrapper");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    path
+}
+
 /// A current-thread runtime for the async clients (they run on common's side runtime, so
 /// blocking this thread in `wait_until` stalls nothing).
 pub fn rt() -> tokio::runtime::Runtime {
