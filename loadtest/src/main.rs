@@ -70,6 +70,10 @@ enum Cmd {
         /// API key (`ringcast-ingest keys create`); not needed by an ingest in open mode.
         #[arg(long, env = "RINGCAST_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
+        /// Every upload of the same --file is a new video and transcode job (without it the
+        /// ingest answers repeats as duplicates: nothing stored or queued).
+        #[arg(long)]
+        allow_duplicates: bool,
         /// Concurrent clients (one thread each).
         #[arg(long, default_value_t = 4)]
         clients: usize,
@@ -201,6 +205,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Uploads {
             url,
             api_key,
+            allow_duplicates,
             clients,
             size,
             file,
@@ -222,6 +227,7 @@ fn main() -> anyhow::Result<()> {
                 file,
                 progress: !json,
                 api_key,
+                allow_duplicates,
             })?;
             let report = Report {
                 series: &summary.series,

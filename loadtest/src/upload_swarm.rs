@@ -6,8 +6,8 @@
 //! per second as a [`TimeSeries`] (kinds `create`, `patch`, `upload`; bytes are confirmed
 //! bytes, counted under `patch`).
 //!
-//! Every upload asks the ingest to skip duplicate detection (`duplicates` = `allow`). Payloads
-//! are generated per upload (unique bytes within a run) as a minimal ISO-BMFF file: an `ftyp` box and one `free` box filling the
+//! Payloads are generated per upload (unique bytes, also across runs, so the ingest's
+//! duplicate detection cannot turn the run into a no-op) as a minimal ISO-BMFF file: an `ftyp` box and one `free` box filling the
 //! rest. That passes the ingest's container sniffing, but a transcoder will reject it; to load
 //! the whole pipeline, pass `--file` with a real clip.
 
@@ -45,6 +45,9 @@ pub struct UploadSwarmConfig {
     pub progress: bool,
     /// API key for every request (`None`: an open ingest).
     pub api_key: Option<String>,
+    /// Ask the ingest to make a new video of every upload even when the owner already
+    /// uploaded the same bytes (`duplicates=allow`).
+    pub allow_duplicates: bool,
 }
 
 /// Parse `20MiB`, `1.5GB`, `512KiB`, `4096`.
@@ -291,18 +294,28 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
     };
     let start = Instant::now();
     let deadline = start + cfg.duration;
+    // Generated payloads differ from run to run too, so a second run against the same Redis
+    // is not answered as duplicates of the first.
+    let run_seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
     let live = Arc::new(Live::default());
     let mut handles = Vec::new();
     for c in 0..cfg.clients.max(1) {
         let (endpoint, fixed, live) = (endpoint.clone(), fixed.clone(), Arc::clone(&live));
         let (size, per_client) = (cfg.size, cfg.uploads_per_client);
+        // With --allow-duplicates every upload of the same --file is a new video (and
+        // transcode job); without it the ingest answers repeats as duplicates (nothing stored
+        // or queued), which is what a soak of the ingest and Redis wants.
+        let metadata = if cfg.allow_duplicates {
+            vec![("duplicates".into(), b"allow".to_vec())]
+        } else {
+            Vec::new()
+        };
         let opts = UploadOptions {
             chunk_size: cfg.chunk_size,
             api_key: cfg.api_key.clone(),
-            // Every upload is a new video, also with --file (the same clip each time) and
-            // across runs on one Redis: the ingest's duplicate detection would otherwise
-            // answer repeats without storing or queueing anything.
-            metadata: vec![("duplicates".into(), b"allow".to_vec())],
+            metadata,
             ..Default::default()
         };
         let h = std::thread::Builder::new()
@@ -314,7 +327,10 @@ pub fn run(cfg: &UploadSwarmConfig) -> anyhow::Result<UploadSummary> {
                 while Instant::now() < deadline && per_client.is_none_or(|max| n < max) {
                     let payload = match &fixed {
                         Some(f) => Arc::clone(f),
-                        None => Arc::new(synthetic_mp4(size, ((c as u64) << 32) | n as u64)),
+                        None => Arc::new(synthetic_mp4(
+                            size,
+                            run_seed ^ (((c as u64) << 32) | n as u64),
+                        )),
                     };
                     n += 1;
                     let total = payload.len() as u64;

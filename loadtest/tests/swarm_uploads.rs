@@ -48,6 +48,7 @@ fn config(addr: SocketAddr, clients: usize, size: u64, uploads: usize) -> Upload
         file: None,
         progress: false,
         api_key: None,
+        allow_duplicates: false,
     }
 }
 
