@@ -138,20 +138,15 @@ impl FrontDoorConfig {
         if !self.health_path.starts_with('/') || self.health_path.contains([' ', '\r', '\n']) {
             return Err("front_door.health_path must be a path starting with /".into());
         }
-        crate::config::bounds::positive(&[
+        let durations = [
             ("front_door.health_interval_ms", self.health_interval_ms),
             ("front_door.health_timeout_ms", self.health_timeout_ms),
             ("front_door.connect_timeout_ms", self.connect_timeout_ms),
             ("front_door.response_timeout_ms", self.response_timeout_ms),
             ("front_door.idle_timeout_ms", self.idle_timeout_ms),
-        ])?;
-        crate::config::bounds::at_most_one_day(&[
-            ("front_door.health_interval_ms", self.health_interval_ms),
-            ("front_door.health_timeout_ms", self.health_timeout_ms),
-            ("front_door.connect_timeout_ms", self.connect_timeout_ms),
-            ("front_door.response_timeout_ms", self.response_timeout_ms),
-            ("front_door.idle_timeout_ms", self.idle_timeout_ms),
-        ])?;
+        ];
+        crate::config::bounds::positive(&durations)?;
+        crate::config::bounds::at_most_one_day(&durations)?;
         if self.pooled_connections_per_node > 1024 {
             return Err("front_door.pooled_connections_per_node must be at most 1024".into());
         }

@@ -26,6 +26,7 @@ use ringcast_proto::versions::{
 use serde_json::{json, Value};
 
 use crate::api::videos::ended_job_status;
+use crate::api::videos::{self, Access};
 use crate::app::App;
 use crate::error::IngestError;
 use crate::redis_call::with_timeout;
@@ -35,34 +36,6 @@ use ringcast_server::{Conn, Response};
 const MAX_BODY: usize = 1024;
 /// Time a rollback body has to arrive.
 const BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The video hash of `id` after the id, existence and `may` (read or change) checks.
-async fn video_for(
-    app: &App,
-    caller: &Caller,
-    id: &str,
-    change: bool,
-) -> Result<std::collections::HashMap<String, String>, IngestError> {
-    if !keys::is_valid_id(id) {
-        return Err(IngestError::InvalidId(id.to_string()));
-    }
-    let video = with_timeout(app.queue.video(id)).await?;
-    if video.is_empty() {
-        return Err(IngestError::NotFound(format!("video {id}")));
-    }
-    let owner = video.get("owner").map(String::as_str);
-    let allowed = if change {
-        caller.may_change(owner)
-    } else {
-        caller.may_read(owner)
-    };
-    if !allowed {
-        return Err(IngestError::Forbidden(format!(
-            "video {id} belongs to another owner"
-        )));
-    }
-    Ok(video)
-}
 
 fn number(video: &std::collections::HashMap<String, String>, field: &str) -> Option<u32> {
     video.get(field).and_then(|v| v.parse().ok())
@@ -80,7 +53,7 @@ fn entry_state(e: &VersionEntry) -> Option<JobState> {
 
 /// `GET /v1/videos/{id}/versions`.
 pub async fn list(app: &App, caller: &Caller, id: &str) -> Result<Response, IngestError> {
-    let video = video_for(app, caller, id, false).await?;
+    let video = videos::load(app, caller, id, Access::Read).await?;
     let current = number(&video, "current_version");
     let entries = with_timeout(Versions::new(&app.queue).list(id)).await?;
     let body = versions_json(id, current, &entries);
@@ -126,7 +99,7 @@ pub async fn rollback(
         .read_to_end(MAX_BODY, BODY_TIME)
         .await
         .map_err(|e| IngestError::BadRequest(format!("rollback body: {e}")))?;
-    let video = video_for(app, caller, id, true).await?;
+    let video = videos::load(app, caller, id, Access::Change).await?;
     let target = parse_rollback_body(&body).map_err(refusal)?;
     let current = number(&video, "current_version");
     let versions = Versions::new(&app.queue);
