@@ -340,6 +340,7 @@ impl Metrics {
         if let Some(d) = self.driver() {
             w.sample(name, &[("driver", d.as_str())], 1);
         }
+        srv.tls.render("ringcast_edge", &mut w);
         w.finish()
     }
 }

@@ -121,6 +121,7 @@ impl Metrics {
             }
         }
         self.live.render(&mut w);
+        self.server.tls.render("ringcast_ingest", &mut w);
         w.finish()
     }
 }

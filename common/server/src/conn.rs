@@ -3,6 +3,10 @@
 //! the current request's body. Handlers read bodies incrementally through it
 //! ([`Conn::read_body`], [`Conn::read_chunked`], [`Conn::read_to_end`]) and may write a
 //! streamed response themselves ([`Conn::write_raw`]).
+//!
+//! On a TLS connection the same methods read and write plaintext through the connection's
+//! [`TlsSession`] (rustls in user space); with kernel TLS the socket itself encrypts and the
+//! plain paths (and `sendfile`) are used.
 
 use std::io;
 use std::rc::Rc;
@@ -14,6 +18,7 @@ use monoio::net::TcpStream;
 use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::http::persistence::{Unread, CONTINUE};
 
+use crate::tls::stream::{TlsSession, Wire};
 use crate::worker::Worker;
 
 /// Bytes read per `read` call into the head buffer.
@@ -48,6 +53,10 @@ pub struct Conn {
     /// This request's body read timeout when the handler set one
     /// ([`Conn::set_body_read_timeout`]); `None`: the server's idle timeout.
     pub(crate) body_read_timeout: Option<Duration>,
+    /// TLS in user space; `None` on plain connections and once kernel TLS took over.
+    pub(crate) tls: Option<Box<TlsSession>>,
+    /// The connection came in on the TLS listener (user-space or kernel TLS).
+    pub(crate) secure: bool,
 }
 
 impl Conn {
@@ -62,7 +71,25 @@ impl Conn {
             continue_pending: false,
             broken: false,
             body_read_timeout: None,
+            tls: None,
+            secure: false,
         }
+    }
+
+    /// The connection is HTTPS (TLS in user space or in the kernel).
+    pub fn is_tls(&self) -> bool {
+        self.secure
+    }
+
+    /// The socket, the user-space TLS session if any, and what its writes need.
+    pub(crate) fn split(&mut self) -> (Option<&mut TlsSession>, Wire<'_>) {
+        let idle = self.worker.settings.idle_timeout;
+        let wire = Wire {
+            stream: &mut self.stream,
+            idle,
+            stats: &self.worker.stats,
+        };
+        (self.tls.as_deref_mut(), wire)
     }
 
     /// For the rest of the current request, a body read that waits longer than `timeout` for
@@ -153,6 +180,20 @@ impl Conn {
             return (Ok(n), out);
         }
         let idle = self.body_idle();
+        if self.tls.is_some() {
+            let (tls, mut wire) = self.split();
+            let tls = tls.expect("checked");
+            let read = monoio::time::timeout(idle, tls.read_plain(&mut wire, &mut out, want));
+            return match read.await {
+                Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), out),
+                Ok(Ok(0)) => (self.fail(io::ErrorKind::UnexpectedEof.into()), out),
+                Ok(Ok(n)) => {
+                    self.unread = left(n);
+                    (Ok(n), out)
+                }
+                Ok(Err(e)) => (self.fail(e), out),
+            };
+        }
         match monoio::time::timeout(idle, self.stream.read(out.slice_mut(0..want))).await {
             // The buffer went down with the cancelled read; hand back a fresh one.
             Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), Vec::new()),
@@ -275,6 +316,17 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
             self.buf.reserve(READ_CHUNK);
         }
+        if self.tls.is_some() {
+            let mut buf = std::mem::take(&mut self.buf);
+            let max = buf.capacity() - buf.len();
+            let (tls, mut wire) = self.split();
+            let res = tls
+                .expect("checked")
+                .read_plain(&mut wire, &mut buf, max)
+                .await;
+            self.buf = buf;
+            return res;
+        }
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
         let (res, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
@@ -295,7 +347,14 @@ impl Conn {
     }
 
     /// Write all of `buf`; each write must make progress within the idle timeout.
-    pub(crate) async fn write_all<T: IoBuf + 'static>(&mut self, mut buf: T) -> io::Result<T> {
+    pub(crate) async fn write_all<T: IoBuf + AsRef<[u8]> + 'static>(
+        &mut self,
+        mut buf: T,
+    ) -> io::Result<T> {
+        if let (Some(tls), mut wire) = self.split() {
+            tls.write_plain(&mut wire, buf.as_ref()).await?;
+            return Ok(buf);
+        }
         let len = buf.bytes_init();
         let idle = self.worker.settings.idle_timeout;
         let mut written = 0;
@@ -318,8 +377,19 @@ impl Conn {
         Ok(buf)
     }
 
+    /// Close after the last response: close_notify on TLS, then the TCP half-close.
+    pub(crate) async fn close(&mut self) {
+        if let (Some(tls), mut wire) = self.split() {
+            tls.close(&mut wire).await;
+        }
+        let _ = self.stream.shutdown().await;
+    }
+
     /// Half-close, then discard input until the client closes (bounded in time and bytes).
     pub(crate) async fn linger(&mut self) {
+        if let (Some(tls), mut wire) = self.split() {
+            tls.close(&mut wire).await;
+        }
         if self.stream.shutdown().await.is_err() {
             return;
         }

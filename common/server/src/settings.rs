@@ -36,6 +36,8 @@ pub struct ServerSettings {
     pub linger_bytes: usize,
     /// `Access-Control-Expose-Headers` of every response (with `Access-Control-Allow-Origin: *`).
     pub cors_expose_headers: &'static str,
+    /// A TLS listener besides the plain one (`None`: plain HTTP only).
+    pub tls: Option<crate::tls::TlsSettings>,
 }
 
 /// Checks the connection settings every service on the shell exposes in its config file (same
@@ -75,6 +77,7 @@ impl ServerSettings {
             linger_time: Duration::from_secs(2),
             linger_bytes: 1024 * 1024,
             cors_expose_headers,
+            tls: None,
         }
     }
 }

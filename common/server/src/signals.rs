@@ -5,12 +5,17 @@
 //!
 //! First signal: graceful shutdown through the server's [`ShutdownHandle`]. Second signal: exit
 //! immediately (an operator who presses Ctrl-C twice means it).
+//!
+//! SIGHUP is taken the same way: it reloads the TLS certificate and key (new handshakes use
+//! them; open connections keep theirs); without TLS it is logged and otherwise ignored.
 
 use std::io;
+use std::sync::Arc;
 
+use crate::tls::TlsContext;
 use crate::ShutdownHandle;
 
-/// The set {SIGINT, SIGTERM}.
+/// The set {SIGINT, SIGTERM, SIGHUP}.
 fn termination_set() -> io::Result<libc::sigset_t> {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it before any other use, and
     // sigaddset only writes into the set we own.
@@ -19,6 +24,7 @@ fn termination_set() -> io::Result<libc::sigset_t> {
         if libc::sigemptyset(&mut set) != 0
             || libc::sigaddset(&mut set, libc::SIGINT) != 0
             || libc::sigaddset(&mut set, libc::SIGTERM) != 0
+            || libc::sigaddset(&mut set, libc::SIGHUP) != 0
         {
             return Err(io::Error::last_os_error());
         }
@@ -26,7 +32,7 @@ fn termination_set() -> io::Result<libc::sigset_t> {
     }
 }
 
-/// Block SIGINT/SIGTERM in the calling thread and every thread it starts afterwards.
+/// Block SIGINT/SIGTERM/SIGHUP in the calling thread and every thread it starts afterwards.
 pub fn block_termination_signals() -> io::Result<()> {
     let set = termination_set()?;
     // SAFETY: `set` is an initialised sigset_t; a null old-set pointer is allowed.
@@ -37,8 +43,17 @@ pub fn block_termination_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// Start the thread that waits for SIGINT/SIGTERM and stops the server.
+/// Start the thread that waits for SIGINT/SIGTERM and stops the server (SIGHUP: nothing to
+/// reload).
 pub fn spawn_signal_thread(shutdown: ShutdownHandle) -> io::Result<()> {
+    spawn_signal_thread_with_reload(shutdown, None)
+}
+
+/// Like [`spawn_signal_thread`]; SIGHUP reloads `tls` (the server's [`crate::Server::tls_context`]).
+pub fn spawn_signal_thread_with_reload(
+    shutdown: ShutdownHandle,
+    tls: Option<Arc<TlsContext>>,
+) -> io::Result<()> {
     let set = termination_set()?;
     std::thread::Builder::new()
         .name("signals".into())
@@ -52,6 +67,10 @@ pub fn spawn_signal_thread(shutdown: ShutdownHandle) -> io::Result<()> {
                 if rc != 0 {
                     tracing::error!(error = %io::Error::from_raw_os_error(rc), "sigwait failed");
                     return;
+                }
+                if sig == libc::SIGHUP {
+                    reload(tls.as_deref());
+                    continue;
                 }
                 received += 1;
                 if received == 1 {
@@ -67,4 +86,23 @@ pub fn spawn_signal_thread(shutdown: ShutdownHandle) -> io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+fn reload(tls: Option<&TlsContext>) {
+    let Some(tls) = tls else {
+        tracing::info!("SIGHUP: no TLS configured, nothing to reload");
+        return;
+    };
+    let s = tls.settings();
+    match tls.reload() {
+        Ok(()) => tracing::info!(
+            cert = %s.cert_path.display(),
+            key = %s.key_path.display(),
+            "SIGHUP: TLS certificate reloaded; new handshakes use it"
+        ),
+        Err(e) => tracing::error!(
+            error = %e,
+            "SIGHUP: TLS reload failed; still serving the previous certificate"
+        ),
+    }
 }

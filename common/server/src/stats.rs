@@ -22,6 +22,8 @@ pub struct ServerStats {
     inflight: AtomicI64,
     workers_uring: AtomicU64,
     workers_legacy: AtomicU64,
+    /// The TLS listener's counters (all zero without TLS).
+    pub tls: crate::tls::TlsStats,
 }
 
 impl ServerStats {
