@@ -24,6 +24,7 @@ mod servers;
 mod services;
 mod stack;
 mod tempdir;
+pub mod tls;
 mod tmpfs;
 
 pub use config::{EdgeOptions, IngestOptions, TranscoderOptions};

@@ -223,6 +223,25 @@ fn setsockopt_struct<T>(fd: RawFd, direction: libc::c_int, info: &T) -> io::Resu
 mod tests {
     use super::*;
 
+    /// The per-connection step 2 on a real established socket: refused exactly when the kernel
+    /// has no `tls` ULP (this machine: only `mptcp`), and then the socket is still plain TCP.
+    #[test]
+    fn ulp_on_an_established_socket_is_refused_without_the_module() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().expect("accept");
+        let ulp = setsockopt(server.as_raw_fd(), libc::SOL_TCP, TCP_ULP, b"tls");
+        assert_eq!(ulp.is_ok(), kernel_has_tls(), "{ulp:?}");
+        if ulp.is_err() {
+            server.write_all(b"plain").expect("write");
+            let mut got = [0u8; 5];
+            client.read_exact(&mut got).expect("read");
+            assert_eq!(&got, b"plain");
+        }
+    }
+
     #[test]
     fn crypto_info_layouts_match_linux() {
         // Sizes from linux/tls.h (no padding).
