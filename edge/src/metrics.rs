@@ -341,6 +341,7 @@ impl Metrics {
             w.sample(name, &[("driver", d.as_str())], 1);
         }
         srv.tls.render("ringcast_edge", &mut w);
+        srv.h2.render("ringcast_edge", &mut w);
         w.finish()
     }
 }

@@ -243,6 +243,7 @@ fn settings(cfg: &EdgeConfig) -> ServerSettings {
             cert_path: cfg.tls.cert_file.clone(),
             key_path: cfg.tls.key_file.clone(),
             ktls: cfg.tls.ktls,
+            http2: cfg.tls.http2,
         });
     }
     s

@@ -122,6 +122,7 @@ impl Metrics {
         }
         self.live.render(&mut w);
         self.server.tls.render("ringcast_ingest", &mut w);
+        self.server.h2.render("ringcast_ingest", &mut w);
         w.finish()
     }
 }

@@ -108,6 +108,7 @@ fn settings(config: &IngestConfig) -> ServerSettings {
             cert_path: config.tls.cert_file.clone(),
             key_path: config.tls.key_file.clone(),
             ktls: config.tls.ktls,
+            http2: config.tls.http2,
         });
     }
     s

@@ -182,6 +182,10 @@ pub struct TlsConfig {
     /// Hand the traffic keys to the kernel after the handshake (kTLS) so file bodies keep
     /// `sendfile`; a kernel without the `tls` ULP keeps rustls in user space per connection.
     pub ktls: bool,
+    /// Offer HTTP/2 by ALPN (`h2`, then `http/1.1`). Request bodies over h2 are buffered up to
+    /// 1 MiB before the handler runs (larger: 413): for the edge's GETs; leave it off where
+    /// large uploads come in (the ingest's tus PATCHes use HTTP/1.1 then).
+    pub http2: bool,
 }
 
 impl TlsConfig {

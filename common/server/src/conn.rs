@@ -37,7 +37,11 @@ pub enum BodyError {
 
 /// A client connection (see the module docs).
 pub struct Conn {
-    pub(crate) stream: TcpStream,
+    /// The socket; `None` for one stream of an HTTP/2 connection (its body is read beforehand
+    /// into `buf`, its response goes out through the h2 connection).
+    pub(crate) stream: Option<TcpStream>,
+    /// An HTTP/2 stream's client address (the socket belongs to the connection task).
+    pub(crate) peer: Option<std::net::IpAddr>,
     /// Bytes read and not consumed yet start at `start` (pipelined heads, body bytes).
     pub(crate) buf: Vec<u8>,
     pub(crate) start: usize,
@@ -62,7 +66,8 @@ pub struct Conn {
 impl Conn {
     pub(crate) fn new(stream: TcpStream, worker: Rc<Worker>) -> Self {
         Self {
-            stream,
+            stream: Some(stream),
+            peer: None,
             buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
             out: Vec::with_capacity(4096),
@@ -76,6 +81,35 @@ impl Conn {
         }
     }
 
+    /// One HTTP/2 stream seen as a connection by a handler: its whole request `body` (already
+    /// received) is buffered, so `read_body`/`read_to_end` serve it; writing a response
+    /// itself (`write_raw`) is not possible here (`Unsupported`).
+    pub(crate) fn for_h2_stream(
+        worker: Rc<Worker>,
+        peer: Option<std::net::IpAddr>,
+        body: Vec<u8>,
+        secure: bool,
+    ) -> Self {
+        let unread = match body.len() {
+            0 => Unread::Nothing,
+            n => Unread::Bytes(n as u64),
+        };
+        Self {
+            stream: None,
+            peer,
+            buf: body,
+            start: 0,
+            out: Vec::new(),
+            worker,
+            unread,
+            continue_pending: false,
+            broken: false,
+            body_read_timeout: None,
+            tls: None,
+            secure,
+        }
+    }
+
     /// The connection is HTTPS (TLS in user space or in the kernel).
     pub fn is_tls(&self) -> bool {
         self.secure
@@ -85,7 +119,10 @@ impl Conn {
     pub(crate) fn split(&mut self) -> (Option<&mut TlsSession>, Wire<'_>) {
         let idle = self.worker.settings.idle_timeout;
         let wire = Wire {
-            stream: &mut self.stream,
+            stream: self
+                .stream
+                .as_mut()
+                .expect("only HTTP/1.1 connections (with their socket) write through TLS here"),
             idle,
             stats: &self.worker.stats,
         };
@@ -117,7 +154,10 @@ impl Conn {
 
     /// The client's IP address (`None` if the socket cannot tell).
     pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
-        self.stream.peer_addr().ok().map(|a| a.ip())
+        match &self.stream {
+            Some(s) => s.peer_addr().ok().map(|a| a.ip()),
+            None => self.peer,
+        }
     }
 
     /// The server is shutting down (a handler may end a long stream early).
@@ -194,7 +234,11 @@ impl Conn {
                 Ok(Err(e)) => (self.fail(e), out),
             };
         }
-        match monoio::time::timeout(idle, self.stream.read(out.slice_mut(0..want))).await {
+        let Some(stream) = self.stream.as_mut() else {
+            // An HTTP/2 stream's body is all buffered: nothing more will come.
+            return (self.fail(io::ErrorKind::UnexpectedEof.into()), out);
+        };
+        match monoio::time::timeout(idle, stream.read(out.slice_mut(0..want))).await {
             // The buffer went down with the cancelled read; hand back a fresh one.
             Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), Vec::new()),
             Ok((Ok(0), slice)) => (
@@ -327,9 +371,12 @@ impl Conn {
             self.buf = buf;
             return res;
         }
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(0);
+        };
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
-        let (res, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
+        let (res, slice) = stream.read(buf.slice_mut(len..cap)).await;
         self.buf = slice.into_inner();
         res
     }
@@ -351,15 +398,24 @@ impl Conn {
         &mut self,
         mut buf: T,
     ) -> io::Result<T> {
-        if let (Some(tls), mut wire) = self.split() {
-            tls.write_plain(&mut wire, buf.as_ref()).await?;
+        if self.tls.is_some() {
+            let (tls, mut wire) = self.split();
+            tls.expect("checked")
+                .write_plain(&mut wire, buf.as_ref())
+                .await?;
             return Ok(buf);
         }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "an HTTP/2 stream's response goes out through its connection",
+            ));
+        };
         let len = buf.bytes_init();
         let idle = self.worker.settings.idle_timeout;
         let mut written = 0;
         while written < len {
-            let write = self.stream.write(buf.slice(written..len));
+            let write = stream.write(buf.slice(written..len));
             let Ok((result, slice)) = monoio::time::timeout(idle, write).await else {
                 return Err(io::ErrorKind::TimedOut.into());
             };
@@ -379,18 +435,25 @@ impl Conn {
 
     /// Close after the last response: close_notify on TLS, then the TCP half-close.
     pub(crate) async fn close(&mut self) {
-        if let (Some(tls), mut wire) = self.split() {
-            tls.close(&mut wire).await;
+        if self.tls.is_some() {
+            let (tls, mut wire) = self.split();
+            tls.expect("checked").close(&mut wire).await;
         }
-        let _ = self.stream.shutdown().await;
+        if let Some(stream) = self.stream.as_mut() {
+            let _ = stream.shutdown().await;
+        }
     }
 
     /// Half-close, then discard input until the client closes (bounded in time and bytes).
     pub(crate) async fn linger(&mut self) {
-        if let (Some(tls), mut wire) = self.split() {
-            tls.close(&mut wire).await;
+        if self.tls.is_some() {
+            let (tls, mut wire) = self.split();
+            tls.expect("checked").close(&mut wire).await;
         }
-        if self.stream.shutdown().await.is_err() {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        if stream.shutdown().await.is_err() {
             return;
         }
         let s = &self.worker.settings;
@@ -400,7 +463,7 @@ impl Conn {
         let mut scratch: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         while drained < max {
             let wait = deadline.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(wait, self.stream.read(scratch)).await {
+            match monoio::time::timeout(wait, stream.read(scratch)).await {
                 Ok((Ok(n), buf)) if n > 0 => {
                     drained += n;
                     scratch = buf;

@@ -23,6 +23,7 @@ mod connection;
 mod date;
 mod driver;
 mod error;
+pub mod h2;
 mod handler;
 mod metrics_access;
 mod response;

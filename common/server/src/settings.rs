@@ -38,6 +38,8 @@ pub struct ServerSettings {
     pub cors_expose_headers: &'static str,
     /// A TLS listener besides the plain one (`None`: plain HTTP only).
     pub tls: Option<crate::tls::TlsSettings>,
+    /// HTTP/2 limits (connections that chose `h2` by ALPN).
+    pub h2: crate::h2::H2Settings,
 }
 
 /// Checks the connection settings every service on the shell exposes in its config file (same
@@ -78,6 +80,7 @@ impl ServerSettings {
             linger_bytes: 1024 * 1024,
             cors_expose_headers,
             tls: None,
+            h2: crate::h2::H2Settings::default(),
         }
     }
 }

@@ -24,6 +24,8 @@ pub struct ServerStats {
     workers_legacy: AtomicU64,
     /// The TLS listener's counters (all zero without TLS).
     pub tls: crate::tls::TlsStats,
+    /// The HTTP/2 connections' counters.
+    pub h2: crate::h2::H2Stats,
 }
 
 impl ServerStats {

@@ -508,6 +508,7 @@ fn listen_and_workers(ctx: &Context<'_>, common: &Common, workers: usize) -> Tab
         tls.insert("cert_file".into(), path(&files.cert));
         tls.insert("key_file".into(), path(&files.key));
         tls.insert("ktls".into(), Value::Boolean(files.ktls));
+        tls.insert("http2".into(), Value::Boolean(files.http2));
         t.insert("tls".into(), Value::Table(tls));
     }
     t

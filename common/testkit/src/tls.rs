@@ -25,6 +25,8 @@ pub struct TlsFiles {
     pub ca: PathBuf,
     /// `ktls` in the service's `[tls]`.
     pub ktls: bool,
+    /// `http2` in the service's `[tls]` (ALPN h2).
+    pub http2: bool,
 }
 
 impl TestCa {
@@ -62,6 +64,7 @@ impl TestCa {
             key: dir.join(format!("{name}-key.pem")),
             ca: self.ca_file.clone(),
             ktls: true,
+            http2: false,
         };
         std::fs::write(&files.cert, cert.pem()).expect("write cert");
         std::fs::write(&files.key, key.serialize_pem()).expect("write key");

@@ -57,6 +57,16 @@ pub(crate) async fn serve_tls<H: Handler>(
         session.connection().handshake_kind(),
         Some(HandshakeKind::Resumed)
     ));
+    if session.connection().alpn_protocol() == Some(b"h2") {
+        // HTTP/2 frames its own bodies: no sendfile to keep, so no kTLS either.
+        stats.user_space();
+        let Some(stream) = conn.stream.take() else {
+            return;
+        };
+        let parts = session.into_parts();
+        crate::h2::serve(stream, Some(parts), Rc::clone(&worker), handler).await;
+        return;
+    }
     if ctx.kernel_tls() {
         match to_kernel(&mut conn, session) {
             Ok(None) => stats.kernel(),
@@ -84,7 +94,9 @@ fn to_kernel(
     conn: &mut Conn,
     mut session: Box<TlsSession>,
 ) -> std::io::Result<Option<Box<TlsSession>>> {
-    let fd = conn.stream.as_raw_fd();
+    let Some(fd) = conn.stream.as_ref().map(|s| s.as_raw_fd()) else {
+        return Ok(Some(session));
+    };
     match ktls::offer(fd, session.connection()) {
         Offer::Refused(e) => {
             tracing::trace!(error = %e, "kernel TLS refused; rustls stays in user space");

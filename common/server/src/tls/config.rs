@@ -23,9 +23,6 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 /// when a client does not take tickets). One entry is a few hundred bytes.
 const SESSION_CACHE_ENTRIES: usize = 4096;
 
-/// ALPN protocols offered, in preference order. `h2` joins once the shell speaks HTTP/2.
-pub const ALPN: &[&[u8]] = &[b"http/1.1"];
-
 /// What a service configures to turn TLS on.
 #[derive(Debug, Clone)]
 pub struct TlsSettings {
@@ -37,6 +34,8 @@ pub struct TlsSettings {
     pub key_path: PathBuf,
     /// Try kernel TLS after each handshake (falls back to rustls per connection).
     pub ktls: bool,
+    /// Offer HTTP/2 (ALPN `h2` before `http/1.1`).
+    pub http2: bool,
 }
 
 /// Why a TLS configuration could not be (re)loaded.
@@ -134,7 +133,11 @@ fn build(
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
-    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = if s.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     config.session_storage = sessions;
     config.ticketer = ticketer;
     // TLS 1.3: two tickets per full handshake (rustls's default) lets a browser open two

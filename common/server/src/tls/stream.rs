@@ -236,6 +236,13 @@ impl TlsSession {
     pub(crate) fn into_connection(self) -> ServerConnection {
         self.tls
     }
+
+    /// The rustls session and the ciphertext read but not yet given to it (HTTP/2 takes over
+    /// the connection with both).
+    pub(crate) fn into_parts(self) -> (ServerConnection, Vec<u8>) {
+        let rest = self.rx[self.rx_start..].to_vec();
+        (self.tls, rest)
+    }
 }
 
 /// Write all of `buf` to the socket; each write must progress within the idle timeout.
