@@ -260,7 +260,7 @@ fn frame_floods_close_the_connection() {
     assert_eq!(flood("continuation"), 1);
 
     // The edge still serves, over h2 too.
-    drop(flood);
+    let _ = flood;
     let (code, got, err) = curl(
         &files.ca,
         &["--http2", &format!("{}/healthz", edge.https_url())],
