@@ -20,7 +20,6 @@ mod stream;
 pub use stats::H2Stats;
 
 use std::rc::Rc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use monoio::net::TcpStream;
@@ -105,21 +104,20 @@ pub(crate) async fn serve<H: Handler>(
     };
     worker.stats.h2.connection();
     let mut draining = false;
-    loop {
-        // Check the shutdown flag now and then while the connection idles.
-        let next = monoio::time::timeout(Duration::from_millis(500), conn.accept()).await;
+    // No timer around `accept`: one per stream costs a timer insert and cancel each; the
+    // shutdown flag is checked as streams arrive, and idle h2 connections are dropped with the
+    // worker's runtime after the grace period, like idle HTTP/1.1 keep-alive connections.
+    while let Some(next) = conn.accept().await {
         if worker.draining.get() && !draining {
             draining = true;
             conn.graceful_shutdown();
         }
         match next {
-            Err(_idle) => continue,
-            Ok(None) => break,
-            Ok(Some(Ok((req, respond)))) => {
+            Ok((req, respond)) => {
                 let (w, h) = (Rc::clone(&worker), Rc::clone(&handler));
                 monoio::spawn(stream::serve(req, respond, w, h, peer, secure));
             }
-            Ok(Some(Err(e))) => {
+            Err(e) => {
                 tracing::debug!(error = %e, "h2 connection ended");
                 break;
             }
