@@ -306,3 +306,45 @@ fn sighup_reloads_the_certificate_and_keeps_open_connections() {
     assert_eq!(code, 0, "still serving the renewed certificate: {err}");
     edge.process.assert_running();
 }
+
+/// A TLS connection that never completes its handshake (nothing sent, or a ClientHello cut
+/// short) is closed after `header_timeout` and counted as a failed handshake; the edge serves
+/// meanwhile.
+#[test]
+fn stalled_handshakes_are_cut_after_the_header_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, files) = certs(dir.path());
+    let edge = Edge::start_with(options(false).toml("header_timeout_ms = 500").tls(&files));
+    let addr = edge.tls_addr.expect("tls");
+    let silent = std::net::TcpStream::connect(addr).expect("connect");
+    let mut partial = std::net::TcpStream::connect(addr).expect("connect");
+    // A TLS record header announcing a 512-byte ClientHello, then nothing.
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .expect("write");
+    let started = std::time::Instant::now();
+    for mut s in [silent, partial] {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "the server closes without answering");
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    assert_eq!(
+        edge.counter(&format!("{HANDSHAKES}{{result=\"failed\"}}")),
+        2
+    );
+    let out = dir.path().join("out");
+    let (code, w, err) = curl(
+        &files.ca,
+        &format!("{}/healthz", edge.https_url()),
+        &out,
+        &[],
+    );
+    assert_eq!((code, w.as_str()), (0, "200 1.1 0"), "{err}");
+}
