@@ -50,15 +50,22 @@ pub(super) fn start(
         None => (None, Vec::new()),
     };
     let (wake, woken) = mpsc::unbounded();
+    // The writer ends first when h2 closes the connection; the reader, parked on a socket read,
+    // must not hold the connection open until the client closes or the idle timeout fires.
+    let (writer_done, stop_reading) = futures_channel::oneshot::channel::<()>();
     let reader = monoio::spawn(read_side(
         rd,
         tls.clone(),
         pending,
         to_h2,
         wake,
+        stop_reading,
         Rc::clone(&worker),
     ));
-    let writer = monoio::spawn(write_side(wr, tls, from_h2, woken, worker));
+    let writer = monoio::spawn(async move {
+        write_side(wr, tls, from_h2, woken, worker).await;
+        drop(writer_done);
+    });
     (h2_end, async move {
         writer.await;
         reader.await;
@@ -96,6 +103,7 @@ async fn read_side<R: AsyncReadRent>(
     pending: Vec<u8>,
     mut to_h2: tokio::io::WriteHalf<DuplexStream>,
     wake: mpsc::UnboundedSender<()>,
+    mut stop: futures_channel::oneshot::Receiver<()>,
     worker: Rc<Worker>,
 ) {
     let mut guard = FrameGuard::new(worker.settings.h2.limits);
@@ -139,7 +147,12 @@ async fn read_side<R: AsyncReadRent>(
             break;
         }
         buf.clear();
-        let read = monoio::time::timeout(idle, rd.read(buf.slice_mut(0..CHUNK))).await;
+        let read = monoio::time::timeout(idle, rd.read(buf.slice_mut(0..CHUNK)));
+        let read = monoio::select! {
+            r = read => r,
+            // The writer finished (h2 closed the connection): the socket is done.
+            _ = &mut stop => break,
+        };
         let Ok((res, slice)) = read else {
             // Idle past the timeout: end the connection.
             break;

@@ -154,7 +154,9 @@ impl TlsSession {
             let n = self.tls.writer().write(&data[off..])?;
             off += n;
             self.flush(wire).await?;
-            if n == 0 && self.tls.wants_write() {
+            // Nothing taken with the send buffer just flushed: the session no longer sends
+            // (closed); never spin on it.
+            if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
         }
