@@ -22,6 +22,7 @@ use crate::live::hub::LiveHub;
 use crate::metrics::Metrics;
 use crate::origin::http::HttpOrigin;
 use crate::origin::{DirOrigin, Origin};
+use crate::peers::Peers;
 use crate::platform::{fleet, Platform};
 use crate::response::EXPOSED_HEADERS;
 use crate::routes::access_control::Access;
@@ -75,6 +76,9 @@ impl Server {
             platform: Platform::new(&cfg.platform, cfg.origin_is_store(), &cfg.redis.url)
                 .map_err(EdgeError::InvalidConfig)?,
             front_door: FrontDoor::start(&cfg.front_door)
+                .map_err(EdgeError::InvalidConfig)?
+                .map(Arc::new),
+            peers: Peers::start(&cfg.peers)
                 .map_err(EdgeError::InvalidConfig)?
                 .map(Arc::new),
         });
@@ -161,6 +165,9 @@ impl Server {
         self.shared.live.close();
         if let Some(purges) = &self.purges {
             purges.stop();
+        }
+        if let Some(peers) = &self.shared.peers {
+            peers.stop();
         }
         if let Some(front_door) = &self.shared.front_door {
             front_door.stop();

@@ -17,6 +17,7 @@ use crate::access_log::AccessLog;
 use crate::error::EdgeError;
 use crate::front_door::config::FrontDoorConfig;
 use crate::live::settings::LiveSettings;
+use crate::peers::config::PeersConfig;
 use crate::platform::settings::PlatformSettings;
 use crate::routes::access_control::SignedUrlConfig;
 
@@ -108,6 +109,8 @@ pub struct EdgeConfig {
     pub platform: PlatformSettings,
     /// The front door to the ingest pool (`[front_door]`; off without nodes).
     pub front_door: FrontDoorConfig,
+    /// The edge tier this edge belongs to (`[peers]`; off without nodes).
+    pub peers: PeersConfig,
 }
 
 impl Default for EdgeConfig {
@@ -143,6 +146,7 @@ impl Default for EdgeConfig {
             live: LiveSettings::default(),
             platform: PlatformSettings::default(),
             front_door: FrontDoorConfig::default(),
+            peers: PeersConfig::default(),
         }
     }
 }
@@ -268,6 +272,7 @@ impl EdgeConfig {
             return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
         self.front_door.check().map_err(EdgeError::InvalidConfig)?;
+        self.peers.check().map_err(EdgeError::InvalidConfig)?;
         self.live.check().map_err(EdgeError::InvalidConfig)?;
         self.platform.check().map_err(EdgeError::InvalidConfig)
     }
