@@ -25,6 +25,7 @@
 //!   (health-checked, routed by upload tag, rate-limited);
 //! - [`peers`]: the edge tier: each object has an owner edge (rendezvous hash) that other edges
 //!   ask on a miss before the origin; [`nodes`] holds the health-checked node sets of both;
+//! - [`prefetch`]: players' CMCD next-object hints warm the memory tier;
 //! - [`live`]: LL-HLS blocking reloads, delta updates and preload-hinted parts from Redis
 //!   event streams followed on the tokio side runtime (ADR 0004).
 //!
@@ -43,6 +44,7 @@ pub mod nodes;
 pub mod origin;
 pub mod peers;
 pub mod platform;
+pub mod prefetch;
 pub mod representation;
 pub mod response;
 pub mod routes;

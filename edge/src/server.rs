@@ -81,6 +81,7 @@ impl Server {
             peers: Peers::start(&cfg.peers)
                 .map_err(EdgeError::InvalidConfig)?
                 .map(Arc::new),
+            prefetch: Arc::default(),
         });
         warn_about_visibility(cfg);
         let purges = fleet::subscribe(&shared)?;

@@ -12,6 +12,7 @@ use crate::metrics::{Gauges, Metrics};
 use crate::origin::Origin;
 use crate::peers::Peers;
 use crate::platform::Platform;
+use crate::prefetch::stats::Prefetch;
 use crate::routes::access_control::Access;
 use crate::tiers::disk::DiskTier;
 use crate::tiers::memory::MemoryCache;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub front_door: Option<Arc<FrontDoor>>,
     /// The edge tier, when `[peers] nodes` is set.
     pub peers: Option<Arc<Peers>>,
+    /// CMCD next-object warm-ups (see `prefetch`).
+    pub prefetch: Arc<Prefetch>,
 }
 
 impl Shared {

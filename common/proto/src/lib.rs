@@ -33,6 +33,7 @@
 
 pub mod assets;
 pub mod auth;
+pub mod cmcd;
 pub mod container;
 pub mod content_type;
 pub mod fmp4;

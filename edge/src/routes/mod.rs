@@ -12,6 +12,7 @@
 //!   configured (without one, DELETE stays 405 and `POST /purge` is 403);
 //! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
 //!   by `live::handler` before the object path (under either URL form);
+//! - an object request with a CMCD next-object hint warms that object ([`crate::prefetch`]);
 //! - `GET|HEAD /_peer/v/{path}` → the object for another edge of the tier ([`crate::peers`]),
 //!   with the tier's secret, never forwarded again;
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
@@ -89,6 +90,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             if let Some(peers) = &shared.peers {
                 peers.render_metrics(&mut w);
             }
+            shared.prefetch.render_metrics(&mut w);
             let text = w.finish();
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
@@ -143,7 +145,9 @@ async fn object(
     {
         return Ok(live);
     }
-    from_tiers(req, &shared.tiers(), &key, admission.private).await
+    let resp = from_tiers(req, &shared.tiers(), &key, admission.private).await?;
+    crate::prefetch::follow_hint(req, path, shared);
+    Ok(resp)
 }
 
 /// Look `key` up in `tiers` and answer `req` with it (404 when it does not exist).
@@ -250,6 +254,7 @@ mod tests {
             platform: Platform::disabled(),
             front_door: None,
             peers: None,
+            prefetch: Arc::default(),
         }
     }
 
