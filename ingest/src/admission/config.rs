@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdmissionConfig {
-    /// Bytes that must stay free on the spool's filesystem (statvfs): a creation, or a PATCH
-    /// whose body would eat into the reserve, gets 507 `insufficient_storage` with
+    /// Bytes that must stay free on the spool's filesystem (statvfs): a creation whose
+    /// `Upload-Length`, or a PATCH whose body, would eat into the reserve gets 507 `insufficient_storage` with
     /// `Retry-After` before the disk fills; the upload resumes once space returns. 0 = no
     /// reserve (a full disk still answers 507 when a write fails).
     pub spool_reserve_bytes: u64,

@@ -31,8 +31,9 @@ pub fn fits(available: u64, incoming: u64, reserve: u64) -> bool {
         .is_some_and(|left| left >= reserve)
 }
 
-/// 507 unless `incoming` bytes fit on the spool above the reserve (a creation passes 0: it only
-/// needs the reserve intact). A failing statvfs does not block uploads; the write would tell.
+/// 507 unless `incoming` bytes fit on the spool above the reserve (a creation passes its
+/// `Upload-Length`: an upload that could not be finished now is not started; a PATCH its body).
+/// A failing statvfs does not block uploads; the write would tell.
 pub fn check(app: &App, incoming: u64) -> Result<(), AdmissionError> {
     let reserve = app.config.admission.spool_reserve_bytes;
     if reserve == 0 {

@@ -160,7 +160,7 @@ async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Respon
         .header("upload-metadata")
         .filter(|v| !v.trim().is_empty())
         .map(str::to_string);
-    crate::admission::space::check(app, 0)?;
+    crate::admission::space::check(app, length)?;
     let state = app
         .uploads
         .create(length, meta, raw, priority, &caller.owner)

@@ -1,9 +1,9 @@
 //! Per-owner byte counters for upload quotas, in Redis, changed only by scripts so a check and
 //! its update are one atomic step, and every update safe to repeat:
 //!
-//! - `rc:quota:{owner}` (hash): `inflight` = the sum of the `Upload-Length`s of the owner's
+//! - `rc:quota:owner:{owner}` (hash): `inflight` = the sum of the `Upload-Length`s of the owner's
 //!   unfinished uploads, `stored` = the sum of the source sizes of the owner's videos' versions;
-//! - `rc:quota:{owner}:uploads` (hash): upload id → its length, while it is in flight (so a
+//! - `rc:quota:uploads:{owner}` (hash): upload id → its length, while it is in flight (so a
 //!   release counts an upload once however often it is repeated);
 //! - `rc:quota:video:{video}` (hash): version → its source's size (so a delete subtracts
 //!   exactly what the video's versions added, and a repeated store adds nothing).
@@ -15,12 +15,12 @@ use crate::side_runtime;
 
 /// Owner totals.
 pub fn totals_key(owner: &str) -> String {
-    format!("rc:quota:{owner}")
+    format!("rc:quota:owner:{owner}")
 }
 
 /// An owner's uploads in flight.
 pub fn uploads_key(owner: &str) -> String {
-    format!("rc:quota:{owner}:uploads")
+    format!("rc:quota:uploads:{owner}")
 }
 
 /// A video's stored versions.
