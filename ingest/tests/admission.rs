@@ -179,7 +179,7 @@ fn quotas_count_bytes_in_flight_and_stored_and_deletes_free_them() {
 fn patch_head(ingest: &Service, loc: &str, offset: u64, total: usize) -> TcpStream {
     let mut s = TcpStream::connect(ingest.addr).expect("connect");
     let head = format!(
-        "PATCH {loc} HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {total}\r\n\r\n"
+        "PATCH {loc} HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
     );
     s.write_all(head.as_bytes()).expect("head");
     s
@@ -325,4 +325,53 @@ fn idle_connections_past_the_per_worker_cap_get_503() {
             .request("GET", "/healthz", &[], b"")
             .is_ok_and(|r| r.status == 200)
     });
+}
+
+#[test]
+fn patch_buffers_are_pooled_per_worker() {
+    // One pooled buffer on one worker: a PATCH held open mid-body takes it; a second PATCH at
+    // the same time streams through a small buffer and still stores the file byte-exact.
+    let stack = start(
+        options()
+            .workers(1)
+            .toml("[admission]\npatch_buffers_per_worker = 1"),
+    );
+    let ingest = stack.ingest();
+    let a = clip(&stack, "pool-a");
+    let b = clip(&stack, "pool-b");
+    let loc_a = ingest.create(a.len() as u64, None);
+    let loc_b = ingest.create(b.len() as u64, None);
+    let mut held = patch_head(ingest, &loc_a, 0, a.len());
+    held.write_all(&a[..a.len() / 2]).expect("half of a");
+    // The held PATCH has its buffer once its first bytes reach the spool.
+    let spool = ingest
+        .state_dir
+        .join(format!("uploads/{}.bin", upload_id(&loc_a)));
+    wait_until(Duration::from_secs(20), "the held PATCH to write", || {
+        std::fs::metadata(&spool).is_ok_and(|m| m.len() > 0)
+    });
+    assert_eq!(
+        ingest.counter("ringcast_ingest_patch_small_buffer_total"),
+        0
+    );
+    let r = ingest.patch(&loc_b, 0, &b);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        ingest.counter("ringcast_ingest_patch_small_buffer_total"),
+        1
+    );
+    let stored =
+        std::fs::read(stack.object_path(&keys::source(&upload_id(&loc_b), 1))).expect("src");
+    assert!(stored == b);
+    // The held PATCH finishes; its buffer goes back to the pool for the next one.
+    held.write_all(&a[a.len() / 2..]).expect("rest of a");
+    let answer = read_answer(&mut held, Duration::from_secs(30));
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    let c = clip(&stack, "pool-c");
+    let loc_c = ingest.create(c.len() as u64, None);
+    assert_eq!(ingest.patch(&loc_c, 0, &c).status, 204);
+    assert_eq!(
+        ingest.counter("ringcast_ingest_patch_small_buffer_total"),
+        1
+    );
 }

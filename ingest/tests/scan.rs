@@ -153,3 +153,36 @@ fn clean_infected_and_unreachable_clamd() {
         Some((32u64 << 20).to_string().as_str())
     );
 }
+
+/// clamd on its unix socket, with a `StreamMaxLength` (1 MiB) below what the ingest was told
+/// (32 MiB): a small clip is scanned clean over the socket; a 2 MiB one gets clamd's "size limit
+/// exceeded", which is no verdict — 503, the upload kept — never a pass.
+#[test]
+fn unix_socket_and_a_clamd_limit_below_the_ingests() {
+    let clamd = Clamd::start(1 << 20);
+    let stack = start(options().toml(format!(
+        "[scan]\nclamd = {:?}\ntimeout_secs = 20\nmax_stream_bytes = {}\n",
+        clamd.socket.display().to_string(),
+        32u64 << 20
+    )));
+    let ingest = stack.ingest();
+    let (_, r) = upload(ingest, &small_mp4(stack.dir()));
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(
+        ingest.counter("ringcast_ingest_scans_total{verdict=\"clean\"}"),
+        1
+    );
+
+    let mut big = small_mp4(stack.dir());
+    big.extend_from_slice(&free_box(&vec![0x5a; 2 << 20]));
+    let (loc, r) = upload(ingest, &big);
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(json_error_code(&r), "scan_unavailable");
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(ingest.offset(&loc), big.len() as u64, "kept for a retry");
+    assert!(
+        ingest.process.log_text().contains("StreamMaxLength"),
+        "the log names the misconfiguration"
+    );
+    assert_eq!(enqueued_job_ids(stack.redis_url()).len(), 1);
+}

@@ -22,6 +22,8 @@ pub struct Clamd {
     pub port: u16,
     /// `127.0.0.1:{port}`, the value of the ingest's `scan.clamd`.
     pub addr: String,
+    /// Its unix socket (it listens on both), for `scan.clamd = "/…"`.
+    pub socket: PathBuf,
     /// The `StreamMaxLength` it was started with.
     pub stream_max_bytes: u64,
     dir: TempDir,
@@ -55,7 +57,8 @@ impl Clamd {
         let conf = format!(
             "Foreground yes\nDatabaseDirectory {db}\nTCPSocket {port}\nTCPAddr 127.0.0.1\n\
              StreamMaxLength {stream_max_bytes}\nTemporaryDirectory {tmp}\nPidFile {pid}\n\
-             LogTime yes\nMaxThreads 4\n",
+             LocalSocket {sock}\nLogTime yes\nMaxThreads 4\n",
+            sock = dir.path().join("clamd.sock").display(),
             db = db.display(),
             tmp = dir.path().join("tmp").display(),
             pid = dir.path().join("clamd.pid").display(),
@@ -64,6 +67,7 @@ impl Clamd {
         let mut c = Self {
             port,
             addr: format!("127.0.0.1:{port}"),
+            socket: dir.path().join("clamd.sock"),
             stream_max_bytes,
             dir,
             proc: None,
