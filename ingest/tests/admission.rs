@@ -212,6 +212,20 @@ fn a_trickling_client_and_a_silent_one_are_cut_off_and_the_upload_resumes() {
     ));
     let ingest = stack.ingest();
     let video = clip(&stack, "slow");
+
+    // A pause longer than the window after a burst that covers it at the minimum rate is
+    // fine: the PATCH completes.
+    let paused = clip(&stack, "paused");
+    let loc = ingest.create(paused.len() as u64, None);
+    let mut s = patch_head(ingest, &loc, 0, paused.len());
+    let burst = paused.len() / 2;
+    assert!(burst > 5000, "the burst covers the pause at 1000 B/s");
+    s.write_all(&paused[..burst]).expect("burst");
+    std::thread::sleep(Duration::from_millis(3500)); // the client's pause, past one window
+    s.write_all(&paused[burst..]).expect("rest");
+    let answer = read_answer(&mut s, Duration::from_secs(20));
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+
     let loc = ingest.create(video.len() as u64, None);
 
     // 50 bytes/s: a burst first, then a trickle in a thread until the server stops taking it.

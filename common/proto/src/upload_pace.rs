@@ -93,15 +93,23 @@ impl Pace {
         Ok(())
     }
 
-    /// How long until the next check could fail without any byte arriving (the caller bounds
-    /// its next read by this so a client that sends nothing is cut off on time, not at the idle
-    /// timeout); `None` when no limit is set.
+    /// How long until [`Pace::observe`] fails for certain if no further byte arrives (the
+    /// caller bounds its next read by this, so a client that sends nothing is cut off on time
+    /// rather than at the idle timeout, and a read that times out then is always a pace
+    /// violation); `None` when no limit is set. A window that already holds enough bytes for
+    /// longer than itself fails only once the time those bytes cover at the minimum rate has
+    /// passed.
     pub fn next_check_in_ms(&self, now_ms: u64) -> Option<u64> {
         let l = self.limits;
         let deadline = (l.deadline_ms > 0)
             .then(|| (self.started_ms + l.deadline_ms + 1).saturating_sub(now_ms));
-        let window = (l.min_bytes_per_sec > 0 && l.window_ms > 0)
-            .then(|| (self.window_start_ms + l.window_ms).saturating_sub(now_ms));
+        let window = (l.min_bytes_per_sec > 0 && l.window_ms > 0).then(|| {
+            let covered =
+                u128::from(self.window_bytes) * 1000 / u128::from(l.min_bytes_per_sec) + 1;
+            let covered = u64::try_from(covered).unwrap_or(u64::MAX / 2);
+            let fails_at = self.window_start_ms + l.window_ms.max(covered);
+            fails_at.saturating_sub(now_ms)
+        });
         match (deadline, window) {
             (Some(a), Some(b)) => Some(a.min(b).max(1)),
             (a, b) => a.or(b).map(|v| v.max(1)),
@@ -168,7 +176,38 @@ mod tests {
         assert_eq!(p.next_check_in_ms(9_999), Some(1));
     }
 
+    #[test]
+    fn a_pause_after_enough_bytes_is_not_a_violation_yet() {
+        let mut p = Pace::new(LIMITS, 0);
+        // 25 s worth of the minimum rate in the first second, then silence.
+        assert_eq!(p.observe(1000, 25_000), Ok(()));
+        assert_eq!(p.next_check_in_ms(1000), Some(24_001));
+        assert_eq!(p.observe(10_000, 0), Ok(()), "the window's end passes");
+        let wait = p.next_check_in_ms(10_000).expect("limited");
+        assert_eq!(p.observe(10_000 + wait, 0).map_err(|_| ()), Err(()));
+    }
+
     proptest! {
+        /// Whatever came before, silence until `next_check_in_ms` is always a violation, and
+        /// never earlier (so a read timed out at that bound is the pace's doing).
+        #[test]
+        fn the_next_check_is_exactly_when_silence_fails(
+            steps in proptest::collection::vec((0u64..5000, 0u64..20_000), 0..20)
+        ) {
+            let mut p = Pace::new(LIMITS, 0);
+            let mut now = 0;
+            for (dt, bytes) in steps {
+                now += dt;
+                if p.observe(now, bytes).is_err() {
+                    return Ok(());
+                }
+            }
+            let wait = p.next_check_in_ms(now).expect("limited");
+            let mut early = p.clone();
+            prop_assert!(early.observe(now + wait - 1, 0).is_ok());
+            prop_assert!(p.observe(now + wait, 0).is_err());
+        }
+
         /// A client at or above the minimum rate (sending at least every second) is never cut
         /// before the deadline; one below it is cut within two windows.
         #[test]

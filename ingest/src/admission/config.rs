@@ -23,7 +23,9 @@ pub struct AdmissionConfig {
     /// The window of the minimum rate, in seconds.
     pub body_rate_window_secs: u64,
     /// Longest one PATCH request may take, in seconds, whatever its rate (408 after that, the
-    /// upload resumable). 0 = no deadline.
+    /// upload resumable). 0 = no deadline. The default (6 h) lets a whole 20 GiB file through
+    /// one PATCH at 1 MB/s: tus-js-client sends a file in one PATCH unless `chunkSize` is set,
+    /// and does not retry a 4xx other than 409/423 by itself.
     pub patch_deadline_secs: u64,
     /// Full-size (256 KiB) PATCH buffers each worker keeps in its pool; a PATCH arriving while
     /// all are in use streams through a 16 KiB buffer instead. Memory for PATCH bodies per
@@ -38,7 +40,7 @@ impl Default for AdmissionConfig {
             spool_reserve_bytes: 1 << 30,
             min_body_bytes_per_sec: 1024,
             body_rate_window_secs: 30,
-            patch_deadline_secs: 3600,
+            patch_deadline_secs: 21_600,
             patch_buffers_per_worker: 64,
         }
     }
