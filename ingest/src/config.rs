@@ -82,6 +82,12 @@ pub struct IngestConfig {
     pub limits: MediaLimits,
     /// Signed playback URLs (`POST /v1/videos/{id}/playback`): secret, lifetime, base URL.
     pub playback: PlaybackConfig,
+    /// Upload admission limits: spool free-space reserve, PATCH body pace, PATCH buffers.
+    pub admission: crate::admission::config::AdmissionConfig,
+    /// Per-owner quotas of bytes in flight and stored.
+    pub quota: crate::admission::config::QuotaConfig,
+    /// Virus scan of finished uploads with clamd (off unless `scan.clamd` is set).
+    pub scan: crate::scan::config::ScanConfig,
 }
 
 impl Default for IngestConfig {
@@ -110,6 +116,9 @@ impl Default for IngestConfig {
             limits: MediaLimits::default(),
             events: crate::api::events_config::EventsConfig::default(),
             playback: PlaybackConfig::default(),
+            admission: Default::default(),
+            quota: Default::default(),
+            scan: Default::default(),
         }
     }
 }
@@ -144,6 +153,12 @@ impl IngestConfig {
         self.events.validate()?;
         self.limits.validate().map_err(ConfigError::Invalid)?;
         self.playback.validate()?;
+        self.admission.validate()?;
+        self.scan.validate()?;
+        if self.scan.endpoint().is_some() && self.max_upload_bytes > self.scan.max_stream_bytes {
+            // A file clamd cannot see whole is never accepted: refused at creation instead.
+            self.max_upload_bytes = self.scan.max_stream_bytes;
+        }
         if !self.metrics_key.is_empty() {
             check_strength("metrics_key", &self.metrics_key)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         return keys(&config, command);
     }
     ringcast_infra::telemetry::init(config.log_json);
+    ringcast_infra::rlimit::raise_nofile_logged("ingest");
     match ringcast_ingest::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

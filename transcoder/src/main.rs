@@ -79,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
         return print_ffmpeg_args(&cfg, source, out_dir).await;
     }
     telemetry::init(cfg.log_json);
+    ringcast_infra::rlimit::raise_nofile_logged("transcoder");
 
     std::fs::create_dir_all(&cfg.work_dir)
         .with_context(|| format!("creating work_dir {}", cfg.work_dir.display()))?;
