@@ -39,6 +39,7 @@ pub mod live;
 pub mod metrics;
 pub mod origin;
 pub mod platform;
+pub mod readiness;
 pub mod representation;
 pub mod response;
 pub mod routes;

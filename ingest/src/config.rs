@@ -63,6 +63,9 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the workers exit.
     pub shutdown_grace_secs: u64,
+    /// On the first SIGTERM/SIGINT: keep serving this long with `/readyz` answering 503
+    /// (draining) before shutting down, in milliseconds (0: shut down at once).
+    pub drain_delay_ms: u64,
     /// Most header fields in a request head (more: 431).
     pub max_headers: usize,
     /// Open connections per worker beyond which new ones get 503 and are closed.
@@ -101,6 +104,7 @@ impl Default for IngestConfig {
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 10,
+            drain_delay_ms: 0,
             max_headers: 64,
             max_connections_per_worker: 10_000,
             listen_backlog: 1024,

@@ -15,6 +15,7 @@
 //! - [`side_runtime`]: the tokio side runtime that runs redis and rust-s3 calls for monoio
 //!   services, answering on oneshot channels.
 //! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.
+//! - [`health`]: the dependency checks behind every service's `/readyz` (bounded in time).
 //! - [`telemetry`]: tracing setup (JSON logs or human-readable on a terminal).
 //! - [`cpu_affinity`]: pinning worker threads to cores.
 //!
@@ -23,6 +24,7 @@
 
 pub mod config;
 pub mod cpu_affinity;
+pub mod health;
 pub mod lazy_redis;
 pub mod live_events;
 pub mod platform;

@@ -26,7 +26,8 @@
 //!   video's progress stream.
 //! - [`front_door`]: routing and head rewriting of the edge's front door to the ingest pool;
 //!   [`rate_limit`]: its token buckets.
-//! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
+//! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses; [`health`]:
+//!   the shape of every service's `/healthz` and `/readyz`.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
 //! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
 //!   be trimmed.
@@ -37,6 +38,7 @@ pub mod container;
 pub mod content_type;
 pub mod fmp4;
 pub mod front_door;
+pub mod health;
 pub mod http;
 pub mod job;
 pub mod jpeg;

@@ -12,7 +12,9 @@
 //!   configured (without one, DELETE stays 405 and `POST /purge` is 403);
 //! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
 //!   by `live::handler` before the object path (under either URL form);
-//! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
+//! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text; `GET|HEAD /readyz`
+//!   is answered by the handler before the routes ([`crate::readiness`]: it needs the
+//!   connection's draining state);
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
 //!
@@ -89,7 +91,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
                 Bytes::from(text),
             ))
         }
-        "/healthz" | "/metrics" => Err(EdgeError::MethodNotAllowed),
+        "/healthz" | "/metrics" | "/readyz" => Err(EdgeError::MethodNotAllowed),
         "/purge" if req.method == Method::Post => purge::post(req, body, shared).await,
         "/purge" => Err(EdgeError::MethodNotAllowed),
         _ if path.starts_with("/v/") => {
