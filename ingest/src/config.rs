@@ -51,6 +51,8 @@ pub struct IngestConfig {
     pub node_tag: String,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
     /// answers loopback clients only (403 for others); otherwise every client needs the key.
     /// At least 16 characters, not one repeated.
@@ -100,6 +102,7 @@ impl Default for IngestConfig {
             public_url: None,
             node_tag: String::new(),
             log_json: false,
+            telemetry: Default::default(),
             metrics_key: String::new(),
             header_timeout_secs: 10,
             idle_timeout_secs: 60,

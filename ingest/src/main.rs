@@ -23,6 +23,10 @@ fn main() -> ExitCode {
         return keys(&config, command);
     }
     ringcast_infra::telemetry::init(config.log_json);
+    if let Err(e) = ringcast_infra::trace_export::init("ingest", &config.telemetry) {
+        eprintln!("ringcast-ingest: {e}");
+        return ExitCode::from(2);
+    }
     match ringcast_ingest::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -16,6 +16,8 @@
 //!   services, answering on oneshot channels.
 //! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.
 //! - [`health`]: the dependency checks behind every service's `/readyz` (bounded in time).
+//! - [`trace_export`]: spans of an upload's trace and their OTLP/HTTP JSON export (off by
+//!   default).
 //! - [`telemetry`]: tracing setup (JSON logs or human-readable on a terminal).
 //! - [`cpu_affinity`]: pinning worker threads to cores.
 //!
@@ -33,4 +35,5 @@ pub mod queue;
 pub mod side_runtime;
 pub mod store;
 pub mod telemetry;
+pub mod trace_export;
 pub mod visibility;

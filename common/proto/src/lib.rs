@@ -29,6 +29,7 @@
 //! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses; [`health`]:
 //!   the shape of every service's `/healthz` and `/readyz`.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
+//! - [`trace_context`]: W3C `traceparent` and the OTLP/HTTP JSON body of finished spans.
 //! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
 //!   be trimmed.
 
@@ -54,6 +55,7 @@ pub mod secret;
 pub mod signed_url;
 pub mod stream_id;
 pub mod thumbnails;
+pub mod trace_context;
 pub mod tus;
 pub mod versions;
 pub mod videos;

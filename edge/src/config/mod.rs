@@ -60,6 +60,8 @@ pub struct EdgeConfig {
     pub drain_delay_ms: u64,
     /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled;
     /// otherwise at least 16 characters, not one repeated character.
     pub admin_key: String,
@@ -128,6 +130,7 @@ impl Default for EdgeConfig {
             shutdown_grace_ms: 5_000,
             drain_delay_ms: 0,
             log_json: false,
+            telemetry: Default::default(),
             admin_key: String::new(),
             metrics_key: String::new(),
             max_headers: 64,
