@@ -85,6 +85,9 @@ impl Server {
             &cfg.redis.url,
         )
         .map_err(EdgeError::InvalidConfig)?;
+        if shared.live.enabled() || shared.platform.enabled() {
+            crate::origin::trace::init(&cfg.redis.url).map_err(EdgeError::InvalidConfig)?;
+        }
         let purges = fleet::subscribe(&shared)?;
         let log_tx = access_log::start(cfg.access_log).map_err(|source| EdgeError::Worker {
             worker: 0,

@@ -35,7 +35,7 @@
 //! its processing time, and its pickup latency (the clock wraps the attempts; the pipeline
 //! reports ffmpeg's start).
 
-use ringcast_infra::trace_export::Span;
+use ringcast_infra::trace_export::{self, Span};
 use ringcast_proto::trace_context::SpanKind;
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -178,6 +178,13 @@ pub async fn run_worker(
         if let Ok(job) = &delivery.job {
             span.attr("job.id", &job.job_id);
             span.attr("video.id", &job.video_id);
+            if trace_export::enabled() {
+                // Where an edge's first origin fetch of the video continues the trace.
+                let tp = span.context().traceparent();
+                if let Err(e) = shared.queue.record_traceparent(&job.video_id, &tp).await {
+                    tracing::debug!(error = %e, "could not record the job's traceparent");
+                }
+            }
         }
         let log_span = tracing::info_span!("job", trace_id = %span.trace_id());
         handle(&shared, &consumer, delivery, &mut shutdown)

@@ -1,7 +1,8 @@
-//! One upload's trace, ingest → transcoder, received by a minimal OTLP/HTTP collector (an
+//! One upload's trace, ingest → transcoder → edge, received by a minimal OTLP/HTTP collector (an
 //! in-test HTTP server taking `POST /v1/traces` JSON): the ingest's span continues the client's
 //! `traceparent` (same trace id, the client's span as parent), the transcoder's job span is the
-//! child of the ingest's span, and the JSON logs of both carry the trace id.
+//! child of the ingest's span, the edge's first origin fetch of the video is the child of the
+//! job span, and the JSON logs of the ingest and the transcoder carry the trace id.
 
 mod support;
 
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ringcast_testkit::clips::Clip;
-use ringcast_testkit::{wait_until, IngestOptions, Service, Stack, TranscoderOptions};
+use ringcast_testkit::{wait_until, EdgeOptions, IngestOptions, Service, Stack, TranscoderOptions};
 use serde_json::Value;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -130,7 +131,7 @@ fn upload(ingest: &Service, bytes: &[u8], traceparent: &str) -> String {
 }
 
 #[test]
-fn one_upload_is_one_trace_from_the_ingest_to_the_transcoder() {
+fn one_upload_is_one_trace_from_the_ingest_to_the_transcoder_and_the_edge() {
     let (addr, spans) = collector();
     let stack = Stack::builder()
         .ingest(IngestOptions::new().toml(telemetry(addr)))
@@ -139,6 +140,7 @@ fn one_upload_is_one_trace_from_the_ingest_to_the_transcoder() {
                 .name("tc-trace")
                 .toml(telemetry(addr)),
         )
+        .edge(EdgeOptions::new().toml(telemetry(addr)))
         .start();
     let clip = Clip::new(320, 240)
         .seconds(1)
@@ -174,6 +176,36 @@ fn one_upload_is_one_trace_from_the_ingest_to_the_transcoder() {
         end.parse::<u64>().expect("end") > start.parse::<u64>().expect("start"),
         "{job_span}"
     );
+
+    // Published: the edge's first origin fetch of the video continues the job's span.
+    let video = job_video(&stack, &job);
+    let edge = stack.edge();
+    wait_until(
+        Duration::from_secs(120),
+        "the video to be published",
+        || edge.get(&format!("/v/{video}/master.m3u8")).status == 200,
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the edge's origin fetch span",
+        || find(&spans, "ringcast-edge", "edge.origin.fetch").is_some(),
+    );
+    let fetch = find(&spans, "ringcast-edge", "edge.origin.fetch").expect("edge span");
+    assert_eq!(fetch["traceId"], TRACE_ID, "{fetch}");
+    assert_eq!(fetch["parentSpanId"], job_span["spanId"], "{fetch}");
+    assert!(has(&fetch, "video.id", &video), "{fetch}");
+    // One span per video and edge, not per object.
+    assert_eq!(edge.get(&format!("/v/{video}/master.m3u8")).status, 200);
+    // Checking that nothing more arrives: wait out a few export flushes.
+    std::thread::sleep(ringcast_infra::trace_export::FLUSH_EVERY * 3);
+    let edge_spans = spans
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(svc, _)| svc == "ringcast-edge")
+        .count();
+    assert_eq!(edge_spans, 1);
+
     // The JSON logs carry the trace id on the lines logged inside the spans.
     for service in [stack.ingest(), stack.transcoder()] {
         assert!(
@@ -186,4 +218,14 @@ fn one_upload_is_one_trace_from_the_ingest_to_the_transcoder() {
             service.log_text()
         );
     }
+}
+
+/// The video id of job `job` (its job hash).
+fn job_video(stack: &Stack, job: &str) -> String {
+    let (rt, _store, queue) = support::clients(stack);
+    let status = rt
+        .block_on(queue.job_status(job))
+        .expect("job_status")
+        .expect("job exists");
+    status.video_id
 }

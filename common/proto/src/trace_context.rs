@@ -11,6 +11,11 @@ use serde_json::{json, Value};
 /// `traceparent` header / field name.
 pub const HEADER: &str = "traceparent";
 
+/// Field of the video hash `rc:video:{id}` holding the `traceparent` of the video's latest
+/// transcode job span (written by a transcoder that exports spans), which an edge's first origin
+/// fetch of the video continues.
+pub const VIDEO_FIELD: &str = "traceparent";
+
 /// A span's place in a trace: trace id, its own span id and the sampled flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceContext {

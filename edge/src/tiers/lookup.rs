@@ -203,10 +203,11 @@ fn disk_stand_in(key: &str, obj: &DiskObject, etag: EntityTag, now: Instant) -> 
 /// The loader: one origin fetch (bounded by the origin timeout), then the tier decision.
 async fn load(t: &TierSet<'_>, key: &str) -> Result<Loaded, EdgeError> {
     let timeout = t.cache.origin_timeout();
-    let fetched = match monoio::time::timeout(timeout, t.origin.fetch(key)).await {
-        Ok(fetched) => fetched?,
-        Err(_elapsed) => return Err(EdgeError::OriginTimeout),
-    };
+    let fetched =
+        match monoio::time::timeout(timeout, crate::origin::trace::fetch(t.origin, key)).await {
+            Ok(fetched) => fetched?,
+            Err(_elapsed) => return Err(EdgeError::OriginTimeout),
+        };
     let now = t.cache.now();
     let Some(body) = fetched else {
         return Ok(Loaded::same(Entry::not_found(now, t.cache.not_found_ttl())));

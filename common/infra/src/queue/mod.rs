@@ -28,6 +28,7 @@ pub mod consumer;
 mod error;
 pub mod inspect;
 pub mod retention;
+mod trace;
 
 pub use consumer::{
     all_streams, live_streams, stream_for, vod_streams, ClaimHeartbeat, Consumer, Delivery, Reclaim,
