@@ -187,9 +187,8 @@ pub async fn run_worker(
             }
         }
         let log_span = tracing::info_span!("job", trace_id = %span.trace_id());
-        handle(&shared, &consumer, delivery, &mut shutdown)
-            .instrument(log_span)
-            .await;
+        let job_run = handle(&shared, &consumer, delivery, &mut shutdown).instrument(log_span);
+        crate::trace::scope(span.context().traceparent(), job_run).await;
         span.end();
     }
     tracing::info!(consumer = %name, "worker stopped");

@@ -190,6 +190,42 @@ fn one_upload_is_one_trace_from_the_ingest_to_the_transcoder_and_the_edge() {
         "the edge's origin fetch span",
         || find(&spans, "ringcast-edge", "edge.origin.fetch").is_some(),
     );
+    // The job's start events carry its span's context too (beside the event, field
+    // `traceparent`), for readers of the event streams.
+    let master = edge.get(&format!("/v/{video}/master.m3u8")).text();
+    let variant = master
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .expect("a variant");
+    let rendition = variant
+        .split('/')
+        .nth(1)
+        .expect("{version}/{rendition}/index.m3u8");
+    let mut conn = redis::Client::open(stack.redis_url())
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    let first: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(format!("rc:events:{video}:1:{rendition}"))
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query(&mut conn)
+        .expect("XRANGE");
+    let job_tp = format!(
+        "00-{TRACE_ID}-{}-01",
+        job_span["spanId"].as_str().expect("span id")
+    );
+    assert_eq!(
+        first
+            .ids
+            .first()
+            .and_then(|e| e.get::<String>("traceparent")),
+        Some(job_tp),
+        "{master}"
+    );
+
     let fetch = find(&spans, "ringcast-edge", "edge.origin.fetch").expect("edge span");
     assert_eq!(fetch["traceId"], TRACE_ID, "{fetch}");
     assert_eq!(fetch["parentSpanId"], job_span["spanId"], "{fetch}");
