@@ -5,6 +5,7 @@ export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 
 # Versions pinned here so every machine runs the same peers.
 S3S_FS_VERSION="0.14.1"
+GARAGE_VERSION="2.5.0"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -25,6 +26,13 @@ apt_install() {
   log "installing ${missing[*]} (apt)"
   if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_garage: install the Garage S3 server (scripts/cluster, the 3-node test) when missing.
+ensure_garage() {
+  command -v garage >/dev/null && return 0
+  log "installing garage $GARAGE_VERSION (cargo install, ~12 min once)"
+  cargo install garage --version "$GARAGE_VERSION" --locked --quiet
 }
 
 # A free TCP port on 127.0.0.1.

@@ -45,6 +45,7 @@ pub mod origin;
 pub mod peers;
 pub mod platform;
 pub mod prefetch;
+pub mod readiness;
 pub mod representation;
 pub mod response;
 pub mod routes;

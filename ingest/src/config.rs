@@ -51,6 +51,8 @@ pub struct IngestConfig {
     pub node_tag: String,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
     /// answers loopback clients only (403 for others); otherwise every client needs the key.
     /// At least 16 characters, not one repeated.
@@ -63,6 +65,9 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the workers exit.
     pub shutdown_grace_secs: u64,
+    /// On the first SIGTERM/SIGINT: keep serving this long with `/readyz` answering 503
+    /// (draining) before shutting down, in milliseconds (0: shut down at once).
+    pub drain_delay_ms: u64,
     /// Most header fields in a request head (more: 431).
     pub max_headers: usize,
     /// Open connections per worker beyond which new ones get 503 and are closed.
@@ -103,10 +108,12 @@ impl Default for IngestConfig {
             public_url: None,
             node_tag: String::new(),
             log_json: false,
+            telemetry: Default::default(),
             metrics_key: String::new(),
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 10,
+            drain_delay_ms: 0,
             max_headers: 64,
             max_connections_per_worker: 10_000,
             listen_backlog: 1024,

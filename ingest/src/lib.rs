@@ -31,6 +31,7 @@ pub mod error;
 pub mod keys_cli;
 pub mod live;
 pub mod metrics;
+pub mod readiness;
 pub mod redis_call;
 pub mod router;
 pub mod scan;

@@ -95,6 +95,7 @@ fn settings(config: &IngestConfig) -> ServerSettings {
     s.idle_timeout = config.idle_timeout();
     s.header_timeout = config.header_timeout();
     s.shutdown_grace = config.shutdown_grace();
+    s.drain_delay = std::time::Duration::from_millis(config.drain_delay_ms);
     s.limits = Limits {
         max_headers: config.max_headers,
         ..Limits::default()

@@ -27,8 +27,10 @@
 //!   video's progress stream.
 //! - [`front_door`]: routing and head rewriting of the edge's front door to the ingest pool;
 //!   [`rate_limit`]: its token buckets.
-//! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
+//! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses; [`health`]:
+//!   the shape of every service's `/healthz` and `/readyz`.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
+//! - [`trace_context`]: W3C `traceparent` and the OTLP/HTTP JSON body of finished spans.
 //! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
 //!   be trimmed.
 
@@ -40,6 +42,7 @@ pub mod container;
 pub mod content_type;
 pub mod fmp4;
 pub mod front_door;
+pub mod health;
 pub mod http;
 pub mod job;
 pub mod jpeg;
@@ -55,6 +58,7 @@ pub mod secret;
 pub mod signed_url;
 pub mod stream_id;
 pub mod thumbnails;
+pub mod trace_context;
 pub mod tus;
 pub mod upload_pace;
 pub mod versions;

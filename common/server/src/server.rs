@@ -48,6 +48,7 @@ impl Server {
     {
         let make = Arc::new(make);
         let shutdown = ShutdownHandle::default();
+        shutdown.set_drain_delay(settings.drain_delay);
         let mut workers = Vec::with_capacity(settings.workers);
         let mut settings = settings;
         let mut driver = Driver::Legacy;
@@ -55,9 +56,10 @@ impl Server {
             let (ready_tx, ready_rx) = mpsc::channel();
             let stop = shutdown.subscribe();
             let (s, stats, make) = (settings.clone(), Arc::clone(&stats), Arc::clone(&make));
+            let handle = shutdown.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-worker-{id}", settings.name))
-                .spawn(move || worker(id, s, stats, &*make, ready_tx, stop));
+                .spawn(move || worker(id, s, stats, &*make, ready_tx, (stop, handle)));
             let handle = match spawned {
                 Ok(h) => h,
                 Err(source) => {
@@ -155,7 +157,7 @@ fn worker<H: Handler>(
     stats: Arc<ServerStats>,
     make: &(dyn Fn(WorkerInfo) -> H + Send + Sync),
     ready: Ready,
-    stop: futures_channel::oneshot::Receiver<()>,
+    (stop, shutdown): (futures_channel::oneshot::Receiver<()>, ShutdownHandle),
 ) {
     if settings.pin_workers {
         ringcast_infra::cpu_affinity::pin_worker_or_warn(id);
@@ -210,6 +212,7 @@ fn worker<H: Handler>(
             stats,
             inflight: Default::default(),
             draining: Default::default(),
+            shutdown,
             open: Default::default(),
         });
         monoio::select! {

@@ -56,8 +56,13 @@ pub struct EdgeConfig {
     pub header_timeout_ms: u64,
     /// On SIGTERM/SIGINT: how long in-flight requests may take to finish, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// On the first SIGTERM/SIGINT: keep serving this long with `/readyz` answering 503
+    /// (draining) before shutting down, in milliseconds (0: shut down at once).
+    pub drain_delay_ms: u64,
     /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled;
     /// otherwise at least 16 characters, not one repeated character.
     pub admin_key: String,
@@ -126,7 +131,9 @@ impl Default for EdgeConfig {
             idle_timeout_ms: 60_000,
             header_timeout_ms: 10_000,
             shutdown_grace_ms: 5_000,
+            drain_delay_ms: 0,
             log_json: false,
+            telemetry: Default::default(),
             admin_key: String::new(),
             metrics_key: String::new(),
             max_headers: 64,

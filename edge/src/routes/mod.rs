@@ -15,7 +15,9 @@
 //! - an object request with a CMCD next-object hint warms that object ([`crate::prefetch`]);
 //! - `GET|HEAD /_peer/v/{path}` → the object for another edge of the tier ([`crate::peers`]),
 //!   with the tier's secret, never forwarded again;
-//! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
+//! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text; `GET|HEAD /readyz`
+//!   is answered by the handler before the routes ([`crate::readiness`]: it needs the
+//!   connection's draining state);
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
 //!
@@ -97,7 +99,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
                 Bytes::from(text),
             ))
         }
-        "/healthz" | "/metrics" => Err(EdgeError::MethodNotAllowed),
+        "/healthz" | "/metrics" | "/readyz" => Err(EdgeError::MethodNotAllowed),
         "/purge" if req.method == Method::Post => purge::post(req, body, shared).await,
         "/purge" => Err(EdgeError::MethodNotAllowed),
         _ if path.starts_with("/v/") => {

@@ -22,6 +22,7 @@ use ringcast_proto::container::{self, SNIFF_LEN};
 use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
 use ringcast_proto::progress::{OUTCOME_DUPLICATE, OUTCOME_REJECTED};
+use ringcast_proto::trace_context::TraceContext;
 use ringcast_proto::versions::VersionRecord;
 use ringcast_proto::videos::sanitize_title;
 
@@ -56,6 +57,7 @@ pub async fn finish(
     app: &App,
     caller: &Caller,
     state: &mut UploadState,
+    trace: Option<TraceContext>,
 ) -> Result<Finished, IngestError> {
     let id = state.id.clone();
     let target = state.target_video().map(str::to_string);
@@ -206,7 +208,8 @@ pub async fn finish(
         live: None,
         container: Some(plan.container),
     };
-    let entry = match with_timeout(app.queue.enqueue(&job)).await {
+    let traceparent = trace.map(|t| t.traceparent());
+    let entry = match with_timeout(app.queue.enqueue_traced(&job, traceparent)).await {
         Ok(entry) => entry,
         Err(e) => {
             app.metrics.upload_error(UploadErrorKind::Queue);

@@ -8,6 +8,8 @@
 //! kept and recorded, so HEAD + PATCH resumes from there. The PATCH that completes an upload
 //! also finishes it ([`crate::tus::finish`]) before answering.
 
+use ringcast_infra::trace_export::Span;
+use ringcast_proto::trace_context::{self, SpanKind};
 use std::collections::BTreeMap;
 
 use ringcast_proto::auth::Caller;
@@ -313,9 +315,32 @@ async fn patch(
     }
     // Complete: store and enqueue before acknowledging, so a 204 means "a job exists". A body-less
     // PATCH at offset == length lands here too and retries a finish that failed earlier.
+    // One upload, one trace: the client's `traceparent` (on the completing PATCH) is
+    // continued, or a trace starts here; the job carries this span's context on.
+    let mut span = Span::continue_from(
+        "ingest.upload.finish",
+        SpanKind::Server,
+        head.header(trace_context::HEADER),
+    );
+    span.attr("upload.id", &state.id);
+    let log_span = tracing::info_span!("upload", trace_id = %span.trace_id());
+    let finished = finish::finish(app, caller, &mut state, Some(span.context()))
+        .instrument(log_span)
+        .await;
     let Finished {
         video_id, job_id, ..
-    } = finish::finish(app, caller, &mut state).await?;
+    } = match finished {
+        Ok(f) => f,
+        Err(e) => {
+            span.fail(&e);
+            return Err(e);
+        }
+    };
+    span.attr("video.id", &video_id);
+    if let Some(job) = &job_id {
+        span.attr("job.id", job);
+    }
+    span.end();
     let mut resp = Response::new(finished_status(&state))
         .header("Upload-Offset", state.offset.to_string())
         .header("Ringcast-Video-Id", video_id);

@@ -41,6 +41,9 @@ pub struct EventPublisher {
     conn: ConnectionManager,
     maxlen: usize,
     ttl: StreamTtl,
+    /// W3C `traceparent` of the job span: written beside each rendition's `start` event
+    /// (field `traceparent`), so readers of the stream can join the upload's trace.
+    traceparent: Option<String>,
 }
 
 impl EventPublisher {
@@ -60,7 +63,14 @@ impl EventPublisher {
             conn,
             maxlen: maxlen.max(1),
             ttl,
+            traceparent: None,
         })
+    }
+
+    /// Carry `traceparent` beside every `start` event this publisher announces.
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
     }
 
     /// XADD `event` to the rendition's stream and move its expiry (see the module docs);
@@ -99,16 +109,15 @@ impl EventPublisher {
         let stream = events_stream_key(video, version, rendition);
         let ended = matches!(event, LiveEvent::End { .. });
         let ttl = self.ttl.after(event);
+        let mut fields = vec![(EVENT_FIELD, event.to_json())];
+        if let (LiveEvent::Start { .. }, Some(tp)) = (event, &self.traceparent) {
+            fields.push((ringcast_proto::trace_context::HEADER, tp.clone()));
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
-        pipe.xadd_maxlen(
-            &stream,
-            StreamMaxlen::Approx(self.maxlen),
-            "*",
-            &[(EVENT_FIELD, event.to_json())],
-        )
-        .expire(&stream, ttl as i64)
-        .ignore();
+        pipe.xadd_maxlen(&stream, StreamMaxlen::Approx(self.maxlen), "*", &fields)
+            .expire(&stream, ttl as i64)
+            .ignore();
         if ended {
             pipe.hset(
                 keys::live_stream(video, version),
