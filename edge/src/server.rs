@@ -11,6 +11,7 @@ use std::time::Duration;
 use ringcast_infra::purge::PurgeSubscription;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::http::Limits;
+use ringcast_server::tls::{TlsContext, TlsSettings};
 pub use ringcast_server::ShutdownHandle;
 use ringcast_server::{Driver, ServerSettings, WorkerInfo};
 
@@ -136,6 +137,7 @@ impl Server {
                 source,
             },
             ringcast_server::ServerError::WorkerLost(id) => EdgeError::WorkerLost(id),
+            ringcast_server::ServerError::Tls(e) => EdgeError::InvalidConfig(format!("tls: {e}")),
         })?;
         shared.metrics.set_driver(shell.driver());
         tracing::info!(
@@ -163,6 +165,16 @@ impl Server {
     /// The process-wide counters.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
+    }
+
+    /// The HTTPS listener's address, if `[tls]` is on.
+    pub fn tls_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shell.tls_addr()
+    }
+
+    /// The live TLS config (SIGHUP reloads it), if `[tls]` is on.
+    pub fn tls_context(&self) -> Option<Arc<TlsContext>> {
+        self.shell.tls_context()
     }
 
     /// A handle that stops the server from another thread.
@@ -243,6 +255,16 @@ fn settings(cfg: &EdgeConfig) -> ServerSettings {
     // The edge reads no request bodies but the purge API's: an unread one closes the
     // connection (lingering) rather than being drained.
     s.drain_max = 0;
+    // Checked by `validate`.
+    if let Ok(Some(listen)) = cfg.tls.listen_addr() {
+        s.tls = Some(TlsSettings {
+            listen,
+            cert_path: cfg.tls.cert_file.clone(),
+            key_path: cfg.tls.key_file.clone(),
+            ktls: cfg.tls.ktls,
+            http2: cfg.tls.http2,
+        });
+    }
     s
 }
 

@@ -124,6 +124,8 @@ impl Metrics {
         }
         self.live.render(&mut w);
         self.admission.render(&mut w);
+        self.server.tls.render("ringcast_ingest", &mut w);
+        self.server.h2.render("ringcast_ingest", &mut w);
         w.finish()
     }
 }

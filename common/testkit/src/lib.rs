@@ -29,6 +29,7 @@ mod servers;
 mod services;
 mod stack;
 mod tempdir;
+pub mod tls;
 mod tmpfs;
 
 pub use clamd::{Clamd, EICAR, SIGNATURE as CLAMD_TEST_SIGNATURE};
