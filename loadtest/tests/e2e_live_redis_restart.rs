@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use ringcast_proto::playlist::parse_media;
 use ringcast_testkit::clips::Clip;
 use ringcast_testkit::{
     self as testkit, http, EdgeOptions, IngestOptions, Process, RedisServer, Stack,
@@ -20,27 +21,10 @@ const KEY: &str = "restart-publish-key-01";
 const VIDEO: &str = "redis-restart-live";
 const PUSH_SECONDS: u32 = 60;
 
-/// `(msn, part)` of the playlist's `EXT-X-PRELOAD-HINT` (`URI="part{msn}.{part}.m4s"`).
-fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
-    let line = playlist
-        .lines()
-        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT:"))?;
-    let uri = line.split("URI=\"").nth(1)?.split('"').next()?;
-    let (msn, part) = uri
-        .strip_prefix("part")?
-        .strip_suffix(".m4s")?
-        .split_once('.')?;
-    Some((msn.parse().ok()?, part.parse().ok()?))
-}
-
-/// The media sequence number of a playlist.
-fn media_sequence(playlist: &str) -> Option<u64> {
-    playlist
-        .lines()
-        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))?
-        .trim()
-        .parse()
-        .ok()
+/// `(media sequence, msn of the segment in progress)` of a live media playlist.
+fn position(playlist: &str) -> (u64, u64) {
+    let p = parse_media(playlist).unwrap_or_else(|e| panic!("{e:?}:\n{playlist}"));
+    (p.media_sequence, p.media_sequence + p.segments.len() as u64)
 }
 
 fn validate(js: &Path, body: &[u8], dir: &Path, name: &str) {
@@ -101,9 +85,7 @@ fn live_resumes_after_redis_restarts_empty() {
     testkit::wait_until(Duration::from_secs(90), "live segments at the edge", || {
         playlist().is_some_and(|p| p.matches("#EXTINF").count() >= 2)
     });
-    let before = playlist().expect("playlist");
-    let (msn_before, _) = preload_hint(&before).expect("a live playlist has a preload hint");
-    let seq_before = media_sequence(&before).expect("media sequence");
+    let (seq_before, msn_before) = position(&playlist().expect("playlist"));
 
     // Redis crashes and comes back empty; the ingest notices in between (readyz 503).
     redis.stop();
@@ -124,16 +106,15 @@ fn live_resumes_after_redis_restarts_empty() {
         || {
             publisher.assert_running();
             let Some(p) = playlist() else { return false };
-            if let Some(seq) = media_sequence(&p) {
-                assert!(
-                    seq >= last_seq,
-                    "media sequence went back from {last_seq} to {seq}:\n{p}"
-                );
-                last_seq = seq;
-            }
+            let (seq, msn) = position(&p);
+            assert!(
+                seq >= last_seq,
+                "media sequence went back from {last_seq} to {seq}:\n{p}"
+            );
+            last_seq = seq;
             seen += 1;
             validate(&js, p.as_bytes(), work, &format!("after-{seen}.m3u8"));
-            preload_hint(&p).is_some_and(|(msn, _)| msn >= msn_before + 3)
+            msn >= msn_before + 3
         },
     );
 
