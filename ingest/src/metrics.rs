@@ -21,15 +21,18 @@ pub enum UploadErrorKind {
     Spool,
     /// The client went away or stalled in the middle of a PATCH body.
     Interrupted,
+    /// A chunk did not match its `Upload-Checksum` and was discarded (460).
+    Checksum,
 }
 
 impl UploadErrorKind {
-    const ALL: [UploadErrorKind; 5] = [
+    const ALL: [UploadErrorKind; 6] = [
         UploadErrorKind::Rejected,
         UploadErrorKind::Store,
         UploadErrorKind::Queue,
         UploadErrorKind::Spool,
         UploadErrorKind::Interrupted,
+        UploadErrorKind::Checksum,
     ];
 
     fn as_str(self) -> &'static str {
@@ -39,6 +42,7 @@ impl UploadErrorKind {
             UploadErrorKind::Queue => "queue",
             UploadErrorKind::Spool => "spool",
             UploadErrorKind::Interrupted => "interrupted",
+            UploadErrorKind::Checksum => "checksum",
         }
     }
 }
@@ -49,6 +53,8 @@ pub struct Metrics {
     uploads_created: AtomicU64,
     uploads_completed: AtomicU64,
     bytes_received: AtomicU64,
+    uploads_terminated: AtomicU64,
+    uploads_expired: AtomicU64,
     upload_errors: [AtomicU64; UploadErrorKind::ALL.len()],
     /// Requests, responses and workers per driver, counted by the server shell.
     pub server: Arc<ServerStats>,
@@ -63,6 +69,16 @@ impl Metrics {
 
     pub fn upload_completed(&self) {
         self.uploads_completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upload deleted by its client (tus termination).
+    pub fn upload_terminated(&self) {
+        self.uploads_terminated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An expired upload deleted by the sweep (tus expiration).
+    pub fn upload_expired(&self) {
+        self.uploads_expired.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Upload body bytes written to the spool.
@@ -93,6 +109,16 @@ impl Metrics {
             "ringcast_ingest_uploads_completed_total",
             "Uploads stored and enqueued for transcoding.",
             get(&self.uploads_completed),
+        )
+        .counter(
+            "ringcast_ingest_uploads_terminated_total",
+            "Uploads deleted by their client (tus termination).",
+            get(&self.uploads_terminated),
+        )
+        .counter(
+            "ringcast_ingest_uploads_expired_total",
+            "Unfinished uploads deleted by the expiry sweep.",
+            get(&self.uploads_expired),
         )
         .counter(
             "ringcast_ingest_bytes_received_total",
