@@ -55,6 +55,7 @@ pub struct Metrics {
     bytes_received: AtomicU64,
     uploads_terminated: AtomicU64,
     uploads_expired: AtomicU64,
+    lock_takeovers: AtomicU64,
     upload_errors: [AtomicU64; UploadErrorKind::ALL.len()],
     /// Requests, responses and workers per driver, counted by the server shell.
     pub server: Arc<ServerStats>,
@@ -79,6 +80,11 @@ impl Metrics {
     /// An expired upload deleted by the sweep (tus expiration).
     pub fn upload_expired(&self) {
         self.uploads_expired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request took an upload over from a request whose client went silent.
+    pub fn lock_takeover(&self) {
+        self.lock_takeovers.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Upload body bytes written to the spool.
@@ -119,6 +125,11 @@ impl Metrics {
             "ringcast_ingest_uploads_expired_total",
             "Unfinished uploads deleted by the expiry sweep.",
             get(&self.uploads_expired),
+        )
+        .counter(
+            "ringcast_ingest_upload_lock_takeovers_total",
+            "Uploads taken over from a PATCH whose client went silent.",
+            get(&self.lock_takeovers),
         )
         .counter(
             "ringcast_ingest_bytes_received_total",

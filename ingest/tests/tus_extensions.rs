@@ -361,7 +361,10 @@ fn an_expired_upload_is_gone_and_swept() {
         r.status == 404
     });
     assert!(!spool(ingest, &id, "bin").exists() && !spool(ingest, &id, "json").exists());
-    assert_eq!(ingest.counter("ringcast_ingest_uploads_expired_total"), 1);
+    // Counted once the sweep's delete returned (the files are gone a moment earlier).
+    wait_until(Duration::from_secs(5), "the expiry to be counted", || {
+        ingest.counter("ringcast_ingest_uploads_expired_total") == 1
+    });
     assert_eq!(ingest.patch(&loc, 10, b"x").status, 404);
 }
 
@@ -509,7 +512,8 @@ print(s.recv(4096).decode(errors='replace').split('\r\n')[0], flush=True)
             &total.to_string(),
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        // It is cut off by design (its connection is refused after the takeover).
+        .stderr(Stdio::null())
         .spawn()
         .expect("python3")
 }
@@ -557,6 +561,10 @@ fn a_frozen_patch_is_taken_over_by_the_resuming_client() {
     let took = started.elapsed();
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(took < Duration::from_millis(2500), "took over in {took:?}");
+    assert_eq!(
+        ingest.counter("ringcast_ingest_upload_lock_takeovers_total"),
+        1
+    );
     assert!(r.header("ringcast-job-id").is_some());
     // The frozen client wakes up and sends the rest of its body: nothing of it may land.
     signal(&first, "-CONT");

@@ -357,6 +357,9 @@ async fn patch(
         .acquire(id)
         .await
         .ok_or_else(|| IngestError::Locked(id.to_string()))?;
+    if lock.took_over() {
+        app.metrics.lock_takeover();
+    }
     let mut state = existing(app, caller, id).await?;
     let Some(body_len) = conn.body_remaining() else {
         return Err(IngestError::LengthRequired);

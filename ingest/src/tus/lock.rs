@@ -49,6 +49,8 @@ pub struct UploadLock {
     id: String,
     generation: u64,
     map: Arc<Mutex<Map>>,
+    /// Taken over from an idle holder (counted in the metrics).
+    took_over: bool,
 }
 
 /// One chunk's write in progress; a takeover waits for it to be dropped.
@@ -77,6 +79,7 @@ impl UploadLocks {
             writing: false,
             last_active: Instant::now(),
         };
+        let mut took_over = false;
         match map.get_mut(id) {
             None => {
                 map.insert(id.to_string(), fresh);
@@ -89,6 +92,7 @@ impl UploadLocks {
                         "a new request takes over the upload from an idle one"
                     );
                     *h = fresh;
+                    took_over = true;
                 }
                 _ => return Attempt::Busy,
             },
@@ -97,6 +101,7 @@ impl UploadLocks {
             id: id.to_string(),
             generation,
             map: Arc::clone(&self.map),
+            took_over,
         })
     }
 
@@ -142,6 +147,11 @@ impl UploadLock {
             }
             _ => None,
         }
+    }
+
+    /// This request got the upload by taking it over from an idle one.
+    pub fn took_over(&self) -> bool {
+        self.took_over
     }
 
     /// Whether this request still holds the upload.
@@ -204,6 +214,7 @@ mod tests {
         let old = locks.try_lock("u").expect("free");
         let started = Instant::now();
         let new = block_on(locks.acquire("u")).expect("taken over");
+        assert!(new.took_over());
         let waited = started.elapsed();
         assert!(
             waited >= TAKEOVER_IDLE && waited < TAKEOVER_WAIT,

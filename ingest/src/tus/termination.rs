@@ -22,11 +22,14 @@ pub async fn delete(
     id: &str,
 ) -> Result<Response, IngestError> {
     check_resumable(head.header("tus-resumable"))?;
-    let _lock = app
+    let lock = app
         .uploads
         .acquire(id)
         .await
         .ok_or_else(|| IngestError::Locked(id.to_string()))?;
+    if lock.took_over() {
+        app.metrics.lock_takeover();
+    }
     // Expired or rejected uploads may still be deleted: only existence and ownership count.
     let state = app
         .uploads
