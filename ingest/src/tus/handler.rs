@@ -484,7 +484,7 @@ async fn receive(
         };
         // Another request took the upload over while this one waited for its client: stop
         // before writing a byte (crate::tus::lock).
-        let Some(_writing) = lock.begin_write() else {
+        let Some(writing) = lock.begin_write() else {
             break Err(Interrupted::TakenOver);
         };
         let (res, b) = file.write_all_at(buf, pos).await;
@@ -497,15 +497,18 @@ async fn receive(
             d.update(&buf[..n]);
         }
         pos += n as u64;
-        if reported.elapsed() >= PROGRESS_EVERY {
-            reported = std::time::Instant::now();
-            report_progress(app, state, pos).await;
-        }
         if pos >= checkpoint_at && digest.is_none() {
             checkpoint_at = pos + CHECKPOINT_BYTES;
             file.sync_data().await?;
             state.offset = pos;
             app.uploads.save(state).await?;
+        }
+        // The progress report (a Redis call) is outside the write guard: a takeover never
+        // waits for Redis.
+        drop(writing);
+        if reported.elapsed() >= PROGRESS_EVERY {
+            reported = std::time::Instant::now();
+            report_progress(app, state, pos).await;
         }
     };
     // Taken over: the new holder owns the upload and its offset; this request acknowledges
