@@ -23,16 +23,19 @@ pub enum UploadErrorKind {
     Interrupted,
     /// A chunk did not match its `Upload-Checksum` and was discarded (460).
     Checksum,
+    /// A PATCH stopped because a newer request took its upload over (`crate::tus::lock`).
+    TakenOver,
 }
 
 impl UploadErrorKind {
-    const ALL: [UploadErrorKind; 6] = [
+    const ALL: [UploadErrorKind; 7] = [
         UploadErrorKind::Rejected,
         UploadErrorKind::Store,
         UploadErrorKind::Queue,
         UploadErrorKind::Spool,
         UploadErrorKind::Interrupted,
         UploadErrorKind::Checksum,
+        UploadErrorKind::TakenOver,
     ];
 
     fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl UploadErrorKind {
             UploadErrorKind::Spool => "spool",
             UploadErrorKind::Interrupted => "interrupted",
             UploadErrorKind::Checksum => "checksum",
+            UploadErrorKind::TakenOver => "taken_over",
         }
     }
 }

@@ -538,26 +538,28 @@ fn a_frozen_patch_is_taken_over_by_the_resuming_client() {
         .write(stack.dir(), "long.mp4");
     let video = std::fs::read(clip).expect("clip");
     let loc = ingest.create(video.len() as u64, None);
+    // The first client sends other bytes than the real file (all 0xAA), so any of its bytes
+    // that landed in the upload would show in the stored source's sha256.
     let body = stack.dir().join("body.bin");
-    std::fs::write(&body, &video).expect("write body");
-    // The first client sends part of the body, then freezes (SIGSTOP) with its connection open.
+    std::fs::write(&body, vec![0xAAu8; video.len()]).expect("write body");
+    // The first client sends part of its body, then freezes (SIGSTOP) with its connection open.
     let mut first = slow_sender(ingest.addr, &loc, &body, video.len());
     wait_until(
         Duration::from_secs(20),
         "the first PATCH to write bytes",
         || {
-            ingest.counter("ringcast_ingest_bytes_received_total") > 0
-                || std::fs::metadata(spool(ingest, &upload_id(&loc), "bin"))
-                    .map(|m| m.len())
-                    .unwrap_or(0)
-                    > 0
+            std::fs::metadata(spool(ingest, &upload_id(&loc), "bin"))
+                .map(|m| m.len())
+                .unwrap_or(0)
+                > 0
         },
     );
     signal(&first, "-STOP");
     // The second client resumes from HEAD's offset: taken over within 2 s, not 423 for a minute.
-    let offset = ingest.offset(&loc);
+    let offset = ingest.offset(&loc) as usize;
+    let half = offset + (video.len() - offset) / 2;
     let started = Instant::now();
-    let r = ingest.patch(&loc, offset, &video[offset as usize..]);
+    let r = ingest.patch(&loc, offset as u64, &video[offset..half]);
     let took = started.elapsed();
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(took < Duration::from_millis(2500), "took over in {took:?}");
@@ -565,10 +567,18 @@ fn a_frozen_patch_is_taken_over_by_the_resuming_client() {
         ingest.counter("ringcast_ingest_upload_lock_takeovers_total"),
         1
     );
-    assert!(r.header("ringcast-job-id").is_some());
-    // The frozen client wakes up and sends the rest of its body: nothing of it may land.
+    // The frozen client wakes up in the middle of the upload and sends the rest of its bytes:
+    // its request stops at its next write, and nothing of it may land.
     signal(&first, "-CONT");
+    wait_until(Duration::from_secs(20), "the old PATCH to stop", || {
+        ingest.counter("ringcast_ingest_upload_errors_total{kind=\"taken_over\"}") == 1
+    });
+    let _ = first.kill();
     let _ = first.wait();
+    assert_eq!(ingest.offset(&loc), half as u64);
+    let r = ingest.patch(&loc, half as u64, &video[half..]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(r.header("ringcast-job-id").is_some());
     assert_stored(&stack, &upload_id(&loc), &video);
     assert_eq!(ingest.offset(&loc), video.len() as u64);
 }

@@ -515,6 +515,7 @@ async fn receive(
     // nothing (its unrecorded bytes lie past the recorded offset and get overwritten).
     let Some(_writing) = lock.begin_write() else {
         let _ = file.close().await;
+        app.metrics.upload_error(UploadErrorKind::TakenOver);
         tracing::info!(
             offset = pos,
             "PATCH stopped: another request took the upload over"
