@@ -97,6 +97,7 @@ stop_leftovers() {
 # optional RINGCAST_S3_BUCKET). Sets REDIS_PORT, INGEST_PORT, EDGE_PORT; pids go to PIDS. The
 # ingest requires API keys (its default): an admin key of owner `demo` is made with the ingest's
 # own CLI and exported as RINGCAST_API_KEY, which ringcast-loadtest's upload commands read.
+# With RINGCAST_CLAMD set (a clamd's unix socket or host:port) the ingest scans every upload.
 stack_start() {
   local dir=$1 with_transcoder=${2:-yes}
   mkdir -p "$dir/store"
@@ -122,6 +123,8 @@ stack_start() {
   local secret; secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
   export RINGCAST_INGEST_PLAYBACK__SIGNING_SECRET="$secret" RINGCAST_EDGE_SIGNED_URLS__SECRET="$secret"
   export RINGCAST_INGEST_NODE_TAG=a
+  # Optional virus scan: RINGCAST_CLAMD=/run/clamav/clamd.ctl (or host:port) of a running clamd.
+  if [ -n "${RINGCAST_CLAMD:-}" ]; then export RINGCAST_INGEST_SCAN__CLAMD="$RINGCAST_CLAMD"; fi
   printf '[front_door]\nnodes = [{ tag = "a", url = "http://127.0.0.1:%s" }]\n' "$INGEST_PORT" > "$dir/edge.toml"
   start "$dir" ingest "$BIN/ringcast-ingest" --listen "127.0.0.1:$INGEST_PORT"
   [ "$with_transcoder" = no-transcoder ] || transcoder_start "$dir"

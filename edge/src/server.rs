@@ -11,6 +11,7 @@ use std::time::Duration;
 use ringcast_infra::purge::PurgeSubscription;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::http::Limits;
+use ringcast_server::tls::{TlsContext, TlsSettings};
 pub use ringcast_server::ShutdownHandle;
 use ringcast_server::{Driver, ServerSettings, WorkerInfo};
 
@@ -23,6 +24,7 @@ use crate::live::hub::LiveHub;
 use crate::metrics::Metrics;
 use crate::origin::http::HttpOrigin;
 use crate::origin::{DirOrigin, Origin};
+use crate::peers::Peers;
 use crate::platform::{fleet, Platform};
 use crate::response::EXPOSED_HEADERS;
 use crate::routes::access_control::Access;
@@ -78,6 +80,10 @@ impl Server {
             front_door: FrontDoor::start(&cfg.front_door)
                 .map_err(EdgeError::InvalidConfig)?
                 .map(Arc::new),
+            peers: Peers::start(&cfg.peers)
+                .map_err(EdgeError::InvalidConfig)?
+                .map(Arc::new),
+            prefetch: Arc::default(),
         });
         warn_about_visibility(cfg);
         let readiness = ReadinessChecks::new(
@@ -131,6 +137,7 @@ impl Server {
                 source,
             },
             ringcast_server::ServerError::WorkerLost(id) => EdgeError::WorkerLost(id),
+            ringcast_server::ServerError::Tls(e) => EdgeError::InvalidConfig(format!("tls: {e}")),
         })?;
         shared.metrics.set_driver(shell.driver());
         tracing::info!(
@@ -160,6 +167,16 @@ impl Server {
         &self.shared.metrics
     }
 
+    /// The HTTPS listener's address, if `[tls]` is on.
+    pub fn tls_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shell.tls_addr()
+    }
+
+    /// The live TLS config (SIGHUP reloads it), if `[tls]` is on.
+    pub fn tls_context(&self) -> Option<Arc<TlsContext>> {
+        self.shell.tls_context()
+    }
+
     /// A handle that stops the server from another thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shell.shutdown_handle()
@@ -171,6 +188,9 @@ impl Server {
         self.shared.live.close();
         if let Some(purges) = &self.purges {
             purges.stop();
+        }
+        if let Some(peers) = &self.shared.peers {
+            peers.stop();
         }
         if let Some(front_door) = &self.shared.front_door {
             front_door.stop();
@@ -235,6 +255,16 @@ fn settings(cfg: &EdgeConfig) -> ServerSettings {
     // The edge reads no request bodies but the purge API's: an unread one closes the
     // connection (lingering) rather than being drained.
     s.drain_max = 0;
+    // Checked by `validate`.
+    if let Ok(Some(listen)) = cfg.tls.listen_addr() {
+        s.tls = Some(TlsSettings {
+            listen,
+            cert_path: cfg.tls.cert_file.clone(),
+            key_path: cfg.tls.key_file.clone(),
+            ktls: cfg.tls.ktls,
+            http2: cfg.tls.http2,
+        });
+    }
     s
 }
 

@@ -80,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
         return print_ffmpeg_args(&cfg, source, out_dir).await;
     }
     telemetry::init(cfg.log_json);
+    ringcast_infra::rlimit::raise_nofile_logged("transcoder");
     ringcast_infra::trace_export::init("transcoder", &cfg.telemetry).map_err(anyhow::Error::msg)?;
 
     std::fs::create_dir_all(&cfg.work_dir)

@@ -20,6 +20,7 @@
 //!   default).
 //! - [`telemetry`]: tracing setup (JSON logs or human-readable on a terminal).
 //! - [`cpu_affinity`]: pinning worker threads to cores.
+//! - [`rlimit`]: the open-file limit raised to the hard limit at the start of every server.
 //!
 //! Protocol logic and schemas live in `ringcast-proto`; this crate only moves them over the
 //! network and disk.
@@ -32,6 +33,7 @@ pub mod live_events;
 pub mod platform;
 pub mod purge;
 pub mod queue;
+pub mod rlimit;
 pub mod side_runtime;
 pub mod store;
 pub mod telemetry;

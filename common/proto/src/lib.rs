@@ -9,7 +9,8 @@
 //! - [`playlist`]: the HLS playlist model, parser, renderer and validator (RFC 8216,
 //!   draft-pantos-hls-rfc8216bis).
 //! - [`live`]: the LL-HLS live model: part events, per-rendition state, blocking reloads.
-//! - [`tus`]: tus 1.0 header handling.
+//! - [`tus`]: tus 1.0 header handling; [`clamd`]: the clamd `INSTREAM` framing and replies
+//!   (the ingest's virus scan); [`upload_pace`]: the minimum body rate of an upload.
 //! - [`videos`]: the videos API's listing cursor, `PATCH` bounds and playback URL lifetime.
 //! - [`auth`]: API key tokens, owners and roles (what each role may do).
 //! - [`secret`]: constant-time comparison, minimum strength and log redaction of secrets.
@@ -35,6 +36,8 @@
 
 pub mod assets;
 pub mod auth;
+pub mod clamd;
+pub mod cmcd;
 pub mod container;
 pub mod content_type;
 pub mod fmp4;
@@ -57,6 +60,7 @@ pub mod stream_id;
 pub mod thumbnails;
 pub mod trace_context;
 pub mod tus;
+pub mod upload_pace;
 pub mod versions;
 pub mod videos;
 pub mod visibility;

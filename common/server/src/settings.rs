@@ -40,6 +40,10 @@ pub struct ServerSettings {
     pub linger_bytes: usize,
     /// `Access-Control-Expose-Headers` of every response (with `Access-Control-Allow-Origin: *`).
     pub cors_expose_headers: &'static str,
+    /// A TLS listener besides the plain one (`None`: plain HTTP only).
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// HTTP/2 limits (connections that chose `h2` by ALPN).
+    pub h2: crate::h2::H2Settings,
 }
 
 /// Checks the connection settings every service on the shell exposes in its config file (same
@@ -80,6 +84,8 @@ impl ServerSettings {
             linger_time: Duration::from_secs(2),
             linger_bytes: 1024 * 1024,
             cors_expose_headers,
+            tls: None,
+            h2: crate::h2::H2Settings::default(),
         }
     }
 }

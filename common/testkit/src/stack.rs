@@ -216,7 +216,7 @@ impl Stack {
     }
 
     /// Stop the builder's service `name` (SIGKILL if it still runs) and start it again from
-    /// the same options: a new port, the same config otherwise, the same state dir (the
+    /// the same options: a new port (unless the options fix one), the same config otherwise, the same state dir (the
     /// ingest's spool survives).
     pub fn restart(&mut self, name: &str) -> &mut Service {
         let i = self

@@ -9,7 +9,7 @@ pub mod bounds;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ringcast_infra::config::{self, RedisConfig, StoreConfig};
+use ringcast_infra::config::{self, RedisConfig, StoreConfig, TlsConfig};
 use ringcast_proto::secret::check_strength;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,7 @@ use crate::access_log::AccessLog;
 use crate::error::EdgeError;
 use crate::front_door::config::FrontDoorConfig;
 use crate::live::settings::LiveSettings;
+use crate::peers::config::PeersConfig;
 use crate::platform::settings::PlatformSettings;
 use crate::routes::access_control::SignedUrlConfig;
 
@@ -32,6 +33,9 @@ pub struct EdgeConfig {
     /// Address every worker listens on (one `SO_REUSEPORT` socket per worker). Port 0 picks a
     /// free port, shared by all workers.
     pub listen: SocketAddr,
+    /// HTTPS listener (`[tls]`): its own address, certificate and key files (reloaded on
+    /// SIGHUP), kernel TLS. Off when `tls.listen` is empty; plain HTTP stays on `listen`.
+    pub tls: TlsConfig,
     /// Worker threads, each with its own monoio runtime and listener. Default: available cores.
     pub workers: usize,
     /// Bind worker `i` to the `i`-th CPU the process may use (its `taskset` mask, wrapping).
@@ -113,12 +117,15 @@ pub struct EdgeConfig {
     pub platform: PlatformSettings,
     /// The front door to the ingest pool (`[front_door]`; off without nodes).
     pub front_door: FrontDoorConfig,
+    /// The edge tier this edge belongs to (`[peers]`; off without nodes).
+    pub peers: PeersConfig,
 }
 
 impl Default for EdgeConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: TlsConfig::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pin_workers: true,
             memory_cache_bytes: 256 * 1024 * 1024,
@@ -150,6 +157,7 @@ impl Default for EdgeConfig {
             live: LiveSettings::default(),
             platform: PlatformSettings::default(),
             front_door: FrontDoorConfig::default(),
+            peers: PeersConfig::default(),
         }
     }
 }
@@ -219,6 +227,7 @@ impl EdgeConfig {
             self.max_connections_per_worker,
         )
         .or_else(invalid)?;
+        self.tls.listen_addr().map_err(EdgeError::InvalidConfig)?;
         if !self.admin_key.is_empty() {
             check_strength("admin_key", &self.admin_key).map_err(|e| {
                 EdgeError::InvalidConfig(format!("{e} (leave it empty to disable purge)"))
@@ -275,6 +284,7 @@ impl EdgeConfig {
             return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
         self.front_door.check().map_err(EdgeError::InvalidConfig)?;
+        self.peers.check().map_err(EdgeError::InvalidConfig)?;
         self.live.check().map_err(EdgeError::InvalidConfig)?;
         self.platform.check().map_err(EdgeError::InvalidConfig)
     }

@@ -92,6 +92,18 @@ pub async fn finish(
                     return duplicate(app, state, existing, &sha).await;
                 }
             }
+            // Virus scan (crate::scan) before anything is decided or stored.
+            match crate::scan::check(app, state).await {
+                Ok(()) => {}
+                Err(crate::scan::ScanFailed::Unavailable(e)) => return Err(e),
+                Err(crate::scan::ScanFailed::Infected(signature)) => {
+                    let reason = format!("malware found: {signature}");
+                    let answer = crate::scan::infected(signature);
+                    let answer = reject(app, state, reason, answer).await;
+                    crate::scan::forget(app, state);
+                    return Err(answer);
+                }
+            }
             let prefix = app.uploads.read_prefix(&id, SNIFF_LEN).await?;
             let Some(container) = container::detect(&prefix) else {
                 let reason = NOT_A_VIDEO.to_string();
@@ -181,6 +193,7 @@ pub async fn finish(
     if !record.source_sha256.is_empty() {
         with_timeout(versions.record(&video, &video_owner, &record)).await?;
     }
+    crate::admission::quota::stored(app, state, &video, &video_owner, plan.version).await?;
     if let Some(ms) = plan.duration_ms {
         with_timeout(videos.record_duration(&video, plan.version, ms)).await?;
     }
@@ -247,6 +260,7 @@ async fn duplicate(
     state.phase = UploadPhase::Finished;
     state.duplicate_of = Some(existing.clone());
     app.uploads.save(state).await?;
+    crate::admission::quota::release(app, state).await;
     if let Err(e) = app.uploads.remove_spool(&state.id) {
         tracing::warn!(error = %e, "could not delete the duplicate's spool file");
     }
@@ -281,6 +295,7 @@ async fn reject(
     answer: IngestError,
 ) -> IngestError {
     app.metrics.upload_error(UploadErrorKind::Rejected);
+    crate::admission::quota::release(app, state).await;
     state.phase = UploadPhase::Rejected;
     state.reject_reason = Some(reason.clone());
     if let Err(e) = app.uploads.save(state).await {
