@@ -297,7 +297,12 @@ async fn fetch(
         }
     }
     metrics.origin_fetch();
-    match monoio::time::timeout(cache.origin_timeout(), crate::origin::trace::fetch(origin, key)).await {
+    match monoio::time::timeout(
+        cache.origin_timeout(),
+        crate::origin::trace::fetch(origin, key),
+    )
+    .await
+    {
         Ok(fetched) => fetched,
         Err(_elapsed) => Err(EdgeError::OriginTimeout),
     }
