@@ -102,6 +102,8 @@ fn main() -> anyhow::Result<()> {
     let cfg =
         EdgeConfig::load(cli.config.as_deref(), &overrides).context("loading configuration")?;
     ringcast_infra::telemetry::init(cfg.log_json);
+    ringcast_infra::rlimit::raise_nofile_logged("edge");
+    ringcast_infra::trace_export::init("edge", &cfg.telemetry).map_err(anyhow::Error::msg)?;
     let server = Server::start(&cfg).context("starting ringcast-edge")?;
     signals::spawn_signal_thread_with_reload(server.shutdown_handle(), server.tls_context())
         .context("starting the signal thread")?;

@@ -2,6 +2,7 @@
 //! `ringcast-server` shell (one monoio runtime and `SO_REUSEPORT` listener per worker; see that
 //! crate for start-up, shutdown and the connection loop).
 
+use crate::readiness::ReadinessChecks;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::live::hub::LiveHub;
 use crate::metrics::Metrics;
 use crate::origin::http::HttpOrigin;
 use crate::origin::{DirOrigin, Origin};
+use crate::peers::Peers;
 use crate::platform::{fleet, Platform};
 use crate::response::EXPOSED_HEADERS;
 use crate::routes::access_control::Access;
@@ -78,8 +80,20 @@ impl Server {
             front_door: FrontDoor::start(&cfg.front_door)
                 .map_err(EdgeError::InvalidConfig)?
                 .map(Arc::new),
+            peers: Peers::start(&cfg.peers)
+                .map_err(EdgeError::InvalidConfig)?
+                .map(Arc::new),
+            prefetch: Arc::default(),
         });
         warn_about_visibility(cfg);
+        let readiness = ReadinessChecks::new(
+            shared.live.enabled() || shared.platform.enabled(),
+            &cfg.redis.url,
+        )
+        .map_err(EdgeError::InvalidConfig)?;
+        if shared.live.enabled() || shared.platform.enabled() {
+            crate::origin::trace::init(&cfg.redis.url).map_err(EdgeError::InvalidConfig)?;
+        }
         let purges = fleet::subscribe(&shared)?;
         let log_tx = access_log::start(cfg.access_log).map_err(|source| EdgeError::Worker {
             worker: 0,
@@ -109,6 +123,7 @@ impl Server {
                 worker: info.id,
                 header_timeout,
                 upstreams,
+                readiness: readiness.clone(),
             }
         };
         let shell = ringcast_server::Server::start(settings, stats, make).map_err(|e| match e {
@@ -174,6 +189,9 @@ impl Server {
         if let Some(purges) = &self.purges {
             purges.stop();
         }
+        if let Some(peers) = &self.shared.peers {
+            peers.stop();
+        }
         if let Some(front_door) = &self.shared.front_door {
             front_door.stop();
         }
@@ -228,6 +246,7 @@ fn settings(cfg: &EdgeConfig) -> ServerSettings {
     s.idle_timeout = ms(cfg.idle_timeout_ms);
     s.header_timeout = ms(cfg.header_timeout_ms);
     s.shutdown_grace = ms(cfg.shutdown_grace_ms);
+    s.drain_delay = ms(cfg.drain_delay_ms);
     s.limits = Limits {
         max_headers: cfg.max_headers,
         ..Limits::default()

@@ -56,6 +56,8 @@ pub struct IngestConfig {
     pub node_tag: String,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
     /// answers loopback clients only (403 for others); otherwise every client needs the key.
     /// At least 16 characters, not one repeated.
@@ -68,6 +70,9 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the workers exit.
     pub shutdown_grace_secs: u64,
+    /// On the first SIGTERM/SIGINT: keep serving this long with `/readyz` answering 503
+    /// (draining) before shutting down, in milliseconds (0: shut down at once).
+    pub drain_delay_ms: u64,
     /// Most header fields in a request head (more: 431).
     pub max_headers: usize,
     /// Open connections per worker beyond which new ones get 503 and are closed.
@@ -87,6 +92,12 @@ pub struct IngestConfig {
     pub limits: MediaLimits,
     /// Signed playback URLs (`POST /v1/videos/{id}/playback`): secret, lifetime, base URL.
     pub playback: PlaybackConfig,
+    /// Upload admission limits: spool free-space reserve, PATCH body pace, PATCH buffers.
+    pub admission: crate::admission::config::AdmissionConfig,
+    /// Per-owner quotas of bytes in flight and stored.
+    pub quota: crate::admission::config::QuotaConfig,
+    /// Virus scan of finished uploads with clamd (off unless `scan.clamd` is set).
+    pub scan: crate::scan::config::ScanConfig,
 }
 
 impl Default for IngestConfig {
@@ -103,10 +114,12 @@ impl Default for IngestConfig {
             public_url: None,
             node_tag: String::new(),
             log_json: false,
+            telemetry: Default::default(),
             metrics_key: String::new(),
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 10,
+            drain_delay_ms: 0,
             max_headers: 64,
             max_connections_per_worker: 10_000,
             listen_backlog: 1024,
@@ -116,6 +129,9 @@ impl Default for IngestConfig {
             limits: MediaLimits::default(),
             events: crate::api::events_config::EventsConfig::default(),
             playback: PlaybackConfig::default(),
+            admission: Default::default(),
+            quota: Default::default(),
+            scan: Default::default(),
         }
     }
 }
@@ -151,6 +167,12 @@ impl IngestConfig {
         self.events.validate()?;
         self.limits.validate().map_err(ConfigError::Invalid)?;
         self.playback.validate()?;
+        self.admission.validate()?;
+        self.scan.validate()?;
+        if self.scan.endpoint().is_some() && self.max_upload_bytes > self.scan.max_stream_bytes {
+            // A file clamd cannot see whole is never accepted: refused at creation instead.
+            self.max_upload_bytes = self.scan.max_stream_bytes;
+        }
         if !self.metrics_key.is_empty() {
             check_strength("metrics_key", &self.metrics_key)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;

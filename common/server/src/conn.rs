@@ -169,6 +169,12 @@ impl Conn {
         self.worker.draining.get()
     }
 
+    /// The process is draining or shutting down: `/readyz` should answer 503 (it may still be
+    /// serving for the drain delay; see [`crate::shutdown`]).
+    pub fn readiness_draining(&self) -> bool {
+        self.worker.draining.get() || self.worker.shutdown.is_draining()
+    }
+
     fn buffered(&self) -> &[u8] {
         &self.buf[self.start..]
     }

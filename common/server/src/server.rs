@@ -60,6 +60,7 @@ impl Server {
             None => None,
         };
         let shutdown = ShutdownHandle::default();
+        shutdown.set_drain_delay(settings.drain_delay);
         let mut workers = Vec::with_capacity(settings.workers);
         let mut settings = settings;
         let mut driver = Driver::Legacy;
@@ -67,10 +68,11 @@ impl Server {
             let (ready_tx, ready_rx) = mpsc::channel();
             let stop = shutdown.subscribe();
             let (s, stats, make) = (settings.clone(), Arc::clone(&stats), Arc::clone(&make));
+            let handle = shutdown.clone();
             let tls = tls.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-worker-{id}", settings.name))
-                .spawn(move || worker(id, s, stats, tls, &*make, ready_tx, stop));
+                .spawn(move || worker(id, s, stats, tls, &*make, ready_tx, (stop, handle)));
             let handle = match spawned {
                 Ok(h) => h,
                 Err(source) => {
@@ -192,7 +194,7 @@ fn worker<H: Handler>(
     tls: Option<Arc<TlsContext>>,
     make: &(dyn Fn(WorkerInfo) -> H + Send + Sync),
     ready: Ready,
-    stop: futures_channel::oneshot::Receiver<()>,
+    (stop, shutdown): (futures_channel::oneshot::Receiver<()>, ShutdownHandle),
 ) {
     if settings.pin_workers {
         ringcast_infra::cpu_affinity::pin_worker_or_warn(id);
@@ -264,6 +266,7 @@ fn worker<H: Handler>(
             stats,
             inflight: Default::default(),
             draining: Default::default(),
+            shutdown,
             open: Default::default(),
         });
         let tls_accept = async {

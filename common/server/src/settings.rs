@@ -24,6 +24,10 @@ pub struct ServerSettings {
     pub header_timeout: Duration,
     /// In-flight requests get this long to finish after a shutdown.
     pub shutdown_grace: Duration,
+    /// After the first SIGTERM/SIGINT, keep serving this long with `/readyz` answering 503
+    /// (draining) before the shutdown starts, so load balancers stop sending work first.
+    /// Zero (the default): shut down at once.
+    pub drain_delay: Duration,
     /// Request head limits (414/431).
     pub limits: Limits,
     /// Beyond this many open connections on a worker, new ones get 503 and are closed.
@@ -76,6 +80,7 @@ impl ServerSettings {
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
             limits: Limits::default(),
             max_connections: 10_000,
             drain_max: 0,

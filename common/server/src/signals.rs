@@ -3,11 +3,13 @@
 //! thread takes them synchronously with `sigwait(3)`. No async-signal-safety concerns, no
 //! self-pipe, and the workers never see a signal.
 //!
-//! First signal: graceful shutdown through the server's [`ShutdownHandle`]. Second signal: exit
-//! immediately (an operator who presses Ctrl-C twice means it).
+//! First signal: the process drains for the server's drain delay (`/readyz` answers 503 while
+//! it still serves), then shuts down gracefully through the server's [`ShutdownHandle`].
+//! Second signal: exit immediately (an operator who presses Ctrl-C twice means it).
 //!
-//! SIGHUP is taken the same way: it reloads the TLS certificate and key (new handshakes use
-//! them; open connections keep theirs); without TLS it is logged and otherwise ignored.
+//! SIGHUP is taken the same way (also while draining): it reloads the TLS certificate and key
+//! (new handshakes use them; open connections keep theirs); without TLS it is logged and
+//! otherwise ignored.
 
 use std::io;
 use std::sync::Arc;
@@ -74,6 +76,15 @@ pub fn spawn_signal_thread_with_reload(
                 }
                 received += 1;
                 if received == 1 {
+                    shutdown.begin_drain();
+                    let delay = shutdown.drain_delay();
+                    if !delay.is_zero() {
+                        tracing::info!(signal = sig, ?delay, "draining: /readyz answers 503");
+                        if let Some(second) = wait_for_signal(&set, delay, tls.as_deref()) {
+                            tracing::warn!(signal = second, "second signal: exiting now");
+                            std::process::exit(128 + second);
+                        }
+                    }
                     tracing::info!(
                         signal = sig,
                         "shutting down: no new connections, finishing in-flight requests"
@@ -86,6 +97,37 @@ pub fn spawn_signal_thread_with_reload(
             }
         })?;
     Ok(())
+}
+
+/// Wait up to `timeout` for one of `set` (blocked in this thread) other than SIGHUP (which
+/// reloads `tls` and waits on); the signal, if one came.
+fn wait_for_signal(
+    set: &libc::sigset_t,
+    timeout: std::time::Duration,
+    tls: Option<&TlsContext>,
+) -> Option<libc::c_int> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let ts = libc::timespec {
+            tv_sec: left.as_secs() as libc::time_t,
+            tv_nsec: libc::c_long::from(left.subsec_nanos() as i32),
+        };
+        // SAFETY: `set` is initialised and blocked in this thread; `ts` is a valid timespec and
+        // a null siginfo pointer is allowed.
+        let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+        if sig == libc::SIGHUP {
+            reload(tls);
+            continue;
+        }
+        if sig > 0 {
+            return Some(sig);
+        }
+        // EAGAIN: timed out; EINTR: interrupted by another signal: recompute and wait again.
+    }
 }
 
 fn reload(tls: Option<&TlsContext>) {

@@ -20,6 +20,8 @@ use toml::{Table, Value};
 #[derive(Debug, Clone)]
 pub(crate) struct Common {
     pub(crate) name: String,
+    /// Fixed listen port (else a free one is picked at each start).
+    pub(crate) port: Option<u16>,
     workers: Option<usize>,
     pub(crate) legacy_driver: bool,
     extra: Vec<String>,
@@ -32,6 +34,7 @@ impl Common {
     fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
+            port: None,
             workers: None,
             legacy_driver: false,
             extra: Vec::new(),
@@ -49,6 +52,14 @@ macro_rules! common_options {
             /// services of one kind in one stack need two names.
             pub fn name(mut self, name: &str) -> Self {
                 self.common.name = name.to_string();
+                self
+            }
+
+            /// Listen on this port (from [`crate::free_port`]) instead of a new free one at
+            /// each start: for services that must know each other's address before they start
+            /// (an edge tier's peer list), and to keep the address across restarts.
+            pub fn port(mut self, port: u16) -> Self {
+                self.common.port = Some(port);
                 self
             }
 

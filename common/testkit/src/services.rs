@@ -169,7 +169,8 @@ impl Service {
         redis_url: Option<&str>,
         ingest_nodes: &[(String, SocketAddr)],
     ) -> Self {
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let port = opts.common().port.unwrap_or_else(free_port);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let tls_addr = opts
             .common()
             .tls

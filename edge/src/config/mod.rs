@@ -17,6 +17,7 @@ use crate::access_log::AccessLog;
 use crate::error::EdgeError;
 use crate::front_door::config::FrontDoorConfig;
 use crate::live::settings::LiveSettings;
+use crate::peers::config::PeersConfig;
 use crate::platform::settings::PlatformSettings;
 use crate::routes::access_control::SignedUrlConfig;
 
@@ -62,8 +63,13 @@ pub struct EdgeConfig {
     pub header_timeout_ms: u64,
     /// On SIGTERM/SIGINT: how long in-flight requests may take to finish, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// On the first SIGTERM/SIGINT: keep serving this long with `/readyz` answering 503
+    /// (draining) before shutting down, in milliseconds (0: shut down at once).
+    pub drain_delay_ms: u64,
     /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled;
     /// otherwise at least 16 characters, not one repeated character.
     pub admin_key: String,
@@ -115,6 +121,8 @@ pub struct EdgeConfig {
     pub platform: PlatformSettings,
     /// The front door to the ingest pool (`[front_door]`; off without nodes).
     pub front_door: FrontDoorConfig,
+    /// The edge tier this edge belongs to (`[peers]`; off without nodes).
+    pub peers: PeersConfig,
 }
 
 impl Default for EdgeConfig {
@@ -132,7 +140,9 @@ impl Default for EdgeConfig {
             idle_timeout_ms: 60_000,
             header_timeout_ms: 10_000,
             shutdown_grace_ms: 5_000,
+            drain_delay_ms: 0,
             log_json: false,
+            telemetry: Default::default(),
             admin_key: String::new(),
             metrics_key: String::new(),
             max_headers: 64,
@@ -152,6 +162,7 @@ impl Default for EdgeConfig {
             live: LiveSettings::default(),
             platform: PlatformSettings::default(),
             front_door: FrontDoorConfig::default(),
+            peers: PeersConfig::default(),
         }
     }
 }
@@ -278,6 +289,7 @@ impl EdgeConfig {
             return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
         self.front_door.check().map_err(EdgeError::InvalidConfig)?;
+        self.peers.check().map_err(EdgeError::InvalidConfig)?;
         self.live.check().map_err(EdgeError::InvalidConfig)?;
         self.platform.check().map_err(EdgeError::InvalidConfig)
     }
