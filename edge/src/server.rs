@@ -255,6 +255,7 @@ fn settings(cfg: &EdgeConfig) -> ServerSettings {
     // The edge reads no request bodies but the purge API's: an unread one closes the
     // connection (lingering) rather than being drained.
     s.drain_max = 0;
+    s.h2c = cfg.http2_cleartext;
     // Checked by `validate`.
     if let Ok(Some(listen)) = cfg.tls.listen_addr() {
         s.tls = Some(TlsSettings {

@@ -45,7 +45,8 @@ fn serves_over_h2(legacy: bool) {
     let edge = Edge::start_with(
         options(legacy)
             .disk_cache(cache.path(), 64 << 20, 64 * 1024)
-            .tls(&files),
+            .tls(&files)
+            .toml("http2_cleartext = true"),
     );
     let small = pattern(1000, 5);
     let big = pattern(2 * 1024 * 1024 + 5, 6);
@@ -109,6 +110,23 @@ fn serves_over_h2(legacy: bool) {
     assert!(
         missing.contains("not_found") && missing.ends_with("404 2"),
         "{missing}"
+    );
+
+    // h2c with prior knowledge on the plain listener, next to HTTP/1.1 there.
+    let plain = format!("http://127.0.0.1:{}/v/h/1/720p/seg1.m4s", edge.addr.port());
+    let (code, got, err) = curl(
+        &files.ca,
+        &["--http2-prior-knowledge", "-w", "%{http_version}", &plain],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        got.ends_with(b"2") && got[..got.len() - 1] == big[..],
+        "h2c body"
+    );
+    let r = edge.get("/v/h/1/720p/init.mp4");
+    assert!(
+        r.status == 200 && r.body == small,
+        "HTTP/1.1 on the same listener"
     );
 
     // Plain HTTP/1.1 clients on the TLS port still get HTTP/1.1.

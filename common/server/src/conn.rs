@@ -61,6 +61,8 @@ pub struct Conn {
     pub(crate) tls: Option<Box<TlsSession>>,
     /// The connection came in on the TLS listener (user-space or kernel TLS).
     pub(crate) secure: bool,
+    /// It opened with the HTTP/2 preface on the plain listener (h2c): HTTP/2 takes over.
+    pub(crate) h2c: bool,
 }
 
 impl Conn {
@@ -78,6 +80,7 @@ impl Conn {
             body_read_timeout: None,
             tls: None,
             secure: false,
+            h2c: false,
         }
     }
 
@@ -107,6 +110,7 @@ impl Conn {
             body_read_timeout: None,
             tls: None,
             secure,
+            h2c: false,
         }
     }
 

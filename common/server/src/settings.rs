@@ -42,8 +42,11 @@ pub struct ServerSettings {
     pub cors_expose_headers: &'static str,
     /// A TLS listener besides the plain one (`None`: plain HTTP only).
     pub tls: Option<crate::tls::TlsSettings>,
-    /// HTTP/2 limits (connections that chose `h2` by ALPN).
+    /// HTTP/2 limits (connections that chose `h2` by ALPN, and h2c ones).
     pub h2: crate::h2::H2Settings,
+    /// Accept HTTP/2 with prior knowledge (h2c: the preface instead of a request) on the plain
+    /// listener.
+    pub h2c: bool,
 }
 
 /// Checks the connection settings every service on the shell exposes in its config file (same
@@ -86,6 +89,7 @@ impl ServerSettings {
             cors_expose_headers,
             tls: None,
             h2: crate::h2::H2Settings::default(),
+            h2c: false,
         }
     }
 }

@@ -36,6 +36,10 @@ pub struct EdgeConfig {
     /// HTTPS listener (`[tls]`): its own address, certificate and key files (reloaded on
     /// SIGHUP), kernel TLS. Off when `tls.listen` is empty; plain HTTP stays on `listen`.
     pub tls: TlsConfig,
+    /// Accept HTTP/2 with prior knowledge (h2c: a client that opens with the HTTP/2 preface)
+    /// on the plain listener, besides HTTP/1.1. Browsers use h2 only over TLS (`tls.http2`);
+    /// h2c is for tools and proxies in front of the edge.
+    pub http2_cleartext: bool,
     /// Worker threads, each with its own monoio runtime and listener. Default: available cores.
     pub workers: usize,
     /// Bind worker `i` to the `i`-th CPU the process may use (its `taskset` mask, wrapping).
@@ -126,6 +130,7 @@ impl Default for EdgeConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             tls: TlsConfig::default(),
+            http2_cleartext: false,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pin_workers: true,
             memory_cache_bytes: 256 * 1024 * 1024,

@@ -69,18 +69,20 @@ impl Default for H2Settings {
     }
 }
 
-/// Serve an HTTP/2 connection on `stream`: `tls` with the ciphertext already read past the
-/// handshake, or `None` (cleartext, not offered today).
+/// Serve an HTTP/2 connection on `stream`: through `tls` (rustls after the handshake) or in
+/// cleartext (h2c with prior knowledge); `pending`: bytes already read from the socket (TLS
+/// records, or cleartext frames with the preface).
 pub(crate) async fn serve<H: Handler>(
     stream: TcpStream,
-    tls: Option<(ServerConnection, Vec<u8>)>,
+    tls: Option<ServerConnection>,
+    pending: Vec<u8>,
     worker: Rc<Worker>,
     handler: Rc<H>,
 ) {
     let s = worker.settings.h2;
     let peer = stream.peer_addr().ok().map(|a| a.ip());
     let secure = tls.is_some();
-    let (io, pumps) = pump::start(stream, tls, Rc::clone(&worker));
+    let (io, pumps) = pump::start(stream, tls, pending, Rc::clone(&worker));
     let mut b = h2::server::Builder::new();
     b.max_concurrent_streams(s.max_concurrent_streams)
         .initial_window_size(s.initial_window_size)

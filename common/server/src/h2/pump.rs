@@ -35,20 +35,18 @@ type Tls = Rc<RefCell<ServerConnection>>;
 /// Start the two tasks; returns h2's end of the duplex and a future that ends with both.
 pub(super) fn start(
     stream: TcpStream,
-    tls: Option<(ServerConnection, Vec<u8>)>,
+    tls: Option<ServerConnection>,
+    pending: Vec<u8>,
     worker: Rc<Worker>,
 ) -> (DuplexStream, impl Future<Output = ()>) {
     let (h2_end, our_end) = tokio::io::duplex(DUPLEX);
     let (from_h2, to_h2) = tokio::io::split(our_end);
     let (rd, wr) = stream.into_split();
-    let (tls, pending) = match tls {
-        Some((mut c, pending)) => {
-            // The writer flushes after every piece: no need for rustls to stop taking input.
-            c.set_buffer_limit(None);
-            (Some(Rc::new(RefCell::new(c))), pending)
-        }
-        None => (None, Vec::new()),
-    };
+    let tls = tls.map(|mut c| {
+        // The writer flushes after every piece: no need for rustls to stop taking input.
+        c.set_buffer_limit(None);
+        Rc::new(RefCell::new(c))
+    });
     let (wake, woken) = mpsc::unbounded();
     // The writer ends first when h2 closes the connection; the reader, parked on a socket read,
     // must not hold the connection open until the client closes or the idle timeout fires.

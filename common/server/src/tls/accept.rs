@@ -63,8 +63,8 @@ pub(crate) async fn serve_tls<H: Handler>(
         let Some(stream) = conn.stream.take() else {
             return;
         };
-        let parts = session.into_parts();
-        crate::h2::serve(stream, Some(parts), Rc::clone(&worker), handler).await;
+        let (tls, pending) = session.into_parts();
+        crate::h2::serve(stream, Some(tls), pending, Rc::clone(&worker), handler).await;
         return;
     }
     if ctx.kernel_tls() {
