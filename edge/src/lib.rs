@@ -23,6 +23,7 @@
 //!   [`routes::playback`]) and fleet-wide purges over Redis pub/sub;
 //! - [`front_door`]: `/files/`, `/v1/`, `/live/` proxied to a pool of ingest nodes
 //!   (health-checked, routed by upload tag, rate-limited);
+//! - [`web`]: the browser page at `/` (upload, library, player, live list), built in;
 //! - [`live`]: LL-HLS blocking reloads, delta updates and preload-hinted parts from Redis
 //!   event streams followed on the tokio side runtime (ADR 0004).
 //!
@@ -45,6 +46,7 @@ pub mod routes;
 pub mod server;
 pub mod shared;
 pub mod tiers;
+pub mod web;
 
 pub use config::{EdgeConfig, Overrides};
 pub use error::EdgeError;

@@ -77,6 +77,7 @@ impl Server {
             front_door: FrontDoor::start(&cfg.front_door)
                 .map_err(EdgeError::InvalidConfig)?
                 .map(Arc::new),
+            web: crate::web::Web::new(&cfg.web),
         });
         warn_about_visibility(cfg);
         let purges = fleet::subscribe(&shared)?;

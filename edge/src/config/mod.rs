@@ -19,6 +19,7 @@ use crate::front_door::config::FrontDoorConfig;
 use crate::live::settings::LiveSettings;
 use crate::platform::settings::PlatformSettings;
 use crate::routes::access_control::SignedUrlConfig;
+use crate::web::config::WebConfig;
 
 /// Prefix of the env vars that override config fields.
 pub const ENV_PREFIX: &str = "RINGCAST_EDGE_";
@@ -108,6 +109,8 @@ pub struct EdgeConfig {
     pub platform: PlatformSettings,
     /// The front door to the ingest pool (`[front_door]`; off without nodes).
     pub front_door: FrontDoorConfig,
+    /// The browser page at `/` (`[web]`).
+    pub web: WebConfig,
 }
 
 impl Default for EdgeConfig {
@@ -143,6 +146,7 @@ impl Default for EdgeConfig {
             live: LiveSettings::default(),
             platform: PlatformSettings::default(),
             front_door: FrontDoorConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -268,6 +272,7 @@ impl EdgeConfig {
             return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
         self.front_door.check().map_err(EdgeError::InvalidConfig)?;
+        self.web.check().map_err(EdgeError::InvalidConfig)?;
         self.live.check().map_err(EdgeError::InvalidConfig)?;
         self.platform.check().map_err(EdgeError::InvalidConfig)
     }

@@ -13,6 +13,7 @@
 //! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
 //!   by `live::handler` before the object path (under either URL form);
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
+//! - the browser page: `GET|HEAD /`, `/watch/{id}`, `/live`, `/web/…` ([`crate::web`]);
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
 //!
@@ -112,7 +113,10 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             }
             object(req, inner, Proof::Signed, shared).await
         }
-        _ => Err(EdgeError::NotFound),
+        _ => shared
+            .web
+            .serve(req, path)
+            .unwrap_or(Err(EdgeError::NotFound)),
     }
 }
 
@@ -205,6 +209,7 @@ mod tests {
             live: LiveHub::disabled(),
             platform: Platform::disabled(),
             front_door: None,
+            web: crate::web::Web::disabled(),
         }
     }
 
