@@ -10,7 +10,9 @@
 //!   a real key, upload a clip through the file input (progress to 100 %), ready through the
 //!   page (state from the events stream), play ≥ 3 s with no fatal hls.js error, switch
 //!   quality, a new version then a rollback that the player follows, edit + private + a signed
-//!   share link, a bad file's reason from the server, delete, a phone-sized layout;
+//!   share link, pause/resume and a reload in the middle of an upload (resumed from the
+//!   server's offset, not started again), a bad file's reason from the server, delete, a
+//!   phone-sized layout;
 //! - `live`: a publisher pushes through the edge; the page's live list shows the stream and
 //!   its player plays it less than 3 s behind the wall clock (PROGRAM-DATE-TIME).
 //!
@@ -142,6 +144,19 @@ fn the_page_uploads_manages_and_plays_in_a_browser() {
         .write(dir, "second.mp4");
     let bad = dir.join("notes.mp4");
     std::fs::write(&bad, "these are notes, not a video\n".repeat(200)).expect("write bad file");
+    // 20 MiB that are not a video either: long enough (three tus chunks) to pause and reload
+    // in the middle of, refused once the last byte is in.
+    let big = dir.join("big.mov");
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: Vec<u8> = (0..20 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&big, noise).expect("write big file");
 
     let found = browse(json!({
         "scenario": "vod",
@@ -150,6 +165,7 @@ fn the_page_uploads_manages_and_plays_in_a_browser() {
         "clip1": clip1,
         "clip2": clip2,
         "bad": bad,
+        "big": big,
         "artifacts": artifacts(),
     }));
     assert!(found["played_s"].as_f64().unwrap_or(0.0) >= 3.0, "{found}");

@@ -138,8 +138,11 @@ async function vod(page, shot) {
   await step('the library shows it ready (progress from the events stream)', async () => {
     const card = page.locator(`#library .video[data-id="${id}"]`);
     const seen = new Set();
-    // Record the states the card goes through while waiting for "ready".
+    // Record the states the card goes through while waiting for "ready" (at most 3 minutes:
+    // a debug transcoder on shared cores).
+    const until = Date.now() + 180_000;
     for (;;) {
+      check(Date.now() < until, `ready within 3 minutes, saw ${[...seen]}`);
       const s = await card.getAttribute('data-state');
       seen.add(`${s}:${await card.locator('.state').textContent()}`);
       if (s === 'ready' || s === 'failed') break;
@@ -160,9 +163,13 @@ async function vod(page, shot) {
   await step('switch quality', async () => {
     const st = await playerState(page);
     check(st.levels >= 2, `at least two renditions (${st.levels})`);
-    const target = st.levels - 1;
+    // The lowest rendition (hls.js orders levels by bitrate; Auto starts higher here).
+    const target = 0;
+    const height = await page.evaluate((l) => window.ringcast.player.hls.levels[l].height, target);
     await page.selectOption('#quality', String(target));
-    await page.waitForFunction((l) => window.ringcast.player.hls.currentLevel === l && !/auto/.test(document.getElementById('stat-rendition').textContent), target);
+    await page.waitForFunction(([l, h]) => window.ringcast.player.hls.currentLevel === l
+      && document.getElementById('stat-rendition').textContent.startsWith(`${h}p`)
+      && !/auto/.test(document.getElementById('stat-rendition').textContent), [target, height]);
     const t0 = (await playerState(page)).t;
     await page.waitForFunction((s) => document.getElementById('video').currentTime > s + 1, t0);
     const after = await playerState(page);
@@ -198,6 +205,57 @@ async function vod(page, shot) {
     await page.waitForFunction(() => window.ringcast.player.hls && /\/s\//.test(window.ringcast.player.hls.url));
     out.played_private_s = await playsFor(page, 1);
   });
+  await step('pause, resume, and resume after a reload (the server keeps the offset)', async () => {
+    await page.click('nav a[href="/"]');
+    await page.waitForSelector('#view-library:not([hidden])');
+    const CHUNK = 8 * 1024 * 1024;
+    const creations = [];
+    const offsets = [];
+    const onRequest = (r) => {
+      if (!r.url().includes('/files/')) return;
+      if (r.method() === 'POST') creations.push(r.url());
+      if (r.method() === 'PATCH') offsets.push(Number(r.headers()['upload-offset']));
+    };
+    page.on('request', onRequest);
+    // Each PATCH is held a little on its way out, so the upload lasts long enough to pause
+    // and to reload in the middle of it.
+    await page.route('**/files/**', async (route) => {
+      if (route.request().method() === 'PATCH') await new Promise((r) => setTimeout(r, 700));
+      await route.continue();
+    });
+    await page.setInputFiles('#file-input', cfg.big);
+    const row = page.locator('#uploads .upload').first();
+    await page.waitForFunction(() => { const p = document.querySelector('#uploads .upload progress'); return p && p.value > 0; });
+    await row.locator('button.pause').click();
+    check((await row.getAttribute('data-state')) === 'paused', 'paused');
+    const pausedAt = await row.locator('progress').evaluate((p) => p.value);
+    const sentBefore = offsets.length;
+    await page.waitForTimeout(1500); // nothing may move while paused
+    check((await row.locator('progress').evaluate((p) => p.value)) === pausedAt, 'progress stands still while paused');
+    check(offsets.length === sentBefore, 'no PATCH while paused');
+    await row.locator('button.pause').click();
+    check((await row.getAttribute('data-state')) === 'uploading', 'resumed');
+    // Once the server has a whole chunk, reload in the middle of the next one.
+    await page.waitForResponse((r) => r.request().method() === 'PATCH' && Number(r.headers()['upload-offset']) >= CHUNK);
+    const before = offsets.length;
+    await page.reload();
+    await page.waitForSelector('#uploads [data-state="interrupted"]');
+    check((await page.textContent('#uploads [data-state="interrupted"] strong')) === 'big.mov', 'the interrupted upload is listed');
+    await page.setInputFiles('#file-input', cfg.big);
+    const again = page.locator('#uploads .upload').first();
+    await page.waitForFunction(() => /resuming/.test(document.querySelector('#uploads .upload .meta').textContent) || document.querySelector('#uploads .upload').dataset.state !== 'uploading');
+    await page.locator('#uploads .upload[data-state="failed"], #uploads .upload[data-state="done"]').first().waitFor({ timeout: 120_000 });
+    const resumedFrom = offsets[before];
+    check(creations.length === 1, `one upload created, not two: ${creations.length}`);
+    check(resumedFrom >= CHUNK, `resumed from the server's offset ${resumedFrom}`);
+    check((await again.locator('progress').evaluate((p) => p.value)) === 100, 'progress reached 100 %');
+    // The bytes are not a video: the server's reason, after the last byte.
+    const text = await again.locator('.error').textContent();
+    check(/known video container/.test(text), `reason shown: ${text}`);
+    out.resume = { paused_at_percent: pausedAt, resumed_from_offset: resumedFrom, patches: offsets.length };
+    page.off('request', onRequest);
+    await page.unroute('**/files/**');
+  }, 415);
   await step('a bad file shows its reason', async () => {
     await page.click('nav a[href="/"]');
     await page.waitForSelector('#view-library:not([hidden])');
@@ -217,6 +275,8 @@ async function vod(page, shot) {
     // The library was listed again (its status line clears once a page arrived).
     await page.waitForFunction(() => document.getElementById('library-status').textContent === '' || /No videos/.test(document.getElementById('library-status').textContent));
     check(await page.locator(`#library .video[data-id="${id}"]`).count() === 0, 'card gone');
+    // The refused file is not offered for resuming after the reload.
+    check(await page.locator('#uploads [data-state="interrupted"]').count() === 0, 'no refused upload offered to resume');
     const status = await page.evaluate(async (i) => (await fetch(`/v1/videos/${i}`, { headers: { Authorization: `Bearer ${localStorage.getItem('ringcast.apiKey')}` } })).status, id);
     check(status === 404, `GET after delete: ${status}`);
   }, 404);
@@ -233,8 +293,10 @@ async function live(page, shot) {
   await step('the live list shows the running stream', async () => {
     await page.goto(`${cfg.base}/live`);
     await page.waitForSelector('body[data-auth="key"]');
+    const until = Date.now() + 90_000;
     for (;;) {
       if (await page.locator(`#live-list [data-id="${cfg.live_video}"]`).count()) break;
+      check(Date.now() < until, 'the live stream listed within 90 s');
       await page.waitForTimeout(500);
       await page.click('nav a[href="/live"]');
     }

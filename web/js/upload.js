@@ -83,6 +83,10 @@ export function startUpload(list, file, opts = {}) {
     onError(err) {
       setState('failed');
       pause.hidden = true;
+      // A refusal (4xx other than a lock or an offset race) is final: forget the stored URL,
+      // so the next page load does not offer to resume it.
+      const status = err && err.originalResponse ? err.originalResponse.getStatus() : 0;
+      if (status >= 400 && status < 500 && status !== 409 && status !== 423) forget(upload);
       if (isAuthFailure(err)) for (const fn of authFailed) fn(reasonOf(err));
       say(error, `Not accepted: ${reasonOf(err)}`, true);
     },
@@ -113,6 +117,14 @@ export function startUpload(list, file, opts = {}) {
 }
 
 const authFailed = new Set();
+
+/** Drop the resumable-upload records tus-js-client keeps for this file. */
+async function forget(upload) {
+  const storage = window.tus.defaultOptions.urlStorage;
+  try {
+    for (const prev of await upload.findPreviousUploads()) await storage.removeUpload(prev.urlStorageKey);
+  } catch { /* nothing stored */ }
+}
 
 /** Uploads a reload interrupted (tus-js-client's stored URLs): listed, to be picked again. */
 export async function listInterrupted(list) {
