@@ -175,7 +175,18 @@ async function vod(page, shot) {
     const after = await playerState(page);
     check(after.fatal.length === 0, 'no fatal error after the switch');
     out.switched_to = after.rendition;
+    // Seek previews: hovering the seek bar shows a region of the thumbnail sprite.
+    await page.waitForFunction(() => window.ringcast.player.cues.length > 0);
+    const box = await page.locator('#seek').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2);
+    await page.waitForSelector('#seek-preview:not([hidden])');
+    const bg = await page.evaluate(() => document.getElementById('seek-preview').style.backgroundImage);
+    check(/thumbs-\d+\.jpg/.test(bg), `preview from the sprite: ${bg}`);
+    const sprite = await page.evaluate(async (u) => (await fetch(u)).status, bg.slice(5, -2));
+    check(sprite === 200, `sprite answered ${sprite}`);
+    out.seek_preview = bg;
     await shot('watch');
+    await page.mouse.move(0, 0);
   });
   await step('upload a new version; the player gets version 2', async () => {
     await page.setInputFiles('#version-input', cfg.clip2);
@@ -204,6 +215,33 @@ async function vod(page, shot) {
     // The private video still plays (signed URL).
     await page.waitForFunction(() => window.ringcast.player.hls && /\/s\//.test(window.ringcast.player.hls.url));
     out.played_private_s = await playsFor(page, 1);
+  });
+  await step('the signed share link plays without an API key', async () => {
+    const key = await page.evaluate(() => localStorage.getItem('ringcast.apiKey'));
+    await page.evaluate(() => localStorage.removeItem('ringcast.apiKey'));
+    await page.goto(out.share_link);
+    await page.waitForSelector('body[data-auth="required"]');
+    await page.waitForFunction(() => window.ringcast.player.hls && window.ringcast.player.hls.levels.length > 0);
+    out.played_shared_s = await playsFor(page, 1);
+    await page.evaluate((k) => localStorage.setItem('ringcast.apiKey', k), key);
+  }, 401);
+  await step('keyboard: every control is reachable with Tab', async () => {
+    await page.goto(`${cfg.base}/watch/${id}`);
+    await page.waitForSelector('body[data-auth="key"]');
+    await page.waitForFunction(() => window.ringcast.player.hls && window.ringcast.player.hls.levels.length > 0);
+    const reached = new Set();
+    await page.locator('body').focus();
+    for (let i = 0; i < 40; i++) {
+      await page.keyboard.press('Tab');
+      reached.add(await page.evaluate(() => document.activeElement.id || document.activeElement.className || document.activeElement.tagName));
+    }
+    for (const want of ['seek', 'quality', 'share', 'edit-title', 'edit-visibility', 'version-input', 'delete']) {
+      check(reached.has(want), `Tab reaches #${want}: ${[...reached]}`);
+    }
+    // The quality menu works from the keyboard too.
+    await page.focus('#quality');
+    await page.keyboard.press('ArrowDown');
+    await page.waitForFunction(() => document.getElementById('quality').value !== '-1' && window.ringcast.player.hls.autoLevelEnabled === false);
   });
   await step('pause, resume, and resume after a reload (the server keeps the offset)', async () => {
     await page.click('nav a[href="/"]');
