@@ -118,6 +118,81 @@ fn browse(cfg: Value) -> Value {
     found
 }
 
+/// The page over the wire from a real edge (no browser needed): its routes, content types,
+/// security headers, gzip and revalidation, and that it takes no path from the edge's own.
+#[test]
+fn the_edge_serves_the_page_and_its_files() {
+    let stack = Stack::builder().edge(EdgeOptions::new()).start();
+    stack.put("v/clip/1/seg0.m4s", b"media");
+    let edge = stack.edge();
+    let page = edge.get("/");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    let csp = page.header("content-security-policy").expect("CSP");
+    assert!(csp.starts_with("default-src 'self';"), "{csp}");
+    assert!(!csp.contains("unsafe") && !csp.contains("http"), "{csp}");
+    for deep in ["/watch/abc", "/live", "/index.html"] {
+        let r = edge.get(deep);
+        assert_eq!((r.status, &r.body), (200, &page.body), "{deep}");
+    }
+    // Every script and style the page names is served, with its type.
+    let html = page.text();
+    for (asset, ctype) in [
+        ("/web/app.css", "text/css; charset=utf-8"),
+        ("/web/js/app.js", "text/javascript; charset=utf-8"),
+        ("/web/vendor/hls.min.js", "text/javascript; charset=utf-8"),
+        ("/web/vendor/tus.min.js", "text/javascript; charset=utf-8"),
+        ("/web/favicon.svg", "image/svg+xml"),
+    ] {
+        assert!(html.contains(asset), "index.html does not load {asset}");
+        let r = edge.get(asset);
+        assert_eq!(r.status, 200, "{asset}");
+        assert_eq!(r.header("content-type"), Some(ctype), "{asset}");
+    }
+    // gzip for text, and a 304 for the tag the client holds.
+    let mut conn = edge.conn();
+    let gz = conn
+        .request(
+            "GET",
+            "/web/vendor/hls.min.js",
+            &[("Accept-Encoding", "gzip")],
+            b"",
+        )
+        .expect("GET");
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let etag = gz.header("etag").expect("ETag").to_string();
+    let again = conn
+        .request(
+            "GET",
+            "/web/vendor/hls.min.js",
+            &[("Accept-Encoding", "gzip"), ("If-None-Match", &etag)],
+            b"",
+        )
+        .expect("GET");
+    assert_eq!(again.status, 304);
+    // Nothing outside the list, no other method, and the edge's own routes stay its own.
+    for (method, path, status) in [
+        ("GET", "/web/../Cargo.toml", 404),
+        ("GET", "/web/vendor/README.md", 404),
+        ("GET", "/web/nope.js", 404),
+        ("GET", "/watch/a/b", 404),
+        ("POST", "/", 405),
+        ("GET", "/v/clip/1/seg0.m4s", 200),
+        ("GET", "/healthz", 200),
+    ] {
+        let r = edge
+            .conn()
+            .request(method, path, &[], b"")
+            .expect("request");
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+    }
+}
+
 #[test]
 fn the_page_uploads_manages_and_plays_in_a_browser() {
     if !have_browser() {
