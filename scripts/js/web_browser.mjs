@@ -5,15 +5,19 @@
 // Every step waits on what the page shows (no fixed sleeps). Console errors and page errors
 // fail the run, except, while a step that expects one runs, the browser's own "Failed to load
 // resource" line for the status that step expects (a refused key's 401, a refused file's 415).
-// Prints one JSON line of findings; exits 1 on the first failed step (with a screenshot).
+// Prints one JSON line of findings (also kept as {artifacts}/{scenario}.json); exits 1 on the first failed step (with a screenshot).
 import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const cfg = JSON.parse(process.argv[2] || '{}');
 const out = { scenario: cfg.scenario, steps: [] };
-let allowed = null; // the HTTP status whose "Failed to load resource" line the current step expects
+// The HTTP status whose "Failed to load resource" line the current step expects, and until
+// when (console events arrive asynchronously: a line about a response the step saw may be
+// delivered just after the step ended, so an allowance outlives its step by 3 s).
+let allowed = null;
+let allowedUntil = 0;
 const consoleErrors = [];
 
 function check(cond, what) {
@@ -22,11 +26,11 @@ function check(cond, what) {
 
 async function step(name, fn, expectStatus = null) {
   const t0 = Date.now();
-  allowed = expectStatus;
+  if (expectStatus !== null) { allowed = expectStatus; allowedUntil = Infinity; }
   try {
     await fn();
   } finally {
-    allowed = null;
+    if (expectStatus !== null) allowedUntil = Date.now() + 3000;
   }
   out.steps.push({ name, ms: Date.now() - t0 });
 }
@@ -52,7 +56,7 @@ async function main() {
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     const text = m.text();
-    if (allowed && text.startsWith('Failed to load resource') && text.includes(`status of ${allowed}`)) return;
+    if (allowed && Date.now() < allowedUntil && text.startsWith('Failed to load resource') && text.includes(`status of ${allowed}`)) return;
     consoleErrors.push(text);
   });
   page.on('pageerror', (e) => consoleErrors.push(`pageerror: ${e}`));
@@ -75,6 +79,8 @@ async function main() {
     rmSync(profile, { recursive: true, force: true });
   }
   console.log(JSON.stringify(out));
+  // The findings next to the screenshots, kept whatever the outcome.
+  writeFileSync(join(cfg.artifacts, `${cfg.scenario}.json`), JSON.stringify(out, null, 2));
   process.exit(out.ok ? 0 : 1);
 }
 
@@ -298,7 +304,7 @@ async function vod(page, shot) {
     await page.click('nav a[href="/"]');
     await page.waitForSelector('#view-library:not([hidden])');
     await page.setInputFiles('#file-input', cfg.bad);
-    const row = page.locator('#uploads .upload[data-state="failed"]');
+    const row = page.locator('#uploads .upload[data-state="failed"]', { hasText: 'notes.mp4' });
     await row.waitFor();
     const text = await row.locator('.error').textContent();
     check(/known video container/.test(text) && /415/.test(text), `reason shown: ${text}`);

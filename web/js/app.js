@@ -135,7 +135,11 @@ async function showWatch(id) {
 async function play(v) {
   const src = await playbackUrl(v);
   const thumbs = v.thumbnails ? (v.visibility === 'private' ? underSignature(src, v.thumbnails) : v.thumbnails) : null;
-  player.load(src, { thumbnails: thumbs });
+  // The current master is rewritten in place by a new version or a rollback, and the browser
+  // may keep it for a second (max-age=1): naming the current version in the query (the edge
+  // ignores it; relative variant URIs drop it) makes the browser fetch the new one at once.
+  const fresh = `${src}${src.includes('?') ? '&' : '?'}current=${v.current_version ?? 0}`;
+  player.load(fresh, { thumbnails: thumbs });
 }
 
 /** Follow the progress of the watched video until it is ready (then play it) or failed. */
