@@ -5,6 +5,7 @@ export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 
 # Versions pinned here so every machine runs the same peers.
 S3S_FS_VERSION="0.14.1"
+GARAGE_VERSION="2.5.0"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -25,6 +26,13 @@ apt_install() {
   log "installing ${missing[*]} (apt)"
   if [ -z "$APT_UPDATED" ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# ensure_garage: install the Garage S3 server (scripts/cluster, the 3-node test) when missing.
+ensure_garage() {
+  command -v garage >/dev/null && return 0
+  log "installing garage $GARAGE_VERSION (cargo install, ~12 min once)"
+  cargo install garage --version "$GARAGE_VERSION" --locked --quiet
 }
 
 # A free TCP port on 127.0.0.1.
@@ -89,6 +97,7 @@ stop_leftovers() {
 # optional RINGCAST_S3_BUCKET). Sets REDIS_PORT, INGEST_PORT, EDGE_PORT; pids go to PIDS. The
 # ingest requires API keys (its default): an admin key of owner `demo` is made with the ingest's
 # own CLI and exported as RINGCAST_API_KEY, which ringcast-loadtest's upload commands read.
+# With RINGCAST_CLAMD set (a clamd's unix socket or host:port) the ingest scans every upload.
 stack_start() {
   local dir=$1 with_transcoder=${2:-yes}
   mkdir -p "$dir/store"
@@ -114,6 +123,8 @@ stack_start() {
   local secret; secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
   export RINGCAST_INGEST_PLAYBACK__SIGNING_SECRET="$secret" RINGCAST_EDGE_SIGNED_URLS__SECRET="$secret"
   export RINGCAST_INGEST_NODE_TAG=a
+  # Optional virus scan: RINGCAST_CLAMD=/run/clamav/clamd.ctl (or host:port) of a running clamd.
+  if [ -n "${RINGCAST_CLAMD:-}" ]; then export RINGCAST_INGEST_SCAN__CLAMD="$RINGCAST_CLAMD"; fi
   printf '[front_door]\nnodes = [{ tag = "a", url = "http://127.0.0.1:%s" }]\n' "$INGEST_PORT" > "$dir/edge.toml"
   start "$dir" ingest "$BIN/ringcast-ingest" --listen "127.0.0.1:$INGEST_PORT"
   [ "$with_transcoder" = no-transcoder ] || transcoder_start "$dir"

@@ -10,11 +10,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringcast_proto::http::RequestHead;
+use ringcast_proto::http::{Method, RequestHead};
 use ringcast_server::{BodyError, Conn, Handler, Refusal, Response};
 
 use crate::access_log::{self, Record, WorkerLog};
 use crate::error::EdgeError;
+use crate::readiness::ReadinessChecks;
 use crate::routes;
 use crate::routes::purge;
 use crate::shared::Shared;
@@ -30,6 +31,8 @@ pub struct Edge {
     pub header_timeout: Duration,
     /// This worker's idle connections to the ingest nodes (with a front door).
     pub upstreams: Option<crate::front_door::Upstreams>,
+    /// What `/readyz` checks.
+    pub readiness: ReadinessChecks,
 }
 
 impl Handler for Edge {
@@ -41,6 +44,15 @@ impl Handler for Edge {
                 self.log(req, resp.as_ref(), started);
                 return resp;
             }
+        }
+        if req.path() == "/readyz" && matches!(req.method, Method::Get | Method::Head) {
+            let mut resp = self
+                .readiness
+                .respond(&self.shared, conn.readiness_draining())
+                .await;
+            resp.head_only = req.method == Method::Head;
+            self.log(req, Some(&resp), started);
+            return Some(resp);
         }
         if req.path() == "/metrics" {
             let auth = req.header("authorization");

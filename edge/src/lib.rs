@@ -24,6 +24,9 @@
 //! - [`front_door`]: `/files/`, `/v1/`, `/live/` proxied to a pool of ingest nodes
 //!   (health-checked, routed by upload tag, rate-limited);
 //! - [`web`]: the browser page at `/` (upload, library, player, live list), built in;
+//! - [`peers`]: the edge tier: each object has an owner edge (rendezvous hash) that other edges
+//!   ask on a miss before the origin; [`nodes`] holds the health-checked node sets of both;
+//! - [`prefetch`]: players' CMCD next-object hints warm the memory tier;
 //! - [`live`]: LL-HLS blocking reloads, delta updates and preload-hinted parts from Redis
 //!   event streams followed on the tokio side runtime (ADR 0004).
 //!
@@ -38,8 +41,12 @@ pub mod front_door;
 pub mod handler;
 pub mod live;
 pub mod metrics;
+pub mod nodes;
 pub mod origin;
+pub mod peers;
 pub mod platform;
+pub mod prefetch;
+pub mod readiness;
 pub mod representation;
 pub mod response;
 pub mod routes;

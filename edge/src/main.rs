@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
     }
     // Before any thread exists, so every thread inherits the blocked mask and only the signal
     // thread receives SIGINT/SIGTERM.
-    signals::block_termination_signals().context("blocking SIGINT/SIGTERM")?;
+    signals::block_termination_signals().context("blocking SIGINT/SIGTERM/SIGHUP")?;
     let overrides = Overrides {
         listen: cli.listen,
         workers: cli.workers,
@@ -102,8 +102,11 @@ fn main() -> anyhow::Result<()> {
     let cfg =
         EdgeConfig::load(cli.config.as_deref(), &overrides).context("loading configuration")?;
     ringcast_infra::telemetry::init(cfg.log_json);
+    ringcast_infra::rlimit::raise_nofile_logged("edge");
+    ringcast_infra::trace_export::init("edge", &cfg.telemetry).map_err(anyhow::Error::msg)?;
     let server = Server::start(&cfg).context("starting ringcast-edge")?;
-    signals::spawn_signal_thread(server.shutdown_handle()).context("starting the signal thread")?;
+    signals::spawn_signal_thread_with_reload(server.shutdown_handle(), server.tls_context())
+        .context("starting the signal thread")?;
     server.wait();
     tracing::info!("ringcast-edge stopped");
     Ok(())

@@ -340,6 +340,8 @@ impl Metrics {
         if let Some(d) = self.driver() {
             w.sample(name, &[("driver", d.as_str())], 1);
         }
+        srv.tls.render("ringcast_edge", &mut w);
+        srv.h2.render("ringcast_edge", &mut w);
         w.finish()
     }
 }

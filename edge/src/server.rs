@@ -2,6 +2,7 @@
 //! `ringcast-server` shell (one monoio runtime and `SO_REUSEPORT` listener per worker; see that
 //! crate for start-up, shutdown and the connection loop).
 
+use crate::readiness::ReadinessChecks;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use ringcast_infra::purge::PurgeSubscription;
 use ringcast_infra::store::ObjectStore;
 use ringcast_proto::http::Limits;
+use ringcast_server::tls::{TlsContext, TlsSettings};
 pub use ringcast_server::ShutdownHandle;
 use ringcast_server::{Driver, ServerSettings, WorkerInfo};
 
@@ -22,6 +24,7 @@ use crate::live::hub::LiveHub;
 use crate::metrics::Metrics;
 use crate::origin::http::HttpOrigin;
 use crate::origin::{DirOrigin, Origin};
+use crate::peers::Peers;
 use crate::platform::{fleet, Platform};
 use crate::response::EXPOSED_HEADERS;
 use crate::routes::access_control::Access;
@@ -78,8 +81,20 @@ impl Server {
                 .map_err(EdgeError::InvalidConfig)?
                 .map(Arc::new),
             web: crate::web::Web::new(&cfg.web),
+            peers: Peers::start(&cfg.peers)
+                .map_err(EdgeError::InvalidConfig)?
+                .map(Arc::new),
+            prefetch: Arc::default(),
         });
         warn_about_visibility(cfg);
+        let readiness = ReadinessChecks::new(
+            shared.live.enabled() || shared.platform.enabled(),
+            &cfg.redis.url,
+        )
+        .map_err(EdgeError::InvalidConfig)?;
+        if shared.live.enabled() || shared.platform.enabled() {
+            crate::origin::trace::init(&cfg.redis.url).map_err(EdgeError::InvalidConfig)?;
+        }
         let purges = fleet::subscribe(&shared)?;
         let log_tx = access_log::start(cfg.access_log).map_err(|source| EdgeError::Worker {
             worker: 0,
@@ -109,6 +124,7 @@ impl Server {
                 worker: info.id,
                 header_timeout,
                 upstreams,
+                readiness: readiness.clone(),
             }
         };
         let shell = ringcast_server::Server::start(settings, stats, make).map_err(|e| match e {
@@ -122,6 +138,7 @@ impl Server {
                 source,
             },
             ringcast_server::ServerError::WorkerLost(id) => EdgeError::WorkerLost(id),
+            ringcast_server::ServerError::Tls(e) => EdgeError::InvalidConfig(format!("tls: {e}")),
         })?;
         shared.metrics.set_driver(shell.driver());
         tracing::info!(
@@ -151,6 +168,16 @@ impl Server {
         &self.shared.metrics
     }
 
+    /// The HTTPS listener's address, if `[tls]` is on.
+    pub fn tls_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shell.tls_addr()
+    }
+
+    /// The live TLS config (SIGHUP reloads it), if `[tls]` is on.
+    pub fn tls_context(&self) -> Option<Arc<TlsContext>> {
+        self.shell.tls_context()
+    }
+
     /// A handle that stops the server from another thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shell.shutdown_handle()
@@ -162,6 +189,9 @@ impl Server {
         self.shared.live.close();
         if let Some(purges) = &self.purges {
             purges.stop();
+        }
+        if let Some(peers) = &self.shared.peers {
+            peers.stop();
         }
         if let Some(front_door) = &self.shared.front_door {
             front_door.stop();
@@ -217,6 +247,7 @@ fn settings(cfg: &EdgeConfig) -> ServerSettings {
     s.idle_timeout = ms(cfg.idle_timeout_ms);
     s.header_timeout = ms(cfg.header_timeout_ms);
     s.shutdown_grace = ms(cfg.shutdown_grace_ms);
+    s.drain_delay = ms(cfg.drain_delay_ms);
     s.limits = Limits {
         max_headers: cfg.max_headers,
         ..Limits::default()
@@ -225,6 +256,16 @@ fn settings(cfg: &EdgeConfig) -> ServerSettings {
     // The edge reads no request bodies but the purge API's: an unread one closes the
     // connection (lingering) rather than being drained.
     s.drain_max = 0;
+    // Checked by `validate`.
+    if let Ok(Some(listen)) = cfg.tls.listen_addr() {
+        s.tls = Some(TlsSettings {
+            listen,
+            cert_path: cfg.tls.cert_file.clone(),
+            key_path: cfg.tls.key_file.clone(),
+            ktls: cfg.tls.ktls,
+            http2: cfg.tls.http2,
+        });
+    }
     s
 }
 

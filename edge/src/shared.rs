@@ -10,7 +10,9 @@ use crate::front_door::FrontDoor;
 use crate::live::hub::LiveHub;
 use crate::metrics::{Gauges, Metrics};
 use crate::origin::Origin;
+use crate::peers::Peers;
 use crate::platform::Platform;
+use crate::prefetch::stats::Prefetch;
 use crate::routes::access_control::Access;
 use crate::tiers::disk::DiskTier;
 use crate::tiers::memory::MemoryCache;
@@ -37,10 +39,14 @@ pub struct Shared {
     pub front_door: Option<Arc<FrontDoor>>,
     /// The browser page at `/` (see `web`).
     pub web: Web,
+    /// The edge tier, when `[peers] nodes` is set.
+    pub peers: Option<Arc<Peers>>,
+    /// CMCD next-object warm-ups (see `prefetch`).
+    pub prefetch: Arc<Prefetch>,
 }
 
 impl Shared {
-    /// The tiers as a lookup sees them.
+    /// The tiers as a viewer's lookup sees them: misses go to the key's owner edge first.
     pub fn tiers(&self) -> TierSet<'_> {
         TierSet {
             origin: &self.origin,
@@ -48,6 +54,15 @@ impl Shared {
             disk: self.disk.as_ref(),
             metrics: &self.metrics,
             tiering: self.tiering,
+            peers: self.peers.as_ref(),
+        }
+    }
+
+    /// The tiers as a peer's lookup sees them: misses go to the origin, never to another edge.
+    pub fn tiers_for_peer(&self) -> TierSet<'_> {
+        TierSet {
+            peers: None,
+            ..self.tiers()
         }
     }
 

@@ -764,3 +764,53 @@ both_drivers!(
     joins_trimmed_streams_and_survives_redis_disconnects,
     idle_followers_stop_and_start_again,
 );
+
+/// The LL-HLS blocking reload over HTTP/2 (TLS, ALPN h2): the held request is one h2 stream,
+/// woken by the announcement like an HTTP/1.1 one, and the part it names comes over h2 too.
+#[test]
+fn blocking_reload_over_h2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = ringcast_testkit::tls::TestCa::new(dir.path(), "live");
+    let mut files = ca.issue(dir.path(), "edge");
+    files.http2 = true;
+    let redis = RedisServer::start();
+    let edge = Edge::start_on(
+        Stack::builder().redis_at(&redis.url),
+        options(false)
+            .toml("[live]\nread_block_ms = 200")
+            .tls(&files),
+    );
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(1);
+    let curl = |url: String| {
+        let ca = files.ca.clone();
+        std::thread::spawn(move || {
+            Command::new("curl")
+                .args(["-sS", "--http2", "--cacert"])
+                .arg(&ca)
+                .args(["-w", "\n%{http_code} %{http_version}"])
+                .arg(url)
+                .output()
+                .expect("curl")
+        })
+    };
+    let base = edge.https_url();
+    let blocked = edge.counter(BLOCKED);
+    let waiter = curl(format!(
+        "{base}{}?_HLS_msn=1&_HLS_part=0",
+        playlist_path("720p")
+    ));
+    wait_counter(&edge, BLOCKED, blocked + 1);
+    let body = pk.put_part("720p", 1, 0);
+    pk.announce_part("720p", 1, 0);
+    let out = waiter.join().expect("waiter");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("URI=\"part1.0.m4s\""), "{text}");
+    assert!(text.ends_with("200 2"), "{text}");
+    let out = curl(format!("{base}/v/{VIDEO}/1/720p/part1.0.m4s"))
+        .join()
+        .expect("part");
+    let mut want = body;
+    want.extend_from_slice(b"\n200 2");
+    assert!(out.stdout == want, "the part over h2");
+}

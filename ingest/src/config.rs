@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ringcast_infra::config::{self as common_config, ConfigError, RedisConfig, StoreConfig};
+use ringcast_infra::config::{
+    self as common_config, ConfigError, RedisConfig, StoreConfig, TlsConfig,
+};
 use ringcast_proto::media::limits::MediaLimits;
 use ringcast_proto::secret::check_strength;
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,9 @@ pub struct IngestConfig {
     /// Address the HTTP server listens on. Every worker binds it with `SO_REUSEPORT`, so the
     /// kernel spreads connections over the cores.
     pub listen: SocketAddr,
+    /// HTTPS listener (`[tls]`): its own address, certificate and key files (reloaded on
+    /// SIGHUP), kernel TLS. Off when `tls.listen` is empty; plain HTTP stays on `listen`.
+    pub tls: TlsConfig,
     /// Worker threads (one monoio runtime each); 0 = one per available CPU core.
     pub workers: usize,
     /// Bind worker `i` to the `i`-th CPU the process may use (its `taskset` mask, wrapping).
@@ -51,6 +56,8 @@ pub struct IngestConfig {
     pub node_tag: String,
     /// Log as JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Bearer key for `/metrics` (`Authorization: Bearer <metrics_key>`). Empty: `/metrics`
     /// answers loopback clients only (403 for others); otherwise every client needs the key.
     /// At least 16 characters, not one repeated.
@@ -63,6 +70,9 @@ pub struct IngestConfig {
     pub idle_timeout_secs: u64,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT before the workers exit.
     pub shutdown_grace_secs: u64,
+    /// On the first SIGTERM/SIGINT: keep serving this long with `/readyz` answering 503
+    /// (draining) before shutting down, in milliseconds (0: shut down at once).
+    pub drain_delay_ms: u64,
     /// Most header fields in a request head (more: 431).
     pub max_headers: usize,
     /// Open connections per worker beyond which new ones get 503 and are closed.
@@ -82,12 +92,19 @@ pub struct IngestConfig {
     pub limits: MediaLimits,
     /// Signed playback URLs (`POST /v1/videos/{id}/playback`): secret, lifetime, base URL.
     pub playback: PlaybackConfig,
+    /// Upload admission limits: spool free-space reserve, PATCH body pace, PATCH buffers.
+    pub admission: crate::admission::config::AdmissionConfig,
+    /// Per-owner quotas of bytes in flight and stored.
+    pub quota: crate::admission::config::QuotaConfig,
+    /// Virus scan of finished uploads with clamd (off unless `scan.clamd` is set).
+    pub scan: crate::scan::config::ScanConfig,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            tls: TlsConfig::default(),
             workers: 0,
             pin_workers: true,
             data_dir: PathBuf::from(".ringcast/ingest"),
@@ -97,10 +114,12 @@ impl Default for IngestConfig {
             public_url: None,
             node_tag: String::new(),
             log_json: false,
+            telemetry: Default::default(),
             metrics_key: String::new(),
             header_timeout_secs: 10,
             idle_timeout_secs: 60,
             shutdown_grace_secs: 10,
+            drain_delay_ms: 0,
             max_headers: 64,
             max_connections_per_worker: 10_000,
             listen_backlog: 1024,
@@ -110,6 +129,9 @@ impl Default for IngestConfig {
             limits: MediaLimits::default(),
             events: crate::api::events_config::EventsConfig::default(),
             playback: PlaybackConfig::default(),
+            admission: Default::default(),
+            quota: Default::default(),
+            scan: Default::default(),
         }
     }
 }
@@ -136,6 +158,7 @@ impl IngestConfig {
             self.max_connections_per_worker,
         )
         .map_err(|m| ConfigError::Invalid(m.to_string()))?;
+        self.tls.listen_addr().map_err(ConfigError::Invalid)?;
         if self.header_timeout_secs == 0 || self.idle_timeout_secs == 0 {
             return invalid("header_timeout_secs and idle_timeout_secs must be at least 1");
         }
@@ -144,6 +167,12 @@ impl IngestConfig {
         self.events.validate()?;
         self.limits.validate().map_err(ConfigError::Invalid)?;
         self.playback.validate()?;
+        self.admission.validate()?;
+        self.scan.validate()?;
+        if self.scan.endpoint().is_some() && self.max_upload_bytes > self.scan.max_stream_bytes {
+            // A file clamd cannot see whole is never accepted: refused at creation instead.
+            self.max_upload_bytes = self.scan.max_stream_bytes;
+        }
         if !self.metrics_key.is_empty() {
             check_strength("metrics_key", &self.metrics_key)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;

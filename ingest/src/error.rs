@@ -107,6 +107,9 @@ pub enum IngestError {
     /// A per-worker cap is reached (progress streams); retry later.
     #[error("{0}")]
     Busy(String),
+    /// An upload limit or the virus scan refused it (`crate::admission`, `crate::scan`).
+    #[error(transparent)]
+    Admission(#[from] crate::admission::AdmissionError),
     /// The client went away in the middle of its request; there is nobody to answer.
     #[error("client disconnected: {0}")]
     ClientGone(std::io::Error),
@@ -117,6 +120,7 @@ impl IngestError {
     pub fn status(&self) -> u16 {
         match self {
             IngestError::Http(e) => e.status(),
+            IngestError::Admission(e) => e.status(),
             IngestError::Tus(e) => e.status(),
             IngestError::NotFound(_) => 404,
             IngestError::MethodNotAllowed { .. } => 405,
@@ -156,6 +160,7 @@ impl IngestError {
     pub fn code(&self) -> &'static str {
         match self {
             IngestError::Http(_) => "bad_request",
+            IngestError::Admission(e) => e.code(),
             IngestError::Tus(e) => match e {
                 TusError::MissingResumable | TusError::UnsupportedVersion(_) => "tus_version",
                 TusError::MissingOffset | TusError::BadOffset => "bad_upload_offset",
@@ -202,6 +207,9 @@ impl IngestError {
 
     /// The response for this error, with the headers some statuses require.
     pub fn to_response(&self) -> Response {
+        if let IngestError::Admission(e) = self {
+            return e.to_response();
+        }
         let status = self.status();
         // Internal details (paths, backend messages) go to the log, not to clients.
         let message = match self {

@@ -7,6 +7,8 @@
 //!   offsets made durable (fdatasync) before they are acknowledged; a complete upload has its
 //!   container magic bytes checked, is stored as `sources/{video}/{version}/source` in the
 //!   object store and a transcode job is enqueued in Redis.
+//! - [`admission`]: limits an upload must pass (spool free-space reserve, per-owner quota,
+//!   PATCH body pace, pooled PATCH buffers); [`scan`]: the clamd virus scan of finished uploads.
 //! - [`live`]: live push (`/live/{key}`) and its fan-out to pullers on every core.
 //! - [`api`]: the route table ([`api::routes`]) and the videos API (`/v1/videos…`: list, get,
 //!   update, delete, signed playback URLs).
@@ -19,6 +21,7 @@
 //! Header parsing and tus header rules live in `ringcast-proto` (sans-IO); this crate moves the
 //! bytes and owns the upload state machine.
 
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -28,8 +31,10 @@ pub mod error;
 pub mod keys_cli;
 pub mod live;
 pub mod metrics;
+pub mod readiness;
 pub mod redis_call;
 pub mod router;
+pub mod scan;
 pub mod server;
 pub mod tus;
 pub mod versions;

@@ -23,6 +23,11 @@ fn main() -> ExitCode {
         return keys(&config, command);
     }
     ringcast_infra::telemetry::init(config.log_json);
+    ringcast_infra::rlimit::raise_nofile_logged("ingest");
+    if let Err(e) = ringcast_infra::trace_export::init("ingest", &config.telemetry) {
+        eprintln!("ringcast-ingest: {e}");
+        return ExitCode::from(2);
+    }
     match ringcast_ingest::server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub server: Arc<ServerStats>,
     /// Live push and pull counters.
     pub live: crate::live::metrics::LiveMetrics,
+    /// Admission refusals, virus scans, small-buffer PATCHes.
+    pub admission: crate::admission::metrics::AdmissionMetrics,
 }
 
 impl Metrics {
@@ -121,6 +123,9 @@ impl Metrics {
             }
         }
         self.live.render(&mut w);
+        self.admission.render(&mut w);
+        self.server.tls.render("ringcast_ingest", &mut w);
+        self.server.h2.render("ringcast_ingest", &mut w);
         w.finish()
     }
 }

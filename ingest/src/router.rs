@@ -2,14 +2,12 @@
 //! ([`crate::api::routes::ROUTES`]: 404 for a path it does not have, 405 with its `Allow` for a
 //! method it does not list), CORS preflight, the operational endpoints (`/healthz`,
 //! `/readyz`, `/metrics`), and the single place where handler errors become responses
-//! (through [`IngestError::to_response`]).
+//! (through [`IngestError::to_response`]). `/readyz` is [`crate::readiness`].
 //!
 //! Every route marked `api_key` in the table is authenticated first
 //! ([`crate::auth::authenticate`]: 401 without a valid API key unless `auth.mode = "open"`),
 //! except a CORS preflight; the handlers get the [`Caller`] and check ownership and role
 //! themselves.
-
-use std::time::Duration;
 
 use ringcast_proto::auth::Caller;
 use ringcast_proto::http::{Method, RequestHead};
@@ -23,9 +21,6 @@ use crate::error::IngestError;
 use crate::tus;
 use ringcast_server::Response;
 use ringcast_server::{Conn, MetricsAccess};
-
-/// How long `/readyz` waits for each dependency.
-const READY_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Headers a browser (tus-js-client) may read from cross-origin responses.
 pub const CORS_EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, Tus-Resumable, \
@@ -130,9 +125,13 @@ async fn dispatch(
     conn: &mut Conn,
 ) -> Result<Response, IngestError> {
     match route.id {
-        RouteId::Healthz => Ok(Response::text(200, "text/plain; charset=utf-8", "ok\n")
-            .header("Cache-Control", "no-store")),
-        RouteId::Readyz => Ok(readyz(app).await),
+        RouteId::Healthz => Ok(Response::text(
+            200,
+            "text/plain; charset=utf-8",
+            ringcast_proto::health::ALIVE_BODY,
+        )
+        .header("Cache-Control", "no-store")),
+        RouteId::Readyz => Ok(crate::readiness::respond(app, conn.readiness_draining()).await),
         RouteId::Metrics => {
             MetricsAccess::new(&app.config.metrics_key)
                 .check(head.header("authorization"), conn.peer_ip())?;
@@ -190,33 +189,4 @@ fn options(app: &App, path: &str) -> Response {
         resp = tus::handler::discovery_headers(app, resp);
     }
     resp
-}
-
-/// Ready when Redis answers PING and the object store answers a HEAD.
-async fn readyz(app: &App) -> Response {
-    let redis = match monoio::time::timeout(READY_TIMEOUT, app.queue.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".to_string()),
-    };
-    let store = match monoio::time::timeout(READY_TIMEOUT, app.store.head("readyz/probe")).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".to_string()),
-    };
-    let show = |r: &Result<(), String>| match r {
-        Ok(()) => "ok".to_string(),
-        Err(e) => e.clone(),
-    };
-    let ready = redis.is_ok() && store.is_ok();
-    if !ready {
-        tracing::warn!(redis = %show(&redis), store = %show(&store), "not ready");
-    }
-    let body = serde_json::json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "redis": show(&redis),
-        "store": show(&store),
-        "store_backend": app.store.backend_name(),
-    });
-    Response::json(if ready { 200 } else { 503 }, &body).header("Cache-Control", "no-store")
 }

@@ -95,12 +95,23 @@ fn settings(config: &IngestConfig) -> ServerSettings {
     s.idle_timeout = config.idle_timeout();
     s.header_timeout = config.header_timeout();
     s.shutdown_grace = config.shutdown_grace();
+    s.drain_delay = std::time::Duration::from_millis(config.drain_delay_ms);
     s.limits = Limits {
         max_headers: config.max_headers,
         ..Limits::default()
     };
     s.max_connections = config.max_connections_per_worker;
     s.drain_max = DRAIN_MAX;
+    // Checked by `validated`.
+    if let Ok(Some(listen)) = config.tls.listen_addr() {
+        s.tls = Some(ringcast_server::tls::TlsSettings {
+            listen,
+            cert_path: config.tls.cert_file.clone(),
+            key_path: config.tls.key_file.clone(),
+            ktls: config.tls.ktls,
+            http2: config.tls.http2,
+        });
+    }
     s
 }
 
@@ -139,7 +150,8 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
     let server = Server::start(settings, stats, move |_| Ingest {
         app: Arc::clone(&shared),
     })?;
-    signals::spawn_signal_thread(server.shutdown_handle()).map_err(ServerError::Signals)?;
+    signals::spawn_signal_thread_with_reload(server.shutdown_handle(), server.tls_context())
+        .map_err(ServerError::Signals)?;
     if !server.wait() {
         return Err(ServerError::WorkerPanicked);
     }

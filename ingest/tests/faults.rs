@@ -220,7 +220,12 @@ fn a_full_spool_disk_is_a_clear_error_and_the_upload_resumes_once_space_is_freed
         return;
     };
     let data_dir = disk.path().join("ingest");
-    let stack = start(options().toml(format!("data_dir = {:?}", data_dir.display().to_string())));
+    // No free-space reserve: this is the reactive path, a write that meets ENOSPC (the reserve
+    // is tests/admission.rs).
+    let stack = start(options().toml(format!(
+        "data_dir = {:?}\n[admission]\nspool_reserve_bytes = 0",
+        data_dir.display().to_string()
+    )));
     let ingest = stack.ingest();
     let video = Clip::new(640, 360)
         .fps(25)

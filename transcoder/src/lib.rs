@@ -32,6 +32,7 @@
 //! - [`ffmpeg`]: input options ([`ffmpeg::input`], the hostile-input guard), the VOD and live
 //!   commands ([`ffmpeg::args`]) from one per-rung builder ([`ffmpeg::rung`]), the process
 //!   ([`ffmpeg::run`]), named pipes ([`ffmpeg::fifo`]) and ffprobe ([`ffmpeg::probe`]).
+//! - [`trace`]: the running job's trace context (task-local), for its `start` events.
 //! - [`ladder`]: rung selection; [`config`]: the TOML config and its `[live]` section
 //!   ([`config::live`]); [`error`]: [`TranscodeError`].
 //!
@@ -47,6 +48,7 @@ pub mod jobs_cli;
 pub mod ladder;
 pub mod metrics;
 pub mod pipeline;
+pub mod trace;
 pub mod worker;
 
 pub use config::TranscoderConfig;

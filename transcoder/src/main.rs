@@ -5,6 +5,7 @@
 //! unacknowledged for another worker) and the process exits.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use ringcast_transcoder::ffmpeg::args::{self, EncodeSettings};
 use ringcast_transcoder::ffmpeg::input::SourceFile;
 use ringcast_transcoder::ffmpeg::{previews, probe};
 use ringcast_transcoder::jobs_cli::{self, JobsCommand};
-use ringcast_transcoder::metrics::queue::Probes;
+use ringcast_transcoder::metrics::queue::{Probes, WorkerCount};
 use ringcast_transcoder::metrics::{self, Metrics};
 use ringcast_transcoder::pipeline::outcome::Shutdown;
 use ringcast_transcoder::worker::{self, Lane, Shared};
@@ -79,6 +80,8 @@ async fn main() -> anyhow::Result<()> {
         return print_ffmpeg_args(&cfg, source, out_dir).await;
     }
     telemetry::init(cfg.log_json);
+    ringcast_infra::rlimit::raise_nofile_logged("transcoder");
+    ringcast_infra::trace_export::init("transcoder", &cfg.telemetry).map_err(anyhow::Error::msg)?;
 
     std::fs::create_dir_all(&cfg.work_dir)
         .with_context(|| format!("creating work_dir {}", cfg.work_dir.display()))?;
@@ -93,12 +96,16 @@ async fn main() -> anyhow::Result<()> {
         .with_retention(cfg.queue.clone());
     let metrics = Arc::new(Metrics::default());
     metrics.jobs.set_capacity(cfg.workers, cfg.live_slots);
+    let worker_count = Arc::new(WorkerCount::default());
+    let draining = Arc::new(AtomicBool::new(false));
     if let Some(addr) = cfg.metrics_listen {
         let probes = Probes {
             queue: queue.clone(),
             store: store.clone(),
             work_dir: cfg.work_dir.clone(),
             min_free_bytes: cfg.min_free_bytes,
+            workers: Arc::clone(&worker_count),
+            draining: Arc::clone(&draining),
         };
         let bound = metrics::serve(addr, Arc::clone(&metrics), Some(Arc::new(probes)))
             .await
@@ -125,15 +132,16 @@ async fn main() -> anyhow::Result<()> {
     ];
     for (lane, count) in lanes {
         for i in 0..count {
-            workers.spawn(worker::run_worker(
-                Arc::clone(&shared),
-                lane,
-                i,
-                shutdown_rx.clone(),
-            ));
+            // Counted as running until the task ends (returns or panics): `/readyz`.
+            let running = worker_count.started();
+            let run = worker::run_worker(Arc::clone(&shared), lane, i, shutdown_rx.clone());
+            workers.spawn(async move {
+                let _running = running;
+                run.await
+            });
         }
     }
-    tokio::spawn(handle_signals(shutdown_tx, grace));
+    tokio::spawn(handle_signals(shutdown_tx, grace, draining));
     tokio::spawn(trim_streams(
         shared.queue.clone(),
         Duration::from_secs(shared.cfg.queue.trim_interval_secs),
@@ -241,7 +249,7 @@ async fn trim_streams(queue: Queue, every: Duration) {
 }
 
 /// First SIGTERM/SIGINT: drain (then abandon after `grace`); second: abandon now.
-async fn handle_signals(tx: watch::Sender<Shutdown>, grace: Duration) {
+async fn handle_signals(tx: watch::Sender<Shutdown>, grace: Duration, draining: Arc<AtomicBool>) {
     let (mut term, mut int) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
@@ -260,6 +268,7 @@ async fn handle_signals(tx: watch::Sender<Shutdown>, grace: Duration) {
         ?grace,
         "shutting down: no new jobs, finishing running ones"
     );
+    draining.store(true, std::sync::atomic::Ordering::Relaxed);
     tx.send_replace(Shutdown::Draining);
     tokio::select! {
         second = next_signal(&mut term, &mut int) => {

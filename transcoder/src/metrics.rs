@@ -1,6 +1,7 @@
 //! Process counters and a tiny HTTP endpoint for them: `GET /metrics` (Prometheus text format
 //! 0.0.4, names `ringcast_transcoder_*`), `GET /healthz` (alive) and `GET /readyz` (Redis, the
-//! object store and `work_dir` usable: 200, else 503 with the reason). One request per
+//! object store and `work_dir` usable, every job worker running, not draining: 200, else 503;
+//! the JSON shape every service shares, `ringcast_proto::health`). One request per
 //! connection; the scraper is the only client, so no HTTP library is pulled in for it.
 //!
 //! Job outcomes, processing and pickup histograms and busy workers: [`jobs`]; the queue's
@@ -21,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::metrics::jobs::JobMetrics;
-use crate::metrics::queue::{Probes, Readiness};
+use crate::metrics::queue::Probes;
 
 /// Counters shared by the workers.
 #[derive(Debug, Default)]
@@ -270,21 +271,26 @@ async fn answer(
             }
             ("200 OK", "text/plain; version=0.0.4", w.finish())
         }
-        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_string()),
-        ("GET", "/readyz") => match probes {
-            Some(p) => match p.readiness().await {
-                Readiness::Ready => ("200 OK", "text/plain", "ready\n".to_string()),
-                Readiness::NotReady(why) => {
-                    tracing::warn!(reason = %why, "not ready");
-                    (
-                        "503 Service Unavailable",
-                        "text/plain",
-                        format!("not ready: {why}\n"),
-                    )
-                }
-            },
-            None => ("200 OK", "text/plain", "ready\n".to_string()),
-        },
+        ("GET", "/healthz") => (
+            "200 OK",
+            "text/plain",
+            ringcast_proto::health::ALIVE_BODY.to_string(),
+        ),
+        ("GET", "/readyz") => {
+            let r = match probes {
+                Some(p) => p.readiness().await,
+                None => ringcast_proto::health::Readiness::new("transcoder"),
+            };
+            if !r.is_ready() {
+                tracing::warn!(status = r.verdict(), problems = %r.problems(), "not ready");
+            }
+            let status = if r.is_ready() {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            (status, "application/json", r.to_json().to_string())
+        }
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => (
             "405 Method Not Allowed",
@@ -350,6 +356,12 @@ mod tests {
         assert!(metrics.starts_with("HTTP/1.1 200 OK\r\n"), "{metrics}");
         assert!(metrics.contains("ringcast_transcoder_jobs_started_total 1\n"));
         assert!(get("/healthz").await.ends_with("\r\n\r\nok\n"));
+        let ready = get("/readyz").await;
+        assert!(ready.starts_with("HTTP/1.1 200 OK\r\n"), "{ready}");
+        assert!(
+            ready.ends_with(r#"{"checks":{},"service":"transcoder","status":"ready"}"#),
+            "{ready}"
+        );
         assert!(get("/nope").await.starts_with("HTTP/1.1 404"));
     }
 }

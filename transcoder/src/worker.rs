@@ -35,10 +35,13 @@
 //! its processing time, and its pickup latency (the clock wraps the attempts; the pipeline
 //! reports ffmpeg's start).
 
+use ringcast_infra::trace_export::{self, Span};
+use ringcast_proto::trace_context::SpanKind;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use ringcast_infra::queue::{
     live_streams, vod_streams, ClaimHeartbeat, Consumer, Delivery, Queue, QueueError, Reclaim,
@@ -164,7 +167,29 @@ pub async fn run_worker(
             fail(&shared, &consumer, &delivery, &reason, 0.0).await;
             continue;
         }
-        handle(&shared, &consumer, delivery, &mut shutdown).await;
+        // The job continues the upload's trace (the `traceparent` beside the job); its log
+        // lines carry the trace id.
+        let mut span = Span::continue_from(
+            "transcoder.job",
+            SpanKind::Consumer,
+            delivery.traceparent.as_deref(),
+        );
+        span.attr("queue.stream", &delivery.stream);
+        if let Ok(job) = &delivery.job {
+            span.attr("job.id", &job.job_id);
+            span.attr("video.id", &job.video_id);
+            if trace_export::enabled() {
+                // Where an edge's first origin fetch of the video continues the trace.
+                let tp = span.context().traceparent();
+                if let Err(e) = shared.queue.record_traceparent(&job.video_id, &tp).await {
+                    tracing::debug!(error = %e, "could not record the job's traceparent");
+                }
+            }
+        }
+        let log_span = tracing::info_span!("job", trace_id = %span.trace_id());
+        let job_run = handle(&shared, &consumer, delivery, &mut shutdown).instrument(log_span);
+        crate::trace::scope(span.context().traceparent(), job_run).await;
+        span.end();
     }
     tracing::info!(consumer = %name, "worker stopped");
     Ok(())

@@ -168,6 +168,43 @@ impl Default for RedisConfig {
     }
 }
 
+/// HTTPS listener section (`[tls]`) of the services on the server shell (edge, ingest). TLS is
+/// on when `listen` is set; plain HTTP stays on the service's `listen`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Address of the HTTPS listener, e.g. `0.0.0.0:8443`. Empty = no TLS.
+    pub listen: String,
+    /// PEM file with the certificate chain, leaf first. Re-read on SIGHUP.
+    pub cert_file: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1). Re-read on SIGHUP.
+    pub key_file: PathBuf,
+    /// Hand the traffic keys to the kernel after the handshake (kTLS) so file bodies keep
+    /// `sendfile`; a kernel without the `tls` ULP keeps rustls in user space per connection.
+    pub ktls: bool,
+    /// Offer HTTP/2 by ALPN (`h2`, then `http/1.1`). Request bodies over h2 are buffered up to
+    /// 1 MiB before the handler runs (larger: 413): for the edge's GETs; leave it off where
+    /// large uploads come in (the ingest's tus PATCHes use HTTP/1.1 then).
+    pub http2: bool,
+}
+
+impl TlsConfig {
+    /// The HTTPS address, `None` when TLS is off; `Err` names what is wrong.
+    pub fn listen_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        if self.listen.is_empty() {
+            return Ok(None);
+        }
+        let addr = self
+            .listen
+            .parse()
+            .map_err(|e| format!("tls.listen {:?}: {e}", self.listen))?;
+        if self.cert_file.as_os_str().is_empty() || self.key_file.as_os_str().is_empty() {
+            return Err("tls.listen is set: tls.cert_file and tls.key_file are required".into());
+        }
+        Ok(Some(addr))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +224,21 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn tls_needs_cert_and_key_when_on() {
+        assert_eq!(TlsConfig::default().listen_addr(), Ok(None));
+        let mut t = TlsConfig {
+            listen: "127.0.0.1:8443".into(),
+            ..TlsConfig::default()
+        };
+        assert!(t.listen_addr().unwrap_err().contains("cert_file"));
+        t.cert_file = "c.pem".into();
+        t.key_file = "k.pem".into();
+        assert_eq!(t.listen_addr(), Ok(Some(([127, 0, 0, 1], 8443).into())));
+        t.listen = "nope".into();
+        assert!(t.listen_addr().unwrap_err().starts_with("tls.listen"));
     }
 
     #[test]

@@ -15,20 +15,27 @@
 //! - [`side_runtime`]: the tokio side runtime that runs redis and rust-s3 calls for monoio
 //!   services, answering on oneshot channels.
 //! - [`config`]: TOML config loading with `RINGCAST_*` env overrides, store and Redis settings.
+//! - [`health`]: the dependency checks behind every service's `/readyz` (bounded in time).
+//! - [`trace_export`]: spans of an upload's trace and their OTLP/HTTP JSON export (off by
+//!   default).
 //! - [`telemetry`]: tracing setup (JSON logs or human-readable on a terminal).
 //! - [`cpu_affinity`]: pinning worker threads to cores.
+//! - [`rlimit`]: the open-file limit raised to the hard limit at the start of every server.
 //!
 //! Protocol logic and schemas live in `ringcast-proto`; this crate only moves them over the
 //! network and disk.
 
 pub mod config;
 pub mod cpu_affinity;
+pub mod health;
 pub mod lazy_redis;
 pub mod live_events;
 pub mod platform;
 pub mod purge;
 pub mod queue;
+pub mod rlimit;
 pub mod side_runtime;
 pub mod store;
 pub mod telemetry;
+pub mod trace_export;
 pub mod visibility;

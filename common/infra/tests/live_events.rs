@@ -270,3 +270,44 @@ fn an_event_playlist_starts_from_fresh_streams_and_is_probed_as_such() {
         assert_eq!(v2.probe().await.expect("probe"), StreamProbe::Live);
     });
 }
+
+#[test]
+fn the_job_traceparent_travels_beside_each_start_event_only() {
+    let redis = RedisServer::start();
+    block_on(async {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let publisher = EventPublisher::connect(&redis.url, 1000, TTL)
+            .await
+            .expect("publisher")
+            .with_traceparent(Some(tp.to_string()));
+        let start = LiveEvent::Start {
+            target_duration: 2,
+            part_target: 0.333,
+            init: "init.mp4".into(),
+            started_ms: 1_700_000_000_000,
+            part_hold_back: None,
+        };
+        publisher
+            .announce("traced", 1, "720p", &start)
+            .await
+            .expect("announce start");
+        publisher
+            .announce("traced", 1, "720p", &part(0, 0))
+            .await
+            .expect("announce part");
+        let mut conn = raw(&redis).await;
+        let entries: redis::streams::StreamRangeReply = conn
+            .xrange_all("rc:events:traced:1:720p")
+            .await
+            .expect("XRANGE");
+        let tps: Vec<Option<String>> = entries
+            .ids
+            .iter()
+            .map(|e| e.get::<String>("traceparent"))
+            .collect();
+        assert_eq!(tps, vec![Some(tp.to_string()), None]);
+        // The edge's reader still reads both events.
+        let mut sub = subscriber(&redis, "traced", "720p").await;
+        assert_eq!(sub.read("0-0", 10, None).await.expect("read").len(), 2);
+    });
+}

@@ -9,7 +9,8 @@
 //! - [`playlist`]: the HLS playlist model, parser, renderer and validator (RFC 8216,
 //!   draft-pantos-hls-rfc8216bis).
 //! - [`live`]: the LL-HLS live model: part events, per-rendition state, blocking reloads.
-//! - [`tus`]: tus 1.0 header handling.
+//! - [`tus`]: tus 1.0 header handling; [`clamd`]: the clamd `INSTREAM` framing and replies
+//!   (the ingest's virus scan); [`upload_pace`]: the minimum body rate of an upload.
 //! - [`videos`]: the videos API's listing cursor, `PATCH` bounds and playback URL lifetime.
 //! - [`auth`]: API key tokens, owners and roles (what each role may do).
 //! - [`secret`]: constant-time comparison, minimum strength and log redaction of secrets.
@@ -26,17 +27,22 @@
 //!   video's progress stream.
 //! - [`front_door`]: routing and head rewriting of the edge's front door to the ingest pool;
 //!   [`rate_limit`]: its token buckets.
-//! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses.
+//! - [`prometheus`]: the Prometheus text exposition writer every `/metrics` uses; [`health`]:
+//!   the shape of every service's `/healthz` and `/readyz`.
 //! - [`job`] and [`keys`]: the job and event schemas, object and Redis key names.
+//! - [`trace_context`]: W3C `traceparent` and the OTLP/HTTP JSON body of finished spans.
 //! - [`stream_id`]: Redis stream entry ids, the age of a queued job, how far a job stream may
 //!   be trimmed.
 
 pub mod assets;
 pub mod auth;
+pub mod clamd;
+pub mod cmcd;
 pub mod container;
 pub mod content_type;
 pub mod fmp4;
 pub mod front_door;
+pub mod health;
 pub mod http;
 pub mod job;
 pub mod jpeg;
@@ -52,7 +58,9 @@ pub mod secret;
 pub mod signed_url;
 pub mod stream_id;
 pub mod thumbnails;
+pub mod trace_context;
 pub mod tus;
+pub mod upload_pace;
 pub mod versions;
 pub mod videos;
 pub mod visibility;

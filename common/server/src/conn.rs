@@ -3,6 +3,10 @@
 //! the current request's body. Handlers read bodies incrementally through it
 //! ([`Conn::read_body`], [`Conn::read_chunked`], [`Conn::read_to_end`]) and may write a
 //! streamed response themselves ([`Conn::write_raw`]).
+//!
+//! On a TLS connection the same methods read and write plaintext through the connection's
+//! [`TlsSession`] (rustls in user space); with kernel TLS the socket itself encrypts and the
+//! plain paths (and `sendfile`) are used.
 
 use std::io;
 use std::rc::Rc;
@@ -14,6 +18,7 @@ use monoio::net::TcpStream;
 use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::http::persistence::{Unread, CONTINUE};
 
+use crate::tls::stream::{TlsSession, Wire};
 use crate::worker::Worker;
 
 /// Bytes read per `read` call into the head buffer.
@@ -32,7 +37,11 @@ pub enum BodyError {
 
 /// A client connection (see the module docs).
 pub struct Conn {
-    pub(crate) stream: TcpStream,
+    /// The socket; `None` for one stream of an HTTP/2 connection (its body is read beforehand
+    /// into `buf`, its response goes out through the h2 connection).
+    pub(crate) stream: Option<TcpStream>,
+    /// An HTTP/2 stream's client address (the socket belongs to the connection task).
+    pub(crate) peer: Option<std::net::IpAddr>,
     /// Bytes read and not consumed yet start at `start` (pipelined heads, body bytes).
     pub(crate) buf: Vec<u8>,
     pub(crate) start: usize,
@@ -48,12 +57,17 @@ pub struct Conn {
     /// This request's body read timeout when the handler set one
     /// ([`Conn::set_body_read_timeout`]); `None`: the server's idle timeout.
     pub(crate) body_read_timeout: Option<Duration>,
+    /// TLS in user space; `None` on plain connections and once kernel TLS took over.
+    pub(crate) tls: Option<Box<TlsSession>>,
+    /// The connection came in on the TLS listener (user-space or kernel TLS).
+    pub(crate) secure: bool,
 }
 
 impl Conn {
     pub(crate) fn new(stream: TcpStream, worker: Rc<Worker>) -> Self {
         Self {
-            stream,
+            stream: Some(stream),
+            peer: None,
             buf: Vec::with_capacity(READ_CHUNK),
             start: 0,
             out: Vec::with_capacity(4096),
@@ -62,7 +76,57 @@ impl Conn {
             continue_pending: false,
             broken: false,
             body_read_timeout: None,
+            tls: None,
+            secure: false,
         }
+    }
+
+    /// One HTTP/2 stream seen as a connection by a handler: its whole request `body` (already
+    /// received) is buffered, so `read_body`/`read_to_end` serve it; writing a response
+    /// itself (`write_raw`) is not possible here (`Unsupported`).
+    pub(crate) fn for_h2_stream(
+        worker: Rc<Worker>,
+        peer: Option<std::net::IpAddr>,
+        body: Vec<u8>,
+        secure: bool,
+    ) -> Self {
+        let unread = match body.len() {
+            0 => Unread::Nothing,
+            n => Unread::Bytes(n as u64),
+        };
+        Self {
+            stream: None,
+            peer,
+            buf: body,
+            start: 0,
+            out: Vec::new(),
+            worker,
+            unread,
+            continue_pending: false,
+            broken: false,
+            body_read_timeout: None,
+            tls: None,
+            secure,
+        }
+    }
+
+    /// The connection is HTTPS (TLS in user space or in the kernel).
+    pub fn is_tls(&self) -> bool {
+        self.secure
+    }
+
+    /// The socket, the user-space TLS session if any, and what its writes need.
+    pub(crate) fn split(&mut self) -> (Option<&mut TlsSession>, Wire<'_>) {
+        let idle = self.worker.settings.idle_timeout;
+        let wire = Wire {
+            stream: self
+                .stream
+                .as_mut()
+                .expect("only HTTP/1.1 connections (with their socket) write through TLS here"),
+            idle,
+            stats: &self.worker.stats,
+        };
+        (self.tls.as_deref_mut(), wire)
     }
 
     /// For the rest of the current request, a body read that waits longer than `timeout` for
@@ -90,12 +154,21 @@ impl Conn {
 
     /// The client's IP address (`None` if the socket cannot tell).
     pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
-        self.stream.peer_addr().ok().map(|a| a.ip())
+        match &self.stream {
+            Some(s) => s.peer_addr().ok().map(|a| a.ip()),
+            None => self.peer,
+        }
     }
 
     /// The server is shutting down (a handler may end a long stream early).
     pub fn draining(&self) -> bool {
         self.worker.draining.get()
+    }
+
+    /// The process is draining or shutting down: `/readyz` should answer 503 (it may still be
+    /// serving for the drain delay; see [`crate::shutdown`]).
+    pub fn readiness_draining(&self) -> bool {
+        self.worker.draining.get() || self.worker.shutdown.is_draining()
     }
 
     fn buffered(&self) -> &[u8] {
@@ -153,7 +226,25 @@ impl Conn {
             return (Ok(n), out);
         }
         let idle = self.body_idle();
-        match monoio::time::timeout(idle, self.stream.read(out.slice_mut(0..want))).await {
+        if self.tls.is_some() {
+            let (tls, mut wire) = self.split();
+            let tls = tls.expect("checked");
+            let read = monoio::time::timeout(idle, tls.read_plain(&mut wire, &mut out, want));
+            return match read.await {
+                Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), out),
+                Ok(Ok(0)) => (self.fail(io::ErrorKind::UnexpectedEof.into()), out),
+                Ok(Ok(n)) => {
+                    self.unread = left(n);
+                    (Ok(n), out)
+                }
+                Ok(Err(e)) => (self.fail(e), out),
+            };
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            // An HTTP/2 stream's body is all buffered: nothing more will come.
+            return (self.fail(io::ErrorKind::UnexpectedEof.into()), out);
+        };
+        match monoio::time::timeout(idle, stream.read(out.slice_mut(0..want))).await {
             // The buffer went down with the cancelled read; hand back a fresh one.
             Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), Vec::new()),
             Ok((Ok(0), slice)) => (
@@ -275,9 +366,23 @@ impl Conn {
         if self.buf.capacity() - self.buf.len() < READ_CHUNK / 2 {
             self.buf.reserve(READ_CHUNK);
         }
+        if self.tls.is_some() {
+            let mut buf = std::mem::take(&mut self.buf);
+            let max = buf.capacity() - buf.len();
+            let (tls, mut wire) = self.split();
+            let res = tls
+                .expect("checked")
+                .read_plain(&mut wire, &mut buf, max)
+                .await;
+            self.buf = buf;
+            return res;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(0);
+        };
         let buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
-        let (res, slice) = self.stream.read(buf.slice_mut(len..cap)).await;
+        let (res, slice) = stream.read(buf.slice_mut(len..cap)).await;
         self.buf = slice.into_inner();
         res
     }
@@ -295,12 +400,28 @@ impl Conn {
     }
 
     /// Write all of `buf`; each write must make progress within the idle timeout.
-    pub(crate) async fn write_all<T: IoBuf + 'static>(&mut self, mut buf: T) -> io::Result<T> {
+    pub(crate) async fn write_all<T: IoBuf + AsRef<[u8]> + 'static>(
+        &mut self,
+        mut buf: T,
+    ) -> io::Result<T> {
+        if self.tls.is_some() {
+            let (tls, mut wire) = self.split();
+            tls.expect("checked")
+                .write_plain(&mut wire, buf.as_ref())
+                .await?;
+            return Ok(buf);
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "an HTTP/2 stream's response goes out through its connection",
+            ));
+        };
         let len = buf.bytes_init();
         let idle = self.worker.settings.idle_timeout;
         let mut written = 0;
         while written < len {
-            let write = self.stream.write(buf.slice(written..len));
+            let write = stream.write(buf.slice(written..len));
             let Ok((result, slice)) = monoio::time::timeout(idle, write).await else {
                 return Err(io::ErrorKind::TimedOut.into());
             };
@@ -318,9 +439,27 @@ impl Conn {
         Ok(buf)
     }
 
+    /// Close after the last response: close_notify on TLS, then the TCP half-close.
+    pub(crate) async fn close(&mut self) {
+        if self.tls.is_some() {
+            let (tls, mut wire) = self.split();
+            tls.expect("checked").close(&mut wire).await;
+        }
+        if let Some(stream) = self.stream.as_mut() {
+            let _ = stream.shutdown().await;
+        }
+    }
+
     /// Half-close, then discard input until the client closes (bounded in time and bytes).
     pub(crate) async fn linger(&mut self) {
-        if self.stream.shutdown().await.is_err() {
+        if self.tls.is_some() {
+            let (tls, mut wire) = self.split();
+            tls.expect("checked").close(&mut wire).await;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        if stream.shutdown().await.is_err() {
             return;
         }
         let s = &self.worker.settings;
@@ -330,7 +469,7 @@ impl Conn {
         let mut scratch: Vec<u8> = Vec::with_capacity(READ_CHUNK);
         while drained < max {
             let wait = deadline.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(wait, self.stream.read(scratch)).await {
+            match monoio::time::timeout(wait, stream.read(scratch)).await {
                 Ok((Ok(n), buf)) if n > 0 => {
                     drained += n;
                     scratch = buf;

@@ -46,11 +46,14 @@ pub(crate) async fn serve<H: Handler>(stream: TcpStream, worker: Rc<Worker>, han
     // Responses are written whole; Nagle would only delay the tail of a body.
     let _ = stream.set_nodelay(true);
     let mut conn = Conn::new(stream, Rc::clone(&worker));
-    match run(&mut conn, &*handler).await {
+    serve_conn(&mut conn, &*handler).await;
+}
+
+/// The request loop of an open connection (plain, or TLS after its handshake), then its close.
+pub(crate) async fn serve_conn<H: Handler>(conn: &mut Conn, handler: &H) {
+    match run(conn, handler).await {
         Ok(After::Linger) => conn.linger().await,
-        Ok(_) => {
-            let _ = monoio::io::AsyncWriteRent::shutdown(&mut conn.stream).await;
-        }
+        Ok(_) => conn.close().await,
         Err(_) => {}
     }
 }
@@ -201,10 +204,25 @@ fn queue(conn: &mut Conn, resp: &Response, keep_alive: bool) -> bool {
 async fn send(conn: &mut Conn, resp: Response, keep_alive: bool) -> io::Result<()> {
     let inline = queue(conn, &resp, keep_alive);
     if let Some(f) = resp.wire_file() {
+        if conn.tls.is_some() {
+            // TLS in user space: read and encrypt (kernel TLS goes through `sendfile` below).
+            let out = std::mem::take(&mut conn.out);
+            let (tls, mut wire) = conn.split();
+            let tls = tls.expect("checked");
+            let sent = tls
+                .send_file(&mut wire, &out, &f.file, f.offset, f.len)
+                .await;
+            conn.out = out;
+            conn.out.clear();
+            sent?;
+            return Ok(());
+        }
         // The queued output (this head and pipelined answers before it) goes out with the file.
         let stats = &conn.worker.stats;
         let sent = crate::sendfile::send_file(
-            &conn.stream,
+            conn.stream
+                .as_ref()
+                .expect("an HTTP/1.1 connection has its socket"),
             &conn.out,
             &f.file,
             f.offset,

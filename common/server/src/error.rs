@@ -14,4 +14,6 @@ pub enum ServerError {
     },
     #[error("worker {0} exited during start-up")]
     WorkerLost(usize),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }

@@ -9,6 +9,8 @@
 //! - the connection loop ([`Conn`]): keep-alive, pipelining, `100 Continue`, head/body/idle
 //!   timeouts, head limits, a per-worker connection cap (503), lingering close bounded in time
 //!   and bytes, incremental request bodies, zero-copy file bodies ([`sendfile`]);
+//! - TLS on a listener of its own ([`tls`]): rustls, reload on SIGHUP, kernel TLS where the
+//!   kernel has it;
 //! - one [`Response`] type with `Date` and the CORS pair;
 //! - the counters every service exports ([`ServerStats`]) and who may read them
 //!   ([`MetricsAccess`]: loopback only unless a `metrics_key` is configured).
@@ -21,6 +23,7 @@ mod connection;
 mod date;
 mod driver;
 mod error;
+pub mod h2;
 mod handler;
 mod metrics_access;
 mod response;
@@ -30,6 +33,7 @@ mod settings;
 mod shutdown;
 pub mod signals;
 mod stats;
+pub mod tls;
 mod worker;
 
 pub use conn::{BodyError, Conn};

@@ -7,6 +7,10 @@
 //! address it got (port 0 becomes a real port); the other workers bind that address, so every
 //! listener shares one port. The server is "ready" only once every worker has bound.
 //!
+//! TLS ([`crate::tls`]): with `settings.tls`, every worker also binds the TLS address the same
+//! way (worker 0 first) and accepts on both listeners; the config is loaded before any worker
+//! starts, so a bad certificate stops the start-up with its reason.
+//!
 //! Shutdown: [`ShutdownHandle::trigger`] wakes every worker; a worker stops accepting, lets
 //! in-flight requests finish within the grace period, calls [`Handler::on_stop`] and returns
 //! (idle keep-alive connections are dropped with its runtime).
@@ -21,18 +25,22 @@ use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::connection;
 use crate::handler::{Handler, WorkerInfo};
+use crate::tls::TlsContext;
 use crate::worker::Worker;
 use crate::{Driver, ServerError, ServerSettings, ServerStats, ShutdownHandle};
 
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    tls: Option<Arc<TlsContext>>,
     driver: Driver,
     shutdown: ShutdownHandle,
     workers: Vec<JoinHandle<()>>,
 }
 
-type Ready = mpsc::Sender<Result<(SocketAddr, Driver), ServerError>>;
+/// What a worker reports once it listens: the plain address, the TLS one, its driver.
+type Ready = mpsc::Sender<Result<(SocketAddr, Option<SocketAddr>, Driver), ServerError>>;
 
 impl Server {
     /// Start `settings.workers` workers, each serving with the handler `make` builds on its
@@ -47,7 +55,12 @@ impl Server {
         F: Fn(WorkerInfo) -> H + Send + Sync + 'static,
     {
         let make = Arc::new(make);
+        let tls = match &settings.tls {
+            Some(t) => Some(Arc::new(TlsContext::load(t.clone())?)),
+            None => None,
+        };
         let shutdown = ShutdownHandle::default();
+        shutdown.set_drain_delay(settings.drain_delay);
         let mut workers = Vec::with_capacity(settings.workers);
         let mut settings = settings;
         let mut driver = Driver::Legacy;
@@ -55,9 +68,11 @@ impl Server {
             let (ready_tx, ready_rx) = mpsc::channel();
             let stop = shutdown.subscribe();
             let (s, stats, make) = (settings.clone(), Arc::clone(&stats), Arc::clone(&make));
+            let handle = shutdown.clone();
+            let tls = tls.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-worker-{id}", settings.name))
-                .spawn(move || worker(id, s, stats, &*make, ready_tx, stop));
+                .spawn(move || worker(id, s, stats, tls, &*make, ready_tx, (stop, handle)));
             let handle = match spawned {
                 Ok(h) => h,
                 Err(source) => {
@@ -71,8 +86,11 @@ impl Server {
             };
             workers.push(handle);
             match ready_rx.recv() {
-                Ok(Ok((bound, d))) => {
+                Ok(Ok((bound, tls_bound, d))) => {
                     settings.listen = bound;
+                    if let (Some(t), Some(b)) = (settings.tls.as_mut(), tls_bound) {
+                        t.listen = b;
+                    }
                     driver = d;
                 }
                 Ok(Err(e)) => {
@@ -97,8 +115,18 @@ impl Server {
             settings.name,
             settings.listen
         );
+        let tls_addr = settings.tls.as_ref().map(|t| t.listen);
+        if let Some(addr) = tls_addr {
+            tracing::info!(
+                ktls = settings.tls.as_ref().is_some_and(|t| t.ktls),
+                "ringcast-{} listening on https://{addr}",
+                settings.name
+            );
+        }
         Ok(Self {
             addr: settings.listen,
+            tls_addr,
+            tls,
             driver,
             shutdown,
             workers,
@@ -108,6 +136,16 @@ impl Server {
     /// The address every worker listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the TLS listener, if TLS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The live TLS config (to reload it, e.g. on SIGHUP), if TLS is on.
+    pub fn tls_context(&self) -> Option<Arc<TlsContext>> {
+        self.tls.clone()
     }
 
     /// The driver the workers run on.
@@ -153,9 +191,10 @@ fn worker<H: Handler>(
     id: usize,
     settings: ServerSettings,
     stats: Arc<ServerStats>,
+    tls: Option<Arc<TlsContext>>,
     make: &(dyn Fn(WorkerInfo) -> H + Send + Sync),
     ready: Ready,
-    stop: futures_channel::oneshot::Receiver<()>,
+    (stop, shutdown): (futures_channel::oneshot::Receiver<()>, ShutdownHandle),
 ) {
     if settings.pin_workers {
         ringcast_infra::cpu_affinity::pin_worker_or_warn(id);
@@ -197,10 +236,27 @@ fn worker<H: Handler>(
             }
         };
         let bound = listener.local_addr().unwrap_or(settings.listen);
+        let tls_listener = match &settings.tls {
+            Some(t) => match TcpListener::bind_with_config(t.listen, &opts) {
+                Ok(l) => Some(l),
+                Err(source) => {
+                    let _ = ready.send(Err(ServerError::Worker {
+                        worker: id,
+                        what: "bind TLS listener",
+                        source,
+                    }));
+                    return;
+                }
+            },
+            None => None,
+        };
+        let tls_bound = tls_listener
+            .as_ref()
+            .map(|l| l.local_addr().unwrap_or(settings.listen));
         let handler = Rc::new(make(WorkerInfo { id, driver }));
         stats.worker_started(driver);
         tracing::debug!(worker = id, driver = driver.as_str(), addr = %bound, "worker ready");
-        if ready.send(Ok((bound, driver))).is_err() {
+        if ready.send(Ok((bound, tls_bound, driver))).is_err() {
             return;
         }
         drop(ready);
@@ -210,13 +266,22 @@ fn worker<H: Handler>(
             stats,
             inflight: Default::default(),
             draining: Default::default(),
+            shutdown,
             open: Default::default(),
         });
+        let tls_accept = async {
+            match (&tls_listener, &tls) {
+                (Some(l), Some(ctx)) => accept_loop(l, &w, &handler, Some(ctx)).await,
+                _ => std::future::pending().await,
+            }
+        };
         monoio::select! {
-            _ = accept_loop(&listener, &w, &handler) => {}
+            _ = accept_loop(&listener, &w, &handler, None) => {}
+            _ = tls_accept => {}
             _ = stop => {}
         }
         drop(listener);
+        drop(tls_listener);
         w.draining.set(true);
         let started = Instant::now();
         while w.inflight.get() > 0 && started.elapsed() < grace {
@@ -234,13 +299,29 @@ fn worker<H: Handler>(
     });
 }
 
-async fn accept_loop<H: Handler>(listener: &TcpListener, w: &Rc<Worker>, handler: &Rc<H>) {
+/// Accept on one listener (`tls`: the TLS listener, connections handshake first).
+async fn accept_loop<H: Handler>(
+    listener: &TcpListener,
+    w: &Rc<Worker>,
+    handler: &Rc<H>,
+    tls: Option<&Arc<TlsContext>>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 w.stats.connection();
                 let (w, h) = (Rc::clone(w), Rc::clone(handler));
-                if w.open.get() >= w.settings.max_connections {
+                if let Some(ctx) = tls {
+                    if w.open.get() >= w.settings.max_connections {
+                        // No plaintext 503 on a TLS port, and no handshake spent on it under
+                        // overload: the connection is closed at once.
+                        w.stats.connection_rejected();
+                        drop(stream);
+                    } else {
+                        let ctx = Arc::clone(ctx);
+                        monoio::spawn(crate::tls::accept::serve_tls(stream, w, h, ctx));
+                    }
+                } else if w.open.get() >= w.settings.max_connections {
                     // Answer and close on its own task so accepting never waits on a client.
                     w.stats.connection_rejected();
                     monoio::spawn(connection::reject(stream, w, h));

@@ -24,6 +24,10 @@ pub struct ServerSettings {
     pub header_timeout: Duration,
     /// In-flight requests get this long to finish after a shutdown.
     pub shutdown_grace: Duration,
+    /// After the first SIGTERM/SIGINT, keep serving this long with `/readyz` answering 503
+    /// (draining) before the shutdown starts, so load balancers stop sending work first.
+    /// Zero (the default): shut down at once.
+    pub drain_delay: Duration,
     /// Request head limits (414/431).
     pub limits: Limits,
     /// Beyond this many open connections on a worker, new ones get 503 and are closed.
@@ -36,6 +40,10 @@ pub struct ServerSettings {
     pub linger_bytes: usize,
     /// `Access-Control-Expose-Headers` of every response (with `Access-Control-Allow-Origin: *`).
     pub cors_expose_headers: &'static str,
+    /// A TLS listener besides the plain one (`None`: plain HTTP only).
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// HTTP/2 limits (connections that chose `h2` by ALPN).
+    pub h2: crate::h2::H2Settings,
 }
 
 /// Checks the connection settings every service on the shell exposes in its config file (same
@@ -69,12 +77,15 @@ impl ServerSettings {
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            drain_delay: Duration::ZERO,
             limits: Limits::default(),
             max_connections: 10_000,
             drain_max: 0,
             linger_time: Duration::from_secs(2),
             linger_bytes: 1024 * 1024,
             cors_expose_headers,
+            tls: None,
+            h2: crate::h2::H2Settings::default(),
         }
     }
 }

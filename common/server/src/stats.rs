@@ -22,6 +22,10 @@ pub struct ServerStats {
     inflight: AtomicI64,
     workers_uring: AtomicU64,
     workers_legacy: AtomicU64,
+    /// The TLS listener's counters (all zero without TLS).
+    pub tls: crate::tls::TlsStats,
+    /// The HTTP/2 connections' counters.
+    pub h2: crate::h2::H2Stats,
 }
 
 impl ServerStats {

@@ -13,6 +13,8 @@ pub(crate) struct Worker {
     pub inflight: Cell<usize>,
     /// Set at shutdown: finish the current request, then close.
     pub draining: Cell<bool>,
+    /// The server's shutdown handle: whether the process is draining (see [`crate::shutdown`]).
+    pub shutdown: crate::ShutdownHandle,
     /// Connections open on this worker.
     pub open: Cell<usize>,
 }

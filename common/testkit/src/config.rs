@@ -20,20 +20,26 @@ use toml::{Table, Value};
 #[derive(Debug, Clone)]
 pub(crate) struct Common {
     pub(crate) name: String,
+    /// Fixed listen port (else a free one is picked at each start).
+    pub(crate) port: Option<u16>,
     workers: Option<usize>,
     pub(crate) legacy_driver: bool,
     extra: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
+    /// An HTTPS listener (`[tls]`) on a port of its own (edge and ingest).
+    pub(crate) tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Common {
     fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
+            port: None,
             workers: None,
             legacy_driver: false,
             extra: Vec::new(),
             env: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -46,6 +52,14 @@ macro_rules! common_options {
             /// services of one kind in one stack need two names.
             pub fn name(mut self, name: &str) -> Self {
                 self.common.name = name.to_string();
+                self
+            }
+
+            /// Listen on this port (from [`crate::free_port`]) instead of a new free one at
+            /// each start: for services that must know each other's address before they start
+            /// (an edge tier's peer list), and to keep the address across restarts.
+            pub fn port(mut self, port: u16) -> Self {
+                self.common.port = Some(port);
                 self
             }
 
@@ -77,6 +91,20 @@ macro_rules! common_options {
     };
 }
 
+/// The `[tls]` option of the services on the server shell.
+macro_rules! tls_option {
+    ($t:ty) => {
+        impl $t {
+            /// An HTTPS listener on a free port of its own ([`crate::Service::tls_addr`]) with
+            /// `files`' certificate and key (`[tls]`; `ktls` as `files.ktls`).
+            pub fn tls(mut self, files: &crate::tls::TlsFiles) -> Self {
+                self.common.tls = Some(files.clone());
+                self
+            }
+        }
+    };
+}
+
 /// `ringcast-ingest`: tus uploads and live pushes. Defaults: 2 workers, the stack's store and
 /// Redis, spool in `{stack dir}/{name}` (kept across [`restart`](crate::Stack::restart)), and
 /// `auth.mode = "open"` (most tests are not about keys; [`IngestOptions::require_keys`] turns
@@ -94,6 +122,7 @@ pub struct IngestOptions {
 }
 
 common_options!(IngestOptions);
+tls_option!(IngestOptions);
 
 impl Default for IngestOptions {
     fn default() -> Self {
@@ -244,6 +273,7 @@ pub struct EdgeOptions {
 }
 
 common_options!(EdgeOptions);
+tls_option!(EdgeOptions);
 
 impl Default for EdgeOptions {
     fn default() -> Self {
@@ -446,6 +476,8 @@ pub(crate) struct Context<'a> {
     pub store: &'a StoreConfig,
     pub redis_url: Option<&'a str>,
     pub addr: SocketAddr,
+    /// The HTTPS address when the service has [`Common::tls`].
+    pub tls_addr: Option<SocketAddr>,
     pub state_dir: &'a Path,
     /// Tagged ingests already started in the stack (tag, address), for a front door.
     pub ingest_nodes: &'a [(String, SocketAddr)],
@@ -481,6 +513,15 @@ fn listen_and_workers(ctx: &Context<'_>, common: &Common, workers: usize) -> Tab
         "workers".into(),
         int(common.workers.unwrap_or(workers) as u64),
     );
+    if let (Some(files), Some(addr)) = (&common.tls, ctx.tls_addr) {
+        let mut tls = Table::new();
+        tls.insert("listen".into(), Value::String(addr.to_string()));
+        tls.insert("cert_file".into(), path(&files.cert));
+        tls.insert("key_file".into(), path(&files.key));
+        tls.insert("ktls".into(), Value::Boolean(files.ktls));
+        tls.insert("http2".into(), Value::Boolean(files.http2));
+        t.insert("tls".into(), Value::Table(tls));
+    }
     t
 }
 
@@ -537,6 +578,7 @@ mod tests {
         };
         let ctx = Context {
             store: &store,
+            tls_addr: None,
             redis_url: Some("redis://r/0"),
             addr: ([127, 0, 0, 1], 9).into(),
             state_dir: Path::new("/w"),
@@ -561,6 +603,7 @@ mod tests {
         let store = StoreConfig::default();
         let ctx = Context {
             store: &store,
+            tls_addr: None,
             redis_url: None,
             addr: ([127, 0, 0, 1], 9).into(),
             state_dir: Path::new("/w"),

@@ -10,7 +10,7 @@ use crate::tempdir::TempDir;
 use ringcast_infra::config::{StoreBackend, StoreConfig};
 
 /// Find an executable on PATH or in `~/.cargo/bin` (where `cargo install` puts s3s-fs).
-fn find_exe(name: &str) -> PathBuf {
+pub(crate) fn find_exe(name: &str) -> PathBuf {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();

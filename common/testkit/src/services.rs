@@ -153,6 +153,8 @@ pub struct Service {
     pub addr: SocketAddr,
     /// See [`ServiceOptions`]: the ingest's `data_dir`, the transcoder's `work_dir`.
     pub state_dir: PathBuf,
+    /// The HTTPS address (a service started with `.tls(..)`).
+    pub tls_addr: Option<SocketAddr>,
     /// The config file it was started with.
     pub config_path: PathBuf,
     pub process: Process,
@@ -167,12 +169,19 @@ impl Service {
         redis_url: Option<&str>,
         ingest_nodes: &[(String, SocketAddr)],
     ) -> Self {
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let port = opts.common().port.unwrap_or_else(free_port);
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let tls_addr = opts
+            .common()
+            .tls
+            .as_ref()
+            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())));
         let state_dir = opts.state_dir(stack_dir);
         let ctx = Context {
             store,
             redis_url,
             addr,
+            tls_addr,
             state_dir: &state_dir,
             ingest_nodes,
         };
@@ -194,6 +203,7 @@ impl Service {
             name: common.name.clone(),
             kind,
             addr,
+            tls_addr,
             state_dir,
             config_path,
             process,
@@ -206,11 +216,14 @@ impl Service {
     pub fn wait_ready(&mut self) {
         let addr = self.addr;
         let listening = format!("listening on http://{addr}");
+        let https = self.tls_addr.map(|a| format!("listening on https://{a}"));
         let needs_line = self.kind.monoio();
         let process = &mut self.process;
         wait_until(READY_TIMEOUT, &format!("{} to be ready", self.name), || {
             process.assert_running();
-            (!needs_line || process.log_text().contains(&listening))
+            let log = process.log_text();
+            (!needs_line || log.contains(&listening))
+                && https.as_ref().is_none_or(|l| log.contains(l))
                 && http::get(addr, "/healthz").is_ok_and(|r| r.status == 200)
         });
     }
@@ -218,6 +231,13 @@ impl Service {
     /// `http://{addr}`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://localhost:{tls port}` (the name the test certificates carry); panics without
+    /// TLS.
+    pub fn https_url(&self) -> String {
+        let addr = self.tls_addr.expect("service started without .tls(..)");
+        format!("https://localhost:{}", addr.port())
     }
 
     /// One GET on a fresh connection; panics with the log when the request fails.

@@ -42,6 +42,8 @@ enum RedisChoice {
 pub struct StackBuilder {
     redis: RedisChoice,
     backend: StoreBackend,
+    /// An S3 store the test runs itself ([`StackBuilder::store_at`]).
+    external_store: Option<StoreConfig>,
     services: Vec<ServiceOptions>,
 }
 
@@ -63,6 +65,13 @@ impl StackBuilder {
     /// The object store backend: `Fs` (default, `{dir}/store`) or `S3` (a private s3s-fs).
     pub fn store(mut self, backend: StoreBackend) -> Self {
         self.backend = backend;
+        self
+    }
+
+    /// Use the store of `cfg` (an S3 store the test runs, e.g. a [`crate::GarageCluster`])
+    /// instead of starting one.
+    pub fn store_at(mut self, cfg: StoreConfig) -> Self {
+        self.external_store = Some(cfg);
         self
     }
 
@@ -101,6 +110,7 @@ impl StackBuilder {
             }
         };
         let (s3, store) = match self.backend {
+            _ if self.external_store.is_some() => (None, self.external_store.unwrap_or_default()),
             StoreBackend::Fs => {
                 let root = dir.path().join("store");
                 std::fs::create_dir_all(&root).expect("store dir");
@@ -155,6 +165,7 @@ impl Stack {
         StackBuilder {
             redis: RedisChoice::Auto,
             backend: StoreBackend::Fs,
+            external_store: None,
             services: Vec::new(),
         }
     }
@@ -205,7 +216,7 @@ impl Stack {
     }
 
     /// Stop the builder's service `name` (SIGKILL if it still runs) and start it again from
-    /// the same options: a new port, the same config otherwise, the same state dir (the
+    /// the same options: a new port (unless the options fix one), the same config otherwise, the same state dir (the
     /// ingest's spool survives).
     pub fn restart(&mut self, name: &str) -> &mut Service {
         let i = self

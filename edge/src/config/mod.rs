@@ -9,7 +9,7 @@ pub mod bounds;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ringcast_infra::config::{self, RedisConfig, StoreConfig};
+use ringcast_infra::config::{self, RedisConfig, StoreConfig, TlsConfig};
 use ringcast_proto::secret::check_strength;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,7 @@ use crate::access_log::AccessLog;
 use crate::error::EdgeError;
 use crate::front_door::config::FrontDoorConfig;
 use crate::live::settings::LiveSettings;
+use crate::peers::config::PeersConfig;
 use crate::platform::settings::PlatformSettings;
 use crate::routes::access_control::SignedUrlConfig;
 use crate::web::config::WebConfig;
@@ -33,6 +34,9 @@ pub struct EdgeConfig {
     /// Address every worker listens on (one `SO_REUSEPORT` socket per worker). Port 0 picks a
     /// free port, shared by all workers.
     pub listen: SocketAddr,
+    /// HTTPS listener (`[tls]`): its own address, certificate and key files (reloaded on
+    /// SIGHUP), kernel TLS. Off when `tls.listen` is empty; plain HTTP stays on `listen`.
+    pub tls: TlsConfig,
     /// Worker threads, each with its own monoio runtime and listener. Default: available cores.
     pub workers: usize,
     /// Bind worker `i` to the `i`-th CPU the process may use (its `taskset` mask, wrapping).
@@ -56,8 +60,13 @@ pub struct EdgeConfig {
     pub header_timeout_ms: u64,
     /// On SIGTERM/SIGINT: how long in-flight requests may take to finish, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// On the first SIGTERM/SIGINT: keep serving this long with `/readyz` answering 503
+    /// (draining) before shutting down, in milliseconds (0: shut down at once).
+    pub drain_delay_ms: u64,
     /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Bearer key of the purge API (`POST /purge`, `DELETE /v/...`). Empty: purge disabled;
     /// otherwise at least 16 characters, not one repeated character.
     pub admin_key: String,
@@ -111,12 +120,15 @@ pub struct EdgeConfig {
     pub front_door: FrontDoorConfig,
     /// The browser page at `/` (`[web]`).
     pub web: WebConfig,
+    /// The edge tier this edge belongs to (`[peers]`; off without nodes).
+    pub peers: PeersConfig,
 }
 
 impl Default for EdgeConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: TlsConfig::default(),
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pin_workers: true,
             memory_cache_bytes: 256 * 1024 * 1024,
@@ -126,7 +138,9 @@ impl Default for EdgeConfig {
             idle_timeout_ms: 60_000,
             header_timeout_ms: 10_000,
             shutdown_grace_ms: 5_000,
+            drain_delay_ms: 0,
             log_json: false,
+            telemetry: Default::default(),
             admin_key: String::new(),
             metrics_key: String::new(),
             max_headers: 64,
@@ -147,6 +161,7 @@ impl Default for EdgeConfig {
             platform: PlatformSettings::default(),
             front_door: FrontDoorConfig::default(),
             web: WebConfig::default(),
+            peers: PeersConfig::default(),
         }
     }
 }
@@ -216,6 +231,7 @@ impl EdgeConfig {
             self.max_connections_per_worker,
         )
         .or_else(invalid)?;
+        self.tls.listen_addr().map_err(EdgeError::InvalidConfig)?;
         if !self.admin_key.is_empty() {
             check_strength("admin_key", &self.admin_key).map_err(|e| {
                 EdgeError::InvalidConfig(format!("{e} (leave it empty to disable purge)"))
@@ -273,6 +289,7 @@ impl EdgeConfig {
         }
         self.front_door.check().map_err(EdgeError::InvalidConfig)?;
         self.web.check().map_err(EdgeError::InvalidConfig)?;
+        self.peers.check().map_err(EdgeError::InvalidConfig)?;
         self.live.check().map_err(EdgeError::InvalidConfig)?;
         self.platform.check().map_err(EdgeError::InvalidConfig)
     }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::nodes::NodeConfig;
+
 /// The front door's settings. No `nodes`: the front door is off and `/files/`, `/v1/` and
 /// `/live/` answer 404 as before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,14 +50,6 @@ impl Default for FrontDoorConfig {
     }
 }
 
-/// One ingest node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NodeConfig {
-    pub tag: String,
-    pub url: String,
-}
-
 /// Token buckets per client address and per API key (the bearer token, hashed; the ingest
 /// checks it). One table for the whole process, shared by the workers (a client's connections
 /// land on different workers). A rate of 0 turns that limit off.
@@ -89,28 +83,6 @@ impl Default for RateLimitConfig {
     }
 }
 
-/// A node's `url`, checked: `http://host:port` (no path, no userinfo).
-pub fn parse_node_url(url: &str) -> Result<(String, u16), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("front_door node url {url:?} must start with http://"))?;
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
-        return Err(format!(
-            "front_door node url {url:?} must be http://host:port without a path"
-        ));
-    }
-    let (host, port) = authority
-        .rsplit_once(':')
-        .filter(|(_, p)| !p.contains(']'))
-        .ok_or_else(|| format!("front_door node url {url:?} needs a port"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("front_door node url {url:?} has a bad port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((host.to_string(), port))
-}
-
 impl FrontDoorConfig {
     pub fn enabled(&self) -> bool {
         !self.nodes.is_empty()
@@ -118,23 +90,7 @@ impl FrontDoorConfig {
 
     /// Reject values that cannot work, naming the field.
     pub fn check(&self) -> Result<(), String> {
-        let mut seen = std::collections::HashSet::new();
-        for n in &self.nodes {
-            let tag_ok = (1..=12).contains(&n.tag.len())
-                && n.tag
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-            if !tag_ok {
-                return Err(format!(
-                    "front_door node tag {:?} must be 1-12 characters of [a-z0-9]",
-                    n.tag
-                ));
-            }
-            if !seen.insert(n.tag.as_str()) {
-                return Err(format!("front_door node tag {:?} appears twice", n.tag));
-            }
-            parse_node_url(&n.url)?;
-        }
+        crate::nodes::check_nodes("front_door node", &self.nodes)?;
         if !self.health_path.starts_with('/') || self.health_path.contains([' ', '\r', '\n']) {
             return Err("front_door.health_path must be a path starting with /".into());
         }
@@ -195,7 +151,10 @@ mod tests {
         assert!(!FrontDoorConfig::default().enabled());
         let ok = with_nodes(&[("a", "http://127.0.0.1:1"), ("b2", "http://[::1]:2/")]);
         assert!(ok.check().is_ok());
-        assert_eq!(parse_node_url("http://[::1]:2/"), Ok(("::1".into(), 2)));
+        assert_eq!(
+            crate::nodes::parse_node_url("http://[::1]:2/"),
+            Ok(("::1".into(), 2))
+        );
         for (nodes, what) in [
             (vec![("A", "http://h:1")], "tag"),
             (vec![("a-b", "http://h:1")], "tag"),

@@ -4,7 +4,7 @@
 //!
 //! - Which node: [`ringcast_proto::front_door::route`] (a tagged upload id → its node, never
 //!   another; a live key → rendezvous hash; the rest → least connections among healthy nodes).
-//! - Health: [`health`] threads check every node each `health_interval_ms`; a failed connection
+//! - Health: [`crate::nodes::health`] threads check every node each `health_interval_ms`; a failed connection
 //!   marks a node down at once.
 //! - Moving bytes: [`proxy`] streams both ways, re-framing every message
 //!   ([`ringcast_proto::front_door::headers`]).
@@ -13,9 +13,7 @@
 
 pub mod config;
 pub mod error;
-pub mod health;
 pub mod limits;
-pub mod pool;
 pub mod proxy;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -27,10 +25,10 @@ use ringcast_proto::prometheus::{Kind, Writer};
 use ringcast_server::{Conn, Response};
 
 use self::config::FrontDoorConfig;
-use self::health::HealthChecks;
 use self::limits::RateLimits;
-use self::pool::Pool;
 pub use self::proxy::Upstreams;
+use crate::nodes::health::HealthChecks;
+use crate::nodes::pool::Pool;
 
 /// The front door every worker shares.
 pub struct FrontDoor {
@@ -57,7 +55,8 @@ impl FrontDoor {
         }
         cfg.check()?;
         let ms = Duration::from_millis;
-        let pool = Arc::new(Pool::new(cfg)?);
+        let nodes = cfg.nodes.iter().map(|n| (n.tag.as_str(), n.url.as_str()));
+        let pool = Arc::new(Pool::new("ingest node", nodes)?);
         let health = HealthChecks::start(
             &pool,
             &cfg.health_path,
@@ -120,52 +119,7 @@ impl FrontDoor {
 
     /// Per-node and rate-limit series for `/metrics`.
     pub fn render_metrics(&self, w: &mut Writer) {
-        let nodes = &self.pool.nodes;
-        type Get = fn(&pool::Node) -> u64;
-        let families: [(&str, &str, Kind, Get); 6] = [
-            (
-                "ringcast_edge_front_door_requests_total",
-                "Requests the front door sent to each ingest node.",
-                Kind::Counter,
-                |n| n.requests.load(Relaxed),
-            ),
-            (
-                "ringcast_edge_front_door_errors_total",
-                "Requests the front door answered 502/503/504 because of each ingest node.",
-                Kind::Counter,
-                |n| n.errors.load(Relaxed),
-            ),
-            (
-                "ringcast_edge_front_door_connect_failures_total",
-                "Connections to each ingest node that failed or timed out.",
-                Kind::Counter,
-                |n| n.connect_failures.load(Relaxed),
-            ),
-            (
-                "ringcast_edge_front_door_health_check_failures_total",
-                "Failed health checks of each ingest node.",
-                Kind::Counter,
-                |n| n.health_failures.load(Relaxed),
-            ),
-            (
-                "ringcast_edge_front_door_in_flight",
-                "Requests in flight to each ingest node.",
-                Kind::Gauge,
-                |n| n.in_flight(),
-            ),
-            (
-                "ringcast_edge_front_door_node_up",
-                "1 while the ingest node passes its health checks, else 0.",
-                Kind::Gauge,
-                |n| u64::from(n.healthy()),
-            ),
-        ];
-        for (name, help, kind, get) in families {
-            w.family(name, help, kind);
-            for n in nodes {
-                w.sample(name, &[("node", &n.tag)], get(n));
-            }
-        }
+        self.pool.render_metrics(w, "ringcast_edge_front_door");
         if let Some(l) = &self.limits {
             let name = "ringcast_edge_front_door_rate_limited_total";
             w.family(name, "Requests refused with 429, by limit.", Kind::Counter);

@@ -38,8 +38,8 @@ use ringcast_proto::http::{parse_response_head, BodyFraming, Method, ParsedRespo
 use ringcast_server::{Conn, Response};
 
 use super::error::FrontDoorError;
-use super::pool::{InFlight, Node};
 use super::FrontDoor;
+use crate::nodes::pool::{InFlight, Node};
 
 /// Largest piece of a body read before it is passed on.
 pub const BODY_PIECE: usize = 256 * 1024;

@@ -52,6 +52,8 @@ pub struct HttpOrigin {
     authority: String,
     /// Path prefix without a trailing `/` (may be empty).
     prefix: String,
+    /// Extra request header lines (`Name: value\r\n`), e.g. the edge tier's secret.
+    extra: String,
 }
 
 impl HttpOrigin {
@@ -91,7 +93,16 @@ impl HttpOrigin {
             addr,
             authority: authority.to_string(),
             prefix: path.trim_end_matches('/').to_string(),
+            extra: String::new(),
         })
+    }
+
+    /// Send `name: value` with every request. The value must not contain CR or LF (checked
+    /// config values only).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        debug_assert!(!name.contains(['\r', '\n', ':']) && !value.contains(['\r', '\n']));
+        self.extra.push_str(&format!("{name}: {value}\r\n"));
+        self
     }
 
     /// The request target for `key` (percent-encoded; keys are decoded paths).
@@ -114,9 +125,10 @@ impl HttpOrigin {
         let mut stream = TcpStream::connect_addr(self.addr).await?;
         let _ = stream.set_nodelay(true);
         let req = format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ringcast-edge\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n",
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ringcast-edge\r\nAccept-Encoding: identity\r\n{}Connection: close\r\n\r\n",
             self.target(key),
-            self.authority
+            self.authority,
+            self.extra
         );
         let (res, _) = stream.write_all(req.into_bytes()).await;
         res?;

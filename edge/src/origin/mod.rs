@@ -9,6 +9,7 @@
 //! and an error for everything else (502; the caller's timeout gives 504).
 
 pub mod http;
+pub mod trace;
 
 use std::path::PathBuf;
 

@@ -12,7 +12,12 @@
 //!   configured (without one, DELETE stays 405 and `POST /purge` is 403);
 //! - live LL-HLS playlists and held preload-hinted parts of followed renditions are answered
 //!   by `live::handler` before the object path (under either URL form);
-//! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text;
+//! - an object request with a CMCD next-object hint warms that object ([`crate::prefetch`]);
+//! - `GET|HEAD /_peer/v/{path}` → the object for another edge of the tier ([`crate::peers`]),
+//!   with the tier's secret, never forwarded again;
+//! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text; `GET|HEAD /readyz`
+//!   is answered by the handler before the routes ([`crate::readiness`]: it needs the
+//!   connection's draining state);
 //! - the browser page: `GET|HEAD /`, `/watch/{id}`, `/live`, `/web/…` ([`crate::web`]);
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
@@ -29,6 +34,7 @@ use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::prometheus::Writer;
 
 use crate::error::EdgeError;
+use crate::peers;
 use crate::representation;
 use crate::response::{Response, ALLOWED_METHODS};
 use crate::routes::access_control::Proof;
@@ -84,13 +90,17 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             if let Some(front_door) = &shared.front_door {
                 front_door.render_metrics(&mut w);
             }
+            if let Some(peers) = &shared.peers {
+                peers.render_metrics(&mut w);
+            }
+            shared.prefetch.render_metrics(&mut w);
             let text = w.finish();
             Ok(Response::new(200).header("Cache-Control", "no-store").body(
                 "text/plain; version=0.0.4; charset=utf-8",
                 Bytes::from(text),
             ))
         }
-        "/healthz" | "/metrics" => Err(EdgeError::MethodNotAllowed),
+        "/healthz" | "/metrics" | "/readyz" => Err(EdgeError::MethodNotAllowed),
         "/purge" if req.method == Method::Post => purge::post(req, body, shared).await,
         "/purge" => Err(EdgeError::MethodNotAllowed),
         _ if path.starts_with("/v/") => {
@@ -102,6 +112,12 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             }
             let proof = shared.access.query_proof(req)?;
             object(req, path, proof, shared).await
+        }
+        _ if path.starts_with(peers::PATH_PREFIX) => {
+            if !readable {
+                return Err(EdgeError::MethodNotAllowed);
+            }
+            peer_object(req, path, shared).await
         }
         _ if path.starts_with(ringcast_proto::signed_url::PATH_TOKEN_PREFIX) => {
             let inner = shared.access.strip_path_token(path)?;
@@ -135,7 +151,19 @@ async fn object(
     {
         return Ok(live);
     }
-    let found = tiers::lookup(&shared.tiers(), &key).await?;
+    let resp = from_tiers(req, &shared.tiers(), &key, admission.private).await?;
+    crate::prefetch::follow_hint(req, path, shared);
+    Ok(resp)
+}
+
+/// Look `key` up in `tiers` and answer `req` with it (404 when it does not exist).
+async fn from_tiers(
+    req: &RequestHead,
+    tiers: &tiers::TierSet<'_>,
+    key: &str,
+    private: bool,
+) -> Result<Response, EdgeError> {
+    let found = tiers::lookup(tiers, key).await?;
     if found.entry.kind == EntryKind::NotFound {
         return Err(EdgeError::NotFound);
     }
@@ -146,8 +174,30 @@ async fn object(
         file,
         found.status,
         found.age,
-        admission.private,
+        private,
     ))
+}
+
+/// `GET|HEAD /_peer/v/{path}` from another edge of the tier ([`crate::peers`]): the object
+/// from this edge's tiers or the origin, never from another edge (no loops). The asking edge
+/// checked visibility already; the tier's secret proves the request comes from one.
+async fn peer_object(
+    req: &RequestHead,
+    path: &str,
+    shared: &Shared,
+) -> Result<Response, EdgeError> {
+    let Some(peers) = &shared.peers else {
+        return Err(EdgeError::NotFound);
+    };
+    if !peers.authenticate(req.header(peers::SECRET_HEADER)) {
+        return Err(EdgeError::Forbidden);
+    }
+    let inner = &path[peers::PATH_PREFIX.len() - 1..];
+    if !inner.starts_with("/v/") {
+        return Err(EdgeError::NotFound);
+    }
+    let key = object_key(inner)?;
+    from_tiers(req, &shared.tiers_for_peer(), &key, false).await
 }
 
 /// CORS preflight (Fetch standard §3.2.3): players send `Range` and conditional headers.
@@ -210,6 +260,8 @@ mod tests {
             platform: Platform::disabled(),
             front_door: None,
             web: crate::web::Web::disabled(),
+            peers: None,
+            prefetch: Arc::default(),
         }
     }
 

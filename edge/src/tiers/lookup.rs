@@ -22,6 +22,7 @@ use ringcast_proto::http::conditional::EntityTag;
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
 use crate::origin::Origin;
+use crate::peers::{Fetched, Peers};
 use crate::tiers::content::{self, Freshness};
 use crate::tiers::disk::{DiskObject, DiskTier, Stored};
 use crate::tiers::memory::{CacheStatus, Entry, EntryKind, Loaded, MemoryCache, RefreshState};
@@ -55,6 +56,9 @@ pub struct TierSet<'a> {
     pub disk: Option<&'a Arc<DiskTier>>,
     pub metrics: &'a Arc<Metrics>,
     pub tiering: Tiering,
+    /// The edge tier: a miss asks the key's owner edge before the origin (`None`: tier off,
+    /// or the request came from a peer and must not be forwarded again).
+    pub peers: Option<&'a Arc<Peers>>,
 }
 
 /// Find `key`. Retries when a disk-tier file vanished between the index and the open (evicted
@@ -200,13 +204,10 @@ fn disk_stand_in(key: &str, obj: &DiskObject, etag: EntityTag, now: Instant) -> 
     }
 }
 
-/// The loader: one origin fetch (bounded by the origin timeout), then the tier decision.
+/// The loader: one fetch (from the owner edge or the origin, see [`fetch`]), then the tier
+/// decision.
 async fn load(t: &TierSet<'_>, key: &str) -> Result<Loaded, EdgeError> {
-    let timeout = t.cache.origin_timeout();
-    let fetched = match monoio::time::timeout(timeout, t.origin.fetch(key)).await {
-        Ok(fetched) => fetched?,
-        Err(_elapsed) => return Err(EdgeError::OriginTimeout),
-    };
+    let fetched = fetch(t.origin, t.peers, t.cache, t.metrics, key).await?;
     let now = t.cache.now();
     let Some(body) = fetched else {
         return Ok(Loaded::same(Entry::not_found(now, t.cache.not_found_ttl())));
@@ -250,19 +251,19 @@ async fn load(t: &TierSet<'_>, key: &str) -> Result<Loaded, EdgeError> {
 /// timeout keeps it and marks the refresh failed (stale-if-error).
 fn spawn_refresh(t: &TierSet<'_>, key: &str, state: Arc<RefreshState>) {
     let origin = Arc::clone(t.origin);
+    let peers = t.peers.map(Arc::clone);
     let cache = Arc::clone(t.cache);
     let metrics = Arc::clone(t.metrics);
     let key = key.to_string();
     monoio::spawn(async move {
-        metrics.origin_fetch();
-        let fetched = monoio::time::timeout(cache.origin_timeout(), origin.fetch(&key)).await;
+        let fetched = fetch(&origin, peers.as_ref(), &cache, &metrics, &key).await;
         let now = cache.now();
         let failed = match fetched {
-            Ok(Ok(Some(body))) => {
+            Ok(Some(body)) => {
                 cache.insert(&key, Entry::object(&key, body, now, cache.playlist_ttl()));
                 false
             }
-            Ok(Ok(None)) => {
+            Ok(None) => {
                 if cache.not_found_ttl().is_zero() {
                     cache.remove_if(&key, |_| true);
                 } else {
@@ -270,17 +271,39 @@ fn spawn_refresh(t: &TierSet<'_>, key: &str, state: Arc<RefreshState>) {
                 }
                 false
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 metrics.origin_error();
                 tracing::warn!(key, error = %e, "playlist refresh failed; serving stale");
-                true
-            }
-            Err(_elapsed) => {
-                metrics.origin_error();
-                tracing::warn!(key, "playlist refresh timed out; serving stale");
                 true
             }
         };
         state.finish(failed);
     });
+}
+
+/// The object from its owner edge, when the edge tier is on and another (live) edge owns `key`;
+/// otherwise, or when the owner fails, from the origin within the origin timeout (504 after).
+/// Only origin fetches count as `origin_fetches`.
+async fn fetch(
+    origin: &Origin,
+    peers: Option<&Arc<Peers>>,
+    cache: &MemoryCache,
+    metrics: &Metrics,
+    key: &str,
+) -> Result<Option<bytes::Bytes>, EdgeError> {
+    if let Some((peers, owner)) = peers.and_then(|p| Some((p, p.owner(key)?))) {
+        if let Fetched::Answer(got) = peers.fetch(owner, key).await {
+            return Ok(got);
+        }
+    }
+    metrics.origin_fetch();
+    match monoio::time::timeout(
+        cache.origin_timeout(),
+        crate::origin::trace::fetch(origin, key),
+    )
+    .await
+    {
+        Ok(fetched) => fetched,
+        Err(_elapsed) => Err(EdgeError::OriginTimeout),
+    }
 }

@@ -286,6 +286,7 @@ impl MemoryCache {
         let timeout = self.origin_timeout;
         let clock = &self.clock;
         self.get_with(key, metrics, || async move {
+            metrics.origin_fetch();
             let fetched = match monoio::time::timeout(timeout, fetch()).await {
                 Ok(Ok(found)) => found,
                 Ok(Err(e)) => return Err(EdgeError::Origin(e)),
@@ -333,10 +334,10 @@ impl MemoryCache {
             }
             Err(guard) => guard,
         };
-        metrics.origin_fetch();
         let started = Instant::now();
         let result = load().await;
-        // The load is the origin fetch (plus, for a disk-tier object, writing its file).
+        // The load is the fetch (plus, for a disk-tier object, writing its file); the loader
+        // counts `origin_fetches` itself, as it may get the object from a peer edge instead.
         metrics.origin_latency(started.elapsed());
         let loaded = match result {
             Ok(loaded) => loaded,

@@ -63,6 +63,8 @@ pub async fn delete(app: &App, caller: &Caller, id: &str) -> Result<Response, In
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let sha = video.get("source_sha256").map(String::as_str);
+    // Before the video hash goes (a retry after a failure here still finds the video).
+    crate::admission::quota::forget_video(app, &owner, id).await?;
     match with_timeout(Videos::new(&app.queue).delete(id, &owner, latest, sha)).await? {
         Deleted::Now | Deleted::Missing => {}
         Deleted::OtherOwner => {

@@ -30,7 +30,7 @@ use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::keys;
 use ringcast_proto::progress::{comment, retry_hint, Snapshot, Tracker};
 
-use crate::api::videos::ended_job_status;
+use crate::api::videos::{self, ended_job_status};
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::error::IngestError;
@@ -92,19 +92,19 @@ pub async fn handle(
     }
     let versions = Versions::new(&app.queue);
     let video = with_timeout(app.queue.video(id)).await?;
-    // A video whose first upload is still arriving has no hash yet: its upload says whose it is.
-    let owner = if video.is_empty() {
-        match with_timeout(versions.upload_owner(id)).await? {
-            Some(owner) => Some(owner),
-            None => return Err(IngestError::NotFound(format!("video {id}"))),
-        }
+    if videos::is_video(&video) {
+        videos::check(&caller, id, &video, videos::Access::Read)?;
     } else {
-        video.get("owner").cloned()
-    };
-    if !caller.may_read(owner.as_deref()) {
-        return Err(IngestError::Forbidden(format!(
-            "video {id} belongs to another owner"
-        )));
+        // A video whose first upload is still arriving has no hash yet: its upload says whose
+        // it is.
+        let Some(owner) = with_timeout(versions.upload_owner(id)).await? else {
+            return Err(IngestError::NotFound(format!("video {id}")));
+        };
+        if !caller.may_read(Some(&owner)) {
+            return Err(IngestError::Forbidden(format!(
+                "video {id} belongs to another owner"
+            )));
+        }
     }
     let cfg = &app.config.events;
     let Some(_slot) = Slot::acquire(cfg.max_streams_per_worker) else {

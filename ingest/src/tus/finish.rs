@@ -22,6 +22,7 @@ use ringcast_proto::container::{self, SNIFF_LEN};
 use ringcast_proto::job::{now_ms, TranscodeJob, JOB_SCHEMA_VERSION};
 use ringcast_proto::keys;
 use ringcast_proto::progress::{OUTCOME_DUPLICATE, OUTCOME_REJECTED};
+use ringcast_proto::trace_context::TraceContext;
 use ringcast_proto::versions::VersionRecord;
 use ringcast_proto::videos::sanitize_title;
 
@@ -56,6 +57,7 @@ pub async fn finish(
     app: &App,
     caller: &Caller,
     state: &mut UploadState,
+    trace: Option<TraceContext>,
 ) -> Result<Finished, IngestError> {
     let id = state.id.clone();
     let target = state.target_video().map(str::to_string);
@@ -88,6 +90,18 @@ pub async fn finish(
                     with_timeout(versions.duplicate_of(&state.owner, &sha)).await?
                 {
                     return duplicate(app, state, existing, &sha).await;
+                }
+            }
+            // Virus scan (crate::scan) before anything is decided or stored.
+            match crate::scan::check(app, state).await {
+                Ok(()) => {}
+                Err(crate::scan::ScanFailed::Unavailable(e)) => return Err(e),
+                Err(crate::scan::ScanFailed::Infected(signature)) => {
+                    let reason = format!("malware found: {signature}");
+                    let answer = crate::scan::infected(signature);
+                    let answer = reject(app, state, reason, answer).await;
+                    crate::scan::forget(app, state);
+                    return Err(answer);
                 }
             }
             let prefix = app.uploads.read_prefix(&id, SNIFF_LEN).await?;
@@ -179,6 +193,7 @@ pub async fn finish(
     if !record.source_sha256.is_empty() {
         with_timeout(versions.record(&video, &video_owner, &record)).await?;
     }
+    crate::admission::quota::stored(app, state, &video, &video_owner, plan.version).await?;
     if let Some(ms) = plan.duration_ms {
         with_timeout(videos.record_duration(&video, plan.version, ms)).await?;
     }
@@ -193,7 +208,8 @@ pub async fn finish(
         live: None,
         container: Some(plan.container),
     };
-    let entry = match with_timeout(app.queue.enqueue(&job)).await {
+    let traceparent = trace.map(|t| t.traceparent());
+    let entry = match with_timeout(app.queue.enqueue_traced(&job, traceparent)).await {
         Ok(entry) => entry,
         Err(e) => {
             app.metrics.upload_error(UploadErrorKind::Queue);
@@ -244,6 +260,7 @@ async fn duplicate(
     state.phase = UploadPhase::Finished;
     state.duplicate_of = Some(existing.clone());
     app.uploads.save(state).await?;
+    crate::admission::quota::release(app, state).await;
     if let Err(e) = app.uploads.remove_spool(&state.id) {
         tracing::warn!(error = %e, "could not delete the duplicate's spool file");
     }
@@ -278,6 +295,7 @@ async fn reject(
     answer: IngestError,
 ) -> IngestError {
     app.metrics.upload_error(UploadErrorKind::Rejected);
+    crate::admission::quota::release(app, state).await;
     state.phase = UploadPhase::Rejected;
     state.reject_reason = Some(reason.clone());
     if let Err(e) = app.uploads.save(state).await {

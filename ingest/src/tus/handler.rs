@@ -8,6 +8,8 @@
 //! kept and recorded, so HEAD + PATCH resumes from there. The PATCH that completes an upload
 //! also finishes it ([`crate::tus::finish`]) before answering.
 
+use ringcast_infra::trace_export::Span;
+use ringcast_proto::trace_context::{self, SpanKind};
 use std::collections::BTreeMap;
 
 use ringcast_proto::auth::Caller;
@@ -34,8 +36,6 @@ use sha2::Digest as _;
 pub const PRIORITY_REFUSED: &str =
     "only admin keys may choose a job priority; uploads by other keys run at normal";
 
-/// PATCH body bytes moved per socket read / file write.
-const CHUNK: usize = 256 * 1024;
 /// During one long PATCH (tus-js-client sends a whole file in one by default), make the offset
 /// durable every this many bytes so a server crash loses at most this much.
 const CHECKPOINT_BYTES: u64 = 64 * 1024 * 1024;
@@ -162,10 +162,12 @@ async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Respon
         .header("upload-metadata")
         .filter(|v| !v.trim().is_empty())
         .map(str::to_string);
+    crate::admission::space::check(app, length)?;
     let state = app
         .uploads
         .create(length, meta, raw, priority, &caller.owner)
         .await?;
+    crate::admission::quota::admit_new(app, &state).await?;
     app.metrics.upload_created();
     report_progress(app, &state, 0).await;
     tracing::info!(
@@ -305,6 +307,7 @@ async fn patch(
         return Ok(finished_headers(resp, &state));
     }
     if body_len > 0 {
+        crate::admission::space::check(app, body_len)?;
         receive(app, &mut state, conn).await?;
     }
     if state.offset < state.length {
@@ -312,9 +315,32 @@ async fn patch(
     }
     // Complete: store and enqueue before acknowledging, so a 204 means "a job exists". A body-less
     // PATCH at offset == length lands here too and retries a finish that failed earlier.
+    // One upload, one trace: the client's `traceparent` (on the completing PATCH) is
+    // continued, or a trace starts here; the job carries this span's context on.
+    let mut span = Span::continue_from(
+        "ingest.upload.finish",
+        SpanKind::Server,
+        head.header(trace_context::HEADER),
+    );
+    span.attr("upload.id", &state.id);
+    let log_span = tracing::info_span!("upload", trace_id = %span.trace_id());
+    let finished = finish::finish(app, caller, &mut state, Some(span.context()))
+        .instrument(log_span)
+        .await;
     let Finished {
         video_id, job_id, ..
-    } = finish::finish(app, caller, &mut state).await?;
+    } = match finished {
+        Ok(f) => f,
+        Err(e) => {
+            span.fail(&e);
+            return Err(e);
+        }
+    };
+    span.attr("video.id", &video_id);
+    if let Some(job) = &job_id {
+        span.attr("job.id", job);
+    }
+    span.end();
     let mut resp = Response::new(finished_status(&state))
         .header("Upload-Offset", state.offset.to_string())
         .header("Ringcast-Video-Id", video_id);
@@ -341,14 +367,16 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
     let mut pos = start;
     let mut checkpoint_at = start + CHECKPOINT_BYTES;
     let mut reported = std::time::Instant::now();
-    let mut buf = Vec::with_capacity(CHUNK);
+    // Pooled per worker (bounded memory) and paced (minimum rate, deadline): crate::admission.
+    let (mut buf, chunk, lease) = crate::admission::buffers::take(app);
+    let mut pace = crate::admission::pace::BodyPace::start(app, conn);
     let outcome = loop {
-        let (res, b) = conn.read_body(buf, CHUNK).await;
+        let (res, b) = conn.read_body(buf, chunk).await;
         buf = b;
         let n = match res {
             Ok(0) => break Ok(()),
             Ok(n) => n,
-            Err(e) => break Err(Interrupted::Client(e)),
+            Err(e) => break Err(Interrupted::Client(pace.explain(e))),
         };
         let (res, b) = file.write_all_at(buf, pos).await;
         buf = b;
@@ -357,6 +385,9 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
         }
         hasher.update(&buf[..n]);
         pos += n as u64;
+        if let Err(e) = pace.observe(conn, n) {
+            break Err(Interrupted::Client(e));
+        }
         if reported.elapsed() >= PROGRESS_EVERY {
             reported = std::time::Instant::now();
             report_progress(app, state, pos).await;
@@ -370,6 +401,7 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
     };
     // Whatever happened to the connection, what reached the file is kept: durable first, then
     // claimed in the state. A failed write left `pos` at the last complete write.
+    lease.give_back(buf);
     let synced = file.sync_data().await;
     let _ = file.close().await;
     // A full disk usually shows here too (the state file is written after the data): counted as
@@ -400,6 +432,9 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
         Err(Interrupted::Client(e)) => {
             app.metrics.upload_error(UploadErrorKind::Interrupted);
             tracing::info!(offset = pos, error = %e, "PATCH body interrupted; offset kept for resume");
+            if let Some(slow) = crate::admission::pace::too_slow(app, &e) {
+                return Err(slow.into());
+            }
             if e.kind() == std::io::ErrorKind::TimedOut {
                 Err(IngestError::RequestTimeout)
             } else {

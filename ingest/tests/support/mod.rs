@@ -186,3 +186,33 @@ pub fn wait_until_unlocked(ingest: &Service, loc: &str) {
         },
     );
 }
+
+/// Ids of every job enqueued so far, in every job stream.
+pub fn enqueued_job_ids(redis_url: &str) -> Vec<String> {
+    let mut conn = redis::Client::open(redis_url)
+        .expect("client")
+        .get_connection()
+        .expect("connect");
+    let mut ids = Vec::new();
+    for stream in ringcast_infra::queue::all_streams() {
+        let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query(&mut conn)
+            .expect("XRANGE");
+        for entry in reply.ids {
+            let job: String = entry.get("job").expect("job field");
+            let job: serde_json::Value = serde_json::from_str(&job).expect("job JSON");
+            ids.push(job["job_id"].as_str().expect("job_id").to_string());
+        }
+    }
+    ids
+}
+
+/// The `error.code` of a JSON error response.
+pub fn json_error_code(r: &Response) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.body).unwrap_or_else(|_| panic!("JSON error body: {}", r.text()));
+    v["error"]["code"].as_str().unwrap_or_default().to_string()
+}

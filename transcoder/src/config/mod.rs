@@ -97,6 +97,8 @@ pub struct TranscoderConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Log JSON lines instead of human-readable text.
     pub log_json: bool,
+    /// Trace export (`[telemetry]`: `otlp_endpoint`, `service_name`; off by default).
+    pub telemetry: ringcast_infra::trace_export::TelemetryConfig,
     /// Object store holding sources and renditions.
     pub store: StoreConfig,
     /// Redis holding the job streams and job state.
@@ -138,6 +140,7 @@ impl Default for TranscoderConfig {
             consumer_name: default_consumer_name(),
             metrics_listen: None,
             log_json: false,
+            telemetry: Default::default(),
             store: StoreConfig::default(),
             redis: RedisConfig::default(),
             live: LiveTranscodeConfig::default(),

@@ -1,5 +1,6 @@
 //! The queue's gauges, read from Redis when `/metrics` is scraped ([`Queue::stats`]), and what
-//! `/readyz` checks ([`Probes::readiness`]). Every Redis and store call is bounded by
+//! `/readyz` checks ([`Probes::readiness`], in the shape every service shares:
+//! `ringcast_proto::health`). Every Redis and store call is bounded by
 //! [`PROBE_TIMEOUT`]: a Redis outage makes a scrape report `ringcast_transcoder_redis_up 0`
 //! (and no queue gauges) instead of hanging it.
 //!
@@ -14,7 +15,11 @@
 //! - `ringcast_transcoder_dead_letters`: length of `rc:jobs:dlq` (no label).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use ringcast_proto::health;
 
 use ringcast_infra::queue::inspect::QueueStats;
 use ringcast_infra::queue::Queue;
@@ -35,13 +40,43 @@ pub struct Probes {
     pub work_dir: PathBuf,
     /// `min_free_bytes`: less free space under `work_dir` makes the process unready.
     pub min_free_bytes: u64,
+    /// Job workers (both lanes) still running, and how many were started.
+    pub workers: Arc<WorkerCount>,
+    /// Set at the first SIGTERM/SIGINT: no new jobs, `/readyz` answers 503.
+    pub draining: Arc<AtomicBool>,
 }
 
-/// `/readyz`'s verdict: ready, or the first reason it is not.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Readiness {
-    Ready,
-    NotReady(String),
+/// How many job workers were started and how many of them still run.
+#[derive(Debug, Default)]
+pub struct WorkerCount {
+    pub expected: AtomicUsize,
+    pub alive: AtomicUsize,
+}
+
+impl WorkerCount {
+    /// Count one more started worker; it counts as alive until the guard drops.
+    pub fn started(self: &Arc<Self>) -> WorkerGuard {
+        self.expected.fetch_add(1, Ordering::Relaxed);
+        self.alive.fetch_add(1, Ordering::Relaxed);
+        WorkerGuard(Arc::clone(self))
+    }
+
+    /// The `workers` check of `/readyz`.
+    pub fn check(&self) -> Result<(), String> {
+        health::workers(
+            self.alive.load(Ordering::Relaxed),
+            self.expected.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Held by a running worker task; dropping it (the worker returned or panicked) counts it out.
+pub struct WorkerGuard(Arc<WorkerCount>);
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        self.0.alive.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Probes {
@@ -65,29 +100,41 @@ impl Probes {
         render_stats(w, self.queue_stats().await.as_ref(), now_ms());
     }
 
-    /// Ready when Redis answers `PING`, the object store answers a `HEAD`, and `work_dir` is
-    /// writable with `min_free_bytes` free.
-    pub async fn readiness(&self) -> Readiness {
-        match tokio::time::timeout(PROBE_TIMEOUT, self.queue.ping()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Readiness::NotReady(format!("redis: {e}")),
-            Err(_) => return Readiness::NotReady("redis: no answer".into()),
-        }
-        match tokio::time::timeout(PROBE_TIMEOUT, self.store.head("readyz/probe")).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Readiness::NotReady(format!("object store: {e}")),
-            Err(_) => return Readiness::NotReady("object store: no answer".into()),
-        }
+    /// Ready when Redis answers `PING`, the object store answers a `HEAD`, `work_dir` is
+    /// writable with `min_free_bytes` free, every job worker runs, and the process is not
+    /// draining.
+    pub async fn readiness(&self) -> health::Readiness {
+        let redis = match tokio::time::timeout(PROBE_TIMEOUT, self.queue.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer".into()),
+        };
+        let store = match tokio::time::timeout(PROBE_TIMEOUT, self.store.head("readyz/probe")).await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer".into()),
+        };
+        health::Readiness::new("transcoder")
+            .check("redis", redis)
+            .check("store", store)
+            .check("work_dir", self.work_dir_check())
+            .check("workers", self.workers.check())
+            .draining(self.draining.load(Ordering::Relaxed))
+    }
+
+    /// `work_dir` writable with `min_free_bytes` free.
+    fn work_dir_check(&self) -> Result<(), String> {
         if let Err(e) = probe_write(&self.work_dir) {
-            return Readiness::NotReady(format!("work_dir is not writable: {e}"));
+            return Err(format!("not writable: {e}"));
         }
         match work_dir::available_bytes(&self.work_dir) {
-            Ok(free) if work_dir::has_room(free, self.min_free_bytes, None) => Readiness::Ready,
-            Ok(free) => Readiness::NotReady(format!(
-                "work_dir has {free} bytes free, less than min_free_bytes {}",
+            Ok(free) if work_dir::has_room(free, self.min_free_bytes, None) => Ok(()),
+            Ok(free) => Err(format!(
+                "{free} bytes free, less than min_free_bytes {}",
                 self.min_free_bytes
             )),
-            Err(e) => Readiness::NotReady(format!("work_dir free space unknown: {e}")),
+            Err(e) => Err(format!("free space unknown: {e}")),
         }
     }
 }

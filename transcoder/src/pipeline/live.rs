@@ -79,8 +79,9 @@ pub async fn run_live(
         live.fps,
     );
     let rungs = ladder::live_rungs(&live.heights);
-    let sink =
-        EventPublisher::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl()).await?;
+    let sink = EventPublisher::connect(&cfg.redis.url, live.event_maxlen, live.stream_ttl())
+        .await?
+        .with_traceparent(crate::trace::current());
     // A redelivered live job (its worker died) must not start over: segment numbers would
     // restart under the same version and overwrite objects edges cache as immutable.
     if let Some(first) = rungs.first() {

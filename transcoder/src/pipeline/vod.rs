@@ -127,8 +127,9 @@ pub async fn run_attempt(
         video_id: job.video_id.clone(),
         version: job.version,
     };
-    let sink =
-        EventPublisher::connect(&cfg.redis.url, VOD_EVENT_MAXLEN, cfg.live.stream_ttl()).await?;
+    let sink = EventPublisher::connect(&cfg.redis.url, VOD_EVENT_MAXLEN, cfg.live.stream_ttl())
+        .await?
+        .with_traceparent(crate::trace::current());
     let names: Vec<String> = rungs.iter().map(|r| r.name.clone()).collect();
     sink.begin_event_playlist(&job.video_id, job.version, &names)
         .await?;

@@ -70,6 +70,8 @@ pub struct Delivery {
     /// How often the group has delivered the entry, this delivery included: 1 for a new entry,
     /// the `XPENDING` count for a reclaimed one.
     pub times_delivered: usize,
+    /// The W3C `traceparent` the enqueuer put beside the job ([`super::Queue::enqueue_traced`]).
+    pub traceparent: Option<String>,
 }
 
 /// Reads jobs of its streams for one consumer name, highest priority first. Owns its
@@ -464,11 +466,13 @@ fn delivery(stream: &str, entry: StreamId, times_delivered: usize) -> Delivery {
         Some(s) => TranscodeJob::from_json(&s).map_err(|e| e.to_string()),
         None => Err("entry has no `job` field".to_string()),
     };
+    let traceparent = entry.get::<String>(ringcast_proto::trace_context::HEADER);
     Delivery {
         stream: stream.to_string(),
         entry_id: entry.id,
         job,
         times_delivered,
+        traceparent,
     }
 }
 

@@ -28,6 +28,7 @@ pub mod consumer;
 mod error;
 pub mod inspect;
 pub mod retention;
+mod trace;
 
 pub use consumer::{
     all_streams, live_streams, stream_for, vod_streams, ClaimHeartbeat, Consumer, Delivery, Reclaim,
@@ -94,6 +95,17 @@ impl Queue {
     /// ([`stream_for`]: `rc:jobs:live` for a live job, its priority's stream otherwise).
     /// State first: a worker that picks the job up at once finds the hash already there.
     pub async fn enqueue(&self, job: &TranscodeJob) -> Result<String, QueueError> {
+        self.enqueue_traced(job, None).await
+    }
+
+    /// [`Queue::enqueue`] with the W3C `traceparent` of the enqueuing span in the stream entry
+    /// (field `traceparent`, beside `job`): the transcoder continues that trace. Outside the
+    /// job JSON on purpose, so the job schema and older transcoders are unaffected.
+    pub async fn enqueue_traced(
+        &self,
+        job: &TranscodeJob,
+        traceparent: Option<String>,
+    ) -> Result<String, QueueError> {
         let mut conn = self.conn.clone();
         let job = job.clone();
         let id = side_runtime::run(async move {
@@ -123,7 +135,11 @@ impl Queue {
                 .ignore()
                 .query_async::<()>(&mut conn)
                 .await?;
-            conn.xadd::<_, _, _, _, String>(stream_for(&job), "*", &[("job", job.to_json())])
+            let mut fields = vec![("job", job.to_json())];
+            if let Some(tp) = traceparent {
+                fields.push((ringcast_proto::trace_context::HEADER, tp));
+            }
+            conn.xadd::<_, _, _, _, String>(stream_for(&job), "*", &fields)
                 .await
         })
         .await??;

@@ -13,6 +13,7 @@ pub mod chunked;
 pub mod conditional;
 pub mod date;
 pub mod encoding;
+pub mod h2_guard;
 pub mod persistence;
 pub mod range;
 pub mod request;

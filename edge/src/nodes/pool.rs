@@ -1,16 +1,20 @@
-//! The ingest nodes as every worker sees them: address, health, requests in flight and
-//! counters (atomics, shared by all workers, so least-connections counts every worker's
-//! requests), and the choice of a node for a request ([`ringcast_proto::front_door::route`]).
+//! A set of HTTP nodes as every worker sees them — the front door's ingest nodes, the edge
+//! tier's peer edges: address, health, requests in flight and counters (atomics, shared by all
+//! workers, so least-connections counts every worker's requests), and the choice of a node for
+//! a request ([`ringcast_proto::front_door::route`]).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use ringcast_proto::front_door::route::{choose, Candidate, Target};
+use ringcast_proto::prometheus::{Kind, Writer};
 
-use super::config::{parse_node_url, FrontDoorConfig};
+use super::parse_node_url;
 
-/// One ingest node.
+/// One node.
 pub struct Node {
+    /// What the node is, for logs: `ingest node`, `peer edge`.
+    pub role: &'static str,
     pub tag: String,
     pub addr: SocketAddr,
     /// `Host` of health checks.
@@ -38,9 +42,9 @@ impl Node {
     pub fn set_healthy(&self, up: bool, why: &str) {
         if self.healthy.swap(up, Relaxed) != up {
             if up {
-                tracing::info!(node = %self.tag, addr = %self.addr, "ingest node is up");
+                tracing::info!(node = %self.tag, addr = %self.addr, "{} is up", self.role);
             } else {
-                tracing::warn!(node = %self.tag, addr = %self.addr, why, "ingest node is down");
+                tracing::warn!(node = %self.tag, addr = %self.addr, why, "{} is down", self.role);
             }
         }
     }
@@ -72,18 +76,22 @@ pub struct Pool {
 impl Pool {
     /// Resolve every node's address (once, at start-up). Nodes start healthy: the first
     /// health check or a failed connection corrects that within one interval.
-    pub fn new(cfg: &FrontDoorConfig) -> Result<Self, String> {
-        let mut nodes = Vec::with_capacity(cfg.nodes.len());
-        for n in &cfg.nodes {
-            let (host, port) = parse_node_url(&n.url)?;
+    pub fn new<'a>(
+        role: &'static str,
+        configured: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, String> {
+        let mut nodes = Vec::with_capacity(configured.len());
+        for (tag, url) in configured {
+            let (host, port) = parse_node_url(url)?;
             let addr = (host.as_str(), port)
                 .to_socket_addrs()
-                .map_err(|e| format!("front_door node {}: cannot resolve {}: {e}", n.tag, n.url))?
+                .map_err(|e| format!("{role} {tag}: cannot resolve {url}: {e}"))?
                 .next()
-                .ok_or_else(|| format!("front_door node {}: {} has no address", n.tag, n.url))?;
-            let authority = n.url["http://".len()..].trim_end_matches('/').to_string();
+                .ok_or_else(|| format!("{role} {tag}: {url} has no address"))?;
+            let authority = url["http://".len()..].trim_end_matches('/').to_string();
             nodes.push(Node {
-                tag: n.tag.clone(),
+                role,
+                tag: tag.to_string(),
                 addr,
                 authority,
                 healthy: AtomicBool::new(true),
@@ -126,5 +134,58 @@ impl Pool {
             .collect();
         let rotate = self.rotate.fetch_add(1, Relaxed);
         choose(&candidates, target, rotate)
+    }
+
+    /// Per-node series for `/metrics`, named `{prefix}_requests_total` etc., labelled `node`.
+    pub fn render_metrics(&self, w: &mut Writer, prefix: &str) {
+        let role = self.nodes.first().map_or("node", |n| n.role);
+        type Get = fn(&Node) -> u64;
+        let families: [(&str, String, Kind, Get); 6] = [
+            (
+                "requests_total",
+                format!("Requests sent to each {role}."),
+                Kind::Counter,
+                |n| n.requests.load(Relaxed),
+            ),
+            (
+                "errors_total",
+                format!(
+                    "Requests answered 502/503/504 (or sent elsewhere) because of each {role}."
+                ),
+                Kind::Counter,
+                |n| n.errors.load(Relaxed),
+            ),
+            (
+                "connect_failures_total",
+                format!("Connections to each {role} that failed or timed out."),
+                Kind::Counter,
+                |n| n.connect_failures.load(Relaxed),
+            ),
+            (
+                "health_check_failures_total",
+                format!("Failed health checks of each {role}."),
+                Kind::Counter,
+                |n| n.health_failures.load(Relaxed),
+            ),
+            (
+                "in_flight",
+                format!("Requests in flight to each {role}."),
+                Kind::Gauge,
+                |n| n.in_flight(),
+            ),
+            (
+                "node_up",
+                format!("1 while the {role} passes its health checks, else 0."),
+                Kind::Gauge,
+                |n| u64::from(n.healthy()),
+            ),
+        ];
+        for (suffix, help, kind, get) in families {
+            let name = format!("{prefix}_{suffix}");
+            w.family(&name, &help, kind);
+            for n in &self.nodes {
+                w.sample(&name, &[("node", &n.tag)], get(n));
+            }
+        }
     }
 }

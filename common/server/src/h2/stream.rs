@@ -1,0 +1,203 @@
+//! One HTTP/2 stream: the request as a [`RequestHead`] plus its buffered body, the service's
+//! handler, and the response sent with h2 flow control.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::IpAddr;
+use std::os::unix::fs::FileExt;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{RecvStream, SendStream};
+use ringcast_proto::http::{Method, RequestHead};
+
+use crate::conn::Conn;
+use crate::handler::Handler;
+use crate::worker::{InflightGuard, Worker};
+use crate::Response;
+
+/// File bodies are read and sent this much at a time.
+const FILE_PIECE: usize = 64 * 1024;
+
+/// Hop-by-hop fields of an HTTP/1.1 head that HTTP/2 forbids (RFC 9113 §8.2.2).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub(super) async fn serve<H: Handler>(
+    req: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    worker: Rc<Worker>,
+    handler: Rc<H>,
+    peer: Option<IpAddr>,
+    secure: bool,
+) {
+    worker.stats.request();
+    worker.stats.h2.stream();
+    let _inflight = InflightGuard::new(&worker);
+    let (parts, body) = req.into_parts();
+    let head = request_head(&parts);
+    let resp = match read_body(body, worker.settings.h2.max_request_body).await {
+        Ok(body) => {
+            let mut conn = Conn::for_h2_stream(Rc::clone(&worker), peer, body, secure);
+            match handler.handle(&head, &mut conn).await {
+                Some(r) if !r.sent => r,
+                // The handler tried to write a response itself (not possible on h2) or gave
+                // up: the stream is reset rather than answered with something partial.
+                _ => {
+                    respond.send_reset(h2::Reason::INTERNAL_ERROR);
+                    return;
+                }
+            }
+        }
+        Err(BodyRefused::TooLarge) => Response::error_parts(
+            413,
+            "payload_too_large",
+            "request body too large for HTTP/2; use HTTP/1.1",
+        ),
+        Err(BodyRefused::Broken) => return,
+    };
+    let mut resp = resp;
+    if head.method == Method::Head {
+        resp.head_only = true;
+    }
+    worker.stats.response(resp.status);
+    if let Err(e) = send(&mut respond, resp, worker.settings.cors_expose_headers).await {
+        tracing::debug!(error = %e, "h2: response not sent");
+    }
+}
+
+fn request_head(parts: &http::request::Parts) -> RequestHead {
+    let method = match parts.method.as_str() {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "PATCH" => Method::Patch,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        other => Method::Other(other.to_string()),
+    };
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.as_str().to_string());
+    let mut headers = Vec::with_capacity(parts.headers.len() + 1);
+    if let Some(authority) = parts.uri.authority() {
+        headers.push(("host".to_string(), authority.as_str().to_string()));
+    }
+    for (name, value) in &parts.headers {
+        // h2 gives lower-case names; values that are not visible ASCII are dropped as
+        // HTTP/1.1 parsing would refuse them.
+        if let Ok(v) = value.to_str() {
+            if name == http::header::HOST && headers.first().is_some_and(|(n, _)| n == "host") {
+                continue;
+            }
+            headers.push((name.as_str().to_string(), v.to_string()));
+        }
+    }
+    let content_length = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    RequestHead {
+        method,
+        target,
+        version_minor: 1,
+        headers,
+        keep_alive: true,
+        content_length: Some(content_length.unwrap_or(0)),
+        chunked: false,
+    }
+}
+
+enum BodyRefused {
+    TooLarge,
+    Broken,
+}
+
+/// The whole request body, at most `max` bytes.
+async fn read_body(mut body: RecvStream, max: usize) -> Result<Vec<u8>, BodyRefused> {
+    let mut all = Vec::new();
+    while let Some(piece) = body.data().await {
+        let piece = piece.map_err(|_| BodyRefused::Broken)?;
+        let _ = body.flow_control().release_capacity(piece.len());
+        if all.len() + piece.len() > max {
+            return Err(BodyRefused::TooLarge);
+        }
+        all.extend_from_slice(&piece);
+    }
+    Ok(all)
+}
+
+/// The response head as h2 fields: the HTTP/1.1 head the shell writes (so both protocols send
+/// the same fields: `Date`, CORS, `Content-Length`…), parsed back, minus hop-by-hop fields.
+fn response_head(resp: &Response, expose: &str) -> io::Result<http::Response<()>> {
+    let mut wire = Vec::with_capacity(512);
+    resp.write_head_cors(&mut wire, true, expose);
+    let mut fields = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut fields);
+    let mut out = http::Response::builder().status(resp.status);
+    if parsed.parse(&wire).is_ok() {
+        for f in parsed.headers.iter() {
+            let name = f.name.to_ascii_lowercase();
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                out = out.header(name, f.value);
+            }
+        }
+    }
+    out.body(()).map_err(io::Error::other)
+}
+
+async fn send(respond: &mut SendResponse<Bytes>, resp: Response, expose: &str) -> io::Result<()> {
+    let head = response_head(&resp, expose)?;
+    let body = resp.wire_body().clone();
+    let file = resp.wire_file();
+    let empty = body.is_empty() && file.is_none_or(|f| f.len == 0);
+    let mut out = respond
+        .send_response(head, empty)
+        .map_err(io::Error::other)?;
+    if empty {
+        return Ok(());
+    }
+    if let Some(f) = file {
+        let mut sent = 0u64;
+        while sent < f.len {
+            let want = (f.len - sent).min(FILE_PIECE as u64) as usize;
+            let mut piece = vec![0u8; want];
+            let n = f.file.read_at(&mut piece, f.offset + sent)?;
+            if n == 0 {
+                out.send_reset(h2::Reason::INTERNAL_ERROR);
+                return Ok(());
+            }
+            piece.truncate(n);
+            sent += n as u64;
+            send_data(&mut out, Bytes::from(piece), sent == f.len).await?;
+        }
+        return Ok(());
+    }
+    send_data(&mut out, body, true).await
+}
+
+/// Send `data` as the client's flow-control windows allow.
+async fn send_data(out: &mut SendStream<Bytes>, mut data: Bytes, end: bool) -> io::Result<()> {
+    while !data.is_empty() {
+        out.reserve_capacity(data.len());
+        let granted = match poll_fn(|cx| out.poll_capacity(cx)).await {
+            Some(r) => r.map_err(io::Error::other)?,
+            None => return Err(io::ErrorKind::BrokenPipe.into()),
+        };
+        if granted == 0 {
+            continue;
+        }
+        let piece = data.split_to(granted.min(data.len()));
+        out.send_data(piece, end && data.is_empty())
+            .map_err(io::Error::other)?;
+    }
+    Ok(())
+}
