@@ -6,6 +6,7 @@ export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 # Versions pinned here so every machine runs the same peers.
 S3S_FS_VERSION="0.14.1"
 GARAGE_VERSION="2.5.0"
+TUSPY_VERSION="1.1.0"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

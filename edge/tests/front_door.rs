@@ -488,7 +488,77 @@ fn both_framings_never_reach_a_node(legacy: bool) {
     assert_eq!(requests_to(edge, "a") + requests_to(edge, "b"), before);
 }
 
+/// tus concatenation and termination through the front door: parallel partial uploads of one
+/// client land on one node (rendezvous of its key), the final upload naming them by full URLs
+/// through the edge goes to that node and finishes, and DELETE passes through.
+fn tus_extensions_work_through_the_front_door(legacy: bool) {
+    let stack = stack(legacy, "");
+    let video = mp4(&stack);
+    let edge = stack.edge();
+    let r = edge
+        .conn()
+        .request("OPTIONS", "/files/", &[], b"")
+        .expect("OPTIONS");
+    assert!(
+        r.header("tus-extension")
+            .is_some_and(|e| e.contains("concatenation")),
+        "{:?}",
+        r.header("tus-extension")
+    );
+    assert_eq!(r.header("tus-checksum-algorithm"), Some("sha1,sha256,md5"));
+    let half = video.len() / 2;
+    let pieces = [&video[..half], &video[half..]];
+    let mut urls = Vec::new();
+    let mut tags = Vec::new();
+    for piece in pieces {
+        let len = piece.len().to_string();
+        let r = edge
+            .conn()
+            .request(
+                "POST",
+                "/files/",
+                &[TUS, ("Upload-Concat", "partial"), ("Upload-Length", &len)],
+                b"",
+            )
+            .expect("POST partial");
+        assert_eq!(r.status, 201, "{}", r.text());
+        let loc = r.header("location").expect("Location").to_string();
+        tags.push(tag_of(&loc));
+        let r = edge
+            .conn()
+            .request("PATCH", &loc, &[TUS, OCTETS, ("Upload-Offset", "0")], piece)
+            .expect("PATCH");
+        assert_eq!(r.status, 204, "{}", r.text());
+        urls.push(format!("http://{}{loc}", edge.addr));
+    }
+    assert_eq!(tags[0], tags[1], "one client's partials on one node");
+    let concat = format!("final;{}", urls.join(" "));
+    let r = edge
+        .conn()
+        .request("POST", "/files/", &[TUS, ("Upload-Concat", &concat)], b"")
+        .expect("POST final");
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(r.header("ringcast-job-id").is_some());
+    let id = tag_of(r.header("location").expect("Location"));
+    assert_eq!(id, tags[0], "the final upload is on its partials' node");
+
+    // Termination through the edge.
+    let r = create(edge, 1000);
+    let loc = r.header("location").expect("Location").to_string();
+    let r = edge
+        .conn()
+        .request("DELETE", &loc, &[TUS], b"")
+        .expect("DELETE");
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = edge
+        .conn()
+        .request("HEAD", &loc, &[TUS], b"")
+        .expect("HEAD");
+    assert_eq!(r.status, 404);
+}
+
 both_drivers!(
+    tus_extensions_work_through_the_front_door,
     tus_upload_reaches_its_node,
     a_dead_nodes_requests_go_to_the_live_one,
     a_connection_marks_a_node_up_again,

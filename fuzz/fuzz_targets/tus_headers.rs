@@ -1,5 +1,6 @@
 //! tus request headers: `Upload-Metadata` (round trip through the encoder), offsets, lengths,
-//! `Tus-Resumable` and the PATCH content type.
+//! `Tus-Resumable`, the PATCH content type, and the extensions' `Upload-Checksum`,
+//! `Upload-Concat` and `Upload-Defer-Length`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,4 +26,17 @@ fuzz_target!(|input: (u64, &str)| {
     }
     let _ = tus::check_resumable(fields.next());
     let _ = tus::check_patch_content_type(Some(text));
+    if let Ok(Some(c)) = tus::checksum::parse_checksum(Some(text)) {
+        assert_eq!(c.digest.len(), c.algorithm.digest_len());
+    }
+    if let Ok(Some(tus::concat::Concat::Final(ids))) = tus::concat::parse_concat(Some(text)) {
+        assert!(!ids.is_empty() && ids.len() <= tus::concat::MAX_PARTS);
+        assert!(ids.iter().all(|id| ringcast_proto::keys::is_valid_id(id)));
+    }
+    if let Ok(Some(l)) = tus::parse_creation_length(None, Some(text), max) {
+        assert!(l <= max);
+    }
+    if let Ok(Some(l)) = tus::parse_patch_length(Some(text), None, max / 2, max) {
+        assert!(l <= max && l >= max / 2);
+    }
 });

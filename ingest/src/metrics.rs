@@ -21,15 +21,21 @@ pub enum UploadErrorKind {
     Spool,
     /// The client went away or stalled in the middle of a PATCH body.
     Interrupted,
+    /// A chunk did not match its `Upload-Checksum` and was discarded (460).
+    Checksum,
+    /// A PATCH stopped because a newer request took its upload over (`crate::tus::lock`).
+    TakenOver,
 }
 
 impl UploadErrorKind {
-    const ALL: [UploadErrorKind; 5] = [
+    const ALL: [UploadErrorKind; 7] = [
         UploadErrorKind::Rejected,
         UploadErrorKind::Store,
         UploadErrorKind::Queue,
         UploadErrorKind::Spool,
         UploadErrorKind::Interrupted,
+        UploadErrorKind::Checksum,
+        UploadErrorKind::TakenOver,
     ];
 
     fn as_str(self) -> &'static str {
@@ -39,6 +45,8 @@ impl UploadErrorKind {
             UploadErrorKind::Queue => "queue",
             UploadErrorKind::Spool => "spool",
             UploadErrorKind::Interrupted => "interrupted",
+            UploadErrorKind::Checksum => "checksum",
+            UploadErrorKind::TakenOver => "taken_over",
         }
     }
 }
@@ -49,6 +57,9 @@ pub struct Metrics {
     uploads_created: AtomicU64,
     uploads_completed: AtomicU64,
     bytes_received: AtomicU64,
+    uploads_terminated: AtomicU64,
+    uploads_expired: AtomicU64,
+    lock_takeovers: AtomicU64,
     upload_errors: [AtomicU64; UploadErrorKind::ALL.len()],
     /// Requests, responses and workers per driver, counted by the server shell.
     pub server: Arc<ServerStats>,
@@ -65,6 +76,21 @@ impl Metrics {
 
     pub fn upload_completed(&self) {
         self.uploads_completed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upload deleted by its client (tus termination).
+    pub fn upload_terminated(&self) {
+        self.uploads_terminated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An expired upload deleted by the sweep (tus expiration).
+    pub fn upload_expired(&self) {
+        self.uploads_expired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request took an upload over from a request whose client went silent.
+    pub fn lock_takeover(&self) {
+        self.lock_takeovers.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Upload body bytes written to the spool.
@@ -95,6 +121,21 @@ impl Metrics {
             "ringcast_ingest_uploads_completed_total",
             "Uploads stored and enqueued for transcoding.",
             get(&self.uploads_completed),
+        )
+        .counter(
+            "ringcast_ingest_uploads_terminated_total",
+            "Uploads deleted by their client (tus termination).",
+            get(&self.uploads_terminated),
+        )
+        .counter(
+            "ringcast_ingest_uploads_expired_total",
+            "Unfinished uploads deleted by the expiry sweep.",
+            get(&self.uploads_expired),
+        )
+        .counter(
+            "ringcast_ingest_upload_lock_takeovers_total",
+            "Uploads taken over from a PATCH whose client went silent.",
+            get(&self.lock_takeovers),
         )
         .counter(
             "ringcast_ingest_bytes_received_total",

@@ -24,14 +24,16 @@ use ringcast_server::{Conn, MetricsAccess};
 
 /// Headers a browser (tus-js-client) may read from cross-origin responses.
 pub const CORS_EXPOSE_HEADERS: &str = "Location, Upload-Offset, Upload-Length, Tus-Resumable, \
-     Tus-Version, Tus-Extension, Tus-Max-Size, Ringcast-Video-Id, Ringcast-Job-Id, Ringcast-Duplicate";
+     Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, Upload-Expires, \
+     Upload-Defer-Length, Upload-Concat, Upload-Metadata, Ringcast-Video-Id, Ringcast-Job-Id, \
+     Ringcast-Duplicate";
 
 /// Methods a preflight may ask for.
 const CORS_ALLOW_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 /// Request headers browsers may send cross-origin (the tus set plus the usual ones).
 const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Upload-Length, \
-     Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat, X-Requested-With, \
-     X-HTTP-Method-Override";
+     Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Checksum, \
+     X-Requested-With, X-HTTP-Method-Override";
 
 /// Answer one request. `None` when the client vanished mid-request (nothing to send).
 pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Response> {
@@ -158,7 +160,7 @@ async fn platform(
     let caller: Caller = authenticate(app, head).await?;
     let id = params.first();
     match route {
-        RouteId::Files => tus::handler::collection(app, &caller, head, method).await,
+        RouteId::Files => tus::handler::collection(app, &caller, head, method, conn).await,
         RouteId::Upload => tus::handler::upload(app, &caller, head, method, id, conn).await,
         RouteId::Videos => list::list(app, &caller, head).await,
         RouteId::Video => match method {

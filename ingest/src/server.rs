@@ -43,6 +43,8 @@ pub enum ServerError {
     ConnectTimeout(&'static str),
     #[error("cannot start a monoio runtime: {0}")]
     Runtime(io::Error),
+    #[error("cannot start the upload expiry sweep: {0}")]
+    Sweeper(io::Error),
     #[error(transparent)]
     Start(#[from] ringcast_server::ServerError),
     #[error("a worker thread panicked")]
@@ -145,6 +147,7 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
         metrics: Metrics::default(),
         live: Arc::new(LiveFanout::new(live_grace, live_buffer)),
     });
+    crate::tus::expiry::spawn_sweeper(Arc::clone(&app)).map_err(ServerError::Sweeper)?;
     let stats = Arc::clone(&app.metrics.server);
     let shared = Arc::clone(&app);
     let server = Server::start(settings, stats, move |_| Ingest {

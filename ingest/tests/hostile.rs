@@ -266,6 +266,127 @@ fn cases(c: &Ctx) -> Vec<Case> {
             create("Upload-Length: 10\r\nUpload-Metadata: title !!!!\r\n"),
             400,
         ),
+        // tus extensions (checksum, creation-defer-length, creation-with-upload, concatenation,
+        // termination): refused before anything changes; a mismatching chunk is cut off again.
+        case(
+            "Upload-Checksum unknown algorithm",
+            patch(
+                &format!("{at_kept}Upload-Checksum: crc32 AAAAAA==\r\n"),
+                b"x",
+            ),
+            400,
+        ),
+        case(
+            "Upload-Checksum not base64",
+            patch(&format!("{at_kept}Upload-Checksum: sha1 !!!!\r\n"), b"x"),
+            400,
+        ),
+        case(
+            "Upload-Checksum wrong digest size",
+            patch(&format!("{at_kept}Upload-Checksum: sha256 AAAA\r\n"), b"x"),
+            400,
+        ),
+        case(
+            "Upload-Checksum without algorithm",
+            patch(
+                &format!("{at_kept}Upload-Checksum: qvTGHdzF6KLavt4PO0gs2a6pQ00=\r\n"),
+                b"x",
+            ),
+            400,
+        ),
+        case(
+            "Upload-Checksum mismatch",
+            // sha1("hello"), body "HELLO": 460, the chunk discarded, offset and spool unchanged.
+            patch(
+                &format!("{at_kept}Upload-Checksum: sha1 qvTGHdzF6KLavt4PO0gs2a6pQ00=\r\n"),
+                b"HELLO",
+            ),
+            460,
+        ),
+        case(
+            "Upload-Length and Upload-Defer-Length",
+            create("Upload-Length: 10\r\nUpload-Defer-Length: 1\r\n"),
+            400,
+        ),
+        case(
+            "Upload-Defer-Length not 1",
+            create("Upload-Defer-Length: 0\r\n"),
+            400,
+        ),
+        case(
+            "PATCH changes a known Upload-Length",
+            patch(&format!("{at_kept}Upload-Length: 5000\r\n"), b"x"),
+            400,
+        ),
+        case(
+            "creation-with-upload wrong content type",
+            req(
+                "POST",
+                "/files/",
+                &format!(
+                    "{a}{tus}Upload-Length: 10\r\nContent-Type: video/mp4\r\nContent-Length: 4\r\n"
+                ),
+                b"abcd",
+            ),
+            415,
+        ),
+        case(
+            "creation-with-upload body past the length",
+            req(
+                "POST",
+                "/files/",
+                &format!("{a}{tus}{octets}Upload-Length: 3\r\nContent-Length: 4\r\n"),
+                b"abcd",
+            ),
+            413,
+        ),
+        case(
+            "Upload-Concat garbage",
+            create("Upload-Concat: partial;final\r\nUpload-Length: 10\r\n"),
+            400,
+        ),
+        case(
+            "Upload-Concat final of a non-partial upload",
+            create(&format!("Upload-Concat: final;{}\r\n", c.loc)),
+            400,
+        ),
+        case(
+            "Upload-Concat final with Upload-Length",
+            create(&format!(
+                "Upload-Concat: final;{}\r\nUpload-Length: 10\r\n",
+                c.loc
+            )),
+            400,
+        ),
+        case(
+            "Upload-Concat final of a missing upload",
+            create("Upload-Concat: final;/files/nosuchupload\r\n"),
+            400,
+        ),
+        case(
+            "Upload-Concat final of another owner's upload",
+            req(
+                "POST",
+                "/files/",
+                &format!(
+                    "{b}{tus}Upload-Concat: final;http://evil.example/files/{}\r\n",
+                    c.id
+                ),
+                b"",
+            ),
+            403,
+        ),
+        case("DELETE without a key", req("DELETE", &c.loc, tus, b""), 401),
+        case(
+            "DELETE by another owner",
+            req("DELETE", &c.loc, &format!("{b}{tus}"), b""),
+            403,
+        ),
+        case(
+            "DELETE without Tus-Resumable",
+            req("DELETE", &c.loc, &a, b""),
+            412,
+        ),
         // Who may do what. Another owner's upload is refused (403; upload ids are random and
         // unguessable), another owner's video is not found (404); an unknown stream key, also
         // one shaped like a path, is refused.

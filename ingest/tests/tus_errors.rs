@@ -143,7 +143,7 @@ fn refusals_follow_the_protocol() {
     assert_eq!(r.status, 404);
 
     // 405 / 501.
-    let r = c.request("DELETE", &loc, &[TUS], b"").expect("DELETE");
+    let r = c.request("PUT", &loc, &[TUS], b"").expect("PUT");
     assert_eq!(r.status, 405);
     assert!(r.header("allow").is_some_and(|a| a.contains("PATCH")));
     let r = c.request("PUT", "/healthz", &[], b"").expect("PUT");
@@ -254,7 +254,8 @@ fn a_second_concurrent_patch_is_locked_out() {
     let video = small_mp4(stack.dir());
     let loc = ingest.create(video.len() as u64, None);
 
-    // First PATCH: head and a third of the body, then it pauses while holding the upload.
+    // First PATCH: head and a third of the body, then the rest trickles in (a PATCH that keeps
+    // sending keeps its lock; one whose client goes silent is taken over: tus_extensions.rs).
     let head = format!(
         "PATCH {loc} HTTP/1.1\r\nHost: t\r\nTus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nContent-Length: {}\r\n\r\n",
         video.len()
@@ -269,9 +270,25 @@ fn a_second_concurrent_patch_is_locked_out() {
         s
     };
     let mut first = start_first();
+    let mut sender: Option<std::thread::JoinHandle<TcpStream>> = None;
 
+    let trickle = |mut s: TcpStream| {
+        let rest = video[third..].to_vec();
+        std::thread::spawn(move || {
+            // Over about 6 s, whatever the clip's size: long enough for a probe to wait out
+            // its 2 s, never 1 s without a byte.
+            let pieces = rest.chunks(16).count().max(1) as u64;
+            let pause = Duration::from_millis((6000 / pieces).clamp(2, 200));
+            for piece in rest.chunks(16) {
+                s.write_all(piece).expect("trickle");
+                std::thread::sleep(pause);
+            }
+            s
+        })
+    };
     // A second PATCH (workers share the lock, whichever core takes it) is refused with 423 once
-    // the first one holds the upload; before that an empty PATCH at offset 0 is a no-op 204.
+    // the first one holds the upload and keeps writing; before that an empty PATCH at offset 0
+    // is a no-op 204.
     // The probe itself holds the lock for a moment: if the first PATCH's head arrives just then,
     // the *first* one is refused with 423 instead — start it again and keep probing.
     wait_until(
@@ -283,6 +300,9 @@ fn a_second_concurrent_patch_is_locked_out() {
                 first = start_first();
                 return false;
             }
+            if sender.is_none() {
+                sender = Some(trickle(first.try_clone().expect("clone")));
+            }
             let r = ingest.patch(&loc, 0, b"");
             assert!(matches!(r.status, 204 | 423), "{} {}", r.status, r.text());
             r.status == 423
@@ -290,7 +310,7 @@ fn a_second_concurrent_patch_is_locked_out() {
     );
 
     // The first PATCH completes normally and finishes the upload.
-    first.write_all(&video[third..]).expect("rest of body");
+    sender.expect("trickling").join().expect("trickle thread");
     let mut response = Vec::new();
     let mut buf = [0u8; 4096];
     while !response.windows(4).any(|w| w == b"\r\n\r\n") {

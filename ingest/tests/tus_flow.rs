@@ -24,7 +24,10 @@ fn full_flow(legacy: bool) {
     assert_eq!(r.status, 204);
     assert_eq!(r.header("tus-resumable"), Some("1.0.0"));
     assert_eq!(r.header("tus-version"), Some("1.0.0"));
-    assert_eq!(r.header("tus-extension"), Some("creation"));
+    assert_eq!(
+        r.header("tus-extension"),
+        Some(ringcast_proto::tus::TUS_EXTENSIONS)
+    );
     assert_eq!(r.header("tus-max-size"), Some("67108864"));
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 

@@ -16,10 +16,15 @@ use base64::Engine as _;
 /// The only protocol version the server speaks (`Tus-Resumable`, `Tus-Version`).
 pub const TUS_VERSION: &str = "1.0.0";
 
-/// `Tus-Extension` the server advertises. Only `creation` is implemented so far;
-/// `creation-with-upload` and `termination` are to be added here when the server handles them,
-/// because a client that trusts the list would otherwise send requests that fail.
-pub const TUS_EXTENSIONS: &str = "creation";
+pub mod checksum;
+pub mod concat;
+pub mod expiry;
+
+/// `Tus-Extension` the server advertises: exactly the extensions it implements (a client that
+/// trusts the list sends requests that must then work). `concatenation-unfinished` is not
+/// among them: a final upload may only name partial uploads that are complete.
+pub const TUS_EXTENSIONS: &str = "creation,creation-with-upload,creation-defer-length,\
+termination,checksum,expiration,concatenation";
 
 /// Media type every PATCH body must be sent with.
 pub const PATCH_CONTENT_TYPE: &str = "application/offset+octet-stream";
@@ -57,6 +62,22 @@ pub enum TusError {
     /// PATCH without `Content-Type: application/offset+octet-stream`.
     #[error("PATCH requests must use Content-Type: {PATCH_CONTENT_TYPE}")]
     BadContentType,
+    /// `Upload-Checksum` is not `{algorithm} {base64 digest}` of the right size.
+    #[error("invalid Upload-Checksum: {0}")]
+    BadChecksum(String),
+    /// `Upload-Checksum` names an algorithm outside `Tus-Checksum-Algorithm`.
+    #[error("checksum algorithm {0:?} is not supported (supported: sha1, sha256, md5)")]
+    UnsupportedChecksum(String),
+    /// The chunk's digest differs from `Upload-Checksum`; the chunk was discarded.
+    #[error("the chunk does not match its Upload-Checksum; it was discarded")]
+    ChecksumMismatch,
+    /// Malformed or contradictory `Upload-Concat`.
+    #[error("invalid Upload-Concat: {0}")]
+    BadConcat(String),
+    /// `Upload-Defer-Length` other than `1`, together with `Upload-Length`, or an
+    /// `Upload-Length` on a PATCH that the upload did not defer.
+    #[error("{0}")]
+    BadDeferLength(String),
 }
 
 impl TusError {
@@ -71,7 +92,13 @@ impl TusError {
             | TusError::BadOffset
             | TusError::MissingLength
             | TusError::BadLength
-            | TusError::BadMetadata(_) => 400,
+            | TusError::BadMetadata(_)
+            | TusError::BadChecksum(_)
+            | TusError::UnsupportedChecksum(_)
+            | TusError::BadConcat(_)
+            | TusError::BadDeferLength(_) => 400,
+            // tus Checksum extension: "460 Checksum Mismatch".
+            TusError::ChecksumMismatch => 460,
             TusError::OffsetMismatch { .. } => 409,
             TusError::LengthTooLarge { .. } => 413,
             TusError::BadContentType => 415,
@@ -126,6 +153,51 @@ pub fn parse_length(v: Option<&str>, max: u64) -> Result<u64, TusError> {
         return Err(TusError::LengthTooLarge { max });
     }
     Ok(len)
+}
+
+/// The length of a creation request: `Some(len)` from `Upload-Length`, `None` when the client
+/// defers it (`Upload-Defer-Length: 1`, creation-defer-length extension; it then sends
+/// `Upload-Length` with a later PATCH). Both or neither is a 400.
+pub fn parse_creation_length(
+    length: Option<&str>,
+    defer: Option<&str>,
+    max: u64,
+) -> Result<Option<u64>, TusError> {
+    match (length, defer) {
+        (Some(_), Some(_)) => Err(TusError::BadDeferLength(
+            "send either Upload-Length or Upload-Defer-Length, not both".into(),
+        )),
+        (None, Some("1")) => Ok(None),
+        (None, Some(_)) => Err(TusError::BadDeferLength(
+            "Upload-Defer-Length must be 1".into(),
+        )),
+        (length, None) => parse_length(length, max).map(Some),
+    }
+}
+
+/// The `Upload-Length` a PATCH may carry: only for an upload whose length is still deferred
+/// (`known` is `None`), at least what is already stored; or, for a known length, the same value
+/// again (tus-js-client repeats it). `None` when the PATCH has none.
+pub fn parse_patch_length(
+    v: Option<&str>,
+    known: Option<u64>,
+    stored: u64,
+    max: u64,
+) -> Result<Option<u64>, TusError> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    let len = parse_length(Some(v), max)?;
+    match known {
+        Some(k) if k == len => Ok(Some(len)),
+        Some(k) => Err(TusError::BadDeferLength(format!(
+            "the upload's length is already {k}; it cannot change"
+        ))),
+        None if len < stored => Err(TusError::BadDeferLength(format!(
+            "Upload-Length {len} is less than the {stored} bytes already stored"
+        ))),
+        None => Ok(Some(len)),
+    }
 }
 
 /// `Upload-Metadata`: comma-separated pairs of a key and, after one space, an optional base64
@@ -355,7 +427,45 @@ mod tests {
     fn advertised_values() {
         assert_eq!(TUS_VERSION, "1.0.0");
         // Only what the server implements; see the const's doc.
-        assert_eq!(TUS_EXTENSIONS, "creation");
+        assert_eq!(
+            TUS_EXTENSIONS,
+            "creation,creation-with-upload,creation-defer-length,termination,checksum,\
+             expiration,concatenation"
+        );
+    }
+
+    #[test]
+    fn defer_length() {
+        assert_eq!(parse_creation_length(Some("5"), None, 10), Ok(Some(5)));
+        assert_eq!(parse_creation_length(None, Some("1"), 10), Ok(None));
+        assert_eq!(
+            parse_creation_length(None, None, 10),
+            Err(TusError::MissingLength)
+        );
+        for (l, d) in [
+            (Some("5"), Some("1")),
+            (None, Some("0")),
+            (None, Some("true")),
+        ] {
+            let e = parse_creation_length(l, d, 10).unwrap_err();
+            assert!(matches!(e, TusError::BadDeferLength(_)), "{l:?} {d:?}");
+            assert_eq!(e.status(), 400);
+        }
+        assert_eq!(parse_patch_length(None, None, 0, 10), Ok(None));
+        assert_eq!(parse_patch_length(Some("8"), None, 3, 10), Ok(Some(8)));
+        assert_eq!(parse_patch_length(Some("8"), Some(8), 3, 10), Ok(Some(8)));
+        assert!(matches!(
+            parse_patch_length(Some("9"), Some(8), 3, 10),
+            Err(TusError::BadDeferLength(_))
+        ));
+        assert!(matches!(
+            parse_patch_length(Some("2"), None, 3, 10),
+            Err(TusError::BadDeferLength(_))
+        ));
+        assert_eq!(
+            parse_patch_length(Some("11"), None, 3, 10),
+            Err(TusError::LengthTooLarge { max: 10 })
+        );
     }
 
     proptest! {

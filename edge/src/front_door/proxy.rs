@@ -90,7 +90,18 @@ pub async fn forward(
     req: &RequestHead,
     conn: &mut Conn,
 ) -> Option<Response> {
-    let target = ringcast_proto::front_door::route::target(req.path(), |t| fd.pool.has_tag(t));
+    let is_tag = |t: &str| fd.pool.has_tag(t);
+    let creation = matches!(req.path(), "/files" | "/files/") && req.method == Method::Post;
+    let target = creation
+        .then(|| {
+            ringcast_proto::front_door::route::creation_target(
+                req.header("upload-concat"),
+                req.header("authorization"),
+                is_tag,
+            )
+        })
+        .flatten()
+        .unwrap_or_else(|| ringcast_proto::front_door::route::target(req.path(), is_tag));
     let framing = if req.chunked {
         RequestFraming::Chunked
     } else if req.header("content-length").is_some() {

@@ -75,7 +75,12 @@ const fn route(pattern: &'static str, id: RouteId, allow: &'static str, api_key:
 /// Every route the ingest serves.
 pub const ROUTES: &[Route] = &[
     route("/files/", RouteId::Files, "POST, OPTIONS", true),
-    route("/files/{id}", RouteId::Upload, "HEAD, PATCH, OPTIONS", true),
+    route(
+        "/files/{id}",
+        RouteId::Upload,
+        "HEAD, PATCH, DELETE, OPTIONS",
+        true,
+    ),
     route("/v1/videos", RouteId::Videos, "GET, HEAD, OPTIONS", true),
     route(
         "/v1/videos/{id}",

@@ -12,6 +12,8 @@
 //!
 //! Cross-core fan-out and the buffer bound are in [`crate::live::fanout`].
 
+use ringcast_infra::trace_export::Span;
+use ringcast_proto::trace_context::{self, SpanKind};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -110,7 +112,7 @@ async fn push(
     let stream = match attached {
         Attached::New(stream) => {
             hub.sweep();
-            if let Err(e) = enqueue(app, &stream).await {
+            if let Err(e) = enqueue(app, &stream, head.header(trace_context::HEADER)).await {
                 hub.end_now(&stream);
                 return Err(e);
             }
@@ -204,8 +206,17 @@ fn schedule_expiry(app: &App, stream: Arc<LiveStream>) {
     });
 }
 
-/// XADD the live job to `rc:jobs:live` (`Queue::enqueue` routes it; state first, like VOD jobs).
-async fn enqueue(app: &App, stream: &LiveStream) -> Result<(), IngestError> {
+/// XADD the live job to `rc:jobs:live` (`Queue::enqueue` routes it; state first, like VOD jobs),
+/// in span `ingest.live.start`: it continues the publisher's `traceparent` (or starts the
+/// stream's trace), and the job carries it on to the transcoder.
+async fn enqueue(
+    app: &App,
+    stream: &LiveStream,
+    traceparent: Option<&str>,
+) -> Result<(), IngestError> {
+    let mut span = Span::continue_from("ingest.live.start", SpanKind::Server, traceparent);
+    span.attr("video.id", &stream.video_id);
+    span.attr("video.version", stream.version);
     let job = TranscodeJob {
         v: JOB_SCHEMA_VERSION,
         job_id: uuid::Uuid::new_v4().to_string(),
@@ -224,7 +235,12 @@ async fn enqueue(app: &App, stream: &LiveStream) -> Result<(), IngestError> {
         }),
         container: None,
     };
-    with_timeout(app.queue.enqueue(&job)).await?;
+    span.attr("job.id", &job.job_id);
+    let tp = Some(span.context().traceparent());
+    if let Err(e) = with_timeout(app.queue.enqueue_traced(&job, tp)).await {
+        span.fail(&e);
+        return Err(e);
+    }
     Ok(())
 }
 

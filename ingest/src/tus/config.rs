@@ -1,5 +1,5 @@
 //! The `[uploads]` section of the ingest config: how a finished upload is inspected before it
-//! is accepted. (Who may choose a job priority is the caller's role: `crate::auth`.)
+//! is accepted, and how long an abandoned one is kept. (Who may choose a job priority is the caller's role: `crate::auth`.)
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +17,13 @@ pub struct UploadsConfig {
     /// Seconds ffprobe gets to read a finished upload (it reads headers and at most a few MB);
     /// it is killed after that and the upload refused with 422.
     pub probe_timeout_secs: u64,
+    /// tus Expiration: an unfinished upload expires this many seconds after its last change
+    /// (creation or a stored chunk); requests then get 410 and the sweep deletes it. Finished
+    /// and rejected uploads' records are deleted after the same time (404 afterwards).
+    pub expire_after_secs: u64,
+    /// Seconds between two runs of the background sweep of expired uploads (each run deletes
+    /// at most a bounded number; see `crate::tus::expiry`).
+    pub expiry_sweep_secs: u64,
 }
 
 impl Default for UploadsConfig {
@@ -24,6 +31,8 @@ impl Default for UploadsConfig {
         Self {
             ffprobe_path: PathBuf::from("ffprobe"),
             probe_timeout_secs: 15,
+            expire_after_secs: 24 * 3600,
+            expiry_sweep_secs: 60,
         }
     }
 }
@@ -35,12 +44,21 @@ impl UploadsConfig {
                 "uploads.probe_timeout_secs must be at least 1".into(),
             ));
         }
+        if self.expire_after_secs == 0 || self.expiry_sweep_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "uploads.expire_after_secs and uploads.expiry_sweep_secs must be at least 1".into(),
+            ));
+        }
         if self.ffprobe_path.as_os_str().is_empty() {
             return Err(ConfigError::Invalid(
                 "uploads.ffprobe_path must not be empty".into(),
             ));
         }
         Ok(())
+    }
+
+    pub fn expiry_sweep(&self) -> Duration {
+        Duration::from_secs(self.expiry_sweep_secs)
     }
 
     pub fn probe_timeout(&self) -> Duration {

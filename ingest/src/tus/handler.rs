@@ -1,5 +1,10 @@
 //! tus 1.0.0 endpoints (https://tus.io/protocols/resumable-upload): core protocol — HEAD and
-//! PATCH on `/files/{id}`, OPTIONS discovery — and the Creation extension — POST `/files/`.
+//! PATCH on `/files/{id}`, OPTIONS discovery — and the extensions: creation (POST `/files/`),
+//! creation-with-upload (a body on the POST), creation-defer-length (`Upload-Length` on a
+//! later PATCH), checksum ([`crate::tus::checksum`]), expiration ([`crate::tus::expiry`]),
+//! termination (DELETE, [`crate::tus::termination`]) and concatenation
+//! ([`crate::tus::concat`]). A PATCH takes the upload's lock over from a request whose client
+//! went silent ([`crate::tus::lock`]).
 //!
 //! PATCH bodies stream from the socket into the spool file at the upload's offset, one buffer
 //! at a time, never held whole in memory. The offset the server acknowledges (204
@@ -15,9 +20,11 @@ use std::collections::BTreeMap;
 use ringcast_proto::auth::Caller;
 use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::job::Priority;
+use ringcast_proto::tus::checksum::{parse_checksum, ExpectedChecksum, CHECKSUM_ALGORITHMS};
+use ringcast_proto::tus::concat::{parse_concat, Concat};
 use ringcast_proto::tus::{
-    check_offset, check_patch_content_type, check_resumable, parse_length, parse_metadata,
-    parse_offset, TusError, TUS_EXTENSIONS, TUS_VERSION,
+    check_offset, check_patch_content_type, check_resumable, parse_creation_length, parse_metadata,
+    parse_offset, parse_patch_length, TusError, TUS_EXTENSIONS, TUS_VERSION,
 };
 use ringcast_proto::versions::ALLOW_DUPLICATES;
 use tracing::Instrument as _;
@@ -25,9 +32,12 @@ use tracing::Instrument as _;
 use crate::app::App;
 use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
+use crate::tus::checksum::ChunkDigest;
 use crate::tus::dedup;
 use crate::tus::finish::{self, Finished};
-use crate::tus::upload_store::{UploadPhase, UploadState};
+use crate::tus::lock::UploadLock;
+use crate::tus::upload_store::{ConcatRole, UploadPhase, UploadState};
+use crate::tus::{concat, expiry, termination};
 use ringcast_server::Conn;
 use ringcast_server::Response;
 use sha2::Digest as _;
@@ -45,6 +55,7 @@ pub fn discovery_headers(app: &App, resp: Response) -> Response {
     resp.header("Tus-Resumable", TUS_VERSION)
         .header("Tus-Version", TUS_VERSION)
         .header("Tus-Extension", TUS_EXTENSIONS)
+        .header("Tus-Checksum-Algorithm", CHECKSUM_ALGORITHMS)
         .header("Tus-Max-Size", app.config.max_upload_bytes.to_string())
 }
 
@@ -54,9 +65,10 @@ pub async fn collection(
     caller: &Caller,
     head: &RequestHead,
     method: &Method,
+    conn: &mut Conn,
 ) -> Result<Response, IngestError> {
     match method {
-        Method::Post => create(app, caller, head).await,
+        Method::Post => create(app, caller, head, conn).await,
         other => Err(IngestError::MethodNotAllowed {
             method: other.as_str().to_string(),
             allow: "OPTIONS, POST",
@@ -64,7 +76,7 @@ pub async fn collection(
     }
 }
 
-/// `/files/{id}`: HEAD reports the offset, PATCH appends.
+/// `/files/{id}`: HEAD reports the offset, PATCH appends, DELETE terminates.
 pub async fn upload(
     app: &App,
     caller: &Caller,
@@ -77,9 +89,14 @@ pub async fn upload(
     match method {
         Method::Head => offset(app, caller, head, id).instrument(span).await,
         Method::Patch => patch(app, caller, head, id, conn).instrument(span).await,
+        Method::Delete => {
+            termination::delete(app, caller, head, id)
+                .instrument(span)
+                .await
+        }
         other => Err(IngestError::MethodNotAllowed {
             method: other.as_str().to_string(),
-            allow: "OPTIONS, HEAD, PATCH",
+            allow: "OPTIONS, HEAD, PATCH, DELETE",
         }),
     }
 }
@@ -124,7 +141,12 @@ fn creation_metadata(
     Ok((meta, priority))
 }
 
-async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Response, IngestError> {
+async fn create(
+    app: &App,
+    caller: &Caller,
+    head: &RequestHead,
+    conn: &mut Conn,
+) -> Result<Response, IngestError> {
     check_resumable(head.header("tus-resumable"))?;
     if !caller.role.may_write() {
         return Err(IngestError::Forbidden(format!(
@@ -132,22 +154,36 @@ async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Respon
             caller.role
         )));
     }
-    // Extensions we do not advertise get a clear refusal instead of a silently wrong upload.
-    if head.header("upload-defer-length").is_some() {
-        return Err(IngestError::BadRequest(
-            "Upload-Defer-Length is not supported; send Upload-Length".into(),
-        ));
+    let concat = parse_concat(head.header("upload-concat"))?;
+    if let Some(Concat::Final(parts)) = concat {
+        let (meta, priority) = creation_metadata(head, caller.role.is_admin())?;
+        return concat::create_final(app, caller, head, parts, meta, priority).await;
     }
-    if head.header("upload-concat").is_some() {
-        return Err(IngestError::BadRequest(
-            "the concatenation extension is not supported".into(),
-        ));
-    }
-    let length = parse_length(head.header("upload-length"), app.config.max_upload_bytes)?;
-    if length == 0 {
+    let partial = concat == Some(Concat::Partial);
+    let length = parse_creation_length(
+        head.header("upload-length"),
+        head.header("upload-defer-length"),
+        app.config.max_upload_bytes,
+    )?;
+    // A partial upload may be empty (a client splitting a tiny file); a whole one may not.
+    if length == Some(0) && !partial {
         return Err(IngestError::BadRequest(
             "Upload-Length must be at least 1: an empty file is not a video".into(),
         ));
+    }
+    // creation-with-upload: a body must be the upload's first bytes, typed as a PATCH's would
+    // be; checked before the upload exists so a refused request leaves nothing behind.
+    let body_len = conn.body_remaining().ok_or(IngestError::LengthRequired)?;
+    let checksum = parse_checksum(head.header("upload-checksum"))?;
+    if body_len > 0 {
+        check_patch_content_type(head.header("content-type"))?;
+        let room = length.unwrap_or(app.config.max_upload_bytes);
+        if body_len > room {
+            return Err(IngestError::BodyTooLarge {
+                body: body_len,
+                remaining: room,
+            });
+        }
     }
     let (meta, priority) = creation_metadata(head, caller.role.is_admin())?;
     // A new version of an existing video: the caller must own it (or be an admin). Checked
@@ -162,10 +198,21 @@ async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Respon
         .header("upload-metadata")
         .filter(|v| !v.trim().is_empty())
         .map(str::to_string);
-    crate::admission::space::check(app, length)?;
-    let state = app
+    // A deferred length is checked by its body now and by its length once declared.
+    crate::admission::space::check(app, length.unwrap_or(body_len))?;
+    let mut state = app
         .uploads
-        .create(length, meta, raw, priority, &caller.owner)
+        .create_with(
+            length.unwrap_or(0),
+            meta,
+            raw,
+            priority,
+            &caller.owner,
+            |s| {
+                s.length_deferred = length.is_none();
+                s.concat = partial.then_some(ConcatRole::Partial);
+            },
+        )
         .await?;
     crate::admission::quota::admit_new(app, &state).await?;
     app.metrics.upload_created();
@@ -174,14 +221,40 @@ async fn create(app: &App, caller: &Caller, head: &RequestHead) -> Result<Respon
         upload = %state.id,
         video = %state.video(),
         owner = %state.owner,
-        length,
+        length = ?length,
+        partial,
+        body = body_len,
         priority = priority.as_str(),
         filename = state.metadata.get("filename").map(String::as_str).unwrap_or(""),
         "upload created"
     );
-    Ok(Response::new(201)
-        .header("Location", app.config.upload_location(&state.id))
-        .header("Upload-Offset", "0"))
+    let location = app.config.upload_location(&state.id);
+    if body_len == 0 && checksum.is_none() {
+        return Ok(expiry::with_expires(
+            app,
+            &state,
+            Response::new(201)
+                .header("Location", location)
+                .header("Upload-Offset", "0"),
+        ));
+    }
+    // The new upload is nobody else's yet; the lock only keeps a quick PATCH from the same
+    // client (which already knows the Location) out while the body is written.
+    let lock = app
+        .uploads
+        .try_lock(&state.id)
+        .ok_or_else(|| IngestError::Locked(state.id.clone()))?;
+    let resp = append(
+        app,
+        caller,
+        &mut state,
+        conn,
+        &lock,
+        checksum.as_ref(),
+        head.header(trace_context::HEADER),
+    )
+    .await?;
+    Ok(resp.with_status(201).header("Location", location))
 }
 
 /// The upload's state or 404 (403 when it is another owner's, 410 once rejected).
@@ -202,6 +275,7 @@ async fn existing(app: &App, caller: &Caller, id: &str) -> Result<UploadState, I
             reason: state.reject_reason.unwrap_or_default(),
         });
     }
+    expiry::refuse_expired(app, &state)?;
     Ok(state)
 }
 
@@ -216,16 +290,21 @@ async fn offset(
     let state = existing(app, caller, id).await?;
     let mut resp = Response::new(200)
         .header("Upload-Offset", state.offset.to_string())
-        .header("Upload-Length", state.length.to_string())
         // tus: HEAD responses must not be cached; the offset moves.
         .header("Cache-Control", "no-store");
+    resp = if state.length_deferred {
+        resp.header("Upload-Defer-Length", "1")
+    } else {
+        resp.header("Upload-Length", state.length.to_string())
+    };
     if let Some(raw) = &state.raw_metadata {
         resp = resp.header("Upload-Metadata", raw.clone());
     }
+    resp = concat::head_header(app, &state, resp);
     if state.phase == UploadPhase::Finished {
         resp = finished_headers(resp, &state);
     }
-    Ok(resp)
+    Ok(expiry::with_expires(app, &state, resp))
 }
 
 /// `Ringcast-Video-Id` / `Ringcast-Job-Id` of a finished upload (`Ringcast-Duplicate: true`
@@ -283,21 +362,54 @@ async fn patch(
     check_resumable(head.header("tus-resumable"))?;
     check_patch_content_type(head.header("content-type"))?;
     let claimed = parse_offset(head.header("upload-offset"))?;
+    let checksum = parse_checksum(head.header("upload-checksum"))?;
     // Lock before reading the state so the offset check and the writes see the same state.
-    let _lock = app
+    let lock = app
         .uploads
-        .try_lock(id)
+        .acquire(id)
+        .await
         .ok_or_else(|| IngestError::Locked(id.to_string()))?;
+    if lock.took_over() {
+        app.metrics.lock_takeover();
+    }
     let mut state = existing(app, caller, id).await?;
-    check_offset(claimed, state.offset)?;
     let Some(body_len) = conn.body_remaining() else {
         return Err(IngestError::LengthRequired);
     };
-    if body_len > state.remaining() {
+    if matches!(state.concat, Some(ConcatRole::Final { .. })) && body_len > 0 {
+        // tus Concatenation: "The Server MUST respond with 403 Forbidden to PATCH requests
+        // against a final upload URL" (a body-less one still retries a failed finish).
+        return Err(IngestError::Forbidden(
+            "a final upload is made of its partial uploads and takes no bytes".into(),
+        ));
+    }
+    let max = app.config.max_upload_bytes;
+    let known = (!state.length_deferred).then_some(state.length);
+    if let Some(length) =
+        parse_patch_length(head.header("upload-length"), known, state.offset, max)?
+    {
+        if state.length_deferred {
+            if length == 0 && !state.is_partial() {
+                return Err(TusError::BadDeferLength(
+                    "Upload-Length must be at least 1: an empty file is not a video".into(),
+                )
+                .into());
+            }
+            // creation-defer-length: the length is fixed from now on, and counts for the disk
+            // reserve and the owner's quota like a length given at creation.
+            crate::admission::space::check(app, length.saturating_sub(state.offset))?;
+            state.length = length;
+            crate::admission::quota::reserve(app, &state).await?;
+            state.length_deferred = false;
+            app.uploads.save(&mut state).await?;
+        }
+    }
+    check_offset(claimed, state.offset)?;
+    if body_len > state.remaining(max) {
         // Refused before a byte is written: the upload stays exactly as it was.
         return Err(IngestError::BodyTooLarge {
             body: body_len,
-            remaining: state.remaining(),
+            remaining: state.remaining(max),
         });
     }
     if state.phase == UploadPhase::Finished {
@@ -306,25 +418,52 @@ async fn patch(
             .header("Upload-Offset", state.offset.to_string());
         return Ok(finished_headers(resp, &state));
     }
+    append(
+        app,
+        caller,
+        &mut state,
+        conn,
+        &lock,
+        checksum.as_ref(),
+        head.header(trace_context::HEADER),
+    )
+    .await
+}
+
+/// Write the request's body (if any) at the upload's offset, then answer: 204 with the new
+/// offset, or — once the upload is complete — finish it. Shared by PATCH and a creation
+/// request with a body.
+async fn append(
+    app: &App,
+    caller: &Caller,
+    state: &mut UploadState,
+    conn: &mut Conn,
+    lock: &UploadLock,
+    checksum: Option<&ExpectedChecksum>,
+    traceparent: Option<&str>,
+) -> Result<Response, IngestError> {
+    let body_len = conn.body_remaining().unwrap_or(0);
     if body_len > 0 {
         crate::admission::space::check(app, body_len)?;
-        receive(app, &mut state, conn).await?;
+        receive(app, state, conn, lock, checksum).await?;
+    } else if let Some(expected) = checksum {
+        // An empty chunk has a digest too; a wrong one is still a mismatch.
+        ChunkDigest::new(expected.algorithm).check(expected)?;
     }
-    if state.offset < state.length {
-        return Ok(Response::new(204).header("Upload-Offset", state.offset.to_string()));
+    // A partial upload is complete when its bytes are stored; only a final upload made of it
+    // is finished (concatenation).
+    if !state.is_complete() || state.is_partial() {
+        let resp = Response::new(204).header("Upload-Offset", state.offset.to_string());
+        return Ok(expiry::with_expires(app, state, resp));
     }
     // Complete: store and enqueue before acknowledging, so a 204 means "a job exists". A body-less
     // PATCH at offset == length lands here too and retries a finish that failed earlier.
     // One upload, one trace: the client's `traceparent` (on the completing PATCH) is
     // continued, or a trace starts here; the job carries this span's context on.
-    let mut span = Span::continue_from(
-        "ingest.upload.finish",
-        SpanKind::Server,
-        head.header(trace_context::HEADER),
-    );
+    let mut span = Span::continue_from("ingest.upload.finish", SpanKind::Server, traceparent);
     span.attr("upload.id", &state.id);
     let log_span = tracing::info_span!("upload", trace_id = %span.trace_id());
-    let finished = finish::finish(app, caller, &mut state, Some(span.context()))
+    let finished = finish::finish(app, caller, state, Some(span.context()))
         .instrument(log_span)
         .await;
     let Finished {
@@ -341,7 +480,7 @@ async fn patch(
         span.attr("job.id", job);
     }
     span.end();
-    let mut resp = Response::new(finished_status(&state))
+    let mut resp = Response::new(finished_status(state))
         .header("Upload-Offset", state.offset.to_string())
         .header("Ringcast-Video-Id", video_id);
     resp = match job_id {
@@ -355,13 +494,25 @@ async fn patch(
 enum Interrupted {
     Client(std::io::Error),
     Disk(std::io::Error),
+    /// A newer request holds the upload now.
+    TakenOver,
 }
 
 /// Stream the request body into the spool at `state.offset`, then make it durable and record
 /// the new offset — also when the body was cut short, so the client can resume.
-async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<(), IngestError> {
+async fn receive(
+    app: &App,
+    state: &mut UploadState,
+    conn: &mut Conn,
+    lock: &UploadLock,
+    checksum: Option<&ExpectedChecksum>,
+) -> Result<(), IngestError> {
     // The source's sha256 follows the bytes as they are written (crate::tus::dedup).
     let mut hasher = dedup::hasher_at(app, state).await?;
+    // With a checksum the chunk is all or nothing: kept only when its digest matches, so no
+    // offset is recorded before the end, and the sha256 can go back to where it was.
+    let mut digest = checksum.map(|c| ChunkDigest::new(c.algorithm));
+    let before = digest.as_ref().map(|_| hasher.clone());
     let file = app.uploads.open_spool(&state.id).await?;
     let start = state.offset;
     let mut pos = start;
@@ -378,27 +529,83 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
             Ok(n) => n,
             Err(e) => break Err(Interrupted::Client(pace.explain(e))),
         };
+        // Another request took the upload over while this one waited for its client: stop
+        // before writing a byte (crate::tus::lock).
+        let Some(writing) = lock.begin_write() else {
+            break Err(Interrupted::TakenOver);
+        };
         let (res, b) = file.write_all_at(buf, pos).await;
         buf = b;
         if let Err(e) = res {
             break Err(Interrupted::Disk(e));
         }
         hasher.update(&buf[..n]);
+        if let Some(d) = digest.as_mut() {
+            d.update(&buf[..n]);
+        }
         pos += n as u64;
         if let Err(e) = pace.observe(conn, n) {
             break Err(Interrupted::Client(e));
         }
-        if reported.elapsed() >= PROGRESS_EVERY {
-            reported = std::time::Instant::now();
-            report_progress(app, state, pos).await;
-        }
-        if pos >= checkpoint_at {
+        if pos >= checkpoint_at && digest.is_none() {
             checkpoint_at = pos + CHECKPOINT_BYTES;
             file.sync_data().await?;
             state.offset = pos;
             app.uploads.save(state).await?;
         }
+        // The progress report (a Redis call) is outside the write guard: a takeover never
+        // waits for Redis.
+        drop(writing);
+        if reported.elapsed() >= PROGRESS_EVERY {
+            reported = std::time::Instant::now();
+            report_progress(app, state, pos).await;
+        }
     };
+    // Taken over: the new holder owns the upload and its offset; this request acknowledges
+    // nothing (its unrecorded bytes lie past the recorded offset and get overwritten).
+    let Some(_writing) = lock.begin_write() else {
+        let _ = file.close().await;
+        app.metrics.upload_error(UploadErrorKind::TakenOver);
+        tracing::info!(
+            offset = pos,
+            "PATCH stopped: another request took the upload over"
+        );
+        return Err(IngestError::Locked(state.id.clone()));
+    };
+    if let (Some(expected), Some(d)) = (checksum, digest) {
+        // All bytes or none: an interrupted or mismatching chunk is cut off again, and the
+        // offset, the sha256 and the spool stay as they were before it.
+        let verdict = match &outcome {
+            Ok(()) => d.check(expected).map_err(IngestError::from),
+            Err(_) => Err(IngestError::BadRequest("interrupted".into())),
+        };
+        if let Err(refusal) = verdict {
+            let truncated = file.close().await.and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(app.uploads.spool_path(&state.id))?
+                    .set_len(state.offset)
+            });
+            if let Err(e) = truncated {
+                tracing::warn!(error = %e, "could not cut a discarded chunk off the spool");
+            }
+            if let Some(h) = before {
+                app.uploads.hashers.put(&state.id, state.offset, h);
+            }
+            return match outcome {
+                Err(interrupted) => Err(interrupted.into_error(app, state.offset)),
+                Ok(()) => {
+                    app.metrics.upload_error(UploadErrorKind::Checksum);
+                    tracing::info!(
+                        offset = state.offset,
+                        algorithm = expected.algorithm.name(),
+                        "chunk discarded: checksum mismatch"
+                    );
+                    Err(refusal)
+                }
+            };
+        }
+    }
     // Whatever happened to the connection, what reached the file is kept: durable first, then
     // claimed in the state. A failed write left `pos` at the last complete write.
     lease.give_back(buf);
@@ -420,7 +627,7 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
     }
     // Kept at the offset just recorded: the next PATCH (any core) continues it.
     app.uploads.hashers.put(&state.id, pos, hasher);
-    if pos < state.length {
+    if pos < state.length || state.length_deferred {
         report_progress(app, state, pos).await;
     }
     app.metrics.bytes_received(pos - start);
@@ -429,22 +636,38 @@ async fn receive(app: &App, state: &mut UploadState, conn: &mut Conn) -> Result<
             tracing::debug!(offset = pos, length = state.length, "chunk stored");
             Ok(())
         }
-        Err(Interrupted::Client(e)) => {
-            app.metrics.upload_error(UploadErrorKind::Interrupted);
-            tracing::info!(offset = pos, error = %e, "PATCH body interrupted; offset kept for resume");
-            if let Some(slow) = crate::admission::pace::too_slow(app, &e) {
-                return Err(slow.into());
+        Err(interrupted) => Err(interrupted.into_error(app, pos)),
+    }
+}
+
+impl Interrupted {
+    /// Count and log the interruption; the error the request ends with.
+    fn into_error(self, app: &App, offset: u64) -> IngestError {
+        match self {
+            Interrupted::Client(e) => {
+                app.metrics.upload_error(UploadErrorKind::Interrupted);
+                tracing::info!(offset, error = %e, "PATCH body interrupted; offset kept for resume");
+                if let Some(slow) = crate::admission::pace::too_slow(app, &e) {
+                    return slow.into();
+                }
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    IngestError::RequestTimeout
+                } else {
+                    IngestError::ClientGone(e)
+                }
             }
-            if e.kind() == std::io::ErrorKind::TimedOut {
-                Err(IngestError::RequestTimeout)
-            } else {
-                Err(IngestError::ClientGone(e))
+            Interrupted::Disk(e) => {
+                app.metrics.upload_error(UploadErrorKind::Spool);
+                tracing::error!(offset, error = %e, "spool write failed");
+                IngestError::Io(e)
             }
-        }
-        Err(Interrupted::Disk(e)) => {
-            app.metrics.upload_error(UploadErrorKind::Spool);
-            tracing::error!(offset = pos, error = %e, "spool write failed");
-            Err(IngestError::Io(e))
+            Interrupted::TakenOver => {
+                tracing::info!(
+                    offset,
+                    "PATCH stopped: another request took the upload over"
+                );
+                IngestError::Locked("taken over by a newer request".into())
+            }
         }
     }
 }

@@ -8,13 +8,13 @@
 //!   matching `.bin` bytes were fdatasync'ed, so it never claims bytes that could be lost.
 //!
 //! The state on disk is the truth; nothing is cached in memory, so an upload works the same from
-//! any core and survives restarts. Cross-core mutual exclusion of PATCHes is a tiny
-//! `Mutex<HashSet<id>>` ([`UploadStore::try_lock`]): taken once per PATCH, never per byte.
+//! any core and survives restarts. Cross-core mutual exclusion of PATCHes is a small map of
+//! lock holders ([`crate::tus::lock`]): taken once per PATCH, checked once per chunk, and taken
+//! over from a holder whose client went silent.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use monoio::fs::{File, OpenOptions};
 use ringcast_proto::container::Container;
@@ -23,6 +23,7 @@ use ringcast_proto::keys;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IngestError;
+use crate::tus::lock::{UploadLock, UploadLocks};
 use crate::tus::source_hashers::SourceHashers;
 
 /// Schema version of the state file.
@@ -96,14 +97,31 @@ impl FinishPlan {
     }
 }
 
+/// The upload's part in a concatenation (tus Concatenation extension).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConcatRole {
+    /// A piece of a later final upload: complete when all its bytes are stored, never finished
+    /// (probed, stored, queued) on its own.
+    Partial,
+    /// Made of these partial uploads (ids, in order) when it was created.
+    Final { parts: Vec<String> },
+}
+
 /// The persistent state of one upload (`{id}.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadState {
     /// [`STATE_VERSION`].
     pub v: u32,
     pub id: String,
-    /// Total size announced with `Upload-Length`.
+    /// Total size announced with `Upload-Length` (0 while [`UploadState::length_deferred`]).
     pub length: u64,
+    /// Created with `Upload-Defer-Length: 1` and no PATCH has sent `Upload-Length` yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub length_deferred: bool,
+    /// Partial or final upload of a concatenation; absent for a plain upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concat: Option<ConcatRole>,
     /// Bytes durably stored in the spool file.
     pub offset: u64,
     /// Decoded `Upload-Metadata` (values as UTF-8, lossy), for humans and the finish step.
@@ -149,6 +167,8 @@ impl UploadState {
             v: STATE_VERSION,
             id,
             length,
+            length_deferred: false,
+            concat: None,
             offset: 0,
             metadata,
             raw_metadata,
@@ -197,7 +217,7 @@ impl UploadState {
         if state.id != id {
             return Err(corrupt(format!("file names upload {:?}", state.id)));
         }
-        if state.offset > state.length {
+        if !state.length_deferred && state.offset > state.length {
             return Err(corrupt(format!(
                 "offset {} beyond length {}",
                 state.offset, state.length
@@ -206,34 +226,39 @@ impl UploadState {
         Ok(state)
     }
 
-    /// Bytes still expected.
-    pub fn remaining(&self) -> u64 {
-        self.length - self.offset
+    /// Bytes still expected; while the length is deferred, what `max_upload_bytes` allows.
+    pub fn remaining(&self, max_upload_bytes: u64) -> u64 {
+        if self.length_deferred {
+            max_upload_bytes.saturating_sub(self.offset)
+        } else {
+            self.length - self.offset
+        }
+    }
+
+    /// All bytes are stored (never while the length is deferred).
+    pub fn is_complete(&self) -> bool {
+        !self.length_deferred && self.offset == self.length
+    }
+
+    pub fn is_partial(&self) -> bool {
+        self.concat == Some(ConcatRole::Partial)
+    }
+
+    /// When the upload expires (tus Expiration): `lifetime_secs` after its last change.
+    pub fn expires_ms(&self, lifetime_secs: u64) -> u64 {
+        ringcast_proto::tus::expiry::expires_ms(self.updated_ms, lifetime_secs)
     }
 }
 
 /// Spool directory plus the cross-core PATCH locks.
 pub struct UploadStore {
     dir: PathBuf,
-    locks: Arc<Mutex<HashSet<String>>>,
+    /// Who writes which upload now ([`crate::tus::lock`]).
+    pub locks: UploadLocks,
     /// sha256 state of uploads in progress (`crate::tus::dedup`).
     pub hashers: SourceHashers,
     /// Prefix of new upload ids ([`new_node_upload_id`]); empty = none.
     node_tag: String,
-}
-
-/// Held while a request owns an upload; dropping it releases the upload.
-pub struct UploadLock {
-    id: String,
-    locks: Arc<Mutex<HashSet<String>>>,
-}
-
-impl Drop for UploadLock {
-    fn drop(&mut self) {
-        // A poisoned set still holds valid ids; recover it rather than leak the lock.
-        let mut set = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        set.remove(&self.id);
-    }
 }
 
 impl UploadStore {
@@ -262,7 +287,7 @@ impl UploadStore {
         }
         Ok(Self {
             dir,
-            locks: Arc::new(Mutex::new(HashSet::new())),
+            locks: UploadLocks::default(),
             hashers: SourceHashers::default(),
             node_tag: String::new(),
         })
@@ -284,21 +309,19 @@ impl UploadStore {
         self.dir.join(format!("{id}.bin"))
     }
 
-    fn state_path(&self, id: &str) -> PathBuf {
+    pub fn state_path(&self, id: &str) -> PathBuf {
         self.dir.join(format!("{id}.json"))
     }
 
     /// Claim the upload for one request, or `None` when another request (any core) holds it.
     pub fn try_lock(&self, id: &str) -> Option<UploadLock> {
-        let mut set = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        if set.insert(id.to_string()) {
-            Some(UploadLock {
-                id: id.to_string(),
-                locks: Arc::clone(&self.locks),
-            })
-        } else {
-            None
-        }
+        self.locks.try_lock(id)
+    }
+
+    /// Claim the upload for a client request, taking it over from an idle holder
+    /// ([`UploadLocks::acquire`]); `None`: still busy after the wait (423).
+    pub async fn acquire(&self, id: &str) -> Option<UploadLock> {
+        self.locks.acquire(id).await
     }
 
     /// Create a new upload: an empty spool file and its state, both durable before the `201`.
@@ -310,6 +333,21 @@ impl UploadStore {
         priority: Priority,
         owner: &str,
     ) -> Result<UploadState, IngestError> {
+        self.create_with(length, metadata, raw_metadata, priority, owner, |_| {})
+            .await
+    }
+
+    /// [`UploadStore::create`], with `adjust` applied to the new state before it is first saved
+    /// (deferred length, concatenation role).
+    pub async fn create_with(
+        &self,
+        length: u64,
+        metadata: BTreeMap<String, String>,
+        raw_metadata: Option<String>,
+        priority: Priority,
+        owner: &str,
+        adjust: impl FnOnce(&mut UploadState),
+    ) -> Result<UploadState, IngestError> {
         let id = new_node_upload_id(&self.node_tag);
         // create_new: a (practically impossible) id collision fails instead of sharing a file.
         let spool = OpenOptions::new()
@@ -319,6 +357,7 @@ impl UploadStore {
             .await?;
         spool.close().await?;
         let mut state = UploadState::new(id, length, metadata, raw_metadata, priority, owner);
+        adjust(&mut state);
         self.save(&mut state).await?;
         Ok(state)
     }
@@ -401,6 +440,32 @@ impl UploadStore {
         Ok(len)
     }
 
+    /// Delete the upload for good: spool first, then the state (so a crash in between leaves a
+    /// state without spool, which later requests report as corrupt rather than resuming into a
+    /// missing file), and the in-memory hasher. No error for files already gone.
+    pub async fn remove_upload(&self, id: &str) -> Result<(), IngestError> {
+        self.remove_spool(id)?;
+        match std::fs::remove_file(self.state_path(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+        self.hashers.forget(id);
+        self.sync_dir().await?;
+        Ok(())
+    }
+
+    /// Ids of every upload with a state file (the expiry sweep walks them).
+    pub fn list_ids(&self) -> io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let name = entry?.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
+                ids.push(id.to_string());
+            }
+        }
+        Ok(ids)
+    }
+
     /// Delete the spool file (no error when it is already gone).
     pub fn remove_spool(&self, id: &str) -> io::Result<()> {
         // unlink(2) is metadata-only, like rename in `save`.
@@ -414,6 +479,7 @@ impl UploadStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn sample() -> UploadState {
         let mut meta = BTreeMap::new();

@@ -8,7 +8,10 @@
 //!   among the healthy ones, so a publisher's reconnect (and its pullers) land on the same node
 //!   while it lives, and only the keys of a dead node move.
 //! - `/files`, `/files/` (creation) and `/v1/…` go to the healthy node with the fewest requests
-//!   in flight.
+//!   in flight — except the tus concatenation extension's creations ([`creation_target`]): a
+//!   final upload (`Upload-Concat: final;…`) goes to the node holding its partial uploads (the
+//!   tag of the first one), and partial uploads go by rendezvous hash of the caller's API key id,
+//!   so the parallel pieces of one client's file land on one node, where they can be joined.
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -50,6 +53,31 @@ pub fn target<'a>(path: &'a str, is_tag: impl Fn(&str) -> bool) -> Target<'a> {
         }
     }
     Target::Any
+}
+
+/// The target of a creation request (`POST /files/`) by its `Upload-Concat` and
+/// `Authorization` headers; `None` when the plain least-connections choice applies. Only the
+/// API key's id (`Bearer rk_{id}` before the `.`) is used as the key, never its secret.
+pub fn creation_target<'a>(
+    upload_concat: Option<&'a str>,
+    authorization: Option<&'a str>,
+    is_tag: impl Fn(&str) -> bool,
+) -> Option<Target<'a>> {
+    let concat = upload_concat?;
+    if concat == "partial" {
+        let key = authorization
+            .and_then(|a| a.split('.').next())
+            .filter(|k| !k.is_empty())
+            .unwrap_or("anonymous");
+        return Some(Target::Keyed(key));
+    }
+    let first = concat
+        .strip_prefix("final;")?
+        .split(' ')
+        .find(|u| !u.is_empty())?;
+    let (_, id) = first.rsplit_once("/files/")?;
+    let (tag, _) = id.split_once('-')?;
+    is_tag(tag).then_some(Target::Node(tag))
 }
 
 /// Rendezvous (highest random weight) score of `node` for `key`.
@@ -140,6 +168,34 @@ mod tests {
         assert_eq!(target("/live/cam1", is_tag), Target::Keyed("cam1"));
         assert_eq!(target("/live/cam1/pull", is_tag), Target::Keyed("cam1"));
         assert_eq!(target("/v1/videos/a-1", is_tag), Target::Any);
+    }
+
+    #[test]
+    fn concatenation_creations_stay_on_one_node() {
+        let is_tag = |t: &str| t == "a" || t == "b";
+        assert_eq!(
+            creation_target(
+                Some("final;http://fd.example/files/b-1 /files/b-2"),
+                None,
+                is_tag
+            ),
+            Some(Target::Node("b"))
+        );
+        assert_eq!(
+            creation_target(Some("final;/files/c-1"), None, is_tag),
+            None,
+            "unknown tag"
+        );
+        assert_eq!(creation_target(Some("final;"), None, is_tag), None);
+        assert_eq!(
+            creation_target(Some("partial"), Some("Bearer rk_abc.secret"), is_tag),
+            Some(Target::Keyed("Bearer rk_abc"))
+        );
+        assert_eq!(
+            creation_target(Some("partial"), None, is_tag),
+            Some(Target::Keyed("anonymous"))
+        );
+        assert_eq!(creation_target(None, Some("Bearer x"), is_tag), None);
     }
 
     #[test]
