@@ -23,6 +23,7 @@
 //!   [`routes::playback`]) and fleet-wide purges over Redis pub/sub;
 //! - [`front_door`]: `/files/`, `/v1/`, `/live/` proxied to a pool of ingest nodes
 //!   (health-checked, routed by upload tag, rate-limited);
+//! - [`web`]: the browser page at `/` (upload, library, player, live list), built in;
 //! - [`peers`]: the edge tier: each object has an owner edge (rendezvous hash) that other edges
 //!   ask on a miss before the origin; [`nodes`] holds the health-checked node sets of both;
 //! - [`prefetch`]: players' CMCD next-object hints warm the memory tier;
@@ -52,6 +53,7 @@ pub mod routes;
 pub mod server;
 pub mod shared;
 pub mod tiers;
+pub mod web;
 
 pub use config::{EdgeConfig, Overrides};
 pub use error::EdgeError;

@@ -80,6 +80,7 @@ impl Server {
             front_door: FrontDoor::start(&cfg.front_door)
                 .map_err(EdgeError::InvalidConfig)?
                 .map(Arc::new),
+            web: crate::web::Web::new(&cfg.web),
             peers: Peers::start(&cfg.peers)
                 .map_err(EdgeError::InvalidConfig)?
                 .map(Arc::new),

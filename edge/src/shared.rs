@@ -17,6 +17,7 @@ use crate::routes::access_control::Access;
 use crate::tiers::disk::DiskTier;
 use crate::tiers::memory::MemoryCache;
 use crate::tiers::{TierSet, Tiering};
+use crate::web::Web;
 
 /// State every worker shares (behind one `Arc`; the inner `Arc`s let background playlist
 /// refreshes outlive the request that started them).
@@ -36,6 +37,8 @@ pub struct Shared {
     pub platform: Platform,
     /// The front door to the ingest pool, when `[front_door] nodes` is set.
     pub front_door: Option<Arc<FrontDoor>>,
+    /// The browser page at `/` (see `web`).
+    pub web: Web,
     /// The edge tier, when `[peers] nodes` is set.
     pub peers: Option<Arc<Peers>>,
     /// CMCD next-object warm-ups (see `prefetch`).

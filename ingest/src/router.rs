@@ -14,7 +14,7 @@ use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::tus::TUS_VERSION;
 
 use crate::api::routes::{self, Params, Route, RouteId};
-use crate::api::{self, delete, list, playback, update, versions, videos};
+use crate::api::{self, delete, list, live_list, playback, update, versions, videos};
 use crate::app::App;
 use crate::auth::authenticate;
 use crate::error::IngestError;
@@ -171,6 +171,7 @@ async fn platform(
         RouteId::Playback => playback::create(app, &caller, head, id, conn).await,
         RouteId::Versions => versions::list(app, &caller, id).await,
         RouteId::Rollback => versions::rollback(app, &caller, id, conn).await,
+        RouteId::LiveStreams => live_list::list(app, &caller, method).await,
         RouteId::Events
         | RouteId::LivePush
         | RouteId::LivePull

@@ -20,6 +20,7 @@ use crate::live::settings::LiveSettings;
 use crate::peers::config::PeersConfig;
 use crate::platform::settings::PlatformSettings;
 use crate::routes::access_control::SignedUrlConfig;
+use crate::web::config::WebConfig;
 
 /// Prefix of the env vars that override config fields.
 pub const ENV_PREFIX: &str = "RINGCAST_EDGE_";
@@ -121,6 +122,8 @@ pub struct EdgeConfig {
     pub platform: PlatformSettings,
     /// The front door to the ingest pool (`[front_door]`; off without nodes).
     pub front_door: FrontDoorConfig,
+    /// The browser page at `/` (`[web]`).
+    pub web: WebConfig,
     /// The edge tier this edge belongs to (`[peers]`; off without nodes).
     pub peers: PeersConfig,
 }
@@ -162,6 +165,7 @@ impl Default for EdgeConfig {
             live: LiveSettings::default(),
             platform: PlatformSettings::default(),
             front_door: FrontDoorConfig::default(),
+            web: WebConfig::default(),
             peers: PeersConfig::default(),
         }
     }
@@ -289,6 +293,7 @@ impl EdgeConfig {
             return invalid("disk_cache_bytes must be positive when disk_cache_dir is set");
         }
         self.front_door.check().map_err(EdgeError::InvalidConfig)?;
+        self.web.check().map_err(EdgeError::InvalidConfig)?;
         self.peers.check().map_err(EdgeError::InvalidConfig)?;
         self.live.check().map_err(EdgeError::InvalidConfig)?;
         self.platform.check().map_err(EdgeError::InvalidConfig)

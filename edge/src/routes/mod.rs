@@ -18,6 +18,7 @@
 //! - `GET|HEAD /healthz` → `ok`; `GET|HEAD /metrics` → Prometheus text; `GET|HEAD /readyz`
 //!   is answered by the handler before the routes ([`crate::readiness`]: it needs the
 //!   connection's draining state);
+//! - the browser page: `GET|HEAD /`, `/watch/{id}`, `/live`, `/web/…` ([`crate::web`]);
 //! - `OPTIONS` anything → 204 CORS preflight;
 //! - a known method the route does not support → 405 with `Allow`; an unknown method → 501.
 //!
@@ -128,7 +129,10 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             }
             object(req, inner, Proof::Signed, shared).await
         }
-        _ => Err(EdgeError::NotFound),
+        _ => shared
+            .web
+            .serve(req, path)
+            .unwrap_or(Err(EdgeError::NotFound)),
     }
 }
 
@@ -255,6 +259,7 @@ mod tests {
             live: LiveHub::disabled(),
             platform: Platform::disabled(),
             front_door: None,
+            web: crate::web::Web::disabled(),
             peers: None,
             prefetch: Arc::default(),
         }

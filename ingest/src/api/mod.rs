@@ -7,6 +7,7 @@
 //! | `PATCH /v1/videos/{id}` | [`update`] |
 //! | `DELETE /v1/videos/{id}` | [`delete`] |
 //! | `POST /v1/videos/{id}/playback` | [`playback`] |
+//! | `GET /v1/live` | [`live_list`] |
 //!
 //! JSON request bodies are read by [`body`].
 
@@ -15,6 +16,7 @@ pub mod delete;
 pub mod events;
 pub mod events_config;
 pub mod list;
+pub mod live_list;
 pub mod playback;
 pub mod routes;
 pub mod update;

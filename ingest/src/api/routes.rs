@@ -29,6 +29,8 @@ pub enum RouteId {
     /// `/v1/videos/{id}/events`: the progress stream (server-sent events, written by its
     /// handler).
     Events,
+    /// `/v1/live`: the live streams running now.
+    LiveStreams,
     /// `/live/{key}`: a live push.
     LivePush,
     /// `/live/{key}/pull`: the transcoder's pull of a live push.
@@ -110,6 +112,7 @@ pub const ROUTES: &[Route] = &[
         "GET, OPTIONS",
         true,
     ),
+    route("/v1/live", RouteId::LiveStreams, "GET, HEAD, OPTIONS", true),
     route(
         "/live/{key}",
         RouteId::LivePush,
@@ -192,6 +195,7 @@ mod tests {
             id("/v1/videos/x/events"),
             Some((RouteId::Events, "x".into()))
         );
+        assert_eq!(id("/v1/live"), Some((RouteId::LiveStreams, String::new())));
         assert_eq!(id("/live/k"), Some((RouteId::LivePush, "k".into())));
         assert_eq!(id("/live/k/pull"), Some((RouteId::LivePull, "k".into())));
         assert_eq!(id("/metrics"), Some((RouteId::Metrics, String::new())));
