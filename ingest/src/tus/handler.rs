@@ -259,16 +259,7 @@ async fn create(
 
 /// The upload's state or 404 (403 when it is another owner's, 410 once rejected).
 async fn existing(app: &App, caller: &Caller, id: &str) -> Result<UploadState, IngestError> {
-    let state = app
-        .uploads
-        .load(id)
-        .await?
-        .ok_or_else(|| IngestError::NotFound(format!("upload {id}")))?;
-    if !caller.may_change(Some(&state.owner)) {
-        return Err(IngestError::Forbidden(format!(
-            "upload {id} belongs to another owner"
-        )));
-    }
+    let state = crate::tus::ownership::owned_upload(app, caller, id).await?;
     if state.phase == UploadPhase::Rejected {
         return Err(IngestError::Rejected {
             id: state.id,

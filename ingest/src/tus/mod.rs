@@ -13,6 +13,7 @@ pub mod expiry;
 pub mod finish;
 pub mod handler;
 pub mod lock;
+pub mod ownership;
 pub mod probe;
 pub mod source_hashers;
 pub mod termination;

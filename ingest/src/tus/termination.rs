@@ -31,16 +31,7 @@ pub async fn delete(
         app.metrics.lock_takeover();
     }
     // Expired or rejected uploads may still be deleted: only existence and ownership count.
-    let state = app
-        .uploads
-        .load(id)
-        .await?
-        .ok_or_else(|| IngestError::NotFound(format!("upload {id}")))?;
-    if !caller.may_change(Some(&state.owner)) {
-        return Err(IngestError::Forbidden(format!(
-            "upload {id} belongs to another owner"
-        )));
-    }
+    let state = crate::tus::ownership::owned_upload(app, caller, id).await?;
     app.uploads.remove_upload(id).await?;
     if state.phase == UploadPhase::Uploading {
         crate::admission::quota::release(app, &state).await;
