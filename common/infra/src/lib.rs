@@ -29,6 +29,7 @@ pub mod config;
 pub mod cpu_affinity;
 pub mod health;
 pub mod lazy_redis;
+pub mod log_limit;
 pub mod live_events;
 pub mod platform;
 pub mod purge;

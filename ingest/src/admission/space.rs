@@ -6,8 +6,13 @@
 
 use std::path::Path;
 
+use ringcast_infra::log_limit::LogEvery;
+
 use crate::admission::AdmissionError;
 use crate::app::App;
+
+/// A client retrying at once would otherwise log one warning per refusal.
+static WARN: LogEvery = LogEvery::new(std::time::Duration::from_secs(10));
 
 /// Bytes available to unprivileged writers on the filesystem holding `path`.
 pub fn available(path: &Path) -> std::io::Result<u64> {
@@ -44,12 +49,16 @@ pub fn check(app: &App, incoming: u64) -> Result<(), AdmissionError> {
             app.metrics
                 .admission
                 .refused(crate::admission::metrics::Refusal::Storage);
-            tracing::warn!(
-                free,
-                incoming,
-                reserve,
-                "spool below its free-space reserve; 507"
-            );
+            if let Some(held_back) = WARN.due() {
+                tracing::warn!(
+                    free,
+                    incoming,
+                    reserve,
+                    held_back,
+                    "spool below its free-space reserve; 507 (at most one line per 10 s; \
+                     held_back = refusals since the last line)"
+                );
+            }
             Err(AdmissionError::InsufficientStorage)
         }
         Ok(_) => Ok(()),
