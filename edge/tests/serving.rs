@@ -128,7 +128,7 @@ fn missing_objects_are_404_json(legacy: bool) {
     for target in [
         "/v/vid/1/720p/seg404.m4s",
         "/v/nothing",
-        "/",
+        "/nothing-here",
         "/favicon.ico",
         "/v",
     ] {
