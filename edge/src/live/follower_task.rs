@@ -41,8 +41,6 @@ const RESYNC_MAX_ENTRIES: usize = 1_000_000;
 const RESYNC_MIN_INTERVAL: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// Failed probes warn at most this often (milliseconds).
-const PROBE_WARN_INTERVAL_MS: u64 = 10_000;
 
 /// Starts the follower of `feed` on the side runtime.
 pub fn spawn(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
@@ -121,20 +119,11 @@ async fn run(registry: Arc<Registry>, feed: Arc<RenditionFeed>) {
     }
 }
 
-/// Counts a failed probe; warns at most once per [`PROBE_WARN_INTERVAL_MS`] (every VOD
-/// rendition probes while Redis is down).
+/// Counts a failed probe; warns at most once per 10 s (`Registry::probe_warn`).
 fn probe_failed(registry: &Registry, key: &str, error: &str) {
     registry.stats.redis_errors.fetch_add(1, Relaxed);
-    let now = registry.now_ms().max(1);
-    let last = registry.last_probe_warn_ms.load(Relaxed);
-    let due = last == 0 || now.saturating_sub(last) >= PROBE_WARN_INTERVAL_MS;
-    if due
-        && registry
-            .last_probe_warn_ms
-            .compare_exchange(last, now, Relaxed, Relaxed)
-            .is_ok()
-    {
-        tracing::warn!(stream = %key, error = %error, "live probe failed; serving from the store");
+    if let Some(held_back) = registry.probe_warn.due_at(registry.now_ms().max(1)) {
+        tracing::warn!(stream = %key, error = %error, held_back, "live probe failed; serving from the store");
     } else {
         tracing::debug!(stream = %key, error = %error, "live probe failed");
     }

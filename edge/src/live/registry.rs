@@ -6,7 +6,7 @@
 //! the hub ([`crate::live::hub`]) adds and finds feeds.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,9 @@ pub struct Registry {
     closed: AtomicBool,
     pub stats: LiveStats,
     /// When a failed probe last logged a warning (ms since the epoch, 0 = never).
-    pub(crate) last_probe_warn_ms: AtomicU64,
+    /// At most one probe-failure warning per 10 s (every VOD rendition probes while Redis is
+    /// down).
+    pub(crate) probe_warn: ringcast_infra::log_limit::LogEvery,
 }
 
 impl Registry {
@@ -46,7 +48,7 @@ impl Registry {
             clock,
             closed: AtomicBool::new(false),
             stats: LiveStats::default(),
-            last_probe_warn_ms: AtomicU64::new(0),
+            probe_warn: ringcast_infra::log_limit::LogEvery::new(Duration::from_secs(10)),
         }
     }
 

@@ -20,14 +20,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::Cache;
+use ringcast_infra::log_limit::LogEvery;
 use ringcast_infra::visibility::VisibilityReader;
 use ringcast_proto::visibility::{decide, Decision, Remembered, Timing, Visibility};
 
 use crate::clock::SharedClock;
 use crate::platform::stats::PlatformStats;
 
-/// Failed lookups warn at most this often (milliseconds).
-const WARN_INTERVAL_MS: u64 = 10_000;
+/// Failed lookups warn at most this often.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What the edge knows about a video's visibility right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,7 @@ pub struct VisibilityCache<S: Source = VisibilityReader> {
     epoch: Instant,
     /// Bumped by every forget: a lookup that started before one stores its answer expired.
     generation: AtomicU64,
-    last_warn_ms: AtomicU64,
+    warn: LogEvery,
     stats: Arc<PlatformStats>,
 }
 
@@ -86,7 +87,7 @@ impl<S: Source> VisibilityCache<S> {
             epoch: clock.now(),
             clock,
             generation: AtomicU64::new(0),
-            last_warn_ms: AtomicU64::new(0),
+            warn: LogEvery::new(WARN_INTERVAL),
             stats,
         }
     }
@@ -139,17 +140,12 @@ impl<S: Source> VisibilityCache<S> {
 
     fn failed(&self, id: &str, before: Option<&Remembered>, now: u64, error: &str) -> Remembered {
         PlatformStats::bump(&self.stats.visibility_lookup_errors);
-        let last = self.last_warn_ms.load(Ordering::Relaxed);
-        if (last == 0 || now.saturating_sub(last) >= WARN_INTERVAL_MS)
-            && self
-                .last_warn_ms
-                .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if let Some(held_back) = self.warn.due_at(now.max(1)) {
             tracing::warn!(
                 video = id,
                 error,
                 known = before.and_then(|b| b.visibility).is_some(),
+                held_back,
                 "cannot read a video's visibility from Redis; known videos keep their last \
                  answer, unknown ones are refused unsigned (503) until Redis answers"
             );
