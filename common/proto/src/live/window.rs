@@ -50,9 +50,15 @@ impl LiveRendition {
         }
     }
 
-    /// Clears the parts of complete segments that are too far from the end (see the module
+    /// Drops the parts of complete segments that are too far from the end (see the module
     /// documentation). Monotonic: distances only grow, so removal is in playlist order
     /// (§6.2.2 "MUST be removed ... in the order that they appear").
+    ///
+    /// The parts' memory is released, not just cleared: an unbounded (EVENT) state, such as
+    /// the packager's self-check model, keeps every segment for the whole stream, and a
+    /// cleared `Vec` would keep its capacity (≈ 40 bytes per part) for hours. For the same
+    /// reason the walk from the end stops at the first segment trimmed before: everything
+    /// older was trimmed then too, so the cost per event stays constant.
     pub(super) fn trim_parts(&mut self) {
         let limit = PART_RETENTION_TARGET_DURATIONS * self.target_duration as f64;
         let mut from_end: f64 = self
@@ -63,7 +69,10 @@ impl LiveRendition {
         for (index, seg) in self.segments.iter_mut().rev().enumerate() {
             from_end += rendered(seg.duration);
             if index >= MAX_SEGMENTS_WITH_PARTS || from_end >= limit {
-                seg.parts.clear();
+                if seg.parts.capacity() == 0 {
+                    break;
+                }
+                seg.parts = Vec::new();
             }
         }
     }
@@ -140,6 +149,29 @@ mod tests {
         assert_eq!(with_parts, [4, 5]);
         // Counts survive the trimming, for blocking reloads and part requests.
         assert_eq!(s.complete(0).and_then(|seg| seg.part_count), Some(4));
+    }
+
+    #[test]
+    fn trimmed_parts_give_their_memory_back() {
+        // The packager's self-check model is unbounded for the whole stream: what a trimmed
+        // segment keeps must not grow with its part count (the soak's transcoder RSS growth).
+        let mut s = LiveRendition::new(LiveConfig::unbounded(), &start()).expect("start");
+        for msn in 0..50 {
+            push_segment(&mut s, msn, 10);
+        }
+        assert_eq!(s.segments.len(), 50);
+        let kept: Vec<u64> = s
+            .segments
+            .iter()
+            .filter(|seg| seg.parts.capacity() > 0)
+            .map(|seg| seg.msn)
+            .collect();
+        assert_eq!(
+            kept,
+            [48, 49],
+            "only the segments that still list parts hold memory"
+        );
+        assert_eq!(s.complete(3).and_then(|seg| seg.part_count), Some(10));
     }
 
     #[test]
