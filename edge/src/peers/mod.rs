@@ -144,7 +144,9 @@ impl Peers {
         Fetched::Fallback
     }
 
-    /// Whether a request's `Ringcast-Peer` value is the tier's secret (constant time).
+    /// Whether a request's `Ringcast-Peer` value is the tier's secret (constant time). An
+    /// accepted request counts as served whatever its outcome (a 404 is an answer too), so
+    /// `served` is the load the tier puts on this edge, not its hit count.
     pub fn authenticate(&self, presented: Option<&str>) -> bool {
         let ok = presented.is_some_and(|p| constant_time_eq(p.as_bytes(), self.secret.as_bytes()));
         if ok {
@@ -166,7 +168,7 @@ impl Peers {
         for (name, help, value) in [
             (
                 "ringcast_edge_peer_served_total",
-                "Requests this edge answered for the other edges of its tier.",
+                "Peer requests this edge accepted and answered for the other edges of its tier, whatever the status.",
                 &self.served,
             ),
             (
