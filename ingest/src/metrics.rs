@@ -59,6 +59,8 @@ pub struct Metrics {
     bytes_received: AtomicU64,
     uploads_terminated: AtomicU64,
     uploads_expired: AtomicU64,
+    upload_records_swept: AtomicU64,
+    sweep_examined: AtomicU64,
     lock_takeovers: AtomicU64,
     upload_errors: [AtomicU64; UploadErrorKind::ALL.len()],
     /// Requests, responses and workers per driver, counted by the server shell.
@@ -86,6 +88,16 @@ impl Metrics {
     /// An expired upload deleted by the sweep (tus expiration).
     pub fn upload_expired(&self) {
         self.uploads_expired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A finished or rejected upload's record deleted by the sweep after its retention.
+    pub fn upload_record_swept(&self) {
+        self.upload_records_swept.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Expiry index entries a sweep run read.
+    pub fn sweep_examined(&self, n: u64) {
+        self.sweep_examined.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A request took an upload over from a request whose client went silent.
@@ -131,6 +143,16 @@ impl Metrics {
             "ringcast_ingest_uploads_expired_total",
             "Unfinished uploads deleted by the expiry sweep.",
             get(&self.uploads_expired),
+        )
+        .counter(
+            "ringcast_ingest_upload_records_swept_total",
+            "Finished or rejected upload records deleted by the sweep after their retention.",
+            get(&self.upload_records_swept),
+        )
+        .counter(
+            "ringcast_ingest_upload_sweep_examined_total",
+            "Expiry index entries the sweep read (only due ones; never a full scan).",
+            get(&self.sweep_examined),
         )
         .counter(
             "ringcast_ingest_upload_lock_takeovers_total",

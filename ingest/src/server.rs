@@ -122,7 +122,7 @@ fn settings(config: &IngestConfig) -> ServerSettings {
 /// them (otherwise the default action could kill the process from, e.g., the tokio side thread).
 pub fn run(config: IngestConfig) -> Result<(), ServerError> {
     signals::block_termination_signals().map_err(ServerError::Signals)?;
-    let uploads = UploadStore::open(&config.data_dir)
+    let uploads = UploadStore::open(&config.data_dir, config.uploads.expiry_policy())
         .map_err(|source| ServerError::Spool {
             path: config.data_dir.display().to_string(),
             source,

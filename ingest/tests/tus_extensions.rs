@@ -369,6 +369,45 @@ fn an_expired_upload_is_gone_and_swept() {
 }
 
 #[test]
+fn finished_records_go_after_the_short_retention_and_the_sweep_reads_only_due_records() {
+    // Finished records are kept 2 s (not the day unfinished uploads get); the sweep runs every
+    // second and reads its time index, not every record.
+    let stack =
+        start(options().toml("[uploads]\nfinished_retention_secs = 2\nexpiry_sweep_secs = 1"));
+    let ingest = stack.ingest();
+    let waiting: Vec<String> = (0..30).map(|_| ingest.create(1000, None)).collect();
+    let video = small_mp4(stack.dir());
+    let loc = ingest.create(video.len() as u64, None);
+    let id = upload_id(&loc);
+    let r = ingest.patch(&loc, 0, &video);
+    assert_eq!(r.status, 204, "{}", r.text());
+    // Within the retention the final HEAD (after a lost response) still answers.
+    let r = request(ingest, "HEAD", &loc, &[TUS], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(header_u64(&r, "upload-offset"), video.len() as u64);
+    assert_eq!(r.header("ringcast-video-id"), Some(id.as_str()));
+    wait_until(
+        Duration::from_secs(15),
+        "the finished record to be swept",
+        || request(ingest, "HEAD", &loc, &[TUS], b"").status == 404,
+    );
+    assert!(!spool(ingest, &id, "json").exists());
+    wait_until(Duration::from_secs(5), "the sweep to be counted", || {
+        ingest.counter("ringcast_ingest_upload_records_swept_total") == 1
+    });
+    // The one due record was all the sweep read: the 30 open uploads (due in a day) were not.
+    assert_eq!(
+        ingest.counter("ringcast_ingest_upload_sweep_examined_total"),
+        1
+    );
+    assert_eq!(ingest.counter("ringcast_ingest_uploads_expired_total"), 0);
+    for loc in &waiting {
+        assert!(spool(ingest, &upload_id(loc), "json").exists());
+        assert_eq!(request(ingest, "HEAD", loc, &[TUS], b"").status, 200);
+    }
+}
+
+#[test]
 fn an_expired_upload_is_refused_before_the_sweep() {
     let stack = start(options().toml("[uploads]\nexpire_after_secs = 1\nexpiry_sweep_secs = 3600"));
     let ingest = stack.ingest();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ringcast_infra::config::ConfigError;
+use ringcast_proto::tus::expiry::ExpiryPolicy;
 use serde::{Deserialize, Serialize};
 
 /// Upload acceptance settings.
@@ -18,11 +19,15 @@ pub struct UploadsConfig {
     /// it is killed after that and the upload refused with 422.
     pub probe_timeout_secs: u64,
     /// tus Expiration: an unfinished upload expires this many seconds after its last change
-    /// (creation or a stored chunk); requests then get 410 and the sweep deletes it. Finished
-    /// and rejected uploads' records are deleted after the same time (404 afterwards).
+    /// (creation or a stored chunk); requests then get 410 and the sweep deletes it.
     pub expire_after_secs: u64,
-    /// Seconds between two runs of the background sweep of expired uploads (each run deletes
-    /// at most a bounded number; see `crate::tus::expiry`).
+    /// A finished (stored and queued, or a duplicate) or rejected upload's record is kept this
+    /// many seconds after it finished — long enough for a client's final HEAD or retried PATCH
+    /// after a lost response to get the same answer — then swept (404 afterwards).
+    pub finished_retention_secs: u64,
+    /// Seconds between two runs of the background sweep of expired uploads and old finished
+    /// records; also the width of the expiry index's time buckets (`crate::tus::expiry_index`).
+    /// A run reads only the records that are due, and goes on at once while more are due.
     pub expiry_sweep_secs: u64,
 }
 
@@ -32,6 +37,7 @@ impl Default for UploadsConfig {
             ffprobe_path: PathBuf::from("ffprobe"),
             probe_timeout_secs: 15,
             expire_after_secs: 24 * 3600,
+            finished_retention_secs: 600,
             expiry_sweep_secs: 60,
         }
     }
@@ -44,9 +50,14 @@ impl UploadsConfig {
                 "uploads.probe_timeout_secs must be at least 1".into(),
             ));
         }
-        if self.expire_after_secs == 0 || self.expiry_sweep_secs == 0 {
+        if self.expire_after_secs == 0
+            || self.expiry_sweep_secs == 0
+            || self.finished_retention_secs == 0
+        {
             return Err(ConfigError::Invalid(
-                "uploads.expire_after_secs and uploads.expiry_sweep_secs must be at least 1".into(),
+                "uploads.expire_after_secs, uploads.finished_retention_secs and \
+                 uploads.expiry_sweep_secs must be at least 1"
+                    .into(),
             ));
         }
         if self.ffprobe_path.as_os_str().is_empty() {
@@ -55,6 +66,15 @@ impl UploadsConfig {
             ));
         }
         Ok(())
+    }
+
+    /// When the sweep deletes records, and the index's bucket width (the sweep period).
+    pub fn expiry_policy(&self) -> ExpiryPolicy {
+        ExpiryPolicy {
+            unfinished_secs: self.expire_after_secs,
+            finished_secs: self.finished_retention_secs,
+            bucket_secs: self.expiry_sweep_secs,
+        }
     }
 
     pub fn expiry_sweep(&self) -> Duration {

@@ -10,6 +10,7 @@ pub mod concat;
 pub mod config;
 pub mod dedup;
 pub mod expiry;
+pub mod expiry_index;
 pub mod finish;
 pub mod handler;
 pub mod lock;

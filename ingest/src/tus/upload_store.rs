@@ -20,9 +20,11 @@ use monoio::fs::{File, OpenOptions};
 use ringcast_proto::container::Container;
 use ringcast_proto::job::{now_ms, Priority};
 use ringcast_proto::keys;
+use ringcast_proto::tus::expiry::ExpiryPolicy;
 use serde::{Deserialize, Serialize};
 
 use crate::error::IngestError;
+use crate::tus::expiry_index::ExpiryIndex;
 use crate::tus::lock::{UploadLock, UploadLocks};
 use crate::tus::source_hashers::SourceHashers;
 
@@ -146,6 +148,10 @@ pub struct UploadState {
     /// version or a job (`crate::tus::dedup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<String>,
+    /// The expiry index bucket the upload was last filed under ([`crate::tus::expiry_index`]),
+    /// so a save files it again only when its due time moved to another bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_bucket: Option<u64>,
 }
 
 fn anonymous_owner() -> String {
@@ -180,6 +186,7 @@ impl UploadState {
             plan: None,
             reject_reason: None,
             duplicate_of: None,
+            expiry_bucket: None,
         }
     }
 
@@ -248,6 +255,12 @@ impl UploadState {
     pub fn expires_ms(&self, lifetime_secs: u64) -> u64 {
         ringcast_proto::tus::expiry::expires_ms(self.updated_ms, lifetime_secs)
     }
+
+    /// When the sweep deletes the record: an unfinished upload when it expires, a finished or
+    /// rejected one's record after the (short) retention.
+    pub fn due_ms(&self, policy: &ExpiryPolicy) -> u64 {
+        policy.due_ms(self.phase != UploadPhase::Uploading, self.updated_ms)
+    }
 }
 
 /// Spool directory plus the cross-core PATCH locks.
@@ -259,14 +272,19 @@ pub struct UploadStore {
     pub hashers: SourceHashers,
     /// Prefix of new upload ids ([`new_node_upload_id`]); empty = none.
     node_tag: String,
+    /// When each record is due for deletion ([`crate::tus::expiry_index`]).
+    pub expiry: ExpiryIndex,
 }
 
 impl UploadStore {
     /// Open (creating) `{data_dir}/uploads`, delete temp files a crash left behind and spool
-    /// files of uploads that already finished. Runs once at start-up, before the cores.
-    pub fn open(data_dir: &Path) -> io::Result<Self> {
+    /// files of uploads that already finished, and file every record in the expiry index
+    /// (entries a power loss took are back; the sweep drops duplicates). Runs once at start-up,
+    /// before the cores.
+    pub fn open(data_dir: &Path, policy: ExpiryPolicy) -> io::Result<Self> {
         let dir = data_dir.join("uploads");
         std::fs::create_dir_all(&dir)?;
+        let expiry = ExpiryIndex::open(data_dir, policy)?;
         for entry in std::fs::read_dir(&dir)? {
             let path = entry?.path();
             let name = path
@@ -276,13 +294,16 @@ impl UploadStore {
             if name.ends_with(".tmp") {
                 let _ = std::fs::remove_file(&path);
             } else if let Some(id) = name.strip_suffix(".json") {
-                let done = std::fs::read(&path)
+                let Some(state) = std::fs::read(&path)
                     .ok()
                     .and_then(|b| UploadState::from_json(id, &b).ok())
-                    .is_some_and(|s| s.phase != UploadPhase::Uploading);
-                if done {
+                else {
+                    continue;
+                };
+                if state.phase != UploadPhase::Uploading {
                     let _ = std::fs::remove_file(dir.join(format!("{id}.bin")));
                 }
+                expiry.note(id, state.due_ms(&policy))?;
             }
         }
         Ok(Self {
@@ -290,6 +311,7 @@ impl UploadStore {
             locks: UploadLocks::default(),
             hashers: SourceHashers::default(),
             node_tag: String::new(),
+            expiry,
         })
     }
 
@@ -378,6 +400,16 @@ impl UploadStore {
     /// fsync). Only the holder of the upload's lock (or its creator) calls this.
     pub async fn save(&self, state: &mut UploadState) -> Result<(), IngestError> {
         state.updated_ms = now_ms();
+        // Filed before the state that makes it due exists, so no state is ever unindexed.
+        let bucket = self
+            .expiry
+            .policy()
+            .bucket_end_secs(state.due_ms(self.expiry.policy()));
+        if state.expiry_bucket != Some(bucket) {
+            self.expiry
+                .note(&state.id, state.due_ms(self.expiry.policy()))?;
+            state.expiry_bucket = Some(bucket);
+        }
         let tmp = self.dir.join(format!("{}.json.tmp", state.id));
         let file = OpenOptions::new()
             .write(true)
@@ -444,26 +476,27 @@ impl UploadStore {
     /// state without spool, which later requests report as corrupt rather than resuming into a
     /// missing file), and the in-memory hasher. No error for files already gone.
     pub async fn remove_upload(&self, id: &str) -> Result<(), IngestError> {
-        self.remove_spool(id)?;
-        match std::fs::remove_file(self.state_path(id)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
-        self.hashers.forget(id);
+        self.remove_files(id)?;
         self.sync_dir().await?;
         Ok(())
     }
 
-    /// Ids of every upload with a state file (the expiry sweep walks them).
-    pub fn list_ids(&self) -> io::Result<Vec<String>> {
-        let mut ids = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)? {
-            let name = entry?.file_name();
-            if let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) {
-                ids.push(id.to_string());
-            }
+    /// [`UploadStore::remove_upload`] without the directory fsync: the expiry sweep deletes
+    /// many and syncs the directory once per run ([`UploadStore::sync_spool_dir`]); a delete a
+    /// power loss undoes is simply swept again.
+    pub fn remove_files(&self, id: &str) -> io::Result<()> {
+        self.remove_spool(id)?;
+        match std::fs::remove_file(self.state_path(id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
-        Ok(ids)
+        self.hashers.forget(id);
+        Ok(())
+    }
+
+    /// fsync the spool directory (after [`UploadStore::remove_files`]).
+    pub async fn sync_spool_dir(&self) -> io::Result<()> {
+        self.sync_dir().await
     }
 
     /// Delete the spool file (no error when it is already gone).
@@ -567,7 +600,7 @@ mod tests {
     #[test]
     fn store_create_save_load_and_locks() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = UploadStore::open(dir.path()).expect("open");
+        let store = UploadStore::open(dir.path(), ExpiryPolicy::default()).expect("open");
         block_on(async {
             let mut s = store
                 .create(10, BTreeMap::new(), None, Priority::Normal, "alice")
@@ -604,14 +637,76 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 2, "{ids:?}");
         let id = ids[0].split('.').next().unwrap_or_default().to_string();
-        let reopened = UploadStore::open(dir.path()).expect("reopen");
+        let reopened = UploadStore::open(dir.path(), ExpiryPolicy::default()).expect("reopen");
         assert!(reopened.spool_path(&id).exists());
         block_on(async {
             let mut s = reopened.load(&id).await.expect("load").expect("exists");
             s.phase = UploadPhase::Finished;
             reopened.save(&mut s).await.expect("save");
         });
-        let reopened = UploadStore::open(dir.path()).expect("reopen");
+        let reopened = UploadStore::open(dir.path(), ExpiryPolicy::default()).expect("reopen");
         assert!(!reopened.spool_path(&id).exists());
+    }
+
+    #[test]
+    fn saves_file_records_by_due_time_and_a_reopen_files_them_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = ExpiryPolicy {
+            unfinished_secs: 3600,
+            finished_secs: 60,
+            bucket_secs: 10,
+        };
+        let store = UploadStore::open(dir.path(), policy).expect("open");
+        let now = now_ms();
+        let (done, open_ids) = block_on(async {
+            let mut open_ids = Vec::new();
+            for _ in 0..20 {
+                let s = store
+                    .create(10, BTreeMap::new(), None, Priority::Normal, "o")
+                    .await
+                    .expect("create");
+                open_ids.push(s.id);
+            }
+            let mut done = store
+                .create(10, BTreeMap::new(), None, Priority::Normal, "o")
+                .await
+                .expect("create");
+            done.phase = UploadPhase::Finished;
+            store.save(&mut done).await.expect("save");
+            // Saved again in the same bucket: not filed twice.
+            store.save(&mut done).await.expect("save");
+            (done.id, open_ids)
+        });
+        // After the finished record's retention only it is due; the 20 open uploads are not
+        // read until their own time (an hour).
+        let ids = |at: u64| -> Vec<String> {
+            let mut v: Vec<String> = store
+                .expiry
+                .due(at, 1000)
+                .expect("due")
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        assert_eq!(ids(now + 20_000), Vec::<String>::new());
+        assert_eq!(ids(now + 71_000), vec![done.clone()]);
+        let mut all = open_ids.clone();
+        all.push(done.clone());
+        all.sort();
+        assert_eq!(ids(now + 3_611_000), all);
+        // An index lost with a power loss is rebuilt from the states at start-up.
+        std::fs::remove_dir_all(dir.path().join("upload-expiry")).expect("rm index");
+        let store = UploadStore::open(dir.path(), policy).expect("reopen");
+        let due: Vec<String> = store
+            .expiry
+            .due(now + 71_000, 1000)
+            .expect("due")
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(due, vec![done]);
     }
 }
