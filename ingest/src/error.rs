@@ -113,6 +113,15 @@ pub enum IngestError {
     /// The client went away in the middle of its request; there is nobody to answer.
     #[error("client disconnected: {0}")]
     ClientGone(std::io::Error),
+    /// A refusal about an upload that exists and is unfinished: its response carries
+    /// `Upload-Expires` (tus Expiration: "for every response to an unfinished upload"), so a
+    /// client that failed a chunk still learns how long it may resume. Built by
+    /// [`crate::tus::expiry::on_error`]; everything else is the wrapped error's.
+    #[error("{error}")]
+    Unfinished {
+        error: Box<IngestError>,
+        expires_ms: u64,
+    },
 }
 
 impl IngestError {
@@ -120,6 +129,7 @@ impl IngestError {
     pub fn status(&self) -> u16 {
         match self {
             IngestError::Http(e) => e.status(),
+            IngestError::Unfinished { error, .. } => error.status(),
             IngestError::Admission(e) => e.status(),
             IngestError::Tus(e) => e.status(),
             IngestError::NotFound(_) => 404,
@@ -160,6 +170,7 @@ impl IngestError {
     pub fn code(&self) -> &'static str {
         match self {
             IngestError::Http(_) => "bad_request",
+            IngestError::Unfinished { error, .. } => error.code(),
             IngestError::Admission(e) => e.code(),
             IngestError::Tus(e) => match e {
                 TusError::MissingResumable | TusError::UnsupportedVersion(_) => "tus_version",
@@ -214,6 +225,12 @@ impl IngestError {
     pub fn to_response(&self) -> Response {
         if let IngestError::Admission(e) = self {
             return e.to_response();
+        }
+        if let IngestError::Unfinished { error, expires_ms } = self {
+            return error.to_response().header(
+                "Upload-Expires",
+                ringcast_proto::tus::expiry::header_value(*expires_ms),
+            );
         }
         let status = self.status();
         // Internal details (paths, backend messages) go to the log, not to clients.

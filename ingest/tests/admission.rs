@@ -75,6 +75,10 @@ fn the_spool_reserve_refuses_before_the_disk_fills_and_the_upload_resumes() {
     assert_eq!(r.status, 507, "{}", r.text());
     assert_eq!(json_error_code(&r), "insufficient_storage");
     assert!(r.header("retry-after").is_some());
+    assert!(
+        r.header("upload-expires").is_some(),
+        "Upload-Expires on the 507"
+    );
     assert_eq!(
         ingest.offset(&loc),
         first as u64,
@@ -185,6 +189,13 @@ fn patch_head(ingest: &Service, loc: &str, offset: u64, total: usize) -> TcpStre
     s
 }
 
+/// A raw answer's head carries `Upload-Expires` (tus: on every response to an unfinished upload).
+fn has_upload_expires(answer: &str) -> bool {
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("upload-expires: "))
+}
+
 /// Everything the server sends until it closes (or `within` passes: then panic).
 fn read_answer(s: &mut TcpStream, within: Duration) -> String {
     s.set_read_timeout(Some(within)).expect("timeout");
@@ -249,6 +260,7 @@ fn a_trickling_client_and_a_silent_one_are_cut_off_and_the_upload_resumes() {
     let answer = read_answer(&mut s, Duration::from_secs(20));
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("body_too_slow"), "{answer}");
+    assert!(has_upload_expires(&answer), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(15));
     drop(s);
     let sent = sent.join().expect("trickle thread");
@@ -301,6 +313,7 @@ fn a_patch_past_its_deadline_is_cut_off_however_fast_it_trickles() {
     let answer = read_answer(&mut s, Duration::from_secs(20));
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("longer than 2 s"), "{answer}");
+    assert!(has_upload_expires(&answer), "{answer}");
     assert!(started.elapsed() >= Duration::from_secs(2));
     drop(s);
     t.join().expect("writer");

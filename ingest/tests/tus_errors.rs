@@ -26,6 +26,18 @@ fn refusals_follow_the_protocol() {
     let r = ingest.patch(&loc, 10, &[1u8; 10]);
     assert_eq!(r.status, 409, "{}", r.text());
     assert_eq!(error_code(&r), "offset_mismatch");
+    // The upload exists and is unfinished: the refusal says until when it may be resumed.
+    let expires = r
+        .header("upload-expires")
+        .expect("Upload-Expires on the 409");
+    assert!(
+        ringcast_proto::http::date::parse(expires).is_some(),
+        "{expires}"
+    );
+    // No such upload: nothing expires.
+    let r = ingest.patch("/files/nosuchupload", 0, b"x");
+    assert_eq!(r.status, 404);
+    assert!(r.header("upload-expires").is_none());
 
     // 412: no Tus-Resumable (with Tus-Version in the answer), on POST, HEAD and PATCH.
     let mut c = ingest.conn();

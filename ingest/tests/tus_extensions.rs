@@ -218,6 +218,10 @@ fn a_chunk_with_a_wrong_checksum_is_discarded_and_the_right_ones_kept() {
         b,
     );
     assert_eq!(r.status, 460, "{}", r.text());
+    assert!(
+        r.header("upload-expires").is_some(),
+        "Upload-Expires on the 460"
+    );
     assert_eq!(ingest.offset(&loc), third as u64, "offset unchanged");
     assert_eq!(
         std::fs::metadata(spool(ingest, &id, "bin"))

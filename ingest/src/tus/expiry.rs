@@ -39,6 +39,21 @@ pub fn with_expires(app: &App, state: &UploadState, resp: Response) -> Response 
     resp.header("Upload-Expires", header_value(at))
 }
 
+/// `error` about `state`, marked to carry `Upload-Expires` when the upload is unfinished and
+/// still there (a client gone mid-request gets no answer, so it is left as it is).
+pub fn on_error(app: &App, state: &UploadState, error: IngestError) -> IngestError {
+    match error {
+        IngestError::ClientGone(_) | IngestError::Unfinished { .. } => error,
+        // Expired (410) or rejected: no longer an upload the client can resume.
+        IngestError::Rejected { .. } => error,
+        _ if state.phase != UploadPhase::Uploading => error,
+        _ => IngestError::Unfinished {
+            error: Box::new(error),
+            expires_ms: state.expires_ms(app.config.uploads.expire_after_secs),
+        },
+    }
+}
+
 /// 410 for an unfinished upload past its expiry (the sweep may not have run yet).
 pub fn refuse_expired(app: &App, state: &UploadState) -> Result<(), IngestError> {
     let at = state.expires_ms(app.config.uploads.expire_after_secs);

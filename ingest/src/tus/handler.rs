@@ -253,7 +253,8 @@ async fn create(
         checksum.as_ref(),
         head.header(trace_context::HEADER),
     )
-    .await?;
+    .await
+    .map_err(|e| expiry::on_error(app, &state, e))?;
     Ok(resp.with_status(201).header("Location", location))
 }
 
@@ -364,6 +365,25 @@ async fn patch(
         app.metrics.lock_takeover();
     }
     let mut state = existing(app, caller, id).await?;
+    // From here on the upload exists: a refusal of an unfinished one says when it expires.
+    let result = patch_existing(
+        app, caller, head, conn, &lock, &mut state, claimed, checksum,
+    );
+    result.await.map_err(|e| expiry::on_error(app, &state, e))
+}
+
+/// The PATCH of an upload that exists, locked by this request.
+#[allow(clippy::too_many_arguments)]
+async fn patch_existing(
+    app: &App,
+    caller: &Caller,
+    head: &RequestHead,
+    conn: &mut Conn,
+    lock: &UploadLock,
+    state: &mut UploadState,
+    claimed: u64,
+    checksum: Option<ExpectedChecksum>,
+) -> Result<Response, IngestError> {
     let Some(body_len) = conn.body_remaining() else {
         return Err(IngestError::LengthRequired);
     };
@@ -390,9 +410,9 @@ async fn patch(
             // reserve and the owner's quota like a length given at creation.
             crate::admission::space::check(app, length.saturating_sub(state.offset))?;
             state.length = length;
-            crate::admission::quota::reserve(app, &state).await?;
+            crate::admission::quota::reserve(app, state).await?;
             state.length_deferred = false;
-            app.uploads.save(&mut state).await?;
+            app.uploads.save(state).await?;
         }
     }
     check_offset(claimed, state.offset)?;
@@ -405,16 +425,16 @@ async fn patch(
     }
     if state.phase == UploadPhase::Finished {
         // A retry of the final PATCH whose response was lost: same answer again.
-        let resp = Response::new(finished_status(&state))
-            .header("Upload-Offset", state.offset.to_string());
-        return Ok(finished_headers(resp, &state));
+        let resp =
+            Response::new(finished_status(state)).header("Upload-Offset", state.offset.to_string());
+        return Ok(finished_headers(resp, state));
     }
     append(
         app,
         caller,
-        &mut state,
+        state,
         conn,
-        &lock,
+        lock,
         checksum.as_ref(),
         head.header(trace_context::HEADER),
     )
