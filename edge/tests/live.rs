@@ -7,13 +7,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
+use ringcast_testkit::hls_parser::{self, js_dir};
 use ringcast_testkit::http::{self, Response};
 use ringcast_testkit::{wait_until, RedisServer, Stack};
 use support::{error_code, options, pattern, Edge};
@@ -207,67 +207,6 @@ fn assert_playlist(r: &Response) -> String {
 
 // ---- hls-parser ----------------------------------------------------------------------------
 
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js")
-}
-
-const HLS_PARSER_CHECK: &str = r#"
-import HLS from 'hls-parser';
-import { readFileSync } from 'node:fs';
-HLS.setOptions({ strictMode: true });
-const files = process.argv.slice(1);
-let failed = 0;
-for (const file of files) {
-  try {
-    const pl = HLS.parse(readFileSync(file, 'utf8'));
-    if (pl.isMasterPlaylist) throw new Error('parsed as a multivariant playlist');
-  } catch (e) {
-    failed += 1;
-    console.error(`${file}: ${e.message}`);
-  }
-}
-console.log(`${files.length - failed}/${files.length} playlists pass hls-parser strict mode`);
-process.exit(failed === 0 ? 0 : 1);
-"#;
-
-/// Every playlist body must pass hls-parser in strict mode.
-fn hls_parser_accepts(bodies: &[String]) {
-    assert!(
-        js_dir().join("node_modules/hls-parser").is_dir(),
-        "hls-parser is not installed (run scripts/install-deps, or `npm ci` in scripts/js)"
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let files: Vec<PathBuf> = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let p = dir.path().join(format!("p{i:03}.m3u8"));
-            std::fs::write(&p, b).expect("write playlist");
-            p
-        })
-        .collect();
-    let o = Command::new("node")
-        .current_dir(js_dir())
-        .arg("--input-type=module")
-        .arg("-e")
-        .arg(HLS_PARSER_CHECK)
-        .args(&files)
-        .output()
-        .expect("run node");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr),
-    );
-    let mut detail = stderr.to_string();
-    for (i, b) in bodies.iter().enumerate() {
-        detail.push_str(&format!("\n--- p{i:03}.m3u8\n{b}"));
-    }
-    assert!(
-        o.status.success(),
-        "hls-parser rejected a playlist:\n{stdout}\n{detail}"
-    );
-}
-
 /// The validator the VOD end-to-end test uses: master plus every media playlist, over HTTP.
 fn validate_over_http(edge: &Edge) {
     let js = js_dir().join("validate_hls.mjs");
@@ -333,7 +272,7 @@ fn serves_live_playlists_that_pass_hls_parser(legacy: bool) {
     bodies.push(assert_playlist(
         &edge.get(&format!("{}?_HLS_msn=3&_HLS_part=0", playlist_path("720p"))),
     ));
-    hls_parser_accepts(&bodies);
+    hls_parser::assert_bodies(&bodies, hls_parser::Expect::Media);
     validate_over_http(&edge);
 }
 
@@ -381,7 +320,7 @@ fn blocking_reload_is_woken_by_the_announcement(legacy: bool) {
         unavailable,
         "no held request ran into its timeout"
     );
-    hls_parser_accepts(&bodies);
+    hls_parser::assert_bodies(&bodies, hls_parser::Expect::Media);
 }
 
 fn identical_blocking_requests_coalesce(legacy: bool) {
@@ -604,7 +543,7 @@ fn delta_updates_endlist_and_event_playlists(legacy: bool) {
     let live = &full;
     assert!(!live.contains("PLAYLIST-TYPE"));
     bodies.push(event);
-    hls_parser_accepts(&bodies);
+    hls_parser::assert_bodies(&bodies, hls_parser::Expect::Media);
 }
 
 fn vod_without_stream_comes_from_the_store(legacy: bool) {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ringcast_proto::live::{events_stream_key, LiveEvent, EVENT_FIELD};
 use ringcast_testkit::clips::Clip;
+use ringcast_testkit::hls_parser::{self, js_dir};
 use ringcast_testkit::metrics::sample;
 use ringcast_testkit::{
     self as testkit, http, EdgeOptions, IngestOptions, Process, Stack, StoreBackend,
@@ -65,39 +66,9 @@ impl Playlists {
 
     /// npm hls-parser, strict mode, over every kept playlist.
     fn validate(&self) {
-        let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js");
-        let script = r#"
-import HLS from 'hls-parser';
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-HLS.setOptions({ strictMode: true });
-const dir = process.argv[1];
-let failed = 0, n = 0;
-for (const f of readdirSync(dir).sort()) {
-  n++;
-  try { HLS.parse(readFileSync(join(dir, f), 'utf8')); }
-  catch (e) { failed++; if (failed < 10) console.error(`${f}: ${e.message}`); }
-}
-console.log(JSON.stringify({ checked: n, failed }));
-process.exit(failed ? 1 : 0);
-"#;
-        let o = run(Command::new("node")
-            .current_dir(&js)
-            .args(["--input-type=module", "-e", script])
-            .arg(&self.dir));
-        assert!(
-            o.status.success(),
-            "hls-parser rejected playlists the edge served:\n{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        eprintln!(
-            "hls-parser strict: {}",
-            String::from_utf8_lossy(&o.stdout).trim()
-        );
+        hls_parser::assert_files(&[&self.dir], hls_parser::Expect::Any);
     }
 }
-
 /// `(msn, part)` of the `EXT-X-PRELOAD-HINT` part (`URI="part{msn}.{part}.m4s"`).
 fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
     let line = playlist
@@ -259,10 +230,6 @@ fn producer_hops(metrics: &str) -> BTreeMap<String, u64> {
         }
     }
     out
-}
-
-fn js_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/js")
 }
 
 /// hls.js latency run, or None (with a note) when the browser or npm packages are missing and

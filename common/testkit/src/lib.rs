@@ -14,6 +14,7 @@
 //!   with a clean environment, for tests of its CLI.
 //! - [`Clamd`]: a private clamd with a test signature database (EICAR) the kit writes itself.
 //! - [`Tmpfs`]: a small mounted tmpfs to run a service's disk full (needs root; `None` otherwise).
+//! - [`hls_parser`]: npm hls-parser (strict) over playlist files or bodies.
 //! - [`http`]: a tiny blocking HTTP/1.1 client for assertions; [`metrics`]: `/metrics` samples.
 //!
 //! Readiness is always checked (a TCP connect, a PING, a 200 from `/healthz`), never slept for.
@@ -22,6 +23,7 @@ mod clamd;
 pub mod clips;
 mod config;
 mod garage;
+pub mod hls_parser;
 pub mod http;
 pub mod metrics;
 mod process;
