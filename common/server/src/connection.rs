@@ -104,7 +104,13 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
             let (req, used) =
                 match parse_request(&conn.buf[conn.start..], &conn.worker.settings.limits) {
                     Ok(Some(parsed)) => parsed,
-                    Ok(None) => break,
+                    Ok(None) => {
+                        // A head is under way: its clock starts with the read that brought
+                        // its first bytes (just now), not per read (one clock read per
+                        // request less on keep-alive connections).
+                        head_started.get_or_insert_with(Instant::now);
+                        break;
+                    }
                     Err(e) => {
                         conn.worker.stats.request();
                         send(conn, handler.refuse(Refusal::BadHead(e)), false).await?;
@@ -173,13 +179,18 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
 
         let s = &conn.worker.settings;
         let partial = conn.start < conn.buf.len();
-        let wait = read_wait(
-            Instant::now(),
-            partial,
-            head_started,
-            s.header_timeout,
-            s.idle_timeout,
-        );
+        // Only a head under way needs the clock (what is left of its header timeout).
+        let wait = if partial {
+            read_wait(
+                Instant::now(),
+                partial,
+                head_started,
+                s.header_timeout,
+                s.idle_timeout,
+            )
+        } else {
+            ReadWait::Idle(s.idle_timeout)
+        };
         let limit = match wait {
             ReadWait::Idle(d) | ReadWait::Head(d) => d,
         };
@@ -195,11 +206,7 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
                 ReadWait::Idle(_) => return Ok(After::Close),
             },
             Ok(Ok(0)) => return Ok(After::Close),
-            Ok(Ok(_)) => {
-                if head_started.is_none() {
-                    head_started = Some(Instant::now());
-                }
-            }
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e),
         }
     }

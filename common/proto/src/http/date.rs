@@ -14,12 +14,37 @@ pub fn format(secs: u64) -> String {
     let (year, month, day) = civil_from_days(days);
     let weekday = DAYS[(days % 7) as usize];
     let month = MONTHS[(month - 1) as usize];
-    format!(
-        "{weekday}, {day:02} {month} {year:04} {:02}:{:02}:{:02} GMT",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    // Written digit by digit: this runs for every response's `Last-Modified`, and `format!`
+    // with padding cost ≈1 % of an edge worker on 1 KiB hits.
+    let two = |n: u64| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+    let mut out = Vec::with_capacity(29);
+    out.extend_from_slice(weekday.as_bytes());
+    out.extend_from_slice(b", ");
+    out.extend_from_slice(&two(day));
+    out.push(b' ');
+    out.extend_from_slice(month.as_bytes());
+    out.push(b' ');
+    if year > 9999 {
+        // Not an IMF-fixdate any more (4-digit year); written as before, however long.
+        return format!(
+            "{weekday}, {:02} {month} {year} {:02}:{:02}:{:02} GMT",
+            day,
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+    }
+    out.extend_from_slice(&two(year / 100));
+    out.extend_from_slice(&two(year % 100));
+    out.push(b' ');
+    out.extend_from_slice(&two(rem / 3600));
+    out.push(b':');
+    out.extend_from_slice(&two(rem % 3600 / 60));
+    out.push(b':');
+    out.extend_from_slice(&two(rem % 60));
+    out.extend_from_slice(b" GMT");
+    // Only ASCII digits, letters and punctuation were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Parse an HTTP-date into seconds since the epoch; `None` when it is not one (a recipient

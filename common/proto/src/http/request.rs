@@ -2,6 +2,8 @@
 //! this layer adds the limits, framing decisions (Content-Length vs chunked, RFC 9112 §6.3) and
 //! keep-alive rules, and maps each failure to a status code.
 
+use std::mem::MaybeUninit;
+
 /// Methods the servers know; anything else is [`Method::Other`] (answered 501 or 405).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
@@ -138,6 +140,9 @@ impl RequestHead {
     }
 }
 
+/// Header slots kept on the stack while parsing (larger limits use the heap).
+const STACK_HEADERS: usize = 128;
+
 /// Parse a request head at the start of `buf`.
 ///
 /// `Ok(None)`: incomplete, read more (an error is returned instead once the buffer exceeds the
@@ -152,9 +157,19 @@ pub fn parse_request(
         .take_while(|b| **b == b'\r' || **b == b'\n')
         .count();
     let buf = &buf[lead..];
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut storage);
-    let status = match req.parse(buf) {
+    // The header slots live on the stack up to the usual limit: a heap array of 64 slots
+    // (2 KiB) per request went through malloc's slow path (`malloc_consolidate`) and cost ≈2 %
+    // of an edge worker's CPU on 1 KiB hits.
+    let mut on_stack = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; STACK_HEADERS];
+    let mut on_heap = Vec::new();
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap.resize_with(limits.max_headers, MaybeUninit::uninit);
+        &mut on_heap[..]
+    };
+    let mut req = httparse::Request::new(&mut []);
+    let status = match req.parse_with_uninit_headers(buf, slots) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
         Err(httparse::Error::Version) => return Err(HttpError::Version),

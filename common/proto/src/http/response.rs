@@ -2,7 +2,6 @@
 //! service uses: `{"error": {"code": "...", "message": "..."}}`.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 
 /// Reason phrase for the statuses the servers send.
 pub fn reason(status: u16) -> &'static str {
@@ -57,7 +56,8 @@ impl ResponseHead {
     pub fn new(status: u16) -> Self {
         Self {
             status,
-            headers: Vec::with_capacity(8),
+            // An object response carries 9–11 headers: no regrowth on the way.
+            headers: Vec::with_capacity(12),
         }
     }
 
@@ -65,7 +65,8 @@ impl ResponseHead {
     /// stripped anyway so a value can never split the head.
     pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
         let mut v: Cow<'static, str> = value.into();
-        if v.contains(['\r', '\n']) {
+        // Byte scan: `str::contains` with a char set was ≈1 % of an edge worker on 1 KiB hits.
+        if v.bytes().any(|b| b == b'\r' || b == b'\n') {
             v.to_mut().retain(|c| c != '\r' && c != '\n');
         }
         self.headers.push((name, v));
@@ -97,7 +98,11 @@ impl ResponseHead {
     ) {
         // Straight into the output buffer: no intermediate String per response.
         out.reserve(128 + (self.headers.len() + extra.len()) * 40);
-        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, u64::from(self.status));
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
         let extra = extra.iter().map(|(n, v)| (*n, *v));
         for (n, v) in self
             .headers
@@ -111,13 +116,30 @@ impl ResponseHead {
             out.extend_from_slice(b"\r\n");
         }
         if let Some(len) = content_length {
-            let _ = write!(out, "Content-Length: {len}\r\n");
+            out.extend_from_slice(b"Content-Length: ");
+            push_decimal(out, len);
+            out.extend_from_slice(b"\r\n");
         }
         if !keep_alive {
             out.extend_from_slice(b"Connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// Append `n` in decimal (the head's numbers, without `fmt`'s machinery per response).
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// The JSON error body: `{"error":{"code":"not_found","message":"..."}}`.
@@ -141,6 +163,15 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nX-Evil: aSet-Cookie: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 100, 1024, 2_097_152, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
     }
 
     #[test]
