@@ -107,6 +107,7 @@ fn vod_players_fetch_everything_once_without_errors_or_stalls() {
         max_buffer: 30.0,
         request_timeout: Duration::from_secs(5),
         progress: false,
+        herd: None,
     })
     .expect("swarm");
     assert!(
@@ -254,6 +255,7 @@ fn a_missing_master_is_counted_as_404_not_a_crash() {
         max_buffer: 10.0,
         request_timeout: Duration::from_secs(2),
         progress: false,
+        herd: None,
     })
     .expect("swarm");
     assert!(
