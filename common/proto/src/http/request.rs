@@ -138,6 +138,10 @@ impl RequestHead {
     }
 }
 
+/// Header slots kept on the stack while parsing (`Limits::max_headers` up to this needs no
+/// allocation; the edge's and the ingest's default is 64).
+const STACK_HEADERS: usize = 64;
+
 /// Parse a request head at the start of `buf`.
 ///
 /// `Ok(None)`: incomplete, read more (an error is returned instead once the buffer exceeds the
@@ -152,8 +156,17 @@ pub fn parse_request(
         .take_while(|b| **b == b'\r' || **b == b'\n')
         .count();
     let buf = &buf[lead..];
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut storage);
+    // The header slots live on the stack up to the default limit: a 2 KiB heap block per
+    // request cost the edge ≈4 % of its CPU under the LL-HLS herd (allocator consolidation).
+    let mut on_stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut on_heap;
+    let storage: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_HEADERS {
+        &mut on_stack[..limits.max_headers]
+    } else {
+        on_heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        &mut on_heap
+    };
+    let mut req = httparse::Request::new(storage);
     let status = match req.parse(buf) {
         Ok(s) => s,
         Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
@@ -293,6 +306,32 @@ mod tests {
         assert_eq!(head.header("ACCEPT-ENCODING"), Some("gzip"));
         assert!(head.keep_alive);
         assert_eq!(head.content_length, Some(0));
+    }
+
+    #[test]
+    fn the_header_limit_holds_on_the_stack_and_above_it() {
+        let head = |n: usize| {
+            let mut raw = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+            for i in 1..n {
+                raw += &format!("X-{i}: v\r\n");
+            }
+            raw + "\r\n"
+        };
+        for max in [1, 10, STACK_HEADERS, STACK_HEADERS + 1, 200] {
+            let limits = Limits {
+                max_headers: max,
+                ..Limits::default()
+            };
+            let (h, _) = parse_request(head(max).as_bytes(), &limits)
+                .expect("at the limit")
+                .expect("complete");
+            assert_eq!(h.headers.len(), max);
+            assert_eq!(
+                parse_request(head(max + 1).as_bytes(), &limits),
+                Err(HttpError::TooManyHeaders),
+                "max_headers {max}"
+            );
+        }
     }
 
     #[test]
