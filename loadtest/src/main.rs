@@ -128,6 +128,15 @@ enum Cmd {
         /// Per-request timeout.
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         request_timeout: Duration,
+        /// Static herd mode: instead of playing, every viewer GETs these two paths of --url's
+        /// server (PLAYLIST,PART, e.g. `/live/index.m3u8?_HLS_msn=9,/live/part9.1.m4s`) once per
+        /// --herd-interval, all viewers on the same ticks: the burst an LL-HLS part
+        /// announcement releases, against a server of static files.
+        #[arg(long, value_name = "PLAYLIST,PART")]
+        static_pair: Option<String>,
+        /// Tick of --static-pair.
+        #[arg(long, default_value = "333ms", value_parser = parse_duration)]
+        herd_interval: Duration,
         /// Print the summary as JSON on stdout instead of the table.
         #[arg(long)]
         json: bool,
@@ -246,11 +255,24 @@ fn main() -> anyhow::Result<()> {
             rendition,
             max_buffer,
             request_timeout,
+            static_pair,
+            herd_interval,
             json,
             plot,
             plot_scale,
         } => {
             let target = url.clone();
+            let herd = match static_pair {
+                Some(pair) => {
+                    let (playlist, part) = pair
+                        .split_once(',')
+                        .filter(|(a, b)| a.starts_with('/') && b.starts_with('/'))
+                        .context("--static-pair wants two absolute paths: PLAYLIST,PART")?;
+                    anyhow::ensure!(!herd_interval.is_zero(), "--herd-interval must be positive");
+                    Some((playlist.to_owned(), part.to_owned(), herd_interval))
+                }
+                None => None,
+            };
             let summary = swarm::run(&swarm::SwarmConfig {
                 url,
                 viewers,
@@ -261,6 +283,7 @@ fn main() -> anyhow::Result<()> {
                 max_buffer,
                 request_timeout,
                 progress: !json,
+                herd,
             })?;
             let report = Report {
                 series: &summary.series,

@@ -37,6 +37,29 @@ pub struct PlayerConfig {
     /// Seconds of media a VOD player buffers ahead before it waits.
     pub max_buffer: f64,
     pub request_timeout: Duration,
+    /// Static herd mode instead of playing (see [`Herd`]).
+    pub herd: Option<Herd>,
+}
+
+/// Static herd mode: every viewer GETs `playlist` then `part` once per `interval`, all viewers
+/// on the same ticks (counted from `epoch`): the burst an LL-HLS part announcement releases,
+/// replayed against a server of static files (scripts/bench-live-cpu compares nginx with it).
+#[derive(Debug, Clone)]
+pub struct Herd {
+    pub playlist: String,
+    pub part: String,
+    pub interval: Duration,
+    pub epoch: Instant,
+}
+
+impl Herd {
+    /// The first tick strictly after `now`.
+    fn next_tick(&self, now: Instant) -> Instant {
+        let since = now.saturating_duration_since(self.epoch).as_nanos();
+        let step = self.interval.as_nanos().max(1);
+        let k = u32::try_from(since / step + 1).unwrap_or(u32::MAX);
+        self.epoch + self.interval * k
+    }
 }
 
 /// The playback clock: media seconds received vs. wall time since playback began.
@@ -110,7 +133,10 @@ pub async fn run(cfg: Rc<PlayerConfig>, stats: Rc<RefCell<Stats>>, live: Arc<Liv
     };
     v.stats.borrow_mut().viewers_started += 1;
     v.live.add(&v.live.viewers, 1);
-    while Instant::now() < cfg.deadline {
+    if let Some(herd) = &cfg.herd {
+        v.herd(herd).await;
+    }
+    while cfg.herd.is_none() && Instant::now() < cfg.deadline {
         if v.session().await.is_none() {
             // Something failed (already counted): back off like a player would, then retry.
             v.sleep(Duration::from_millis(500)).await;
@@ -122,6 +148,24 @@ pub async fn run(cfg: Rc<PlayerConfig>, stats: Rc<RefCell<Stats>>, live: Arc<Liv
 }
 
 impl Viewer<'_> {
+    /// Static herd mode: the two GETs on every tick until the deadline.
+    async fn herd(&mut self, h: &Herd) {
+        loop {
+            let due = h.next_tick(Instant::now());
+            if due >= self.cfg.deadline {
+                return;
+            }
+            monoio::time::sleep(due.saturating_duration_since(Instant::now())).await;
+            if self
+                .fetch(&h.playlist, Kind::BlockingPlaylist, false)
+                .await
+                .is_some()
+            {
+                self.fetch(&h.part, Kind::Part, false).await;
+            }
+        }
+    }
+
     fn done(&self) -> bool {
         Instant::now() >= self.cfg.deadline
     }

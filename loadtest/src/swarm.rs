@@ -27,6 +27,8 @@ pub struct SwarmConfig {
     pub request_timeout: Duration,
     /// Print the progress line to stderr.
     pub progress: bool,
+    /// Static herd mode: `(playlist path, part path, interval)` instead of playing.
+    pub herd: Option<(String, String, Duration)>,
 }
 
 /// Raise the open-file limit to the hard limit: every viewer holds a socket.
@@ -61,6 +63,15 @@ pub fn run(cfg: &SwarmConfig) -> anyhow::Result<Summary> {
             rendition: cfg.rendition,
             max_buffer: cfg.max_buffer,
             request_timeout: cfg.request_timeout,
+            herd: cfg
+                .herd
+                .as_ref()
+                .map(|(playlist, part, interval)| player::Herd {
+                    playlist: playlist.clone(),
+                    part: part.clone(),
+                    interval: *interval,
+                    epoch: start,
+                }),
         };
         // Viewers t, t+threads, t+2*threads, … live on thread t.
         let mine: Vec<usize> = (t..cfg.viewers).step_by(threads).collect();

@@ -107,6 +107,7 @@ fn vod_players_fetch_everything_once_without_errors_or_stalls() {
         max_buffer: 30.0,
         request_timeout: Duration::from_secs(5),
         progress: false,
+        herd: None,
     })
     .expect("swarm");
     assert!(
@@ -254,6 +255,7 @@ fn a_missing_master_is_counted_as_404_not_a_crash() {
         max_buffer: 10.0,
         request_timeout: Duration::from_secs(2),
         progress: false,
+        herd: None,
     })
     .expect("swarm");
     assert!(
@@ -262,4 +264,49 @@ fn a_missing_master_is_counted_as_404_not_a_crash() {
         s.errors
     );
     assert_eq!(s.bytes, 0);
+}
+
+#[test]
+fn static_herd_mode_fetches_the_pair_on_shared_ticks() {
+    let files = fixture();
+    let (addr, served) = serve(files);
+    let viewers = 30;
+    let interval = Duration::from_millis(200);
+    let s = run(&SwarmConfig {
+        url: format!("http://{addr}/"),
+        viewers,
+        duration: Duration::from_millis(1500),
+        ramp: Duration::from_millis(300),
+        threads: 2,
+        rendition: Rendition::Lowest,
+        max_buffer: 30.0,
+        request_timeout: Duration::from_secs(5),
+        progress: false,
+        herd: Some((
+            "/v/x/1/360p/index.m3u8?_HLS_msn=3&_HLS_part=1".into(),
+            "/v/x/1/360p/seg0.m4s".into(),
+            interval,
+        )),
+    })
+    .expect("swarm");
+    assert!(s.errors.is_empty(), "errors: {:?}", s.errors);
+    let count = |kind| {
+        s.by_kind
+            .iter()
+            .find(|k| k.kind == kind)
+            .map_or(0, |k| k.count)
+    };
+    use ringcast_loadtest::stats::Kind;
+    let (playlists, parts) = (count(Kind::BlockingPlaylist), count(Kind::Part));
+    assert_eq!(playlists, parts, "every tick is one playlist then one part");
+    // Ticks at 200, 400, …, 1400 ms: 7 per viewer, fewer for viewers whose ramp start
+    // came after the first ticks (at most 300 ms late: 1 or 2 ticks missed), none after
+    // the deadline.
+    let per_viewer = parts as f64 / viewers as f64;
+    assert!(
+        (5.0..=7.0).contains(&per_viewer),
+        "{parts} pairs for {viewers} viewers"
+    );
+    assert_eq!(count(Kind::Master), 0, "herd mode plays nothing");
+    assert_eq!(served.load(Ordering::Relaxed), s.requests);
 }

@@ -12,12 +12,14 @@ use std::io;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
 use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::http::persistence::{Unread, CONTINUE};
 
+use crate::head_body::HeadBody;
 use crate::tls::stream::{TlsSession, Wire};
 use crate::worker::Worker;
 
@@ -400,6 +402,48 @@ impl Conn {
         let mut buf = self.write_all(out).await?;
         buf.clear();
         self.out = buf;
+        Ok(())
+    }
+
+    /// Write the pending output followed by `body` with one `writev` (no copy of the body; see
+    /// [`crate::head_body`]), then clear the output keeping its allocation. A short write
+    /// finishes with plain writes of what is left. Plain TCP only (TLS copies anyway).
+    pub(crate) async fn write_with_body(&mut self, body: Bytes) -> io::Result<()> {
+        let (Some(stream), None) = (self.stream.as_mut(), self.tls.as_ref()) else {
+            self.flush().await?;
+            self.write_all(body).await?;
+            return Ok(());
+        };
+        let idle = self.worker.settings.idle_timeout;
+        let mut gather = HeadBody::new(std::mem::take(&mut self.out), body);
+        let total = gather.len();
+        let n = loop {
+            let Ok((result, back)) = monoio::time::timeout(idle, stream.writev(gather)).await
+            else {
+                return Err(io::ErrorKind::TimedOut.into());
+            };
+            gather = back;
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        self.worker.stats.bytes_sent(n as u64);
+        let HeadBody { mut head, body, .. } = gather;
+        if n < total {
+            if n < head.len() {
+                // Rare (a nearly full socket buffer): the rest of the head, then the body.
+                self.write_all(head[n..].to_vec()).await?;
+                self.write_all(body).await?;
+            } else {
+                self.write_all(Bytes::slice(&body, n - head.len()..))
+                    .await?;
+            }
+        }
+        head.clear();
+        self.out = head;
         Ok(())
     }
 

@@ -31,12 +31,16 @@ use crate::handler::{Handler, Refusal};
 use crate::worker::{InflightGuard, OpenGuard, Worker};
 use crate::Response;
 
-/// Bodies up to this size are copied behind the head so head and body leave in one write;
-/// larger ones are written from their `Bytes` directly (no copy, two writes). 128 KiB covers
-/// LL-HLS parts (≈30 KB at 360p, ≈125 KB at 720p): the copy costs a few µs, a second write
-/// costs another io_uring round trip and a TCP segment of its own; 33 KB parts, wrk -c256:
-/// 20.7k req/s vs 15.6k with a 16 KiB limit (medians of 6 interleaved runs).
+/// Under TLS, bodies up to this size are copied behind the head so head and body leave in one
+/// write; larger ones are written from their `Bytes` directly (no copy, two writes). 128 KiB
+/// covers LL-HLS parts (≈30 KB at 360p, ≈125 KB at 720p): the copy costs a few µs, a second
+/// write costs another io_uring round trip and a TCP segment of its own; 33 KB parts, wrk
+/// -c256: 20.7k req/s vs 15.6k with a 16 KiB limit (medians of 6 interleaved runs).
 const INLINE_BODY_MAX: usize = 128 * 1024;
+/// On plain TCP only bodies up to this size are copied behind the head; larger ones leave with
+/// the head in one `writev` from their shared `Bytes` (no copy, one write: see
+/// [`crate::head_body`]). Small bodies (playlists) are cheaper to copy than to gather.
+const COPY_BODY_MAX: usize = 8 * 1024;
 /// The first line of the HTTP/2 connection preface (RFC 9113 §3.4).
 const H2_PREFACE_START: &[u8] = b"PRI * HTTP/2.0\r\n";
 /// Pending output is flushed once it reaches this size even mid-batch.
@@ -221,7 +225,12 @@ fn queue(conn: &mut Conn, resp: &Response, keep_alive: bool) -> bool {
         conn.worker.settings.cors_expose_headers,
     );
     let body = resp.wire_body();
-    if body.len() <= INLINE_BODY_MAX {
+    let limit = if conn.tls.is_some() || conn.stream.is_none() {
+        INLINE_BODY_MAX
+    } else {
+        COPY_BODY_MAX
+    };
+    if body.len() <= limit {
         conn.out.extend_from_slice(body);
         true
     } else {
@@ -270,8 +279,7 @@ async fn send(conn: &mut Conn, resp: Response, keep_alive: bool) -> io::Result<(
             conn.flush().await?;
         }
     } else {
-        conn.flush().await?;
-        conn.write_all(resp.wire_body().clone()).await?;
+        conn.write_with_body(resp.wire_body().clone()).await?;
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ mod driver;
 mod error;
 pub mod h2;
 mod handler;
+mod head_body;
 mod metrics_access;
 mod response;
 pub mod sendfile;

@@ -15,7 +15,7 @@
 //! is handed over explicitly when a core first subscribes, so this module knows nothing of the
 //! handler, the caches or the server.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -24,10 +24,12 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ringcast_proto::prometheus::Histogram;
 
 use crate::live::feed::RenditionFeed;
 use crate::live::hub::LiveHub;
 use crate::live::keys::RenditionId;
+use crate::live::stats::LiveStats;
 
 /// Requests refresh the follower's "last access" at most this often per core.
 const TOUCH_EVERY_MS: u64 = 500;
@@ -60,6 +62,16 @@ pub struct CoreRendition {
     /// share one render.
     pub renders: RefCell<HashMap<String, Rendered>>,
     pub siblings: RefCell<Option<Siblings>>,
+    /// This rendition's series of the latency histograms, looked up once per core: a lookup
+    /// locks the family and compares label strings, and every request of a herd observes.
+    latency: OnceCell<ViewLatency>,
+}
+
+/// A rendition's series of [`crate::live::stats::LiveLatency`].
+pub struct ViewLatency {
+    pub event_to_wake: Arc<Histogram>,
+    pub wake_to_response: Arc<Histogram>,
+    pub event_to_part_release: Arc<Histogram>,
 }
 
 impl CoreRendition {
@@ -70,6 +82,19 @@ impl CoreRendition {
             self.last_touch_ms.set(now);
             self.feed.touch(now);
         }
+    }
+
+    /// This rendition's latency series (looked up on first use).
+    pub fn latency(&self, stats: &LiveStats) -> &ViewLatency {
+        self.latency.get_or_init(|| {
+            let r = &self.feed.id.rendition;
+            let l = &stats.latency;
+            ViewLatency {
+                event_to_wake: l.event_to_wake.get(r),
+                wake_to_response: l.wake_to_response.get(r),
+                event_to_part_release: l.event_to_part_release.get(r),
+            }
+        })
     }
 
     /// Waits until the follower publishes something newer than `gen` (true) or `timeout`
@@ -199,6 +224,7 @@ pub fn subscribe(feed: Arc<RenditionFeed>, after_publish: AfterPublish) -> Rc<Co
         last_touch_ms: Cell::new(0),
         renders: RefCell::new(HashMap::new()),
         siblings: RefCell::new(None),
+        latency: OnceCell::new(),
     });
     let relay = Rc::clone(&view);
     monoio::spawn(async move {

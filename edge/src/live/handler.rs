@@ -20,6 +20,7 @@
 //! canonical `_HLS_` directives) for one combination of published states, so every request
 //! woken by one publish shares one render.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use ringcast_proto::live::{
     blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, LiveRendition,
     PartStatus, PlaylistOpts, ReloadQuery,
 };
+use ringcast_proto::prometheus::Histogram;
 
 use crate::error::EdgeError;
 use crate::live::core_view::{core_rendition, AfterPublish, CoreRendition, Siblings};
@@ -145,19 +147,12 @@ async fn playlist(
         match decide(state, &q, hub.now().saturating_duration_since(arrived)) {
             Decision::Ready => {
                 hub.stats().playlists.fetch_add(1, Relaxed);
-                let woken = held.then(|| {
-                    (
-                        Instant::now(),
-                        observe_wake(&hub.stats().latency.event_to_wake, id, &p),
-                    )
-                });
+                let latency = view.latency(hub.stats());
+                let woken =
+                    held.then(|| (Instant::now(), observe_wake(&latency.event_to_wake, &p)));
                 let resp = respond(&view, id, state, p.gen, path, &q, private, shared).await;
                 if let Some((at, true)) = woken {
-                    hub.stats()
-                        .latency
-                        .wake_to_response
-                        .get(&id.rendition)
-                        .observe(at.elapsed().as_secs_f64());
+                    latency.wake_to_response.observe(at.elapsed().as_secs_f64());
                 }
                 return Ok(Some(resp));
             }
@@ -184,16 +179,12 @@ async fn playlist(
 /// A held request was woken by publish `p`: the time since the Redis entry of its event, when
 /// the publish came from one (wall clocks of Redis and the edge; one host or NTP apart).
 /// Returns whether it was observed.
-fn observe_wake(
-    family: &ringcast_proto::prometheus::HistogramFamily,
-    id: &RenditionId,
-    p: &Published,
-) -> bool {
+fn observe_wake(series: &Histogram, p: &Published) -> bool {
     let Some(entry_ms) = p.entry_ms else {
         return false;
     };
     let lag_ms = ringcast_proto::job::now_ms().saturating_sub(entry_ms);
-    family.get(&id.rendition).observe(lag_ms as f64 / 1000.0);
+    series.observe(lag_ms as f64 / 1000.0);
     true
 }
 
@@ -210,7 +201,8 @@ async fn respond(
     private: bool,
     shared: &Shared,
 ) -> Response {
-    let siblings = sibling_states(view, id, shared).await;
+    let now = shared.live.now();
+    let siblings = sibling_states(view, id, now, shared).await;
     let stamp = siblings
         .iter()
         .fold(gen, |acc, (_, g, _)| acc.wrapping_add(*g));
@@ -227,7 +219,6 @@ async fn respond(
                     .collect(),
             };
             let body = Bytes::from(state.playlist(&opts).render());
-            let now = shared.live.now();
             view.store_render(key, stamp, body.clone(), now);
             (body, now, "MISS")
         }
@@ -247,27 +238,34 @@ async fn respond(
         .header("Cache-Control", cache_control)
         .header(
             "Age",
-            shared
-                .live
-                .now()
-                .saturating_duration_since(at)
-                .as_secs()
-                .to_string(),
+            age_value(now.saturating_duration_since(at).as_secs()),
         )
         .header("X-Cache", status)
         .body(content::content_type(path), body)
 }
 
-/// `(name, generation, state)` of every other rendition of the version that has a live state.
+/// The `Age` of a render: a live playlist is re-rendered with every part, so its age is almost
+/// always a single digit, which needs no allocation.
+fn age_value(secs: u64) -> Cow<'static, str> {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    match DIGITS.get(secs as usize) {
+        Some(d) => Cow::Borrowed(d),
+        None => Cow::Owned(secs.to_string()),
+    }
+}
+
+/// `(name, generation, state)` of every other rendition of the version that has a live state
+/// (`now`: the live path's clock for this request).
 async fn sibling_states(
     view: &CoreRendition,
     id: &RenditionId,
+    now: Instant,
     shared: &Shared,
 ) -> Vec<(String, u64, Arc<LiveRendition>)> {
     // The first render on this core waits for the siblings' probes so its reports are complete;
     // later ones never wait (a sibling without a stream is probed again every probe_ttl_ms).
     let first = view.siblings.borrow().is_none();
-    let names = sibling_names(view, id, shared).await;
+    let names = sibling_names(view, id, now, shared).await;
     let hub = &shared.live;
     let mut out = Vec::with_capacity(names.len());
     for name in names.iter().filter(|n| **n != id.rendition) {
@@ -303,8 +301,12 @@ async fn probed(view: &CoreRendition, shared: &Shared) -> Arc<Published> {
 
 /// The renditions listed by the version's master, or else by the video's current master when it
 /// points at this version (kept per core once found, see [`SIBLINGS_RETRY`]).
-async fn sibling_names(view: &CoreRendition, id: &RenditionId, shared: &Shared) -> Rc<Vec<String>> {
-    let now = shared.live.now();
+async fn sibling_names(
+    view: &CoreRendition,
+    id: &RenditionId,
+    now: Instant,
+    shared: &Shared,
+) -> Rc<Vec<String>> {
     if let Some(s) = view.siblings.borrow().as_ref() {
         if s.refresh_at.is_none_or(|at| now < at) {
             return Rc::clone(&s.names);
@@ -362,7 +364,7 @@ async fn hold_part(
         match preload_part_ready(state, msn, part) {
             PartStatus::Ready => {
                 if held {
-                    observe_wake(&hub.stats().latency.event_to_part_release, id, &p);
+                    observe_wake(&view.latency(hub.stats()).event_to_part_release, &p);
                 }
                 return Ok(held);
             }

@@ -311,6 +311,32 @@ mod tests {
     }
 
     #[test]
+    fn the_header_limit_holds_on_the_stack_and_above_it() {
+        let head = |n: usize| {
+            let mut raw = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
+            for i in 1..n {
+                raw += &format!("X-{i}: v\r\n");
+            }
+            raw + "\r\n"
+        };
+        for max in [1, 10, STACK_HEADERS, STACK_HEADERS + 1, 200] {
+            let limits = Limits {
+                max_headers: max,
+                ..Limits::default()
+            };
+            let (h, _) = parse_request(head(max).as_bytes(), &limits)
+                .expect("at the limit")
+                .expect("complete");
+            assert_eq!(h.headers.len(), max);
+            assert_eq!(
+                parse_request(head(max + 1).as_bytes(), &limits),
+                Err(HttpError::TooManyHeaders),
+                "max_headers {max}"
+            );
+        }
+    }
+
+    #[test]
     fn partial_heads_ask_for_more() {
         assert_eq!(parse("GET / HTTP/1.1\r\nHost: x\r\n"), Ok(None));
         assert_eq!(parse("GE"), Ok(None));
