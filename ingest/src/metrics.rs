@@ -60,6 +60,8 @@ pub struct Metrics {
     uploads_terminated: AtomicU64,
     uploads_expired: AtomicU64,
     upload_records_swept: AtomicU64,
+    spool_direct_patches: AtomicU64,
+    spool_direct_fallbacks: AtomicU64,
     sweep_examined: AtomicU64,
     lock_takeovers: AtomicU64,
     upload_errors: [AtomicU64; UploadErrorKind::ALL.len()],
@@ -93,6 +95,17 @@ impl Metrics {
     /// A finished or rejected upload's record deleted by the sweep after its retention.
     pub fn upload_record_swept(&self) {
         self.upload_records_swept.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A PATCH's bytes were spooled: with O_DIRECT (`direct`), and/or after the filesystem
+    /// refused O_DIRECT (`fell_back`; `crate::tus::spool_writer`).
+    pub fn spool_written(&self, direct: bool, fell_back: bool) {
+        if direct {
+            self.spool_direct_patches.fetch_add(1, Ordering::Relaxed);
+        }
+        if fell_back {
+            self.spool_direct_fallbacks.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Expiry index entries a sweep run read.
@@ -153,6 +166,16 @@ impl Metrics {
             "ringcast_ingest_upload_sweep_examined_total",
             "Expiry index entries the sweep read (only due ones; never a full scan).",
             get(&self.sweep_examined),
+        )
+        .counter(
+            "ringcast_ingest_spool_direct_patches_total",
+            "PATCH bodies spooled with O_DIRECT and aligned buffers.",
+            get(&self.spool_direct_patches),
+        )
+        .counter(
+            "ringcast_ingest_spool_direct_fallbacks_total",
+            "PATCH bodies spooled buffered because the filesystem refused O_DIRECT.",
+            get(&self.spool_direct_fallbacks),
         )
         .counter(
             "ringcast_ingest_upload_lock_takeovers_total",

@@ -587,15 +587,12 @@ fn a_frozen_patch_is_taken_over_by_the_resuming_client() {
     std::fs::write(&body, vec![0xAAu8; video.len()]).expect("write body");
     // The first client sends part of its body, then freezes (SIGSTOP) with its connection open.
     let mut first = slow_sender(ingest.addr, &loc, &body, video.len());
+    // Its bytes may wait in the spool writer's aligned buffer: the PATCH having taken its
+    // buffer is the sign that it is underway.
     wait_until(
         Duration::from_secs(20),
-        "the first PATCH to write bytes",
-        || {
-            std::fs::metadata(spool(ingest, &upload_id(&loc), "bin"))
-                .map(|m| m.len())
-                .unwrap_or(0)
-                > 0
-        },
+        "the first PATCH to take its body",
+        || ingest.counter("ringcast_ingest_patch_pooled_buffer_total") >= 1,
     );
     signal(&first, "-STOP");
     // The second client resumes from HEAD's offset: taken over within 2 s, not 423 for a minute.

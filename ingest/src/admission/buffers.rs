@@ -44,7 +44,13 @@ pub fn take(app: &App) -> (Vec<u8>, usize, Lease) {
         }
     });
     match pooled {
-        Some(buf) => (buf, FULL, Lease { pooled: true }),
+        Some(buf) => {
+            app.metrics
+                .admission
+                .pooled_buffer_patches
+                .fetch_add(1, Ordering::Relaxed);
+            (buf, FULL, Lease { pooled: true })
+        }
         None => {
             app.metrics
                 .admission
@@ -56,6 +62,11 @@ pub fn take(app: &App) -> (Vec<u8>, usize, Lease) {
 }
 
 impl Lease {
+    /// A full-size buffer from the pool (not the small fallback).
+    pub fn is_pooled(&self) -> bool {
+        self.pooled
+    }
+
     /// Give the buffer back for the next PATCH on this worker.
     pub fn give_back(self, mut buf: Vec<u8>) {
         if self.pooled && buf.capacity() >= FULL {

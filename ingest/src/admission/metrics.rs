@@ -60,6 +60,8 @@ pub struct AdmissionMetrics {
     scans: [AtomicU64; ScanOutcome::ALL.len()],
     /// PATCHes that streamed through a small buffer because the worker's pool was in use.
     pub small_buffer_patches: AtomicU64,
+    /// PATCHes that took a full-size buffer from the worker's pool.
+    pub pooled_buffer_patches: AtomicU64,
 }
 
 impl AdmissionMetrics {
@@ -96,6 +98,12 @@ impl AdmissionMetrics {
             "ringcast_ingest_patch_small_buffer_total",
             "PATCHes streamed through a 16 KiB buffer because the worker's buffer pool was in use.",
             self.small_buffer_patches.load(Ordering::Relaxed),
+        );
+        w.counter(
+            "ringcast_ingest_patch_pooled_buffer_total",
+            "PATCHes that took a full-size buffer from the worker's pool (and may spool through \
+             aligned O_DIRECT buffers).",
+            self.pooled_buffer_patches.load(Ordering::Relaxed),
         );
     }
 }

@@ -36,6 +36,7 @@ use crate::tus::checksum::ChunkDigest;
 use crate::tus::dedup;
 use crate::tus::finish::{self, Finished};
 use crate::tus::lock::UploadLock;
+use crate::tus::spool_writer::SpoolWriter;
 use crate::tus::upload_store::{ConcatRole, UploadPhase, UploadState};
 use crate::tus::{concat, expiry, termination};
 use ringcast_server::Conn;
@@ -454,6 +455,7 @@ async fn append(
     traceparent: Option<&str>,
 ) -> Result<Response, IngestError> {
     let body_len = conn.body_remaining().unwrap_or(0);
+    let received = std::time::Instant::now();
     if body_len > 0 {
         crate::admission::space::check(app, body_len)?;
         receive(app, state, conn, lock, checksum).await?;
@@ -474,9 +476,12 @@ async fn append(
     let mut span = Span::continue_from("ingest.upload.finish", SpanKind::Server, traceparent);
     span.attr("upload.id", &state.id);
     let log_span = tracing::info_span!("upload", trace_id = %span.trace_id());
+    let receive_ms = received.elapsed().as_secs_f64() * 1000.0;
+    let finish_started = std::time::Instant::now();
     let finished = finish::finish(app, caller, state, Some(span.context()))
         .instrument(log_span)
         .await;
+    let finish_ms = finish_started.elapsed().as_secs_f64() * 1000.0;
     let Finished {
         video_id, job_id, ..
     } = match finished {
@@ -491,8 +496,14 @@ async fn append(
         span.attr("job.id", job);
     }
     span.end();
+    // How the request's time split between taking the bytes (durable) and the finish (scan,
+    // probe, store, enqueue): W3C Server-Timing, read by `scripts/bench-pipeline`.
     let mut resp = Response::new(finished_status(state))
         .header("Upload-Offset", state.offset.to_string())
+        .header(
+            "Server-Timing",
+            format!("receive;dur={receive_ms:.1}, finish;dur={finish_ms:.1}"),
+        )
         .header("Ringcast-Video-Id", video_id);
     resp = match job_id {
         Some(job) => resp.header("Ringcast-Job-Id", job),
@@ -524,13 +535,15 @@ async fn receive(
     // offset is recorded before the end, and the sha256 can go back to where it was.
     let mut digest = checksum.map(|c| ChunkDigest::new(c.algorithm));
     let before = digest.as_ref().map(|_| hasher.clone());
-    let file = app.uploads.open_spool(&state.id).await?;
     let start = state.offset;
     let mut pos = start;
     let mut checkpoint_at = start + CHECKPOINT_BYTES;
     let mut reported = std::time::Instant::now();
     // Pooled per worker (bounded memory) and paced (minimum rate, deadline): crate::admission.
     let (mut buf, chunk, lease) = crate::admission::buffers::take(app);
+    // O_DIRECT through aligned buffers for a PATCH with a pooled buffer (crate::tus::spool_writer).
+    let mut file =
+        SpoolWriter::open(&app.uploads.spool_path(&state.id), start, lease.is_pooled()).await?;
     let mut pace = crate::admission::pace::BodyPace::start(app, conn);
     let outcome = loop {
         let (res, b) = conn.read_body(buf, chunk).await;
@@ -545,7 +558,7 @@ async fn receive(
         let Some(writing) = lock.begin_write() else {
             break Err(Interrupted::TakenOver);
         };
-        let (res, b) = file.write_all_at(buf, pos).await;
+        let (res, b) = file.write(buf, lock).await;
         buf = b;
         if let Err(e) = res {
             break Err(Interrupted::Disk(e));
@@ -560,7 +573,7 @@ async fn receive(
         }
         if pos >= checkpoint_at && digest.is_none() {
             checkpoint_at = pos + CHECKPOINT_BYTES;
-            file.sync_data().await?;
+            file.sync().await?;
             state.offset = pos;
             app.uploads.save(state).await?;
         }
@@ -620,7 +633,9 @@ async fn receive(
     // Whatever happened to the connection, what reached the file is kept: durable first, then
     // claimed in the state. A failed write left `pos` at the last complete write.
     lease.give_back(buf);
-    let synced = file.sync_data().await;
+    let synced = file.sync().await;
+    app.metrics
+        .spool_written(file.is_direct(), file.fell_back());
     let _ = file.close().await;
     // A full disk usually shows here too (the state file is written after the data): counted as
     // a spool error like a failed data write.

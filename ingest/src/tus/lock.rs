@@ -30,6 +30,9 @@ struct Holder {
     generation: u64,
     /// A chunk is being written (or the offset recorded) right now.
     writing: bool,
+    /// Spool writes still running in the background ([`WriteTicket`]s out): a takeover waits
+    /// for them as for `writing`.
+    in_flight: u32,
     /// Last time the holder took or finished a write.
     last_active: Instant,
 }
@@ -58,6 +61,16 @@ pub struct WriteGuard<'a> {
     lock: &'a UploadLock,
 }
 
+/// A spool write that runs on after its chunk's [`WriteGuard`] (the direct spool writer's
+/// background write, `crate::tus::spool_writer`); owned, so it can move into that write's
+/// task. A takeover waits until every ticket is dropped, so a new holder never writes while an
+/// old holder's bytes may still land.
+pub struct WriteTicket {
+    id: String,
+    generation: u64,
+    map: Arc<Mutex<Map>>,
+}
+
 fn lock_map(map: &Mutex<Map>) -> MutexGuard<'_, Map> {
     // A poisoned map still holds valid entries; recover it rather than leak locks.
     map.lock().unwrap_or_else(|e| e.into_inner())
@@ -77,6 +90,7 @@ impl UploadLocks {
         let fresh = Holder {
             generation,
             writing: false,
+            in_flight: 0,
             last_active: Instant::now(),
         };
         let mut took_over = false;
@@ -85,7 +99,7 @@ impl UploadLocks {
                 map.insert(id.to_string(), fresh);
             }
             Some(h) => match takeover_idle {
-                Some(idle) if !h.writing && h.last_active.elapsed() >= idle => {
+                Some(idle) if !h.writing && h.in_flight == 0 && h.last_active.elapsed() >= idle => {
                     tracing::info!(
                         upload = %id,
                         idle_ms = h.last_active.elapsed().as_millis() as u64,
@@ -149,6 +163,23 @@ impl UploadLock {
         }
     }
 
+    /// A [`WriteTicket`] for a write that outlives the current guard; `None` when taken over.
+    pub fn write_ticket(&self) -> Option<WriteTicket> {
+        let mut map = lock_map(&self.map);
+        match map.get_mut(&self.id) {
+            Some(h) if h.generation == self.generation => {
+                h.in_flight += 1;
+                h.last_active = Instant::now();
+                Some(WriteTicket {
+                    id: self.id.clone(),
+                    generation: self.generation,
+                    map: Arc::clone(&self.map),
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// This request got the upload by taking it over from an idle one.
     pub fn took_over(&self) -> bool {
         self.took_over
@@ -168,6 +199,18 @@ impl Drop for WriteGuard<'_> {
         if let Some(h) = map.get_mut(&self.lock.id) {
             if h.generation == self.lock.generation {
                 h.writing = false;
+                h.last_active = Instant::now();
+            }
+        }
+    }
+}
+
+impl Drop for WriteTicket {
+    fn drop(&mut self) {
+        let mut map = lock_map(&self.map);
+        if let Some(h) = map.get_mut(&self.id) {
+            if h.generation == self.generation {
+                h.in_flight = h.in_flight.saturating_sub(1);
                 h.last_active = Instant::now();
             }
         }
@@ -225,6 +268,26 @@ mod tests {
         drop(old);
         assert!(new.is_current(), "the old holder's drop keeps the new lock");
         assert!(new.begin_write().is_some());
+    }
+
+    #[test]
+    fn a_holder_with_a_write_in_flight_is_not_taken_over() {
+        let locks = UploadLocks::default();
+        let old = locks.try_lock("u").expect("free");
+        let ticket = old.write_ticket().expect("current");
+        let started = Instant::now();
+        assert!(
+            block_on(locks.acquire("u")).is_none(),
+            "423 while a write runs"
+        );
+        assert!(started.elapsed() >= TAKEOVER_WAIT);
+        drop(ticket);
+        let new = block_on(locks.acquire("u")).expect("taken over once the write landed");
+        assert!(new.took_over());
+        assert!(
+            old.write_ticket().is_none(),
+            "the old holder starts no write"
+        );
     }
 
     #[test]

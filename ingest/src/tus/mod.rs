@@ -17,5 +17,6 @@ pub mod lock;
 pub mod ownership;
 pub mod probe;
 pub mod source_hashers;
+pub mod spool_writer;
 pub mod termination;
 pub mod upload_store;

@@ -33,6 +33,9 @@ pub async fn delete(
     // Expired or rejected uploads may still be deleted: only existence and ownership count.
     let state = crate::tus::ownership::owned_upload(app, caller, id).await?;
     app.uploads.remove_upload(id).await?;
+    if let Some(bucket) = state.expiry_bucket {
+        app.uploads.forget_expiry_entry(id, bucket);
+    }
     if state.phase == UploadPhase::Uploading {
         crate::admission::quota::release(app, &state).await;
         let versions = Versions::new(&app.queue);

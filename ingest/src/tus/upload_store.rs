@@ -405,11 +405,15 @@ impl UploadStore {
             .expiry
             .policy()
             .bucket_end_secs(state.due_ms(self.expiry.policy()));
-        if state.expiry_bucket != Some(bucket) {
-            self.expiry
-                .note(&state.id, state.due_ms(self.expiry.policy()))?;
-            state.expiry_bucket = Some(bucket);
-        }
+        let moved_from = match state.expiry_bucket {
+            Some(old) if old == bucket => None,
+            old => {
+                self.expiry
+                    .note(&state.id, state.due_ms(self.expiry.policy()))?;
+                state.expiry_bucket = Some(bucket);
+                old
+            }
+        };
         let tmp = self.dir.join(format!("{}.json.tmp", state.id));
         let file = OpenOptions::new()
             .write(true)
@@ -426,7 +430,24 @@ impl UploadStore {
         // data I/O; the fsyncs around it do, and those go through the ring).
         std::fs::rename(&tmp, self.state_path(&state.id))?;
         self.sync_dir().await?;
+        // One entry per record: the one it was filed under before goes once the state naming the
+        // new one is in place (a crash in between leaves a stale entry the sweep drops).
+        if let Some(old) = moved_from {
+            self.forget_expiry_entry(&state.id, old);
+        }
         Ok(())
+    }
+
+    /// Drop the expiry index entry of a record that is gone or moved (best effort: a left-over
+    /// entry is dropped by the sweep when its bucket is due).
+    pub fn forget_expiry_entry(&self, id: &str, bucket: u64) {
+        let entry = crate::tus::expiry_index::Entry {
+            bucket,
+            id: id.to_string(),
+        };
+        if let Err(e) = self.expiry.forget(&entry) {
+            tracing::debug!(upload = %id, error = %e, "stale expiry index entry not removed");
+        }
     }
 
     /// fsync the directory so renames and new files survive a power loss.
@@ -697,6 +718,10 @@ mod tests {
         all.push(done.clone());
         all.sort();
         assert_eq!(ids(now + 3_611_000), all);
+        // One entry per record: the finished one's entry from its creation (due in an hour) went
+        // when it moved to the short retention.
+        let entries = store.expiry.due(now + 3_611_000, 1000).expect("due");
+        assert_eq!(entries.len(), 21, "{entries:?}");
         // An index lost with a power loss is rebuilt from the states at start-up.
         std::fs::remove_dir_all(dir.path().join("upload-expiry")).expect("rm index");
         let store = UploadStore::open(dir.path(), policy).expect("reopen");
