@@ -142,6 +142,8 @@ async fn playlist(
     // A request without directives waits for the next part (fixed on arrival), so the player
     // that places its start from it sees the live edge as it is (`FreshHold`).
     let mut fresh: Option<Option<FreshHold>> = None;
+    // Its follower stopped meanwhile (idle): the state it left is as fresh as it gets.
+    let mut fresh_over = false;
     loop {
         let p = view.feed.load();
         let Phase::Live(state) = &p.phase else {
@@ -150,6 +152,7 @@ async fn playlist(
         let fresh = *fresh.get_or_insert_with(|| FreshHold::for_request(state, &q));
         let waited = hub.now().saturating_duration_since(arrived);
         let decision = match &fresh {
+            Some(_) if fresh_over => Decision::Ready,
             Some(hold) => hold.decide(state, waited),
             None => decide(state, &q, waited),
         };
@@ -184,7 +187,10 @@ async fn playlist(
                 }
                 view.wait_change(p.gen, remaining).await;
                 if view.feed.is_stopped() {
-                    return Err(EdgeError::LiveUnavailable);
+                    if fresh.is_none() {
+                        return Err(EdgeError::LiveUnavailable);
+                    }
+                    fresh_over = true;
                 }
                 view.touch(hub);
             }
