@@ -7,8 +7,9 @@
 //! 2–3 s (docs/BENCHMARKS.md, issue 18). A player that joins meanwhile places itself
 //! `PART-HOLD-BACK` behind a live edge that is itself that far behind, and a stock hls.js
 //! (`maxLiveSyncPlaybackRate` = 1) keeps the difference for the whole session. Advertising the
-//! stream once a part is announced within [`CAUGHT_UP_LAG_PART_TARGETS`] part targets of its
-//! capture makes every player start from a live edge that keeps time; the price is a stream
+//! stream once [`CAUGHT_UP_PARTS`] parts in a row are cut within [`CAUGHT_UP_LAG_PART_TARGETS`]
+//! part targets of their capture makes every player start from a live edge that keeps time
+//! (one part alone is a weak sign: on a loaded host the lag dips and comes back); the price is a stream
 //! that becomes visible 1–3 s later. A producer that never catches up (an overloaded host) is
 //! advertised after [`MAX_HOLD_MS`] anyway, and a stream that ends first at its end.
 
@@ -18,6 +19,9 @@ use crate::pipeline::rendition::VariantInfo;
 /// producer keeps real time (steady state: ≈0.1 s, one frame plus encoding).
 pub const CAUGHT_UP_LAG_PART_TARGETS: f64 = 1.0;
 
+/// How many parts in a row must keep real time.
+pub const CAUGHT_UP_PARTS: u32 = 3;
+
 /// Longest the master waits for a rendition to catch up, from its init segment.
 pub const MAX_HOLD_MS: u64 = 5_000;
 
@@ -25,6 +29,8 @@ pub const MAX_HOLD_MS: u64 = 5_000;
 #[derive(Debug, Default)]
 pub struct MasterGate {
     pending: Option<(VariantInfo, u64)>,
+    /// Parts in a row cut within the lag limit.
+    in_time: u32,
 }
 
 impl MasterGate {
@@ -37,8 +43,12 @@ impl MasterGate {
     /// to send now, if the producer caught up or the hold ran out.
     pub fn on_part(&mut self, lag_s: f64, part_target: f64, now_ms: u64) -> Option<VariantInfo> {
         let (_, since) = self.pending.as_ref()?;
-        let caught_up = lag_s <= part_target * CAUGHT_UP_LAG_PART_TARGETS;
-        if caught_up || now_ms.saturating_sub(*since) >= MAX_HOLD_MS {
+        if lag_s <= part_target * CAUGHT_UP_LAG_PART_TARGETS {
+            self.in_time += 1;
+        } else {
+            self.in_time = 0;
+        }
+        if self.in_time >= CAUGHT_UP_PARTS || now_ms.saturating_sub(*since) >= MAX_HOLD_MS {
             return self.pending.take().map(|(info, _)| info);
         }
         None
@@ -69,13 +79,21 @@ mod tests {
         let mut g = MasterGate::default();
         assert!(g.on_part(0.05, 0.2, 0).is_none(), "nothing before the init");
         g.on_init(info(), 1_000);
-        // The start-up backlog: parts 1.0, 0.6, 0.35 s behind their capture.
-        for (lag, at) in [(1.0, 1_100), (0.6, 1_300), (0.35, 1_500)] {
+        // The start-up backlog: parts 1.0, 0.6, 0.35 s behind their capture, one in time that
+        // is not followed by another, then three in a row.
+        for (lag, at) in [
+            (1.0, 1_100),
+            (0.6, 1_300),
+            (0.1, 1_500),
+            (0.35, 1_700),
+            (0.15, 1_900),
+            (0.1, 2_100),
+        ] {
             assert!(g.on_part(lag, 0.2, at).is_none(), "lag {lag}");
         }
-        let sent = g.on_part(0.15, 0.2, 1_700).expect("caught up");
+        let sent = g.on_part(0.2, 0.2, 2_300).expect("caught up");
         assert_eq!(sent.name, "720p");
-        assert!(g.on_part(0.05, 0.2, 1_900).is_none(), "sent once");
+        assert!(g.on_part(0.05, 0.2, 2_500).is_none(), "sent once");
         assert!(g.finish().is_none());
     }
 
