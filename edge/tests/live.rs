@@ -323,6 +323,76 @@ fn blocking_reload_is_woken_by_the_announcement(legacy: bool) {
     hls_parser::assert_bodies(&bodies, hls_parser::Expect::Media);
 }
 
+const FRESH_HOLDS: &str = "ringcast_edge_live_fresh_holds_total";
+
+/// A request without directives (a player's first) is answered when the next part is listed,
+/// not with the playlist as it stood on arrival: players place their start position from it as
+/// if it were the live edge of the moment it arrived. A producer that stays silent gets the
+/// current playlist after two part targets (200, not the 503 of a blocking reload).
+fn plain_request_is_answered_with_the_next_part(legacy: bool) {
+    let Setup { edge, redis } = setup_reading(legacy, LONG_READ_BLOCK_MS);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(1);
+    pk.part("720p", 1, 0);
+    // The follower has the state (a blocking request for the newest part answers at once).
+    assert_playlist(&edge.get(&format!("{}?_HLS_msn=1&_HLS_part=0", playlist_path("720p"))));
+    let holds = edge.counter(FRESH_HOLDS);
+    let blocked = edge.counter(BLOCKED);
+    let waiter = spawn_get(&edge, playlist_path("720p"));
+    wait_counter(&edge, FRESH_HOLDS, holds + 1);
+    let announced = Instant::now();
+    pk.part("720p", 1, 1);
+    let (r, done) = waiter.join().expect("waiter");
+    let text = assert_playlist(&r);
+    assert!(
+        text.contains("URI=\"part1.1.m4s\"")
+            && text.contains("PRELOAD-HINT:TYPE=PART,URI=\"part1.2.m4s\""),
+        "answered with the part announced while it was held:\n{text}"
+    );
+    assert!(done >= announced);
+    assert_eq!(r.header("cache-control"), Some("public, max-age=0"));
+    assert_eq!(edge.counter(BLOCKED), blocked, "not a blocking reload");
+
+    // Nothing comes: the current playlist after 2 × PART-TARGET (0.5 s here), no 503.
+    let unavailable = edge.counter("ringcast_edge_live_blocked_unavailable_total");
+    let t = Instant::now();
+    let r = edge.get(&playlist_path("720p"));
+    let waited = t.elapsed();
+    let text = assert_playlist(&r);
+    assert!(
+        text.contains("URI=\"part1.1.m4s\"") && !text.contains("part1.2.m4s\","),
+        "{text}"
+    );
+    assert!(
+        waited >= Duration::from_millis(450) && waited < Duration::from_millis(2500),
+        "held about two part targets, got {waited:?}"
+    );
+    assert_eq!(edge.counter(FRESH_HOLDS), holds + 2);
+    assert_eq!(
+        edge.counter("ringcast_edge_live_blocked_unavailable_total"),
+        unavailable
+    );
+
+    // An ended playlist is answered at once.
+    pk.xadd(
+        "720p",
+        &LiveEvent::SegmentEnd {
+            msn: 1,
+            duration: 2.0 * PART,
+            program_date_time_ms: STARTED_MS + 1000,
+        },
+    );
+    pk.xadd("720p", &LiveEvent::End { last_msn: 1 });
+    wait_until(Duration::from_secs(10), "ENDLIST", || {
+        edge.get(&playlist_path("720p"))
+            .text()
+            .contains("#EXT-X-ENDLIST")
+    });
+    let t = Instant::now();
+    assert_playlist(&edge.get(&playlist_path("720p")));
+    assert!(t.elapsed() < Duration::from_millis(400));
+}
+
 fn identical_blocking_requests_coalesce(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
@@ -670,7 +740,9 @@ fn idle_followers_stop_and_start_again(legacy: bool) {
     let mut pk = Packager::new(&redis, &edge, VIDEO);
     pk.begin(2);
     let path = playlist_path("720p");
-    assert!(assert_playlist(&edge.get(&path)).contains("seg1.m4s"));
+    // A request answered at once (a plain one waits up to 2 part targets for a fresh playlist,
+    // longer than this test's idle_stop_ms).
+    assert!(assert_playlist(&edge.get(&format!("{path}?_HLS_msn=1"))).contains("seg1.m4s"));
     assert_eq!(edge.counter("ringcast_edge_live_renditions"), 1);
     let started = edge.counter("ringcast_edge_live_followers_started_total");
     wait_until(Duration::from_secs(5), "idle follower stopped", || {
@@ -695,6 +767,7 @@ both_drivers!(
     announced_parts_are_prefetched,
     serves_live_playlists_that_pass_hls_parser,
     blocking_reload_is_woken_by_the_announcement,
+    plain_request_is_answered_with_the_next_part,
     identical_blocking_requests_coalesce,
     preload_hinted_part_is_held_then_sent_in_full,
     bad_requests_and_timeouts,

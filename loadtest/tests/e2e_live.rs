@@ -300,13 +300,15 @@ fn live_end_to_end(backend: StoreBackend) {
     let master = format!("http://{edge}{master_path}");
     let media_path = format!("/v/{VIDEO}/1/{RENDITION}/index.m3u8");
 
-    // Live once the current master exists and the top rendition lists a complete segment.
+    // Live once the current master exists (the transcoder writes it once the producer keeps
+    // real time, up to 5 s after the init) and the top rendition lists a complete segment.
     testkit::wait_until(
         Duration::from_secs(60),
-        "the live stream to reach the edge (a live segment)",
+        "the live stream to reach the edge (the master and a live segment)",
         || {
             http::get(edge, &media_path)
                 .is_ok_and(|r| r.status == 200 && r.text().contains("#EXTINF"))
+                && http::get(edge, &master_path).is_ok_and(|r| r.status == 200)
         },
     );
     let m = http::get(edge, &master_path).expect("master GET");

@@ -6,7 +6,9 @@
 //!   playlist rendered from the model. Blocking requests are held until the follower publishes
 //!   a state that has the segment/part (woken by the publish, no polling), 400/503 and the
 //!   ENDLIST rules come from [`decide`]. `EXT-X-RENDITION-REPORT`s name the other renditions of
-//!   the version's master (`v/{video}/{version}/master.m3u8`) that have a live state.
+//!   the version's master (`v/{video}/{version}/master.m3u8`) that have a live state. A
+//!   request without directives (a player's first) is held until the next part is listed, at
+//!   most two part targets ([`FreshHold`]): players place their start from it.
 //! - `GET .../part{msn}.{i}.m4s` of a followed rendition: the preload-hinted part is held until
 //!   announced ([`preload_part_ready`]), then fetched through the object path and sent in full;
 //!   a part neither announced nor hinted is 404.
@@ -29,8 +31,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ringcast_proto::keys;
 use ringcast_proto::live::{
-    blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, LiveRendition,
-    PartStatus, PlaylistOpts, ReloadQuery,
+    blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, FreshHold,
+    LiveRendition, PartStatus, PlaylistOpts, ReloadQuery,
 };
 use ringcast_proto::prometheus::Histogram;
 
@@ -139,17 +141,30 @@ async fn playlist(
     // decides when to look again.
     let arrived = hub.now();
     let mut held = false;
+    // A request without directives waits for the next part (fixed on arrival), so the player
+    // that places its start from it sees the live edge as it is (`FreshHold`).
+    let mut fresh: Option<Option<FreshHold>> = None;
+    // Its follower stopped meanwhile (idle): the state it left is as fresh as it gets.
+    let mut fresh_over = false;
     loop {
         let p = view.feed.load();
         let Phase::Live(state) = &p.phase else {
             return Ok(None);
         };
-        match decide(state, &q, hub.now().saturating_duration_since(arrived)) {
+        let fresh = *fresh.get_or_insert_with(|| FreshHold::for_request(state, &q));
+        let waited = hub.now().saturating_duration_since(arrived);
+        let decision = match &fresh {
+            Some(_) if fresh_over => Decision::Ready,
+            Some(hold) => hold.decide(state, waited),
+            None => decide(state, &q, waited),
+        };
+        match decision {
             Decision::Ready => {
                 hub.stats().playlists.fetch_add(1, Relaxed);
                 let latency = view.latency(hub.stats());
-                let woken =
-                    held.then(|| (Instant::now(), observe_wake(&latency.event_to_wake, &p)));
+                // A fresh hold's wait is not a blocking reload's wake-up.
+                let woken = (held && fresh.is_none())
+                    .then(|| (Instant::now(), observe_wake(&latency.event_to_wake, &p)));
                 let resp = respond(&view, id, state, p.gen, path, &q, private, shared).await;
                 if let Some((at, true)) = woken {
                     latency.wake_to_response.observe(at.elapsed().as_secs_f64());
@@ -159,11 +174,19 @@ async fn playlist(
             Decision::Wait { remaining } => {
                 if !held {
                     held = true;
-                    hub.stats().blocked.fetch_add(1, Relaxed);
+                    let counter = if fresh.is_some() {
+                        &hub.stats().fresh_holds
+                    } else {
+                        &hub.stats().blocked
+                    };
+                    counter.fetch_add(1, Relaxed);
                 }
                 view.wait_change(p.gen, remaining).await;
                 if view.feed.is_stopped() {
-                    return Err(EdgeError::LiveUnavailable);
+                    if fresh.is_none() {
+                        return Err(EdgeError::LiveUnavailable);
+                    }
+                    fresh_over = true;
                 }
                 view.touch(hub);
             }

@@ -59,6 +59,7 @@ pub struct LiveStats {
     pub playlists: AtomicU64,
     pub blocked: AtomicU64,
     pub blocked_unavailable: AtomicU64,
+    pub fresh_holds: AtomicU64,
     pub part_waits: AtomicU64,
     pub renders: AtomicU64,
     pub part_prefetches: AtomicU64,
@@ -115,6 +116,11 @@ impl LiveStats {
                 "live_blocked_unavailable_total",
                 "Held requests answered 503 after three target durations.",
                 &s.blocked_unavailable,
+            ),
+            (
+                "live_fresh_holds_total",
+                "Playlist requests without directives held until the next part was listed (a fresh playlist for a player's start).",
+                &s.fresh_holds,
             ),
             (
                 "live_part_waits_total",

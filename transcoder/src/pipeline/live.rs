@@ -2,8 +2,10 @@
 //! (zerolatency, a fixed GOP of whole parts, segments of whole GOPs, fragments = parts) into one FIFO per rendition; a task per
 //! rendition cuts parts and segments ([`crate::cmaf::cutter`]), decides uploads and events
 //! ([`crate::cmaf::announcer`]) and executes them in order (object first, event after). The
-//! versioned master and the video's current master are written as soon as every rendition's
-//! init segment is known, so players can start while the stream runs. The pull response
+//! versioned master and the video's current master are written as soon as every rendition
+//! keeps real time after its init segment ([`crate::pipeline::master_gate`]: a player that
+//! joined while the start-up backlog drains would keep that lag), so players can start while
+//! the stream runs. The pull response
 //! ending (the publisher's grace period is over) makes ffmpeg exit; every rendition then
 //! announces `end` and writes its final playlist.
 //!
@@ -41,6 +43,7 @@ use crate::ffmpeg::run::{FfmpegProcess, FfmpegUpdate};
 use crate::ladder::{self, Rung, AUDIO_BITRATE};
 use crate::metrics::live::{LiveMetrics, RenditionLatency};
 use crate::pipeline::early_master::write_masters;
+use crate::pipeline::master_gate::MasterGate;
 use crate::pipeline::outcome::{JobOutcome, Shutdown};
 use crate::pipeline::packager::{self, Executed};
 use crate::pipeline::rendition::{Destination, RenditionOutput, VariantInfo};
@@ -256,6 +259,7 @@ async fn live_rendition(
     // The encoder's fixed GOP closes a segment with its last part (see the cutter).
     let mut cutter = Cutter::new(&name).with_segment_frames(announcer.targets().segment_frames);
     let mut out = RenditionOutput::new(&name);
+    let mut gate = MasterGate::default();
     let mut read_error = None;
     while let Some(chunk) = rx.recv().await {
         let chunk = match chunk {
@@ -282,15 +286,16 @@ async fn live_rendition(
             let is_init = matches!(cut, Cut::Init { .. });
             if let Cut::Init { .. } = &cut {
                 out.record_init(&cut);
-                let _ = info_tx
-                    .send(VariantInfo {
+                gate.on_init(
+                    VariantInfo {
                         name: name.clone(),
                         codecs: out.codecs.clone(),
                         width: out.width,
                         height: out.height,
                         bandwidth: (rung.video_bitrate + AUDIO_BITRATE) * 11 / 10,
-                    })
-                    .await;
+                    },
+                    cut_ms,
+                );
             }
             let actions = announcer.on_cut(cut, cut_ms);
             let done = packager::execute(&dest, Some(&sink), &name, actions, &mut out).await?;
@@ -305,8 +310,16 @@ async fn live_rendition(
             }
             if let Some((end, duration)) = part_timing {
                 observe_part(&latency, &announcer, end, duration, cut_at, cut_ms, done);
+                // After the part's event: the master names a rendition whose playlist lists it.
+                let lag_s = (cut_ms as f64 - announcer.date_ms(end) as f64) / 1000.0;
+                if let Some(info) = gate.on_part(lag_s, part_target, cut_ms) {
+                    let _ = info_tx.send(info).await;
+                }
             }
         }
+    }
+    if let Some(info) = gate.finish() {
+        let _ = info_tx.send(info).await;
     }
     drop(info_tx);
     // A stream that never produced its init segment has nothing to end.

@@ -15,6 +15,8 @@
 //! - [`blocking_reload`]: `_HLS_msn` / `_HLS_part` / `_HLS_skip` parsing and the hold / answer /
 //!   400 / 503 decision (rfc8216bis §6.2.5, §6.2.5.2), and blocking GETs of the hinted part
 //!   (§6.2.6).
+//! - [`fresh`]: a request without directives (a player's first) held until the next part is
+//!   listed, so the player's live-edge estimate from it is right.
 //! - [`timing`]: part and segment duration rules shared by the packager and the model
 //!   (rfc8216bis §4.4.4.9, RFC 8216 §4.3.3.1).
 //! - [`rules`]: spec rules counted by the latency metrics (part over `PART-TARGET`, hold-back
@@ -25,6 +27,7 @@ pub mod availability;
 pub mod blocking_reload;
 pub mod date_time;
 pub mod events;
+pub mod fresh;
 pub mod render;
 pub mod rules;
 pub mod state;
@@ -42,6 +45,7 @@ pub use blocking_reload::{
 };
 pub use date_time::format_rfc3339_millis;
 pub use events::{events_stream_key, EventError, LiveEvent, EVENT_FIELD, EVENT_SCHEMA_VERSION};
+pub use fresh::{FreshHold, FRESH_HOLD_PART_TARGETS};
 pub use render::PlaylistOpts;
 pub use state::{Applied, LiveConfig, LiveRendition, Window, DEFAULT_WINDOW_SEGMENTS};
 pub use timing::{PartTiming, TimingError};
