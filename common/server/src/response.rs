@@ -176,15 +176,27 @@ impl Response {
     /// [`Response::write_head`] plus the CORS pair every response on the wire carries
     /// (`expose`: the headers a cross-origin page may read).
     pub fn write_head_cors(&self, out: &mut Vec<u8>, keep_alive: bool, expose: &str) {
-        let cors = [
-            ("Access-Control-Allow-Origin", "*"),
-            ("Access-Control-Expose-Headers", expose),
-        ];
         self.head
-            .write_with(out, &cors, self.content_length(), keep_alive);
+            .write_with(out, &Self::cors(expose), self.content_length(), keep_alive);
     }
 
-    fn content_length(&self) -> Option<u64> {
+    /// The CORS pair every response on the wire carries (`expose`: the headers a cross-origin
+    /// page may read), after the response's own fields.
+    pub(crate) fn cors(expose: &str) -> [(&'static str, &str); 2] {
+        [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Expose-Headers", expose),
+        ]
+    }
+
+    /// This response's own header fields, in order (no framing, no CORS pair).
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        self.head.fields()
+    }
+
+    /// The `Content-Length` the head announces (`None` for bodiless statuses); a HEAD gets the
+    /// GET's length.
+    pub(crate) fn content_length(&self) -> Option<u64> {
         let body_len = self.file.as_ref().map_or(self.body.len() as u64, |f| f.len);
         (!self.bodiless()).then_some(body_len)
     }

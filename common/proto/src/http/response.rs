@@ -81,6 +81,12 @@ impl ResponseHead {
             .map(|(_, v)| v.as_ref())
     }
 
+    /// The header fields set on this head, in order (for protocols that do not take an
+    /// HTTP/1.1 head, such as HTTP/2).
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
+        self.headers.iter().map(|(n, v)| (*n, v.as_ref()))
+    }
+
     /// Write `HTTP/1.1 {status}` + headers + `Content-Length` (when given) + `Connection: close`
     /// when not keeping the connection alive, then the blank line.
     pub fn write(&self, out: &mut Vec<u8>, content_length: Option<u64>, keep_alive: bool) {

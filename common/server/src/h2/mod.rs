@@ -10,6 +10,7 @@
 //!   flood guard ([`ringcast_proto::http::h2_guard`]).
 //! - [`stream`]: one request: head, buffered body (bounded), handler, response with h2 flow
 //!   control (bodies in capacity-sized pieces; file bodies read and sent in 64 KiB pieces).
+//!   Polled once in the connection task; a task of its own only if it has to wait.
 //! - limits: concurrent streams, header list size, pending-accept and locally-errored resets
 //!   (rapid reset), send buffer, windows — see [`H2Settings`]; frame floods — the guard.
 
@@ -19,7 +20,9 @@ mod stream;
 
 pub use stats::H2Stats;
 
+use std::future::Future;
 use std::rc::Rc;
+use std::task::Poll;
 
 use bytes::Bytes;
 use monoio::net::TcpStream;
@@ -117,7 +120,17 @@ pub(crate) async fn serve<H: Handler>(
         match next {
             Ok((req, respond)) => {
                 let (w, h) = (Rc::clone(&worker), Rc::clone(&handler));
-                monoio::spawn(stream::serve(req, respond, w, h, peer, secure));
+                let mut stream = Box::pin(stream::serve(req, respond, w, h, peer, secure));
+                // Most streams (cache hits) finish without waiting: run each here once and
+                // spawn only those that wait (a miss, an LL-HLS blocking reload, flow control),
+                // which saves scheduling a task per stream. A spawned stream is polled again
+                // by its own task at once, so what it waits on learns that task's waker.
+                let done =
+                    std::future::poll_fn(|cx| Poll::Ready(stream.as_mut().poll(cx).is_ready()))
+                        .await;
+                if !done {
+                    monoio::spawn(stream);
+                }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "h2 connection ended");

@@ -135,23 +135,33 @@ async fn read_body(mut body: RecvStream, max: usize) -> Result<Vec<u8>, BodyRefu
     Ok(all)
 }
 
-/// The response head as h2 fields: the HTTP/1.1 head the shell writes (so both protocols send
-/// the same fields: `Date`, CORS, `Content-Length`…), parsed back, minus hop-by-hop fields.
+/// The response head as h2 fields: the same fields the HTTP/1.1 head carries (`Date`, CORS,
+/// `Content-Length`…), minus hop-by-hop fields, built from the response's fields directly.
+/// (It used to write the HTTP/1.1 head and parse it back: 7 % of an h2 worker's time.)
 fn response_head(resp: &Response, expose: &str) -> io::Result<http::Response<()>> {
-    let mut wire = Vec::with_capacity(512);
-    resp.write_head_cors(&mut wire, true, expose);
-    let mut fields = [httparse::EMPTY_HEADER; 64];
-    let mut parsed = httparse::Response::new(&mut fields);
-    let mut out = http::Response::builder().status(resp.status);
-    if parsed.parse(&wire).is_ok() {
-        for f in parsed.headers.iter() {
-            let name = f.name.to_ascii_lowercase();
-            if !HOP_BY_HOP.contains(&name.as_str()) {
-                out = out.header(name, f.value);
+    let mut out = http::Response::new(());
+    *out.status_mut() = http::StatusCode::from_u16(resp.status).map_err(io::Error::other)?;
+    let headers = out.headers_mut();
+    for (name, value) in resp.fields().chain(Response::cors(expose)) {
+        if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+            continue;
+        }
+        // Names are the service's constants and values had CR/LF stripped; a field h2 cannot
+        // carry is left out rather than failing the whole response.
+        match (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            (Ok(n), Ok(v)) => {
+                headers.append(n, v);
             }
+            _ => tracing::debug!(field = name, "h2: response field left out"),
         }
     }
-    out.body(()).map_err(io::Error::other)
+    if let Some(len) = resp.content_length() {
+        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    }
+    Ok(out)
 }
 
 async fn send(respond: &mut SendResponse<Bytes>, resp: Response, expose: &str) -> io::Result<()> {
@@ -200,4 +210,32 @@ async fn send_data(out: &mut SendStream<Bytes>, mut data: Bytes, end: bool) -> i
             .map_err(io::Error::other)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_h2_head_has_the_http1_fields_without_hop_by_hop() {
+        let mut resp = Response::text(206, "video/mp4", Bytes::from_static(b"12345"))
+            .header("ETag", "\"abc\"")
+            .header("Connection", "keep-alive")
+            .header("Vary", "Accept-Encoding")
+            .header("Vary", "Origin");
+        resp.head_only = true;
+        let head = response_head(&resp, "Content-Length, ETag").expect("head");
+        assert_eq!(head.status(), 206);
+        let h = head.headers();
+        assert_eq!(h["content-length"], "5", "a HEAD gets the GET's length");
+        assert_eq!(h["etag"], "\"abc\"");
+        assert_eq!(h["content-type"], "video/mp4");
+        assert_eq!(h["access-control-allow-origin"], "*");
+        assert_eq!(h["access-control-expose-headers"], "Content-Length, ETag");
+        assert!(h.contains_key("date"));
+        assert_eq!(h.get_all("vary").iter().count(), 2, "repeated fields kept");
+        assert!(!h.contains_key("connection"));
+        let none = response_head(&Response::new(304), "ETag").expect("head");
+        assert!(!none.headers().contains_key("content-length"));
+    }
 }
