@@ -232,14 +232,7 @@ impl Drop for UploadLock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
+    use crate::tus::test_runtime::block_on;
 
     #[test]
     fn exclusive_then_released() {

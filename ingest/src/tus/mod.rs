@@ -19,4 +19,6 @@ pub mod probe;
 pub mod source_hashers;
 pub mod spool_writer;
 pub mod termination;
+#[cfg(test)]
+mod test_runtime;
 pub mod upload_store;

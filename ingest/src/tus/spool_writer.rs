@@ -603,14 +603,7 @@ fn truncate(file: &File, len: u64) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::tus::lock::UploadLocks;
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
+    use crate::tus::test_runtime::block_on;
 
     /// Pseudo-random bytes (xorshift), so misplaced blocks show.
     fn payload(n: usize) -> Vec<u8> {

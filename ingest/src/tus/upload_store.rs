@@ -533,6 +533,7 @@ impl UploadStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tus::test_runtime::block_on;
     use std::collections::HashSet;
 
     fn sample() -> UploadState {
@@ -609,13 +610,6 @@ mod tests {
         let mut beyond = s.clone();
         beyond.offset = beyond.length + 1;
         assert!(UploadState::from_json(&s.id, &beyond.to_json()).is_err());
-    }
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .build()
-            .expect("runtime")
-            .block_on(f)
     }
 
     #[test]
