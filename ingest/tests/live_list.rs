@@ -1,6 +1,6 @@
 //! `GET /v1/live` on a real ingest and redis-server: which configured live videos are listed
-//! (latest job queued or running and not an upload), who sees a private one, and the
-//! route's errors. The video and job hashes are written as the live push and the queue write
+//! (latest job queued or running and not an upload), who sees a private one, when a stream
+//! is playable (its version's master is in the store), and the route's errors. The video and job hashes are written as the live push and the queue write
 //! them; the browser test (`edge/tests/web.rs`) lists a stream pushed for real.
 
 mod support;
@@ -50,6 +50,26 @@ fn seed(stack: &Stack, video: &str, job: &str, state: &str, extra: &[(&str, &str
 }
 
 fn listed(ingest: &Service, token: &str) -> Vec<String> {
+    streams(ingest, token)
+        .iter()
+        .map(|s| s["video_id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// The `playable` flag of each listed stream, by video id.
+fn playable(ingest: &Service, token: &str) -> Vec<(String, bool)> {
+    streams(ingest, token)
+        .iter()
+        .map(|s| {
+            (
+                s["video_id"].as_str().expect("id").to_string(),
+                s["playable"].as_bool().expect("playable is a boolean"),
+            )
+        })
+        .collect()
+}
+
+fn streams(ingest: &Service, token: &str) -> Vec<Value> {
     let auth = format!("Bearer {token}");
     let r = ingest
         .conn()
@@ -58,18 +78,14 @@ fn listed(ingest: &Service, token: &str) -> Vec<String> {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let v: Value = serde_json::from_slice(&r.body).expect("JSON");
-    v["streams"]
-        .as_array()
-        .expect("streams")
-        .iter()
-        .map(|s| {
-            assert_eq!(
-                s["playback_url"],
-                format!("/v/{}/master.m3u8", s["video_id"].as_str().expect("id"))
-            );
-            s["video_id"].as_str().expect("id").to_string()
-        })
-        .collect()
+    let streams = v["streams"].as_array().expect("streams").clone();
+    for s in &streams {
+        assert_eq!(
+            s["playback_url"],
+            format!("/v/{}/master.m3u8", s["video_id"].as_str().expect("id"))
+        );
+    }
+    streams
 }
 
 #[test]
@@ -120,4 +136,25 @@ fn running_live_streams_are_listed() {
         .expect("POST");
     assert_eq!(r.status, 405, "{}", r.text());
     assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+}
+
+#[test]
+fn a_stream_is_playable_once_its_version_master_is_stored() {
+    let stack = stack();
+    let ingest = stack.ingest();
+    let bob = stack.create_key("bob", "uploader");
+    seed(&stack, "cam1", "j1", "running", &[]);
+    seed(&stack, "cam2", "j2", "running", &[]);
+    // The current pointer of an earlier version does not make the new one playable.
+    stack.put(&keys::current_master("cam1"), b"#EXTM3U\n");
+    stack.put(&keys::version_master("cam1", 0), b"#EXTM3U\n");
+    assert_eq!(
+        playable(ingest, &bob),
+        [("cam1".to_string(), false), ("cam2".to_string(), false)]
+    );
+    stack.put(&keys::version_master("cam1", 1), b"#EXTM3U\n");
+    assert_eq!(
+        playable(ingest, &bob),
+        [("cam1".to_string(), true), ("cam2".to_string(), false)]
+    );
 }

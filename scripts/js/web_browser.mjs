@@ -334,12 +334,13 @@ async function vod(page, shot) {
 
 async function live(page, shot) {
   await page.addInitScript((key) => { localStorage.setItem('ringcast.apiKey', key); }, cfg.key);
-  await step('the live list shows the running stream', async () => {
+  // Listed as starting (no watch link) until its master playlist exists, then as live.
+  await step('the live list shows the running stream, playable', async () => {
     await page.goto(`${cfg.base}/live`);
     await page.waitForSelector('body[data-auth="key"]');
     const until = Date.now() + 90_000;
     for (;;) {
-      if (await page.locator(`#live-list [data-id="${cfg.live_video}"]`).count()) break;
+      if (await page.locator(`#live-list [data-id="${cfg.live_video}"][data-state="live"]`).count()) break;
       check(Date.now() < until, 'the live stream listed within 90 s');
       await page.waitForTimeout(500);
       await page.click('nav a[href="/live"]');

@@ -126,7 +126,7 @@ async function showWatch(id) {
     say($('watch-state'), live ? 'live' : 'shared link');
   }
   if (shared) player.load(shared, { autoplay: true });
-  else if (live) player.load(v ? v.playback_url : `/v/${encodeURIComponent(id)}/master.m3u8`, { autoplay: true });
+  else if (live) player.load(v ? v.playback_url : `/v/${encodeURIComponent(id)}/master.m3u8`, { autoplay: true, live: true });
   else if (v && v.status && v.status.playable) await play(v);
   else player.stop();
   if (v && ['queued', 'processing', 'uploading'].includes(v.status && v.status.state)) follow(id);

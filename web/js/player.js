@@ -7,6 +7,23 @@ import { el, bitrate, duration } from './util.js';
 
 const $ = (id) => document.getElementById(id);
 
+// hls.js's default manifest policy, except that a live master's 404 is retried once a second
+// for up to 30 s (hls.js retries no 4xx by default).
+const LIVE_MANIFEST_POLICY = {
+  default: {
+    maxTimeToFirstByteMs: Infinity,
+    maxLoadTimeMs: 20_000,
+    timeoutRetry: { maxNumRetry: 2, retryDelayMs: 0, maxRetryDelayMs: 0 },
+    errorRetry: {
+      maxNumRetry: 30,
+      retryDelayMs: 1000,
+      maxRetryDelayMs: 1000,
+      backoff: 'linear',
+      shouldRetry: (cfg, count, _timeout, response, retry) => retry || (count < cfg.maxNumRetry && response?.code === 404),
+    },
+  },
+};
+
 export class Player {
   constructor() {
     this.video = $('video');
@@ -38,8 +55,13 @@ export class Player {
     this.timer = setInterval(() => this.stats(), 500);
   }
 
-  /** Play `src` (an edge URL of a master playlist); `thumbnails` is the track's URL, if any. */
-  load(src, { thumbnails = null, autoplay = false } = {}) {
+  /**
+   * Play `src` (an edge URL of a master playlist); `thumbnails` is the track's URL, if any.
+   * `live`: the stream may have just started, so a missing master (404 until the transcoder
+   * writes it, up to 5 s after the push starts) is asked for again for a while instead of
+   * ending playback at once, as hls.js does for any 4xx.
+   */
+  load(src, { thumbnails = null, autoplay = false, live = false } = {}) {
     this.stop();
     this.fatal = [];
     this.error.textContent = '';
@@ -54,9 +76,11 @@ export class Player {
         workerPath: '/web/vendor/hls.worker.js',
         enableWorker: true,
         maxLiveSyncPlaybackRate: 1.5,
+        ...(live ? { manifestLoadPolicy: LIVE_MANIFEST_POLICY } : {}),
       });
       this.hls = hls;
       hls.on(Hls.Events.MANIFEST_PARSED, () => {
+        this.error.textContent = '';
         const options = [el('option', { value: '-1', text: 'Auto' })];
         hls.levels.forEach((l, i) => {
           const label = l.height ? `${l.height}p` : l.name || `level ${i}`;
@@ -67,7 +91,10 @@ export class Player {
         if (autoplay) this.video.play().catch(() => {});
       });
       hls.on(Hls.Events.ERROR, (_e, d) => {
-        if (!d.fatal) return;
+        if (!d.fatal) {
+          if (d.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR) this.error.textContent = 'Waiting for the stream to start…';
+          return;
+        }
         this.fatal.push(`${d.type}/${d.details}`);
         if (d.type === Hls.ErrorTypes.NETWORK_ERROR) {
           this.error.textContent = `Network error (${d.details}); retrying…`;

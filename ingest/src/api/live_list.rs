@@ -9,12 +9,18 @@
 //! VOD version uploaded to a live video's id does not count.
 //! Every ingest node has the same `[live.keys]`, so any node gives the whole fleet's answer.
 //!
+//! A stream is `playable` once its version's master playlist is in the store: the transcoder
+//! writes it only when every rendition keeps real time (`transcoder/src/pipeline/master_gate.rs`,
+//! up to 5 s after the push starts), and a player sent to it earlier gets a 404. The page shows
+//! such a stream as starting, without a watch link, and lists again until it plays. One store
+//! HEAD per running stream (live keys are few).
+//!
 //! Live streams belong to the stream keys, not to an API key's owner: every caller sees every
 //! running public or unlisted stream (it plays at the edge without a key anyway); a private
 //! one only the callers who may read its video.
 //!
 //! ```json
-//! {"streams":[{"video_id":"cam1","title":"","version":3,"state":"running",
+//! {"streams":[{"video_id":"cam1","title":"","version":3,"state":"running","playable":true,
 //!              "started_ms":1767225600000,"playback_url":"/v/cam1/master.m3u8"}]}
 //! ```
 
@@ -73,11 +79,17 @@ async fn running(app: &App, caller: &Caller, id: &str) -> Result<Option<Value>, 
     if video.contains_key(&keys::duration_field(status.version)) {
         return Ok(None);
     }
+    let playable = app
+        .store
+        .head(&keys::version_master(id, status.version))
+        .await?
+        .is_some();
     Ok(Some(json!({
         "video_id": id,
         "title": video.get("title").cloned().unwrap_or_default(),
         "version": status.version,
         "state": status.state.as_str(),
+        "playable": playable,
         "started_ms": status.updated_ms,
         "playback_url": format!("/v/{id}/master.m3u8"),
     })))
