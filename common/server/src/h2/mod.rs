@@ -4,10 +4,11 @@
 //! LL-HLS blocking reloads and every other route answer over h2 unchanged.
 //!
 //! - [`pump`]: h2 speaks tokio's poll-based io traits; the shell speaks monoio's owned-buffer
-//!   calls. Two monoio tasks move plaintext between the socket (decrypting/encrypting with the
-//!   connection's rustls session) and an in-memory duplex whose other end h2 reads and writes.
-//!   No tokio runtime runs: a duplex needs only wakers. The reader also feeds every byte to the
-//!   flood guard ([`ringcast_proto::http::h2_guard`]).
+//!   calls. h2 reads plaintext straight from the connection's rustls session and writes into
+//!   one buffer; two monoio tasks do the socket reads (feeding rustls) and writes (encrypting
+//!   everything h2 wrote in one turn at once). No tokio runtime runs: the io traits need only
+//!   wakers. Every byte h2 reads passes the flood guard first
+//!   ([`ringcast_proto::http::h2_guard`]).
 //! - [`stream`]: one request: head, buffered body (bounded), handler, response with h2 flow
 //!   control (bodies in capacity-sized pieces; file bodies read and sent in 64 KiB pieces).
 //!   Polled once in the connection task; a task of its own only if it has to wait.
@@ -109,6 +110,11 @@ pub(crate) async fn serve<H: Handler>(
     };
     worker.stats.h2.connection();
     let mut draining = false;
+    // The allocation the next stream's future is polled in: reused while streams finish
+    // without waiting, so a cache hit costs no task and no allocation (glibc malloc of a
+    // future this size — several KiB, the edge's handler inside — was most of h2's malloc
+    // time); a stream that waits takes it along into its task and the next one gets a new one.
+    let mut slot = None;
     // No timer around `accept`: one per stream costs a timer insert and cancel each; the
     // shutdown flag is checked as streams arrive, and idle h2 connections are dropped with the
     // worker's runtime after the grace period, like idle HTTP/1.1 keep-alive connections.
@@ -120,16 +126,29 @@ pub(crate) async fn serve<H: Handler>(
         match next {
             Ok((req, respond)) => {
                 let (w, h) = (Rc::clone(&worker), Rc::clone(&handler));
-                let mut stream = Box::pin(stream::serve(req, respond, w, h, peer, secure));
+                let fut = stream::serve(req, respond, w, h, peer, secure);
+                let stream = slot.get_or_insert_with(|| Box::pin(None));
+                stream.set(Some(fut));
                 // Most streams (cache hits) finish without waiting: run each here once and
                 // spawn only those that wait (a miss, an LL-HLS blocking reload, flow control),
                 // which saves scheduling a task per stream. A spawned stream is polled again
                 // by its own task at once, so what it waits on learns that task's waker.
-                let done =
-                    std::future::poll_fn(|cx| Poll::Ready(stream.as_mut().poll(cx).is_ready()))
-                        .await;
-                if !done {
-                    monoio::spawn(stream);
+                let done = std::future::poll_fn(|cx| {
+                    Poll::Ready(match stream.as_mut().as_pin_mut() {
+                        Some(f) => f.poll(cx).is_ready(),
+                        None => true,
+                    })
+                })
+                .await;
+                if done {
+                    // Drop it now (the stream's handles, its `Conn`), keep the allocation.
+                    stream.set(None);
+                } else if let Some(mut waiting) = slot.take() {
+                    monoio::spawn(async move {
+                        if let Some(f) = waiting.as_mut().as_pin_mut() {
+                            f.await;
+                        }
+                    });
                 }
             }
             Err(e) => {
