@@ -17,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, BufRead, IoSlice, Write};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -183,29 +183,46 @@ impl AsyncRead for H2Io {
             let mut guard = this.shared.borrow_mut();
             let sh = &mut *guard;
             match &mut sh.tls {
-                Some(tls) => match tls.reader().read(buf.initialize_unfilled()) {
-                    Ok(n) => {
-                        buf.advance(n);
-                        if n == 0 {
+                Some(tls) => {
+                    // Copied out of rustls's buffer by chunk (`fill_buf`): `read` would want
+                    // h2's uninitialised buffer zeroed first, on every call.
+                    let mut reader = tls.reader();
+                    let mut got = 0;
+                    let end = loop {
+                        match reader.fill_buf() {
                             // close_notify: the end.
-                            sh.in_end = true;
+                            Ok([]) => break got == 0,
+                            Ok(chunk) => {
+                                let n = chunk.len().min(buf.remaining());
+                                buf.put_slice(&chunk[..n]);
+                                reader.consume(n);
+                                got += n;
+                                if buf.remaining() == 0 {
+                                    break false;
+                                }
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                if got == 0 && !sh.in_end {
+                                    park(&mut sh.h2_read, cx);
+                                    wake(&mut sh.reader);
+                                    return Poll::Pending;
+                                }
+                                // Data, or the socket ended / rustls failed (the end).
+                                break false;
+                            }
+                            // The peer closed the socket without close_notify: an end like
+                            // any other (h2 notices a truncated frame itself).
+                            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break got == 0,
+                            Err(_) if got > 0 => break false,
+                            Err(e) => return Poll::Ready(Err(e)),
                         }
-                        // rustls may take more ciphertext now.
-                        wake(&mut sh.reader);
+                    };
+                    if end {
+                        sh.in_end = true;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if !sh.in_end {
-                            park(&mut sh.h2_read, cx);
-                            wake(&mut sh.reader);
-                            return Poll::Pending;
-                        }
-                        // The socket ended (or rustls failed): the end for h2.
-                    }
-                    // The peer closed the socket without close_notify: an end like any other
-                    // (h2 notices a truncated frame itself).
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => sh.in_end = true,
-                    Err(e) => return Poll::Ready(Err(e)),
-                },
+                    // rustls may take more ciphertext now.
+                    wake(&mut sh.reader);
+                }
                 None => {
                     let avail = &sh.plain_in[sh.in_pos..];
                     if avail.is_empty() {
