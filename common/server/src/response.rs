@@ -189,9 +189,12 @@ impl Response {
         ]
     }
 
-    /// This response's own header fields, in order (no framing, no CORS pair).
-    pub(crate) fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
-        self.head.fields()
+    /// This response's own header fields, in order (no framing, no CORS pair), each value as
+    /// set: a constant or computed for this response.
+    pub(crate) fn fields_as_set(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &Cow<'static, str>)> + '_ {
+        self.head.fields_as_set()
     }
 
     /// The `Content-Length` the head announces (`None` for bodiless statuses); a HEAD gets the

@@ -87,6 +87,12 @@ impl ResponseHead {
         self.headers.iter().map(|(n, v)| (*n, v.as_ref()))
     }
 
+    /// [`ResponseHead::fields`] with each value as set: a constant (`Cow::Borrowed`, which an
+    /// HTTP/2 head can reference without a copy) or computed for this response.
+    pub fn fields_as_set(&self) -> impl Iterator<Item = (&'static str, &Cow<'static, str>)> + '_ {
+        self.headers.iter().map(|(n, v)| (*n, v))
+    }
+
     /// Write `HTTP/1.1 {status}` + headers + `Content-Length` (when given) + `Connection: close`
     /// when not keeping the connection alive, then the blank line.
     pub fn write(&self, out: &mut Vec<u8>, content_length: Option<u64>, keep_alive: bool) {

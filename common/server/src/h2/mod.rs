@@ -4,10 +4,11 @@
 //! LL-HLS blocking reloads and every other route answer over h2 unchanged.
 //!
 //! - [`pump`]: h2 speaks tokio's poll-based io traits; the shell speaks monoio's owned-buffer
-//!   calls. Two monoio tasks move plaintext between the socket (decrypting/encrypting with the
-//!   connection's rustls session) and an in-memory duplex whose other end h2 reads and writes.
-//!   No tokio runtime runs: a duplex needs only wakers. The reader also feeds every byte to the
-//!   flood guard ([`ringcast_proto::http::h2_guard`]).
+//!   calls. h2 reads plaintext straight from the connection's rustls session and writes into
+//!   one buffer; two monoio tasks do the socket reads (feeding rustls) and writes (encrypting
+//!   everything h2 wrote in one turn at once). No tokio runtime runs: the io traits need only
+//!   wakers. Every byte h2 reads passes the flood guard first
+//!   ([`ringcast_proto::http::h2_guard`]).
 //! - [`stream`]: one request: head, buffered body (bounded), handler, response with h2 flow
 //!   control (bodies in capacity-sized pieces; file bodies read and sent in 64 KiB pieces).
 //!   Polled once in the connection task; a task of its own only if it has to wait.
@@ -20,7 +21,10 @@ mod stream;
 
 pub use stats::H2Stats;
 
+use std::cell::Cell;
 use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 
@@ -109,6 +113,14 @@ pub(crate) async fn serve<H: Handler>(
     };
     worker.stats.h2.connection();
     let mut draining = false;
+    // Streams run in a runner (below) polled here: most streams (cache hits) finish without
+    // waiting, so each is run here once and only one that waits (a miss, an LL-HLS blocking
+    // reload, flow control) leaves, its runner spawned as a task and a new runner made. That
+    // saves a task per stream, and an allocation and a move of the stream's future (several
+    // KiB, the edge's handler inside) per stream: the runner builds each stream's future in
+    // its own state. A spawned runner is polled again by its own task at once, so what its
+    // stream waits on learns that task's waker.
+    let mut runner: Option<Runner> = None;
     // No timer around `accept`: one per stream costs a timer insert and cancel each; the
     // shutdown flag is checked as streams arrive, and idle h2 connections are dropped with the
     // worker's runtime after the grace period, like idle HTTP/1.1 keep-alive connections.
@@ -118,18 +130,23 @@ pub(crate) async fn serve<H: Handler>(
             conn.graceful_shutdown();
         }
         match next {
-            Ok((req, respond)) => {
-                let (w, h) = (Rc::clone(&worker), Rc::clone(&handler));
-                let mut stream = Box::pin(stream::serve(req, respond, w, h, peer, secure));
-                // Most streams (cache hits) finish without waiting: run each here once and
-                // spawn only those that wait (a miss, an LL-HLS blocking reload, flow control),
-                // which saves scheduling a task per stream. A spawned stream is polled again
-                // by its own task at once, so what it waits on learns that task's waker.
-                let done =
-                    std::future::poll_fn(|cx| Poll::Ready(stream.as_mut().poll(cx).is_ready()))
-                        .await;
-                if !done {
-                    monoio::spawn(stream);
+            Ok(args) => {
+                let r = runner.get_or_insert_with(|| {
+                    Runner::new(Rc::clone(&worker), Rc::clone(&handler), peer, secure)
+                });
+                r.inbox.args.set(Some(args));
+                std::future::poll_fn(|cx| {
+                    // Ready only once it is done for good (never while it serves streams).
+                    let _ = r.run.as_mut().poll(cx);
+                    Poll::Ready(())
+                })
+                .await;
+                if r.inbox.busy.get() {
+                    // The stream waits: it keeps this runner (which ends after it).
+                    if let Some(r) = runner.take() {
+                        r.inbox.detached.set(true);
+                        monoio::spawn(r.run);
+                    }
                 }
             }
             Err(e) => {
@@ -140,4 +157,72 @@ pub(crate) async fn serve<H: Handler>(
     }
     drop(conn);
     pumps.await;
+}
+
+type StreamArgs = (
+    http::Request<h2::RecvStream>,
+    h2::server::SendResponse<Bytes>,
+);
+
+/// What the connection hands its runner.
+#[derive(Default)]
+struct Inbox {
+    /// The next stream (set just before the runner is polled).
+    args: Cell<Option<StreamArgs>>,
+    /// A stream is being served (it waited if this is still set after the poll).
+    busy: Cell<bool>,
+    /// Spawned with a waiting stream: end after it.
+    detached: Cell<bool>,
+}
+
+/// A future that serves one stream after another, each built in place in its own state.
+struct Runner {
+    inbox: Rc<Inbox>,
+    run: Pin<Box<dyn Future<Output = ()>>>,
+}
+
+impl Runner {
+    fn new<H: Handler>(
+        worker: Rc<Worker>,
+        handler: Rc<H>,
+        peer: Option<IpAddr>,
+        secure: bool,
+    ) -> Self {
+        let inbox = Rc::new(Inbox::default());
+        let run = Box::pin(run_streams(
+            Rc::clone(&inbox),
+            worker,
+            handler,
+            peer,
+            secure,
+        ));
+        Self { inbox, run }
+    }
+}
+
+async fn run_streams<H: Handler>(
+    inbox: Rc<Inbox>,
+    worker: Rc<Worker>,
+    handler: Rc<H>,
+    peer: Option<IpAddr>,
+    secure: bool,
+) {
+    loop {
+        // Polled by the connection right after it set the next stream; between streams
+        // nobody needs to wake it.
+        let next = std::future::poll_fn(|_| match inbox.args.take() {
+            Some(a) => Poll::Ready(Some(a)),
+            None if inbox.detached.get() => Poll::Ready(None),
+            None => Poll::Pending,
+        })
+        .await;
+        let Some((req, respond)) = next else { return };
+        inbox.busy.set(true);
+        let (w, h) = (Rc::clone(&worker), Rc::clone(&handler));
+        stream::serve(req, respond, w, h, peer, secure).await;
+        inbox.busy.set(false);
+        if inbox.detached.get() {
+            return;
+        }
+    }
 }

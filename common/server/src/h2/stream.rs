@@ -1,6 +1,8 @@
 //! One HTTP/2 stream: the request as a [`RequestHead`] plus its buffered body, the service's
 //! handler, and the response sent with h2 flow control.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
 use std::net::IpAddr;
@@ -138,33 +140,117 @@ async fn read_body(mut body: RecvStream, max: usize) -> Result<Vec<u8>, BodyRefu
 /// The response head as h2 fields: the same fields the HTTP/1.1 head carries (`Date`, CORS,
 /// `Content-Length`…), minus hop-by-hop fields, built from the response's fields directly.
 /// (It used to write the HTTP/1.1 head and parse it back: 7 % of an h2 worker's time.)
-fn response_head(resp: &Response, expose: &str) -> io::Result<http::Response<()>> {
+fn response_head(resp: &Response, expose: &'static str) -> io::Result<http::Response<()>> {
     let mut out = http::Response::new(());
     *out.status_mut() = http::StatusCode::from_u16(resp.status).map_err(io::Error::other)?;
     let headers = out.headers_mut();
-    for (name, value) in resp.fields().chain(Response::cors(expose)) {
-        if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
-            continue;
-        }
-        // Names are the service's constants and values had CR/LF stripped; a field h2 cannot
-        // carry is left out rather than failing the whole response.
-        match (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_bytes(value.as_bytes()),
-        ) {
-            (Ok(n), Ok(v)) => {
-                headers.append(n, v);
+    // Sized once: growing the map was 2 % of an h2 worker.
+    headers.reserve(16);
+    FIELDS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let cors = Response::cors(expose).map(|(n, v)| (n, Cow::Borrowed(v)));
+        let cors = [(cors[0].0, &cors[0].1), (cors[1].0, &cors[1].1)];
+        let fields = resp.fields_as_set().chain(cors);
+        for (i, (name, value)) in fields.enumerate() {
+            if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+                continue;
             }
-            _ => tracing::debug!(field = name, "h2: response field left out"),
+            // Names are the service's constants and values had CR/LF stripped; a field h2
+            // cannot carry is left out rather than failing the whole response.
+            match cache.field(i, name, value) {
+                Some((n, v)) => {
+                    headers.append(n, v);
+                }
+                None => tracing::debug!(field = name, "h2: response field left out"),
+            }
         }
-    }
-    if let Some(len) = resp.content_length() {
-        headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
-    }
+        if let Some(len) = resp.content_length() {
+            headers.insert(http::header::CONTENT_LENGTH, cache.length(len));
+        }
+    });
     Ok(out)
 }
 
-async fn send(respond: &mut SendResponse<Bytes>, resp: Response, expose: &str) -> io::Result<()> {
+thread_local! {
+    static FIELDS: RefCell<FieldCache> = const { RefCell::new(FieldCache { slots: Vec::new(), length: None }) };
+}
+
+/// The h2 fields of the previous response, by position. Responses of one route carry the
+/// same fields in the same order and mostly the same values (the constants, the second's
+/// `Date`, a hot object's `ETag` and length), so a field equal to the one at its position last
+/// time is a clone of it instead of a name lookup plus an allocation and a copy of the value —
+/// which were most of the cost of building the head. Constant values are referenced, not
+/// copied (their clones are free); computed ones are shared by reference count.
+struct FieldCache {
+    slots: Vec<Slot>,
+    length: Option<(u64, http::HeaderValue)>,
+}
+
+struct Slot {
+    name: &'static str,
+    /// The constant the value was made from, if it was one.
+    constant: Option<&'static str>,
+    header_name: http::HeaderName,
+    value: http::HeaderValue,
+}
+
+impl FieldCache {
+    // The variant matters (a constant is referenced, not copied): a `&str` would lose it.
+    #[allow(clippy::ptr_arg)]
+    fn field(
+        &mut self,
+        i: usize,
+        name: &'static str,
+        value: &Cow<'static, str>,
+    ) -> Option<(http::HeaderName, http::HeaderValue)> {
+        if let Some(s) = self.slots.get(i) {
+            let same = s.name == name
+                && match (value, s.constant) {
+                    // The same constant: compare where it is, not what it says.
+                    (Cow::Borrowed(v), Some(c)) => std::ptr::eq(*v, c) || *v == c,
+                    (v, _) => s.value.as_bytes() == v.as_bytes(),
+                };
+            if same {
+                return Some((s.header_name.clone(), s.value.clone()));
+            }
+        }
+        let header_name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
+        let (constant, bytes) = match value {
+            Cow::Borrowed(v) => (Some(*v), Bytes::from_static(v.as_bytes())),
+            Cow::Owned(v) => (None, Bytes::copy_from_slice(v.as_bytes())),
+        };
+        let value = http::HeaderValue::from_maybe_shared(bytes).ok()?;
+        let slot = Slot {
+            name,
+            constant,
+            header_name: header_name.clone(),
+            value: value.clone(),
+        };
+        if i < self.slots.len() {
+            self.slots[i] = slot;
+        } else if i == self.slots.len() && i < 32 {
+            self.slots.push(slot);
+        }
+        Some((header_name, value))
+    }
+
+    fn length(&mut self, len: u64) -> http::HeaderValue {
+        match &self.length {
+            Some((l, v)) if *l == len => v.clone(),
+            _ => {
+                let v = http::HeaderValue::from(len);
+                self.length = Some((len, v.clone()));
+                v
+            }
+        }
+    }
+}
+
+async fn send(
+    respond: &mut SendResponse<Bytes>,
+    resp: Response,
+    expose: &'static str,
+) -> io::Result<()> {
     let head = response_head(&resp, expose)?;
     let body = resp.wire_body().clone();
     let file = resp.wire_file();
@@ -237,5 +323,31 @@ mod tests {
         assert!(!h.contains_key("connection"));
         let none = response_head(&Response::new(304), "ETag").expect("head");
         assert!(!none.headers().contains_key("content-length"));
+    }
+
+    #[test]
+    fn the_field_cache_never_serves_a_previous_value() {
+        let a = Response::text(200, "video/mp4", Bytes::from_static(b"12345"))
+            .header("ETag", "\"a\"")
+            .header("X-Cache", "HIT");
+        let b = Response::text(200, "video/mp4", Bytes::from_static(b"123"))
+            .header("ETag", "\"b\"")
+            .header("X-Cache", "MISS");
+        let c = Response::text(200, "video/mp4", Bytes::from_static(b"123")).header("Age", "3");
+        for _ in 0..2 {
+            let h = response_head(&a, "ETag").expect("head");
+            assert_eq!(h.headers()["etag"], "\"a\"");
+            assert_eq!(h.headers()["x-cache"], "HIT");
+            assert_eq!(h.headers()["content-length"], "5");
+            let h = response_head(&b, "ETag").expect("head");
+            assert_eq!(h.headers()["etag"], "\"b\"");
+            assert_eq!(h.headers()["x-cache"], "MISS");
+            assert_eq!(h.headers()["content-length"], "3");
+            // Another field at the same position.
+            let h = response_head(&c, "ETag").expect("head");
+            assert_eq!(h.headers()["age"], "3");
+            assert!(!h.headers().contains_key("etag"));
+            assert!(!h.headers().contains_key("x-cache"));
+        }
     }
 }
