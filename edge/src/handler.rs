@@ -36,6 +36,13 @@ pub struct Edge {
 }
 
 impl Handler for Edge {
+    /// Front-door requests are proxied with their bodies streamed both ways.
+    fn needs_http1(&self, req: &RequestHead) -> bool {
+        self.shared.front_door.is_some()
+            && self.upstreams.is_some()
+            && crate::front_door::handles(req)
+    }
+
     async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
         // The clock is read only for the access log (one `clock_gettime` per request less
         // when it is off).

@@ -2,7 +2,9 @@
 //! heads and errors as over HTTP/1.1 (memory tier and disk tier), h2load multiplexes hundreds
 //! of streams over two connections, and raw frame floods sent through `openssl s_client -alpn
 //! h2` (PING, SETTINGS, rapid reset, an endless CONTINUATION chain) close the connection and
-//! are counted while the edge keeps serving. Both drivers for the serving paths.
+//! are counted while the edge keeps serving. Both drivers for the serving paths. Front-door
+//! requests (bodies streamed to and from an ingest) are refused on h2 with
+//! `HTTP_1_1_REQUIRED` and curl sends them again over HTTP/1.1, while objects stay on h2.
 
 mod support;
 
@@ -12,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ringcast_testkit::tls::{TestCa, TlsFiles};
+use ringcast_testkit::{wait_until, EdgeOptions, IngestOptions, Stack};
 use support::{options, pattern, Edge};
 
 const STREAMS: &str = "ringcast_edge_h2_streams_total";
@@ -286,4 +289,104 @@ fn frame_floods_close_the_connection() {
     assert_eq!(code, 0, "{err}");
     assert!(!got.is_empty());
     edge.process.assert_running();
+}
+
+#[test]
+fn front_door_requests_move_to_http1_and_objects_stay_on_h2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = h2_certs(dir.path());
+    let stack = Stack::builder()
+        .ingest(IngestOptions::new().node_tag("a"))
+        .edge(EdgeOptions::new().front_door().tls(&files))
+        .start();
+    let edge = stack.edge();
+    wait_until(Duration::from_secs(5), "the node is up", || {
+        edge.counter("ringcast_edge_front_door_node_up{node=\"a\"}") == 1
+    });
+    let refused = || edge.counter("ringcast_edge_h2_http1_required_total");
+    let base = edge.https_url();
+
+    // A tus creation and a 2 MiB PATCH (larger than an h2 stream's body buffer; the first half
+    // of a 4 MiB upload) through the front door: refused on h2 before anything reached the
+    // node, sent again over HTTP/1.1.
+    let (code, out, err) = curl(
+        &files.ca,
+        &[
+            "--http2",
+            "-X",
+            "POST",
+            "-H",
+            "Tus-Resumable: 1.0.0",
+            "-H",
+            "Upload-Length: 4194304",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{http_version}",
+            &format!("{base}/files/"),
+        ],
+    );
+    let out = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("201 1.1"), "created over HTTP/1.1: {out}");
+    assert_eq!(refused(), 1);
+    let location = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Location: ")
+                .or(l.strip_prefix("location: "))
+        })
+        .expect("Location")
+        .trim()
+        .to_string();
+    let body = dir.path().join("body");
+    std::fs::write(&body, pattern(2 << 20, 9)).expect("body");
+    let target = if location.starts_with("http") {
+        location.clone()
+    } else {
+        format!("{base}{location}")
+    };
+    let (code, out, err) = curl(
+        &files.ca,
+        &[
+            "--http2",
+            "-X",
+            "PATCH",
+            "-H",
+            "Tus-Resumable: 1.0.0",
+            "-H",
+            "Upload-Offset: 0",
+            "-H",
+            "Content-Type: application/offset+octet-stream",
+            "--data-binary",
+            &format!("@{}", body.display()),
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{http_version}",
+            &target,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), "204 1.1", "{err}");
+    assert_eq!(refused(), 2);
+
+    // An object on the same edge and listener stays on h2.
+    stack.put("v/h/1/720p/init.mp4", &pattern(1000, 5));
+    let (code, out, err) = curl(
+        &files.ca,
+        &[
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{http_version}",
+            &format!("{base}/v/h/1/720p/init.mp4"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), "200 2");
+    assert_eq!(refused(), 2);
 }

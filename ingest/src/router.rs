@@ -35,6 +35,25 @@ const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Up
      Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Checksum, \
      X-Requested-With, X-HTTP-Method-Override";
 
+/// Whether `head` streams a body through the handler, which HTTP/2 here cannot carry: tus
+/// requests with a body (PATCH, POST with creation-with-upload), the progress stream and the
+/// live push and pull. The rest of the API (small JSON both ways) is fine on HTTP/2.
+pub fn needs_http1(head: &RequestHead) -> bool {
+    let path = head.path();
+    let is_tus = path == "/files" || path.starts_with("/files/");
+    match routes::find(path) {
+        Some((route, _))
+            if matches!(
+                route.id,
+                RouteId::Events | RouteId::LivePush | RouteId::LivePull
+            ) =>
+        {
+            true
+        }
+        _ => is_tus && matches!(effective_method(head), Method::Patch | Method::Post),
+    }
+}
+
 /// Answer one request. `None` when the client vanished mid-request (nothing to send).
 pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Response> {
     let method = effective_method(head);
@@ -191,4 +210,52 @@ fn options(app: &App, path: &str) -> Response {
         resp = tus::handler::discovery_headers(app, resp);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(method: Method, target: &str) -> RequestHead {
+        RequestHead {
+            method,
+            target: target.into(),
+            version_minor: 1,
+            headers: Vec::new(),
+            keep_alive: true,
+            content_length: Some(0),
+            chunked: false,
+        }
+    }
+
+    #[test]
+    fn streamed_bodies_need_http1_and_the_json_api_does_not() {
+        for (method, target) in [
+            (Method::Patch, "/files/a-x"),
+            (Method::Post, "/files/"),
+            (Method::Post, "/files"),
+            (Method::Put, "/live/cam1-key"),
+            (Method::Get, "/live/cam1-key/pull?token=t"),
+            (Method::Get, "/v1/videos/v1/events"),
+        ] {
+            assert!(
+                needs_http1(&head(method.clone(), target)),
+                "{method:?} {target}"
+            );
+        }
+        for (method, target) in [
+            (Method::Head, "/files/a-x"),
+            (Method::Delete, "/files/a-x"),
+            (Method::Options, "/files/"),
+            (Method::Get, "/v1/videos"),
+            (Method::Get, "/v1/videos/v1"),
+            (Method::Get, "/v1/live"),
+            (Method::Get, "/healthz"),
+        ] {
+            assert!(
+                !needs_http1(&head(method.clone(), target)),
+                "{method:?} {target}"
+            );
+        }
+    }
 }

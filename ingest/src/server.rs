@@ -57,6 +57,11 @@ struct Ingest {
 }
 
 impl Handler for Ingest {
+    /// Uploads, the progress stream and live pushes and pulls stream their bodies.
+    fn needs_http1(&self, req: &RequestHead) -> bool {
+        router::needs_http1(req)
+    }
+
     async fn handle(&self, req: &RequestHead, conn: &mut Conn) -> Option<Response> {
         let started = Instant::now();
         let span = tracing::info_span!(

@@ -36,6 +36,16 @@ pub trait Handler: 'static {
     /// gone; the connection then closes.
     fn handle(&self, req: &RequestHead, conn: &mut Conn) -> impl Future<Output = Option<Response>>;
 
+    /// Whether answering `req` needs HTTP/1.1: a body streamed through the handler in either
+    /// direction (a proxy, an upload, an event stream), which an HTTP/2 stream here cannot
+    /// carry (its body is buffered, ≤ `h2.max_request_body`, and `write_raw` is not
+    /// available). On HTTP/2 such a stream is refused with `HTTP_1_1_REQUIRED` (RFC 9113
+    /// §7) before the handler runs, so nothing has happened yet, and clients (browsers, curl)
+    /// send the request again over HTTP/1.1. The default: no request needs it.
+    fn needs_http1(&self, _req: &RequestHead) -> bool {
+        false
+    }
+
     /// The response for a request the shell refuses. The default is [`default_refusal`].
     fn refuse(&self, why: Refusal) -> Response {
         default_refusal(why)

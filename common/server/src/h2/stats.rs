@@ -1,4 +1,5 @@
-//! HTTP/2 counters: connections, streams, connections closed by the flood guard (by frame).
+//! HTTP/2 counters: connections, streams, streams sent to HTTP/1.1, connections closed by the
+//! flood guard (by frame).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -22,6 +23,7 @@ const FLOODS: [Flood; 9] = [
 pub struct H2Stats {
     connections: AtomicU64,
     streams: AtomicU64,
+    http1_required: AtomicU64,
     floods: [AtomicU64; 9],
 }
 
@@ -32,6 +34,11 @@ impl H2Stats {
 
     pub fn stream(&self) {
         self.streams.fetch_add(1, Relaxed);
+    }
+
+    /// A stream refused with `HTTP_1_1_REQUIRED` (see `Handler::needs_http1`).
+    pub fn http1_required(&self) {
+        self.http1_required.fetch_add(1, Relaxed);
     }
 
     pub fn flood(&self, f: Flood) {
@@ -57,7 +64,7 @@ impl H2Stats {
     }
 
     /// `{prefix}_h2_connections_total`, `{prefix}_h2_streams_total`,
-    /// `{prefix}_h2_floods_total{frame}`.
+    /// `{prefix}_h2_http1_required_total`, `{prefix}_h2_floods_total{frame}`.
     pub fn render(&self, prefix: &str, w: &mut Writer) {
         w.counter(
             &format!("{prefix}_h2_connections_total"),
@@ -68,6 +75,12 @@ impl H2Stats {
             &format!("{prefix}_h2_streams_total"),
             "HTTP/2 streams (requests) answered or reset.",
             self.streams(),
+        )
+        .counter(
+            &format!("{prefix}_h2_http1_required_total"),
+            "HTTP/2 streams refused with HTTP_1_1_REQUIRED (a streamed or too large body), \
+             for the client to send again over HTTP/1.1.",
+            self.http1_required.load(Relaxed),
         );
         let name = format!("{prefix}_h2_floods_total");
         w.family(

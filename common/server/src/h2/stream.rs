@@ -44,7 +44,15 @@ pub(super) async fn serve<H: Handler>(
     let _inflight = InflightGuard::new(&worker);
     let (parts, body) = req.into_parts();
     let head = request_head(&parts);
-    let resp = match read_body(body, worker.settings.h2.max_request_body).await {
+    // Streamed bodies and bodies declared larger than the buffer go over HTTP/1.1: refused
+    // before anything ran, so the client's retry there cannot repeat a side effect.
+    let max_body = worker.settings.h2.max_request_body;
+    if handler.needs_http1(&head) || head.content_length.is_some_and(|n| n > max_body as u64) {
+        worker.stats.h2.http1_required();
+        respond.send_reset(h2::Reason::HTTP_1_1_REQUIRED);
+        return;
+    }
+    let resp = match read_body(body, max_body).await {
         Ok(body) => {
             let mut conn = Conn::for_h2_stream(Rc::clone(&worker), peer, body, secure);
             match handler.handle(&head, &mut conn).await {
@@ -57,6 +65,8 @@ pub(super) async fn serve<H: Handler>(
                 }
             }
         }
+        // A body without a declared length that outgrew the buffer: too late to hand the
+        // request to HTTP/1.1 cleanly.
         Err(BodyRefused::TooLarge) => Response::error_parts(
             413,
             "payload_too_large",
