@@ -17,21 +17,9 @@ use support::*;
 
 const MIB: usize = 1024 * 1024;
 
-/// A valid MP4 grown past several 1 MiB write buffers by a trailing `free` box of
-/// pseudo-random bytes (unique per `seed`).
+/// A valid MP4 grown past several 1 MiB write buffers (unique per `seed`).
 fn big_clip(stack: &Stack, seed: u64) -> Vec<u8> {
-    let mut v = small_mp4(stack.dir());
-    let extra = 5 * MIB + 1234;
-    v.extend_from_slice(&((8 + extra) as u32).to_be_bytes());
-    v.extend_from_slice(b"free");
-    let mut x = seed | 1;
-    v.extend((0..extra).map(|_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x as u8
-    }));
-    v
+    padded_mp4(stack.dir(), 5 * MIB + 1234, seed)
 }
 
 /// Upload `video` in PATCHes ending at unaligned offsets: small (buffered) ones, then large
