@@ -18,20 +18,22 @@
 //! (`crate::admission::buffers`) writes each socket read straight through, as before.
 //!
 //! Digests ([`crate::tus::digests`]): the writer feeds every byte it is handed to the upload's
-//! digests, in order. A full buffer is hashed on another thread while it is written and the
-//! next one fills — it is shared between the write and the hash job, never copied — and the
-//! partial buffer is hashed inline when the digests must be current
-//! ([`SpoolWriter::catch_up_digests`], also part of [`SpoolWriter::sync`]). One hash job at a
-//! time, so the digests see the bytes in file order.
+//! digests, in order. Full buffers go to the PATCH's hash thread (a [`HashPipe`], started at
+//! the first full buffer) while they are written and the next ones fill — shared between the
+//! write and the hash thread, never copied; up to [`DEPTH`] buffers are on their way at once, so
+//! neither the worker nor the hash thread waits for the other at every buffer. When the digests
+//! must be current ([`SpoolWriter::catch_up_digests`], also part of [`SpoolWriter::sync`]) every
+//! buffer on its way lands, the hash thread hands the digests back, and the bytes of the partial
+//! buffer are hashed here.
 //!
 //! Small PATCHes: a body shorter than [`DIRECT_MIN_BODY`] is written buffered, straight
 //! through (open without O_DIRECT, no read-back of a partial block, no padded write and
 //! `ftruncate`): for a few hundred KB the page cache costs less than the direct path's extra
 //! metadata work, and the fdatasync before the ack is the same.
 //!
-//! Memory: the aligned buffers are pooled per worker like the PATCH buffers, two per PATCH that
-//! holds a pooled buffer, at most [`DIRECT_PAIRS_PER_WORKER`] pairs per worker (later PATCHes
-//! write straight through): ≤ 2 × 1 MiB × 8 per worker.
+//! Memory: the aligned buffers are pooled per worker like the PATCH buffers: up to
+//! [`DEPTH`] + 1 per PATCH that holds a pooled buffer, at most [`DIRECT_PAIRS_PER_WORKER`] such
+//! PATCHes per worker (later PATCHes write straight through): ≤ 4 × 1 MiB × 8 per worker.
 
 use std::alloc::Layout;
 use std::cell::RefCell;
@@ -47,7 +49,7 @@ use std::sync::Arc;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::fs::{File, OpenOptions};
 
-use crate::tus::digests::{hash_elsewhere, Digests, HashJob};
+use crate::tus::digests::{Digests, HashPipe, Hashed};
 use crate::tus::lock::{UploadLock, WriteTicket};
 
 /// Alignment of O_DIRECT buffers, offsets and lengths: the page size, a multiple of every
@@ -57,6 +59,8 @@ pub const ALIGN: usize = 4096;
 pub const BUF: usize = 1024 * 1024;
 /// Most PATCHes per worker writing through aligned buffers at once.
 pub const DIRECT_PAIRS_PER_WORKER: usize = 8;
+/// Full buffers of one PATCH on their way (written and hashed) at once; one more fills.
+pub const DEPTH: usize = 3;
 /// PATCH bodies shorter than this are written buffered (see the module docs): one aligned
 /// buffer, below which no direct write would be a full one anyway.
 pub const DIRECT_MIN_BODY: u64 = BUF as u64;
@@ -206,16 +210,21 @@ unsafe impl IoBufMut for AlignedBuf {
 
 #[derive(Default)]
 struct Pool {
+    /// PATCHes holding aligned buffers.
     pairs_out: usize,
     free: Vec<AlignedBuf>,
 }
+
+/// Buffers a worker's pool keeps at most.
+const POOL_MAX: usize = (DEPTH + 1) * DIRECT_PAIRS_PER_WORKER;
 
 thread_local! {
     /// Aligned buffers of this worker (monoio runs one runtime per thread).
     static POOL: RefCell<Pool> = RefCell::default();
 }
 
-/// Two pooled aligned buffers, or `None` when this worker's writers all have theirs.
+/// Two pooled aligned buffers (a PATCH's first; it takes more with [`take_extra`]), or `None`
+/// when this worker's writers all have theirs.
 fn take_pair() -> Option<(AlignedBuf, AlignedBuf)> {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
@@ -228,12 +237,19 @@ fn take_pair() -> Option<(AlignedBuf, AlignedBuf)> {
     })
 }
 
+/// One more buffer for a PATCH that holds a pair (up to [`DEPTH`] + 1 in all).
+fn take_extra() -> AlignedBuf {
+    POOL.with(|p| p.borrow_mut().free.pop())
+        .unwrap_or_else(|| AlignedBuf::new(BUF))
+}
+
+/// A PATCH's buffers back (it holds a pair no more).
 fn give_back(bufs: impl IntoIterator<Item = AlignedBuf>) {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
         p.pairs_out = p.pairs_out.saturating_sub(1);
         for mut b in bufs {
-            if b.capacity() == BUF && p.free.len() < 2 * DIRECT_PAIRS_PER_WORKER {
+            if b.capacity() == BUF && p.free.len() < POOL_MAX {
                 b.clear();
                 p.free.push(b);
             }
@@ -259,12 +275,23 @@ fn is_refusal(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINVAL)
 }
 
-/// A full buffer on its way: its background write, its hash job, and where it is written.
+/// A full buffer on its way: its background write, its hashing, and where it is written.
 struct Pending {
     write: monoio::task::JoinHandle<io::Result<()>>,
-    hash: Option<HashJob>,
+    hashed: Option<Hashed>,
     buf: Arc<AlignedBuf>,
     at: u64,
+}
+
+/// Where the digests are.
+enum Hashing {
+    /// Here, fed every byte before `hashed_to` (boxed: the hashers' state is a few hundred
+    /// bytes).
+    Here(Box<Digests>),
+    /// With the PATCH's hash thread (fed every byte before `hashed_to` once it is drained).
+    Pipe(HashPipe),
+    /// Taken, or lost with a failed hash thread.
+    Gone,
 }
 
 /// How the bytes reach the file.
@@ -275,9 +302,9 @@ enum Mode {
         /// Bytes `[cur_start, cur_start + cur.len())` of the upload, not yet written.
         cur: AlignedBuf,
         cur_start: u64,
-        spare: Option<AlignedBuf>,
-        /// The background write of the previous buffer.
-        pending: Option<Pending>,
+        spare: Vec<AlignedBuf>,
+        /// Full buffers on their way, oldest first (at most [`DEPTH`]).
+        pending: std::collections::VecDeque<Pending>,
     },
     /// Each chunk written as it comes (no pooled buffers left on this worker).
     Through,
@@ -295,8 +322,8 @@ pub struct SpoolWriter {
     /// A write failed (with this OS error, if it had one): bytes before `pos` may be missing,
     /// so nothing may be declared durable.
     failed: Option<Option<i32>>,
-    /// Fed every byte before `hashed_to`; `None` while a hash job has them (or once taken).
-    digests: Option<Digests>,
+    hashing: Hashing,
+    /// End of the bytes handed to the digests (here or to the hash thread).
     hashed_to: u64,
 }
 
@@ -320,7 +347,7 @@ impl SpoolWriter {
                 pos: start,
                 fell_back: false,
                 failed: None,
-                digests: Some(digests),
+                hashing: Hashing::Here(Box::new(digests)),
                 hashed_to: start,
             });
         };
@@ -383,13 +410,13 @@ impl SpoolWriter {
                 direct,
                 cur,
                 cur_start,
-                spare: Some(spare),
-                pending: None,
+                spare: vec![spare],
+                pending: Default::default(),
             },
             pos: start,
             fell_back: !direct,
             failed: None,
-            digests: Some(digests),
+            hashing: Hashing::Here(Box::new(digests)),
             hashed_to: start,
         })
     }
@@ -430,7 +457,7 @@ impl SpoolWriter {
         if let Mode::Through = self.mode {
             let (res, buf) = self.file.write_all_at(buf, self.pos).await;
             if res.is_ok() {
-                if let Some(d) = self.digests.as_mut() {
+                if let Hashing::Here(d) = &mut self.hashing {
                     d.update(&buf);
                 }
                 self.pos += buf.len() as u64;
@@ -455,10 +482,16 @@ impl SpoolWriter {
         (Ok(()), buf)
     }
 
-    /// Start the background write and the hash job of the full current buffer (after the
-    /// previous buffer's landed).
+    /// Start the background write of the full current buffer and hand it to the hash thread;
+    /// the next buffer is a spare, a new one while fewer than [`DEPTH`] are on their way, or
+    /// the oldest one's once it landed.
     async fn write_full(&mut self, lock: &UploadLock) -> io::Result<()> {
-        let next = self.land_pending().await?;
+        let waiting = matches!(&self.mode, Mode::Aligned { pending, .. } if pending.len() >= DEPTH);
+        let landed = if waiting {
+            self.land_oldest().await?
+        } else {
+            None
+        };
         let Some(ticket) = lock.write_ticket() else {
             return Err(io::Error::other("taken over by a newer request"));
         };
@@ -472,11 +505,8 @@ impl SpoolWriter {
         else {
             return Ok(());
         };
-        let full = std::mem::replace(
-            cur,
-            next.or_else(|| spare.take())
-                .unwrap_or_else(|| AlignedBuf::new(BUF)),
-        );
+        let next = landed.or_else(|| spare.pop()).unwrap_or_else(take_extra);
+        let full = std::mem::replace(cur, next);
         let at = *cur_start;
         *cur_start += full.len() as u64;
         // The buffer's first bytes may be hashed already (a partial block kept from a
@@ -484,12 +514,19 @@ impl SpoolWriter {
         let from = self.hashed_to.saturating_sub(at) as usize;
         self.hashed_to = self.hashed_to.max(*cur_start);
         let full = Arc::new(full);
-        let hash = match self.digests.take() {
-            Some(d) if from < full.len() => Some(hash_elsewhere(d, Arc::clone(&full), from)),
-            d => {
-                self.digests = d;
-                None
+        let hashed = if from < full.len() {
+            if let Hashing::Here(_) = self.hashing {
+                let Hashing::Here(d) = std::mem::replace(&mut self.hashing, Hashing::Gone) else {
+                    unreachable!("matched above")
+                };
+                self.hashing = Hashing::Pipe(HashPipe::start(*d));
             }
+            match &self.hashing {
+                Hashing::Pipe(pipe) => Some(pipe.feed(Arc::clone(&full), from)),
+                _ => None,
+            }
+        } else {
+            None
         };
         let file = Rc::clone(&self.file);
         let write = monoio::spawn(background_write(
@@ -498,18 +535,19 @@ impl SpoolWriter {
             at,
             ticket,
         ));
-        *pending = Some(Pending {
+        pending.push_back(Pending {
             write,
-            hash,
+            hashed,
             buf: full,
             at,
         });
         Ok(())
     }
 
-    /// Wait for the background write; its buffer back for reuse. A write the filesystem
-    /// refused as direct is written again buffered (and the writer stays buffered).
-    async fn land_pending(&mut self) -> io::Result<Option<AlignedBuf>> {
+    /// Wait for the oldest buffer on its way to be written and hashed; the buffer back for
+    /// reuse. A write the filesystem refused as direct is written again buffered (and the
+    /// writer stays buffered).
+    async fn land_oldest(&mut self) -> io::Result<Option<AlignedBuf>> {
         let Mode::Aligned {
             pending, direct, ..
         } = &mut self.mode
@@ -518,17 +556,20 @@ impl SpoolWriter {
         };
         let Some(Pending {
             write,
-            hash,
+            hashed,
             buf,
             at,
-        }) = pending.take()
+        }) = pending.pop_front()
         else {
             return Ok(None);
         };
         let was_direct = *direct;
         let res = write.await;
-        if let Some(job) = hash {
-            self.digests = Some(job.await?);
+        if let Some(hashed) = hashed {
+            if hashed.await.is_err() {
+                self.hashing = Hashing::Gone;
+                return Err(io::Error::other("the spool's hash thread failed"));
+            }
         }
         match res {
             Ok(()) => {}
@@ -539,30 +580,45 @@ impl SpoolWriter {
             }
             Err(e) => return Err(e),
         }
-        // Both the write and the hash job are over and dropped their clones: the buffer is
-        // this writer's again (were it not, it is freed with the last clone and replaced).
+        // Both the write and the hash thread are done with it and dropped their clones: the
+        // buffer is this writer's again (were it not, it is freed with the last clone).
         Ok(Arc::try_unwrap(buf).ok().map(|mut b| {
             b.clear();
             b
         }))
     }
 
+    /// Land every buffer on its way (their buffers become spares).
+    async fn land_all(&mut self) -> io::Result<()> {
+        while matches!(&self.mode, Mode::Aligned { pending, .. } if !pending.is_empty()) {
+            let landed = self.land_oldest().await?;
+            if let (Mode::Aligned { spare, .. }, Some(b)) = (&mut self.mode, landed) {
+                spare.push(b);
+            }
+        }
+        Ok(())
+    }
+
     /// Bring the digests up to [`SpoolWriter::pos`]: wait for the hash job in flight, then
     /// hash the bytes still in the current buffer here. After this the digests (if not taken)
     /// have consumed exactly the bytes handed to [`SpoolWriter::write`], in order.
     pub async fn catch_up_digests(&mut self) -> io::Result<()> {
-        let landed = self.land_pending().await;
-        if let Err(e) = &landed {
-            self.fail(e);
+        if let Err(e) = self.land_all().await {
+            self.fail(&e);
+            return Err(e);
         }
-        if let Some(b) = landed? {
-            if let Mode::Aligned { spare, .. } = &mut self.mode {
-                spare.get_or_insert(b);
-            }
+        if let Hashing::Pipe(_) = self.hashing {
+            let Hashing::Pipe(pipe) = std::mem::replace(&mut self.hashing, Hashing::Gone) else {
+                unreachable!("matched above")
+            };
+            // Every piece fed has landed: the thread hands the digests back at once.
+            self.hashing = Hashing::Here(Box::new(pipe.finish().await?));
         }
-        if let Mode::Aligned { cur, cur_start, .. } = &self.mode {
+        if let (Mode::Aligned { cur, cur_start, .. }, Hashing::Here(d)) =
+            (&self.mode, &mut self.hashing)
+        {
             let from = self.hashed_to.saturating_sub(*cur_start) as usize;
-            if let (Some(d), Some(rest)) = (self.digests.as_mut(), cur.as_slice().get(from..)) {
+            if let Some(rest) = cur.as_slice().get(from..) {
                 d.update(rest);
             }
         }
@@ -572,9 +628,15 @@ impl SpoolWriter {
 
     /// The digests, fed every byte up to [`SpoolWriter::pos`] when taken right after
     /// [`SpoolWriter::catch_up_digests`] or [`SpoolWriter::sync`]; `None` if already taken (or
-    /// lost with a failed hash job).
+    /// lost with a failed hash thread).
     pub fn take_digests(&mut self) -> Option<Digests> {
-        self.digests.take()
+        match std::mem::replace(&mut self.hashing, Hashing::Gone) {
+            Hashing::Here(d) => Some(*d),
+            other => {
+                self.hashing = other;
+                None
+            }
+        }
     }
 
     /// Make every byte written so far durable (and the file exactly [`SpoolWriter::pos`] long
@@ -651,19 +713,20 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Close the file, waiting for a background write first (so none lands after a truncate
-    /// or a takeover), and return the buffers to the pool. Bytes not synced may be lost.
+    /// Close the file, waiting for the background writes first (so none lands after a
+    /// truncate or a takeover), and return the buffers to the pool. Bytes not synced may be
+    /// lost.
     pub async fn close(mut self) -> io::Result<()> {
-        // Whatever the background write's outcome, it is over: nothing lands after this.
-        let landed = self.land_pending().await.ok().flatten();
+        // Whatever the background writes' outcome, they are over: nothing lands after this.
+        while matches!(&self.mode, Mode::Aligned { pending, .. } if !pending.is_empty()) {
+            if let Ok(Some(b)) = self.land_oldest().await {
+                if let Mode::Aligned { spare, .. } = &mut self.mode {
+                    spare.push(b);
+                }
+            }
+        }
         if let Mode::Aligned { cur, spare, .. } = std::mem::replace(&mut self.mode, Mode::Through) {
-            let bufs = [Some(cur), spare, landed];
-            give_back(
-                bufs.into_iter()
-                    .flatten()
-                    .filter(|b| b.capacity() == BUF)
-                    .take(2),
-            );
+            give_back(std::iter::once(cur).chain(spare));
         }
         let file = Rc::clone(&self.file);
         drop(self);
@@ -680,7 +743,7 @@ impl Drop for SpoolWriter {
         // Not closed (an early return): the buffers go back; a background write still running
         // keeps its own buffer and its ticket until it lands.
         if let Mode::Aligned { cur, spare, .. } = std::mem::replace(&mut self.mode, Mode::Through) {
-            give_back([Some(cur), spare].into_iter().flatten());
+            give_back(std::iter::once(cur).chain(spare));
         }
     }
 }
@@ -845,7 +908,7 @@ mod tests {
     }
 
     fn check(dir: &Path) -> Vec<bool> {
-        let data = payload(3 * BUF + 12_345);
+        let data = payload(6 * BUF + 12_345);
         let path = dir.join("spool.bin");
         // Unaligned PATCH ends, reads smaller and larger than a block, and a PATCH of 1 byte.
         let cuts = [1, 5000, 5001, BUF + 4096, 2 * BUF + 77, data.len()];
