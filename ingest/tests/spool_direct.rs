@@ -3,8 +3,9 @@
 //! PATCHes that end at unaligned offsets (so each large PATCH re-reads and rewrites the partial
 //! block the previous one left, also one a small buffered PATCH wrote) is spooled and stored
 //! byte-identical either way, with the right sha256, and the metrics say which path wrote it:
-//! PATCHes of at least one aligned buffer direct, smaller ones buffered. The disk case needs a filesystem with O_DIRECT (ext4/xfs/btrfs; /var/tmp);
-//! the fallback case mounts a ramfs (which refuses O_DIRECT with EINVAL; needs root).
+//! PATCHes of at least one aligned buffer direct, smaller ones buffered. The disk case needs a
+//! filesystem with O_DIRECT (ext4/xfs/btrfs; /var/tmp); the fallback case mounts a ramfs (which
+//! refuses O_DIRECT with EINVAL; needs root).
 
 mod support;
 

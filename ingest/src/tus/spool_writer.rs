@@ -2,7 +2,7 @@
 //! speed"): a PATCH's bytes are gathered into [`BUF`]-sized, [`ALIGN`]-aligned buffers and each
 //! full buffer is written at an aligned file offset with O_DIRECT — no page-cache copy, no
 //! write-back, and on io_uring a truly asynchronous write — while the next buffer fills from the
-//! socket (one write in flight at a time, double-buffered).
+//! socket (up to [`DEPTH`] buffers written and hashed at once while one more fills).
 //!
 //! The unaligned tail: when the offset must be made durable (a checkpoint, the end of the
 //! PATCH), the last partial block is written padded with zeros to a whole block, the file is cut

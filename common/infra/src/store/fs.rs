@@ -91,7 +91,11 @@ impl FsStore {
                 published
             }
             Err(e) => {
-                tracing::debug!(error = %e, src = %src.display(), "cannot link into the store; copying");
+                tracing::debug!(
+                    error = %e,
+                    src = %src.display(),
+                    "cannot link into the store; copying"
+                );
                 self.put_file(key, src, content_type).await
             }
         }
