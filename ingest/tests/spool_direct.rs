@@ -1,37 +1,32 @@
 //! The spool written with O_DIRECT and aligned buffers where the filesystem allows, buffered
 //! where it refuses (`crate::tus::spool_writer`), against a running ingest: an upload sent in
-//! PATCHes that end at unaligned offsets (so each PATCH re-reads and rewrites the partial block
-//! the previous one left) is spooled and stored byte-identical either way, and the metrics say
-//! which path wrote it. The disk case needs a filesystem with O_DIRECT (ext4/xfs/btrfs; /var/tmp);
-//! the fallback case mounts a ramfs (which refuses O_DIRECT with EINVAL; needs root).
+//! PATCHes that end at unaligned offsets (so each large PATCH re-reads and rewrites the partial
+//! block the previous one left, also one a small buffered PATCH wrote) is spooled and stored
+//! byte-identical either way, with the right sha256, and the metrics say which path wrote it:
+//! PATCHes of at least one aligned buffer direct, smaller ones buffered. The disk case needs a
+//! filesystem with O_DIRECT (ext4/xfs/btrfs; /var/tmp); the fallback case mounts a ramfs (which
+//! refuses O_DIRECT with EINVAL; needs root).
 
 mod support;
 
 use std::path::{Path, PathBuf};
 
+use ringcast_ingest::tus::spool_writer::{supports_o_direct, DIRECT_MIN_BODY};
 use ringcast_proto::keys;
 use ringcast_testkit::Stack;
 use support::*;
 
-/// A valid MP4 grown past several 1 MiB write buffers by a trailing `free` box of
-/// pseudo-random bytes (unique per `seed`).
+const MIB: usize = 1024 * 1024;
+
+/// A valid MP4 grown past several 1 MiB write buffers (unique per `seed`).
 fn big_clip(stack: &Stack, seed: u64) -> Vec<u8> {
-    let mut v = small_mp4(stack.dir());
-    let extra = 3 * 1024 * 1024 + 1234;
-    v.extend_from_slice(&((8 + extra) as u32).to_be_bytes());
-    v.extend_from_slice(b"free");
-    let mut x = seed | 1;
-    v.extend((0..extra).map(|_| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x as u8
-    }));
-    v
+    padded_mp4(stack.dir(), 5 * MIB + 1234, seed)
 }
 
-/// Upload `video` in PATCHes ending at unaligned offsets; returns the upload id once stored.
-fn upload_in_unaligned_patches(stack: &Stack, data_dir: &Path, video: &[u8]) -> String {
+/// Upload `video` in PATCHes ending at unaligned offsets: small (buffered) ones, then large
+/// (direct) ones starting at unaligned offsets, then a last byte. Returns the upload id once
+/// stored and how many PATCHes were large enough for O_DIRECT.
+fn upload_in_unaligned_patches(stack: &Stack, data_dir: &Path, video: &[u8]) -> (String, u64) {
     let ingest = stack.ingest();
     let loc = ingest.create(video.len() as u64, None);
     let id = upload_id(&loc);
@@ -40,12 +35,19 @@ fn upload_in_unaligned_patches(stack: &Stack, data_dir: &Path, video: &[u8]) -> 
         1000,
         5000,
         5001,
-        1024 * 1024 + 3,
-        2 * 1024 * 1024 + 4096,
+        5001 + MIB + 3,
+        5001 + 2 * MIB + 4099,
         n - 1,
+        n,
     ];
+    let large = cuts
+        .iter()
+        .zip(std::iter::once(&0).chain(&cuts))
+        .filter(|(end, start)| (*end - *start) as u64 >= DIRECT_MIN_BODY)
+        .count() as u64;
+    assert_eq!(large, 3, "the cuts exercise both paths");
     let mut at = 0;
-    for end in cuts {
+    for end in cuts[..cuts.len() - 1].iter().copied() {
         let r = ingest.patch(&loc, at as u64, &video[at..end]);
         assert_eq!(r.status, 204, "PATCH {at}..{end}: {}", r.text());
         at = end;
@@ -63,7 +65,24 @@ fn upload_in_unaligned_patches(stack: &Stack, data_dir: &Path, video: &[u8]) -> 
         sha256(video),
         "stored source is byte-identical"
     );
-    id
+    // The source sha256 the ingest computed while writing (partly on another thread) is the
+    // file's: the version record carries it.
+    let versions = ingest
+        .conn()
+        .request(
+            "GET",
+            &format!("/v1/videos/{id}/versions"),
+            &ingest.with_auth(&[]),
+            b"",
+        )
+        .expect("GET versions");
+    assert_eq!(versions.status, 200, "{}", versions.text());
+    assert!(
+        versions.text().contains(&sha256(video)),
+        "recorded sha256: {}",
+        versions.text()
+    );
+    (id, large)
 }
 
 fn data_dir_toml(dir: &Path, extra: &str) -> String {
@@ -71,20 +90,6 @@ fn data_dir_toml(dir: &Path, extra: &str) -> String {
         "data_dir = {:?}\n{extra}",
         dir.join("ingest").display().to_string()
     )
-}
-
-fn supports_o_direct(dir: &Path) -> bool {
-    use std::os::unix::fs::OpenOptionsExt;
-    let probe = dir.join("o_direct_probe");
-    let ok = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(&probe)
-        .is_ok();
-    let _ = std::fs::remove_file(probe);
-    ok
 }
 
 #[test]
@@ -98,12 +103,12 @@ fn on_a_disk_the_spool_is_written_with_o_direct_and_byte_identical() {
     }
     let stack = start(options().toml(data_dir_toml(dir.path(), "")));
     let video = big_clip(&stack, 7);
-    upload_in_unaligned_patches(&stack, dir.path(), &video);
+    let (_, large) = upload_in_unaligned_patches(&stack, dir.path(), &video);
     let ingest = stack.ingest();
     assert_eq!(
         ingest.counter("ringcast_ingest_spool_direct_patches_total"),
-        7,
-        "every PATCH written with O_DIRECT"
+        large,
+        "every PATCH of at least 1 MiB written with O_DIRECT, none of the small ones"
     );
     assert_eq!(
         ingest.counter("ringcast_ingest_spool_direct_fallbacks_total"),
@@ -147,12 +152,12 @@ fn without_o_direct_the_spool_falls_back_to_buffered_writes_and_stays_byte_ident
     let toml = data_dir_toml(&ramfs.0, "[admission]\nspool_reserve_bytes = 0");
     let stack = start(options().toml(toml));
     let video = big_clip(&stack, 11);
-    upload_in_unaligned_patches(&stack, &ramfs.0, &video);
+    let (_, large) = upload_in_unaligned_patches(&stack, &ramfs.0, &video);
     let ingest = stack.ingest();
     assert_eq!(
         ingest.counter("ringcast_ingest_spool_direct_fallbacks_total"),
-        7,
-        "every PATCH fell back"
+        large,
+        "every PATCH that tried O_DIRECT fell back"
     );
     assert_eq!(
         ingest.counter("ringcast_ingest_spool_direct_patches_total"),

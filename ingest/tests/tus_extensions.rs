@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use ringcast_proto::keys;
 use ringcast_testkit::http::Response;
-use ringcast_testkit::{wait_until, Service, Stack};
+use ringcast_testkit::{wait_until, IngestOptions, Service, Stack};
 use sha1::Digest as _;
 use support::*;
 
@@ -48,6 +48,53 @@ fn spool(ingest: &Service, id: &str, ext: &str) -> std::path::PathBuf {
     ingest.state_dir.join(format!("uploads/{id}.{ext}"))
 }
 
+/// A stack started with `opts`, and a small valid MP4 to upload.
+fn stack_with_clip(opts: IngestOptions) -> (Stack, Vec<u8>) {
+    let stack = start(opts);
+    let video = small_mp4(stack.dir());
+    (stack, video)
+}
+
+/// POST `/files/` with `Tus-Resumable` and `headers` (typed as a PATCH body when `body` is not
+/// empty: creation-with-upload).
+fn post(ingest: &Service, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut all = vec![TUS];
+    if !body.is_empty() {
+        all.push(OCTETS);
+    }
+    all.extend_from_slice(headers);
+    request(ingest, "POST", "/files/", &all, body)
+}
+
+/// PATCH `body` at `offset` with the tus headers and `headers` (Upload-Checksum,
+/// Upload-Length, …).
+fn patch_with(
+    ingest: &Service,
+    loc: &str,
+    offset: u64,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let off = offset.to_string();
+    let mut all = vec![TUS, OCTETS, ("Upload-Offset", off.as_str())];
+    all.extend_from_slice(headers);
+    request(ingest, "PATCH", loc, &all, body)
+}
+
+/// HEAD of an upload, with `Authorization` when given.
+fn head(ingest: &Service, loc: &str, authorization: Option<&str>) -> Response {
+    let mut all = vec![TUS];
+    all.extend(authorization.map(|a| ("Authorization", a)));
+    request(ingest, "HEAD", loc, &all, b"")
+}
+
+/// The `Location` of a creation response.
+fn location(r: &Response) -> String {
+    r.header("location")
+        .unwrap_or_else(|| panic!("no Location in {} {:?}", r.status, r.text()))
+        .to_string()
+}
+
 #[test]
 fn options_advertises_exactly_the_extensions_that_work() {
     let stack = start(options());
@@ -72,36 +119,24 @@ fn options_advertises_exactly_the_extensions_that_work() {
 
 #[test]
 fn creation_with_upload_stores_the_first_bytes_or_the_whole_file() {
-    let stack = start(options());
+    let (stack, video) = stack_with_clip(options());
     let ingest = stack.ingest();
-    let video = small_mp4(stack.dir());
     let len = video.len().to_string();
     // Whole file in the POST: created, stored and queued in one request.
-    let r = request(
-        ingest,
-        "POST",
-        "/files/",
-        &[TUS, OCTETS, ("Upload-Length", &len)],
-        &video,
-    );
+    let r = post(ingest, &[("Upload-Length", &len)], &video);
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(header_u64(&r, "upload-offset"), video.len() as u64);
     assert!(
         r.header("ringcast-job-id").is_some(),
         "finished in the POST"
     );
-    let id = upload_id(r.header("location").expect("Location"));
-    assert_stored(&stack, &id, &video);
+    assert_stored(&stack, &upload_id(&location(&r)), &video);
 
     // Half in the POST, the rest with a PATCH (duplicates allowed: same bytes again).
     let half = video.len() / 2;
-    let r = request(
+    let r = post(
         ingest,
-        "POST",
-        "/files/",
         &[
-            TUS,
-            OCTETS,
             ("Upload-Length", &len),
             ("Upload-Metadata", "duplicates YWxsb3c="),
         ],
@@ -110,7 +145,7 @@ fn creation_with_upload_stores_the_first_bytes_or_the_whole_file() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(header_u64(&r, "upload-offset"), half as u64);
     assert!(r.header("upload-expires").is_some());
-    let loc = r.header("location").expect("Location").to_string();
+    let loc = location(&r);
     let r = ingest.patch(&loc, half as u64, &video[half..]);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_stored(&stack, &upload_id(&loc), &video);
@@ -118,66 +153,60 @@ fn creation_with_upload_stores_the_first_bytes_or_the_whole_file() {
 
 #[test]
 fn deferred_length_is_fixed_by_a_later_patch() {
-    let stack = start(options());
+    let (stack, video) = stack_with_clip(options());
     let ingest = stack.ingest();
-    let video = small_mp4(stack.dir());
-    let r = request(
-        ingest,
-        "POST",
-        "/files/",
-        &[TUS, ("Upload-Defer-Length", "1")],
-        b"",
-    );
+    let r = post(ingest, &[("Upload-Defer-Length", "1")], b"");
     assert_eq!(r.status, 201, "{}", r.text());
-    let loc = r.header("location").expect("Location").to_string();
-    let head = request(ingest, "HEAD", &loc, &[TUS], b"");
-    assert_eq!(head.header("upload-defer-length"), Some("1"));
-    assert_eq!(head.header("upload-length"), None);
+    let loc = location(&r);
+    let h = head(ingest, &loc, None);
+    assert_eq!(h.header("upload-defer-length"), Some("1"));
+    assert_eq!(h.header("upload-length"), None);
     // A chunk without the length: stored, nothing finished.
     let first = 1000;
     let r = ingest.patch(&loc, 0, &video[..first]);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(header_u64(&r, "upload-offset"), first as u64);
     // Less than what is stored cannot be the length.
-    let r = request(
-        ingest,
-        "PATCH",
-        &loc,
-        &[
-            TUS,
-            OCTETS,
-            ("Upload-Offset", "1000"),
-            ("Upload-Length", "10"),
-        ],
-        b"",
-    );
+    let r = patch_with(ingest, &loc, 1000, &[("Upload-Length", "10")], b"");
     assert_eq!(r.status, 400, "{}", r.text());
     // The length arrives with the last chunk, which finishes the upload.
     let len = video.len().to_string();
-    let r = request(
+    let r = patch_with(
         ingest,
-        "PATCH",
         &loc,
-        &[
-            TUS,
-            OCTETS,
-            ("Upload-Offset", "1000"),
-            ("Upload-Length", &len),
-        ],
+        1000,
+        &[("Upload-Length", &len)],
         &video[first..],
     );
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(r.header("ringcast-job-id").is_some());
     assert_stored(&stack, &upload_id(&loc), &video);
-    let head = request(ingest, "HEAD", &loc, &[TUS], b"");
-    assert_eq!(head.header("upload-length"), Some(len.as_str()));
+    assert_eq!(
+        head(ingest, &loc, None).header("upload-length"),
+        Some(len.as_str())
+    );
 }
 
 #[test]
 fn a_chunk_with_a_wrong_checksum_is_discarded_and_the_right_ones_kept() {
+    let (stack, video) = stack_with_clip(options());
+    checksummed_chunks(&stack, &video);
+}
+
+#[test]
+fn large_checksummed_chunks_are_verified_with_the_digests_hashed_off_the_worker() {
+    // Thirds of over 1 MiB: written with O_DIRECT (on a disk), their full buffers hashed on
+    // another thread (crate::tus::digests) — the verdict must still cover exactly their bytes.
     let stack = start(options());
+    let video = padded_mp4(stack.dir(), 5 * 1024 * 1024 + 777, 3);
+    checksummed_chunks(&stack, &video);
+}
+
+/// `video` in three checksummed PATCHes (sha1, then md5 wrong and right, then sha256): the
+/// wrong one is discarded (460, offset, spool and sha256 unchanged), the upload finishes with
+/// the original bytes and its recorded sha256 is theirs.
+fn checksummed_chunks(stack: &Stack, video: &[u8]) {
     let ingest = stack.ingest();
-    let video = small_mp4(stack.dir());
     let loc = ingest.create(video.len() as u64, None);
     let id = upload_id(&loc);
     let third = video.len() / 3;
@@ -186,35 +215,19 @@ fn a_chunk_with_a_wrong_checksum_is_discarded_and_the_right_ones_kept() {
         &video[third..2 * third],
         &video[2 * third..],
     );
+    let checksum = |alg: &str, digest: &[u8]| format!("{alg} {}", b64(digest));
 
-    let sha1 = format!("sha1 {}", b64(&sha1::Sha1::digest(a)));
-    let r = request(
-        ingest,
-        "PATCH",
-        &loc,
-        &[
-            TUS,
-            OCTETS,
-            ("Upload-Offset", "0"),
-            ("Upload-Checksum", &sha1),
-        ],
-        a,
-    );
+    let sha1 = checksum("sha1", &sha1::Sha1::digest(a));
+    let r = patch_with(ingest, &loc, 0, &[("Upload-Checksum", &sha1)], a);
     assert_eq!(r.status, 204, "{}", r.text());
 
     // Chunk b with a digest of other bytes: 460, nothing of it kept anywhere.
-    let wrong = format!("md5 {}", b64(&md5::Md5::digest(c)));
-    let off = third.to_string();
-    let r = request(
+    let wrong = checksum("md5", &md5::Md5::digest(c));
+    let r = patch_with(
         ingest,
-        "PATCH",
         &loc,
-        &[
-            TUS,
-            OCTETS,
-            ("Upload-Offset", &off),
-            ("Upload-Checksum", &wrong),
-        ],
+        third as u64,
+        &[("Upload-Checksum", &wrong)],
         b,
     );
     assert_eq!(r.status, 460, "{}", r.text());
@@ -235,39 +248,43 @@ fn a_chunk_with_a_wrong_checksum_is_discarded_and_the_right_ones_kept() {
         1
     );
 
-    let right = format!("md5 {}", b64(&md5::Md5::digest(b)));
-    let r = request(
+    let right = checksum("md5", &md5::Md5::digest(b));
+    let r = patch_with(
         ingest,
-        "PATCH",
         &loc,
-        &[
-            TUS,
-            OCTETS,
-            ("Upload-Offset", &off),
-            ("Upload-Checksum", &right),
-        ],
+        third as u64,
+        &[("Upload-Checksum", &right)],
         b,
     );
     assert_eq!(r.status, 204, "{}", r.text());
-    let sha256 = format!("sha256 {}", b64(&sha2::Sha256::digest(c)));
-    let off = (2 * third).to_string();
-    let r = request(
+    let last = checksum("sha256", &sha2::Sha256::digest(c));
+    let r = patch_with(
         ingest,
-        "PATCH",
         &loc,
-        &[
-            TUS,
-            OCTETS,
-            ("Upload-Offset", &off),
-            ("Upload-Checksum", &sha256),
-        ],
+        2 * third as u64,
+        &[("Upload-Checksum", &last)],
         c,
     );
     assert_eq!(r.status, 204, "{}", r.text());
     assert!(r.header("ringcast-job-id").is_some());
     // The source's sha256 (dedup) followed the kept bytes only: the stored file and its
     // recorded digest are the original's.
-    assert_stored(&stack, &id, &video);
+    assert_stored(stack, &id, video);
+    let recorded = Command::new("redis-cli")
+        .args([
+            "-u",
+            stack.redis_url(),
+            "HGET",
+            &keys::video(&id),
+            "source_sha256",
+        ])
+        .output()
+        .expect("redis-cli");
+    assert_eq!(
+        String::from_utf8_lossy(&recorded.stdout).trim(),
+        sha256(video),
+        "the recorded source sha256"
+    );
 }
 
 fn redis_exists(stack: &Stack, key: &str) -> bool {
@@ -315,10 +332,19 @@ fn termination_deletes_spool_state_and_progress() {
         !redis_exists(&stack, &keys::video_upload(&id)),
         "progress entry gone"
     );
-    for method in ["HEAD", "DELETE"] {
-        let r = request(ingest, method, &loc, &[TUS, ("Authorization", &auth)], b"");
-        assert_eq!(r.status, 404, "{method} after termination");
-    }
+    assert_eq!(
+        head(ingest, &loc, Some(&auth)).status,
+        404,
+        "HEAD after termination"
+    );
+    let r = request(
+        ingest,
+        "DELETE",
+        &loc,
+        &[TUS, ("Authorization", &auth)],
+        b"",
+    );
+    assert_eq!(r.status, 404, "DELETE after termination");
     let r = client.patch(&loc, 5000, b"x");
     assert_eq!(r.status, 404);
     assert_eq!(
@@ -332,15 +358,9 @@ fn an_expired_upload_is_gone_and_swept() {
     // Expires 2 s after its last change; the sweep runs every second.
     let stack = start(options().toml("[uploads]\nexpire_after_secs = 2\nexpiry_sweep_secs = 1"));
     let ingest = stack.ingest();
-    let r = request(
-        ingest,
-        "POST",
-        "/files/",
-        &[TUS, ("Upload-Length", "1000")],
-        b"",
-    );
+    let r = post(ingest, &[("Upload-Length", "1000")], b"");
     assert_eq!(r.status, 201);
-    let loc = r.header("location").expect("Location").to_string();
+    let loc = location(&r);
     let id = upload_id(&loc);
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -356,11 +376,9 @@ fn an_expired_upload_is_gone_and_swept() {
     );
     let r = ingest.patch(&loc, 0, &[0u8; 10]);
     assert!(r.header("upload-expires").is_some(), "on PATCH");
-    assert!(request(ingest, "HEAD", &loc, &[TUS], b"")
-        .header("upload-expires")
-        .is_some());
+    assert!(head(ingest, &loc, None).header("upload-expires").is_some());
     wait_until(Duration::from_secs(15), "the upload to be swept", || {
-        let r = request(ingest, "HEAD", &loc, &[TUS], b"");
+        let r = head(ingest, &loc, None);
         assert!(matches!(r.status, 200 | 404 | 410), "{}", r.status);
         r.status == 404
     });
@@ -386,14 +404,14 @@ fn finished_records_go_after_the_short_retention_and_the_sweep_reads_only_due_re
     let r = ingest.patch(&loc, 0, &video);
     assert_eq!(r.status, 204, "{}", r.text());
     // Within the retention the final HEAD (after a lost response) still answers.
-    let r = request(ingest, "HEAD", &loc, &[TUS], b"");
+    let r = head(ingest, &loc, None);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(header_u64(&r, "upload-offset"), video.len() as u64);
     assert_eq!(r.header("ringcast-video-id"), Some(id.as_str()));
     wait_until(
         Duration::from_secs(15),
         "the finished record to be swept",
-        || request(ingest, "HEAD", &loc, &[TUS], b"").status == 404,
+        || head(ingest, &loc, None).status == 404,
     );
     assert!(!spool(ingest, &id, "json").exists());
     wait_until(Duration::from_secs(5), "the sweep to be counted", || {
@@ -407,7 +425,7 @@ fn finished_records_go_after_the_short_retention_and_the_sweep_reads_only_due_re
     assert_eq!(ingest.counter("ringcast_ingest_uploads_expired_total"), 0);
     for loc in &waiting {
         assert!(spool(ingest, &upload_id(loc), "json").exists());
-        assert_eq!(request(ingest, "HEAD", loc, &[TUS], b"").status, 200);
+        assert_eq!(head(ingest, loc, None).status, 200);
     }
 }
 
@@ -417,7 +435,7 @@ fn an_expired_upload_is_refused_before_the_sweep() {
     let ingest = stack.ingest();
     let loc = ingest.create(1000, None);
     wait_until(Duration::from_secs(10), "the upload to expire", || {
-        request(ingest, "HEAD", &loc, &[TUS], b"").status == 410
+        head(ingest, &loc, None).status == 410
     });
     assert_eq!(ingest.patch(&loc, 0, b"x").status, 410);
     // Not swept yet: the files are still there, but the upload is over.
@@ -442,12 +460,9 @@ fn partial_uploads_concatenate_into_one_finished_upload() {
     let mut locs = Vec::new();
     for p in &pieces {
         let len = p.len().to_string();
-        let r = request(
+        let r = post(
             ingest,
-            "POST",
-            "/files/",
             &[
-                TUS,
                 ("Upload-Concat", "partial"),
                 ("Upload-Length", &len),
                 ("Authorization", &auth),
@@ -455,7 +470,7 @@ fn partial_uploads_concatenate_into_one_finished_upload() {
             b"",
         );
         assert_eq!(r.status, 201, "{}", r.text());
-        locs.push(r.header("location").expect("Location").to_string());
+        locs.push(location(&r));
     }
     // Filled out of order, like parallel uploads finish; a complete partial is not finished
     // on its own (no job, no video).
@@ -464,26 +479,17 @@ fn partial_uploads_concatenate_into_one_finished_upload() {
         assert_eq!(r.status, 204, "{}", r.text());
         assert!(r.header("ringcast-job-id").is_none());
     }
-    let head = request(
-        ingest,
-        "HEAD",
-        &locs[0],
-        &[TUS, ("Authorization", &auth)],
-        b"",
-    );
-    assert_eq!(head.header("upload-concat"), Some("partial"));
+    let h = head(ingest, &locs[0], Some(&auth));
+    assert_eq!(h.header("upload-concat"), Some("partial"));
     // A final naming an incomplete partial is refused; so is one by another owner.
     let finals = format!(
         "final;{} http://front.example{} https://cdn.example/up{}",
         locs[0], locs[1], locs[2]
     );
     let create_final = |authorization: &str| {
-        request(
+        post(
             ingest,
-            "POST",
-            "/files/",
             &[
-                TUS,
                 ("Upload-Concat", finals.as_str()),
                 ("Authorization", authorization),
             ],
@@ -500,23 +506,14 @@ fn partial_uploads_concatenate_into_one_finished_upload() {
         r.header("ringcast-job-id").is_some(),
         "finished: probe, sha256, job"
     );
-    let final_loc = r.header("location").expect("Location").to_string();
-    let id = upload_id(&final_loc);
-    assert_stored(&stack, &id, &video);
-    let head = request(
-        ingest,
-        "HEAD",
-        &final_loc,
-        &[TUS, ("Authorization", &auth)],
-        b"",
-    );
-    assert!(head
+    let final_loc = location(&r);
+    assert_stored(&stack, &upload_id(&final_loc), &video);
+    assert!(head(ingest, &final_loc, Some(&auth))
         .header("upload-concat")
         .is_some_and(|v| v.starts_with("final;")));
     // The partials served their purpose.
     for loc in &locs {
-        let r = request(ingest, "HEAD", loc, &[TUS, ("Authorization", &auth)], b"");
-        assert_eq!(r.status, 404, "{loc}");
+        assert_eq!(head(ingest, loc, Some(&auth)).status, 404, "{loc}");
     }
     // A final upload takes no bytes.
     let r = client.patch(&final_loc, n as u64, b"x");

@@ -6,6 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ringcast_proto::prometheus::{Kind, Writer};
 
+/// The values of one label of a counter family: every value, and its label text.
+trait LabelValue: Copy + Into<usize> + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+}
+
 /// Why an upload request was refused by a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -17,8 +23,14 @@ pub enum Refusal {
     TooSlow,
 }
 
-impl Refusal {
-    const ALL: [Refusal; 3] = [Refusal::Storage, Refusal::Quota, Refusal::TooSlow];
+impl From<Refusal> for usize {
+    fn from(r: Refusal) -> usize {
+        r as usize
+    }
+}
+
+impl LabelValue for Refusal {
+    const ALL: &'static [Refusal] = &[Refusal::Storage, Refusal::Quota, Refusal::TooSlow];
 
     fn as_str(self) -> &'static str {
         match self {
@@ -38,8 +50,14 @@ pub enum ScanOutcome {
     Unavailable,
 }
 
-impl ScanOutcome {
-    const ALL: [ScanOutcome; 3] = [
+impl From<ScanOutcome> for usize {
+    fn from(o: ScanOutcome) -> usize {
+        o as usize
+    }
+}
+
+impl LabelValue for ScanOutcome {
+    const ALL: &'static [ScanOutcome] = &[
         ScanOutcome::Clean,
         ScanOutcome::Infected,
         ScanOutcome::Unavailable,
@@ -54,10 +72,41 @@ impl ScanOutcome {
     }
 }
 
+/// A counter per value of one label (`V::ALL`, indexed by the value; `N` is its length).
+#[derive(Debug)]
+struct LabelledCounter<V: LabelValue, const N: usize> {
+    counts: [AtomicU64; N],
+    _values: std::marker::PhantomData<V>,
+}
+
+impl<V: LabelValue, const N: usize> Default for LabelledCounter<V, N> {
+    fn default() -> Self {
+        Self {
+            counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            _values: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<V: LabelValue, const N: usize> LabelledCounter<V, N> {
+    fn add(&self, v: V) {
+        self.counts[v.into()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The family (`name`, `help`), one sample per value with the label `label`.
+    fn render(&self, w: &mut Writer, name: &str, help: &str, label: &str) {
+        w.family(name, help, Kind::Counter);
+        for &v in V::ALL {
+            let n = self.counts[v.into()].load(Ordering::Relaxed);
+            w.sample(name, &[(label, v.as_str())], n);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct AdmissionMetrics {
-    refusals: [AtomicU64; Refusal::ALL.len()],
-    scans: [AtomicU64; ScanOutcome::ALL.len()],
+    refusals: LabelledCounter<Refusal, { <Refusal as LabelValue>::ALL.len() }>,
+    scans: LabelledCounter<ScanOutcome, { <ScanOutcome as LabelValue>::ALL.len() }>,
     /// PATCHes that streamed through a small buffer because the worker's pool was in use.
     pub small_buffer_patches: AtomicU64,
     /// PATCHes that took a full-size buffer from the worker's pool.
@@ -66,34 +115,26 @@ pub struct AdmissionMetrics {
 
 impl AdmissionMetrics {
     pub fn refused(&self, why: Refusal) {
-        self.refusals[why as usize].fetch_add(1, Ordering::Relaxed);
+        self.refusals.add(why);
     }
 
     pub fn scanned(&self, outcome: ScanOutcome) {
-        self.scans[outcome as usize].fetch_add(1, Ordering::Relaxed);
+        self.scans.add(outcome);
     }
 
     pub fn render(&self, w: &mut Writer) {
-        let name = "ringcast_ingest_admission_refusals_total";
-        w.family(
-            name,
+        self.refusals.render(
+            w,
+            "ringcast_ingest_admission_refusals_total",
             "Upload requests refused by a limit (storage reserve, quota, body pace).",
-            Kind::Counter,
+            "reason",
         );
-        for r in Refusal::ALL {
-            let n = self.refusals[r as usize].load(Ordering::Relaxed);
-            w.sample(name, &[("reason", r.as_str())], n);
-        }
-        let name = "ringcast_ingest_scans_total";
-        w.family(
-            name,
+        self.scans.render(
+            w,
+            "ringcast_ingest_scans_total",
             "Virus scans of finished uploads by verdict.",
-            Kind::Counter,
+            "verdict",
         );
-        for o in ScanOutcome::ALL {
-            let n = self.scans[o as usize].load(Ordering::Relaxed);
-            w.sample(name, &[("verdict", o.as_str())], n);
-        }
         w.counter(
             "ringcast_ingest_patch_small_buffer_total",
             "PATCHes streamed through a 16 KiB buffer because the worker's buffer pool was in use.",
@@ -105,5 +146,30 @@ impl AdmissionMetrics {
              aligned O_DIRECT buffers).",
             self.pooled_buffer_patches.load(Ordering::Relaxed),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_value_is_rendered_with_its_count() {
+        let m = AdmissionMetrics::default();
+        m.refused(Refusal::Quota);
+        m.refused(Refusal::Quota);
+        m.scanned(ScanOutcome::Unavailable);
+        let mut w = Writer::default();
+        m.render(&mut w);
+        let text = w.finish();
+        for line in [
+            "ringcast_ingest_admission_refusals_total{reason=\"storage\"} 0",
+            "ringcast_ingest_admission_refusals_total{reason=\"quota\"} 2",
+            "ringcast_ingest_admission_refusals_total{reason=\"too_slow\"} 0",
+            "ringcast_ingest_scans_total{verdict=\"clean\"} 0",
+            "ringcast_ingest_scans_total{verdict=\"unavailable\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 }

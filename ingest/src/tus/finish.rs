@@ -1,7 +1,8 @@
 //! Finishing a complete upload: sniff the container, inspect the file with ffprobe and hold it
 //! to the media limits ([`crate::tus::probe`]), store the spool file as
-//! `sources/{video}/{version}/source`, enqueue the transcode job, then mark the upload finished
-//! and drop the spool file. A refused file (415 not a video, 422 over a limit or unreadable in
+//! `sources/{video}/{version}/source` (linked into a filesystem store on the same filesystem,
+//! not copied: `ObjectStore::put_sealed_file`), enqueue the transcode job, then mark the upload
+//! finished and drop the spool file. A refused file (415 not a video, 422 over a limit or unreadable in
 //! time) is marked rejected and its spool removed: no object, no job, and later requests on
 //! the upload get 410 with the reason.
 //!
@@ -161,7 +162,9 @@ pub async fn finish(
     let key = keys::source(&video, plan.version);
     if let Err(e) = app
         .store
-        .put_file(&key, &spool, "application/octet-stream")
+        // The spool is complete and only deleted from here on: on a filesystem store on the
+        // same filesystem it is linked into place, not copied (ObjectStore::put_sealed_file).
+        .put_sealed_file(&key, &spool, "application/octet-stream")
         .await
     {
         app.metrics.upload_error(UploadErrorKind::Store);

@@ -34,14 +34,14 @@ use crate::error::IngestError;
 use crate::metrics::UploadErrorKind;
 use crate::tus::checksum::ChunkDigest;
 use crate::tus::dedup;
+use crate::tus::digests::Digests;
 use crate::tus::finish::{self, Finished};
 use crate::tus::lock::UploadLock;
-use crate::tus::spool_writer::SpoolWriter;
+use crate::tus::spool_writer::{SpoolWriter, DIRECT_MIN_BODY};
 use crate::tus::upload_store::{ConcatRole, UploadPhase, UploadState};
 use crate::tus::{concat, expiry, termination};
 use ringcast_server::Conn;
 use ringcast_server::Response;
-use sha2::Digest as _;
 
 /// The 403 message for a `priority` other than normal from a caller who is not an admin.
 pub const PRIORITY_REFUSED: &str =
@@ -458,7 +458,7 @@ async fn append(
     let received = std::time::Instant::now();
     if body_len > 0 {
         crate::admission::space::check(app, body_len)?;
-        receive(app, state, conn, lock, checksum).await?;
+        receive(app, state, conn, lock, checksum, body_len).await?;
     } else if let Some(expected) = checksum {
         // An empty chunk has a digest too; a wrong one is still a mismatch.
         ChunkDigest::new(expected.algorithm).check(expected)?;
@@ -528,22 +528,30 @@ async fn receive(
     conn: &mut Conn,
     lock: &UploadLock,
     checksum: Option<&ExpectedChecksum>,
+    body_len: u64,
 ) -> Result<(), IngestError> {
-    // The source's sha256 follows the bytes as they are written (crate::tus::dedup).
-    let mut hasher = dedup::hasher_at(app, state).await?;
+    // The source's sha256 follows the bytes as they are written (crate::tus::dedup), fed by
+    // the spool writer (crate::tus::digests: hashed on another thread while the next bytes
+    // arrive).
+    let hasher = dedup::hasher_at(app, state).await?;
     // With a checksum the chunk is all or nothing: kept only when its digest matches, so no
     // offset is recorded before the end, and the sha256 can go back to where it was.
-    let mut digest = checksum.map(|c| ChunkDigest::new(c.algorithm));
-    let before = digest.as_ref().map(|_| hasher.clone());
+    let before = checksum.map(|_| hasher.clone());
+    let digests = Digests {
+        source: hasher,
+        chunk: checksum.map(|c| ChunkDigest::new(c.algorithm)),
+    };
     let start = state.offset;
     let mut pos = start;
     let mut checkpoint_at = start + CHECKPOINT_BYTES;
     let mut reported = std::time::Instant::now();
     // Pooled per worker (bounded memory) and paced (minimum rate, deadline): crate::admission.
     let (mut buf, chunk, lease) = crate::admission::buffers::take(app);
-    // O_DIRECT through aligned buffers for a PATCH with a pooled buffer (crate::tus::spool_writer).
-    let mut file =
-        SpoolWriter::open(&app.uploads.spool_path(&state.id), start, lease.is_pooled()).await?;
+    // O_DIRECT through aligned buffers for a PATCH with a pooled buffer and a body of at least
+    // one aligned buffer; smaller ones are written buffered (crate::tus::spool_writer).
+    let aligned = lease.is_pooled() && body_len >= DIRECT_MIN_BODY;
+    let spool = app.uploads.spool_path(&state.id);
+    let mut file = SpoolWriter::open(&spool, start, aligned, digests).await?;
     let mut pace = crate::admission::pace::BodyPace::start(app, conn);
     let outcome = loop {
         let (res, b) = conn.read_body(buf, chunk).await;
@@ -563,15 +571,11 @@ async fn receive(
         if let Err(e) = res {
             break Err(Interrupted::Disk(e));
         }
-        hasher.update(&buf[..n]);
-        if let Some(d) = digest.as_mut() {
-            d.update(&buf[..n]);
-        }
         pos += n as u64;
         if let Err(e) = pace.observe(conn, n) {
             break Err(Interrupted::Client(e));
         }
-        if pos >= checkpoint_at && digest.is_none() {
+        if pos >= checkpoint_at && checksum.is_none() {
             checkpoint_at = pos + CHECKPOINT_BYTES;
             file.sync().await?;
             state.offset = pos;
@@ -596,18 +600,35 @@ async fn receive(
         );
         return Err(IngestError::Locked(state.id.clone()));
     };
-    if let (Some(expected), Some(d)) = (checksum, digest) {
+    // The source digest once it has consumed every byte received (taken early when the chunk
+    // digest is checked).
+    let mut source = None;
+    if let Some(expected) = checksum {
         // All bytes or none: an interrupted or mismatching chunk is cut off again, and the
         // offset, the sha256 and the spool stay as they were before it.
         let verdict = match &outcome {
-            Ok(()) => d.check(expected).map_err(IngestError::from),
+            Ok(()) => match file.catch_up_digests().await {
+                Ok(()) => match file.take_digests() {
+                    Some(Digests {
+                        source: s,
+                        chunk: Some(d),
+                    }) => {
+                        source = Some(s);
+                        d.check(expected).map_err(IngestError::from)
+                    }
+                    _ => Err(IngestError::Io(std::io::Error::other(
+                        "the chunk's digest was lost",
+                    ))),
+                },
+                Err(e) => Err(IngestError::Io(e)),
+            },
             Err(_) => Err(IngestError::BadRequest("interrupted".into())),
         };
         if let Err(refusal) = verdict {
             let truncated = file.close().await.and_then(|()| {
                 std::fs::OpenOptions::new()
                     .write(true)
-                    .open(app.uploads.spool_path(&state.id))?
+                    .open(&spool)?
                     .set_len(state.offset)
             });
             if let Err(e) = truncated {
@@ -618,6 +639,11 @@ async fn receive(
             }
             return match outcome {
                 Err(interrupted) => Err(interrupted.into_error(app, state.offset)),
+                Ok(()) if !matches!(refusal, IngestError::Tus(TusError::ChecksumMismatch)) => {
+                    app.metrics.upload_error(UploadErrorKind::Spool);
+                    tracing::error!(offset = state.offset, error = %refusal, "chunk discarded");
+                    Err(refusal)
+                }
                 Ok(()) => {
                     app.metrics.upload_error(UploadErrorKind::Checksum);
                     tracing::info!(
@@ -633,9 +659,11 @@ async fn receive(
     // Whatever happened to the connection, what reached the file is kept: durable first, then
     // claimed in the state. A failed write left `pos` at the last complete write.
     lease.give_back(buf);
+    // Makes the bytes durable and brings the digests up to `pos` (the ack waits for both).
     let synced = file.sync().await;
     app.metrics
         .spool_written(file.is_direct(), file.fell_back());
+    let source = source.or_else(|| file.take_digests().map(|d| d.source));
     let _ = file.close().await;
     // A full disk usually shows here too (the state file is written after the data): counted as
     // a spool error like a failed data write.
@@ -651,8 +679,11 @@ async fn receive(
         tracing::error!(offset = pos, error = %e, "recording the spooled bytes failed");
         return Err(e);
     }
-    // Kept at the offset just recorded: the next PATCH (any core) continues it.
-    app.uploads.hashers.put(&state.id, pos, hasher);
+    // Kept at the offset just recorded: the next PATCH (any core) continues it. (Without it —
+    // a hash job lost — the next PATCH or the finish rehashes the stored prefix.)
+    if let Some(hasher) = source {
+        app.uploads.hashers.put(&state.id, pos, hasher);
+    }
     if pos < state.length || state.length_deferred {
         report_progress(app, state, pos).await;
     }

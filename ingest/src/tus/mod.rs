@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod concat;
 pub mod config;
 pub mod dedup;
+pub mod digests;
 pub mod expiry;
 pub mod expiry_index;
 pub mod finish;

@@ -2,7 +2,7 @@
 //! speed"): a PATCH's bytes are gathered into [`BUF`]-sized, [`ALIGN`]-aligned buffers and each
 //! full buffer is written at an aligned file offset with O_DIRECT — no page-cache copy, no
 //! write-back, and on io_uring a truly asynchronous write — while the next buffer fills from the
-//! socket (one write in flight at a time, double-buffered).
+//! socket (up to [`DEPTH`] buffers written and hashed at once while one more fills).
 //!
 //! The unaligned tail: when the offset must be made durable (a checkpoint, the end of the
 //! PATCH), the last partial block is written padded with zeros to a whole block, the file is cut
@@ -17,9 +17,23 @@
 //! in `ringcast_ingest_spool_direct_fallbacks_total`. A PATCH that got no pooled buffer
 //! (`crate::admission::buffers`) writes each socket read straight through, as before.
 //!
-//! Memory: the aligned buffers are pooled per worker like the PATCH buffers, two per PATCH that
-//! holds a pooled buffer, at most [`DIRECT_PAIRS_PER_WORKER`] pairs per worker (later PATCHes
-//! write straight through): ≤ 2 × 1 MiB × 8 per worker.
+//! Digests ([`crate::tus::digests`]): the writer feeds every byte it is handed to the upload's
+//! digests, in order. Full buffers go to the PATCH's hash thread (a [`HashPipe`], started at
+//! the first full buffer) while they are written and the next ones fill — shared between the
+//! write and the hash thread, never copied; up to [`DEPTH`] buffers are on their way at once, so
+//! neither the worker nor the hash thread waits for the other at every buffer. When the digests
+//! must be current ([`SpoolWriter::catch_up_digests`], also part of [`SpoolWriter::sync`]) every
+//! buffer on its way lands, the hash thread hands the digests back, and the bytes of the partial
+//! buffer are hashed here.
+//!
+//! Small PATCHes: a body shorter than [`DIRECT_MIN_BODY`] is written buffered, straight
+//! through (open without O_DIRECT, no read-back of a partial block, no padded write and
+//! `ftruncate`): for a few hundred KB the page cache costs less than the direct path's extra
+//! metadata work, and the fdatasync before the ack is the same.
+//!
+//! Memory: the aligned buffers are pooled per worker like the PATCH buffers: up to
+//! [`DEPTH`] + 1 per PATCH that holds a pooled buffer, at most [`DIRECT_PAIRS_PER_WORKER`] such
+//! PATCHes per worker (later PATCHes write straight through): ≤ 4 × 1 MiB × 8 per worker.
 
 use std::alloc::Layout;
 use std::cell::RefCell;
@@ -30,10 +44,12 @@ use std::path::Path;
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::fs::{File, OpenOptions};
 
+use crate::tus::digests::{Digests, HashPipe, Hashed};
 use crate::tus::lock::{UploadLock, WriteTicket};
 
 /// Alignment of O_DIRECT buffers, offsets and lengths: the page size, a multiple of every
@@ -43,6 +59,11 @@ pub const ALIGN: usize = 4096;
 pub const BUF: usize = 1024 * 1024;
 /// Most PATCHes per worker writing through aligned buffers at once.
 pub const DIRECT_PAIRS_PER_WORKER: usize = 8;
+/// Full buffers of one PATCH on their way (written and hashed) at once; one more fills.
+pub const DEPTH: usize = 3;
+/// PATCH bodies shorter than this are written buffered (see the module docs): one aligned
+/// buffer, below which no direct write would be a full one anyway.
+pub const DIRECT_MIN_BODY: u64 = BUF as u64;
 
 /// A heap buffer aligned to [`ALIGN`], `cap` bytes (a multiple of [`ALIGN`]), `len` of them in
 /// use.
@@ -125,6 +146,33 @@ impl AlignedBuf {
     }
 }
 
+impl AsRef<[u8]> for AlignedBuf {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+// SAFETY: the buffer owns its heap allocation like a `Vec<u8>` (no aliasing, no thread-bound
+// state); shared references only read it.
+unsafe impl Send for AlignedBuf {}
+// SAFETY: `&AlignedBuf` only gives read access (`as_slice`); mutation needs `&mut`.
+unsafe impl Sync for AlignedBuf {}
+
+/// A full buffer shared by its O_DIRECT write and its hash job (both only read it).
+struct SharedBuf(Arc<AlignedBuf>);
+
+// SAFETY: the allocation behind the `Arc` does not move or change while any clone lives, and
+// `bytes_init` is its `len`, fixed once it is shared.
+unsafe impl IoBuf for SharedBuf {
+    fn read_ptr(&self) -> *const u8 {
+        self.0.ptr.as_ptr()
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.0.len
+    }
+}
+
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with this very layout.
@@ -162,16 +210,21 @@ unsafe impl IoBufMut for AlignedBuf {
 
 #[derive(Default)]
 struct Pool {
+    /// PATCHes holding aligned buffers.
     pairs_out: usize,
     free: Vec<AlignedBuf>,
 }
+
+/// Buffers a worker's pool keeps at most.
+const POOL_MAX: usize = (DEPTH + 1) * DIRECT_PAIRS_PER_WORKER;
 
 thread_local! {
     /// Aligned buffers of this worker (monoio runs one runtime per thread).
     static POOL: RefCell<Pool> = RefCell::default();
 }
 
-/// Two pooled aligned buffers, or `None` when this worker's writers all have theirs.
+/// Two pooled aligned buffers (a PATCH's first; it takes more with [`take_extra`]), or `None`
+/// when this worker's writers all have theirs.
 fn take_pair() -> Option<(AlignedBuf, AlignedBuf)> {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
@@ -184,12 +237,19 @@ fn take_pair() -> Option<(AlignedBuf, AlignedBuf)> {
     })
 }
 
+/// One more buffer for a PATCH that holds a pair (up to [`DEPTH`] + 1 in all).
+fn take_extra() -> AlignedBuf {
+    POOL.with(|p| p.borrow_mut().free.pop())
+        .unwrap_or_else(|| AlignedBuf::new(BUF))
+}
+
+/// A PATCH's buffers back (it holds a pair no more).
 fn give_back(bufs: impl IntoIterator<Item = AlignedBuf>) {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
         p.pairs_out = p.pairs_out.saturating_sub(1);
         for mut b in bufs {
-            if b.capacity() == BUF && p.free.len() < 2 * DIRECT_PAIRS_PER_WORKER {
+            if b.capacity() == BUF && p.free.len() < POOL_MAX {
                 b.clear();
                 p.free.push(b);
             }
@@ -215,8 +275,24 @@ fn is_refusal(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EINVAL)
 }
 
-/// A background write: its result, its buffer back, and where it wrote.
-type Pending = monoio::task::JoinHandle<(io::Result<()>, AlignedBuf, u64)>;
+/// A full buffer on its way: its background write, its hashing, and where it is written.
+struct Pending {
+    write: monoio::task::JoinHandle<io::Result<()>>,
+    hashed: Option<Hashed>,
+    buf: Arc<AlignedBuf>,
+    at: u64,
+}
+
+/// Where the digests are.
+enum Hashing {
+    /// Here, fed every byte before `hashed_to` (boxed: the hashers' state is a few hundred
+    /// bytes).
+    Here(Box<Digests>),
+    /// With the PATCH's hash thread (fed every byte before `hashed_to` once it is drained).
+    Pipe(HashPipe),
+    /// Taken, or lost with a failed hash thread.
+    Gone,
+}
 
 /// How the bytes reach the file.
 enum Mode {
@@ -226,9 +302,9 @@ enum Mode {
         /// Bytes `[cur_start, cur_start + cur.len())` of the upload, not yet written.
         cur: AlignedBuf,
         cur_start: u64,
-        spare: Option<AlignedBuf>,
-        /// The background write of the previous buffer.
-        pending: Option<Pending>,
+        spare: Vec<AlignedBuf>,
+        /// Full buffers on their way, oldest first (at most [`DEPTH`]).
+        pending: std::collections::VecDeque<Pending>,
     },
     /// Each chunk written as it comes (no pooled buffers left on this worker).
     Through,
@@ -243,14 +319,24 @@ pub struct SpoolWriter {
     pos: u64,
     /// O_DIRECT was refused for this writer (at the open or a write): it writes buffered.
     fell_back: bool,
-    /// A write failed: bytes before `pos` may be missing, so nothing may be declared durable.
-    failed: bool,
+    /// A write failed (with this OS error, if it had one): bytes before `pos` may be missing,
+    /// so nothing may be declared durable.
+    failed: Option<Option<i32>>,
+    hashing: Hashing,
+    /// End of the bytes handed to the digests (here or to the hash thread).
+    hashed_to: u64,
 }
 
 impl SpoolWriter {
-    /// Open the spool at `path` to write from `start` on. `aligned`: this PATCH may use pooled
-    /// aligned buffers (it holds a full-size PATCH buffer; see the module docs).
-    pub async fn open(path: &Path, start: u64, aligned: bool) -> io::Result<Self> {
+    /// Open the spool at `path` to write from `start` on, feeding `digests`. `aligned`: this
+    /// PATCH may use pooled aligned buffers (it holds a full-size PATCH buffer and its body is
+    /// at least [`DIRECT_MIN_BODY`]; see the module docs).
+    pub async fn open(
+        path: &Path,
+        start: u64,
+        aligned: bool,
+        digests: Digests,
+    ) -> io::Result<Self> {
         let pair = if aligned { take_pair() } else { None };
         let Some((mut cur, spare)) = pair else {
             let file = buffered(path).await?;
@@ -260,7 +346,9 @@ impl SpoolWriter {
                 mode: Mode::Through,
                 pos: start,
                 fell_back: false,
-                failed: false,
+                failed: None,
+                hashing: Hashing::Here(Box::new(digests)),
+                hashed_to: start,
             });
         };
         let (file, direct) = match OpenOptions::new()
@@ -322,12 +410,14 @@ impl SpoolWriter {
                 direct,
                 cur,
                 cur_start,
-                spare: Some(spare),
-                pending: None,
+                spare: vec![spare],
+                pending: Default::default(),
             },
             pos: start,
             fell_back: !direct,
-            failed: false,
+            failed: None,
+            hashing: Hashing::Here(Box::new(digests)),
+            hashed_to: start,
         })
     }
 
@@ -351,17 +441,27 @@ impl SpoolWriter {
     /// next read.
     pub async fn write(&mut self, buf: Vec<u8>, lock: &UploadLock) -> (io::Result<()>, Vec<u8>) {
         let (res, buf) = self.write_inner(buf, lock).await;
-        if res.is_err() {
-            self.failed = true;
+        if let Err(e) = &res {
+            self.fail(e);
         }
         (res, buf)
+    }
+
+    /// Remember the first failed write (its OS error is what later syncs report, so a full
+    /// disk stays a full disk to the caller).
+    fn fail(&mut self, e: &io::Error) {
+        self.failed.get_or_insert(e.raw_os_error());
     }
 
     async fn write_inner(&mut self, buf: Vec<u8>, lock: &UploadLock) -> (io::Result<()>, Vec<u8>) {
         if let Mode::Through = self.mode {
             let (res, buf) = self.file.write_all_at(buf, self.pos).await;
             if res.is_ok() {
+                if let Hashing::Here(d) = &mut self.hashing {
+                    d.update(&buf);
+                }
                 self.pos += buf.len() as u64;
+                self.hashed_to = self.pos;
             }
             return (res, buf);
         }
@@ -382,9 +482,16 @@ impl SpoolWriter {
         (Ok(()), buf)
     }
 
-    /// Start the background write of the full current buffer (after the previous one landed).
+    /// Start the background write of the full current buffer and hand it to the hash thread;
+    /// the next buffer is a spare, a new one while fewer than [`DEPTH`] are on their way, or
+    /// the oldest one's once it landed.
     async fn write_full(&mut self, lock: &UploadLock) -> io::Result<()> {
-        let next = self.land_pending().await?;
+        let waiting = matches!(&self.mode, Mode::Aligned { pending, .. } if pending.len() >= DEPTH);
+        let landed = if waiting {
+            self.land_oldest().await?
+        } else {
+            None
+        };
         let Some(ticket) = lock.write_ticket() else {
             return Err(io::Error::other("taken over by a newer request"));
         };
@@ -398,64 +505,154 @@ impl SpoolWriter {
         else {
             return Ok(());
         };
-        let full = std::mem::replace(
-            cur,
-            next.or_else(|| spare.take())
-                .unwrap_or_else(|| AlignedBuf::new(BUF)),
-        );
+        let next = landed.or_else(|| spare.pop()).unwrap_or_else(take_extra);
+        let full = std::mem::replace(cur, next);
         let at = *cur_start;
         *cur_start += full.len() as u64;
+        // The buffer's first bytes may be hashed already (a partial block kept from a
+        // checkpoint, or bytes read back from before this PATCH's offset).
+        let from = self.hashed_to.saturating_sub(at) as usize;
+        self.hashed_to = self.hashed_to.max(*cur_start);
+        let full = Arc::new(full);
+        let hashed = if from < full.len() {
+            if let Hashing::Here(_) = self.hashing {
+                let Hashing::Here(d) = std::mem::replace(&mut self.hashing, Hashing::Gone) else {
+                    unreachable!("matched above")
+                };
+                self.hashing = Hashing::Pipe(HashPipe::start(*d));
+            }
+            match &self.hashing {
+                Hashing::Pipe(pipe) => Some(pipe.feed(Arc::clone(&full), from)),
+                _ => None,
+            }
+        } else {
+            None
+        };
         let file = Rc::clone(&self.file);
-        *pending = Some(monoio::spawn(background_write(file, full, at, ticket)));
+        let write = monoio::spawn(background_write(
+            file,
+            SharedBuf(Arc::clone(&full)),
+            at,
+            ticket,
+        ));
+        pending.push_back(Pending {
+            write,
+            hashed,
+            buf: full,
+            at,
+        });
         Ok(())
     }
 
-    /// Wait for the background write; its buffer back for reuse. A write the filesystem
-    /// refused as direct is written again buffered (and the writer stays buffered).
-    async fn land_pending(&mut self) -> io::Result<Option<AlignedBuf>> {
+    /// Wait for the oldest buffer on its way to be written and hashed; the buffer back for
+    /// reuse. A write the filesystem refused as direct is written again buffered (and the
+    /// writer stays buffered).
+    async fn land_oldest(&mut self) -> io::Result<Option<AlignedBuf>> {
         let Mode::Aligned {
             pending, direct, ..
         } = &mut self.mode
         else {
             return Ok(None);
         };
-        let Some(handle) = pending.take() else {
+        let Some(Pending {
+            write,
+            hashed,
+            buf,
+            at,
+        }) = pending.pop_front()
+        else {
             return Ok(None);
         };
         let was_direct = *direct;
-        let (res, mut buf, at) = handle.await;
+        let res = write.await;
+        if let Some(hashed) = hashed {
+            if hashed.await.is_err() {
+                self.hashing = Hashing::Gone;
+                return Err(io::Error::other("the spool's hash thread failed"));
+            }
+        }
         match res {
             Ok(()) => {}
             Err(e) if was_direct && is_refusal(&e) => {
                 self.fall_back(&e).await?;
-                let len = buf.len();
-                let (res, back) = write_prefix(&self.file, buf, len, at).await;
-                buf = back;
+                let (res, _) = write_all(&self.file, SharedBuf(Arc::clone(&buf)), at).await;
                 res?;
             }
             Err(e) => return Err(e),
         }
-        buf.clear();
-        Ok(Some(buf))
+        // Both the write and the hash thread are done with it and dropped their clones: the
+        // buffer is this writer's again (were it not, it is freed with the last clone).
+        Ok(Arc::try_unwrap(buf).ok().map(|mut b| {
+            b.clear();
+            b
+        }))
+    }
+
+    /// Land every buffer on its way (their buffers become spares).
+    async fn land_all(&mut self) -> io::Result<()> {
+        while matches!(&self.mode, Mode::Aligned { pending, .. } if !pending.is_empty()) {
+            let landed = self.land_oldest().await?;
+            if let (Mode::Aligned { spare, .. }, Some(b)) = (&mut self.mode, landed) {
+                spare.push(b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bring the digests up to [`SpoolWriter::pos`]: wait for the hash job in flight, then
+    /// hash the bytes still in the current buffer here. After this the digests (if not taken)
+    /// have consumed exactly the bytes handed to [`SpoolWriter::write`], in order.
+    pub async fn catch_up_digests(&mut self) -> io::Result<()> {
+        if let Err(e) = self.land_all().await {
+            self.fail(&e);
+            return Err(e);
+        }
+        if let Hashing::Pipe(_) = self.hashing {
+            let Hashing::Pipe(pipe) = std::mem::replace(&mut self.hashing, Hashing::Gone) else {
+                unreachable!("matched above")
+            };
+            // Every piece fed has landed: the thread hands the digests back at once.
+            self.hashing = Hashing::Here(Box::new(pipe.finish().await?));
+        }
+        if let (Mode::Aligned { cur, cur_start, .. }, Hashing::Here(d)) =
+            (&self.mode, &mut self.hashing)
+        {
+            let from = self.hashed_to.saturating_sub(*cur_start) as usize;
+            if let Some(rest) = cur.as_slice().get(from..) {
+                d.update(rest);
+            }
+        }
+        self.hashed_to = self.pos;
+        Ok(())
+    }
+
+    /// The digests, fed every byte up to [`SpoolWriter::pos`] when taken right after
+    /// [`SpoolWriter::catch_up_digests`] or [`SpoolWriter::sync`]; `None` if already taken (or
+    /// lost with a failed hash thread).
+    pub fn take_digests(&mut self) -> Option<Digests> {
+        match std::mem::replace(&mut self.hashing, Hashing::Gone) {
+            Hashing::Here(d) => Some(*d),
+            other => {
+                self.hashing = other;
+                None
+            }
+        }
     }
 
     /// Make every byte written so far durable (and the file exactly [`SpoolWriter::pos`] long
     /// when a padded block was written): the checkpoint before an offset is recorded.
     pub async fn sync(&mut self) -> io::Result<()> {
-        if self.failed {
-            return Err(io::Error::other(
-                "an earlier spool write failed; the bytes after the last checkpoint are not kept",
-            ));
+        if let Some(failed) = self.failed {
+            return Err(match failed {
+                Some(code) => io::Error::from_raw_os_error(code),
+                None => io::Error::other(
+                    "an earlier spool write failed; the bytes after the last checkpoint are not kept",
+                ),
+            });
         }
-        let landed = self.land_pending().await;
-        if landed.is_err() {
-            self.failed = true;
-        }
-        if let Some(b) = landed? {
-            if let Mode::Aligned { spare, .. } = &mut self.mode {
-                spare.get_or_insert(b);
-            }
-        }
+        // Also lands the background write; the bytes a checkpoint moves out of the buffer
+        // below must have been hashed.
+        self.catch_up_digests().await?;
         let pos = self.pos;
         let mut refused = None;
         if let Mode::Aligned {
@@ -472,15 +669,16 @@ impl SpoolWriter {
                 } else {
                     (len, len)
                 };
-                let owned = std::mem::replace(cur, AlignedBuf::new(ALIGN));
-                let (res, mut back) = write_prefix(&self.file, owned, padded, *cur_start).await;
+                let mut owned = std::mem::replace(cur, AlignedBuf::new(ALIGN));
+                owned.len = padded;
+                let (res, mut back) = write_all(&self.file, owned, *cur_start).await;
                 back.len = len;
                 *cur = back;
                 match res {
                     Ok(()) => {}
                     Err(e) if *direct && is_refusal(&e) => refused = Some(e),
                     Err(e) => {
-                        self.failed = true;
+                        self.fail(&e);
                         return Err(e);
                     }
                 }
@@ -515,19 +713,20 @@ impl SpoolWriter {
         Ok(())
     }
 
-    /// Close the file, waiting for a background write first (so none lands after a truncate
-    /// or a takeover), and return the buffers to the pool. Bytes not synced may be lost.
+    /// Close the file, waiting for the background writes first (so none lands after a
+    /// truncate or a takeover), and return the buffers to the pool. Bytes not synced may be
+    /// lost.
     pub async fn close(mut self) -> io::Result<()> {
-        // Whatever the background write's outcome, it is over: nothing lands after this.
-        let landed = self.land_pending().await.ok().flatten();
+        // Whatever the background writes' outcome, they are over: nothing lands after this.
+        while matches!(&self.mode, Mode::Aligned { pending, .. } if !pending.is_empty()) {
+            if let Ok(Some(b)) = self.land_oldest().await {
+                if let Mode::Aligned { spare, .. } = &mut self.mode {
+                    spare.push(b);
+                }
+            }
+        }
         if let Mode::Aligned { cur, spare, .. } = std::mem::replace(&mut self.mode, Mode::Through) {
-            let bufs = [Some(cur), spare, landed];
-            give_back(
-                bufs.into_iter()
-                    .flatten()
-                    .filter(|b| b.capacity() == BUF)
-                    .take(2),
-            );
+            give_back(std::iter::once(cur).chain(spare));
         }
         let file = Rc::clone(&self.file);
         drop(self);
@@ -544,36 +743,48 @@ impl Drop for SpoolWriter {
         // Not closed (an early return): the buffers go back; a background write still running
         // keeps its own buffer and its ticket until it lands.
         if let Mode::Aligned { cur, spare, .. } = std::mem::replace(&mut self.mode, Mode::Through) {
-            give_back([Some(cur), spare].into_iter().flatten());
+            give_back(std::iter::once(cur).chain(spare));
         }
     }
+}
+
+/// Whether files in `dir` can be opened with O_DIRECT: a probe file is created there and
+/// removed (tests and diagnostics; the writer itself finds out at its open and first write).
+pub fn supports_o_direct(dir: &Path) -> bool {
+    let probe = dir.join(format!(".o_direct_probe.{}", std::process::id()));
+    let ok = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&probe)
+        .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
 }
 
 async fn buffered(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path).await
 }
 
-/// Write `buf[..len]` at `at` (all of it), under `ticket` (dropped when the write is done).
+/// Write all of `buf` at `at`, under `ticket` (dropped when the write is done). The buffer's
+/// clone is dropped before the result is handed back, so the writer can reclaim it.
 async fn background_write(
     file: Rc<File>,
-    buf: AlignedBuf,
+    buf: SharedBuf,
     at: u64,
     ticket: WriteTicket,
-) -> (io::Result<()>, AlignedBuf, u64) {
-    let len = buf.len();
-    let (res, buf) = write_prefix(&file, buf, len, at).await;
+) -> io::Result<()> {
+    let (res, buf) = write_all(&file, buf, at).await;
+    drop(buf);
     drop(ticket);
-    (res, buf, at)
+    res
 }
 
-/// `write_all_at` of the first `len` bytes of `buf` (which may exceed its `len` by padding).
-async fn write_prefix(
-    file: &File,
-    mut buf: AlignedBuf,
-    len: usize,
-    at: u64,
-) -> (io::Result<()>, AlignedBuf) {
-    buf.len = len.min(buf.cap);
+/// `write_all_at` of `buf`'s initialised bytes (for a padded block, its `len` includes the
+/// padding).
+async fn write_all<B: IoBuf>(file: &File, mut buf: B, at: u64) -> (io::Result<()>, B) {
+    let len = buf.bytes_init();
     let mut done = 0usize;
     while done < len {
         let (res, slice) = file.write_at(buf.slice(done..len), at + done as u64).await;
@@ -602,8 +813,11 @@ fn truncate(file: &File, len: u64) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tus::checksum::ChunkDigest;
     use crate::tus::lock::UploadLocks;
     use crate::tus::test_runtime::block_on;
+    use ringcast_proto::tus::checksum::ChecksumAlgorithm;
+    use sha2::{Digest as _, Sha256};
 
     /// Pseudo-random bytes (xorshift), so misplaced blocks show.
     fn payload(n: usize) -> Vec<u8> {
@@ -618,24 +832,48 @@ mod tests {
             .collect()
     }
 
+    fn digests() -> Digests {
+        Digests {
+            source: Sha256::new(),
+            chunk: None,
+        }
+    }
+
+    fn sha256_hex(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
     /// Spool `data` in PATCHes ending at `cuts`, each sent in reads of `read` bytes, with a
-    /// sync (checkpoint) every `checkpoint` bytes; returns whether the writes were direct.
-    fn spool_in_patches(path: &Path, data: &[u8], cuts: &[usize], read: usize) -> Vec<bool> {
+    /// sync (checkpoint) every `sync_every` reads; returns whether the writes were direct. The
+    /// source sha256 is carried from PATCH to PATCH as the handler does, and must come out as
+    /// the data's; each PATCH's chunk digest must be its bytes'.
+    fn spool_in_patches(
+        path: &Path,
+        data: &[u8],
+        cuts: &[usize],
+        read: usize,
+        sync_every: usize,
+    ) -> Vec<bool> {
         std::fs::write(path, b"").expect("create");
         let locks = UploadLocks::default();
         let lock = locks.try_lock("u").expect("lock");
         let mut direct = Vec::new();
+        let mut source = Sha256::new();
         block_on(async {
             let mut start = 0;
             for &end in cuts {
-                let mut w = SpoolWriter::open(path, start as u64, true)
+                let d = Digests {
+                    source: source.clone(),
+                    chunk: Some(ChunkDigest::new(ChecksumAlgorithm::Sha1)),
+                };
+                let mut w = SpoolWriter::open(path, start as u64, true, d)
                     .await
                     .expect("open");
                 direct.push(w.is_direct());
                 for (i, piece) in data[start..end].chunks(read).enumerate() {
                     let (res, _) = w.write(piece.to_vec(), &lock).await;
                     res.expect("write");
-                    if i % 7 == 6 {
+                    if i % sync_every == sync_every - 1 {
                         w.sync().await.expect("checkpoint");
                         assert_eq!(
                             std::fs::metadata(path).expect("meta").len(),
@@ -646,30 +884,57 @@ mod tests {
                 }
                 w.sync().await.expect("sync");
                 assert_eq!(w.pos(), end as u64);
+                let d = w.take_digests().expect("digests");
+                source = d.source;
+                let Some(ChunkDigest::Sha1(chunk)) = d.chunk else {
+                    panic!("chunk digest kept")
+                };
+                assert_eq!(
+                    chunk.finalize().to_vec(),
+                    sha1::Sha1::digest(&data[start..end]).to_vec(),
+                    "the chunk digest covers this PATCH's bytes"
+                );
                 w.close().await.expect("close");
                 assert_eq!(std::fs::metadata(path).expect("meta").len(), end as u64);
                 start = end;
             }
         });
+        assert_eq!(
+            hex::encode(source.finalize()),
+            sha256_hex(&data[..*cuts.last().expect("a cut")]),
+            "the source digest is the data's"
+        );
         direct
     }
 
     fn check(dir: &Path) -> Vec<bool> {
-        let data = payload(3 * BUF + 12_345);
+        let data = payload(6 * BUF + 12_345);
         let path = dir.join("spool.bin");
         // Unaligned PATCH ends, reads smaller and larger than a block, and a PATCH of 1 byte.
         let cuts = [1, 5000, 5001, BUF + 4096, 2 * BUF + 77, data.len()];
-        let direct = spool_in_patches(&path, &data, &cuts, 65_536 + 3);
-        assert!(
-            std::fs::read(&path).expect("read") == data,
-            "byte-identical"
-        );
-        let direct2 = spool_in_patches(&path, &data, &[data.len()], 1000);
-        assert!(
-            std::fs::read(&path).expect("read") == data,
-            "byte-identical"
-        );
-        assert_eq!(direct[0], direct2[0]);
+        // Frequent checkpoints: no buffer fills between two, every byte hashed inline.
+        let direct = spool_in_patches(&path, &data, &cuts, 65_536 + 3, 7);
+        let mut runs = vec![direct.clone()];
+        // No checkpoint inside a PATCH: full buffers are hashed on another thread, the first
+        // one of a PATCH with the bytes read back from before its offset left out.
+        runs.push(spool_in_patches(&path, &data, &cuts, 65_536 + 3, 1000));
+        // One PATCH, a checkpoint every 10 reads: full buffers start with the partial block
+        // the last checkpoint kept (hashed already).
+        runs.push(spool_in_patches(
+            &path,
+            &data,
+            &[data.len()],
+            65_536 + 3,
+            10,
+        ));
+        runs.push(spool_in_patches(&path, &data, &[data.len()], 1000, 7));
+        for run in &runs {
+            assert!(
+                std::fs::read(&path).expect("read") == data,
+                "byte-identical"
+            );
+            assert_eq!(run[0], direct[0]);
+        }
         direct
     }
 
@@ -679,14 +944,7 @@ mod tests {
         let dir = tempfile::tempdir_in("/var/tmp")
             .or_else(|_| tempfile::tempdir())
             .expect("tempdir");
-        let probe = dir.path().join("probe");
-        let supported = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&probe)
-            .is_ok();
+        let supported = supports_o_direct(dir.path());
         let direct = check(dir.path());
         if !supported {
             eprintln!("SKIPPED the O_DIRECT check: the temp dir's filesystem refuses it");
@@ -711,6 +969,7 @@ mod tests {
             eprintln!("SKIPPED: cannot mount a ramfs (needs root)");
             return;
         }
+        assert!(!supports_o_direct(dir.path()), "ramfs refuses O_DIRECT");
         let direct = check(dir.path());
         let _ = std::process::Command::new("umount")
             .arg(dir.path())
@@ -726,11 +985,15 @@ mod tests {
         let locks = UploadLocks::default();
         let lock = locks.try_lock("u").expect("lock");
         block_on(async {
-            let mut w = SpoolWriter::open(&path, 0, false).await.expect("open");
+            let mut w = SpoolWriter::open(&path, 0, false, digests())
+                .await
+                .expect("open");
             assert!(!w.is_direct() && !w.fell_back());
             let (res, _) = w.write(b"hello".to_vec(), &lock).await;
             res.expect("write");
             w.sync().await.expect("sync");
+            let d = w.take_digests().expect("digests");
+            assert_eq!(hex::encode(d.source.finalize()), sha256_hex(b"hello"));
             w.close().await.expect("close");
         });
         assert_eq!(std::fs::read(&path).expect("read"), b"hello");

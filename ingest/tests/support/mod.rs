@@ -143,6 +143,22 @@ pub fn small_mp4(dir: &Path) -> Vec<u8> {
     bytes
 }
 
+/// [`small_mp4`] grown by `extra` bytes: a trailing `free` box of pseudo-random bytes (unique
+/// per `seed`), still a valid MP4 — for uploads past several 1 MiB spool buffers.
+pub fn padded_mp4(dir: &Path, extra: usize, seed: u64) -> Vec<u8> {
+    let mut v = small_mp4(dir);
+    v.extend_from_slice(&((8 + extra) as u32).to_be_bytes());
+    v.extend_from_slice(b"free");
+    let mut x = seed | 1;
+    v.extend((0..extra).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+    v
+}
+
 pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

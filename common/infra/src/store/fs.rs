@@ -67,6 +67,40 @@ impl FsStore {
         self.publish(key, &tmp).await
     }
 
+    /// `put_file` of a file nobody writes again: hard-linked into place when it lies on the
+    /// store's filesystem, so no byte is read or written (a finished upload's spool, which may
+    /// be gigabytes and is deleted right after); copied when linking is refused (another
+    /// filesystem: `EXDEV`, or one without hard links).
+    pub async fn put_sealed_file(
+        &self,
+        key: &str,
+        src: &Path,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        let tmp = self.tmp_path();
+        match tokio::fs::hard_link(src, &tmp).await {
+            Ok(()) => {
+                let published = self.publish(key, &tmp).await;
+                // Putting the same file again (a retried finish): `rename` between two links
+                // of one inode does nothing and leaves the temp link, which would keep the
+                // bytes alive after the object is deleted.
+                match tokio::fs::remove_file(&tmp).await {
+                    Err(e) if !not_found(&e) => tracing::warn!(error = %e, "stray temp link"),
+                    _ => {}
+                }
+                published
+            }
+            Err(e) => {
+                tracing::debug!(
+                    error = %e,
+                    src = %src.display(),
+                    "cannot link into the store; copying"
+                );
+                self.put_file(key, src, content_type).await
+            }
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         match tokio::fs::read(self.path(key)).await {
             Ok(data) => Ok(Some(Bytes::from(data))),

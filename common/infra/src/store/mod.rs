@@ -129,6 +129,25 @@ impl ObjectStore {
         dispatch!(self, b => b.put_file(&key, &path, &ct))
     }
 
+    /// Store the file at `path` under `key`, promising that nobody writes to `path` again (it
+    /// may be deleted): the filesystem backend then hard-links it into place when it is on the
+    /// store's filesystem instead of copying it; S3 streams it like [`ObjectStore::put_file`].
+    /// The object shares the file's inode: writing to `path` afterwards would change it.
+    pub async fn put_sealed_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        validate_key(key)?;
+        let (key, ct, path) = (
+            key.to_string(),
+            content_type.to_string(),
+            path.to_path_buf(),
+        );
+        dispatch!(self, b => b.put_sealed_file(&key, &path, &ct))
+    }
+
     /// The whole object, or `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
         validate_key(key)?;
@@ -240,6 +259,36 @@ mod tests {
             assert_eq!(
                 store.list("v/a/").await.expect("list"),
                 vec!["v/a/1/x", "v/a/2/y"]
+            );
+            // A sealed file on the store's filesystem is linked, not copied: same inode.
+            let sealed = dir.path().join("spool.bin");
+            std::fs::write(&sealed, vec![9u8; 50_000]).expect("write");
+            store
+                .put_sealed_file("v/a/3/z", &sealed, "video/mp4")
+                .await
+                .expect("put_sealed_file");
+            {
+                use std::os::unix::fs::MetadataExt as _;
+                let ino = |p: &Path| std::fs::metadata(p).expect("meta").ino();
+                assert_eq!(ino(&sealed), ino(&dir.path().join("v/a/3/z")), "linked");
+            }
+            // Again (a retried finish): no temp link is left behind.
+            store
+                .put_sealed_file("v/a/3/z", &sealed, "video/mp4")
+                .await
+                .expect("put_sealed_file again");
+            assert_eq!(
+                std::fs::read_dir(dir.path().join(".tmp"))
+                    .expect("tmp")
+                    .count(),
+                0,
+                "no stray temp link"
+            );
+            std::fs::remove_file(&sealed).expect("the spool goes");
+            assert_eq!(
+                store.get("v/a/3/z").await.expect("get").map(|b| b.len()),
+                Some(50_000),
+                "the object stays"
             );
             let out = dir.path().join("out.bin");
             assert!(store

@@ -94,6 +94,16 @@ impl S3Store {
         Ok(())
     }
 
+    /// The object store streams every file; a sealed one is no different.
+    pub async fn put_sealed_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), StoreError> {
+        self.put_file(key, path, content_type).await
+    }
+
     pub async fn put_file(
         &self,
         key: &str,
