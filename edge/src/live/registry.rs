@@ -58,7 +58,12 @@ impl Registry {
 
     /// Milliseconds since the registry was made (what the feeds' access times count in).
     pub(crate) fn now_ms(&self) -> u64 {
-        let since = self.now().saturating_duration_since(self.epoch);
+        self.ms_at(self.now())
+    }
+
+    /// Milliseconds since the epoch of `at` (an instant of this registry's clock).
+    pub(crate) fn ms_at(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.epoch);
         u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
     }
 
