@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ringcast_proto::keys;
 use ringcast_proto::live::{
-    blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, FreshHold,
-    LiveRendition, PartStatus, PlaylistOpts, ReloadQuery,
+    blocking_timeout, cache_key_for, decide, preload_part_ready, push_cache_key, Decision,
+    FreshHold, LiveRendition, PartStatus, PlaylistOpts, ReloadQuery,
 };
 use ringcast_proto::prometheus::Histogram;
 
@@ -239,8 +239,17 @@ async fn respond(
         .reports
         .iter()
         .fold(gen, |acc, (_, g, _)| acc.wrapping_add(*g));
-    let key = cache_key_for(path, q);
-    let (body, at, status) = match view.cached(&key, stamp) {
+    thread_local! {
+        /// The render-cache key of the current request, built in place: a hit (every request
+        /// of a herd but one) allocates nothing for it.
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let cached = KEY.with_borrow_mut(|key| {
+        key.clear();
+        push_cache_key(key, path, q);
+        view.cached(key, stamp)
+    });
+    let (body, at, status) = match cached {
         Some((body, at)) => (body, at, "HIT"),
         None => {
             shared.live.stats().renders.fetch_add(1, Relaxed);
@@ -255,7 +264,7 @@ async fn respond(
                     .collect(),
             };
             let body = Bytes::from(state.playlist(&opts).render());
-            view.store_render(key, stamp, body.clone(), now);
+            view.store_render(cache_key_for(path, q), stamp, body.clone(), now);
             (body, now, "MISS")
         }
     };

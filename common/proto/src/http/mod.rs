@@ -21,5 +21,5 @@ pub mod response;
 pub mod response_parser;
 
 pub use request::{parse_request, parse_request_into, HttpError, Limits, Method, RequestHead};
-pub use response::{error_body, reason, ResponseHead};
+pub use response::{error_body, reason, HeaderValue, ResponseHead};
 pub use response_parser::{parse_response_head, BodyFraming, ParsedResponse, ResponseParseError};
