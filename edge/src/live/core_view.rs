@@ -194,19 +194,21 @@ pub fn core_rendition(
     start: bool,
     after_publish: impl FnOnce() -> AfterPublish,
 ) -> Option<Rc<CoreRendition>> {
-    let now = hub.now();
     let started = hub.stats().followers_started.load(Relaxed);
+    // The clock is read only where an answer depends on it: a followed rendition (every
+    // request of a herd) is found without it.
     let found = INDEX.with_borrow(|index| match index.get(id.dir) {
         Some(Slot::Followed(view)) if hub.usable(&view.feed) => Some(Some(Rc::clone(view))),
         Some(Slot::NotFollowed {
             until,
             started: then,
-        }) if !start && now < *until && *then == started => Some(None),
+        }) if !start && *then == started && hub.now() < *until => Some(None),
         _ => None,
     });
     if let Some(found) = found {
         return found;
     }
+    let now = hub.now();
     let owned = id.to_id();
     let feed = if start {
         Some(hub.feed(&owned))

@@ -103,7 +103,7 @@ impl LiveHub {
     /// Whether `feed` is still worth using: running, or a "no stream" answer younger than
     /// `probe_ttl_ms`.
     pub fn usable(&self, feed: &RenditionFeed) -> bool {
-        self.registry.usable(feed, self.now())
+        self.registry.usable_with(feed, || self.now())
     }
 
     /// The feed of `id` if its follower is running (never starts one).

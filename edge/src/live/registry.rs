@@ -73,10 +73,15 @@ impl Registry {
 
     /// Still worth handing out: running, or a "no stream" answer younger than `probe_ttl_ms`.
     pub(crate) fn usable(&self, f: &RenditionFeed, now: Instant) -> bool {
+        self.usable_with(f, || now)
+    }
+
+    /// [`Registry::usable`] reading the clock (`now`) only for a "no stream" answer.
+    pub(crate) fn usable_with(&self, f: &RenditionFeed, now: impl FnOnce() -> Instant) -> bool {
         let p = f.load();
         match p.phase {
             Phase::NoStream => {
-                now.saturating_duration_since(p.at)
+                now().saturating_duration_since(p.at)
                     < Duration::from_millis(self.settings.probe_ttl_ms)
             }
             _ => !f.is_stopped(),
