@@ -24,7 +24,7 @@ use monoio::net::TcpStream;
 use ringcast_proto::http::persistence::{
     after_response, expects_continue, read_wait, After, Exchange, ReadWait, Unread,
 };
-use ringcast_proto::http::{parse_request, Method};
+use ringcast_proto::http::{parse_request_into, Method, RequestHead};
 
 use crate::conn::Conn;
 use crate::handler::{Handler, Refusal};
@@ -91,6 +91,8 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
     // The last answered request of the batch stays in flight until the batch is flushed.
     let mut unflushed: Option<InflightGuard> = None;
     let mut first = true;
+    // Every request of the connection is parsed into this one head: its strings are reused.
+    let mut req = RequestHead::empty();
     loop {
         // Answer every complete request already buffered (pipelining), in order.
         while conn.start < conn.buf.len() {
@@ -105,23 +107,26 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
                 return Ok(After::Close);
             }
             first = false;
-            let (req, used) =
-                match parse_request(&conn.buf[conn.start..], &conn.worker.settings.limits) {
-                    Ok(Some(parsed)) => parsed,
-                    Ok(None) => {
-                        // A head is under way: its clock starts with the read that brought
-                        // its first bytes (just now), not per read (one clock read per
-                        // request less on keep-alive connections).
-                        head_started.get_or_insert_with(Instant::now);
-                        break;
-                    }
-                    Err(e) => {
-                        conn.worker.stats.request();
-                        send(conn, handler.refuse(Refusal::BadHead(e)), false).await?;
-                        conn.flush().await?;
-                        return Ok(After::Linger);
-                    }
-                };
+            let used = match parse_request_into(
+                &conn.buf[conn.start..],
+                &conn.worker.settings.limits,
+                &mut req,
+            ) {
+                Ok(Some(used)) => used,
+                Ok(None) => {
+                    // A head is under way: its clock starts with the read that brought
+                    // its first bytes (just now), not per read (one clock read per
+                    // request less on keep-alive connections).
+                    head_started.get_or_insert_with(Instant::now);
+                    break;
+                }
+                Err(e) => {
+                    conn.worker.stats.request();
+                    send(conn, handler.refuse(Refusal::BadHead(e)), false).await?;
+                    conn.flush().await?;
+                    return Ok(After::Linger);
+                }
+            };
             conn.start += used;
             conn.unread = Unread::of(&req);
             conn.body_read_timeout = None;

@@ -2,22 +2,28 @@
 //! with `Age`). IMF-fixdate, formatted at most once per second per worker thread.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ringcast_proto::http::date::format;
 
-/// The current date, re-formatted only when the second changes.
-pub fn now() -> String {
+/// The current date, re-formatted only when the second changes, and shared by every response
+/// of that second (a reference count per response, not a string).
+pub fn now() -> Arc<str> {
     thread_local! {
-        static CACHED: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        static CACHED: RefCell<Option<(u64, Arc<str>)>> = const { RefCell::new(None) };
     }
     let secs = coarse_unix_secs();
     CACHED.with(|c| {
         let mut c = c.borrow_mut();
-        if c.0 != secs {
-            *c = (secs, format(secs));
+        match &*c {
+            Some((at, date)) if *at == secs => Arc::clone(date),
+            _ => {
+                let date: Arc<str> = Arc::from(format(secs));
+                *c = Some((secs, Arc::clone(&date)));
+                date
+            }
         }
-        c.1.clone()
     })
 }
 

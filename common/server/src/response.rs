@@ -3,10 +3,8 @@
 //! `sendfile`). The connection adds framing (`Content-Length`, `Connection`) and the CORS pair
 //! every response carries; [`Response::new`] adds `Date`.
 
-use std::borrow::Cow;
-
 use bytes::Bytes;
-use ringcast_proto::http::{error_body, ResponseHead};
+use ringcast_proto::http::{error_body, HeaderValue, ResponseHead};
 
 use crate::date;
 
@@ -82,7 +80,7 @@ impl Response {
     }
 
     /// Add a header.
-    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+    pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
         self.head = self.head.header(name, value);
         self
     }

@@ -186,6 +186,41 @@ fn stop_all(shutdown: &ShutdownHandle, workers: Vec<JoinHandle<()>>) {
     }
 }
 
+/// A worker's runtime (io_uring or epoll, with timers).
+type WorkerRuntime = monoio::FusionRuntime<
+    monoio::time::TimeDriver<monoio::IoUringDriver>,
+    monoio::time::TimeDriver<monoio::LegacyDriver>,
+>;
+
+/// The worker's runtime: io_uring when the kernel allows it (else epoll), with cooperative task
+/// running where the kernel has it.
+///
+/// Why `COOP_TASKRUN`: without it, every completion that arrives while the worker runs user code
+/// (a client's request landing on a socket, from the softirq of another core) interrupts the
+/// worker with a reschedule IPI to run io_uring's task work at once. Under an LL-HLS herd that
+/// was ≈ 5 % of the edge worker's CPU (`asm_sysvec_reschedule_ipi` in perf,
+/// docs/BENCHMARKS.md "LL-HLS herd cost"). With it, the task work runs at the worker's next
+/// `io_uring_enter`, which monoio makes on every turn of its loop before it reaps completions,
+/// so nothing waits longer than the current turn. `TASKRUN_FLAG` lets the ring say that task
+/// work is pending. Kernels before 5.19 refuse the flags: then the ring is built without them.
+fn build_runtime() -> std::io::Result<WorkerRuntime> {
+    let mut coop = io_uring::IoUring::builder();
+    coop.setup_coop_taskrun().setup_taskrun_flag();
+    let built = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .uring_builder(coop)
+        .build();
+    match built {
+        Ok(rt) => Ok(rt),
+        Err(e) => {
+            tracing::debug!(error = %e, "io_uring without COOP_TASKRUN (kernel before 5.19?)");
+            monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                .enable_timer()
+                .build()
+        }
+    }
+}
+
 /// One worker thread: runtime, listener, accept loop, drain.
 fn worker<H: Handler>(
     id: usize,
@@ -199,9 +234,7 @@ fn worker<H: Handler>(
     if settings.pin_workers {
         ringcast_infra::cpu_affinity::pin_worker_or_warn(id);
     }
-    let built = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build();
+    let built = build_runtime();
     let mut rt = match built {
         Ok(rt) => rt,
         Err(source) => {

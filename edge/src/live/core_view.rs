@@ -28,7 +28,7 @@ use ringcast_proto::prometheus::Histogram;
 
 use crate::live::feed::RenditionFeed;
 use crate::live::hub::LiveHub;
-use crate::live::keys::RenditionId;
+use crate::live::keys::RenditionRef;
 use crate::live::stats::LiveStats;
 
 /// Requests refresh the follower's "last access" at most this often per core.
@@ -46,9 +46,17 @@ pub struct Rendered {
     pub at: Instant,
 }
 
+/// A rendition of the same version, as the core looks it up.
+pub struct SiblingName {
+    pub name: String,
+    /// Its folder (`v/{video}/{version}/{name}`), the core index's key: looked up per request
+    /// without building it.
+    pub dir: String,
+}
+
 /// The renditions of the version, from its master.
 pub struct Siblings {
-    pub names: Rc<Vec<String>>,
+    pub names: Rc<Vec<SiblingName>>,
     /// When to look for the master again (`None`: found, kept).
     pub refresh_at: Option<Instant>,
 }
@@ -77,7 +85,12 @@ pub struct ViewLatency {
 impl CoreRendition {
     /// Marks the rendition as requested (keeps its follower running).
     pub fn touch(&self, hub: &LiveHub) {
-        let now = hub.now_ms();
+        self.touch_at(hub, hub.now());
+    }
+
+    /// [`CoreRendition::touch`] with the live path's clock already read (`now`).
+    pub fn touch_at(&self, hub: &LiveHub, now: Instant) {
+        let now = hub.ms_at(now);
         if now.saturating_sub(self.last_touch_ms.get()) >= TOUCH_EVERY_MS {
             self.last_touch_ms.set(now);
             self.feed.touch(now);
@@ -112,9 +125,16 @@ impl CoreRendition {
     }
 
     fn wake_all(&self) {
-        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
-        for w in waiters {
+        let mut waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for w in waiters.drain(..) {
             w.wake();
+        }
+        // The list keeps its capacity: the next herd registers without regrowing it (a
+        // thousand held players regrew it ten times per part). Waking only schedules the
+        // tasks, so nobody registered meanwhile; if someone did, theirs stays.
+        let mut slot = self.waiters.borrow_mut();
+        if slot.is_empty() {
+            *slot = waiters;
         }
     }
 
@@ -158,9 +178,10 @@ enum Slot {
 pub type AfterPublish = Box<dyn Fn(&RenditionFeed)>;
 
 thread_local! {
-    /// This core's renditions. Thread-local because a monoio worker is one thread and its
-    /// requests reach the live path through the shared, `Send` state only.
-    static INDEX: RefCell<HashMap<RenditionId, Slot>> = RefCell::new(HashMap::new());
+    /// This core's renditions by folder (`v/{video}/{version}/{rendition}`, a prefix of the
+    /// request's key: found without allocating). Thread-local because a monoio worker is one
+    /// thread and its requests reach the live path through the shared, `Send` state only.
+    static INDEX: RefCell<HashMap<String, Slot>> = RefCell::new(HashMap::new());
 }
 
 /// This core's handle on the follower of `id`. `start`: start a follower when none runs
@@ -169,27 +190,30 @@ thread_local! {
 /// every publish.
 pub fn core_rendition(
     hub: &LiveHub,
-    id: &RenditionId,
+    id: &RenditionRef<'_>,
     start: bool,
     after_publish: impl FnOnce() -> AfterPublish,
 ) -> Option<Rc<CoreRendition>> {
-    let now = hub.now();
     let started = hub.stats().followers_started.load(Relaxed);
-    let found = INDEX.with_borrow(|index| match index.get(id) {
+    // The clock is read only where an answer depends on it: a followed rendition (every
+    // request of a herd) is found without it.
+    let found = INDEX.with_borrow(|index| match index.get(id.dir) {
         Some(Slot::Followed(view)) if hub.usable(&view.feed) => Some(Some(Rc::clone(view))),
         Some(Slot::NotFollowed {
             until,
             started: then,
-        }) if !start && now < *until && *then == started => Some(None),
+        }) if !start && *then == started && hub.now() < *until => Some(None),
         _ => None,
     });
     if let Some(found) = found {
         return found;
     }
+    let now = hub.now();
+    let owned = id.to_id();
     let feed = if start {
-        Some(hub.feed(id))
+        Some(hub.feed(&owned))
     } else {
-        hub.existing(id)
+        hub.existing(&owned)
     };
     let slot = match &feed {
         Some(f) => Slot::Followed(subscribe(Arc::clone(f), after_publish())),
@@ -209,7 +233,7 @@ pub fn core_rendition(
                 Slot::NotFollowed { until, .. } => now < *until,
             });
         }
-        index.insert(id.clone(), slot);
+        index.insert(id.dir.to_owned(), slot);
     });
     out
 }
@@ -246,6 +270,7 @@ mod tests {
 
     use super::*;
     use crate::live::feed::Phase;
+    use crate::live::keys::RenditionId;
 
     /// Far longer than a wake-up takes on any machine: a wait that returns `true` was woken by
     /// the publish (or the stop); one that times out returns `false` and fails the test.

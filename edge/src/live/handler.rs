@@ -31,16 +31,17 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use ringcast_proto::keys;
 use ringcast_proto::live::{
-    blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, FreshHold,
-    LiveRendition, PartStatus, PlaylistOpts, ReloadQuery,
+    blocking_timeout, cache_key_for, decide, preload_part_ready, push_cache_key, Decision,
+    FreshHold, LiveRendition, PartStatus, PlaylistOpts, ReloadQuery,
 };
 use ringcast_proto::prometheus::Histogram;
 
 use crate::error::EdgeError;
-use crate::live::core_view::{core_rendition, AfterPublish, CoreRendition, Siblings};
+use crate::live::core_view::{core_rendition, AfterPublish, CoreRendition, SiblingName, Siblings};
 use crate::live::feed::{Phase, Published, RenditionFeed};
 use crate::live::keys::{
-    live_cache_control, live_target, renditions_in_master, report_uri, LiveTarget, RenditionId,
+    live_cache_control, live_max_age, live_target, renditions_in_master, report_uri, LiveTarget,
+    RenditionRef,
 };
 use crate::response::Response;
 use crate::shared::Shared;
@@ -54,7 +55,7 @@ const SIBLINGS_RETRY: Duration = Duration::from_secs(1);
 
 /// This core's view of rendition `id` (see [`core_rendition`]); a core that subscribes now gets
 /// the prefetch of [`prefetch_newest_part`] after each publish.
-fn view_of(shared: &Shared, id: &RenditionId, start: bool) -> Option<Rc<CoreRendition>> {
+fn view_of(shared: &Shared, id: &RenditionRef<'_>, start: bool) -> Option<Rc<CoreRendition>> {
     core_rendition(&shared.live, id, start, || prefetch_newest_part(shared))
 }
 
@@ -119,7 +120,7 @@ pub async fn serve(
 }
 
 async fn playlist(
-    id: &RenditionId,
+    id: &RenditionRef<'_>,
     path: &str,
     query: Option<&str>,
     private: bool,
@@ -129,17 +130,24 @@ async fn playlist(
     let Some(view) = view_of(shared, id, true) else {
         return Ok(None);
     };
-    view.touch(hub);
-    if !matches!(probed(&view, shared).await.phase, Phase::Live(_)) {
+    // One clock read serves the touch, the arrival and the first decision (the live path's
+    // clock: how long a request waited is judged on it; the monoio timer only decides when to
+    // look again). A wait for the follower's probe (a rendition's first request) is not
+    // counted as waiting for the playlist: the clock is read again after it.
+    let mut now = hub.now();
+    view.touch_at(hub, now);
+    let (p, probe_waited) = probed(&view, shared).await;
+    if !matches!(p.phase, Phase::Live(_)) {
         return Ok(None);
     }
     let q = ReloadQuery::parse(query.unwrap_or("")).map_err(|e| match e {
         ringcast_proto::live::LiveError::BadRequest(m) => EdgeError::LiveBadRequest(m),
         other => EdgeError::LiveBadRequest(other.to_string()),
     })?;
-    // How long a request waited is judged on the live path's clock; the monoio timer only
-    // decides when to look again.
-    let arrived = hub.now();
+    if probe_waited {
+        now = hub.now();
+    }
+    let arrived = now;
     let mut held = false;
     // A request without directives waits for the next part (fixed on arrival), so the player
     // that places its start from it sees the live edge as it is (`FreshHold`).
@@ -152,7 +160,7 @@ async fn playlist(
             return Ok(None);
         };
         let fresh = *fresh.get_or_insert_with(|| FreshHold::for_request(state, &q));
-        let waited = hub.now().saturating_duration_since(arrived);
+        let waited = now.saturating_duration_since(arrived);
         let decision = match &fresh {
             Some(_) if fresh_over => Decision::Ready,
             Some(hold) => hold.decide(state, waited),
@@ -165,7 +173,7 @@ async fn playlist(
                 // A fresh hold's wait is not a blocking reload's wake-up.
                 let woken = (held && fresh.is_none())
                     .then(|| (Instant::now(), observe_wake(&latency.event_to_wake, &p)));
-                let resp = respond(&view, id, state, p.gen, path, &q, private, shared).await;
+                let resp = respond(&view, id, state, p.gen, path, &q, private, now, shared).await;
                 if let Some((at, true)) = woken {
                     latency.wake_to_response.observe(at.elapsed().as_secs_f64());
                 }
@@ -188,7 +196,8 @@ async fn playlist(
                     }
                     fresh_over = true;
                 }
-                view.touch(hub);
+                now = hub.now();
+                view.touch_at(hub, now);
             }
             Decision::BadRequest(m) => return Err(EdgeError::LiveBadRequest(m)),
             Decision::Unavailable => {
@@ -212,51 +221,73 @@ fn observe_wake(series: &Histogram, p: &Published) -> bool {
 }
 
 /// The rendered playlist for `state` (generation `gen`), from the core's render cache when the
-/// same request was answered for the same states.
+/// same request was answered for the same states (`now`: the live path's clock, just read).
 #[allow(clippy::too_many_arguments)]
 async fn respond(
     view: &CoreRendition,
-    id: &RenditionId,
+    id: &RenditionRef<'_>,
     state: &Arc<LiveRendition>,
     gen: u64,
     path: &str,
     q: &ReloadQuery,
     private: bool,
+    now: Instant,
     shared: &Shared,
 ) -> Response {
-    let now = shared.live.now();
     let siblings = sibling_states(view, id, now, shared).await;
     let stamp = siblings
+        .reports
         .iter()
         .fold(gen, |acc, (_, g, _)| acc.wrapping_add(*g));
-    let key = cache_key_for(path, q);
-    let (body, at, status) = match view.cached(&key, stamp) {
+    thread_local! {
+        /// The render-cache key of the current request, built in place: a hit (every request
+        /// of a herd but one) allocates nothing for it.
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let cached = KEY.with_borrow_mut(|key| {
+        key.clear();
+        push_cache_key(key, path, q);
+        view.cached(key, stamp)
+    });
+    let (body, at, status) = match cached {
         Some((body, at)) => (body, at, "HIT"),
         None => {
             shared.live.stats().renders.fetch_add(1, Relaxed);
             let opts = PlaylistOpts {
                 skip: q.skip.is_some(),
                 rendition_reports: siblings
+                    .reports
                     .iter()
-                    .filter_map(|(name, _, s)| s.rendition_report(report_uri(name)))
+                    .filter_map(|(i, _, s)| {
+                        s.rendition_report(report_uri(&siblings.names[*i].name))
+                    })
                     .collect(),
             };
             let body = Bytes::from(state.playlist(&opts).render());
-            view.store_render(key, stamp, body.clone(), now);
+            view.store_render(cache_key_for(path, q), stamp, body.clone(), now);
             (body, now, "MISS")
         }
     };
-    let cache_control = live_cache_control(
+    let max_age = live_max_age(
         q.is_blocking(),
         state.ended(),
         state.target_duration(),
         state.part_target(),
     );
-    let cache_control = if private {
-        content::private_live_cache_control(cache_control)
-    } else {
-        cache_control
-    };
+    let cache_control = cache_control_value(max_age, private, |max_age| {
+        let cache_control = live_cache_control(
+            q.is_blocking(),
+            state.ended(),
+            state.target_duration(),
+            state.part_target(),
+        );
+        debug_assert!(cache_control.ends_with(&format!("={max_age}")));
+        if private {
+            content::private_live_cache_control(cache_control)
+        } else {
+            cache_control
+        }
+    });
     Response::new(200)
         .header("Cache-Control", cache_control)
         .header(
@@ -265,6 +296,37 @@ async fn respond(
         )
         .header("X-Cache", status)
         .body(content::content_type(path), body)
+}
+
+/// Distinct live `Cache-Control` values a core keeps as constants.
+const INTERNED_MAX: usize = 64;
+
+/// The `Cache-Control` of a live playlist with `max_age` (public or `private`), built by `make`
+/// the first time a core meets it. The values come from a tiny set (`max-age` of six target
+/// durations or half a part target), so each core keeps the first [`INTERNED_MAX`] it meets as
+/// constants (leaked once, kept for the process's life) and answers a herd without formatting
+/// and allocating one per response; past that, each response owns its value.
+fn cache_control_value(
+    max_age: u64,
+    private: bool,
+    make: impl FnOnce(u64) -> String,
+) -> Cow<'static, str> {
+    thread_local! {
+        static VALUES: std::cell::RefCell<std::collections::HashMap<(u64, bool), &'static str>> =
+            std::cell::RefCell::default();
+    }
+    VALUES.with_borrow_mut(|values| {
+        if let Some(v) = values.get(&(max_age, private)) {
+            return Cow::Borrowed(*v);
+        }
+        let v = make(max_age);
+        if values.len() >= INTERNED_MAX {
+            return Cow::Owned(v);
+        }
+        let v: &'static str = Box::leak(v.into_boxed_str());
+        values.insert((max_age, private), v);
+        Cow::Borrowed(v)
+    })
 }
 
 /// The `Age` of a render: a live playlist is re-rendered with every part, so its age is almost
@@ -277,46 +339,69 @@ fn age_value(secs: u64) -> Cow<'static, str> {
     }
 }
 
-/// `(name, generation, state)` of every other rendition of the version that has a live state
-/// (`now`: the live path's clock for this request).
+/// The other renditions of the version that have a live state.
+struct SiblingStates {
+    names: Rc<Vec<SiblingName>>,
+    /// `(index in names, generation, state)`.
+    reports: Vec<(usize, u64, Arc<LiveRendition>)>,
+}
+
+/// The [`SiblingStates`] of `id` (`now`: the live path's clock for this request).
 async fn sibling_states(
     view: &CoreRendition,
-    id: &RenditionId,
+    id: &RenditionRef<'_>,
     now: Instant,
     shared: &Shared,
-) -> Vec<(String, u64, Arc<LiveRendition>)> {
+) -> SiblingStates {
     // The first render on this core waits for the siblings' probes so its reports are complete;
     // later ones never wait (a sibling without a stream is probed again every probe_ttl_ms).
     let first = view.siblings.borrow().is_none();
     let names = sibling_names(view, id, now, shared).await;
     let hub = &shared.live;
-    let mut out = Vec::with_capacity(names.len());
-    for name in names.iter().filter(|n| **n != id.rendition) {
-        let Some(sib) = view_of(shared, &id.sibling(name), true) else {
+    let mut out = Vec::new();
+    for (i, sibling) in names.iter().enumerate() {
+        if sibling.name == id.rendition {
+            continue;
+        }
+        let sib_id = RenditionRef {
+            dir: &sibling.dir,
+            video: id.video,
+            version: id.version,
+            rendition: &sibling.name,
+        };
+        let Some(sib) = view_of(shared, &sib_id, true) else {
             continue;
         };
         sib.touch(hub);
         let p = if first {
-            probed(&sib, shared).await
+            probed(&sib, shared).await.0
         } else {
             sib.feed.load()
         };
         if let Phase::Live(s) = &p.phase {
-            out.push((name.clone(), p.gen, Arc::clone(s)));
+            out.push((i, p.gen, Arc::clone(s)));
         }
     }
-    out
+    SiblingStates {
+        names,
+        reports: out,
+    }
 }
 
 /// The follower's state once its probe and catch-up are done (the first request of a rendition
-/// waits for them, at most `probe_timeout_ms`; later ones find it at once).
-async fn probed(view: &CoreRendition, shared: &Shared) -> Arc<Published> {
+/// waits for them, at most `probe_timeout_ms`; later ones find it at once, without reading the
+/// clock), and whether it waited.
+async fn probed(view: &CoreRendition, shared: &Shared) -> (Arc<Published>, bool) {
+    let p = view.feed.load();
+    if !matches!(p.phase, Phase::Probing) || view.feed.is_stopped() {
+        return (p, false);
+    }
     let deadline = Instant::now() + Duration::from_millis(shared.live.settings().probe_timeout_ms);
     loop {
         let p = view.feed.load();
         let left = deadline.saturating_duration_since(Instant::now());
         if !matches!(p.phase, Phase::Probing) || left.is_zero() || view.feed.is_stopped() {
-            return p;
+            return (p, true);
         }
         view.wait_change(p.gen, left).await;
     }
@@ -326,17 +411,18 @@ async fn probed(view: &CoreRendition, shared: &Shared) -> Arc<Published> {
 /// points at this version (kept per core once found, see [`SIBLINGS_RETRY`]).
 async fn sibling_names(
     view: &CoreRendition,
-    id: &RenditionId,
+    id: &RenditionRef<'_>,
     now: Instant,
     shared: &Shared,
-) -> Rc<Vec<String>> {
+) -> Rc<Vec<SiblingName>> {
     if let Some(s) = view.siblings.borrow().as_ref() {
         if s.refresh_at.is_none_or(|at| now < at) {
             return Rc::clone(&s.names);
         }
     }
     let mut names = None;
-    for (key, prefix) in id.master_keys() {
+    let owned = id.to_id();
+    for (key, prefix) in owned.master_keys() {
         let fetched = crate::tiers::lookup(&shared.tiers(), &key).await;
         names = match fetched {
             Ok(found) if found.entry.kind == EntryKind::Object => {
@@ -355,7 +441,16 @@ async fn sibling_names(
     } else {
         Some(now + SIBLINGS_RETRY)
     };
-    let names = Rc::new(names.unwrap_or_default());
+    let names = Rc::new(
+        names
+            .unwrap_or_default()
+            .into_iter()
+            .map(|name| SiblingName {
+                dir: owned.sibling(&name).dir(),
+                name,
+            })
+            .collect(),
+    );
     *view.siblings.borrow_mut() = Some(Siblings {
         names: Rc::clone(&names),
         refresh_at,
@@ -367,7 +462,7 @@ async fn sibling_names(
 /// (rfc8216bis §6.2.6); `Ok` lets the object path serve it, `Ok(true)` after the part was
 /// announced while held.
 async fn hold_part(
-    id: &RenditionId,
+    id: &RenditionRef<'_>,
     msn: u64,
     part: u32,
     shared: &Shared,
@@ -376,8 +471,8 @@ async fn hold_part(
     let Some(view) = view_of(shared, id, false) else {
         return Ok(false);
     };
-    view.touch(hub);
     let arrived = hub.now();
+    view.touch_at(hub, arrived);
     let mut held = false;
     loop {
         let p = view.feed.load();

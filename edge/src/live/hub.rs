@@ -85,6 +85,11 @@ impl LiveHub {
         self.registry.now_ms()
     }
 
+    /// [`LiveHub::now_ms`] of an instant already read from [`LiveHub::now`].
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        self.registry.ms_at(at)
+    }
+
     /// The feed of `id`, its follower started when there is none (or the previous one is over).
     pub fn feed(&self, id: &RenditionId) -> Arc<RenditionFeed> {
         let (feed, new) = self.registry.find_or_insert(id);
@@ -98,7 +103,7 @@ impl LiveHub {
     /// Whether `feed` is still worth using: running, or a "no stream" answer younger than
     /// `probe_ttl_ms`.
     pub fn usable(&self, feed: &RenditionFeed) -> bool {
-        self.registry.usable(feed, self.now())
+        self.registry.usable_with(feed, || self.now())
     }
 
     /// The feed of `id` if its follower is running (never starts one).

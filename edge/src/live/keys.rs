@@ -52,23 +52,51 @@ impl RenditionId {
             rendition: rendition.to_owned(),
         }
     }
+
+    /// `v/{video}/{version}/{rendition}`: the folder of the rendition's objects, and the key of
+    /// a core's index of renditions ([`RenditionRef::dir`]).
+    pub fn dir(&self) -> String {
+        format!("v/{}/{}/{}", self.video, self.version, self.rendition)
+    }
+}
+
+/// A rendition as named by an object key, borrowed from it: the request path classifies and
+/// finds its rendition without allocating (every player of a herd asks twice per part).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenditionRef<'a> {
+    /// `v/{video}/{version}/{rendition}` (the key without its file name).
+    pub dir: &'a str,
+    pub video: &'a str,
+    pub version: u32,
+    pub rendition: &'a str,
+}
+
+impl RenditionRef<'_> {
+    /// The owned id (for a follower, when the core does not know the rendition yet).
+    pub fn to_id(&self) -> RenditionId {
+        RenditionId {
+            video: self.video.to_owned(),
+            version: self.version,
+            rendition: self.rendition.to_owned(),
+        }
+    }
 }
 
 /// A request the live path may answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LiveTarget {
+pub enum LiveTarget<'a> {
     /// `.../{rendition}/index.m3u8`.
-    Playlist(RenditionId),
+    Playlist(RenditionRef<'a>),
     /// `.../{rendition}/part{msn}.{part}.m4s`.
     Part {
-        id: RenditionId,
+        id: RenditionRef<'a>,
         msn: u64,
         part: u32,
     },
 }
 
 /// Classifies an (already validated) object key; `None` for everything else.
-pub fn live_target(key: &str) -> Option<LiveTarget> {
+pub fn live_target(key: &str) -> Option<LiveTarget<'_>> {
     let mut it = key.split('/');
     let (Some("v"), Some(video), Some(version), Some(rendition), Some(file), None) = (
         it.next(),
@@ -80,7 +108,7 @@ pub fn live_target(key: &str) -> Option<LiveTarget> {
     ) else {
         return None;
     };
-    // The file first: segments and init segments (most requests) leave without allocating.
+    // The file first: segments and init segments (most requests) leave at once.
     let part = if file == MEDIA_PLAYLIST {
         None
     } else {
@@ -89,10 +117,11 @@ pub fn live_target(key: &str) -> Option<LiveTarget> {
     if !is_valid_id(video) || !is_valid_id(rendition) || !is_decimal(version) {
         return None;
     }
-    let id = RenditionId {
-        video: video.to_owned(),
+    let id = RenditionRef {
+        dir: &key[..key.len() - file.len() - 1],
+        video,
         version: version.parse().ok()?,
-        rendition: rendition.to_owned(),
+        rendition,
     };
     Some(match part {
         None => LiveTarget::Playlist(id),
@@ -157,16 +186,21 @@ pub fn live_cache_control(
     target_duration: u64,
     part_target: f64,
 ) -> String {
+    let secs = live_max_age(blocking, ended, target_duration, part_target);
+    format!("public, max-age={secs}")
+}
+
+/// The `max-age` of [`live_cache_control`], in seconds.
+pub fn live_max_age(blocking: bool, ended: bool, target_duration: u64, part_target: f64) -> u64 {
     if blocking || ended {
-        format!("public, max-age={}", target_duration.saturating_mul(6))
+        target_duration.saturating_mul(6)
     } else {
         let half = (part_target / 2.0).floor();
-        let secs = if half.is_finite() && half > 0.0 {
+        if half.is_finite() && half > 0.0 {
             half as u64
         } else {
             0
-        };
-        format!("public, max-age={secs}")
+        }
     }
 }
 
@@ -184,18 +218,26 @@ mod tests {
 
     #[test]
     fn classifies_playlists_and_parts() {
+        let named = RenditionRef {
+            dir: "v/abc/2/720p",
+            video: "abc",
+            version: 2,
+            rendition: "720p",
+        };
         assert_eq!(
             live_target("v/abc/2/720p/index.m3u8"),
-            Some(LiveTarget::Playlist(id("abc", 2, "720p")))
+            Some(LiveTarget::Playlist(named))
         );
         assert_eq!(
             live_target("v/abc/2/720p/part12.3.m4s"),
             Some(LiveTarget::Part {
-                id: id("abc", 2, "720p"),
+                id: named,
                 msn: 12,
                 part: 3
             })
         );
+        assert_eq!(named.to_id(), id("abc", 2, "720p"));
+        assert_eq!(id("abc", 2, "720p").dir(), named.dir);
         assert_eq!(id("abc", 2, "720p").stream_key(), "rc:events:abc:2:720p");
         let [(versioned, none), (current, prefix)] = id("abc", 2, "720p").master_keys();
         assert_eq!(

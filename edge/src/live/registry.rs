@@ -58,7 +58,12 @@ impl Registry {
 
     /// Milliseconds since the registry was made (what the feeds' access times count in).
     pub(crate) fn now_ms(&self) -> u64 {
-        let since = self.now().saturating_duration_since(self.epoch);
+        self.ms_at(self.now())
+    }
+
+    /// Milliseconds since the epoch of `at` (an instant of this registry's clock).
+    pub(crate) fn ms_at(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.epoch);
         u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
     }
 
@@ -68,10 +73,15 @@ impl Registry {
 
     /// Still worth handing out: running, or a "no stream" answer younger than `probe_ttl_ms`.
     pub(crate) fn usable(&self, f: &RenditionFeed, now: Instant) -> bool {
+        self.usable_with(f, || now)
+    }
+
+    /// [`Registry::usable`] reading the clock (`now`) only for a "no stream" answer.
+    pub(crate) fn usable_with(&self, f: &RenditionFeed, now: impl FnOnce() -> Instant) -> bool {
         let p = f.load();
         match p.phase {
             Phase::NoStream => {
-                now.saturating_duration_since(p.at)
+                now().saturating_duration_since(p.at)
                     < Duration::from_millis(self.settings.probe_ttl_ms)
             }
             _ => !f.is_stopped(),

@@ -17,6 +17,8 @@
 
 pub mod http_date;
 
+use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ringcast_proto::http::conditional::{self, Conditions, EntityTag, Precondition, Validators};
@@ -73,8 +75,8 @@ pub fn plan(req: &RequestHead, meta: &ObjectMeta) -> Plan {
         _ => Variant::Identity,
     };
     let (total, etag) = match (variant, meta.gzip_len) {
-        (Variant::Gzip, Some(gz_len)) => (gz_len, meta.etag.gzip().header()),
-        _ => (meta.len, meta.etag.header()),
+        (Variant::Gzip, Some(gz_len)) => (gz_len, etag_value(meta.etag.gzip())),
+        _ => (meta.len, etag_value(meta.etag)),
     };
     let validators = Validators {
         etag: &etag,
@@ -104,7 +106,7 @@ pub fn plan(req: &RequestHead, meta: &ObjectMeta) -> Plan {
         .header("Age", age_value(meta.age_secs))
         .header("X-Cache", meta.cache_status.as_str())
         .header("ETag", etag)
-        .header("Last-Modified", http_date::format(meta.last_modified))
+        .header("Last-Modified", last_modified_value(meta.last_modified))
         .header("Accept-Ranges", "bytes");
     if meta.gzip_len.is_some() {
         // The answer depends on Accept-Encoding: shared caches must key on it.
@@ -136,6 +138,38 @@ pub fn plan(req: &RequestHead, meta: &ObjectMeta) -> Plan {
             body: None,
         },
     }
+}
+
+/// The `ETag` header of `tag`, shared with the previous response of this worker when that
+/// was for the same representation: a herd of players asks for one part hundreds of times in a
+/// row, and a string per response was an allocation (and a free) each.
+fn etag_value(tag: EntityTag) -> Arc<str> {
+    thread_local! {
+        static LAST: RefCell<Option<(EntityTag, Arc<str>)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((t, v)) if *t == tag => Arc::clone(v),
+        _ => {
+            let v: Arc<str> = Arc::from(tag.header());
+            *last = Some((tag, Arc::clone(&v)));
+            v
+        }
+    })
+}
+
+/// The `Last-Modified` header of `secs`, shared like [`etag_value`].
+fn last_modified_value(secs: u64) -> Arc<str> {
+    thread_local! {
+        static LAST: RefCell<Option<(u64, Arc<str>)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((t, v)) if *t == secs => Arc::clone(v),
+        _ => {
+            let v: Arc<str> = Arc::from(http_date::format(secs));
+            *last = Some((secs, Arc::clone(&v)));
+            v
+        }
+    })
 }
 
 /// The `Age` value: most hits are of objects fetched within the last seconds, whose ages are

@@ -38,7 +38,7 @@ use crate::peers;
 use crate::representation;
 use crate::response::{Response, ALLOWED_METHODS};
 use crate::routes::access_control::Proof;
-use crate::routes::path::object_key;
+use crate::routes::path::{object_key, object_key_of};
 use crate::shared::Shared;
 use crate::tiers;
 use crate::tiers::memory::EntryKind;
@@ -143,7 +143,7 @@ async fn object(
     proof: Proof,
     shared: &Shared,
 ) -> Result<Response, EdgeError> {
-    let key = object_key(path)?;
+    let key = object_key_of(path)?;
     let admission = playback::admit(shared, &key, proof).await?;
     let query = req.query();
     if let Some(live) =

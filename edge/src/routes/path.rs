@@ -37,10 +37,24 @@ pub enum PathError {
 ///
 /// `path` is the request target's path (no query), starting with `/`.
 pub fn object_key(path: &str) -> Result<String, PathError> {
+    object_key_of(path).map(std::borrow::Cow::into_owned)
+}
+
+/// [`object_key`] borrowed from `path` when it has no percent-escapes (every key a player asks
+/// for): the request path checks it in place instead of copying it.
+pub fn object_key_of(path: &str) -> Result<std::borrow::Cow<'_, str>, PathError> {
     if path.len() > MAX_PATH_LEN {
         return Err(PathError::TooLong);
     }
-    let raw = path.strip_prefix('/').unwrap_or(path).as_bytes();
+    let rest = path.strip_prefix('/').unwrap_or(path);
+    if !rest.as_bytes().contains(&b'%') {
+        for b in rest.bytes() {
+            check_byte(b)?;
+        }
+        check_segments(rest)?;
+        return Ok(std::borrow::Cow::Borrowed(rest));
+    }
+    let raw = rest.as_bytes();
     let mut key = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -65,6 +79,12 @@ pub fn object_key(path: &str) -> Result<String, PathError> {
         }
     }
     let key = String::from_utf8(key).map_err(|_| PathError::NotUtf8)?;
+    check_segments(&key)?;
+    Ok(std::borrow::Cow::Owned(key))
+}
+
+/// No empty, `.` or `..` segment.
+fn check_segments(key: &str) -> Result<(), PathError> {
     for segment in key.split('/') {
         match segment {
             "" => return Err(PathError::EmptySegment),
@@ -72,7 +92,7 @@ pub fn object_key(path: &str) -> Result<String, PathError> {
             _ => {}
         }
     }
-    Ok(key)
+    Ok(())
 }
 
 fn check_byte(b: u8) -> Result<(), PathError> {
@@ -111,6 +131,10 @@ mod tests {
         for (path, key) in ok {
             assert_eq!(object_key(path).as_deref(), Ok(key), "{path}");
         }
+        assert!(matches!(
+            object_key_of("/v/a/1/720p/part12.3.m4s"),
+            Ok(std::borrow::Cow::Borrowed("v/a/1/720p/part12.3.m4s"))
+        ));
     }
 
     #[test]

@@ -20,6 +20,6 @@ pub mod request;
 pub mod response;
 pub mod response_parser;
 
-pub use request::{parse_request, HttpError, Limits, Method, RequestHead};
-pub use response::{error_body, reason, ResponseHead};
+pub use request::{parse_request, parse_request_into, HttpError, Limits, Method, RequestHead};
+pub use response::{error_body, reason, HeaderValue, ResponseHead};
 pub use response_parser::{parse_response_head, BodyFraming, ParsedResponse, ResponseParseError};

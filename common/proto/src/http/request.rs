@@ -116,6 +116,19 @@ pub struct RequestHead {
 }
 
 impl RequestHead {
+    /// A head with nothing in it, to be filled by [`parse_request_into`].
+    pub fn empty() -> Self {
+        Self {
+            method: Method::Get,
+            target: String::new(),
+            version_minor: 1,
+            headers: Vec::new(),
+            keep_alive: true,
+            content_length: Some(0),
+            chunked: false,
+        }
+    }
+
     /// The path part of the target (before `?`).
     pub fn path(&self) -> &str {
         self.target.split_once('?').map_or(&self.target, |(p, _)| p)
@@ -151,6 +164,21 @@ pub fn parse_request(
     buf: &[u8],
     limits: &Limits,
 ) -> Result<Option<(RequestHead, usize)>, HttpError> {
+    let mut head = RequestHead::empty();
+    Ok(parse_request_into(buf, limits, &mut head)?.map(|n| (head, n)))
+}
+
+/// [`parse_request`] into `head`, reusing its strings: a connection parses every request of
+/// its life into one head, so a keep-alive request costs no allocation for its target and
+/// header fields once the first ones made room (the heap traffic of a fresh head per request,
+/// ≈ 2 + 2 × fields allocations and frees, showed in the edge's profile under an LL-HLS herd).
+/// `Ok(Some(n))`: `head` holds the request, which used the first `n` bytes. `Ok(None)` (read
+/// more) and errors leave `head` unspecified. The strings kept are bounded by the head limits.
+pub fn parse_request_into(
+    buf: &[u8],
+    limits: &Limits,
+    head: &mut RequestHead,
+) -> Result<Option<usize>, HttpError> {
     // Skip the empty lines RFC 9112 §2.2 allows before a request line (robustness).
     let lead = buf
         .iter()
@@ -192,12 +220,26 @@ pub fn parse_request(
         return Err(HttpError::UriTooLong(limits.max_target_len));
     }
     let version_minor = req.version.ok_or(HttpError::Version)?;
-    let mut headers = Vec::with_capacity(req.headers.len());
+    let headers = &mut head.headers;
+    let mut n = 0;
     for h in req.headers.iter() {
         let value = std::str::from_utf8(h.value)
-            .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
-        headers.push((h.name.to_ascii_lowercase(), value.trim().to_string()));
+            .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?
+            .trim();
+        match headers.get_mut(n) {
+            Some((name, v)) => {
+                name.clear();
+                name.push_str(h.name);
+                name.make_ascii_lowercase();
+                v.clear();
+                v.push_str(value);
+            }
+            None => headers.push((h.name.to_ascii_lowercase(), value.to_string())),
+        }
+        n += 1;
     }
+    headers.truncate(n);
+    let headers = &*headers;
     // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing (1.0
     // intermediaries do not know chunked, so they and this server would disagree on where the
     // body ends). Refuse it rather than guess.
@@ -206,7 +248,7 @@ pub fn parse_request(
             "Transfer-Encoding in an HTTP/1.0 request",
         ));
     }
-    let (content_length, chunked) = framing(&headers)?;
+    let (content_length, chunked) = framing(headers)?;
     let connection = headers
         .iter()
         .filter(|(n, _)| n == "connection")
@@ -221,18 +263,14 @@ pub fn parse_request(
     if version_minor >= 1 && !headers.iter().any(|(n, _)| n == "host") {
         return Err(HttpError::Malformed("missing Host header"));
     }
-    Ok(Some((
-        RequestHead {
-            method,
-            target: target.to_string(),
-            version_minor,
-            headers,
-            keep_alive,
-            content_length,
-            chunked,
-        },
-        lead + consumed,
-    )))
+    head.method = method;
+    head.target.clear();
+    head.target.push_str(target);
+    head.version_minor = version_minor;
+    head.keep_alive = keep_alive;
+    head.content_length = content_length;
+    head.chunked = chunked;
+    Ok(Some(lead + consumed))
 }
 
 /// While a head is incomplete, decide early whether it can still fit the limits.
@@ -294,6 +332,33 @@ mod tests {
 
     fn parse(s: &str) -> Result<Option<(RequestHead, usize)>, HttpError> {
         parse_request(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn one_head_reused_for_a_connection_holds_each_request_exactly() {
+        let requests = [
+            "GET /v/a/1/x?_HLS_msn=3 HTTP/1.1\r\nHost: a\r\nUser-Agent: p\r\nAccept: */*\r\nRange: bytes=0-1\r\n\r\n",
+            "HEAD /b HTTP/1.1\r\nhost: b\r\n\r\n",
+            "POST /purge HTTP/1.0\r\nHost: c\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc",
+            "GET /a-much-longer-target/than/before HTTP/1.1\r\nHOST: d\r\nConnection: close\r\n\r\n",
+        ];
+        let mut head = RequestHead::empty();
+        for raw in requests {
+            let used = parse_request_into(raw.as_bytes(), &Limits::default(), &mut head)
+                .expect("valid")
+                .expect("complete");
+            let (fresh, fresh_used) = parse(raw).expect("valid").expect("complete");
+            assert_eq!(head, fresh, "{raw}");
+            assert_eq!(used, fresh_used);
+        }
+        // An incomplete head asks for more; the next complete one still parses.
+        assert_eq!(
+            parse_request_into(b"GET / HTTP/1.1\r\nHost", &Limits::default(), &mut head),
+            Ok(None)
+        );
+        let used = parse_request_into(requests[1].as_bytes(), &Limits::default(), &mut head);
+        assert_eq!(used, Ok(Some(requests[1].len())));
+        assert_eq!(head.headers, vec![("host".to_owned(), "b".to_owned())]);
     }
 
     #[test]

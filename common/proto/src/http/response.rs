@@ -2,6 +2,8 @@
 //! service uses: `{"error": {"code": "...", "message": "..."}}`.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Reason phrase for the statuses the servers send.
 pub fn reason(status: u16) -> &'static str {
@@ -43,31 +45,111 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
+/// A header value: a constant, a string made for this response, or a string shared by many
+/// responses (the `Date` of the current second, the validators of a hot object), whose clone is
+/// a reference count instead of an allocation.
+#[derive(Debug, Clone)]
+pub enum HeaderValue {
+    Static(&'static str),
+    Owned(String),
+    Shared(Arc<str>),
+}
+
+impl HeaderValue {
+    pub fn as_str(&self) -> &str {
+        match self {
+            HeaderValue::Static(s) => s,
+            HeaderValue::Owned(s) => s,
+            HeaderValue::Shared(s) => s,
+        }
+    }
+}
+
+impl From<&'static str> for HeaderValue {
+    fn from(s: &'static str) -> Self {
+        HeaderValue::Static(s)
+    }
+}
+
+impl From<String> for HeaderValue {
+    fn from(s: String) -> Self {
+        HeaderValue::Owned(s)
+    }
+}
+
+impl From<Cow<'static, str>> for HeaderValue {
+    fn from(s: Cow<'static, str>) -> Self {
+        match s {
+            Cow::Borrowed(s) => HeaderValue::Static(s),
+            Cow::Owned(s) => HeaderValue::Owned(s),
+        }
+    }
+}
+
+impl From<Arc<str>> for HeaderValue {
+    fn from(s: Arc<str>) -> Self {
+        HeaderValue::Shared(s)
+    }
+}
+
+type Fields = Vec<(&'static str, HeaderValue)>;
+
+/// Emptied field lists a thread keeps for its next heads, and how many. A worker answering an
+/// LL-HLS herd builds and drops hundreds of heads in one burst, which overflowed the
+/// allocator's per-thread cache and sent every list through its slow paths.
+const SPARE_FIELDS: usize = 256;
+/// Capacity of a new field list: an object response carries 9–11 headers, no regrowth.
+const FIELDS_CAPACITY: usize = 12;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Fields>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A response head under construction.
 #[derive(Debug, Clone)]
 pub struct ResponseHead {
     pub status: u16,
     /// Values borrow when they are constants (most are), so building a head allocates only
     /// for the values computed per response.
-    headers: Vec<(&'static str, Cow<'static, str>)>,
+    headers: Fields,
+}
+
+impl Drop for ResponseHead {
+    fn drop(&mut self) {
+        let mut fields = std::mem::take(&mut self.headers);
+        if fields.capacity() != FIELDS_CAPACITY {
+            return;
+        }
+        fields.clear();
+        // `try_with`: a head dropped while the thread exits has no spare list to go back to.
+        let _ = SPARE.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARE_FIELDS {
+                spare.push(fields);
+            }
+        });
+    }
 }
 
 impl ResponseHead {
     pub fn new(status: u16) -> Self {
-        Self {
-            status,
-            // An object response carries 9–11 headers: no regrowth on the way.
-            headers: Vec::with_capacity(12),
-        }
+        let headers = SPARE
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Vec::with_capacity(FIELDS_CAPACITY));
+        Self { status, headers }
     }
 
     /// Add a header. Values come from the server, never echoed unchecked from input; CR/LF are
     /// stripped anyway so a value can never split the head.
-    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
-        let mut v: Cow<'static, str> = value.into();
+    pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
+        let mut v: HeaderValue = value.into();
         // Byte scan: `str::contains` with a char set was ≈1 % of an edge worker on 1 KiB hits.
-        if v.bytes().any(|b| b == b'\r' || b == b'\n') {
-            v.to_mut().retain(|c| c != '\r' && c != '\n');
+        if v.as_str().bytes().any(|b| b == b'\r' || b == b'\n') {
+            let mut owned = v.as_str().to_owned();
+            owned.retain(|c| c != '\r' && c != '\n');
+            v = HeaderValue::Owned(owned);
         }
         self.headers.push((name, v));
         self
@@ -78,13 +160,13 @@ impl ResponseHead {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_ref())
+            .map(|(_, v)| v.as_str())
     }
 
     /// The header fields set on this head, in order (for protocols that do not take an
     /// HTTP/1.1 head, such as HTTP/2).
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> + '_ {
-        self.headers.iter().map(|(n, v)| (*n, v.as_ref()))
+        self.headers.iter().map(|(n, v)| (*n, v.as_str()))
     }
 
     /// [`ResponseHead::fields`] with each value as set: a constant (`Cow::Borrowed`, which an
@@ -119,7 +201,7 @@ impl ResponseHead {
         for (n, v) in self
             .headers
             .iter()
-            .map(|(n, v)| (*n, v.as_ref()))
+            .map(|(n, v)| (*n, v.as_str()))
             .chain(extra)
         {
             out.extend_from_slice(n.as_bytes());

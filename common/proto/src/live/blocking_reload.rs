@@ -217,6 +217,12 @@ fn too_far_ahead(state: &LiveRendition, msn: u64, part: Option<u32>) -> Option<S
 /// carries (signatures, cache busters, parameter order, leading zeros).
 pub fn cache_key_for(path: &str, q: &ReloadQuery) -> String {
     let mut key = String::with_capacity(path.len() + 48);
+    push_cache_key(&mut key, path, q);
+    key
+}
+
+/// [`cache_key_for`] appended to `key` (a caller's reused buffer: no allocation per request).
+pub fn push_cache_key(key: &mut String, path: &str, q: &ReloadQuery) {
     key.push_str(path);
     let mut sep = '?';
     let mut push = |name: &str, value: &dyn std::fmt::Display| {
@@ -233,7 +239,6 @@ pub fn cache_key_for(path: &str, q: &ReloadQuery) -> String {
     if let Some(skip) = q.skip {
         push("_HLS_skip", &skip.as_str());
     }
-    key
 }
 
 /// State of a requested part object (rfc8216bis §6.2.6).

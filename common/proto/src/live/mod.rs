@@ -40,8 +40,8 @@ mod playlist_tests;
 mod test_support;
 
 pub use blocking_reload::{
-    blocking_timeout, cache_key_for, decide, preload_part_ready, Decision, PartStatus, ReloadQuery,
-    SkipRequest,
+    blocking_timeout, cache_key_for, decide, preload_part_ready, push_cache_key, Decision,
+    PartStatus, ReloadQuery, SkipRequest,
 };
 pub use date_time::format_rfc3339_millis;
 pub use events::{events_stream_key, EventError, LiveEvent, EVENT_FIELD, EVENT_SCHEMA_VERSION};

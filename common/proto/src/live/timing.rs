@@ -20,11 +20,32 @@ pub const MIN_PART_SHARE: f64 = 0.85;
 const EPSILON: f64 = 1e-9;
 
 /// `value` as a client reads it back from the playlist text.
+///
+/// Formatted on the stack: the edge asks this for every blocking reload it decides (through
+/// [`PartTiming::is_short`]), and a heap `String` per call showed in its profile under an
+/// LL-HLS herd. Values whose text does not fit the buffer (beyond any real duration) take the
+/// heap.
 pub(crate) fn rendered(value: f64) -> f64 {
+    use std::io::Write as _;
+    let mut buf = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    if write!(cursor, "{value:.DURATION_DECIMALS$}").is_ok() {
+        let len = cursor.position() as usize;
+        if let Some(v) = std::str::from_utf8(&buf[..len])
+            .ok()
+            .and_then(|t| t.parse().ok())
+        {
+            return v;
+        }
+    }
     format!("{value:.DURATION_DECIMALS$}")
         .parse()
         .unwrap_or(value)
 }
+
+/// Farther than this from a threshold, rounding both sides to [`DURATION_DECIMALS`] (at most
+/// 0.5e-5 each) cannot change a comparison with it.
+const ROUNDING_MARGIN: f64 = 1e-4;
 
 /// Nearest integer, halves up (the `EXTINF` ≤ `TARGETDURATION` rounding); saturates on
 /// NaN/negative (0) and huge values.
@@ -138,6 +159,12 @@ impl PartTiming {
     /// Whether a part (as rendered) is under 85 % of `PART-TARGET`: allowed only as the last
     /// part of its segment or as an independent part.
     pub fn is_short(&self, duration: f64) -> bool {
+        // Most parts are nowhere near the threshold: the comparison of the raw values is the
+        // comparison of the rendered ones, without formatting either.
+        let threshold = MIN_PART_SHARE * self.part_target;
+        if (duration - threshold).abs() > ROUNDING_MARGIN {
+            return duration < threshold;
+        }
         rendered(duration) + EPSILON < MIN_PART_SHARE * rendered(self.part_target)
     }
 
@@ -222,6 +249,24 @@ mod tests {
                 "exemptions do not apply to the upper bound"
             );
         }
+    }
+
+    #[test]
+    fn is_short_agrees_with_the_rendered_comparison_everywhere() {
+        // The fast path (raw values far from the threshold) must answer what comparing the
+        // rendered values answers; sweep across and around each threshold.
+        for pt in [0.33334, 0.5, 1.0, 0.2, 1.99999] {
+            let t = PartTiming::new(2, pt).expect("valid targets");
+            let threshold = MIN_PART_SHARE * pt;
+            let mut durations: Vec<f64> = (0..=4000).map(|i| i as f64 * pt / 2000.0).collect();
+            durations.extend((-300..=300).map(|i| threshold + i as f64 * 1e-6));
+            for d in durations {
+                let reference = rendered(d) + EPSILON < MIN_PART_SHARE * rendered(pt);
+                assert_eq!(t.is_short(d), reference, "part target {pt}, duration {d}");
+            }
+        }
+        assert_eq!(rendered(0.123_456_7), 0.12346);
+        assert_eq!(rendered(1e300), 1e300, "text beyond the stack buffer");
     }
 
     #[test]
