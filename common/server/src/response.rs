@@ -189,9 +189,7 @@ impl Response {
 
     /// This response's own header fields, in order (no framing, no CORS pair), each value as
     /// set: a constant or computed for this response.
-    pub(crate) fn fields_as_set(
-        &self,
-    ) -> impl Iterator<Item = (&'static str, &Cow<'static, str>)> + '_ {
+    pub(crate) fn fields_as_set(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> + '_ {
         self.head.fields_as_set()
     }
 

@@ -169,9 +169,9 @@ impl ResponseHead {
         self.headers.iter().map(|(n, v)| (*n, v.as_str()))
     }
 
-    /// [`ResponseHead::fields`] with each value as set: a constant (`Cow::Borrowed`, which an
-    /// HTTP/2 head can reference without a copy) or computed for this response.
-    pub fn fields_as_set(&self) -> impl Iterator<Item = (&'static str, &Cow<'static, str>)> + '_ {
+    /// [`ResponseHead::fields`] with each value as set: a constant ([`HeaderValue::Static`],
+    /// which an HTTP/2 head can reference without a copy) or computed for this response.
+    pub fn fields_as_set(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> + '_ {
         self.headers.iter().map(|(n, v)| (*n, v))
     }
 

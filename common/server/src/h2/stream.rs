@@ -1,7 +1,6 @@
 //! One HTTP/2 stream: the request as a [`RequestHead`] plus its buffered body, the service's
 //! handler, and the response sent with h2 flow control.
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::future::poll_fn;
 use std::io;
@@ -12,7 +11,7 @@ use std::rc::Rc;
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{RecvStream, SendStream};
-use ringcast_proto::http::{Method, RequestHead};
+use ringcast_proto::http::{HeaderValue, Method, RequestHead};
 
 use crate::conn::Conn;
 use crate::handler::Handler;
@@ -158,7 +157,7 @@ fn response_head(resp: &Response, expose: &'static str) -> io::Result<http::Resp
     headers.reserve(16);
     FIELDS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let cors = Response::cors(expose).map(|(n, v)| (n, Cow::Borrowed(v)));
+        let cors = Response::cors(expose).map(|(n, v)| (n, HeaderValue::Static(v)));
         let cors = [(cors[0].0, &cors[0].1), (cors[1].0, &cors[1].1)];
         let fields = resp.fields_as_set().chain(cors);
         for (i, (name, value)) in fields.enumerate() {
@@ -206,19 +205,18 @@ struct Slot {
 
 impl FieldCache {
     // The variant matters (a constant is referenced, not copied): a `&str` would lose it.
-    #[allow(clippy::ptr_arg)]
     fn field(
         &mut self,
         i: usize,
         name: &'static str,
-        value: &Cow<'static, str>,
+        value: &HeaderValue,
     ) -> Option<(http::HeaderName, http::HeaderValue)> {
         if let Some(s) = self.slots.get(i) {
             let same = s.name == name
                 && match (value, s.constant) {
                     // The same constant: compare where it is, not what it says.
-                    (Cow::Borrowed(v), Some(c)) => std::ptr::eq(*v, c) || *v == c,
-                    (v, _) => s.value.as_bytes() == v.as_bytes(),
+                    (HeaderValue::Static(v), Some(c)) => std::ptr::eq(*v, c) || *v == c,
+                    (v, _) => s.value.as_bytes() == v.as_str().as_bytes(),
                 };
             if same {
                 return Some((s.header_name.clone(), s.value.clone()));
@@ -226,8 +224,8 @@ impl FieldCache {
         }
         let header_name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
         let (constant, bytes) = match value {
-            Cow::Borrowed(v) => (Some(*v), Bytes::from_static(v.as_bytes())),
-            Cow::Owned(v) => (None, Bytes::copy_from_slice(v.as_bytes())),
+            HeaderValue::Static(v) => (Some(*v), Bytes::from_static(v.as_bytes())),
+            v => (None, Bytes::copy_from_slice(v.as_str().as_bytes())),
         };
         let value = http::HeaderValue::from_maybe_shared(bytes).ok()?;
         let slot = Slot {
