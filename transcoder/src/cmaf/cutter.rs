@@ -42,6 +42,10 @@ pub struct CutPart {
     pub independent: bool,
     /// Video decode time of the first sample, seconds since the first fragment of the stream.
     pub start: f64,
+    /// Video start − audio start of the part, seconds on the tracks' own timelines (`tfdt`);
+    /// `None` without audio samples in it. Near 0 when the muxer interleaves the tracks; a
+    /// positive value is audio carried late (`ringcast_proto::live::rules::check_audio_skew`).
+    pub audio_skew: Option<f64>,
 }
 
 /// A complete segment.
@@ -96,6 +100,9 @@ pub struct Cutter {
     segment_frames: Option<u32>,
     /// A segment was closed by frame count: the next video fragment should be a keyframe.
     expect_sync: bool,
+    /// Audio decode time (s) of the first audio sample since the last part: the audio start
+    /// of the next part.
+    pending_audio_start: Option<f64>,
 }
 
 impl Cutter {
@@ -114,6 +121,7 @@ impl Cutter {
             next_msn: 0,
             segment_frames: None,
             expect_sync: false,
+            pending_audio_start: None,
         }
     }
 
@@ -219,6 +227,19 @@ impl Cutter {
             .filter(|v| v.sample_count > 0)
             .cloned();
         let sync = video.as_ref().is_some_and(|v| v.starts_with_sync_sample);
+        // Both tracks' decode times in seconds, for the skew of the part (ffmpeg puts a part's
+        // audio in its moof; an audio-only fragment counts for the next part).
+        let video_secs = video
+            .as_ref()
+            .map(|v| v.base_decode_time as f64 / f64::from(self.timescale));
+        let audio_secs = init.audio().and_then(|a| {
+            frag.track(a.track_id)
+                .filter(|t| t.sample_count > 0)
+                .map(|t| t.base_decode_time as f64 / f64::from(a.timescale.max(1)))
+        });
+        if let Some(a) = audio_secs {
+            self.pending_audio_start.get_or_insert(a);
+        }
         if video.is_some() && std::mem::take(&mut self.expect_sync) && !sync {
             tracing::warn!(rendition = %self.rendition, msn = self.next_msn,
                 "a segment closed by GOP frame count is followed by a fragment without a keyframe");
@@ -261,6 +282,7 @@ impl Cutter {
             let rel = v.base_decode_time.saturating_sub(origin);
             open.start_ticks.get_or_insert(rel);
             open.duration_ticks = open.duration_ticks.saturating_add(v.duration);
+            let audio_start = self.pending_audio_start.take();
             let part = CutPart {
                 msn: open.msn,
                 index: open.parts,
@@ -268,6 +290,7 @@ impl Cutter {
                 duration: v.duration as f64 / f64::from(timescale),
                 independent: v.starts_with_sync_sample,
                 start: rel as f64 / f64::from(timescale),
+                audio_skew: video_secs.zip(audio_start).map(|(v, a)| v - a),
             };
             open.parts += 1;
             open.frames += u64::from(v.sample_count);
