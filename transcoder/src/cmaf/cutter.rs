@@ -449,11 +449,20 @@ mod tests {
     /// 6 s of 30 fps video with audio, encoded exactly as the live pipeline does (zerolatency,
     /// GOP = segment, fragments = parts).
     fn live_clip(dir: &Path, t: &Targets) -> Vec<u8> {
-        let out = dir.join("live.mp4");
+        live_clip_audio_at(dir, t, 0.0)
+    }
+
+    /// [`live_clip`] with the audio input starting `audio_start` seconds after the video, as
+    /// the live input did when `-fflags nobuffer` dropped the probed packets: the muxer then
+    /// interleaves each audio packet that much after its video, and movenc (moov first, no
+    /// edit list) starts the audio track at 0 all the same.
+    fn live_clip_audio_at(dir: &Path, t: &Targets, audio_start: f64) -> Vec<u8> {
+        let out = dir.join(format!("live-{audio_start}.mp4"));
         let gop = t.gop_frames.to_string();
         let status = Command::new("ffmpeg")
             .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
             .arg("testsrc2=size=640x360:rate=30:duration=6")
+            .args(["-itsoffset", &audio_start.to_string()])
             .args([
                 "-f",
                 "lavfi",
@@ -628,6 +637,39 @@ mod tests {
             .filter(|c| matches!(c, Cut::SegmentEnd(_)))
             .count();
         assert_eq!(n, 15);
+    }
+
+    /// Each part reports how far its audio is from its video: within an audio frame for an
+    /// interleaved stream, the input's offset for audio that started late, which the
+    /// `audio_video_skew` rule counts.
+    #[test]
+    fn parts_report_the_skew_of_their_audio() {
+        use ringcast_proto::live::rules::{check_audio_skew, Rule};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = Targets::live(0.2, 0.4, 2.0, 30.0);
+        let skews = |audio_start: f64| -> Vec<f64> {
+            cut(&live_clip_audio_at(dir.path(), &t, audio_start), 16 * 1024)
+                .iter()
+                .filter_map(|c| match c {
+                    Cut::Part(p) => p.audio_skew,
+                    _ => None,
+                })
+                .collect()
+        };
+        let clean = skews(0.0);
+        assert!(clean.len() >= 25, "{clean:?}");
+        assert!(clean.iter().all(|s| s.abs() < 0.05), "{clean:?}");
+        assert!(clean
+            .iter()
+            .all(|s| check_audio_skew(*s, t.part_target).is_none()));
+        let late = skews(0.5);
+        // After the first second every part's audio is the audio of 0.5 s earlier.
+        let steady: Vec<f64> = late.iter().copied().skip(3).collect();
+        assert!(steady.len() >= 20, "{late:?}");
+        assert!(steady.iter().all(|s| (s - 0.5).abs() < 0.05), "{late:?}");
+        assert!(steady
+            .iter()
+            .all(|s| check_audio_skew(*s, t.part_target) == Some(Rule::AudioVideoSkew)));
     }
 
     #[test]
