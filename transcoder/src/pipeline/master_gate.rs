@@ -10,7 +10,7 @@
 //! stream once [`CAUGHT_UP_PARTS`] parts in a row are cut within [`CAUGHT_UP_LAG_PART_TARGETS`]
 //! part targets of their capture makes every player start from a live edge that keeps time
 //! (one part alone is a weak sign: on a loaded host the lag dips and comes back); the price is a stream
-//! that becomes visible 1–3 s later. A producer that never catches up (an overloaded host) is
+//! that becomes visible 1–3 s later (with [`MIN_MSN`], once ≥ 4 s of it are encoded). A producer that never catches up (an overloaded host) is
 //! advertised after [`MAX_HOLD_MS`] anyway, and a stream that ends first at its end.
 //!
 //! Nor before segment 1 is complete ([`MIN_MSN`]): hls.js 1.6 issues its first blocking
