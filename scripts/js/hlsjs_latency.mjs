@@ -11,7 +11,8 @@
 // (playlists with their edge/age/hold-back, fragment and part loads, level switches), the video
 // element's events and every 250 ms sample of its state, each with Date.now() — to see where the
 // player's start position comes from. Uses the unminified hls.js build then.
-// Prints one JSON line {p50_ms, p90_ms, min_ms, max_ms, samples, stalls, errors, ...} and exits
+// Prints one JSON line {p50_ms, p90_ms, min_ms, max_ms, samples, stalls, picture_offset_s,
+// errors, ...} and exits
 // 0; exits 1 when the page could not be set up (no browser, page error before playback).
 // A stream that never plays gives samples = 0 (the caller decides whether that is a failure).
 import { chromium } from 'playwright-core';
@@ -129,6 +130,18 @@ async function main() {
             video.addEventListener(ev, () => note('video_' + ev, { currentTime: video.currentTime }));
           }
         }
+        // The timestamp origin hls.js chose (its first part): initPTS / timescale = the
+        // chosen track's decode time minus the playlist time. hls.js aligns the track that
+        // starts first in that part on the playlist; in this stack's streams playlist time is
+        // the video's decode time, so a non-zero origin (hls.js aligned on audio carried at
+        // another time than its video) shifts the picture by it from what playingDate says.
+        let initPts = null;
+        hls.on(window.Hls.Events.INIT_PTS_FOUND, (_e, d) => {
+          if (initPts === null && d.id === 'main') {
+            initPts = { seconds: d.initPTS / d.timescale, track_id: d.trackId };
+            note('init_pts', initPts);
+          }
+        });
         const errors = [];
         let stalls = 0;
         hls.on(window.Hls.Events.ERROR, (_e, d) => {
@@ -184,6 +197,7 @@ async function main() {
           hls_latency_s: hls.latency,
           target_latency_s: hls.targetLatency,
           level: hls.currentLevel,
+          init_pts: initPts,
           trace: tr,
         };
         hls.destroy();
@@ -210,6 +224,10 @@ async function main() {
         hls_latency_s: result.hls_latency_s,
         target_latency_s: result.target_latency_s,
         level: result.level,
+        // Seconds the shown picture is older than playingDate says (0 when hls.js aligned on
+        // the video): add to the latencies for the picture's glass-to-player latency.
+        picture_offset_s: result.init_pts ? -result.init_pts.seconds : null,
+        init_pts_track: result.init_pts ? result.init_pts.track_id : null,
         errors: result.errors,
         page_errors: pageErrors,
       }),

@@ -249,6 +249,13 @@ fn live_end_to_end(backend: StoreBackend, pushes: &[u32]) {
 
         eprintln!("{rendition} part announce latency (ms) by segment: {per_segment:?}");
 
+        if backend == StoreBackend::Fs {
+            let LiveEvent::Start { part_target, .. } = events[0].event else {
+                panic!("{rendition} starts with start");
+            };
+            assert_parts_carry_their_own_audio(&stack, rendition, &parts, part_target);
+        }
+
         // The final playlist in the store: ENDLIST, every segment, valid.
         let index = get_text(
             &rt,
@@ -353,6 +360,58 @@ fn live_end_to_end(backend: StoreBackend, pushes: &[u32]) {
     // The part is announced after its last frame was captured, within a few seconds (the
     // bound is loose: two shared cores, debug builds).
     assert!(percentile(&latencies, 0.5) < 5000, "{latencies:?}");
+}
+
+/// Every stored part carries the audio of its video's time span: its audio `tfdt` within half
+/// a part target of its video `tfdt` (both tracks start at 0). With `-fflags nobuffer` ffmpeg
+/// dropped the probed packets, started the constant-rate video at 0 and the audio ≈0.55 s
+/// later, and the muxer put each part's audio in the part ≈0.55 s after its video: a player's
+/// buffered range (both tracks) then ends that far behind the playlist (issue 18).
+fn assert_parts_carry_their_own_audio(
+    stack: &Stack,
+    rendition: &str,
+    parts: &BTreeMap<(u64, u32), (f64, u64)>,
+    part_target: f64,
+) {
+    use ringcast_proto::fmp4::{parse_fragment, parse_init};
+    let read = |name: &str| {
+        let key = keys::rendition_file(VIDEO, 1, rendition, name);
+        std::fs::read(stack.object_path(&key)).unwrap_or_else(|e| panic!("{key}: {e}"))
+    };
+    let init = parse_init(&read("init.mp4")).expect("init");
+    let (video, audio) = (
+        init.video().expect("video track").clone(),
+        init.audio().expect("the publisher sends audio").clone(),
+    );
+    let mut with_audio = 0;
+    let mut skews = Vec::new();
+    for (msn, index) in parts.keys() {
+        let data = read(&keys::part_name(*msn, *index));
+        let frag = parse_fragment(&data, &init).expect("part");
+        let (Some(v), Some(a)) = (frag.track(video.track_id), frag.track(audio.track_id)) else {
+            continue;
+        };
+        if a.sample_count == 0 {
+            continue;
+        }
+        with_audio += 1;
+        let skew = v.base_decode_time as f64 / f64::from(video.timescale)
+            - a.base_decode_time as f64 / f64::from(audio.timescale);
+        skews.push(((*msn, *index), (skew * 1000.0).round() as i64));
+    }
+    assert!(
+        with_audio + 2 >= parts.len(),
+        "{rendition}: audio in {with_audio} of {} parts",
+        parts.len()
+    );
+    let late: Vec<_> = skews
+        .iter()
+        .filter(|(_, ms)| ms.unsigned_abs() as f64 > part_target * 500.0)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "{rendition}: parts whose audio is not their video's (video − audio start, ms): {late:?}"
+    );
 }
 
 #[test]

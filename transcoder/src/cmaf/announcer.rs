@@ -287,6 +287,7 @@ mod tests {
             duration: 1.0 / 3.0,
             independent: index == 0,
             start: msn as f64 * 2.0 + f64::from(index) / 3.0,
+            audio_skew: None,
         })
     }
 

@@ -42,6 +42,10 @@ pub struct CutPart {
     pub independent: bool,
     /// Video decode time of the first sample, seconds since the first fragment of the stream.
     pub start: f64,
+    /// Video start − audio start of the part, seconds on the tracks' own timelines (`tfdt`);
+    /// `None` without audio samples in it. Near 0 when the muxer interleaves the tracks; a
+    /// positive value is audio carried late (`ringcast_proto::live::rules::check_audio_skew`).
+    pub audio_skew: Option<f64>,
 }
 
 /// A complete segment.
@@ -96,6 +100,9 @@ pub struct Cutter {
     segment_frames: Option<u32>,
     /// A segment was closed by frame count: the next video fragment should be a keyframe.
     expect_sync: bool,
+    /// Audio decode time (s) of the first audio sample since the last part: the audio start
+    /// of the next part.
+    pending_audio_start: Option<f64>,
 }
 
 impl Cutter {
@@ -114,6 +121,7 @@ impl Cutter {
             next_msn: 0,
             segment_frames: None,
             expect_sync: false,
+            pending_audio_start: None,
         }
     }
 
@@ -219,6 +227,19 @@ impl Cutter {
             .filter(|v| v.sample_count > 0)
             .cloned();
         let sync = video.as_ref().is_some_and(|v| v.starts_with_sync_sample);
+        // Both tracks' decode times in seconds, for the skew of the part (ffmpeg puts a part's
+        // audio in its moof; an audio-only fragment counts for the next part).
+        let video_secs = video
+            .as_ref()
+            .map(|v| v.base_decode_time as f64 / f64::from(self.timescale));
+        let audio_secs = init.audio().and_then(|a| {
+            frag.track(a.track_id)
+                .filter(|t| t.sample_count > 0)
+                .map(|t| t.base_decode_time as f64 / f64::from(a.timescale.max(1)))
+        });
+        if let Some(a) = audio_secs {
+            self.pending_audio_start.get_or_insert(a);
+        }
         if video.is_some() && std::mem::take(&mut self.expect_sync) && !sync {
             tracing::warn!(rendition = %self.rendition, msn = self.next_msn,
                 "a segment closed by GOP frame count is followed by a fragment without a keyframe");
@@ -261,6 +282,7 @@ impl Cutter {
             let rel = v.base_decode_time.saturating_sub(origin);
             open.start_ticks.get_or_insert(rel);
             open.duration_ticks = open.duration_ticks.saturating_add(v.duration);
+            let audio_start = self.pending_audio_start.take();
             let part = CutPart {
                 msn: open.msn,
                 index: open.parts,
@@ -268,6 +290,7 @@ impl Cutter {
                 duration: v.duration as f64 / f64::from(timescale),
                 independent: v.starts_with_sync_sample,
                 start: rel as f64 / f64::from(timescale),
+                audio_skew: video_secs.zip(audio_start).map(|(v, a)| v - a),
             };
             open.parts += 1;
             open.frames += u64::from(v.sample_count);
@@ -426,11 +449,20 @@ mod tests {
     /// 6 s of 30 fps video with audio, encoded exactly as the live pipeline does (zerolatency,
     /// GOP = segment, fragments = parts).
     fn live_clip(dir: &Path, t: &Targets) -> Vec<u8> {
-        let out = dir.join("live.mp4");
+        live_clip_audio_at(dir, t, 0.0)
+    }
+
+    /// [`live_clip`] with the audio input starting `audio_start` seconds after the video, as
+    /// the live input did when `-fflags nobuffer` dropped the probed packets: the muxer then
+    /// interleaves each audio packet that much after its video, and movenc (moov first, no
+    /// edit list) starts the audio track at 0 all the same.
+    fn live_clip_audio_at(dir: &Path, t: &Targets, audio_start: f64) -> Vec<u8> {
+        let out = dir.join(format!("live-{audio_start}.mp4"));
         let gop = t.gop_frames.to_string();
         let status = Command::new("ffmpeg")
             .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
             .arg("testsrc2=size=640x360:rate=30:duration=6")
+            .args(["-itsoffset", &audio_start.to_string()])
             .args([
                 "-f",
                 "lavfi",
@@ -605,6 +637,39 @@ mod tests {
             .filter(|c| matches!(c, Cut::SegmentEnd(_)))
             .count();
         assert_eq!(n, 15);
+    }
+
+    /// Each part reports how far its audio is from its video: within an audio frame for an
+    /// interleaved stream, the input's offset for audio that started late, which the
+    /// `audio_video_skew` rule counts.
+    #[test]
+    fn parts_report_the_skew_of_their_audio() {
+        use ringcast_proto::live::rules::{check_audio_skew, Rule};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t = Targets::live(0.2, 0.4, 2.0, 30.0);
+        let skews = |audio_start: f64| -> Vec<f64> {
+            cut(&live_clip_audio_at(dir.path(), &t, audio_start), 16 * 1024)
+                .iter()
+                .filter_map(|c| match c {
+                    Cut::Part(p) => p.audio_skew,
+                    _ => None,
+                })
+                .collect()
+        };
+        let clean = skews(0.0);
+        assert!(clean.len() >= 25, "{clean:?}");
+        assert!(clean.iter().all(|s| s.abs() < 0.05), "{clean:?}");
+        assert!(clean
+            .iter()
+            .all(|s| check_audio_skew(*s, t.part_target).is_none()));
+        let late = skews(0.5);
+        // After the first second every part's audio is the audio of 0.5 s earlier.
+        let steady: Vec<f64> = late.iter().copied().skip(3).collect();
+        assert!(steady.len() >= 20, "{late:?}");
+        assert!(steady.iter().all(|s| (s - 0.5).abs() < 0.05), "{late:?}");
+        assert!(steady
+            .iter()
+            .all(|s| check_audio_skew(*s, t.part_target) == Some(Rule::AudioVideoSkew)));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crate::ffmpeg::rung::X264_PRESETS;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveTranscodeConfig {
-    /// LL-HLS part duration in seconds (0.2–0.5), rounded to whole frames: ffmpeg
+    /// LL-HLS part duration in seconds (0.15–0.5; 1/6 = 5 frames at 30 fps is the shortest
+    /// measured, docs/BENCHMARKS.md), rounded to whole frames: ffmpeg
     /// `-frag_duration` and `PART-TARGET` follow from it (see `cmaf::cutter::Targets`). Shorter
     /// parts put the live edge closer (players hold back 3 parts) for more requests per second.
     pub part_seconds: f64,
@@ -77,9 +78,9 @@ impl Default for LiveTranscodeConfig {
 impl LiveTranscodeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if !(0.2..=0.5).contains(&self.part_seconds) {
+        if !(0.15..=0.5).contains(&self.part_seconds) {
             return invalid(format!(
-                "live.part_seconds {} must be within 0.2–0.5",
+                "live.part_seconds {} must be within 0.15–0.5",
                 self.part_seconds
             ));
         }
@@ -161,6 +162,13 @@ mod tests {
     fn latency_keys_are_validated() {
         let ok = LiveTranscodeConfig::default();
         assert!(ok.validate().is_ok());
+        // 5 frames at 30 fps, the shortest part measured.
+        let sixth = LiveTranscodeConfig {
+            part_seconds: 1.0 / 6.0,
+            keyframe_seconds: 1.0 / 3.0,
+            ..ok.clone()
+        };
+        assert!(sixth.validate().is_ok());
         for bad in [
             LiveTranscodeConfig {
                 part_seconds: 0.1,

@@ -157,10 +157,10 @@ pub fn build_live_args(
     push(&[
         "-hide_banner",
         "-y",
-        // Start after 0.5 s of probing instead of the default 5 s, and do not buffer input
-        // packets beyond what decoding needs: both are latency a live viewer would see.
-        "-fflags",
-        "nobuffer",
+        // Start after 0.5 s of probing instead of the default 5 s: latency a live viewer would
+        // see. Not `-fflags nobuffer`: it drops the packets read while probing, so video (made
+        // constant-rate from 0 by `-r`) and audio (kept at its input time) started ≈0.55 s
+        // apart and the muxer carried every part's audio that late (docs/live-latency.md).
         "-probesize",
         "500000",
         "-analyzeduration",
@@ -485,7 +485,7 @@ mod tests {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
         let joined = args.join(" ");
-        assert!(joined.starts_with("-hide_banner -y -fflags nobuffer -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -thread_type slice -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
+        assert!(joined.starts_with("-hide_banner -y -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -thread_type slice -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
         for want in [
             "-tune zerolatency",
             "-g 12 -keyint_min 12 -sc_threshold 0 -r 30",

@@ -10,8 +10,9 @@
 //! - `…_live_capture_to_announced_seconds{rendition}`: the three together, what an edge can
 //!   serve at the earliest.
 //! - `…_live_part_fill_ratio{rendition}`: part duration / `PART-TARGET` (1 = the target).
-//! - `…_live_rule_violations_total{rendition,rule}`: parts over `PART-TARGET` and
-//!   `PART-HOLD-BACK` under three part targets (`ringcast_proto::live::rules`).
+//! - `…_live_rule_violations_total{rendition,rule}`: parts over `PART-TARGET`,
+//!   `PART-HOLD-BACK` under three part targets, parts whose audio is not their video's time
+//!   span (`ringcast_proto::live::rules`).
 
 use std::sync::Arc;
 

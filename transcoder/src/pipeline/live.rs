@@ -261,6 +261,8 @@ async fn live_rendition(
     let mut out = RenditionOutput::new(&name);
     let mut gate = MasterGate::default();
     let mut read_error = None;
+    // Skewed audio is a property of the whole stream: logged once, counted per part.
+    let mut skew_logged = false;
     while let Some(chunk) = rx.recv().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -280,7 +282,7 @@ async fn live_rendition(
         let (cut_at, cut_ms) = (Instant::now(), now_ms());
         for cut in cuts {
             let part_timing = match &cut {
-                Cut::Part(p) => Some((p.start + p.duration, p.duration)),
+                Cut::Part(p) => Some((p.msn, p.start + p.duration, p.duration, p.audio_skew)),
                 _ => None,
             };
             let is_init = matches!(cut, Cut::Init { .. });
@@ -308,11 +310,19 @@ async fn live_rendition(
                     latency.violation(rule);
                 }
             }
-            if let Some((end, duration)) = part_timing {
+            if let Some((msn, end, duration, audio_skew)) = part_timing {
                 observe_part(&latency, &announcer, end, duration, cut_at, cut_ms, done);
+                if let Some(rule) = audio_skew.and_then(|s| rules::check_audio_skew(s, part_target))
+                {
+                    latency.violation(rule);
+                    if !std::mem::replace(&mut skew_logged, true) {
+                        tracing::warn!(rendition = %name, skew_s = audio_skew,
+                            "a part's audio is not the audio of its video's time span (counted in rule=\"audio_video_skew\")");
+                    }
+                }
                 // After the part's event: the master names a rendition whose playlist lists it.
                 let lag_s = (cut_ms as f64 - announcer.date_ms(end) as f64) / 1000.0;
-                if let Some(info) = gate.on_part(lag_s, part_target, cut_ms) {
+                if let Some(info) = gate.on_part(msn, lag_s, part_target, cut_ms) {
                     let _ = info_tx.send(info).await;
                 }
             }

@@ -2,9 +2,12 @@
 //! metrics of the live path (`*_live_rule_violations_total{rule}`): a part longer than
 //! `PART-TARGET` (rfc8216bis §4.4.4.9: the player's buffer plan assumes parts no longer than
 //! it) and a `PART-HOLD-BACK` under three part targets (§4.4.3.8: "MUST be at least three
-//! times the Part Target Duration"). Pure: the producer and the edge pass the values in and
-//! count what comes back. The live model ([`super::LiveRendition`]) still refuses a part
-//! beyond `PART-TARGET` outright; this is how often it happened.
+//! times the Part Target Duration") and a part whose audio is not the audio of its video's
+//! time span (a player's buffered range is the intersection of its tracks, so audio carried
+//! late keeps the playable end that far behind the listed one: with `PART-HOLD-BACK` 0.6 s,
+//! audio 0.55 s late left hls.js one part of margin, issue 18). Pure: the producer and the edge
+//! pass the values in and count what comes back. The live model ([`super::LiveRendition`])
+//! still refuses a part beyond `PART-TARGET` outright; this is how often it happened.
 
 use super::timing::rendered;
 
@@ -21,17 +24,24 @@ pub enum Rule {
     PartOverTarget,
     /// `PART-HOLD-BACK` shorter than 3 × `PART-TARGET`.
     HoldBackTooShort,
+    /// A part whose audio starts more than half a `PART-TARGET` away from its video.
+    AudioVideoSkew,
 }
 
 impl Rule {
     /// Every rule, in label order (metrics write each, zero when never broken).
-    pub const ALL: [Rule; 2] = [Rule::PartOverTarget, Rule::HoldBackTooShort];
+    pub const ALL: [Rule; 3] = [
+        Rule::PartOverTarget,
+        Rule::HoldBackTooShort,
+        Rule::AudioVideoSkew,
+    ];
 
     /// The `rule` label value.
     pub fn label(self) -> &'static str {
         match self {
             Rule::PartOverTarget => "part_over_target",
             Rule::HoldBackTooShort => "hold_back_too_short",
+            Rule::AudioVideoSkew => "audio_video_skew",
         }
     }
 }
@@ -46,6 +56,15 @@ pub fn check_hold_back(part_hold_back: f64, part_target: f64) -> Option<Rule> {
     (part_hold_back.is_nan()
         || part_hold_back + EPSILON < MIN_PART_HOLD_BACK_PARTS * rendered(part_target))
     .then_some(Rule::HoldBackTooShort)
+}
+
+/// A part whose audio starts `skew` seconds before its video (video start − audio start, on
+/// the tracks' own timelines, both starting at 0 in the CMAF output; negative: after it): the
+/// rule it breaks, if any. A muxer interleaving the tracks puts audio and video of the same time in one fragment;
+/// the two starts then differ by less than an audio frame (21 ms at 48 kHz) plus a video frame.
+/// Half a part target is far above that and far below a skew a player feels.
+pub fn check_audio_skew(skew: f64, part_target: f64) -> Option<Rule> {
+    (skew.is_nan() || skew.abs() > part_target / 2.0).then_some(Rule::AudioVideoSkew)
 }
 
 /// `part duration / PART-TARGET`, the fill of a part (1.0 = exactly the target; above 1 breaks
@@ -85,6 +104,13 @@ mod tests {
         }
         broken.extend(check_hold_back(2.0 * part_target, part_target));
         broken.extend(check_hold_back(f64::NAN, part_target));
+        // Audio within a frame of its video (either side) is clean; audio 0.544 s behind its
+        // video (what ffmpeg made of a live input whose probe packets it dropped) is not.
+        for (v, a) in [(4.0, 3.989_333), (4.0, 4.032), (0.0, 0.0)] {
+            clean.extend(check_audio_skew(v - a, part_target));
+        }
+        broken.extend(check_audio_skew(4.0 - 3.456, part_target));
+        broken.extend(check_audio_skew(0.4 - 0.5, 0.1));
         assert_eq!(clean, vec![]);
         assert_eq!(
             broken,
@@ -92,7 +118,9 @@ mod tests {
                 Rule::PartOverTarget,
                 Rule::PartOverTarget,
                 Rule::HoldBackTooShort,
-                Rule::HoldBackTooShort
+                Rule::HoldBackTooShort,
+                Rule::AudioVideoSkew,
+                Rule::AudioVideoSkew
             ]
         );
         assert_eq!(part_fill(0.1, 0.2), 0.5);
