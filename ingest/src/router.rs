@@ -35,12 +35,17 @@ const CORS_ALLOW_HEADERS: &str = "Authorization, Content-Type, Tus-Resumable, Up
      Upload-Offset, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Checksum, \
      X-Requested-With, X-HTTP-Method-Override";
 
+/// Whether `path` is the tus collection or one of its uploads.
+fn is_tus_path(path: &str) -> bool {
+    path == "/files" || path.starts_with("/files/")
+}
+
 /// Whether `head` streams a body through the handler, which HTTP/2 here cannot carry: tus
 /// requests with a body (PATCH, POST with creation-with-upload), the progress stream and the
 /// live push and pull. The rest of the API (small JSON both ways) is fine on HTTP/2.
 pub fn needs_http1(head: &RequestHead) -> bool {
     let path = head.path();
-    let is_tus = path == "/files" || path.starts_with("/files/");
+    let is_tus = is_tus_path(path);
     match routes::find(path) {
         Some((route, _))
             if matches!(
@@ -58,7 +63,7 @@ pub fn needs_http1(head: &RequestHead) -> bool {
 pub async fn route(app: &App, head: &RequestHead, conn: &mut Conn) -> Option<Response> {
     let method = effective_method(head);
     let path = head.path();
-    let is_tus = path == "/files" || path.starts_with("/files/");
+    let is_tus = is_tus_path(path);
     let result = match routes::find(path) {
         None => Err(IngestError::NotFound(format!("resource {path}"))),
         Some((route, params)) => match allowed(route, &method) {
@@ -206,7 +211,7 @@ fn options(app: &App, path: &str) -> Response {
         .header("Access-Control-Allow-Methods", CORS_ALLOW_METHODS)
         .header("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS)
         .header("Access-Control-Max-Age", "86400");
-    if path == "/files" || path.starts_with("/files/") {
+    if is_tus_path(path) {
         resp = tus::handler::discovery_headers(app, resp);
     }
     resp
