@@ -54,6 +54,9 @@ impl Decision {
     }
 }
 
+/// Tokens at which a request is allowed: one, less a tolerance for float rounding in the refill.
+const TAKE_AT: f64 = 1.0 - 1e-6;
+
 /// One token bucket.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bucket {
@@ -74,8 +77,14 @@ impl Bucket {
     fn refill(&mut self, rate: Rate, now_ms: u64) {
         // A clock that went backwards adds nothing (and does not move `at_ms` back).
         let elapsed = now_ms.saturating_sub(self.at_ms);
-        self.tokens = (self.tokens + elapsed as f64 * rate.per_sec / 1000.0).min(rate.burst);
+        self.tokens = self.tokens_after(rate, elapsed);
         self.at_ms = self.at_ms.max(now_ms);
+    }
+
+    /// Tokens held `elapsed_ms` after `at_ms` (the one formula `refill` and `take`'s
+    /// Retry-After both use, so they agree to the last bit).
+    fn tokens_after(&self, rate: Rate, elapsed_ms: u64) -> f64 {
+        (self.tokens + elapsed_ms as f64 * rate.per_sec / 1000.0).min(rate.burst)
     }
 
     /// Take one token at `now_ms`.
@@ -84,17 +93,26 @@ impl Bucket {
             return Decision::Allow;
         }
         self.refill(rate, now_ms);
-        // The tolerance absorbs float rounding, so waiting exactly the announced Retry-After
-        // always succeeds.
-        if self.tokens >= 1.0 - 1e-6 {
+        if self.tokens >= TAKE_AT {
             self.tokens = (self.tokens - 1.0).max(0.0);
             return Decision::Allow;
         }
-        let missing = 1.0 - self.tokens;
-        let ms = (missing * 1000.0 / rate.per_sec - 1e-6).ceil();
-        Decision::Deny {
-            retry_after_ms: (ms as u64).max(1),
+        // The estimate can be a millisecond off either way in floats: settle on the first
+        // whole millisecond at which `take` allows, by the same arithmetic, so a client that
+        // waits exactly Retry-After succeeds and one that comes a millisecond early does not.
+        let allows = |ms: u64| self.tokens_after(rate, ms) >= TAKE_AT;
+        let missing = TAKE_AT - self.tokens;
+        let mut ms = ((missing * 1000.0 / rate.per_sec).ceil() as u64).max(1);
+        for _ in 0..4 {
+            if ms > 1 && allows(ms - 1) {
+                ms -= 1;
+            } else if !allows(ms) {
+                ms += 1;
+            } else {
+                break;
+            }
         }
+        Decision::Deny { retry_after_ms: ms }
     }
 
     /// Whether the bucket would be full at `now_ms` (then it is the same as a new one).
@@ -184,6 +202,21 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Found by the property below in CI: 1000 / 25.641… ms per token is 39.00002, the refill
+    /// reaches the allow threshold at 39 ms, and Retry-After said 40.
+    #[test]
+    fn retry_after_is_not_a_millisecond_late() {
+        let rate = Rate::new(25.64101370297385, 1);
+        let mut b = Bucket::full(rate, 1000);
+        assert_eq!(b.take(rate, 1000), Decision::Allow);
+        let Decision::Deny { retry_after_ms } = b.take(rate, 1000) else {
+            panic!("an empty bucket allowed a request");
+        };
+        assert_eq!(retry_after_ms, 39);
+        assert_ne!(b.clone().take(rate, 1000 + 38), Decision::Allow);
+        assert_eq!(b.take(rate, 1000 + 39), Decision::Allow);
+    }
 
     #[test]
     fn a_burst_then_the_rate() {
