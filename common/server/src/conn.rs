@@ -121,6 +121,13 @@ impl Conn {
         self.secure
     }
 
+    /// A file body ([`crate::Response::file`]) leaves this connection by `sendfile` (plain
+    /// HTTP/1.1, or kernel TLS), not read and copied (user-space TLS, an HTTP/2 stream): a
+    /// handler that could answer from memory or from a file prefers the file only then.
+    pub fn sends_files_zero_copy(&self) -> bool {
+        self.stream.is_some() && self.tls.is_none()
+    }
+
     /// The socket, the user-space TLS session if any, and what its writes need.
     pub(crate) fn split(&mut self) -> (Option<&mut TlsSession>, Wire<'_>) {
         let idle = self.worker.settings.idle_timeout;
