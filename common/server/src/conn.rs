@@ -65,6 +65,8 @@ pub struct Conn {
     pub(crate) secure: bool,
     /// It opened with the HTTP/2 preface on the plain listener (h2c): HTTP/2 takes over.
     pub(crate) h2c: bool,
+    /// The socket was switched to O_NONBLOCK for `sendfile` ([`crate::sendfile::set_nonblocking`]).
+    pub(crate) nonblocking: bool,
 }
 
 impl Conn {
@@ -83,6 +85,7 @@ impl Conn {
             tls: None,
             secure: false,
             h2c: false,
+            nonblocking: false,
         }
     }
 
@@ -113,6 +116,7 @@ impl Conn {
             tls: None,
             secure,
             h2c: false,
+            nonblocking: false,
         }
     }
 
