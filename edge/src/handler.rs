@@ -82,7 +82,8 @@ impl Handler for Edge {
                 Err(BodyError::Io(_)) => return None,
             }
         }
-        let resp = routes::handle_with_body(req, &body, &self.shared).await;
+        let zero_copy_files = conn.sends_files_zero_copy();
+        let resp = routes::handle_with_body(req, &body, &self.shared, zero_copy_files).await;
         self.log(req, Some(&resp), started);
         Some(resp)
     }

@@ -464,6 +464,85 @@ fn announced_parts_are_prefetched(legacy: bool) {
     );
 }
 
+/// A part several viewers fetch goes out from a shared in-memory file (`live::hot_parts`, by
+/// `sendfile` on plain connections) from its second request on: whole, in ranges, as HEAD and
+/// 304, and behind pipelined responses, always the stored bytes.
+fn hot_parts_are_sent_whole_in_ranges_and_pipelined(legacy: bool) {
+    let Setup { edge, redis } = setup(legacy);
+    let mut pk = Packager::new(&redis, &edge, VIDEO);
+    pk.begin(1);
+    assert_playlist(&edge.get(&playlist_path("720p")));
+    // Larger than the copy threshold (16 KiB) and than one socket write.
+    let body = pattern(200_000, 42);
+    pk.put(&pk.key("720p", "part1.0.m4s"), &body);
+    pk.announce_part("720p", 1, 0);
+    let r = edge.get(&format!("{}?_HLS_msn=1&_HLS_part=0", playlist_path("720p")));
+    assert!(assert_playlist(&r).contains("URI=\"part1.0.m4s\""));
+    let target = format!("/v/{VIDEO}/1/720p/part1.0.m4s");
+    let mut conn = edge.conn();
+    for i in 0..4 {
+        let r = conn.request("GET", &target, &[], &[]).expect("part");
+        assert_eq!(r.status, 200, "request {i}");
+        assert_eq!(r.header("content-length"), Some("200000"));
+        assert!(r.body == body, "request {i}: the stored bytes");
+    }
+    // From the second request on it came from an in-memory file (the descriptor is kept).
+    let pid = edge.process.pid();
+    let memfds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fd list")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy().contains("memfd:ringcast-part"))
+        .count();
+    assert_eq!(memfds, 1, "one in-memory file for the hot part");
+    let r = conn
+        .request("GET", &target, &[("Range", "bytes=150000-150999")], &[])
+        .expect("range");
+    assert_eq!(r.status, 206);
+    assert!(r.body[..] == body[150_000..151_000], "the range's bytes");
+    let r = conn.request("HEAD", &target, &[], &[]).expect("head");
+    assert_eq!(
+        (r.status, r.header("content-length")),
+        (200, Some("200000"))
+    );
+    assert!(r.body.is_empty());
+    let etag = conn
+        .request("GET", &target, &[], &[])
+        .expect("part")
+        .header("etag")
+        .expect("etag")
+        .to_owned();
+    let r = conn
+        .request("GET", &target, &[("If-None-Match", &etag)], &[])
+        .expect("conditional");
+    assert_eq!(r.status, 304);
+    // Pipelined: a small answer queued before the part leaves with it, in order.
+    let raw = format!(
+        "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET {target} HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    );
+    conn.send_raw(raw.as_bytes()).expect("pipelined");
+    let first = conn.read_response(false).expect("first");
+    assert_eq!((first.status, first.text().as_str()), (200, "ok"));
+    let part = conn.read_response(false).expect("part");
+    assert_eq!(part.status, 200);
+    assert!(part.body == body, "pipelined part: the stored bytes");
+    let last = conn.read_response(false).expect("last");
+    assert_eq!((last.status, last.text().as_str()), (200, "ok"));
+    // The socket stayed non-blocking after its first file body (`sendfile::set_nonblocking`);
+    // the driver's own writes to it must still wait for room instead of failing: three 4 MiB
+    // answers from memory (written with `writev`) to a client that reads nothing for a while
+    // fill every buffer on the way (the pause is what is tested: no readiness to wait for).
+    let big = pattern(4 << 20, 7);
+    edge.put(&format!("v/{VIDEO}/1/720p/big.bin"), &big);
+    let one = format!("GET /v/{VIDEO}/1/720p/big.bin HTTP/1.1\r\nHost: t\r\n\r\n");
+    conn.send_raw(one.repeat(3).as_bytes()).expect("pipelined");
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..3 {
+        let r = conn.read_response(false).expect("big answer");
+        assert_eq!(r.status, 200, "answer {i}");
+        assert!(r.body == big, "answer {i}: the stored bytes");
+    }
+}
+
 fn preload_hinted_part_is_held_then_sent_in_full(legacy: bool) {
     let Setup { edge, redis } = setup(legacy);
     let mut pk = Packager::new(&redis, &edge, VIDEO);
@@ -770,6 +849,7 @@ both_drivers!(
     plain_request_is_answered_with_the_next_part,
     identical_blocking_requests_coalesce,
     preload_hinted_part_is_held_then_sent_in_full,
+    hot_parts_are_sent_whole_in_ranges_and_pipelined,
     bad_requests_and_timeouts,
     delta_updates_endlist_and_event_playlists,
     vod_without_stream_comes_from_the_store,

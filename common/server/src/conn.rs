@@ -65,6 +65,8 @@ pub struct Conn {
     pub(crate) secure: bool,
     /// It opened with the HTTP/2 preface on the plain listener (h2c): HTTP/2 takes over.
     pub(crate) h2c: bool,
+    /// The socket was switched to O_NONBLOCK for `sendfile` ([`crate::sendfile::set_nonblocking`]).
+    pub(crate) nonblocking: bool,
 }
 
 impl Conn {
@@ -83,6 +85,7 @@ impl Conn {
             tls: None,
             secure: false,
             h2c: false,
+            nonblocking: false,
         }
     }
 
@@ -113,12 +116,20 @@ impl Conn {
             tls: None,
             secure,
             h2c: false,
+            nonblocking: false,
         }
     }
 
     /// The connection is HTTPS (TLS in user space or in the kernel).
     pub fn is_tls(&self) -> bool {
         self.secure
+    }
+
+    /// A file body ([`crate::Response::file`]) leaves this connection by `sendfile` (plain
+    /// HTTP/1.1, or kernel TLS), not read and copied (user-space TLS, an HTTP/2 stream): a
+    /// handler that could answer from memory or from a file prefers the file only then.
+    pub fn sends_files_zero_copy(&self) -> bool {
+        self.stream.is_some() && self.tls.is_none()
     }
 
     /// The socket, the user-space TLS session if any, and what its writes need.
@@ -250,7 +261,18 @@ impl Conn {
             // An HTTP/2 stream's body is all buffered: nothing more will come.
             return (self.fail(io::ErrorKind::UnexpectedEof.into()), out);
         };
-        match monoio::time::timeout(idle, stream.read(out.slice_mut(0..want))).await {
+        let read = loop {
+            match monoio::time::timeout(idle, stream.read(out.slice_mut(0..want))).await {
+                Ok((Err(e), slice)) if would_block(&e) => {
+                    out = slice.into_inner();
+                    if let Err(e) = ready(stream, idle, Interest::Read).await {
+                        return (self.fail(e), out);
+                    }
+                }
+                read => break read,
+            }
+        };
+        match read {
             // The buffer went down with the cancelled read; hand back a fresh one.
             Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), Vec::new()),
             Ok((Ok(0), slice)) => (
@@ -386,11 +408,25 @@ impl Conn {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(0);
         };
-        let buf = std::mem::take(&mut self.buf);
+        let mut buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
-        let (res, slice) = stream.read(buf.slice_mut(len..cap)).await;
-        self.buf = slice.into_inner();
-        res
+        let idle = self.worker.settings.idle_timeout;
+        loop {
+            let (res, slice) = stream.read(buf.slice_mut(len..cap)).await;
+            buf = slice.into_inner();
+            match res {
+                Err(e) if would_block(&e) => {
+                    if let Err(e) = ready(stream, idle, Interest::Read).await {
+                        self.buf = buf;
+                        return Err(e);
+                    }
+                }
+                res => {
+                    self.buf = buf;
+                    return res;
+                }
+            }
+        }
     }
 
     /// Write and clear the pending output (keeping its allocation).
@@ -427,6 +463,7 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => ready(stream, idle, Interest::Write).await?,
                 Err(e) => return Err(e),
             }
         };
@@ -481,6 +518,7 @@ impl Conn {
                     self.worker.stats.bytes_sent(n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => ready(stream, idle, Interest::Write).await?,
                 Err(e) => return Err(e),
             }
         }
@@ -526,5 +564,34 @@ impl Conn {
                 _ => return,
             }
         }
+    }
+}
+
+/// What [`ready`] waits for.
+enum Interest {
+    Read,
+    Write,
+}
+
+/// An operation on the socket said it would block. Only possible once the connection made its
+/// socket non-blocking for `sendfile` ([`crate::sendfile::set_nonblocking`]): io_uring normally
+/// waits by polling whatever the flag says, but an operation it hands to its worker threads
+/// instead (after repeated spurious wake-ups, or on older kernels) then fails with `EAGAIN`
+/// like a non-blocking system call would (seastar#3479). Wait for readiness and try again.
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Wait until `stream` is readable or writable, within the idle timeout.
+async fn ready(stream: &TcpStream, idle: Duration, interest: Interest) -> io::Result<()> {
+    let wait = async {
+        match interest {
+            Interest::Read => stream.readable(true).await,
+            Interest::Write => stream.writable(true).await,
+        }
+    };
+    match monoio::time::timeout(idle, wait).await {
+        Ok(res) => res,
+        Err(_elapsed) => Err(io::ErrorKind::TimedOut.into()),
     }
 }

@@ -263,10 +263,16 @@ async fn send(conn: &mut Conn, resp: Response, keep_alive: bool) -> io::Result<(
         }
         // The queued output (this head and pipelined answers before it) goes out with the file.
         let stats = &conn.worker.stats;
+        let stream = conn
+            .stream
+            .as_ref()
+            .expect("an HTTP/1.1 connection has its socket");
+        if !conn.nonblocking {
+            crate::sendfile::set_nonblocking(stream)?;
+            conn.nonblocking = true;
+        }
         let sent = crate::sendfile::send_file(
-            conn.stream
-                .as_ref()
-                .expect("an HTTP/1.1 connection has its socket"),
+            stream,
             &conn.out,
             &f.file,
             f.offset,

@@ -3,6 +3,8 @@
 //! `sendfile`). The connection adds framing (`Content-Length`, `Connection`) and the CORS pair
 //! every response carries; [`Response::new`] adds `Date`.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use ringcast_proto::http::{error_body, HeaderValue, ResponseHead};
 
@@ -26,10 +28,12 @@ pub struct Response {
     pub sent: bool,
 }
 
-/// `len` bytes of `file` from `offset`, sent zero-copy by the connection loop.
+/// `len` bytes of `file` from `offset`, sent zero-copy by the connection loop. The file may be
+/// shared by many responses at once (an in-memory file every viewer of a live part is sent
+/// from, [`Response::shared_file`]): it is only read, never through a shared cursor.
 #[derive(Debug)]
 pub struct FileBody {
-    pub file: std::fs::File,
+    pub file: Arc<std::fs::File>,
     pub offset: u64,
     pub len: u64,
 }
@@ -119,6 +123,18 @@ impl Response {
         self,
         content_type: &'static str,
         file: std::fs::File,
+        offset: u64,
+        len: u64,
+    ) -> Self {
+        self.shared_file(content_type, Arc::new(file), offset, len)
+    }
+
+    /// [`Response::file`] with a file other responses may be sent from at the same time (no
+    /// descriptor is duplicated per response).
+    pub fn shared_file(
+        self,
+        content_type: &'static str,
+        file: Arc<std::fs::File>,
         offset: u64,
         len: u64,
     ) -> Self {

@@ -7,10 +7,16 @@
 //!
 //! Blocking mode: under io_uring, monoio accepts sockets in blocking mode (io_uring never needs
 //! O_NONBLOCK), and a blocking `sendfile` of a 2 MB body would stall the whole worker until a slow
-//! client read it. So the socket is switched to O_NONBLOCK for the duration of the transfer and
-//! switched back afterwards (the legacy driver's sockets already are non-blocking and are left
-//! alone). Nothing else uses the socket meanwhile: a connection's requests are answered in order
-//! by one task.
+//! client read it. So the connection switches its socket to O_NONBLOCK before its first file
+//! body ([`set_nonblocking`]) and leaves it so: switching it there and back around every
+//! transfer cost three `fcntl` calls per response, as much as a live part's copy that
+//! `sendfile` saves (docs/BENCHMARKS.md "LL-HLS herd cost vs nginx"). The socket's later
+//! io_uring reads and writes are unaffected: io_uring retries an operation that would block by
+//! polling whenever the file supports non-blocking attempts, as sockets do, whatever its
+//! O_NONBLOCK flag says (it fails with `EAGAIN` only for files that do not); the legacy
+//! driver's sockets are non-blocking from the start. `edge/tests/live.rs`
+//! (`hot_parts_are_sent_whole_in_ranges_and_pipelined`) fills such a socket with io_uring
+//! writes to a client that is not reading, on both drivers.
 //!
 //! The response head (and any pipelined responses queued before it) goes out first with
 //! `send(MSG_MORE)`, and the body with one `sendfile` call for all of it: the kernel then packs
@@ -72,36 +78,19 @@ fn sys(sock: RawFd, call: Sys) -> io::Result<usize> {
     }
 }
 
-/// Puts the socket into non-blocking mode and restores its flags on drop.
-struct NonBlocking {
-    fd: RawFd,
-    restore: Option<libc::c_int>,
-}
-
-impl NonBlocking {
-    fn set(fd: RawFd) -> io::Result<Self> {
-        let flags = sys(fd, Sys::GetFlags)? as libc::c_int;
-        if flags & libc::O_NONBLOCK != 0 {
-            return Ok(Self { fd, restore: None });
-        }
+/// Switch `stream` to non-blocking mode for the rest of its life (see the module docs); a
+/// socket that already is one costs one `fcntl`.
+pub fn set_nonblocking(stream: &TcpStream) -> io::Result<()> {
+    let fd = stream.as_raw_fd();
+    let flags = sys(fd, Sys::GetFlags)? as libc::c_int;
+    if flags & libc::O_NONBLOCK == 0 {
         sys(fd, Sys::SetFlags(flags | libc::O_NONBLOCK))?;
-        Ok(Self {
-            fd,
-            restore: Some(flags),
-        })
     }
-}
-
-impl Drop for NonBlocking {
-    fn drop(&mut self) {
-        if let Some(flags) = self.restore {
-            let _ = sys(self.fd, Sys::SetFlags(flags));
-        }
-    }
+    Ok(())
 }
 
 /// Send `head` (the response head and anything queued before it), then `len` bytes of `file`
-/// starting at `offset`, to `stream`. Each wait for the socket to become writable may last at
+/// starting at `offset`, to `stream`, which must be non-blocking ([`set_nonblocking`]). Each wait for the socket to become writable may last at
 /// most `idle_timeout`. Returns the file bytes sent (always `len` on success); a file shorter
 /// than promised is an error (`UnexpectedEof`), so the caller closes the connection instead of
 /// leaving a response short of its `Content-Length`. `on_progress` sees every byte written, head included.
@@ -115,7 +104,6 @@ pub async fn send_file(
     mut on_progress: impl FnMut(u64),
 ) -> io::Result<u64> {
     let sock = stream.as_raw_fd();
-    let _mode = NonBlocking::set(sock)?;
     let mut head_sent = 0;
     while head_sent < head.len() {
         let rest = &head[head_sent..];

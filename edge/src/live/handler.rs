@@ -93,29 +93,51 @@ fn prefetch_newest_part(shared: &Shared) -> AfterPublish {
     })
 }
 
-/// The live answer for object `key` requested as `path?query`, or `None` to serve the object
-/// from the store. `private`: a private video's playlist (`Cache-Control: private`).
+/// What the live path made of a request.
+#[derive(Debug)]
+pub enum Live {
+    /// A live playlist, answered.
+    Answered(Response),
+    /// A part of a followed rendition, announced (after a hold, if it was the preload-hinted
+    /// one): the object path serves it, from a shared in-memory file when several viewers
+    /// ask for it ([`crate::live::hot_parts`]).
+    Part,
+    /// Not live: the object path serves it as any stored object.
+    NotLive,
+}
+
+/// The live answer for object `key` requested as `path?query`. `private`: a private video's
+/// playlist (`Cache-Control: private`).
 pub async fn serve(
     key: &str,
     path: &str,
     query: Option<&str>,
     private: bool,
     shared: &Shared,
-) -> Result<Option<Response>, EdgeError> {
+) -> Result<Live, EdgeError> {
     if !shared.live.enabled() {
-        return Ok(None);
+        return Ok(Live::NotLive);
     }
     match live_target(key) {
-        Some(LiveTarget::Playlist(id)) => playlist(&id, path, query, private, shared).await,
-        Some(LiveTarget::Part { id, msn, part }) => {
-            if hold_part(&id, msn, part, shared).await? {
-                // A request that missed the part before it was announced may have left a
-                // "not found" in the cache; the part exists now.
-                shared.cache.forget_not_found(key);
-            }
-            Ok(None)
+        Some(LiveTarget::Playlist(id)) => {
+            Ok(match playlist(&id, path, query, private, shared).await? {
+                Some(resp) => Live::Answered(resp),
+                None => Live::NotLive,
+            })
         }
-        None => Ok(None),
+        Some(LiveTarget::Part { id, msn, part }) => {
+            Ok(match hold_part(&id, msn, part, shared).await? {
+                PartHold::NotFollowed => Live::NotLive,
+                PartHold::Listed => Live::Part,
+                PartHold::Announced => {
+                    // A request that missed the part before it was announced may have left a
+                    // "not found" in the cache; the part exists now.
+                    shared.cache.forget_not_found(key);
+                    Live::Part
+                }
+            })
+        }
+        None => Ok(Live::NotLive),
     }
 }
 
@@ -458,18 +480,27 @@ async fn sibling_names(
     names
 }
 
+/// What [`hold_part`] found.
+enum PartHold {
+    /// No follower runs for the rendition (or it stopped): the part is a stored object.
+    NotFollowed,
+    /// The part is listed in the followed rendition's state.
+    Listed,
+    /// It was the preload-hinted part and was announced while held.
+    Announced,
+}
+
 /// Holds a GET of the preload-hinted part of a followed rendition until it is announced
-/// (rfc8216bis §6.2.6); `Ok` lets the object path serve it, `Ok(true)` after the part was
-/// announced while held.
+/// (rfc8216bis §6.2.6); `Ok` lets the object path serve it.
 async fn hold_part(
     id: &RenditionRef<'_>,
     msn: u64,
     part: u32,
     shared: &Shared,
-) -> Result<bool, EdgeError> {
+) -> Result<PartHold, EdgeError> {
     let hub = &shared.live;
     let Some(view) = view_of(shared, id, false) else {
-        return Ok(false);
+        return Ok(PartHold::NotFollowed);
     };
     let arrived = hub.now();
     view.touch_at(hub, arrived);
@@ -477,14 +508,15 @@ async fn hold_part(
     loop {
         let p = view.feed.load();
         let Phase::Live(state) = &p.phase else {
-            return Ok(false);
+            return Ok(PartHold::NotFollowed);
         };
         match preload_part_ready(state, msn, part) {
             PartStatus::Ready => {
                 if held {
                     observe_wake(&view.latency(hub.stats()).event_to_part_release, &p);
+                    return Ok(PartHold::Announced);
                 }
-                return Ok(held);
+                return Ok(PartHold::Listed);
             }
             PartStatus::NotFound => return Err(EdgeError::NotFound),
             PartStatus::Pending => {
@@ -500,7 +532,7 @@ async fn hold_part(
                 }
                 view.wait_change(p.gen, left).await;
                 if view.feed.is_stopped() {
-                    return Ok(false);
+                    return Ok(PartHold::NotFollowed);
                 }
             }
         }

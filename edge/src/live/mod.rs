@@ -12,7 +12,8 @@
 //! - [`core_view`]: each monoio core's own view of the renditions it serves (waiters, render
 //!   cache, siblings), woken by a relay task per rendition;
 //! - [`handler`]: the request side: playlists, held parts, and the prefetch of the newest part
-//!   after each publish;
+//!   after each publish; [`hot_parts`]: the parts a herd asks for, as shared in-memory files
+//!   sent with `sendfile`;
 //! - [`keys`]: which requests are live, as pure functions of the object key; [`settings`]: the
 //!   `[live]` section of the configuration.
 
@@ -20,6 +21,7 @@ pub mod core_view;
 pub mod feed;
 pub mod follower_task;
 pub mod handler;
+pub mod hot_parts;
 pub mod hub;
 pub mod keys;
 pub mod registry;

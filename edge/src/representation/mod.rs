@@ -184,19 +184,31 @@ fn age_value(secs: u64) -> std::borrow::Cow<'static, str> {
 
 /// The response to a GET or HEAD of an object in the memory tier.
 pub fn respond(req: &RequestHead, entry: &Entry, status: CacheStatus, now: Instant) -> Response {
-    respond_from(req, entry, None, status, entry.age_secs(now))
+    respond_from(req, entry, BodySource::Memory, status, entry.age_secs(now))
 }
 
-/// The response to a GET or HEAD of an object whose body is `entry.body`, or the disk-tier
-/// `file` of `len` bytes when one is given (sent with `sendfile`, ranges included).
+/// Where the body of an object's response comes from.
+#[derive(Debug)]
+pub enum BodySource {
+    /// `entry.body` (or its gzip variant), copied into the socket.
+    Memory,
+    /// The disk-tier file of `len` bytes, sent with `sendfile` (ranges included).
+    Disk(std::fs::File, u64),
+    /// `entry.body` as a sealed in-memory file ([`crate::tiers::mem_file`]) shared by many
+    /// responses, sent with `sendfile` (ranges included). Its length must be `entry.body`'s.
+    /// A gzip variant still comes from memory.
+    MemFile(Arc<std::fs::File>),
+}
+
+/// The response to a GET or HEAD of an object whose body comes from `source`.
 pub fn respond_from(
     req: &RequestHead,
     entry: &Entry,
-    file: Option<(std::fs::File, u64)>,
+    source: BodySource,
     status: CacheStatus,
     age_secs: u64,
 ) -> Response {
-    respond_from_as(req, entry, file, status, age_secs, false)
+    respond_from_as(req, entry, source, status, age_secs, false)
 }
 
 /// [`respond_from`] for an object of a private video when `private`: the same answer with a
@@ -204,7 +216,7 @@ pub fn respond_from(
 pub fn respond_from_as(
     req: &RequestHead,
     entry: &Entry,
-    file: Option<(std::fs::File, u64)>,
+    source: BodySource,
     status: CacheStatus,
     age_secs: u64,
     private: bool,
@@ -217,9 +229,10 @@ pub fn respond_from_as(
     let meta = ObjectMeta {
         etag: entry.etag,
         last_modified: entry.last_modified,
-        len: file
-            .as_ref()
-            .map_or(entry.body.len() as u64, |(_, len)| *len),
+        len: match &source {
+            BodySource::Disk(_, len) => *len,
+            BodySource::Memory | BodySource::MemFile(_) => entry.body.len() as u64,
+        },
         gzip_len: entry.gzip.as_ref().map(|g| g.len() as u64),
         cache_control,
         content_type: entry.content_type,
@@ -230,11 +243,17 @@ pub fn respond_from_as(
     let Some((variant, start, len)) = body else {
         return head;
     };
-    if let Some((file, _)) = file {
+    match source {
         // Disk-tier objects have no gzip variant (media only): the span is of the file.
-        return head
-            .header("X-Cache-Tier", "disk")
-            .file(entry.content_type, file, start, len);
+        BodySource::Disk(file, _) => {
+            return head
+                .header("X-Cache-Tier", "disk")
+                .file(entry.content_type, file, start, len);
+        }
+        BodySource::MemFile(file) if variant == Variant::Identity => {
+            return head.shared_file(entry.content_type, file, start, len);
+        }
+        BodySource::Memory | BodySource::MemFile(_) => {}
     }
     let bytes = match (variant, &entry.gzip) {
         (Variant::Gzip, Some(gz)) => gz,

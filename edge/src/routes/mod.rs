@@ -34,8 +34,11 @@ use ringcast_proto::http::{Method, RequestHead};
 use ringcast_proto::prometheus::Writer;
 
 use crate::error::EdgeError;
+use crate::live::handler::Live;
+use crate::live::hot_parts;
 use crate::peers;
 use crate::representation;
+use crate::representation::BodySource;
 use crate::response::{Response, ALLOWED_METHODS};
 use crate::routes::access_control::Proof;
 use crate::routes::path::{object_key, object_key_of};
@@ -51,12 +54,19 @@ pub fn wants_body(req: &RequestHead) -> bool {
 
 /// Answer one request. Never fails: errors become their JSON responses.
 pub async fn handle(req: &RequestHead, shared: &Shared) -> Response {
-    handle_with_body(req, &[], shared).await
+    handle_with_body(req, &[], shared, false).await
 }
 
-/// [`handle`] for a request whose body was read (see [`wants_body`]).
-pub async fn handle_with_body(req: &RequestHead, body: &[u8], shared: &Shared) -> Response {
-    let mut resp = match route(req, body, shared).await {
+/// [`handle`] for a request whose body was read (see [`wants_body`]). `zero_copy_files`: the
+/// connection sends file bodies with `sendfile` (`Conn::sends_files_zero_copy`), so a hot
+/// live part is worth answering from a shared in-memory file.
+pub async fn handle_with_body(
+    req: &RequestHead,
+    body: &[u8],
+    shared: &Shared,
+    zero_copy_files: bool,
+) -> Response {
+    let mut resp = match route(req, body, shared, zero_copy_files).await {
         Ok(r) => r,
         Err(e) => {
             // Only the edge's own failures are worth a warning; client mistakes are not.
@@ -70,7 +80,12 @@ pub async fn handle_with_body(req: &RequestHead, body: &[u8], shared: &Shared) -
     resp
 }
 
-async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Response, EdgeError> {
+async fn route(
+    req: &RequestHead,
+    body: &[u8],
+    shared: &Shared,
+    zero_copy_files: bool,
+) -> Result<Response, EdgeError> {
     if let Method::Other(m) = &req.method {
         return Err(EdgeError::NotImplemented(m.clone()));
     }
@@ -111,7 +126,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
                 return Err(EdgeError::MethodNotAllowed);
             }
             let proof = shared.access.query_proof(req)?;
-            object(req, path, proof, shared).await
+            object(req, path, proof, shared, zero_copy_files).await
         }
         _ if path.starts_with(peers::PATH_PREFIX) => {
             if !readable {
@@ -127,7 +142,7 @@ async fn route(req: &RequestHead, body: &[u8], shared: &Shared) -> Result<Respon
             if !inner.starts_with("/v/") {
                 return Err(EdgeError::NotFound);
             }
-            object(req, inner, Proof::Signed, shared).await
+            object(req, inner, Proof::Signed, shared, zero_copy_files).await
         }
         _ => shared
             .web
@@ -142,36 +157,47 @@ async fn object(
     path: &str,
     proof: Proof,
     shared: &Shared,
+    zero_copy_files: bool,
 ) -> Result<Response, EdgeError> {
     let key = object_key_of(path)?;
     let admission = playback::admit(shared, &key, proof).await?;
     let query = req.query();
-    if let Some(live) =
-        crate::live::handler::serve(&key, path, query, admission.private, shared).await?
-    {
-        return Ok(live);
-    }
-    let resp = from_tiers(req, &shared.tiers(), &key, admission.private).await?;
+    let live = crate::live::handler::serve(&key, path, query, admission.private, shared).await?;
+    let hot = match live {
+        Live::Answered(resp) => return Ok(resp),
+        Live::Part => zero_copy_files,
+        Live::NotLive => false,
+    };
+    let resp = from_tiers(req, &shared.tiers(), &key, admission.private, hot).await?;
     crate::prefetch::follow_hint(req, path, shared);
     Ok(resp)
 }
 
-/// Look `key` up in `tiers` and answer `req` with it (404 when it does not exist).
+/// Look `key` up in `tiers` and answer `req` with it (404 when it does not exist). `hot`: a
+/// followed rendition's part on a connection that sends files zero-copy; from the memory tier
+/// it goes out from a shared in-memory file once several viewers asked for it.
 async fn from_tiers(
     req: &RequestHead,
     tiers: &tiers::TierSet<'_>,
     key: &str,
     private: bool,
+    hot: bool,
 ) -> Result<Response, EdgeError> {
     let found = tiers::lookup(tiers, key).await?;
     if found.entry.kind == EntryKind::NotFound {
         return Err(EdgeError::NotFound);
     }
-    let file = found.disk.map(|obj| (obj.file, obj.len));
+    let source = match found.disk {
+        Some(obj) => BodySource::Disk(obj.file, obj.len),
+        None if hot => {
+            hot_parts::file_for(&found.entry.body).map_or(BodySource::Memory, BodySource::MemFile)
+        }
+        None => BodySource::Memory,
+    };
     Ok(representation::respond_from_as(
         req,
         &found.entry,
-        file,
+        source,
         found.status,
         found.age,
         private,
@@ -197,7 +223,7 @@ async fn peer_object(
         return Err(EdgeError::NotFound);
     }
     let key = object_key(inner)?;
-    from_tiers(req, &shared.tiers_for_peer(), &key, false).await
+    from_tiers(req, &shared.tiers_for_peer(), &key, false, false).await
 }
 
 /// CORS preflight (Fetch standard §3.2.3): players send `Range` and conditional headers.

@@ -6,12 +6,14 @@
 //! - [`disk`] and [`disk_index`]: files under the cache directory and their LRU bookkeeping;
 //! - [`policy`]: which tier an object goes to and how long it may be served stale;
 //! - [`content`]: Content-Type and freshness of an object, from its key;
-//! - [`page_cache`]: keeping `sendfile` (in `ringcast-server`) off the disk.
+//! - [`page_cache`]: keeping `sendfile` (in `ringcast-server`) off the disk;
+//! - [`mem_file`]: an object's bytes as a sealed in-memory file, for `sendfile` without a disk.
 
 pub mod content;
 pub mod disk;
 pub mod disk_index;
 pub mod lookup;
+pub mod mem_file;
 pub mod memory;
 pub mod page_cache;
 pub mod policy;

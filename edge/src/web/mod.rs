@@ -91,7 +91,14 @@ impl Web {
         let Some(found) = found else {
             return Some(Err(EdgeError::NotFound));
         };
-        let resp = representation::respond_from_as(req, &found, None, CacheStatus::Hit, 0, false);
+        let resp = representation::respond_from_as(
+            req,
+            &found,
+            representation::BodySource::Memory,
+            CacheStatus::Hit,
+            0,
+            false,
+        );
         Some(Ok(with_page_headers(resp)))
     }
 }

@@ -92,6 +92,10 @@ pub enum TimingError {
 pub struct PartTiming {
     target_duration: u64,
     part_target: f64,
+    /// `part_target` as the playlist writes it ([`rendered`]), computed once: every blocking
+    /// reload's [`PartTiming::advance_part_limit`] needs it, and formatting a float per
+    /// request showed in the herd's profile.
+    part_target_rendered: f64,
 }
 
 impl PartTiming {
@@ -113,6 +117,7 @@ impl PartTiming {
         Ok(Self {
             target_duration,
             part_target,
+            part_target_rendered: rendered(part_target),
         })
     }
 
@@ -140,7 +145,7 @@ impl PartTiming {
     ) -> Result<(), TimingError> {
         check_positive("part", duration)?;
         let d = rendered(duration);
-        let pt = rendered(self.part_target);
+        let pt = self.part_target_rendered;
         if d > pt {
             return Err(TimingError::PartTooLong {
                 duration: d,
@@ -165,7 +170,7 @@ impl PartTiming {
         if (duration - threshold).abs() > ROUNDING_MARGIN {
             return duration < threshold;
         }
-        rendered(duration) + EPSILON < MIN_PART_SHARE * rendered(self.part_target)
+        rendered(duration) + EPSILON < MIN_PART_SHARE * self.part_target_rendered
     }
 
     /// One segment's duration: rounded half up, at most the target duration.
@@ -184,7 +189,7 @@ impl PartTiming {
     /// rfc8216bis §6.2.5.2 Advance Part Limit: 3 / `PART-TARGET` when the part target is under
     /// one second, 3 otherwise (three seconds' worth of parts, at least three parts).
     pub fn advance_part_limit(&self) -> f64 {
-        let pt = rendered(self.part_target);
+        let pt = self.part_target_rendered;
         if pt < 1.0 {
             3.0 / pt
         } else {
