@@ -38,11 +38,12 @@ pub mod tls;
 mod worker;
 
 pub use conn::{BodyError, Conn};
+pub use date::coarse_unix_secs;
 pub use driver::Driver;
 pub use error::ServerError;
 pub use handler::{default_refusal, Handler, Refusal, WorkerInfo};
 pub use metrics_access::{MetricsAccess, MetricsDenied};
-pub use response::{ErrorResponse, FileBody, Response};
+pub use response::{ErrorResponse, FileBody, Response, SharedHead};
 pub use server::Server;
 pub use settings::{check_connection_limits, ServerSettings};
 pub use shutdown::ShutdownHandle;
