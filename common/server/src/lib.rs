@@ -26,6 +26,7 @@ mod error;
 pub mod h2;
 mod handler;
 mod head_body;
+mod idle_timer;
 mod metrics_access;
 mod response;
 pub mod sendfile;
