@@ -27,7 +27,9 @@ const SLOTS: usize = 64;
 /// Everything the head of a plain 200 is made from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
-    /// The second of the `Date` header.
+    /// The second of the `Date` header. Read just before the head is built: if the second
+    /// turns in between, the head is shared for the microseconds left of the earlier second
+    /// with the later date, within the header's one-second resolution.
     pub date_secs: u64,
     pub meta: ObjectMeta,
 }
