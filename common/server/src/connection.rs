@@ -28,6 +28,7 @@ use ringcast_proto::http::{parse_request_into, Method, RequestHead};
 
 use crate::conn::Conn;
 use crate::handler::{Handler, Refusal};
+use crate::idle_timer::IdleTimer;
 use crate::worker::{InflightGuard, OpenGuard, Worker};
 use crate::Response;
 
@@ -93,6 +94,7 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
     let mut first = true;
     // Every request of the connection is parsed into this one head: its strings are reused.
     let mut req = RequestHead::empty();
+    let mut idle = IdleTimer::default();
     loop {
         // Answer every complete request already buffered (pipelining), in order.
         while conn.start < conn.buf.len() {
@@ -200,11 +202,13 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
         } else {
             ReadWait::Idle(s.idle_timeout)
         };
-        let limit = match wait {
-            ReadWait::Idle(d) | ReadWait::Head(d) => d,
+        let read = match wait {
+            // Between requests: the connection's one idle timer (no timer per request).
+            ReadWait::Idle(d) => idle.wait(d, conn.fill()).await.ok_or(()),
+            ReadWait::Head(d) => monoio::time::timeout(d, conn.fill()).await.map_err(|_| ()),
         };
-        match monoio::time::timeout(limit, conn.fill()).await {
-            Err(_elapsed) => match wait {
+        match read {
+            Err(()) => match wait {
                 ReadWait::Head(_) => {
                     conn.worker.stats.request();
                     send(conn, handler.refuse(Refusal::HeadTimeout), false).await?;

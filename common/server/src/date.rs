@@ -31,7 +31,7 @@ pub fn now() -> Arc<str> {
 /// the vDSO without touching the TSC (cheaper than `SystemTime::now`, which every response
 /// paid), and its few milliseconds of granularity cannot matter to a header that counts
 /// seconds.
-fn coarse_unix_secs() -> u64 {
+pub fn coarse_unix_secs() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

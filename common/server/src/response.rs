@@ -2,8 +2,12 @@
 //! `Bytes` (shared with a cache, no copy per request) or a byte range of a file (sent with
 //! `sendfile`). The connection adds framing (`Content-Length`, `Connection`) and the CORS pair
 //! every response carries; [`Response::new`] adds `Date`.
+//!
+//! A head can be shared ([`SharedHead`]): a service that answers the same object many times a
+//! second builds its head once and hands out references; the connection then writes the head's
+//! cached HTTP/1.1 bytes with one copy instead of formatting each field again.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use ringcast_proto::http::{error_body, HeaderValue, ResponseHead};
@@ -14,7 +18,7 @@ use crate::date;
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    head: ResponseHead,
+    head: Head,
     /// The body a GET gets (a HEAD gets its length only).
     pub body: Bytes,
     /// HEAD: send the GET's `Content-Length`, no body (the connection also sets it for HEAD).
@@ -26,6 +30,68 @@ pub struct Response {
     /// The handler already wrote this response itself, head and framed body ([`Response::sent`]):
     /// the connection writes nothing and may keep the connection open for the next request.
     pub sent: bool,
+}
+
+/// A response's head: its own, or one shared by many responses.
+#[derive(Debug)]
+enum Head {
+    Own(ResponseHead),
+    Shared(Arc<SharedHead>),
+}
+
+impl Head {
+    fn get(&self) -> &ResponseHead {
+        match self {
+            Head::Own(h) => h,
+            Head::Shared(s) => &s.head,
+        }
+    }
+
+    /// The head to change: a shared one is copied first (the other responses keep theirs).
+    fn make_own(&mut self) -> &mut ResponseHead {
+        if let Head::Shared(s) = self {
+            *self = Head::Own(s.head.clone());
+        }
+        match self {
+            Head::Own(h) => h,
+            Head::Shared(_) => unreachable!("made own above"),
+        }
+    }
+}
+
+/// A complete response head (status and fields, `Date` included) shared by every response
+/// that carries it, with its HTTP/1.1 bytes cached on first use. Built by
+/// [`Response::into_shared`] from an ordinary response; a response made from it
+/// ([`Response::with_shared_head`]) that changes its head gets a copy.
+#[derive(Debug)]
+pub struct SharedHead {
+    head: ResponseHead,
+    /// The `Content-Length` the head was written with (the body given with it must match).
+    content_length: Option<u64>,
+    /// Status line, fields, the CORS pair and `Content-Length`, without the blank line (a
+    /// connection may add `Connection: close` first), and the `expose` value they were written
+    /// with (by address: it is a per-server constant).
+    wire: OnceLock<(usize, Vec<u8>)>,
+}
+
+impl SharedHead {
+    /// The head's status.
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    /// The cached HTTP/1.1 bytes when `expose` is the value they were written with (the first
+    /// caller writes them).
+    fn wire(&self, expose: &str) -> Option<&[u8]> {
+        let (at, bytes) = self.wire.get_or_init(|| {
+            let mut out = Vec::with_capacity(512);
+            self.head
+                .write_with(&mut out, &Response::cors(expose), self.content_length, true);
+            out.truncate(out.len() - 2);
+            (expose.as_ptr() as usize, out)
+        });
+        (*at == expose.as_ptr() as usize).then_some(bytes.as_slice())
+    }
 }
 
 /// `len` bytes of `file` from `offset`, sent zero-copy by the connection loop. The file may be
@@ -61,7 +127,7 @@ impl Response {
     pub fn new(status: u16) -> Self {
         Self {
             status,
-            head: ResponseHead::new(status).header("Date", date::now()),
+            head: Head::Own(ResponseHead::new(status).header("Date", date::now())),
             body: Bytes::new(),
             head_only: false,
             file: None,
@@ -85,20 +151,55 @@ impl Response {
 
     /// Add a header.
     pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
-        self.head = self.head.header(name, value);
+        self.head = Head::Own(match self.head {
+            Head::Own(h) => h.header(name, value),
+            Head::Shared(s) => s.head.clone().header(name, value),
+        });
         self
     }
 
     /// First value of a header set on this response.
     pub fn get_header(&self, name: &str) -> Option<&str> {
-        self.head.get(name)
+        self.head.get().get(name)
     }
 
     /// Change the status (e.g. 200 → 206 or 304), keeping the headers.
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;
-        self.head.status = status;
+        self.head.make_own().status = status;
         self
+    }
+
+    /// This response with its head made shareable: the head (status and fields as they are
+    /// now, `Date` included) becomes a [`SharedHead`] that further responses with the same
+    /// head and a body of the same length can be made from ([`Response::with_shared_head`]).
+    pub fn into_shared(mut self) -> (Self, Arc<SharedHead>) {
+        let content_length = self.content_length();
+        let head = match self.head {
+            Head::Own(h) => Arc::new(SharedHead {
+                head: h,
+                content_length,
+                wire: OnceLock::new(),
+            }),
+            Head::Shared(s) => s,
+        };
+        self.head = Head::Shared(Arc::clone(&head));
+        (self, head)
+    }
+
+    /// A response with a shared head and `body` (whose length must be the one the head was
+    /// made with: a different one makes the connection write the head afresh, with the right
+    /// `Content-Length`).
+    pub fn with_shared_head(head: Arc<SharedHead>, body: Bytes) -> Self {
+        Self {
+            status: head.status(),
+            head: Head::Shared(head),
+            body,
+            head_only: false,
+            file: None,
+            close: false,
+            sent: false,
+        }
     }
 
     /// Set the body and its `Content-Type`.
@@ -184,14 +285,30 @@ impl Response {
 
     /// Append the status line and this response's own headers to `out` (framing included).
     pub fn write_head(&self, out: &mut Vec<u8>, keep_alive: bool) {
-        self.head.write(out, self.content_length(), keep_alive);
+        self.head
+            .get()
+            .write(out, self.content_length(), keep_alive);
     }
 
     /// [`Response::write_head`] plus the CORS pair every response on the wire carries
     /// (`expose`: the headers a cross-origin page may read).
     pub fn write_head_cors(&self, out: &mut Vec<u8>, keep_alive: bool, expose: &str) {
+        let content_length = self.content_length();
+        if let Head::Shared(shared) = &self.head {
+            if shared.content_length == content_length {
+                if let Some(wire) = shared.wire(expose) {
+                    out.extend_from_slice(wire);
+                    if !keep_alive {
+                        out.extend_from_slice(b"Connection: close\r\n");
+                    }
+                    out.extend_from_slice(b"\r\n");
+                    return;
+                }
+            }
+        }
         self.head
-            .write_with(out, &Self::cors(expose), self.content_length(), keep_alive);
+            .get()
+            .write_with(out, &Self::cors(expose), content_length, keep_alive);
     }
 
     /// The CORS pair every response on the wire carries (`expose`: the headers a cross-origin
@@ -206,7 +323,7 @@ impl Response {
     /// This response's own header fields, in order (no framing, no CORS pair), each value as
     /// set: a constant or computed for this response.
     pub(crate) fn fields_as_set(&self) -> impl Iterator<Item = (&'static str, &HeaderValue)> + '_ {
-        self.head.fields_as_set()
+        self.head.get().fields_as_set()
     }
 
     /// The `Content-Length` the head announces (`None` for bodiless statuses); a HEAD gets the
@@ -285,6 +402,74 @@ mod tests {
         assert_eq!(r.get_header("Content-Type"), Some("application/json"));
         let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
         assert_eq!(v["error"]["code"], "method_not_allowed");
+    }
+
+    #[test]
+    fn a_shared_head_writes_the_same_bytes_as_its_own() {
+        let own = || {
+            Response::new(200)
+                .header("Cache-Control", "public, max-age=60")
+                .header("ETag", "\"abc\"")
+                .body("video/mp4", Bytes::from_static(b"12345"))
+        };
+        let (first, shared) = own().into_shared();
+        let second = Response::with_shared_head(Arc::clone(&shared), Bytes::from_static(b"54321"));
+        for keep_alive in [true, false] {
+            // The date of `own()` may be a second later: compare without it.
+            let strip = |t: String| {
+                t.lines()
+                    .filter(|l| !l.starts_with("Date:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            let expected = strip(head_text(&own(), keep_alive));
+            assert_eq!(strip(head_text(&first, keep_alive)), expected);
+            assert_eq!(strip(head_text(&second, keep_alive)), expected);
+            assert_eq!(
+                head_text(&first, keep_alive),
+                head_text(&second, keep_alive)
+            );
+        }
+        assert_eq!(second.status, 200);
+        assert_eq!(second.get_header("etag"), Some("\"abc\""));
+        assert_eq!(&second.body[..], b"54321");
+    }
+
+    #[test]
+    fn changing_a_shared_head_copies_it() {
+        let (_, shared) = Response::new(200)
+            .body("text/plain", Bytes::from_static(b"ok"))
+            .into_shared();
+        let changed = Response::with_shared_head(Arc::clone(&shared), Bytes::from_static(b"ok"))
+            .header("Vary", "Accept-Encoding")
+            .with_status(203);
+        assert!(head_text(&changed, true).starts_with("HTTP/1.1 203 "));
+        assert!(head_text(&changed, true).contains("\r\nVary: Accept-Encoding\r\n"));
+        let untouched = Response::with_shared_head(shared, Bytes::from_static(b"ok"));
+        let text = head_text(&untouched, true);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(!text.contains("Vary"), "{text}");
+    }
+
+    #[test]
+    fn a_shared_head_with_another_length_or_expose_list_is_written_afresh() {
+        let (_, shared) = Response::new(200)
+            .body("text/plain", Bytes::from_static(b"four"))
+            .into_shared();
+        let longer =
+            Response::with_shared_head(Arc::clone(&shared), Bytes::from_static(b"seven!!"));
+        assert!(head_text(&longer, true).contains("\r\nContent-Length: 7\r\n"));
+        let same = Response::with_shared_head(shared, Bytes::from_static(b"four"));
+        // Cached with EXPOSE first; another list must not get those bytes.
+        assert!(head_text(&same, true).contains(EXPOSE));
+        let mut out = Vec::new();
+        same.write_head_cors(&mut out, true, "ETag");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("\r\nAccess-Control-Expose-Headers: ETag\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\nContent-Length: 4\r\n"), "{text}");
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! `Content-Type`/`Content-Length` itself.
 
 pub mod http_date;
+pub mod ready;
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ use crate::tiers::memory::{CacheStatus, Entry};
 
 /// What the decision needs to know about a stored object, wherever its bytes live (memory
 /// `Bytes` or a disk-tier file served with `sendfile`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectMeta {
     /// Tag of the identity body (the gzip variant's tag is derived from it).
     pub etag: EntityTag,
@@ -239,7 +240,38 @@ pub fn respond_from_as(
         age_secs,
         cache_status: status,
     };
-    let Plan { head, body } = plan(req, &meta);
+    // A plain hit in memory gets this second's ready-made head (ready.rs).
+    let plain = file.is_none()
+        && ready::is_plain(req)
+        && (entry.gzip.is_none() || !encoding::accepts_gzip(req.header("accept-encoding")));
+    let key = plain.then(|| ready::Key {
+        date_secs: ringcast_server::coarse_unix_secs(),
+        meta,
+    });
+    if let Some(head) = key.as_ref().and_then(ready::get) {
+        return Response::with_shared_head(head, entry.body.clone());
+    }
+    let resp = respond_planned(req, entry, file, &meta);
+    match key {
+        // A plain request is always answered 200 with the whole identity body; anything
+        // else (an empty body's 416...) is not shared.
+        Some(key) if resp.status == 200 && resp.body.len() == entry.body.len() => {
+            let (resp, head) = resp.into_shared();
+            ready::put(key, head);
+            resp
+        }
+        _ => resp,
+    }
+}
+
+/// [`respond_from_as`] once `meta` is known, through [`plan`].
+fn respond_planned(
+    req: &RequestHead,
+    entry: &Entry,
+    file: Option<(std::fs::File, u64)>,
+    meta: &ObjectMeta,
+) -> Response {
+    let Plan { head, body } = plan(req, meta);
     let Some((variant, start, len)) = body else {
         return head;
     };
@@ -410,6 +442,83 @@ mod tests {
         assert_eq!(r.status, 304);
         let r = get(&e, &format!("If-None-Match: {gz_tag}\r\n"));
         assert_eq!(r.status, 200, "identity has another tag");
+    }
+
+    /// A head without its `Date` line (two responses may straddle a second).
+    fn undated(r: &Response) -> String {
+        head(r)
+            .lines()
+            .filter(|l| !l.starts_with("Date:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn ready_made_heads_are_the_planned_heads() {
+        let e = seg();
+        let planned = |age: u64, private: bool| {
+            let cache_control = if private {
+                content::private_cache_control(e.cache_control)
+            } else {
+                e.cache_control
+            };
+            let meta = ObjectMeta {
+                etag: e.etag,
+                last_modified: e.last_modified,
+                len: e.body.len() as u64,
+                gzip_len: None,
+                cache_control,
+                content_type: e.content_type,
+                age_secs: age,
+                cache_status: CacheStatus::Hit,
+            };
+            respond_planned(&req(""), &e, None, &meta)
+        };
+        for (age, private) in [(0, false), (0, false), (7, false), (7, true), (0, false)] {
+            let r = respond_from_as(&req(""), &e, None, CacheStatus::Hit, age, private);
+            assert_eq!(
+                undated(&r),
+                undated(&planned(age, private)),
+                "age {age} private {private}"
+            );
+            assert_eq!(r.body, e.body);
+        }
+        // The second plain request of this second was answered with the shared head.
+        let key = ready::Key {
+            date_secs: ringcast_server::coarse_unix_secs(),
+            meta: ObjectMeta {
+                etag: e.etag,
+                last_modified: e.last_modified,
+                len: e.body.len() as u64,
+                gzip_len: None,
+                cache_control: e.cache_control,
+                content_type: e.content_type,
+                age_secs: 0,
+                cache_status: CacheStatus::Hit,
+            },
+        };
+        let _ = respond_from_as(&req(""), &e, None, CacheStatus::Hit, 0, false);
+        assert!(ready::get(&key).is_some());
+    }
+
+    #[test]
+    fn ready_made_heads_never_answer_ranges_conditions_or_gzip() {
+        let e = seg();
+        let etag = e.etag.header();
+        for _ in 0..2 {
+            assert_eq!(get(&e, "").status, 200);
+            assert_eq!(get(&e, "Range: bytes=10-19\r\n").status, 206);
+            assert_eq!(get(&e, &format!("If-None-Match: {etag}\r\n")).status, 304);
+            assert_eq!(get(&e, "If-Match: \"zz\"\r\n").status, 412);
+            assert_eq!(get(&e, "Range: bytes=500-\r\n").status, 416);
+        }
+        let p = playlist();
+        for _ in 0..2 {
+            assert!(!head(&get(&p, "")).contains("Content-Encoding"));
+            let gz = get(&p, "Accept-Encoding: gzip\r\n");
+            assert!(head(&gz).contains("Content-Encoding: gzip\r\n"));
+            assert_eq!(gz.body, p.gzip.clone().expect("gz"));
+        }
     }
 
     proptest::proptest! {

@@ -11,7 +11,7 @@
 use crate::http::date;
 
 /// A strong entity tag computed from content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct EntityTag {
     hash: u64,
     gzip: bool,
