@@ -240,8 +240,9 @@ pub fn respond_from_as(
         age_secs,
         cache_status: status,
     };
-    // A plain hit in memory gets this second's ready-made head (ready.rs).
-    let plain = file.is_none()
+    // A plain hit in memory gets this second's ready-made head (ready.rs); a hot live part
+    // in a memfd keeps its zero-copy body instead.
+    let plain = matches!(source, BodySource::Memory)
         && ready::is_plain(req)
         && (entry.gzip.is_none() || !encoding::accepts_gzip(req.header("accept-encoding")));
     let key = plain.then(|| ready::Key {
@@ -251,7 +252,7 @@ pub fn respond_from_as(
     if let Some(head) = key.as_ref().and_then(ready::get) {
         return Response::with_shared_head(head, entry.body.clone());
     }
-    let resp = respond_planned(req, entry, file, &meta);
+    let resp = respond_planned(req, entry, source, &meta);
     match key {
         // A plain request is always answered 200 with the whole identity body; anything
         // else (an empty body's 416...) is not shared.
@@ -268,7 +269,7 @@ pub fn respond_from_as(
 fn respond_planned(
     req: &RequestHead,
     entry: &Entry,
-    file: Option<(std::fs::File, u64)>,
+    source: BodySource,
     meta: &ObjectMeta,
 ) -> Response {
     let Plan { head, body } = plan(req, meta);
@@ -472,10 +473,17 @@ mod tests {
                 age_secs: age,
                 cache_status: CacheStatus::Hit,
             };
-            respond_planned(&req(""), &e, None, &meta)
+            respond_planned(&req(""), &e, BodySource::Memory, &meta)
         };
         for (age, private) in [(0, false), (0, false), (7, false), (7, true), (0, false)] {
-            let r = respond_from_as(&req(""), &e, None, CacheStatus::Hit, age, private);
+            let r = respond_from_as(
+                &req(""),
+                &e,
+                BodySource::Memory,
+                CacheStatus::Hit,
+                age,
+                private,
+            );
             assert_eq!(
                 undated(&r),
                 undated(&planned(age, private)),
@@ -497,7 +505,7 @@ mod tests {
                 cache_status: CacheStatus::Hit,
             },
         };
-        let _ = respond_from_as(&req(""), &e, None, CacheStatus::Hit, 0, false);
+        let _ = respond_from_as(&req(""), &e, BodySource::Memory, CacheStatus::Hit, 0, false);
         assert!(ready::get(&key).is_some());
     }
 
