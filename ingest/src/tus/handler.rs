@@ -577,9 +577,13 @@ async fn receive(
         }
         if pos >= checkpoint_at && checksum.is_none() {
             checkpoint_at = pos + CHECKPOINT_BYTES;
-            file.sync().await?;
-            state.offset = pos;
-            app.uploads.save(state).await?;
+            // The hashing and the buffer filling go on (SpoolWriter::checkpoint): the offset
+            // recorded is the end of the bytes made durable, up to a buffer behind `pos`.
+            let durable = file.checkpoint().await?;
+            if durable > state.offset {
+                state.offset = durable;
+                app.uploads.save(state).await?;
+            }
         }
         // The progress report (a Redis call) is outside the write guard: a takeover never
         // waits for Redis.

@@ -4,8 +4,12 @@
 //! write-back, and on io_uring a truly asynchronous write — while the next buffer fills from the
 //! socket (up to [`DEPTH`] buffers written and hashed at once while one more fills).
 //!
-//! The unaligned tail: when the offset must be made durable (a checkpoint, the end of the
-//! PATCH), the last partial block is written padded with zeros to a whole block, the file is cut
+//! Checkpoints inside a PATCH ([`SpoolWriter::checkpoint`]) make only the full buffers durable
+//! and leave the buffer filling, the hash thread and its queue alone, so the pipeline does not
+//! drain every 64 MiB.
+//!
+//! The unaligned tail: when the PATCH's own offset must be made durable (its end), the last
+//! partial block is written padded with zeros to a whole block, the file is cut
 //! back to the real end with `ftruncate`, and `fdatasync` makes bytes and size durable before
 //! the offset is recorded. The next PATCH starts at the aligned block below its offset and reads
 //! that partial block back first, so it is rewritten whole with the bytes that follow. A crash
@@ -277,7 +281,10 @@ fn is_refusal(e: &io::Error) -> bool {
 
 /// A full buffer on its way: its background write, its hashing, and where it is written.
 struct Pending {
-    write: monoio::task::JoinHandle<io::Result<()>>,
+    /// `None` once a checkpoint waited for it (and handled its outcome).
+    write: Option<monoio::task::JoinHandle<io::Result<()>>>,
+    /// Written with O_DIRECT (a refusal is then written again buffered).
+    direct: bool,
     hashed: Option<Hashed>,
     buf: Arc<AlignedBuf>,
     at: u64,
@@ -315,6 +322,8 @@ pub struct SpoolWriter {
     file: Rc<File>,
     path: std::path::PathBuf,
     mode: Mode,
+    /// Where this PATCH started writing (its upload's offset).
+    start: u64,
     /// End of the bytes handed to [`SpoolWriter::write`].
     pos: u64,
     /// O_DIRECT was refused for this writer (at the open or a write): it writes buffered.
@@ -344,6 +353,7 @@ impl SpoolWriter {
                 file: Rc::new(file),
                 path: path.to_path_buf(),
                 mode: Mode::Through,
+                start,
                 pos: start,
                 fell_back: false,
                 failed: None,
@@ -413,6 +423,7 @@ impl SpoolWriter {
                 spare: vec![spare],
                 pending: Default::default(),
             },
+            start,
             pos: start,
             fell_back: !direct,
             failed: None,
@@ -496,11 +507,11 @@ impl SpoolWriter {
             return Err(io::Error::other("taken over by a newer request"));
         };
         let Mode::Aligned {
+            direct,
             cur,
             cur_start,
             spare,
             pending,
-            ..
         } = &mut self.mode
         else {
             return Ok(());
@@ -536,7 +547,8 @@ impl SpoolWriter {
             ticket,
         ));
         pending.push_back(Pending {
-            write,
+            write: Some(write),
+            direct: *direct,
             hashed,
             buf: full,
             at,
@@ -548,14 +560,12 @@ impl SpoolWriter {
     /// reuse. A write the filesystem refused as direct is written again buffered (and the
     /// writer stays buffered).
     async fn land_oldest(&mut self) -> io::Result<Option<AlignedBuf>> {
-        let Mode::Aligned {
-            pending, direct, ..
-        } = &mut self.mode
-        else {
+        let Mode::Aligned { pending, .. } = &mut self.mode else {
             return Ok(None);
         };
         let Some(Pending {
             write,
+            direct: was_direct,
             hashed,
             buf,
             at,
@@ -563,23 +573,17 @@ impl SpoolWriter {
         else {
             return Ok(None);
         };
-        let was_direct = *direct;
-        let res = write.await;
+        let res = match write {
+            Some(write) => write.await,
+            None => Ok(()),
+        };
         if let Some(hashed) = hashed {
             if hashed.await.is_err() {
                 self.hashing = Hashing::Gone;
                 return Err(io::Error::other("the spool's hash thread failed"));
             }
         }
-        match res {
-            Ok(()) => {}
-            Err(e) if was_direct && is_refusal(&e) => {
-                self.fall_back(&e).await?;
-                let (res, _) = write_all(&self.file, SharedBuf(Arc::clone(&buf)), at).await;
-                res?;
-            }
-            Err(e) => return Err(e),
-        }
+        self.written(res, was_direct, &buf, at).await?;
         // Both the write and the hash thread are done with it and dropped their clones: the
         // buffer is this writer's again (were it not, it is freed with the last clone).
         Ok(Arc::try_unwrap(buf).ok().map(|mut b| {
@@ -597,6 +601,66 @@ impl SpoolWriter {
             }
         }
         Ok(())
+    }
+
+    /// The outcome of a full buffer's background write: a write the filesystem refused as
+    /// direct is written again buffered (and the writer stays buffered).
+    async fn written(
+        &mut self,
+        res: io::Result<()>,
+        was_direct: bool,
+        buf: &Arc<AlignedBuf>,
+        at: u64,
+    ) -> io::Result<()> {
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if was_direct && is_refusal(&e) => {
+                self.fall_back(&e).await?;
+                let (res, _) = write_all(&self.file, SharedBuf(Arc::clone(buf)), at).await;
+                res
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A checkpoint inside a PATCH that keeps the pipeline running: it waits for the full
+    /// buffers' writes already started (not for their hashing, not for the buffer filling) and
+    /// `fdatasync`s; returns the end of the bytes now durable — the end of the last full buffer
+    /// (behind [`SpoolWriter::pos`] by the bytes of the buffer filling, which are written by a
+    /// later checkpoint or [`SpoolWriter::sync`]). No padded block, no `ftruncate`, no hand-back
+    /// of the digests: recording this offset needs none of them (a resumed upload whose
+    /// in-memory hasher is gone rehashes the spool's prefix, `crate::tus::dedup`), so the hash
+    /// thread goes on with the buffers it holds while the file is flushed.
+    pub async fn checkpoint(&mut self) -> io::Result<u64> {
+        if let Some(failed) = self.failed {
+            return Err(failed_error(failed));
+        }
+        let durable = match &mut self.mode {
+            Mode::Through => self.pos,
+            Mode::Aligned {
+                pending, cur_start, ..
+            } => {
+                let end = *cur_start;
+                let mut landing = Vec::new();
+                for p in pending.iter_mut() {
+                    if let Some(write) = p.write.take() {
+                        landing.push((write, p.direct, Arc::clone(&p.buf), p.at));
+                    }
+                }
+                for (write, was_direct, buf, at) in landing {
+                    let res = write.await;
+                    if let Err(e) = self.written(res, was_direct, &buf, at).await {
+                        self.fail(&e);
+                        return Err(e);
+                    }
+                }
+                // No full buffer yet: `cur_start` is the block below the PATCH's offset, whose
+                // bytes up to the offset were durable before.
+                end.max(self.start)
+            }
+        };
+        self.file.sync_data().await?;
+        Ok(durable)
     }
 
     /// Bring the digests up to [`SpoolWriter::pos`]: wait for the hash job in flight, then
@@ -643,12 +707,7 @@ impl SpoolWriter {
     /// when a padded block was written): the checkpoint before an offset is recorded.
     pub async fn sync(&mut self) -> io::Result<()> {
         if let Some(failed) = self.failed {
-            return Err(match failed {
-                Some(code) => io::Error::from_raw_os_error(code),
-                None => io::Error::other(
-                    "an earlier spool write failed; the bytes after the last checkpoint are not kept",
-                ),
-            });
+            return Err(failed_error(failed));
         }
         // Also lands the background write; the bytes a checkpoint moves out of the buffer
         // below must have been hashed.
@@ -797,6 +856,17 @@ async fn write_all<B: IoBuf>(file: &File, mut buf: B, at: u64) -> (io::Result<()
         }
     }
     (Ok(()), buf)
+}
+
+/// What a sync or checkpoint reports after a failed write (its OS error, so a full disk stays a
+/// full disk to the caller).
+fn failed_error(failed: Option<i32>) -> io::Error {
+    match failed {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::other(
+            "an earlier spool write failed; the bytes after the last checkpoint are not kept",
+        ),
+    }
 }
 
 /// Cut the file to `len` (after a padded last block).
@@ -975,6 +1045,79 @@ mod tests {
             .arg(dir.path())
             .status();
         assert!(direct.iter().all(|d| !d), "buffered on ramfs: {direct:?}");
+    }
+
+    #[test]
+    fn a_checkpoint_makes_the_full_buffers_durable_and_the_digests_stay_exact() {
+        let dir = tempfile::tempdir_in("/var/tmp")
+            .or_else(|_| tempfile::tempdir())
+            .expect("tempdir");
+        let path = dir.path().join("spool.bin");
+        let data = payload(5 * BUF + 777);
+        // The PATCH starts at an unaligned offset: its first buffer reads the block below back.
+        let start = 1000;
+        std::fs::write(&path, &data[..start]).expect("prefix");
+        let locks = UploadLocks::default();
+        let lock = locks.try_lock("u").expect("lock");
+        let mut prefix = Sha256::new();
+        prefix.update(&data[..start]);
+        let d = Digests {
+            source: prefix,
+            chunk: Some(ChunkDigest::new(ChecksumAlgorithm::Md5)),
+        };
+        let mut checkpoints = Vec::new();
+        let source = block_on(async {
+            let mut w = SpoolWriter::open(&path, start as u64, true, d)
+                .await
+                .expect("open");
+            // Before any full buffer: nothing new is durable, the start is.
+            assert_eq!(w.checkpoint().await.expect("checkpoint"), start as u64);
+            for (i, piece) in data[start..].chunks(65_536 + 3).enumerate() {
+                let (res, _) = w.write(piece.to_vec(), &lock).await;
+                res.expect("write");
+                if i % 13 == 12 {
+                    let durable = w.checkpoint().await.expect("checkpoint");
+                    let pos = w.pos();
+                    assert!(
+                        durable <= pos && pos - durable <= BUF as u64,
+                        "durable {durable} is at most a buffer behind {pos}"
+                    );
+                    // What is declared durable is on disk (read through the page cache, which
+                    // O_DIRECT writes keep coherent).
+                    let on_disk = std::fs::read(&path).expect("read");
+                    assert!(
+                        on_disk.len() as u64 >= durable
+                            && on_disk[..durable as usize] == data[..durable as usize],
+                        "the bytes before the checkpoint's offset are the data's"
+                    );
+                    checkpoints.push(durable);
+                }
+            }
+            w.sync().await.expect("sync");
+            let d = w.take_digests().expect("digests");
+            w.close().await.expect("close");
+            let Some(ChunkDigest::Md5(chunk)) = d.chunk else {
+                panic!("chunk digest kept")
+            };
+            assert_eq!(
+                chunk.finalize().to_vec(),
+                md5::Md5::digest(&data[start..]).to_vec(),
+                "the chunk digest covers the PATCH's bytes once, in order"
+            );
+            d.source
+        });
+        assert!(
+            // (Two checkpoints with no buffer filled between them record the same offset.)
+            checkpoints.windows(2).all(|w| w[0] <= w[1])
+                && checkpoints.first() < checkpoints.last()
+                && checkpoints.iter().all(|c| *c >= start as u64),
+            "checkpoints move forward: {checkpoints:?}"
+        );
+        assert_eq!(hex::encode(source.finalize()), sha256_hex(&data));
+        assert!(
+            std::fs::read(&path).expect("read") == data,
+            "byte-identical"
+        );
     }
 
     #[test]
