@@ -470,10 +470,17 @@ fn cancel_ends_a_live_stream_and_keeps_what_was_published() {
         .block_on(store.head(&keys::current_master(VIDEO)))
         .expect("head")
         .is_some());
-    let p: redis::streams::StreamPendingReply = conn
-        .xpending(keys::JOB_LIVE, keys::JOB_GROUP)
-        .expect("XPENDING");
-    assert_eq!(p.count(), 0, "acknowledged");
+    // The worker writes the state first and acknowledges right after (end_cancelled).
+    wait_until(
+        Duration::from_secs(10),
+        "the cancelled job acknowledged",
+        || {
+            let p: redis::streams::StreamPendingReply = conn
+                .xpending(keys::JOB_LIVE, keys::JOB_GROUP)
+                .expect("XPENDING");
+            p.count() == 0
+        },
+    );
     assert!(dead_letter_reasons(&mut conn).is_empty());
     assert_eq!(t.value("ringcast_transcoder_jobs_cancelled_total"), 1.0);
     drop(publisher);

@@ -488,8 +488,8 @@ mod tests {
         assert!(joined.starts_with("-hide_banner -y -probesize 500000 -analyzeduration 500000 -rw_timeout 30000000 -thread_type slice -f mpegts -protocol_whitelist http,tcp -i http://i/live/k/pull?token=t -filter_complex [0:v:0]split=2[s0][s1];[s0]scale=-2:720"), "{joined}");
         for want in [
             "-tune zerolatency",
-            "-g 12 -keyint_min 12 -sc_threshold 0 -r 30",
-            "-frag_duration 199000 -flush_packets 1 a.fifo",
+            "-g 10 -keyint_min 10 -sc_threshold 0 -r 30",
+            "-frag_duration 165667 -flush_packets 1 a.fifo",
             "-b:v 800000",
         ] {
             assert!(joined.contains(want), "{want} missing: {joined}");
@@ -549,9 +549,9 @@ mod tests {
                 "-bufsize",
                 buf,
                 "-g",
-                "12",
+                "10",
                 "-keyint_min",
-                "12",
+                "10",
                 "-sc_threshold",
                 "0",
                 "-r",
@@ -569,7 +569,7 @@ mod tests {
                 "-movflags",
                 "cmaf+frag_keyframe+empty_moov+default_base_moof+skip_trailer",
                 "-frag_duration",
-                "199000",
+                "165667",
                 "-flush_packets",
                 "1",
                 out,
