@@ -237,7 +237,10 @@ impl Announcer {
         let Some(last_msn) = self.last_msn else {
             return out;
         };
-        self.announce(&mut out, LiveEvent::End { last_msn });
+        // Stored before `end` is announced, like every object before its event: whoever sees
+        // `end` (an edge about to answer from the store, a test) finds the final playlist.
+        let end = LiveEvent::End { last_msn };
+        self.check(&end);
         if let Some(state) = self.state.as_ref().filter(|_| self.final_playlist) {
             let text = state.playlist(&PlaylistOpts::default()).render();
             out.push(Action::Put {
@@ -246,6 +249,7 @@ impl Announcer {
                 content_type: content_type::PLAYLIST,
             });
         }
+        out.push(Action::Announce(end));
         out
     }
 
@@ -381,8 +385,10 @@ mod tests {
             edge.apply(e.clone()).expect("applies");
         }
         assert!(edge.ended());
-        let Some(Action::Put { file, data, .. }) = all.last() else {
-            panic!("the final playlist comes last")
+        let [.., Action::Put { file, data, .. }, Action::Announce(LiveEvent::End { .. })] =
+            all.as_slice()
+        else {
+            panic!("the final playlist is stored right before `end` is announced")
         };
         assert_eq!(file, "index.m3u8");
         let text = String::from_utf8_lossy(data);
