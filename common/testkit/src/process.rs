@@ -24,7 +24,7 @@ pub fn free_port() -> u16 {
         h.write_u64(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         h.write_u32(std::process::id());
         let port = TEST_PORTS.start + (h.finish() % span) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && claim(port) {
             return port;
         }
     }
@@ -32,6 +32,33 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("no free loopback port")
+}
+
+/// Claim `port` for this process among every test process on the machine: a lock file per
+/// port, `flock`ed until this process exits. The bind check alone is not enough: the services
+/// bind with `SO_REUSEPORT`, so when two tests running at once (nextest runs each in its own
+/// process) picked the same free port, both servers would bind it and the kernel would spread
+/// each test's connections over both (seen in CI: a front-door test's node answered by another
+/// test's server). `true` also when no lock file can be made (the bind check then stands alone).
+fn claim(port: u16) -> bool {
+    use std::os::fd::AsRawFd;
+    let dir = std::env::temp_dir().join("ringcast-test-ports");
+    let _ = std::fs::create_dir_all(&dir);
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(port.to_string()))
+    else {
+        return true;
+    };
+    // SAFETY: flock(2) on a descriptor this function owns; no memory is touched.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return false;
+    }
+    // Held (and the lock with it) until the process exits.
+    std::mem::forget(file);
+    true
 }
 
 /// Poll `check` every 20 ms until it returns true; panics with `what` after `timeout`.
@@ -225,4 +252,14 @@ pub fn cargo_bin(name: &str) -> PathBuf {
         .join(name);
     assert!(path.exists(), "{} missing after build", path.display());
     path
+}
+
+#[cfg(test)]
+mod tests {
+    /// A port handed out is held: no other test process (nor this one) can claim it again.
+    #[test]
+    fn a_handed_out_port_cannot_be_claimed_again() {
+        let port = super::free_port();
+        assert!(!super::claim(port), "port {port} claimed twice");
+    }
 }
