@@ -304,7 +304,8 @@ mod tests {
     use ringcast_proto::http::{parse_request, Limits};
     use std::time::Duration;
 
-    fn req(extra: &str) -> RequestHead {
+    /// A GET of an object with `extra` header lines (also used by `ready`'s tests).
+    pub(super) fn req(extra: &str) -> RequestHead {
         let raw = format!("GET /v/a/1/x HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
         parse_request(raw.as_bytes(), &Limits::default())
             .expect("valid")

@@ -92,16 +92,8 @@ impl Hasher for LastWord {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::req;
     use super::*;
-    use ringcast_proto::http::{parse_request, Limits};
-
-    fn req(extra: &str) -> RequestHead {
-        let raw = format!("GET /v/a/1/x HTTP/1.1\r\nHost: x\r\n{extra}\r\n");
-        parse_request(raw.as_bytes(), &Limits::default())
-            .expect("valid")
-            .expect("complete")
-            .0
-    }
 
     #[test]
     fn only_requests_without_range_or_conditions_are_plain() {
