@@ -20,6 +20,7 @@ use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::http::persistence::{Unread, CONTINUE};
 
 use crate::head_body::HeadBody;
+use crate::sendfile::{ready, Interest};
 use crate::tls::stream::{TlsSession, Wire};
 use crate::worker::Worker;
 
@@ -265,7 +266,7 @@ impl Conn {
             match monoio::time::timeout(idle, stream.read(out.slice_mut(0..want))).await {
                 Ok((Err(e), slice)) if would_block(&e) => {
                     out = slice.into_inner();
-                    if let Err(e) = ready(stream, idle, Interest::Read).await {
+                    if let Err(e) = ready(stream, Interest::Read, idle).await {
                         return (self.fail(e), out);
                     }
                 }
@@ -416,7 +417,7 @@ impl Conn {
             buf = slice.into_inner();
             match res {
                 Err(e) if would_block(&e) => {
-                    if let Err(e) = ready(stream, idle, Interest::Read).await {
+                    if let Err(e) = ready(stream, Interest::Read, idle).await {
                         self.buf = buf;
                         return Err(e);
                     }
@@ -463,7 +464,7 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if would_block(&e) => ready(stream, idle, Interest::Write).await?,
+                Err(e) if would_block(&e) => ready(stream, Interest::Write, idle).await?,
                 Err(e) => return Err(e),
             }
         };
@@ -518,7 +519,7 @@ impl Conn {
                     self.worker.stats.bytes_sent(n as u64);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if would_block(&e) => ready(stream, idle, Interest::Write).await?,
+                Err(e) if would_block(&e) => ready(stream, Interest::Write, idle).await?,
                 Err(e) => return Err(e),
             }
         }
@@ -567,12 +568,6 @@ impl Conn {
     }
 }
 
-/// What [`ready`] waits for.
-enum Interest {
-    Read,
-    Write,
-}
-
 /// An operation on the socket said it would block. Only possible once the connection made its
 /// socket non-blocking for `sendfile` ([`crate::sendfile::set_nonblocking`]): io_uring normally
 /// waits by polling whatever the flag says, but an operation it hands to its worker threads
@@ -580,18 +575,4 @@ enum Interest {
 /// like a non-blocking system call would (seastar#3479). Wait for readiness and try again.
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
-}
-
-/// Wait until `stream` is readable or writable, within the idle timeout.
-async fn ready(stream: &TcpStream, idle: Duration, interest: Interest) -> io::Result<()> {
-    let wait = async {
-        match interest {
-            Interest::Read => stream.readable(true).await,
-            Interest::Write => stream.writable(true).await,
-        }
-    };
-    match monoio::time::timeout(idle, wait).await {
-        Ok(res) => res,
-        Err(_elapsed) => Err(io::ErrorKind::TimedOut.into()),
-    }
 }

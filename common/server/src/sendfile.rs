@@ -11,12 +11,13 @@
 //! body ([`set_nonblocking`]) and leaves it so: switching it there and back around every
 //! transfer cost three `fcntl` calls per response, as much as a live part's copy that
 //! `sendfile` saves (docs/BENCHMARKS.md "LL-HLS herd cost vs nginx"). The socket's later
-//! io_uring reads and writes are unaffected: io_uring retries an operation that would block by
-//! polling whenever the file supports non-blocking attempts, as sockets do, whatever its
-//! O_NONBLOCK flag says (it fails with `EAGAIN` only for files that do not); the legacy
-//! driver's sockets are non-blocking from the start. `edge/tests/live.rs`
-//! (`hot_parts_are_sent_whole_in_ranges_and_pipelined`) fills such a socket with io_uring
-//! writes to a client that is not reading, on both drivers.
+//! io_uring reads and writes normally do not notice: io_uring retries an operation that would
+//! block by polling whenever the file supports non-blocking attempts, as sockets do, whatever
+//! its O_NONBLOCK flag says. One it runs on its worker threads instead fails with `EAGAIN`
+//! (seastar#3479), so the connection's reads and writes then wait with [`ready`] and try again
+//! (`conn.rs`); the legacy driver's sockets are non-blocking from the start.
+//! `edge/tests/live.rs` (`hot_parts_are_sent_whole_in_ranges_and_pipelined`) fills such a
+//! socket with io_uring writes to a client that is not reading, on both drivers.
 //!
 //! The response head (and any pipelined responses queued before it) goes out first with
 //! `send(MSG_MORE)`, and the body with one `sendfile` call for all of it: the kernel then packs
@@ -90,8 +91,8 @@ pub fn set_nonblocking(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Send `head` (the response head and anything queued before it), then `len` bytes of `file`
-/// starting at `offset`, to `stream`, which must be non-blocking ([`set_nonblocking`]). Each wait for the socket to become writable may last at
-/// most `idle_timeout`. Returns the file bytes sent (always `len` on success); a file shorter
+/// starting at `offset`, to `stream`, which must be non-blocking ([`set_nonblocking`]). Each
+/// wait for the socket to become writable may last at most `idle_timeout`. Returns the file bytes sent (always `len` on success); a file shorter
 /// than promised is an error (`UnexpectedEof`), so the caller closes the connection instead of
 /// leaving a response short of its `Content-Length`. `on_progress` sees every byte written, head included.
 pub async fn send_file(
@@ -141,15 +142,35 @@ pub async fn send_file(
 /// (`EINTR`); any other error ends the transfer.
 async fn retry_or_fail(stream: &TcpStream, e: io::Error, idle_timeout: Duration) -> io::Result<()> {
     match e.kind() {
-        io::ErrorKind::WouldBlock => {
-            // `relaxed = false`: check real readiness (the legacy driver's cached readiness does
-            // not know that the raw call hit EAGAIN).
-            match monoio::time::timeout(idle_timeout, stream.writable(false)).await {
-                Ok(r) => r,
-                Err(_) => Err(io::ErrorKind::TimedOut.into()),
-            }
-        }
+        io::ErrorKind::WouldBlock => ready(stream, Interest::Write, idle_timeout).await,
         io::ErrorKind::Interrupted => Ok(()),
         _ => Err(e),
+    }
+}
+
+/// What [`ready`] waits for.
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+/// Wait until `stream` is readable or writable, at most `idle_timeout`: after a raw call here
+/// hit `EAGAIN`, and after an io_uring operation did on the non-blocking socket (`conn.rs`).
+/// `relaxed = false`: check real readiness (the legacy driver's cached readiness does not know
+/// that a raw call hit `EAGAIN`).
+pub(crate) async fn ready(
+    stream: &TcpStream,
+    interest: Interest,
+    idle_timeout: Duration,
+) -> io::Result<()> {
+    let wait = async {
+        match interest {
+            Interest::Read => stream.readable(false).await,
+            Interest::Write => stream.writable(false).await,
+        }
+    };
+    match monoio::time::timeout(idle_timeout, wait).await {
+        Ok(r) => r,
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
     }
 }

@@ -222,24 +222,11 @@ pub fn respond_from_as(
     age_secs: u64,
     private: bool,
 ) -> Response {
-    let cache_control = if private {
-        content::private_cache_control(entry.cache_control)
-    } else {
-        entry.cache_control
+    let len = match &source {
+        BodySource::Disk(_, len) => *len,
+        BodySource::Memory | BodySource::MemFile(_) => entry.body.len() as u64,
     };
-    let meta = ObjectMeta {
-        etag: entry.etag,
-        last_modified: entry.last_modified,
-        len: match &source {
-            BodySource::Disk(_, len) => *len,
-            BodySource::Memory | BodySource::MemFile(_) => entry.body.len() as u64,
-        },
-        gzip_len: entry.gzip.as_ref().map(|g| g.len() as u64),
-        cache_control,
-        content_type: entry.content_type,
-        age_secs,
-        cache_status: status,
-    };
+    let meta = object_meta(entry, len, status, age_secs, private);
     // A plain hit in memory gets this second's ready-made head (ready.rs); a hot live part
     // in a memfd keeps its zero-copy body instead.
     let plain = matches!(source, BodySource::Memory)
@@ -262,6 +249,32 @@ pub fn respond_from_as(
             resp
         }
         _ => resp,
+    }
+}
+
+/// What the decision needs to know about `entry` whose identity body is `len` bytes; `private`
+/// gives it a `Cache-Control: private …` ([`content::private_cache_control`]).
+fn object_meta(
+    entry: &Entry,
+    len: u64,
+    status: CacheStatus,
+    age_secs: u64,
+    private: bool,
+) -> ObjectMeta {
+    let cache_control = if private {
+        content::private_cache_control(entry.cache_control)
+    } else {
+        entry.cache_control
+    };
+    ObjectMeta {
+        etag: entry.etag,
+        last_modified: entry.last_modified,
+        len,
+        gzip_len: entry.gzip.as_ref().map(|g| g.len() as u64),
+        cache_control,
+        content_type: entry.content_type,
+        age_secs,
+        cache_status: status,
     }
 }
 
@@ -458,22 +471,9 @@ mod tests {
     #[test]
     fn ready_made_heads_are_the_planned_heads() {
         let e = seg();
+        let len = e.body.len() as u64;
         let planned = |age: u64, private: bool| {
-            let cache_control = if private {
-                content::private_cache_control(e.cache_control)
-            } else {
-                e.cache_control
-            };
-            let meta = ObjectMeta {
-                etag: e.etag,
-                last_modified: e.last_modified,
-                len: e.body.len() as u64,
-                gzip_len: None,
-                cache_control,
-                content_type: e.content_type,
-                age_secs: age,
-                cache_status: CacheStatus::Hit,
-            };
+            let meta = object_meta(&e, len, CacheStatus::Hit, age, private);
             respond_planned(&req(""), &e, BodySource::Memory, &meta)
         };
         for (age, private) in [(0, false), (0, false), (7, false), (7, true), (0, false)] {
@@ -495,16 +495,7 @@ mod tests {
         // The second plain request of this second was answered with the shared head.
         let key = ready::Key {
             date_secs: ringcast_server::coarse_unix_secs(),
-            meta: ObjectMeta {
-                etag: e.etag,
-                last_modified: e.last_modified,
-                len: e.body.len() as u64,
-                gzip_len: None,
-                cache_control: e.cache_control,
-                content_type: e.content_type,
-                age_secs: 0,
-                cache_status: CacheStatus::Hit,
-            },
+            meta: object_meta(&e, len, CacheStatus::Hit, 0, false),
         };
         let _ = respond_from_as(&req(""), &e, BodySource::Memory, CacheStatus::Hit, 0, false);
         assert!(ready::get(&key).is_some());
