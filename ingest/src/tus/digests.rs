@@ -3,7 +3,7 @@
 //! ([`crate::tus::checksum`]). SHA-256 is the upload path's main CPU cost (≈1.5–2 GB/s per core
 //! even with SHA-NI), so the spool writer hands each full 1 MiB buffer to a thread of its own
 //! ([`HashPipe`]) while the worker reads the next ones from the socket: the worker's core only
-//! receives and copies. The digests stay exact: one thread per PATCH feeds them the pieces in
+//! receives. Where that thread runs and at which priority: [`crate::tus::hash_placement`]. The digests stay exact: one thread per PATCH feeds them the pieces in
 //! file order, and an offset is only acknowledged once the digests have consumed every byte it
 //! covers ([`crate::tus::spool_writer::SpoolWriter::catch_up_digests`]).
 
