@@ -30,8 +30,9 @@ pub struct UploadsConfig {
     /// A run reads only the records that are due, and goes on at once while more are due.
     pub expiry_sweep_secs: u64,
     /// Nice value of a PATCH's hash thread while it hashes (`crate::tus::hash_placement`):
-    /// below the workers' 0, so on a busy core the SHA-256 that bounds an upload's speed runs
-    /// first (docs/BENCHMARKS.md, issue 13). 0 leaves it alone; lowering needs CAP_SYS_NICE
+    /// below the workers' 0, the SHA-256 that bounds an upload's speed runs first on a core it
+    /// shares. 0 (the default) leaves it alone: on the 2-core test VM -5 measured no gain when
+    /// the machine was quiet (docs/BENCHMARKS.md, issue 13). Below 0 needs CAP_SYS_NICE
     /// (without it the thread runs at 0, logged once). -20..=19.
     pub hash_thread_nice: i32,
 }
@@ -44,7 +45,7 @@ impl Default for UploadsConfig {
             expire_after_secs: 24 * 3600,
             finished_retention_secs: 600,
             expiry_sweep_secs: 60,
-            hash_thread_nice: -5,
+            hash_thread_nice: 0,
         }
     }
 }

@@ -1,17 +1,17 @@
 //! Where and how urgently a PATCH's hash thread ([`crate::tus::digests::HashPipe`]) runs. The
 //! SHA-256 of the source must cover every byte before the PATCH is acknowledged, and on one core
 //! it runs at about the disk's O_DIRECT speed, so it bounds a large upload (docs/BENCHMARKS.md,
-//! issue 13). Two things keep it running:
+//! issue 13). What keeps it running:
 //!
 //! - **Off its worker's core**: the worker is pinned (`ringcast_infra::cpu_affinity`); a hash
 //!   thread the scheduler puts on that same core takes turns with its own feeder. The hash
 //!   thread may run on any allowed CPU but that one (left alone on a one-CPU process).
-//! - **Ahead of the other threads on its core** (`uploads.hash_thread_nice`, default -5): on a
-//!   small machine the core it gets is shared with the client, other workers and the kernel's
-//!   socket work; at nice 0 it gets its fair share of that core and the upload waits for it.
-//!   Measured on 2 cores: the upload to the bytes durable went from 0.96× to 1.06× `dd
-//!   oflag=direct` by the medians (docs/BENCHMARKS.md). A weight of about 3:1, not a real-time
-//!   class: a core busy with other requests still gets a quarter of its time back.
+//! - **Optionally ahead of the other threads on its core** (`uploads.hash_thread_nice`, default
+//!   0: off): on a small machine the core it gets is shared with the client, other workers and
+//!   the kernel's socket work, and at nice 0 it gets its fair share of that core. On the 2-core
+//!   test VM nice -5 measured no gain when the machine was quiet (0.930× vs 0.929× dd by the
+//!   medians; docs/BENCHMARKS.md), so it is off unless configured. A weight of about 3:1 at -5,
+//!   not a real-time class: a core busy with other requests still gets a quarter of its time.
 //!
 //! The thread comes from the side runtime's blocking pool, so both are undone when the PATCH's
 //! hashing ends. Both are optimisations: an error leaves the thread as it was (a missing
