@@ -349,6 +349,16 @@ mod tests {
             ..IngestConfig::default()
         };
         assert!(bad.validated().is_err());
+        for nice in [-21, 20] {
+            let bad = IngestConfig {
+                uploads: UploadsConfig {
+                    hash_thread_nice: nice,
+                    ..UploadsConfig::default()
+                },
+                ..IngestConfig::default()
+            };
+            assert!(bad.validated().is_err(), "nice {nice}");
+        }
         let bad = IngestConfig {
             uploads: UploadsConfig {
                 probe_timeout_secs: 0,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
 use ringcast_proto::http::chunked::ChunkedDecoder;
 use ringcast_proto::http::persistence::{Unread, CONTINUE};
@@ -221,10 +221,25 @@ impl Conn {
         if out.capacity() == 0 {
             out.reserve(max.max(1));
         }
+        self.read_body_into(out, max).await
+    }
+
+    /// [`Conn::read_body`] into any buffer, appended after its initialised bytes (up to `max`
+    /// bytes and the buffer's capacity): the bytes land where the caller wants them, e.g. an
+    /// aligned buffer that is written with O_DIRECT, without a copy. The buffer always comes
+    /// back, also after a timeout (the read is cancelled, not dropped with it), with its earlier
+    /// bytes intact. Returns 0 when the body is complete or the buffer is full.
+    pub async fn read_body_into<B: IoBuf + IoBufMut>(
+        &mut self,
+        mut out: B,
+        max: usize,
+    ) -> (io::Result<usize>, B) {
         let Unread::Bytes(remaining) = self.unread else {
             return (Ok(0), out);
         };
-        let want = remaining.min(max as u64).min(out.capacity() as u64) as usize;
+        let init = out.bytes_init();
+        let room = out.bytes_total().saturating_sub(init);
+        let want = remaining.min(max as u64).min(room as u64) as usize;
         if want == 0 {
             return (Ok(0), out);
         }
@@ -235,56 +250,57 @@ impl Conn {
             0 => Unread::Nothing,
             r => Unread::Bytes(r),
         };
-        // Bytes that arrived together with the head come first.
+        let idle = self.body_idle();
+        if self.buffered().is_empty() && self.tls.is_some() {
+            // TLS: decrypted into the connection's buffer (empty here), then copied below
+            // like bytes that came with the head.
+            match monoio::time::timeout(idle, self.fill()).await {
+                Err(_elapsed) => return (self.fail(io::ErrorKind::TimedOut.into()), out),
+                Ok(Ok(0)) => return (self.fail(io::ErrorKind::UnexpectedEof.into()), out),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return (self.fail(e), out),
+            }
+        }
+        // Bytes that arrived together with the head (or decrypted) come first.
         if !self.buffered().is_empty() {
             let n = want.min(self.buffered().len());
-            out.extend_from_slice(&self.buf[self.start..self.start + n]);
+            // SAFETY: `out` has room for `want >= n` bytes after its `init` initialised ones
+            // (`bytes_total`); the source is this connection's own buffer, which cannot
+            // overlap a buffer passed in by value; `set_init` then covers exactly the bytes
+            // written.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    self.buf[self.start..].as_ptr(),
+                    out.write_ptr().add(init),
+                    n,
+                );
+                out.set_init(init + n);
+            }
             self.start += n;
             self.unread = left(n);
             return (Ok(n), out);
-        }
-        let idle = self.body_idle();
-        if self.tls.is_some() {
-            let (tls, mut wire) = self.split();
-            let tls = tls.expect("checked");
-            let read = monoio::time::timeout(idle, tls.read_plain(&mut wire, &mut out, want));
-            return match read.await {
-                Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), out),
-                Ok(Ok(0)) => (self.fail(io::ErrorKind::UnexpectedEof.into()), out),
-                Ok(Ok(n)) => {
-                    self.unread = left(n);
-                    (Ok(n), out)
-                }
-                Ok(Err(e)) => (self.fail(e), out),
-            };
         }
         let Some(stream) = self.stream.as_mut() else {
             // An HTTP/2 stream's body is all buffered: nothing more will come.
             return (self.fail(io::ErrorKind::UnexpectedEof.into()), out);
         };
-        let read = loop {
-            match monoio::time::timeout(idle, stream.read(out.slice_mut(0..want))).await {
-                Ok((Err(e), slice)) if would_block(&e) => {
-                    out = slice.into_inner();
+        loop {
+            let (res, slice) = read_within(stream, out.slice_mut(init..init + want), idle).await;
+            out = slice.into_inner();
+            return match res {
+                Err(e) if would_block(&e) => {
                     if let Err(e) = ready(stream, Interest::Read, idle).await {
                         return (self.fail(e), out);
                     }
+                    continue;
                 }
-                read => break read,
-            }
-        };
-        match read {
-            // The buffer went down with the cancelled read; hand back a fresh one.
-            Err(_elapsed) => (self.fail(io::ErrorKind::TimedOut.into()), Vec::new()),
-            Ok((Ok(0), slice)) => (
-                self.fail(io::ErrorKind::UnexpectedEof.into()),
-                slice.into_inner(),
-            ),
-            Ok((Ok(n), slice)) => {
-                self.unread = left(n);
-                (Ok(n), slice.into_inner())
-            }
-            Ok((Err(e), slice)) => (self.fail(e), slice.into_inner()),
+                Ok(0) => (self.fail(io::ErrorKind::UnexpectedEof.into()), out),
+                Ok(n) => {
+                    self.unread = left(n);
+                    (Ok(n), out)
+                }
+                Err(e) => (self.fail(e), out),
+            };
         }
     }
 
@@ -575,4 +591,29 @@ impl Conn {
 /// like a non-blocking system call would (seastar#3479). Wait for readiness and try again.
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// One read from the socket that gives up after `idle` with `TimedOut` and hands the buffer
+/// back either way: on the deadline the read is cancelled and awaited (io_uring owns the buffer
+/// until it completes), so a caller's buffer with bytes in it is never lost with the read. A
+/// read that completed while it was being cancelled keeps its bytes.
+async fn read_within<T: IoBufMut>(
+    stream: &mut TcpStream,
+    buf: T,
+    idle: Duration,
+) -> monoio::BufResult<usize, T> {
+    let canceller = Canceller::new();
+    let mut read = std::pin::pin!(stream.cancelable_read(buf, canceller.handle()));
+    monoio::select! {
+        done = &mut read => done,
+        _ = monoio::time::sleep(idle) => {
+            canceller.cancel();
+            match read.await {
+                (Err(e), buf) if e.raw_os_error() == Some(libc::ECANCELED) => {
+                    (Err(io::ErrorKind::TimedOut.into()), buf)
+                }
+                done => done,
+            }
+        }
+    }
 }

@@ -97,6 +97,25 @@ impl Handler for TestHandler {
                 Err(BodyError::TimedOut) => Response::error_parts(408, "slow", "no"),
                 Err(BodyError::Io(_)) => return None,
             },
+            // The body appended to a buffer that already holds "PFX" (`read_body_into`), at
+            // most 5 bytes a read; a stall of 200 ms answers 408 with what the buffer holds then.
+            "/into" => {
+                conn.set_body_read_timeout(Duration::from_millis(200));
+                let mut buf = Vec::with_capacity(64);
+                buf.extend_from_slice(b"PFX");
+                loop {
+                    let (res, b) = conn.read_body_into(buf, 5).await;
+                    buf = b;
+                    match res {
+                        Ok(0) => break Response::text(200, "text/plain", buf),
+                        Ok(n) => assert!(n <= 5, "at most max: {n}"),
+                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                            break Response::text(408, "text/plain", buf)
+                        }
+                        Err(_) => return None,
+                    }
+                }
+            }
             "/slow" => {
                 monoio::time::sleep(Duration::from_millis(300)).await;
                 Response::text(200, "text/plain", "slow")
@@ -575,6 +594,38 @@ fn whole_small_bodies_have_a_size_and_a_time_limit() {
         assert_eq!(r.header("connection"), Some("close"));
         assert!(server.stop());
     });
+}
+
+#[test]
+fn a_body_read_into_a_caller_buffer_appends_and_the_buffer_survives_a_timeout() {
+    both_drivers(
+        "a_body_read_into_a_caller_buffer_appends_and_the_buffer_survives_a_timeout",
+        || {
+            let (server, _) = start(|_| {});
+            let mut s = connect(server.addr());
+            // Part of the body comes with the head, the rest in later segments.
+            s.write_all(b"POST /into HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\nhello")
+                .expect("write");
+            std::thread::sleep(Duration::from_millis(20));
+            s.write_all(b" world!").expect("write");
+            let mut rest = Vec::new();
+            let r = read_reply(&mut s, &mut rest, false);
+            assert_eq!(
+                (r.status, r.body.as_slice()),
+                (200, &b"PFXhello world!"[..])
+            );
+            // A stall: the read is cancelled on its deadline and the buffer comes back with
+            // the prefix and the bytes read before the stall.
+            let mut s = connect(server.addr());
+            s.write_all(b"POST /into HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n")
+                .expect("write");
+            std::thread::sleep(Duration::from_millis(20));
+            s.write_all(b"abc").expect("write");
+            let r = read_reply(&mut s, &mut Vec::new(), false);
+            assert_eq!((r.status, r.body.as_slice()), (408, &b"PFXabc"[..]));
+            assert!(server.stop());
+        },
+    );
 }
 
 #[test]

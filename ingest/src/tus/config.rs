@@ -29,6 +29,12 @@ pub struct UploadsConfig {
     /// records; also the width of the expiry index's time buckets (`crate::tus::expiry_index`).
     /// A run reads only the records that are due, and goes on at once while more are due.
     pub expiry_sweep_secs: u64,
+    /// Nice value of a PATCH's hash thread while it hashes (`crate::tus::hash_placement`):
+    /// below the workers' 0, the SHA-256 that bounds an upload's speed runs first on a core it
+    /// shares. 0 (the default) leaves it alone: on the 2-core test VM -5 measured no gain when
+    /// the machine was quiet (docs/BENCHMARKS.md, issue 13). Below 0 needs CAP_SYS_NICE
+    /// (without it the thread runs at 0, logged once). -20..=19.
+    pub hash_thread_nice: i32,
 }
 
 impl Default for UploadsConfig {
@@ -39,6 +45,7 @@ impl Default for UploadsConfig {
             expire_after_secs: 24 * 3600,
             finished_retention_secs: 600,
             expiry_sweep_secs: 60,
+            hash_thread_nice: 0,
         }
     }
 }
@@ -58,6 +65,11 @@ impl UploadsConfig {
                 "uploads.expire_after_secs, uploads.finished_retention_secs and \
                  uploads.expiry_sweep_secs must be at least 1"
                     .into(),
+            ));
+        }
+        if !(-20..=19).contains(&self.hash_thread_nice) {
+            return Err(ConfigError::Invalid(
+                "uploads.hash_thread_nice must be in -20..=19".into(),
             ));
         }
         if self.ffprobe_path.as_os_str().is_empty() {

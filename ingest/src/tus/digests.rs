@@ -3,7 +3,7 @@
 //! ([`crate::tus::checksum`]). SHA-256 is the upload path's main CPU cost (≈1.5–2 GB/s per core
 //! even with SHA-NI), so the spool writer hands each full 1 MiB buffer to a thread of its own
 //! ([`HashPipe`]) while the worker reads the next ones from the socket: the worker's core only
-//! receives and copies. The digests stay exact: one thread per PATCH feeds them the pieces in
+//! receives. Where that thread runs and at which priority: [`crate::tus::hash_placement`]. The digests stay exact: one thread per PATCH feeds them the pieces in
 //! file order, and an offset is only acknowledged once the digests have consumed every byte it
 //! covers ([`crate::tus::spool_writer::SpoolWriter::catch_up_digests`]).
 
@@ -14,6 +14,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::tus::checksum::ChunkDigest;
+use crate::tus::hash_placement;
 
 /// What one PATCH's bytes are fed to, in order.
 pub struct Digests {
@@ -54,7 +55,11 @@ pub struct HashPipe {
 impl HashPipe {
     pub fn start(mut digests: Digests) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Piece>();
+        // Called on the worker: its core is the one the hash thread should not share.
+        let worker_cpu = hash_placement::current_cpu();
         let thread = ringcast_infra::side_runtime::handle().spawn_blocking(move || {
+            // Off the worker's core and ahead of it, until the PATCH's hashing ends.
+            let _placed = hash_placement::Placed::away_from(worker_cpu);
             while let Some(Piece { bytes, from, done }) = rx.blocking_recv() {
                 let all = (*bytes).as_ref();
                 digests.update(&all[from.min(all.len())..]);

@@ -553,9 +553,17 @@ async fn receive(
     let spool = app.uploads.spool_path(&state.id);
     let mut file = SpoolWriter::open(&spool, start, aligned, digests).await?;
     let mut pace = crate::admission::pace::BodyPace::start(app, conn);
+    // Through aligned buffers the body is received straight into the buffer written with
+    // O_DIRECT (no copy out of a socket buffer), a whole buffer's room per read.
+    let in_place = file.receives_in_place();
     let outcome = loop {
-        let (res, b) = conn.read_body(buf, chunk).await;
-        buf = b;
+        let res = if in_place {
+            file.receive(conn).await
+        } else {
+            let (res, b) = conn.read_body(buf, chunk).await;
+            buf = b;
+            res
+        };
         let n = match res {
             Ok(0) => break Ok(()),
             Ok(n) => n,
@@ -566,8 +574,13 @@ async fn receive(
         let Some(writing) = lock.begin_write() else {
             break Err(Interrupted::TakenOver);
         };
-        let (res, b) = file.write(buf, lock).await;
-        buf = b;
+        let res = if in_place {
+            file.keep(n, lock).await
+        } else {
+            let (res, b) = file.write(buf, lock).await;
+            buf = b;
+            res
+        };
         if let Err(e) = res {
             break Err(Interrupted::Disk(e));
         }

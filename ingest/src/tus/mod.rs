@@ -14,6 +14,7 @@ pub mod expiry;
 pub mod expiry_index;
 pub mod finish;
 pub mod handler;
+pub mod hash_placement;
 pub mod lock;
 pub mod ownership;
 pub mod probe;

@@ -53,6 +53,8 @@ use std::sync::Arc;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::fs::{File, OpenOptions};
 
+use ringcast_server::Conn;
+
 use crate::tus::digests::{Digests, HashPipe, Hashed};
 use crate::tus::lock::{UploadLock, WriteTicket};
 
@@ -91,6 +93,15 @@ impl AlignedBuf {
             std::alloc::handle_alloc_error(Self::layout(cap));
         };
         Self { ptr, cap, len: 0 }
+    }
+
+    /// A buffer without an allocation: the placeholder while the real one is lent to a read.
+    fn empty() -> Self {
+        Self {
+            ptr: NonNull::dangling(),
+            cap: 0,
+            len: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -179,6 +190,10 @@ unsafe impl IoBuf for SharedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
+        if self.cap == 0 {
+            // `empty`: nothing was allocated.
+            return;
+        }
         // SAFETY: allocated in `new` with this very layout.
         unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.cap)) };
     }
@@ -447,6 +462,76 @@ impl SpoolWriter {
         self.pos
     }
 
+    /// Whether body bytes can be received straight into this writer's buffer
+    /// ([`SpoolWriter::receive`]): it gathers into aligned buffers.
+    pub fn receives_in_place(&self) -> bool {
+        matches!(self.mode, Mode::Aligned { .. })
+    }
+
+    /// Read the next piece of `conn`'s body straight into the aligned buffer filling (no copy
+    /// from a socket buffer), at most what it has room for. The bytes read are only staged:
+    /// they become the upload's next bytes with [`SpoolWriter::keep`] (inside the chunk's write
+    /// guard), and are dropped by anything else the writer does first (a request taken over
+    /// meanwhile writes none of them). A writer that does not receive in place reads nothing.
+    pub async fn receive(&mut self, conn: &mut Conn) -> io::Result<usize> {
+        self.unstage();
+        let Mode::Aligned { cur, .. } = &mut self.mode else {
+            return Ok(0);
+        };
+        let room = cur.capacity() - cur.len();
+        let lent = std::mem::replace(cur, AlignedBuf::empty());
+        // The buffer comes back also after a timeout or an error, its bytes intact.
+        let (res, back) = conn.read_body_into(lent, room).await;
+        if let Mode::Aligned { cur, .. } = &mut self.mode {
+            *cur = back;
+        }
+        res
+    }
+
+    /// Make the `n` bytes [`SpoolWriter::receive`] just staged the upload's next bytes (a full
+    /// buffer starts its write, as with [`SpoolWriter::write`]). Call inside the chunk's write
+    /// guard.
+    pub async fn keep(&mut self, n: usize, lock: &UploadLock) -> io::Result<()> {
+        let Mode::Aligned { cur, cur_start, .. } = &self.mode else {
+            return Ok(());
+        };
+        let staged = (*cur_start + cur.len() as u64).saturating_sub(self.pos);
+        if n as u64 != staged {
+            // A caller bug, not the client's: refuse rather than record bytes never read.
+            return Err(io::Error::other(format!(
+                "{n} bytes kept but {staged} staged"
+            )));
+        }
+        self.pos += n as u64;
+        if cur.len() == cur.capacity() {
+            if let Err(e) = self.write_full(lock).await {
+                self.fail(&e);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// What [`SpoolWriter::receive`] does with the bytes a read brings (tests have no `Conn`).
+    #[cfg(test)]
+    fn stage(&mut self, bytes: &[u8]) -> usize {
+        self.unstage();
+        match &mut self.mode {
+            Mode::Aligned { cur, .. } => cur.extend(bytes),
+            Mode::Through => 0,
+        }
+    }
+
+    /// Drop bytes [`SpoolWriter::receive`] staged and nobody kept.
+    fn unstage(&mut self) {
+        if let Mode::Aligned { cur, cur_start, .. } = &mut self.mode {
+            let kept = self.pos.saturating_sub(*cur_start) as usize;
+            if cur.len > kept {
+                cur.len = kept;
+            }
+        }
+    }
+
     /// Write `buf` (all of it) next. Call inside the chunk's write guard: a full buffer's write
     /// goes on in the background under a [`WriteTicket`] from `lock`. Returns the buffer for the
     /// next read.
@@ -465,6 +550,7 @@ impl SpoolWriter {
     }
 
     async fn write_inner(&mut self, buf: Vec<u8>, lock: &UploadLock) -> (io::Result<()>, Vec<u8>) {
+        self.unstage();
         if let Mode::Through = self.mode {
             let (res, buf) = self.file.write_all_at(buf, self.pos).await;
             if res.is_ok() {
@@ -667,6 +753,7 @@ impl SpoolWriter {
     /// hash the bytes still in the current buffer here. After this the digests (if not taken)
     /// have consumed exactly the bytes handed to [`SpoolWriter::write`], in order.
     pub async fn catch_up_digests(&mut self) -> io::Result<()> {
+        self.unstage();
         if let Err(e) = self.land_all().await {
             self.fail(&e);
             return Err(e);
@@ -776,6 +863,7 @@ impl SpoolWriter {
     /// truncate or a takeover), and return the buffers to the pool. Bytes not synced may be
     /// lost.
     pub async fn close(mut self) -> io::Result<()> {
+        self.unstage();
         // Whatever the background writes' outcome, they are over: nothing lands after this.
         while matches!(&self.mode, Mode::Aligned { pending, .. } if !pending.is_empty()) {
             if let Ok(Some(b)) = self.land_oldest().await {
@@ -1118,6 +1206,57 @@ mod tests {
             std::fs::read(&path).expect("read") == data,
             "byte-identical"
         );
+    }
+
+    #[test]
+    fn bytes_received_in_place_count_only_once_kept() {
+        let dir = tempfile::tempdir_in("/var/tmp")
+            .or_else(|_| tempfile::tempdir())
+            .expect("tempdir");
+        let path = dir.path().join("spool.bin");
+        std::fs::write(&path, b"").expect("create");
+        let data = payload(3 * BUF + 5000);
+        let locks = UploadLocks::default();
+        let lock = locks.try_lock("u").expect("lock");
+        let d = block_on(async {
+            let mut w = SpoolWriter::open(&path, 0, true, digests())
+                .await
+                .expect("open");
+            assert!(w.receives_in_place());
+            let mut at = 0;
+            for (i, piece) in data.chunks(300_000).enumerate() {
+                // Pieces staged over a buffer's end are split like reads that only get the
+                // buffer's room.
+                let mut rest = piece;
+                while !rest.is_empty() {
+                    let n = w.stage(rest);
+                    if i % 3 == 1 {
+                        // Not kept (a takeover between read and write): dropped by whatever
+                        // comes next, here the next read staging the same bytes again.
+                        assert_eq!(w.pos(), at as u64);
+                        let again = w.stage(rest);
+                        assert_eq!(again, n);
+                    }
+                    w.keep(n, &lock).await.expect("keep");
+                    rest = &rest[n..];
+                    at += n;
+                }
+            }
+            // Staged and never kept: the sync writes none of it, the digests see none of it.
+            let n = w.stage(b"never kept");
+            assert!(n > 0);
+            assert!(w.keep(n + 1, &lock).await.is_err(), "more than staged");
+            w.sync().await.expect("sync");
+            assert_eq!(w.pos(), data.len() as u64);
+            let d = w.take_digests().expect("digests");
+            w.close().await.expect("close");
+            d
+        });
+        assert!(
+            std::fs::read(&path).expect("read") == data,
+            "byte-identical"
+        );
+        assert_eq!(hex::encode(d.source.finalize()), sha256_hex(&data));
     }
 
     #[test]
