@@ -506,23 +506,6 @@ impl Conn {
         let len = buf.bytes_init();
         let idle = self.worker.settings.idle_timeout;
         let mut written = 0;
-        if self.nonblocking {
-            // The socket went non-blocking for a file body: while it has room, a direct
-            // `send` finishes the write at once (see `sendfile::send_now`); what it does not
-            // take goes through io_uring below.
-            while written < len {
-                match crate::sendfile::send_now(stream, &buf.as_ref()[written..len]) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => {
-                        written += n;
-                        self.worker.stats.bytes_sent(n as u64);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if would_block(&e) => break,
-                    Err(e) => return Err(e),
-                }
-            }
-        }
         while written < len {
             let write = stream.write(buf.slice(written..len));
             let Ok((result, slice)) = monoio::time::timeout(idle, write).await else {

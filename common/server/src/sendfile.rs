@@ -45,8 +45,6 @@ enum Sys {
     SetFlags(libc::c_int),
     /// `send(2)` with `MSG_MORE`: more data follows, do not push a partial segment.
     SendMore(*const u8, usize),
-    /// `send(2)` of the last data for now.
-    Send(*const u8, usize),
     SendFile {
         file: RawFd,
         offset: *mut libc::off_t,
@@ -67,7 +65,6 @@ fn sys(sock: RawFd, call: Sys) -> io::Result<usize> {
             Sys::GetFlags => libc::fcntl(sock, libc::F_GETFL) as isize,
             Sys::SetFlags(flags) => libc::fcntl(sock, libc::F_SETFL, flags) as isize,
             Sys::SendMore(buf, len) => libc::send(sock, buf.cast(), len, libc::MSG_MORE),
-            Sys::Send(buf, len) => libc::send(sock, buf.cast(), len, libc::MSG_NOSIGNAL),
             Sys::SendFile {
                 file,
                 offset,
@@ -91,15 +88,6 @@ pub fn set_nonblocking(stream: &TcpStream) -> io::Result<()> {
         sys(fd, Sys::SetFlags(flags | libc::O_NONBLOCK))?;
     }
     Ok(())
-}
-
-/// One `send(2)` of `buf` on `stream`, which must be non-blocking ([`set_nonblocking`]): the
-/// bytes the socket took, or `WouldBlock` when its buffer is full. Why: on a socket with room a
-/// write completes at once, so the connection writes a small response this way instead of
-/// through an io_uring operation (which suspends the task until its completion wakes it, with a
-/// timer armed meanwhile), once per response of an LL-HLS herd (`conn.rs`).
-pub(crate) fn send_now(stream: &TcpStream, buf: &[u8]) -> io::Result<usize> {
-    sys(stream.as_raw_fd(), Sys::Send(buf.as_ptr(), buf.len()))
 }
 
 /// Send `head` (the response head and anything queued before it), then `len` bytes of `file`
