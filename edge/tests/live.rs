@@ -413,20 +413,48 @@ fn identical_blocking_requests_coalesce(legacy: bool) {
         .collect();
     wait_counter(&edge, BLOCKED, blocked + N);
     pk.part("720p", 1, 0);
-    let bodies: Vec<Vec<u8>> = waiters
+    let responses: Vec<_> = waiters
         .into_iter()
         .map(|w| {
             let (r, _) = w.join().expect("waiter");
             assert_playlist(&r);
-            r.body
+            r
         })
         .collect();
-    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    assert!(responses.iter().all(|r| r.body == responses[0].body));
     let rendered = edge.counter(RENDERS) - renders;
     assert!(
         (1..=2).contains(&rendered),
         "{N} identical requests on 2 workers → at most one render per worker, got {rendered}"
     );
+    // The render's first response says MISS, the others HIT with the same head (shared per
+    // second on each worker): the fields of a blocking playlist, whichever way it was built.
+    let misses = responses
+        .iter()
+        .filter(|r| r.header("x-cache") == Some("MISS"))
+        .count() as u64;
+    assert_eq!(misses, rendered, "one MISS per render");
+    for r in &responses {
+        assert!(matches!(r.header("x-cache"), Some("HIT" | "MISS")));
+        assert_eq!(
+            r.header("cache-control"),
+            responses[0].header("cache-control")
+        );
+        assert!(r
+            .header("cache-control")
+            .is_some_and(|c| c.starts_with("public, max-age=")));
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/vnd.apple.mpegurl")
+        );
+        assert!(r.header("age").is_some_and(|a| a.parse::<u64>().is_ok()));
+        assert!(r.header("date").is_some());
+        assert_eq!(
+            r.header("content-length"),
+            Some(r.body.len().to_string().as_str())
+        );
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    }
 }
 
 /// A publish makes the serving cores load the newest part into memory, so the players it woke

@@ -9,6 +9,13 @@
 //! published generation when polled, so a publish between its check and its registration is
 //! never lost (both happen in one poll, and the relay runs after the publish).
 //!
+//! Timeouts of held requests: a held request registers its waker and its deadline on the
+//! rendition's list; no timer per request. One watchdog task per rendition and core sleeps until
+//! the earliest deadline registered since the last wake-up and then wakes the list (the ones
+//! not yet due register again). Why: a herd of held reloads each armed and cancelled a
+//! `monoio::time::timeout` (clock read, timer-wheel insert and removal, a second future polled
+//! per wake-up), and nearly every one of them ends by a publish, not by its timeout.
+//!
 //! After waking its requests the relay runs the [`AfterPublish`] action its subscriber passed in
 //! (the request handler loads the newest part into the memory cache: the woken players ask for
 //! it one round trip later, and find it there instead of queueing behind one origin fetch). It
@@ -20,11 +27,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ringcast_proto::prometheus::Histogram;
+use ringcast_server::SharedHead;
 
 use crate::live::feed::RenditionFeed;
 use crate::live::hub::LiveHub;
@@ -44,6 +52,28 @@ pub struct Rendered {
     pub stamp: u64,
     pub body: Bytes,
     pub at: Instant,
+    /// The head of its cache hits in the current second ([`ReadyHead`]).
+    pub head: RefCell<Option<ReadyHead>>,
+}
+
+/// A ready-made head of a render's cache hits: every request of a herd woken by one publish
+/// gets the same head within a second (same `Date`, `Age`, `Cache-Control`, `X-Cache: HIT`),
+/// so it is built once and shared ([`ringcast_server::SharedHead`]; the connection copies its
+/// cached bytes instead of formatting the fields per response).
+pub struct ReadyHead {
+    /// Everything the head is made from besides the render itself.
+    pub key: ReadyKey,
+    pub head: Arc<SharedHead>,
+}
+
+/// What a render's head depends on per request (the path, hence the content type and whether
+/// it is a blocking reload, and the state are the render's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyKey {
+    /// The second of the `Date` header.
+    pub date_secs: u64,
+    pub age_secs: u64,
+    pub private: bool,
 }
 
 /// A rendition of the same version, as the core looks it up.
@@ -65,14 +95,27 @@ pub struct Siblings {
 pub struct CoreRendition {
     pub feed: Arc<RenditionFeed>,
     waiters: RefCell<Vec<Waker>>,
+    /// The earliest deadline of the waits registered since the list was last woken.
+    earliest: Cell<Option<Instant>>,
+    /// The deadline watchdog (see the module docs).
+    watchdog: RefCell<Watchdog>,
     last_touch_ms: Cell<u64>,
     /// Rendered playlists by cache key (`cache_key_for`): identical requests of one state
     /// share one render.
-    pub renders: RefCell<HashMap<String, Rendered>>,
+    pub renders: RefCell<HashMap<String, Rc<Rendered>>>,
     pub siblings: RefCell<Option<Siblings>>,
     /// This rendition's series of the latency histograms, looked up once per core: a lookup
     /// locks the family and compares label strings, and every request of a herd observes.
     latency: OnceCell<ViewLatency>,
+}
+
+/// The watchdog task's side of a rendition's waiter list.
+#[derive(Default)]
+struct Watchdog {
+    /// When it is set to wake up (`None`: idle, no deadline registered).
+    armed_at: Option<Instant>,
+    /// Its waker while it sleeps or idles: a deadline earlier than `armed_at` wakes it to re-arm.
+    waker: Option<Waker>,
 }
 
 /// A rendition's series of [`crate::live::stats::LiveLatency`].
@@ -111,20 +154,51 @@ impl CoreRendition {
     }
 
     /// Waits until the follower publishes something newer than `gen` (true) or `timeout`
-    /// passes (false).
+    /// passes (false; real time, as a `monoio` timer would: the live path's clock decides what
+    /// is due, not when a task wakes up).
     pub async fn wait_change(&self, gen: u64, timeout: Duration) -> bool {
-        let changed = std::future::poll_fn(|cx| {
+        let deadline = Instant::now() + timeout;
+        let mut first = true;
+        std::future::poll_fn(|cx| {
             if self.feed.gen() != gen || self.feed.is_stopped() {
-                Poll::Ready(())
-            } else {
-                self.waiters.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
+                return Poll::Ready(true);
             }
-        });
-        monoio::time::timeout(timeout, changed).await.is_ok()
+            // Polled again: woken by the watchdog (or a publish that changed nothing). Due?
+            let due = if std::mem::take(&mut first) {
+                timeout.is_zero()
+            } else {
+                Instant::now() >= deadline
+            };
+            if due {
+                return Poll::Ready(false);
+            }
+            self.waiters.borrow_mut().push(cx.waker().clone());
+            self.note_deadline(deadline);
+            Poll::Pending
+        })
+        .await
     }
 
+    /// A wait until `deadline` was registered: keep the earliest, and wake the watchdog when it
+    /// would sleep past it.
+    fn note_deadline(&self, deadline: Instant) {
+        if self.earliest.get().is_some_and(|e| e <= deadline) {
+            return;
+        }
+        self.earliest.set(Some(deadline));
+        let mut dog = self.watchdog.borrow_mut();
+        if dog.armed_at.is_none_or(|at| at > deadline) {
+            if let Some(w) = dog.waker.take() {
+                w.wake();
+            }
+        }
+    }
+
+    /// Wakes every waiting request (they look at the state, and register again if they still
+    /// wait).
     fn wake_all(&self) {
+        // Whoever still waits registers its deadline again.
+        self.earliest.set(None);
         let mut waiters = std::mem::take(&mut *self.waiters.borrow_mut());
         for w in waiters.drain(..) {
             w.wake();
@@ -138,13 +212,41 @@ impl CoreRendition {
         }
     }
 
+    /// Wakes the watchdog (the follower stopped: it ends).
+    fn wake_watchdog(&self) {
+        if let Some(w) = self.watchdog.borrow_mut().waker.take() {
+            w.wake();
+        }
+    }
+
+    /// The watchdog's poll: ready when the earliest registered deadline is due (or gone, or
+    /// earlier than what `sleep` is armed for, or the follower stopped); otherwise it keeps
+    /// `cx`'s waker for [`CoreRendition::note_deadline`].
+    fn poll_watchdog(
+        &self,
+        cx: &mut Context<'_>,
+        sleep: Option<std::pin::Pin<&mut monoio::time::Sleep>>,
+    ) -> Poll<()> {
+        let mut dog = self.watchdog.borrow_mut();
+        if self.feed.is_stopped() || self.earliest.get() != dog.armed_at {
+            return Poll::Ready(());
+        }
+        if let Some(sleep) = sleep {
+            if std::future::Future::poll(sleep, cx).is_ready() {
+                return Poll::Ready(());
+            }
+        }
+        dog.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+
     /// The cached render for `key` if still current.
-    pub fn cached(&self, key: &str, stamp: u64) -> Option<(Bytes, Instant)> {
+    pub fn cached(&self, key: &str, stamp: u64) -> Option<Rc<Rendered>> {
         self.renders
             .borrow()
             .get(key)
             .filter(|r| r.stamp == stamp)
-            .map(|r| (r.body.clone(), r.at))
+            .map(Rc::clone)
     }
 
     pub fn store_render(&self, key: String, stamp: u64, body: Bytes, now: Instant) {
@@ -154,11 +256,12 @@ impl CoreRendition {
         }
         renders.insert(
             key,
-            Rendered {
+            Rc::new(Rendered {
                 stamp,
                 body,
                 at: now,
-            },
+                head: RefCell::new(None),
+            }),
         );
     }
 }
@@ -245,6 +348,8 @@ pub fn subscribe(feed: Arc<RenditionFeed>, after_publish: AfterPublish) -> Rc<Co
     let view = Rc::new(CoreRendition {
         feed,
         waiters: RefCell::new(Vec::new()),
+        earliest: Cell::new(None),
+        watchdog: RefCell::new(Watchdog::default()),
         last_touch_ms: Cell::new(0),
         renders: RefCell::new(HashMap::new()),
         siblings: RefCell::new(None),
@@ -258,10 +363,41 @@ pub fn subscribe(feed: Arc<RenditionFeed>, after_publish: AfterPublish) -> Rc<Co
             relay.wake_all();
             after_publish(&relay.feed);
         }
-        // The follower stopped: let waiters see it.
+        // The follower stopped: let waiters and the watchdog see it.
         relay.wake_all();
+        relay.wake_watchdog();
     });
+    monoio::spawn(watch_deadlines(Rc::clone(&view)));
     view
+}
+
+/// The watchdog of `view`'s waiter list (see the module docs): sleeps until the earliest
+/// registered deadline, then wakes the list; ends when the follower stops.
+async fn watch_deadlines(view: Rc<CoreRendition>) {
+    let mut sleep: Option<std::pin::Pin<Box<monoio::time::Sleep>>> = None;
+    while !view.feed.is_stopped() {
+        let earliest = view.earliest.get();
+        match earliest {
+            Some(at) if Instant::now() >= at => {
+                view.wake_all();
+                continue;
+            }
+            Some(at) => {
+                let at = monoio::time::Instant::from_std(at);
+                match sleep.as_mut() {
+                    Some(s) => s.as_mut().reset(at),
+                    None => sleep = Some(Box::pin(monoio::time::sleep_until(at))),
+                }
+            }
+            None => {}
+        }
+        view.watchdog.borrow_mut().armed_at = earliest;
+        std::future::poll_fn(|cx| {
+            let armed = earliest.and(sleep.as_mut()).map(|s| s.as_mut());
+            view.poll_watchdog(cx, armed)
+        })
+        .await;
+    }
 }
 
 #[cfg(test)]
@@ -390,11 +526,70 @@ mod tests {
     }
 
     #[test]
+    fn each_wait_times_out_on_its_own_deadline_without_a_timer_of_its_own() {
+        let f = feed();
+        let publisher = Arc::clone(&f);
+        let (go, thread) = on_signal(move || publisher.publish(Phase::Pending, Instant::now()));
+        let (short, long) = block_on(async move {
+            let view = subscribe(f, nothing());
+            let gen = view.feed.gen();
+            // A long wait first: the watchdog arms towards its deadline, and a shorter wait
+            // registered later must wake it to re-arm (else that one would wait 30 s).
+            let long = {
+                let view = Rc::clone(&view);
+                monoio::spawn(async move { view.wait_change(gen, NEVER).await })
+            };
+            // One round of the core's tasks (the long wait registers, the watchdog arms).
+            monoio::spawn(async {}).await;
+            assert!(
+                view.watchdog.borrow().armed_at.is_some(),
+                "armed for the long wait"
+            );
+            let short = {
+                let view = Rc::clone(&view);
+                monoio::spawn(async move {
+                    let started = Instant::now();
+                    let changed = view.wait_change(gen, Duration::from_millis(20)).await;
+                    (changed, started.elapsed())
+                })
+            };
+            let short = monoio::time::timeout(Duration::from_secs(10), short)
+                .await
+                .expect("the short wait ends on its deadline, not the long one's");
+            // The long wait is still held (registered again after the watchdog's wake-up)
+            // and ends with the publish.
+            assert_eq!(view.waiters.borrow().len(), 1, "the long wait is held");
+            go.send(()).expect("publisher");
+            let long = long.await;
+            assert_eq!(view.earliest.get(), None, "nobody waits");
+            (short, long)
+        });
+        thread.join().expect("publisher");
+        let (short_changed, short_waited) = short;
+        assert!(!short_changed, "timed out");
+        assert!(
+            short_waited >= Duration::from_millis(20),
+            "{short_waited:?}"
+        );
+        assert!(long, "released by the publish");
+    }
+
+    #[test]
+    fn a_zero_timeout_returns_at_once() {
+        block_on(async {
+            let view = subscribe(feed(), nothing());
+            assert!(!view.wait_change(view.feed.gen(), Duration::ZERO).await);
+            assert!(view.waiters.borrow().is_empty());
+        });
+    }
+
+    #[test]
     fn render_cache_keeps_current_stamps() {
         let view = block_on(async { subscribe(feed(), nothing()) });
         let now = Instant::now();
         view.store_render("a".into(), 1, Bytes::from_static(b"one"), now);
-        assert_eq!(view.cached("a", 1), Some((Bytes::from_static(b"one"), now)));
+        let hit = view.cached("a", 1).expect("current");
+        assert_eq!((&hit.body, hit.at), (&Bytes::from_static(b"one"), now));
         assert!(view.cached("a", 2).is_none(), "another state");
         for i in 0..RENDERS_MAX {
             view.store_render(format!("k{i}"), 2, Bytes::new(), now);

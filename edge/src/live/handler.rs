@@ -20,7 +20,8 @@
 //!
 //! Identical requests coalesce per core: renders are cached under [`cache_key_for`] (path plus
 //! canonical `_HLS_` directives) for one combination of published states, so every request
-//! woken by one publish shares one render.
+//! woken by one publish shares one render, and its hits share one ready-made head per second
+//! ([`ReadyHead`]: the herd's responses are a reference to a head and one to a body).
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -37,7 +38,9 @@ use ringcast_proto::live::{
 use ringcast_proto::prometheus::Histogram;
 
 use crate::error::EdgeError;
-use crate::live::core_view::{core_rendition, AfterPublish, CoreRendition, SiblingName, Siblings};
+use crate::live::core_view::{
+    core_rendition, AfterPublish, CoreRendition, ReadyHead, ReadyKey, SiblingName, Siblings,
+};
 use crate::live::feed::{Phase, Published, RenditionFeed};
 use crate::live::keys::{
     live_cache_control, live_max_age, live_target, renditions_in_master, report_uri, LiveTarget,
@@ -271,25 +274,54 @@ async fn respond(
         push_cache_key(key, path, q);
         view.cached(key, stamp)
     });
-    let (body, at, status) = match cached {
-        Some((body, at)) => (body, at, "HIT"),
-        None => {
-            shared.live.stats().renders.fetch_add(1, Relaxed);
-            let opts = PlaylistOpts {
-                skip: q.skip.is_some(),
-                rendition_reports: siblings
-                    .reports
-                    .iter()
-                    .filter_map(|(i, _, s)| {
-                        s.rendition_report(report_uri(&siblings.names[*i].name))
-                    })
-                    .collect(),
-            };
-            let body = Bytes::from(state.playlist(&opts).render());
-            view.store_render(cache_key_for(path, q), stamp, body.clone(), now);
-            (body, now, "MISS")
-        }
+    let Some(render) = cached else {
+        shared.live.stats().renders.fetch_add(1, Relaxed);
+        let opts = PlaylistOpts {
+            skip: q.skip.is_some(),
+            rendition_reports: siblings
+                .reports
+                .iter()
+                .filter_map(|(i, _, s)| s.rendition_report(report_uri(&siblings.names[*i].name)))
+                .collect(),
+        };
+        let body = Bytes::from(state.playlist(&opts).render());
+        view.store_render(cache_key_for(path, q), stamp, body.clone(), now);
+        return playlist_response(state, path, q, private, body, 0, "MISS");
     };
+    // Every hit of this render in this second with this age gets the same head: built once.
+    let key = ReadyKey {
+        date_secs: ringcast_server::coarse_unix_secs(),
+        age_secs: now.saturating_duration_since(render.at).as_secs(),
+        private,
+    };
+    if let Some(ready) = render.head.borrow().as_ref().filter(|h| h.key == key) {
+        return Response::with_shared_head(Arc::clone(&ready.head), render.body.clone());
+    }
+    let resp = playlist_response(
+        state,
+        path,
+        q,
+        private,
+        render.body.clone(),
+        key.age_secs,
+        "HIT",
+    );
+    let (resp, head) = resp.into_shared();
+    *render.head.borrow_mut() = Some(ReadyHead { key, head });
+    resp
+}
+
+/// The response carrying playlist `body` of `state` (a render `age_secs` old; `status`: the
+/// render cache's `X-Cache`).
+fn playlist_response(
+    state: &LiveRendition,
+    path: &str,
+    q: &ReloadQuery,
+    private: bool,
+    body: Bytes,
+    age_secs: u64,
+    status: &'static str,
+) -> Response {
     let max_age = live_max_age(
         q.is_blocking(),
         state.ended(),
@@ -312,10 +344,7 @@ async fn respond(
     });
     Response::new(200)
         .header("Cache-Control", cache_control)
-        .header(
-            "Age",
-            age_value(now.saturating_duration_since(at).as_secs()),
-        )
+        .header("Age", age_value(age_secs))
         .header("X-Cache", status)
         .body(content::content_type(path), body)
 }

@@ -26,7 +26,7 @@ use ringcast_proto::http::conditional::{self, Conditions, EntityTag, Preconditio
 use ringcast_proto::http::{encoding, range, RequestHead};
 
 use crate::error::EdgeError;
-use crate::response::Response;
+use crate::response::{FileBody, Response};
 use crate::tiers::content;
 use crate::tiers::memory::{CacheStatus, Entry};
 
@@ -227,9 +227,10 @@ pub fn respond_from_as(
         BodySource::Memory | BodySource::MemFile(_) => entry.body.len() as u64,
     };
     let meta = object_meta(entry, len, status, age_secs, private);
-    // A plain hit in memory gets this second's ready-made head (ready.rs); a hot live part
-    // in a memfd keeps its zero-copy body instead.
-    let plain = matches!(source, BodySource::Memory)
+    // A plain hit in memory gets this second's ready-made head (ready.rs), and so does a hot
+    // live part sent from its memfd: the head of the whole identity body is the same either
+    // way, only the body goes out differently.
+    let plain = matches!(source, BodySource::Memory | BodySource::MemFile(_))
         && ready::is_plain(req)
         && (entry.gzip.is_none() || !encoding::accepts_gzip(req.header("accept-encoding")));
     let key = plain.then(|| ready::Key {
@@ -237,13 +238,25 @@ pub fn respond_from_as(
         meta,
     });
     if let Some(head) = key.as_ref().and_then(ready::get) {
-        return Response::with_shared_head(head, entry.body.clone());
+        return match source {
+            BodySource::MemFile(file) => {
+                let mut resp = Response::with_shared_head(head, bytes::Bytes::new());
+                resp.file = Some(FileBody {
+                    file,
+                    offset: 0,
+                    len,
+                });
+                resp
+            }
+            _ => Response::with_shared_head(head, entry.body.clone()),
+        };
     }
     let resp = respond_planned(req, entry, source, &meta);
+    let whole = resp.file.as_ref().map_or(resp.body.len() as u64, |f| f.len) == len;
     match key {
         // A plain request is always answered 200 with the whole identity body; anything
         // else (an empty body's 416...) is not shared.
-        Some(key) if resp.status == 200 && resp.body.len() == entry.body.len() => {
+        Some(key) if resp.status == 200 && whole => {
             let (resp, head) = resp.into_shared();
             ready::put(key, head);
             resp
@@ -499,6 +512,52 @@ mod tests {
         };
         let _ = respond_from_as(&req(""), &e, BodySource::Memory, CacheStatus::Hit, 0, false);
         assert!(ready::get(&key).is_some());
+    }
+
+    #[test]
+    fn hot_parts_from_a_memfd_share_the_ready_head_and_keep_their_file_body() {
+        let e = seg();
+        let len = e.body.len() as u64;
+        let file = Arc::new(crate::tiers::mem_file::sealed(c"part", &e.body).expect("memfd"));
+        let from_file = |extra: &str| {
+            respond_from_as(
+                &req(extra),
+                &e,
+                BodySource::MemFile(Arc::clone(&file)),
+                CacheStatus::Hit,
+                3,
+                false,
+            )
+        };
+        let planned = {
+            let meta = object_meta(&e, len, CacheStatus::Hit, 3, false);
+            respond_planned(&req(""), &e, BodySource::Memory, &meta)
+        };
+        for _ in 0..3 {
+            let r = from_file("");
+            assert_eq!(r.status, 200);
+            assert_eq!(undated(&r), undated(&planned), "the head of the whole body");
+            let f = r.wire_file().expect("sent from the memfd");
+            assert_eq!((f.offset, f.len), (0, len));
+            assert!(Arc::ptr_eq(&f.file, &file));
+            assert!(r.wire_body().is_empty());
+        }
+        let key = ready::Key {
+            date_secs: ringcast_server::coarse_unix_secs(),
+            meta: object_meta(&e, len, CacheStatus::Hit, 3, false),
+        };
+        assert!(ready::get(&key).is_some(), "kept for the next viewer");
+        // A memory-tier answer of the same object gets the same head with its bytes.
+        let r = respond_from_as(&req(""), &e, BodySource::Memory, CacheStatus::Hit, 3, false);
+        assert_eq!(undated(&r), undated(&planned));
+        assert_eq!(r.body, e.body);
+        assert!(r.wire_file().is_none());
+        // A range still gets its own head and its span of the file.
+        let r = from_file("Range: bytes=10-19\r\n");
+        assert_eq!(r.status, 206);
+        let f = r.wire_file().expect("span of the memfd");
+        assert_eq!((f.offset, f.len), (10, 10));
+        assert!(head(&r).contains("Content-Range: bytes 10-19/100\r\n"));
     }
 
     #[test]
