@@ -25,6 +25,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
+use crate::idle_timer::IdleTimer;
 use crate::ServerStats;
 
 /// Ciphertext read per socket read: a full TLS record (16 KiB + overhead) and then some.
@@ -44,10 +45,12 @@ pub(crate) struct TlsSession {
     eof: bool,
 }
 
-/// The writes a session makes: the socket, the per-write timeout, the byte counter.
+/// The writes a session makes: the socket, the per-write timeout and the connection's timer
+/// that bounds it, the byte counter.
 pub(crate) struct Wire<'a> {
     pub stream: &'a mut TcpStream,
     pub idle: Duration,
+    pub timer: &'a mut IdleTimer,
     pub stats: &'a ServerStats,
 }
 
@@ -254,7 +257,7 @@ pub(crate) async fn write_all(wire: &mut Wire<'_>, mut buf: Vec<u8>) -> io::Resu
     let mut written = 0;
     while written < len {
         let write = wire.stream.write(buf.slice(written..len));
-        let Ok((result, slice)) = monoio::time::timeout(wire.idle, write).await else {
+        let Some((result, slice)) = wire.timer.wait(wire.idle, write).await else {
             return Err(io::ErrorKind::TimedOut.into());
         };
         buf = slice.into_inner();
