@@ -58,7 +58,12 @@ mod tests {
 
     fn head_text(r: &Response) -> String {
         let mut out = Vec::new();
-        r.write_head_cors(&mut out, true, EXPOSED_HEADERS);
+        r.write_head_cors(
+            &mut out,
+            true,
+            EXPOSED_HEADERS,
+            ringcast_server::Cors::Origin,
+        );
         String::from_utf8(out).expect("utf8")
     }
 

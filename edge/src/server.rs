@@ -13,7 +13,7 @@ use ringcast_infra::store::ObjectStore;
 use ringcast_proto::http::Limits;
 use ringcast_server::tls::{TlsContext, TlsSettings};
 pub use ringcast_server::ShutdownHandle;
-use ringcast_server::{Driver, ServerSettings, WorkerInfo};
+use ringcast_server::{CorsPolicy, Driver, ServerSettings, WorkerInfo};
 
 use crate::access_log::{self, WorkerLog};
 use crate::config::EdgeConfig;
@@ -241,6 +241,9 @@ fn warn_about_visibility(cfg: &EdgeConfig) {
 fn settings(cfg: &EdgeConfig) -> ServerSettings {
     let ms = Duration::from_millis;
     let mut s = ServerSettings::new("edge", cfg.listen, EXPOSED_HEADERS);
+    // The CORS pair only for requests with `Origin` (a third of a small hit's head), and
+    // `Vary: Origin` on every answer (ADR 0012).
+    s.cors = CorsPolicy::WithOrigin;
     s.workers = cfg.workers;
     s.pin_workers = cfg.pin_workers;
     s.listen_backlog = i32::try_from(cfg.listen_backlog).unwrap_or(i32::MAX);

@@ -80,7 +80,16 @@ fn serves_over_h2(legacy: bool) {
     );
 
     // Same head fields as HTTP/1.1 (minus hop-by-hop), HEAD without a body, a range, a 404.
-    let (_, head, _) = curl(&files.ca, &["--http2", "-I", &format!("{base}/init.mp4")]);
+    let (_, head, _) = curl(
+        &files.ca,
+        &[
+            "--http2",
+            "-I",
+            "-H",
+            "Origin: https://player.example",
+            &format!("{base}/init.mp4"),
+        ],
+    );
     let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
     assert!(head.starts_with("http/2 200"), "{head}");
     for field in [
@@ -88,6 +97,7 @@ fn serves_over_h2(legacy: bool) {
         "etag:",
         "date:",
         "access-control-allow-origin: *",
+        "vary: origin",
     ] {
         assert!(head.contains(field), "{field} missing: {head}");
     }

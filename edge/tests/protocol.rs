@@ -34,6 +34,13 @@ fn bad_paths_are_400(legacy: bool) {
         let r = edge.get(target);
         assert_eq!(r.status, 400, "{target}");
         assert_eq!(error_code(&r), "bad_path", "{target}");
+        assert_eq!(r.header("vary"), Some("Origin"), "{target}");
+        // A player on another origin can read the refusal.
+        let r = edge
+            .conn()
+            .request("GET", target, &[("Origin", "https://player.example")], b"")
+            .expect("GET with Origin");
+        assert_eq!(error_code(&r), "bad_path", "{target}");
         assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     }
     // Raw NUL and backslash never reach routing: the request line itself is refused.

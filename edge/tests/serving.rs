@@ -10,7 +10,48 @@ use support::{error_code, options, pattern, Edge, LIVE_PLAYLIST, VOD_PLAYLIST};
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=1";
 
+/// Headers of every answer to a request without `Origin`: `Date`, and `Vary: Origin` instead
+/// of the CORS pair (ADR 0012); [`assert_cors_pair`] checks the same request with `Origin`.
 fn assert_common_headers(r: &ringcast_testkit::http::Response) {
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        None,
+        "{:?}",
+        r.headers
+    );
+    assert_eq!(
+        r.header("access-control-expose-headers"),
+        None,
+        "{:?}",
+        r.headers
+    );
+    assert_varies_by_origin(r);
+    assert!(
+        r.header("date").is_some_and(|d| d.ends_with(" GMT")),
+        "{:?}",
+        r.headers
+    );
+}
+
+fn assert_varies_by_origin(r: &ringcast_testkit::http::Response) {
+    assert!(
+        r.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("vary")
+                && v.split(',').any(|f| f.trim() == "Origin")),
+        "Vary: Origin missing: {:?}",
+        r.headers
+    );
+}
+
+/// `method target` with `Origin` (a player on another origin) gets the CORS pair with the
+/// headers a player reads exposed, `Vary: Origin`, and the status `status`.
+fn assert_cors_pair(edge: &Edge, method: &str, target: &str, status: u16) {
+    let r = edge
+        .conn()
+        .request(method, target, &[("Origin", "https://player.example")], b"")
+        .expect("request with Origin");
+    assert_eq!(r.status, status, "{method} {target}");
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
         r.header("access-control-expose-headers"),
@@ -22,11 +63,8 @@ fn assert_common_headers(r: &ringcast_testkit::http::Response) {
     for h in ["Content-Length", "Content-Range", "Age", "ETag"] {
         assert!(exposed.contains(h), "{h} not exposed");
     }
-    assert!(
-        r.header("date").is_some_and(|d| d.ends_with(" GMT")),
-        "{:?}",
-        r.headers
-    );
+    assert_varies_by_origin(&r);
+    assert!(r.header("date").is_some_and(|d| d.ends_with(" GMT")));
 }
 
 fn get_and_head_of_playlists_and_segments(legacy: bool) {
@@ -61,6 +99,7 @@ fn get_and_head_of_playlists_and_segments(legacy: bool) {
     );
     assert!(r.header("age").is_some());
     assert_common_headers(&r);
+    assert_cors_pair(&edge, "GET", "/v/vid/1/720p/index.m3u8", 200);
 
     let r = edge.get("/v/vid/1/360p/index.m3u8");
     assert_eq!(
@@ -88,6 +127,7 @@ fn get_and_head_of_playlists_and_segments(legacy: bool) {
     assert_eq!(r.header("content-length"), Some("50000"));
     assert_eq!(r.header("cache-control"), Some(IMMUTABLE));
     assert_common_headers(&r);
+    assert_cors_pair(&edge, "GET", "/v/vid/1/720p/seg0.m4s", 200);
 
     let r = edge.get("/v/vid/1/720p/init.mp4");
     assert!(r.body == init);
@@ -116,6 +156,7 @@ fn get_and_head_of_playlists_and_segments(legacy: bool) {
         assert_eq!(r.header("content-type"), Some(ct));
         assert!(r.body.is_empty());
         assert_common_headers(&r);
+        assert_cors_pair(&edge, "HEAD", target, 200);
     }
     let r = conn
         .request("GET", "/healthz", &[], b"")
@@ -136,6 +177,7 @@ fn missing_objects_are_404_json(legacy: bool) {
         assert_eq!(r.status, 404, "{target}");
         assert_eq!(error_code(&r), "not_found", "{target}");
         assert_common_headers(&r);
+        assert_cors_pair(&edge, "GET", target, 404);
     }
     // HEAD of a missing object: 404 with the error's length, no body.
     let r = edge

@@ -118,6 +118,46 @@ fn browse(cfg: Value) -> Value {
     found
 }
 
+/// A player on another origin (ADR 0012): the edge sends the CORS pair only to requests with
+/// `Origin` and `Vary: Origin` on every answer, so Chromium never serves a CORS fetch the
+/// answer it cached for a no-cors one, and reads the fields players read (`Age`, `ETag`,
+/// `X-Cache`, `Content-Length`, `Last-Modified`, and `Content-Range` on a range request).
+#[test]
+fn a_player_on_another_origin_reads_what_it_needs() {
+    if !have_browser() {
+        return;
+    }
+    let stack = Stack::builder().edge(EdgeOptions::new()).start();
+    stack.put("v/cors/1/seg0.m4s", b"0123456789");
+    let base = stack.edge().url();
+    // The same edge under another host name: another origin for the browser.
+    let page = format!("{}/healthz", base.replace("127.0.0.1", "localhost"));
+    let cfg = json!({ "page": page, "object": format!("{base}/v/cors/1/seg0.m4s") });
+    let o = Command::new("node")
+        .current_dir(js_dir())
+        .arg(js_dir().join("cors_browser.mjs"))
+        .arg(cfg.to_string())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let found: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "cors_browser.mjs printed no findings:\n{stdout}\n{}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+    eprintln!("{found}");
+    assert!(o.status.success() && found["ok"] == true, "{found}");
+    assert_eq!(found["cors_len"], 10, "{found}");
+    assert_eq!(found["content-length"], "10", "{found}");
+    assert_eq!(found["range_body"], "123", "{found}");
+    assert_eq!(found["content_range"], "bytes 1-3/10", "{found}");
+}
+
 /// The page over the wire from a real edge (no browser needed): its routes, content types,
 /// security headers, gzip and revalidation, and that it takes no path from the edge's own.
 #[test]

@@ -27,6 +27,7 @@ use ringcast_proto::http::persistence::{
 use ringcast_proto::http::{parse_request_into, Method, RequestHead};
 
 use crate::conn::Conn;
+use crate::cors::Cors;
 use crate::handler::{Handler, Refusal};
 use crate::idle_timer::IdleTimer;
 use crate::worker::{InflightGuard, OpenGuard, Worker};
@@ -81,7 +82,8 @@ pub(crate) async fn reject<H: Handler>(stream: TcpStream, worker: Rc<Worker>, ha
     let resp = handler
         .refuse(Refusal::TooManyConnections)
         .header("Retry-After", "1");
-    queue(&mut conn, &resp, false);
+    let cors = conn.worker.settings.cors.for_unparsed();
+    queue(&mut conn, &resp, false, cors);
     if conn.flush().await.is_ok() {
         conn.linger().await;
     }
@@ -124,7 +126,8 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
                 }
                 Err(e) => {
                     conn.worker.stats.request();
-                    send(conn, handler.refuse(Refusal::BadHead(e)), false).await?;
+                    let cors = conn.worker.settings.cors.for_unparsed();
+                    send(conn, handler.refuse(Refusal::BadHead(e)), false, cors).await?;
                     conn.flush().await?;
                     return Ok(After::Linger);
                 }
@@ -167,7 +170,8 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
                 // Written by the handler (framing and `Connection` included): only counted.
                 conn.worker.stats.response(resp.status);
             } else {
-                send(conn, resp, keep_alive).await?;
+                let cors = conn.worker.settings.cors.for_head(&req);
+                send(conn, resp, keep_alive, cors).await?;
             }
             match after {
                 After::KeepOpen => {}
@@ -211,7 +215,8 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
             Err(()) => match wait {
                 ReadWait::Head(_) => {
                     conn.worker.stats.request();
-                    send(conn, handler.refuse(Refusal::HeadTimeout), false).await?;
+                    let cors = conn.worker.settings.cors.for_unparsed();
+                    send(conn, handler.refuse(Refusal::HeadTimeout), false, cors).await?;
                     conn.flush().await?;
                     return Ok(After::Linger);
                 }
@@ -226,12 +231,13 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
 }
 
 /// Append `resp`'s head (and a small body) to the pending output.
-fn queue(conn: &mut Conn, resp: &Response, keep_alive: bool) -> bool {
+fn queue(conn: &mut Conn, resp: &Response, keep_alive: bool, cors: Cors) -> bool {
     conn.worker.stats.response(resp.status);
     resp.write_head_cors(
         &mut conn.out,
         keep_alive,
         conn.worker.settings.cors_expose_headers,
+        cors,
     );
     let body = resp.wire_body();
     let limit = if conn.tls.is_some() || conn.stream.is_none() {
@@ -249,8 +255,8 @@ fn queue(conn: &mut Conn, resp: &Response, keep_alive: bool) -> bool {
 
 /// Queue `resp` behind pending output; write large bodies straight from their `Bytes` and
 /// file bodies with `sendfile`.
-async fn send(conn: &mut Conn, resp: Response, keep_alive: bool) -> io::Result<()> {
-    let inline = queue(conn, &resp, keep_alive);
+async fn send(conn: &mut Conn, resp: Response, keep_alive: bool, cors: Cors) -> io::Result<()> {
+    let inline = queue(conn, &resp, keep_alive, cors);
     if let Some(f) = resp.wire_file() {
         if conn.tls.is_some() {
             // TLS in user space: read and encrypt (kernel TLS goes through `sendfile` below).

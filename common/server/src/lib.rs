@@ -11,7 +11,7 @@
 //!   and bytes, incremental request bodies, zero-copy file bodies ([`sendfile`]);
 //! - TLS on a listener of its own ([`tls`]): rustls, reload on SIGHUP, kernel TLS where the
 //!   kernel has it;
-//! - one [`Response`] type with `Date` and the CORS pair;
+//! - one [`Response`] type with `Date` and the CORS fields ([`CorsPolicy`]);
 //! - the counters every service exports ([`ServerStats`]) and who may read them
 //!   ([`MetricsAccess`]: loopback only unless a `metrics_key` is configured).
 //!
@@ -20,6 +20,7 @@
 
 mod conn;
 mod connection;
+mod cors;
 mod date;
 mod driver;
 mod error;
@@ -39,6 +40,7 @@ pub mod tls;
 mod worker;
 
 pub use conn::{BodyError, Conn};
+pub use cors::{Cors, CorsPolicy};
 pub use date::coarse_unix_secs;
 pub use driver::Driver;
 pub use error::ServerError;

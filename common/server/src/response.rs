@@ -1,7 +1,7 @@
 //! The one response type of the edge and the ingest: status, headers, and a body that is either
 //! `Bytes` (shared with a cache, no copy per request) or a byte range of a file (sent with
-//! `sendfile`). The connection adds framing (`Content-Length`, `Connection`) and the CORS pair
-//! every response carries; [`Response::new`] adds `Date`.
+//! `sendfile`). The connection adds framing (`Content-Length`, `Connection`) and the CORS
+//! fields of the service's policy ([`Cors`]); [`Response::new`] adds `Date`.
 //!
 //! A head can be shared ([`SharedHead`]): a service that answers the same object many times a
 //! second builds its head once and hands out references; the connection then writes the head's
@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use ringcast_proto::http::{error_body, HeaderValue, ResponseHead};
 
+use crate::cors::Cors;
 use crate::date;
 
 /// A complete response.
@@ -68,10 +69,11 @@ pub struct SharedHead {
     head: ResponseHead,
     /// The `Content-Length` the head was written with (the body given with it must match).
     content_length: Option<u64>,
-    /// Status line, fields, the CORS pair and `Content-Length`, without the blank line (a
-    /// connection may add `Connection: close` first), and the `expose` value they were written
-    /// with (by address: it is a per-server constant).
-    wire: OnceLock<(usize, Vec<u8>)>,
+    /// Status line, fields, the CORS fields and `Content-Length`, without the blank line (a
+    /// connection may add `Connection: close` first), one per kind of CORS fields
+    /// ([`Cors::index`]), with the `expose` value they were written with (by address: it is a
+    /// per-server constant).
+    wire: [OnceLock<(usize, Vec<u8>)>; Cors::KINDS],
 }
 
 impl SharedHead {
@@ -80,13 +82,14 @@ impl SharedHead {
         self.head.status
     }
 
-    /// The cached HTTP/1.1 bytes when `expose` is the value they were written with (the first
-    /// caller writes them).
-    fn wire(&self, expose: &str) -> Option<&[u8]> {
-        let (at, bytes) = self.wire.get_or_init(|| {
+    /// The cached HTTP/1.1 bytes with `cors` when `expose` is the value they were written with
+    /// (the first caller writes them).
+    fn wire(&self, expose: &str, cors: Cors) -> Option<&[u8]> {
+        let (at, bytes) = self.wire[cors.index()].get_or_init(|| {
             let mut out = Vec::with_capacity(512);
+            let (fields, n) = cors.fields(expose);
             self.head
-                .write_with(&mut out, &Response::cors(expose), self.content_length, true);
+                .write_with(&mut out, &fields[..n], self.content_length, true);
             out.truncate(out.len() - 2);
             (expose.as_ptr() as usize, out)
         });
@@ -179,7 +182,7 @@ impl Response {
             Head::Own(h) => Arc::new(SharedHead {
                 head: h,
                 content_length,
-                wire: OnceLock::new(),
+                wire: Default::default(),
             }),
             Head::Shared(s) => s,
         };
@@ -290,13 +293,13 @@ impl Response {
             .write(out, self.content_length(), keep_alive);
     }
 
-    /// [`Response::write_head`] plus the CORS pair every response on the wire carries
-    /// (`expose`: the headers a cross-origin page may read).
-    pub fn write_head_cors(&self, out: &mut Vec<u8>, keep_alive: bool, expose: &str) {
+    /// [`Response::write_head`] plus the CORS fields `cors` (`expose`: the headers a
+    /// cross-origin page may read).
+    pub fn write_head_cors(&self, out: &mut Vec<u8>, keep_alive: bool, expose: &str, cors: Cors) {
         let content_length = self.content_length();
         if let Head::Shared(shared) = &self.head {
             if shared.content_length == content_length {
-                if let Some(wire) = shared.wire(expose) {
+                if let Some(wire) = shared.wire(expose, cors) {
                     out.extend_from_slice(wire);
                     if !keep_alive {
                         out.extend_from_slice(b"Connection: close\r\n");
@@ -306,18 +309,10 @@ impl Response {
                 }
             }
         }
+        let (fields, n) = cors.fields(expose);
         self.head
             .get()
-            .write_with(out, &Self::cors(expose), content_length, keep_alive);
-    }
-
-    /// The CORS pair every response on the wire carries (`expose`: the headers a cross-origin
-    /// page may read), after the response's own fields.
-    pub(crate) fn cors(expose: &str) -> [(&'static str, &str); 2] {
-        [
-            ("Access-Control-Allow-Origin", "*"),
-            ("Access-Control-Expose-Headers", expose),
-        ]
+            .write_with(out, &fields[..n], content_length, keep_alive);
     }
 
     /// This response's own header fields, in order (no framing, no CORS pair), each value as
@@ -341,8 +336,12 @@ mod tests {
     const EXPOSE: &str = "Content-Length, ETag";
 
     fn head_text(r: &Response, keep_alive: bool) -> String {
+        head_text_cors(r, keep_alive, Cors::Always)
+    }
+
+    fn head_text_cors(r: &Response, keep_alive: bool, cors: Cors) -> String {
         let mut out = Vec::new();
-        r.write_head_cors(&mut out, keep_alive, EXPOSE);
+        r.write_head_cors(&mut out, keep_alive, EXPOSE, cors);
         String::from_utf8(out).expect("utf8")
     }
 
@@ -463,13 +462,62 @@ mod tests {
         // Cached with EXPOSE first; another list must not get those bytes.
         assert!(head_text(&same, true).contains(EXPOSE));
         let mut out = Vec::new();
-        same.write_head_cors(&mut out, true, "ETag");
+        same.write_head_cors(&mut out, true, "ETag", Cors::Always);
         let text = String::from_utf8(out).expect("utf8");
         assert!(
             text.contains("\r\nAccess-Control-Expose-Headers: ETag\r\n"),
             "{text}"
         );
         assert!(text.contains("\r\nContent-Length: 4\r\n"), "{text}");
+    }
+
+    #[test]
+    fn a_shared_head_keeps_one_wire_form_per_kind_of_cors_fields() {
+        let (_, shared) = Response::new(200)
+            .header("ETag", "\"e\"")
+            .body("video/mp4", Bytes::from_static(b"four"))
+            .into_shared();
+        let r = Response::with_shared_head(shared, Bytes::from_static(b"four"));
+        // Interleaved, so a form cached first must not answer for another kind.
+        for _ in 0..2 {
+            for cors in [Cors::NoOrigin, Cors::Origin, Cors::Always] {
+                let text = head_text_cors(&r, true, cors);
+                let pair = cors != Cors::NoOrigin;
+                assert_eq!(
+                    text.contains("\r\nAccess-Control-Allow-Origin: *\r\n"),
+                    pair,
+                    "{cors:?}: {text}"
+                );
+                assert_eq!(
+                    text.contains(&format!("\r\nAccess-Control-Expose-Headers: {EXPOSE}\r\n")),
+                    pair,
+                    "{cors:?}: {text}"
+                );
+                assert_eq!(
+                    text.contains("\r\nVary: Origin\r\n"),
+                    cors != Cors::Always,
+                    "{cors:?}: {text}"
+                );
+                assert!(text.contains("\r\nETag: \"e\"\r\n"), "{text}");
+                assert!(text.ends_with("\r\nContent-Length: 4\r\n\r\n"), "{text}");
+                // The own head's bytes are the same (same `Date`: written from the same head).
+                let mut own = Vec::new();
+                r.write_head(&mut own, true);
+                assert_eq!(text.len(), own.len() + cors_bytes(cors), "{text}");
+            }
+        }
+    }
+
+    /// What the CORS fields of `cors` add to a head with [`EXPOSE`].
+    fn cors_bytes(cors: Cors) -> usize {
+        let pair = "Access-Control-Allow-Origin: *\r\n".len()
+            + format!("Access-Control-Expose-Headers: {EXPOSE}\r\n").len();
+        let vary = "Vary: Origin\r\n".len();
+        match cors {
+            Cors::Always => pair,
+            Cors::Origin => pair + vary,
+            Cors::NoOrigin => vary,
+        }
     }
 
     #[test]

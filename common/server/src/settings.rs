@@ -38,8 +38,11 @@ pub struct ServerSettings {
     /// Lingering close: how long and how much to drain before closing.
     pub linger_time: Duration,
     pub linger_bytes: usize,
-    /// `Access-Control-Expose-Headers` of every response (with `Access-Control-Allow-Origin: *`).
+    /// `Access-Control-Expose-Headers` of the responses that carry the CORS pair (with
+    /// `Access-Control-Allow-Origin: *`).
     pub cors_expose_headers: &'static str,
+    /// Which responses carry the pair: all, or those to requests with `Origin` (ADR 0012).
+    pub cors: crate::cors::CorsPolicy,
     /// A TLS listener besides the plain one (`None`: plain HTTP only).
     pub tls: Option<crate::tls::TlsSettings>,
     /// HTTP/2 limits (connections that chose `h2` by ALPN, and h2c ones).
@@ -87,6 +90,7 @@ impl ServerSettings {
             linger_time: Duration::from_secs(2),
             linger_bytes: 1024 * 1024,
             cors_expose_headers,
+            cors: crate::cors::CorsPolicy::Always,
             tls: None,
             h2: crate::h2::H2Settings::default(),
             h2c: false,

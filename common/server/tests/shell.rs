@@ -428,6 +428,63 @@ fn a_slow_head_gets_408_and_an_idle_connection_closes_quietly() {
 }
 
 #[test]
+fn a_write_that_stalls_for_the_idle_timeout_ends_the_connection() {
+    both_drivers(
+        "a_write_that_stalls_for_the_idle_timeout_ends_the_connection",
+        || {
+            let idle = Duration::from_millis(600);
+            let (server, _) = start(|s| s.idle_timeout = idle);
+            let get = b"GET /huge HTTP/1.1\r\nHost: t\r\n\r\n";
+
+            // Pauses shorter than the timeout, adding up to far more than it: each wait for
+            // the socket to drain gets the whole timeout, so the body arrives complete. Between
+            // pauses the client reads 3 MiB, so the server's send buffer drains (a reader that
+            // frees little does not reopen the window enough for the sender to progress).
+            let mut s = connect(server.addr());
+            s.write_all(get).expect("write");
+            let t0 = Instant::now();
+            let mut got = 0usize;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut pauses = 0;
+            while got < HUGE {
+                if got > (pauses + 1) * (3 << 20) && pauses < 4 {
+                    std::thread::sleep(Duration::from_millis(300));
+                    pauses += 1;
+                }
+                match s.read(&mut buf).expect("read") {
+                    0 => panic!(
+                        "closed after {got} bytes, {:?} after the request",
+                        t0.elapsed()
+                    ),
+                    n => got += n,
+                }
+            }
+            assert_eq!(pauses, 4);
+            // More than both sockets' buffers hold: the writes went on after every pause.
+            assert!(got >= HUGE, "the response after 4 pauses of 300 ms: {got}");
+
+            // A client that stops reading: the write makes no progress and the server gives up
+            // after the timeout, closing the connection with the body unfinished.
+            let mut s = connect(server.addr());
+            s.write_all(get).expect("write");
+            std::thread::sleep(idle * 3);
+            let mut got = 0usize;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                    // The client's read timeout (10 s): the server kept the connection open.
+                    Err(e) => panic!("not closed by the server: {e} after {got} bytes"),
+                }
+            }
+            assert!(got < HUGE, "the body cannot have been sent whole: {got}");
+            assert!(server.stop());
+        },
+    );
+}
+
+#[test]
 fn bad_heads_get_their_status_and_a_close() {
     both_drivers("bad_heads_get_their_status_and_a_close", || {
         let (server, _) = start(|s| s.limits.max_headers = 4);

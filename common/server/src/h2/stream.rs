@@ -14,6 +14,7 @@ use h2::{RecvStream, SendStream};
 use ringcast_proto::http::{HeaderValue, Method, RequestHead};
 
 use crate::conn::Conn;
+use crate::cors::Cors;
 use crate::handler::Handler;
 use crate::worker::{InflightGuard, Worker};
 use crate::Response;
@@ -78,7 +79,15 @@ pub(super) async fn serve<H: Handler>(
         resp.head_only = true;
     }
     worker.stats.response(resp.status);
-    if let Err(e) = send(&mut respond, resp, worker.settings.cors_expose_headers).await {
+    let cors = worker.settings.cors.for_head(&head);
+    if let Err(e) = send(
+        &mut respond,
+        resp,
+        worker.settings.cors_expose_headers,
+        cors,
+    )
+    .await
+    {
         tracing::debug!(error = %e, "h2: response not sent");
     }
 }
@@ -149,7 +158,11 @@ async fn read_body(mut body: RecvStream, max: usize) -> Result<Vec<u8>, BodyRefu
 /// The response head as h2 fields: the same fields the HTTP/1.1 head carries (`Date`, CORS,
 /// `Content-Length`…), minus hop-by-hop fields, built from the response's fields directly.
 /// (It used to write the HTTP/1.1 head and parse it back: 7 % of an h2 worker's time.)
-fn response_head(resp: &Response, expose: &'static str) -> io::Result<http::Response<()>> {
+fn response_head(
+    resp: &Response,
+    expose: &'static str,
+    cors: Cors,
+) -> io::Result<http::Response<()>> {
     let mut out = http::Response::new(());
     *out.status_mut() = http::StatusCode::from_u16(resp.status).map_err(io::Error::other)?;
     let headers = out.headers_mut();
@@ -157,9 +170,11 @@ fn response_head(resp: &Response, expose: &'static str) -> io::Result<http::Resp
     headers.reserve(16);
     FIELDS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let cors = Response::cors(expose).map(|(n, v)| (n, HeaderValue::Static(v)));
-        let cors = [(cors[0].0, &cors[0].1), (cors[1].0, &cors[1].1)];
-        let fields = resp.fields_as_set().chain(cors);
+        let (cors, n) = cors.fields(expose);
+        let cors = cors.map(|(n, v)| (n, HeaderValue::Static(v)));
+        let fields = resp
+            .fields_as_set()
+            .chain(cors[..n].iter().map(|(n, v)| (*n, v)));
         for (i, (name, value)) in fields.enumerate() {
             if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
                 continue;
@@ -258,8 +273,9 @@ async fn send(
     respond: &mut SendResponse<Bytes>,
     resp: Response,
     expose: &'static str,
+    cors: Cors,
 ) -> io::Result<()> {
-    let head = response_head(&resp, expose)?;
+    let head = response_head(&resp, expose, cors)?;
     let body = resp.wire_body().clone();
     let file = resp.wire_file();
     let empty = body.is_empty() && file.is_none_or(|f| f.len == 0);
@@ -318,7 +334,7 @@ mod tests {
             .header("Vary", "Accept-Encoding")
             .header("Vary", "Origin");
         resp.head_only = true;
-        let head = response_head(&resp, "Content-Length, ETag").expect("head");
+        let head = response_head(&resp, "Content-Length, ETag", Cors::Always).expect("head");
         assert_eq!(head.status(), 206);
         let h = head.headers();
         assert_eq!(h["content-length"], "5", "a HEAD gets the GET's length");
@@ -329,8 +345,39 @@ mod tests {
         assert!(h.contains_key("date"));
         assert_eq!(h.get_all("vary").iter().count(), 2, "repeated fields kept");
         assert!(!h.contains_key("connection"));
-        let none = response_head(&Response::new(304), "ETag").expect("head");
+        let none = response_head(&Response::new(304), "ETag", Cors::Always).expect("head");
         assert!(!none.headers().contains_key("content-length"));
+    }
+
+    #[test]
+    fn the_h2_head_carries_the_cors_fields_of_the_request() {
+        let resp = Response::text(200, "video/mp4", Bytes::from_static(b"12345"));
+        // The field cache sees each kind after another: no field may stick from the last one.
+        for _ in 0..2 {
+            for cors in [Cors::NoOrigin, Cors::Origin, Cors::Always] {
+                let head = response_head(&resp, "ETag", cors).expect("head");
+                let h = head.headers();
+                let pair = cors != Cors::NoOrigin;
+                assert_eq!(
+                    h.contains_key("access-control-allow-origin"),
+                    pair,
+                    "{cors:?}"
+                );
+                assert_eq!(
+                    h.get("access-control-expose-headers")
+                        .is_some_and(|v| v == "ETag"),
+                    pair,
+                    "{cors:?}"
+                );
+                let vary: Vec<_> = h.get_all("vary").iter().collect();
+                assert_eq!(
+                    vary == ["Origin"],
+                    cors != Cors::Always,
+                    "{cors:?}: {vary:?}"
+                );
+                assert_eq!(h["content-length"], "5");
+            }
+        }
     }
 
     #[test]
@@ -343,16 +390,16 @@ mod tests {
             .header("X-Cache", "MISS");
         let c = Response::text(200, "video/mp4", Bytes::from_static(b"123")).header("Age", "3");
         for _ in 0..2 {
-            let h = response_head(&a, "ETag").expect("head");
+            let h = response_head(&a, "ETag", Cors::Always).expect("head");
             assert_eq!(h.headers()["etag"], "\"a\"");
             assert_eq!(h.headers()["x-cache"], "HIT");
             assert_eq!(h.headers()["content-length"], "5");
-            let h = response_head(&b, "ETag").expect("head");
+            let h = response_head(&b, "ETag", Cors::Always).expect("head");
             assert_eq!(h.headers()["etag"], "\"b\"");
             assert_eq!(h.headers()["x-cache"], "MISS");
             assert_eq!(h.headers()["content-length"], "3");
             // Another field at the same position.
-            let h = response_head(&c, "ETag").expect("head");
+            let h = response_head(&c, "ETag", Cors::Always).expect("head");
             assert_eq!(h.headers()["age"], "3");
             assert!(!h.headers().contains_key("etag"));
             assert!(!h.headers().contains_key("x-cache"));

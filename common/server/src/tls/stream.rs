@@ -25,6 +25,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
+use crate::idle_timer::IdleTimer;
 use crate::ServerStats;
 
 /// Ciphertext read per socket read: a full TLS record (16 KiB + overhead) and then some.
@@ -42,12 +43,18 @@ pub(crate) struct TlsSession {
     tx: Vec<u8>,
     /// The socket reported end of stream.
     eof: bool,
+    /// Plaintext rustls holds that nobody read yet (from the last `process_new_packets`, less
+    /// what was read since): a read zero-fills only that much of its destination, not all of
+    /// it (an 8 KiB `memset` per request was 1.5 % of a TLS worker on 1 KiB hits).
+    plain_ready: usize,
 }
 
-/// The writes a session makes: the socket, the per-write timeout, the byte counter.
+/// The writes a session makes: the socket, the per-write timeout and the connection's timer
+/// that bounds it, the byte counter.
 pub(crate) struct Wire<'a> {
     pub stream: &'a mut TcpStream,
     pub idle: Duration,
+    pub timer: &'a mut IdleTimer,
     pub stats: &'a ServerStats,
 }
 
@@ -65,6 +72,7 @@ impl TlsSession {
             rx_start: 0,
             tx: Vec::new(),
             eof: false,
+            plain_ready: 0,
         })
     }
 
@@ -109,10 +117,13 @@ impl TlsSession {
         }
         let used = self.tls.read_tls(&mut &self.rx[self.rx_start..])?;
         self.rx_start += used;
-        if let Err(e) = self.tls.process_new_packets() {
-            // rustls queued an alert saying why; send it before giving up.
-            let _ = self.flush(wire).await;
-            return Err(tls_err(e));
+        match self.tls.process_new_packets() {
+            Ok(state) => self.plain_ready = state.plaintext_bytes_to_read(),
+            Err(e) => {
+                // rustls queued an alert saying why; send it before giving up.
+                let _ = self.flush(wire).await;
+                return Err(tls_err(e));
+            }
         }
         // Handshake messages, key updates, alerts.
         self.flush(wire).await?;
@@ -128,11 +139,16 @@ impl TlsSession {
     ) -> io::Result<usize> {
         loop {
             let len = dst.len();
-            dst.resize(len + max, 0);
+            // At least one byte, so the reader still reports the end or an error when it holds
+            // nothing.
+            dst.resize(len + max.min(self.plain_ready.max(1)), 0);
             let got = self.tls.reader().read(&mut dst[len..]);
             dst.truncate(len + *got.as_ref().unwrap_or(&0));
             match got {
-                Ok(n) => return Ok(n),
+                Ok(n) => {
+                    self.plain_ready = self.plain_ready.saturating_sub(n);
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The peer closed the socket without close_notify: most clients do that to
                 // idle keep-alive connections; an end like any other (truncation of a response
@@ -254,7 +270,7 @@ pub(crate) async fn write_all(wire: &mut Wire<'_>, mut buf: Vec<u8>) -> io::Resu
     let mut written = 0;
     while written < len {
         let write = wire.stream.write(buf.slice(written..len));
-        let Ok((result, slice)) = monoio::time::timeout(wire.idle, write).await else {
+        let Some((result, slice)) = wire.timer.wait(wire.idle, write).await else {
             return Err(io::ErrorKind::TimedOut.into());
         };
         buf = slice.into_inner();
