@@ -453,7 +453,14 @@ fn identical_blocking_requests_coalesce(legacy: bool) {
             r.header("content-length"),
             Some(r.body.len().to_string().as_str())
         );
-        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        // No `Origin` in these requests: no CORS pair, but `Vary: Origin` (ADR 0012).
+        assert_eq!(r.header("access-control-allow-origin"), None);
+        assert!(
+            r.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("vary")
+                && v.split(',').any(|f| f.trim() == "Origin")),
+            "Vary: Origin missing: {:?}",
+            r.headers
+        );
     }
 }
 
