@@ -105,32 +105,33 @@ fn bench(c: &mut Criterion) {
     // The edge's wait: the deadline goes on the view's list (one watchdog per view).
     g.bench_function("hold_and_release_500_deadline_list", |b| {
         b.iter_custom(|iters| {
-            monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                .enable_timer()
-                .build()
-                .expect("runtime")
-                .block_on(herds(iters, |view, gen| async move {
-                    view.wait_change(gen, WAIT).await
-                }))
+            on_fusion(herds(iters, |view, gen| async move {
+                view.wait_change(gen, WAIT).await
+            }))
         })
     });
     // The same wait under a `monoio` timeout of its own per request (what the edge did
     // before: the deadline list then never fires).
     g.bench_function("hold_and_release_500_timer_per_request", |b| {
         b.iter_custom(|iters| {
-            monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                .enable_timer()
-                .build()
-                .expect("runtime")
-                .block_on(herds(iters, |view, gen| async move {
-                    monoio::time::timeout(WAIT, view.wait_change(gen, WAIT * 2))
-                        .await
-                        .unwrap_or(false)
-                }))
+            on_fusion(herds(iters, |view, gen| async move {
+                monoio::time::timeout(WAIT, view.wait_change(gen, WAIT * 2))
+                    .await
+                    .unwrap_or(false)
+            }))
         })
     });
     g.finish();
     wake_bench(c);
+}
+
+/// Runs `fut` to completion on a fresh `monoio` fusion runtime with timers.
+fn on_fusion<F: std::future::Future>(fut: F) -> F::Output {
+    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+        .expect("runtime")
+        .block_on(fut)
 }
 
 fn wake_bench(c: &mut Criterion) {
@@ -145,13 +146,7 @@ fn wake_bench(c: &mut Criterion) {
         })
     });
     g.bench_function("publish_to_woken_request_fusion", |b| {
-        b.iter_custom(|iters| {
-            monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                .enable_timer()
-                .build()
-                .expect("runtime")
-                .block_on(wake_ups(iters))
-        })
+        b.iter_custom(|iters| on_fusion(wake_ups(iters)))
     });
     g.finish();
 }

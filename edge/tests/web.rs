@@ -85,27 +85,34 @@ fn stack() -> Stack {
     stack
 }
 
-/// Run one scenario of the browser script; its findings (panics with them when it failed).
-fn browse(cfg: Value) -> Value {
+/// Run the browser script `script` of scripts/js with `cfg`: whether node exited 0, and the last
+/// JSON line it printed (its findings; panics when there is none).
+fn run_script(script: &str, cfg: &Value) -> (bool, Value) {
     let o = Command::new("node")
         .current_dir(js_dir())
-        .arg(js_dir().join("web_browser.mjs"))
+        .arg(js_dir().join(script))
         .arg(cfg.to_string())
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&o.stdout);
-    let found: Value = stdout
+    let found = stdout
         .lines()
         .rev()
         .find_map(|l| serde_json::from_str(l).ok())
         .unwrap_or_else(|| {
             panic!(
-                "web_browser.mjs printed no findings:\n{stdout}\n{}",
+                "{script} printed no findings:\n{stdout}\n{}",
                 String::from_utf8_lossy(&o.stderr)
             )
         });
+    (o.status.success(), found)
+}
+
+/// Run one scenario of the browser script; its findings (panics with them when it failed).
+fn browse(cfg: Value) -> Value {
+    let (success, found) = run_script("web_browser.mjs", &cfg);
     assert!(
-        o.status.success() && found["ok"] == true,
+        success && found["ok"] == true,
         "browser scenario {} failed (screenshots in {}):\n{}",
         cfg["scenario"],
         artifacts().display(),
@@ -133,25 +140,9 @@ fn a_player_on_another_origin_reads_what_it_needs() {
     // The same edge under another host name: another origin for the browser.
     let page = format!("{}/healthz", base.replace("127.0.0.1", "localhost"));
     let cfg = json!({ "page": page, "object": format!("{base}/v/cors/1/seg0.m4s") });
-    let o = Command::new("node")
-        .current_dir(js_dir())
-        .arg(js_dir().join("cors_browser.mjs"))
-        .arg(cfg.to_string())
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    let found: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "cors_browser.mjs printed no findings:\n{stdout}\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            )
-        });
+    let (success, found) = run_script("cors_browser.mjs", &cfg);
     eprintln!("{found}");
-    assert!(o.status.success() && found["ok"] == true, "{found}");
+    assert!(success && found["ok"] == true, "{found}");
     assert_eq!(found["cors_len"], 10, "{found}");
     assert_eq!(found["content-length"], "10", "{found}");
     assert_eq!(found["range_body"], "123", "{found}");
