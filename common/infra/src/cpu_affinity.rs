@@ -8,7 +8,8 @@
 
 use std::io;
 
-/// The CPUs this process may run on (its affinity mask), in ascending order.
+/// The CPUs the calling thread may run on (its affinity mask; at start-up the process's), in
+/// ascending order.
 pub fn allowed_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: `cpu_set_t` is plain data; zeroed is a valid empty set, and `sched_getaffinity`
     // writes at most `size_of::<cpu_set_t>()` bytes into the set we own.
@@ -31,21 +32,35 @@ pub fn cpu_for_worker(allowed: &[usize], index: usize) -> Option<usize> {
 
 /// Bind the calling thread to `cpu`.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
-    if cpu >= libc::CPU_SETSIZE as usize {
+    set_current_thread_cpus(&[cpu])
+}
+
+/// Let the calling thread run on `cpus` only (all below `CPU_SETSIZE`, at least one).
+pub fn set_current_thread_cpus(cpus: &[usize]) -> io::Result<()> {
+    if let Some(cpu) = cpus.iter().find(|&&c| c >= libc::CPU_SETSIZE as usize) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("cpu {cpu} out of range"),
         ));
     }
-    // SAFETY: as in `allowed_cpus`; `CPU_SET` writes one bit of the set we own, `cpu` is in
-    // range, and pid 0 is the calling thread.
+    // SAFETY: as in `allowed_cpus`; `CPU_SET` writes one bit of the set we own, each `cpu` is
+    // in range, and pid 0 is the calling thread.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if ret != 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// The CPU the calling thread runs on at this moment (for a pinned worker: its core).
+pub fn current_cpu() -> Option<usize> {
+    // SAFETY: no arguments, no memory; -1 on failure.
+    let cpu = unsafe { libc::sched_getcpu() };
+    usize::try_from(cpu).ok()
 }
 
 /// Pin the calling worker thread `index` (see [`cpu_for_worker`]); returns the CPU it now runs

@@ -56,7 +56,7 @@ impl HashPipe {
     pub fn start(mut digests: Digests) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<Piece>();
         // Called on the worker: its core is the one the hash thread should not share.
-        let worker_cpu = hash_placement::current_cpu();
+        let worker_cpu = ringcast_infra::cpu_affinity::current_cpu();
         let thread = ringcast_infra::side_runtime::handle().spawn_blocking(move || {
             // Off the worker's core and ahead of it, until the PATCH's hashing ends.
             let _placed = hash_placement::Placed::away_from(worker_cpu);

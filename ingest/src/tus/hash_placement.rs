@@ -20,6 +20,8 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
+use ringcast_infra::cpu_affinity::{allowed_cpus, set_current_thread_cpus};
+
 /// The nice value hash threads take (`uploads.hash_thread_nice`; 0: left alone).
 static NICE: AtomicI32 = AtomicI32::new(0);
 /// A refused priority change was logged (once per process).
@@ -30,45 +32,11 @@ pub fn set_nice(nice: i32) {
     NICE.store(nice, Ordering::Relaxed);
 }
 
-/// The CPU the calling thread runs on now (the worker, pinned: its core).
-pub fn current_cpu() -> Option<usize> {
-    // SAFETY: no arguments, no memory; -1 on failure.
-    let cpu = unsafe { libc::sched_getcpu() };
-    usize::try_from(cpu).ok()
-}
-
-/// A CPU set, as `sched_{get,set}affinity` use it.
-type CpuSet = libc::cpu_set_t;
-
-fn get_affinity() -> io::Result<CpuSet> {
-    // SAFETY: `cpu_set_t` is plain data (zeroed is the empty set); the kernel writes at most
-    // its size into the set we own; pid 0 is the calling thread.
-    let mut set: CpuSet = unsafe { std::mem::zeroed() };
-    match unsafe { libc::sched_getaffinity(0, std::mem::size_of::<CpuSet>(), &mut set) } {
-        0 => Ok(set),
-        _ => Err(io::Error::last_os_error()),
-    }
-}
-
-fn set_affinity(set: &CpuSet) -> io::Result<()> {
-    // SAFETY: the set is ours and of the size passed; pid 0 is the calling thread.
-    match unsafe { libc::sched_setaffinity(0, std::mem::size_of::<CpuSet>(), set) } {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
-}
-
-/// `set` without `cpu`, or `None` when that would leave no CPU (a one-core process runs both
+/// `cpus` without `cpu`, or `None` when that would leave no CPU (a one-core process runs both
 /// on the one core, as before).
-fn without(set: &CpuSet, cpu: usize) -> Option<CpuSet> {
-    if cpu >= libc::CPU_SETSIZE as usize {
-        return None;
-    }
-    let mut rest = *set;
-    // SAFETY: `cpu` is below CPU_SETSIZE; both macros only touch the set we own.
-    unsafe { libc::CPU_CLR(cpu, &mut rest) };
-    let left = unsafe { libc::CPU_COUNT(&rest) };
-    (left > 0).then_some(rest)
+fn without(cpus: &[usize], cpu: usize) -> Option<Vec<usize>> {
+    let rest: Vec<usize> = cpus.iter().copied().filter(|&c| c != cpu).collect();
+    (!rest.is_empty()).then_some(rest)
 }
 
 /// The calling thread's id, as `setpriority` takes it.
@@ -102,7 +70,8 @@ fn set_nice_of_thread(nice: i32) -> io::Result<()> {
 /// The calling (hash) thread moved off the worker's CPU and/or given the configured nice value;
 /// dropping it puts the thread back as it was.
 pub struct Placed {
-    affinity: Option<CpuSet>,
+    /// The CPUs the thread had before it was moved.
+    affinity: Option<Vec<usize>>,
     nice: Option<i32>,
 }
 
@@ -117,11 +86,11 @@ impl Placed {
     }
 }
 
-/// The affinity before, once the thread was moved off `cpu`.
-fn off_cpu(cpu: Option<usize>) -> Option<CpuSet> {
-    let before = get_affinity().ok()?;
+/// The CPUs the thread had before, once it was moved off `cpu`.
+fn off_cpu(cpu: Option<usize>) -> Option<Vec<usize>> {
+    let before = allowed_cpus().ok()?;
     let away = without(&before, cpu?)?;
-    match set_affinity(&away) {
+    match set_current_thread_cpus(&away) {
         Ok(()) => Some(before),
         Err(error) => {
             tracing::debug!(%error, "hash thread left on the CPUs it had");
@@ -160,7 +129,7 @@ impl Drop for Placed {
             let _ = set_nice_of_thread(nice);
         }
         if let Some(before) = &self.affinity {
-            let _ = set_affinity(before);
+            let _ = set_current_thread_cpus(before);
         }
     }
 }
@@ -189,18 +158,10 @@ mod tests {
         .expect("thread");
     }
 
-    fn cpus(set: &CpuSet) -> Vec<usize> {
-        // SAFETY: CPU_ISSET only reads the set.
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| unsafe { libc::CPU_ISSET(c, set) })
-            .collect()
-    }
-
     #[test]
     fn a_placed_thread_avoids_the_worker_cpu_and_goes_back_after() {
         std::thread::spawn(|| {
-            let before = get_affinity().expect("affinity");
-            let all = cpus(&before);
+            let all = allowed_cpus().expect("affinity");
             let worker = all[0];
             let placed = off_cpu(Some(worker));
             if all.len() < 2 {
@@ -212,11 +173,11 @@ mod tests {
                 nice: None,
             };
             assert!(placed.affinity.is_some(), "moved");
-            let now = cpus(&get_affinity().expect("affinity"));
+            let now = allowed_cpus().expect("affinity");
             assert!(!now.contains(&worker), "off the worker's CPU: {now:?}");
             assert_eq!(now.len(), all.len() - 1);
             drop(placed);
-            assert_eq!(cpus(&get_affinity().expect("affinity")), all, "restored");
+            assert_eq!(allowed_cpus().expect("affinity"), all, "restored");
         })
         .join()
         .expect("thread");
@@ -225,14 +186,12 @@ mod tests {
     #[test]
     fn no_cpu_known_or_none_left_leaves_the_thread_alone() {
         std::thread::spawn(|| {
-            let before = cpus(&get_affinity().expect("affinity"));
+            let before = allowed_cpus().expect("affinity");
             assert!(off_cpu(None).is_none());
-            // SAFETY: zeroed is the empty set; CPU_SET sets one bit below CPU_SETSIZE.
-            let mut one: CpuSet = unsafe { std::mem::zeroed() };
-            unsafe { libc::CPU_SET(3, &mut one) };
-            assert!(without(&one, 3).is_none(), "the only CPU stays");
-            assert_eq!(cpus(&without(&one, 5).expect("other")), vec![3]);
-            assert_eq!(cpus(&get_affinity().expect("affinity")), before);
+            assert!(without(&[3], 3).is_none(), "the only CPU stays");
+            assert_eq!(without(&[3], 5).expect("other"), vec![3]);
+            assert_eq!(without(&[1, 3], 1).expect("other"), vec![3]);
+            assert_eq!(allowed_cpus().expect("affinity"), before);
         })
         .join()
         .expect("thread");
