@@ -21,7 +21,7 @@ use ringcast_proto::http::persistence::{Unread, CONTINUE};
 
 use crate::head_body::HeadBody;
 use crate::idle_timer::IdleTimer;
-use crate::sendfile::{ready, Interest};
+use crate::sendfile::{ready, would_block, Interest};
 use crate::tls::stream::{TlsSession, Wire};
 use crate::worker::Worker;
 
@@ -512,42 +512,21 @@ impl Conn {
     /// Write all of `buf`; each write must make progress within the idle timeout.
     pub(crate) async fn write_all<T: IoBuf + AsRef<[u8]> + 'static>(
         &mut self,
-        mut buf: T,
+        buf: T,
     ) -> io::Result<T> {
-        if self.tls.is_some() {
-            let (tls, mut wire) = self.split();
-            tls.expect("checked")
-                .write_plain(&mut wire, buf.as_ref())
-                .await?;
-            return Ok(buf);
-        }
-        let Some(stream) = self.stream.as_mut() else {
+        if self.stream.is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "an HTTP/2 stream's response goes out through its connection",
             ));
-        };
-        let len = buf.bytes_init();
-        let idle = self.worker.settings.idle_timeout;
-        let mut written = 0;
-        while written < len {
-            let write = stream.write(buf.slice(written..len));
-            let Some((result, slice)) = self.write_timer.wait(idle, write).await else {
-                return Err(io::ErrorKind::TimedOut.into());
-            };
-            buf = slice.into_inner();
-            match result {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    written += n;
-                    self.worker.stats.bytes_sent(n as u64);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if would_block(&e) => ready(stream, Interest::Write, idle).await?,
-                Err(e) => return Err(e),
-            }
         }
-        Ok(buf)
+        match self.split() {
+            (Some(tls), mut wire) => {
+                tls.write_plain(&mut wire, buf.as_ref()).await?;
+                Ok(buf)
+            }
+            (None, mut wire) => wire.write_all(buf).await,
+        }
     }
 
     /// Close after the last response: close_notify on TLS, then the TCP half-close.
@@ -590,15 +569,6 @@ impl Conn {
             }
         }
     }
-}
-
-/// An operation on the socket said it would block. Only possible once the connection made its
-/// socket non-blocking for `sendfile` ([`crate::sendfile::set_nonblocking`]): io_uring normally
-/// waits by polling whatever the flag says, but an operation it hands to its worker threads
-/// instead (after repeated spurious wake-ups, or on older kernels) then fails with `EAGAIN`
-/// like a non-blocking system call would (seastar#3479). Wait for readiness and try again.
-fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
 }
 
 /// One read from the socket that gives up after `idle` with `TimedOut` and hands the buffer

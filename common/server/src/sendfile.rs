@@ -148,6 +148,15 @@ async fn retry_or_fail(stream: &TcpStream, e: io::Error, idle_timeout: Duration)
     }
 }
 
+/// An operation on the socket said it would block. Only possible once the connection made its
+/// socket non-blocking for `sendfile` ([`set_nonblocking`]): io_uring normally waits by polling
+/// whatever the flag says, but an operation it hands to its worker threads instead (after
+/// repeated spurious wake-ups, or on older kernels) then fails with `EAGAIN` like a
+/// non-blocking system call would (seastar#3479). Wait with [`ready`] and try again.
+pub(crate) fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
 /// What [`ready`] waits for.
 pub(crate) enum Interest {
     Read,

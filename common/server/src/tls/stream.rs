@@ -20,12 +20,13 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use monoio::buf::IoBufMut;
+use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
 use rustls::{ServerConfig, ServerConnection};
 
 use crate::idle_timer::IdleTimer;
+use crate::sendfile::{ready, would_block, Interest};
 use crate::ServerStats;
 
 /// Ciphertext read per socket read: a full TLS record (16 KiB + overhead) and then some.
@@ -49,13 +50,40 @@ pub(crate) struct TlsSession {
     plain_ready: usize,
 }
 
-/// The writes a session makes: the socket, the per-write timeout and the connection's timer
-/// that bounds it, the byte counter.
+/// The writes a connection makes, TLS or plain: the socket, the per-write timeout and the
+/// connection's timer that bounds it, the byte counter.
 pub(crate) struct Wire<'a> {
     pub stream: &'a mut TcpStream,
     pub idle: Duration,
     pub timer: &'a mut IdleTimer,
     pub stats: &'a ServerStats,
+}
+
+impl Wire<'_> {
+    /// Write all of `buf` to the socket (TLS records, or a plain connection's bytes); each
+    /// write must progress within the idle timeout.
+    pub(crate) async fn write_all<T: IoBuf + 'static>(&mut self, mut buf: T) -> io::Result<T> {
+        let len = buf.bytes_init();
+        let mut written = 0;
+        while written < len {
+            let write = self.stream.write(buf.slice(written..len));
+            let Some((result, slice)) = self.timer.wait(self.idle, write).await else {
+                return Err(io::ErrorKind::TimedOut.into());
+            };
+            buf = slice.into_inner();
+            match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    written += n;
+                    self.stats.bytes_sent(n as u64);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if would_block(&e) => ready(self.stream, Interest::Write, self.idle).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(buf)
+    }
 }
 
 fn tls_err(e: rustls::Error) -> io::Error {
@@ -227,7 +255,7 @@ impl TlsSession {
             while self.tls.wants_write() {
                 self.tls.write_tls(&mut tx)?;
             }
-            let tx = write_all(wire, tx).await?;
+            let tx = wire.write_all(tx).await?;
             self.tx = tx;
         }
         Ok(())
@@ -261,28 +289,4 @@ impl TlsSession {
         let rest = self.rx[self.rx_start..].to_vec();
         (self.tls, rest)
     }
-}
-
-/// Write all of `buf` to the socket; each write must progress within the idle timeout.
-pub(crate) async fn write_all(wire: &mut Wire<'_>, mut buf: Vec<u8>) -> io::Result<Vec<u8>> {
-    use monoio::buf::IoBuf;
-    let len = buf.len();
-    let mut written = 0;
-    while written < len {
-        let write = wire.stream.write(buf.slice(written..len));
-        let Some((result, slice)) = wire.timer.wait(wire.idle, write).await else {
-            return Err(io::ErrorKind::TimedOut.into());
-        };
-        buf = slice.into_inner();
-        match result {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                written += n;
-                wire.stats.bytes_sent(n as u64);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(buf)
 }
