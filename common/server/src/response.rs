@@ -48,14 +48,11 @@ impl Head {
         }
     }
 
-    /// The head to change: a shared one is copied first (the other responses keep theirs).
-    fn make_own(&mut self) -> &mut ResponseHead {
-        if let Head::Shared(s) = self {
-            *self = Head::Own(s.head.clone());
-        }
+    /// The head to change: a shared one is copied (the other responses keep theirs).
+    fn into_own(self) -> ResponseHead {
         match self {
             Head::Own(h) => h,
-            Head::Shared(_) => unreachable!("made own above"),
+            Head::Shared(s) => s.head.clone(),
         }
     }
 }
@@ -154,10 +151,7 @@ impl Response {
 
     /// Add a header.
     pub fn header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
-        self.head = Head::Own(match self.head {
-            Head::Own(h) => h.header(name, value),
-            Head::Shared(s) => s.head.clone().header(name, value),
-        });
+        self.head = Head::Own(self.head.into_own().header(name, value));
         self
     }
 
@@ -169,7 +163,9 @@ impl Response {
     /// Change the status (e.g. 200 → 206 or 304), keeping the headers.
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;
-        self.head.make_own().status = status;
+        let mut head = self.head.into_own();
+        head.status = status;
+        self.head = Head::Own(head);
         self
     }
 
