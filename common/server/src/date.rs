@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ringcast_proto::http::date::format;
 
@@ -32,17 +32,30 @@ pub fn now() -> Arc<str> {
 /// paid), and its few milliseconds of granularity cannot matter to a header that counts
 /// seconds.
 pub fn coarse_unix_secs() -> u64 {
+    match coarse_clock(libc::CLOCK_REALTIME_COARSE) {
+        Some(since_epoch) => since_epoch.as_secs(),
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    }
+}
+
+/// The time of the kernel's coarse `clock` (`CLOCK_REALTIME_COARSE`, `CLOCK_MONOTONIC_COARSE`):
+/// read from the vDSO without touching the TSC, in ticks of a few milliseconds; `None` when it
+/// cannot be read.
+pub(crate) fn coarse_clock(clock: libc::clockid_t) -> Option<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid, writable timespec that outlives the call.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-        return u64::try_from(ts.tv_sec).unwrap_or(0);
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return None;
     }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    Some(Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    ))
 }
 
 #[cfg(test)]

@@ -52,18 +52,7 @@ impl IdleTimer {
 
 /// The kernel's coarse monotonic clock (vDSO, ticks of a few milliseconds).
 fn coarse_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec that outlives the call.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(
-        u64::try_from(ts.tv_sec).unwrap_or(0),
-        u32::try_from(ts.tv_nsec).unwrap_or(0),
-    )
+    crate::date::coarse_clock(libc::CLOCK_MONOTONIC_COARSE).unwrap_or(Duration::ZERO)
 }
 
 #[cfg(test)]
