@@ -1096,12 +1096,17 @@ mod tests {
         direct
     }
 
+    /// A temp dir on the disk where the system has one: /var/tmp is on the disk on ordinary
+    /// systems (/tmp may be a tmpfs, which refuses O_DIRECT).
+    fn disk_tempdir() -> tempfile::TempDir {
+        tempfile::tempdir_in("/var/tmp")
+            .or_else(|_| tempfile::tempdir())
+            .expect("tempdir")
+    }
+
     #[test]
     fn a_disk_spool_is_written_direct_and_byte_identical_across_unaligned_patches() {
-        // /var/tmp is on the disk on ordinary systems (/tmp may be a tmpfs).
-        let dir = tempfile::tempdir_in("/var/tmp")
-            .or_else(|_| tempfile::tempdir())
-            .expect("tempdir");
+        let dir = disk_tempdir();
         let supported = supports_o_direct(dir.path());
         let direct = check(dir.path());
         if !supported {
@@ -1137,9 +1142,7 @@ mod tests {
 
     #[test]
     fn a_checkpoint_makes_the_full_buffers_durable_and_the_digests_stay_exact() {
-        let dir = tempfile::tempdir_in("/var/tmp")
-            .or_else(|_| tempfile::tempdir())
-            .expect("tempdir");
+        let dir = disk_tempdir();
         let path = dir.path().join("spool.bin");
         let data = payload(5 * BUF + 777);
         // The PATCH starts at an unaligned offset: its first buffer reads the block below back.
@@ -1210,9 +1213,7 @@ mod tests {
 
     #[test]
     fn bytes_received_in_place_count_only_once_kept() {
-        let dir = tempfile::tempdir_in("/var/tmp")
-            .or_else(|_| tempfile::tempdir())
-            .expect("tempdir");
+        let dir = disk_tempdir();
         let path = dir.path().join("spool.bin");
         std::fs::write(&path, b"").expect("create");
         let data = payload(3 * BUF + 5000);
