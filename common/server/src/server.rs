@@ -192,33 +192,45 @@ type WorkerRuntime = monoio::FusionRuntime<
     monoio::time::TimeDriver<monoio::LegacyDriver>,
 >;
 
-/// The worker's runtime: io_uring when the kernel allows it (else epoll), with cooperative task
-/// running where the kernel has it.
+/// The worker's runtime: io_uring when the kernel allows it (else epoll), with io_uring's task
+/// work deferred to the worker's own waits where the kernel has it.
 ///
-/// Why `COOP_TASKRUN`: without it, every completion that arrives while the worker runs user code
-/// (a client's request landing on a socket, from the softirq of another core) interrupts the
+/// Why not plain io_uring: every completion that arrives while the worker runs user code (a
+/// client's request landing on a socket, from the softirq of another core) then interrupts the
 /// worker with a reschedule IPI to run io_uring's task work at once. Under an LL-HLS herd that
 /// was ≈ 5 % of the edge worker's CPU (`asm_sysvec_reschedule_ipi` in perf,
-/// docs/BENCHMARKS.md "LL-HLS herd cost"). With it, the task work runs at the worker's next
-/// `io_uring_enter`, which monoio makes on every turn of its loop before it reaps completions,
-/// so nothing waits longer than the current turn. `TASKRUN_FLAG` lets the ring say that task
-/// work is pending. Kernels before 5.19 refuse the flags: then the ring is built without them.
+/// docs/BENCHMARKS.md "LL-HLS herd cost").
+///
+/// First choice, `DEFER_TASKRUN | SINGLE_ISSUER` (Linux 6.1): task work is queued on the ring
+/// and run only when the worker waits for completions (`io_uring_enter` with `GETEVENTS`, which
+/// monoio makes whenever its run queue is empty), in one batch. With `COOP_TASKRUN` alone the
+/// same work ran at the exit of whatever system call the worker made next (half of it after the
+/// `sendfile` of a live part, through the signal path), one small batch per call. monoio makes
+/// every submission from the worker's own thread, which `SINGLE_ISSUER` requires; a submit
+/// without `GETEVENTS` (monoio's "cold path", with tasks still runnable) posts no completions,
+/// and they are reaped at the next park, as soon as the run queue empties.
+/// Second choice, `COOP_TASKRUN | TASKRUN_FLAG` (5.19): the task work runs at the worker's next
+/// system call, no IPI. Older kernels refuse both: then the ring is built without flags.
 fn build_runtime() -> std::io::Result<WorkerRuntime> {
+    let mut deferred = io_uring::IoUring::builder();
+    deferred.setup_defer_taskrun().setup_single_issuer();
     let mut coop = io_uring::IoUring::builder();
     coop.setup_coop_taskrun().setup_taskrun_flag();
-    let built = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .uring_builder(coop)
-        .build();
-    match built {
-        Ok(rt) => Ok(rt),
-        Err(e) => {
-            tracing::debug!(error = %e, "io_uring without COOP_TASKRUN (kernel before 5.19?)");
-            monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                .enable_timer()
-                .build()
+    for (name, flags) in [("DEFER_TASKRUN", deferred), ("COOP_TASKRUN", coop)] {
+        let built = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .uring_builder(flags)
+            .build();
+        match built {
+            Ok(rt) => return Ok(rt),
+            Err(e) => {
+                tracing::debug!(error = %e, flags = name, "io_uring refused these setup flags")
+            }
         }
     }
+    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
 }
 
 /// One worker thread: runtime, listener, accept loop, drain.
