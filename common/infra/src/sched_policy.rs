@@ -7,7 +7,8 @@
 //! process (a co-located service, a load generator), each such wake-up otherwise interrupts that
 //! process, and both pay for the switch and the caches. The cost: a worker waking onto a core
 //! busy with another process starts at most a slice later (a few ms) — nothing changes on a
-//! core it has to itself. Measured in docs/BENCHMARKS.md (issue 16, 2026-12-06 22:0x).
+//! core it has to itself. Measured in docs/BENCHMARKS.md ("edge workers under `SCHED_BATCH`",
+//! issue 16).
 
 use std::io;
 

@@ -49,8 +49,8 @@ pub struct EdgeConfig {
     /// Run the workers under `SCHED_BATCH`: a worker waking up for a completion does not
     /// preempt another process on its core (a co-located service or load generator), at the
     /// price of starting up to a scheduler slice later when that core is busy. On by default:
-    /// with one client thread beside the edge it gave 1.11× the requests per second and fewer
-    /// CPU-seconds per request (docs/BENCHMARKS.md, issue 16).
+    /// with one client thread sharing the two cores it gave 1.32× the requests per second of 1
+    /// KiB hits and 1.16× per CPU-second (docs/BENCHMARKS.md, issue 16).
     pub batch_workers: bool,
     /// Capacity of the in-memory object cache in bytes (weighted by body size).
     pub memory_cache_bytes: u64,
