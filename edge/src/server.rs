@@ -246,6 +246,7 @@ fn settings(cfg: &EdgeConfig) -> ServerSettings {
     s.cors = CorsPolicy::WithOrigin;
     s.workers = cfg.workers;
     s.pin_workers = cfg.pin_workers;
+    s.batch_workers = cfg.batch_workers;
     s.listen_backlog = i32::try_from(cfg.listen_backlog).unwrap_or(i32::MAX);
     s.idle_timeout = ms(cfg.idle_timeout_ms);
     s.header_timeout = ms(cfg.header_timeout_ms);

@@ -20,6 +20,7 @@
 //!   default).
 //! - [`telemetry`]: tracing setup (JSON logs or human-readable on a terminal).
 //! - [`cpu_affinity`]: pinning worker threads to cores.
+//! - [`sched_policy`]: worker threads that do not preempt their core's other threads on wake-up.
 //! - [`rlimit`]: the open-file limit raised to the hard limit at the start of every server.
 //!
 //! Protocol logic and schemas live in `ringcast-proto`; this crate only moves them over the
@@ -35,6 +36,7 @@ pub mod platform;
 pub mod purge;
 pub mod queue;
 pub mod rlimit;
+pub mod sched_policy;
 pub mod side_runtime;
 pub mod store;
 pub mod telemetry;

@@ -246,6 +246,11 @@ fn worker<H: Handler>(
     if settings.pin_workers {
         ringcast_infra::cpu_affinity::pin_worker_or_warn(id);
     }
+    if settings.batch_workers {
+        if let Err(e) = ringcast_infra::sched_policy::set_current_thread_batch() {
+            tracing::warn!(worker = id, error = %e, "worker stays under SCHED_OTHER");
+        }
+    }
     let built = build_runtime();
     let mut rt = match built {
         Ok(rt) => rt,

@@ -15,6 +15,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Bind worker `i` to the `i`-th CPU the process may use.
     pub pin_workers: bool,
+    /// Run the workers under `SCHED_BATCH`: a worker that wakes up does not preempt another
+    /// process on its core ([`ringcast_infra::sched_policy`]).
+    pub batch_workers: bool,
     /// `listen(2)` backlog of each worker's socket.
     pub listen_backlog: i32,
     /// An idle keep-alive connection closes after this; a write (or a body read) that makes no
@@ -79,6 +82,7 @@ impl ServerSettings {
             listen,
             workers: 1,
             pin_workers: false,
+            batch_workers: false,
             listen_backlog: 1024,
             idle_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(10),

@@ -46,6 +46,12 @@ pub struct EdgeConfig {
     /// Bind worker `i` to the `i`-th CPU the process may use (its `taskset` mask, wrapping).
     /// Off when the cores are shared with heavy neighbours the scheduler should move around.
     pub pin_workers: bool,
+    /// Run the workers under `SCHED_BATCH`: a worker waking up for a completion does not
+    /// preempt another process on its core (a co-located service or load generator), at the
+    /// price of starting up to a scheduler slice later when that core is busy. On by default:
+    /// with one client thread sharing the two cores it gave 1.32× the requests per second of 1
+    /// KiB hits and 1.16× per CPU-second (docs/BENCHMARKS.md, issue 16).
+    pub batch_workers: bool,
     /// Capacity of the in-memory object cache in bytes (weighted by body size).
     pub memory_cache_bytes: u64,
     /// How long the edge reuses a mutable playlist (the top-level master, playlists without
@@ -136,6 +142,7 @@ impl Default for EdgeConfig {
             http2_cleartext: false,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pin_workers: true,
+            batch_workers: true,
             memory_cache_bytes: 256 * 1024 * 1024,
             playlist_ttl_ms: 1000,
             not_found_ttl_ms: 1000,
