@@ -15,7 +15,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::tus::checksum::ChunkDigest;
 use crate::tus::hash_placement;
-use crate::tus::hash_wait::WaitPolicy;
 
 /// What one PATCH's bytes are fed to, in order.
 pub struct Digests {
@@ -41,52 +40,13 @@ struct Piece {
     done: oneshot::Sender<()>,
 }
 
-/// The next piece for the hash thread (`None`: the pipe is closed and drained): spin first
-/// while pieces come quickly, then park ([`crate::tus::hash_wait`]).
-fn next_piece(rx: &mut mpsc::UnboundedReceiver<Piece>, policy: &mut WaitPolicy) -> Option<Piece> {
-    use mpsc::error::TryRecvError;
-    match rx.try_recv() {
-        Ok(piece) => return Some(piece),
-        Err(TryRecvError::Disconnected) => return None,
-        Err(TryRecvError::Empty) => {}
-    }
-    let started = std::time::Instant::now();
-    if let Some(until) = policy.spin_until(started) {
-        loop {
-            // Another runnable thread on this CPU (the client, the kernel's socket work) goes
-            // first; the CPU only stays with this thread if nothing else wants it.
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-            std::thread::yield_now();
-            match rx.try_recv() {
-                Ok(piece) => {
-                    policy.waited(started, std::time::Instant::now(), true);
-                    return Some(piece);
-                }
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
-            let now = std::time::Instant::now();
-            if now >= until {
-                policy.waited(started, now, false);
-                break;
-            }
-        }
-    }
-    let piece = rx.blocking_recv();
-    policy.waited(started, std::time::Instant::now(), piece.is_some());
-    piece
-}
-
 /// Completes once a fed piece is hashed and the hash thread let go of its buffer (an error:
 /// the hash thread is gone, the digests with it).
 pub type Hashed = oneshot::Receiver<()>;
 
 /// A thread (from the side runtime's blocking pool) that owns the digests and feeds them the
 /// pieces it is handed, in order, while the worker goes on receiving: no wait between two
-/// pieces on either side, only when the worker needs a buffer back. Between two pieces that
-/// come quickly it spins rather than parks ([`crate::tus::hash_wait`]).
+/// pieces on either side, only when the worker needs a buffer back.
 pub struct HashPipe {
     tx: mpsc::UnboundedSender<Piece>,
     thread: tokio::task::JoinHandle<Digests>,
@@ -100,8 +60,7 @@ impl HashPipe {
         let thread = ringcast_infra::side_runtime::handle().spawn_blocking(move || {
             // Off the worker's core and ahead of it, until the PATCH's hashing ends.
             let _placed = hash_placement::Placed::away_from(worker_cpu);
-            let mut policy = WaitPolicy::default();
-            while let Some(Piece { bytes, from, done }) = next_piece(&mut rx, &mut policy) {
+            while let Some(Piece { bytes, from, done }) = rx.blocking_recv() {
                 let all = (*bytes).as_ref();
                 digests.update(&all[from.min(all.len())..]);
                 // Let go of the buffer before saying so: its owner reclaims it once told.

@@ -5,7 +5,9 @@
 //!
 //! - **Off its worker's core**: the worker is pinned (`ringcast_infra::cpu_affinity`); a hash
 //!   thread the scheduler puts on that same core takes turns with its own feeder. The hash
-//!   thread may run on any allowed CPU but that one (left alone on a one-CPU process).
+//!   thread may run on any of the process's CPUs but that one (left alone on a one-CPU process);
+//!   the process's CPUs are read once at start-up ([`init`]), since the pool thread's own
+//!   affinity may be the one CPU of the worker that spawned it.
 //! - **Optionally ahead of the other threads on its core** (`uploads.hash_thread_nice`, default
 //!   0: off): on a small machine the core it gets is shared with the client, other workers and
 //!   the kernel's socket work, and at nice 0 it gets its fair share of that core. On the 2-core

@@ -15,7 +15,6 @@ pub mod expiry_index;
 pub mod finish;
 pub mod handler;
 pub mod hash_placement;
-pub mod hash_wait;
 pub mod lock;
 pub mod ownership;
 pub mod probe;

@@ -37,9 +37,7 @@
 //!
 //! Memory: the aligned buffers are pooled per worker like the PATCH buffers: up to
 //! [`DEPTH`] + 1 per PATCH that holds a pooled buffer, at most [`DIRECT_PAIRS_PER_WORKER`] such
-//! PATCHes per worker (later PATCHes write straight through): ≤ 7 × 1 MiB × 8 = 56 MiB per
-//! worker, 7 MiB per PATCH. Buffers beyond the first two are taken only as the PATCH's
-//! pipeline fills, so a PATCH of less than 7 MiB holds fewer.
+//! PATCHes per worker (later PATCHes write straight through): ≤ 4 × 1 MiB × 8 per worker.
 
 use std::alloc::Layout;
 use std::cell::RefCell;
@@ -67,11 +65,8 @@ pub const ALIGN: usize = 4096;
 pub const BUF: usize = 1024 * 1024;
 /// Most PATCHes per worker writing through aligned buffers at once.
 pub const DIRECT_PAIRS_PER_WORKER: usize = 8;
-/// Full buffers of one PATCH on their way (written and hashed) at once; one more fills. Six
-/// rather than three: the client's sends arrive in bursts (it shares the CPUs with the hash
-/// thread), and a deeper queue lets the hash thread work through a backlog instead of waiting
-/// for the next buffer after each burst (docs/BENCHMARKS.md, issue 13, 2026-12-06 22:00 UTC).
-pub const DEPTH: usize = 6;
+/// Full buffers of one PATCH on their way (written and hashed) at once; one more fills.
+pub const DEPTH: usize = 3;
 /// PATCH bodies shorter than this are written buffered (see the module docs): one aligned
 /// buffer, below which no direct write would be a full one anyway.
 pub const DIRECT_MIN_BODY: u64 = BUF as u64;
