@@ -40,7 +40,7 @@ static PROCESS_CPUS: OnceLock<Vec<usize>> = OnceLock::new();
 /// affinity of the thread that spawned it, often a pinned worker, and a thread pinned to the
 /// worker's CPU would find no other CPU to move to — it would hash on the worker's core, as
 /// about half the uploads did before this was read once (docs/BENCHMARKS.md, issue 13,
-/// 2026-12-06 22:00–23:10 UTC).
+/// 2026-12-06 22:00–23:14 UTC).
 pub fn init(nice: i32) {
     if let Ok(cpus) = allowed_cpus() {
         let _ = PROCESS_CPUS.set(cpus);
