@@ -5,7 +5,9 @@
 //!
 //! - **Off its worker's core**: the worker is pinned (`ringcast_infra::cpu_affinity`); a hash
 //!   thread the scheduler puts on that same core takes turns with its own feeder. The hash
-//!   thread may run on any allowed CPU but that one (left alone on a one-CPU process).
+//!   thread may run on any of the process's CPUs but that one (left alone on a one-CPU process);
+//!   the process's CPUs are read once at start-up ([`init`]), since the pool thread's own
+//!   affinity may be the one CPU of the worker that spawned it.
 //! - **Optionally ahead of the other threads on its core** (`uploads.hash_thread_nice`, default
 //!   0: off): on a small machine the core it gets is shared with the client, other workers and
 //!   the kernel's socket work, and at nice 0 it gets its fair share of that core. On the 2-core
@@ -19,6 +21,7 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::OnceLock;
 
 use ringcast_infra::cpu_affinity::{allowed_cpus, set_current_thread_cpus};
 
@@ -27,8 +30,21 @@ static NICE: AtomicI32 = AtomicI32::new(0);
 /// A refused priority change was logged (once per process).
 static NICE_REFUSAL_LOGGED: AtomicBool = AtomicBool::new(false);
 
-/// Set the nice value hash threads take from now on (at start-up, from the config).
-pub fn set_nice(nice: i32) {
+/// The CPUs the process may use, read at start-up before any worker is pinned.
+static PROCESS_CPUS: OnceLock<Vec<usize>> = OnceLock::new();
+
+/// At start-up, on the main thread before the workers are pinned: remember the CPUs the process
+/// may use, and set the nice value hash threads take from now on (from the config).
+///
+/// The CPUs must be read here, not on the hash thread: a blocking-pool thread inherits the
+/// affinity of the thread that spawned it, often a pinned worker, and a thread pinned to the
+/// worker's CPU would find no other CPU to move to — it would hash on the worker's core, as
+/// about half the uploads did before this was read once (docs/BENCHMARKS.md, issue 13,
+/// 2026-12-06 22:00–23:14 UTC).
+pub fn init(nice: i32) {
+    if let Ok(cpus) = allowed_cpus() {
+        let _ = PROCESS_CPUS.set(cpus);
+    }
     NICE.store(nice, Ordering::Relaxed);
 }
 
@@ -86,10 +102,15 @@ impl Placed {
     }
 }
 
-/// The CPUs the thread had before, once it was moved off `cpu`.
+/// The CPUs the thread had before, once it was moved off `cpu` onto the process's other CPUs
+/// (those read by [`init`]; the calling thread's own when `init` did not run, as in tests).
 fn off_cpu(cpu: Option<usize>) -> Option<Vec<usize>> {
+    off_cpu_within(PROCESS_CPUS.get().map(Vec::as_slice), cpu)
+}
+
+fn off_cpu_within(process: Option<&[usize]>, cpu: Option<usize>) -> Option<Vec<usize>> {
     let before = allowed_cpus().ok()?;
-    let away = without(&before, cpu?)?;
+    let away = without(process.unwrap_or(&before), cpu?)?;
     match set_current_thread_cpus(&away) {
         Ok(()) => Some(before),
         Err(error) => {
@@ -178,6 +199,39 @@ mod tests {
             assert_eq!(now.len(), all.len() - 1);
             drop(placed);
             assert_eq!(allowed_cpus().expect("affinity"), all, "restored");
+        })
+        .join()
+        .expect("thread");
+    }
+
+    #[test]
+    fn a_thread_pinned_to_the_worker_cpu_still_moves_to_the_process_other_cpus() {
+        std::thread::spawn(|| {
+            let all = allowed_cpus().expect("affinity");
+            if all.len() < 2 {
+                eprintln!("SKIPPED: one CPU, nothing to move to");
+                return;
+            }
+            let worker = all[0];
+            // As a pool thread spawned by the pinned worker inherits its affinity.
+            set_current_thread_cpus(&[worker]).expect("pin");
+            assert!(
+                off_cpu_within(None, Some(worker)).is_none(),
+                "its own CPUs: stuck"
+            );
+            let placed = Placed {
+                affinity: off_cpu_within(Some(&all), Some(worker)),
+                nice: None,
+            };
+            assert_eq!(
+                placed.affinity.as_deref(),
+                Some(&[worker][..]),
+                "had the worker's"
+            );
+            let now = allowed_cpus().expect("affinity");
+            assert_eq!(now, without(&all, worker).expect("others"));
+            drop(placed);
+            assert_eq!(allowed_cpus().expect("affinity"), vec![worker], "restored");
         })
         .join()
         .expect("thread");
