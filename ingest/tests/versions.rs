@@ -315,7 +315,7 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
     let alice = stack.create_key("alice", "uploader");
     let bob = stack.create_key("bob", "uploader");
     let viewer = stack.create_key("alice", "viewer");
-    let transcoder = stack.spawn(TranscoderOptions::new());
+    let mut transcoder = stack.spawn(TranscoderOptions::new());
     // A second edge of the fleet, caching the same way: the rollback must reach both.
     let edge2 = stack.spawn(
         EdgeOptions::new()
@@ -358,9 +358,18 @@ fn versions_progress_and_rollback_seen_at_the_edge() {
         Duration::from_secs(10),
         |i| matches!(i, Item::Event(e) if e.event == "upload" && e.data["offset"] == half),
     );
+    // The transcoder is frozen while the upload ends, so the stream sees the job queued
+    // before it runs: without that, a short clip can transcode between two polls and the
+    // stream would (rightly) show only its end.
+    transcoder.process.signal(libc::SIGSTOP);
     let r = client.patch(&loc, half as u64, &v2_bytes[half..]);
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(r.header("ringcast-video-id"), Some(id.as_str()));
+    items.extend(sse.read_until(
+        Duration::from_secs(10),
+        |i| matches!(i, Item::Event(e) if e.event == "transcode" && e.data["state"] == "queued"),
+    ));
+    transcoder.process.signal(libc::SIGCONT);
     items.extend(sse.rest(Duration::from_secs(200)));
     assert!(
         matches!(items.first(), Some(Item::Retry(3000))),
