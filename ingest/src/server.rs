@@ -142,7 +142,6 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
         "backends ready"
     );
     crate::auth::warn_if_open(&config.auth);
-    // Before Server::start pins the workers: the CPUs read here are the process's.
     crate::tus::hash_placement::init(config.uploads.hash_thread_nice);
     let settings = settings(&config);
     let (live_grace, live_buffer) = (config.live.grace(), config.live.buffer_bytes);

@@ -27,12 +27,40 @@ pub fn set_current_thread_batch() -> io::Result<()> {
 
 /// The calling thread's scheduling policy (`libc::SCHED_*`).
 pub fn current_thread_policy() -> io::Result<libc::c_int> {
-    // SAFETY: pid 0 is the calling thread; the call takes no pointers.
-    let ret = unsafe { libc::sched_getscheduler(0) };
+    policy_of(0)
+}
+
+/// The process's scheduling policy: its main thread's, which no server changes (workers are
+/// spawned threads).
+pub fn process_policy() -> io::Result<libc::c_int> {
+    // SAFETY: getpid takes nothing and cannot fail.
+    policy_of(unsafe { libc::getpid() })
+}
+
+fn policy_of(tid: libc::pid_t) -> io::Result<libc::c_int> {
+    // SAFETY: the call takes no pointers.
+    let ret = unsafe { libc::sched_getscheduler(tid) };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(ret)
+}
+
+/// Give the calling thread the process's policy back when it inherited `SCHED_BATCH` from the
+/// worker that spawned it (a helper thread is not I/O-driven and should not wait behind other
+/// work on its CPU). Only the fair policies are switched: a real-time policy stays as it is.
+pub fn take_process_policy() -> io::Result<()> {
+    let (mine, process) = (current_thread_policy()?, process_policy()?);
+    if mine == process || !matches!(process, libc::SCHED_OTHER | libc::SCHED_BATCH) {
+        return Ok(());
+    }
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` is a live `sched_param` the call only reads.
+    let ret = unsafe { libc::sched_setscheduler(0, process, &param) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -50,5 +78,29 @@ mod tests {
         .expect("thread");
         assert_eq!(inside, libc::SCHED_BATCH);
         assert_eq!(current_thread_policy().expect("policy again"), before);
+    }
+
+    #[test]
+    fn a_thread_spawned_by_a_batch_worker_can_take_the_process_policy_back() {
+        let process = process_policy().expect("process policy");
+        assert_eq!(process, libc::SCHED_OTHER, "the test process runs as usual");
+        let (inherited, after) = std::thread::spawn(|| {
+            set_current_thread_batch().expect("batch");
+            std::thread::spawn(|| {
+                let inherited = current_thread_policy().expect("inherited");
+                take_process_policy().expect("take the process's policy");
+                (inherited, current_thread_policy().expect("after"))
+            })
+            .join()
+            .expect("inner thread")
+        })
+        .join()
+        .expect("outer thread");
+        assert_eq!(
+            inherited,
+            libc::SCHED_BATCH,
+            "a spawned thread inherits the policy"
+        );
+        assert_eq!(after, process);
     }
 }

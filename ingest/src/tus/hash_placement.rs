@@ -5,9 +5,12 @@
 //!
 //! - **Off its worker's core**: the worker is pinned (`ringcast_infra::cpu_affinity`); a hash
 //!   thread the scheduler puts on that same core takes turns with its own feeder. The hash
-//!   thread may run on any of the process's CPUs but that one (left alone on a one-CPU process);
-//!   the process's CPUs are read once at start-up ([`init`]), since the pool thread's own
-//!   affinity may be the one CPU of the worker that spawned it.
+//!   thread may run on any of the process's CPUs but that one (left alone on a one-CPU process).
+//!   The process's CPUs come from `cpu_affinity::process_cpus` (the main thread's), not from the
+//!   pool thread's own affinity: before the side runtime's threads took the process's CPUs back
+//!   at start, a pool thread spawned by a pinned worker had only that worker's CPU, found no
+//!   other CPU to move to, and hashed on the worker's core in about half the uploads
+//!   (docs/BENCHMARKS.md, issue 13, 2026-12-06 22:00–23:14 UTC).
 //! - **Optionally ahead of the other threads on its core** (`uploads.hash_thread_nice`, default
 //!   0: off): on a small machine the core it gets is shared with the client, other workers and
 //!   the kernel's socket work, and at nice 0 it gets its fair share of that core. On the 2-core
@@ -21,30 +24,16 @@
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::OnceLock;
 
-use ringcast_infra::cpu_affinity::{allowed_cpus, set_current_thread_cpus};
+use ringcast_infra::cpu_affinity::{allowed_cpus, process_cpus, set_current_thread_cpus};
 
 /// The nice value hash threads take (`uploads.hash_thread_nice`; 0: left alone).
 static NICE: AtomicI32 = AtomicI32::new(0);
 /// A refused priority change was logged (once per process).
 static NICE_REFUSAL_LOGGED: AtomicBool = AtomicBool::new(false);
 
-/// The CPUs the process may use, read at start-up before any worker is pinned.
-static PROCESS_CPUS: OnceLock<Vec<usize>> = OnceLock::new();
-
-/// At start-up, on the main thread before the workers are pinned: remember the CPUs the process
-/// may use, and set the nice value hash threads take from now on (from the config).
-///
-/// The CPUs must be read here, not on the hash thread: a blocking-pool thread inherits the
-/// affinity of the thread that spawned it, often a pinned worker, and a thread pinned to the
-/// worker's CPU would find no other CPU to move to — it would hash on the worker's core, as
-/// about half the uploads did before this was read once (docs/BENCHMARKS.md, issue 13,
-/// 2026-12-06 22:00–23:14 UTC).
+/// At start-up: the nice value hash threads take from now on (from the config).
 pub fn init(nice: i32) {
-    if let Ok(cpus) = allowed_cpus() {
-        let _ = PROCESS_CPUS.set(cpus);
-    }
     NICE.store(nice, Ordering::Relaxed);
 }
 
@@ -102,15 +91,10 @@ impl Placed {
     }
 }
 
-/// The CPUs the thread had before, once it was moved off `cpu` onto the process's other CPUs
-/// (those read by [`init`]; the calling thread's own when `init` did not run, as in tests).
+/// The CPUs the thread had before, once it was moved off `cpu` onto the process's other CPUs.
 fn off_cpu(cpu: Option<usize>) -> Option<Vec<usize>> {
-    off_cpu_within(PROCESS_CPUS.get().map(Vec::as_slice), cpu)
-}
-
-fn off_cpu_within(process: Option<&[usize]>, cpu: Option<usize>) -> Option<Vec<usize>> {
     let before = allowed_cpus().ok()?;
-    let away = without(process.unwrap_or(&before), cpu?)?;
+    let away = without(&process_cpus().ok()?, cpu?)?;
     match set_current_thread_cpus(&away) {
         Ok(()) => Some(before),
         Err(error) => {
@@ -215,12 +199,8 @@ mod tests {
             let worker = all[0];
             // As a pool thread spawned by the pinned worker inherits its affinity.
             set_current_thread_cpus(&[worker]).expect("pin");
-            assert!(
-                off_cpu_within(None, Some(worker)).is_none(),
-                "its own CPUs: stuck"
-            );
             let placed = Placed {
-                affinity: off_cpu_within(Some(&all), Some(worker)),
+                affinity: off_cpu(Some(worker)),
                 nice: None,
             };
             assert_eq!(
