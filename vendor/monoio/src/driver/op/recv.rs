@@ -49,11 +49,28 @@ pub(crate) struct Recv<T> {
 
     /// Reference to the in-flight buffer.
     pub(crate) buf: T,
+
+    // ringcast patch: io_uring arms the socket's poll at once instead of trying the receive
+    // first (IORING_RECVSEND_POLL_FIRST, Linux 5.19).
+    poll_first: bool,
 }
 
 impl<T: IoBufMut> Op<Recv<T>> {
     pub(crate) fn recv(fd: SharedFd, buf: T) -> io::Result<Self> {
-        Op::submit_with(Recv { fd, buf })
+        Op::submit_with(Recv {
+            fd,
+            buf,
+            poll_first: false,
+        })
+    }
+
+    // ringcast patch: see `TcpStream::read_poll_first`.
+    pub(crate) fn recv_poll_first(fd: SharedFd, buf: T) -> io::Result<Self> {
+        Op::submit_with(Recv {
+            fd,
+            buf,
+            poll_first: true,
+        })
     }
 
     #[allow(unused)]
@@ -61,6 +78,7 @@ impl<T: IoBufMut> Op<Recv<T>> {
         Recv {
             fd: fd.clone(),
             buf,
+            poll_first: false,
         }
     }
 
@@ -82,12 +100,25 @@ impl<T: IoBufMut> Op<Recv<T>> {
 impl<T: IoBufMut> OpAble for Recv<T> {
     #[cfg(all(target_os = "linux", feature = "iouring"))]
     fn uring_op(&mut self) -> io_uring::squeue::Entry {
-        opcode::Recv::new(
+        let entry = opcode::Recv::new(
             types::Fd(self.fd.raw_fd()),
             self.buf.write_ptr(),
             self.buf.bytes_total() as _,
         )
-        .build()
+        .build();
+        if !self.poll_first {
+            return entry;
+        }
+        // ringcast patch: io-uring 0.6's `Recv` has no ioprio setter. For a receive the SQE's
+        // ioprio field carries IORING_RECVSEND_* flags.
+        // SAFETY: `Entry` is `#[repr(C)]` around the kernel's 64-byte `io_uring_sqe`, whose
+        // `ioprio` (u16) is at byte offset 2 in the kernel ABI; the bytes go back unchanged
+        // otherwise.
+        let mut raw: [u8; 64] = unsafe { std::mem::transmute(entry) };
+        const IORING_RECVSEND_POLL_FIRST: u16 = 1; // include/uapi/linux/io_uring.h
+        let flag = IORING_RECVSEND_POLL_FIRST;
+        raw[2..4].copy_from_slice(&flag.to_ne_bytes());
+        unsafe { std::mem::transmute::<[u8; 64], io_uring::squeue::Entry>(raw) }
     }
 
     #[cfg(any(feature = "legacy", feature = "poll-io"))]

@@ -195,6 +195,21 @@ impl TcpStream {
         self.meta.no_delay()
     }
 
+    /// ringcast patch: a receive that waits for the socket's poll before it tries: on io_uring
+    /// its SQE carries `IORING_RECVSEND_POLL_FIRST` (Linux 5.19; an older kernel refuses the
+    /// SQE with `EINVAL`, so the caller must know the kernel has it). For a read that expects
+    /// no data yet (a keep-alive connection waiting for its next request), this skips the
+    /// attempt that would fail with `EAGAIN` before the poll is armed. Same as `read` on the
+    /// legacy driver.
+    #[inline]
+    pub fn read_poll_first<T: IoBufMut>(
+        &mut self,
+        buf: T,
+    ) -> impl Future<Output = BufResult<usize, T>> {
+        let op = Op::recv_poll_first(self.fd.clone(), buf).unwrap();
+        op.read()
+    }
+
     /// Set the value of the `TCP_NODELAY` option on this socket.
     #[inline]
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
