@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,8 @@ int main(int argc, char **argv) {
   headlen = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\nContent-Type: video/iso.segment\r\nContent-Length: %lld\r\n\r\n",
                      (long long)filesize);
+  // A client that closes mid-body must not kill the server (wrk does at the end of a run).
+  signal(SIGPIPE, SIG_IGN);
   int w = atoi(argv[3]);
   pthread_t t[64];
   for (int i = 0; i < w; i++) pthread_create(&t[i], NULL, worker, NULL);
