@@ -208,6 +208,10 @@ async fn run<H: Handler>(conn: &mut Conn, handler: &H) -> io::Result<After> {
         };
         let read = match wait {
             // Between requests: the connection's one idle timer (no timer per request).
+            // After a response, nothing is there yet (the client reads it first): the receive
+            // waits for the poll instead of trying first. A new connection's first request
+            // usually came with or right after the handshake: tried at once.
+            ReadWait::Idle(d) if !first => idle.wait(d, conn.fill_next_request()).await.ok_or(()),
             ReadWait::Idle(d) => idle.wait(d, conn.fill()).await.ok_or(()),
             ReadWait::Head(d) => monoio::time::timeout(d, conn.fill()).await.map_err(|_| ()),
         };

@@ -211,7 +211,11 @@ type WorkerRuntime = monoio::FusionRuntime<
 /// and they are reaped at the next park, as soon as the run queue empties.
 /// Second choice, `COOP_TASKRUN | TASKRUN_FLAG` (5.19): the task work runs at the worker's next
 /// system call, no IPI. Older kernels refuse both: then the ring is built without flags.
-fn build_runtime() -> std::io::Result<WorkerRuntime> {
+///
+/// Also returns whether receives may carry `IORING_RECVSEND_POLL_FIRST`: a ring that took
+/// either flag set runs on Linux ≥ 5.19, which has it (an older kernel refuses a receive SQE
+/// with any ioprio bit set).
+fn build_runtime() -> std::io::Result<(WorkerRuntime, bool)> {
     let mut deferred = io_uring::IoUring::builder();
     deferred.setup_defer_taskrun().setup_single_issuer();
     let mut coop = io_uring::IoUring::builder();
@@ -222,15 +226,19 @@ fn build_runtime() -> std::io::Result<WorkerRuntime> {
             .uring_builder(flags)
             .build();
         match built {
-            Ok(rt) => return Ok(rt),
+            Ok(rt) => {
+                let uring = matches!(rt, monoio::FusionRuntime::Uring(_));
+                return Ok((rt, uring));
+            }
             Err(e) => {
                 tracing::debug!(error = %e, flags = name, "io_uring refused these setup flags")
             }
         }
     }
-    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+    let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .enable_timer()
-        .build()
+        .build()?;
+    Ok((rt, false))
 }
 
 /// One worker thread: runtime, listener, accept loop, drain.
@@ -252,8 +260,8 @@ fn worker<H: Handler>(
         }
     }
     let built = build_runtime();
-    let mut rt = match built {
-        Ok(rt) => rt,
+    let (mut rt, recv_poll_first) = match built {
+        Ok(built) => built,
         Err(source) => {
             let _ = ready.send(Err(ServerError::Worker {
                 worker: id,
@@ -318,6 +326,7 @@ fn worker<H: Handler>(
             draining: Default::default(),
             shutdown,
             open: Default::default(),
+            recv_poll_first,
         });
         let tls_accept = async {
             match (&tls_listener, &tls) {

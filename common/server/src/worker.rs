@@ -17,6 +17,9 @@ pub(crate) struct Worker {
     pub shutdown: crate::ShutdownHandle,
     /// Connections open on this worker.
     pub open: Cell<usize>,
+    /// The ring takes `IORING_RECVSEND_POLL_FIRST` on receives (io_uring on Linux ≥ 5.19):
+    /// a keep-alive connection's wait for its next request arms the poll without trying first.
+    pub recv_poll_first: bool,
 }
 
 /// Counts a connection as open for as long as it lives.

@@ -244,6 +244,61 @@ fn pipelined_requests_are_answered_in_order() {
     });
 }
 
+/// A keep-alive connection's wait for its next request (on io_uring a receive that arms the
+/// socket's poll before it tries, `IORING_RECVSEND_POLL_FIRST`) must see that request whether it
+/// arrives after the wait began, in pieces, or before the wait is issued (written while the
+/// previous response is still unread), after small and large responses.
+#[test]
+fn keep_alive_waits_see_the_next_request_however_it_arrives() {
+    both_drivers(
+        "keep_alive_waits_see_the_next_request_however_it_arrives",
+        || {
+            let (server, stats) = start(|_| {});
+            let mut s = connect(server.addr());
+            s.set_nodelay(true).expect("nodelay");
+            let mut rest = Vec::new();
+            let n = 60;
+            let mut answered = 0;
+            for i in 0..n {
+                let path = if i % 10 == 5 { "/big" } else { "/hello" };
+                let req = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+                match i % 3 {
+                    // Whole, after the last response was read.
+                    0 => s.write_all(req.as_bytes()).expect("write"),
+                    // In two writes: the second lands while the server holds a partial head.
+                    1 => {
+                        let (a, b) = req.as_bytes().split_at(7);
+                        s.write_all(a).expect("write");
+                        s.write_all(b).expect("write");
+                    }
+                    // This one and the next before reading this one's answer: the next is there
+                    // before the server waits for it.
+                    _ => {
+                        s.write_all(req.as_bytes()).expect("write");
+                        s.write_all(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+                            .expect("write");
+                        let r = read_reply(&mut s, &mut rest, false);
+                        assert_eq!(r.status, 200, "request {i}");
+                        answered += 1;
+                    }
+                }
+                let r = read_reply(&mut s, &mut rest, false);
+                assert_eq!(r.status, 200, "request {i}");
+                let want = if path == "/big" && i % 3 != 2 {
+                    200 * 1024
+                } else {
+                    2
+                };
+                assert_eq!(r.body.len(), want, "request {i}");
+                answered += 1;
+            }
+            assert!(rest.is_empty(), "nothing unasked for");
+            assert_eq!(stats.requests(), answered);
+            assert!(server.stop());
+        },
+    );
+}
+
 #[test]
 fn gathered_head_and_body_survive_full_socket_buffers() {
     both_drivers("gathered_head_and_body_survive_full_socket_buffers", || {
