@@ -107,6 +107,10 @@ pub struct CoreRendition {
     /// This rendition's series of the latency histograms, looked up once per core: a lookup
     /// locks the family and compares label strings, and every request of a herd observes.
     latency: OnceCell<ViewLatency>,
+    /// `(generation, Unix ms)` of the relay's last wake-up of this list: every request of the
+    /// herd it woke measures its event-to-wake lag against that one wall-clock read instead
+    /// of reading the clock itself (a `clock_gettime` per woken reload, issue 16).
+    woken_at: Cell<(u64, u64)>,
 }
 
 /// The watchdog task's side of a rendition's waiter list.
@@ -151,6 +155,16 @@ impl CoreRendition {
                 event_to_part_release: l.event_to_part_release.get(r),
             }
         })
+    }
+
+    /// Unix ms of the wake-up of the requests that see generation `gen`: the relay's, when it
+    /// woke them for that generation; otherwise (woken by the watchdog, or the relay has not
+    /// run yet) the wall clock now.
+    pub fn woken_unix_ms(&self, gen: u64) -> u64 {
+        match self.woken_at.get() {
+            (g, ms) if g == gen => ms,
+            _ => ringcast_proto::job::now_ms(),
+        }
     }
 
     /// Waits until the follower publishes something newer than `gen` (true) or `timeout`
@@ -354,12 +368,18 @@ pub fn subscribe(feed: Arc<RenditionFeed>, after_publish: AfterPublish) -> Rc<Co
         renders: RefCell::new(HashMap::new()),
         siblings: RefCell::new(None),
         latency: OnceCell::new(),
+        woken_at: Cell::new((u64::MAX, 0)),
     });
     let relay = Rc::clone(&view);
     monoio::spawn(async move {
         while rx.recv().await.is_ok() {
             // Several publishes may have queued up: one wake-up covers them all.
             while rx.try_recv().is_ok() {}
+            // Read before the wake-up: the woken tasks run after this poll, and see this
+            // generation or a newer one (then they read the clock themselves).
+            relay
+                .woken_at
+                .set((relay.feed.gen(), ringcast_proto::job::now_ms()));
             relay.wake_all();
             after_publish(&relay.feed);
         }
