@@ -44,7 +44,7 @@ use crate::live::core_view::{
 use crate::live::feed::{Phase, Published, RenditionFeed};
 use crate::live::keys::{
     live_cache_control, live_max_age, live_target, renditions_in_master, report_uri, LiveTarget,
-    RenditionRef,
+    RenditionId, RenditionRef,
 };
 use crate::response::Response;
 use crate::shared::Shared;
@@ -195,12 +195,15 @@ async fn playlist(
             Decision::Ready => {
                 hub.stats().playlists.fetch_add(1, Relaxed);
                 let latency = view.latency(hub.stats());
-                // A fresh hold's wait is not a blocking reload's wake-up.
-                let woken = (held && fresh.is_none())
-                    .then(|| (Instant::now(), observe_wake(&latency.event_to_wake, &p)));
+                // A fresh hold's wait is not a blocking reload's wake-up. `now` was read just
+                // after it woke: it starts the wake-to-response time (no clock read of its own).
+                let woken = held
+                    && fresh.is_none()
+                    && observe_wake(&latency.event_to_wake, &p, view.woken_unix_ms(p.gen));
                 let resp = respond(&view, id, state, p.gen, path, &q, private, now, shared).await;
-                if let Some((at, true)) = woken {
-                    latency.wake_to_response.observe(at.elapsed().as_secs_f64());
+                if woken {
+                    let took = hub.now().saturating_duration_since(now);
+                    latency.wake_to_response.observe(took.as_secs_f64());
                 }
                 return Ok(Some(resp));
             }
@@ -233,14 +236,15 @@ async fn playlist(
     }
 }
 
-/// A held request was woken by publish `p`: the time since the Redis entry of its event, when
-/// the publish came from one (wall clocks of Redis and the edge; one host or NTP apart).
-/// Returns whether it was observed.
-fn observe_wake(series: &Histogram, p: &Published) -> bool {
+/// A held request was woken by publish `p` at Unix ms `woken_ms`
+/// ([`CoreRendition::woken_unix_ms`]): the time since the Redis entry of its event, when the
+/// publish came from one (wall clocks of Redis and the edge; one host or NTP apart). Returns
+/// whether it was observed.
+fn observe_wake(series: &Histogram, p: &Published, woken_ms: u64) -> bool {
     let Some(entry_ms) = p.entry_ms else {
         return false;
     };
-    let lag_ms = ringcast_proto::job::now_ms().saturating_sub(entry_ms);
+    let lag_ms = woken_ms.saturating_sub(entry_ms);
     series.observe(lag_ms as f64 / 1000.0);
     true
 }
@@ -471,22 +475,10 @@ async fn sibling_names(
             return Rc::clone(&s.names);
         }
     }
-    let mut names = None;
     let owned = id.to_id();
-    for (key, prefix) in owned.master_keys() {
-        let fetched = crate::tiers::lookup(&shared.tiers(), &key).await;
-        names = match fetched {
-            Ok(found) if found.entry.kind == EntryKind::Object => {
-                std::str::from_utf8(&found.entry.body)
-                    .ok()
-                    .and_then(|text| renditions_in_master(text, &prefix))
-            }
-            _ => None,
-        };
-        if names.is_some() {
-            break;
-        }
-    }
+    // Boxed: the master's lookup runs once per rendition and core, and its future would
+    // otherwise be carried (and moved) by every playlist request's future.
+    let names = Box::pin(names_in_master(&owned, shared)).await;
     let refresh_at = if names.is_some() {
         None
     } else {
@@ -506,6 +498,26 @@ async fn sibling_names(
         names: Rc::clone(&names),
         refresh_at,
     });
+    names
+}
+
+/// The rendition names of the master of `owned` ([`sibling_names`]).
+async fn names_in_master(owned: &RenditionId, shared: &Shared) -> Option<Vec<String>> {
+    let mut names = None;
+    for (key, prefix) in owned.master_keys() {
+        let fetched = crate::tiers::lookup(&shared.tiers(), &key).await;
+        names = match fetched {
+            Ok(found) if found.entry.kind == EntryKind::Object => {
+                std::str::from_utf8(&found.entry.body)
+                    .ok()
+                    .and_then(|text| renditions_in_master(text, &prefix))
+            }
+            _ => None,
+        };
+        if names.is_some() {
+            break;
+        }
+    }
     names
 }
 
@@ -542,7 +554,12 @@ async fn hold_part(
         match preload_part_ready(state, msn, part) {
             PartStatus::Ready => {
                 if held {
-                    observe_wake(&view.latency(hub.stats()).event_to_part_release, &p);
+                    let woken_ms = view.woken_unix_ms(p.gen);
+                    observe_wake(
+                        &view.latency(hub.stats()).event_to_part_release,
+                        &p,
+                        woken_ms,
+                    );
                     return Ok(PartHold::Announced);
                 }
                 return Ok(PartHold::Listed);

@@ -116,7 +116,8 @@ async fn route(
             ))
         }
         "/healthz" | "/metrics" | "/readyz" => Err(EdgeError::MethodNotAllowed),
-        "/purge" if req.method == Method::Post => purge::post(req, body, shared).await,
+        // Boxed: a rare route; its future would enlarge every request's.
+        "/purge" if req.method == Method::Post => Box::pin(purge::post(req, body, shared)).await,
         "/purge" => Err(EdgeError::MethodNotAllowed),
         _ if path.starts_with("/v/") => {
             if req.method == Method::Delete && shared.access.purge_enabled() {
