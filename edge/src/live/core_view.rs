@@ -63,7 +63,7 @@ pub struct Rendered {
 pub struct ReadyHead {
     /// Everything the head is made from besides the render itself.
     pub key: ReadyKey,
-    pub head: Arc<SharedHead>,
+    pub head: Rc<SharedHead>,
 }
 
 /// What a render's head depends on per request (the path, hence the content type and whether

@@ -299,7 +299,7 @@ async fn respond(
         private,
     };
     if let Some(ready) = render.head.borrow().as_ref().filter(|h| h.key == key) {
-        return Response::with_shared_head(Arc::clone(&ready.head), render.body.clone());
+        return Response::with_shared_head(Rc::clone(&ready.head), render.body.clone());
     }
     let resp = playlist_response(
         state,
