@@ -273,10 +273,17 @@ async fn respond(
         /// of a herd but one) allocates nothing for it.
         static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    let cached = KEY.with_borrow_mut(|key| {
-        key.clear();
-        push_cache_key(key, path, q);
-        view.cached(key, stamp)
+    // The herd asks what the previous request asked: found without building the key.
+    let cached = view.last_render(path, q, stamp).or_else(|| {
+        let found = KEY.with_borrow_mut(|key| {
+            key.clear();
+            push_cache_key(key, path, q);
+            view.cached(key, stamp)
+        });
+        if let Some(render) = &found {
+            view.set_last_render(path, q, render);
+        }
+        found
     });
     let Some(render) = cached else {
         shared.live.stats().renders.fetch_add(1, Relaxed);
@@ -289,7 +296,8 @@ async fn respond(
                 .collect(),
         };
         let body = Bytes::from(state.playlist(&opts).render());
-        view.store_render(cache_key_for(path, q), stamp, body.clone(), now);
+        let render = view.store_render(cache_key_for(path, q), stamp, body.clone(), now);
+        view.set_last_render(path, q, &render);
         return playlist_response(state, path, q, private, body, 0, "MISS");
     };
     // Every hit of this render in this second with this age gets the same head: built once.
