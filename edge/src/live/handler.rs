@@ -423,7 +423,7 @@ async fn sibling_states(
     let hub = &shared.live;
     let mut out = Vec::new();
     for (i, sibling) in names.iter().enumerate() {
-        if sibling.name == id.rendition {
+        if sibling.own {
             continue;
         }
         let sib_id = RenditionRef {
@@ -498,6 +498,7 @@ async fn sibling_names(
             .into_iter()
             .map(|name| SiblingName {
                 dir: owned.sibling(&name).dir(),
+                own: name == id.rendition,
                 name,
             })
             .collect(),
