@@ -49,16 +49,16 @@ impl Handler for Edge {
         let started = self.log.as_ref().map(|_| Instant::now());
         if let (Some(fd), Some(up)) = (&self.shared.front_door, &self.upstreams) {
             if crate::front_door::handles(req) {
-                // Boxed here and below: rare routes whose futures would otherwise make every
-                // request's future (moved at each nested await) larger.
-                let resp = Box::pin(fd.handle(up, req, conn)).await;
+                let resp = fd.handle(up, req, conn).await;
                 self.log(req, resp.as_ref(), started);
                 return resp;
             }
         }
         if req.path() == "/readyz" && matches!(req.method, Method::Get | Method::Head) {
-            let draining = conn.readiness_draining();
-            let mut resp = Box::pin(self.readiness.respond(&self.shared, draining)).await;
+            let mut resp = self
+                .readiness
+                .respond(&self.shared, conn.readiness_draining())
+                .await;
             resp.head_only = req.method == Method::Head;
             self.log(req, Some(&resp), started);
             return Some(resp);
@@ -73,7 +73,7 @@ impl Handler for Edge {
         // (the shell then closes the connection after the response, lingering).
         let mut body = Vec::new();
         if routes::wants_body(req) && !req.chunked {
-            match Box::pin(conn.read_to_end(purge::MAX_BODY, self.header_timeout)).await {
+            match conn.read_to_end(purge::MAX_BODY, self.header_timeout).await {
                 Ok(b) => body = b,
                 Err(BodyError::TooLarge(_)) => {
                     return Some(self.refused(EdgeError::PayloadTooLarge))

@@ -9,13 +9,6 @@
 //! less than the timeout, re-arms the sleep for the rest — so a busy connection re-arms once
 //! per timeout period, not once per request, and an idle one is still closed after the timeout
 //! (give or take the coarse clock's few milliseconds).
-//!
-//! The sleep is polled only when it may have fired (the coarse clock within [`SLACK`] of its
-//! deadline) or to register the task's waker after it was armed: polling it once per read
-//! was ≈0.25 µs per LL-HLS viewer-part (perf, issue 16), spent finding it not due. Its waker
-//! stays registered between waits (monoio keeps the first one, and a connection's waits all
-//! run in its one task), so a fire is never missed: it wakes the task, and by then the coarse
-//! clock (at most one tick behind the precise one the sleep was armed on) is within the slack.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,18 +17,10 @@ use std::time::Duration;
 
 use monoio::time::{Instant, Sleep};
 
-/// How long before its deadline (on the coarse clock) the sleep is polled: more than a tick
-/// of the coarse clock, far less than any idle timeout.
-const SLACK: Duration = Duration::from_millis(50);
-
 /// One connection's idle timer (see the module docs).
 #[derive(Default)]
 pub(crate) struct IdleTimer {
     sleep: Option<Pin<Box<Sleep>>>,
-    /// The coarse clock's reading at or before which the sleep fires.
-    fires_at: Duration,
-    /// The sleep was polled since it was armed (its waker is registered).
-    registered: bool,
 }
 
 impl IdleTimer {
@@ -43,43 +28,22 @@ impl IdleTimer {
     /// dropped, cancelling its I/O).
     pub(crate) async fn wait<F: Future>(&mut self, idle: Duration, fut: F) -> Option<F::Output> {
         let started = coarse_now();
-        let Self {
-            sleep,
-            fires_at,
-            registered,
-        } = self;
-        let sleep = sleep.get_or_insert_with(|| {
-            *fires_at = started + idle;
-            *registered = false;
-            Box::pin(monoio::time::sleep(idle))
-        });
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(monoio::time::sleep(idle)));
         let mut fut = std::pin::pin!(fut);
-        let mut first = true;
         std::future::poll_fn(|cx| {
             if let Poll::Ready(out) = fut.as_mut().poll(cx) {
                 return Poll::Ready(Some(out));
             }
-            // Not due and its waker registered: nothing to look at (the first poll uses the
-            // clock read at the start; later ones, after a wake-up, read it again).
-            let now = if std::mem::take(&mut first) {
-                started
-            } else {
-                coarse_now()
-            };
-            if *registered && now + SLACK < *fires_at {
-                return Poll::Pending;
-            }
             // The sleep may have been armed by an earlier wait: it only says "look again".
             while sleep.as_mut().poll(cx).is_ready() {
-                let now = coarse_now();
-                let waited = now.saturating_sub(started);
+                let waited = coarse_now().saturating_sub(started);
                 if waited >= idle {
                     return Poll::Ready(None);
                 }
-                *fires_at = now + (idle - waited);
                 sleep.as_mut().reset(Instant::now() + (idle - waited));
             }
-            *registered = true;
             Poll::Pending
         })
         .await
@@ -132,33 +96,6 @@ mod tests {
                 2
             };
             assert_eq!(timer.wait(idle, slow).await, Some(2));
-        });
-    }
-
-    #[test]
-    fn a_wait_that_skipped_the_not_yet_due_sleep_still_ends_after_its_timeout() {
-        run(async {
-            let idle = Duration::from_millis(300);
-            let mut timer = IdleTimer::default();
-            // A wait that is pending once: the sleep is armed and its waker registered.
-            let short = async {
-                monoio::time::sleep(Duration::from_millis(5)).await;
-                1
-            };
-            assert_eq!(timer.wait(idle, short).await, Some(1));
-            monoio::time::sleep(Duration::from_millis(100)).await;
-            // This wait starts far from the sleep's deadline (it does not poll the sleep),
-            // and never completes: the sleep's fire must still reach it, and it must end a
-            // whole timeout after its own start, not at the sleep's first deadline.
-            let begun = std::time::Instant::now();
-            let never = std::future::pending::<()>();
-            let ended = monoio::time::timeout(Duration::from_secs(5), timer.wait(idle, never))
-                .await
-                .expect("the idle timer ended the wait");
-            assert_eq!(ended, None);
-            let took = begun.elapsed();
-            assert!(took >= Duration::from_millis(280), "{took:?}");
-            assert!(took < Duration::from_millis(2000), "{took:?}");
         });
     }
 

@@ -7,9 +7,7 @@
 //! second builds its head once and hands out references; the connection then writes the head's
 //! cached HTTP/1.1 bytes with one copy instead of formatting each field again.
 
-use std::cell::OnceCell;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use ringcast_proto::http::{error_body, HeaderValue, ResponseHead};
@@ -35,14 +33,11 @@ pub struct Response {
     pub sent: bool,
 }
 
-/// A response's head: its own, or one shared by many responses. Shared through an `Rc`: a
-/// shared head lives in one worker's caches and its responses on that worker's connections, so
-/// its count needs no atomic (a locked decrement per response drop was ≈3 % of the edge's
-/// CPU per LL-HLS viewer-part in perf, issue 16).
+/// A response's head: its own, or one shared by many responses.
 #[derive(Debug)]
 enum Head {
     Own(ResponseHead),
-    Shared(Rc<SharedHead>),
+    Shared(Arc<SharedHead>),
 }
 
 impl Head {
@@ -75,7 +70,7 @@ pub struct SharedHead {
     /// connection may add `Connection: close` first), one per kind of CORS fields
     /// ([`Cors::index`]), with the `expose` value they were written with (by address: it is a
     /// per-server constant).
-    wire: [OnceCell<(usize, Vec<u8>)>; Cors::KINDS],
+    wire: [OnceLock<(usize, Vec<u8>)>; Cors::KINDS],
 }
 
 impl SharedHead {
@@ -177,24 +172,24 @@ impl Response {
     /// This response with its head made shareable: the head (status and fields as they are
     /// now, `Date` included) becomes a [`SharedHead`] that further responses with the same
     /// head and a body of the same length can be made from ([`Response::with_shared_head`]).
-    pub fn into_shared(mut self) -> (Self, Rc<SharedHead>) {
+    pub fn into_shared(mut self) -> (Self, Arc<SharedHead>) {
         let content_length = self.content_length();
         let head = match self.head {
-            Head::Own(h) => Rc::new(SharedHead {
+            Head::Own(h) => Arc::new(SharedHead {
                 head: h,
                 content_length,
                 wire: Default::default(),
             }),
             Head::Shared(s) => s,
         };
-        self.head = Head::Shared(Rc::clone(&head));
+        self.head = Head::Shared(Arc::clone(&head));
         (self, head)
     }
 
     /// A response with a shared head and `body` (whose length must be the one the head was
     /// made with: a different one makes the connection write the head afresh, with the right
     /// `Content-Length`).
-    pub fn with_shared_head(head: Rc<SharedHead>, body: Bytes) -> Self {
+    pub fn with_shared_head(head: Arc<SharedHead>, body: Bytes) -> Self {
         Self {
             status: head.status(),
             head: Head::Shared(head),
@@ -413,7 +408,7 @@ mod tests {
                 .body("video/mp4", Bytes::from_static(b"12345"))
         };
         let (first, shared) = own().into_shared();
-        let second = Response::with_shared_head(Rc::clone(&shared), Bytes::from_static(b"54321"));
+        let second = Response::with_shared_head(Arc::clone(&shared), Bytes::from_static(b"54321"));
         for keep_alive in [true, false] {
             // The date of `own()` may be a second later: compare without it.
             let strip = |t: String| {
@@ -440,7 +435,7 @@ mod tests {
         let (_, shared) = Response::new(200)
             .body("text/plain", Bytes::from_static(b"ok"))
             .into_shared();
-        let changed = Response::with_shared_head(Rc::clone(&shared), Bytes::from_static(b"ok"))
+        let changed = Response::with_shared_head(Arc::clone(&shared), Bytes::from_static(b"ok"))
             .header("Vary", "Accept-Encoding")
             .with_status(203);
         assert!(head_text(&changed, true).starts_with("HTTP/1.1 203 "));
@@ -456,7 +451,8 @@ mod tests {
         let (_, shared) = Response::new(200)
             .body("text/plain", Bytes::from_static(b"four"))
             .into_shared();
-        let longer = Response::with_shared_head(Rc::clone(&shared), Bytes::from_static(b"seven!!"));
+        let longer =
+            Response::with_shared_head(Arc::clone(&shared), Bytes::from_static(b"seven!!"));
         assert!(head_text(&longer, true).contains("\r\nContent-Length: 7\r\n"));
         let same = Response::with_shared_head(shared, Bytes::from_static(b"four"));
         // Cached with EXPOSE first; another list must not get those bytes.

@@ -31,7 +31,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ringcast_proto::live::ReloadQuery;
 use ringcast_proto::prometheus::Histogram;
 use ringcast_server::SharedHead;
 
@@ -64,7 +63,7 @@ pub struct Rendered {
 pub struct ReadyHead {
     /// Everything the head is made from besides the render itself.
     pub key: ReadyKey,
-    pub head: Rc<SharedHead>,
+    pub head: Arc<SharedHead>,
 }
 
 /// What a render's head depends on per request (the path, hence the content type and whether
@@ -77,24 +76,12 @@ pub struct ReadyKey {
     pub private: bool,
 }
 
-/// [`CoreRendition::last_render`]: a request of `path` with directives `query` was answered
-/// with `render`.
-struct LastRender {
-    path: String,
-    query: ReloadQuery,
-    render: Rc<Rendered>,
-}
-
 /// A rendition of the same version, as the core looks it up.
 pub struct SiblingName {
     pub name: String,
     /// Its folder (`v/{video}/{version}/{name}`), the core index's key: looked up per request
     /// without building it.
     pub dir: String,
-    /// It is the rendition of the view that keeps this list (not reported): decided once, not
-    /// by comparing names per request (a `memcmp` on a cold line, ≈0.5 % of the edge in the
-    /// LL-HLS herd's profile, issue 16).
-    pub own: bool,
 }
 
 /// The renditions of the version, from its master.
@@ -116,19 +103,10 @@ pub struct CoreRendition {
     /// Rendered playlists by cache key (`cache_key_for`): identical requests of one state
     /// share one render.
     pub renders: RefCell<HashMap<String, Rc<Rendered>>>,
-    /// The render the last request was answered with, by its path and directives: the
-    /// requests of a herd ask the same, and find it by comparing those instead of formatting
-    /// and hashing the cache key (`memcmp`, SipHash and `fmt` were ≈0.3 µs per LL-HLS
-    /// viewer-part in perf, issue 16).
-    last_render: RefCell<Option<LastRender>>,
     pub siblings: RefCell<Option<Siblings>>,
     /// This rendition's series of the latency histograms, looked up once per core: a lookup
     /// locks the family and compares label strings, and every request of a herd observes.
     latency: OnceCell<ViewLatency>,
-    /// `(generation, Unix ms)` of the relay's last wake-up of this list: every request of the
-    /// herd it woke measures its event-to-wake lag against that one wall-clock read instead
-    /// of reading the clock itself (a `clock_gettime` per woken reload, issue 16).
-    woken_at: Cell<(u64, u64)>,
 }
 
 /// The watchdog task's side of a rendition's waiter list.
@@ -173,16 +151,6 @@ impl CoreRendition {
                 event_to_part_release: l.event_to_part_release.get(r),
             }
         })
-    }
-
-    /// Unix ms of the wake-up of the requests that see generation `gen`: the relay's, when it
-    /// woke them for that generation; otherwise (woken by the watchdog, or the relay has not
-    /// run yet) the wall clock now.
-    pub fn woken_unix_ms(&self, gen: u64) -> u64 {
-        match self.woken_at.get() {
-            (g, ms) if g == gen => ms,
-            _ => ringcast_proto::job::now_ms(),
-        }
     }
 
     /// Waits until the follower publishes something newer than `gen` (true) or `timeout`
@@ -281,53 +249,20 @@ impl CoreRendition {
             .map(Rc::clone)
     }
 
-    /// The render the previous request of this core was answered with, if it was for the same
-    /// `path` and `query` and is still current (`stamp`): the cache without building its key.
-    pub fn last_render(&self, path: &str, query: &ReloadQuery, stamp: u64) -> Option<Rc<Rendered>> {
-        match &*self.last_render.borrow() {
-            Some(l) if l.render.stamp == stamp && l.query == *query && l.path == path => {
-                Some(Rc::clone(&l.render))
-            }
-            _ => None,
-        }
-    }
-
-    /// Remember `render` as the answer to `path` with `query` ([`CoreRendition::last_render`]);
-    /// the path's buffer is reused.
-    pub fn set_last_render(&self, path: &str, query: &ReloadQuery, render: &Rc<Rendered>) {
-        let mut last = self.last_render.borrow_mut();
-        match &mut *last {
-            Some(l) => {
-                if l.path != path {
-                    l.path.clear();
-                    l.path.push_str(path);
-                }
-                l.query = *query;
-                l.render = Rc::clone(render);
-            }
-            None => {
-                *last = Some(LastRender {
-                    path: path.to_owned(),
-                    query: *query,
-                    render: Rc::clone(render),
-                })
-            }
-        }
-    }
-
-    pub fn store_render(&self, key: String, stamp: u64, body: Bytes, now: Instant) -> Rc<Rendered> {
+    pub fn store_render(&self, key: String, stamp: u64, body: Bytes, now: Instant) {
         let mut renders = self.renders.borrow_mut();
         if renders.len() >= RENDERS_MAX {
             renders.retain(|_, r| r.stamp == stamp);
         }
-        let render = Rc::new(Rendered {
-            stamp,
-            body,
-            at: now,
-            head: RefCell::new(None),
-        });
-        renders.insert(key, Rc::clone(&render));
-        render
+        renders.insert(
+            key,
+            Rc::new(Rendered {
+                stamp,
+                body,
+                at: now,
+                head: RefCell::new(None),
+            }),
+        );
     }
 }
 
@@ -417,21 +352,14 @@ pub fn subscribe(feed: Arc<RenditionFeed>, after_publish: AfterPublish) -> Rc<Co
         watchdog: RefCell::new(Watchdog::default()),
         last_touch_ms: Cell::new(0),
         renders: RefCell::new(HashMap::new()),
-        last_render: RefCell::new(None),
         siblings: RefCell::new(None),
         latency: OnceCell::new(),
-        woken_at: Cell::new((u64::MAX, 0)),
     });
     let relay = Rc::clone(&view);
     monoio::spawn(async move {
         while rx.recv().await.is_ok() {
             // Several publishes may have queued up: one wake-up covers them all.
             while rx.try_recv().is_ok() {}
-            // Read before the wake-up: the woken tasks run after this poll, and see this
-            // generation or a newer one (then they read the clock themselves).
-            relay
-                .woken_at
-                .set((relay.feed.gen(), ringcast_proto::job::now_ms()));
             relay.wake_all();
             after_publish(&relay.feed);
         }
@@ -653,44 +581,6 @@ mod tests {
             assert!(!view.wait_change(view.feed.gen(), Duration::ZERO).await);
             assert!(view.waiters.borrow().is_empty());
         });
-    }
-
-    #[test]
-    fn the_last_render_answers_only_the_same_path_directives_and_state() {
-        let view = block_on(async { subscribe(feed(), nothing()) });
-        let now = Instant::now();
-        let q = ReloadQuery::parse("_HLS_msn=4&_HLS_part=1").expect("query");
-        let path = "/v/x/1/r/index.m3u8";
-        assert!(
-            view.last_render(path, &q, 1).is_none(),
-            "nothing answered yet"
-        );
-        let render = view.store_render("k".into(), 1, Bytes::from_static(b"one"), now);
-        view.set_last_render(path, &q, &render);
-        let hit = view
-            .last_render(path, &q, 1)
-            .expect("same request, same state");
-        assert!(Rc::ptr_eq(&hit, &render));
-        assert!(view.last_render(path, &q, 2).is_none(), "another state");
-        assert!(
-            view.last_render("/v/x/1/r/other.m3u8", &q, 1).is_none(),
-            "another path"
-        );
-        let other = ReloadQuery::parse("_HLS_msn=4&_HLS_part=2").expect("query");
-        assert!(
-            view.last_render(path, &other, 1).is_none(),
-            "other directives"
-        );
-        let skip = ReloadQuery::parse("_HLS_msn=4&_HLS_part=1&_HLS_skip=YES").expect("query");
-        assert!(view.last_render(path, &skip, 1).is_none(), "a delta update");
-        // Another request replaces it.
-        let second = view.store_render("k2".into(), 1, Bytes::from_static(b"two"), now);
-        view.set_last_render("/v/x/1/r/other.m3u8", &other, &second);
-        assert!(view.last_render(path, &q, 1).is_none());
-        let hit = view
-            .last_render("/v/x/1/r/other.m3u8", &other, 1)
-            .expect("the newer one");
-        assert_eq!(hit.body, Bytes::from_static(b"two"));
     }
 
     #[test]

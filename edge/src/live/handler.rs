@@ -44,7 +44,7 @@ use crate::live::core_view::{
 use crate::live::feed::{Phase, Published, RenditionFeed};
 use crate::live::keys::{
     live_cache_control, live_max_age, live_target, renditions_in_master, report_uri, LiveTarget,
-    RenditionId, RenditionRef,
+    RenditionRef,
 };
 use crate::response::Response;
 use crate::shared::Shared;
@@ -195,15 +195,12 @@ async fn playlist(
             Decision::Ready => {
                 hub.stats().playlists.fetch_add(1, Relaxed);
                 let latency = view.latency(hub.stats());
-                // A fresh hold's wait is not a blocking reload's wake-up. `now` was read just
-                // after it woke: it starts the wake-to-response time (no clock read of its own).
-                let woken = held
-                    && fresh.is_none()
-                    && observe_wake(&latency.event_to_wake, &p, view.woken_unix_ms(p.gen));
+                // A fresh hold's wait is not a blocking reload's wake-up.
+                let woken = (held && fresh.is_none())
+                    .then(|| (Instant::now(), observe_wake(&latency.event_to_wake, &p)));
                 let resp = respond(&view, id, state, p.gen, path, &q, private, now, shared).await;
-                if woken {
-                    let took = hub.now().saturating_duration_since(now);
-                    latency.wake_to_response.observe(took.as_secs_f64());
+                if let Some((at, true)) = woken {
+                    latency.wake_to_response.observe(at.elapsed().as_secs_f64());
                 }
                 return Ok(Some(resp));
             }
@@ -236,15 +233,14 @@ async fn playlist(
     }
 }
 
-/// A held request was woken by publish `p` at Unix ms `woken_ms`
-/// ([`CoreRendition::woken_unix_ms`]): the time since the Redis entry of its event, when the
-/// publish came from one (wall clocks of Redis and the edge; one host or NTP apart). Returns
-/// whether it was observed.
-fn observe_wake(series: &Histogram, p: &Published, woken_ms: u64) -> bool {
+/// A held request was woken by publish `p`: the time since the Redis entry of its event, when
+/// the publish came from one (wall clocks of Redis and the edge; one host or NTP apart).
+/// Returns whether it was observed.
+fn observe_wake(series: &Histogram, p: &Published) -> bool {
     let Some(entry_ms) = p.entry_ms else {
         return false;
     };
-    let lag_ms = woken_ms.saturating_sub(entry_ms);
+    let lag_ms = ringcast_proto::job::now_ms().saturating_sub(entry_ms);
     series.observe(lag_ms as f64 / 1000.0);
     true
 }
@@ -273,17 +269,10 @@ async fn respond(
         /// of a herd but one) allocates nothing for it.
         static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    // The herd asks what the previous request asked: found without building the key.
-    let cached = view.last_render(path, q, stamp).or_else(|| {
-        let found = KEY.with_borrow_mut(|key| {
-            key.clear();
-            push_cache_key(key, path, q);
-            view.cached(key, stamp)
-        });
-        if let Some(render) = &found {
-            view.set_last_render(path, q, render);
-        }
-        found
+    let cached = KEY.with_borrow_mut(|key| {
+        key.clear();
+        push_cache_key(key, path, q);
+        view.cached(key, stamp)
     });
     let Some(render) = cached else {
         shared.live.stats().renders.fetch_add(1, Relaxed);
@@ -296,8 +285,7 @@ async fn respond(
                 .collect(),
         };
         let body = Bytes::from(state.playlist(&opts).render());
-        let render = view.store_render(cache_key_for(path, q), stamp, body.clone(), now);
-        view.set_last_render(path, q, &render);
+        view.store_render(cache_key_for(path, q), stamp, body.clone(), now);
         return playlist_response(state, path, q, private, body, 0, "MISS");
     };
     // Every hit of this render in this second with this age gets the same head: built once.
@@ -307,7 +295,7 @@ async fn respond(
         private,
     };
     if let Some(ready) = render.head.borrow().as_ref().filter(|h| h.key == key) {
-        return Response::with_shared_head(Rc::clone(&ready.head), render.body.clone());
+        return Response::with_shared_head(Arc::clone(&ready.head), render.body.clone());
     }
     let resp = playlist_response(
         state,
@@ -423,7 +411,7 @@ async fn sibling_states(
     let hub = &shared.live;
     let mut out = Vec::new();
     for (i, sibling) in names.iter().enumerate() {
-        if sibling.own {
+        if sibling.name == id.rendition {
             continue;
         }
         let sib_id = RenditionRef {
@@ -483,36 +471,8 @@ async fn sibling_names(
             return Rc::clone(&s.names);
         }
     }
-    let owned = id.to_id();
-    // Boxed: the master's lookup runs once per rendition and core, and its future would
-    // otherwise be carried (and moved) by every playlist request's future.
-    let names = Box::pin(names_in_master(&owned, shared)).await;
-    let refresh_at = if names.is_some() {
-        None
-    } else {
-        Some(now + SIBLINGS_RETRY)
-    };
-    let names = Rc::new(
-        names
-            .unwrap_or_default()
-            .into_iter()
-            .map(|name| SiblingName {
-                dir: owned.sibling(&name).dir(),
-                own: name == id.rendition,
-                name,
-            })
-            .collect(),
-    );
-    *view.siblings.borrow_mut() = Some(Siblings {
-        names: Rc::clone(&names),
-        refresh_at,
-    });
-    names
-}
-
-/// The rendition names of the master of `owned` ([`sibling_names`]).
-async fn names_in_master(owned: &RenditionId, shared: &Shared) -> Option<Vec<String>> {
     let mut names = None;
+    let owned = id.to_id();
     for (key, prefix) in owned.master_keys() {
         let fetched = crate::tiers::lookup(&shared.tiers(), &key).await;
         names = match fetched {
@@ -527,6 +487,25 @@ async fn names_in_master(owned: &RenditionId, shared: &Shared) -> Option<Vec<Str
             break;
         }
     }
+    let refresh_at = if names.is_some() {
+        None
+    } else {
+        Some(now + SIBLINGS_RETRY)
+    };
+    let names = Rc::new(
+        names
+            .unwrap_or_default()
+            .into_iter()
+            .map(|name| SiblingName {
+                dir: owned.sibling(&name).dir(),
+                name,
+            })
+            .collect(),
+    );
+    *view.siblings.borrow_mut() = Some(Siblings {
+        names: Rc::clone(&names),
+        refresh_at,
+    });
     names
 }
 
@@ -563,12 +542,7 @@ async fn hold_part(
         match preload_part_ready(state, msn, part) {
             PartStatus::Ready => {
                 if held {
-                    let woken_ms = view.woken_unix_ms(p.gen);
-                    observe_wake(
-                        &view.latency(hub.stats()).event_to_part_release,
-                        &p,
-                        woken_ms,
-                    );
+                    observe_wake(&view.latency(hub.stats()).event_to_part_release, &p);
                     return Ok(PartHold::Announced);
                 }
                 return Ok(PartHold::Listed);

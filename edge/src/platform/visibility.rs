@@ -109,13 +109,6 @@ impl<S: Source> VisibilityCache<S> {
             Decision::Unknown => return Answer::Unavailable,
             Decision::Ask => {}
         }
-        // Boxed: the lookup's future (metadata fetch, timeout) is ≈1 KB that every request's
-        // future would carry and move otherwise; it runs once per video and TTL.
-        Box::pin(self.ask(id, cached)).await
-    }
-
-    /// [`VisibilityCache::get`] when the cached answer (`cached`) must be asked again.
-    async fn ask(&self, id: &str, cached: Option<Remembered>) -> Answer {
         if let Some(old) = cached {
             // Only that expired answer: a neighbour's fresh one stays.
             self.entries.remove_if(id, |e| *e == old);

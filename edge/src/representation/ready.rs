@@ -14,7 +14,7 @@
 
 use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use ringcast_proto::http::RequestHead;
 use ringcast_server::SharedHead;
@@ -35,7 +35,7 @@ pub struct Key {
 }
 
 /// One slot: the key a head was made for, and the head.
-type Slot = Option<(Key, Rc<SharedHead>)>;
+type Slot = Option<(Key, Arc<SharedHead>)>;
 
 thread_local! {
     static SLOTS_OF_WORKER: RefCell<Vec<Slot>> = RefCell::new(vec![None; SLOTS]);
@@ -53,15 +53,15 @@ pub fn is_plain(req: &RequestHead) -> bool {
 }
 
 /// The head made for `key` in this second, if this worker has it.
-pub fn get(key: &Key) -> Option<Rc<SharedHead>> {
+pub fn get(key: &Key) -> Option<Arc<SharedHead>> {
     SLOTS_OF_WORKER.with_borrow(|slots| match &slots[slot(key)] {
-        Some((k, head)) if k == key => Some(Rc::clone(head)),
+        Some((k, head)) if k == key => Some(Arc::clone(head)),
         _ => None,
     })
 }
 
 /// Keep `head` as the head of `key` (replacing whatever had its slot).
-pub fn put(key: Key, head: Rc<SharedHead>) {
+pub fn put(key: Key, head: Arc<SharedHead>) {
     SLOTS_OF_WORKER.with_borrow_mut(|slots| slots[slot(&key)] = Some((key, head)));
 }
 

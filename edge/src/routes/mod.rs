@@ -116,8 +116,7 @@ async fn route(
             ))
         }
         "/healthz" | "/metrics" | "/readyz" => Err(EdgeError::MethodNotAllowed),
-        // Boxed: a rare route; its future would enlarge every request's.
-        "/purge" if req.method == Method::Post => Box::pin(purge::post(req, body, shared)).await,
+        "/purge" if req.method == Method::Post => purge::post(req, body, shared).await,
         "/purge" => Err(EdgeError::MethodNotAllowed),
         _ if path.starts_with("/v/") => {
             if req.method == Method::Delete && shared.access.purge_enabled() {

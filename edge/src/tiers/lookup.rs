@@ -124,18 +124,13 @@ async fn lookup_once(t: &TierSet<'_>, key: &str) -> Result<Option<Found>, EdgeEr
             Staleness::Expired => {}
         }
     } else if let Some(obj) = t.disk.and_then(|d| d.lookup(key)) {
-        // Boxed, as the miss below: see there.
-        let etag = Box::pin(disk_etag(&obj)).await?;
+        let etag = disk_etag(&obj).await?;
         let stand_in = disk_stand_in(key, &obj, etag, now);
         t.cache.insert(key, stand_in.clone());
         m.cache_hit();
         return Ok(Some(disk_found(stand_in, obj, CacheStatus::Hit, m)));
     }
-    // The miss path (the origin or peer fetch, the disk fill) is boxed: its future is ≈2.5 KB
-    // that every request's future would otherwise carry, and each await of the nested
-    // handler futures moves it (`memmove` was ≈0.4 µs per LL-HLS viewer-part, issue 16). A
-    // miss costs an origin fetch anyway; one allocation more does not show.
-    let (entry, status) = Box::pin(t.cache.get_with(key, m, || load(t, key))).await?;
+    let (entry, status) = t.cache.get_with(key, m, || load(t, key)).await?;
     if entry.kind != EntryKind::OnDisk {
         let age = entry.age_secs(t.cache.now());
         return Ok(Some(Found {
