@@ -142,7 +142,7 @@ pub fn run(config: IngestConfig) -> Result<(), ServerError> {
         "backends ready"
     );
     crate::auth::warn_if_open(&config.auth);
-    crate::tus::hash_placement::init(config.uploads.hash_thread_nice);
+    crate::tus::hash_placement::set_nice(config.uploads.hash_thread_nice);
     let settings = settings(&config);
     let (live_grace, live_buffer) = (config.live.grace(), config.live.buffer_bytes);
     let app = Arc::new(App {

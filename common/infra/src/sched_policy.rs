@@ -15,10 +15,15 @@ use std::io;
 /// Put the calling thread under `SCHED_BATCH` (priority 0, as `SCHED_OTHER`; the nice value
 /// stays).
 pub fn set_current_thread_batch() -> io::Result<()> {
+    set_current_thread_fair_policy(libc::SCHED_BATCH)
+}
+
+/// Put the calling thread under `policy`, one of the fair policies (priority 0).
+fn set_current_thread_fair_policy(policy: libc::c_int) -> io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: pid 0 is the calling thread; `param` is a live, initialised `sched_param` that
     // the call only reads.
-    let ret = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    let ret = unsafe { libc::sched_setscheduler(0, policy, &param) };
     if ret != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -54,13 +59,7 @@ pub fn take_process_policy() -> io::Result<()> {
     if mine == process || !matches!(process, libc::SCHED_OTHER | libc::SCHED_BATCH) {
         return Ok(());
     }
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 is the calling thread; `param` is a live `sched_param` the call only reads.
-    let ret = unsafe { libc::sched_setscheduler(0, process, &param) };
-    if ret != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_current_thread_fair_policy(process)
 }
 
 #[cfg(test)]

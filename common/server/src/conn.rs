@@ -424,7 +424,7 @@ impl Conn {
         self.fill_with(self.worker.recv_poll_first).await
     }
 
-    async fn fill_with(&mut self, poll_first: bool) -> io::Result<usize> {
+    async fn fill_with(&mut self, mut poll_first: bool) -> io::Result<usize> {
         if self.start > 0 {
             self.buf.drain(..self.start);
             self.start = 0;
@@ -449,7 +449,6 @@ impl Conn {
         let mut buf = std::mem::take(&mut self.buf);
         let (len, cap) = (buf.len(), buf.capacity());
         let idle = self.worker.settings.idle_timeout;
-        let mut poll_first = poll_first;
         loop {
             let into = buf.slice_mut(len..cap);
             let (res, slice) = if poll_first {

@@ -32,8 +32,8 @@ static NICE: AtomicI32 = AtomicI32::new(0);
 /// A refused priority change was logged (once per process).
 static NICE_REFUSAL_LOGGED: AtomicBool = AtomicBool::new(false);
 
-/// At start-up: the nice value hash threads take from now on (from the config).
-pub fn init(nice: i32) {
+/// Set the nice value hash threads take from now on (at start-up, from the config).
+pub fn set_nice(nice: i32) {
     NICE.store(nice, Ordering::Relaxed);
 }
 
