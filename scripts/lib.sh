@@ -150,6 +150,26 @@ transcoder_start() {
     || die "transcoder did not start (see $1/logs/transcoder.log)"
 }
 
+# nginx_conf WORKERS PORT NAME: the fair nginx configuration of the static-hit benchmarks (sendfile,
+# open_file_cache, keep-alive, reuseport; root $WORK/store), written to $WORK/NAME.conf.
+nginx_conf() {
+  cat > "$WORK/$3.conf" <<NGINX
+worker_processes $1;
+daemon off;
+pid $WORK/$3.pid;
+error_log $WORK/$3-error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_timeout 65; keepalive_requests 1000000;
+  open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;
+  types { video/iso.segment m4s; }
+  server { listen 127.0.0.1:$2 reuseport; root $WORK/store; }
+}
+NGINX
+}
+
 # make_clip OUT SECONDS [SIZE]: an H.264/AAC test clip (testsrc2 + a sine tone).
 make_clip() {
   ffmpeg -nostdin -v error -y -f lavfi -i "testsrc2=size=${3:-1920x1080}:rate=30" \
